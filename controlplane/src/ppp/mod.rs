@@ -1,1 +1,63 @@
-//! PPP
+//! PPP codecs for the LNS (RFC 1661, 1332, 1877, 5072, 1334, 1994, 2759).
+//!
+//! * [`packet`]: the Code/Identifier/Length packet shared by LCP, IPCP and
+//!   IPv6CP (RFC 1661 §5), generic over each protocol's option type.
+//! * [`lcp`], [`ipcp`], [`ipv6cp`]: the options of each control protocol.
+//!   Unknown options, and known ones with a wrong length, decode to an
+//!   `Unknown` variant that keeps the bytes, so the automaton can send them
+//!   back verbatim in a Configure-Reject.
+//! * [`pap`], [`chap`]: authentication packets; [`mschapv2`]: the RFC 2759
+//!   crypto and response/success formats.
+//!
+//! Decoders return [`Malformed`] for packets RFC 1661 says to discard
+//! silently (bad Length, option list that does not frame); they never panic.
+
+pub mod chap;
+pub mod ipcp;
+pub mod ipv6cp;
+pub mod lcp;
+pub mod mschapv2;
+pub mod packet;
+pub mod pap;
+
+pub use lns_dataplane::wire::PppProtocol;
+pub use packet::{Body, Code, CpPacket, PppOption};
+
+/// A PPP packet that RFC 1661 says to discard silently (§5: invalid
+/// Length; §6: options that do not frame).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Malformed;
+
+impl core::fmt::Display for Malformed {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("malformed PPP packet")
+    }
+}
+
+impl std::error::Error for Malformed {}
+
+/// Reads the 4-octet Code/Identifier/Length header shared by every PPP
+/// control and authentication protocol, returning (code, identifier, data).
+/// Octets past Length are padding and ignored (RFC 1661 §5).
+pub(crate) fn read_header(buf: &[u8]) -> Result<(u8, u8, &[u8]), Malformed> {
+    let mut r = crate::octets::Reader::new(buf);
+    let code = r.u8().map_err(|_| Malformed)?;
+    let id = r.u8().map_err(|_| Malformed)?;
+    let len = usize::from(r.u16().map_err(|_| Malformed)?);
+    if len < 4 {
+        return Err(Malformed);
+    }
+    let data = r.bytes(len - 4).map_err(|_| Malformed)?;
+    Ok((code, id, data))
+}
+
+/// Writes a Code/Identifier/Length header followed by `data`.
+pub(crate) fn write_packet(code: u8, id: u8, data: &[u8]) -> Result<Vec<u8>, Malformed> {
+    let len = u16::try_from(4 + data.len()).map_err(|_| Malformed)?;
+    let mut out = Vec::with_capacity(4 + data.len());
+    out.push(code);
+    out.push(id);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(data);
+    Ok(out)
+}

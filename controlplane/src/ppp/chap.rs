@@ -1,0 +1,189 @@
+//! CHAP packets (RFC 1994 §4) and the MD5 response (RFC 1994 §4.1).
+//!
+//! ```text
+//! Challenge/Response: Code=1/2 | Id | Length | Value-Size | Value | Name
+//! Success/Failure:    Code=3/4 | Id | Length | Message
+//! ```
+//!
+//! MS-CHAPv2 (RFC 2759) uses these same packets; see [`super::mschapv2`]
+//! for its value and message formats.
+
+use super::{Malformed, read_header, write_packet};
+use crate::octets::Reader;
+use md5::{Digest, Md5};
+
+/// A CHAP packet.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ChapPacket {
+    /// Challenge (code 1).
+    Challenge {
+        /// Identifier.
+        identifier: u8,
+        /// Challenge value.
+        value: Vec<u8>,
+        /// Authenticator name.
+        name: Vec<u8>,
+    },
+    /// Response (code 2).
+    Response {
+        /// Identifier (copied from the Challenge).
+        identifier: u8,
+        /// Response value.
+        value: Vec<u8>,
+        /// Peer name.
+        name: Vec<u8>,
+    },
+    /// Success (code 3).
+    Success {
+        /// Identifier.
+        identifier: u8,
+        /// Message.
+        message: Vec<u8>,
+    },
+    /// Failure (code 4).
+    Failure {
+        /// Identifier.
+        identifier: u8,
+        /// Message.
+        message: Vec<u8>,
+    },
+    /// Any other code (e.g. MS-CHAPv2 Change-Password, code 7), kept.
+    Other {
+        /// Code.
+        code: u8,
+        /// Identifier.
+        identifier: u8,
+        /// Data.
+        data: Vec<u8>,
+    },
+}
+
+impl ChapPacket {
+    /// Decodes a CHAP packet.
+    pub fn decode(buf: &[u8]) -> Result<Self, Malformed> {
+        let (code, identifier, data) = read_header(buf)?;
+        let mut r = Reader::new(data);
+        let mut value_name = || -> Result<(Vec<u8>, Vec<u8>), Malformed> {
+            let n = r.u8().map_err(|_| Malformed)?;
+            let v = r.bytes(usize::from(n)).map_err(|_| Malformed)?.to_vec();
+            Ok((v, r.rest().to_vec()))
+        };
+        Ok(match code {
+            1 => {
+                let (value, name) = value_name()?;
+                ChapPacket::Challenge {
+                    identifier,
+                    value,
+                    name,
+                }
+            }
+            2 => {
+                let (value, name) = value_name()?;
+                ChapPacket::Response {
+                    identifier,
+                    value,
+                    name,
+                }
+            }
+            3 => ChapPacket::Success {
+                identifier,
+                message: data.to_vec(),
+            },
+            4 => ChapPacket::Failure {
+                identifier,
+                message: data.to_vec(),
+            },
+            _ => ChapPacket::Other {
+                code,
+                identifier,
+                data: data.to_vec(),
+            },
+        })
+    }
+
+    /// Encodes the packet; a value over 255 octets is refused.
+    pub fn encode(&self) -> Result<Vec<u8>, Malformed> {
+        let mut d = Vec::new();
+        let (code, id) = match self {
+            ChapPacket::Challenge {
+                identifier,
+                value,
+                name,
+            }
+            | ChapPacket::Response {
+                identifier,
+                value,
+                name,
+            } => {
+                d.push(u8::try_from(value.len()).map_err(|_| Malformed)?);
+                d.extend_from_slice(value);
+                d.extend_from_slice(name);
+                (
+                    if matches!(self, ChapPacket::Challenge { .. }) {
+                        1
+                    } else {
+                        2
+                    },
+                    *identifier,
+                )
+            }
+            ChapPacket::Success {
+                identifier,
+                message,
+            } => {
+                d.extend_from_slice(message);
+                (3, *identifier)
+            }
+            ChapPacket::Failure {
+                identifier,
+                message,
+            } => {
+                d.extend_from_slice(message);
+                (4, *identifier)
+            }
+            ChapPacket::Other {
+                code,
+                identifier,
+                data,
+            } => {
+                d.extend_from_slice(data);
+                (*code, *identifier)
+            }
+        };
+        write_packet(code, id, &d)
+    }
+}
+
+/// The CHAP-MD5 response value: `MD5(Identifier ‖ secret ‖ challenge)`
+/// (RFC 1994 §4.1).
+pub fn md5_response(identifier: u8, secret: &[u8], challenge: &[u8]) -> [u8; 16] {
+    let mut h = Md5::new();
+    h.update([identifier]);
+    h.update(secret);
+    h.update(challenge);
+    h.finalize().into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn challenge_response_round_trip() {
+        let c = ChapPacket::Challenge {
+            identifier: 9,
+            value: vec![0xab; 16],
+            name: b"lns".to_vec(),
+        };
+        let b = c.encode().unwrap();
+        assert_eq!(&b[..5], &[1, 9, 0, 24, 16]);
+        assert_eq!(ChapPacket::decode(&b).unwrap(), c);
+        let v = md5_response(9, b"secret", &[0xab; 16]);
+        let mut h = Md5::new();
+        h.update([9u8, b's', b'e', b'c', b'r', b'e', b't']);
+        h.update([0xab; 16]);
+        assert_eq!(v, <[u8; 16]>::from(h.finalize()));
+        // Value-Size beyond the packet.
+        assert_eq!(ChapPacket::decode(&[2, 1, 0, 6, 9, 0]), Err(Malformed));
+    }
+}
