@@ -1,0 +1,654 @@
+//! The L2TP control endpoint: every tunnel of one process, demultiplexed.
+//!
+//! Sans-IO, in the quinn-proto manner: the owner hands in datagrams with
+//! [`Endpoint::handle`] and local requests ([`Endpoint::open_tunnel`],
+//! [`Endpoint::place_call`], [`Endpoint::dial`], [`Endpoint::disconnect`],
+//! [`Endpoint::close_tunnel`], [`Endpoint::shutdown`]); it takes out
+//! datagrams with [`Endpoint::poll_transmit`], events with
+//! [`Endpoint::poll_event`], and drives time with
+//! [`Endpoint::poll_timeout`] / [`Endpoint::on_timeout`]. The same engine
+//! serves the LNS (lnsd) and the LAC (the emulator, tests).
+//!
+//! Demultiplexing: a control datagram goes to the tunnel named by its
+//! header's tunnel id, and only if it comes from that tunnel's peer. Tunnel
+//! id 0 is accepted only for an SCCRQ, matched to an existing tunnel by
+//! (peer address, peer's Assigned Tunnel ID) so that retransmitted SCCRQs
+//! are acknowledged rather than opening a second tunnel. Anything else is
+//! dropped under a named counter ([`Counter`]); nothing here panics on
+//! input, and a peer cannot make the endpoint hold more than
+//! `max_tunnels` tunnels or a tunnel hold more than its receive window of
+//! early messages.
+//!
+//! Refusals that must not create state (tunnel limits, unknown peers,
+//! shutdown) are answered by a one-off StopCCN that acknowledges the SCCRQ.
+
+use super::avp::{Avp, PppDisconnectCause, ResultCode};
+use super::config::{EndpointConfig, PeerPolicy};
+use super::message::{
+    ControlHeader, ControlMessage, ControlPacket, MessageType, PacketError, decode_packet,
+};
+use super::result::{ErrorCode, StopCcnResult};
+use super::session::{CallKind, CallParams};
+use super::stats::{Counter, Counters};
+use super::tunnel::{Ctx, Event, Role, SessionKey, Tunnel, TunnelCause, TunnelState};
+use lns_dataplane::wire::l2tp::{L2tpKind, L2tpPacket};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
+
+/// A datagram to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// The local address to send from (the tunnel's).
+    pub local: SocketAddr,
+    /// The peer.
+    pub peer: SocketAddr,
+    /// The UDP payload.
+    pub payload: Vec<u8>,
+}
+
+/// What [`Endpoint::handle`] made of a datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Received {
+    /// A control message (or ZLB), processed.
+    Control,
+    /// A data message (T=0): PPP for the session, not the endpoint's
+    /// business. `payload_offset` is where the PPP frame starts.
+    Data {
+        /// Header tunnel id.
+        tunnel: u16,
+        /// Header session id.
+        session: u16,
+        /// Offset of the PPP frame in the datagram.
+        payload_offset: usize,
+    },
+    /// Dropped and counted.
+    Dropped(Counter),
+}
+
+/// Why a local request was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestError {
+    /// Tunnel limit (total or per peer) reached.
+    TunnelLimit,
+    /// No peer rule matches the address.
+    UnknownPeer,
+    /// No such tunnel, or it is closing.
+    NoTunnel,
+    /// The tunnel's session limit is reached.
+    SessionLimit,
+    /// The endpoint is shutting down.
+    ShuttingDown,
+}
+
+impl std::fmt::Display for RequestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RequestError::TunnelLimit => "tunnel limit reached",
+            RequestError::UnknownPeer => "no peer rule matches this address",
+            RequestError::NoTunnel => "no such tunnel (or it is closing)",
+            RequestError::SessionLimit => "session limit reached",
+            RequestError::ShuttingDown => "shutting down",
+        })
+    }
+}
+
+impl std::error::Error for RequestError {}
+
+/// All tunnels of one process.
+#[derive(Debug)]
+pub struct Endpoint {
+    cfg: EndpointConfig,
+    rng: StdRng,
+    tunnels: HashMap<u16, Tunnel>,
+    /// (peer address, peer's Assigned Tunnel ID) of tunnels the peer opened.
+    by_peer: HashMap<(SocketAddr, u16), u16>,
+    per_peer: HashMap<IpAddr, usize>,
+    /// Tunnels we opened that still wait for SCCRP, by peer address, for
+    /// the tie-breaker (§4.4.3).
+    originating: HashMap<IpAddr, u16>,
+    timers: BTreeSet<(Instant, u16)>,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+    counters: Counters,
+    next_serial: u32,
+    shutting_down: bool,
+}
+
+impl Endpoint {
+    /// An endpoint with a random generator seeded from the OS.
+    pub fn new(cfg: EndpointConfig) -> Result<Self, getrandom::Error> {
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed)?;
+        Ok(Self::with_rng(cfg, StdRng::from_seed(seed)))
+    }
+
+    /// An endpoint with a given generator (deterministic tests use a seed).
+    /// Tunnel ids, session ids, challenges and random vectors come from it.
+    pub fn with_rng(cfg: EndpointConfig, rng: StdRng) -> Self {
+        Endpoint {
+            cfg,
+            rng,
+            tunnels: HashMap::new(),
+            by_peer: HashMap::new(),
+            per_peer: HashMap::new(),
+            originating: HashMap::new(),
+            timers: BTreeSet::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            counters: Counters::default(),
+            next_serial: 1,
+            shutting_down: false,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &EndpointConfig {
+        &self.cfg
+    }
+
+    /// Counters.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Tunnels held (any state, including closing).
+    pub fn tunnel_count(&self) -> usize {
+        self.tunnels.len()
+    }
+
+    /// Sessions held across all tunnels.
+    pub fn session_count(&self) -> usize {
+        self.tunnels.values().map(Tunnel::session_count).sum()
+    }
+
+    /// One tunnel.
+    pub fn tunnel(&self, id: u16) -> Option<&Tunnel> {
+        self.tunnels.get(&id)
+    }
+
+    /// Every tunnel.
+    pub fn tunnels(&self) -> impl Iterator<Item = &Tunnel> {
+        self.tunnels.values()
+    }
+
+    /// True when nothing is held at all: no tunnel, no index entry, no
+    /// timer. Tests use it to prove nothing leaks.
+    pub fn is_empty(&self) -> bool {
+        self.tunnels.is_empty()
+            && self.by_peer.is_empty()
+            && self.per_peer.is_empty()
+            && self.originating.is_empty()
+            && self.timers.is_empty()
+    }
+
+    /// After [`Endpoint::shutdown`]: every tunnel has had its StopCCN
+    /// acknowledged (or given up), so the process may exit.
+    pub fn is_drained(&self) -> bool {
+        self.tunnels.values().all(Tunnel::is_quiet)
+    }
+
+    /// The next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`Endpoint::on_timeout`] must be called next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.first().map(|&(t, _)| t)
+    }
+
+    /// Fires every timer due at `now`.
+    pub fn on_timeout(&mut self, now: Instant) {
+        while let Some(&(t, id)) = self.timers.first() {
+            if t > now {
+                break;
+            }
+            self.timers.remove(&(t, id));
+            let Some(tunnel) = self.tunnels.get_mut(&id) else {
+                continue;
+            };
+            tunnel.scheduled = None;
+            let mut ctx = Ctx {
+                now,
+                cfg: &self.cfg,
+                rng: &mut self.rng,
+                events: &mut self.events,
+                counters: &mut self.counters,
+            };
+            tunnel.on_timeout(&mut ctx);
+            self.after(id, now);
+        }
+    }
+
+    /// Processes one datagram received on `local` from `from`.
+    pub fn handle(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        from: SocketAddr,
+        datagram: &[u8],
+    ) -> Received {
+        self.counters.inc(Counter::RxDatagrams);
+        let Ok(p) = L2tpPacket::new_checked(datagram) else {
+            return self.drop(Counter::DropBadHeader);
+        };
+        if p.kind() == L2tpKind::Data {
+            self.counters.inc(Counter::RxData);
+            return Received::Data {
+                tunnel: p.tunnel_id(),
+                session: p.session_id(),
+                payload_offset: p.header_len(),
+            };
+        }
+        let tid = p.tunnel_id();
+        let secret = if tid == 0 {
+            self.cfg
+                .policy_for(from.ip())
+                .and_then(|pol| pol.secret.clone())
+        } else {
+            match self.tunnels.get(&tid) {
+                Some(t) => t.policy.secret.clone(),
+                None => return self.drop(Counter::DropUnknownTunnel),
+            }
+        };
+        let (header, body) = match decode_packet(datagram, secret.as_deref()) {
+            Ok(ControlPacket { header, message }) => (header, message.map(Ok)),
+            Err(PacketError::Message { header, error }) => (header, Some(Err(error))),
+            Err(PacketError::Header(_) | PacketError::NotControl) => {
+                return self.drop(Counter::DropBadHeader);
+            }
+        };
+        if tid == 0 {
+            return self.handle_tunnel_zero(now, local, from, header, body);
+        }
+        let Some(tunnel) = self.tunnels.get_mut(&tid) else {
+            return self.drop(Counter::DropUnknownTunnel);
+        };
+        if tunnel.peer.ip() != from.ip() {
+            return self.drop(Counter::DropWrongPeer);
+        }
+        if tunnel.peer.port() != from.port() {
+            // §8.1: the peer may answer our SCCRQ from another port; after
+            // that the port is fixed.
+            if tunnel.state == TunnelState::WaitCtlReply {
+                tunnel.peer = from;
+            } else {
+                return self.drop(Counter::DropWrongPeer);
+            }
+        }
+        self.with_tunnel(now, tid, |t, ctx| t.receive(ctx, header, body));
+        Received::Control
+    }
+
+    fn drop(&mut self, c: Counter) -> Received {
+        self.counters.inc(c);
+        Received::Dropped(c)
+    }
+
+    fn with_tunnel(&mut self, now: Instant, id: u16, f: impl FnOnce(&mut Tunnel, &mut Ctx<'_>)) {
+        let Some(tunnel) = self.tunnels.get_mut(&id) else {
+            return;
+        };
+        let mut ctx = Ctx {
+            now,
+            cfg: &self.cfg,
+            rng: &mut self.rng,
+            events: &mut self.events,
+            counters: &mut self.counters,
+        };
+        f(tunnel, &mut ctx);
+        self.after(id, now);
+    }
+
+    /// Housekeeping after any tunnel step: drain its datagrams, maintain
+    /// the indexes, free it or reschedule its timer.
+    fn after(&mut self, id: u16, now: Instant) {
+        let Some(t) = self.tunnels.get_mut(&id) else {
+            return;
+        };
+        let mut out = Vec::new();
+        if !t.is_freed() {
+            t.drain(now, &mut self.counters, &mut out);
+        }
+        let (local, peer) = (t.local, t.peer);
+        self.transmits
+            .extend(out.into_iter().map(|payload| Transmit {
+                local,
+                peer,
+                payload,
+            }));
+        if t.state != TunnelState::WaitCtlReply && self.originating.get(&peer.ip()) == Some(&id) {
+            self.originating.remove(&peer.ip());
+        }
+        if let Some(old) = t.scheduled.take() {
+            self.timers.remove(&(old, id));
+        }
+        if t.is_freed() {
+            self.free(id);
+            return;
+        }
+        if let Some(next) = t.poll_timeout() {
+            t.scheduled = Some(next);
+            self.timers.insert((next, id));
+        }
+    }
+
+    fn free(&mut self, id: u16) {
+        let Some(t) = self.tunnels.remove(&id) else {
+            return;
+        };
+        if let Some(old) = t.scheduled {
+            self.timers.remove(&(old, id));
+        }
+        self.by_peer.retain(|_, v| *v != id);
+        if self.originating.get(&t.peer.ip()) == Some(&id) {
+            self.originating.remove(&t.peer.ip());
+        }
+        if let Some(n) = self.per_peer.get_mut(&t.peer.ip()) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_peer.remove(&t.peer.ip());
+            }
+        }
+        tracing::debug!(tunnel = id, "tunnel state released");
+    }
+
+    fn alloc_tunnel_id(&mut self) -> Option<u16> {
+        for _ in 0..32 {
+            let id = (self.rng.next_u32() & 0xffff) as u16;
+            if id != 0 && !self.tunnels.contains_key(&id) {
+                return Some(id);
+            }
+        }
+        let start = (self.rng.next_u32() & 0xffff) as u16;
+        (0..=u16::MAX)
+            .map(|i| start.wrapping_add(i))
+            .find(|id| *id != 0 && !self.tunnels.contains_key(id))
+    }
+
+    fn check_limits(&self, ip: IpAddr) -> Result<(), RequestError> {
+        if self.tunnels.len() >= self.cfg.max_tunnels.min(65_535) {
+            return Err(RequestError::TunnelLimit);
+        }
+        if self.per_peer.get(&ip).copied().unwrap_or(0) >= self.cfg.max_tunnels_per_peer {
+            return Err(RequestError::TunnelLimit);
+        }
+        Ok(())
+    }
+
+    fn insert_tunnel(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        peer: SocketAddr,
+        role: Role,
+        policy: PeerPolicy,
+    ) -> Option<u16> {
+        let id = self.alloc_tunnel_id()?;
+        let mut ctx = Ctx {
+            now,
+            cfg: &self.cfg,
+            rng: &mut self.rng,
+            events: &mut self.events,
+            counters: &mut self.counters,
+        };
+        let t = Tunnel::new(&mut ctx, id, local, peer, role, policy);
+        self.tunnels.insert(id, t);
+        *self.per_peer.entry(peer.ip()).or_insert(0) += 1;
+        Some(id)
+    }
+
+    /// SCCRQs (and strays) addressed to tunnel id 0.
+    fn handle_tunnel_zero(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        from: SocketAddr,
+        header: ControlHeader,
+        body: Option<Result<ControlMessage, super::message::MessageError>>,
+    ) -> Received {
+        let (peer_tid, tie) = match &body {
+            Some(Ok(m)) if m.msg_type == MessageType::Sccrq => (
+                m.assigned_tunnel_id().unwrap_or(0),
+                m.avps.iter().find_map(|a| match a {
+                    Avp::TieBreaker(v) => Some(*v),
+                    _ => None,
+                }),
+            ),
+            Some(Err(e)) if e.msg_type == Some(MessageType::Sccrq) => {
+                // A malformed SCCRQ: answer §4.1's StopCCN without state.
+                self.counters.inc(Counter::RxMalformed);
+                if let (Some(peer_tid), super::message::Response::StopCcn(rc)) =
+                    (e.assigned_tunnel_id, e.response())
+                {
+                    self.stateless_stop(local, from, peer_tid, header, rc);
+                }
+                return Received::Dropped(Counter::RxMalformed);
+            }
+            _ => return self.drop(Counter::DropUnknownTunnel),
+        };
+        if peer_tid == 0 {
+            return self.drop(Counter::RxMalformed);
+        }
+        // A retransmitted SCCRQ: the tunnel it opened acknowledges it.
+        if let Some(&id) = self.by_peer.get(&(from, peer_tid)) {
+            self.with_tunnel(now, id, |t, ctx| t.receive(ctx, header, body));
+            return Received::Control;
+        }
+        if self.shutting_down {
+            let rc = ResultCode::stop_ccn(StopCcnResult::ShuttingDown, None, "shutting down");
+            self.counters.inc(Counter::TunnelRefused);
+            self.stateless_stop(local, from, peer_tid, header, rc);
+            return Received::Dropped(Counter::TunnelRefused);
+        }
+        let Some(policy) = self
+            .cfg
+            .policy_for(from.ip())
+            .filter(|p| p.accept_tunnels)
+            .cloned()
+        else {
+            let rc = ResultCode::stop_ccn(StopCcnResult::NotAuthorized, None, "peer not allowed");
+            self.counters.inc(Counter::TunnelRefused);
+            self.stateless_stop(local, from, peer_tid, header, rc);
+            return Received::Dropped(Counter::TunnelRefused);
+        };
+        // §4.4.3 tie-breaker: do we have an SCCRQ out to this peer?
+        if let Some(&ours) = self.originating.get(&from.ip()) {
+            let our_tb = self.tunnels.get(&ours).and_then(|t| t.tie_breaker);
+            if let Some(our_tb) = our_tb {
+                self.counters.inc(Counter::TieBreaks);
+                match tie.map(|theirs| our_tb.cmp(&theirs)) {
+                    // No tie breaker from them, or ours is lower: we win and
+                    // their SCCRQ is silently discarded.
+                    None | Some(std::cmp::Ordering::Less) => {
+                        return Received::Dropped(Counter::TieBreaks);
+                    }
+                    Some(std::cmp::Ordering::Equal) => {
+                        // Equal values: both sides discard their tunnels.
+                        self.with_tunnel(now, ours, |t, ctx| {
+                            t.abandon(ctx, TunnelCause::TieBreaker)
+                        });
+                        return Received::Dropped(Counter::TieBreaks);
+                    }
+                    Some(std::cmp::Ordering::Greater) => {
+                        // We lose: our tunnel becomes the recipient of theirs,
+                        // keeping the sessions that wait for it.
+                        self.originating.remove(&from.ip());
+                        self.with_tunnel(now, ours, |t, ctx| t.become_recipient(ctx));
+                        if let Some(t) = self.tunnels.get_mut(&ours) {
+                            t.peer = from;
+                            t.local = local;
+                        }
+                        self.by_peer.insert((from, peer_tid), ours);
+                        self.with_tunnel(now, ours, |t, ctx| t.receive(ctx, header, body));
+                        return Received::Control;
+                    }
+                }
+            }
+        }
+        if self.check_limits(from.ip()).is_err() {
+            let rc = ResultCode::stop_ccn(
+                StopCcnResult::GeneralError,
+                Some(ErrorCode::InsufficientResources),
+                "tunnel limit reached",
+            );
+            self.counters.inc(Counter::TunnelLimit);
+            self.stateless_stop(local, from, peer_tid, header, rc);
+            return Received::Dropped(Counter::TunnelLimit);
+        }
+        let Some(id) = self.insert_tunnel(now, local, from, Role::Recipient, policy) else {
+            return self.drop(Counter::TunnelLimit);
+        };
+        self.by_peer.insert((from, peer_tid), id);
+        self.with_tunnel(now, id, |t, ctx| t.receive(ctx, header, body));
+        Received::Control
+    }
+
+    /// A StopCCN that acknowledges the peer's SCCRQ and keeps no state.
+    fn stateless_stop(
+        &mut self,
+        local: SocketAddr,
+        peer: SocketAddr,
+        peer_tid: u16,
+        sccrq: ControlHeader,
+        rc: ResultCode,
+    ) {
+        tracing::info!(%peer, peer_tunnel = peer_tid, reason = %rc.message_text(), "refusing SCCRQ");
+        let msg = ControlMessage::new(
+            MessageType::StopCcn,
+            vec![Avp::AssignedTunnelId(0), Avp::ResultCode(rc)],
+        );
+        let p = ControlPacket {
+            header: ControlHeader {
+                tunnel_id: peer_tid,
+                session_id: 0,
+                ns: 0,
+                nr: sccrq.ns.wrapping_add(1),
+            },
+            message: Some(msg),
+        };
+        if let Ok(payload) = p.encode(None) {
+            self.counters.inc(Counter::TxDatagrams);
+            self.transmits.push_back(Transmit {
+                local,
+                peer,
+                payload,
+            });
+        }
+    }
+
+    // ---- local requests ----
+
+    /// Opens a control connection to `peer` (we are the originator).
+    pub fn open_tunnel(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        peer: SocketAddr,
+    ) -> Result<u16, RequestError> {
+        if self.shutting_down {
+            return Err(RequestError::ShuttingDown);
+        }
+        let policy = self
+            .cfg
+            .policy_for(peer.ip())
+            .cloned()
+            .ok_or(RequestError::UnknownPeer)?;
+        self.check_limits(peer.ip())?;
+        let id = self
+            .insert_tunnel(now, local, peer, Role::Originator, policy)
+            .ok_or(RequestError::TunnelLimit)?;
+        self.with_tunnel(now, id, |t, ctx| t.start(ctx));
+        if self.cfg.tie_breaker {
+            self.originating.entry(peer.ip()).or_insert(id);
+        }
+        Ok(id)
+    }
+
+    fn originate(
+        &mut self,
+        now: Instant,
+        tunnel: u16,
+        kind: CallKind,
+        params: CallParams,
+    ) -> Result<SessionKey, RequestError> {
+        let serial = self.next_serial;
+        self.next_serial = self.next_serial.wrapping_add(1);
+        let t = self.tunnels.get(&tunnel).ok_or(RequestError::NoTunnel)?;
+        if t.state == TunnelState::Closing {
+            return Err(RequestError::NoTunnel);
+        }
+        let mut id = None;
+        self.with_tunnel(now, tunnel, |t, ctx| {
+            id = t.originate_call(ctx, kind, serial, params)
+        });
+        id.map(|session| SessionKey { tunnel, session })
+            .ok_or(RequestError::SessionLimit)
+    }
+
+    /// LAC role: offers an incoming call (ICRQ, §7.4.1). The session waits
+    /// for the tunnel if it is not yet established.
+    pub fn place_call(
+        &mut self,
+        now: Instant,
+        tunnel: u16,
+        params: CallParams,
+    ) -> Result<SessionKey, RequestError> {
+        self.originate(now, tunnel, CallKind::LacIncoming, params)
+    }
+
+    /// LNS role: asks the LAC to place an outgoing call (OCRQ, §7.5.2).
+    pub fn dial(
+        &mut self,
+        now: Instant,
+        tunnel: u16,
+        params: CallParams,
+    ) -> Result<SessionKey, RequestError> {
+        self.originate(now, tunnel, CallKind::LnsOutgoing, params)
+    }
+
+    /// Clears one call with a CDN carrying `result` (and the RFC 3145
+    /// cause when known). False if there is no such session.
+    pub fn disconnect(
+        &mut self,
+        now: Instant,
+        key: SessionKey,
+        result: ResultCode,
+        cause: Option<PppDisconnectCause>,
+    ) -> bool {
+        let mut found = false;
+        self.with_tunnel(now, key.tunnel, |t, ctx| {
+            found = t.close_session(ctx, key.session, result, cause)
+        });
+        found
+    }
+
+    /// Clears a tunnel with StopCCN. False if there is no such tunnel.
+    pub fn close_tunnel(&mut self, now: Instant, tunnel: u16, result: ResultCode) -> bool {
+        if !self.tunnels.contains_key(&tunnel) {
+            return false;
+        }
+        self.with_tunnel(now, tunnel, |t, ctx| t.stop(ctx, result));
+        true
+    }
+
+    /// Refuses new tunnels and sends StopCCN (result 6, "shutting down")
+    /// on every tunnel. Wait for [`Endpoint::is_drained`] before exiting.
+    pub fn shutdown(&mut self, now: Instant) {
+        self.shutting_down = true;
+        let mut ids: Vec<u16> = self.tunnels.keys().copied().collect();
+        ids.sort_unstable();
+        for id in ids {
+            let rc = ResultCode::stop_ccn(StopCcnResult::ShuttingDown, None, "LNS shutting down");
+            self.with_tunnel(now, id, |t, ctx| t.stop(ctx, rc));
+        }
+    }
+}
