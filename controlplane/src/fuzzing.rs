@@ -90,3 +90,131 @@ fn round_trip<T: PartialEq + core::fmt::Debug, E>(
         );
     }
 }
+
+/// A whole LNS endpoint fed a script of datagrams and clock ticks.
+///
+/// The input is a list of records `[op, len_hi, len_lo, bytes...]`:
+/// * `op % 4 == 0 | 1`: a datagram of `len` bytes from peer A or B; with
+///   `op & 4` its tunnel id is replaced by the endpoint's first tunnel, so
+///   the fuzzer can reach established tunnels without guessing ids;
+/// * `op % 4 == 2`: the clock moves `len` × 10 ms and timers fire;
+/// * `op % 4 == 3`: a local request picked by `len` (disconnect a session,
+///   close a tunnel, place a call, open a tunnel, shut down).
+///
+/// Invariants checked after every record: everything the endpoint sends
+/// decodes (with the shared secret) and goes to a known peer; limits hold.
+pub fn l2tp_endpoint(data: &[u8]) {
+    use crate::l2tp::avp::ResultCode;
+    use crate::l2tp::result::{CdnResult, StopCcnResult};
+    use crate::l2tp::{
+        CallParams, Endpoint, EndpointConfig, PeerPolicy, PeerRule, SessionKey, TunnelAuth,
+    };
+    use rand::SeedableRng;
+    use std::net::SocketAddr;
+    use std::time::{Duration, Instant};
+
+    let peers = [
+        SocketAddr::from(([10, 0, 0, 2], 1701)),
+        SocketAddr::from(([10, 0, 0, 3], 1701)),
+    ];
+    let local = SocketAddr::from(([10, 0, 0, 1], 1701));
+    let cfg = EndpointConfig {
+        max_tunnels: 8,
+        max_tunnels_per_peer: 4,
+        max_sessions_per_tunnel: 64,
+        peers: vec![
+            PeerRule {
+                address: Some(peers[0].ip()),
+                policy: PeerPolicy {
+                    secret: Some(FUZZ_SECRET.to_vec()),
+                    auth: TunnelAuth::Optional,
+                    hide_avps: true,
+                    answer_outgoing_calls: true,
+                    ..Default::default()
+                },
+            },
+            PeerRule {
+                address: Some(peers[1].ip()),
+                policy: PeerPolicy::default(),
+            },
+        ],
+        ..Default::default()
+    };
+    let mut ep = Endpoint::with_rng(cfg, rand::rngs::StdRng::seed_from_u64(0));
+    let mut now = Instant::now();
+    let mut rest = data;
+    while let [op, hi, lo, tail @ ..] = rest {
+        let len = usize::from(u16::from_be_bytes([*hi, *lo]));
+        match op % 4 {
+            0 | 1 => {
+                let n = len.min(tail.len());
+                let mut dgram = tail[..n].to_vec();
+                rest = &tail[n..];
+                if op & 4 != 0
+                    && dgram.len() >= 6
+                    && let Some(id) = ep.tunnels().map(|t| t.local_id).min()
+                {
+                    dgram[4..6].copy_from_slice(&id.to_be_bytes());
+                }
+                ep.handle(now, local, peers[usize::from(op % 2)], &dgram);
+            }
+            2 => {
+                rest = tail;
+                now += Duration::from_millis(len as u64 * 10);
+                ep.on_timeout(now);
+            }
+            _ => {
+                rest = tail;
+                let first = ep.tunnels().map(|t| t.local_id).min();
+                let key = ep.tunnels().find_map(|t| {
+                    t.sessions().next().map(|s| SessionKey {
+                        tunnel: t.local_id,
+                        session: s.local_id,
+                    })
+                });
+                match len % 5 {
+                    0 => {
+                        if let Some(k) = key {
+                            ep.disconnect(
+                                now,
+                                k,
+                                ResultCode::cdn(CdnResult::Administrative, None, ""),
+                                None,
+                            );
+                        }
+                    }
+                    1 => {
+                        if let Some(t) = first {
+                            ep.close_tunnel(
+                                now,
+                                t,
+                                ResultCode::stop_ccn(StopCcnResult::GeneralClear, None, ""),
+                            );
+                        }
+                    }
+                    2 => {
+                        if let Some(t) = first {
+                            let _ = ep.place_call(now, t, CallParams::default());
+                            let _ = ep.dial(now, t, CallParams::default());
+                        }
+                    }
+                    3 => {
+                        let _ = ep.open_tunnel(now, local, peers[len / 5 % 2]);
+                    }
+                    _ => ep.shutdown(now),
+                }
+            }
+        }
+        while let Some(tx) = ep.poll_transmit() {
+            assert!(peers.contains(&tx.peer), "sent to a stranger: {}", tx.peer);
+            assert!(
+                decode_packet(&tx.payload, Some(FUZZ_SECRET)).is_ok(),
+                "the endpoint sent something undecodable: {:02x?}",
+                tx.payload
+            );
+        }
+        while ep.poll_event().is_some() {}
+        assert!(ep.tunnel_count() <= 8);
+        assert!(ep.tunnels().all(|t| t.session_count() <= 64));
+    }
+}

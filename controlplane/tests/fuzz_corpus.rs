@@ -25,3 +25,8 @@ fn l2tp_control_corpus() {
 fn ppp_control_corpus() {
     replay("ppp_control", lns_controlplane::fuzzing::ppp_control);
 }
+
+#[test]
+fn l2tp_endpoint_corpus() {
+    replay("l2tp_endpoint", lns_controlplane::fuzzing::l2tp_endpoint);
+}
