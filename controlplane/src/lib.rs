@@ -8,6 +8,7 @@
 //! Everything here is sans-IO: bytes in, values out, no sockets, no clocks.
 
 pub mod l2tp;
+pub mod lnsd;
 pub mod octets;
 pub mod ppp;
 

@@ -433,6 +433,18 @@ impl Endpoint {
                 }
                 return Received::Dropped(Counter::RxMalformed);
             }
+            // A peer that could not read our Assigned Tunnel ID (say, it
+            // failed to unhide it) still names its own in the StopCCN.
+            Some(Ok(m)) if m.msg_type == MessageType::StopCcn => {
+                let id = m
+                    .assigned_tunnel_id()
+                    .and_then(|peer_tid| self.by_peer.get(&(from, peer_tid)).copied());
+                let Some(id) = id else {
+                    return self.drop(Counter::DropUnknownTunnel);
+                };
+                self.with_tunnel(now, id, |t, ctx| t.receive(ctx, header, body));
+                return Received::Control;
+            }
             _ => return self.drop(Counter::DropUnknownTunnel),
         };
         if peer_tid == 0 {

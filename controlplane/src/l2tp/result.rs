@@ -158,6 +158,19 @@ impl super::avp::ResultCode {
         self.error.and_then(ErrorCode::from_u16)
     }
 
+    /// "result R error E (text)", for logs.
+    pub fn describe(&self) -> String {
+        let mut s = format!("result {}", self.result);
+        if let Some(e) = self.error.filter(|&e| e != 0) {
+            s += &format!(" error {e}");
+        }
+        let text = self.message_text();
+        if !text.is_empty() {
+            s += &format!(" ({text})");
+        }
+        s
+    }
+
     /// The message as text (lossy for non-UTF-8 input).
     pub fn message_text(&self) -> String {
         String::from_utf8_lossy(&self.message).into_owned()

@@ -139,18 +139,8 @@ impl ClearCause {
     /// Short description for logs.
     pub fn describe(&self) -> String {
         match self {
-            ClearCause::PeerCdn { result, .. } => format!(
-                "peer CDN result {} error {:?} {:?}",
-                result.result,
-                result.error,
-                result.message_text()
-            ),
-            ClearCause::LocalCdn(r) => format!(
-                "local CDN result {} error {:?} {:?}",
-                r.result,
-                r.error,
-                r.message_text()
-            ),
+            ClearCause::PeerCdn { result, .. } => format!("peer CDN {}", result.describe()),
+            ClearCause::LocalCdn(r) => format!("local CDN {}", r.describe()),
             ClearCause::TunnelDown => "tunnel down".into(),
             ClearCause::SetupTimeout => "setup timeout".into(),
         }

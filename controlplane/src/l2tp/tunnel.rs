@@ -87,18 +87,8 @@ impl TunnelCause {
     /// Short description for logs.
     pub fn describe(&self) -> String {
         match self {
-            TunnelCause::PeerStopCcn(r) => format!(
-                "peer StopCCN result {} error {:?} {:?}",
-                r.result,
-                r.error,
-                r.message_text()
-            ),
-            TunnelCause::LocalStopCcn(r) => format!(
-                "local StopCCN result {} error {:?} {:?}",
-                r.result,
-                r.error,
-                r.message_text()
-            ),
+            TunnelCause::PeerStopCcn(r) => format!("peer StopCCN {}", r.describe()),
+            TunnelCause::LocalStopCcn(r) => format!("local StopCCN {}", r.describe()),
             TunnelCause::Timeout => "peer stopped acknowledging".into(),
             TunnelCause::TieBreaker => "lost tie-breaker".into(),
         }

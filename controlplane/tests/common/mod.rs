@@ -3,6 +3,8 @@
 //! wrap them in Ethernet/IPv4/UDP and write a pcap for external decoders.
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
+pub mod process;
+
 use lns_controlplane::l2tp::avp::{CallErrors, PppDisconnectCause, Q931Cause, bearer, framing};
 use lns_controlplane::l2tp::message::{AvpSet, Hiding};
 use lns_controlplane::l2tp::result::{CdnResult, ErrorCode, StopCcnResult};

@@ -1,0 +1,508 @@
+//! `lnsd`'s configuration file (TOML), its validation, and its translation
+//! into the engine's settings.
+//!
+//! Contract: [`Config::parse`] either returns a configuration every part of
+//! the daemon can use as is, or an error whose text names the offending
+//! key (unknown keys are errors, not ignored: a typo must not silently
+//! fall back to a default). `deploy/lnsd.example.toml` documents every key;
+//! a test parses it, so it cannot drift from this schema.
+
+use crate::l2tp::transport::TransportConfig;
+use crate::l2tp::{CallParams, EndpointConfig, PeerPolicy, PeerRule, TunnelAuth};
+use serde::Deserialize;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+/// The whole file.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `[l2tp]`: the control channel.
+    pub l2tp: L2tp,
+    /// `[[peer]]`: who may talk to us and how.
+    #[serde(default, rename = "peer")]
+    pub peers: Vec<Peer>,
+    /// `[[lac]]`: tunnels lnsd opens itself, acting as a LAC.
+    #[serde(default, rename = "lac")]
+    pub lacs: Vec<Lac>,
+    /// `[log]`.
+    #[serde(default)]
+    pub log: Log,
+}
+
+/// `[l2tp]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct L2tp {
+    /// UDP addresses to bind (`"10.0.0.1:1701"`).
+    pub listen: Vec<SocketAddr>,
+    /// Host Name AVP we send.
+    #[serde(default = "default_host_name")]
+    pub host_name: String,
+    /// Vendor Name AVP we send.
+    #[serde(default = "default_host_name")]
+    pub vendor_name: String,
+    /// Seconds without a message before a HELLO (0: never).
+    #[serde(default = "default_hello")]
+    pub hello_interval_secs: u64,
+    /// Seconds a call may take from request to connect.
+    #[serde(default = "default_setup")]
+    pub session_setup_timeout_secs: u64,
+    /// Tunnels in total.
+    #[serde(default = "default_max_tunnels")]
+    pub max_tunnels: usize,
+    /// Tunnels per peer address.
+    #[serde(default = "default_max_per_peer")]
+    pub max_tunnels_per_peer: usize,
+    /// Sessions per tunnel (1..=65535).
+    #[serde(default = "default_max_sessions")]
+    pub max_sessions_per_tunnel: usize,
+    /// Send a Tie Breaker AVP in our SCCRQs.
+    #[serde(default = "default_true")]
+    pub tie_breaker: bool,
+    /// Seconds to wait on SIGTERM for peers to acknowledge our StopCCNs.
+    #[serde(default = "default_shutdown")]
+    pub shutdown_timeout_secs: u64,
+    /// `[l2tp.transport]`.
+    #[serde(default)]
+    pub transport: Transport,
+}
+
+/// `[l2tp.transport]`: RFC 2661 §5.8 timers and windows.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Transport {
+    /// First retransmission timeout, ms.
+    #[serde(default = "default_rto")]
+    pub retransmit_initial_ms: u64,
+    /// Backoff cap, ms (the RFC asks for at least 8000).
+    #[serde(default = "default_rto_max")]
+    pub retransmit_max_ms: u64,
+    /// Retransmissions before the tunnel is cleared.
+    #[serde(default = "default_retries")]
+    pub max_retries: u32,
+    /// How long an acknowledgement may wait to ride on a message, ms.
+    #[serde(default = "default_ack_delay")]
+    pub ack_delay_ms: u64,
+    /// Our Receive Window Size (1..=65535).
+    #[serde(default = "default_rws")]
+    pub receive_window: u16,
+}
+
+impl Default for Transport {
+    fn default() -> Self {
+        Transport {
+            retransmit_initial_ms: default_rto(),
+            retransmit_max_ms: default_rto_max(),
+            max_retries: default_retries(),
+            ack_delay_ms: default_ack_delay(),
+            receive_window: default_rws(),
+        }
+    }
+}
+
+/// `[[peer]]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Peer {
+    /// The peer's IP address; omit for the rule that matches every peer.
+    pub address: Option<IpAddr>,
+    /// Shared secret (tunnel authentication and AVP hiding).
+    pub secret: Option<String>,
+    /// `"required"`: we challenge the peer; `"optional"`: we only answer
+    /// its challenge.
+    #[serde(default)]
+    pub tunnel_auth: AuthMode,
+    /// Hide every hideable AVP we send (needs `secret`).
+    #[serde(default)]
+    pub hide_avps: bool,
+    /// Accept tunnels this peer opens.
+    #[serde(default = "default_true")]
+    pub accept_tunnels: bool,
+    /// Accept incoming calls (ICRQ) from it.
+    #[serde(default = "default_true")]
+    pub accept_incoming_calls: bool,
+    /// Answer its outgoing-call requests (OCRQ) as a LAC.
+    #[serde(default)]
+    pub answer_outgoing_calls: bool,
+}
+
+/// `tunnel_auth`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// Challenge the peer.
+    Required,
+    /// Answer challenges only.
+    #[default]
+    Optional,
+}
+
+/// `[[lac]]`: lnsd acting as a LAC toward an LNS.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lac {
+    /// The LNS to open a tunnel to.
+    pub lns: SocketAddr,
+    /// Our address for it (one of `l2tp.listen`; default: the first).
+    pub local: Option<SocketAddr>,
+    /// Incoming calls to place once the tunnel is up.
+    #[serde(default = "default_one")]
+    pub calls: u32,
+    /// Calling Number for those calls.
+    pub calling_number: Option<String>,
+    /// Called Number for those calls.
+    pub called_number: Option<String>,
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Log {
+    /// A `tracing` filter: `"info"`, `"debug"`, `"lns_controlplane=debug"`.
+    /// `RUST_LOG` overrides it.
+    #[serde(default = "default_level")]
+    pub level: String,
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Log {
+            level: default_level(),
+        }
+    }
+}
+
+fn default_host_name() -> String {
+    "xlns".into()
+}
+fn default_hello() -> u64 {
+    60
+}
+fn default_setup() -> u64 {
+    30
+}
+fn default_max_tunnels() -> usize {
+    10_000
+}
+fn default_max_per_peer() -> usize {
+    64
+}
+fn default_max_sessions() -> usize {
+    65_535
+}
+fn default_true() -> bool {
+    true
+}
+fn default_shutdown() -> u64 {
+    5
+}
+fn default_rto() -> u64 {
+    1000
+}
+fn default_rto_max() -> u64 {
+    8000
+}
+fn default_retries() -> u32 {
+    5
+}
+fn default_ack_delay() -> u64 {
+    100
+}
+fn default_rws() -> u16 {
+    64
+}
+fn default_one() -> u32 {
+    1
+}
+fn default_level() -> String {
+    "info".into()
+}
+
+/// A configuration that cannot be used, naming the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn bad(key: impl std::fmt::Display, why: impl std::fmt::Display) -> ConfigError {
+    ConfigError(format!("{key}: {why}"))
+}
+
+impl Config {
+    /// Reads and validates a file.
+    pub fn load(path: &std::path::Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+        Config::parse(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))
+    }
+
+    /// Parses and validates TOML text.
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let cfg: Config = toml::from_str(text).map_err(|e| ConfigError(e.to_string()))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let l = &self.l2tp;
+        if l.listen.is_empty() {
+            return Err(bad("l2tp.listen", "needs at least one address"));
+        }
+        if l.host_name.is_empty() || l.host_name.len() > 255 {
+            return Err(bad("l2tp.host_name", "must be 1 to 255 bytes"));
+        }
+        if l.max_tunnels == 0 || l.max_tunnels > 65_535 {
+            return Err(bad(
+                "l2tp.max_tunnels",
+                "must be 1 to 65535 (tunnel ids are 16 bits)",
+            ));
+        }
+        if l.max_tunnels_per_peer == 0 {
+            return Err(bad("l2tp.max_tunnels_per_peer", "must be at least 1"));
+        }
+        if l.max_sessions_per_tunnel == 0 || l.max_sessions_per_tunnel > 65_535 {
+            return Err(bad(
+                "l2tp.max_sessions_per_tunnel",
+                "must be 1 to 65535 (session id 0 is reserved)",
+            ));
+        }
+        let t = &l.transport;
+        if t.retransmit_initial_ms == 0 {
+            return Err(bad(
+                "l2tp.transport.retransmit_initial_ms",
+                "must be above 0",
+            ));
+        }
+        if t.retransmit_max_ms < 8000 {
+            return Err(bad(
+                "l2tp.transport.retransmit_max_ms",
+                "RFC 2661 §5.8: the cap must be no less than 8000 ms",
+            ));
+        }
+        if t.retransmit_max_ms < t.retransmit_initial_ms {
+            return Err(bad(
+                "l2tp.transport.retransmit_max_ms",
+                "must not be below retransmit_initial_ms",
+            ));
+        }
+        if t.receive_window == 0 {
+            return Err(bad(
+                "l2tp.transport.receive_window",
+                "0 is invalid (RFC 2661 §5.8)",
+            ));
+        }
+        if t.ack_delay_ms >= t.retransmit_initial_ms {
+            return Err(bad(
+                "l2tp.transport.ack_delay_ms",
+                "must be below retransmit_initial_ms, or the peer retransmits needlessly",
+            ));
+        }
+        let mut seen_default = false;
+        let mut seen = std::collections::HashSet::new();
+        for (i, p) in self.peers.iter().enumerate() {
+            let key = format!("peer[{i}]");
+            match p.address {
+                None if seen_default => {
+                    return Err(bad(
+                        format!("{key}.address"),
+                        "only one peer may omit address",
+                    ));
+                }
+                None => seen_default = true,
+                Some(a) if !seen.insert(a) => {
+                    return Err(bad(format!("{key}.address"), format!("{a} listed twice")));
+                }
+                Some(_) => {}
+            }
+            if let Some(s) = &p.secret
+                && s.is_empty()
+            {
+                return Err(bad(format!("{key}.secret"), "must not be empty"));
+            }
+            if p.secret.is_none() && p.tunnel_auth == AuthMode::Required {
+                return Err(bad(
+                    format!("{key}.secret"),
+                    "required when tunnel_auth = \"required\"",
+                ));
+            }
+            if p.secret.is_none() && p.hide_avps {
+                return Err(bad(
+                    format!("{key}.secret"),
+                    "required when hide_avps = true",
+                ));
+            }
+        }
+        for (i, lac) in self.lacs.iter().enumerate() {
+            if let Some(local) = lac.local
+                && !l.listen.contains(&local)
+            {
+                return Err(bad(
+                    format!("lac[{i}].local"),
+                    format!("{local} is not one of l2tp.listen"),
+                ));
+            }
+            if self.peer_for(lac.lns.ip()).is_none() {
+                return Err(bad(
+                    format!("lac[{i}].lns"),
+                    format!("no [[peer]] matches {}", lac.lns.ip()),
+                ));
+            }
+            if lac.calls as usize > l.max_sessions_per_tunnel {
+                return Err(bad(
+                    format!("lac[{i}].calls"),
+                    "exceeds l2tp.max_sessions_per_tunnel",
+                ));
+            }
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
+            return Err(bad("log.level", e));
+        }
+        Ok(())
+    }
+
+    fn peer_for(&self, ip: IpAddr) -> Option<&Peer> {
+        self.peers
+            .iter()
+            .find(|p| p.address == Some(ip))
+            .or_else(|| self.peers.iter().find(|p| p.address.is_none()))
+    }
+
+    /// The engine's settings.
+    pub fn endpoint(&self) -> EndpointConfig {
+        let l = &self.l2tp;
+        let t = &l.transport;
+        // Specific addresses first, so the catch-all rule never shadows them.
+        let mut peers: Vec<&Peer> = self.peers.iter().filter(|p| p.address.is_some()).collect();
+        peers.extend(self.peers.iter().filter(|p| p.address.is_none()));
+        EndpointConfig {
+            host_name: l.host_name.clone().into_bytes(),
+            vendor_name: l.vendor_name.clone().into_bytes(),
+            firmware_revision: 0x0100,
+            transport: TransportConfig {
+                initial_timeout: Duration::from_millis(t.retransmit_initial_ms),
+                max_timeout: Duration::from_millis(t.retransmit_max_ms),
+                max_retries: t.max_retries,
+                ack_delay: Duration::from_millis(t.ack_delay_ms),
+                receive_window: t.receive_window,
+            },
+            hello_interval: Duration::from_secs(l.hello_interval_secs),
+            session_setup_timeout: Duration::from_secs(l.session_setup_timeout_secs),
+            max_tunnels: l.max_tunnels,
+            max_tunnels_per_peer: l.max_tunnels_per_peer,
+            max_sessions_per_tunnel: l.max_sessions_per_tunnel,
+            tie_breaker: l.tie_breaker,
+            peers: peers
+                .into_iter()
+                .map(|p| PeerRule {
+                    address: p.address,
+                    policy: PeerPolicy {
+                        secret: p.secret.clone().map(String::into_bytes),
+                        auth: match p.tunnel_auth {
+                            AuthMode::Required => TunnelAuth::Required,
+                            AuthMode::Optional => TunnelAuth::Optional,
+                        },
+                        hide_avps: p.hide_avps,
+                        accept_tunnels: p.accept_tunnels,
+                        accept_incoming_calls: p.accept_incoming_calls,
+                        answer_outgoing_calls: p.answer_outgoing_calls,
+                    },
+                })
+                .collect(),
+        }
+    }
+
+    /// Call parameters for a `[[lac]]` entry.
+    pub fn call_params(lac: &Lac) -> CallParams {
+        CallParams {
+            calling_number: lac.calling_number.clone().map(String::into_bytes),
+            called_number: lac.called_number.clone().map(String::into_bytes),
+            ..Default::default()
+        }
+    }
+
+    /// Seconds to wait for StopCCN acknowledgements on shutdown.
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_secs(self.l2tp.shutdown_timeout_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: &str = "[l2tp]\nlisten = [\"127.0.0.1:1701\"]\n";
+
+    fn err(text: &str) -> String {
+        Config::parse(text).unwrap_err().0
+    }
+
+    #[test]
+    fn minimal_file_gets_documented_defaults() {
+        let c = Config::parse(MIN).unwrap();
+        let e = c.endpoint();
+        assert_eq!(e.transport, TransportConfig::default());
+        assert_eq!(e.hello_interval, Duration::from_secs(60));
+        assert_eq!(e.max_sessions_per_tunnel, 65_535);
+        // No [[peer]]: nobody is allowed in.
+        assert!(e.peers.is_empty());
+    }
+
+    #[test]
+    fn example_file_parses() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/lnsd.example.toml");
+        let c = Config::load(std::path::Path::new(path)).unwrap();
+        assert!(!c.peers.is_empty());
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        assert!(
+            err("[l2tp]\nlisten = [\"127.0.0.1:1701\"]\nmax_tunels = 3\n").contains("max_tunels")
+        );
+        assert!(err("[l2tp]\nlisten = [\"nonsense\"]\n").contains("listen"));
+        assert!(err("[l2tp]\nlisten = []\n").contains("l2tp.listen"));
+        assert!(
+            err(&format!("{MIN}max_sessions_per_tunnel = 70000\n"))
+                .contains("max_sessions_per_tunnel")
+        );
+        assert!(
+            err(&format!(
+                "{MIN}[l2tp.transport]\nretransmit_max_ms = 4000\n"
+            ))
+            .contains("l2tp.transport.retransmit_max_ms")
+        );
+        assert!(
+            err(&format!("{MIN}[[peer]]\ntunnel_auth = \"required\"\n")).contains("peer[0].secret")
+        );
+        assert!(err(&format!("{MIN}[[peer]]\ntunnel_auth = \"maybe\"\n")).contains("tunnel_auth"));
+        assert!(
+            err(&format!(
+                "{MIN}[[peer]]\nsecret = \"x\"\n[[peer]]\nsecret = \"y\"\n"
+            ))
+            .contains("peer[1].address")
+        );
+        assert!(err(&format!("{MIN}[[lac]]\nlns = \"10.0.0.9:1701\"\n")).contains("lac[0].lns"));
+        assert!(err(&format!("{MIN}[log]\nlevel = \"=[\"\n")).contains("log.level"));
+        assert!(err("[l2tpp]\n").contains("l2tpp"));
+    }
+
+    #[test]
+    fn specific_peers_win_over_the_default_rule() {
+        let c = Config::parse(&format!(
+            "{MIN}[[peer]]\nsecret = \"any\"\n[[peer]]\naddress = \"10.0.0.2\"\nsecret = \"two\"\n"
+        ))
+        .unwrap();
+        let e = c.endpoint();
+        let p = e.policy_for("10.0.0.2".parse().unwrap()).unwrap();
+        assert_eq!(p.secret.as_deref(), Some(&b"two"[..]));
+        let p = e.policy_for("10.0.0.3".parse().unwrap()).unwrap();
+        assert_eq!(p.secret.as_deref(), Some(&b"any"[..]));
+    }
+}

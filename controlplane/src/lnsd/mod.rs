@@ -1,0 +1,241 @@
+//! `lnsd`: the tokio shell around the sans-IO control plane.
+//!
+//! One task per UDP socket reads datagrams into a channel; one engine task
+//! owns the [`Endpoint`], feeds it datagrams and timer ticks, sends what
+//! it produces and logs its events. No task per tunnel, no lock: the
+//! engine is the only owner of protocol state (DESIGN §4).
+//!
+//! On SIGTERM or SIGINT the engine sends StopCCN (result 6, "shutting
+//! down") to every peer and keeps running until each is acknowledged or
+//! `l2tp.shutdown_timeout_secs` passes, then exits.
+
+pub mod config;
+
+use crate::l2tp::{Endpoint, Event, Received, SessionKey};
+use config::Config;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio::time::Instant as TokioInstant;
+
+/// Why the daemon could not run.
+#[derive(Debug)]
+pub enum RunError {
+    /// A listen address could not be bound.
+    Bind(SocketAddr, std::io::Error),
+    /// Randomness for ids and challenges was unavailable.
+    Entropy(getrandom::Error),
+    /// Signal handlers could not be installed.
+    Signals(std::io::Error),
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunError::Bind(a, e) => write!(f, "cannot bind l2tp.listen address {a}: {e}"),
+            RunError::Entropy(e) => write!(f, "no OS randomness: {e}"),
+            RunError::Signals(e) => write!(f, "cannot install signal handlers: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for RunError {}
+
+struct Datagram {
+    local: SocketAddr,
+    from: SocketAddr,
+    bytes: Vec<u8>,
+}
+
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn log_event(ev: &Event) {
+    match ev {
+        Event::TunnelUp {
+            tunnel,
+            peer_tunnel,
+            peer,
+            host_name,
+            role,
+        } => tracing::info!(
+            tunnel,
+            peer_tunnel,
+            %peer,
+            host_name = %lossy(host_name),
+            role = ?role,
+            "tunnel established"
+        ),
+        Event::TunnelDown { tunnel, cause } => {
+            tracing::info!(tunnel, cause = %cause.describe(), "tunnel down")
+        }
+        Event::SessionUp {
+            key: SessionKey { tunnel, session },
+            peer_session,
+            kind,
+            peer_avps,
+        } => {
+            let calling = peer_avps.iter().find_map(|a| match a {
+                crate::l2tp::Avp::CallingNumber(v) => Some(lossy(v)),
+                _ => None,
+            });
+            tracing::info!(
+                tunnel,
+                session,
+                peer_session,
+                kind = %kind.name(),
+                calling = %calling.as_deref().unwrap_or(""),
+                "session established"
+            )
+        }
+        Event::SessionDown {
+            key: SessionKey { tunnel, session },
+            cause,
+        } => tracing::info!(tunnel, session, cause = %cause.describe(), "session down"),
+        Event::SessionInfo {
+            key: SessionKey { tunnel, session },
+            message,
+        } => tracing::info!(tunnel, session, message = %message.msg_type.name(), "session info"),
+    }
+}
+
+/// Runs the daemon until a signal and a drained shutdown.
+pub async fn run(cfg: Config) -> Result<(), RunError> {
+    let mut sockets: HashMap<SocketAddr, Arc<UdpSocket>> = HashMap::new();
+    for &addr in &cfg.l2tp.listen {
+        let s = UdpSocket::bind(addr)
+            .await
+            .map_err(|e| RunError::Bind(addr, e))?;
+        tracing::info!(%addr, "listening");
+        sockets.insert(addr, Arc::new(s));
+    }
+    let mut endpoint = Endpoint::new(cfg.endpoint()).map_err(RunError::Entropy)?;
+
+    let (tx, mut rx) = mpsc::channel::<Datagram>(4096);
+    for (&local, sock) in &sockets {
+        let sock = Arc::clone(sock);
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 65_536];
+            loop {
+                match sock.recv_from(&mut buf).await {
+                    Ok((n, from)) => {
+                        let d = Datagram {
+                            local,
+                            from,
+                            bytes: buf[..n].to_vec(),
+                        };
+                        if tx.send(d).await.is_err() {
+                            return;
+                        }
+                    }
+                    // ICMP errors surface here on Linux (port unreachable);
+                    // the transport's retransmissions handle the peer.
+                    Err(e) => tracing::debug!(%local, error = %e, "recv error"),
+                }
+            }
+        });
+    }
+    drop(tx);
+
+    let start = std::time::Instant::now();
+    for lac in &cfg.lacs {
+        let local = lac.local.unwrap_or(cfg.l2tp.listen[0]);
+        match endpoint.open_tunnel(start, local, lac.lns) {
+            Ok(t) => {
+                tracing::info!(tunnel = t, lns = %lac.lns, calls = lac.calls, "opening tunnel as LAC");
+                for _ in 0..lac.calls {
+                    if let Err(e) = endpoint.place_call(start, t, Config::call_params(lac)) {
+                        tracing::error!(tunnel = t, error = %e, "cannot place call");
+                    }
+                }
+            }
+            Err(e) => tracing::error!(lns = %lac.lns, error = %e, "cannot open tunnel"),
+        }
+    }
+
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut sigterm = signal(SignalKind::terminate()).map_err(RunError::Signals)?;
+    let mut sigint = signal(SignalKind::interrupt()).map_err(RunError::Signals)?;
+    let mut shutdown_deadline: Option<std::time::Instant> = None;
+
+    loop {
+        flush(&mut endpoint, &sockets).await;
+        if let Some(deadline) = shutdown_deadline {
+            if endpoint.is_drained() {
+                tracing::info!("every peer acknowledged StopCCN; exiting");
+                break;
+            }
+            if std::time::Instant::now() >= deadline {
+                let waiting = endpoint.tunnels().filter(|t| !t.is_quiet()).count();
+                tracing::warn!(
+                    waiting,
+                    "shutdown timeout; exiting without every acknowledgement"
+                );
+                break;
+            }
+        }
+        let mut wake = endpoint.poll_timeout();
+        if let Some(d) = shutdown_deadline {
+            wake = Some(wake.map_or(d, |w| w.min(d)));
+        }
+        let sleep_until = wake
+            .map(TokioInstant::from_std)
+            .unwrap_or_else(|| TokioInstant::now() + std::time::Duration::from_secs(3600));
+        tokio::select! {
+            d = rx.recv() => {
+                let Some(d) = d else { break };
+                let now = std::time::Instant::now();
+                match endpoint.handle(now, d.local, d.from, &d.bytes) {
+                    Received::Control => {}
+                    Received::Data { tunnel, session, .. } => {
+                        tracing::trace!(tunnel, session, "data message on the control socket");
+                    }
+                    Received::Dropped(c) => {
+                        tracing::debug!(from = %d.from, reason = %c.name(), "datagram dropped");
+                    }
+                }
+            }
+            _ = tokio::time::sleep_until(sleep_until) => {
+                endpoint.on_timeout(std::time::Instant::now());
+            }
+            _ = sigterm.recv(), if shutdown_deadline.is_none() => {
+                tracing::info!(tunnels = endpoint.tunnel_count(), "SIGTERM: sending StopCCN to every peer");
+                endpoint.shutdown(std::time::Instant::now());
+                shutdown_deadline = Some(std::time::Instant::now() + cfg.shutdown_timeout());
+            }
+            _ = sigint.recv(), if shutdown_deadline.is_none() => {
+                tracing::info!(tunnels = endpoint.tunnel_count(), "SIGINT: sending StopCCN to every peer");
+                endpoint.shutdown(std::time::Instant::now());
+                shutdown_deadline = Some(std::time::Instant::now() + cfg.shutdown_timeout());
+            }
+        }
+    }
+    let counters: Vec<String> = endpoint
+        .counters()
+        .iter()
+        .filter(|&(_, v)| v > 0)
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    tracing::info!(counters = %counters.join(" "), "stopped");
+    Ok(())
+}
+
+async fn flush(endpoint: &mut Endpoint, sockets: &HashMap<SocketAddr, Arc<UdpSocket>>) {
+    while let Some(ev) = endpoint.poll_event() {
+        log_event(&ev);
+    }
+    while let Some(t) = endpoint.poll_transmit() {
+        let Some(sock) = sockets.get(&t.local) else {
+            tracing::error!(local = %t.local, "no socket for this local address");
+            continue;
+        };
+        if let Err(e) = sock.send_to(&t.payload, t.peer).await {
+            // The transport retransmits; a send error is a lost datagram.
+            tracing::warn!(peer = %t.peer, error = %e, "send failed");
+        }
+    }
+}

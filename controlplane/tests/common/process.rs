@@ -1,0 +1,207 @@
+//! Daemons and network namespaces for the end-to-end tests: processes
+//! whose output is collected while they run (so tests wait for log lines
+//! instead of sleeping), and namespaces that are deleted when the test
+//! ends, pass or fail.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A running process with its stdout and stderr collected.
+pub struct Proc {
+    pub name: String,
+    child: Child,
+    log: Arc<Mutex<String>>,
+}
+
+impl Proc {
+    pub fn spawn(name: &str, mut cmd: Command) -> Proc {
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .stdin(Stdio::null());
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("{name}: cannot start {cmd:?}: {e}"));
+        let log = Arc::new(Mutex::new(String::new()));
+        let out = child
+            .stdout
+            .take()
+            .map(|o| Box::new(o) as Box<dyn std::io::Read + Send>);
+        let err = child
+            .stderr
+            .take()
+            .map(|o| Box::new(o) as Box<dyn std::io::Read + Send>);
+        for stream in [out, err].into_iter().flatten() {
+            let log = Arc::clone(&log);
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines() {
+                    let Ok(line) = line else { break };
+                    let mut l = log.lock().unwrap();
+                    l.push_str(&line);
+                    l.push('\n');
+                }
+            });
+        }
+        Proc {
+            name: name.to_string(),
+            child,
+            log,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Waits until `needle` appears `count` times in the output.
+    pub fn wait_for(&self, needle: &str, count: usize, limit: Duration) -> bool {
+        let end = Instant::now() + limit;
+        loop {
+            if self.log().matches(needle).count() >= count {
+                return true;
+            }
+            if Instant::now() > end {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// Like [`Proc::wait_for`], panicking with both logs when it times out.
+    pub fn expect(&self, needle: &str, count: usize, limit: Duration, other: &Proc) {
+        assert!(
+            self.wait_for(needle, count, limit),
+            "{} never logged {needle:?} x{count}\n--- {} ---\n{}\n--- {} ---\n{}",
+            self.name,
+            self.name,
+            self.log(),
+            other.name,
+            other.log()
+        );
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let _ = Command::new("kill")
+            .args([&format!("-{sig}"), &self.pid().to_string()])
+            .status();
+    }
+
+    /// Waits for exit (bounded); true if it exited successfully in time.
+    pub fn wait_exit(&mut self, limit: Duration) -> bool {
+        let end = Instant::now() + limit;
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                // Let the reader threads drain the pipes.
+                std::thread::sleep(Duration::from_millis(50));
+                return s.success();
+            }
+            if Instant::now() > end {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// True when running as root; otherwise prints why the test is skipped
+/// (CI runs as root, where XLNS_REQUIRE_TOOLS makes this mandatory).
+pub fn root_or_skip() -> bool {
+    let uid = Command::new("id").arg("-u").output().ok();
+    let root = uid.is_some_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if !root {
+        assert!(
+            std::env::var_os("XLNS_REQUIRE_TOOLS").is_none(),
+            "this test needs root (XLNS_REQUIRE_TOOLS is set)"
+        );
+        eprintln!("SKIP: needs root for network namespaces");
+    }
+    root
+}
+
+fn ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().expect("ip(8)");
+    assert!(
+        out.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Two namespaces joined by a veth pair: `a` has 10.77.0.1/24, `b` has
+/// 10.77.0.2/24. Both are deleted on drop.
+pub struct Lab {
+    pub a: String,
+    pub b: String,
+    pub dir: std::path::PathBuf,
+}
+
+impl Lab {
+    pub const A_IP: &'static str = "10.77.0.1";
+    pub const B_IP: &'static str = "10.77.0.2";
+
+    pub fn new(tag: &str) -> Lab {
+        let id = format!("{}-{tag}", std::process::id() % 100_000);
+        let a = format!("xl-{id}-a");
+        let b = format!("xl-{id}-b");
+        let dir = std::env::temp_dir().join(format!("xlns-{id}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let lab = Lab { a, b, dir };
+        ip(&["netns", "add", &lab.a]);
+        ip(&["netns", "add", &lab.b]);
+        ip(&[
+            "link", "add", "va", "netns", &lab.a, "type", "veth", "peer", "name", "vb", "netns",
+            &lab.b,
+        ]);
+        for (ns, dev, addr) in [(&lab.a, "va", Self::A_IP), (&lab.b, "vb", Self::B_IP)] {
+            ip(&["-n", ns, "addr", "add", &format!("{addr}/24"), "dev", dev]);
+            ip(&["-n", ns, "link", "set", dev, "up"]);
+            ip(&["-n", ns, "link", "set", "lo", "up"]);
+        }
+        lab
+    }
+
+    /// A command to run inside namespace `ns`.
+    pub fn cmd(&self, ns: &str, program: &str) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", ns, program]);
+        c
+    }
+
+    pub fn file(&self, name: &str, text: &str) -> std::path::PathBuf {
+        let p = self.dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    /// Writes one command line to an xl2tpd control FIFO.
+    pub fn control(&self, fifo: &std::path::Path, line: &str) {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(fifo)
+            .unwrap_or_else(|e| panic!("{}: {e}", fifo.display()));
+        writeln!(f, "{line}").unwrap();
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for ns in [&self.a, &self.b] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -1,0 +1,124 @@
+//! The `lnsd` binary: configuration checking, and two daemons on loopback,
+//! one acting as LAC toward the other, up and cleanly down on SIGTERM.
+
+mod common;
+
+use common::process::Proc;
+use std::net::UdpSocket;
+use std::process::Command;
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(20);
+
+fn lnsd() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_lnsd"))
+}
+
+fn tmp(name: &str, text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("xlns-lnsd-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn free_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn check_config_accepts_the_example_and_names_bad_keys() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/lnsd.example.toml");
+    let out = lnsd().args(["--check-config", example]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let bad = tmp(
+        "bad.toml",
+        "[l2tp]\nlisten = [\"127.0.0.1:1701\"]\n[l2tp.transport]\nmax_retires = 3\n",
+    );
+    let out = lnsd().arg("--check-config").arg(&bad).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("max_retires"), "{err}");
+
+    let bad = tmp(
+        "bad2.toml",
+        "[l2tp]\nlisten = [\"127.0.0.1:1701\"]\n[[peer]]\nhide_avps = true\n",
+    );
+    let out = lnsd().arg("--check-config").arg(&bad).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("peer[0].secret"));
+
+    let out = lnsd()
+        .arg("--check-config")
+        .arg("/nonexistent/x.toml")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let out = lnsd().arg("--bogus").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn lnsd_as_lac_to_lnsd_as_lns_up_then_sigterm_stopccn() {
+    let (pa, pb) = (free_port(), free_port());
+    let lns_cfg = tmp(
+        "lns.toml",
+        &format!(
+            "[l2tp]\nlisten = [\"127.0.0.1:{pa}\"]\nhost_name = \"test-lns\"\n\
+             [[peer]]\naddress = \"127.0.0.1\"\nsecret = \"s3\"\ntunnel_auth = \"required\"\nhide_avps = true\n"
+        ),
+    );
+    let lac_cfg = tmp(
+        "lac.toml",
+        &format!(
+            "[l2tp]\nlisten = [\"127.0.0.1:{pb}\"]\nhost_name = \"test-lac\"\n\
+             [[peer]]\naddress = \"127.0.0.1\"\nsecret = \"s3\"\ntunnel_auth = \"required\"\nhide_avps = true\n\
+             [[lac]]\nlns = \"127.0.0.1:{pa}\"\ncalls = 3\ncalling_number = \"5550001\"\n"
+        ),
+    );
+    let start = |name: &str, cfg: &std::path::Path| {
+        let mut c = lnsd();
+        c.arg("--config").arg(cfg).env_remove("RUST_LOG");
+        Proc::spawn(name, c)
+    };
+    let mut lns = start("lns", &lns_cfg);
+    assert!(lns.wait_for("listening", 1, T), "{}", lns.log());
+    let mut lac = start("lac", &lac_cfg);
+    lns.expect("session established", 3, T, &lac);
+    lac.expect("session established", 3, T, &lns);
+    lns.signal("TERM");
+    assert!(lns.wait_exit(T), "lns log:\n{}", lns.log());
+    lac.expect("tunnel down", 1, T, &lns);
+    lac.signal("TERM");
+    assert!(lac.wait_exit(T), "lac log:\n{}", lac.log());
+    let (lns_log, lac_log) = (lns.log(), lac.log());
+    assert!(lns_log.contains("tunnel established"), "{lns_log}");
+    assert!(lns_log.contains("host_name=test-lac"), "{lns_log}");
+    assert_eq!(
+        lns_log.matches("session established").count(),
+        3,
+        "{lns_log}"
+    );
+    assert!(lns_log.contains("calling=5550001"), "{lns_log}");
+    assert_eq!(
+        lac_log.matches("session established").count(),
+        3,
+        "{lac_log}"
+    );
+    // SIGTERM: StopCCN to the LAC, acknowledged before exit.
+    assert!(
+        lns_log.contains("every peer acknowledged StopCCN"),
+        "{lns_log}"
+    );
+    assert!(lac_log.contains("peer StopCCN result 6"), "{lac_log}");
+    assert_eq!(lac_log.matches("session down").count(), 3, "{lac_log}");
+}
