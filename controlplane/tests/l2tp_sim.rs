@@ -430,3 +430,87 @@ fn ten_thousand_tunnels_on_one_endpoint() {
         assert_eq!(stops, per_lac[&lac].len());
     }
 }
+
+#[test]
+fn outgoing_calls_lns_dials_lac_answers() {
+    // LNS role: open a tunnel to a LAC and ask it to place calls (OCRQ);
+    // the LAC role answers (OCRP, OCCN) with the emulator's policy.
+    let mut sim = Sim::new(Instant::now(), imp(0.1, 0.1, 0.1), 9);
+    let lns = sim.add(
+        addr(1),
+        Endpoint::with_rng(cfg(10, None, false), StdRng::seed_from_u64(90)),
+    );
+    let lac = sim.add(
+        addr(2),
+        Endpoint::with_rng(cfg(10, None, false), StdRng::seed_from_u64(91)),
+    );
+    let t = sim
+        .with(lns, |e, now| e.open_tunnel(now, addr(1), addr(2)))
+        .unwrap();
+    let mut keys = Vec::new();
+    for n in 0..20 {
+        let params = CallParams {
+            called_number: Some(format!("555{n:04}").into_bytes()),
+            ..Default::default()
+        };
+        keys.push(sim.with(lns, |e, now| e.dial(now, t, params)).unwrap());
+    }
+    let ok = sim.run_until(Duration::from_secs(600), |sim| {
+        ups(&sim.nodes[lns].events).len() == 20 && ups(&sim.nodes[lac].events).len() == 20
+    });
+    assert!(ok);
+    let kinds = |events: &[Event]| -> Vec<lns_controlplane::l2tp::CallKind> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Event::SessionUp { kind, .. } => Some(*kind),
+                _ => None,
+            })
+            .collect()
+    };
+    assert!(
+        kinds(&sim.nodes[lns].events)
+            .iter()
+            .all(|k| *k == lns_controlplane::l2tp::CallKind::LnsOutgoing)
+    );
+    assert!(
+        kinds(&sim.nodes[lac].events)
+            .iter()
+            .all(|k| *k == lns_controlplane::l2tp::CallKind::LacOutgoing)
+    );
+    // The LAC saw the called numbers the LNS asked for.
+    let lac_saw: HashSet<Vec<u8>> = sim.nodes[lac]
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::SessionUp { peer_avps, .. } => peer_avps.iter().find_map(|a| match a {
+                lns_controlplane::l2tp::Avp::CalledNumber(v) => Some(v.clone()),
+                _ => None,
+            }),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(lac_saw.len(), 20);
+    // A LAC that does not answer OCRQs refuses them with a CDN.
+    let mut sim = Sim::new(Instant::now(), Impairments::default(), 10);
+    let lns = sim.add(
+        addr(1),
+        Endpoint::with_rng(cfg(5, None, false), StdRng::seed_from_u64(92)),
+    );
+    let mut no = cfg(5, None, false);
+    no.peers[0].policy.answer_outgoing_calls = false;
+    let lac = sim.add(addr(2), Endpoint::with_rng(no, StdRng::seed_from_u64(93)));
+    let t = sim
+        .with(lns, |e, now| e.open_tunnel(now, addr(1), addr(2)))
+        .unwrap();
+    let k = sim
+        .with(lns, |e, now| e.dial(now, t, CallParams::default()))
+        .unwrap();
+    sim.run_idle(Duration::from_secs(5));
+    let d = downs(&sim.nodes[lns].events);
+    assert!(
+        matches!(&d[..], [(key, ClearCause::PeerCdn { result, .. })] if *key == k && result.result == 5),
+        "{d:?}"
+    );
+    assert_eq!(sim.nodes[lac].endpoint.session_count(), 0);
+}
