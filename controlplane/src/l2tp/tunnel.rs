@@ -612,24 +612,57 @@ impl Tunnel {
         if m.assigned_tunnel_id().unwrap_or(0) == 0 {
             return Err((StopCcnResult::GeneralError, "Assigned Tunnel ID 0"));
         }
-        if let Some(ch) = self.challenge {
-            let ok = match (
-                m.get(super::avp::AvpType::ChallengeResponse),
-                &self.policy.secret,
-            ) {
-                (Some(Avp::ChallengeResponse(r)), Some(secret)) => {
-                    auth::verify_response(carrier, secret, &ch, r)
-                }
-                _ => false,
-            };
-            if !ok {
-                return Err((
-                    StopCcnResult::NotAuthorized,
-                    "challenge response missing or wrong",
-                ));
-            }
+        if !self.response_ok(m, carrier) {
+            return Err((
+                StopCcnResult::NotAuthorized,
+                "challenge response missing or wrong",
+            ));
         }
         Ok(())
+    }
+
+    /// §5.1.1: when we challenged, `m` must carry the right response for
+    /// `carrier` (the id the peer hashed in).
+    fn response_ok(&self, m: &ControlMessage, carrier: MessageType) -> bool {
+        let Some(ch) = self.challenge else {
+            return true;
+        };
+        match (
+            m.get(super::avp::AvpType::ChallengeResponse),
+            &self.policy.secret,
+        ) {
+            (Some(Avp::ChallengeResponse(r)), Some(secret)) => {
+                auth::verify_response(carrier, secret, &ch, r)
+            }
+            _ => false,
+        }
+    }
+
+    /// Adds the Challenge Response we owe for the peer's Challenge to
+    /// `avps`; false (after refusing the tunnel) when we have no secret.
+    fn answer_challenge(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        m: &ControlMessage,
+        carrier: MessageType,
+        avps: &mut Vec<Avp>,
+    ) -> bool {
+        match self.respond(m, carrier) {
+            Ok(r) => {
+                avps.extend(r);
+                true
+            }
+            Err(()) => {
+                ctx.counters.inc(Counter::AuthFailed);
+                self.stop_with(
+                    ctx,
+                    StopCcnResult::NotAuthorized,
+                    None,
+                    "challenged but no secret configured",
+                );
+                false
+            }
+        }
     }
 
     /// The Challenge Response we owe for the peer's Challenge, if any
@@ -654,18 +687,8 @@ impl Tunnel {
             return self.stop_with(ctx, r, None, why);
         }
         let mut avps = self.common_avps(ctx);
-        match self.respond(m, MessageType::Sccrp) {
-            Ok(Some(r)) => avps.push(r),
-            Ok(None) => {}
-            Err(()) => {
-                ctx.counters.inc(Counter::AuthFailed);
-                return self.stop_with(
-                    ctx,
-                    StopCcnResult::NotAuthorized,
-                    None,
-                    "challenged but no secret configured",
-                );
-            }
+        if !self.answer_challenge(ctx, m, MessageType::Sccrp, &mut avps) {
+            return;
         }
         if let Some(c) = self.new_challenge(ctx) {
             avps.push(c);
@@ -684,18 +707,8 @@ impl Tunnel {
             return self.stop_with(ctx, r, None, why);
         }
         let mut avps = Vec::new();
-        match self.respond(m, MessageType::Scccn) {
-            Ok(Some(r)) => avps.push(r),
-            Ok(None) => {}
-            Err(()) => {
-                ctx.counters.inc(Counter::AuthFailed);
-                return self.stop_with(
-                    ctx,
-                    StopCcnResult::NotAuthorized,
-                    None,
-                    "challenged but no secret configured",
-                );
-            }
+        if !self.answer_challenge(ctx, m, MessageType::Scccn, &mut avps) {
+            return;
         }
         self.queue(ctx, 0, ControlMessage::new(MessageType::Scccn, avps));
         self.established(ctx);
@@ -703,25 +716,14 @@ impl Tunnel {
 
     /// §7.2.1 wait-ctl-conn / Receive SCCCN.
     fn on_scccn(&mut self, ctx: &mut Ctx<'_>, m: &ControlMessage) {
-        if let Some(ch) = self.challenge {
-            let ok = match (
-                m.get(super::avp::AvpType::ChallengeResponse),
-                &self.policy.secret,
-            ) {
-                (Some(Avp::ChallengeResponse(r)), Some(secret)) => {
-                    auth::verify_response(MessageType::Scccn, secret, &ch, r)
-                }
-                _ => false,
-            };
-            if !ok {
-                ctx.counters.inc(Counter::AuthFailed);
-                return self.stop_with(
-                    ctx,
-                    StopCcnResult::NotAuthorized,
-                    None,
-                    "challenge response missing or wrong",
-                );
-            }
+        if !self.response_ok(m, MessageType::Scccn) {
+            ctx.counters.inc(Counter::AuthFailed);
+            return self.stop_with(
+                ctx,
+                StopCcnResult::NotAuthorized,
+                None,
+                "challenge response missing or wrong",
+            );
         }
         self.established(ctx);
     }
