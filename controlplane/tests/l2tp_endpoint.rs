@@ -574,7 +574,7 @@ fn established_bogus_nr_and_window_overflow_are_dropped() {
     assert_eq!(ep.counters().get(Counter::DropBogusNr), 1);
     p.nr = saved;
     p.ns -= 1;
-    // Ns 1,000 ahead: beyond the 64-message window.
+    // Ns 1,000 ahead: beyond the 16-message window.
     p.ns = p.ns.wrapping_add(1000);
     let r = p.send(&mut ep, 0, ControlMessage::new(MessageType::Hello, vec![]));
     assert!(r.is_empty());
@@ -935,4 +935,141 @@ fn wait_ctl_reply_tie_breaker_higher_peer_loses() {
     );
     assert_eq!(ep.tunnel_count(), 1);
     assert_eq!(ep.counters().get(Counter::TieBreaks), 1);
+}
+
+// ------------------------------------------- hostile setups (review fixes)
+
+#[test]
+fn idle_sccrq_that_is_not_a_first_message_creates_nothing() {
+    for (ns, nr) in [(0u16, 1u16), (5, 0), (100, 0)] {
+        let mut ep = endpoint(PeerPolicy::default());
+        let mut p = Peer::new();
+        p.ns = ns;
+        p.nr = nr;
+        let r = p.send(&mut ep, 0, p.sccrq(vec![]));
+        assert!(r.is_empty(), "{r:?}");
+        assert!(ep.is_empty(), "Ns {ns} Nr {nr} left state behind");
+    }
+}
+
+#[test]
+fn wait_ctl_conn_peer_that_never_sends_scccn_is_cleared() {
+    let mut ep = endpoint(PeerPolicy::default());
+    let mut p = Peer::new();
+    let r = p.send(&mut ep, 0, p.sccrq(vec![]));
+    p.their_tid = only(&r, MessageType::Sccrp).assigned_tunnel_id().unwrap();
+    // It acknowledges our SCCRP and then says nothing more.
+    p.ack(&mut ep);
+    let r = p.wait(&mut ep, Duration::from_millis(31_500));
+    let stop = only(&r, MessageType::StopCcn);
+    assert_eq!(result_of(&stop).0, StopCcnResult::GeneralError as u16);
+    assert_eq!(ep.counters().get(Counter::TunnelSetupTimeout), 1);
+    p.wait(&mut ep, Duration::from_secs(40));
+    assert!(ep.is_empty());
+}
+
+#[test]
+fn wait_ctl_reply_stopccn_is_acked_to_the_id_it_names() {
+    let (mut ep, mut p, tid, _) = originator();
+    p.their_tid = tid;
+    let stop = ControlMessage::new(
+        MessageType::StopCcn,
+        vec![
+            Avp::AssignedTunnelId(4242),
+            Avp::ResultCode(ResultCode::stop_ccn(
+                StopCcnResult::NotAuthorized,
+                None,
+                "no",
+            )),
+        ],
+    );
+    let r = p.send(&mut ep, 0, stop);
+    assert!(r.len() == 1 && r[0].message.is_none(), "{r:?}");
+    assert_eq!(r[0].header.tunnel_id, 4242);
+}
+
+#[test]
+fn established_cdn_naming_the_call_by_the_peers_id_clears_it() {
+    let mut ep = endpoint(PeerPolicy::default());
+    let mut p = Peer::new();
+    p.establish(&mut ep);
+    let icrq = ControlMessage::new(
+        MessageType::Icrq,
+        vec![Avp::AssignedSessionId(21), Avp::CallSerialNumber(1)],
+    );
+    p.send(&mut ep, 0, icrq);
+    events(&mut ep);
+    // The LAC gives up before it read our ICRP: header session 0, and its
+    // own id in Assigned Session ID.
+    let cdn = ControlMessage::new(
+        MessageType::Cdn,
+        vec![
+            Avp::ResultCode(ResultCode::cdn(CdnResult::LossOfCarrier, None, "")),
+            Avp::AssignedSessionId(21),
+        ],
+    );
+    p.send(&mut ep, 0, cdn);
+    assert_eq!(ep.session_count(), 0);
+    let ev = events(&mut ep);
+    assert!(
+        matches!(
+            ev[..],
+            [Event::SessionDown {
+                cause: ClearCause::PeerCdn { .. },
+                ..
+            }]
+        ),
+        "{ev:?}"
+    );
+}
+
+#[test]
+fn wait_ctl_reply_port_moves_only_with_an_accepted_sccrp() {
+    let cfg = EndpointConfig {
+        peers: vec![PeerRule {
+            address: None,
+            policy: PeerPolicy::default(),
+        }],
+        ..Default::default()
+    };
+    let mut ep = Endpoint::with_rng(cfg, StdRng::seed_from_u64(3));
+    let mut p = Peer::new();
+    let tid = ep.open_tunnel(p.now, lns_addr(), lac_addr()).unwrap();
+    p.take(&mut ep);
+    p.their_tid = tid;
+    // A stray from another port with a bogus Nr: dropped, no redirection.
+    p.addr = SocketAddr::from(([10, 0, 0, 2], 5555));
+    let saved = p.nr;
+    p.nr = 50;
+    p.send(&mut ep, 0, ControlMessage::new(MessageType::Hello, vec![]));
+    assert_eq!(ep.tunnel(tid).unwrap().peer, lac_addr());
+    // The real SCCRP from the new port: adopted, SCCCN goes there.
+    p.nr = saved;
+    p.ns = 0;
+    let avps = p.sccrq(vec![]).avps;
+    let r = p.send(&mut ep, 0, ControlMessage::new(MessageType::Sccrp, avps));
+    only(&r, MessageType::Scccn);
+    assert_eq!(ep.tunnel(tid).unwrap().peer.port(), 5555);
+}
+
+#[test]
+fn wait_ctl_reply_without_our_tie_breaker_the_peers_wins() {
+    let cfg = EndpointConfig {
+        tie_breaker: false,
+        peers: vec![PeerRule {
+            address: None,
+            policy: PeerPolicy::default(),
+        }],
+        ..Default::default()
+    };
+    let mut ep = Endpoint::with_rng(cfg, StdRng::seed_from_u64(4));
+    let mut p = Peer::new();
+    let tid = ep.open_tunnel(p.now, lns_addr(), lac_addr()).unwrap();
+    ep.place_call(p.now, tid, CallParams::default()).unwrap();
+    p.take(&mut ep);
+    p.nr = 0;
+    let r = p.send(&mut ep, 0, p.sccrq(vec![Avp::TieBreaker(7)]));
+    let sccrp = only(&r, MessageType::Sccrp);
+    assert_eq!(sccrp.assigned_tunnel_id(), Some(tid));
+    assert_eq!(ep.session_count(), 1, "the waiting call moved over");
 }

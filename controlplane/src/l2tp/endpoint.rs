@@ -275,16 +275,19 @@ impl Endpoint {
         if tunnel.peer.ip() != from.ip() {
             return self.drop(Counter::DropWrongPeer);
         }
-        if tunnel.peer.port() != from.port() {
-            // §8.1: the peer may answer our SCCRQ from another port; after
-            // that the port is fixed.
-            if tunnel.state == TunnelState::WaitCtlReply {
-                tunnel.peer = from;
-            } else {
-                return self.drop(Counter::DropWrongPeer);
-            }
+        // §8.1: the peer may answer our SCCRQ from another port; we adopt
+        // it only once that answer is accepted, so a stray datagram cannot
+        // redirect the tunnel. After that the port is fixed.
+        let moved = tunnel.peer.port() != from.port();
+        if moved && tunnel.state != TunnelState::WaitCtlReply {
+            return self.drop(Counter::DropWrongPeer);
         }
-        self.with_tunnel(now, tid, |t, ctx| t.receive(ctx, header, body));
+        self.with_tunnel(now, tid, |t, ctx| {
+            t.receive(ctx, header, body);
+            if moved && t.state != TunnelState::WaitCtlReply {
+                t.peer = from;
+            }
+        });
         Received::Control
     }
 
@@ -455,6 +458,12 @@ impl Endpoint {
             self.with_tunnel(now, id, |t, ctx| t.receive(ctx, header, body));
             return Received::Control;
         }
+        // An SCCRQ opens the sequence space (§5.8: Ns starts at 0) and has
+        // nothing of ours to acknowledge. Anything else would create a
+        // tunnel its own transport refuses, so it creates nothing.
+        if header.ns != 0 || header.nr != 0 {
+            return self.drop(Counter::DropBogusNr);
+        }
         if self.shutting_down {
             let rc = ResultCode::stop_ccn(StopCcnResult::ShuttingDown, None, "shutting down");
             self.counters.inc(Counter::TunnelRefused);
@@ -474,35 +483,40 @@ impl Endpoint {
         };
         // §4.4.3 tie-breaker: do we have an SCCRQ out to this peer?
         if let Some(&ours) = self.originating.get(&from.ip()) {
+            use std::cmp::Ordering::{Equal, Greater, Less};
             let our_tb = self.tunnels.get(&ours).and_then(|t| t.tie_breaker);
-            if let Some(our_tb) = our_tb {
+            // Who wins: the lower value; a side that sent one beats a side
+            // that did not; without either, both tunnels are kept.
+            let verdict = match (our_tb, tie) {
+                (Some(a), Some(b)) => Some(a.cmp(&b)),
+                (Some(_), None) => Some(Less),
+                (None, Some(_)) => Some(Greater),
+                (None, None) => None,
+            };
+            if verdict.is_some() {
                 self.counters.inc(Counter::TieBreaks);
-                match tie.map(|theirs| our_tb.cmp(&theirs)) {
-                    // No tie breaker from them, or ours is lower: we win and
-                    // their SCCRQ is silently discarded.
-                    None | Some(std::cmp::Ordering::Less) => {
-                        return Received::Dropped(Counter::TieBreaks);
+            }
+            match verdict {
+                None => {}
+                // We win: their SCCRQ is silently discarded.
+                Some(Less) => return Received::Dropped(Counter::TieBreaks),
+                Some(Equal) => {
+                    // Equal values: both sides discard their tunnels.
+                    self.with_tunnel(now, ours, |t, ctx| t.abandon(ctx, TunnelCause::TieBreaker));
+                    return Received::Dropped(Counter::TieBreaks);
+                }
+                Some(Greater) => {
+                    // We lose: our tunnel becomes the recipient of theirs,
+                    // keeping the sessions that wait for it.
+                    self.originating.remove(&from.ip());
+                    self.with_tunnel(now, ours, |t, ctx| t.become_recipient(ctx));
+                    if let Some(t) = self.tunnels.get_mut(&ours) {
+                        t.peer = from;
+                        t.local = local;
                     }
-                    Some(std::cmp::Ordering::Equal) => {
-                        // Equal values: both sides discard their tunnels.
-                        self.with_tunnel(now, ours, |t, ctx| {
-                            t.abandon(ctx, TunnelCause::TieBreaker)
-                        });
-                        return Received::Dropped(Counter::TieBreaks);
-                    }
-                    Some(std::cmp::Ordering::Greater) => {
-                        // We lose: our tunnel becomes the recipient of theirs,
-                        // keeping the sessions that wait for it.
-                        self.originating.remove(&from.ip());
-                        self.with_tunnel(now, ours, |t, ctx| t.become_recipient(ctx));
-                        if let Some(t) = self.tunnels.get_mut(&ours) {
-                            t.peer = from;
-                            t.local = local;
-                        }
-                        self.by_peer.insert((from, peer_tid), ours);
-                        self.with_tunnel(now, ours, |t, ctx| t.receive(ctx, header, body));
-                        return Received::Control;
-                    }
+                    self.by_peer.insert((from, peer_tid), ours);
+                    self.with_tunnel(now, ours, |t, ctx| t.receive(ctx, header, body));
+                    return Received::Control;
                 }
             }
         }
@@ -579,9 +593,7 @@ impl Endpoint {
             .insert_tunnel(now, local, peer, Role::Originator, policy)
             .ok_or(RequestError::TunnelLimit)?;
         self.with_tunnel(now, id, |t, ctx| t.start(ctx));
-        if self.cfg.tie_breaker {
-            self.originating.entry(peer.ip()).or_insert(id);
-        }
+        self.originating.entry(peer.ip()).or_insert(id);
         Ok(id)
     }
 

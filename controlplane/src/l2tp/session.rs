@@ -302,7 +302,7 @@ impl Session {
     }
 
     fn remember(&mut self, m: &ControlMessage) {
-        self.peer_avps.extend(m.avps.iter().cloned());
+        self.peer_avps.extend(understood(&m.avps));
     }
 
     /// Runs one input through the session's state table.
@@ -420,6 +420,16 @@ pub fn is_session_message(t: MessageType) -> bool {
             | MessageType::Wen
             | MessageType::Sli
     )
+}
+
+/// The AVPs worth keeping for a call's lifetime: the typed ones. Unknown
+/// optional AVPs are dropped so a peer cannot make each of 65,535 calls
+/// hold 64 KB of padding.
+pub fn understood(avps: &[Avp]) -> Vec<Avp> {
+    avps.iter()
+        .filter(|a| !matches!(a, Avp::Other(_)))
+        .cloned()
+        .collect()
 }
 
 /// Finds an AVP of type `t` among a session's peer AVPs.

@@ -69,6 +69,10 @@ counters! {
     TunnelRefused = "tunnel_refused",
     /// Call refused: session limit or calls of that kind not accepted.
     SessionRefused = "session_refused",
+    /// Tunnel gave up waiting for the peer to complete SCCRQ/SCCRP/SCCCN.
+    TunnelSetupTimeout = "tunnel_setup_timeout",
+    /// Refusal not sent: the tunnel's send queue is full.
+    DropBacklogFull = "drop_backlog_full",
     /// Session gave up waiting for the peer to complete setup.
     SessionSetupTimeout = "session_setup_timeout",
     /// Tie-breaker collisions resolved (§4.4.3).
@@ -96,8 +100,14 @@ counters! {
 }
 
 /// Counter storage.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Counters([u64; Counter::ALL.len()]);
+
+impl Default for Counters {
+    fn default() -> Self {
+        Counters([0; Counter::ALL.len()])
+    }
+}
 
 impl Counters {
     /// Adds one.

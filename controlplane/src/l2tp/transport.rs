@@ -61,7 +61,7 @@ impl Default for TransportConfig {
             max_timeout: Duration::from_secs(8),
             max_retries: 5,
             ack_delay: Duration::from_millis(100),
-            receive_window: 64,
+            receive_window: 16,
         }
     }
 }
@@ -197,6 +197,9 @@ impl<T> Transport<T> {
         if rws == 0 {
             return;
         }
+        // More than half the sequence space outstanding would make Nr
+        // comparisons (§5.8) ambiguous.
+        let rws = rws.min(0x7fff);
         self.peer_window = rws;
         // Appendix A: SSTHRESH starts at the advertised window.
         self.ssthresh = rws;

@@ -95,6 +95,9 @@ impl TunnelCause {
     }
 }
 
+/// Messages queued on one tunnel beyond which refusals are not queued.
+const MAX_BACKLOG: usize = 4096;
+
 /// A session's address: our tunnel id and our session id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SessionKey {
@@ -210,6 +213,8 @@ pub struct Tunnel {
     setup_deadlines: BTreeSet<(Instant, u16)>,
     setup_deadline_of: HashMap<u16, Instant>,
     hello_at: Option<Instant>,
+    /// Until established: give up setting up by then.
+    setup_until: Option<Instant>,
     hold_until: Option<Instant>,
     freed: bool,
     pub(crate) scheduled: Option<Instant>,
@@ -243,6 +248,9 @@ impl Tunnel {
             setup_deadlines: BTreeSet::new(),
             setup_deadline_of: HashMap::new(),
             hello_at: None,
+            // A peer that acknowledges but never completes the three-way
+            // exchange must not hold the tunnel forever.
+            setup_until: Some(ctx.now + ctx.cfg.transport.full_cycle()),
             hold_until: None,
             freed: false,
             scheduled: None,
@@ -374,6 +382,7 @@ impl Tunnel {
         self.clear_sessions(ctx, ClearCause::TunnelDown);
         self.state = TunnelState::Closing;
         self.hello_at = None;
+        self.setup_until = None;
         // Unsent messages belong to sessions that are gone; StopCCN goes
         // next (§5.7: it clears the whole tunnel).
         self.transport.discard_unsent();
@@ -514,6 +523,13 @@ impl Tunnel {
 
     fn refuse_call(&mut self, ctx: &mut Ctx<'_>, peer_sid: u16, rc: ResultCode) {
         ctx.counters.inc(Counter::SessionRefused);
+        // A peer that floods call requests while acknowledging slowly must
+        // not grow our queue without bound: past the cap refusals are only
+        // counted (the peer's own timers clear those calls).
+        if self.transport.backlog() >= MAX_BACKLOG {
+            ctx.counters.inc(Counter::DropBacklogFull);
+            return;
+        }
         let cdn = ControlMessage::new(
             MessageType::Cdn,
             vec![Avp::ResultCode(rc), Avp::AssignedSessionId(0)],
@@ -536,6 +552,15 @@ impl Tunnel {
                 self.clear_sessions(ctx, ClearCause::TunnelDown);
                 self.state = S::Closing;
                 self.hello_at = None;
+                self.setup_until = None;
+                // Refused before its SCCRP reached us: address our ack to
+                // the id the StopCCN names, or the peer never sees it.
+                if self.peer_id == 0
+                    && let Some(id) = m.assigned_tunnel_id().filter(|&id| id != 0)
+                {
+                    self.peer_id = id;
+                    self.transport.set_peer_tunnel_id(id);
+                }
                 self.transport.discard_unsent();
                 self.transport.ack_now();
                 self.hold_until = Some(ctx.now + ctx.cfg.transport.full_cycle());
@@ -730,6 +755,7 @@ impl Tunnel {
 
     fn established(&mut self, ctx: &mut Ctx<'_>) {
         self.state = TunnelState::Established;
+        self.setup_until = None;
         self.arm_hello(ctx);
         ctx.counters.inc(Counter::TunnelsUp);
         ctx.events.push_back(Event::TunnelUp {
@@ -757,6 +783,7 @@ impl Tunnel {
     pub(crate) fn become_recipient(&mut self, ctx: &mut Ctx<'_>) {
         self.role = Role::Recipient;
         self.state = TunnelState::Idle;
+        self.setup_until = Some(ctx.now + ctx.cfg.transport.full_cycle());
         self.transport = Transport::new(ctx.cfg.transport);
         self.challenge = None;
         self.tie_breaker = None;
@@ -833,6 +860,19 @@ impl Tunnel {
             _ if self.sessions.contains_key(&sid) => {
                 self.step_session(ctx, sid, Input::Message(&m))
             }
+            // A CDN sent before the peer learnt our session id (it gave up
+            // on the call before our ICRP/OCRP arrived): the Assigned
+            // Session ID names the call by the peer's id.
+            M::Cdn
+                if let Some(id) = m.assigned_session_id().and_then(|peer_sid| {
+                    self.sessions
+                        .values()
+                        .find(|s| s.peer_id == peer_sid && peer_sid != 0)
+                        .map(|s| s.local_id)
+                }) =>
+            {
+                self.step_session(ctx, id, Input::Message(&m))
+            }
             t => {
                 ctx.counters.inc(Counter::RxUnknownSession);
                 // §7.4.1/§7.5.1 idle / Receive ICRP or OCRP -> Send CDN.
@@ -908,7 +948,7 @@ impl Tunnel {
                 _ => None,
             })
             .unwrap_or(0);
-        s.peer_avps = m.avps.clone();
+        s.peer_avps = session::understood(&m.avps);
         self.add_session(ctx, s);
         self.queue(
             ctx,
@@ -981,6 +1021,7 @@ impl Tunnel {
             self.transport.poll_timeout(),
             self.hold_until,
             self.hello_at,
+            self.setup_until,
             self.setup_deadlines.first().map(|&(t, _)| t),
         ]
         .into_iter()
@@ -1000,6 +1041,21 @@ impl Tunnel {
         }
         if self.hold_until.is_some_and(|t| t <= now) {
             self.freed = true;
+            return;
+        }
+        if self.setup_until.is_some_and(|t| t <= now) {
+            self.setup_until = None;
+            ctx.counters.inc(Counter::TunnelSetupTimeout);
+            if self.peer_id == 0 {
+                self.abandon(ctx, TunnelCause::Timeout);
+            } else {
+                self.stop_with(
+                    ctx,
+                    StopCcnResult::GeneralError,
+                    None,
+                    "control connection setup timed out",
+                );
+            }
             return;
         }
         if self.hello_at.is_some_and(|t| t <= now) {

@@ -210,7 +210,7 @@ fn default_ack_delay() -> u64 {
     100
 }
 fn default_rws() -> u16 {
-    64
+    16
 }
 fn default_one() -> u32 {
     1
