@@ -13,6 +13,7 @@
 //! silently (bad Length, option list that does not frame); they never panic.
 
 pub mod chap;
+pub mod fsm;
 pub mod ipcp;
 pub mod ipv6cp;
 pub mod lcp;
