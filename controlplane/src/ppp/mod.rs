@@ -18,6 +18,7 @@ pub mod fsm;
 pub mod ipcp;
 pub mod ipv6cp;
 pub mod lcp;
+pub mod lcp_opts;
 pub mod mschapv2;
 pub mod packet;
 pub mod pap;
