@@ -12,6 +12,7 @@
 //! Decoders return [`Malformed`] for packets RFC 1661 says to discard
 //! silently (bad Length, option list that does not frame); they never panic.
 
+pub mod auth;
 pub mod automaton;
 pub mod chap;
 pub mod fsm;
