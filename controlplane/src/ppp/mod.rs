@@ -20,6 +20,7 @@ pub mod ipcp;
 pub mod ipv6cp;
 pub mod lcp;
 pub mod lcp_opts;
+pub mod link;
 pub mod mschapv2;
 pub mod ncp;
 pub mod packet;

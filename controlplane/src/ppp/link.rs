@@ -1,0 +1,969 @@
+//! One PPP link, from Dead to Network and back (RFC 1661 §3.2 phases):
+//! LCP, then authentication, then IPCP and IPv6CP, with LCP Echo
+//! keepalive and Protocol-Reject of what we do not speak. Server side for
+//! the LNS, client side for the emulator's subscriber.
+//!
+//! Sans-IO: frames come in with [`Link::receive`] (PPP protocol and
+//! information field) and go out as [`LinkOutput::Send`]; the owner
+//! answers [`LinkOutput::Verify`] with [`Link::decide`] (AAA) and, on the
+//! server, [`LinkOutput::Authenticated`] with [`Link::assign`] (addresses).
+//! [`LinkOutput::Down`] comes exactly once, when the link is finished, with
+//! the cause; the owner then clears the call (CDN with the RFC 3145 cause
+//! from [`DownCause::ppp_cause`]).
+
+use super::auth::{
+    self, AuthClient, AuthServer, ClientOutput, Credentials, Decision, ServerOutput,
+};
+use super::automaton::{Automaton, Limits, Output};
+use super::fsm::State;
+use super::ipcp::{IpcpOption, IpcpPacket};
+use super::ipv6cp::{Ipv6cpOption, Ipv6cpPacket};
+use super::lcp::{LcpOption, LcpPacket};
+use super::lcp_opts::{Lcp, LcpConfig, Side};
+use super::ncp::{Ipcp, Ipv6cp};
+use super::packet::{Body, CpPacket, PppOption};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::collections::VecDeque;
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+/// PPP protocol numbers handled here.
+pub mod proto {
+    /// LCP.
+    pub const LCP: u16 = 0xc021;
+    /// IPCP.
+    pub const IPCP: u16 = 0x8021;
+    /// IPv6CP.
+    pub const IPV6CP: u16 = 0x8057;
+    /// IPv4 datagrams.
+    pub const IPV4: u16 = 0x0021;
+    /// IPv6 datagrams.
+    pub const IPV6: u16 = 0x0057;
+}
+
+/// RFC 1661 §3.2 link phases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// No link.
+    Dead,
+    /// LCP negotiating.
+    Establish,
+    /// Authentication running.
+    Authenticate,
+    /// NCPs negotiating or open.
+    Network,
+    /// LCP terminating.
+    Terminate,
+}
+
+/// Why a link ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DownCause {
+    /// LCP never converged (Max-Configure or Max-Failure).
+    LcpNegotiation,
+    /// Our Magic-Number came back: the link is looped.
+    LoopedBack,
+    /// The peer refused every authentication protocol we allow.
+    AuthRefused,
+    /// Authentication failed or timed out.
+    AuthFailed(String),
+    /// No NCP could be opened.
+    NcpFailed,
+    /// The peer sent Terminate-Request.
+    PeerTerminated,
+    /// The peer stopped answering LCP Echo-Requests.
+    EchoTimeout,
+    /// Closed locally (admin, AAA disconnect, shutdown).
+    Admin(String),
+}
+
+impl DownCause {
+    /// RFC 3145 §3 disconnect cause: (code, protocol, direction, text).
+    /// Direction 1: the peer did it; 2: we did.
+    pub fn ppp_cause(&self) -> (u16, u16, u8, String) {
+        match self {
+            DownCause::LcpNegotiation => (4, proto::LCP, 2, "LCP negotiation failed".into()),
+            DownCause::LoopedBack => (6, proto::LCP, 2, "loopback detected".into()),
+            DownCause::AuthRefused => (
+                11,
+                proto::LCP,
+                1,
+                "no common authentication protocol".into(),
+            ),
+            DownCause::AuthFailed(m) => (13, auth::CHAP, 2, format!("authentication failed: {m}")),
+            DownCause::NcpFailed => (9, proto::IPCP, 2, "no network protocol".into()),
+            DownCause::PeerTerminated => (3, proto::LCP, 1, "peer terminated".into()),
+            DownCause::EchoTimeout => (7, proto::LCP, 2, "keepalive timeout".into()),
+            DownCause::Admin(m) => (2, proto::LCP, 2, m.clone()),
+        }
+    }
+}
+
+/// What the link asks of its owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkOutput {
+    /// Send a PPP frame: protocol and information field.
+    Send {
+        /// PPP protocol.
+        protocol: u16,
+        /// Information field.
+        packet: Vec<u8>,
+    },
+    /// Judge these credentials; answer with [`Link::decide`].
+    Verify(Credentials),
+    /// Server: the peer is authenticated (user empty without auth); answer
+    /// with [`Link::assign`].
+    Authenticated {
+        /// The user name.
+        user: Vec<u8>,
+    },
+    /// An NCP opened: IPv4 with the peer's address, or IPv6 with the
+    /// peer's interface identifier. Program the data plane.
+    Up {
+        /// IPCP opened with this peer address.
+        ipv4: Option<Ipv4Addr>,
+        /// IPv6CP opened with this peer interface identifier.
+        ipv6: Option<[u8; 8]>,
+    },
+    /// The link is finished; remove the data-plane entry, release the
+    /// address, clear the call.
+    Down(DownCause),
+}
+
+/// Link settings.
+#[derive(Debug, Clone)]
+pub struct LinkConfig {
+    /// LCP options and side.
+    pub lcp: LcpConfig,
+    /// Restart timer and counters for LCP and the NCPs.
+    pub limits: Limits,
+    /// Seconds between LCP Echo-Requests once open (zero: no keepalive).
+    pub echo_interval: Duration,
+    /// Unanswered Echo-Requests before the peer is declared dead.
+    pub echo_failures: u32,
+    /// Authentication retransmissions (CHAP challenge, PAP request).
+    pub auth_tries: u32,
+    /// Our name in CHAP challenges.
+    pub name: Vec<u8>,
+    /// Negotiate IPv6CP.
+    pub ipv6: bool,
+    /// Client: credentials.
+    pub credentials: Option<(Vec<u8>, String)>,
+}
+
+impl Default for LinkConfig {
+    fn default() -> Self {
+        LinkConfig {
+            lcp: LcpConfig::default(),
+            limits: Limits::default(),
+            echo_interval: Duration::from_secs(30),
+            echo_failures: 3,
+            auth_tries: 10,
+            name: b"xlns".to_vec(),
+            ipv6: true,
+            credentials: None,
+        }
+    }
+}
+
+#[derive(Debug)]
+enum AuthSide {
+    Server(AuthServer),
+    Client(AuthClient),
+}
+
+/// One PPP link.
+#[derive(Debug)]
+pub struct Link {
+    cfg: LinkConfig,
+    rng: StdRng,
+    phase: Phase,
+    lcp: Automaton<Lcp>,
+    auth: Option<AuthSide>,
+    ipcp: Option<Automaton<Ipcp>>,
+    ipv6cp: Option<Automaton<Ipv6cp>>,
+    ipv4_up: bool,
+    ipv6_up: bool,
+    user: Vec<u8>,
+    echo_at: Option<Instant>,
+    echo_unanswered: u32,
+    echo_id: u8,
+    cause: Option<DownCause>,
+    finished: bool,
+    out: VecDeque<LinkOutput>,
+}
+
+fn encode<O: PppOption>(p: &CpPacket<O>) -> Option<Vec<u8>> {
+    p.encode().ok()
+}
+
+impl Link {
+    /// A link in Dead; `seed` drives Magic-Numbers and challenges.
+    pub fn new(cfg: LinkConfig, seed: u64) -> Self {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let lcp = Automaton::new(Lcp::new(cfg.lcp.clone(), rng.next_u64()), cfg.limits, true);
+        Link {
+            cfg,
+            rng,
+            phase: Phase::Dead,
+            lcp,
+            auth: None,
+            ipcp: None,
+            ipv6cp: None,
+            ipv4_up: false,
+            ipv6_up: false,
+            user: Vec::new(),
+            echo_at: None,
+            echo_unanswered: 0,
+            echo_id: 0,
+            cause: None,
+            finished: false,
+            out: VecDeque::new(),
+        }
+    }
+
+    /// Current phase.
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// LCP's negotiator (agreed MRU, magic numbers, auth protocol).
+    pub fn lcp(&self) -> &Lcp {
+        &self.lcp.negotiator
+    }
+
+    /// The IPCP negotiator, once the Network phase started.
+    pub fn ipcp(&self) -> Option<&Ipcp> {
+        self.ipcp.as_ref().map(|a| &a.negotiator)
+    }
+
+    /// The IPv6CP negotiator, once the Network phase started.
+    pub fn ipv6cp(&self) -> Option<&Ipv6cp> {
+        self.ipv6cp.as_ref().map(|a| &a.negotiator)
+    }
+
+    /// The link has ended ([`LinkOutput::Down`] was emitted).
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// The tunnel's call is up: the lower layer is up; open LCP (§3.2
+    /// Establish).
+    pub fn start(&mut self, now: Instant) {
+        self.phase = Phase::Establish;
+        self.lcp.open(now);
+        self.lcp.up(now);
+        self.pump(now);
+    }
+
+    /// Closes the link: LCP Terminate-Request, then Down with `cause`.
+    pub fn close(&mut self, now: Instant, cause: DownCause) {
+        self.cause.get_or_insert(cause);
+        self.phase = Phase::Terminate;
+        self.lcp.close(now);
+        self.pump(now);
+    }
+
+    /// The call is gone (CDN, tunnel down): finish at once.
+    pub fn lower_down(&mut self, now: Instant, cause: DownCause) {
+        self.cause.get_or_insert(cause);
+        self.lcp.down(now);
+        self.lcp.close(now);
+        self.pump(now);
+        self.finish();
+    }
+
+    /// AAA's decision for the last [`LinkOutput::Verify`].
+    pub fn decide(&mut self, now: Instant, decision: Decision) {
+        if let Some(AuthSide::Server(a)) = &mut self.auth {
+            a.decide(decision);
+        }
+        self.pump(now);
+    }
+
+    /// Server: addressing for the authenticated peer; starts IPCP (when
+    /// `ipv4` is given: our address, the peer's, DNS) and IPv6CP (when
+    /// `ipv6` is given: our and the peer's interface identifiers).
+    pub fn assign(
+        &mut self,
+        now: Instant,
+        ipv4: Option<(Ipv4Addr, Ipv4Addr, [Option<Ipv4Addr>; 2])>,
+        ipv6: Option<([u8; 8], [u8; 8])>,
+    ) {
+        if self.phase != Phase::Network || self.ipcp.is_some() || self.ipv6cp.is_some() {
+            return;
+        }
+        if let Some((local, peer, dns)) = ipv4 {
+            self.ipcp = Some(Automaton::new(
+                Ipcp::server(local, peer, dns),
+                self.cfg.limits,
+                false,
+            ));
+        }
+        if let Some((local, peer)) = ipv6.filter(|_| self.cfg.ipv6) {
+            self.ipv6cp = Some(Automaton::new(
+                Ipv6cp::server(local, peer),
+                self.cfg.limits,
+                false,
+            ));
+        }
+        self.open_ncps(now);
+    }
+
+    fn open_ncps(&mut self, now: Instant) {
+        if self.ipcp.is_none() && self.ipv6cp.is_none() {
+            return self.close(now, DownCause::NcpFailed);
+        }
+        if let Some(a) = &mut self.ipcp {
+            a.open(now);
+            a.up(now);
+        }
+        if let Some(a) = &mut self.ipv6cp {
+            a.open(now);
+            a.up(now);
+        }
+        self.pump(now);
+    }
+
+    /// A PPP frame from the peer.
+    pub fn receive(&mut self, now: Instant, protocol: u16, info: &[u8]) {
+        if self.finished {
+            return;
+        }
+        match protocol {
+            proto::LCP => {
+                let Ok(p) = LcpPacket::decode_lcp(info) else {
+                    return;
+                };
+                match &p.body {
+                    Body::EchoReply { .. } => self.echo_unanswered = 0,
+                    Body::ProtocolReject { protocol, .. } => match *protocol {
+                        // §5.7: the peer does not speak this NCP.
+                        proto::IPCP => {
+                            if let Some(a) = &mut self.ipcp {
+                                a.protocol_rejected(now)
+                            }
+                        }
+                        proto::IPV6CP => {
+                            if let Some(a) = &mut self.ipv6cp {
+                                a.protocol_rejected(now)
+                            }
+                        }
+                        _ => {}
+                    },
+                    _ => {}
+                }
+                self.lcp.receive(now, &p, info);
+            }
+            auth::PAP | auth::CHAP => match &mut self.auth {
+                // §3.5: authentication packets outside the phase are
+                // silently discarded.
+                Some(AuthSide::Server(a)) if self.phase == Phase::Authenticate => {
+                    a.receive(protocol, info)
+                }
+                Some(AuthSide::Client(a)) if self.phase == Phase::Authenticate => {
+                    a.receive(protocol, info)
+                }
+                _ => {}
+            },
+            proto::IPCP => {
+                if let (Some(a), Ok(p)) = (&mut self.ipcp, IpcpPacket::decode_ipcp(info)) {
+                    a.receive(now, &p, info);
+                }
+            }
+            proto::IPV6CP if self.cfg.ipv6 => {
+                if let (Some(a), Ok(p)) = (&mut self.ipv6cp, Ipv6cpPacket::decode_ipv6cp(info)) {
+                    a.receive(now, &p, info);
+                }
+            }
+            // Network-layer datagrams are the data plane's; before the
+            // NCP is open they are discarded (§3.4).
+            proto::IPV4 | proto::IPV6 => {}
+            _ => self.protocol_reject(protocol, info),
+        }
+        self.pump(now);
+    }
+
+    /// §5.7: unknown protocols are answered with LCP Protocol-Reject, only
+    /// while LCP is Opened.
+    fn protocol_reject(&mut self, protocol: u16, info: &[u8]) {
+        if self.lcp.state() != State::Opened {
+            return;
+        }
+        self.echo_id = self.echo_id.wrapping_add(1);
+        let p = LcpPacket {
+            identifier: self.echo_id,
+            body: Body::ProtocolReject {
+                protocol,
+                information: info.to_vec(),
+            },
+        };
+        if let Some(packet) = encode(&p) {
+            self.out.push_back(LinkOutput::Send {
+                protocol: proto::LCP,
+                packet,
+            });
+        }
+    }
+
+    /// Next output.
+    pub fn poll_output(&mut self) -> Option<LinkOutput> {
+        self.out.pop_front()
+    }
+
+    /// Earliest timer.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let auth = match &self.auth {
+            Some(AuthSide::Server(a)) => a.poll_timeout(),
+            Some(AuthSide::Client(a)) => a.poll_timeout(),
+            None => None,
+        };
+        [
+            self.lcp.poll_timeout(),
+            auth,
+            self.ipcp.as_ref().and_then(Automaton::poll_timeout),
+            self.ipv6cp.as_ref().and_then(Automaton::poll_timeout),
+            self.echo_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Fires due timers.
+    pub fn on_timeout(&mut self, now: Instant) {
+        if self.finished {
+            return;
+        }
+        self.lcp.on_timeout(now);
+        match &mut self.auth {
+            Some(AuthSide::Server(a)) => a.on_timeout(now),
+            Some(AuthSide::Client(a)) => a.on_timeout(now),
+            None => {}
+        }
+        if let Some(a) = &mut self.ipcp {
+            a.on_timeout(now);
+        }
+        if let Some(a) = &mut self.ipv6cp {
+            a.on_timeout(now);
+        }
+        if self.echo_at.is_some_and(|t| t <= now) {
+            self.echo(now);
+        }
+        self.pump(now);
+    }
+
+    fn echo(&mut self, now: Instant) {
+        self.echo_at = None;
+        if self.lcp.state() != State::Opened {
+            return;
+        }
+        if self.echo_unanswered >= self.cfg.echo_failures {
+            return self.close(now, DownCause::EchoTimeout);
+        }
+        self.echo_unanswered += 1;
+        self.echo_id = self.echo_id.wrapping_add(1);
+        let p = LcpPacket {
+            identifier: self.echo_id,
+            body: Body::EchoRequest {
+                magic: self.lcp.negotiator.magic.unwrap_or(0),
+                data: Vec::new(),
+            },
+        };
+        if let Some(packet) = encode(&p) {
+            self.out.push_back(LinkOutput::Send {
+                protocol: proto::LCP,
+                packet,
+            });
+        }
+        self.echo_at = Some(now + self.cfg.echo_interval);
+    }
+
+    fn finish(&mut self) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        self.phase = Phase::Dead;
+        self.echo_at = None;
+        let cause = self.cause.take().unwrap_or(DownCause::LcpNegotiation);
+        self.out.push_back(LinkOutput::Down(cause));
+    }
+
+    /// Moves every sub-machine's outputs into ours, reacting to layer
+    /// signals, until nothing changes.
+    fn pump(&mut self, now: Instant) {
+        loop {
+            let mut moved = false;
+            while let Some(o) = self.lcp.poll_output() {
+                moved = true;
+                self.on_lcp(now, o);
+            }
+            moved |= self.pump_auth(now);
+            moved |= self.pump_ncps(now);
+            if !moved {
+                break;
+            }
+        }
+    }
+
+    fn on_lcp(&mut self, now: Instant, o: Output<LcpOption>) {
+        match o {
+            Output::Send(p) => {
+                if let Some(packet) = encode(&p) {
+                    self.out.push_back(LinkOutput::Send {
+                        protocol: proto::LCP,
+                        packet,
+                    });
+                }
+            }
+            Output::Up => self.lcp_up(now),
+            Output::Down => {
+                // LCP left Opened. We do not renegotiate a running call:
+                // close it (accel-ppp and most BRAS do the same).
+                if matches!(self.phase, Phase::Authenticate | Phase::Network) {
+                    self.cause.get_or_insert(DownCause::PeerTerminated);
+                    self.phase = Phase::Terminate;
+                    self.ipcp = None;
+                    self.ipv6cp = None;
+                    if self.lcp.state() != State::Stopping {
+                        self.lcp.close(now);
+                    }
+                }
+            }
+            Output::Started => {}
+            Output::Finished { .. } => {
+                if self.lcp.negotiator.looped_back() {
+                    self.cause.get_or_insert(DownCause::LoopedBack);
+                }
+                self.finish();
+            }
+        }
+    }
+
+    fn lcp_up(&mut self, now: Instant) {
+        let n = &self.lcp.negotiator;
+        if n.looped_back() {
+            return self.close(now, DownCause::LoopedBack);
+        }
+        if let Some(m) = n.magic {
+            self.lcp.set_magic(m);
+        }
+        if !self.cfg.echo_interval.is_zero() {
+            self.echo_at = Some(now + self.cfg.echo_interval);
+        }
+        self.phase = Phase::Authenticate;
+        let side = self.cfg.lcp.side;
+        let agreed = self.lcp.negotiator.auth.clone();
+        let mut challenge = [0u8; 16];
+        self.rng.fill_bytes(&mut challenge);
+        match (side, agreed) {
+            (Side::Server, Some(m)) => {
+                self.auth = Some(AuthSide::Server(AuthServer::start(
+                    now,
+                    m,
+                    &self.cfg.name,
+                    challenge,
+                    self.cfg.limits.restart,
+                    self.cfg.auth_tries,
+                )));
+            }
+            (Side::Server, None) if !self.cfg.lcp.auth.is_empty() => {
+                self.close(now, DownCause::AuthRefused)
+            }
+            (Side::Server, None) => self.authenticated(now),
+            (Side::Client, Some(m)) => {
+                let (user, pw) = self.cfg.credentials.clone().unwrap_or_default();
+                self.user = user.clone();
+                self.auth = Some(AuthSide::Client(AuthClient::start(
+                    now,
+                    m,
+                    &user,
+                    &pw,
+                    challenge,
+                    self.cfg.limits.restart,
+                    self.cfg.auth_tries,
+                )));
+            }
+            (Side::Client, None) => self.authenticated(now),
+        }
+    }
+
+    fn authenticated(&mut self, now: Instant) {
+        self.phase = Phase::Network;
+        match self.cfg.lcp.side {
+            Side::Server => self.out.push_back(LinkOutput::Authenticated {
+                user: self.user.clone(),
+            }),
+            Side::Client => {
+                self.ipcp = Some(Automaton::new(Ipcp::client(), self.cfg.limits, false));
+                if self.cfg.ipv6 {
+                    let mut id = [0u8; 8];
+                    self.rng.fill_bytes(&mut id);
+                    id[0] |= 0x02;
+                    self.ipv6cp = Some(Automaton::new(Ipv6cp::client(id), self.cfg.limits, false));
+                }
+                self.open_ncps(now);
+            }
+        }
+    }
+
+    fn pump_auth(&mut self, now: Instant) -> bool {
+        let mut moved = false;
+        let mut verdict: Option<Result<(), String>> = None;
+        match &mut self.auth {
+            Some(AuthSide::Server(a)) => {
+                while let Some(o) = a.poll_output() {
+                    moved = true;
+                    match o {
+                        ServerOutput::Send { protocol, packet } => {
+                            self.out.push_back(LinkOutput::Send { protocol, packet })
+                        }
+                        ServerOutput::Verify(c) => {
+                            self.user = c.user().to_vec();
+                            self.out.push_back(LinkOutput::Verify(c));
+                        }
+                        ServerOutput::Success => verdict = Some(Ok(())),
+                        ServerOutput::Failure(m) => verdict = Some(Err(m)),
+                    }
+                }
+            }
+            Some(AuthSide::Client(a)) => {
+                while let Some(o) = a.poll_output() {
+                    moved = true;
+                    match o {
+                        ClientOutput::Send { protocol, packet } => {
+                            self.out.push_back(LinkOutput::Send { protocol, packet })
+                        }
+                        ClientOutput::Success => verdict = Some(Ok(())),
+                        ClientOutput::Failure(m) => verdict = Some(Err(m)),
+                    }
+                }
+            }
+            None => {}
+        }
+        match verdict {
+            Some(Ok(())) if self.phase == Phase::Authenticate => self.authenticated(now),
+            Some(Err(m)) => self.close(now, DownCause::AuthFailed(m)),
+            _ => {}
+        }
+        moved
+    }
+
+    fn pump_ncps(&mut self, now: Instant) -> bool {
+        let mut moved = false;
+        let mut ncp_down = false;
+        if let Some(a) = &mut self.ipcp {
+            while let Some(o) = a.poll_output() {
+                moved = true;
+                match o {
+                    Output::Send(p) => {
+                        if let Some(packet) = encode::<IpcpOption>(&p) {
+                            self.out.push_back(LinkOutput::Send {
+                                protocol: proto::IPCP,
+                                packet,
+                            });
+                        }
+                    }
+                    Output::Up => {
+                        self.ipv4_up = true;
+                        let peer = match self.cfg.lcp.side {
+                            Side::Server => a.negotiator.peer,
+                            Side::Client => a.negotiator.local,
+                        };
+                        self.out.push_back(LinkOutput::Up {
+                            ipv4: Some(peer),
+                            ipv6: None,
+                        });
+                    }
+                    Output::Down => self.ipv4_up = false,
+                    Output::Finished { .. } => ncp_down = true,
+                    Output::Started => {}
+                }
+            }
+        }
+        if let Some(a) = &mut self.ipv6cp {
+            while let Some(o) = a.poll_output() {
+                moved = true;
+                match o {
+                    Output::Send(p) => {
+                        if let Some(packet) = encode::<Ipv6cpOption>(&p) {
+                            self.out.push_back(LinkOutput::Send {
+                                protocol: proto::IPV6CP,
+                                packet,
+                            });
+                        }
+                    }
+                    Output::Up => {
+                        self.ipv6_up = true;
+                        let id = match self.cfg.lcp.side {
+                            Side::Server => a.negotiator.peer,
+                            Side::Client => a.negotiator.local,
+                        };
+                        self.out.push_back(LinkOutput::Up {
+                            ipv4: None,
+                            ipv6: Some(id),
+                        });
+                    }
+                    Output::Down => self.ipv6_up = false,
+                    Output::Finished { .. } => ncp_down = true,
+                    Output::Started => {}
+                }
+            }
+        }
+        if ncp_down && self.phase == Phase::Network {
+            // A link with no open NCP carries nothing: end it.
+            let any_alive = [
+                self.ipcp.as_ref().map(Automaton::state),
+                self.ipv6cp.as_ref().map(Automaton::state),
+            ]
+            .into_iter()
+            .flatten()
+            .any(|s| !matches!(s, State::Stopped | State::Closed));
+            if !any_alive {
+                self.close(now, DownCause::NcpFailed);
+            }
+        }
+        moved
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ppp::lcp::AuthProtocol;
+
+    struct Pair {
+        s: Link,
+        c: Link,
+        now: Instant,
+        s_log: Vec<LinkOutput>,
+        c_log: Vec<LinkOutput>,
+        /// Drop everything the client sends (a dead subscriber).
+        client_dead: bool,
+    }
+
+    fn server_cfg(auth: Vec<AuthProtocol>) -> LinkConfig {
+        LinkConfig {
+            lcp: LcpConfig {
+                side: Side::Server,
+                auth,
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    fn client_cfg(auth: Vec<AuthProtocol>, pw: &str, ipv6: bool) -> LinkConfig {
+        LinkConfig {
+            lcp: LcpConfig {
+                side: Side::Client,
+                auth,
+                ..Default::default()
+            },
+            ipv6,
+            credentials: Some((b"alice".to_vec(), pw.to_string())),
+            ..Default::default()
+        }
+    }
+
+    const SUB: Ipv4Addr = Ipv4Addr::new(100, 64, 1, 9);
+    const GW: Ipv4Addr = Ipv4Addr::new(100, 64, 0, 1);
+
+    impl Pair {
+        fn new(s: LinkConfig, c: LinkConfig) -> Pair {
+            let now = Instant::now();
+            let mut p = Pair {
+                s: Link::new(s, 1),
+                c: Link::new(c, 2),
+                now,
+                s_log: vec![],
+                c_log: vec![],
+                client_dead: false,
+            };
+            p.s.start(now);
+            p.c.start(now);
+            p
+        }
+
+        /// Exchanges frames (answering AAA with password "pw") until quiet,
+        /// then lets timers run for `time`.
+        fn run(&mut self, time: Duration) {
+            let end = self.now + time;
+            loop {
+                let mut moved = false;
+                while let Some(o) = self.s.poll_output() {
+                    moved = true;
+                    match &o {
+                        LinkOutput::Send { protocol, packet } => {
+                            self.c.receive(self.now, *protocol, packet)
+                        }
+                        LinkOutput::Verify(c) => {
+                            let d = auth::verify_with_password(c, b"pw");
+                            self.s.decide(self.now, d);
+                        }
+                        LinkOutput::Authenticated { .. } => self.s.assign(
+                            self.now,
+                            Some((GW, SUB, [Some(Ipv4Addr::new(9, 9, 9, 9)), None])),
+                            Some(([2, 0, 0, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 0, 0, 77])),
+                        ),
+                        _ => {}
+                    }
+                    self.s_log.push(o);
+                }
+                while let Some(o) = self.c.poll_output() {
+                    moved = true;
+                    if let LinkOutput::Send { protocol, packet } = &o
+                        && !self.client_dead
+                    {
+                        self.s.receive(self.now, *protocol, packet);
+                    }
+                    self.c_log.push(o);
+                }
+                if moved {
+                    continue;
+                }
+                let next = [self.s.poll_timeout(), self.c.poll_timeout()]
+                    .into_iter()
+                    .flatten()
+                    .min();
+                match next {
+                    Some(t) if t <= end => {
+                        self.now = t;
+                        self.s.on_timeout(t);
+                        self.c.on_timeout(t);
+                    }
+                    _ => break,
+                }
+            }
+        }
+    }
+
+    fn downs(log: &[LinkOutput]) -> Vec<DownCause> {
+        log.iter()
+            .filter_map(|o| match o {
+                LinkOutput::Down(c) => Some(c.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn ups(log: &[LinkOutput]) -> (Option<Ipv4Addr>, Option<[u8; 8]>) {
+        let mut r = (None, None);
+        for o in log {
+            if let LinkOutput::Up { ipv4, ipv6 } = o {
+                r.0 = r.0.or(*ipv4);
+                r.1 = r.1.or(*ipv6);
+            }
+        }
+        r
+    }
+
+    #[test]
+    fn subscriber_authenticates_and_gets_its_addresses_with_each_method() {
+        for m in [
+            AuthProtocol::Pap,
+            AuthProtocol::ChapMd5,
+            AuthProtocol::MsChapV2,
+        ] {
+            let mut p = Pair::new(
+                server_cfg(vec![m.clone()]),
+                client_cfg(vec![m.clone()], "pw", true),
+            );
+            p.run(Duration::from_secs(5));
+            assert_eq!(p.s.phase(), Phase::Network, "{m:?}");
+            assert_eq!(
+                ups(&p.s_log),
+                (Some(SUB), Some([2, 0, 0, 0, 0, 0, 0, 77])),
+                "{m:?}"
+            );
+            assert_eq!(
+                ups(&p.c_log),
+                (Some(SUB), Some([2, 0, 0, 0, 0, 0, 0, 77])),
+                "{m:?}"
+            );
+            assert_eq!(p.c.ipcp().unwrap().dns[0], Some(Ipv4Addr::new(9, 9, 9, 9)));
+            assert!(downs(&p.s_log).is_empty());
+        }
+    }
+
+    #[test]
+    fn wrong_password_ends_both_sides() {
+        let mut p = Pair::new(
+            server_cfg(vec![AuthProtocol::ChapMd5]),
+            client_cfg(vec![AuthProtocol::ChapMd5], "nope", true),
+        );
+        p.run(Duration::from_secs(30));
+        assert!(
+            matches!(downs(&p.s_log)[..], [DownCause::AuthFailed(_)]),
+            "{:?}",
+            downs(&p.s_log)
+        );
+        assert_eq!(downs(&p.c_log).len(), 1);
+        assert_eq!(ups(&p.s_log), (None, None));
+    }
+
+    #[test]
+    fn dead_subscriber_is_detected_by_echo() {
+        let mut p = Pair::new(
+            server_cfg(vec![AuthProtocol::Pap]),
+            client_cfg(vec![AuthProtocol::Pap], "pw", false),
+        );
+        p.run(Duration::from_secs(5));
+        assert_eq!(ups(&p.s_log).0, Some(SUB));
+        p.client_dead = true;
+        p.run(Duration::from_secs(200));
+        assert_eq!(downs(&p.s_log), vec![DownCause::EchoTimeout]);
+        let echoes = p
+            .s_log
+            .iter()
+            .filter(|o| matches!(o, LinkOutput::Send { protocol: proto::LCP, packet } if packet[0] == 9))
+            .count();
+        assert!(echoes >= 3, "{echoes} echo requests");
+    }
+
+    #[test]
+    fn client_without_ipv6_rejects_ipv6cp_and_ipv4_still_comes_up() {
+        let mut p = Pair::new(
+            server_cfg(vec![AuthProtocol::Pap]),
+            client_cfg(vec![AuthProtocol::Pap], "pw", false),
+        );
+        p.run(Duration::from_secs(5));
+        assert_eq!(ups(&p.s_log), (Some(SUB), None));
+        // The client Protocol-Rejected IPv6CP.
+        assert!(p.c_log.iter().any(|o| matches!(
+            o,
+            LinkOutput::Send { protocol: proto::LCP, packet } if packet[0] == 8
+        )));
+        assert!(downs(&p.s_log).is_empty());
+    }
+
+    #[test]
+    fn peer_terminate_and_local_close() {
+        let mut p = Pair::new(
+            server_cfg(vec![AuthProtocol::Pap]),
+            client_cfg(vec![AuthProtocol::Pap], "pw", true),
+        );
+        p.run(Duration::from_secs(5));
+        let now = p.now;
+        p.c.close(now, DownCause::Admin("user hangs up".into()));
+        p.run(Duration::from_secs(10));
+        assert_eq!(downs(&p.s_log), vec![DownCause::PeerTerminated]);
+        assert_eq!(
+            downs(&p.c_log),
+            vec![DownCause::Admin("user hangs up".into())]
+        );
+        assert!(p.s.is_finished() && p.c.is_finished());
+    }
+
+    #[test]
+    fn no_common_auth_protocol_is_refused() {
+        let mut p = Pair::new(
+            server_cfg(vec![AuthProtocol::MsChapV2]),
+            client_cfg(vec![AuthProtocol::Pap], "pw", true),
+        );
+        p.run(Duration::from_secs(60));
+        assert_eq!(downs(&p.s_log), vec![DownCause::AuthRefused]);
+    }
+}
