@@ -7,6 +7,7 @@
 //!
 //! Everything here is sans-IO: bytes in, values out, no sockets, no clocks.
 
+pub mod aaa;
 pub mod l2tp;
 pub mod lnsd;
 pub mod octets;

@@ -1,0 +1,241 @@
+//! IPv4 address pools: named sets of ranges that lease each address to at
+//! most one session at a time.
+//!
+//! Contract: [`Pools::lease`] hands out an address from the named pool or
+//! says the pool is exhausted (never a duplicate); [`Pools::claim`] takes a
+//! specific (static or RADIUS Framed-IP-Address) address if it is free,
+//! inside a pool or not; [`Pools::release`] returns an address. Leases are
+//! handed out round-robin so a just-released address is the last to be
+//! reused (a late packet for the old subscriber does not reach the new).
+
+use std::collections::{HashMap, HashSet};
+use std::net::Ipv4Addr;
+
+/// An inclusive range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Range {
+    /// First address.
+    pub first: Ipv4Addr,
+    /// Last address (inclusive).
+    pub last: Ipv4Addr,
+}
+
+impl std::str::FromStr for Range {
+    type Err = String;
+    /// `"a.b.c.d-e.f.g.h"` or `"a.b.c.d/nn"` (network and broadcast
+    /// addresses of a prefix shorter than /31 are left out).
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("{s:?} is not an address range (a.b.c.d-e.f.g.h or a.b.c.d/nn)");
+        if let Some((a, b)) = s.split_once('-') {
+            let first: Ipv4Addr = a.trim().parse().map_err(|_| bad())?;
+            let last: Ipv4Addr = b.trim().parse().map_err(|_| bad())?;
+            if u32::from(first) > u32::from(last) {
+                return Err(format!("{s:?}: first address is above the last"));
+            }
+            return Ok(Range { first, last });
+        }
+        let (a, n) = s.split_once('/').ok_or_else(bad)?;
+        let base: Ipv4Addr = a.trim().parse().map_err(|_| bad())?;
+        let n: u32 = n.trim().parse().map_err(|_| bad())?;
+        if n > 32 {
+            return Err(bad());
+        }
+        let mask = if n == 0 { 0 } else { u32::MAX << (32 - n) };
+        let net = u32::from(base) & mask;
+        let bcast = net | !mask;
+        let (first, last) = if n >= 31 {
+            (net, bcast)
+        } else {
+            (net + 1, bcast - 1)
+        };
+        Ok(Range {
+            first: first.into(),
+            last: last.into(),
+        })
+    }
+}
+
+impl Range {
+    fn len(&self) -> u64 {
+        u64::from(u32::from(self.last)) - u64::from(u32::from(self.first)) + 1
+    }
+
+    fn contains(&self, a: Ipv4Addr) -> bool {
+        (u32::from(self.first)..=u32::from(self.last)).contains(&u32::from(a))
+    }
+}
+
+#[derive(Debug)]
+struct Pool {
+    ranges: Vec<Range>,
+    size: u64,
+    /// Next position to try (round-robin).
+    cursor: u64,
+}
+
+impl Pool {
+    fn nth(&self, mut i: u64) -> Ipv4Addr {
+        for r in &self.ranges {
+            if i < r.len() {
+                return Ipv4Addr::from(u32::from(r.first) + i as u32);
+            }
+            i -= r.len();
+        }
+        Ipv4Addr::UNSPECIFIED
+    }
+}
+
+/// Why no address could be had.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PoolError {
+    /// No pool by that name.
+    NoSuchPool(String),
+    /// Every address of the pool is leased.
+    Exhausted(String),
+    /// The requested address is leased to another session.
+    InUse(Ipv4Addr),
+}
+
+impl std::fmt::Display for PoolError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PoolError::NoSuchPool(p) => write!(f, "no address pool named {p:?}"),
+            PoolError::Exhausted(p) => write!(f, "address pool {p:?} is exhausted"),
+            PoolError::InUse(a) => write!(f, "address {a} is already in use"),
+        }
+    }
+}
+
+impl std::error::Error for PoolError {}
+
+/// All pools, and every address leased from them or claimed outside them.
+#[derive(Debug, Default)]
+pub struct Pools {
+    pools: HashMap<String, Pool>,
+    leased: HashSet<Ipv4Addr>,
+}
+
+impl Pools {
+    /// Adds a pool. Overlaps between pools are allowed (an address is
+    /// still leased once).
+    pub fn add(&mut self, name: &str, ranges: Vec<Range>) {
+        let size = ranges.iter().map(Range::len).sum();
+        self.pools.insert(
+            name.to_string(),
+            Pool {
+                ranges,
+                size,
+                cursor: 0,
+            },
+        );
+    }
+
+    /// Addresses leased right now.
+    pub fn leased(&self) -> usize {
+        self.leased.len()
+    }
+
+    /// (size, leased) of one pool.
+    pub fn usage(&self, name: &str) -> Option<(u64, usize)> {
+        let p = self.pools.get(name)?;
+        let used = self
+            .leased
+            .iter()
+            .filter(|a| p.ranges.iter().any(|r| r.contains(**a)))
+            .count();
+        Some((p.size, used))
+    }
+
+    /// Leases a free address from `name`.
+    pub fn lease(&mut self, name: &str) -> Result<Ipv4Addr, PoolError> {
+        let p = self
+            .pools
+            .get_mut(name)
+            .ok_or_else(|| PoolError::NoSuchPool(name.to_string()))?;
+        for _ in 0..p.size {
+            let a = p.nth(p.cursor);
+            p.cursor = (p.cursor + 1) % p.size.max(1);
+            if !self.leased.contains(&a) {
+                self.leased.insert(a);
+                return Ok(a);
+            }
+        }
+        Err(PoolError::Exhausted(name.to_string()))
+    }
+
+    /// Takes a specific address (static user address, RADIUS
+    /// Framed-IP-Address).
+    pub fn claim(&mut self, a: Ipv4Addr) -> Result<Ipv4Addr, PoolError> {
+        if self.leased.insert(a) {
+            Ok(a)
+        } else {
+            Err(PoolError::InUse(a))
+        }
+    }
+
+    /// Returns an address; false if it was not leased.
+    pub fn release(&mut self, a: Ipv4Addr) -> bool {
+        self.leased.remove(&a)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(s: &str) -> Range {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn ranges_parse() {
+        assert_eq!(r("10.0.0.1-10.0.0.3").len(), 3);
+        let p = r("10.1.0.0/24");
+        assert_eq!(
+            (p.first, p.last),
+            ("10.1.0.1".parse().unwrap(), "10.1.0.254".parse().unwrap())
+        );
+        assert_eq!(r("10.1.0.7/32").len(), 1);
+        assert!("10.0.0.5-10.0.0.1".parse::<Range>().is_err());
+        assert!("nonsense".parse::<Range>().is_err());
+    }
+
+    #[test]
+    fn no_address_twice_exhaustion_and_release() {
+        let mut p = Pools::default();
+        p.add("small", vec![r("10.0.0.1-10.0.0.2"), r("10.0.1.1/32")]);
+        let mut got = HashSet::new();
+        for _ in 0..3 {
+            assert!(got.insert(p.lease("small").unwrap()));
+        }
+        assert_eq!(p.lease("small"), Err(PoolError::Exhausted("small".into())));
+        assert_eq!(p.usage("small"), Some((3, 3)));
+        let a = *got.iter().next().unwrap();
+        assert!(p.release(a));
+        assert!(!p.release(a));
+        assert_eq!(p.lease("small"), Ok(a));
+        assert_eq!(p.lease("other"), Err(PoolError::NoSuchPool("other".into())));
+    }
+
+    #[test]
+    fn claimed_addresses_are_skipped_by_leases() {
+        let mut p = Pools::default();
+        p.add("x", vec![r("10.0.0.1-10.0.0.2")]);
+        p.claim("10.0.0.1".parse().unwrap()).unwrap();
+        assert_eq!(
+            p.claim("10.0.0.1".parse().unwrap()),
+            Err(PoolError::InUse("10.0.0.1".parse().unwrap()))
+        );
+        assert_eq!(p.lease("x"), Ok("10.0.0.2".parse().unwrap()));
+        assert!(p.lease("x").is_err());
+    }
+
+    #[test]
+    fn round_robin_delays_reuse() {
+        let mut p = Pools::default();
+        p.add("x", vec![r("10.0.0.1-10.0.0.4")]);
+        let a = p.lease("x").unwrap();
+        p.release(a);
+        assert_ne!(p.lease("x").unwrap(), a);
+    }
+}
