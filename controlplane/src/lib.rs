@@ -9,9 +9,12 @@
 
 pub mod aaa;
 pub mod l2tp;
+pub mod lac;
+pub mod lns;
 pub mod lnsd;
 pub mod octets;
 pub mod ppp;
+pub mod timers;
 
 #[doc(hidden)]
 pub mod fuzzing;

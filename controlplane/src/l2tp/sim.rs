@@ -6,7 +6,7 @@
 //! is a pure function of its seed. Used by the simulation tests, the
 //! control-plane benchmark and the endpoint fuzz target.
 
-use super::endpoint::Endpoint;
+use super::endpoint::{Endpoint, Transmit};
 use super::tunnel::Event;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -40,15 +40,89 @@ impl Default for Impairments {
     }
 }
 
-/// One endpoint on the wire, with the events it reported.
+/// Anything that speaks datagrams sans-IO: the bare [`Endpoint`], the LNS
+/// engine, the emulated LAC.
+pub trait Engine: std::fmt::Debug {
+    /// What it reports.
+    type Event: std::fmt::Debug;
+    /// A datagram arrived on `local` from `from`.
+    fn handle(&mut self, now: Instant, local: SocketAddr, from: SocketAddr, datagram: &[u8]);
+    /// Next datagram to send.
+    fn poll_transmit(&mut self) -> Option<Transmit>;
+    /// Next event.
+    fn poll_event(&mut self) -> Option<Self::Event>;
+    /// Earliest timer.
+    fn poll_timeout(&self) -> Option<Instant>;
+    /// Fires due timers.
+    fn on_timeout(&mut self, now: Instant);
+}
+
+impl Engine for Endpoint {
+    type Event = Event;
+    fn handle(&mut self, now: Instant, local: SocketAddr, from: SocketAddr, datagram: &[u8]) {
+        Endpoint::handle(self, now, local, from, datagram);
+    }
+    fn poll_transmit(&mut self) -> Option<Transmit> {
+        Endpoint::poll_transmit(self)
+    }
+    fn poll_event(&mut self) -> Option<Event> {
+        Endpoint::poll_event(self)
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        Endpoint::poll_timeout(self)
+    }
+    fn on_timeout(&mut self, now: Instant) {
+        Endpoint::on_timeout(self, now)
+    }
+}
+
+impl<D: crate::lns::DataPlane> Engine for crate::lns::Lns<D> {
+    type Event = crate::lns::LnsEvent;
+    fn handle(&mut self, now: Instant, local: SocketAddr, from: SocketAddr, datagram: &[u8]) {
+        crate::lns::Lns::handle(self, now, local, from, datagram)
+    }
+    fn poll_transmit(&mut self) -> Option<Transmit> {
+        crate::lns::Lns::poll_transmit(self)
+    }
+    fn poll_event(&mut self) -> Option<Self::Event> {
+        crate::lns::Lns::poll_event(self)
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        crate::lns::Lns::poll_timeout(self)
+    }
+    fn on_timeout(&mut self, now: Instant) {
+        crate::lns::Lns::on_timeout(self, now)
+    }
+}
+
+impl Engine for crate::lac::Lac {
+    type Event = crate::lac::LacEvent;
+    fn handle(&mut self, now: Instant, local: SocketAddr, from: SocketAddr, datagram: &[u8]) {
+        crate::lac::Lac::handle(self, now, local, from, datagram)
+    }
+    fn poll_transmit(&mut self) -> Option<Transmit> {
+        crate::lac::Lac::poll_transmit(self)
+    }
+    fn poll_event(&mut self) -> Option<Self::Event> {
+        crate::lac::Lac::poll_event(self)
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        crate::lac::Lac::poll_timeout(self)
+    }
+    fn on_timeout(&mut self, now: Instant) {
+        crate::lac::Lac::on_timeout(self, now)
+    }
+}
+
+/// One engine on the wire, with the events it reported.
 #[derive(Debug)]
-pub struct Node {
+pub struct Node<E: Engine> {
     /// Its address.
     pub addr: SocketAddr,
     /// The engine.
-    pub endpoint: Endpoint,
+    pub endpoint: E,
     /// Every event it reported, in order.
-    pub events: Vec<Event>,
+    pub events: Vec<E::Event>,
 }
 
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -60,13 +134,14 @@ struct InFlight {
     payload: Vec<u8>,
 }
 
-/// The simulated network.
+/// The simulated network, over one kind of engine (`E`); mixed networks
+/// (an LNS and LACs) use an enum engine, see [`Mixed`].
 #[derive(Debug)]
-pub struct Sim {
+pub struct Sim<E: Engine = Endpoint> {
     /// Virtual now.
     pub now: Instant,
     /// The endpoints.
-    pub nodes: Vec<Node>,
+    pub nodes: Vec<Node<E>>,
     /// Impairments applied to every datagram.
     pub impairments: Impairments,
     wire: BinaryHeap<Reverse<InFlight>>,
@@ -80,7 +155,7 @@ pub struct Sim {
     pub undeliverable: u64,
 }
 
-impl Sim {
+impl<E: Engine> Sim<E> {
     /// An empty network starting at `start`, impairments drawn from `seed`.
     pub fn new(start: Instant, impairments: Impairments, seed: u64) -> Self {
         Sim {
@@ -97,7 +172,7 @@ impl Sim {
     }
 
     /// Adds an endpoint at `addr`; returns its index.
-    pub fn add(&mut self, addr: SocketAddr, endpoint: Endpoint) -> usize {
+    pub fn add(&mut self, addr: SocketAddr, endpoint: E) -> usize {
         self.nodes.push(Node {
             addr,
             endpoint,
@@ -108,7 +183,7 @@ impl Sim {
 
     /// Runs a local request on node `i` at the current time, then collects
     /// what it produced.
-    pub fn with<R>(&mut self, i: usize, f: impl FnOnce(&mut Endpoint, Instant) -> R) -> R {
+    pub fn with<R>(&mut self, i: usize, f: impl FnOnce(&mut E, Instant) -> R) -> R {
         let now = self.now;
         let r = f(&mut self.nodes[i].endpoint, now);
         self.collect(i);
@@ -204,7 +279,7 @@ impl Sim {
 
     /// Steps until `done` holds or virtual time passes `limit`; returns
     /// whether `done` held.
-    pub fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&Sim) -> bool) -> bool {
+    pub fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&Sim<E>) -> bool) -> bool {
         let end = self.now + limit;
         while !done(self) {
             match self.next_time() {
@@ -228,6 +303,80 @@ impl Sim {
                 break;
             }
             self.step();
+        }
+    }
+}
+
+/// An LNS engine or an emulated LAC, so both can share one simulated wire.
+#[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "a handful of nodes per simulation"
+)]
+pub enum Mixed<D: crate::lns::DataPlane> {
+    /// The LNS.
+    Lns(crate::lns::Lns<D>),
+    /// An emulated LAC.
+    Lac(crate::lac::Lac),
+}
+
+/// Events of a [`Mixed`] node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MixedEvent {
+    /// From the LNS.
+    Lns(crate::lns::LnsEvent),
+    /// From a LAC.
+    Lac(crate::lac::LacEvent),
+}
+
+impl<D: crate::lns::DataPlane> Mixed<D> {
+    /// The LNS, if this is it.
+    pub fn lns(&mut self) -> Option<&mut crate::lns::Lns<D>> {
+        match self {
+            Mixed::Lns(l) => Some(l),
+            Mixed::Lac(_) => None,
+        }
+    }
+
+    /// The LAC, if this is one.
+    pub fn lac(&mut self) -> Option<&mut crate::lac::Lac> {
+        match self {
+            Mixed::Lac(l) => Some(l),
+            Mixed::Lns(_) => None,
+        }
+    }
+}
+
+impl<D: crate::lns::DataPlane> Engine for Mixed<D> {
+    type Event = MixedEvent;
+    fn handle(&mut self, now: Instant, local: SocketAddr, from: SocketAddr, datagram: &[u8]) {
+        match self {
+            Mixed::Lns(e) => e.handle(now, local, from, datagram),
+            Mixed::Lac(e) => e.handle(now, local, from, datagram),
+        }
+    }
+    fn poll_transmit(&mut self) -> Option<Transmit> {
+        match self {
+            Mixed::Lns(e) => e.poll_transmit(),
+            Mixed::Lac(e) => e.poll_transmit(),
+        }
+    }
+    fn poll_event(&mut self) -> Option<MixedEvent> {
+        match self {
+            Mixed::Lns(e) => e.poll_event().map(MixedEvent::Lns),
+            Mixed::Lac(e) => e.poll_event().map(MixedEvent::Lac),
+        }
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        match self {
+            Mixed::Lns(e) => e.poll_timeout(),
+            Mixed::Lac(e) => e.poll_timeout(),
+        }
+    }
+    fn on_timeout(&mut self, now: Instant) {
+        match self {
+            Mixed::Lns(e) => e.on_timeout(now),
+            Mixed::Lac(e) => e.on_timeout(now),
         }
     }
 }

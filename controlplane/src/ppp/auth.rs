@@ -481,6 +481,9 @@ pub struct AuthClient {
     max_tries: u32,
     out: Vec<ClientOutput>,
     done: bool,
+    /// CHAP: the last Response, resent until a verdict comes (the
+    /// authenticator answers a repeated Response with the same verdict).
+    last_response: Option<Vec<u8>>,
 }
 
 /// What the authenticated peer needs from its owner.
@@ -524,6 +527,7 @@ impl AuthClient {
             max_tries: max_tries.max(1),
             out: Vec::new(),
             done: false,
+            last_response: None,
         };
         if c.method == AuthProtocol::Pap {
             c.send_pap(now);
@@ -571,6 +575,16 @@ impl AuthClient {
         self.deadline = None;
         if self.method == AuthProtocol::Pap && self.tries < self.max_tries {
             self.send_pap(now);
+        } else if let Some(packet) = self.last_response.clone()
+            && self.tries < self.max_tries
+        {
+            // Our Response or its verdict was lost.
+            self.tries += 1;
+            self.deadline = Some(now + self.restart);
+            self.out.push(ClientOutput::Send {
+                protocol: CHAP,
+                packet,
+            });
         } else {
             self.done = true;
             self.out
@@ -579,7 +593,7 @@ impl AuthClient {
     }
 
     /// A PAP or CHAP packet from the authenticator.
-    pub fn receive(&mut self, protocol: u16, packet: &[u8]) {
+    pub fn receive(&mut self, now: Instant, protocol: u16, packet: &[u8]) {
         if self.done {
             return;
         }
@@ -594,7 +608,7 @@ impl AuthClient {
             CHAP => match ChapPacket::decode(packet) {
                 Ok(ChapPacket::Challenge {
                     identifier, value, ..
-                }) => self.answer(identifier, &value),
+                }) => self.answer(now, identifier, &value),
                 Ok(ChapPacket::Success { message, .. }) => {
                     if self.method == AuthProtocol::MsChapV2 {
                         // RFC 2759 §5: verify the server knows the password.
@@ -615,7 +629,7 @@ impl AuthClient {
         }
     }
 
-    fn answer(&mut self, identifier: u8, challenge: &[u8]) {
+    fn answer(&mut self, now: Instant, identifier: u8, challenge: &[u8]) {
         let value = match self.method {
             AuthProtocol::ChapMd5 => {
                 chap::md5_response(identifier, self.password.as_bytes(), challenge).to_vec()
@@ -653,6 +667,9 @@ impl AuthClient {
             name: self.user.clone(),
         };
         if let Ok(packet) = p.encode() {
+            self.last_response = Some(packet.clone());
+            self.tries = 1;
+            self.deadline = Some(now + self.restart);
             self.out.push(ClientOutput::Send {
                 protocol: CHAP,
                 packet,
@@ -692,7 +709,7 @@ mod tests {
             while let Some(o) = s.poll_output() {
                 moved = true;
                 match o {
-                    ServerOutput::Send { protocol, packet } => c.receive(protocol, &packet),
+                    ServerOutput::Send { protocol, packet } => c.receive(now, protocol, &packet),
                     ServerOutput::Verify(cred) => {
                         assert_eq!(cred.user(), b"alice");
                         s.decide(verify_with_password(&cred, server_pw));
@@ -741,7 +758,7 @@ mod tests {
         let Some(ServerOutput::Send { packet, .. }) = s.poll_output() else {
             panic!()
         };
-        c.receive(CHAP, &packet);
+        c.receive(now, CHAP, &packet);
         let Some(ClientOutput::Send { packet, .. }) = c.poll_output() else {
             panic!()
         };
@@ -755,7 +772,7 @@ mod tests {
         let Some(ServerOutput::Send { packet, .. }) = s.poll_output() else {
             panic!()
         };
-        c.receive(CHAP, &packet);
+        c.receive(now, CHAP, &packet);
         assert!(matches!(c.poll_output(), Some(ClientOutput::Failure(_))));
     }
 

@@ -358,12 +358,16 @@ impl Link {
             }
             auth::PAP | auth::CHAP => match &mut self.auth {
                 // §3.5: authentication packets outside the phase are
-                // silently discarded.
-                Some(AuthSide::Server(a)) if self.phase == Phase::Authenticate => {
+                // silently discarded, except that the authenticator keeps
+                // answering a repeated request once in Network: its verdict
+                // may have been lost on the way.
+                Some(AuthSide::Server(a))
+                    if matches!(self.phase, Phase::Authenticate | Phase::Network) =>
+                {
                     a.receive(protocol, info)
                 }
                 Some(AuthSide::Client(a)) if self.phase == Phase::Authenticate => {
-                    a.receive(protocol, info)
+                    a.receive(now, protocol, info)
                 }
                 _ => {}
             },
@@ -520,16 +524,28 @@ impl Link {
             }
             Output::Up => self.lcp_up(now),
             Output::Down => {
-                // LCP left Opened. We do not renegotiate a running call:
-                // close it (accel-ppp and most BRAS do the same).
+                // LCP left Opened. If the peer is renegotiating (a new or
+                // retransmitted Configure-Request, §4.1 Opened/RCR), the
+                // link goes back to Establish and will authenticate again
+                // (§3.2); the NCPs go down with it. A Terminate-Request
+                // leads to Finished instead.
                 if matches!(self.phase, Phase::Authenticate | Phase::Network) {
-                    self.cause.get_or_insert(DownCause::PeerTerminated);
-                    self.phase = Phase::Terminate;
+                    for a in self.ipcp.iter_mut() {
+                        a.down(now);
+                    }
+                    for a in self.ipv6cp.iter_mut() {
+                        a.down(now);
+                    }
                     self.ipcp = None;
                     self.ipv6cp = None;
-                    if self.lcp.state() != State::Stopping {
-                        self.lcp.close(now);
-                    }
+                    self.auth = None;
+                    self.echo_at = None;
+                    self.phase = if self.lcp.state() == State::Stopping {
+                        self.cause.get_or_insert(DownCause::PeerTerminated);
+                        Phase::Terminate
+                    } else {
+                        Phase::Establish
+                    };
                 }
             }
             Output::Started => {}

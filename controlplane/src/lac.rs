@@ -1,0 +1,339 @@
+//! The LAC and subscriber side, sans-IO: the L2TP endpoint in the LAC role
+//! with a client PPP link per call. The emulator (`lns-bench`) and the
+//! end-to-end simulations use it to stand in for an access concentrator
+//! full of subscribers.
+//!
+//! [`Lac::place_call`] offers a call (ICRQ) for one subscriber with its
+//! credentials; when the LNS accepts, the subscriber's PPP runs LCP,
+//! authenticates, and opens IPCP (and IPv6CP). Outgoing calls the LNS asks
+//! for (OCRQ) are answered per the endpoint's peer policy and run PPP with
+//! the default credentials.
+
+use crate::l2tp::avp::{PppDisconnectCause, ResultCode};
+use crate::l2tp::result::CdnResult;
+use crate::l2tp::{
+    CallKind, CallParams, Endpoint, Event, Received, RequestError, SessionKey, Transmit,
+};
+use crate::ppp::frame;
+use crate::ppp::link::{DownCause, Link, LinkConfig, LinkOutput};
+use crate::timers::Timers;
+use std::collections::{HashMap, VecDeque};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Instant;
+
+/// What the emulated side reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LacEvent {
+    /// An L2TP event.
+    L2tp(Event),
+    /// A subscriber's PPP reached the network phase with an address.
+    SubscriberUp {
+        /// The call.
+        key: SessionKey,
+        /// IPv4 address the LNS gave it.
+        ipv4: Option<Ipv4Addr>,
+        /// IPv6 interface identifier.
+        ipv6_id: Option<[u8; 8]>,
+    },
+    /// A subscriber's PPP ended.
+    SubscriberDown {
+        /// The call.
+        key: SessionKey,
+        /// Why.
+        cause: DownCause,
+    },
+}
+
+#[derive(Debug)]
+struct Sub {
+    link: Option<Link>,
+    credentials: (Vec<u8>, String),
+    local: SocketAddr,
+    peer: SocketAddr,
+    peer_tunnel: u16,
+    peer_session: u16,
+    ipv4: Option<Ipv4Addr>,
+    ipv6_id: Option<[u8; 8]>,
+    reported: bool,
+}
+
+/// The emulated LAC.
+#[derive(Debug)]
+pub struct Lac {
+    /// The L2TP endpoint (LAC role).
+    pub endpoint: Endpoint,
+    link: LinkConfig,
+    default_credentials: (Vec<u8>, String),
+    subs: HashMap<SessionKey, Sub>,
+    timers: Timers<SessionKey>,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<LacEvent>,
+    seed: u64,
+}
+
+impl Lac {
+    /// `link` must be a client-side configuration.
+    pub fn new(
+        endpoint: Endpoint,
+        link: LinkConfig,
+        default_credentials: (Vec<u8>, String),
+        seed: u64,
+    ) -> Self {
+        Lac {
+            endpoint,
+            link,
+            default_credentials,
+            subs: HashMap::new(),
+            timers: Timers::default(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            seed,
+        }
+    }
+
+    /// Subscribers with a call.
+    pub fn subscriber_count(&self) -> usize {
+        self.subs.len()
+    }
+
+    /// Opens a tunnel to an LNS.
+    pub fn open_tunnel(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        lns: SocketAddr,
+    ) -> Result<u16, RequestError> {
+        self.endpoint.open_tunnel(now, local, lns)
+    }
+
+    /// Offers a call for a subscriber with these credentials.
+    pub fn place_call(
+        &mut self,
+        now: Instant,
+        tunnel: u16,
+        params: CallParams,
+        credentials: (Vec<u8>, String),
+    ) -> Result<SessionKey, RequestError> {
+        let key = self.endpoint.place_call(now, tunnel, params)?;
+        let t = self.endpoint.tunnel(tunnel).ok_or(RequestError::NoTunnel)?;
+        self.subs.insert(
+            key,
+            Sub {
+                link: None,
+                credentials,
+                local: t.local,
+                peer: t.peer,
+                peer_tunnel: 0,
+                peer_session: 0,
+                ipv4: None,
+                ipv6_id: None,
+                reported: false,
+            },
+        );
+        self.after_endpoint(now);
+        Ok(key)
+    }
+
+    /// The subscriber hangs up: PPP Terminate, then the call is cleared.
+    pub fn hang_up(&mut self, now: Instant, key: SessionKey) -> bool {
+        let Some(s) = self.subs.get_mut(&key) else {
+            return false;
+        };
+        match &mut s.link {
+            Some(l) => l.close(now, DownCause::Admin("subscriber hung up".into())),
+            None => {
+                let rc = ResultCode::cdn(CdnResult::LossOfCarrier, None, "hung up");
+                self.endpoint.disconnect(now, key, rc, None);
+            }
+        }
+        self.after_link(now, key);
+        self.after_endpoint(now);
+        true
+    }
+
+    /// Next datagram.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits
+            .pop_front()
+            .or_else(|| self.endpoint.poll_transmit())
+    }
+
+    /// Next event.
+    pub fn poll_event(&mut self) -> Option<LacEvent> {
+        self.events.pop_front()
+    }
+
+    /// Earliest timer.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        [self.endpoint.poll_timeout(), self.timers.next()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Fires due timers.
+    pub fn on_timeout(&mut self, now: Instant) {
+        self.endpoint.on_timeout(now);
+        self.after_endpoint(now);
+        while let Some(key) = self.timers.pop_due(now) {
+            if let Some(l) = self.subs.get_mut(&key).and_then(|s| s.link.as_mut()) {
+                l.on_timeout(now);
+            }
+            self.after_link(now, key);
+        }
+    }
+
+    /// A datagram from the LNS.
+    pub fn handle(&mut self, now: Instant, local: SocketAddr, from: SocketAddr, datagram: &[u8]) {
+        if let Received::Data {
+            tunnel,
+            session,
+            payload_offset,
+        } = self.endpoint.handle(now, local, from, datagram)
+        {
+            let key = SessionKey { tunnel, session };
+            let ppp = datagram.get(payload_offset..).and_then(frame::decapsulate);
+            if let (Some(l), Some((p, info))) =
+                (self.subs.get_mut(&key).and_then(|s| s.link.as_mut()), ppp)
+            {
+                l.receive(now, p, info);
+                self.after_link(now, key);
+            }
+        }
+        self.after_endpoint(now);
+    }
+
+    fn after_endpoint(&mut self, now: Instant) {
+        while let Some(ev) = self.endpoint.poll_event() {
+            match &ev {
+                Event::SessionUp {
+                    key,
+                    peer_session,
+                    kind: CallKind::LacIncoming | CallKind::LacOutgoing,
+                    ..
+                } => {
+                    let peer_tunnel = self.endpoint.tunnel(key.tunnel).map_or(0, |t| t.peer_id);
+                    let (local, peer) = self
+                        .endpoint
+                        .tunnel(key.tunnel)
+                        .map(|t| (t.local, t.peer))
+                        .unwrap_or((
+                            SocketAddr::from(([0, 0, 0, 0], 0)),
+                            SocketAddr::from(([0, 0, 0, 0], 0)),
+                        ));
+                    let default = self.default_credentials.clone();
+                    let s = self.subs.entry(*key).or_insert_with(|| Sub {
+                        link: None,
+                        credentials: default,
+                        local,
+                        peer,
+                        peer_tunnel,
+                        peer_session: *peer_session,
+                        ipv4: None,
+                        ipv6_id: None,
+                        reported: false,
+                    });
+                    s.peer_tunnel = peer_tunnel;
+                    s.peer_session = *peer_session;
+                    s.peer = peer;
+                    let mut cfg = self.link.clone();
+                    cfg.credentials = Some(s.credentials.clone());
+                    self.seed = self.seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+                    let mut link = Link::new(cfg, self.seed);
+                    link.start(now);
+                    s.link = Some(link);
+                    let k = *key;
+                    self.after_link(now, k);
+                }
+                Event::SessionDown { key, .. } => {
+                    if let Some(mut s) = self.subs.remove(key) {
+                        self.timers.set(*key, None);
+                        if let Some(l) = &mut s.link
+                            && !l.is_finished()
+                        {
+                            l.lower_down(now, DownCause::Admin("call cleared by the LNS".into()));
+                        }
+                        let cause = s
+                            .link
+                            .as_mut()
+                            .and_then(|l| {
+                                std::iter::from_fn(|| l.poll_output()).find_map(|o| match o {
+                                    LinkOutput::Down(c) => Some(c),
+                                    _ => None,
+                                })
+                            })
+                            .unwrap_or(DownCause::Admin("call cleared".into()));
+                        if s.reported {
+                            self.events
+                                .push_back(LacEvent::SubscriberDown { key: *key, cause });
+                        }
+                    }
+                }
+                _ => {}
+            }
+            self.events.push_back(LacEvent::L2tp(ev));
+        }
+    }
+
+    fn after_link(&mut self, now: Instant, key: SessionKey) {
+        loop {
+            let Some(s) = self.subs.get_mut(&key) else {
+                self.timers.set(key, None);
+                return;
+            };
+            let Some(l) = s.link.as_mut() else {
+                return;
+            };
+            let Some(out) = l.poll_output() else {
+                let next = l.poll_timeout();
+                self.timers.set(key, next);
+                return;
+            };
+            match out {
+                LinkOutput::Send { protocol, packet } => {
+                    let payload =
+                        frame::encapsulate(s.peer_tunnel, s.peer_session, protocol, &packet);
+                    self.transmits.push_back(Transmit {
+                        local: s.local,
+                        peer: s.peer,
+                        payload,
+                    });
+                }
+                LinkOutput::Up { ipv4, ipv6 } => {
+                    s.ipv4 = s.ipv4.or(ipv4);
+                    s.ipv6_id = s.ipv6_id.or(ipv6);
+                    if !s.reported && s.ipv4.is_some() {
+                        s.reported = true;
+                        self.events.push_back(LacEvent::SubscriberUp {
+                            key,
+                            ipv4: s.ipv4,
+                            ipv6_id: s.ipv6_id,
+                        });
+                    }
+                }
+                LinkOutput::Down(cause) => {
+                    let (code, protocol, direction, text) = cause.ppp_cause();
+                    let reported = s.reported;
+                    self.subs.remove(&key);
+                    self.timers.set(key, None);
+                    let rc = ResultCode::cdn(CdnResult::LossOfCarrier, None, "PPP ended");
+                    let ppp = PppDisconnectCause {
+                        code,
+                        protocol,
+                        direction,
+                        message: text.into_bytes(),
+                    };
+                    self.endpoint.disconnect(now, key, rc, Some(ppp));
+                    if reported {
+                        self.events
+                            .push_back(LacEvent::SubscriberDown { key, cause });
+                    }
+                    self.after_endpoint(now);
+                    return;
+                }
+                // The client side never verifies or assigns.
+                LinkOutput::Verify(_) | LinkOutput::Authenticated { .. } => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,444 @@
+//! The LNS engine: the L2TP endpoint, one PPP link per call, AAA and the
+//! address pools, and the data-plane handle, composed sans-IO. `lnsd`
+//! drives it from sockets; the simulator drives it from memory.
+//!
+//! For every incoming (or outgoing) call that comes up, a server-side
+//! [`Link`] starts; PPP frames arrive as L2TP data messages (punted by the
+//! data plane or, before it exists, straight on the control socket) and
+//! leave the same way. Credentials are judged by the local users (RADIUS
+//! next); the address comes from the user's static address or a pool.
+//!
+//! Guarantees: the data-plane entry is installed when an NCP opens and
+//! removed before the address returns to the pool; every subscriber that
+//! came up is reported down exactly once, with a cause, and its call is
+//! cleared with a CDN carrying the RFC 3145 PPP disconnect cause; no
+//! address is leased twice; an IPv6 interface identifier is never zero and
+//! never handed to two live sessions.
+
+use crate::aaa::local::Users;
+use crate::aaa::pool::Pools;
+use crate::l2tp::avp::{PppDisconnectCause, ResultCode};
+use crate::l2tp::result::CdnResult;
+use crate::l2tp::{CallKind, Endpoint, Event, Received, SessionKey, Transmit};
+use crate::ppp::frame;
+use crate::ppp::link::{DownCause, Link, LinkConfig, LinkOutput};
+use crate::timers::Timers;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Instant;
+
+/// What the data plane needs to forward a subscriber's traffic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionEntry {
+    /// Our ids.
+    pub key: SessionKey,
+    /// The LAC's tunnel and session ids (for encapsulation).
+    pub peer_tunnel: u16,
+    /// See `peer_tunnel`.
+    pub peer_session: u16,
+    /// Our address and the LAC's (outer IP/UDP).
+    pub local: SocketAddr,
+    /// See `local`.
+    pub peer: SocketAddr,
+    /// The subscriber's IPv4 address, once IPCP is open.
+    pub ipv4: Option<Ipv4Addr>,
+    /// The subscriber's interface identifier, once IPv6CP is open.
+    pub ipv6_id: Option<[u8; 8]>,
+    /// The subscriber's MRU (larger downstream packets are refused).
+    pub mru: u16,
+}
+
+/// The data plane as the control plane sees it. Until the real one exists
+/// (issue 6) [`NullDataPlane`] stands in.
+pub trait DataPlane: std::fmt::Debug {
+    /// Installs or updates a session's forwarding entry.
+    fn install(&mut self, entry: &SessionEntry);
+    /// Removes it (before its address is reused).
+    fn remove(&mut self, key: SessionKey);
+}
+
+/// A data plane that forwards nothing, but remembers what it was told (so
+/// tests can check the order of install and remove).
+#[derive(Debug, Default)]
+pub struct NullDataPlane {
+    /// Entries installed now.
+    pub entries: HashMap<SessionKey, SessionEntry>,
+}
+
+impl DataPlane for NullDataPlane {
+    fn install(&mut self, entry: &SessionEntry) {
+        self.entries.insert(entry.key, entry.clone());
+    }
+    fn remove(&mut self, key: SessionKey) {
+        self.entries.remove(&key);
+    }
+}
+
+/// Addressing settings.
+#[derive(Debug, Clone)]
+pub struct LnsConfig {
+    /// PPP settings (server side).
+    pub link: LinkConfig,
+    /// Our address as the subscriber's IPCP peer (its gateway).
+    pub gateway: Ipv4Addr,
+    /// DNS servers offered (RFC 1877).
+    pub dns: [Option<Ipv4Addr>; 2],
+    /// Pool for users without one.
+    pub default_pool: String,
+}
+
+/// What the engine reports besides L2TP events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LnsEvent {
+    /// An L2TP event (tunnel and call life cycle).
+    L2tp(Event),
+    /// A subscriber's first NCP opened.
+    SubscriberUp {
+        /// The call.
+        key: SessionKey,
+        /// Authenticated user name.
+        user: Vec<u8>,
+        /// IPv4 address.
+        ipv4: Option<Ipv4Addr>,
+    },
+    /// A subscriber is gone.
+    SubscriberDown {
+        /// The call.
+        key: SessionKey,
+        /// User name (empty before authentication).
+        user: Vec<u8>,
+        /// Why.
+        cause: DownCause,
+    },
+}
+
+#[derive(Debug)]
+struct Sub {
+    link: Link,
+    local: SocketAddr,
+    peer: SocketAddr,
+    peer_tunnel: u16,
+    peer_session: u16,
+    user: Vec<u8>,
+    ipv4: Option<Ipv4Addr>,
+    ipv6_id: Option<[u8; 8]>,
+    reported_up: bool,
+}
+
+/// The LNS engine.
+#[derive(Debug)]
+pub struct Lns<D: DataPlane> {
+    /// The L2TP endpoint (tunnels and calls).
+    pub endpoint: Endpoint,
+    cfg: LnsConfig,
+    /// Local users.
+    pub users: Users,
+    /// Address pools.
+    pub pools: Pools,
+    /// The data plane.
+    pub dataplane: D,
+    subs: HashMap<SessionKey, Sub>,
+    ipv6_ids: HashSet<[u8; 8]>,
+    timers: Timers<SessionKey>,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<LnsEvent>,
+    seed: u64,
+    /// PPP frames for calls we do not have, or from the wrong address.
+    pub ppp_orphans: u64,
+    /// Authenticated subscribers that got no address.
+    pub address_failures: u64,
+}
+
+impl<D: DataPlane> Lns<D> {
+    /// An engine around `endpoint`; `seed` drives PPP magic numbers and
+    /// challenges.
+    pub fn new(
+        endpoint: Endpoint,
+        cfg: LnsConfig,
+        users: Users,
+        pools: Pools,
+        dataplane: D,
+        seed: u64,
+    ) -> Self {
+        Lns {
+            endpoint,
+            cfg,
+            users,
+            pools,
+            dataplane,
+            subs: HashMap::new(),
+            ipv6_ids: HashSet::new(),
+            timers: Timers::default(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            seed,
+            ppp_orphans: 0,
+            address_failures: 0,
+        }
+    }
+
+    /// Subscribers (calls with a PPP link).
+    pub fn subscriber_count(&self) -> usize {
+        self.subs.len()
+    }
+
+    /// Next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits
+            .pop_front()
+            .or_else(|| self.endpoint.poll_transmit())
+    }
+
+    /// Next event.
+    pub fn poll_event(&mut self) -> Option<LnsEvent> {
+        self.events.pop_front()
+    }
+
+    /// Earliest timer.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        [self.endpoint.poll_timeout(), self.timers.next()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Fires due timers.
+    pub fn on_timeout(&mut self, now: Instant) {
+        self.endpoint.on_timeout(now);
+        self.after_endpoint(now);
+        while let Some(key) = self.timers.pop_due(now) {
+            if let Some(s) = self.subs.get_mut(&key) {
+                s.link.on_timeout(now);
+            }
+            self.after_link(now, key);
+        }
+    }
+
+    /// A datagram from the network.
+    pub fn handle(&mut self, now: Instant, local: SocketAddr, from: SocketAddr, datagram: &[u8]) {
+        if let Received::Data {
+            tunnel,
+            session,
+            payload_offset,
+        } = self.endpoint.handle(now, local, from, datagram)
+        {
+            let key = SessionKey { tunnel, session };
+            let ppp = datagram.get(payload_offset..).and_then(frame::decapsulate);
+            match (self.subs.get_mut(&key), ppp) {
+                (Some(s), Some((protocol, info))) if s.peer == from => {
+                    s.link.receive(now, protocol, info);
+                    self.after_link(now, key);
+                }
+                _ => self.ppp_orphans += 1,
+            }
+        }
+        self.after_endpoint(now);
+    }
+
+    /// Clears a subscriber (admin, RADIUS Disconnect-Request).
+    pub fn disconnect(&mut self, now: Instant, key: SessionKey, reason: &str) -> bool {
+        let Some(s) = self.subs.get_mut(&key) else {
+            return false;
+        };
+        s.link.close(now, DownCause::Admin(reason.to_string()));
+        self.after_link(now, key);
+        true
+    }
+
+    fn after_endpoint(&mut self, now: Instant) {
+        while let Some(ev) = self.endpoint.poll_event() {
+            match &ev {
+                Event::SessionUp {
+                    key,
+                    peer_session,
+                    kind: CallKind::LnsIncoming | CallKind::LnsOutgoing,
+                    ..
+                } => self.start_link(now, *key, *peer_session),
+                Event::SessionDown { key, .. } => {
+                    if let Some(s) = self.subs.get_mut(key) {
+                        s.link
+                            .lower_down(now, DownCause::Admin("call cleared by the LAC".into()));
+                        self.after_link(now, *key);
+                    }
+                }
+                _ => {}
+            }
+            self.events.push_back(LnsEvent::L2tp(ev));
+        }
+    }
+
+    fn start_link(&mut self, now: Instant, key: SessionKey, peer_session: u16) {
+        let Some(t) = self.endpoint.tunnel(key.tunnel) else {
+            return;
+        };
+        self.seed = self.seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut link = Link::new(self.cfg.link.clone(), self.seed);
+        let sub = Sub {
+            local: t.local,
+            peer: t.peer,
+            peer_tunnel: t.peer_id,
+            peer_session,
+            user: Vec::new(),
+            ipv4: None,
+            ipv6_id: None,
+            reported_up: false,
+            link: {
+                link.start(now);
+                link
+            },
+        };
+        self.subs.insert(key, sub);
+        self.after_link(now, key);
+    }
+
+    fn after_link(&mut self, now: Instant, key: SessionKey) {
+        loop {
+            let Some(s) = self.subs.get_mut(&key) else {
+                self.timers.set(key, None);
+                return;
+            };
+            let Some(out) = s.link.poll_output() else {
+                let next = s.link.poll_timeout();
+                self.timers.set(key, next);
+                return;
+            };
+            match out {
+                LinkOutput::Send { protocol, packet } => {
+                    let payload =
+                        frame::encapsulate(s.peer_tunnel, s.peer_session, protocol, &packet);
+                    self.transmits.push_back(Transmit {
+                        local: s.local,
+                        peer: s.peer,
+                        payload,
+                    });
+                }
+                LinkOutput::Verify(c) => {
+                    let d = self.users.verify(&c);
+                    s.link.decide(now, d);
+                }
+                LinkOutput::Authenticated { user } => {
+                    s.user = user;
+                    self.assign(now, key);
+                }
+                LinkOutput::Up { ipv4, ipv6 } => {
+                    s.ipv4 = s.ipv4.or(ipv4);
+                    s.ipv6_id = s.ipv6_id.or(ipv6);
+                    let entry = SessionEntry {
+                        key,
+                        peer_tunnel: s.peer_tunnel,
+                        peer_session: s.peer_session,
+                        local: s.local,
+                        peer: s.peer,
+                        ipv4: s.ipv4,
+                        ipv6_id: s.ipv6_id,
+                        mru: s.link.lcp().peer_mru,
+                    };
+                    let first = !s.reported_up;
+                    s.reported_up = true;
+                    let (user, v4) = (s.user.clone(), s.ipv4);
+                    self.dataplane.install(&entry);
+                    if first {
+                        self.events.push_back(LnsEvent::SubscriberUp {
+                            key,
+                            user,
+                            ipv4: v4,
+                        });
+                    }
+                }
+                LinkOutput::Down(cause) => {
+                    self.finish(now, key, cause);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn assign(&mut self, now: Instant, key: SessionKey) {
+        let Some(s) = self.subs.get_mut(&key) else {
+            return;
+        };
+        // Re-authenticated after an LCP renegotiation: same addresses.
+        if let Some(addr) = s.ipv4 {
+            let ipv6 = s.ipv6_id.map(|p| ([0x02, 0, 0, 0, 0, 0, 0, 1], p));
+            s.link
+                .assign(now, Some((self.cfg.gateway, addr, self.cfg.dns)), ipv6);
+            return;
+        }
+        let user = self.users.get(&s.user).cloned();
+        let lease = match user.as_ref().and_then(|u| u.address) {
+            Some(a) => self.pools.claim(a),
+            None => {
+                let pool = user
+                    .as_ref()
+                    .and_then(|u| u.pool.clone())
+                    .unwrap_or_else(|| self.cfg.default_pool.clone());
+                self.pools.lease(&pool)
+            }
+        };
+        let Some(s) = self.subs.get_mut(&key) else {
+            return;
+        };
+        let addr = match lease {
+            Ok(a) => a,
+            Err(e) => {
+                self.address_failures += 1;
+                tracing::warn!(tunnel = key.tunnel, session = key.session, error = %e, "no address for subscriber");
+                s.link
+                    .close(now, DownCause::Admin(format!("no address: {e}")));
+                return;
+            }
+        };
+        s.ipv4 = Some(addr);
+        let ipv6 = self.cfg.link.ipv6.then(|| {
+            // A unique, non-zero identifier derived from the address and
+            // the ids, bumped until unused.
+            let mut id = [0u8; 8];
+            id[0] = 0x02;
+            id[2..4].copy_from_slice(&key.tunnel.to_be_bytes());
+            id[4..6].copy_from_slice(&key.session.to_be_bytes());
+            id[6..8].copy_from_slice(&addr.octets()[2..4]);
+            while self.ipv6_ids.contains(&id) || id == [0; 8] {
+                id[1] = id[1].wrapping_add(1);
+            }
+            self.ipv6_ids.insert(id);
+            ([0x02, 0, 0, 0, 0, 0, 0, 1], id)
+        });
+        s.ipv6_id = ipv6.map(|(_, p)| p);
+        s.link
+            .assign(now, Some((self.cfg.gateway, addr, self.cfg.dns)), ipv6);
+    }
+
+    fn finish(&mut self, now: Instant, key: SessionKey, cause: DownCause) {
+        let Some(s) = self.subs.remove(&key) else {
+            return;
+        };
+        self.timers.set(key, None);
+        // Forwarding stops before the address can be handed to anyone else.
+        self.dataplane.remove(key);
+        if let Some(a) = s.ipv4 {
+            self.pools.release(a);
+        }
+        if let Some(id) = s.ipv6_id {
+            self.ipv6_ids.remove(&id);
+        }
+        let (code, protocol, direction, text) = cause.ppp_cause();
+        let ppp = PppDisconnectCause {
+            code,
+            protocol,
+            direction,
+            message: text.into_bytes(),
+        };
+        let result = match cause {
+            DownCause::Admin(_) => CdnResult::Administrative,
+            _ => CdnResult::GeneralError,
+        };
+        let rc = ResultCode::cdn(result, None, &format!("{cause:?}"));
+        self.endpoint.disconnect(now, key, rc, Some(ppp));
+        self.events.push_back(LnsEvent::SubscriberDown {
+            key,
+            user: s.user,
+            cause,
+        });
+        self.after_endpoint(now);
+    }
+}

@@ -1,0 +1,60 @@
+//! PPP frames inside L2TP data messages (RFC 2661 §5.3): how the control
+//! plane sends LCP/auth/NCP packets to a session and reads the ones the
+//! data plane passes up.
+//!
+//! We send the full FF 03 address/control header and a two-octet protocol
+//! (RFC 1661 §6.5/§6.6: LCP packets are never compressed); we accept frames
+//! with or without FF 03 and with a compressed protocol field.
+
+use lns_dataplane::wire::l2tp::L2tpRepr;
+use lns_dataplane::wire::ppp::{PppFrame, PppRepr};
+
+/// An L2TP data message carrying one PPP packet to (peer tunnel, peer
+/// session).
+pub fn encapsulate(peer_tunnel: u16, peer_session: u16, protocol: u16, info: &[u8]) -> Vec<u8> {
+    let l2tp = L2tpRepr::data(peer_tunnel, peer_session, 4 + info.len());
+    let hl = l2tp.buffer_len();
+    let mut out = vec![0u8; hl + 4 + info.len()];
+    // The repr was built for this buffer; emit cannot fail on its length.
+    let _ = l2tp.emit(&mut out);
+    out[hl] = 0xff;
+    out[hl + 1] = 0x03;
+    out[hl + 2..hl + 4].copy_from_slice(&protocol.to_be_bytes());
+    out[hl + 4..].copy_from_slice(info);
+    out
+}
+
+/// The protocol and information field of the PPP frame at `payload` (the
+/// L2TP data message's payload); `None` when it is not a PPP frame.
+pub fn decapsulate(payload: &[u8]) -> Option<(u16, &[u8])> {
+    let f = PppFrame::new_checked(payload).ok()?;
+    // Rejects a protocol field that breaks RFC 1661 §2's odd/even rule.
+    PppRepr::parse(&f).ok()?;
+    let proto = f.protocol().0;
+    Some((proto, f.into_payload()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lns_dataplane::wire::l2tp::L2tpPacket;
+
+    #[test]
+    fn round_trip_and_compressed_forms() {
+        let d = encapsulate(7, 9, 0xc021, &[1, 2, 0, 4]);
+        let p = L2tpPacket::new_checked(&d[..]).unwrap();
+        assert_eq!((p.tunnel_id(), p.session_id()), (7, 9));
+        assert_eq!(
+            decapsulate(p.payload()),
+            Some((0xc021, &[1u8, 2, 0, 4][..]))
+        );
+        // No FF03, full protocol.
+        assert_eq!(decapsulate(&[0xc0, 0x21, 9]), Some((0xc021, &[9u8][..])));
+        // PFC: one-octet protocol.
+        assert_eq!(
+            decapsulate(&[0xff, 0x03, 0x21, 0x45]),
+            Some((0x0021, &[0x45u8][..]))
+        );
+        assert_eq!(decapsulate(&[]), None);
+    }
+}

@@ -1,0 +1,297 @@
+//! End to end in the simulator: emulated LACs full of PPP subscribers
+//! against the LNS engine, through L2TP, LCP, CHAP, IPCP and IPv6CP, up
+//! and down again, with the pools and the data-plane handle checked.
+
+use lns_controlplane::aaa::local::{User, Users};
+use lns_controlplane::aaa::pool::Pools;
+use lns_controlplane::l2tp::avp::ResultCode;
+use lns_controlplane::l2tp::result::StopCcnResult;
+use lns_controlplane::l2tp::sim::{Impairments, Mixed, MixedEvent, Sim};
+use lns_controlplane::l2tp::{CallParams, Endpoint, EndpointConfig, PeerPolicy, PeerRule};
+use lns_controlplane::lac::{Lac, LacEvent};
+use lns_controlplane::lns::{Lns, LnsConfig, LnsEvent, NullDataPlane};
+use lns_controlplane::ppp::lcp::AuthProtocol;
+use lns_controlplane::ppp::lcp_opts::{LcpConfig, Side};
+use lns_controlplane::ppp::link::LinkConfig;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use std::collections::HashSet;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+fn addr(i: u8) -> SocketAddr {
+    SocketAddr::from(([10, 0, 0, i], 1701))
+}
+
+fn endpoint(seed: u64) -> Endpoint {
+    let cfg = EndpointConfig {
+        session_setup_timeout: Duration::from_secs(3600),
+        transport: lns_controlplane::l2tp::transport::TransportConfig {
+            max_retries: 12,
+            ..Default::default()
+        },
+        peers: vec![PeerRule {
+            address: None,
+            policy: PeerPolicy::default(),
+        }],
+        ..Default::default()
+    };
+    Endpoint::with_rng(cfg, StdRng::seed_from_u64(seed))
+}
+
+fn lns(users: usize, auth: AuthProtocol) -> Lns<NullDataPlane> {
+    let mut u = Users::default();
+    for i in 0..users {
+        u.insert(User {
+            name: format!("user{i:04}"),
+            password: format!("pw-{i}"),
+            address: None,
+            pool: None,
+        });
+    }
+    // A user with a static address, to check claims mix with leases.
+    u.insert(User {
+        name: "static".into(),
+        password: "pw-static".into(),
+        address: Some(Ipv4Addr::new(100, 64, 0, 1 + 10)),
+        pool: None,
+    });
+    let mut pools = Pools::default();
+    pools.add("default", vec!["100.64.0.0/20".parse().unwrap()]);
+    let cfg = LnsConfig {
+        link: LinkConfig {
+            lcp: LcpConfig {
+                side: Side::Server,
+                auth: vec![auth],
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+        gateway: Ipv4Addr::new(100, 127, 255, 254),
+        dns: [Some(Ipv4Addr::new(9, 9, 9, 9)), None],
+        default_pool: "default".into(),
+    };
+    Lns::new(endpoint(1), cfg, u, pools, NullDataPlane::default(), 7)
+}
+
+fn lac(seed: u64, auth: AuthProtocol) -> Lac {
+    let link = LinkConfig {
+        lcp: LcpConfig {
+            side: Side::Client,
+            auth: vec![auth],
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    Lac::new(
+        endpoint(seed),
+        link,
+        (b"nobody".to_vec(), String::new()),
+        seed,
+    )
+}
+
+fn lns_ups(events: &[MixedEvent]) -> Vec<Option<Ipv4Addr>> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            MixedEvent::Lns(LnsEvent::SubscriberUp { ipv4, .. }) => Some(*ipv4),
+            _ => None,
+        })
+        .collect()
+}
+
+fn lac_ups(events: &[MixedEvent]) -> Vec<Option<Ipv4Addr>> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            MixedEvent::Lac(LacEvent::SubscriberUp { ipv4, .. }) => Some(*ipv4),
+            _ => None,
+        })
+        .collect()
+}
+
+fn count_downs(events: &[MixedEvent]) -> usize {
+    events
+        .iter()
+        .filter(|e| matches!(e, MixedEvent::Lns(LnsEvent::SubscriberDown { .. })))
+        .count()
+}
+
+/// `lacs` LACs × `tunnels` tunnels × `per_tunnel` subscribers up, then
+/// every subscriber hangs up, then the tunnels close; checks addresses,
+/// data-plane entries and that nothing is left.
+fn run(
+    seed: u64,
+    imp: Impairments,
+    lacs: u8,
+    tunnels: usize,
+    per_tunnel: usize,
+    auth: AuthProtocol,
+) {
+    let total = usize::from(lacs) * tunnels * per_tunnel;
+    let mut sim: Sim<Mixed<NullDataPlane>> = Sim::new(Instant::now(), imp, seed);
+    let l = sim.add(addr(1), Mixed::Lns(lns(total, auth.clone())));
+    let mut lac_nodes = Vec::new();
+    let mut n = 0usize;
+    for i in 0..lacs {
+        let node = sim.add(
+            addr(10 + i),
+            Mixed::Lac(lac(100 + u64::from(i), auth.clone())),
+        );
+        lac_nodes.push(node);
+        for _ in 0..tunnels {
+            let local = addr(10 + i);
+            let t = sim
+                .with(node, |e, now| {
+                    e.lac().unwrap().open_tunnel(now, local, addr(1))
+                })
+                .unwrap();
+            for _ in 0..per_tunnel {
+                let creds = (format!("user{n:04}").into_bytes(), format!("pw-{n}"));
+                n += 1;
+                sim.with(node, |e, now| {
+                    e.lac()
+                        .unwrap()
+                        .place_call(now, t, CallParams::default(), creds)
+                })
+                .unwrap();
+            }
+        }
+    }
+    let nodes = lac_nodes.clone();
+    let up = sim.run_until(Duration::from_secs(3600), |sim| {
+        lns_ups(&sim.nodes[l].events).len() == total
+            && nodes
+                .iter()
+                .map(|&i| lac_ups(&sim.nodes[i].events).len())
+                .sum::<usize>()
+                == total
+    });
+    assert!(
+        up,
+        "seed {seed}: {} of {total} subscribers up at the LNS; downs: {:?}",
+        lns_ups(&sim.nodes[l].events).len(),
+        sim.nodes
+            .iter()
+            .flat_map(|n| n.events.iter())
+            .filter(|e| matches!(
+                e,
+                MixedEvent::Lns(LnsEvent::SubscriberDown { .. })
+                    | MixedEvent::Lac(LacEvent::SubscriberDown { .. })
+                    | MixedEvent::Lns(LnsEvent::L2tp(
+                        lns_controlplane::l2tp::Event::SessionDown { .. }
+                    ))
+            ))
+            .collect::<Vec<_>>()
+    );
+    // Every subscriber got a unique address, and the LACs saw the same ones.
+    let at_lns: HashSet<Ipv4Addr> = lns_ups(&sim.nodes[l].events)
+        .into_iter()
+        .flatten()
+        .collect();
+    assert_eq!(at_lns.len(), total);
+    let at_lacs: HashSet<Ipv4Addr> = lac_nodes
+        .iter()
+        .flat_map(|&i| lac_ups(&sim.nodes[i].events))
+        .flatten()
+        .collect();
+    assert_eq!(at_lns, at_lacs);
+    {
+        let lns = sim.nodes[l].endpoint.lns().unwrap();
+        assert_eq!(lns.pools.leased(), total);
+        assert_eq!(lns.dataplane.entries.len(), total);
+        assert!(
+            lns.dataplane
+                .entries
+                .values()
+                .all(|e| e.ipv4.is_some() && e.ipv6_id.is_some())
+        );
+        let ids: HashSet<[u8; 8]> = lns
+            .dataplane
+            .entries
+            .values()
+            .filter_map(|e| e.ipv6_id)
+            .collect();
+        assert_eq!(ids.len(), total, "IPv6 interface identifiers are unique");
+        assert!(!ids.contains(&[0; 8]));
+    }
+    assert_eq!(count_downs(&sim.nodes[l].events), 0);
+
+    // Every subscriber hangs up.
+    for &i in &lac_nodes {
+        let keys: Vec<_> = sim.nodes[i]
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                MixedEvent::Lac(LacEvent::SubscriberUp { key, .. }) => Some(*key),
+                _ => None,
+            })
+            .collect();
+        for k in keys {
+            sim.with(i, |e, now| e.lac().unwrap().hang_up(now, k));
+        }
+    }
+    let down = sim.run_until(Duration::from_secs(3600), |sim| {
+        count_downs(&sim.nodes[l].events) == total
+    });
+    assert!(
+        down,
+        "seed {seed}: {} of {total} down",
+        count_downs(&sim.nodes[l].events)
+    );
+    {
+        let lns = sim.nodes[l].endpoint.lns().unwrap();
+        assert_eq!(lns.pools.leased(), 0, "every address back in the pool");
+        assert!(lns.dataplane.entries.is_empty());
+        assert_eq!(lns.subscriber_count(), 0);
+    }
+    // Close the tunnels; nothing may be left anywhere.
+    for &i in &lac_nodes {
+        let ids: Vec<u16> = sim.nodes[i]
+            .endpoint
+            .lac()
+            .unwrap()
+            .endpoint
+            .tunnels()
+            .map(|t| t.local_id)
+            .collect();
+        for t in ids {
+            let rc = ResultCode::stop_ccn(StopCcnResult::GeneralClear, None, "done");
+            sim.with(i, |e, now| {
+                e.lac().unwrap().endpoint.close_tunnel(now, t, rc)
+            });
+        }
+    }
+    sim.run_idle(Duration::from_secs(3600));
+    let lns = sim.nodes[l].endpoint.lns().unwrap();
+    assert!(lns.endpoint.is_empty());
+    for &i in &lac_nodes {
+        let lac = sim.nodes[i].endpoint.lac().unwrap();
+        assert!(lac.endpoint.is_empty());
+        assert_eq!(lac.subscriber_count(), 0);
+    }
+}
+
+#[test]
+fn thousand_chap_subscribers_up_and_down_clean_wire() {
+    run(1, Impairments::default(), 2, 5, 100, AuthProtocol::ChapMd5);
+}
+
+#[test]
+fn subscribers_with_each_auth_method_under_loss() {
+    // PPP rides on unreliable data messages: its own timers must recover.
+    let imp = Impairments {
+        loss: 0.10,
+        duplicate: 0.05,
+        reorder: 0.05,
+        ..Default::default()
+    };
+    for (seed, m) in [
+        (2, AuthProtocol::Pap),
+        (3, AuthProtocol::ChapMd5),
+        (4, AuthProtocol::MsChapV2),
+    ] {
+        run(seed, imp, 1, 2, 25, m);
+    }
+}
