@@ -71,7 +71,12 @@ fn main() {
         default_pool: "default".into(),
     };
     let mut lns = Lns::new(endpoint(1), cfg, users, pools, NullDataPlane::default(), 3);
-    let mut lac = Lac::new(endpoint(2), link(Side::Client), (Vec::new(), String::new()), 4);
+    let mut lac = Lac::new(
+        endpoint(2),
+        link(Side::Client),
+        (Vec::new(), String::new()),
+        4,
+    );
     let (lns_addr, lac_addr) = (
         SocketAddr::from(([10, 0, 0, 1], 1701)),
         SocketAddr::from(([10, 0, 0, 2], 1701)),
@@ -85,7 +90,8 @@ fn main() {
         for _ in 0..per_tunnel {
             let creds = (format!("u{n}").into_bytes(), format!("p{n}"));
             n += 1;
-            lac.place_call(now, t, CallParams::default(), creds).expect("call");
+            lac.place_call(now, t, CallParams::default(), creds)
+                .expect("call");
         }
     }
     let mut lns_time = Duration::ZERO;

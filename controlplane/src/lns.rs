@@ -235,6 +235,20 @@ impl<D: DataPlane> Lns<D> {
         self.after_endpoint(now);
     }
 
+    /// Runs a request on the L2TP endpoint (open a tunnel, place or clear
+    /// a call) and takes in what it caused.
+    pub fn with_endpoint<R>(&mut self, now: Instant, f: impl FnOnce(&mut Endpoint) -> R) -> R {
+        let r = f(&mut self.endpoint);
+        self.after_endpoint(now);
+        r
+    }
+
+    /// StopCCN to every peer (their subscribers go down with their
+    /// tunnels); see [`Endpoint::shutdown`].
+    pub fn shutdown(&mut self, now: Instant) {
+        self.with_endpoint(now, |e| e.shutdown(now));
+    }
+
     /// Clears a subscriber (admin, RADIUS Disconnect-Request).
     pub fn disconnect(&mut self, now: Instant, key: SessionKey, reason: &str) -> bool {
         let Some(s) = self.subs.get_mut(&key) else {

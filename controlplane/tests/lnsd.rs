@@ -32,8 +32,18 @@ fn free_port() -> u16 {
 
 #[test]
 fn check_config_accepts_the_example_and_names_bad_keys() {
-    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/lnsd.example.toml");
-    let out = lnsd().args(["--check-config", example]).output().unwrap();
+    let deploy = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy");
+    let example = format!("{deploy}/lnsd.example.toml");
+    // As shipped it points at /etc/xlns/users.toml, which is not here.
+    let out = lnsd().args(["--check-config", &example]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ppp.users_file"));
+    let text = std::fs::read_to_string(&example).unwrap().replace(
+        "/etc/xlns/users.toml",
+        &format!("{deploy}/users.example.toml"),
+    );
+    let ok = tmp("example.toml", &text);
+    let out = lnsd().arg("--check-config").arg(&ok).output().unwrap();
     assert!(
         out.status.success(),
         "{}",

@@ -10,7 +10,7 @@
 use crate::l2tp::transport::TransportConfig;
 use crate::l2tp::{CallParams, EndpointConfig, PeerPolicy, PeerRule, TunnelAuth};
 use serde::Deserialize;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 /// The whole file.
@@ -25,9 +25,110 @@ pub struct Config {
     /// `[[lac]]`: tunnels lnsd opens itself, acting as a LAC.
     #[serde(default, rename = "lac")]
     pub lacs: Vec<Lac>,
+    /// `[ppp]`: subscriber PPP and addressing.
+    #[serde(default)]
+    pub ppp: Ppp,
+    /// `[[pool]]`: IPv4 address pools.
+    #[serde(default, rename = "pool")]
+    pub pools: Vec<PoolCfg>,
     /// `[log]`.
     #[serde(default)]
     pub log: Log,
+}
+
+/// `[ppp]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ppp {
+    /// Authentication protocols demanded, in order of preference:
+    /// `"mschapv2"`, `"chap"`, `"pap"`. Empty: no authentication.
+    #[serde(default = "default_auth")]
+    pub auth: Vec<AuthName>,
+    /// MRU we ask for.
+    #[serde(default = "default_mru")]
+    pub mru: u16,
+    /// Lowest subscriber MRU accepted (lower ones are Nak'd up to it).
+    #[serde(default = "default_min_mru")]
+    pub min_peer_mru: u16,
+    /// Seconds between LCP Echo-Requests (0: no keepalive).
+    #[serde(default = "default_echo")]
+    pub echo_interval_secs: u64,
+    /// Unanswered Echo-Requests before the subscriber is declared dead.
+    #[serde(default = "default_echo_failures")]
+    pub echo_failures: u32,
+    /// RFC 1661 §4.6 restart timer, seconds.
+    #[serde(default = "default_restart")]
+    pub restart_secs: u64,
+    /// Max-Configure.
+    #[serde(default = "default_max_configure")]
+    pub max_configure: u32,
+    /// Max-Terminate.
+    #[serde(default = "default_max_terminate")]
+    pub max_terminate: u32,
+    /// Max-Failure.
+    #[serde(default = "default_max_failure")]
+    pub max_failure: u32,
+    /// CHAP challenges (or PAP waits) before authentication fails.
+    #[serde(default = "default_auth_tries")]
+    pub auth_tries: u32,
+    /// Negotiate IPv6CP.
+    #[serde(default = "default_true")]
+    pub ipv6: bool,
+    /// Our address as the subscribers' IPCP peer.
+    #[serde(default = "default_gateway")]
+    pub gateway: Ipv4Addr,
+    /// DNS servers offered (RFC 1877), at most two.
+    #[serde(default)]
+    pub dns: Vec<Ipv4Addr>,
+    /// The local users file (see `deploy/users.example.toml`).
+    pub users_file: Option<std::path::PathBuf>,
+    /// Pool for users without one.
+    #[serde(default = "default_pool_name")]
+    pub default_pool: String,
+}
+
+impl Default for Ppp {
+    fn default() -> Self {
+        Ppp {
+            auth: default_auth(),
+            mru: default_mru(),
+            min_peer_mru: default_min_mru(),
+            echo_interval_secs: default_echo(),
+            echo_failures: default_echo_failures(),
+            restart_secs: default_restart(),
+            max_configure: default_max_configure(),
+            max_terminate: default_max_terminate(),
+            max_failure: default_max_failure(),
+            auth_tries: default_auth_tries(),
+            ipv6: true,
+            gateway: default_gateway(),
+            dns: Vec::new(),
+            users_file: None,
+            default_pool: default_pool_name(),
+        }
+    }
+}
+
+/// An authentication protocol name in `ppp.auth`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthName {
+    /// MS-CHAPv2.
+    Mschapv2,
+    /// CHAP-MD5.
+    Chap,
+    /// PAP.
+    Pap,
+}
+
+/// `[[pool]]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolCfg {
+    /// Pool name (users and `ppp.default_pool` refer to it).
+    pub name: String,
+    /// Ranges: `"a.b.c.d-e.f.g.h"` or `"a.b.c.d/nn"`.
+    pub ranges: Vec<String>,
 }
 
 /// `[l2tp]`.
@@ -218,6 +319,42 @@ fn default_one() -> u32 {
 fn default_level() -> String {
     "info".into()
 }
+fn default_auth() -> Vec<AuthName> {
+    vec![AuthName::Mschapv2, AuthName::Chap, AuthName::Pap]
+}
+fn default_mru() -> u16 {
+    1460
+}
+fn default_min_mru() -> u16 {
+    576
+}
+fn default_echo() -> u64 {
+    30
+}
+fn default_echo_failures() -> u32 {
+    3
+}
+fn default_restart() -> u64 {
+    3
+}
+fn default_max_configure() -> u32 {
+    10
+}
+fn default_max_terminate() -> u32 {
+    2
+}
+fn default_max_failure() -> u32 {
+    5
+}
+fn default_auth_tries() -> u32 {
+    10
+}
+fn default_gateway() -> Ipv4Addr {
+    Ipv4Addr::new(100, 64, 0, 1)
+}
+fn default_pool_name() -> String {
+    "default".into()
+}
 
 /// A configuration that cannot be used, naming the key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -364,7 +501,96 @@ impl Config {
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return Err(bad("log.level", e));
         }
+        let p = &self.ppp;
+        if p.dns.len() > 2 {
+            return Err(bad("ppp.dns", "at most two servers (RFC 1877)"));
+        }
+        if p.mru < 64 {
+            return Err(bad("ppp.mru", "must be at least 64"));
+        }
+        if p.restart_secs == 0 {
+            return Err(bad("ppp.restart_secs", "must be above 0"));
+        }
+        if p.max_configure == 0 || p.max_terminate == 0 {
+            return Err(bad("ppp.max_configure", "counters must be above 0"));
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, pool) in self.pools.iter().enumerate() {
+            if !names.insert(pool.name.as_str()) {
+                return Err(bad(
+                    format!("pool[{i}].name"),
+                    format!("{:?} listed twice", pool.name),
+                ));
+            }
+            if pool.ranges.is_empty() {
+                return Err(bad(format!("pool[{i}].ranges"), "needs at least one range"));
+            }
+            for (j, r) in pool.ranges.iter().enumerate() {
+                if let Err(e) = r.parse::<crate::aaa::pool::Range>() {
+                    return Err(bad(format!("pool[{i}].ranges[{j}]"), e));
+                }
+            }
+        }
+        if let Some(f) = &p.users_file {
+            crate::aaa::local::Users::load(f).map_err(|e| bad("ppp.users_file", e))?;
+        }
+        if !self.pools.is_empty() && !names.contains(p.default_pool.as_str()) {
+            return Err(bad(
+                "ppp.default_pool",
+                format!("no [[pool]] named {:?}", p.default_pool),
+            ));
+        }
         Ok(())
+    }
+
+    /// PPP settings for the LNS engine.
+    pub fn lns(&self) -> crate::lns::LnsConfig {
+        use crate::ppp::lcp::AuthProtocol;
+        use crate::ppp::lcp_opts::{LcpConfig, Side};
+        let p = &self.ppp;
+        crate::lns::LnsConfig {
+            link: crate::ppp::link::LinkConfig {
+                lcp: LcpConfig {
+                    side: Side::Server,
+                    mru: Some(p.mru),
+                    min_peer_mru: p.min_peer_mru,
+                    auth: p
+                        .auth
+                        .iter()
+                        .map(|a| match a {
+                            AuthName::Mschapv2 => AuthProtocol::MsChapV2,
+                            AuthName::Chap => AuthProtocol::ChapMd5,
+                            AuthName::Pap => AuthProtocol::Pap,
+                        })
+                        .collect(),
+                },
+                limits: crate::ppp::automaton::Limits {
+                    restart: Duration::from_secs(p.restart_secs),
+                    max_terminate: p.max_terminate,
+                    max_configure: p.max_configure,
+                    max_failure: p.max_failure,
+                },
+                echo_interval: Duration::from_secs(p.echo_interval_secs),
+                echo_failures: p.echo_failures,
+                auth_tries: p.auth_tries,
+                name: self.l2tp.host_name.clone().into_bytes(),
+                ipv6: p.ipv6,
+                credentials: None,
+            },
+            gateway: p.gateway,
+            dns: [p.dns.first().copied(), p.dns.get(1).copied()],
+            default_pool: p.default_pool.clone(),
+        }
+    }
+
+    /// The address pools.
+    pub fn pools(&self) -> crate::aaa::pool::Pools {
+        let mut pools = crate::aaa::pool::Pools::default();
+        for p in &self.pools {
+            let ranges = p.ranges.iter().filter_map(|r| r.parse().ok()).collect();
+            pools.add(&p.name, ranges);
+        }
+        pools
     }
 
     fn peer_for(&self, ip: IpAddr) -> Option<&Peer> {
@@ -456,9 +682,16 @@ mod tests {
 
     #[test]
     fn example_file_parses() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/lnsd.example.toml");
-        let c = Config::load(std::path::Path::new(path)).unwrap();
+        // The example names /etc/xlns/users.toml; point it at the example
+        // users file so the whole example validates.
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy");
+        let text = std::fs::read_to_string(format!("{dir}/lnsd.example.toml")).unwrap();
+        let text = text.replace("/etc/xlns/users.toml", &format!("{dir}/users.example.toml"));
+        let c = Config::parse(&text).unwrap();
         assert!(!c.peers.is_empty());
+        assert_eq!(c.pools().usage("business"), Some((241, 0)));
+        let users = crate::aaa::local::Users::load(c.ppp.users_file.as_deref().unwrap()).unwrap();
+        assert_eq!(users.len(), 2);
     }
 
     #[test]
@@ -491,6 +724,41 @@ mod tests {
         assert!(err(&format!("{MIN}[[lac]]\nlns = \"10.0.0.9:1701\"\n")).contains("lac[0].lns"));
         assert!(err(&format!("{MIN}[log]\nlevel = \"=[\"\n")).contains("log.level"));
         assert!(err("[l2tpp]\n").contains("l2tpp"));
+    }
+
+    #[test]
+    fn ppp_and_pool_errors_name_the_key() {
+        assert!(err(&format!("{MIN}[ppp]\nauth = [\"eap\"]\n")).contains("auth"));
+        assert!(
+            err(&format!(
+                "{MIN}[ppp]\ndns = [\"1.1.1.1\", \"8.8.8.8\", \"9.9.9.9\"]\n"
+            ))
+            .contains("ppp.dns")
+        );
+        assert!(
+            err(&format!(
+                "{MIN}[[pool]]\nname = \"default\"\nranges = [\"10.0.0.9-10.0.0.1\"]\n"
+            ))
+            .contains("pool[0].ranges[0]")
+        );
+        assert!(
+            err(&format!(
+                "{MIN}[[pool]]\nname = \"a\"\nranges = [\"10.0.0.0/24\"]\n"
+            ))
+            .contains("ppp.default_pool")
+        );
+        assert!(
+            err(&format!(
+                "{MIN}[ppp]\nusers_file = \"/nonexistent/users.toml\"\n"
+            ))
+            .contains("ppp.users_file")
+        );
+        let c = Config::parse(&format!("{MIN}[ppp]\nauth = [\"pap\"]\n[[pool]]\nname = \"default\"\nranges = [\"10.0.0.0/30\"]\n")).unwrap();
+        assert_eq!(
+            c.lns().link.lcp.auth,
+            vec![crate::ppp::lcp::AuthProtocol::Pap]
+        );
+        assert_eq!(c.pools().usage("default"), Some((2, 0)));
     }
 
     #[test]

@@ -11,7 +11,9 @@
 
 pub mod config;
 
-use crate::l2tp::{Endpoint, Event, Received, SessionKey};
+use crate::aaa::local::Users;
+use crate::l2tp::{Endpoint, Event, SessionKey};
+use crate::lns::{Lns, LnsEvent, NullDataPlane};
 use config::Config;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -29,6 +31,8 @@ pub enum RunError {
     Entropy(getrandom::Error),
     /// Signal handlers could not be installed.
     Signals(std::io::Error),
+    /// The users file could not be read.
+    Users(String),
 }
 
 impl std::fmt::Display for RunError {
@@ -37,6 +41,7 @@ impl std::fmt::Display for RunError {
             RunError::Bind(a, e) => write!(f, "cannot bind l2tp.listen address {a}: {e}"),
             RunError::Entropy(e) => write!(f, "no OS randomness: {e}"),
             RunError::Signals(e) => write!(f, "cannot install signal handlers: {e}"),
+            RunError::Users(e) => write!(f, "users file: {e}"),
         }
     }
 }
@@ -51,6 +56,26 @@ struct Datagram {
 
 fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
+}
+
+fn log_lns_event(ev: &LnsEvent) {
+    match ev {
+        LnsEvent::L2tp(e) => log_event(e),
+        LnsEvent::SubscriberUp { key, user, ipv4 } => tracing::info!(
+            tunnel = key.tunnel,
+            session = key.session,
+            user = %lossy(user),
+            ipv4 = %ipv4.map(|a| a.to_string()).unwrap_or_default(),
+            "subscriber up"
+        ),
+        LnsEvent::SubscriberDown { key, user, cause } => tracing::info!(
+            tunnel = key.tunnel,
+            session = key.session,
+            user = %lossy(user),
+            cause = ?cause,
+            "subscriber down"
+        ),
+    }
 }
 
 fn log_event(ev: &Event) {
@@ -112,7 +137,26 @@ pub async fn run(cfg: Config) -> Result<(), RunError> {
         tracing::info!(%addr, "listening");
         sockets.insert(addr, Arc::new(s));
     }
-    let mut endpoint = Endpoint::new(cfg.endpoint()).map_err(RunError::Entropy)?;
+    let endpoint = Endpoint::new(cfg.endpoint()).map_err(RunError::Entropy)?;
+    let users = match &cfg.ppp.users_file {
+        Some(f) => Users::load(f).map_err(RunError::Users)?,
+        None => Users::default(),
+    };
+    tracing::info!(
+        users = users.len(),
+        pools = cfg.pools.len(),
+        "AAA ready (local users)"
+    );
+    let mut seed = [0u8; 8];
+    getrandom::fill(&mut seed).map_err(RunError::Entropy)?;
+    let mut lns = Lns::new(
+        endpoint,
+        cfg.lns(),
+        users,
+        cfg.pools(),
+        NullDataPlane::default(),
+        u64::from_le_bytes(seed),
+    );
 
     let (tx, mut rx) = mpsc::channel::<Datagram>(4096);
     for (&local, sock) in &sockets {
@@ -144,11 +188,12 @@ pub async fn run(cfg: Config) -> Result<(), RunError> {
     let start = std::time::Instant::now();
     for lac in &cfg.lacs {
         let local = lac.local.unwrap_or(cfg.l2tp.listen[0]);
-        match endpoint.open_tunnel(start, local, lac.lns) {
+        match lns.with_endpoint(start, |e| e.open_tunnel(start, local, lac.lns)) {
             Ok(t) => {
                 tracing::info!(tunnel = t, lns = %lac.lns, calls = lac.calls, "opening tunnel as LAC");
                 for _ in 0..lac.calls {
-                    if let Err(e) = endpoint.place_call(start, t, Config::call_params(lac)) {
+                    let params = Config::call_params(lac);
+                    if let Err(e) = lns.with_endpoint(start, |e| e.place_call(start, t, params)) {
                         tracing::error!(tunnel = t, error = %e, "cannot place call");
                     }
                 }
@@ -163,14 +208,14 @@ pub async fn run(cfg: Config) -> Result<(), RunError> {
     let mut shutdown_deadline: Option<std::time::Instant> = None;
 
     loop {
-        flush(&mut endpoint, &sockets).await;
+        flush(&mut lns, &sockets).await;
         if let Some(deadline) = shutdown_deadline {
-            if endpoint.is_drained() {
+            if lns.endpoint.is_drained() {
                 tracing::info!("every peer acknowledged StopCCN; exiting");
                 break;
             }
             if std::time::Instant::now() >= deadline {
-                let waiting = endpoint.tunnels().filter(|t| !t.is_quiet()).count();
+                let waiting = lns.endpoint.tunnels().filter(|t| !t.is_quiet()).count();
                 tracing::warn!(
                     waiting,
                     "shutdown timeout; exiting without every acknowledgement"
@@ -178,7 +223,7 @@ pub async fn run(cfg: Config) -> Result<(), RunError> {
                 break;
             }
         }
-        let mut wake = endpoint.poll_timeout();
+        let mut wake = lns.poll_timeout();
         if let Some(d) = shutdown_deadline {
             wake = Some(wake.map_or(d, |w| w.min(d)));
         }
@@ -188,33 +233,25 @@ pub async fn run(cfg: Config) -> Result<(), RunError> {
         tokio::select! {
             d = rx.recv() => {
                 let Some(d) = d else { break };
-                let now = std::time::Instant::now();
-                match endpoint.handle(now, d.local, d.from, &d.bytes) {
-                    Received::Control => {}
-                    Received::Data { tunnel, session, .. } => {
-                        tracing::trace!(tunnel, session, "data message on the control socket");
-                    }
-                    Received::Dropped(c) => {
-                        tracing::debug!(from = %d.from, reason = %c.name(), "datagram dropped");
-                    }
-                }
+                lns.handle(std::time::Instant::now(), d.local, d.from, &d.bytes);
             }
             _ = tokio::time::sleep_until(sleep_until) => {
-                endpoint.on_timeout(std::time::Instant::now());
+                lns.on_timeout(std::time::Instant::now());
             }
             _ = sigterm.recv(), if shutdown_deadline.is_none() => {
-                tracing::info!(tunnels = endpoint.tunnel_count(), "SIGTERM: sending StopCCN to every peer");
-                endpoint.shutdown(std::time::Instant::now());
+                tracing::info!(tunnels = lns.endpoint.tunnel_count(), "SIGTERM: sending StopCCN to every peer");
+                lns.shutdown(std::time::Instant::now());
                 shutdown_deadline = Some(std::time::Instant::now() + cfg.shutdown_timeout());
             }
             _ = sigint.recv(), if shutdown_deadline.is_none() => {
-                tracing::info!(tunnels = endpoint.tunnel_count(), "SIGINT: sending StopCCN to every peer");
-                endpoint.shutdown(std::time::Instant::now());
+                tracing::info!(tunnels = lns.endpoint.tunnel_count(), "SIGINT: sending StopCCN to every peer");
+                lns.shutdown(std::time::Instant::now());
                 shutdown_deadline = Some(std::time::Instant::now() + cfg.shutdown_timeout());
             }
         }
     }
-    let counters: Vec<String> = endpoint
+    let counters: Vec<String> = lns
+        .endpoint
         .counters()
         .iter()
         .filter(|&(_, v)| v > 0)
@@ -224,11 +261,11 @@ pub async fn run(cfg: Config) -> Result<(), RunError> {
     Ok(())
 }
 
-async fn flush(endpoint: &mut Endpoint, sockets: &HashMap<SocketAddr, Arc<UdpSocket>>) {
-    while let Some(ev) = endpoint.poll_event() {
-        log_event(&ev);
+async fn flush(lns: &mut Lns<NullDataPlane>, sockets: &HashMap<SocketAddr, Arc<UdpSocket>>) {
+    while let Some(ev) = lns.poll_event() {
+        log_lns_event(&ev);
     }
-    while let Some(t) = endpoint.poll_transmit() {
+    while let Some(t) = lns.poll_transmit() {
         let Some(sock) = sockets.get(&t.local) else {
             tracing::error!(local = %t.local, "no socket for this local address");
             continue;
