@@ -21,7 +21,7 @@ use crate::l2tp::avp::{PppDisconnectCause, ResultCode};
 use crate::l2tp::result::CdnResult;
 use crate::l2tp::{CallKind, Endpoint, Event, Received, SessionKey, Transmit};
 use crate::ppp::frame;
-use crate::ppp::link::{DownCause, Link, LinkConfig, LinkOutput};
+use crate::ppp::link::{DownCause, Link, LinkConfig, LinkOutput, Proxy};
 use crate::timers::Timers;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -147,6 +147,10 @@ pub struct Lns<D: DataPlane> {
     pub ppp_orphans: u64,
     /// Authenticated subscribers that got no address.
     pub address_failures: u64,
+    /// Calls whose proxy LCP (RFC 2661 AVPs 26–33) was taken as is.
+    pub proxy_adopted: u64,
+    /// Calls whose proxy LCP was refused, so LCP was renegotiated.
+    pub proxy_renegotiated: u64,
 }
 
 impl<D: DataPlane> Lns<D> {
@@ -174,6 +178,8 @@ impl<D: DataPlane> Lns<D> {
             seed,
             ppp_orphans: 0,
             address_failures: 0,
+            proxy_adopted: 0,
+            proxy_renegotiated: 0,
         }
     }
 
@@ -266,8 +272,8 @@ impl<D: DataPlane> Lns<D> {
                     key,
                     peer_session,
                     kind: CallKind::LnsIncoming | CallKind::LnsOutgoing,
-                    ..
-                } => self.start_link(now, *key, *peer_session),
+                    peer_avps,
+                } => self.start_link(now, *key, *peer_session, peer_avps),
                 Event::SessionDown { key, .. } => {
                     if let Some(s) = self.subs.get_mut(key) {
                         s.link
@@ -281,7 +287,13 @@ impl<D: DataPlane> Lns<D> {
         }
     }
 
-    fn start_link(&mut self, now: Instant, key: SessionKey, peer_session: u16) {
+    fn start_link(
+        &mut self,
+        now: Instant,
+        key: SessionKey,
+        peer_session: u16,
+        avps: &[crate::l2tp::Avp],
+    ) {
         let Some(t) = self.endpoint.tunnel(key.tunnel) else {
             return;
         };
@@ -297,7 +309,16 @@ impl<D: DataPlane> Lns<D> {
             ipv6_id: None,
             reported_up: false,
             link: {
-                link.start(now);
+                match Proxy::from_avps(avps) {
+                    Some(p) => match link.start_proxied(now, &p) {
+                        Ok(()) => self.proxy_adopted += 1,
+                        Err(why) => {
+                            self.proxy_renegotiated += 1;
+                            tracing::info!(tunnel = key.tunnel, session = key.session, reason = %why, "proxy LCP not acceptable; renegotiating");
+                        }
+                    },
+                    None => link.start(now),
+                }
                 link
             },
         };

@@ -159,6 +159,16 @@ impl<N: Negotiator> Automaton<N> {
         self.timer
     }
 
+    /// Starts directly in Opened with options negotiated elsewhere (RFC
+    /// 2661 §4.4.5 proxy LCP: the LAC already ran LCP with the peer). The
+    /// negotiator must already hold those options. No This-Layer-Up is
+    /// emitted: the caller is the one deciding the layer is up.
+    pub fn adopt_opened(&mut self) {
+        self.state = State::Opened;
+        self.timer = None;
+        self.restart_count = 0;
+    }
+
     /// Administrative Open.
     pub fn open(&mut self, now: Instant) {
         self.event(now, Event::Open, Context::none());

@@ -18,7 +18,7 @@ use super::automaton::{Automaton, Limits, Output};
 use super::fsm::State;
 use super::ipcp::{IpcpOption, IpcpPacket};
 use super::ipv6cp::{Ipv6cpOption, Ipv6cpPacket};
-use super::lcp::{LcpOption, LcpPacket};
+use super::lcp::{AuthProtocol, LcpOption, LcpPacket};
 use super::lcp_opts::{Lcp, LcpConfig, Side};
 use super::ncp::{Ipcp, Ipv6cp};
 use super::packet::{Body, CpPacket, PppOption};
@@ -131,6 +131,68 @@ pub enum LinkOutput {
     Down(DownCause),
 }
 
+/// What a LAC says about the LCP and authentication it already ran with
+/// the subscriber (RFC 2661 §4.4.5, ICCN AVPs 26–33).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Proxy {
+    /// Last Sent LCP CONFREQ (AVP 27): the LAC's options, now ours.
+    pub last_sent: Vec<u8>,
+    /// Last Received LCP CONFREQ (AVP 28): the subscriber's, acked.
+    pub last_received: Vec<u8>,
+    /// Proxied credentials, when the LAC collected them.
+    pub credentials: Option<Credentials>,
+}
+
+impl Proxy {
+    /// Reads the proxy AVPs of a call; `None` without proxy LCP.
+    pub fn from_avps(avps: &[crate::l2tp::Avp]) -> Option<Proxy> {
+        use crate::l2tp::Avp;
+        use crate::l2tp::avp::ProxyAuthType;
+        let mut p = Proxy::default();
+        let (mut sent, mut recv) = (false, false);
+        let (mut kind, mut name, mut challenge, mut id, mut response) =
+            (None, None, None, None, None);
+        for a in avps {
+            match a {
+                Avp::LastSentLcpConfReq(v) => {
+                    p.last_sent = v.clone();
+                    sent = true;
+                }
+                Avp::LastReceivedLcpConfReq(v) => {
+                    p.last_received = v.clone();
+                    recv = true;
+                }
+                Avp::ProxyAuthenType(t) => kind = ProxyAuthType::from_u16(*t),
+                Avp::ProxyAuthenName(v) => name = Some(v.clone()),
+                Avp::ProxyAuthenChallenge(v) => challenge = Some(v.clone()),
+                Avp::ProxyAuthenId(v) => id = Some(*v),
+                Avp::ProxyAuthenResponse(v) => response = Some(v.clone()),
+                _ => {}
+            }
+        }
+        if !(sent && recv) {
+            return None;
+        }
+        p.credentials = match (kind, name, challenge, id, response) {
+            (Some(ProxyAuthType::Pap), Some(user), _, _, Some(password)) => {
+                Some(Credentials::Pap { user, password })
+            }
+            (Some(ProxyAuthType::Chap), Some(user), Some(challenge), Some(identifier), Some(r)) => {
+                <[u8; 16]>::try_from(r.as_slice())
+                    .ok()
+                    .map(|response| Credentials::ChapMd5 {
+                        user,
+                        identifier,
+                        challenge,
+                        response,
+                    })
+            }
+            _ => None,
+        };
+        Some(p)
+    }
+}
+
 /// Link settings.
 #[derive(Debug, Clone)]
 pub struct LinkConfig {
@@ -191,6 +253,8 @@ pub struct Link {
     echo_id: u8,
     cause: Option<DownCause>,
     finished: bool,
+    /// The pending Verify carries proxied credentials (no AuthServer).
+    proxy_verify: bool,
     out: VecDeque<LinkOutput>,
 }
 
@@ -219,6 +283,7 @@ impl Link {
             echo_id: 0,
             cause: None,
             finished: false,
+            proxy_verify: false,
             out: VecDeque::new(),
         }
     }
@@ -257,6 +322,55 @@ impl Link {
         self.pump(now);
     }
 
+    /// Server: the call came with proxy LCP. When the LAC's negotiation is
+    /// one we would have agreed to, LCP starts Opened and, with proxied
+    /// credentials of the agreed protocol, authentication is judged from
+    /// them without a new challenge; otherwise (returned as `Err` with the
+    /// reason) LCP is renegotiated from scratch, and authentication runs
+    /// anew.
+    pub fn start_proxied(&mut self, now: Instant, proxy: &Proxy) -> Result<(), String> {
+        let decoded = super::packet::decode_options::<LcpOption>(&proxy.last_sent).and_then(|a| {
+            Ok((
+                a,
+                super::packet::decode_options::<LcpOption>(&proxy.last_received)?,
+            ))
+        });
+        let adopted = match decoded {
+            Ok((ours, theirs)) => self.lcp.negotiator.adopt(&ours, &theirs),
+            Err(_) => Err("proxy LCP options do not parse".to_string()),
+        };
+        if let Err(why) = adopted {
+            self.start(now);
+            return Err(why);
+        }
+        self.phase = Phase::Establish;
+        self.lcp.adopt_opened();
+        let agreed = self.lcp.negotiator.auth.clone();
+        let usable = match (&proxy.credentials, &agreed) {
+            (Some(c @ Credentials::Pap { .. }), Some(AuthProtocol::Pap))
+            | (Some(c @ Credentials::ChapMd5 { .. }), Some(AuthProtocol::ChapMd5)) => {
+                Some(c.clone())
+            }
+            _ => None,
+        };
+        match usable {
+            Some(c) => {
+                self.prepare_up(now);
+                self.phase = Phase::Authenticate;
+                self.user = c.user().to_vec();
+                self.proxy_verify = true;
+                self.out.push_back(LinkOutput::Verify(c));
+                self.pump(now);
+            }
+            // LCP adopted, authentication runs on it.
+            None => {
+                self.lcp_up(now);
+                self.pump(now);
+            }
+        }
+        Ok(())
+    }
+
     /// Closes the link: LCP Terminate-Request, then Down with `cause`.
     pub fn close(&mut self, now: Instant, cause: DownCause) {
         self.cause.get_or_insert(cause);
@@ -276,7 +390,12 @@ impl Link {
 
     /// AAA's decision for the last [`LinkOutput::Verify`].
     pub fn decide(&mut self, now: Instant, decision: Decision) {
-        if let Some(AuthSide::Server(a)) = &mut self.auth {
+        if std::mem::take(&mut self.proxy_verify) {
+            match decision {
+                Decision::Accept { .. } => self.authenticated(now),
+                Decision::Reject { message } => self.close(now, DownCause::AuthFailed(message)),
+            }
+        } else if let Some(AuthSide::Server(a)) = &mut self.auth {
             a.decide(decision);
         }
         self.pump(now);
@@ -558,17 +677,22 @@ impl Link {
         }
     }
 
-    fn lcp_up(&mut self, now: Instant) {
-        let n = &self.lcp.negotiator;
-        if n.looped_back() {
-            return self.close(now, DownCause::LoopedBack);
-        }
-        if let Some(m) = n.magic {
+    /// What LCP reaching Opened means for the link: Echo starts with our
+    /// Magic-Number.
+    fn prepare_up(&mut self, now: Instant) {
+        if let Some(m) = self.lcp.negotiator.magic {
             self.lcp.set_magic(m);
         }
         if !self.cfg.echo_interval.is_zero() {
             self.echo_at = Some(now + self.cfg.echo_interval);
         }
+    }
+
+    fn lcp_up(&mut self, now: Instant) {
+        if self.lcp.negotiator.looped_back() {
+            return self.close(now, DownCause::LoopedBack);
+        }
+        self.prepare_up(now);
         self.phase = Phase::Authenticate;
         let side = self.cfg.lcp.side;
         let agreed = self.lcp.negotiator.auth.clone();
@@ -748,7 +872,6 @@ impl Link {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ppp::lcp::AuthProtocol;
 
     struct Pair {
         s: Link,
@@ -981,5 +1104,191 @@ mod tests {
         );
         p.run(Duration::from_secs(60));
         assert_eq!(downs(&p.s_log), vec![DownCause::AuthRefused]);
+    }
+
+    fn opts(o: &[LcpOption]) -> Vec<u8> {
+        let mut v = Vec::new();
+        crate::ppp::packet::encode_options(o, &mut v).unwrap();
+        v
+    }
+
+    fn proxy(sent: &[LcpOption], received: &[LcpOption], creds: Option<Credentials>) -> Proxy {
+        Proxy {
+            last_sent: opts(sent),
+            last_received: opts(received),
+            credentials: creds,
+        }
+    }
+
+    fn outputs(l: &mut Link) -> Vec<LinkOutput> {
+        std::iter::from_fn(|| l.poll_output()).collect()
+    }
+
+    fn sends(o: &[LinkOutput], protocol: u16) -> Vec<Vec<u8>> {
+        o.iter()
+            .filter_map(|x| match x {
+                LinkOutput::Send {
+                    protocol: p,
+                    packet,
+                } if *p == protocol => Some(packet.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn proxy_lcp_and_chap_accepted_without_renegotiation() {
+        let now = Instant::now();
+        let mut s = Link::new(
+            server_cfg(vec![AuthProtocol::ChapMd5, AuthProtocol::Pap]),
+            1,
+        );
+        let challenge = vec![5u8; 16];
+        let creds = Credentials::ChapMd5 {
+            user: b"alice".to_vec(),
+            identifier: 7,
+            challenge: challenge.clone(),
+            response: crate::ppp::chap::md5_response(7, b"pw", &challenge),
+        };
+        let p = proxy(
+            &[
+                LcpOption::Mru(1500),
+                LcpOption::AuthProtocol(AuthProtocol::ChapMd5),
+                LcpOption::MagicNumber(0x1111_1111),
+            ],
+            &[
+                LcpOption::Mru(1460),
+                LcpOption::MagicNumber(0x2222_2222),
+                LcpOption::Pfc,
+            ],
+            Some(creds.clone()),
+        );
+        assert_eq!(s.start_proxied(now, &p), Ok(()));
+        let o = outputs(&mut s);
+        assert!(
+            sends(&o, proto::LCP).is_empty(),
+            "no LCP renegotiation: {o:?}"
+        );
+        assert!(sends(&o, auth::CHAP).is_empty(), "no new challenge");
+        assert_eq!(o, vec![LinkOutput::Verify(creds.clone())]);
+        assert_eq!(s.lcp().peer_mru, 1460);
+        assert!(s.lcp().peer_pfc);
+        s.decide(now, auth::verify_with_password(&creds, b"pw"));
+        let o = outputs(&mut s);
+        assert_eq!(
+            o,
+            vec![LinkOutput::Authenticated {
+                user: b"alice".to_vec()
+            }]
+        );
+        s.assign(now, Some((GW, SUB, [None, None])), None);
+        assert_eq!(sends(&outputs(&mut s), proto::IPCP).len(), 1);
+        // Echo-Requests carry the Magic-Number the LAC negotiated.
+        let t = s.poll_timeout().unwrap();
+        s.on_timeout(t + Duration::from_secs(30));
+        let echo = sends(&outputs(&mut s), proto::LCP);
+        assert!(
+            echo.iter()
+                .any(|p| p[0] == 9 && p[4..8] == [0x11, 0x11, 0x11, 0x11])
+        );
+    }
+
+    #[test]
+    fn proxy_lcp_with_a_wrong_password_fails() {
+        let now = Instant::now();
+        let mut s = Link::new(server_cfg(vec![AuthProtocol::Pap]), 1);
+        let creds = Credentials::Pap {
+            user: b"alice".to_vec(),
+            password: b"bad".to_vec(),
+        };
+        let p = proxy(
+            &[
+                LcpOption::AuthProtocol(AuthProtocol::Pap),
+                LcpOption::MagicNumber(1),
+            ],
+            &[LcpOption::MagicNumber(2)],
+            Some(creds.clone()),
+        );
+        s.start_proxied(now, &p).unwrap();
+        outputs(&mut s);
+        s.decide(now, auth::verify_with_password(&creds, b"pw"));
+        let o = outputs(&mut s);
+        // Terminate-Request goes out; the link ends with an auth failure.
+        assert_eq!(sends(&o, proto::LCP)[0][0], 5);
+        s.on_timeout(now + Duration::from_secs(10));
+        s.on_timeout(now + Duration::from_secs(20));
+        let o = outputs(&mut s);
+        assert!(
+            o.iter()
+                .any(|x| matches!(x, LinkOutput::Down(DownCause::AuthFailed(_)))),
+            "{o:?}"
+        );
+    }
+
+    #[test]
+    fn proxy_lcp_renegotiated_when_unacceptable() {
+        let now = Instant::now();
+        for (sent, received) in [
+            // Subscriber MRU below our floor.
+            (
+                vec![LcpOption::AuthProtocol(AuthProtocol::ChapMd5)],
+                vec![LcpOption::Mru(300)],
+            ),
+            // The LAC negotiated an auth protocol we do not allow.
+            (
+                vec![LcpOption::AuthProtocol(AuthProtocol::Pap)],
+                vec![LcpOption::Mru(1500)],
+            ),
+            // No authentication at all, but we demand it.
+            (vec![LcpOption::Mru(1500)], vec![LcpOption::Mru(1500)]),
+        ] {
+            let mut s = Link::new(server_cfg(vec![AuthProtocol::ChapMd5]), 1);
+            let r = s.start_proxied(now, &proxy(&sent, &received, None));
+            assert!(r.is_err());
+            let o = outputs(&mut s);
+            let lcp = sends(&o, proto::LCP);
+            assert_eq!(lcp.len(), 1);
+            assert_eq!(lcp[0][0], 1, "a fresh Configure-Request");
+        }
+    }
+
+    #[test]
+    fn proxy_lcp_without_credentials_reauthenticates_on_the_adopted_lcp() {
+        let now = Instant::now();
+        let mut s = Link::new(server_cfg(vec![AuthProtocol::ChapMd5]), 1);
+        let p = proxy(
+            &[
+                LcpOption::AuthProtocol(AuthProtocol::ChapMd5),
+                LcpOption::MagicNumber(9),
+            ],
+            &[LcpOption::MagicNumber(10)],
+            None,
+        );
+        s.start_proxied(now, &p).unwrap();
+        let o = outputs(&mut s);
+        assert!(sends(&o, proto::LCP).is_empty());
+        assert_eq!(sends(&o, auth::CHAP).len(), 1, "a CHAP challenge");
+        assert_eq!(s.phase(), Phase::Authenticate);
+    }
+
+    #[test]
+    fn proxy_avps_are_read_from_the_call() {
+        use crate::l2tp::Avp;
+        let avps = vec![
+            Avp::LastSentLcpConfReq(opts(&[LcpOption::MagicNumber(1)])),
+            Avp::LastReceivedLcpConfReq(opts(&[LcpOption::MagicNumber(2)])),
+            Avp::ProxyAuthenType(3),
+            Avp::ProxyAuthenName(b"bob".to_vec()),
+            Avp::ProxyAuthenResponse(b"secret".to_vec()),
+        ];
+        let p = Proxy::from_avps(&avps).unwrap();
+        assert_eq!(
+            p.credentials,
+            Some(Credentials::Pap {
+                user: b"bob".to_vec(),
+                password: b"secret".to_vec()
+            })
+        );
+        assert!(Proxy::from_avps(&avps[2..]).is_none());
     }
 }

@@ -117,6 +117,70 @@ impl Lcp {
         }
     }
 
+    /// Takes over an LCP negotiation the LAC ran with the peer (RFC 2661
+    /// proxy LCP): `ours` is the LAC's last Configure-Request to the peer
+    /// (now ours), `theirs` the peer's last one, which the LAC acked.
+    /// Returns why not when we would not have agreed to it, in which case
+    /// LCP must be renegotiated.
+    pub fn adopt(&mut self, ours: &[LcpOption], theirs: &[LcpOption]) -> Result<(), String> {
+        let mut auth = None;
+        let mut magic = None;
+        for o in ours {
+            match o {
+                LcpOption::AuthProtocol(p) => auth = Some(p.clone()),
+                LcpOption::MagicNumber(m) => magic = Some(*m),
+                LcpOption::Mru(_) | LcpOption::Accm(_) | LcpOption::Pfc | LcpOption::Acfc => {}
+                LcpOption::Unknown { kind, .. } => {
+                    return Err(format!("LAC negotiated unknown LCP option {kind}"));
+                }
+            }
+        }
+        match (&auth, self.cfg.side) {
+            (Some(p), Side::Server) if !self.cfg.auth.contains(p) => {
+                return Err(format!("LAC negotiated {p:?}, not one we allow"));
+            }
+            (None, Side::Server) if !self.cfg.auth.is_empty() => {
+                return Err("LAC negotiated no authentication".into());
+            }
+            _ => {}
+        }
+        let mut peer_mru = mru::DEFAULT;
+        let mut peer_magic = None;
+        let (mut pfc, mut acfc) = (false, false);
+        for o in theirs {
+            match o {
+                LcpOption::Mru(m) => peer_mru = *m,
+                LcpOption::MagicNumber(m) => peer_magic = Some(*m),
+                LcpOption::Pfc => pfc = true,
+                LcpOption::Acfc => acfc = true,
+                LcpOption::Accm(_) => {}
+                LcpOption::AuthProtocol(_) => {
+                    return Err("peer asked to authenticate us".into());
+                }
+                LcpOption::Unknown { kind, .. } => {
+                    return Err(format!("peer negotiated unknown LCP option {kind}"));
+                }
+            }
+        }
+        if peer_mru < self.cfg.min_peer_mru {
+            return Err(format!(
+                "peer MRU {peer_mru} below {}",
+                self.cfg.min_peer_mru
+            ));
+        }
+        if magic.is_some() && magic == peer_magic {
+            return Err("equal magic numbers".into());
+        }
+        self.peer_mru = peer_mru;
+        self.peer_magic = peer_magic;
+        self.magic = magic;
+        self.our_magic = magic;
+        self.auth = auth;
+        self.peer_pfc = pfc;
+        self.peer_acfc = acfc;
+        Ok(())
+    }
+
     /// Our own Magic-Number keeps coming back: the link is looped (§6.4).
     pub fn looped_back(&self) -> bool {
         self.collisions >= magic::LOOP_LIMIT
