@@ -3,8 +3,8 @@
 //! * [`pool`]: IPv4 address pools (no address leased twice).
 //! * [`local`]: the local users file.
 //!
-//! RADIUS (RFC 2865/2866/2869) and the Disconnect/CoA listener (RFC 5176)
-//! arrive next to these.
+//! * [`radius`]: RADIUS (RFC 2865/2866/2869, Disconnect/CoA RFC 5176).
 
 pub mod local;
 pub mod pool;
+pub mod radius;

@@ -1,0 +1,5 @@
+//! RADIUS for the LNS: the packet codec and its cryptography ([`packet`]).
+//! The client (retransmission, failover, accounting) and the
+//! Disconnect/CoA listener build on it.
+
+pub mod packet;
