@@ -442,7 +442,7 @@ pub fn hide_password(password: &[u8], secret: &[u8], request_auth: &[u8; 16]) ->
 /// Reverses [`hide_password`] (trailing NULs removed): what a server does;
 /// used by tests and the Disconnect/CoA listener's own checks.
 pub fn unhide_password(hidden: &[u8], secret: &[u8], request_auth: &[u8; 16]) -> Option<Vec<u8>> {
-    if hidden.is_empty() || hidden.len() % 16 != 0 || hidden.len() > 128 {
+    if hidden.is_empty() || !hidden.len().is_multiple_of(16) || hidden.len() > 128 {
         return None;
     }
     let mut out = Vec::with_capacity(hidden.len());
