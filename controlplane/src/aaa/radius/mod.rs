@@ -2,4 +2,5 @@
 //! The client (retransmission, failover, accounting) and the
 //! Disconnect/CoA listener build on it.
 
+pub mod client;
 pub mod packet;
