@@ -3,4 +3,5 @@
 //! Disconnect/CoA listener build on it.
 
 pub mod client;
+pub mod nas;
 pub mod packet;

@@ -1,0 +1,439 @@
+//! What an LNS says in RADIUS, and what it takes from the answers: the
+//! Access-Request for each authentication method (RFC 2865 §5, RFC 2548
+//! for MS-CHAPv2), the authorization in an Access-Accept, and the
+//! Accounting-Requests (RFC 2866, with RFC 2869 gigawords and RFC 2867 /
+//! 2868 tunnel attributes).
+//!
+//! Pure functions over values: no I/O, no state. The LNS engine calls them
+//! and hands the attribute lists to the [`super::client::Client`].
+
+use super::packet::{Attr, Code, Packet, attr, ms};
+use crate::ppp::auth::{Credentials, Decision};
+use crate::ppp::link::DownCause;
+use std::net::{IpAddr, Ipv4Addr};
+
+/// The NAS's identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Nas {
+    /// NAS-IP-Address.
+    pub ip: Option<Ipv4Addr>,
+    /// NAS-Identifier.
+    pub identifier: String,
+}
+
+/// What is known about a call when talking to RADIUS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    /// User-Name.
+    pub user: Vec<u8>,
+    /// NAS-Port: unique per call on this NAS (tunnel << 16 | session).
+    pub nas_port: u32,
+    /// Calling-Station-Id: the L2TP Calling Number.
+    pub calling: Option<Vec<u8>>,
+    /// Called-Station-Id: the L2TP Called Number.
+    pub called: Option<Vec<u8>>,
+    /// Tunnel-Client-Endpoint (the LAC) and Tunnel-Server-Endpoint (us).
+    pub lac: IpAddr,
+    /// See `lac`.
+    pub lns: IpAddr,
+    /// Tunnel-Client-Auth-ID: the LAC's Host Name.
+    pub lac_name: Vec<u8>,
+    /// Tunnel-Server-Auth-ID: our Host Name.
+    pub lns_name: Vec<u8>,
+    /// Acct-Session-Id.
+    pub session_id: String,
+    /// Acct-Tunnel-Connection: the tunnel's identity (RFC 2867).
+    pub tunnel_connection: String,
+}
+
+/// Service-Type Framed, Framed-Protocol PPP, NAS-Port-Type Virtual (RFC
+/// 2865 §5.6, §5.7, §5.41), Tunnel-Type L2TP and Tunnel-Medium-Type IPv4
+/// (RFC 2868 §3.1, §3.2).
+fn common(nas: &Nas, call: &Call, out: &mut Vec<Attr>) {
+    out.push(Attr::new(attr::USER_NAME, call.user.clone()));
+    if let Some(ip) = nas.ip {
+        out.push(Attr::new(attr::NAS_IP_ADDRESS, ip.octets().to_vec()));
+    }
+    out.push(Attr::new(
+        attr::NAS_IDENTIFIER,
+        nas.identifier.clone().into_bytes(),
+    ));
+    out.push(Attr::u32(attr::NAS_PORT, call.nas_port));
+    out.push(Attr::u32(attr::NAS_PORT_TYPE, 5));
+    out.push(Attr::u32(attr::SERVICE_TYPE, 2));
+    out.push(Attr::u32(attr::FRAMED_PROTOCOL, 1));
+    if let Some(v) = &call.calling {
+        out.push(Attr::new(attr::CALLING_STATION_ID, v.clone()));
+    }
+    if let Some(v) = &call.called {
+        out.push(Attr::new(attr::CALLED_STATION_ID, v.clone()));
+    }
+    // RFC 2868 tagged attributes: tag 0 (untagged) for integers is carried
+    // in the first octet.
+    out.push(Attr::new(attr::TUNNEL_TYPE, vec![0, 0, 0, 3]));
+    out.push(Attr::new(attr::TUNNEL_MEDIUM_TYPE, vec![0, 0, 0, 1]));
+    out.push(Attr::new(
+        attr::TUNNEL_CLIENT_ENDPOINT,
+        call.lac.to_string().into_bytes(),
+    ));
+    out.push(Attr::new(
+        attr::TUNNEL_SERVER_ENDPOINT,
+        call.lns.to_string().into_bytes(),
+    ));
+    if !call.lac_name.is_empty() {
+        out.push(Attr::new(
+            attr::TUNNEL_CLIENT_AUTH_ID,
+            call.lac_name.clone(),
+        ));
+    }
+    if !call.lns_name.is_empty() {
+        out.push(Attr::new(
+            attr::TUNNEL_SERVER_AUTH_ID,
+            call.lns_name.clone(),
+        ));
+    }
+    out.push(Attr::new(
+        attr::ACCT_SESSION_ID,
+        call.session_id.clone().into_bytes(),
+    ));
+}
+
+/// The Access-Request attributes for `creds`, and the clear password the
+/// client must hide (PAP only).
+pub fn access_request(nas: &Nas, call: &Call, creds: &Credentials) -> (Vec<Attr>, Option<Vec<u8>>) {
+    let mut a = Vec::new();
+    common(nas, call, &mut a);
+    let password = match creds {
+        Credentials::Pap { password, .. } => Some(password.clone()),
+        Credentials::ChapMd5 {
+            identifier,
+            challenge,
+            response,
+            ..
+        } => {
+            // RFC 2865 §5.3: CHAP Ident then the 16-octet response;
+            // §5.40: the challenge in CHAP-Challenge.
+            let mut v = vec![*identifier];
+            v.extend_from_slice(response);
+            a.push(Attr::new(attr::CHAP_PASSWORD, v));
+            a.push(Attr::new(attr::CHAP_CHALLENGE, challenge.clone()));
+            None
+        }
+        Credentials::MsChapV2 {
+            identifier,
+            auth_challenge,
+            peer_challenge,
+            nt_response,
+            ..
+        } => {
+            // RFC 2548 §2.3.2: Ident, Flags, Peer-Challenge, 8 reserved,
+            // Response.
+            let mut v = vec![*identifier, 0];
+            v.extend_from_slice(peer_challenge);
+            v.extend_from_slice(&[0; 8]);
+            v.extend_from_slice(nt_response);
+            a.push(Attr::vendor(ms::VENDOR, ms::CHAP_CHALLENGE, auth_challenge));
+            a.push(Attr::vendor(ms::VENDOR, ms::CHAP2_RESPONSE, &v));
+            None
+        }
+    };
+    (a, password)
+}
+
+/// What an Access-Accept grants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authorization {
+    /// Accept (with the MS-CHAPv2 authenticator response) or reject.
+    pub decision: Decision,
+    /// Framed-IP-Address, unless it says "NAS assigns" (RFC 2865 §5.8).
+    pub framed_ip: Option<Ipv4Addr>,
+    /// Framed-Pool (RFC 2869 §5.18).
+    pub framed_pool: Option<String>,
+    /// Session-Timeout, seconds.
+    pub session_timeout: Option<u32>,
+    /// Acct-Interim-Interval, seconds (RFC 2869 §5.16).
+    pub interim: Option<u32>,
+    /// Class attributes, echoed in accounting (RFC 2865 §5.25).
+    pub class: Vec<Vec<u8>>,
+}
+
+/// Reads a verified Access-Accept or Access-Reject.
+pub fn authorization(reply: &Packet, creds: &Credentials) -> Authorization {
+    let text = reply
+        .get(attr::REPLY_MESSAGE)
+        .map(|a| String::from_utf8_lossy(&a.value).into_owned());
+    let mut out = Authorization {
+        decision: Decision::Reject {
+            message: text
+                .clone()
+                .unwrap_or_else(|| "authentication failed".into()),
+        },
+        framed_ip: None,
+        framed_pool: None,
+        session_timeout: None,
+        interim: None,
+        class: Vec::new(),
+    };
+    if reply.code() != Some(Code::AccessAccept) {
+        return out;
+    }
+    let authenticator_response = match creds {
+        Credentials::MsChapV2 { .. } => {
+            // RFC 2548 §2.3.3: Ident then the 42-octet "S=" string.
+            match reply
+                .vendor(ms::VENDOR, ms::CHAP2_SUCCESS)
+                .and_then(|v| v.get(1..))
+                .and_then(|s| std::str::from_utf8(s).ok())
+            {
+                Some(s) => Some(s.to_string()),
+                // Accepted without proof for the peer: the peer would
+                // refuse us; treat it as a reject.
+                None => {
+                    out.decision = Decision::Reject {
+                        message: "RADIUS accept without MS-CHAP2-Success".into(),
+                    };
+                    return out;
+                }
+            }
+        }
+        _ => None,
+    };
+    out.decision = Decision::Accept {
+        authenticator_response,
+        message: text.unwrap_or_else(|| "welcome".into()),
+    };
+    out.framed_ip = reply
+        .get(attr::FRAMED_IP_ADDRESS)
+        .and_then(Attr::as_u32)
+        .filter(|v| *v != 0xffff_fffe && *v != 0xffff_ffff)
+        .map(Ipv4Addr::from);
+    out.framed_pool = reply
+        .get(attr::FRAMED_POOL)
+        .map(|a| String::from_utf8_lossy(&a.value).into_owned());
+    out.session_timeout = reply.get(attr::SESSION_TIMEOUT).and_then(Attr::as_u32);
+    out.interim = reply
+        .get(attr::ACCT_INTERIM_INTERVAL)
+        .and_then(Attr::as_u32);
+    out.class = reply
+        .attrs
+        .iter()
+        .filter(|a| a.kind == attr::CLASS)
+        .map(|a| a.value.clone())
+        .collect();
+    out
+}
+
+/// Acct-Status-Type (RFC 2866 §5.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Start.
+    Start = 1,
+    /// Stop.
+    Stop = 2,
+    /// Interim-Update.
+    Interim = 3,
+}
+
+/// Traffic of a session, from the data plane's counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Usage {
+    /// Octets from the subscriber.
+    pub input_octets: u64,
+    /// Octets to the subscriber.
+    pub output_octets: u64,
+    /// Packets from the subscriber.
+    pub input_packets: u64,
+    /// Packets to the subscriber.
+    pub output_packets: u64,
+    /// Seconds since the session started.
+    pub session_time: u32,
+}
+
+/// Acct-Terminate-Cause (RFC 2866 §5.10) for why a link ended.
+pub fn terminate_cause(cause: &DownCause) -> u32 {
+    match cause {
+        DownCause::PeerTerminated => 1, // User Request
+        DownCause::EchoTimeout => 2,    // Lost Carrier
+        DownCause::Admin(m) if m.contains("session timeout") => 5, // Session Timeout
+        DownCause::Admin(m) if m.contains("cleared by the LAC") => 2, // Lost Carrier
+        DownCause::Admin(m) if m.contains("shutting down") => 7, // Admin Reboot
+        DownCause::Admin(_) => 6,       // Admin Reset
+        DownCause::NcpFailed | DownCause::LcpNegotiation => 17, // User Error
+        DownCause::LoopedBack => 8,     // Port Error
+        DownCause::AuthRefused | DownCause::AuthFailed(_) => 17, // User Error
+    }
+}
+
+/// An Accounting-Request's attributes.
+pub fn accounting_request(
+    nas: &Nas,
+    call: &Call,
+    status: Status,
+    framed_ip: Option<Ipv4Addr>,
+    usage: Usage,
+    terminate: Option<u32>,
+    class: &[Vec<u8>],
+) -> Vec<Attr> {
+    let mut a = Vec::new();
+    common(nas, call, &mut a);
+    a.push(Attr::u32(attr::ACCT_STATUS_TYPE, status as u32));
+    a.push(Attr::u32(attr::ACCT_AUTHENTIC, 1)); // RADIUS
+    a.push(Attr::new(
+        attr::ACCT_TUNNEL_CONNECTION,
+        call.tunnel_connection.clone().into_bytes(),
+    ));
+    if let Some(ip) = framed_ip {
+        a.push(Attr::new(attr::FRAMED_IP_ADDRESS, ip.octets().to_vec()));
+    }
+    for c in class {
+        a.push(Attr::new(attr::CLASS, c.clone()));
+    }
+    if status != Status::Start {
+        // RFC 2869 §5.1/§5.2: the high 32 bits go in the gigawords.
+        let split = |v: u64| ((v & 0xffff_ffff) as u32, (v >> 32) as u32);
+        let (io, ig) = split(usage.input_octets);
+        let (oo, og) = split(usage.output_octets);
+        a.push(Attr::u32(attr::ACCT_INPUT_OCTETS, io));
+        a.push(Attr::u32(attr::ACCT_OUTPUT_OCTETS, oo));
+        a.push(Attr::u32(attr::ACCT_INPUT_GIGAWORDS, ig));
+        a.push(Attr::u32(attr::ACCT_OUTPUT_GIGAWORDS, og));
+        a.push(Attr::u32(
+            attr::ACCT_INPUT_PACKETS,
+            usage.input_packets.min(u64::from(u32::MAX)) as u32,
+        ));
+        a.push(Attr::u32(
+            attr::ACCT_OUTPUT_PACKETS,
+            usage.output_packets.min(u64::from(u32::MAX)) as u32,
+        ));
+        a.push(Attr::u32(attr::ACCT_SESSION_TIME, usage.session_time));
+    }
+    if let Some(t) = terminate {
+        a.push(Attr::u32(attr::ACCT_TERMINATE_CAUSE, t));
+    }
+    a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call() -> Call {
+        Call {
+            user: b"alice".to_vec(),
+            nas_port: 0x0001_0002,
+            calling: Some(b"0123".to_vec()),
+            called: None,
+            lac: "10.0.0.2".parse().unwrap(),
+            lns: "10.0.0.1".parse().unwrap(),
+            lac_name: b"lac1".to_vec(),
+            lns_name: b"xlns".to_vec(),
+            session_id: "00000001-00000001".into(),
+            tunnel_connection: "1".into(),
+        }
+    }
+
+    fn nas() -> Nas {
+        Nas {
+            ip: Some(Ipv4Addr::new(10, 0, 0, 1)),
+            identifier: "xlns".into(),
+        }
+    }
+
+    #[test]
+    fn access_requests_carry_method_attributes() {
+        let (a, pw) = access_request(
+            &nas(),
+            &call(),
+            &Credentials::Pap {
+                user: b"alice".to_vec(),
+                password: b"pw".to_vec(),
+            },
+        );
+        assert_eq!(pw.as_deref(), Some(&b"pw"[..]));
+        assert!(a.contains(&Attr::u32(attr::NAS_PORT_TYPE, 5)));
+        assert!(a.contains(&Attr::new(attr::CALLING_STATION_ID, b"0123".to_vec())));
+        let (a, pw) = access_request(
+            &nas(),
+            &call(),
+            &Credentials::MsChapV2 {
+                user: b"alice".to_vec(),
+                identifier: 9,
+                auth_challenge: [1; 16],
+                peer_challenge: [2; 16],
+                nt_response: [3; 24],
+            },
+        );
+        assert!(pw.is_none());
+        let mut p = Packet::new(Code::AccessRequest, 0, [0; 16]);
+        p.attrs = a;
+        let r = p.vendor(ms::VENDOR, ms::CHAP2_RESPONSE).unwrap();
+        assert_eq!(r.len(), 50);
+        assert_eq!(
+            (r[0], &r[2..18], &r[26..50]),
+            (9, &[2u8; 16][..], &[3u8; 24][..])
+        );
+    }
+
+    #[test]
+    fn accept_grants_address_pool_and_timers() {
+        let mut r = Packet::new(Code::AccessAccept, 0, [0; 16]);
+        r.attrs
+            .push(Attr::u32(attr::FRAMED_IP_ADDRESS, 0x6440_0909));
+        r.attrs
+            .push(Attr::new(attr::FRAMED_POOL, b"business".to_vec()));
+        r.attrs.push(Attr::u32(attr::ACCT_INTERIM_INTERVAL, 60));
+        r.attrs.push(Attr::new(attr::CLASS, b"c1".to_vec()));
+        let creds = Credentials::Pap {
+            user: b"a".to_vec(),
+            password: b"b".to_vec(),
+        };
+        let z = authorization(&r, &creds);
+        assert!(matches!(z.decision, Decision::Accept { .. }));
+        assert_eq!(z.framed_ip, Some(Ipv4Addr::new(100, 64, 9, 9)));
+        assert_eq!(z.framed_pool.as_deref(), Some("business"));
+        assert_eq!(z.interim, Some(60));
+        assert_eq!(z.class, vec![b"c1".to_vec()]);
+        // 255.255.255.254: the NAS assigns.
+        r.attrs[0] = Attr::u32(attr::FRAMED_IP_ADDRESS, 0xffff_fffe);
+        assert_eq!(authorization(&r, &creds).framed_ip, None);
+        // MS-CHAPv2 accept without MS-CHAP2-Success is no accept.
+        let ms = Credentials::MsChapV2 {
+            user: b"a".to_vec(),
+            identifier: 1,
+            auth_challenge: [0; 16],
+            peer_challenge: [0; 16],
+            nt_response: [0; 24],
+        };
+        assert!(matches!(
+            authorization(&r, &ms).decision,
+            Decision::Reject { .. }
+        ));
+        r.attrs
+            .push(Attr::vendor(ms::VENDOR, ms::CHAP2_SUCCESS, b"\x01S=0123"));
+        assert_eq!(
+            authorization(&r, &ms).decision,
+            Decision::Accept {
+                authenticator_response: Some("S=0123".into()),
+                message: "welcome".into()
+            }
+        );
+    }
+
+    #[test]
+    fn stop_carries_counters_with_gigawords_and_cause() {
+        let u = Usage {
+            input_octets: (5u64 << 32) + 7,
+            output_octets: 9,
+            input_packets: 3,
+            output_packets: 4,
+            session_time: 61,
+        };
+        let a = accounting_request(&nas(), &call(), Status::Stop, None, u, Some(1), &[]);
+        assert!(a.contains(&Attr::u32(attr::ACCT_INPUT_OCTETS, 7)));
+        assert!(a.contains(&Attr::u32(attr::ACCT_INPUT_GIGAWORDS, 5)));
+        assert!(a.contains(&Attr::u32(attr::ACCT_SESSION_TIME, 61)));
+        assert!(a.contains(&Attr::u32(attr::ACCT_TERMINATE_CAUSE, 1)));
+        let s = accounting_request(&nas(), &call(), Status::Start, None, u, None, &[]);
+        assert!(!s.iter().any(|x| x.kind == attr::ACCT_INPUT_OCTETS));
+    }
+}
