@@ -17,15 +17,19 @@
 
 use crate::aaa::local::Users;
 use crate::aaa::pool::Pools;
+use crate::aaa::radius::client::{Client, ClientConfig, ClientOutput, Service};
+use crate::aaa::radius::nas::{self, Authorization, Call, Nas, Status, Usage};
+use crate::aaa::radius::packet::{Attr, Code, Packet, attr};
 use crate::l2tp::avp::{PppDisconnectCause, ResultCode};
 use crate::l2tp::result::CdnResult;
 use crate::l2tp::{CallKind, Endpoint, Event, Received, SessionKey, Transmit};
+use crate::ppp::auth::{Credentials, Decision};
 use crate::ppp::frame;
 use crate::ppp::link::{DownCause, Link, LinkConfig, LinkOutput, Proxy};
 use crate::timers::Timers;
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::net::{Ipv4Addr, SocketAddr};
-use std::time::Instant;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
 
 /// What the data plane needs to forward a subscriber's traffic.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,6 +89,21 @@ pub struct LnsConfig {
     pub dns: [Option<Ipv4Addr>; 2],
     /// Pool for users without one.
     pub default_pool: String,
+    /// RADIUS; `None`: local users only.
+    pub radius: Option<RadiusSettings>,
+}
+
+/// RADIUS settings of the engine.
+#[derive(Debug, Clone)]
+pub struct RadiusSettings {
+    /// Servers, timers.
+    pub client: ClientConfig,
+    /// Our identity in requests.
+    pub nas: Nas,
+    /// Interim-Update interval when RADIUS does not set one (`None`: none).
+    pub interim: Option<Duration>,
+    /// Disconnect/CoA clients allowed (RFC 5176): address and secret.
+    pub dae_clients: Vec<(IpAddr, Vec<u8>)>,
 }
 
 /// What the engine reports besides L2TP events.
@@ -123,6 +142,38 @@ struct Sub {
     ipv4: Option<Ipv4Addr>,
     ipv6_id: Option<[u8; 8]>,
     reported_up: bool,
+    /// RADIUS view of the call.
+    call: Call,
+    /// Credentials waiting for RADIUS.
+    pending: Option<Credentials>,
+    /// What RADIUS granted.
+    authz: Option<Authorization>,
+    /// When accounting Start went out.
+    started: Option<Instant>,
+    /// Session-Timeout.
+    deadline: Option<Instant>,
+    /// Next Interim-Update.
+    interim_at: Option<Instant>,
+}
+
+/// RADIUS-side counters of the engine.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AaaStats {
+    /// Access-Accepts received.
+    pub accepts: u64,
+    /// Access-Rejects received.
+    pub rejects: u64,
+    /// Authentications failed for want of a RADIUS answer.
+    pub auth_timeouts: u64,
+    /// Accounting-Requests no server acknowledged.
+    pub acct_timeouts: u64,
+    /// Disconnect-Requests honoured.
+    pub disconnects: u64,
+    /// Disconnect/CoA requests refused with a NAK.
+    pub dae_naks: u64,
+    /// Disconnect/CoA datagrams dropped (unknown client, bad
+    /// authenticator, malformed).
+    pub dae_dropped: u64,
 }
 
 /// The LNS engine.
@@ -151,6 +202,13 @@ pub struct Lns<D: DataPlane> {
     pub proxy_adopted: u64,
     /// Calls whose proxy LCP was refused, so LCP was renegotiated.
     pub proxy_renegotiated: u64,
+    radius: Option<Client>,
+    radius_tokens: HashMap<u64, (SessionKey, Service)>,
+    radius_out: VecDeque<(SocketAddr, Vec<u8>)>,
+    boot: u32,
+    next_acct: u64,
+    /// RADIUS counters.
+    pub aaa: AaaStats,
 }
 
 impl<D: DataPlane> Lns<D> {
@@ -164,6 +222,17 @@ impl<D: DataPlane> Lns<D> {
         dataplane: D,
         seed: u64,
     ) -> Self {
+        let cfg_radius = cfg.radius.as_ref().map(|r| {
+            let mut rs = [0u8; 32];
+            rs[..8].copy_from_slice(&seed.to_le_bytes());
+            // Request authenticators must be unpredictable: mix in OS
+            // randomness when there is any.
+            let mut os = [0u8; 24];
+            if getrandom::fill(&mut os).is_ok() {
+                rs[8..].copy_from_slice(&os);
+            }
+            Client::new(r.client.clone(), rs)
+        });
         Lns {
             endpoint,
             cfg,
@@ -180,6 +249,12 @@ impl<D: DataPlane> Lns<D> {
             address_failures: 0,
             proxy_adopted: 0,
             proxy_renegotiated: 0,
+            radius: cfg_radius,
+            radius_tokens: HashMap::new(),
+            radius_out: VecDeque::new(),
+            boot: (seed >> 32) as u32 ^ seed as u32,
+            next_acct: 1,
+            aaa: AaaStats::default(),
         }
     }
 
@@ -202,22 +277,252 @@ impl<D: DataPlane> Lns<D> {
 
     /// Earliest timer.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [self.endpoint.poll_timeout(), self.timers.next()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.endpoint.poll_timeout(),
+            self.timers.next(),
+            self.radius.as_ref().and_then(Client::poll_timeout),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Fires due timers.
     pub fn on_timeout(&mut self, now: Instant) {
         self.endpoint.on_timeout(now);
         self.after_endpoint(now);
+        if let Some(r) = &mut self.radius {
+            r.on_timeout(now);
+        }
+        self.pump_radius(now);
         while let Some(key) = self.timers.pop_due(now) {
+            let mut interim = false;
             if let Some(s) = self.subs.get_mut(&key) {
+                if s.deadline.is_some_and(|t| t <= now) {
+                    s.deadline = None;
+                    s.link
+                        .close(now, DownCause::Admin("session timeout".into()));
+                }
+                if s.interim_at.is_some_and(|t| t <= now) {
+                    s.interim_at = None;
+                    interim = true;
+                }
                 s.link.on_timeout(now);
+            }
+            if interim {
+                self.account(now, key, Status::Interim, None);
             }
             self.after_link(now, key);
         }
+    }
+
+    /// Next RADIUS datagram: (server, bytes). Send it from the RADIUS
+    /// client socket.
+    pub fn poll_radius(&mut self) -> Option<(SocketAddr, Vec<u8>)> {
+        self.radius_out.pop_front()
+    }
+
+    /// A datagram on the RADIUS client socket.
+    pub fn handle_radius(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
+        if let Some(r) = &mut self.radius {
+            r.handle(now, from, bytes);
+        }
+        self.pump_radius(now);
+    }
+
+    /// RADIUS client counters.
+    pub fn radius_stats(&self) -> Option<&crate::aaa::radius::client::Stats> {
+        self.radius.as_ref().map(|r| &r.stats)
+    }
+
+    fn pump_radius(&mut self, now: Instant) {
+        loop {
+            let Some(o) = self.radius.as_mut().and_then(Client::poll_output) else {
+                return;
+            };
+            match o {
+                ClientOutput::Send { to, bytes } => self.radius_out.push_back((to, bytes)),
+                ClientOutput::Reply { token, packet, .. } => {
+                    let Some((key, service)) = self.radius_tokens.remove(&token) else {
+                        continue;
+                    };
+                    if service == Service::Auth {
+                        self.authorized(now, key, Some(&packet));
+                    }
+                }
+                ClientOutput::Timeout { token } => {
+                    let Some((key, service)) = self.radius_tokens.remove(&token) else {
+                        continue;
+                    };
+                    match service {
+                        Service::Auth => {
+                            self.aaa.auth_timeouts += 1;
+                            self.authorized(now, key, None);
+                        }
+                        Service::Acct => self.aaa.acct_timeouts += 1,
+                    }
+                }
+            }
+        }
+    }
+
+    /// RADIUS answered (or not, `None`) for the call's credentials.
+    fn authorized(&mut self, now: Instant, key: SessionKey, reply: Option<&Packet>) {
+        let Some(s) = self.subs.get_mut(&key) else {
+            return;
+        };
+        let Some(creds) = s.pending.take() else {
+            return;
+        };
+        let decision = match reply {
+            Some(p) => {
+                let z = nas::authorization(p, &creds);
+                let d = z.decision.clone();
+                if matches!(d, Decision::Accept { .. }) {
+                    self.aaa.accepts += 1;
+                    s.authz = Some(z);
+                } else {
+                    self.aaa.rejects += 1;
+                }
+                d
+            }
+            None => Decision::Reject {
+                message: "no RADIUS server answered".into(),
+            },
+        };
+        s.link.decide(now, decision);
+        self.after_link(now, key);
+    }
+
+    fn account(
+        &mut self,
+        now: Instant,
+        key: SessionKey,
+        status: Status,
+        cause: Option<&DownCause>,
+    ) {
+        let (Some(radius), Some(settings)) = (&mut self.radius, &self.cfg.radius) else {
+            return;
+        };
+        if !radius.serves(Service::Acct) {
+            return;
+        }
+        let Some(s) = self.subs.get_mut(&key) else {
+            return;
+        };
+        let Some(started) = s.started else {
+            return;
+        };
+        let usage = Usage {
+            session_time: now.saturating_duration_since(started).as_secs() as u32,
+            ..Default::default()
+        };
+        let class = s
+            .authz
+            .as_ref()
+            .map(|z| z.class.clone())
+            .unwrap_or_default();
+        let attrs = nas::accounting_request(
+            &settings.nas,
+            &s.call,
+            status,
+            s.ipv4,
+            usage,
+            cause.map(nas::terminate_cause),
+            &class,
+        );
+        if status == Status::Interim {
+            let every = s
+                .authz
+                .as_ref()
+                .and_then(|z| z.interim)
+                .map(|v| Duration::from_secs(u64::from(v.max(60))))
+                .or(settings.interim);
+            s.interim_at = every.map(|d| now + d);
+        }
+        let token = radius.request(now, Service::Acct, attrs, None);
+        self.radius_tokens.insert(token, (key, Service::Acct));
+        self.pump_radius(now);
+    }
+
+    /// A Disconnect-Request or CoA-Request (RFC 5176) from `from`; returns
+    /// the ACK or NAK to send back, or `None` when the datagram is dropped
+    /// (unknown client, bad authenticator: counted).
+    pub fn handle_dae(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) -> Option<Vec<u8>> {
+        let Some(settings) = &self.cfg.radius else {
+            self.aaa.dae_dropped += 1;
+            return None;
+        };
+        let Some(secret) = settings
+            .dae_clients
+            .iter()
+            .find(|(ip, _)| *ip == from.ip())
+            .map(|(_, s)| s.clone())
+        else {
+            self.aaa.dae_dropped += 1;
+            return None;
+        };
+        let Ok(req) = Packet::decode(bytes) else {
+            self.aaa.dae_dropped += 1;
+            return None;
+        };
+        let (ack, nak) = match req.code() {
+            Some(Code::DisconnectRequest) => (Code::DisconnectAck, Code::DisconnectNak),
+            Some(Code::CoaRequest) => (Code::CoaAck, Code::CoaNak),
+            _ => {
+                self.aaa.dae_dropped += 1;
+                return None;
+            }
+        };
+        if !req.verify_request(&secret) {
+            self.aaa.dae_dropped += 1;
+            return None;
+        }
+        // RFC 5176 §3: identify the session(s) by Acct-Session-Id,
+        // User-Name or Framed-IP-Address; every attribute given must match.
+        let want_id = req.get(attr::ACCT_SESSION_ID).map(|a| a.value.clone());
+        let want_user = req.get(attr::USER_NAME).map(|a| a.value.clone());
+        let want_ip = req
+            .get(attr::FRAMED_IP_ADDRESS)
+            .and_then(Attr::as_u32)
+            .map(Ipv4Addr::from);
+        let matches: Vec<SessionKey> =
+            if want_id.is_none() && want_user.is_none() && want_ip.is_none() {
+                Vec::new()
+            } else {
+                let mut v: Vec<SessionKey> = self
+                    .subs
+                    .iter()
+                    .filter(|(_, s)| {
+                        want_id
+                            .as_ref()
+                            .is_none_or(|i| *i == s.call.session_id.as_bytes())
+                    })
+                    .filter(|(_, s)| want_user.as_ref().is_none_or(|u| *u == s.user))
+                    .filter(|(_, s)| want_ip.is_none_or(|ip| s.ipv4 == Some(ip)))
+                    .map(|(k, _)| *k)
+                    .collect();
+                v.sort();
+                v
+            };
+        let mut reply = Packet::new(nak, req.identifier, [0; 16]);
+        if matches.is_empty() {
+            // 503: Session Context Not Found.
+            reply.attrs.push(Attr::u32(attr::ERROR_CAUSE, 503));
+            self.aaa.dae_naks += 1;
+        } else if ack == Code::CoaAck {
+            // We change nothing on a live session yet: 405 Unsupported
+            // Service (RFC 5176 §3.5).
+            reply.attrs.push(Attr::u32(attr::ERROR_CAUSE, 405));
+            self.aaa.dae_naks += 1;
+        } else {
+            reply = Packet::new(ack, req.identifier, [0; 16]);
+            for k in matches {
+                self.aaa.disconnects += 1;
+                self.disconnect(now, k, "RADIUS Disconnect-Request");
+            }
+        }
+        reply.seal_response(&secret, req.authenticator).ok()
     }
 
     /// A datagram from the network.
@@ -299,6 +604,27 @@ impl<D: DataPlane> Lns<D> {
         };
         self.seed = self.seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut link = Link::new(self.cfg.link.clone(), self.seed);
+        let find = |f: fn(&crate::l2tp::Avp) -> Option<&Vec<u8>>| avps.iter().find_map(f).cloned();
+        let call = Call {
+            user: Vec::new(),
+            nas_port: (u32::from(key.tunnel) << 16) | u32::from(key.session),
+            calling: find(|a| match a {
+                crate::l2tp::Avp::CallingNumber(v) => Some(v),
+                _ => None,
+            }),
+            called: find(|a| match a {
+                crate::l2tp::Avp::CalledNumber(v) => Some(v),
+                _ => None,
+            }),
+            lac: t.peer.ip(),
+            lns: t.local.ip(),
+            lac_name: t.peer_info.host_name.clone(),
+            lns_name: self.endpoint.config().host_name.clone(),
+            // Unique across restarts: a per-boot prefix and a counter.
+            session_id: format!("{:08X}{:08X}", self.boot, self.next_acct),
+            tunnel_connection: format!("{:08X}{:04X}", self.boot, key.tunnel),
+        };
+        self.next_acct += 1;
         let sub = Sub {
             local: t.local,
             peer: t.peer,
@@ -308,6 +634,12 @@ impl<D: DataPlane> Lns<D> {
             ipv4: None,
             ipv6_id: None,
             reported_up: false,
+            call,
+            pending: None,
+            authz: None,
+            started: None,
+            deadline: None,
+            interim_at: None,
             link: {
                 match Proxy::from_avps(avps) {
                     Some(p) => match link.start_proxied(now, &p) {
@@ -333,7 +665,10 @@ impl<D: DataPlane> Lns<D> {
                 return;
             };
             let Some(out) = s.link.poll_output() else {
-                let next = s.link.poll_timeout();
+                let next = [s.link.poll_timeout(), s.deadline, s.interim_at]
+                    .into_iter()
+                    .flatten()
+                    .min();
                 self.timers.set(key, next);
                 return;
             };
@@ -348,8 +683,25 @@ impl<D: DataPlane> Lns<D> {
                     });
                 }
                 LinkOutput::Verify(c) => {
-                    let d = self.users.verify(&c);
-                    s.link.decide(now, d);
+                    let radius = self
+                        .radius
+                        .as_mut()
+                        .filter(|r| r.serves(Service::Auth))
+                        .zip(self.cfg.radius.as_ref());
+                    match radius {
+                        Some((r, settings)) => {
+                            s.call.user = c.user().to_vec();
+                            let (attrs, pw) = nas::access_request(&settings.nas, &s.call, &c);
+                            s.pending = Some(c);
+                            let token = r.request(now, Service::Auth, attrs, pw);
+                            self.radius_tokens.insert(token, (key, Service::Auth));
+                            self.pump_radius(now);
+                        }
+                        None => {
+                            let d = self.users.verify(&c);
+                            s.link.decide(now, d);
+                        }
+                    }
                 }
                 LinkOutput::Authenticated { user } => {
                     s.user = user;
@@ -373,11 +725,23 @@ impl<D: DataPlane> Lns<D> {
                     let (user, v4) = (s.user.clone(), s.ipv4);
                     self.dataplane.install(&entry);
                     if first {
+                        s.started = Some(now);
+                        if let Some(t) = s.authz.as_ref().and_then(|z| z.session_timeout) {
+                            s.deadline = Some(now + Duration::from_secs(u64::from(t)));
+                        }
+                        let every = s
+                            .authz
+                            .as_ref()
+                            .and_then(|z| z.interim)
+                            .map(|v| Duration::from_secs(u64::from(v.max(60))))
+                            .or(self.cfg.radius.as_ref().and_then(|r| r.interim));
+                        s.interim_at = every.map(|d| now + d);
                         self.events.push_back(LnsEvent::SubscriberUp {
                             key,
                             user,
                             ipv4: v4,
                         });
+                        self.account(now, key, Status::Start, None);
                     }
                 }
                 LinkOutput::Down(cause) => {
@@ -400,12 +764,17 @@ impl<D: DataPlane> Lns<D> {
             return;
         }
         let user = self.users.get(&s.user).cloned();
-        let lease = match user.as_ref().and_then(|u| u.address) {
+        let (radius_ip, radius_pool) = s
+            .authz
+            .as_ref()
+            .map_or((None, None), |z| (z.framed_ip, z.framed_pool.clone()));
+        // RADIUS Framed-IP-Address, then Framed-Pool, then the local
+        // user's static address or pool, then the default pool.
+        let lease = match radius_ip.or(user.as_ref().and_then(|u| u.address)) {
             Some(a) => self.pools.claim(a),
             None => {
-                let pool = user
-                    .as_ref()
-                    .and_then(|u| u.pool.clone())
+                let pool = radius_pool
+                    .or_else(|| user.as_ref().and_then(|u| u.pool.clone()))
                     .unwrap_or_else(|| self.cfg.default_pool.clone());
                 self.pools.lease(&pool)
             }
@@ -444,9 +813,13 @@ impl<D: DataPlane> Lns<D> {
     }
 
     fn finish(&mut self, now: Instant, key: SessionKey, cause: DownCause) {
+        self.account(now, key, Status::Stop, Some(&cause));
         let Some(s) = self.subs.remove(&key) else {
             return;
         };
+        // A RADIUS answer still on its way finds no session: drop its token.
+        self.radius_tokens
+            .retain(|_, (k, svc)| *k != key || *svc == Service::Acct);
         self.timers.set(key, None);
         // Forwarding stops before the address can be handed to anyone else.
         self.dataplane.remove(key);

@@ -31,6 +31,8 @@ pub struct Config {
     /// `[[pool]]`: IPv4 address pools.
     #[serde(default, rename = "pool")]
     pub pools: Vec<PoolCfg>,
+    /// `[radius]`: RADIUS authentication, accounting, Disconnect/CoA.
+    pub radius: Option<Radius>,
     /// `[log]`.
     #[serde(default)]
     pub log: Log,
@@ -119,6 +121,70 @@ pub enum AuthName {
     Chap,
     /// PAP.
     Pap,
+}
+
+/// `[radius]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Radius {
+    /// NAS-Identifier (default: `l2tp.host_name`).
+    pub nas_identifier: Option<String>,
+    /// NAS-IP-Address.
+    pub nas_ip: Option<Ipv4Addr>,
+    /// Address the RADIUS client socket binds.
+    #[serde(default = "default_radius_source")]
+    pub source: SocketAddr,
+    /// Seconds before a retransmission.
+    #[serde(default = "default_restart")]
+    pub timeout_secs: u64,
+    /// Transmissions per server before failing over.
+    #[serde(default = "default_radius_tries")]
+    pub tries: u32,
+    /// Seconds a server that stopped answering is skipped.
+    #[serde(default = "default_dead_time")]
+    pub dead_time_secs: u64,
+    /// Interim-Update interval when RADIUS sets none (0: none).
+    #[serde(default)]
+    pub interim_interval_secs: u64,
+    /// Authentication servers, in order of preference.
+    #[serde(default)]
+    pub auth: Vec<RadiusServer>,
+    /// Accounting servers, in order of preference.
+    #[serde(default)]
+    pub acct: Vec<RadiusServer>,
+    /// Disconnect/CoA listener (RFC 5176).
+    pub dae: Option<Dae>,
+}
+
+/// `[[radius.auth]]`, `[[radius.acct]]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RadiusServer {
+    /// `"host:port"`.
+    pub address: SocketAddr,
+    /// Shared secret.
+    pub secret: String,
+}
+
+/// `[radius.dae]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dae {
+    /// Address to listen on (port 3799 by RFC 5176).
+    pub listen: SocketAddr,
+    /// Who may send Disconnect/CoA requests.
+    #[serde(default, rename = "client")]
+    pub clients: Vec<DaeClient>,
+}
+
+/// `[[radius.dae.client]]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DaeClient {
+    /// The client's IP address.
+    pub address: IpAddr,
+    /// Shared secret.
+    pub secret: String,
 }
 
 /// `[[pool]]`.
@@ -355,6 +421,15 @@ fn default_gateway() -> Ipv4Addr {
 fn default_pool_name() -> String {
     "default".into()
 }
+fn default_radius_source() -> SocketAddr {
+    SocketAddr::from(([0, 0, 0, 0], 0))
+}
+fn default_radius_tries() -> u32 {
+    3
+}
+fn default_dead_time() -> u64 {
+    30
+}
 
 /// A configuration that cannot be used, naming the key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -531,6 +606,46 @@ impl Config {
                 }
             }
         }
+        if let Some(r) = &self.radius {
+            if r.auth.is_empty() && r.acct.is_empty() && r.dae.is_none() {
+                return Err(bad(
+                    "radius",
+                    "needs [[radius.auth]], [[radius.acct]] or [radius.dae]",
+                ));
+            }
+            if r.timeout_secs == 0 || r.tries == 0 {
+                return Err(bad(
+                    "radius.timeout_secs",
+                    "timeout and tries must be above 0",
+                ));
+            }
+            if r.interim_interval_secs != 0 && r.interim_interval_secs < 60 {
+                return Err(bad(
+                    "radius.interim_interval_secs",
+                    "at least 60 (RFC 2869 §5.16)",
+                ));
+            }
+            for (kind, list) in [("auth", &r.auth), ("acct", &r.acct)] {
+                for (i, s) in list.iter().enumerate() {
+                    if s.secret.is_empty() {
+                        return Err(bad(
+                            format!("radius.{kind}[{i}].secret"),
+                            "must not be empty",
+                        ));
+                    }
+                }
+            }
+            if let Some(d) = &r.dae {
+                for (i, c) in d.clients.iter().enumerate() {
+                    if c.secret.is_empty() {
+                        return Err(bad(
+                            format!("radius.dae.client[{i}].secret"),
+                            "must not be empty",
+                        ));
+                    }
+                }
+            }
+        }
         if let Some(f) = &p.users_file {
             crate::aaa::local::Users::load(f).map_err(|e| bad("ppp.users_file", e))?;
         }
@@ -580,6 +695,41 @@ impl Config {
             gateway: p.gateway,
             dns: [p.dns.first().copied(), p.dns.get(1).copied()],
             default_pool: p.default_pool.clone(),
+            radius: self.radius.as_ref().map(|r| {
+                use crate::aaa::radius::client::{ClientConfig, Server};
+                let servers = |v: &[RadiusServer]| {
+                    v.iter()
+                        .map(|s| Server {
+                            addr: s.address,
+                            secret: s.secret.clone().into_bytes(),
+                        })
+                        .collect()
+                };
+                crate::lns::RadiusSettings {
+                    client: ClientConfig {
+                        auth: servers(&r.auth),
+                        acct: servers(&r.acct),
+                        timeout: Duration::from_secs(r.timeout_secs),
+                        tries: r.tries,
+                        dead_time: Duration::from_secs(r.dead_time_secs),
+                    },
+                    nas: crate::aaa::radius::nas::Nas {
+                        ip: r.nas_ip,
+                        identifier: r
+                            .nas_identifier
+                            .clone()
+                            .unwrap_or_else(|| self.l2tp.host_name.clone()),
+                    },
+                    interim: (r.interim_interval_secs > 0)
+                        .then(|| Duration::from_secs(r.interim_interval_secs)),
+                    dae_clients: r
+                        .dae
+                        .iter()
+                        .flat_map(|d| &d.clients)
+                        .map(|c| (c.address, c.secret.clone().into_bytes()))
+                        .collect(),
+                }
+            }),
         }
     }
 

@@ -48,10 +48,50 @@ impl std::fmt::Display for RunError {
 
 impl std::error::Error for RunError {}
 
+/// Which socket a datagram came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Port {
+    /// An L2TP socket (its local address).
+    L2tp(SocketAddr),
+    /// The RADIUS client socket.
+    Radius,
+    /// The Disconnect/CoA listener.
+    Dae,
+}
+
 struct Datagram {
-    local: SocketAddr,
+    port: Port,
     from: SocketAddr,
     bytes: Vec<u8>,
+}
+
+fn spawn_reader(sock: Arc<UdpSocket>, port: Port, tx: mpsc::Sender<Datagram>) {
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 65_536];
+        loop {
+            match sock.recv_from(&mut buf).await {
+                Ok((n, from)) => {
+                    let d = Datagram {
+                        port,
+                        from,
+                        bytes: buf[..n].to_vec(),
+                    };
+                    if tx.send(d).await.is_err() {
+                        return;
+                    }
+                }
+                // ICMP errors surface here on Linux (port unreachable);
+                // retransmissions handle the peer.
+                Err(e) => tracing::debug!(port = ?port, error = %e, "recv error"),
+            }
+        }
+    });
+}
+
+/// The sockets besides L2TP's.
+struct Aux {
+    radius: Option<Arc<UdpSocket>>,
+    dae: Option<Arc<UdpSocket>>,
 }
 
 fn lossy(b: &[u8]) -> String {
@@ -160,28 +200,29 @@ pub async fn run(cfg: Config) -> Result<(), RunError> {
 
     let (tx, mut rx) = mpsc::channel::<Datagram>(4096);
     for (&local, sock) in &sockets {
-        let sock = Arc::clone(sock);
-        let tx = tx.clone();
-        tokio::spawn(async move {
-            let mut buf = vec![0u8; 65_536];
-            loop {
-                match sock.recv_from(&mut buf).await {
-                    Ok((n, from)) => {
-                        let d = Datagram {
-                            local,
-                            from,
-                            bytes: buf[..n].to_vec(),
-                        };
-                        if tx.send(d).await.is_err() {
-                            return;
-                        }
-                    }
-                    // ICMP errors surface here on Linux (port unreachable);
-                    // the transport's retransmissions handle the peer.
-                    Err(e) => tracing::debug!(%local, error = %e, "recv error"),
-                }
-            }
-        });
+        spawn_reader(Arc::clone(sock), Port::L2tp(local), tx.clone());
+    }
+    let mut aux = Aux {
+        radius: None,
+        dae: None,
+    };
+    if let Some(r) = &cfg.radius {
+        let s = UdpSocket::bind(r.source)
+            .await
+            .map_err(|e| RunError::Bind(r.source, e))?;
+        let s = Arc::new(s);
+        tracing::info!(source = %r.source, auth = r.auth.len(), acct = r.acct.len(), "RADIUS client ready");
+        spawn_reader(Arc::clone(&s), Port::Radius, tx.clone());
+        aux.radius = Some(s);
+        if let Some(d) = &r.dae {
+            let s = UdpSocket::bind(d.listen)
+                .await
+                .map_err(|e| RunError::Bind(d.listen, e))?;
+            let s = Arc::new(s);
+            tracing::info!(listen = %d.listen, clients = d.clients.len(), "Disconnect/CoA listener ready");
+            spawn_reader(Arc::clone(&s), Port::Dae, tx.clone());
+            aux.dae = Some(s);
+        }
     }
     drop(tx);
 
@@ -208,7 +249,7 @@ pub async fn run(cfg: Config) -> Result<(), RunError> {
     let mut shutdown_deadline: Option<std::time::Instant> = None;
 
     loop {
-        flush(&mut lns, &sockets).await;
+        flush(&mut lns, &sockets, &aux).await;
         if let Some(deadline) = shutdown_deadline {
             if lns.endpoint.is_drained() {
                 tracing::info!("every peer acknowledged StopCCN; exiting");
@@ -233,7 +274,18 @@ pub async fn run(cfg: Config) -> Result<(), RunError> {
         tokio::select! {
             d = rx.recv() => {
                 let Some(d) = d else { break };
-                lns.handle(std::time::Instant::now(), d.local, d.from, &d.bytes);
+                let now = std::time::Instant::now();
+                match d.port {
+                    Port::L2tp(local) => lns.handle(now, local, d.from, &d.bytes),
+                    Port::Radius => lns.handle_radius(now, d.from, &d.bytes),
+                    Port::Dae => {
+                        if let (Some(reply), Some(sock)) = (lns.handle_dae(now, d.from, &d.bytes), &aux.dae)
+                            && let Err(e) = sock.send_to(&reply, d.from).await
+                        {
+                            tracing::warn!(to = %d.from, error = %e, "Disconnect/CoA reply failed");
+                        }
+                    }
+                }
             }
             _ = tokio::time::sleep_until(sleep_until) => {
                 lns.on_timeout(std::time::Instant::now());
@@ -261,9 +313,21 @@ pub async fn run(cfg: Config) -> Result<(), RunError> {
     Ok(())
 }
 
-async fn flush(lns: &mut Lns<NullDataPlane>, sockets: &HashMap<SocketAddr, Arc<UdpSocket>>) {
+async fn flush(
+    lns: &mut Lns<NullDataPlane>,
+    sockets: &HashMap<SocketAddr, Arc<UdpSocket>>,
+    aux: &Aux,
+) {
     while let Some(ev) = lns.poll_event() {
         log_lns_event(&ev);
+    }
+    while let Some((to, bytes)) = lns.poll_radius() {
+        if let Some(sock) = &aux.radius
+            && let Err(e) = sock.send_to(&bytes, to).await
+        {
+            // The RADIUS client retransmits and fails over.
+            tracing::warn!(server = %to, error = %e, "RADIUS send failed");
+        }
     }
     while let Some(t) = lns.poll_transmit() {
         let Some(sock) = sockets.get(&t.local) else {
