@@ -69,6 +69,7 @@ fn main() {
         gateway: Ipv4Addr::new(100, 127, 255, 254),
         dns: [Some(Ipv4Addr::new(9, 9, 9, 9)), None],
         default_pool: "default".into(),
+        radius: None,
     };
     let mut lns = Lns::new(endpoint(1), cfg, users, pools, NullDataPlane::default(), 3);
     let mut lac = Lac::new(

@@ -70,6 +70,7 @@ fn lns(users: usize, auth: AuthProtocol) -> Lns<NullDataPlane> {
         gateway: Ipv4Addr::new(100, 127, 255, 254),
         dns: [Some(Ipv4Addr::new(9, 9, 9, 9)), None],
         default_pool: "default".into(),
+        radius: None,
     };
     Lns::new(endpoint(1), cfg, u, pools, NullDataPlane::default(), 7)
 }
