@@ -330,6 +330,11 @@ impl<D: DataPlane> Lns<D> {
         self.pump_radius(now);
     }
 
+    /// RADIUS requests waiting for an answer.
+    pub fn radius_outstanding(&self) -> usize {
+        self.radius.as_ref().map_or(0, Client::outstanding)
+    }
+
     /// RADIUS client counters.
     pub fn radius_stats(&self) -> Option<&crate::aaa::radius::client::Stats> {
         self.radius.as_ref().map(|r| &r.stats)

@@ -1,0 +1,528 @@
+//! The LNS engine against a real FreeRADIUS (Debian `freeradius`), started
+//! by the test on loopback with the configuration kept in `deploy/radius/`.
+//! The L2TP side runs in memory (the engine and the emulated LAC); RADIUS
+//! and Disconnect-Request travel over real UDP sockets.
+//!
+//! Checks: PAP, CHAP and MS-CHAPv2 accept and reject; Framed-IP-Address
+//! and Framed-Pool honoured; accounting Start, Interim-Update and Stop in
+//! FreeRADIUS's detail file with the session's Acct-Session-Id; a
+//! Disconnect-Request sent with `radclient` tears the session down (and a
+//! forged one is dropped and counted); the server being down fails
+//! sessions cleanly, and they work again once it is back.
+
+mod common;
+
+use common::process::{Proc, root_or_skip};
+use common::tool_or_skip;
+use lns_controlplane::aaa::local::Users;
+use lns_controlplane::aaa::pool::Pools;
+use lns_controlplane::aaa::radius::client::{ClientConfig, Server};
+use lns_controlplane::aaa::radius::nas::Nas;
+use lns_controlplane::l2tp::{
+    CallParams, Endpoint, EndpointConfig, PeerPolicy, PeerRule, SessionKey,
+};
+use lns_controlplane::lac::{Lac, LacEvent};
+use lns_controlplane::lns::{Lns, LnsConfig, LnsEvent, NullDataPlane, RadiusSettings};
+use lns_controlplane::ppp::lcp::AuthProtocol;
+use lns_controlplane::ppp::lcp_opts::{LcpConfig, Side};
+use lns_controlplane::ppp::link::{DownCause, LinkConfig};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const SECRET: &str = "xlns-test-secret";
+const T: Duration = Duration::from_secs(20);
+
+fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A private FreeRADIUS: /etc/freeradius/3.0 copied, EAP disabled, our
+/// patch applied with this instance's directory and ports.
+struct Radiusd {
+    dir: PathBuf,
+    auth: u16,
+    acct: u16,
+    proc: Option<Proc>,
+}
+
+impl Radiusd {
+    fn build() -> Radiusd {
+        let dir = std::env::temp_dir().join(format!("xlns-freeradius-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("log")).unwrap();
+        std::fs::create_dir_all(dir.join("run")).unwrap();
+        let raddb = dir.join("raddb");
+        let ok = Command::new("cp")
+            .args(["-a", "/etc/freeradius/3.0"])
+            .arg(&raddb)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        for l in ["mods-enabled/eap", "sites-enabled/inner-tunnel"] {
+            let _ = std::fs::remove_file(raddb.join(l));
+        }
+        let (auth, acct) = (free_udp_port(), free_udp_port());
+        let patch = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../deploy/radius/raddb.patch"
+        ))
+        .unwrap()
+        .replace("@DIR@", &dir.to_string_lossy())
+        .replace("@AUTH_PORT@", &auth.to_string())
+        .replace("@ACCT_PORT@", &acct.to_string());
+        let patch_file = dir.join("raddb.patch");
+        std::fs::write(&patch_file, patch).unwrap();
+        let out = Command::new("patch")
+            .args(["-s", "-p0", "-i"])
+            .arg(&patch_file)
+            .current_dir(&raddb)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        Radiusd {
+            dir,
+            auth,
+            acct,
+            proc: None,
+        }
+    }
+
+    fn start(&mut self) {
+        let mut c = Command::new("freeradius");
+        c.arg("-X").arg("-d").arg(self.dir.join("raddb"));
+        let p = Proc::spawn("freeradius", c);
+        assert!(
+            p.wait_for("Ready to process requests", 1, T),
+            "freeradius did not start:\n{}",
+            p.log()
+        );
+        self.proc = Some(p);
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut p) = self.proc.take() {
+            p.signal("TERM");
+            p.wait_exit(T);
+        }
+    }
+
+    fn detail(&self) -> String {
+        std::fs::read_to_string(self.dir.join("detail")).unwrap_or_default()
+    }
+}
+
+impl Drop for Radiusd {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn endpoint(seed: u64) -> Endpoint {
+    Endpoint::with_rng(
+        EndpointConfig {
+            peers: vec![PeerRule {
+                address: None,
+                policy: PeerPolicy::default(),
+            }],
+            ..Default::default()
+        },
+        StdRng::seed_from_u64(seed),
+    )
+}
+
+/// The LNS engine and one emulated LAC, shuttled in memory, with real
+/// sockets for RADIUS and Disconnect-Request. The clock is real time plus
+/// a virtual offset that jumps over idle periods (never while a RADIUS
+/// request is outstanding).
+struct World {
+    lns: Lns<NullDataPlane>,
+    lacs: Vec<(AuthProtocol, Lac, u16)>,
+    radius: UdpSocket,
+    dae: UdpSocket,
+    offset: Duration,
+    lns_events: Vec<LnsEvent>,
+    lac_events: Vec<LacEvent>,
+}
+
+const LNS: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 1701);
+
+impl World {
+    fn new(r: &Radiusd) -> World {
+        let mut pools = Pools::default();
+        pools.add("default", vec!["100.64.0.0/24".parse().unwrap()]);
+        pools.add("business", vec!["100.65.0.0/24".parse().unwrap()]);
+        let server = |port| Server {
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            secret: SECRET.as_bytes().to_vec(),
+        };
+        let all = vec![
+            AuthProtocol::MsChapV2,
+            AuthProtocol::ChapMd5,
+            AuthProtocol::Pap,
+        ];
+        let cfg = LnsConfig {
+            link: LinkConfig {
+                lcp: LcpConfig {
+                    side: Side::Server,
+                    auth: all,
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+            gateway: Ipv4Addr::new(100, 64, 255, 254),
+            dns: [None, None],
+            default_pool: "default".into(),
+            radius: Some(RadiusSettings {
+                client: ClientConfig {
+                    auth: vec![server(r.auth)],
+                    acct: vec![server(r.acct)],
+                    timeout: Duration::from_secs(1),
+                    tries: 2,
+                    dead_time: Duration::from_secs(2),
+                },
+                nas: Nas {
+                    ip: Some(Ipv4Addr::new(10, 0, 0, 1)),
+                    identifier: "xlns-test".into(),
+                },
+                interim: None,
+                dae_clients: vec![("127.0.0.1".parse().unwrap(), SECRET.as_bytes().to_vec())],
+            }),
+        };
+        let lns = Lns::new(
+            endpoint(1),
+            cfg,
+            Users::default(),
+            pools,
+            NullDataPlane::default(),
+            9,
+        );
+        let radius = UdpSocket::bind("127.0.0.1:0").unwrap();
+        radius
+            .set_read_timeout(Some(Duration::from_millis(5)))
+            .unwrap();
+        let dae = UdpSocket::bind("127.0.0.1:0").unwrap();
+        dae.set_read_timeout(Some(Duration::from_millis(5)))
+            .unwrap();
+        let mut w = World {
+            lns,
+            lacs: Vec::new(),
+            radius,
+            dae,
+            offset: Duration::ZERO,
+            lns_events: Vec::new(),
+            lac_events: Vec::new(),
+        };
+        // One LAC per method, so each subscriber uses the method under test.
+        for (i, m) in [
+            AuthProtocol::Pap,
+            AuthProtocol::ChapMd5,
+            AuthProtocol::MsChapV2,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let link = LinkConfig {
+                lcp: LcpConfig {
+                    side: Side::Client,
+                    auth: vec![m.clone()],
+                    ..Default::default()
+                },
+                ..Default::default()
+            };
+            let mut lac = Lac::new(
+                endpoint(10 + i as u64),
+                link,
+                (Vec::new(), String::new()),
+                i as u64,
+            );
+            let now = Instant::now();
+            let t = lac.open_tunnel(now, Self::lac_addr(i), LNS).unwrap();
+            w.lacs.push((m, lac, t));
+        }
+        w
+    }
+
+    fn lac_addr(i: usize) -> SocketAddr {
+        SocketAddr::from(([10, 0, 0, 10 + i as u8], 1701))
+    }
+
+    fn now(&self) -> Instant {
+        Instant::now() + self.offset
+    }
+
+    fn call(&mut self, method: &AuthProtocol, user: &str, pw: &str) -> SessionKey {
+        let now = self.now();
+        let (_, lac, t) = self.lacs.iter_mut().find(|(m, ..)| m == method).unwrap();
+        let t = *t;
+        lac.place_call(
+            now,
+            t,
+            CallParams::default(),
+            (user.as_bytes().to_vec(), pw.to_string()),
+        )
+        .unwrap()
+    }
+
+    fn hang_up(&mut self, key: SessionKey) {
+        let now = self.now();
+        for (_, lac, _) in &mut self.lacs {
+            lac.hang_up(now, key);
+        }
+    }
+
+    /// One round: in-memory L2TP both ways, RADIUS over the socket,
+    /// timers. Returns whether anything moved.
+    fn round(&mut self) -> bool {
+        let now = self.now();
+        let mut moved = false;
+        for (i, (_, lac, _)) in self.lacs.iter_mut().enumerate() {
+            while let Some(tx) = lac.poll_transmit() {
+                self.lns.handle(now, LNS, Self::lac_addr(i), &tx.payload);
+                moved = true;
+            }
+        }
+        while let Some(tx) = self.lns.poll_transmit() {
+            if let Some(i) = (0..self.lacs.len()).find(|&i| Self::lac_addr(i) == tx.peer) {
+                self.lacs[i]
+                    .1
+                    .handle(now, Self::lac_addr(i), LNS, &tx.payload);
+                moved = true;
+            }
+        }
+        while let Some((to, bytes)) = self.lns.poll_radius() {
+            self.radius.send_to(&bytes, to).unwrap();
+            moved = true;
+        }
+        let mut buf = [0u8; 4096];
+        while let Ok((n, from)) = self.radius.recv_from(&mut buf) {
+            self.lns.handle_radius(self.now(), from, &buf[..n]);
+            moved = true;
+        }
+        while let Ok((n, from)) = self.dae.recv_from(&mut buf) {
+            if let Some(reply) = self.lns.handle_dae(self.now(), from, &buf[..n]) {
+                self.dae.send_to(&reply, from).unwrap();
+            }
+            moved = true;
+        }
+        let now = self.now();
+        self.lns.on_timeout(now);
+        for (_, lac, _) in &mut self.lacs {
+            lac.on_timeout(now);
+            while let Some(e) = lac.poll_event() {
+                self.lac_events.push(e);
+            }
+        }
+        while let Some(e) = self.lns.poll_event() {
+            self.lns_events.push(e);
+        }
+        moved
+    }
+
+    /// Runs until `done` or `virtual_limit` of (mostly skipped) time.
+    fn run_until(&mut self, virtual_limit: Duration, mut done: impl FnMut(&World) -> bool) -> bool {
+        let end = self.now() + virtual_limit;
+        let real_end = Instant::now() + T;
+        while !done(self) {
+            if self.now() > end || Instant::now() > real_end {
+                return done(self);
+            }
+            if self.round() {
+                continue;
+            }
+            let outstanding = self.lns.radius_outstanding() > 0;
+            let next = [self.lns.poll_timeout()]
+                .into_iter()
+                .chain(self.lacs.iter().map(|(_, l, _)| l.poll_timeout()))
+                .flatten()
+                .min();
+            if !outstanding && let Some(t) = next {
+                let now = self.now();
+                if t > now {
+                    self.offset += (t - now).min(end.saturating_duration_since(now));
+                }
+            }
+        }
+        true
+    }
+
+    fn up(&self, key: SessionKey) -> Option<Ipv4Addr> {
+        self.lac_events.iter().find_map(|e| match e {
+            LacEvent::SubscriberUp { key: k, ipv4, .. } if *k == key => *ipv4,
+            _ => None,
+        })
+    }
+
+    fn down(&self, key: SessionKey) -> bool {
+        self.lac_events
+            .iter()
+            .any(|e| matches!(e, LacEvent::SubscriberDown { key: k, .. } if *k == key))
+            || self.lac_events.iter().any(|e| matches!(
+                e,
+                LacEvent::L2tp(lns_controlplane::l2tp::Event::SessionDown { key: k, .. }) if *k == key
+            ))
+    }
+
+    fn lns_auth_failures(&self) -> usize {
+        self.lns_events
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e,
+                    LnsEvent::SubscriberDown {
+                        cause: DownCause::AuthFailed(_),
+                        ..
+                    }
+                )
+            })
+            .count()
+    }
+}
+
+fn ready() -> bool {
+    root_or_skip() && tool_or_skip("freeradius") && tool_or_skip("radclient")
+}
+
+fn records<'a>(detail: &'a str, status: &str) -> Vec<&'a str> {
+    detail
+        .split("\n\n")
+        .filter(|r| r.contains(&format!("Acct-Status-Type = {status}")))
+        .collect()
+}
+
+#[test]
+fn lns_against_freeradius() {
+    if !ready() {
+        return;
+    }
+    let mut rad = Radiusd::build();
+    rad.start();
+    let mut w = World::new(&rad);
+
+    // Accept: each method; alice gets RADIUS's Framed-IP-Address, bob an
+    // address from RADIUS's Framed-Pool, carol one from the default pool.
+    let a = w.call(&AuthProtocol::Pap, "alice", "alice-pw");
+    let b = w.call(&AuthProtocol::ChapMd5, "bob", "bob-pw");
+    let c = w.call(&AuthProtocol::MsChapV2, "carol", "carol-pw");
+    let ok = w.run_until(Duration::from_secs(30), |w| {
+        [a, b, c].iter().all(|k| w.up(*k).is_some())
+    });
+    assert!(ok, "not all up: {:?}\n{:?}", w.lns_events, w.lac_events);
+    assert_eq!(w.up(a), Some(Ipv4Addr::new(100, 64, 9, 9)));
+    assert_eq!(w.up(b).unwrap().octets()[..3], [100, 65, 0]);
+    assert_eq!(w.up(c).unwrap().octets()[..3], [100, 64, 0]);
+
+    // Reject: a wrong password with each method.
+    let bad: Vec<SessionKey> = [
+        (AuthProtocol::Pap, "alice"),
+        (AuthProtocol::ChapMd5, "bob"),
+        (AuthProtocol::MsChapV2, "carol"),
+    ]
+    .iter()
+    .map(|(m, u)| w.call(m, u, "wrong"))
+    .collect();
+    let ok = w.run_until(Duration::from_secs(60), |w| w.lns_auth_failures() == 3);
+    assert!(ok, "rejects: {:?}", w.lns_events);
+    assert!(bad.iter().all(|k| w.up(*k).is_none()));
+
+    // Accounting: Start for all three; bob's Acct-Interim-Interval (60 s)
+    // brings an Interim-Update; hang-up brings a Stop with User-Request.
+    w.run_until(Duration::from_secs(65), |_| false);
+    w.hang_up(a);
+    let ok = w.run_until(Duration::from_secs(10), |w| w.down(a));
+    assert!(ok);
+    w.run_until(Duration::from_secs(3), |_| false);
+    let detail = rad.detail();
+    let starts = records(&detail, "Start");
+    assert_eq!(starts.len(), 3, "{detail}");
+    let interims = records(&detail, "Interim-Update");
+    assert!(
+        interims.iter().any(|r| r.contains("User-Name = \"bob\"")),
+        "{detail}"
+    );
+    let stops = records(&detail, "Stop");
+    assert_eq!(stops.len(), 1, "{detail}");
+    let stop = stops[0];
+    assert!(stop.contains("User-Name = \"alice\""));
+    assert!(stop.contains("Acct-Terminate-Cause = User-Request"));
+    assert!(stop.contains("Acct-Input-Octets = 0") && stop.contains("Acct-Session-Time ="));
+    let sid = |r: &str| {
+        r.lines()
+            .find(|l| l.trim_start().starts_with("Acct-Session-Id ="))
+            .map(str::to_string)
+    };
+    let alice_start = starts
+        .iter()
+        .find(|r| r.contains("User-Name = \"alice\""))
+        .unwrap();
+    assert_eq!(
+        sid(alice_start),
+        sid(stop),
+        "Start and Stop share the session id"
+    );
+    assert!(alice_start.contains("Framed-IP-Address = 100.64.9.9"));
+
+    // Disconnect-Request with radclient, by Acct-Session-Id: ACK, and the
+    // subscriber goes down at the LAC.
+    let bob_sid = starts
+        .iter()
+        .find(|r| r.contains("User-Name = \"bob\""))
+        .and_then(|r| sid(r))
+        .unwrap();
+    let bob_sid = bob_sid.split('=').nth(1).unwrap().trim().to_string();
+    let dae_addr = w.dae.local_addr().unwrap();
+    let radclient = |secret: &str, attrs: String| {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c").arg(format!(
+            "echo '{attrs}' | radclient -x -r 1 -t 2 {dae_addr} disconnect {secret}"
+        ));
+        Proc::spawn("radclient", cmd)
+    };
+    let mut rc = radclient(SECRET, format!("Acct-Session-Id = {bob_sid}"));
+    let ok = w.run_until(Duration::from_secs(10), |w| w.down(b));
+    assert!(ok, "bob still up after Disconnect-Request: {}", rc.log());
+    assert!(rc.wait_exit(T), "radclient: {}", rc.log());
+    assert!(rc.log().contains("Received Disconnect-ACK"), "{}", rc.log());
+    assert_eq!(w.lns.aaa.disconnects, 1);
+
+    // A forged Disconnect-Request (wrong secret) is dropped and counted.
+    let mut rc = radclient("not-the-secret", "User-Name = \"carol\"".into());
+    let dropped = w.lns.aaa.dae_dropped;
+    let ok = w.run_until(Duration::from_secs(1), |w| w.lns.aaa.dae_dropped > dropped);
+    assert!(ok);
+    assert!(!rc.wait_exit(T) || !rc.log().contains("Received Disconnect-ACK"));
+    assert!(w.up(c).is_some() && !w.down(c));
+
+    // RADIUS down: a new session fails cleanly (no hang, counted), and
+    // works again once the server is back.
+    rad.stop();
+    let failures = w.lns_auth_failures();
+    let d = w.call(&AuthProtocol::Pap, "alice", "alice-pw");
+    let ok = w.run_until(Duration::from_secs(60), |w| {
+        w.lns_auth_failures() > failures
+    });
+    assert!(ok, "no clean failure: {:?}", w.lns_events);
+    assert!(w.up(d).is_none());
+    assert!(w.lns.aaa.auth_timeouts >= 1);
+    rad.start();
+    let e = w.call(&AuthProtocol::Pap, "alice", "alice-pw");
+    let ok = w.run_until(Duration::from_secs(60), |w| w.up(e).is_some());
+    assert!(ok, "no recovery: {:?}", w.lns_events);
+    assert_eq!(
+        w.up(e),
+        Some(Ipv4Addr::new(100, 64, 9, 9)),
+        "alice's address was released and reused"
+    );
+}
