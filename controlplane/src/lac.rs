@@ -291,13 +291,14 @@ impl Lac {
             };
             match out {
                 LinkOutput::Send { protocol, packet } => {
-                    let payload =
-                        frame::encapsulate(s.peer_tunnel, s.peer_session, protocol, &packet);
-                    self.transmits.push_back(Transmit {
-                        local: s.local,
-                        peer: s.peer,
-                        payload,
-                    });
+                    self.transmits.push_back(frame::transmit(
+                        s.local,
+                        s.peer,
+                        s.peer_tunnel,
+                        s.peer_session,
+                        protocol,
+                        &packet,
+                    ));
                 }
                 LinkOutput::Up { ipv4, ipv6 } => {
                     s.ipv4 = s.ipv4.or(ipv4);

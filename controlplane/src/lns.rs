@@ -679,13 +679,14 @@ impl<D: DataPlane> Lns<D> {
             };
             match out {
                 LinkOutput::Send { protocol, packet } => {
-                    let payload =
-                        frame::encapsulate(s.peer_tunnel, s.peer_session, protocol, &packet);
-                    self.transmits.push_back(Transmit {
-                        local: s.local,
-                        peer: s.peer,
-                        payload,
-                    });
+                    self.transmits.push_back(frame::transmit(
+                        s.local,
+                        s.peer,
+                        s.peer_tunnel,
+                        s.peer_session,
+                        protocol,
+                        &packet,
+                    ));
                 }
                 LinkOutput::Verify(c) => {
                     let radius = self

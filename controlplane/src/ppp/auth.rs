@@ -18,6 +18,7 @@ use super::chap::{self, ChapPacket};
 use super::lcp::AuthProtocol;
 use super::mschapv2::{self, ResponseValue};
 use super::pap::PapPacket;
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 /// PPP protocol number of PAP.
@@ -135,7 +136,7 @@ pub struct AuthServer {
     max_tries: u32,
     restart: Duration,
     deadline: Option<Instant>,
-    out: Vec<ServerOutput>,
+    out: VecDeque<ServerOutput>,
 }
 
 impl AuthServer {
@@ -160,7 +161,7 @@ impl AuthServer {
             max_tries: max_tries.max(1),
             restart,
             deadline: None,
-            out: Vec::new(),
+            out: VecDeque::new(),
         };
         s.send_challenge(now);
         s
@@ -182,7 +183,7 @@ impl AuthServer {
             name: self.name.clone(),
         };
         if let Ok(packet) = p.encode() {
-            self.out.push(ServerOutput::Send {
+            self.out.push_back(ServerOutput::Send {
                 protocol: CHAP,
                 packet,
             });
@@ -191,11 +192,7 @@ impl AuthServer {
 
     /// Next output.
     pub fn poll_output(&mut self) -> Option<ServerOutput> {
-        if self.out.is_empty() {
-            None
-        } else {
-            Some(self.out.remove(0))
-        }
+        self.out.pop_front()
     }
 
     /// Restart timer.
@@ -213,7 +210,7 @@ impl AuthServer {
             return;
         }
         if self.tries >= self.max_tries {
-            self.out.push(ServerOutput::Failure(
+            self.out.push_back(ServerOutput::Failure(
                 "peer did not authenticate in time".into(),
             ));
             return;
@@ -264,7 +261,7 @@ impl AuthServer {
             ServerState::Waiting => {
                 self.state = ServerState::Deciding(id);
                 self.deadline = None;
-                self.out.push(ServerOutput::Verify(creds));
+                self.out.push_back(ServerOutput::Verify(creds));
             }
             // Retransmitted request while AAA thinks: wait.
             ServerState::Deciding(_) => {}
@@ -274,7 +271,7 @@ impl AuthServer {
                 identifier, reply, ..
             } if *identifier == id => {
                 let protocol = if self.is_chap() { CHAP } else { PAP };
-                self.out.push(ServerOutput::Send {
+                self.out.push_back(ServerOutput::Send {
                     protocol,
                     packet: reply.clone(),
                 });
@@ -384,11 +381,11 @@ impl AuthServer {
         };
         let reply = reply.unwrap_or_default();
         let protocol = if self.is_chap() { CHAP } else { PAP };
-        self.out.push(ServerOutput::Send {
+        self.out.push_back(ServerOutput::Send {
             protocol,
             packet: reply.clone(),
         });
-        self.out.push(if success {
+        self.out.push_back(if success {
             ServerOutput::Success
         } else {
             ServerOutput::Failure(match decision {
@@ -479,7 +476,7 @@ pub struct AuthClient {
     restart: Duration,
     tries: u32,
     max_tries: u32,
-    out: Vec<ClientOutput>,
+    out: VecDeque<ClientOutput>,
     done: bool,
     /// CHAP: the last Response, resent until a verdict comes (the
     /// authenticator answers a repeated Response with the same verdict).
@@ -525,7 +522,7 @@ impl AuthClient {
             restart,
             tries: 0,
             max_tries: max_tries.max(1),
-            out: Vec::new(),
+            out: VecDeque::new(),
             done: false,
             last_response: None,
         };
@@ -546,7 +543,7 @@ impl AuthClient {
             password: self.password.clone().into_bytes(),
         };
         if let Ok(packet) = p.encode() {
-            self.out.push(ClientOutput::Send {
+            self.out.push_back(ClientOutput::Send {
                 protocol: PAP,
                 packet,
             });
@@ -555,11 +552,7 @@ impl AuthClient {
 
     /// Next output.
     pub fn poll_output(&mut self) -> Option<ClientOutput> {
-        if self.out.is_empty() {
-            None
-        } else {
-            Some(self.out.remove(0))
-        }
+        self.out.pop_front()
     }
 
     /// Restart timer.
@@ -581,14 +574,14 @@ impl AuthClient {
             // Our Response or its verdict was lost.
             self.tries += 1;
             self.deadline = Some(now + self.restart);
-            self.out.push(ClientOutput::Send {
+            self.out.push_back(ClientOutput::Send {
                 protocol: CHAP,
                 packet,
             });
         } else {
             self.done = true;
             self.out
-                .push(ClientOutput::Failure("authenticator did not answer".into()));
+                .push_back(ClientOutput::Failure("authenticator did not answer".into()));
         }
     }
 
@@ -670,7 +663,7 @@ impl AuthClient {
             self.last_response = Some(packet.clone());
             self.tries = 1;
             self.deadline = Some(now + self.restart);
-            self.out.push(ClientOutput::Send {
+            self.out.push_back(ClientOutput::Send {
                 protocol: CHAP,
                 packet,
             });
@@ -680,7 +673,7 @@ impl AuthClient {
     fn finish(&mut self, r: Result<(), String>) {
         self.done = true;
         self.deadline = None;
-        self.out.push(match r {
+        self.out.push_back(match r {
             Ok(()) => ClientOutput::Success,
             Err(e) => ClientOutput::Failure(e),
         });

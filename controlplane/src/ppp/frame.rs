@@ -24,6 +24,23 @@ pub fn encapsulate(peer_tunnel: u16, peer_session: u16, protocol: u16, info: &[u
     out
 }
 
+/// The datagram carrying one PPP packet to a call: both engines (LNS and
+/// emulated LAC) send their PPP this way.
+pub fn transmit(
+    local: std::net::SocketAddr,
+    peer: std::net::SocketAddr,
+    peer_tunnel: u16,
+    peer_session: u16,
+    protocol: u16,
+    info: &[u8],
+) -> crate::l2tp::Transmit {
+    crate::l2tp::Transmit {
+        local,
+        peer,
+        payload: encapsulate(peer_tunnel, peer_session, protocol, info),
+    }
+}
+
 /// The protocol and information field of the PPP frame at `payload` (the
 /// L2TP data message's payload); `None` when it is not a PPP frame.
 pub fn decapsulate(payload: &[u8]) -> Option<(u16, &[u8])> {
