@@ -38,7 +38,8 @@ pub struct ClientConfig {
     pub auth: Vec<Server>,
     /// Accounting servers, in order of preference.
     pub acct: Vec<Server>,
-    /// Wait before retransmitting to the same server.
+    /// Wait before the first retransmission to the same server (doubling
+    /// after each one).
     pub timeout: Duration,
     /// Transmissions per server before failing over.
     pub tries: u32,
@@ -335,7 +336,10 @@ impl Client {
                 let Some(addr) = self.servers(service).get(idx).map(|s| s.addr) else {
                     continue;
                 };
-                self.timers.set(token, Some(now + self.cfg.timeout));
+                // RFC 5080 §2.2.1: back off, doubling each time.
+                let sends = self.pending.get(&token).map_or(1, |p| p.sends);
+                let wait = self.cfg.timeout * (1u32 << (sends - 1).min(4));
+                self.timers.set(token, Some(now + wait));
                 self.out.push_back(ClientOutput::Send { to: addr, bytes });
                 continue;
             }
@@ -557,7 +561,8 @@ mod tests {
             b"pw"
         );
         assert_eq!(result, Some(ClientOutput::Timeout { token: t }));
-        assert_eq!(now - start, Duration::from_secs(18));
+        // 3 + 6 + 12 s on each server.
+        assert_eq!(now - start, Duration::from_secs(42));
         // Both are dead now; the next request still goes somewhere (the
         // one dead longest), so recovery is noticed.
         c.request(now, Service::Auth, vec![], None);
