@@ -1291,4 +1291,48 @@ mod tests {
         );
         assert!(Proxy::from_avps(&avps[2..]).is_none());
     }
+
+    #[test]
+    fn peer_that_never_answers_ends_with_lcp_negotiation_cause() {
+        let start = Instant::now();
+        let mut s = Link::new(server_cfg(vec![AuthProtocol::Pap]), 1);
+        s.start(start);
+        let mut out = outputs(&mut s);
+        while let Some(t) = s.poll_timeout() {
+            s.on_timeout(t);
+            out.extend(outputs(&mut s));
+        }
+        assert_eq!(sends(&out, proto::LCP).len(), 10, "Max-Configure requests");
+        assert_eq!(
+            out.last(),
+            Some(&LinkOutput::Down(DownCause::LcpNegotiation))
+        );
+    }
+
+    #[test]
+    fn looped_back_link_ends_with_loop_cause() {
+        let now = Instant::now();
+        let mut s = Link::new(server_cfg(vec![AuthProtocol::Pap]), 1);
+        s.start(now);
+        let mut downs = Vec::new();
+        for _ in 0..200 {
+            let out = outputs(&mut s);
+            if out.is_empty() {
+                match s.poll_timeout() {
+                    Some(t) => s.on_timeout(t),
+                    None => break,
+                }
+                continue;
+            }
+            for o in out {
+                match o {
+                    // Everything we send comes straight back.
+                    LinkOutput::Send { protocol, packet } => s.receive(now, protocol, &packet),
+                    LinkOutput::Down(c) => downs.push(c),
+                    _ => {}
+                }
+            }
+        }
+        assert_eq!(downs, vec![DownCause::LoopedBack]);
+    }
 }
