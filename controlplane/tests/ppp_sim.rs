@@ -12,7 +12,7 @@ use lns_controlplane::lac::{Lac, LacEvent};
 use lns_controlplane::lns::{Lns, LnsConfig, LnsEvent, NullDataPlane};
 use lns_controlplane::ppp::lcp::AuthProtocol;
 use lns_controlplane::ppp::lcp_opts::{LcpConfig, Side};
-use lns_controlplane::ppp::link::LinkConfig;
+use lns_controlplane::ppp::link::{DownCause, LinkConfig};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use std::collections::HashSet;
@@ -40,6 +40,10 @@ fn endpoint(seed: u64) -> Endpoint {
 }
 
 fn lns(users: usize, auth: AuthProtocol) -> Lns<NullDataPlane> {
+    lns_with_pool(users, auth, "100.64.0.0/20")
+}
+
+fn lns_with_pool(users: usize, auth: AuthProtocol, range: &str) -> Lns<NullDataPlane> {
     let mut u = Users::default();
     for i in 0..users {
         u.insert(User {
@@ -57,7 +61,7 @@ fn lns(users: usize, auth: AuthProtocol) -> Lns<NullDataPlane> {
         pool: None,
     });
     let mut pools = Pools::default();
-    pools.add("default", vec!["100.64.0.0/20".parse().unwrap()]);
+    pools.add("default", vec![range.parse().unwrap()]);
     let cfg = LnsConfig {
         link: LinkConfig {
             lcp: LcpConfig {
@@ -295,4 +299,47 @@ fn subscribers_with_each_auth_method_under_loss() {
     ] {
         run(seed, imp, 1, 2, 25, m);
     }
+}
+
+#[test]
+fn pool_exhaustion_refuses_the_extra_subscriber_clearly() {
+    let mut sim: Sim<Mixed<NullDataPlane>> = Sim::new(Instant::now(), Impairments::default(), 9);
+    // Two addresses for three subscribers.
+    let l = sim.add(
+        addr(1),
+        Mixed::Lns(lns_with_pool(3, AuthProtocol::Pap, "100.64.0.1-100.64.0.2")),
+    );
+    let c = sim.add(addr(10), Mixed::Lac(lac(50, AuthProtocol::Pap)));
+    let t = sim
+        .with(c, |e, now| {
+            e.lac().unwrap().open_tunnel(now, addr(10), addr(1))
+        })
+        .unwrap();
+    for n in 0..3 {
+        let creds = (format!("user{n:04}").into_bytes(), format!("pw-{n}"));
+        sim.with(c, |e, now| {
+            e.lac()
+                .unwrap()
+                .place_call(now, t, CallParams::default(), creds)
+        })
+        .unwrap();
+    }
+    sim.run_idle(Duration::from_secs(60));
+    assert_eq!(lns_ups(&sim.nodes[l].events).len(), 2);
+    let refused: Vec<&DownCause> = sim.nodes[l]
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            MixedEvent::Lns(LnsEvent::SubscriberDown { cause, .. }) => Some(cause),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(refused.len(), 1);
+    assert!(
+        matches!(refused[0], DownCause::Admin(m) if m.contains("exhausted")),
+        "{refused:?}"
+    );
+    let lns = sim.nodes[l].endpoint.lns().unwrap();
+    assert_eq!(lns.address_failures, 1);
+    assert_eq!(lns.pools.leased(), 2);
 }
