@@ -218,3 +218,26 @@ pub fn l2tp_endpoint(data: &[u8]) {
         assert!(ep.tunnels().all(|t| t.session_count() <= 64));
     }
 }
+
+/// A RADIUS datagram (reply, or Disconnect/CoA request): decoding never
+/// panics, what decodes re-encodes to a packet that decodes the same, and
+/// verification with any secret only ever answers yes or no.
+pub fn radius_packet(data: &[u8]) {
+    use crate::aaa::radius::packet::{Packet, unhide_password};
+    let Ok(p) = Packet::decode(data) else {
+        return;
+    };
+    let _ = p.verify_response(FUZZ_SECRET, [0; 16]);
+    let _ = p.verify_request(FUZZ_SECRET);
+    for a in &p.attrs {
+        let _ = unhide_password(&a.value, FUZZ_SECRET, &p.authenticator);
+    }
+    let _ = p.vendor(311, 26);
+    if let Ok(bytes) = p.encode() {
+        assert_eq!(
+            Packet::decode(&bytes).as_ref(),
+            Ok(&p),
+            "re-encoded packet must decode back"
+        );
+    }
+}

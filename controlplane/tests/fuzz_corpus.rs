@@ -30,3 +30,8 @@ fn ppp_control_corpus() {
 fn l2tp_endpoint_corpus() {
     replay("l2tp_endpoint", lns_controlplane::fuzzing::l2tp_endpoint);
 }
+
+#[test]
+fn radius_packet_corpus() {
+    replay("radius_packet", lns_controlplane::fuzzing::radius_packet);
+}
