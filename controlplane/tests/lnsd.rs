@@ -132,3 +132,114 @@ fn lnsd_as_lac_to_lnsd_as_lns_up_then_sigterm_stopccn() {
     assert!(lac_log.contains("peer StopCCN result 6"), "{lac_log}");
     assert_eq!(lac_log.matches("session down").count(), 3, "{lac_log}");
 }
+
+/// A subscriber over real UDP: the emulated LAC (in this test) dials lnsd,
+/// PPP runs (LCP, CHAP against lnsd's users file, IPCP from its pool), and
+/// lnsd logs the subscriber up and down.
+#[test]
+fn lnsd_terminates_ppp_for_a_subscriber_over_udp() {
+    use lns_controlplane::l2tp::{CallParams, Endpoint, EndpointConfig, PeerPolicy, PeerRule};
+    use lns_controlplane::lac::{Lac, LacEvent};
+    use lns_controlplane::ppp::lcp::AuthProtocol;
+    use lns_controlplane::ppp::lcp_opts::{LcpConfig, Side};
+    use lns_controlplane::ppp::link::LinkConfig;
+    use rand::SeedableRng;
+    use std::time::Instant;
+
+    let port = free_port();
+    let users = tmp(
+        "users.toml",
+        "[[user]]\nname = \"alice\"\npassword = \"alice-pw\"\n",
+    );
+    let cfg = tmp(
+        "ppp.toml",
+        &format!(
+            "[l2tp]\nlisten = [\"127.0.0.1:{port}\"]\nshutdown_timeout_secs = 1\n[[peer]]\naddress = \"127.0.0.1\"\n\
+             [ppp]\nauth = [\"chap\"]\nusers_file = \"{}\"\ngateway = \"100.64.0.1\"\n\
+             [[pool]]\nname = \"default\"\nranges = [\"100.64.7.10-100.64.7.20\"]\n",
+            users.display()
+        ),
+    );
+    let mut c = lnsd();
+    c.arg("--config").arg(&cfg).env_remove("RUST_LOG");
+    let mut lns = Proc::spawn("lnsd", c);
+    assert!(lns.wait_for("listening", 1, T), "{}", lns.log());
+
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(10)))
+        .unwrap();
+    let me = sock.local_addr().unwrap();
+    let server: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let endpoint = Endpoint::with_rng(
+        EndpointConfig {
+            peers: vec![PeerRule {
+                address: None,
+                policy: PeerPolicy::default(),
+            }],
+            ..Default::default()
+        },
+        rand::rngs::StdRng::seed_from_u64(1),
+    );
+    let link = LinkConfig {
+        lcp: LcpConfig {
+            side: Side::Client,
+            auth: vec![AuthProtocol::ChapMd5],
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let mut lac = Lac::new(endpoint, link, (Vec::new(), String::new()), 1);
+    let now = Instant::now();
+    let t = lac.open_tunnel(now, me, server).unwrap();
+    let key = lac
+        .place_call(
+            now,
+            t,
+            CallParams::default(),
+            (b"alice".to_vec(), "alice-pw".into()),
+        )
+        .unwrap();
+    let mut events = Vec::new();
+    let drive = |lac: &mut Lac, events: &mut Vec<LacEvent>, until: &dyn Fn(&[LacEvent]) -> bool| {
+        let end = Instant::now() + T;
+        let mut buf = [0u8; 2048];
+        while !until(events) && Instant::now() < end {
+            while let Some(tx) = lac.poll_transmit() {
+                sock.send_to(&tx.payload, tx.peer).unwrap();
+            }
+            if let Ok((n, from)) = sock.recv_from(&mut buf) {
+                lac.handle(Instant::now(), me, from, &buf[..n]);
+            }
+            lac.on_timeout(Instant::now());
+            while let Some(e) = lac.poll_event() {
+                events.push(e);
+            }
+        }
+    };
+    drive(&mut lac, &mut events, &|e| {
+        e.iter().any(|e| matches!(e, LacEvent::SubscriberUp { .. }))
+    });
+    let addr = events.iter().find_map(|e| match e {
+        LacEvent::SubscriberUp { ipv4, .. } => *ipv4,
+        _ => None,
+    });
+    let a = addr.unwrap_or_else(|| panic!("no address: {events:?}\n{}", lns.log()));
+    assert_eq!(a.octets()[..3], [100, 64, 7]);
+    lns.expect("subscriber up", 1, T, &lns_dummy());
+    assert!(lns.log().contains("user=alice"), "{}", lns.log());
+    assert!(lns.log().contains(&format!("ipv4={a}")), "{}", lns.log());
+    lac.hang_up(Instant::now(), key);
+    drive(&mut lac, &mut events, &|e| {
+        e.iter()
+            .any(|e| matches!(e, LacEvent::SubscriberDown { .. }))
+    });
+    lns.expect("subscriber down", 1, T, &lns_dummy());
+    lns.signal("TERM");
+    assert!(lns.wait_exit(T), "{}", lns.log());
+}
+
+/// A stand-in for `Proc::expect`'s second log when there is no peer
+/// process.
+fn lns_dummy() -> Proc {
+    Proc::spawn("none", Command::new("true"))
+}
