@@ -333,7 +333,9 @@ impl Lac {
                     return;
                 }
                 // The client side never verifies or assigns.
-                LinkOutput::Verify(_) | LinkOutput::Authenticated { .. } => {}
+                LinkOutput::Verify(_)
+                | LinkOutput::Authenticated { .. }
+                | LinkOutput::NetworkDown => {}
             }
         }
     }

@@ -93,6 +93,13 @@ pub struct LnsConfig {
     pub radius: Option<RadiusSettings>,
 }
 
+/// A Disconnect/CoA request's identity: client, Identifier, Authenticator.
+type DaeKey = (SocketAddr, u8, [u8; 16]);
+
+fn settings_nas_of(cfg: &LnsConfig) -> Option<Nas> {
+    cfg.radius.as_ref().map(|r| r.nas.clone())
+}
+
 /// RADIUS settings of the engine.
 #[derive(Debug, Clone)]
 pub struct RadiusSettings {
@@ -145,7 +152,7 @@ struct Sub {
     /// RADIUS view of the call.
     call: Call,
     /// Credentials waiting for RADIUS.
-    pending: Option<Credentials>,
+    pending: Option<(u64, Credentials)>,
     /// What RADIUS granted.
     authz: Option<Authorization>,
     /// When accounting Start went out.
@@ -209,6 +216,10 @@ pub struct Lns<D: DataPlane> {
     next_acct: u64,
     /// RADIUS counters.
     pub aaa: AaaStats,
+    shutting_down: bool,
+    /// Recent Disconnect/CoA replies by (client, identifier,
+    /// authenticator), so a retransmitted request gets the same answer.
+    dae_replies: VecDeque<(DaeKey, Vec<u8>)>,
 }
 
 impl<D: DataPlane> Lns<D> {
@@ -255,6 +266,8 @@ impl<D: DataPlane> Lns<D> {
             boot: (seed >> 32) as u32 ^ seed as u32,
             next_acct: 1,
             aaa: AaaStats::default(),
+            shutting_down: false,
+            dae_replies: VecDeque::new(),
         }
     }
 
@@ -352,7 +365,7 @@ impl<D: DataPlane> Lns<D> {
                         continue;
                     };
                     if service == Service::Auth {
-                        self.authorized(now, key, Some(&packet));
+                        self.authorized(now, key, token, Some(&packet));
                     }
                 }
                 ClientOutput::Timeout { token } => {
@@ -362,7 +375,7 @@ impl<D: DataPlane> Lns<D> {
                     match service {
                         Service::Auth => {
                             self.aaa.auth_timeouts += 1;
-                            self.authorized(now, key, None);
+                            self.authorized(now, key, token, None);
                         }
                         Service::Acct => self.aaa.acct_timeouts += 1,
                     }
@@ -372,12 +385,18 @@ impl<D: DataPlane> Lns<D> {
     }
 
     /// RADIUS answered (or not, `None`) for the call's credentials.
-    fn authorized(&mut self, now: Instant, key: SessionKey, reply: Option<&Packet>) {
+    fn authorized(&mut self, now: Instant, key: SessionKey, token: u64, reply: Option<&Packet>) {
         let Some(s) = self.subs.get_mut(&key) else {
             return;
         };
-        let Some(creds) = s.pending.take() else {
-            return;
+        // Only the answer to the request for these credentials counts (a
+        // renegotiation may have replaced them meanwhile).
+        let creds = match s.pending.take() {
+            Some((t, c)) if t == token => c,
+            other => {
+                s.pending = other;
+                return;
+            }
         };
         let decision = match reply {
             Some(p) => {
@@ -483,51 +502,103 @@ impl<D: DataPlane> Lns<D> {
             self.aaa.dae_dropped += 1;
             return None;
         }
-        // RFC 5176 §3: identify the session(s) by Acct-Session-Id,
-        // User-Name or Framed-IP-Address; every attribute given must match.
-        let want_id = req.get(attr::ACCT_SESSION_ID).map(|a| a.value.clone());
-        let want_user = req.get(attr::USER_NAME).map(|a| a.value.clone());
-        let want_ip = req
+        // A retransmission (our reply was lost): the same answer again,
+        // without acting twice.
+        let cache_key = (from, req.identifier, req.authenticator);
+        if let Some((_, r)) = self.dae_replies.iter().find(|(k, _)| *k == cache_key) {
+            return Some(r.clone());
+        }
+        let (code, error) = self.dae_decide(now, &req, settings_nas_of(&self.cfg), ack, nak);
+        let mut reply = Packet::new(code, req.identifier, [0; 16]);
+        if let Some(e) = error {
+            reply.attrs.push(Attr::u32(attr::ERROR_CAUSE, e));
+            self.aaa.dae_naks += 1;
+        }
+        let bytes = reply.seal_response(&secret, req.authenticator).ok()?;
+        self.dae_replies.push_back((cache_key, bytes.clone()));
+        if self.dae_replies.len() > 256 {
+            self.dae_replies.pop_front();
+        }
+        Some(bytes)
+    }
+
+    /// RFC 5176 §3: who is addressed, and whether we can do it. Returns the
+    /// reply code and the Error-Cause for a NAK.
+    fn dae_decide(
+        &mut self,
+        now: Instant,
+        req: &Packet,
+        nas: Option<Nas>,
+        ack: Code,
+        nak: Code,
+    ) -> (Code, Option<u32>) {
+        // 403 NAS Identification Mismatch.
+        if let Some(nas) = &nas {
+            let ip_ok = req.get(attr::NAS_IP_ADDRESS).is_none_or(|a| {
+                Some(a.value.as_slice()) == nas.ip.map(|i| i.octets().to_vec()).as_deref()
+            });
+            let id_ok = req
+                .get(attr::NAS_IDENTIFIER)
+                .is_none_or(|a| a.value == nas.identifier.as_bytes());
+            if !ip_ok || !id_ok {
+                return (nak, Some(403));
+            }
+        }
+        // Session identification we do not support: 401 Unsupported
+        // Attribute (Called-Station-Id, NAS-Port-Id, Acct-Multi-Session-Id,
+        // Chargeable-User-Identity, Framed-Interface-Id, Framed-IPv6-Prefix).
+        if req
+            .attrs
+            .iter()
+            .any(|a| matches!(a.kind, 30 | 50 | 87 | 89 | 96 | 97))
+        {
+            return (nak, Some(401));
+        }
+        let id = req.get(attr::ACCT_SESSION_ID).map(|a| a.value.clone());
+        let user = req.get(attr::USER_NAME).map(|a| a.value.clone());
+        let ip = req
             .get(attr::FRAMED_IP_ADDRESS)
             .and_then(Attr::as_u32)
             .map(Ipv4Addr::from);
-        let matches: Vec<SessionKey> =
-            if want_id.is_none() && want_user.is_none() && want_ip.is_none() {
-                Vec::new()
-            } else {
-                let mut v: Vec<SessionKey> = self
-                    .subs
-                    .iter()
-                    .filter(|(_, s)| {
-                        want_id
-                            .as_ref()
-                            .is_none_or(|i| *i == s.call.session_id.as_bytes())
-                    })
-                    .filter(|(_, s)| want_user.as_ref().is_none_or(|u| *u == s.user))
-                    .filter(|(_, s)| want_ip.is_none_or(|ip| s.ipv4 == Some(ip)))
-                    .map(|(k, _)| *k)
-                    .collect();
-                v.sort();
-                v
-            };
-        let mut reply = Packet::new(nak, req.identifier, [0; 16]);
-        if matches.is_empty() {
-            // 503: Session Context Not Found.
-            reply.attrs.push(Attr::u32(attr::ERROR_CAUSE, 503));
-            self.aaa.dae_naks += 1;
-        } else if ack == Code::CoaAck {
-            // We change nothing on a live session yet: 405 Unsupported
-            // Service (RFC 5176 §3.5).
-            reply.attrs.push(Attr::u32(attr::ERROR_CAUSE, 405));
-            self.aaa.dae_naks += 1;
-        } else {
-            reply = Packet::new(ack, req.identifier, [0; 16]);
-            for k in matches {
-                self.aaa.disconnects += 1;
-                self.disconnect(now, k, "RADIUS Disconnect-Request");
-            }
+        let port = req.get(attr::NAS_PORT).and_then(Attr::as_u32);
+        let calling = req.get(attr::CALLING_STATION_ID).map(|a| a.value.clone());
+        if id.is_none() && user.is_none() && ip.is_none() && port.is_none() && calling.is_none() {
+            // 402 Missing Attribute.
+            return (nak, Some(402));
         }
-        reply.seal_response(&secret, req.authenticator).ok()
+        // Every identification attribute given must match.
+        let mut matches: Vec<SessionKey> = self
+            .subs
+            .iter()
+            .filter(|(_, s)| {
+                id.as_ref()
+                    .is_none_or(|i| *i == s.call.session_id.as_bytes())
+            })
+            .filter(|(_, s)| user.as_ref().is_none_or(|u| *u == s.user))
+            .filter(|(_, s)| ip.is_none_or(|ip| s.ipv4 == Some(ip)))
+            .filter(|(_, s)| port.is_none_or(|p| p == s.call.nas_port))
+            .filter(|(_, s)| {
+                calling
+                    .as_ref()
+                    .is_none_or(|c| Some(c) == s.call.calling.as_ref())
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        matches.sort();
+        if matches.is_empty() {
+            // 503 Session Context Not Found.
+            return (nak, Some(503));
+        }
+        if ack == Code::CoaAck {
+            // We change nothing on a live session yet: 405 Unsupported
+            // Service.
+            return (nak, Some(405));
+        }
+        for k in matches {
+            self.aaa.disconnects += 1;
+            self.disconnect(now, k, "RADIUS Disconnect-Request");
+        }
+        (ack, None)
     }
 
     /// A datagram from the network.
@@ -562,6 +633,7 @@ impl<D: DataPlane> Lns<D> {
     /// StopCCN to every peer (their subscribers go down with their
     /// tunnels); see [`Endpoint::shutdown`].
     pub fn shutdown(&mut self, now: Instant) {
+        self.shutting_down = true;
         self.with_endpoint(now, |e| e.shutdown(now));
     }
 
@@ -584,10 +656,16 @@ impl<D: DataPlane> Lns<D> {
                     kind: CallKind::LnsIncoming | CallKind::LnsOutgoing,
                     peer_avps,
                 } => self.start_link(now, *key, *peer_session, peer_avps),
-                Event::SessionDown { key, .. } => {
+                Event::SessionDown { key, cause } => {
+                    let why = match cause {
+                        _ if self.shutting_down => "LNS shutting down",
+                        crate::l2tp::ClearCause::PeerCdn { .. } => "call cleared by the LAC",
+                        crate::l2tp::ClearCause::TunnelDown => "tunnel down",
+                        crate::l2tp::ClearCause::SetupTimeout => "call setup timeout",
+                        crate::l2tp::ClearCause::LocalCdn(_) => "call cleared locally",
+                    };
                     if let Some(s) = self.subs.get_mut(key) {
-                        s.link
-                            .lower_down(now, DownCause::Admin("call cleared by the LAC".into()));
+                        s.link.lower_down(now, DownCause::Admin(why.into()));
                         self.after_link(now, *key);
                     }
                 }
@@ -694,12 +772,27 @@ impl<D: DataPlane> Lns<D> {
                         .as_mut()
                         .filter(|r| r.serves(Service::Auth))
                         .zip(self.cfg.radius.as_ref());
+                    // Re-authentication after an LCP renegotiation must be
+                    // the same user: the session's accounting, address and
+                    // authorization belong to them.
+                    if s.reported_up && c.user() != s.user.as_slice() {
+                        s.link.close(
+                            now,
+                            DownCause::Admin("user changed on re-authentication".into()),
+                        );
+                        continue;
+                    }
                     match radius {
                         Some((r, settings)) => {
                             s.call.user = c.user().to_vec();
                             let (attrs, pw) = nas::access_request(&settings.nas, &s.call, &c);
-                            s.pending = Some(c);
+                            // One Access-Request per session at a time.
+                            if let Some((old, _)) = s.pending.take() {
+                                r.cancel(old);
+                                self.radius_tokens.remove(&old);
+                            }
                             let token = r.request(now, Service::Auth, attrs, pw);
+                            s.pending = Some((token, c));
                             self.radius_tokens.insert(token, (key, Service::Auth));
                             self.pump_radius(now);
                         }
@@ -749,6 +842,10 @@ impl<D: DataPlane> Lns<D> {
                         });
                         self.account(now, key, Status::Start, None);
                     }
+                }
+                LinkOutput::NetworkDown => {
+                    // No NCP open: stop forwarding until one reopens.
+                    self.dataplane.remove(key);
                 }
                 LinkOutput::Down(cause) => {
                     self.finish(now, key, cause);
@@ -823,9 +920,11 @@ impl<D: DataPlane> Lns<D> {
         let Some(s) = self.subs.remove(&key) else {
             return;
         };
-        // A RADIUS answer still on its way finds no session: drop its token.
-        self.radius_tokens
-            .retain(|_, (k, svc)| *k != key || *svc == Service::Acct);
+        // A RADIUS answer still on its way has no session to go to.
+        if let (Some((t, _)), Some(r)) = (&s.pending, &mut self.radius) {
+            r.cancel(*t);
+            self.radius_tokens.remove(t);
+        }
         self.timers.set(key, None);
         // Forwarding stops before the address can be handed to anyone else.
         self.dataplane.remove(key);

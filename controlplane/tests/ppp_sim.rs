@@ -167,6 +167,9 @@ fn run(
     let nodes = lac_nodes.clone();
     let up = sim.run_until(Duration::from_secs(3600), |sim| {
         lns_ups(&sim.nodes[l].events).len() == total
+            // A duplicated Configure-Request may be renegotiating an NCP
+            // right now, with forwarding paused; wait until all forward.
+            && sim.nodes[l].endpoint.as_lns().is_some_and(|n| n.dataplane.entries.len() == total)
             && nodes
                 .iter()
                 .map(|&i| lac_ups(&sim.nodes[i].events).len())

@@ -441,6 +441,40 @@ fn disconnect_request_acks_tears_down_and_naks_unknown_sessions() {
     assert_eq!(nak.code(), Some(Code::DisconnectNak));
     assert_eq!(nak.get(attr::ERROR_CAUSE).and_then(Attr::as_u32), Some(503));
     assert!(nak.verify_response(b"dae-secret", Packet::decode(&req).unwrap().authenticator));
+    // RFC 5176 §3.5 Error-Causes: nothing to identify a session (402),
+    // an identification we do not support (401), another NAS (403).
+    let nak_cause = |w: &mut World, attrs: Vec<Attr>| {
+        let mut p = Packet::new(Code::DisconnectRequest, 8, [0; 16]);
+        p.attrs = attrs;
+        let req = p.seal_md5_request(b"dae-secret").unwrap();
+        let r = w.lns_engine().handle_dae(now, from, &req).unwrap();
+        let r = Packet::decode(&r).unwrap();
+        assert_eq!(r.code(), Some(Code::DisconnectNak));
+        r.get(attr::ERROR_CAUSE).and_then(Attr::as_u32)
+    };
+    let bob = || Attr::new(attr::USER_NAME, b"bob".to_vec());
+    assert_eq!(nak_cause(&mut w, vec![]), Some(402));
+    assert_eq!(
+        nak_cause(&mut w, vec![bob(), Attr::new(87, b"port-x".to_vec())]),
+        Some(401)
+    );
+    assert_eq!(
+        nak_cause(
+            &mut w,
+            vec![
+                bob(),
+                Attr::new(attr::NAS_IDENTIFIER, b"other-nas".to_vec())
+            ]
+        ),
+        Some(403)
+    );
+    // Every identification given must match: bob on another NAS-Port is
+    // not this session.
+    assert_eq!(
+        nak_cause(&mut w, vec![bob(), Attr::u32(attr::NAS_PORT, 1)]),
+        Some(503)
+    );
+    assert_eq!(w.lac_ups().len(), 1);
     // The real one: ACK, and the subscriber is gone at the LAC too.
     let req = dm(b"dae-secret", &sid);
     let ack = w.lns_engine().handle_dae(now, from, &req).unwrap();
@@ -448,6 +482,10 @@ fn disconnect_request_acks_tears_down_and_naks_unknown_sessions() {
         Packet::decode(&ack).unwrap().code(),
         Some(Code::DisconnectAck)
     );
+    // Our ACK was lost; the same request again gets the same ACK, and
+    // nothing is done twice.
+    assert_eq!(w.lns_engine().handle_dae(now, from, &req), Some(ack));
+    assert_eq!(w.lns_engine().aaa.disconnects, 1);
     w.run(Duration::from_secs(10));
     assert!(
         w.sim.nodes[w.lac]

@@ -93,9 +93,14 @@ impl Users {
     pub fn verify(&self, c: &Credentials) -> Decision {
         match self.by_name.get(c.user()) {
             Some(u) => verify_with_password(c, u.password.as_bytes()),
-            None => Decision::Reject {
-                message: "authentication failed".into(),
-            },
+            None => {
+                // The same work as for a known user, so timing does not
+                // tell which user names exist.
+                let _ = verify_with_password(c, b"\0no such user\0");
+                Decision::Reject {
+                    message: "authentication failed".into(),
+                }
+            }
         }
     }
 }

@@ -338,6 +338,14 @@ impl<D: crate::lns::DataPlane> Mixed<D> {
         }
     }
 
+    /// The LNS, read-only.
+    pub fn as_lns(&self) -> Option<&crate::lns::Lns<D>> {
+        match self {
+            Mixed::Lns(l) => Some(l),
+            Mixed::Lac(_) => None,
+        }
+    }
+
     /// The LAC, if this is one.
     pub fn lac(&mut self) -> Option<&mut crate::lac::Lac> {
         match self {

@@ -73,6 +73,10 @@ pub struct Ppp {
     /// CHAP challenges (or PAP waits) before authentication fails.
     #[serde(default = "default_auth_tries")]
     pub auth_tries: u32,
+    /// Seconds from call setup to an authenticated subscriber before the
+    /// call is cleared.
+    #[serde(default = "default_ppp_setup")]
+    pub setup_timeout_secs: u64,
     /// Negotiate IPv6CP.
     #[serde(default = "default_true")]
     pub ipv6: bool,
@@ -102,6 +106,7 @@ impl Default for Ppp {
             max_terminate: default_max_terminate(),
             max_failure: default_max_failure(),
             auth_tries: default_auth_tries(),
+            setup_timeout_secs: default_ppp_setup(),
             ipv6: true,
             gateway: default_gateway(),
             dns: Vec::new(),
@@ -415,6 +420,9 @@ fn default_max_failure() -> u32 {
 fn default_auth_tries() -> u32 {
     10
 }
+fn default_ppp_setup() -> u64 {
+    60
+}
 fn default_gateway() -> Ipv4Addr {
     Ipv4Addr::new(100, 64, 0, 1)
 }
@@ -691,6 +699,7 @@ impl Config {
                 name: self.l2tp.host_name.clone().into_bytes(),
                 ipv6: p.ipv6,
                 credentials: None,
+                setup_timeout: Duration::from_secs(p.setup_timeout_secs),
             },
             gateway: p.gateway,
             dns: [p.dns.first().copied(), p.dns.get(1).copied()],

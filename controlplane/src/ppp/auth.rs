@@ -379,7 +379,11 @@ impl AuthServer {
                 .encode(),
             ),
         };
-        let reply = reply.unwrap_or_default();
+        let (success, reply) = match reply {
+            Ok(r) => (success, r),
+            // A message too long to frame: say no rather than send nothing.
+            Err(_) => (false, Vec::new()),
+        };
         let protocol = if self.is_chap() { CHAP } else { PAP };
         self.out.push_back(ServerOutput::Send {
             protocol,

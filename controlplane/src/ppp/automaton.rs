@@ -236,18 +236,22 @@ impl<N: Negotiator> Automaton<N> {
             }
             Body::ConfigureAck(opts) => {
                 // §5.2: must match our outstanding request exactly.
-                match &self.request {
-                    Some((id, sent)) if *id == packet.identifier && sent == opts => {
-                        let sent = sent.clone();
+                match self.request.take() {
+                    Some((id, sent)) if id == packet.identifier && sent == *opts => {
+                        // Answered: a duplicate of this Ack must not count
+                        // again (it would renegotiate an open link).
                         self.negotiator.acked(&sent);
                         Event::Rca
                     }
-                    _ => return,
+                    other => {
+                        self.request = other;
+                        return;
+                    }
                 }
             }
             Body::ConfigureNak(opts) | Body::ConfigureReject(opts) => {
                 match &self.request {
-                    Some((id, _)) if *id == packet.identifier => {}
+                    Some((id, _)) if *id == packet.identifier => self.request = None,
                     _ => return,
                 }
                 if matches!(packet.body, Body::ConfigureNak(_)) {
@@ -374,7 +378,10 @@ impl<N: Negotiator> Automaton<N> {
             }
             Action::Scj => {
                 let id = self.id();
-                let rejected = ctx.raw.unwrap_or_default().to_vec();
+                // §5.6: the rejected packet, truncated to fit the MRU
+                // (the default 1500 less our own header).
+                let raw = ctx.raw.unwrap_or_default();
+                let rejected = raw[..raw.len().min(1496)].to_vec();
                 self.send(id, Body::CodeReject(rejected));
             }
             Action::Ser => {

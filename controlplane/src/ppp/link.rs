@@ -126,6 +126,10 @@ pub enum LinkOutput {
         /// IPv6CP opened with this peer interface identifier.
         ipv6: Option<[u8; 8]>,
     },
+    /// No NCP is open any more (the peer closed them, or LCP is being
+    /// renegotiated): stop forwarding; an [`LinkOutput::Up`] follows if
+    /// they reopen.
+    NetworkDown,
     /// The link is finished; remove the data-plane entry, release the
     /// address, clear the call.
     Down(DownCause),
@@ -212,6 +216,10 @@ pub struct LinkConfig {
     pub ipv6: bool,
     /// Client: credentials.
     pub credentials: Option<(Vec<u8>, String)>,
+    /// Time from start to the Network phase before the link gives up (a
+    /// peer can otherwise keep LCP or authentication going forever, since
+    /// every exchange it acknowledges restarts the RFC 1661 counters).
+    pub setup_timeout: Duration,
 }
 
 impl Default for LinkConfig {
@@ -225,6 +233,7 @@ impl Default for LinkConfig {
             name: b"xlns".to_vec(),
             ipv6: true,
             credentials: None,
+            setup_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -255,6 +264,8 @@ pub struct Link {
     finished: bool,
     /// The pending Verify carries proxied credentials (no AuthServer).
     proxy_verify: bool,
+    /// Give up unless the Network phase is reached by then.
+    setup_at: Option<Instant>,
     out: VecDeque<LinkOutput>,
 }
 
@@ -284,6 +295,7 @@ impl Link {
             cause: None,
             finished: false,
             proxy_verify: false,
+            setup_at: None,
             out: VecDeque::new(),
         }
     }
@@ -316,6 +328,7 @@ impl Link {
     /// The tunnel's call is up: the lower layer is up; open LCP (§3.2
     /// Establish).
     pub fn start(&mut self, now: Instant) {
+        self.setup_at = Some(now + self.cfg.setup_timeout);
         self.phase = Phase::Establish;
         self.lcp.open(now);
         self.lcp.up(now);
@@ -344,6 +357,7 @@ impl Link {
             return Err(why);
         }
         self.phase = Phase::Establish;
+        self.setup_at = Some(now + self.cfg.setup_timeout);
         self.lcp.adopt_opened();
         let agreed = self.lcp.negotiator.auth.clone();
         let usable = match (&proxy.credentials, &agreed) {
@@ -519,7 +533,11 @@ impl Link {
             identifier: self.echo_id,
             body: Body::ProtocolReject {
                 protocol,
-                information: info.to_vec(),
+                // §5.7: truncated to fit the peer's MRU.
+                information: info[..info
+                    .len()
+                    .min(usize::from(self.lcp.negotiator.peer_mru).saturating_sub(6))]
+                    .to_vec(),
             },
         };
         if let Some(packet) = encode(&p) {
@@ -537,6 +555,9 @@ impl Link {
 
     /// Earliest timer.
     pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.finished {
+            return None;
+        }
         let auth = match &self.auth {
             Some(AuthSide::Server(a)) => a.poll_timeout(),
             Some(AuthSide::Client(a)) => a.poll_timeout(),
@@ -548,6 +569,7 @@ impl Link {
             self.ipcp.as_ref().and_then(Automaton::poll_timeout),
             self.ipv6cp.as_ref().and_then(Automaton::poll_timeout),
             self.echo_at,
+            self.setup_at,
         ]
         .into_iter()
         .flatten()
@@ -573,6 +595,14 @@ impl Link {
         }
         if self.echo_at.is_some_and(|t| t <= now) {
             self.echo(now);
+        }
+        if self.setup_at.is_some_and(|t| t <= now) {
+            self.setup_at = None;
+            let cause = match self.phase {
+                Phase::Authenticate => DownCause::AuthFailed("authentication took too long".into()),
+                _ => DownCause::LcpNegotiation,
+            };
+            self.close(now, cause);
         }
         self.pump(now);
     }
@@ -610,6 +640,7 @@ impl Link {
         self.finished = true;
         self.phase = Phase::Dead;
         self.echo_at = None;
+        self.setup_at = None;
         let cause = self.cause.take().unwrap_or(DownCause::LcpNegotiation);
         self.out.push_back(LinkOutput::Down(cause));
     }
@@ -657,7 +688,11 @@ impl Link {
                     }
                     self.ipcp = None;
                     self.ipv6cp = None;
+                    if std::mem::take(&mut self.ipv4_up) | std::mem::take(&mut self.ipv6_up) {
+                        self.out.push_back(LinkOutput::NetworkDown);
+                    }
                     self.auth = None;
+                    self.proxy_verify = false;
                     self.echo_at = None;
                     self.phase = if self.lcp.state() == State::Stopping {
                         self.cause.get_or_insert(DownCause::PeerTerminated);
@@ -731,7 +766,13 @@ impl Link {
     }
 
     fn authenticated(&mut self, now: Instant) {
+        // A verdict that arrives after LCP left Opened (renegotiation,
+        // termination) opens nothing.
+        if self.phase != Phase::Authenticate {
+            return;
+        }
         self.phase = Phase::Network;
+        self.setup_at = None;
         match self.cfg.lcp.side {
             Side::Server => self.out.push_back(LinkOutput::Authenticated {
                 user: self.user.clone(),
@@ -817,7 +858,12 @@ impl Link {
                             ipv6: None,
                         });
                     }
-                    Output::Down => self.ipv4_up = false,
+                    Output::Down => {
+                        self.ipv4_up = false;
+                        if !self.ipv6_up {
+                            self.out.push_back(LinkOutput::NetworkDown);
+                        }
+                    }
                     Output::Finished { .. } => ncp_down = true,
                     Output::Started => {}
                 }
@@ -846,7 +892,12 @@ impl Link {
                             ipv6: Some(id),
                         });
                     }
-                    Output::Down => self.ipv6_up = false,
+                    Output::Down => {
+                        self.ipv6_up = false;
+                        if !self.ipv4_up {
+                            self.out.push_back(LinkOutput::NetworkDown);
+                        }
+                    }
                     Output::Finished { .. } => ncp_down = true,
                     Output::Started => {}
                 }

@@ -116,6 +116,16 @@ impl Negotiator for Ipcp {
                 _ => v.reject(o),
             }
         }
+        // RFC 1332 §3.3: a peer that asks for no address is told which one
+        // to use (appended to a Nak), or it would run without one.
+        if self.side == Side::Server
+            && may_nak
+            && !options
+                .iter()
+                .any(|o| matches!(o, IpcpOption::IpAddress(_)))
+        {
+            v.naks.push(IpcpOption::IpAddress(self.peer));
+        }
         v.verdict()
     }
 
@@ -250,6 +260,15 @@ impl Negotiator for Ipv6cp {
                 }
                 (_, Ipv6cpOption::Unknown { .. }) => v.reject(o),
             }
+        }
+        // RFC 5072 §4.1: likewise for a missing Interface-Identifier.
+        if self.side == Side::Server
+            && may_nak
+            && !options
+                .iter()
+                .any(|o| matches!(o, Ipv6cpOption::InterfaceIdentifier(_)))
+        {
+            v.naks.push(Ipv6cpOption::InterfaceIdentifier(self.peer));
         }
         v.verdict()
     }

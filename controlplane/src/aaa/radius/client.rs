@@ -182,6 +182,17 @@ impl Client {
         self.pending.len()
     }
 
+    /// Forgets a request (its session is gone or asked again): no output
+    /// will come for it, and a late reply is dropped as unexpected.
+    pub fn cancel(&mut self, token: u64) {
+        if let Some(p) = self.pending.remove(&token)
+            && let Some(addr) = self.servers(p.service).get(p.server).map(|s| s.addr)
+        {
+            self.by_wire.remove(&(addr, p.identifier));
+        }
+        self.timers.set(token, None);
+    }
+
     /// Submits a request. `password`, when given, becomes a User-Password
     /// hidden for whichever server the request goes to.
     pub fn request(

@@ -49,8 +49,14 @@ pub struct Call {
 /// Service-Type Framed, Framed-Protocol PPP, NAS-Port-Type Virtual (RFC
 /// 2865 §5.6, §5.7, §5.41), Tunnel-Type L2TP and Tunnel-Medium-Type IPv4
 /// (RFC 2868 §3.1, §3.2).
+/// A text attribute cut to fit (RFC 2865 §5: at most 253 octets): a LAC
+/// or subscriber cannot make a request unencodable with a long name.
+fn text(kind: u8, v: &[u8]) -> Attr {
+    Attr::new(kind, v[..v.len().min(253)].to_vec())
+}
+
 fn common(nas: &Nas, call: &Call, out: &mut Vec<Attr>) {
-    out.push(Attr::new(attr::USER_NAME, call.user.clone()));
+    out.push(text(attr::USER_NAME, &call.user));
     if let Some(ip) = nas.ip {
         out.push(Attr::new(attr::NAS_IP_ADDRESS, ip.octets().to_vec()));
     }
@@ -63,10 +69,10 @@ fn common(nas: &Nas, call: &Call, out: &mut Vec<Attr>) {
     out.push(Attr::u32(attr::SERVICE_TYPE, 2));
     out.push(Attr::u32(attr::FRAMED_PROTOCOL, 1));
     if let Some(v) = &call.calling {
-        out.push(Attr::new(attr::CALLING_STATION_ID, v.clone()));
+        out.push(text(attr::CALLING_STATION_ID, v));
     }
     if let Some(v) = &call.called {
-        out.push(Attr::new(attr::CALLED_STATION_ID, v.clone()));
+        out.push(text(attr::CALLED_STATION_ID, v));
     }
     // RFC 2868 tagged attributes: tag 0 (untagged) for integers is carried
     // in the first octet.
@@ -178,12 +184,15 @@ pub fn authorization(reply: &Packet, creds: &Credentials) -> Authorization {
         return out;
     }
     let authenticator_response = match creds {
-        Credentials::MsChapV2 { .. } => {
-            // RFC 2548 §2.3.3: Ident then the 42-octet "S=" string.
+        Credentials::MsChapV2 { identifier, .. } => {
+            // RFC 2548 §2.3.3: Ident (the exchange's) then the 42-octet
+            // "S=" string.
             match reply
                 .vendor(ms::VENDOR, ms::CHAP2_SUCCESS)
+                .filter(|v| v.first() == Some(identifier))
                 .and_then(|v| v.get(1..))
                 .and_then(|s| std::str::from_utf8(s).ok())
+                .filter(|s| crate::ppp::mschapv2::parse_success_message(s.as_bytes()).is_ok())
             {
                 Some(s) => Some(s.to_string()),
                 // Accepted without proof for the peer: the peer would
@@ -257,6 +266,7 @@ pub fn terminate_cause(cause: &DownCause) -> u32 {
         DownCause::Admin(m) if m.contains("session timeout") => 5, // Session Timeout
         DownCause::Admin(m) if m.contains("cleared by the LAC") => 2, // Lost Carrier
         DownCause::Admin(m) if m.contains("shutting down") => 7, // Admin Reboot
+        DownCause::Admin(m) if m.contains("tunnel down") => 3, // Lost Service
         DownCause::Admin(_) => 6,       // Admin Reset
         DownCause::NcpFailed | DownCause::LcpNegotiation => 17, // User Error
         DownCause::LoopedBack => 8,     // Port Error
@@ -408,12 +418,24 @@ mod tests {
             authorization(&r, &ms).decision,
             Decision::Reject { .. }
         ));
+        let good = format!("S={}", "0123456789".repeat(4));
+        // The wrong Ident (another exchange's) does not count.
+        let mut v = vec![2u8];
+        v.extend_from_slice(good.as_bytes());
         r.attrs
-            .push(Attr::vendor(ms::VENDOR, ms::CHAP2_SUCCESS, b"\x01S=0123"));
+            .push(Attr::vendor(ms::VENDOR, ms::CHAP2_SUCCESS, &v));
+        assert!(matches!(
+            authorization(&r, &ms).decision,
+            Decision::Reject { .. }
+        ));
+        r.attrs.pop();
+        v[0] = 1;
+        r.attrs
+            .push(Attr::vendor(ms::VENDOR, ms::CHAP2_SUCCESS, &v));
         assert_eq!(
             authorization(&r, &ms).decision,
             Decision::Accept {
-                authenticator_response: Some("S=0123".into()),
+                authenticator_response: Some(good),
                 message: "welcome".into()
             }
         );

@@ -221,7 +221,7 @@ impl Negotiator for Lcp {
                     let fresh = self.fresh_magic();
                     match magic::judge(*m, self.our_magic, fresh) {
                         OptVerdict::Nak(v) => {
-                            self.collisions += 1;
+                            self.collisions = self.collisions.saturating_add(1);
                             OptVerdict::Nak(LcpOption::MagicNumber(v))
                         }
                         _ => OptVerdict::Ack,
@@ -252,6 +252,14 @@ impl Negotiator for Lcp {
         } else if !naks.is_empty() {
             Verdict::Nak(naks)
         } else {
+            // Values from an earlier negotiation do not survive a new one:
+            // what the peer leaves out takes its default.
+            self.peer_mru = mru::DEFAULT;
+            self.peer_pfc = false;
+            self.peer_acfc = false;
+            if self.cfg.side == Side::Client {
+                self.auth = None;
+            }
             for o in options {
                 match o {
                     LcpOption::Mru(m) => self.peer_mru = *m,
@@ -267,6 +275,9 @@ impl Negotiator for Lcp {
     }
 
     fn acked(&mut self, options: &[LcpOption]) {
+        if self.cfg.side == Side::Server {
+            self.auth = None;
+        }
         for o in options {
             match o {
                 LcpOption::MagicNumber(m) => self.magic = Some(*m),
@@ -288,7 +299,7 @@ impl Negotiator for Lcp {
                 }
                 LcpOption::MagicNumber(_) => {
                     // §6.4: a Nak of our number may mean a loop; pick anew.
-                    self.collisions += 1;
+                    self.collisions = self.collisions.saturating_add(1);
                     self.our_magic = Some(self.fresh_magic());
                 }
                 LcpOption::AuthProtocol(p) if self.cfg.side == Side::Server => {
@@ -311,6 +322,7 @@ impl Negotiator for Lcp {
                 LcpOption::MagicNumber(_) => self.our_magic = None,
                 LcpOption::AuthProtocol(_) => {
                     self.auth_demand = None;
+                    self.auth = None;
                     self.auth_refused = true;
                 }
                 _ => {}
