@@ -5,9 +5,12 @@
 //! UDP, L2TPv2, PPP). The control plane uses the same views, so there is one
 //! definition of each header in the product.
 //!
-//! Later work adds the shared-memory session tables (`table/`), the AF_XDP
-//! layer (`xsk/`) and the per-core workers; see DESIGN.md §3.
+//! [`node`] holds the stages of the worker pipeline (so far the drop
+//! reasons and template encapsulation). Later work adds the shared-memory
+//! session tables (`table/`), the AF_XDP layer (`xsk/`) and the per-core
+//! workers; see DESIGN.md §3.
 
+pub mod node;
 pub mod wire;
 
 #[doc(hidden)]

@@ -1,0 +1,72 @@
+//! Why the data plane dropped a packet: one list that makes the enum, the
+//! names operators read in metrics, and the counter layout (DESIGN §4,
+//! after VPP's `*_error.def`). The workers never log per packet; they
+//! count under one of these.
+
+macro_rules! drops {
+    ($( $(#[$doc:meta])* $name:ident = $text:literal, )+) => {
+        /// A drop reason.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[repr(u8)]
+        pub enum Drop {
+            $( $(#[$doc])* $name, )+
+        }
+
+        impl Drop {
+            /// Every reason, in counter order.
+            pub const ALL: &'static [Drop] = &[$(Drop::$name),+];
+
+            /// The metric label.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $( Drop::$name => $text, )+
+                }
+            }
+        }
+    };
+}
+
+drops! {
+    /// The frame ends before a header it claims to have.
+    Truncated = "truncated",
+    /// Not IPv4 or IPv6 over Ethernet (after VLAN tags).
+    NotIp = "not_ip",
+    /// Outer IPv4 header checksum or length wrong.
+    BadIpHeader = "bad_ip_header",
+    /// Outer IPv4 fragment: L2TP data must arrive whole here.
+    Fragment = "fragment",
+    /// Not UDP to the LNS port.
+    NotL2tpUdp = "not_l2tp_udp",
+    /// L2TP version other than 2, or a control message (T=1).
+    NotL2tpData = "not_l2tp_data",
+    /// PPP payload other than IPv4 or IPv6 (control frames go to lnsd).
+    NotIpPayload = "not_ip_payload",
+    /// No session with this tunnel and session id.
+    UnknownSession = "unknown_session",
+    /// The outer source is not the session's LAC.
+    WrongPeer = "wrong_peer",
+    /// The subscriber sent from an address that is not theirs.
+    Spoofed = "spoofed",
+    /// TTL or hop limit ran out.
+    TtlExpired = "ttl_expired",
+    /// Downstream packet larger than the subscriber's MRU.
+    TooBig = "too_big",
+    /// No room in the buffer for the encapsulation headers.
+    NoHeadroom = "no_headroom",
+    /// No next hop resolved yet.
+    NoNextHop = "no_next_hop",
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_in_order() {
+        let mut seen = std::collections::HashSet::new();
+        for (i, d) in Drop::ALL.iter().enumerate() {
+            assert_eq!(*d as usize, i);
+            assert!(seen.insert(d.name()));
+        }
+    }
+}
