@@ -11,6 +11,11 @@ use core::net::IpAddr;
 pub fn wire_frame(data: &[u8]) {
     frame_stack(data);
     for_each_view(data);
+    // The worker's decapsulation stage sees the same frames; what it
+    // accepts must point inside the frame.
+    if let Ok(d) = crate::node::decap::decap(data, 1701) {
+        assert!(d.inner + d.inner_len <= data.len());
+    }
 }
 
 fn frame_stack(data: &[u8]) {

@@ -2,10 +2,12 @@
 //! functions over one packet's bytes, called by the workers over each
 //! batch. Every refusal is a named [`drop::Drop`].
 //!
+//! * [`decap`]: upstream, a LAC's data frame down to the subscriber's packet.
 //! * [`encap`]: downstream, subscriber packet into its tunnel, from a
 //!   per-session template.
 //!
-//! Decapsulation, classification and hairpinning arrive next to it.
+//! Classification and hairpinning arrive next to them.
 
+pub mod decap;
 pub mod drop;
 pub mod encap;

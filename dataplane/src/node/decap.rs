@@ -1,0 +1,224 @@
+//! Upstream: take a LAC's L2TP data frame apart down to the subscriber's IP
+//! packet (RFC 2661 §3.1 and §5.3, RFC 1661 §2 and RFC 1662 §3 for PPP).
+//!
+//! [`decap`] reads Ethernet (with up to two VLAN tags), outer IPv4 or IPv6,
+//! UDP to the LNS port, the L2TPv2 data header (every L/S/O combination,
+//! offset padding skipped, Ns/Nr read), and PPP (FF 03 optional, the
+//! protocol field compressed or not). It returns where the inner packet is
+//! and what the session lookup needs; it writes nothing and never panics.
+//! Anything else is a named [`Drop`]: control messages and PPP control
+//! frames are not the data plane's (the XDP program passes them to lnsd).
+
+use super::drop::Drop;
+use crate::wire::{
+    EtherType, EthernetFrame, Ipv4Packet, Ipv6Packet, L2tpKind, L2tpPacket, PppFrame, UdpPacket,
+};
+use std::net::IpAddr;
+
+/// The inner packet's family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// IPv4 (PPP protocol 0x0021).
+    V4,
+    /// IPv6 (PPP protocol 0x0057).
+    V6,
+}
+
+/// What a data frame carried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decapped {
+    /// Our tunnel id (the header's).
+    pub tunnel: u16,
+    /// Our session id.
+    pub session: u16,
+    /// The LAC's address and port (to check against the session).
+    pub peer: IpAddr,
+    /// See `peer`.
+    pub peer_port: u16,
+    /// Ns and Nr, when the S bit was set.
+    pub seq: Option<(u16, u16)>,
+    /// Offset of the inner IP packet in the frame.
+    pub inner: usize,
+    /// Its length.
+    pub inner_len: usize,
+    /// Its family.
+    pub family: Family,
+}
+
+/// Decapsulates a frame that arrived for `lns_port`.
+pub fn decap(frame: &[u8], lns_port: u16) -> Result<Decapped, Drop> {
+    let eth = EthernetFrame::new_checked(frame).map_err(|_| Drop::Truncated)?;
+    let l3 = eth.header_len();
+    let (peer, l4, l4_len) = match eth.ethertype() {
+        EtherType::IPV4 => {
+            let ip = Ipv4Packet::new_checked(eth.payload()).map_err(|_| Drop::BadIpHeader)?;
+            if ip.more_frags() || ip.frag_offset() != 0 {
+                return Err(Drop::Fragment);
+            }
+            if ip.protocol() != 17 {
+                return Err(Drop::NotL2tpUdp);
+            }
+            let hl = ip.header_len();
+            let len = usize::from(ip.total_len())
+                .checked_sub(hl)
+                .ok_or(Drop::BadIpHeader)?;
+            (IpAddr::V4(ip.src_addr()), l3 + hl, len)
+        }
+        EtherType::IPV6 => {
+            let ip = Ipv6Packet::new_checked(eth.payload()).map_err(|_| Drop::BadIpHeader)?;
+            // Extension headers are not expected between a LAC and us.
+            if ip.next_header() != 17 {
+                return Err(Drop::NotL2tpUdp);
+            }
+            (
+                IpAddr::V6(ip.src_addr()),
+                l3 + 40,
+                usize::from(ip.payload_len()),
+            )
+        }
+        _ => return Err(Drop::NotIp),
+    };
+    let seg = frame.get(l4..l4 + l4_len).ok_or(Drop::Truncated)?;
+    let udp = UdpPacket::new_checked(seg).map_err(|_| Drop::Truncated)?;
+    if udp.dst_port() != lns_port {
+        return Err(Drop::NotL2tpUdp);
+    }
+    let l2tp_at = l4 + 8;
+    let l2tp = L2tpPacket::new_checked(udp.payload()).map_err(|_| Drop::NotL2tpData)?;
+    if l2tp.kind() != L2tpKind::Data || l2tp.version() != 2 {
+        return Err(Drop::NotL2tpData);
+    }
+    let ppp_at = l2tp_at + l2tp.header_len();
+    let ppp = PppFrame::new_checked(l2tp.payload()).map_err(|_| Drop::Truncated)?;
+    let family = match ppp.protocol().0 {
+        0x0021 => Family::V4,
+        0x0057 => Family::V6,
+        _ => return Err(Drop::NotIpPayload),
+    };
+    let inner = ppp_at + ppp.header_len();
+    let inner_len = ppp.payload().len();
+    if inner_len == 0 {
+        return Err(Drop::Truncated);
+    }
+    Ok(Decapped {
+        tunnel: l2tp.tunnel_id(),
+        session: l2tp.session_id(),
+        peer,
+        peer_port: udp.src_port(),
+        seq: l2tp.sequence().map(|s| (s.ns, s.nr)),
+        inner,
+        inner_len,
+        family,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::encap::{Outer, Template, encap};
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn frame_via_encap(sequencing: bool, vlan: Option<u16>) -> (Vec<u8>, usize) {
+        let t = Template::new(&Outer {
+            dst_mac: [2, 0, 0, 0, 0, 1],
+            src_mac: [2, 0, 0, 0, 0, 2],
+            vlan,
+            src: Ipv4Addr::new(198, 51, 100, 7),
+            src_port: 40000,
+            dst: Ipv4Addr::new(192, 0, 2, 1),
+            dst_port: 1701,
+            tunnel: 7,
+            session: 9,
+            sequencing,
+        });
+        let mut buf = vec![0u8; 256];
+        let pkt: Vec<u8> = (0..40u8).map(|i| if i == 0 { 0x45 } else { i }).collect();
+        buf[128..168].copy_from_slice(&pkt);
+        let (front, len) = encap(&t, &mut buf, 128, 40, 5).unwrap();
+        (buf[front..front + len].to_vec(), 40)
+    }
+
+    #[test]
+    fn decap_undoes_encap() {
+        for (seq, vlan) in [
+            (false, None),
+            (true, None),
+            (false, Some(3)),
+            (true, Some(4094)),
+        ] {
+            let (f, n) = frame_via_encap(seq, vlan);
+            let d = decap(&f, 1701).unwrap();
+            assert_eq!((d.tunnel, d.session), (7, 9));
+            assert_eq!(d.peer, IpAddr::V4(Ipv4Addr::new(198, 51, 100, 7)));
+            assert_eq!(d.peer_port, 40000);
+            assert_eq!(d.family, Family::V4);
+            assert_eq!(d.inner_len, n);
+            assert_eq!(f[d.inner], 0x45);
+            assert_eq!(&f[d.inner + 1..d.inner + 4], &[1, 2, 3]);
+            assert_eq!(d.seq, seq.then_some((5, 0)));
+        }
+    }
+
+    /// A LAC's frame written out by hand: Length bit set, offset padding,
+    /// no FF03, compressed protocol field.
+    #[test]
+    fn hand_made_frame_with_length_offset_and_compression() {
+        let mut f = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00];
+        let inner = [
+            0x45u8, 0, 0, 20, 0, 0, 0, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+        ];
+        // L2TP: T=0 L=1 O=1, ver 2; length; tunnel 7 session 9; offset 2 + pad.
+        let mut l2tp = vec![0x42, 0x02, 0, 0, 0, 7, 0, 9, 0, 2, 0xee, 0xee];
+        l2tp.push(0x21); // PFC: protocol 0x21 in one octet
+        l2tp.extend_from_slice(&inner);
+        let l = l2tp.len() as u16;
+        l2tp[2..4].copy_from_slice(&l.to_be_bytes());
+        let udp_len = 8 + l2tp.len();
+        let mut ip = vec![
+            0x45, 0, 0, 0, 0, 0, 0, 0, 64, 17, 0, 0, 198, 51, 100, 7, 192, 0, 2, 1,
+        ];
+        ip[2..4].copy_from_slice(&((20 + udp_len) as u16).to_be_bytes());
+        let c = !crate::wire::checksum::fold(crate::wire::checksum::accumulate(0, &ip));
+        ip[10..12].copy_from_slice(&c.to_be_bytes());
+        f.extend(ip);
+        f.extend([0x9c, 0x40, 0x06, 0xa5]);
+        f.extend((udp_len as u16).to_be_bytes());
+        f.extend([0, 0]);
+        f.extend(l2tp);
+        let d = decap(&f, 1701).unwrap();
+        assert_eq!(&f[d.inner..d.inner + d.inner_len], &inner);
+        assert_eq!(d.family, Family::V4);
+        assert_eq!(d.seq, None);
+    }
+
+    #[test]
+    fn refusals_are_named() {
+        let (f, _) = frame_via_encap(false, None);
+        assert_eq!(decap(&f, 1702), Err(Drop::NotL2tpUdp));
+        assert_eq!(decap(&f[..30], 1701), Err(Drop::BadIpHeader));
+        let mut g = f.clone();
+        g[12..14].copy_from_slice(&[0x08, 0x06]); // ARP
+        assert_eq!(decap(&g, 1701), Err(Drop::NotIp));
+        // A control message (T=1) is lnsd's.
+        let mut g = f.clone();
+        g[14 + 28] |= 0x80;
+        assert_eq!(decap(&g, 1701), Err(Drop::NotL2tpData));
+        // An LCP frame is lnsd's too.
+        let mut g = f.clone();
+        let p = 14 + 28 + 6 + 2;
+        g[p..p + 2].copy_from_slice(&[0xc0, 0x21]);
+        assert_eq!(decap(&g, 1701), Err(Drop::NotIpPayload));
+        // A fragment.
+        let mut g = f.clone();
+        g[14 + 6] = 0x20; // MF
+        assert_eq!(decap(&g, 1701), Err(Drop::Fragment));
+    }
+
+    #[test]
+    fn never_panics_on_any_truncation() {
+        let (f, _) = frame_via_encap(true, Some(9));
+        for n in 0..f.len() {
+            let _ = decap(&f[..n], 1701);
+        }
+    }
+}
