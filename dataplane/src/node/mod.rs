@@ -3,6 +3,8 @@
 //! batch. Every refusal is a named [`drop::Drop`].
 //!
 //! * [`decap`]: upstream, a LAC's data frame down to the subscriber's packet.
+//! * [`forward`]: upstream, the decapsulated packet rewritten for the core
+//!   (spoof check, TTL, next-hop Ethernet header).
 //! * [`encap`]: downstream, subscriber packet into its tunnel, from a
 //!   per-session template.
 //!
@@ -11,3 +13,4 @@
 pub mod decap;
 pub mod drop;
 pub mod encap;
+pub mod forward;
