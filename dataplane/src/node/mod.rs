@@ -2,14 +2,17 @@
 //! functions over one packet's bytes, called by the workers over each
 //! batch. Every refusal is a named [`drop::Drop`].
 //!
+//! * [`classify`]: downstream, a core frame for a subscriber pool, and the
+//!   MRU check.
 //! * [`decap`]: upstream, a LAC's data frame down to the subscriber's packet.
 //! * [`forward`]: upstream, the decapsulated packet rewritten for the core
 //!   (spoof check, TTL, next-hop Ethernet header).
 //! * [`encap`]: downstream, subscriber packet into its tunnel, from a
 //!   per-session template.
 //!
-//! Classification and hairpinning arrive next to them.
+//! Hairpinning, ICMP errors and the batch loop arrive next to them.
 
+pub mod classify;
 pub mod decap;
 pub mod drop;
 pub mod encap;
