@@ -9,7 +9,7 @@
 //! for (OCRQ) are answered per the endpoint's peer policy and run PPP with
 //! the default credentials.
 
-use crate::l2tp::avp::{PppDisconnectCause, ResultCode};
+use crate::l2tp::avp::ResultCode;
 use crate::l2tp::result::CdnResult;
 use crate::l2tp::{
     CallKind, CallParams, Endpoint, Event, Received, RequestError, SessionKey, Transmit,
@@ -313,17 +313,11 @@ impl Lac {
                     }
                 }
                 LinkOutput::Down(cause) => {
-                    let (code, protocol, direction, text) = cause.ppp_cause();
                     let reported = s.reported;
                     self.subs.remove(&key);
                     self.timers.set(key, None);
                     let rc = ResultCode::cdn(CdnResult::LossOfCarrier, None, "PPP ended");
-                    let ppp = PppDisconnectCause {
-                        code,
-                        protocol,
-                        direction,
-                        message: text.into_bytes(),
-                    };
+                    let ppp = cause.ppp_cause();
                     self.endpoint.disconnect(now, key, rc, Some(ppp));
                     if reported {
                         self.events

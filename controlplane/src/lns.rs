@@ -20,7 +20,7 @@ use crate::aaa::pool::Pools;
 use crate::aaa::radius::client::{Client, ClientConfig, ClientOutput, Service};
 use crate::aaa::radius::nas::{self, Authorization, Call, Nas, Status, Usage};
 use crate::aaa::radius::packet::{Attr, Code, Packet, attr};
-use crate::l2tp::avp::{PppDisconnectCause, ResultCode};
+use crate::l2tp::avp::ResultCode;
 use crate::l2tp::result::CdnResult;
 use crate::l2tp::{CallKind, Endpoint, Event, Received, SessionKey, Transmit};
 use crate::ppp::auth::{Credentials, Decision};
@@ -934,13 +934,7 @@ impl<D: DataPlane> Lns<D> {
         if let Some(id) = s.ipv6_id {
             self.ipv6_ids.remove(&id);
         }
-        let (code, protocol, direction, text) = cause.ppp_cause();
-        let ppp = PppDisconnectCause {
-            code,
-            protocol,
-            direction,
-            message: text.into_bytes(),
-        };
+        let ppp = cause.ppp_cause();
         let result = match cause {
             DownCause::Admin(_) => CdnResult::Administrative,
             _ => CdnResult::GeneralError,

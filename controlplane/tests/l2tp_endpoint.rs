@@ -732,15 +732,7 @@ fn established_local_disconnect_and_close() {
     let r = p.take(&mut ep);
     let stop = only(&r, MessageType::StopCcn);
     assert_eq!(stop.assigned_tunnel_id(), Some(tid));
-    let zlb = ControlPacket::zlb(ControlHeader {
-        tunnel_id: tid,
-        session_id: 0,
-        ns: p.ns,
-        nr: p.nr,
-    })
-    .encode(None)
-    .unwrap();
-    p.raw(&mut ep, &zlb);
+    p.ack(&mut ep);
     assert!(ep.is_drained());
     p.wait(&mut ep, Duration::from_secs(32));
     assert!(ep.is_empty());

@@ -79,10 +79,10 @@ pub enum DownCause {
 }
 
 impl DownCause {
-    /// RFC 3145 §3 disconnect cause: (code, protocol, direction, text).
-    /// Direction 1: the peer did it; 2: we did.
-    pub fn ppp_cause(&self) -> (u16, u16, u8, String) {
-        match self {
+    /// The RFC 3145 §3 PPP Disconnect Cause for the CDN. Direction 1: the
+    /// peer did it; 2: we did.
+    pub fn ppp_cause(&self) -> crate::l2tp::avp::PppDisconnectCause {
+        let (code, protocol, direction, text): (u16, u16, u8, String) = match self {
             DownCause::LcpNegotiation => (4, proto::LCP, 2, "LCP negotiation failed".into()),
             DownCause::LoopedBack => (6, proto::LCP, 2, "loopback detected".into()),
             DownCause::AuthRefused => (
@@ -96,6 +96,12 @@ impl DownCause {
             DownCause::PeerTerminated => (3, proto::LCP, 1, "peer terminated".into()),
             DownCause::EchoTimeout => (7, proto::LCP, 2, "keepalive timeout".into()),
             DownCause::Admin(m) => (2, proto::LCP, 2, m.clone()),
+        };
+        crate::l2tp::avp::PppDisconnectCause {
+            code,
+            protocol,
+            direction,
+            message: text.into_bytes(),
         }
     }
 }
