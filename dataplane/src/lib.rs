@@ -10,7 +10,9 @@
 //! session tables (`table/`), the AF_XDP layer (`xsk/`) and the per-core
 //! workers; see DESIGN.md §3.
 
+pub mod loader;
 pub mod node;
+pub mod table;
 pub mod wire;
 
 #[doc(hidden)]

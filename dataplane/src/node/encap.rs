@@ -120,7 +120,48 @@ impl Template {
     pub fn sequencing(&self) -> bool {
         self.ns != 0
     }
+
+    /// The template as stored in a shared-memory session slot
+    /// (`table::record`): the header bytes, then the offsets and the sum.
+    pub fn to_bytes(&self) -> [u8; TEMPLATE_BYTES] {
+        let mut b = [0u8; TEMPLATE_BYTES];
+        b[..MAX_TEMPLATE].copy_from_slice(&self.bytes);
+        b[60..65].copy_from_slice(&[self.len, self.ip, self.udp, self.ns, self.ppp_proto]);
+        b[65..67].copy_from_slice(&self.ip_sum.to_le_bytes());
+        b
+    }
+
+    /// Reads back [`Template::to_bytes`]. Refuses offsets that would put a
+    /// patched field outside the template, so a damaged slot can never make
+    /// [`encap`] index out of bounds.
+    pub fn from_bytes(b: &[u8; TEMPLATE_BYTES]) -> Option<Template> {
+        let [len, ip, udp, ns, ppp_proto] = [b[60], b[61], b[62], b[63], b[64]];
+        let fits = |at: u8, n: u8| u16::from(at) + u16::from(n) <= u16::from(len);
+        let ok = usize::from(len) <= MAX_TEMPLATE
+            && fits(ip, 20)
+            && fits(udp, 8)
+            && u16::from(udp) >= u16::from(ip) + 20
+            && u16::from(ppp_proto) >= u16::from(udp) + 8
+            && fits(ppp_proto, 2)
+            && (ns == 0 || (ns > udp && fits(ns, 2)));
+        ok.then(|| {
+            let mut bytes = [0u8; MAX_TEMPLATE];
+            bytes.copy_from_slice(&b[..MAX_TEMPLATE]);
+            Template {
+                bytes,
+                len,
+                ip,
+                udp,
+                ns,
+                ppp_proto,
+                ip_sum: u16::from_le_bytes([b[65], b[66]]),
+            }
+        })
+    }
 }
+
+/// Size of [`Template::to_bytes`].
+pub const TEMPLATE_BYTES: usize = MAX_TEMPLATE + 7;
 
 /// The PPP protocol for an IP packet, from its version nibble.
 fn ppp_protocol(packet: &[u8]) -> Result<u16, Drop> {
@@ -268,6 +309,21 @@ mod tests {
         let mut buf = vec![0u8; 128];
         buf[64] = 0x55;
         assert_eq!(encap(&t, &mut buf, 64, 20, 0), Err(Drop::NotIp));
+    }
+
+    #[test]
+    fn stored_form_round_trips_and_refuses_bad_offsets() {
+        for (vlan, seq) in [(None, false), (Some(7), true)] {
+            let t = Template::new(&outer(vlan, seq));
+            assert_eq!(Template::from_bytes(&t.to_bytes()), Some(t));
+        }
+        let mut b = Template::new(&outer(None, true)).to_bytes();
+        b[60] = 61;
+        assert_eq!(Template::from_bytes(&b), None);
+        let mut b = Template::new(&outer(None, false)).to_bytes();
+        b[64] = 250;
+        assert_eq!(Template::from_bytes(&b), None);
+        assert_eq!(Template::from_bytes(&[0u8; TEMPLATE_BYTES]), None);
     }
 
     #[test]

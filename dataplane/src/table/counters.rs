@@ -1,0 +1,228 @@
+//! The counters region: owned by the data plane, read by lnsd.
+//!
+//! Each worker has a block of its own (single writer, so plain load + store
+//! and no atomic read-modify-write on the packet path): named counters,
+//! then one counter per [`Drop`] reason, then per-session packets and bytes
+//! each way. A per-session record carries the generation of the session it
+//! counts for, so a slot reused for a new session starts from zero without
+//! lnsd writing into the data plane's region.
+
+use crate::node::drop::Drop;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+macro_rules! counters {
+    ($( $(#[$doc:meta])* $name:ident = $text:literal, )+) => {
+        /// A worker counter.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[repr(u8)]
+        pub enum Counter {
+            $( $(#[$doc])* $name, )+
+        }
+
+        impl Counter {
+            /// Every counter, in layout order.
+            pub const ALL: &'static [Counter] = &[$(Counter::$name),+];
+
+            /// The metric name.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $( Counter::$name => $text, )+
+                }
+            }
+        }
+    };
+}
+
+counters! {
+    /// Frames received on the access side.
+    RxAccess = "rx_access_packets",
+    /// Frames received on the core side.
+    RxCore = "rx_core_packets",
+    /// Subscriber packets forwarded to the core.
+    Upstream = "upstream_packets",
+    /// Their bytes (the inner IP packet).
+    UpstreamBytes = "upstream_bytes",
+    /// Packets encapsulated toward a subscriber.
+    Downstream = "downstream_packets",
+    /// Their bytes (the inner IP packet).
+    DownstreamBytes = "downstream_bytes",
+    /// Subscriber-to-subscriber packets sent straight back into a tunnel.
+    Hairpin = "hairpin_packets",
+    /// ICMP "fragmentation needed" / "packet too big" sent.
+    IcmpTooBig = "icmp_too_big_sent",
+    /// Frames handed to the access TX ring.
+    TxAccess = "tx_access_packets",
+    /// Frames handed to the core TX ring.
+    TxCore = "tx_core_packets",
+    /// Frames dropped because a TX ring was full.
+    TxRingFull = "tx_ring_full",
+    /// Receive batches processed.
+    Batches = "batches",
+}
+
+/// Words in a worker's named-counter block: the counters, then the drops.
+pub const GLOBAL_WORDS: usize = 64;
+/// Where the drop counters start in the block.
+pub const DROPS_AT: usize = 32;
+/// Words of one session's counters.
+pub const SESSION_COUNTER_WORDS: usize = 8;
+
+const _: () = assert!(Counter::ALL.len() <= DROPS_AT);
+const _: () = assert!(DROPS_AT + Drop::ALL.len() <= GLOBAL_WORDS);
+
+/// One session's traffic, as counted by the data plane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SessionCounters {
+    /// Packets from the subscriber (decapsulated and forwarded).
+    pub up_packets: u64,
+    /// Their inner bytes.
+    pub up_bytes: u64,
+    /// Packets to the subscriber (encapsulated).
+    pub down_packets: u64,
+    /// Their inner bytes.
+    pub down_bytes: u64,
+    /// Packets of this session dropped (spoofed, too big, ...).
+    pub drops: u64,
+}
+
+impl std::ops::AddAssign for SessionCounters {
+    fn add_assign(&mut self, o: SessionCounters) {
+        self.up_packets += o.up_packets;
+        self.up_bytes += o.up_bytes;
+        self.down_packets += o.down_packets;
+        self.down_bytes += o.down_bytes;
+        self.drops += o.drops;
+    }
+}
+
+/// Which way a session's packet went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dir {
+    /// From the subscriber.
+    Up,
+    /// To the subscriber.
+    Down,
+}
+
+/// One worker's block, as the worker writes it.
+#[derive(Debug, Clone, Copy)]
+pub struct WorkerBlock<'a> {
+    pub(crate) global: &'a [AtomicU64],
+    pub(crate) sessions: &'a [AtomicU64],
+}
+
+#[inline(always)]
+fn bump(w: &AtomicU64, by: u64) {
+    // Single writer per block: load + store is exact and cheaper than
+    // fetch_add; lnsd only reads.
+    w.store(
+        w.load(Ordering::Relaxed).wrapping_add(by),
+        Ordering::Relaxed,
+    );
+}
+
+impl WorkerBlock<'_> {
+    /// Adds a batch's worth of named counters and drops.
+    pub fn flush(&self, local: &mut LocalCounters) {
+        for (i, v) in local.0.iter_mut().enumerate() {
+            if *v != 0 {
+                bump(&self.global[i], *v);
+                *v = 0;
+            }
+        }
+    }
+
+    /// Counts one packet of the session in `slot`, generation `generation`.
+    #[inline]
+    pub fn session(&self, slot: u32, generation: u64, dir: Dir, bytes: u64) {
+        let Some(c) = self.session_words(slot) else {
+            return;
+        };
+        self.adopt(c, generation);
+        let at = match dir {
+            Dir::Up => 1,
+            Dir::Down => 3,
+        };
+        bump(&c[at], 1);
+        bump(&c[at + 1], bytes);
+    }
+
+    /// Counts a dropped packet of the session in `slot`.
+    #[inline]
+    pub fn session_drop(&self, slot: u32, generation: u64) {
+        if let Some(c) = self.session_words(slot) {
+            self.adopt(c, generation);
+            bump(&c[5], 1);
+        }
+    }
+
+    fn session_words(&self, slot: u32) -> Option<&[AtomicU64]> {
+        let at = slot as usize * SESSION_COUNTER_WORDS;
+        self.sessions.get(at..at + SESSION_COUNTER_WORDS)
+    }
+
+    /// A slot counting for an older session starts over.
+    #[inline(always)]
+    fn adopt(&self, c: &[AtomicU64], generation: u64) {
+        if c[0].load(Ordering::Relaxed) != generation {
+            for w in &c[1..] {
+                w.store(0, Ordering::Relaxed);
+            }
+            // Released after the zeroes: a reader that sees the new
+            // generation sees zeroed counts, not the old session's.
+            c[0].store(generation, Ordering::Release);
+        }
+    }
+
+    /// Reads the named counter.
+    pub fn get(&self, c: Counter) -> u64 {
+        self.global[c as usize].load(Ordering::Relaxed)
+    }
+
+    /// Reads a drop counter.
+    pub fn drops(&self, d: Drop) -> u64 {
+        self.global[DROPS_AT + d as usize].load(Ordering::Relaxed)
+    }
+
+    /// The counts for `slot` if they belong to `generation`.
+    pub fn session_counters(&self, slot: u32, generation: u64) -> SessionCounters {
+        let Some(c) = self.session_words(slot) else {
+            return SessionCounters::default();
+        };
+        if c[0].load(Ordering::Acquire) != generation {
+            return SessionCounters::default();
+        }
+        let r = |i: usize| c[i].load(Ordering::Relaxed);
+        SessionCounters {
+            up_packets: r(1),
+            up_bytes: r(2),
+            down_packets: r(3),
+            down_bytes: r(4),
+            drops: r(5),
+        }
+    }
+}
+
+/// A worker's counts for the batch in progress, flushed once per batch.
+#[derive(Debug, Clone)]
+pub struct LocalCounters([u64; GLOBAL_WORDS]);
+
+impl Default for LocalCounters {
+    fn default() -> Self {
+        LocalCounters([0; GLOBAL_WORDS])
+    }
+}
+
+impl LocalCounters {
+    /// Adds to a named counter.
+    #[inline(always)]
+    pub fn add(&mut self, c: Counter, by: u64) {
+        self.0[c as usize] += by;
+    }
+
+    /// Counts a drop.
+    #[inline(always)]
+    pub fn drop(&mut self, d: Drop) {
+        self.0[DROPS_AT + d as usize] += 1;
+    }
+}

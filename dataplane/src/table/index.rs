@@ -1,0 +1,179 @@
+//! Lock-free lookup from a key to a slot: open addressing with linear
+//! probing over atomic buckets, one writer, many readers.
+//!
+//! A bucket is `tag << 32 | (slot + 1)`: 0 is empty, [`TOMB`] a deleted
+//! entry. The tag is the key's hash, so most wrong buckets are skipped
+//! without touching the slot; the slot itself is still read and its key
+//! compared, because the slot, not the bucket, is the truth (a slot reused
+//! for another session while a reader probes is just a mismatch).
+//!
+//! The writer publishes a bucket only after its slot is written and
+//! retires it before the slot is cleared, so a reader that finds a bucket
+//! reads either that session or a free slot. Deletion leaves a tombstone,
+//! turned back into empty when the probe run ends right after it, so a
+//! key's probe run is never cut short while it is in the table: a session
+//! that is not being changed is always found.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A deleted entry.
+pub const TOMB: u64 = u64::MAX;
+
+/// The key's hash (a splitmix64 finaliser: every key bit moves the
+/// bucket, so sequential session ids and addresses spread out).
+#[inline(always)]
+pub fn hash(key: u64) -> u64 {
+    let mut z = key.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// One index: a power-of-two run of buckets.
+#[derive(Debug, Clone, Copy)]
+pub struct Index<'a> {
+    buckets: &'a [AtomicU64],
+}
+
+impl<'a> Index<'a> {
+    /// `buckets.len()` must be a power of two (the layout makes it one).
+    pub fn new(buckets: &'a [AtomicU64]) -> Index<'a> {
+        debug_assert!(buckets.len().is_power_of_two());
+        Index { buckets }
+    }
+
+    fn mask(&self) -> usize {
+        self.buckets.len() - 1
+    }
+
+    /// Probes for `key`; `check(slot)` reads the slot and answers whether
+    /// it holds the key. The first `Some` wins.
+    #[inline(always)]
+    pub fn find<R>(&self, key: u64, mut check: impl FnMut(u32) -> Option<R>) -> Option<R> {
+        let h = hash(key);
+        let tag = h >> 32;
+        let mask = self.mask();
+        let mut i = (h as usize) & mask;
+        for _ in 0..self.buckets.len() {
+            let e = self.buckets[i].load(Ordering::Acquire);
+            if e == 0 {
+                return None;
+            }
+            if e != TOMB
+                && e >> 32 == tag
+                && let Some(r) = check((e as u32).wrapping_sub(1))
+            {
+                return Some(r);
+            }
+            i = (i + 1) & mask;
+        }
+        None
+    }
+
+    /// Writer: adds `key → slot`. The slot must already hold the record.
+    /// Returns false only if the index is full, which the layout's sizing
+    /// (twice the slot count) rules out.
+    pub fn insert(&self, key: u64, slot: u32) -> bool {
+        let h = hash(key);
+        let mask = self.mask();
+        let mut i = (h as usize) & mask;
+        for _ in 0..self.buckets.len() {
+            let e = self.buckets[i].load(Ordering::Relaxed);
+            if e == 0 || e == TOMB {
+                let v = ((h >> 32) << 32) | u64::from(slot + 1);
+                self.buckets[i].store(v, Ordering::Release);
+                return true;
+            }
+            i = (i + 1) & mask;
+        }
+        false
+    }
+
+    /// Writer: retires `key → slot`; returns whether it was there.
+    pub fn remove(&self, key: u64, slot: u32) -> bool {
+        let h = hash(key);
+        let want = ((h >> 32) << 32) | u64::from(slot + 1);
+        let mask = self.mask();
+        let mut i = (h as usize) & mask;
+        for _ in 0..self.buckets.len() {
+            let e = self.buckets[i].load(Ordering::Relaxed);
+            if e == 0 {
+                return false;
+            }
+            if e == want {
+                self.buckets[i].store(TOMB, Ordering::Release);
+                self.sweep(i);
+                return true;
+            }
+            i = (i + 1) & mask;
+        }
+        false
+    }
+
+    /// If the run ends after `i`, the tombstones before it are dead weight:
+    /// nothing can be found past an empty bucket, so they become empty,
+    /// walking back until a live entry.
+    fn sweep(&self, mut i: usize) {
+        let mask = self.mask();
+        if self.buckets[(i + 1) & mask].load(Ordering::Relaxed) != 0 {
+            return;
+        }
+        while self.buckets[i].load(Ordering::Relaxed) == TOMB {
+            self.buckets[i].store(0, Ordering::Release);
+            i = i.wrapping_sub(1) & mask;
+        }
+    }
+
+    /// Tombstones now in the index (for operators; a scan, not a counter).
+    pub fn tombstones(&self) -> usize {
+        self.buckets
+            .iter()
+            .filter(|b| b.load(Ordering::Relaxed) == TOMB)
+            .count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn buckets(n: usize) -> Vec<AtomicU64> {
+        (0..n).map(|_| AtomicU64::new(0)).collect()
+    }
+
+    /// Against a HashMap: random inserts and removes, every lookup agrees,
+    /// and a full drain leaves no tombstone behind.
+    #[test]
+    fn agrees_with_a_map_under_churn() {
+        let b = buckets(64);
+        let ix = Index::new(&b);
+        let mut model: HashMap<u64, u32> = HashMap::new();
+        let mut slots = [u64::MAX; 32];
+        let mut x = 1u64;
+        for _ in 0..20_000 {
+            x = hash(x);
+            let slot = (x % 32) as u32;
+            let key = (x >> 8) % 48;
+            if slots[slot as usize] == u64::MAX && !model.contains_key(&key) {
+                assert!(ix.insert(key, slot));
+                slots[slot as usize] = key;
+                model.insert(key, slot);
+            } else if slots[slot as usize] != u64::MAX {
+                let k = slots[slot as usize];
+                assert!(ix.remove(k, slot));
+                slots[slot as usize] = u64::MAX;
+                model.remove(&k);
+            }
+            for k in 0..48 {
+                let got = ix.find(k, |s| (slots[s as usize] == k).then_some(s));
+                assert_eq!(got, model.get(&k).copied(), "key {k}");
+            }
+        }
+        for (k, s) in model.drain() {
+            assert!(ix.remove(k, s));
+        }
+        assert_eq!(ix.tombstones(), 0);
+        assert!(b.iter().all(|e| e.load(Ordering::Relaxed) == 0));
+    }
+}

@@ -1,0 +1,854 @@
+//! The shared-memory tables between lnsd and the workers (DESIGN §2: "two
+//! processes, one contract").
+//!
+//! One file, normally under `/dev/shm`, created and sized by lnsd
+//! ([`Writer::create`]) and mapped by `lns-dataplane` ([`Reader::attach`]).
+//! Everything in it is 64-bit words accessed atomically:
+//!
+//! | region | written by | what |
+//! |---|---|---|
+//! | header | lnsd (data plane: its own words) | magic, ABI version, sizes, state |
+//! | session slots | lnsd, behind a [`seqlock`] each | [`Session`]s |
+//! | three indexes | lnsd | (tunnel, session), IPv4, IPv6 /64 → slot ([`index`]) |
+//! | next hops | lnsd, seqlocked | [`NextHop`] MACs toward the core and the LACs |
+//! | Ns | workers | the next Ns of each sequenced session |
+//! | counters | each worker its own block | [`counters`] |
+//!
+//! Guarantees: a reader sees each record exactly as one write left it (or
+//! misses and counts it); a session that is not being changed is always
+//! found; nothing on the read side allocates, locks or blocks. Either
+//! process may die and restart: the file holds all the state, so a new
+//! data plane attaches and forwards every session as it was, and lnsd's
+//! counters keep counting.
+//!
+//! Refused: attaching to a file with another magic, ABI version or layout
+//! (`AttachError`), so mismatched binaries never misread each other;
+//! inserting past capacity or a key already present (`TableError`).
+
+// The mapping is the one place the tables need `unsafe` (DESIGN §3).
+#![allow(unsafe_code, reason = "mapping the shared file as atomic words")]
+
+pub mod counters;
+pub mod index;
+pub mod record;
+pub mod seqlock;
+
+use counters::{GLOBAL_WORDS, SESSION_COUNTER_WORDS, SessionCounters, WorkerBlock};
+use index::Index;
+use record::{NEXTHOP_WORDS, SESSION_WORDS};
+pub use record::{NextHop, Session, up_key};
+use seqlock::Std;
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// "XLNSTBL\0", little-endian.
+pub const MAGIC: u64 = u64::from_le_bytes(*b"XLNSTBL\0");
+/// Bumped whenever the layout or a record's encoding changes.
+pub const ABI_VERSION: u64 = 1;
+
+/// The largest table the layout supports (slot numbers are 32-bit).
+pub const MAX_CAPACITY: u32 = 1 << 26;
+/// Next-hop entries (index 0 and 1 are the core's IPv4 and IPv6 gateways).
+pub const NEXTHOPS: u32 = 1024;
+/// Next-hop index of the core-side IPv4 gateway.
+pub const CORE_V4: u32 = 0;
+/// Next-hop index of the core-side IPv6 gateway.
+pub const CORE_V6: u32 = 1;
+
+const HEADER_WORDS: usize = 512;
+const SLOT_WORDS: usize = 1 + SESSION_WORDS;
+const NH_SLOT_WORDS: usize = 1 + NEXTHOP_WORDS;
+/// Seqlock read attempts before a lookup gives up (see `seqlock::read`).
+const READ_TRIES: u32 = 64;
+
+/// Header word numbers.
+mod hdr {
+    pub const MAGIC: usize = 0;
+    pub const VERSION: usize = 1;
+    pub const CAPACITY: usize = 2;
+    pub const WORKERS: usize = 3;
+    pub const NEXTHOPS: usize = 4;
+    pub const TOTAL_WORDS: usize = 5;
+    /// Words per slot, next hop and counter block, packed: a cheap layout
+    /// fingerprint on top of the version.
+    pub const SHAPE: usize = 6;
+    /// 1 once lnsd has finished initialising the file.
+    pub const READY: usize = 7;
+    pub const WRITER_PID: usize = 8;
+    pub const LIVE: usize = 9;
+    /// Written by the data plane.
+    pub const READER_PID: usize = 32;
+    pub const READER_ATTACHES: usize = 33;
+    pub const READER_HEARTBEAT: usize = 34;
+    /// The attach mode the data plane got (see `loader::AttachMode`).
+    pub const READER_MODE: usize = 35;
+}
+
+fn shape() -> u64 {
+    (SLOT_WORDS as u64)
+        | (NH_SLOT_WORDS as u64) << 8
+        | (GLOBAL_WORDS as u64) << 16
+        | (SESSION_COUNTER_WORDS as u64) << 24
+        | (HEADER_WORDS as u64) << 32
+}
+
+/// How big the tables are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sizes {
+    /// Session slots.
+    pub capacity: u32,
+    /// Counter blocks (one per worker the data plane may run).
+    pub workers: u32,
+}
+
+/// Where each region starts, in words.
+#[derive(Debug, Clone, Copy)]
+struct Layout {
+    sizes: Sizes,
+    slots: usize,
+    buckets: usize,
+    up: usize,
+    v4: usize,
+    v6: usize,
+    nexthops: usize,
+    ns: usize,
+    counters: usize,
+    worker_words: usize,
+    total: usize,
+}
+
+impl Layout {
+    fn new(sizes: Sizes) -> Layout {
+        let cap = sizes.capacity as usize;
+        // Twice the slots, so probe runs stay short at full load.
+        let buckets = (cap * 2).next_power_of_two().max(16);
+        let slots = HEADER_WORDS;
+        let up = slots + cap * SLOT_WORDS;
+        let v4 = up + buckets;
+        let v6 = v4 + buckets;
+        let nexthops = v6 + buckets;
+        let ns = nexthops + NEXTHOPS as usize * NH_SLOT_WORDS;
+        let counters = ns + cap;
+        let worker_words = GLOBAL_WORDS + cap * SESSION_COUNTER_WORDS;
+        let total = counters + sizes.workers as usize * worker_words;
+        Layout {
+            sizes,
+            slots,
+            buckets,
+            up,
+            v4,
+            v6,
+            nexthops,
+            ns,
+            counters,
+            worker_words,
+            total,
+        }
+    }
+}
+
+/// Why a table could not be created or opened.
+#[derive(Debug)]
+pub enum TableError {
+    /// File system error, with the path.
+    Io(PathBuf, std::io::Error),
+    /// Not a table file, or from another version of xlns.
+    Mismatch(String),
+    /// Every slot is in use.
+    Full,
+    /// A session with this (tunnel, session) or address is already in.
+    Duplicate(&'static str),
+    /// Capacity or worker count out of range.
+    Size(String),
+}
+
+impl std::fmt::Display for TableError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TableError::Io(p, e) => write!(f, "{}: {e}", p.display()),
+            TableError::Mismatch(m) => write!(f, "table mismatch: {m}"),
+            TableError::Full => write!(f, "session table full"),
+            TableError::Duplicate(k) => {
+                write!(f, "a session with this {k} is already in the table")
+            }
+            TableError::Size(m) => write!(f, "{m}"),
+        }
+    }
+}
+
+impl std::error::Error for TableError {}
+
+/// The words, wherever they live.
+enum Backing {
+    Map(memmap2::MmapMut),
+    Heap(Box<[AtomicU64]>),
+}
+
+/// A mapped (or heap) table: the words and their layout.
+struct Region {
+    backing: Backing,
+    layout: Layout,
+}
+
+impl Region {
+    fn words(&self) -> &[AtomicU64] {
+        match &self.backing {
+            Backing::Heap(w) => w,
+            Backing::Map(m) => {
+                // SAFETY: the map is page-aligned (so 8-aligned), its length
+                // was checked to be a multiple of 8 when opened, and it lives
+                // as long as `self`. `AtomicU64` has the size and alignment
+                // of `u64` and every bit pattern is valid. Other processes
+                // touch the file only through atomics too, and the map is
+                // never accessed as plain bytes after creation, so there are
+                // no non-atomic races on it.
+                unsafe { std::slice::from_raw_parts(m.as_ptr().cast::<AtomicU64>(), m.len() / 8) }
+            }
+        }
+    }
+
+    fn hdr(&self, i: usize) -> &AtomicU64 {
+        &self.words()[i]
+    }
+
+    fn slot(&self, slot: u32) -> (&AtomicU64, &[AtomicU64]) {
+        let at = self.layout.slots + slot as usize * SLOT_WORDS;
+        let w = &self.words()[at..at + SLOT_WORDS];
+        (&w[0], &w[1..])
+    }
+
+    fn index(&self, at: usize) -> Index<'_> {
+        Index::new(&self.words()[at..at + self.layout.buckets])
+    }
+
+    fn nexthop_words(&self, i: u32) -> Option<(&AtomicU64, &[AtomicU64])> {
+        if i >= NEXTHOPS {
+            return None;
+        }
+        let at = self.layout.nexthops + i as usize * NH_SLOT_WORDS;
+        let w = &self.words()[at..at + NH_SLOT_WORDS];
+        Some((&w[0], &w[1..]))
+    }
+
+    fn read_session(&self, slot: u32) -> Option<(u64, Session)> {
+        if slot >= self.layout.sizes.capacity {
+            return None;
+        }
+        let (seq, words) = self.slot(slot);
+        let w = seqlock::read::<Std, SESSION_WORDS>(seq, words, READ_TRIES)?;
+        Session::decode(&w)
+    }
+
+    fn worker(&self, w: u32) -> Option<WorkerBlock<'_>> {
+        if w >= self.layout.sizes.workers {
+            return None;
+        }
+        let at = self.layout.counters + w as usize * self.layout.worker_words;
+        let words = &self.words()[at..at + self.layout.worker_words];
+        Some(WorkerBlock {
+            global: &words[..GLOBAL_WORDS],
+            sessions: &words[GLOBAL_WORDS..],
+        })
+    }
+}
+
+/// A session found by a worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Found {
+    /// Its slot (for counters and Ns).
+    pub slot: u32,
+    /// The generation it was written with (for counters).
+    pub generation: u64,
+    /// The session.
+    pub session: Session,
+}
+
+/// The read side: what the workers use. Cheap to clone (one `Arc`).
+#[derive(Clone)]
+pub struct Reader {
+    region: Arc<Region>,
+}
+
+impl std::fmt::Debug for Reader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader")
+            .field("sizes", &self.region.layout.sizes)
+            .finish()
+    }
+}
+
+impl Reader {
+    /// Maps the table lnsd created at `path`, checking that it was made by
+    /// this version of the layout and that lnsd finished initialising it.
+    pub fn attach(path: &Path) -> Result<Reader, TableError> {
+        let io = |e| TableError::Io(path.to_path_buf(), e);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(io)?;
+        let len = file.metadata().map_err(io)?.len();
+        if len < (HEADER_WORDS * 8) as u64 || len % 8 != 0 {
+            return Err(TableError::Mismatch(format!(
+                "{}: {len} bytes is not a table",
+                path.display()
+            )));
+        }
+        // SAFETY: the file is shared with lnsd, which may change it at any
+        // time; `Region::words` only ever exposes it as atomics.
+        let map = unsafe { memmap2::MmapMut::map_mut(&file) }.map_err(io)?;
+        let probe = Region {
+            backing: Backing::Map(map),
+            layout: Layout::new(Sizes {
+                capacity: 0,
+                workers: 0,
+            }),
+        };
+        let h = |i| probe.hdr(i).load(Ordering::Acquire);
+        if h(hdr::MAGIC) != MAGIC {
+            return Err(TableError::Mismatch(format!(
+                "{}: not an xlns table",
+                path.display()
+            )));
+        }
+        if h(hdr::VERSION) != ABI_VERSION || h(hdr::SHAPE) != shape() {
+            return Err(TableError::Mismatch(format!(
+                "{}: table ABI {} (shape {:#x}), this binary speaks ABI {ABI_VERSION} \
+                 (shape {:#x}); run lnsd and lns-dataplane from the same build",
+                path.display(),
+                h(hdr::VERSION),
+                h(hdr::SHAPE),
+                shape()
+            )));
+        }
+        if h(hdr::READY) != 1 {
+            return Err(TableError::Mismatch(format!(
+                "{}: lnsd has not finished creating the table",
+                path.display()
+            )));
+        }
+        let sizes = Sizes {
+            capacity: u32::try_from(h(hdr::CAPACITY)).unwrap_or(u32::MAX),
+            workers: u32::try_from(h(hdr::WORKERS)).unwrap_or(u32::MAX),
+        };
+        if sizes.capacity > MAX_CAPACITY || h(hdr::NEXTHOPS) != u64::from(NEXTHOPS) {
+            return Err(TableError::Mismatch("sizes out of range".into()));
+        }
+        let layout = Layout::new(sizes);
+        if (layout.total * 8) as u64 != len || h(hdr::TOTAL_WORDS) != layout.total as u64 {
+            return Err(TableError::Mismatch(format!(
+                "{}: {len} bytes, but its header describes {}",
+                path.display(),
+                layout.total * 8
+            )));
+        }
+        let Region { backing, .. } = probe;
+        let region = Region { backing, layout };
+        region
+            .hdr(hdr::READER_PID)
+            .store(u64::from(std::process::id()), Ordering::Relaxed);
+        let a = region.hdr(hdr::READER_ATTACHES);
+        a.store(a.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        Ok(Reader {
+            region: Arc::new(region),
+        })
+    }
+
+    /// The sizes lnsd made the table with.
+    pub fn sizes(&self) -> Sizes {
+        self.region.layout.sizes
+    }
+
+    /// Upstream: the session a LAC's data frame belongs to.
+    #[inline]
+    pub fn by_ids(&self, tunnel: u16, session: u16) -> Option<Found> {
+        let key = up_key(tunnel, session);
+        self.find(self.region.layout.up, key, |s| s.key() == key)
+    }
+
+    /// Downstream: the session with this IPv4 address.
+    #[inline]
+    pub fn by_ipv4(&self, a: Ipv4Addr) -> Option<Found> {
+        let key = u64::from(a.to_bits());
+        self.find(self.region.layout.v4, key, |s| s.ipv4 == Some(a))
+    }
+
+    /// Downstream: the session with this IPv6 /64 (first 8 octets).
+    #[inline]
+    pub fn by_ipv6_prefix(&self, p: [u8; 8]) -> Option<Found> {
+        let key = u64::from_be_bytes(p);
+        self.find(self.region.layout.v6, key, |s| s.ipv6_prefix == Some(p))
+    }
+
+    #[inline(always)]
+    fn find(&self, index: usize, key: u64, is: impl Fn(&Session) -> bool) -> Option<Found> {
+        let r = &*self.region;
+        r.index(index).find(key, |slot| {
+            let (generation, session) = r.read_session(slot)?;
+            is(&session).then_some(Found {
+                slot,
+                generation,
+                session,
+            })
+        })
+    }
+
+    /// A next hop, if lnsd has resolved it.
+    #[inline]
+    pub fn nexthop(&self, i: u32) -> Option<NextHop> {
+        let (seq, words) = self.region.nexthop_words(i)?;
+        NextHop::decode(&seqlock::read::<Std, NEXTHOP_WORDS>(
+            seq, words, READ_TRIES,
+        )?)
+    }
+
+    /// The next Ns for a sequenced session (RFC 2661 §5.4: per session,
+    /// starting at 0). Tagged with the generation so a reused slot starts
+    /// over; shared by the workers, hence a compare-and-swap.
+    #[inline]
+    pub fn next_ns(&self, slot: u32, generation: u64) -> u16 {
+        let Some(w) = self
+            .region
+            .words()
+            .get(self.region.layout.ns + slot as usize)
+        else {
+            return 0;
+        };
+        let tag = generation << 16;
+        let mut cur = w.load(Ordering::Relaxed);
+        loop {
+            let ns = if cur & !0xffff == tag & !0xffff {
+                cur as u16
+            } else {
+                0
+            };
+            let next = tag | u64::from(ns.wrapping_add(1));
+            match w.compare_exchange_weak(cur, next, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return ns,
+                Err(c) => cur = c,
+            }
+        }
+    }
+
+    /// Worker `w`'s counter block.
+    pub fn worker(&self, w: u32) -> Option<WorkerBlock<'_>> {
+        self.region.worker(w)
+    }
+
+    /// Tells lnsd the data plane is alive (called once per second or so).
+    pub fn heartbeat(&self, mode: u64) {
+        let h = self.region.hdr(hdr::READER_HEARTBEAT);
+        h.store(h.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        self.region
+            .hdr(hdr::READER_MODE)
+            .store(mode, Ordering::Relaxed);
+    }
+}
+
+/// What the writer remembers of each slot, to find and retire its keys
+/// without reading the shared words back.
+#[derive(Debug, Clone, Copy)]
+struct Keys {
+    generation: u64,
+    up: u64,
+    v4: Option<u64>,
+    v6: Option<u64>,
+}
+
+/// The write side: lnsd's. One per table (`&mut self` serialises writes).
+pub struct Writer {
+    region: Arc<Region>,
+    path: Option<PathBuf>,
+    keys: Vec<Option<Keys>>,
+    free: Vec<u32>,
+    by_up: HashMap<u64, u32>,
+    by_v4: HashMap<u64, u32>,
+    by_v6: HashMap<u64, u32>,
+    generation: u64,
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer")
+            .field("path", &self.path)
+            .field("sizes", &self.region.layout.sizes)
+            .field("live", &self.len())
+            .finish()
+    }
+}
+
+/// A session's place in the table, as lnsd holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SlotId {
+    /// The slot.
+    pub slot: u32,
+    /// The generation it was written with.
+    pub generation: u64,
+}
+
+impl Writer {
+    fn check(sizes: Sizes) -> Result<Layout, TableError> {
+        if sizes.capacity == 0 || sizes.capacity > MAX_CAPACITY {
+            return Err(TableError::Size(format!(
+                "table capacity {} out of range 1..={MAX_CAPACITY}",
+                sizes.capacity
+            )));
+        }
+        if sizes.workers == 0 || sizes.workers > 256 {
+            return Err(TableError::Size(format!(
+                "{} workers out of range 1..=256",
+                sizes.workers
+            )));
+        }
+        Ok(Layout::new(sizes))
+    }
+
+    /// Creates (or replaces) the table file at `path`. The file is sparse:
+    /// memory is committed as slots are used.
+    pub fn create(path: &Path, sizes: Sizes) -> Result<Writer, TableError> {
+        let layout = Self::check(sizes)?;
+        let io = |e| TableError::Io(path.to_path_buf(), e);
+        // A new inode, so a data plane still mapping an old table keeps
+        // its (now orphaned) copy instead of seeing this one half-built.
+        let _ = std::fs::remove_file(path);
+        let file: File = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map_err(io)?;
+        file.set_len((layout.total * 8) as u64).map_err(io)?;
+        // SAFETY: the file was just created by us; see `Region::words` for
+        // why sharing it with the data plane is sound.
+        let map = unsafe { memmap2::MmapMut::map_mut(&file) }.map_err(io)?;
+        Ok(Self::init(
+            Backing::Map(map),
+            layout,
+            Some(path.to_path_buf()),
+        ))
+    }
+
+    /// A table in this process's memory (tests, benchmarks).
+    pub fn heap(sizes: Sizes) -> Result<Writer, TableError> {
+        let layout = Self::check(sizes)?;
+        let words: Box<[AtomicU64]> = (0..layout.total).map(|_| AtomicU64::new(0)).collect();
+        Ok(Self::init(Backing::Heap(words), layout, None))
+    }
+
+    fn init(backing: Backing, layout: Layout, path: Option<PathBuf>) -> Writer {
+        let region = Region { backing, layout };
+        let set = |i, v| region.hdr(i).store(v, Ordering::Relaxed);
+        set(hdr::MAGIC, MAGIC);
+        set(hdr::VERSION, ABI_VERSION);
+        set(hdr::CAPACITY, u64::from(layout.sizes.capacity));
+        set(hdr::WORKERS, u64::from(layout.sizes.workers));
+        set(hdr::NEXTHOPS, u64::from(NEXTHOPS));
+        set(hdr::TOTAL_WORDS, layout.total as u64);
+        set(hdr::SHAPE, shape());
+        set(hdr::WRITER_PID, u64::from(std::process::id()));
+        region.hdr(hdr::READY).store(1, Ordering::Release);
+        let cap = layout.sizes.capacity;
+        Writer {
+            region: Arc::new(region),
+            path,
+            keys: vec![None; cap as usize],
+            // Popped from the end: slot 0 first.
+            free: (0..cap).rev().collect(),
+            by_up: HashMap::new(),
+            by_v4: HashMap::new(),
+            by_v6: HashMap::new(),
+            generation: 0,
+        }
+    }
+
+    /// A reader of this table in this process.
+    pub fn reader(&self) -> Reader {
+        Reader {
+            region: self.region.clone(),
+        }
+    }
+
+    /// The file, if the table is one.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// Sessions in the table.
+    pub fn len(&self) -> usize {
+        self.by_up.len()
+    }
+
+    /// Whether the table holds no session.
+    pub fn is_empty(&self) -> bool {
+        self.by_up.is_empty()
+    }
+
+    /// The sizes the table was made with.
+    pub fn sizes(&self) -> Sizes {
+        self.region.layout.sizes
+    }
+
+    /// Adds a session; the workers find it from the moment this returns.
+    pub fn insert(&mut self, s: &Session) -> Result<SlotId, TableError> {
+        let up = s.key();
+        let v4 = s.ipv4.map(|a| u64::from(a.to_bits()));
+        let v6 = s.ipv6_prefix.map(u64::from_be_bytes);
+        if self.by_up.contains_key(&up) {
+            return Err(TableError::Duplicate("tunnel and session id"));
+        }
+        if v4.is_some_and(|k| self.by_v4.contains_key(&k)) {
+            return Err(TableError::Duplicate("IPv4 address"));
+        }
+        if v6.is_some_and(|k| self.by_v6.contains_key(&k)) {
+            return Err(TableError::Duplicate("IPv6 prefix"));
+        }
+        let slot = self.free.pop().ok_or(TableError::Full)?;
+        self.generation += 1;
+        let generation = self.generation;
+        let r = &*self.region;
+        let (seq, words) = r.slot(slot);
+        seqlock::write::<Std>(seq, words, &s.encode(generation));
+        // Indexes after the slot: a reader that finds the bucket finds the
+        // session (index.rs).
+        r.index(r.layout.up).insert(up, slot);
+        self.by_up.insert(up, slot);
+        if let Some(k) = v4 {
+            r.index(r.layout.v4).insert(k, slot);
+            self.by_v4.insert(k, slot);
+        }
+        if let Some(k) = v6 {
+            r.index(r.layout.v6).insert(k, slot);
+            self.by_v6.insert(k, slot);
+        }
+        self.keys[slot as usize] = Some(Keys {
+            generation,
+            up,
+            v4,
+            v6,
+        });
+        r.hdr(hdr::LIVE)
+            .store(self.by_up.len() as u64, Ordering::Relaxed);
+        Ok(SlotId { slot, generation })
+    }
+
+    /// Rewrites a session in place (new MRU, addresses, LAC port, template).
+    /// Workers see the old record or the new one, never a mix; keys that
+    /// change move in the indexes, and keys it keeps stay findable
+    /// throughout.
+    pub fn update(&mut self, id: SlotId, s: &Session) -> Result<(), TableError> {
+        let old = self
+            .keys
+            .get(id.slot as usize)
+            .copied()
+            .flatten()
+            .filter(|k| k.generation == id.generation)
+            .ok_or_else(|| TableError::Size(format!("no session in slot {}", id.slot)))?;
+        let new = Keys {
+            generation: id.generation,
+            up: s.key(),
+            v4: s.ipv4.map(|a| u64::from(a.to_bits())),
+            v6: s.ipv6_prefix.map(u64::from_be_bytes),
+        };
+        let taken = |m: &HashMap<u64, u32>, k: Option<u64>| {
+            k.and_then(|k| m.get(&k)).is_some_and(|&o| o != id.slot)
+        };
+        if taken(&self.by_up, Some(new.up)) {
+            return Err(TableError::Duplicate("tunnel and session id"));
+        }
+        if taken(&self.by_v4, new.v4) {
+            return Err(TableError::Duplicate("IPv4 address"));
+        }
+        if taken(&self.by_v6, new.v6) {
+            return Err(TableError::Duplicate("IPv6 prefix"));
+        }
+        let r = &*self.region;
+        let slot = id.slot;
+        let moves = [
+            (r.layout.up, Some(old.up), Some(new.up), &mut self.by_up),
+            (r.layout.v4, old.v4, new.v4, &mut self.by_v4),
+            (r.layout.v6, old.v6, new.v6, &mut self.by_v6),
+        ];
+        let mut adds = Vec::new();
+        for (at, o, n, map) in moves {
+            if o == n {
+                continue;
+            }
+            if let Some(o) = o {
+                r.index(at).remove(o, slot);
+                map.remove(&o);
+            }
+            if let Some(n) = n {
+                map.insert(n, slot);
+                adds.push((at, n));
+            }
+        }
+        let (seq, words) = r.slot(slot);
+        seqlock::write::<Std>(seq, words, &s.encode(id.generation));
+        for (at, n) in adds {
+            r.index(at).insert(n, slot);
+        }
+        self.keys[slot as usize] = Some(new);
+        Ok(())
+    }
+
+    /// Removes a session; returns its final counters, summed over the
+    /// workers. Unknown or stale ids are `None`.
+    pub fn remove(&mut self, id: SlotId) -> Option<SessionCounters> {
+        let k = (*self.keys.get(id.slot as usize)?)?;
+        if k.generation != id.generation {
+            return None;
+        }
+        let r = &*self.region;
+        // Indexes first, then the slot (index.rs).
+        r.index(r.layout.up).remove(k.up, id.slot);
+        self.by_up.remove(&k.up);
+        if let Some(x) = k.v4 {
+            r.index(r.layout.v4).remove(x, id.slot);
+            self.by_v4.remove(&x);
+        }
+        if let Some(x) = k.v6 {
+            r.index(r.layout.v6).remove(x, id.slot);
+            self.by_v6.remove(&x);
+        }
+        let (seq, words) = r.slot(id.slot);
+        seqlock::write::<Std>(seq, words, &[0; SESSION_WORDS]);
+        self.keys[id.slot as usize] = None;
+        self.free.push(id.slot);
+        r.hdr(hdr::LIVE)
+            .store(self.by_up.len() as u64, Ordering::Relaxed);
+        Some(self.counters(id))
+    }
+
+    /// A session's counters so far, summed over the workers.
+    pub fn counters(&self, id: SlotId) -> SessionCounters {
+        let mut sum = SessionCounters::default();
+        for w in 0..self.region.layout.sizes.workers {
+            if let Some(b) = self.region.worker(w) {
+                sum += b.session_counters(id.slot, id.generation);
+            }
+        }
+        sum
+    }
+
+    /// Worker `w`'s counter block (for lnsd's statistics).
+    pub fn worker(&self, w: u32) -> Option<WorkerBlock<'_>> {
+        self.region.worker(w)
+    }
+
+    /// Sets next hop `i` (see [`CORE_V4`], [`CORE_V6`]).
+    pub fn set_nexthop(&mut self, i: u32, nh: &NextHop) -> Result<(), TableError> {
+        let (seq, words) = self
+            .region
+            .nexthop_words(i)
+            .ok_or_else(|| TableError::Size(format!("next hop {i} out of range")))?;
+        seqlock::write::<Std>(seq, words, &nh.encode());
+        Ok(())
+    }
+
+    /// The data plane's heartbeat count, its PID, how many times one has
+    /// attached, and the attach mode it reported.
+    pub fn reader_status(&self) -> ReaderStatus {
+        let h = |i| self.region.hdr(i).load(Ordering::Relaxed);
+        ReaderStatus {
+            pid: h(hdr::READER_PID) as u32,
+            attaches: h(hdr::READER_ATTACHES),
+            heartbeat: h(hdr::READER_HEARTBEAT),
+            mode: h(hdr::READER_MODE),
+        }
+    }
+
+    /// Tombstones across the indexes (a scan: for diagnostics).
+    pub fn tombstones(&self) -> usize {
+        let r = &*self.region;
+        [r.layout.up, r.layout.v4, r.layout.v6]
+            .iter()
+            .map(|&at| r.index(at).tombstones())
+            .sum()
+    }
+}
+
+/// What the data plane last wrote in the header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReaderStatus {
+    /// Its PID.
+    pub pid: u32,
+    /// How many times a data plane attached to this table.
+    pub attaches: u64,
+    /// Ticks once a second while it runs.
+    pub heartbeat: u64,
+    /// The attach mode it reported.
+    pub mode: u64,
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        if let Some(p) = &self.path {
+            // The data plane keeps its mapping; the name goes with lnsd.
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::encap::{Outer, Template};
+
+    fn session(n: u16, variant: u16) -> Session {
+        Session {
+            tunnel: 1,
+            session: n,
+            ipv4: Some(Ipv4Addr::new(100, 64, 0, n as u8)),
+            ipv6_prefix: None,
+            mru: 1500,
+            peer: std::net::IpAddr::V4(Ipv4Addr::LOCALHOST),
+            peer_port: variant,
+            lac_nexthop: 2,
+            template: Template::new(&Outer {
+                dst_mac: [0; 6],
+                src_mac: [0; 6],
+                vlan: None,
+                src: Ipv4Addr::LOCALHOST,
+                src_port: 1701,
+                dst: Ipv4Addr::LOCALHOST,
+                dst_port: variant,
+                tunnel: 1,
+                session: n,
+                sequencing: false,
+            }),
+        }
+    }
+
+    /// Small enough for miri (`cargo +nightly miri test -p lns-dataplane
+    /// --lib table`), which checks the heap-backed table's threads for
+    /// data races and undefined behaviour; the file-backed torture test in
+    /// `tests/table.rs` is the same idea at scale.
+    #[test]
+    fn concurrent_rewrites_are_never_torn() {
+        let mut w = Writer::heap(Sizes {
+            capacity: 4,
+            workers: 1,
+        })
+        .unwrap();
+        let ids: Vec<_> = (0..4).map(|n| w.insert(&session(n, 0)).unwrap()).collect();
+        let r = w.reader();
+        let reader = std::thread::spawn(move || {
+            for i in 0..200u16 {
+                if let Some(f) = r.by_ids(1, i % 4) {
+                    assert_eq!(f.session, session(i % 4, f.session.peer_port));
+                } else {
+                    panic!("session {} missed", i % 4);
+                }
+            }
+        });
+        for v in 1..100u16 {
+            let n = v % 4;
+            w.update(ids[n as usize], &session(n, v)).unwrap();
+        }
+        reader.join().unwrap();
+    }
+}

@@ -1,0 +1,172 @@
+//! The sequence lock every table record sits behind.
+//!
+//! One writer (lnsd, serialised by `&mut Writer`) and any number of readers
+//! (the workers, in another process) share a record of `N` 64-bit words and
+//! a sequence word. The writer makes the sequence odd, writes the words,
+//! and makes it even again; a reader copies the words between two loads of
+//! the sequence and keeps the copy only if both loads saw the same even
+//! value. So a reader gets a record exactly as one write left it, or
+//! nothing and tries again: never a torn mix of two writes.
+//!
+//! Every access is atomic (relaxed words, with fences ordering them against
+//! the sequence), so the protocol is data-race free under the Rust memory
+//! model; that is what lets loom check it (the test below) and miri run the
+//! table's tests. The functions are generic over [`Atomics`] for that
+//! reason alone: production uses [`Std`].
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A 64-bit atomic word.
+pub trait Word {
+    /// Atomic load.
+    fn load(&self, o: Ordering) -> u64;
+    /// Atomic store.
+    fn store(&self, v: u64, o: Ordering);
+}
+
+/// The atomics a seqlock is built from.
+pub trait Atomics {
+    /// The word type.
+    type W: Word;
+    /// A memory fence.
+    fn fence(o: Ordering);
+}
+
+/// The standard library's atomics.
+#[derive(Debug)]
+pub struct Std;
+
+impl Word for AtomicU64 {
+    #[inline(always)]
+    fn load(&self, o: Ordering) -> u64 {
+        AtomicU64::load(self, o)
+    }
+    #[inline(always)]
+    fn store(&self, v: u64, o: Ordering) {
+        AtomicU64::store(self, v, o)
+    }
+}
+
+impl Atomics for Std {
+    type W = AtomicU64;
+    #[inline(always)]
+    fn fence(o: Ordering) {
+        std::sync::atomic::fence(o)
+    }
+}
+
+/// One read attempt: the words if no write overlapped, else `None`.
+#[inline(always)]
+pub fn try_read<A: Atomics, const N: usize>(seq: &A::W, words: &[A::W]) -> Option<[u64; N]> {
+    let s1 = seq.load(Ordering::Acquire);
+    if s1 & 1 == 1 {
+        return None;
+    }
+    let mut out = [0u64; N];
+    for (o, w) in out.iter_mut().zip(words) {
+        *o = w.load(Ordering::Relaxed);
+    }
+    // Orders the word loads before the second sequence load: if any of
+    // them saw a later write, the second load sees that write's odd (or
+    // later even) sequence (the seqlock recipe of Boehm, "Can seqlocks get
+    // along with programming language memory models?", 2012).
+    A::fence(Ordering::Acquire);
+    let s2 = seq.load(Ordering::Relaxed);
+    (s1 == s2).then_some(out)
+}
+
+/// Reads, retrying while a write is in progress. A write is a few dozen
+/// stores, so this spins for nanoseconds at most; `limit` bounds it anyway
+/// so a writer that died mid-write (its sequence stuck odd) costs a miss,
+/// not a hung worker.
+#[inline(always)]
+pub fn read<A: Atomics, const N: usize>(
+    seq: &A::W,
+    words: &[A::W],
+    limit: u32,
+) -> Option<[u64; N]> {
+    for _ in 0..limit {
+        if let Some(v) = try_read::<A, N>(seq, words) {
+            return Some(v);
+        }
+        std::hint::spin_loop();
+    }
+    None
+}
+
+/// Writes the words. The caller is the only writer of this record.
+#[inline]
+pub fn write<A: Atomics>(seq: &A::W, words: &[A::W], v: &[u64]) {
+    // Whatever a previous writer process left (odd after a crash mid-write)
+    // is made even first, so readers still see odd while we write.
+    let s = seq.load(Ordering::Relaxed) | 1;
+    seq.store(s, Ordering::Relaxed);
+    // The odd sequence is visible before any new word.
+    A::fence(Ordering::Release);
+    for (w, x) in words.iter().zip(v) {
+        w.store(*x, Ordering::Relaxed);
+    }
+    seq.store(s.wrapping_add(1), Ordering::Release);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_write_is_read_back_and_a_stuck_odd_sequence_is_a_miss() {
+        let seq = AtomicU64::new(0);
+        let words: Vec<AtomicU64> = (0..3).map(|_| AtomicU64::new(0)).collect();
+        write::<Std>(&seq, &words, &[1, 2, 3]);
+        assert_eq!(read::<Std, 3>(&seq, &words, 1), Some([1, 2, 3]));
+        assert_eq!(seq.load(Ordering::Relaxed), 2);
+        seq.store(5, Ordering::Relaxed);
+        assert_eq!(read::<Std, 3>(&seq, &words, 10), None);
+        // The next writer recovers the record.
+        write::<Std>(&seq, &words, &[4, 5, 6]);
+        assert_eq!(read::<Std, 3>(&seq, &words, 1), Some([4, 5, 6]));
+    }
+
+    #[cfg(not(miri))]
+    mod loom_model {
+        use super::super::*;
+        use loom::sync::Arc;
+        use loom::sync::atomic::AtomicU64 as LAtomic;
+
+        struct Loom;
+        impl Word for LAtomic {
+            fn load(&self, o: Ordering) -> u64 {
+                LAtomic::load(self, o)
+            }
+            fn store(&self, v: u64, o: Ordering) {
+                LAtomic::store(self, v, o)
+            }
+        }
+        impl Atomics for Loom {
+            type W = LAtomic;
+            fn fence(o: Ordering) {
+                loom::sync::atomic::fence(o)
+            }
+        }
+
+        /// Every interleaving of two writes against a reader: whatever the
+        /// reader accepts is one write's record, whole.
+        #[test]
+        fn loom_no_torn_reads() {
+            loom::model(|| {
+                let seq = Arc::new(LAtomic::new(0));
+                let words = Arc::new([LAtomic::new(0), LAtomic::new(0)]);
+                let (s, w) = (seq.clone(), words.clone());
+                let writer = loom::thread::spawn(move || {
+                    write::<Loom>(&s, &w[..], &[1, 1]);
+                    write::<Loom>(&s, &w[..], &[2, 2]);
+                });
+                if let Some([a, b]) = try_read::<Loom, 2>(&seq, &words[..]) {
+                    assert_eq!(a, b, "torn read");
+                }
+                writer.join().unwrap();
+                assert_eq!(try_read::<Loom, 2>(&seq, &words[..]), Some([2, 2]));
+            });
+        }
+    }
+}
