@@ -14,6 +14,8 @@ pub mod loader;
 pub mod node;
 pub mod table;
 pub mod wire;
+pub mod worker;
+pub mod xsk;
 
 #[doc(hidden)]
 pub mod fuzzing;

@@ -10,10 +10,14 @@
 //! * [`encap`]: downstream, subscriber packet into its tunnel, from a
 //!   per-session template.
 //!
-//! Hairpinning, ICMP errors and the batch loop arrive next to them.
+//! * [`icmp`]: downstream, the error for a packet the subscriber's MRU
+//!   cannot take.
+//!
+//! The worker (`crate::worker`) strings them together over batches.
 
 pub mod classify;
 pub mod decap;
 pub mod drop;
 pub mod encap;
 pub mod forward;
+pub mod icmp;

@@ -1,0 +1,395 @@
+//! The AF_XDP layer: one worker's UMEM and its sockets (DESIGN §3). The
+//! rest of the data plane sees frames as byte slices and descriptors; the
+//! crate behind it (`xdpilone`) stays in here.
+//!
+//! A worker owns one UMEM shared by its socket on the access interface and
+//! its socket on the core interface (same queue number), so a frame
+//! received on one side is transmitted on the other by handing over its
+//! descriptor: no copy. Each socket has its own fill and completion rings;
+//! frames come from and return to the worker's single free list.
+//!
+//! Guarantees: every frame is in exactly one place (free list, a fill
+//! ring, the kernel, an RX batch being processed, a TX ring); a frame that
+//! cannot be transmitted goes back to the free list and is counted by the
+//! caller. Refused: queues beyond `loader::abi::MAX_QUEUES`.
+
+// `Umem::new` takes raw memory: the one `unsafe` of this layer.
+#![allow(unsafe_code, reason = "registering the UMEM area with the kernel")]
+
+use crate::loader::Side;
+use std::ffi::CString;
+use std::num::NonZeroU32;
+use std::ptr::NonNull;
+use xdpilone::xdp::XdpDesc;
+use xdpilone::{DeviceQueue, IfInfo, RingRx, RingTx, Socket, SocketConfig, UmemConfig, User};
+
+/// Frames per RX batch (DESIGN §4: vectors of up to 64).
+pub const BATCH: usize = 64;
+
+/// Sizes of a worker's UMEM and rings.
+#[derive(Debug, Clone, Copy)]
+pub struct XskConfig {
+    /// Frames in the UMEM (shared by both sockets).
+    pub frames: u32,
+    /// Bytes per frame (2048 holds a 1500-byte MTU frame plus the 256-byte
+    /// XDP headroom the encapsulation grows into).
+    pub frame_size: u32,
+    /// Entries in each RX, TX, fill and completion ring.
+    pub ring: u32,
+    /// Ask for the need-wakeup protocol (poll mode); off for busy polling.
+    pub need_wakeup: bool,
+    /// Try zero-copy first (only meaningful in native XDP mode).
+    pub try_zero_copy: bool,
+}
+
+impl Default for XskConfig {
+    fn default() -> Self {
+        XskConfig {
+            frames: 8192,
+            frame_size: 2048,
+            ring: 2048,
+            need_wakeup: true,
+            try_zero_copy: true,
+        }
+    }
+}
+
+/// Why sockets could not be opened.
+#[derive(Debug)]
+pub struct XskError(pub String);
+
+impl std::fmt::Display for XskError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for XskError {}
+
+fn e(what: impl std::fmt::Display, errno: xdpilone::Errno) -> XskError {
+    XskError(format!(
+        "{what}: {}",
+        std::io::Error::from_raw_os_error(errno.get_raw())
+    ))
+}
+
+/// The packet memory.
+pub struct Umem {
+    // Declared before `area`: the registration goes before the memory.
+    inner: xdpilone::Umem,
+    area: memmap2::MmapMut,
+    frame_size: u64,
+    free: Vec<u64>,
+}
+
+impl std::fmt::Debug for Umem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Umem")
+            .field("bytes", &self.area.len())
+            .field("free", &self.free.len())
+            .finish()
+    }
+}
+
+impl Umem {
+    fn new(c: &XskConfig) -> Result<Umem, XskError> {
+        let bytes = c.frames as usize * c.frame_size as usize;
+        let mut area = memmap2::MmapMut::map_anon(bytes)
+            .map_err(|err| XskError(format!("allocating {bytes} bytes of UMEM: {err}")))?;
+        let ptr = NonNull::from(&mut area[..]);
+        let cfg = UmemConfig {
+            fill_size: c.ring,
+            complete_size: c.ring,
+            frame_size: c.frame_size,
+            headroom: 0,
+            flags: 0,
+        };
+        // SAFETY: `area` is page-aligned, `frames * frame_size` long, and
+        // lives in the same struct as the registration, dropped after it
+        // (field order); nothing else frees or remaps it.
+        let inner =
+            unsafe { xdpilone::Umem::new(cfg, ptr) }.map_err(|x| e("registering UMEM", x))?;
+        let fs = u64::from(c.frame_size);
+        Ok(Umem {
+            inner,
+            area,
+            frame_size: fs,
+            free: (0..u64::from(c.frames)).rev().map(|i| i * fs).collect(),
+        })
+    }
+
+    /// The whole chunk a descriptor points into, and the offset of the
+    /// descriptor's first byte in it. `None` for an address outside the
+    /// UMEM (a kernel bug; counted by the caller).
+    #[inline]
+    pub fn chunk(&mut self, addr: u64) -> Option<(&mut [u8], usize)> {
+        let base = addr - addr % self.frame_size;
+        let end = base.checked_add(self.frame_size)?;
+        if end > self.area.len() as u64 {
+            return None;
+        }
+        let off = (addr - base) as usize;
+        Some((&mut self.area[base as usize..end as usize], off))
+    }
+
+    /// The chunk's base address (for descriptors).
+    #[inline]
+    pub fn base(&self, addr: u64) -> u64 {
+        addr - addr % self.frame_size
+    }
+
+    /// Returns a frame to the free list.
+    #[inline]
+    pub fn release(&mut self, addr: u64) {
+        let base = self.base(addr);
+        self.free.push(base);
+    }
+
+    /// Frames not in any ring.
+    pub fn free_frames(&self) -> usize {
+        self.free.len()
+    }
+}
+
+/// One AF_XDP socket: an (interface, queue) with its four rings.
+pub struct Port {
+    /// Which side it serves.
+    pub side: Side,
+    /// Its interface.
+    pub ifindex: u32,
+    dev: DeviceQueue,
+    rx: RingRx,
+    tx: RingTx,
+    user: User,
+    ring: u32,
+}
+
+impl std::fmt::Debug for Port {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Port")
+            .field("side", &self.side)
+            .field("ifindex", &self.ifindex)
+            .finish()
+    }
+}
+
+impl Port {
+    /// The socket's descriptor, for the XSKMAP and for `poll`.
+    pub fn raw_fd(&self) -> i32 {
+        self.user.as_raw_fd()
+    }
+
+    /// Takes up to `out.len()` received descriptors.
+    #[inline]
+    pub fn recv(&mut self, out: &mut [XdpDesc]) -> usize {
+        let mut r = self.rx.receive(out.len() as u32);
+        let mut n = 0;
+        while n < out.len() {
+            match r.read() {
+                Some(d) => {
+                    out[n] = d;
+                    n += 1;
+                }
+                None => break,
+            }
+        }
+        r.release();
+        n
+    }
+
+    /// Queues descriptors for transmission; returns how many the ring
+    /// took (the rest are the caller's to release and count).
+    #[inline]
+    pub fn send(&mut self, descs: &[XdpDesc]) -> usize {
+        if descs.is_empty() {
+            return 0;
+        }
+        let n = {
+            let mut w = self.tx.transmit(descs.len() as u32);
+            let n = w.insert(descs.iter().copied());
+            w.commit();
+            n
+        };
+        if self.tx.needs_wakeup() || n > 0 {
+            // Copy mode transmits only when kicked; a kick when not needed
+            // costs a syscall, so zero-copy drivers honour need_wakeup.
+            self.tx.wake();
+        }
+        n as usize
+    }
+
+    /// Returns transmitted frames to the free list.
+    #[inline]
+    pub fn reap(&mut self, umem: &mut Umem) -> usize {
+        let mut c = self.dev.complete(self.ring);
+        let mut n = 0;
+        while let Some(addr) = c.read() {
+            umem.release(addr);
+            n += 1;
+        }
+        c.release();
+        n
+    }
+
+    /// Tops the fill ring up from the free list.
+    #[inline]
+    pub fn refill(&mut self, umem: &mut Umem) {
+        let want = (self.ring - self.dev.pending().min(self.ring)).min(umem.free.len() as u32);
+        if want == 0 {
+            return;
+        }
+        let from = umem.free.len() - want as usize;
+        let n = {
+            let mut f = self.dev.fill(want);
+            let n = f.insert(umem.free[from..].iter().copied());
+            f.commit();
+            n
+        };
+        // The ring may have taken fewer than offered: exactly the first n.
+        umem.free.drain(from..from + n as usize);
+        if self.dev.needs_wakeup() {
+            self.dev.wake();
+        }
+    }
+
+    /// Whether the kernel waits for a wakeup to receive more.
+    pub fn needs_wakeup(&self) -> bool {
+        self.dev.needs_wakeup()
+    }
+}
+
+/// A worker's sockets: access, and core unless it is the same interface.
+pub struct Sockets {
+    /// The access side.
+    pub access: Port,
+    /// The core side; `None` when one interface serves both.
+    pub core: Option<Port>,
+    /// Their shared memory (declared last: dropped after the sockets).
+    pub umem: Umem,
+    /// Whether the sockets are bound zero-copy.
+    pub zero_copy: bool,
+}
+
+impl std::fmt::Debug for Sockets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sockets")
+            .field("access", &self.access)
+            .field("core", &self.core)
+            .field("zero_copy", &self.zero_copy)
+            .finish()
+    }
+}
+
+fn ifinfo(ifindex: u32, queue: u32) -> Result<IfInfo, XskError> {
+    let mut info = IfInfo::invalid();
+    info.from_ifindex(ifindex)
+        .map_err(|x| e(format!("interface {ifindex}"), x))?;
+    info.set_queue(queue);
+    Ok(info)
+}
+
+/// An interface's index by name.
+pub fn ifindex(name: &str) -> Result<u32, XskError> {
+    let c = CString::new(name).map_err(|_| XskError(format!("bad interface name {name:?}")))?;
+    let mut info = IfInfo::invalid();
+    info.from_name(&c)
+        .map_err(|x| e(format!("interface {name}"), x))?;
+    Ok(info.ifindex())
+}
+
+impl Sockets {
+    /// Opens the worker's sockets on `queue`, zero-copy first when asked
+    /// (and the XDP program is native), else copy mode.
+    pub fn open(access: u32, core: u32, queue: u32, c: &XskConfig) -> Result<Sockets, XskError> {
+        if c.try_zero_copy
+            && let Ok(s) = Self::open_with(access, core, queue, c, SocketConfig::XDP_BIND_ZEROCOPY)
+        {
+            return Ok(s);
+        }
+        Self::open_with(access, core, queue, c, SocketConfig::XDP_BIND_COPY)
+    }
+
+    fn open_with(
+        access: u32,
+        core: u32,
+        queue: u32,
+        c: &XskConfig,
+        mode: u16,
+    ) -> Result<Sockets, XskError> {
+        let umem = Umem::new(c)?;
+        let mut flags = mode;
+        if c.need_wakeup {
+            flags |= SocketConfig::XDP_BIND_NEED_WAKEUP;
+        }
+        let ring = NonZeroU32::new(c.ring);
+        let sc = SocketConfig {
+            rx_size: ring,
+            tx_size: ring,
+            bind_flags: flags,
+        };
+        let port = |side: Side, ifindex: u32, sock: Socket| -> Result<Port, XskError> {
+            let what = |s: &str| format!("{s} on ifindex {ifindex} queue {queue}");
+            let dev = umem
+                .inner
+                .fq_cq(&sock)
+                .map_err(|x| e(what("fill/completion rings"), x))?;
+            let user = umem
+                .inner
+                .rx_tx(&sock, &sc)
+                .map_err(|x| e(what("rx/tx rings"), x))?;
+            let rx = user.map_rx().map_err(|x| e(what("mapping rx"), x))?;
+            let tx = user.map_tx().map_err(|x| e(what("mapping tx"), x))?;
+            umem.inner
+                .bind(&user)
+                .map_err(|x| e(what("binding the AF_XDP socket"), x))?;
+            Ok(Port {
+                side,
+                ifindex,
+                dev,
+                rx,
+                tx,
+                user,
+                ring: c.ring,
+            })
+        };
+        let a_info = ifinfo(access, queue)?;
+        let a_sock = Socket::with_shared(&a_info, &umem.inner)
+            .map_err(|x| e("creating the AF_XDP socket", x))?;
+        let access_port = port(Side::Access, access, a_sock)?;
+        let core_port = if core == access {
+            None
+        } else {
+            let c_info = ifinfo(core, queue)?;
+            let c_sock = Socket::new(&c_info).map_err(|x| e("creating the AF_XDP socket", x))?;
+            Some(port(Side::Core, core, c_sock)?)
+        };
+        let mut s = Sockets {
+            access: access_port,
+            core: core_port,
+            umem,
+            zero_copy: mode == SocketConfig::XDP_BIND_ZEROCOPY,
+        };
+        s.access.refill(&mut s.umem);
+        if let Some(p) = s.core.as_mut() {
+            p.refill(&mut s.umem);
+        }
+        Ok(s)
+    }
+}
+
+/// Waits until one of the sockets has something to receive, or `timeout_ms`
+/// passes (poll mode's idle wait).
+pub fn wait(fds: &[i32], timeout_ms: i32) {
+    let mut p = [libc::pollfd {
+        fd: -1,
+        events: libc::POLLIN,
+        revents: 0,
+    }; 2];
+    let n = fds.len().min(p.len());
+    for (q, &fd) in p.iter_mut().zip(fds) {
+        q.fd = fd;
+    }
+    // SAFETY: `p` holds `n` valid pollfds for the call's duration; poll
+    // only writes their `revents`.
+    unsafe { libc::poll(p.as_mut_ptr(), n as libc::nfds_t, timeout_ms) };
+}
