@@ -10,6 +10,7 @@
 //! session tables (`table/`), the AF_XDP layer (`xsk/`) and the per-core
 //! workers; see DESIGN.md §3.
 
+pub mod daemon;
 pub mod loader;
 pub mod node;
 pub mod table;

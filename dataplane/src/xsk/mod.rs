@@ -327,15 +327,22 @@ impl Sockets {
             tx_size: ring,
             bind_flags: flags,
         };
+        // A socket sharing the UMEM of another inherits its bind flags; the
+        // kernel refuses any of its own (xsk_bind: EINVAL).
+        let shared = SocketConfig {
+            bind_flags: 0,
+            ..sc.clone()
+        };
         let port = |side: Side, ifindex: u32, sock: Socket| -> Result<Port, XskError> {
             let what = |s: &str| format!("{s} on ifindex {ifindex} queue {queue}");
+            let sc = if side == Side::Access { &sc } else { &shared };
             let dev = umem
                 .inner
                 .fq_cq(&sock)
                 .map_err(|x| e(what("fill/completion rings"), x))?;
             let user = umem
                 .inner
-                .rx_tx(&sock, &sc)
+                .rx_tx(&sock, sc)
                 .map_err(|x| e(what("rx/tx rings"), x))?;
             let rx = user.map_rx().map_err(|x| e(what("mapping rx"), x))?;
             let tx = user.map_tx().map_err(|x| e(what("mapping tx"), x))?;
