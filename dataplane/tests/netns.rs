@@ -288,6 +288,15 @@ fn pings_through_the_data_plane_and_survive_a_restart() {
         })
         .collect();
     w.set_nexthop(
+        2,
+        &NextHop {
+            dst_mac: lac_mac,
+            src_mac: lns_mac,
+            addr: Some(IpAddr::V4(LAC)),
+        },
+    )
+    .unwrap();
+    w.set_nexthop(
         CORE_V4,
         &NextHop {
             dst_mac: host_mac,

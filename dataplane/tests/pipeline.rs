@@ -117,6 +117,18 @@ fn lab() -> Lab {
     Lab { w, ids }
 }
 
+fn lac_hop(w: &mut Writer) {
+    w.set_nexthop(
+        2,
+        &NextHop {
+            dst_mac: LAC_MAC,
+            src_mac: LNS_MAC,
+            addr: Some(IpAddr::V4(LAC)),
+        },
+    )
+    .unwrap();
+}
+
 fn env() -> Env {
     Env {
         lns_port: 1701,
@@ -162,17 +174,21 @@ fn downstream_is_encapsulated_with_the_lac_neighbour() {
     let mut p = Pipeline::new(&r, 0, env()).unwrap();
     let inner = ipv4(HOST, sub(1), 60, 100);
     let (mut buf, s, l) = from_core(&inner);
+    // Until lnsd resolves the LAC's neighbour (next hop 2), nothing goes.
+    assert_eq!(p.downstream(&mut buf, s, l), Out::Drop(Drop::NoNextHop));
+    lac_hop(&mut lab.w);
+    let (mut buf, s, l) = from_core(&inner);
     let Out::Access(os, ol) = p.downstream(&mut buf, s, l) else {
         panic!("not encapsulated");
     };
-    // Exactly what the template makes (the LAC's MAC from the template
-    // until lnsd resolves next hop 2).
+    // Exactly what the template makes.
     let t = session(1, 1500).template;
     let mut expect = vec![0u8; 512];
     expect[256..356].copy_from_slice(&inner);
     let (es, el) = encap(&t, &mut expect, 256, 100, 0).unwrap();
     assert_eq!(&buf[os..os + ol], &expect[es..es + el]);
 
+    // The LAC moves: one next-hop write, and every session follows.
     let moved = [2, 0, 0, 0, 0, 0x99];
     lab.w
         .set_nexthop(
@@ -191,7 +207,7 @@ fn downstream_is_encapsulated_with_the_lac_neighbour() {
     assert_eq!(&buf[os..os + 6], &moved, "the LAC's new MAC is used");
     p.flush();
     let c = lab.w.counters(lab.ids[0]);
-    assert_eq!((c.down_packets, c.down_bytes), (2, 200));
+    assert_eq!((c.down_packets, c.down_bytes, c.drops), (2, 200, 1));
 }
 
 #[test]
@@ -256,7 +272,8 @@ fn oversize_downstream_gets_icmp_fragmentation_needed() {
 
 #[test]
 fn subscriber_to_subscriber_hairpins_into_the_other_tunnel() {
-    let lab = lab();
+    let mut lab = lab();
+    lac_hop(&mut lab.w);
     let r = lab.w.reader();
     let mut p = Pipeline::new(&r, 0, env()).unwrap();
     let inner = ipv4(sub(1), sub(2), 64, 60);

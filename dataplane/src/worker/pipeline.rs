@@ -233,12 +233,14 @@ impl<'a> Pipeline<'a> {
             Ok(x) => x,
             Err(x) => return self.drop(x, Some(f)),
         };
-        // The LAC's neighbour as lnsd last resolved it; the template's own
-        // MACs until then.
-        if let Some(h) = self.table.nexthop(f.session.lac_nexthop) {
-            buf[s..s + 6].copy_from_slice(&h.dst_mac);
-            buf[s + 6..s + 12].copy_from_slice(&h.src_mac);
-        }
+        // The LAC's neighbour as lnsd last resolved it: a LAC that moved
+        // (or whose gateway did) needs one next-hop write, not one per
+        // session. Until it is resolved nothing is sent.
+        let Some(h) = self.table.nexthop(f.session.lac_nexthop) else {
+            return self.drop(Drop::NoNextHop, Some(f));
+        };
+        buf[s..s + 6].copy_from_slice(&h.dst_mac);
+        buf[s + 6..s + 12].copy_from_slice(&h.src_mac);
         self.block
             .session(f.slot, f.generation, Dir::Down, len as u64);
         self.local.add(Counter::Downstream, 1);
