@@ -195,6 +195,9 @@ pub struct Lns<D: DataPlane> {
     pub pools: Pools,
     /// The data plane.
     pub dataplane: D,
+    /// Subscriber IP packets that reached the control plane (only while
+    /// the data plane is not forwarding); dropped.
+    pub data_punted: u64,
     subs: HashMap<SessionKey, Sub>,
     ipv6_ids: HashSet<[u8; 8]>,
     timers: Timers<SessionKey>,
@@ -250,6 +253,7 @@ impl<D: DataPlane> Lns<D> {
             users,
             pools,
             dataplane,
+            data_punted: 0,
             subs: HashMap::new(),
             ipv6_ids: HashSet::new(),
             timers: Timers::default(),
@@ -612,6 +616,14 @@ impl<D: DataPlane> Lns<D> {
             let key = SessionKey { tunnel, session };
             let ppp = datagram.get(payload_offset..).and_then(frame::decapsulate);
             match (self.subs.get_mut(&key), ppp) {
+                // Subscriber traffic is the data plane's; it reaches us
+                // only while no worker socket is bound (the data plane is
+                // down or restarting). Counted, not handed to PPP.
+                (Some(s), Some((protocol, _)))
+                    if s.peer == from && matches!(protocol, 0x0021 | 0x0057) =>
+                {
+                    self.data_punted += 1;
+                }
                 (Some(s), Some((protocol, info))) if s.peer == from => {
                     s.link.receive(now, protocol, info);
                     self.after_link(now, key);

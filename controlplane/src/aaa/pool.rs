@@ -56,6 +56,28 @@ impl std::str::FromStr for Range {
 }
 
 impl Range {
+    /// The fewest prefixes that cover exactly this range (what the data
+    /// plane's steering map takes).
+    pub fn prefixes(&self) -> Vec<(Ipv4Addr, u8)> {
+        let mut out = Vec::new();
+        let mut a = u64::from(u32::from(self.first));
+        let end = u64::from(u32::from(self.last)) + 1;
+        while a < end {
+            // The largest aligned block at `a` that does not pass `end`.
+            let mut size = if a == 0 {
+                1u64 << 32
+            } else {
+                a & a.wrapping_neg()
+            };
+            while a + size > end {
+                size >>= 1;
+            }
+            out.push((Ipv4Addr::from(a as u32), 32 - size.trailing_zeros() as u8));
+            a += size;
+        }
+        out
+    }
+
     fn len(&self) -> u64 {
         u64::from(u32::from(self.last)) - u64::from(u32::from(self.first)) + 1
     }
@@ -237,5 +259,20 @@ mod tests {
         let a = p.lease("x").unwrap();
         p.release(a);
         assert_ne!(p.lease("x").unwrap(), a);
+    }
+
+    #[test]
+    fn ranges_become_exact_prefix_covers() {
+        let r: Range = "100.64.0.0/16".parse().unwrap();
+        let p = r.prefixes();
+        let covered: u64 = p.iter().map(|(_, l)| 1u64 << (32 - l)).sum();
+        assert_eq!(covered, 65_534);
+        assert_eq!(p.first(), Some(&(Ipv4Addr::new(100, 64, 0, 1), 32)));
+        assert!(p.contains(&(Ipv4Addr::new(100, 64, 64, 0), 18)));
+        assert_eq!(p.last(), Some(&(Ipv4Addr::new(100, 64, 255, 254), 32)));
+        let r: Range = "10.0.0.0/31".parse().unwrap();
+        assert_eq!(r.prefixes(), [(Ipv4Addr::new(10, 0, 0, 0), 31)]);
+        let r: Range = "0.0.0.0-255.255.255.255".parse().unwrap();
+        assert_eq!(r.prefixes(), [(Ipv4Addr::UNSPECIFIED, 0)]);
     }
 }

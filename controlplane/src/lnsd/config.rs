@@ -33,9 +33,115 @@ pub struct Config {
     pub pools: Vec<PoolCfg>,
     /// `[radius]`: RADIUS authentication, accounting, Disconnect/CoA.
     pub radius: Option<Radius>,
+    /// `[dataplane]`: the AF_XDP forwarding process.
+    #[serde(default)]
+    pub dataplane: Dataplane,
     /// `[log]`.
     #[serde(default)]
     pub log: Log,
+}
+
+/// Who runs `lns-dataplane`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DataplaneMode {
+    /// No data plane: sessions come up, subscriber traffic is not forwarded.
+    #[default]
+    Off,
+    /// lnsd creates the tables, starts `lns-dataplane` and restarts it if
+    /// it dies.
+    Supervised,
+    /// lnsd creates the tables; something else (systemd) runs the process.
+    External,
+}
+
+/// `[dataplane]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dataplane {
+    /// See [`DataplaneMode`].
+    #[serde(default)]
+    pub mode: DataplaneMode,
+    /// The `lns-dataplane` executable (default: next to `lnsd`).
+    pub binary: Option<std::path::PathBuf>,
+    /// The shared-memory table file.
+    #[serde(default = "default_table")]
+    pub table: std::path::PathBuf,
+    /// Session slots in the table.
+    #[serde(default = "default_capacity")]
+    pub capacity: u32,
+    /// Workers (one per receive queue of each interface).
+    #[serde(default = "default_one")]
+    pub workers: u32,
+    /// CPU cores to pin the workers to, in order (empty: not pinned).
+    #[serde(default)]
+    pub cores: Vec<usize>,
+    /// The interface toward the LACs.
+    pub access_interface: Option<String>,
+    /// The interface toward the core (default: the access interface).
+    pub core_interface: Option<String>,
+    /// The core-side IPv4 gateway subscriber traffic is sent to.
+    pub core_gateway: Option<Ipv4Addr>,
+    /// The LNS address the LACs send data to (default: the first IPv4
+    /// address in `l2tp.listen`).
+    pub lns_address: Option<Ipv4Addr>,
+    /// Source of ICMP "fragmentation needed" toward the core (none: such
+    /// packets are dropped and counted without an error).
+    pub icmp_source: Option<Ipv4Addr>,
+    /// Lowest XDP attach mode accepted: "native-zerocopy", "native-copy"
+    /// or "generic".
+    #[serde(default = "default_lowest_mode")]
+    pub lowest_mode: String,
+    /// "wakeup" (sleep when idle) or "busy" (spin: a full core per worker).
+    #[serde(default = "default_polling")]
+    pub polling: String,
+    /// Pause before restarting a data plane that died, milliseconds.
+    #[serde(default = "default_restart_delay")]
+    pub restart_delay_ms: u64,
+    /// How often next hops are re-read from the kernel, seconds.
+    #[serde(default = "default_neighbour_refresh")]
+    pub neighbour_refresh_secs: u64,
+}
+
+impl Default for Dataplane {
+    fn default() -> Self {
+        Dataplane {
+            mode: DataplaneMode::Off,
+            binary: None,
+            table: default_table(),
+            capacity: default_capacity(),
+            workers: 1,
+            cores: Vec::new(),
+            access_interface: None,
+            core_interface: None,
+            core_gateway: None,
+            lns_address: None,
+            icmp_source: None,
+            lowest_mode: default_lowest_mode(),
+            polling: default_polling(),
+            restart_delay_ms: default_restart_delay(),
+            neighbour_refresh_secs: default_neighbour_refresh(),
+        }
+    }
+}
+
+fn default_table() -> std::path::PathBuf {
+    std::path::PathBuf::from("/dev/shm/xlns.table")
+}
+fn default_capacity() -> u32 {
+    1_000_000
+}
+fn default_lowest_mode() -> String {
+    "generic".into()
+}
+fn default_polling() -> String {
+    "wakeup".into()
+}
+fn default_restart_delay() -> u64 {
+    500
+}
+fn default_neighbour_refresh() -> u64 {
+    5
 }
 
 /// `[ppp]`.
@@ -475,6 +581,7 @@ impl Config {
         if l.listen.is_empty() {
             return Err(bad("l2tp.listen", "needs at least one address"));
         }
+        self.validate_dataplane()?;
         if l.host_name.is_empty() || l.host_name.len() > 255 {
             return Err(bad("l2tp.host_name", "must be 1 to 255 bytes"));
         }
@@ -759,6 +866,112 @@ impl Config {
             .or_else(|| self.peers.iter().find(|p| p.address.is_none()))
     }
 
+    fn validate_dataplane(&self) -> Result<(), ConfigError> {
+        let d = &self.dataplane;
+        if d.mode == DataplaneMode::Off {
+            return Ok(());
+        }
+        if d.access_interface.as_deref().is_none_or(str::is_empty) {
+            return Err(bad(
+                "dataplane.access_interface",
+                "required unless mode = \"off\"",
+            ));
+        }
+        if d.core_gateway.is_none() {
+            return Err(bad(
+                "dataplane.core_gateway",
+                "required unless mode = \"off\"",
+            ));
+        }
+        if self.lns_address().is_none() {
+            return Err(bad(
+                "dataplane.lns_address",
+                "required when l2tp.listen has no specific IPv4 address",
+            ));
+        }
+        if d.capacity == 0 || d.capacity > lns_dataplane::table::MAX_CAPACITY {
+            return Err(bad(
+                "dataplane.capacity",
+                format!("must be 1 to {}", lns_dataplane::table::MAX_CAPACITY),
+            ));
+        }
+        if d.workers == 0 || d.workers > lns_dataplane::loader::abi::MAX_QUEUES {
+            return Err(bad(
+                "dataplane.workers",
+                format!("must be 1 to {}", lns_dataplane::loader::abi::MAX_QUEUES),
+            ));
+        }
+        if lns_dataplane::loader::AttachMode::parse(&d.lowest_mode).is_none() {
+            return Err(bad(
+                "dataplane.lowest_mode",
+                "must be \"native-zerocopy\", \"native-copy\" or \"generic\"",
+            ));
+        }
+        if !matches!(d.polling.as_str(), "wakeup" | "busy") {
+            return Err(bad("dataplane.polling", "must be \"wakeup\" or \"busy\""));
+        }
+        if d.neighbour_refresh_secs == 0 {
+            return Err(bad(
+                "dataplane.neighbour_refresh_secs",
+                "must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The address LACs send data frames to.
+    pub fn lns_address(&self) -> Option<Ipv4Addr> {
+        self.dataplane.lns_address.or_else(|| {
+            self.l2tp.listen.iter().find_map(|a| match a.ip() {
+                IpAddr::V4(v) if !v.is_unspecified() => Some(v),
+                _ => None,
+            })
+        })
+    }
+
+    /// The data plane's command line (see `lns_dataplane::daemon::Args`).
+    pub fn dataplane_args(&self) -> lns_dataplane::daemon::Args {
+        use lns_dataplane::daemon::Args;
+        let d = &self.dataplane;
+        let access = d.access_interface.clone().unwrap_or_default();
+        let port = self.l2tp.listen.first().map_or(1701, |a| a.port());
+        let mut pools_v4 = Vec::new();
+        for p in &self.pools {
+            for r in p
+                .ranges
+                .iter()
+                .filter_map(|r| r.parse::<crate::aaa::pool::Range>().ok())
+            {
+                pools_v4.extend(r.prefixes());
+            }
+        }
+        pools_v4.sort_unstable();
+        pools_v4.dedup();
+        Args {
+            table: d.table.clone(),
+            core: d.core_interface.clone().unwrap_or_else(|| access.clone()),
+            access,
+            lns_v4: self.lns_address(),
+            lns_v6: None,
+            lns_port: port,
+            pools_v4,
+            pools_v6: Vec::new(),
+            workers: d.workers,
+            cores: d.cores.clone(),
+            lowest: lns_dataplane::loader::AttachMode::parse(&d.lowest_mode)
+                .unwrap_or(lns_dataplane::loader::AttachMode::Generic),
+            polling: if d.polling == "busy" {
+                lns_dataplane::worker::Polling::Busy
+            } else {
+                lns_dataplane::worker::Polling::Wakeup
+            },
+            icmp: lns_dataplane::node::icmp::Source {
+                v4: d.icmp_source,
+                v6: None,
+            },
+        }
+    }
+
     /// The engine's settings.
     pub fn endpoint(&self) -> EndpointConfig {
         let l = &self.l2tp;
@@ -851,6 +1064,24 @@ mod tests {
         assert_eq!(c.pools().usage("business"), Some((241, 0)));
         let users = crate::aaa::local::Users::load(c.ppp.users_file.as_deref().unwrap()).unwrap();
         assert_eq!(users.len(), 2);
+        // The data plane gets the pools as prefixes and the listen port.
+        let a = c.dataplane_args();
+        assert_eq!((a.access.as_str(), a.core.as_str()), ("eth0", "eth1"));
+        assert!(a.pools_v4.contains(&("100.64.128.0".parse().unwrap(), 18)));
+        assert_eq!(lns_dataplane::daemon::Args::parse(a.to_args()), Ok(a));
+    }
+
+    #[test]
+    fn dataplane_errors_name_the_key() {
+        let dp = |extra: &str| err(&format!("{MIN}[dataplane]\nmode = \"supervised\"\n{extra}"));
+        assert!(dp("core_gateway = \"10.0.0.1\"\n").contains("dataplane.access_interface"));
+        assert!(dp("access_interface = \"eth0\"\n").contains("dataplane.core_gateway"));
+        let ok = "access_interface = \"eth0\"\ncore_gateway = \"10.0.0.1\"\n";
+        assert!(dp(&format!("{ok}capacity = 0\n")).contains("dataplane.capacity"));
+        assert!(dp(&format!("{ok}workers = 65\n")).contains("dataplane.workers"));
+        assert!(dp(&format!("{ok}lowest_mode = \"fast\"\n")).contains("dataplane.lowest_mode"));
+        assert!(dp(&format!("{ok}polling = \"x\"\n")).contains("dataplane.polling"));
+        assert!(dp(&format!("{ok}modes = 1\n")).contains("modes"));
     }
 
     #[test]

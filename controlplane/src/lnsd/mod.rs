@@ -10,11 +10,13 @@
 //! `l2tp.shutdown_timeout_secs` passes, then exits.
 
 pub mod config;
+pub mod dataplane;
 
 use crate::aaa::local::Users;
 use crate::l2tp::{Endpoint, Event, SessionKey};
 use crate::lns::{Lns, LnsEvent, NullDataPlane};
-use config::Config;
+use config::{Config, DataplaneMode};
+use dataplane::{Plane, TableDataPlane};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -33,6 +35,8 @@ pub enum RunError {
     Signals(std::io::Error),
     /// The users file could not be read.
     Users(String),
+    /// The data plane's tables could not be created.
+    Dataplane(String),
 }
 
 impl std::fmt::Display for RunError {
@@ -42,6 +46,7 @@ impl std::fmt::Display for RunError {
             RunError::Entropy(e) => write!(f, "no OS randomness: {e}"),
             RunError::Signals(e) => write!(f, "cannot install signal handlers: {e}"),
             RunError::Users(e) => write!(f, "users file: {e}"),
+            RunError::Dataplane(e) => write!(f, "data plane: {e}"),
         }
     }
 }
@@ -189,12 +194,50 @@ pub async fn run(cfg: Config) -> Result<(), RunError> {
     );
     let mut seed = [0u8; 8];
     getrandom::fill(&mut seed).map_err(RunError::Entropy)?;
+    let d = &cfg.dataplane;
+    let plane = match d.mode {
+        DataplaneMode::Off => Plane::Null(NullDataPlane::default()),
+        DataplaneMode::Supervised | DataplaneMode::External => {
+            let access = d.access_interface.clone().unwrap_or_default();
+            let t = TableDataPlane::create(
+                &d.table,
+                lns_dataplane::table::Sizes {
+                    capacity: d.capacity,
+                    workers: d.workers,
+                },
+                &access,
+                d.core_interface.as_deref().unwrap_or(&access),
+                d.core_gateway.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
+            )
+            .map_err(|e| RunError::Dataplane(e.to_string()))?;
+            tracing::info!(table = %d.table.display(), capacity = d.capacity, "data plane tables created");
+            Plane::Table(Box::new(t))
+        }
+    };
+    let (stop_dp, stop_rx) = tokio::sync::watch::channel(false);
+    let supervisor = (d.mode == DataplaneMode::Supervised).then(|| {
+        let binary = d.binary.clone().unwrap_or_else(|| {
+            std::env::current_exe()
+                .ok()
+                .and_then(|p| p.parent().map(|d| d.join("lns-dataplane")))
+                .unwrap_or_else(|| "lns-dataplane".into())
+        });
+        tokio::spawn(dataplane::supervise(
+            binary,
+            cfg.dataplane_args().to_args(),
+            std::time::Duration::from_millis(d.restart_delay_ms),
+            stop_rx,
+        ))
+    });
+    let mut refresh = tokio::time::interval(std::time::Duration::from_secs(
+        d.neighbour_refresh_secs.max(1),
+    ));
     let mut lns = Lns::new(
         endpoint,
         cfg.lns(),
         users,
         cfg.pools(),
-        NullDataPlane::default(),
+        plane,
         u64::from_le_bytes(seed),
     );
 
@@ -290,6 +333,11 @@ pub async fn run(cfg: Config) -> Result<(), RunError> {
             _ = tokio::time::sleep_until(sleep_until) => {
                 lns.on_timeout(std::time::Instant::now());
             }
+            _ = refresh.tick(), if matches!(lns.dataplane, Plane::Table(_)) => {
+                if let Plane::Table(t) = &mut lns.dataplane {
+                    t.refresh();
+                }
+            }
             _ = sigterm.recv(), if shutdown_deadline.is_none() => {
                 tracing::info!(tunnels = lns.endpoint.tunnel_count(), "SIGTERM: sending StopCCN to every peer");
                 lns.shutdown(std::time::Instant::now());
@@ -309,15 +357,15 @@ pub async fn run(cfg: Config) -> Result<(), RunError> {
         .filter(|&(_, v)| v > 0)
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
-    tracing::info!(counters = %counters.join(" "), "stopped");
+    tracing::info!(counters = %counters.join(" "), data_punted = lns.data_punted, "stopped");
+    let _ = stop_dp.send(true);
+    if let Some(s) = supervisor {
+        let _ = s.await;
+    }
     Ok(())
 }
 
-async fn flush(
-    lns: &mut Lns<NullDataPlane>,
-    sockets: &HashMap<SocketAddr, Arc<UdpSocket>>,
-    aux: &Aux,
-) {
+async fn flush(lns: &mut Lns<Plane>, sockets: &HashMap<SocketAddr, Arc<UdpSocket>>, aux: &Aux) {
     while let Some(ev) = lns.poll_event() {
         log_lns_event(&ev);
     }

@@ -1,0 +1,509 @@
+//! lnsd's side of the data plane: the session tables it writes, the next
+//! hops it resolves from the kernel, and the `lns-dataplane` process it
+//! supervises (DESIGN §2).
+//!
+//! [`TableDataPlane`] turns the engine's [`SessionEntry`]s into table
+//! records (encapsulation template, addresses, MRU) and keeps the next-hop
+//! entries fresh: the core gateway's MAC and, per LAC, the MAC of the
+//! neighbour the route to that LAC goes through, read from the kernel's
+//! IPv4 routing and neighbour tables. A neighbour the kernel has not
+//! resolved yet is prodded (one UDP datagram to its discard port makes the
+//! kernel ARP for it) and picked up on the next refresh; until then the
+//! workers drop that session's downstream packets under `no_next_hop`.
+//!
+//! [`supervise`] runs the data plane process, restarts it when it dies
+//! (every session stays in the table, so forwarding resumes as it was),
+//! and stops it on shutdown.
+
+use crate::l2tp::SessionKey;
+use crate::lns::{DataPlane, NullDataPlane, SessionEntry};
+use lns_dataplane::node::encap::{Outer, Template};
+use lns_dataplane::table::{CORE_V4, NextHop, Session, Sizes, SlotId, TableError, Writer};
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+/// The kernel's view of where an IPv4 address is, read from `/proc/net`.
+mod kernel {
+    use std::net::Ipv4Addr;
+
+    fn hex_addr(s: &str) -> Option<Ipv4Addr> {
+        // /proc/net/route prints the address's in-memory (network-order)
+        // bytes as one host-order number.
+        let v = u32::from_str_radix(s, 16).ok()?;
+        Some(Ipv4Addr::from(v.to_ne_bytes()))
+    }
+
+    /// The next hop toward `dst`: its gateway, or `dst` itself when it is
+    /// on a connected network (longest prefix, then lowest metric).
+    pub fn next_hop(dst: Ipv4Addr) -> Option<(Ipv4Addr, String)> {
+        next_hop_in(&std::fs::read_to_string("/proc/net/route").ok()?, dst)
+    }
+
+    /// [`next_hop`] over a `/proc/net/route` text.
+    pub fn next_hop_in(text: &str, dst: Ipv4Addr) -> Option<(Ipv4Addr, String)> {
+        let d = u32::from(dst);
+        let mut best: Option<(u32, u32, Ipv4Addr, String)> = None;
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() < 8 {
+                continue;
+            }
+            let (Some(net), Some(gw), Some(mask)) =
+                (hex_addr(f[1]), hex_addr(f[2]), hex_addr(f[7]))
+            else {
+                continue;
+            };
+            let flags = u32::from_str_radix(f[3], 16).unwrap_or(0);
+            let metric: u32 = f[6].parse().unwrap_or(u32::MAX);
+            if flags & 1 == 0 || d & u32::from(mask) != u32::from(net) {
+                continue;
+            }
+            let len = u32::from(mask).count_ones();
+            let via = if flags & 2 != 0 { gw } else { dst };
+            if best
+                .as_ref()
+                .is_none_or(|b| len > b.0 || (len == b.0 && metric < b.1))
+            {
+                best = Some((len, metric, via, f[0].to_string()));
+            }
+        }
+        best.map(|(_, _, via, dev)| (via, dev))
+    }
+
+    /// The neighbour's MAC on `dev`, if the kernel has resolved it.
+    pub fn neighbour(ip: Ipv4Addr, dev: &str) -> Option<[u8; 6]> {
+        neighbour_in(&std::fs::read_to_string("/proc/net/arp").ok()?, ip, dev)
+    }
+
+    /// [`neighbour`] over a `/proc/net/arp` text.
+    pub fn neighbour_in(text: &str, ip: Ipv4Addr, dev: &str) -> Option<[u8; 6]> {
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() < 6 || f[5] != dev || f[0].parse::<Ipv4Addr>().ok() != Some(ip) {
+                continue;
+            }
+            // ATF_COM: the entry is complete.
+            if u32::from_str_radix(f[2].trim_start_matches("0x"), 16).unwrap_or(0) & 2 == 0 {
+                return None;
+            }
+            return mac(f[3]);
+        }
+        None
+    }
+
+    pub fn mac(s: &str) -> Option<[u8; 6]> {
+        let mut m = [0u8; 6];
+        let mut parts = s.trim().split(':');
+        for o in &mut m {
+            *o = u8::from_str_radix(parts.next()?, 16).ok()?;
+        }
+        (m != [0; 6]).then_some(m)
+    }
+
+    /// An interface's own MAC.
+    pub fn own_mac(dev: &str) -> Option<[u8; 6]> {
+        mac(&std::fs::read_to_string(format!("/sys/class/net/{dev}/address")).ok()?)
+    }
+
+    /// Makes the kernel resolve `ip`: a datagram to its discard port.
+    pub fn prod(ip: Ipv4Addr) {
+        if let Ok(s) = std::net::UdpSocket::bind("0.0.0.0:0") {
+            let _ = s.send_to(&[], (ip, 9));
+        }
+    }
+}
+
+/// Data-plane statistics kept by lnsd.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DpStats {
+    /// Sessions written to the table.
+    pub installed: u64,
+    /// Sessions removed.
+    pub removed: u64,
+    /// Sessions the table refused (full, duplicate, IPv6 LAC).
+    pub refused: u64,
+    /// Next hops not (yet) resolved at the last refresh.
+    pub unresolved: u64,
+}
+
+/// One next hop in use.
+#[derive(Debug)]
+struct Hop {
+    index: u32,
+    users: usize,
+    written: Option<NextHop>,
+}
+
+/// The table-backed data plane.
+#[derive(Debug)]
+pub struct TableDataPlane {
+    writer: Writer,
+    access: String,
+    core: String,
+    core_gateway: Ipv4Addr,
+    sessions: HashMap<SessionKey, (SlotId, Session, Ipv4Addr)>,
+    hops: HashMap<Ipv4Addr, Hop>,
+    free_hops: Vec<u32>,
+    core_hop: Option<NextHop>,
+    /// Counters.
+    pub stats: DpStats,
+}
+
+impl TableDataPlane {
+    /// Creates the table file and resolves the core gateway.
+    pub fn create(
+        path: &std::path::Path,
+        sizes: Sizes,
+        access: &str,
+        core: &str,
+        core_gateway: Ipv4Addr,
+    ) -> Result<TableDataPlane, TableError> {
+        let writer = Writer::create(path, sizes)?;
+        let mut t = TableDataPlane {
+            writer,
+            access: access.to_string(),
+            core: core.to_string(),
+            core_gateway,
+            sessions: HashMap::new(),
+            hops: HashMap::new(),
+            free_hops: (2..lns_dataplane::table::NEXTHOPS).rev().collect(),
+            core_hop: None,
+            stats: DpStats::default(),
+        };
+        t.refresh();
+        Ok(t)
+    }
+
+    /// The table.
+    pub fn writer(&self) -> &Writer {
+        &self.writer
+    }
+
+    /// The next-hop index for neighbour `via`, taking a reference.
+    fn hop_for(&mut self, via: Ipv4Addr) -> Option<u32> {
+        if let Some(h) = self.hops.get_mut(&via) {
+            h.users += 1;
+            return Some(h.index);
+        }
+        let index = self.free_hops.pop()?;
+        self.hops.insert(
+            via,
+            Hop {
+                index,
+                users: 1,
+                written: None,
+            },
+        );
+        Some(index)
+    }
+
+    fn release_hop(&mut self, via: Ipv4Addr) {
+        if let Some(h) = self.hops.get_mut(&via) {
+            h.users -= 1;
+            if h.users == 0 {
+                let index = h.index;
+                self.hops.remove(&via);
+                self.free_hops.push(index);
+            }
+        }
+    }
+
+    /// Re-reads every next hop in use from the kernel and writes the ones
+    /// that changed (called every `dataplane.neighbour_refresh_secs`, and
+    /// when a session is installed).
+    pub fn refresh(&mut self) {
+        let mut unresolved = 0;
+        let access_mac = kernel::own_mac(&self.access);
+        let core_mac = kernel::own_mac(&self.core);
+        // The core gateway.
+        match (kernel::neighbour(self.core_gateway, &self.core), core_mac) {
+            (Some(dst), Some(src)) => {
+                let nh = NextHop {
+                    dst_mac: dst,
+                    src_mac: src,
+                    addr: Some(IpAddr::V4(self.core_gateway)),
+                };
+                if self.core_hop != Some(nh) && self.writer_set(CORE_V4, &nh) {
+                    tracing::info!(gateway = %self.core_gateway, "core next hop resolved");
+                    self.core_hop = Some(nh);
+                }
+            }
+            _ => {
+                unresolved += 1;
+                kernel::prod(self.core_gateway);
+            }
+        }
+        let vias: Vec<Ipv4Addr> = self.hops.keys().copied().collect();
+        for via in vias {
+            let (Some(dst), Some(src)) = (kernel::neighbour(via, &self.access), access_mac) else {
+                unresolved += 1;
+                kernel::prod(via);
+                continue;
+            };
+            let nh = NextHop {
+                dst_mac: dst,
+                src_mac: src,
+                addr: Some(IpAddr::V4(via)),
+            };
+            let Some(h) = self.hops.get(&via) else {
+                continue;
+            };
+            if h.written != Some(nh) {
+                let index = h.index;
+                if self.writer_set(index, &nh)
+                    && let Some(h) = self.hops.get_mut(&via)
+                {
+                    h.written = Some(nh);
+                }
+            }
+        }
+        self.stats.unresolved = unresolved;
+    }
+
+    fn writer_set(&mut self, i: u32, nh: &NextHop) -> bool {
+        match self.writer.set_nexthop(i, nh) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(error = %e, "next hop not written");
+                false
+            }
+        }
+    }
+
+    fn session(&self, e: &SessionEntry, lac_nexthop: u32) -> Option<Session> {
+        let (SocketAddr::V4(local), SocketAddr::V4(peer)) = (e.local, e.peer) else {
+            return None;
+        };
+        let src_mac = kernel::own_mac(&self.access).unwrap_or([0; 6]);
+        Some(Session {
+            tunnel: e.key.tunnel,
+            session: e.key.session,
+            ipv4: e.ipv4,
+            // IPv6CP gives an interface identifier, not a prefix: routed
+            // IPv6 needs a delegated prefix, which xlns does not hand out
+            // yet, so IPv6 is not forwarded.
+            ipv6_prefix: None,
+            mru: e.mru,
+            peer: IpAddr::V4(*peer.ip()),
+            peer_port: peer.port(),
+            lac_nexthop,
+            template: Template::new(&Outer {
+                // The workers write the next hop's MACs over these.
+                dst_mac: [0; 6],
+                src_mac,
+                vlan: None,
+                src: *local.ip(),
+                src_port: local.port(),
+                dst: *peer.ip(),
+                dst_port: peer.port(),
+                tunnel: e.peer_tunnel,
+                session: e.peer_session,
+                sequencing: false,
+            }),
+        })
+    }
+}
+
+impl DataPlane for TableDataPlane {
+    fn install(&mut self, e: &SessionEntry) {
+        let IpAddr::V4(lac) = e.peer.ip() else {
+            self.stats.refused += 1;
+            tracing::warn!(
+                tunnel = e.key.tunnel,
+                session = e.key.session,
+                "IPv6 LACs are not forwarded yet"
+            );
+            return;
+        };
+        if let Some((id, _, via)) = self.sessions.get(&e.key).cloned() {
+            let hop = self.hops.get(&via).map_or(0, |h| h.index);
+            if let Some(s) = self.session(e, hop) {
+                match self.writer.update(id, &s) {
+                    Ok(()) => {
+                        if let Some(x) = self.sessions.get_mut(&e.key) {
+                            x.1 = s;
+                        }
+                    }
+                    Err(err) => {
+                        self.stats.refused += 1;
+                        tracing::error!(tunnel = e.key.tunnel, session = e.key.session, error = %err, "data plane update refused");
+                    }
+                }
+            }
+            return;
+        }
+        let via = kernel::next_hop(lac).map_or(lac, |(v, _)| v);
+        let Some(hop) = self.hop_for(via) else {
+            self.stats.refused += 1;
+            tracing::error!("next-hop table full");
+            return;
+        };
+        let Some(s) = self.session(e, hop) else {
+            self.release_hop(via);
+            self.stats.refused += 1;
+            return;
+        };
+        match self.writer.insert(&s) {
+            Ok(id) => {
+                self.sessions.insert(e.key, (id, s, via));
+                self.stats.installed += 1;
+                self.refresh();
+            }
+            Err(err) => {
+                self.release_hop(via);
+                self.stats.refused += 1;
+                tracing::error!(tunnel = e.key.tunnel, session = e.key.session, error = %err, "data plane refused the session");
+            }
+        }
+    }
+
+    fn remove(&mut self, key: SessionKey) {
+        if let Some((id, _, via)) = self.sessions.remove(&key) {
+            if let Some(c) = self.writer.remove(id) {
+                tracing::debug!(
+                    tunnel = key.tunnel,
+                    session = key.session,
+                    up_packets = c.up_packets,
+                    down_packets = c.down_packets,
+                    "session left the data plane"
+                );
+            }
+            self.release_hop(via);
+            self.stats.removed += 1;
+        }
+    }
+}
+
+/// The data plane lnsd runs with: none, or the tables.
+#[derive(Debug)]
+pub enum Plane {
+    /// `dataplane.mode = "off"`.
+    Null(NullDataPlane),
+    /// The shared-memory tables.
+    Table(Box<TableDataPlane>),
+}
+
+impl DataPlane for Plane {
+    fn install(&mut self, e: &SessionEntry) {
+        match self {
+            Plane::Null(n) => n.install(e),
+            Plane::Table(t) => t.install(e),
+        }
+    }
+    fn remove(&mut self, key: SessionKey) {
+        match self {
+            Plane::Null(n) => n.remove(key),
+            Plane::Table(t) => t.remove(key),
+        }
+    }
+}
+
+/// Runs `binary args` until `stop` turns true, restarting it after
+/// `delay` whenever it exits; on stop, SIGTERM and a bounded wait.
+pub async fn supervise(
+    binary: std::path::PathBuf,
+    args: Vec<String>,
+    delay: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut starts = 0u64;
+    loop {
+        starts += 1;
+        let mut cmd = tokio::process::Command::new(&binary);
+        cmd.args(&args).kill_on_drop(true);
+        let mut child = match cmd.spawn() {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(binary = %binary.display(), error = %e, "cannot start the data plane");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay.max(Duration::from_secs(1))) => continue,
+                    _ = stop.changed() => return,
+                }
+            }
+        };
+        tracing::info!(pid = child.id().unwrap_or(0), starts, "data plane started");
+        tokio::select! {
+            status = child.wait() => {
+                let status = status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
+                tracing::warn!(%status, restart_in_ms = delay.as_millis() as u64, "data plane exited; restarting");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = stop.changed() => return,
+                }
+            }
+            _ = stop.changed() => {
+                if let Some(pid) = child.id() {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid as i32),
+                        nix::sys::signal::Signal::SIGTERM,
+                    );
+                }
+                match tokio::time::timeout(Duration::from_secs(5), child.wait()).await {
+                    Ok(_) => tracing::info!("data plane stopped"),
+                    Err(_) => {
+                        tracing::warn!("data plane did not stop in 5 s; killing it");
+                        let _ = child.kill().await;
+                    }
+                }
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::kernel;
+
+    #[test]
+    fn macs_parse() {
+        assert_eq!(
+            kernel::mac("02:00:0a:0b:0c:0d\n"),
+            Some([2, 0, 10, 11, 12, 13])
+        );
+        assert_eq!(kernel::mac("00:00:00:00:00:00"), None, "incomplete");
+        assert_eq!(kernel::mac("02:00"), None);
+    }
+
+    /// Longest prefix wins; connected routes lead to the address itself.
+    #[test]
+    fn routes_and_neighbours_from_proc_text() {
+        let n = |x: u32| format!("{:08X}", u32::from_ne_bytes(x.to_be_bytes()));
+        let route = format!(
+            "Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\tMTU\tWindow\tIRTT\n\
+             eth0\t{}\t{}\t0003\t0\t0\t0\t{}\t0\t0\t0\n\
+             eth1\t{}\t{}\t0001\t0\t0\t0\t{}\t0\t0\t0\n\
+             eth1\t{}\t{}\t0003\t0\t0\t0\t{}\t0\t0\t0\n",
+            n(0),
+            n(0xc000_0201),
+            n(0),
+            n(0xc633_6400),
+            n(0),
+            n(0xffff_ff00),
+            n(0xcb00_7100),
+            n(0xc633_6401),
+            n(0xffff_ff00),
+        );
+        let hop = |a: &str| kernel::next_hop_in(&route, a.parse().unwrap());
+        assert_eq!(
+            hop("198.51.100.7"),
+            Some(("198.51.100.7".parse().unwrap(), "eth1".into()))
+        );
+        assert_eq!(
+            hop("203.0.113.9"),
+            Some(("198.51.100.1".parse().unwrap(), "eth1".into()))
+        );
+        assert_eq!(
+            hop("8.8.8.8"),
+            Some(("192.0.2.1".parse().unwrap(), "eth0".into()))
+        );
+        let arp = "IP address       HW type     Flags       HW address            Mask     Device\n\
+                   198.51.100.7     0x1         0x2         02:00:00:00:00:07     *        eth1\n\
+                   198.51.100.8     0x1         0x0         00:00:00:00:00:00     *        eth1\n";
+        let nb = |a: &str, d: &str| kernel::neighbour_in(arp, a.parse().unwrap(), d);
+        assert_eq!(nb("198.51.100.7", "eth1"), Some([2, 0, 0, 0, 0, 7]));
+        assert_eq!(nb("198.51.100.7", "eth0"), None, "another interface");
+        assert_eq!(nb("198.51.100.8", "eth1"), None, "incomplete");
+    }
+}
