@@ -35,6 +35,16 @@ pub enum LacEvent {
         /// IPv6 interface identifier.
         ipv6_id: Option<[u8; 8]>,
     },
+    /// An IP packet arrived for a subscriber (PPP protocol 0x0021 or
+    /// 0x0057): what the LNS's data plane delivered.
+    Packet {
+        /// The call.
+        key: SessionKey,
+        /// The PPP protocol.
+        protocol: u16,
+        /// The packet.
+        packet: Vec<u8>,
+    },
     /// A subscriber's PPP ended.
     SubscriberDown {
         /// The call.
@@ -134,6 +144,25 @@ impl Lac {
         Ok(key)
     }
 
+    /// The subscriber sends an IP packet: the L2TP data message for it (to
+    /// the LNS's tunnel and session ids), once the subscriber is up.
+    pub fn send_ip(&self, key: SessionKey, packet: &[u8]) -> Option<Transmit> {
+        let s = self.subs.get(&key).filter(|s| s.reported)?;
+        let protocol = match packet.first()? >> 4 {
+            4 => 0x0021,
+            6 => 0x0057,
+            _ => return None,
+        };
+        Some(frame::transmit(
+            s.local,
+            s.peer,
+            s.peer_tunnel,
+            s.peer_session,
+            protocol,
+            packet,
+        ))
+    }
+
     /// The subscriber hangs up: PPP Terminate, then the call is cleared.
     pub fn hang_up(&mut self, now: Instant, key: SessionKey) -> bool {
         let Some(s) = self.subs.get_mut(&key) else {
@@ -193,7 +222,13 @@ impl Lac {
         {
             let key = SessionKey { tunnel, session };
             let ppp = datagram.get(payload_offset..).and_then(frame::decapsulate);
-            if let (Some(l), Some((p, info))) =
+            if let (Some(_), Some((p @ (0x0021 | 0x0057), info))) = (self.subs.get(&key), ppp) {
+                self.events.push_back(LacEvent::Packet {
+                    key,
+                    protocol: p,
+                    packet: info.to_vec(),
+                });
+            } else if let (Some(l), Some((p, info))) =
                 (self.subs.get_mut(&key).and_then(|s| s.link.as_mut()), ppp)
             {
                 l.receive(now, p, info);

@@ -19,101 +19,16 @@ use lns_dataplane::node::encap::{Outer, Template};
 use lns_dataplane::table::counters::Counter;
 use lns_dataplane::table::{CORE_V4, NextHop, Session, Sizes, SlotId, Writer};
 use lns_dataplane::wire::checksum;
-use process::{Proc, root_or_skip};
+use process::{AccessLab, Proc, root_or_skip};
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
-const LAC: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
-const LNS: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
-const LNS_CORE: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
-const HOST: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 2);
-
-fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("ip(8)");
-    assert!(
-        out.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-struct Topo {
-    lac: String,
-    lns: String,
-    core: String,
-}
-
-impl Topo {
-    fn new() -> Topo {
-        let id = std::process::id() % 100_000;
-        let t = Topo {
-            lac: format!("xd-{id}-lac"),
-            lns: format!("xd-{id}-lns"),
-            core: format!("xd-{id}-core"),
-        };
-        for ns in [&t.lac, &t.lns, &t.core] {
-            ip(&["netns", "add", ns]);
-            ip(&["-n", ns, "link", "set", "lo", "up"]);
-        }
-        ip(&[
-            "link", "add", "vl", "netns", &t.lac, "type", "veth", "peer", "name", "va", "netns",
-            &t.lns,
-        ]);
-        ip(&[
-            "link", "add", "vc", "netns", &t.lns, "type", "veth", "peer", "name", "vk", "netns",
-            &t.core,
-        ]);
-        for (ns, dev, addr) in [
-            (&t.lac, "vl", LAC),
-            (&t.lns, "va", LNS),
-            (&t.lns, "vc", LNS_CORE),
-            (&t.core, "vk", HOST),
-        ] {
-            ip(&["-n", ns, "addr", "add", &format!("{addr}/24"), "dev", dev]);
-            ip(&["-n", ns, "link", "set", dev, "up"]);
-        }
-        ip(&[
-            "-n",
-            &t.core,
-            "route",
-            "add",
-            "100.64.0.0/16",
-            "via",
-            &LNS_CORE.to_string(),
-        ]);
-        t
-    }
-
-    fn mac(&self, ns: &str, dev: &str) -> [u8; 6] {
-        let out = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                ns,
-                "cat",
-                &format!("/sys/class/net/{dev}/address"),
-            ])
-            .output()
-            .unwrap();
-        let s = String::from_utf8_lossy(&out.stdout);
-        let mut m = [0u8; 6];
-        for (o, h) in m.iter_mut().zip(s.trim().split(':')) {
-            *o = u8::from_str_radix(h, 16).unwrap();
-        }
-        m
-    }
-}
-
-impl Drop for Topo {
-    fn drop(&mut self) {
-        for ns in [&self.lac, &self.lns, &self.core] {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
-        }
-    }
-}
+const LAC: Ipv4Addr = AccessLab::LAC;
+const LNS: Ipv4Addr = AccessLab::LNS;
+const LNS_CORE: Ipv4Addr = AccessLab::LNS_CORE;
+const HOST: Ipv4Addr = AccessLab::HOST;
 
 fn sub(n: u16) -> Ipv4Addr {
     Ipv4Addr::new(100, 64, (n >> 8) as u8, n as u8)
@@ -148,7 +63,7 @@ fn l2tp_data(n: u16, pkt: &[u8]) -> Vec<u8> {
 
 /// The LAC: a UDP socket on 198.51.100.2:1701 that sends the given
 /// datagrams to the LNS and prints, in hex, what comes back in `secs`.
-fn lac_exchange(t: &Topo, datagrams: &[Vec<u8>], secs: f32) -> Vec<Vec<u8>> {
+fn lac_exchange(t: &AccessLab, datagrams: &[Vec<u8>], secs: f32) -> Vec<Vec<u8>> {
     let script = format!(
         r#"
 import socket, sys, time, binascii
@@ -166,8 +81,9 @@ while time.time() < end:
         pass
 "#
     );
-    let mut child = Command::new("ip")
-        .args(["netns", "exec", &t.lac, "python3", "-c", &script])
+    let mut child = t
+        .cmd(&t.lac, "python3")
+        .args(["-c", &script])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -216,9 +132,8 @@ fn replies(got: &[Vec<u8>]) -> Vec<u16> {
     who
 }
 
-fn start_dataplane(t: &Topo, table: &std::path::Path) -> Proc {
-    let mut c = Command::new("ip");
-    c.args(["netns", "exec", &t.lns, env!("CARGO_BIN_EXE_lns-dataplane")]);
+fn start_dataplane(t: &AccessLab, table: &std::path::Path) -> Proc {
+    let mut c = t.cmd(&t.lns, env!("CARGO_BIN_EXE_lns-dataplane"));
     c.args([
         "--table",
         &table.display().to_string(),
@@ -248,7 +163,7 @@ fn pings_through_the_data_plane_and_survive_a_restart() {
         return;
     }
     const N: u16 = 100;
-    let t = Topo::new();
+    let t = AccessLab::new("dp");
     let table = std::path::PathBuf::from(format!("/dev/shm/xlns-test-dp-{}", std::process::id()));
     let mut w = Writer::create(
         &table,

@@ -205,3 +205,110 @@ impl Drop for Lab {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// The access lab of the data-plane tests: three namespaces in a row.
+///
+/// ```text
+///  lac  198.51.100.2 ─vl══va─ 198.51.100.1  lns  203.0.113.1 ─vc══vk─ 203.0.113.2  core
+/// ```
+///
+/// `core` routes 100.64.0.0/16 (the subscribers) via the LNS. The core
+/// link's MTU is 1700, so the core host can send packets larger than a
+/// subscriber's MRU. All three are deleted on drop.
+pub struct AccessLab {
+    pub lac: String,
+    pub lns: String,
+    pub core: String,
+    pub dir: std::path::PathBuf,
+}
+
+impl AccessLab {
+    pub const LAC: std::net::Ipv4Addr = std::net::Ipv4Addr::new(198, 51, 100, 2);
+    pub const LNS: std::net::Ipv4Addr = std::net::Ipv4Addr::new(198, 51, 100, 1);
+    pub const LNS_CORE: std::net::Ipv4Addr = std::net::Ipv4Addr::new(203, 0, 113, 1);
+    pub const HOST: std::net::Ipv4Addr = std::net::Ipv4Addr::new(203, 0, 113, 2);
+
+    pub fn new(tag: &str) -> AccessLab {
+        let id = format!("{}-{tag}", std::process::id() % 100_000);
+        let dir = std::env::temp_dir().join(format!("xlns-{id}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let t = AccessLab {
+            lac: format!("xa-{id}-lac"),
+            lns: format!("xa-{id}-lns"),
+            core: format!("xa-{id}-core"),
+            dir,
+        };
+        for ns in [&t.lac, &t.lns, &t.core] {
+            ip(&["netns", "add", ns]);
+            ip(&["-n", ns, "link", "set", "lo", "up"]);
+        }
+        ip(&[
+            "link", "add", "vl", "netns", &t.lac, "type", "veth", "peer", "name", "va", "netns",
+            &t.lns,
+        ]);
+        ip(&[
+            "link", "add", "vc", "netns", &t.lns, "type", "veth", "peer", "name", "vk", "netns",
+            &t.core,
+        ]);
+        for (ns, dev, addr) in [
+            (&t.lac, "vl", Self::LAC),
+            (&t.lns, "va", Self::LNS),
+            (&t.lns, "vc", Self::LNS_CORE),
+            (&t.core, "vk", Self::HOST),
+        ] {
+            ip(&["-n", ns, "addr", "add", &format!("{addr}/24"), "dev", dev]);
+            ip(&["-n", ns, "link", "set", dev, "up"]);
+        }
+        for (ns, dev) in [(&t.lns, "vc"), (&t.core, "vk")] {
+            ip(&["-n", ns, "link", "set", dev, "mtu", "1700"]);
+        }
+        ip(&[
+            "-n",
+            &t.core,
+            "route",
+            "add",
+            "100.64.0.0/16",
+            "via",
+            &Self::LNS_CORE.to_string(),
+        ]);
+        t
+    }
+
+    /// A command to run inside namespace `ns`.
+    pub fn cmd(&self, ns: &str, program: &str) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", ns, program]);
+        c
+    }
+
+    pub fn file(&self, name: &str, text: &str) -> std::path::PathBuf {
+        let p = self.dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    /// An interface's MAC.
+    pub fn mac(&self, ns: &str, dev: &str) -> [u8; 6] {
+        let out = self
+            .cmd(ns, "cat")
+            .arg(format!("/sys/class/net/{dev}/address"))
+            .output()
+            .unwrap();
+        let s = String::from_utf8_lossy(&out.stdout);
+        let mut m = [0u8; 6];
+        for (o, h) in m.iter_mut().zip(s.trim().split(':')) {
+            *o = u8::from_str_radix(h, 16).unwrap();
+        }
+        m
+    }
+}
+
+impl Drop for AccessLab {
+    fn drop(&mut self) {
+        for ns in [&self.lac, &self.lns, &self.core] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

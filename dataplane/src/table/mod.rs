@@ -283,8 +283,22 @@ impl std::fmt::Debug for Reader {
 
 impl Reader {
     /// Maps the table lnsd created at `path`, checking that it was made by
-    /// this version of the layout and that lnsd finished initialising it.
+    /// this version of the layout and that lnsd finished initialising it,
+    /// and records this process as the data plane in its header.
     pub fn attach(path: &Path) -> Result<Reader, TableError> {
+        let r = Self::inspect(path)?;
+        let region = &r.region;
+        region
+            .hdr(hdr::READER_PID)
+            .store(u64::from(std::process::id()), Ordering::Relaxed);
+        let a = region.hdr(hdr::READER_ATTACHES);
+        a.store(a.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        Ok(r)
+    }
+
+    /// Like [`Reader::attach`], for an observer (tests, tools) that reads
+    /// counters without announcing itself as the data plane.
+    pub fn inspect(path: &Path) -> Result<Reader, TableError> {
         let io = |e| TableError::Io(path.to_path_buf(), e);
         let file = OpenOptions::new()
             .read(true)
@@ -348,11 +362,6 @@ impl Reader {
         }
         let Region { backing, .. } = probe;
         let region = Region { backing, layout };
-        region
-            .hdr(hdr::READER_PID)
-            .store(u64::from(std::process::id()), Ordering::Relaxed);
-        let a = region.hdr(hdr::READER_ATTACHES);
-        a.store(a.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         Ok(Reader {
             region: Arc::new(region),
         })
