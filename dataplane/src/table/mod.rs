@@ -215,6 +215,16 @@ impl Region {
         &self.words()[i]
     }
 
+    fn reader_status(&self) -> ReaderStatus {
+        let h = |i| self.hdr(i).load(Ordering::Relaxed);
+        ReaderStatus {
+            pid: h(hdr::READER_PID) as u32,
+            attaches: h(hdr::READER_ATTACHES),
+            heartbeat: h(hdr::READER_HEARTBEAT),
+            mode: h(hdr::READER_MODE),
+        }
+    }
+
     fn slot(&self, slot: u32) -> (&AtomicU64, &[AtomicU64]) {
         let at = self.layout.slots + slot as usize * SLOT_WORDS;
         let w = &self.words()[at..at + SLOT_WORDS];
@@ -446,6 +456,11 @@ impl Reader {
     /// Worker `w`'s counter block.
     pub fn worker(&self, w: u32) -> Option<WorkerBlock<'_>> {
         self.region.worker(w)
+    }
+
+    /// What the data plane last wrote in the header.
+    pub fn status(&self) -> ReaderStatus {
+        self.region.reader_status()
     }
 
     /// Tells lnsd the data plane is alive (called once per second or so).
@@ -761,13 +776,7 @@ impl Writer {
     /// The data plane's heartbeat count, its PID, how many times one has
     /// attached, and the attach mode it reported.
     pub fn reader_status(&self) -> ReaderStatus {
-        let h = |i| self.region.hdr(i).load(Ordering::Relaxed);
-        ReaderStatus {
-            pid: h(hdr::READER_PID) as u32,
-            attaches: h(hdr::READER_ATTACHES),
-            heartbeat: h(hdr::READER_HEARTBEAT),
-            mode: h(hdr::READER_MODE),
-        }
+        self.region.reader_status()
     }
 
     /// Tombstones across the indexes (a scan: for diagnostics).

@@ -1,0 +1,592 @@
+//! The whole LNS in a namespace lab (DESIGN §5.6; issue 6's "done when"):
+//! lnsd in `lns` supervising lns-dataplane (XDP + AF_XDP on both veths),
+//! the emulated LAC in `lac` bringing up 100 PPP subscribers, a host in
+//! `core` answering their pings.
+//!
+//! The LAC runs in its own process inside the `lac` namespace: this test
+//! binary re-executed with `XLNS_E2E_LAC` set, so [`lac_process`] drives a
+//! real UDP socket there, taking commands on stdin and answering on stdout.
+
+mod common;
+
+use common::process::{AccessLab, Proc, root_or_skip};
+use lns_dataplane::node::drop::Drop;
+use lns_dataplane::table::Reader;
+use lns_dataplane::table::counters::{Counter, SessionCounters};
+use lns_dataplane::wire::checksum;
+use std::io::{BufRead, BufReader, Write};
+use std::net::Ipv4Addr;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const N: usize = 100;
+const T: Duration = Duration::from_secs(20);
+
+/// An ICMP echo request from `src` to the core host; 56 bytes of data.
+fn echo(src: Ipv4Addr, seq: u16) -> Vec<u8> {
+    let mut icmp = vec![8, 0, 0, 0, 0x42, 0x42];
+    icmp.extend(seq.to_be_bytes());
+    icmp.extend((0..56u8).map(|i| i.wrapping_mul(7)));
+    let c = !checksum::sum(&icmp);
+    icmp[2..4].copy_from_slice(&c.to_be_bytes());
+    let mut p = vec![0x45, 0, 0, 0, 0x12, 0x34, 0x40, 0, 64, 1, 0, 0];
+    p[2..4].copy_from_slice(&((20 + icmp.len()) as u16).to_be_bytes());
+    p.extend(src.octets());
+    p.extend(AccessLab::HOST.octets());
+    let c = !checksum::sum(&p);
+    p[10..12].copy_from_slice(&c.to_be_bytes());
+    p.extend(icmp);
+    p
+}
+
+/// The emulated LAC's process. Does nothing unless re-executed by the test
+/// below inside the `lac` namespace.
+#[test]
+fn lac_process() {
+    let Ok(users) = std::env::var("XLNS_E2E_LAC") else {
+        return;
+    };
+    let users: usize = users.parse().unwrap();
+    lac::run(users);
+}
+
+mod lac {
+    use super::*;
+    use lns_controlplane::l2tp::{
+        CallParams, Endpoint, EndpointConfig, PeerPolicy, PeerRule, SessionKey,
+    };
+    use lns_controlplane::lac::{Lac, LacEvent};
+    use lns_controlplane::ppp::lcp::AuthProtocol;
+    use lns_controlplane::ppp::lcp_opts::{LcpConfig, Side};
+    use lns_controlplane::ppp::link::LinkConfig;
+    use rand::SeedableRng;
+    use std::collections::HashMap;
+    use std::net::{SocketAddr, UdpSocket};
+
+    struct Driver {
+        lac: Lac,
+        sock: UdpSocket,
+        me: SocketAddr,
+        up: HashMap<SessionKey, Ipv4Addr>,
+        replies: Vec<(SessionKey, Vec<u8>)>,
+    }
+
+    impl Driver {
+        fn pump(&mut self, until: Instant) {
+            let mut buf = [0u8; 4096];
+            loop {
+                while let Some(tx) = self.lac.poll_transmit() {
+                    let _ = self.sock.send_to(&tx.payload, tx.peer);
+                }
+                if let Ok((n, from)) = self.sock.recv_from(&mut buf) {
+                    self.lac.handle(Instant::now(), self.me, from, &buf[..n]);
+                }
+                self.lac.on_timeout(Instant::now());
+                while let Some(e) = self.lac.poll_event() {
+                    match e {
+                        LacEvent::SubscriberUp {
+                            key, ipv4: Some(a), ..
+                        } => {
+                            self.up.insert(key, a);
+                        }
+                        LacEvent::Packet { key, packet, .. } => self.replies.push((key, packet)),
+                        _ => {}
+                    }
+                }
+                if Instant::now() >= until {
+                    return;
+                }
+            }
+        }
+
+        /// Every subscriber pings once; answers "REPLIES n".
+        fn ping_all(&mut self, seq: u16) {
+            self.replies.clear();
+            let subs: Vec<(SessionKey, Ipv4Addr)> = self.up.iter().map(|(k, a)| (*k, *a)).collect();
+            for (k, a) in &subs {
+                if let Some(tx) = self.lac.send_ip(*k, &echo(*a, seq)) {
+                    let _ = self.sock.send_to(&tx.payload, tx.peer);
+                }
+            }
+            self.pump(Instant::now() + Duration::from_millis(1500));
+            let mut ok = 0;
+            for (k, p) in &self.replies {
+                let a = self.up[k];
+                // An echo reply from the host to this subscriber, same
+                // identifier, sequence and data.
+                if p.len() == 84
+                    && p[9] == 1
+                    && p[12..16] == AccessLab::HOST.octets()
+                    && p[16..20] == a.octets()
+                    && p[20] == 0
+                    && p[24..] == echo(a, seq)[24..]
+                {
+                    ok += 1;
+                }
+            }
+            println!("REPLIES {ok}");
+            if let Some((k, p)) = self.replies.first() {
+                let hex: String = p.iter().map(|b| format!("{b:02x}")).collect();
+                println!("SAMPLE {} {hex}", self.up[k]);
+            }
+        }
+
+        /// Subscriber 1 pings every `gap_ms` for `count` pings; answers
+        /// "STREAM sent received longest_gap".
+        fn stream(&mut self, count: u16, gap_ms: u64) {
+            let (k, a) = self
+                .up
+                .iter()
+                .map(|(k, a)| (*k, *a))
+                .min_by_key(|x| x.1)
+                .unwrap();
+            self.replies.clear();
+            for seq in 0..count {
+                if let Some(tx) = self.lac.send_ip(k, &echo(a, 1000 + seq)) {
+                    let _ = self.sock.send_to(&tx.payload, tx.peer);
+                }
+                self.pump(Instant::now() + Duration::from_millis(gap_ms));
+            }
+            self.pump(Instant::now() + Duration::from_millis(500));
+            let mut got = vec![false; usize::from(count)];
+            for (_, p) in &self.replies {
+                if p.len() >= 28 {
+                    let seq = u16::from_be_bytes([p[26], p[27]]).wrapping_sub(1000);
+                    if let Some(g) = got.get_mut(usize::from(seq)) {
+                        *g = true;
+                    }
+                }
+            }
+            let received = got.iter().filter(|g| **g).count();
+            let (mut run, mut longest) = (0, 0);
+            for g in &got {
+                run = if *g { 0 } else { run + 1 };
+                longest = longest.max(run);
+            }
+            let tail_ok = got.iter().rev().take(20).all(|g| *g);
+            println!("STREAM {count} {received} {longest} {tail_ok}");
+        }
+
+        /// Frames the data plane must drop: `spoofed` from subscriber 1's
+        /// session with another source, `unknown` for a session that does
+        /// not exist.
+        fn bad(&mut self, spoofed: usize, unknown: usize) {
+            let (k, _) = self
+                .up
+                .iter()
+                .map(|(k, a)| (*k, *a))
+                .min_by_key(|x| x.1)
+                .unwrap();
+            for _ in 0..spoofed {
+                let tx = self
+                    .lac
+                    .send_ip(k, &echo(Ipv4Addr::new(100, 64, 250, 250), 9))
+                    .unwrap();
+                let _ = self.sock.send_to(&tx.payload, tx.peer);
+            }
+            let tx = self.lac.send_ip(k, &echo(self.up[&k], 9)).unwrap();
+            let mut frame = tx.payload.clone();
+            // Same tunnel, a session id the LNS never gave out.
+            frame[4..6].copy_from_slice(&0xfffeu16.to_be_bytes());
+            for _ in 0..unknown {
+                let _ = self.sock.send_to(&frame, tx.peer);
+            }
+            self.pump(Instant::now() + Duration::from_millis(300));
+            println!("BAD sent");
+        }
+    }
+
+    pub fn run(users: usize) {
+        let me = SocketAddr::from((AccessLab::LAC, 1701));
+        let lns = SocketAddr::from((AccessLab::LNS, 1701));
+        let sock = UdpSocket::bind(me).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(2)))
+            .unwrap();
+        let endpoint = Endpoint::with_rng(
+            EndpointConfig {
+                peers: vec![PeerRule {
+                    address: None,
+                    policy: PeerPolicy::default(),
+                }],
+                ..Default::default()
+            },
+            rand::rngs::StdRng::seed_from_u64(7),
+        );
+        let link = LinkConfig {
+            lcp: LcpConfig {
+                side: Side::Client,
+                auth: vec![AuthProtocol::Pap],
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let mut d = Driver {
+            lac: Lac::new(endpoint, link, (Vec::new(), String::new()), 7),
+            sock,
+            me,
+            up: HashMap::new(),
+            replies: Vec::new(),
+        };
+        let now = Instant::now();
+        let t = d.lac.open_tunnel(now, me, lns).unwrap();
+        for i in 1..=users {
+            d.lac
+                .place_call(
+                    now,
+                    t,
+                    CallParams::default(),
+                    (format!("user{i}").into_bytes(), format!("pw{i}")),
+                )
+                .unwrap();
+        }
+        let end = Instant::now() + T;
+        while d.up.len() < users && Instant::now() < end {
+            d.pump(Instant::now() + Duration::from_millis(50));
+        }
+        let mut addrs: Vec<Ipv4Addr> = d.up.values().copied().collect();
+        addrs.sort();
+        let list: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
+        println!("UP {} {}", d.up.len(), list.join(","));
+        // Sessions must stay alive between commands: the protocol keeps
+        // running while a thread waits on stdin.
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for line in std::io::stdin().lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        loop {
+            let line = match rx.try_recv() {
+                Ok(l) => l,
+                Err(std::sync::mpsc::TryRecvError::Empty) => {
+                    d.pump(Instant::now() + Duration::from_millis(20));
+                    continue;
+                }
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => return,
+            };
+            let w: Vec<&str> = line.split_whitespace().collect();
+            match w.as_slice() {
+                ["ping", seq] => d.ping_all(seq.parse().unwrap()),
+                ["stream", n, gap] => d.stream(n.parse().unwrap(), gap.parse().unwrap()),
+                ["bad", s, u] => d.bad(s.parse().unwrap(), u.parse().unwrap()),
+                ["idle", ms] => d.pump(Instant::now() + Duration::from_millis(ms.parse().unwrap())),
+                ["quit"] => return,
+                _ => println!("ERR {line}"),
+            }
+        }
+    }
+}
+
+/// The LAC process, spoken to line by line.
+struct LacProc {
+    child: std::process::Child,
+    out: BufReader<std::process::ChildStdout>,
+}
+
+impl LacProc {
+    fn start(lab: &AccessLab, users: usize) -> LacProc {
+        let exe = std::env::current_exe().unwrap();
+        let mut child = lab
+            .cmd(&lab.lac, exe.to_str().unwrap())
+            .args([
+                "lac_process",
+                "--exact",
+                "--nocapture",
+                "--test-threads",
+                "1",
+            ])
+            .env("XLNS_E2E_LAC", users.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = BufReader::new(child.stdout.take().unwrap());
+        LacProc { child, out }
+    }
+
+    /// The next line starting with `tag`.
+    fn expect(&mut self, tag: &str) -> String {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let n = self.out.read_line(&mut line).unwrap();
+            assert!(n > 0, "the LAC process ended before {tag}");
+            // (libtest's "test lac_process ... " has no newline, so the
+            // first answer shares its line.)
+            if let Some(at) = line.find(tag) {
+                return line[at + tag.len()..].trim().to_string();
+            }
+        }
+    }
+
+    fn send(&mut self, cmd: &str) {
+        let stdin = self.child.stdin.as_mut().unwrap();
+        writeln!(stdin, "{cmd}").unwrap();
+        stdin.flush().unwrap();
+    }
+}
+
+impl std::ops::Drop for LacProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Every worker's counters for a subscriber, found by address.
+fn session_counters(r: &Reader, a: Ipv4Addr) -> SessionCounters {
+    let f = r
+        .by_ipv4(a)
+        .unwrap_or_else(|| panic!("{a} not in the table"));
+    let mut sum = SessionCounters::default();
+    for w in 0..r.sizes().workers {
+        sum += r.worker(w).unwrap().session_counters(f.slot, f.generation);
+    }
+    sum
+}
+
+/// lnsd runs the data plane from next to itself. `cargo test --workspace`
+/// (what `make test` runs) builds it before any test starts; a nested
+/// cargo here would wait forever on the build lock the outer one holds.
+fn dataplane_binary() -> std::path::PathBuf {
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_lnsd")).with_file_name("lns-dataplane");
+    assert!(
+        bin.exists(),
+        "{} is missing: run the workspace tests (make test), or cargo build -p lns-dataplane",
+        bin.display()
+    );
+    bin
+}
+
+#[test]
+fn lnsd_forwards_100_subscribers_through_xdp() {
+    if std::env::var_os("XLNS_E2E_LAC").is_some() || !root_or_skip() {
+        return;
+    }
+    let bin = dataplane_binary();
+    let lab = AccessLab::new("e2e");
+    let mut users = String::new();
+    for i in 1..=N {
+        users.push_str(&format!(
+            "[[user]]\nname = \"user{i}\"\npassword = \"pw{i}\"\n"
+        ));
+    }
+    let users = lab.file("users.toml", &users);
+    let table = format!("/dev/shm/xlns-e2e-{}", std::process::id());
+    let cfg = lab.file(
+        "lnsd.toml",
+        &format!(
+            "[l2tp]\nlisten = [\"{lns}:1701\"]\nshutdown_timeout_secs = 2\n\
+             [[peer]]\naddress = \"{lac}\"\n\
+             [ppp]\nauth = [\"pap\"]\nusers_file = \"{users}\"\ngateway = \"100.64.0.1\"\nipv6 = false\n\
+             [[pool]]\nname = \"default\"\nranges = [\"100.64.1.1-100.64.1.254\"]\n\
+             [dataplane]\nmode = \"supervised\"\nbinary = \"{bin}\"\ntable = \"{table}\"\n\
+             capacity = 4096\naccess_interface = \"va\"\ncore_interface = \"vc\"\n\
+             core_gateway = \"{host}\"\nicmp_source = \"{lns_core}\"\nneighbour_refresh_secs = 1\n\
+             restart_delay_ms = 200\n",
+            lns = AccessLab::LNS,
+            lac = AccessLab::LAC,
+            users = users.display(),
+            bin = bin.display(),
+            host = AccessLab::HOST,
+            lns_core = AccessLab::LNS_CORE,
+        ),
+    );
+    let mut c = lab.cmd(&lab.lns, env!("CARGO_BIN_EXE_lnsd"));
+    c.arg("--config").arg(&cfg).env("RUST_LOG", "info");
+    let mut lnsd = Proc::spawn("lnsd", c);
+    assert!(lnsd.wait_for("data plane attached", 1, T), "{}", lnsd.log());
+
+    // 100 subscribers up, each with its own address.
+    let mut lac = LacProc::start(&lab, N);
+    let up = lac.expect("UP ");
+    let (count, list) = up.split_once(' ').unwrap_or((&up, ""));
+    assert_eq!(count, N.to_string(), "{}", lnsd.log());
+    let addrs: Vec<Ipv4Addr> = list.split(',').map(|a| a.parse().unwrap()).collect();
+    assert_eq!(addrs.len(), N);
+
+    // The core host sees the decapsulated echo byte for byte: a sniffer in
+    // `core` prints the first ICMP echo request frame it receives.
+    let sniff = lab
+        .cmd(&lab.core, "python3")
+        .args([
+            "-c",
+            "import socket,binascii\n\
+             s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW,socket.htons(0x0800))\n\
+             s.bind(('vk',0))\n\
+             s.settimeout(10)\n\
+             while True:\n\
+             \x20f=s.recv(4096)\n\
+             \x20if f[23]==1 and f[34]==8:\n\
+             \x20\x20print(binascii.hexlify(f).decode(),flush=True);break\n",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+
+    lac.send("ping 1");
+    let replies: usize = lac.expect("REPLIES ").parse().unwrap();
+    assert_eq!(
+        replies,
+        N,
+        "every subscriber's ping came back\n{}",
+        lnsd.log()
+    );
+
+    let sniffed = sniff.wait_with_output().unwrap();
+    let hex = String::from_utf8_lossy(&sniffed.stdout);
+    let frame: Vec<u8> = (0..hex.trim().len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex.trim()[i..i + 2], 16).unwrap())
+        .collect();
+    assert!(frame.len() >= 14 + 84, "sniffed {hex}");
+    let src = Ipv4Addr::new(frame[26], frame[27], frame[28], frame[29]);
+    let mut want = lab.mac(&lab.core, "vk").to_vec();
+    want.extend(lab.mac(&lab.lns, "vc"));
+    want.extend([0x08, 0x00]);
+    let mut ip = echo(src, 1);
+    ip[8] -= 1;
+    ip[10..12].copy_from_slice(&[0, 0]);
+    let c = !checksum::sum(&ip[..20]);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    want.extend(ip);
+    assert_eq!(
+        &frame[..want.len()],
+        &want[..],
+        "decapsulated frame, byte for byte"
+    );
+
+    // The encapsulated reply, as the LAC received it (L2TP header and PPP
+    // checked by the emulator's decoder; here the IP packet).
+    let sample = lac.expect("SAMPLE ");
+    let (who, hex) = sample.split_once(' ').unwrap();
+    let who: Ipv4Addr = who.parse().unwrap();
+    let pkt: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect();
+    assert_eq!(
+        &pkt[12..20],
+        &[AccessLab::HOST.octets(), who.octets()].concat()[..]
+    );
+    assert_eq!(checksum::sum(&pkt[..20]), 0xffff);
+
+    // Per-session counters: exactly one packet each way, 84 bytes.
+    let r = Reader::inspect(std::path::Path::new(&table)).unwrap();
+    for a in &addrs {
+        let c = session_counters(&r, *a);
+        assert_eq!(
+            (
+                c.up_packets,
+                c.up_bytes,
+                c.down_packets,
+                c.down_bytes,
+                c.drops
+            ),
+            (1, 84, 1, 84, 0),
+            "{a}"
+        );
+    }
+
+    // Bad traffic: dropped under the right names.
+    lac.send("bad 3 2");
+    lac.expect("BAD");
+    // The core host sends a 1628-byte datagram with DF to a subscriber:
+    // above its MRU, so the LNS answers "fragmentation needed" and the
+    // host's kernel learns the path MTU.
+    let big = lab
+        .cmd(&lab.core, "python3")
+        .args([
+            "-c",
+            &format!(
+                "import socket,time\n\
+                 s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n\
+                 s.setsockopt(socket.IPPROTO_IP,10,2)\n\
+                 s.connect(('{}',9))\n\
+                 s.send(b'x'*1600)\n\
+                 time.sleep(1)\n\
+                 print('MTU',s.getsockopt(socket.IPPROTO_IP,14))\n",
+                addrs[0]
+            ),
+        ])
+        .output()
+        .unwrap();
+    let ping_out =
+        String::from_utf8_lossy(&big.stdout).to_string() + &String::from_utf8_lossy(&big.stderr);
+    let w = r.worker(0).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while w.get(Counter::IcmpTooBig) == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(w.drops(Drop::Spoofed), 3);
+    assert_eq!(w.drops(Drop::UnknownSession), 2);
+    assert_eq!(w.drops(Drop::TooBig), 1, "{ping_out}");
+    assert_eq!(w.get(Counter::IcmpTooBig), 1);
+    let mru = lns_mru(&r, addrs[0]);
+    assert!(
+        ping_out.contains(&format!("MTU {mru}")),
+        "the host learned the subscriber's MRU as path MTU: {ping_out}"
+    );
+    assert_eq!(session_counters(&r, addrs[0]).drops, 4);
+
+    // kill -9 under traffic: lnsd restarts the data plane; sessions stay.
+    let pid = lnsd_dataplane_pid(&table);
+    assert!(pid > 1, "the data plane's PID is in the table header");
+    lac.send("stream 300 10");
+    std::thread::sleep(Duration::from_millis(800));
+    let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+    let stream = lac.expect("STREAM ");
+    let f: Vec<&str> = stream.split(' ').collect();
+    let (sent, received, gap, tail_ok) = (f[0], f[1], f[2], f[3]);
+    println!(
+        "kill -9 under traffic: {received} of {sent} pings answered, longest gap {gap} pings (10 ms each)"
+    );
+    assert_eq!(
+        tail_ok,
+        "true",
+        "traffic resumed after the restart\n{}",
+        lnsd.log()
+    );
+    assert!(
+        lnsd.log().contains("data plane exited; restarting"),
+        "{}",
+        lnsd.log()
+    );
+    assert!(lnsd.wait_for("data plane attached", 2, T), "{}", lnsd.log());
+    lac.send("ping 2");
+    let replies: usize = lac.expect("REPLIES ").parse().unwrap();
+    assert_eq!(
+        replies,
+        N,
+        "every session forwards after the restart\n{}",
+        lnsd.log()
+    );
+    assert_ne!(lnsd_dataplane_pid(&table), pid);
+
+    lac.send("quit");
+    drop(lac);
+    lnsd.signal("TERM");
+    assert!(lnsd.wait_exit(T), "{}", lnsd.log());
+    assert!(lnsd.log().contains("data plane stopped"), "{}", lnsd.log());
+    assert!(
+        !std::path::Path::new(&table).exists(),
+        "lnsd removes its table"
+    );
+}
+
+/// The MRU lnsd wrote for a subscriber.
+fn lns_mru(r: &Reader, a: Ipv4Addr) -> u16 {
+    r.by_ipv4(a).unwrap().session.mru
+}
+
+/// The data plane writes its PID into the table header when it attaches.
+fn lnsd_dataplane_pid(table: &str) -> u32 {
+    Reader::inspect(std::path::Path::new(table))
+        .unwrap()
+        .status()
+        .pid
+}
