@@ -1,0 +1,303 @@
+//! ns/packet of the worker stages over 64-packet batches, with 1,000,000
+//! sessions in the table (so lookups miss the caches the way a full LNS
+//! does): classify (downstream parse + address lookup), decap (upstream
+//! parse + session lookup + spoof/TTL/next-hop rewrite), encap (template
+//! copy + patch + LAC next hop), and the whole pipeline each way.
+//!
+//! Rounds cycle through 256 different batches (16,384 sessions spread over
+//! the table), so slots and buckets come from memory rather than staying
+//! in L1. Frames are restored from pristine copies before every batch;
+//! that copy is timed on its own and subtracted.
+//!
+//! Run: `cargo bench -p lns-dataplane --bench stages [-- SESSIONS ROUNDS]`
+
+use lns_dataplane::node::classify::from_core;
+use lns_dataplane::node::decap::decap;
+use lns_dataplane::node::encap::{Outer, Template, encap};
+use lns_dataplane::node::forward::{Allowed, NextHop as FwdHop, to_core};
+use lns_dataplane::node::icmp;
+use lns_dataplane::table::{CORE_V4, NextHop, Session, Sizes, Writer};
+use lns_dataplane::wire::checksum;
+use lns_dataplane::worker::pipeline::{Env, Out, Pipeline};
+use std::hint::black_box;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Instant;
+
+const BATCH: usize = 64;
+const LNS: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+const LAC: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 7);
+const HOST: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 9);
+const HEADROOM: usize = 256;
+
+fn sub(n: u32) -> Ipv4Addr {
+    Ipv4Addr::from(0x6440_0000 + n)
+}
+
+fn ids(n: u32) -> (u16, u16) {
+    ((n >> 16) as u16 + 1, n as u16)
+}
+
+fn session(n: u32) -> Session {
+    let (tunnel, session) = ids(n);
+    Session {
+        tunnel,
+        session,
+        ipv4: Some(sub(n)),
+        ipv6_prefix: None,
+        mru: 1500,
+        peer: IpAddr::V4(LAC),
+        peer_port: 1701,
+        lac_nexthop: 2,
+        template: Template::new(&Outer {
+            dst_mac: [2, 0, 0, 0, 0, 2],
+            src_mac: [2, 0, 0, 0, 0, 1],
+            vlan: None,
+            src: LNS,
+            src_port: 1701,
+            dst: LAC,
+            dst_port: 1701,
+            tunnel: tunnel ^ 0x5555,
+            session: session ^ 0x5555,
+            sequencing: false,
+        }),
+    }
+}
+
+fn ipv4(src: Ipv4Addr, dst: Ipv4Addr, len: usize) -> Vec<u8> {
+    let mut p = vec![0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, 17, 0, 0];
+    p[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+    p.extend(src.octets());
+    p.extend(dst.octets());
+    let c = !checksum::sum(&p);
+    p[10..12].copy_from_slice(&c.to_be_bytes());
+    p.resize(len, 0x5a);
+    p
+}
+
+/// A 2 KiB buffer with the frame at HEADROOM; returns it and the length.
+fn upstream_frame(n: u32, len: usize) -> (Vec<u8>, usize) {
+    let (tunnel, session) = ids(n);
+    let t = Template::new(&Outer {
+        dst_mac: [2, 0, 0, 0, 0, 1],
+        src_mac: [2, 0, 0, 0, 0, 2],
+        vlan: None,
+        src: LAC,
+        src_port: 1701,
+        dst: LNS,
+        dst_port: 1701,
+        tunnel,
+        session,
+        sequencing: false,
+    });
+    let inner = ipv4(sub(n), HOST, len);
+    let mut buf = vec![0u8; 2048];
+    let at = 512;
+    buf[at..at + len].copy_from_slice(&inner);
+    let (s, l) = encap(&t, &mut buf, at, len, 0).unwrap();
+    let mut out = vec![0u8; 2048];
+    out[HEADROOM..HEADROOM + l].copy_from_slice(&buf[s..s + l]);
+    (out, l)
+}
+
+fn downstream_frame(n: u32, len: usize) -> (Vec<u8>, usize) {
+    let mut buf = vec![0u8; 2048];
+    buf[HEADROOM..HEADROOM + 12].copy_from_slice(&[2, 0, 0, 0, 0xc0, 1, 2, 0, 0, 0, 0xc0, 2]);
+    buf[HEADROOM + 12..HEADROOM + 14].copy_from_slice(&[0x08, 0x00]);
+    buf[HEADROOM + 14..HEADROOM + 14 + len].copy_from_slice(&ipv4(HOST, sub(n), len));
+    (buf, 14 + len)
+}
+
+struct Batch {
+    pristine: Vec<Vec<u8>>,
+    work: Vec<Vec<u8>>,
+    lens: Vec<usize>,
+}
+
+impl Batch {
+    fn new(frames: Vec<(Vec<u8>, usize)>) -> Batch {
+        let lens = frames.iter().map(|f| f.1).collect();
+        let pristine: Vec<Vec<u8>> = frames.into_iter().map(|f| f.0).collect();
+        Batch {
+            work: pristine.clone(),
+            pristine,
+            lens,
+        }
+    }
+
+    fn restore(&mut self) {
+        for (w, p) in self.work.iter_mut().zip(&self.pristine) {
+            w[..HEADROOM + 128].copy_from_slice(&p[..HEADROOM + 128]);
+        }
+    }
+}
+
+/// Batches cycled through.
+const SETS: usize = 256;
+
+/// Times `rounds` batches of `f`, minus the restore cost; ns per packet.
+fn time(
+    rounds: u32,
+    sets: &mut [Batch],
+    restore_ns: f64,
+    mut f: impl FnMut(usize, &mut Batch),
+) -> f64 {
+    let t = Instant::now();
+    for i in 0..rounds as usize {
+        let k = i % sets.len();
+        let b = &mut sets[k];
+        b.restore();
+        f(k, b);
+    }
+    let ns = t.elapsed().as_nanos() as f64 / f64::from(rounds) / BATCH as f64;
+    (ns - restore_ns).max(0.0)
+}
+
+fn main() {
+    let args: Vec<u32> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let n = args.first().copied().unwrap_or(1_000_000);
+    let rounds = args.get(1).copied().unwrap_or(20_000);
+    let mut w = Writer::heap(Sizes {
+        capacity: n,
+        workers: 1,
+    })
+    .unwrap();
+    let t = Instant::now();
+    for i in 0..n {
+        w.insert(&session(i)).unwrap();
+    }
+    let fill = t.elapsed();
+    let hop = NextHop {
+        dst_mac: [2, 0, 0, 0, 0, 2],
+        src_mac: [2, 0, 0, 0, 0, 1],
+        addr: None,
+    };
+    w.set_nexthop(CORE_V4, &hop).unwrap();
+    w.set_nexthop(2, &hop).unwrap();
+    let r = w.reader();
+
+    // Sessions spread over the whole table.
+    let pick: Vec<Vec<u32>> = (0..SETS as u32)
+        .map(|k| {
+            (0..BATCH as u32)
+                .map(|i| ((k * BATCH as u32 + i).wrapping_mul(2_654_435_761) >> 3) % n)
+                .collect()
+        })
+        .collect();
+    let mut up: Vec<Batch> = pick
+        .iter()
+        .map(|p| Batch::new(p.iter().map(|&s| upstream_frame(s, 64)).collect()))
+        .collect();
+    let mut down: Vec<Batch> = pick
+        .iter()
+        .map(|p| Batch::new(p.iter().map(|&s| downstream_frame(s, 64)).collect()))
+        .collect();
+
+    let env = Env {
+        lns_port: 1701,
+        icmp: icmp::Source::default(),
+    };
+    let mut p = Pipeline::new(&r, 0, env).unwrap();
+    let sessions: Vec<Vec<_>> = pick
+        .iter()
+        .map(|p| p.iter().map(|&s| r.by_ipv4(sub(s)).unwrap()).collect())
+        .collect();
+    let mut run = |nsets: usize| -> [f64; 6] {
+        let (up, down) = (&mut up[..nsets], &mut down[..nsets]);
+        let t = Instant::now();
+        for i in 0..rounds as usize {
+            let b = &mut up[i % nsets];
+            b.restore();
+            black_box(&b.work);
+        }
+        let restore_ns = t.elapsed().as_nanos() as f64 / f64::from(rounds) / BATCH as f64;
+        let classify = time(rounds, down, restore_ns, |_, b| {
+            for (buf, &len) in b.work.iter().zip(&b.lens) {
+                let p = from_core(&buf[HEADROOM..HEADROOM + len]).unwrap();
+                let IpAddr::V4(a) = p.dst else { unreachable!() };
+                black_box(r.by_ipv4(a).unwrap());
+            }
+        });
+        let decap_ns = time(rounds, up, restore_ns, |_, b| {
+            for (buf, &len) in b.work.iter_mut().zip(&b.lens) {
+                let d = decap(&buf[HEADROOM..HEADROOM + len], 1701).unwrap();
+                let f = r.by_ids(d.tunnel, d.session).unwrap();
+                let d = lns_dataplane::node::decap::Decapped {
+                    inner: HEADROOM + d.inner,
+                    ..d
+                };
+                let allowed = Allowed {
+                    ipv4: f.session.ipv4,
+                    ipv6_prefix: None,
+                };
+                let h = r.nexthop(CORE_V4).unwrap();
+                let hop = FwdHop {
+                    dst_mac: h.dst_mac,
+                    src_mac: h.src_mac,
+                };
+                black_box(to_core(buf, &d, &allowed, &hop).unwrap());
+            }
+        });
+        let encap_ns = time(rounds, down, restore_ns, |k, b| {
+            for ((buf, &len), f) in b.work.iter_mut().zip(&b.lens).zip(&sessions[k]) {
+                let (s, _) = encap(&f.session.template, buf, HEADROOM + 14, len - 14, 0).unwrap();
+                let h = r.nexthop(f.session.lac_nexthop).unwrap();
+                buf[s..s + 6].copy_from_slice(&h.dst_mac);
+                buf[s + 6..s + 12].copy_from_slice(&h.src_mac);
+                black_box(&buf[s]);
+            }
+        });
+        let up_ns = time(rounds, up, restore_ns, |_, b| {
+            for (buf, &len) in b.work.iter_mut().zip(&b.lens) {
+                let o = p.upstream(buf, HEADROOM, len);
+                debug_assert!(matches!(o, Out::Core(..)));
+                black_box(o);
+            }
+            p.flush();
+        });
+        let down_ns = time(rounds, down, restore_ns, |_, b| {
+            for (buf, &len) in b.work.iter_mut().zip(&b.lens) {
+                let o = p.downstream(buf, HEADROOM, len);
+                debug_assert!(matches!(o, Out::Access(..)));
+                black_box(o);
+            }
+            p.flush();
+        });
+        [classify, decap_ns, encap_ns, up_ns, down_ns, restore_ns]
+    };
+    let hot = run(1);
+    let spread = run(SETS);
+    println!(
+        "{n} sessions in the table (filled in {:.2} s); {rounds} rounds of {BATCH}-packet batches; 64-byte IP packets",
+        fill.as_secs_f64()
+    );
+    println!(
+        "{:<48} {:>16} {:>22}",
+        "ns/packet",
+        format!("hot ({BATCH} sess.)"),
+        format!("spread ({} sess.)", SETS * BATCH)
+    );
+    let names = [
+        "classify (downstream parse + IPv4 lookup)",
+        "decap    (parse + session lookup + forward)",
+        "encap    (template + next hop)",
+        "pipeline upstream   (all stages, counters)",
+        "pipeline downstream (all stages, counters)",
+    ];
+    for (i, name) in names.iter().enumerate() {
+        println!("  {name:<46} {:>16.1} {:>22.1}", hot[i], spread[i]);
+    }
+    println!(
+        "  => one core: {:.2} Mpps upstream, {:.2} Mpps downstream (hot); {:.2} / {:.2} (spread)",
+        1e3 / hot[3],
+        1e3 / hot[4],
+        1e3 / spread[3],
+        1e3 / spread[4]
+    );
+    println!(
+        "  (batch restore, subtracted above: {:.1} / {:.1} ns/packet)",
+        hot[5], spread[5]
+    );
+}
