@@ -395,6 +395,9 @@ fn lnsd_forwards_100_subscribers_through_xdp() {
             lns_core = AccessLab::LNS_CORE,
         ),
     );
+    // If the test fails, lnsd is killed without a chance to stop its data
+    // plane or remove the table: do both (dropped after lnsd's Proc).
+    let _cleanup = Cleanup(table.clone());
     let mut c = lab.cmd(&lab.lns, env!("CARGO_BIN_EXE_lnsd"));
     c.arg("--config").arg(&cfg).env("RUST_LOG", "info");
     let mut lnsd = Proc::spawn("lnsd", c);
@@ -566,6 +569,19 @@ fn lnsd_forwards_100_subscribers_through_xdp() {
         lnsd.log()
     );
     assert_ne!(lnsd_dataplane_pid(&table), pid);
+    // lnsd saw both data planes attach, and says in which XDP mode.
+    assert!(
+        lnsd.wait_for("data plane running on the tables", 2, T),
+        "{}",
+        lnsd.log()
+    );
+    // veth: native XDP, copy-mode sockets (or generic on older kernels).
+    assert!(
+        lnsd.log().lines().any(|l| l.contains("data plane running")
+            && (l.contains("native-copy") || l.contains("generic"))),
+        "{}",
+        lnsd.log()
+    );
 
     lac.send("quit");
     drop(lac);
@@ -576,6 +592,21 @@ fn lnsd_forwards_100_subscribers_through_xdp() {
         !std::path::Path::new(&table).exists(),
         "lnsd removes its table"
     );
+}
+
+struct Cleanup(String);
+
+impl std::ops::Drop for Cleanup {
+    fn drop(&mut self) {
+        let path = std::path::Path::new(&self.0);
+        if let Ok(r) = Reader::inspect(path) {
+            let pid = r.status().pid;
+            if pid > 1 {
+                let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            }
+        }
+        let _ = std::fs::remove_file(path);
+    }
 }
 
 /// The MRU lnsd wrote for a subscriber.

@@ -198,6 +198,7 @@ fn main() {
     let env = Env {
         lns_port: 1701,
         icmp: icmp::Source::default(),
+        bare: false,
     };
     let mut p = Pipeline::new(&r, 0, env).unwrap();
     let sessions: Vec<Vec<_>> = pick

@@ -55,6 +55,9 @@ pub struct Args {
     pub polling: Polling,
     /// Source of ICMP errors toward the core.
     pub icmp: icmp::Source,
+    /// Benchmark reference: forward every access frame to the core
+    /// unchanged, with no L2TP work (`benches/veth.rs` compares the two).
+    pub bare: bool,
 }
 
 impl Default for Args {
@@ -73,6 +76,7 @@ impl Default for Args {
             lowest: AttachMode::Generic,
             polling: Polling::Wakeup,
             icmp: icmp::Source::default(),
+            bare: false,
         }
     }
 }
@@ -83,7 +87,8 @@ usage: lns-dataplane --table PATH --access IFACE [--core IFACE]
          [--lns-v4 ADDR] [--lns-v6 ADDR] [--lns-port N]
          [--pool PREFIX/LEN]... [--workers N] [--cores 0,1,...]
          [--lowest-mode native-zerocopy|native-copy|generic]
-         [--polling busy|wakeup] [--icmp-v4 ADDR] [--icmp-v6 ADDR]";
+         [--polling busy|wakeup] [--icmp-v4 ADDR] [--icmp-v6 ADDR]
+         [--bare]   (benchmark reference: forward access to core untouched)";
 
 fn prefix<A: std::str::FromStr>(s: &str, max: u8) -> Result<(A, u8), String> {
     let (a, l) = s
@@ -156,6 +161,7 @@ impl Args {
                         _ => return Err(bad(&v)),
                     };
                 }
+                "--bare" => a.bare = true,
                 "--icmp-v4" => {
                     let v = val()?;
                     a.icmp.v4 = Some(v.parse().map_err(|_| bad(&v))?);
@@ -219,6 +225,9 @@ impl Args {
                     .join(",")
             }),
         );
+        if self.bare {
+            v.push("--bare".into());
+        }
         for (a, l) in &self.pools_v4 {
             v.push("--pool".into());
             v.push(format!("{a}/{l}"));
@@ -273,11 +282,21 @@ pub fn run(a: &Args, stop: Arc<AtomicBool>) -> Result<(), String> {
     let env = Env {
         lns_port: a.lns_port,
         icmp: a.icmp,
+        bare: a.bare,
     };
     // The sockets are opened on the worker's own thread (the UMEM is not
     // `Send`), then reported here to be put in the socket map.
     let (tx, rx) = std::sync::mpsc::channel::<Result<(u32, i32, Option<i32>, bool), String>>();
+    /// Stops the workers however the supervising closure ends (error,
+    /// early return, panic), so the scope's join cannot wait forever.
+    struct StopOnExit<'a>(&'a AtomicBool);
+    impl std::ops::Drop for StopOnExit<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
     std::thread::scope(|scope| {
+        let _stop_on_exit = StopOnExit(&stop);
         for w in 0..a.workers {
             let (table, stop, tx) = (table.clone(), stop.clone(), tx.clone());
             let pin = a
@@ -349,6 +368,10 @@ pub fn run(a: &Args, stop: Arc<AtomicBool>) -> Result<(), String> {
         while !stop.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(200));
             table.heartbeat(mode.code());
+            if let Ok(v) = steer.counters() {
+                let v: Vec<u64> = v.into_iter().map(|(_, n)| n).collect();
+                table.publish_verdicts(&v);
+            }
             let now = std::fs::metadata(&a.table).map(|m| m.ino()).ok();
             if now != inode {
                 tracing::error!(
@@ -385,6 +408,7 @@ mod tests {
                 v4: Some(Ipv4Addr::new(192, 0, 2, 254)),
                 v6: None,
             },
+            bare: true,
             ..Args::default()
         };
         assert_eq!(Args::parse(a.to_args()), Ok(a));

@@ -15,6 +15,7 @@
 #[allow(dead_code, reason = "shared with the control-plane tests")]
 mod process;
 
+use lns_dataplane::loader::abi::Verdict;
 use lns_dataplane::node::encap::{Outer, Template};
 use lns_dataplane::table::counters::Counter;
 use lns_dataplane::table::{CORE_V4, NextHop, Session, Sizes, SlotId, Writer};
@@ -240,6 +241,11 @@ fn pings_through_the_data_plane_and_survive_a_restart() {
     let b = w.worker(0).unwrap();
     assert_eq!(b.get(Counter::Upstream), u64::from(N));
     assert_eq!(b.get(Counter::Downstream), u64::from(N));
+    // The XDP program's own counters reach lnsd through the table.
+    std::thread::sleep(Duration::from_millis(500));
+    let v = w.verdicts();
+    assert_eq!(v[Verdict::AccessToXsk as usize], u64::from(N));
+    assert_eq!(v[Verdict::CoreToXsk as usize], u64::from(N));
 
     // kill -9: the tables are untouched, a new process forwards again.
     dp.signal("KILL");
@@ -255,7 +261,16 @@ fn pings_through_the_data_plane_and_survive_a_restart() {
             "counters survive the restart"
         );
     }
-    drop(dp);
+    // lnsd gone (its table removed): the data plane does not keep
+    // forwarding stale sessions; it exits so a new lnsd can start its own.
+    let mut dp = dp;
     drop(w);
     assert!(!table.exists());
+    let st = dp.wait_status(Duration::from_secs(5));
+    assert_eq!(st.and_then(|s| s.code()), Some(3), "{}", dp.log());
+    assert!(
+        dp.log().contains("table was replaced or removed"),
+        "{}",
+        dp.log()
+    );
 }

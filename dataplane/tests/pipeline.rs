@@ -136,6 +136,7 @@ fn env() -> Env {
             v4: Some(Ipv4Addr::new(192, 0, 2, 254)),
             v6: None,
         },
+        bare: false,
     }
 }
 

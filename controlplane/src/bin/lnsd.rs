@@ -68,6 +68,10 @@ fn main() -> ExitCode {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(false)
+        // A closed stderr (the supervisor died) must not panic the daemon:
+        // tracing-subscriber reports write errors with eprintln!, which
+        // panics on a broken pipe.
+        .log_internal_errors(false)
         .init();
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

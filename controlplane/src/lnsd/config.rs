@@ -969,6 +969,7 @@ impl Config {
                 v4: d.icmp_source,
                 v6: None,
             },
+            bare: false,
         }
     }
 

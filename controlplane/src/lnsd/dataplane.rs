@@ -146,6 +146,8 @@ pub struct TableDataPlane {
     hops: HashMap<Ipv4Addr, Hop>,
     free_hops: Vec<u32>,
     core_hop: Option<NextHop>,
+    /// Data plane attaches seen (the header counts them).
+    attaches: u64,
     /// Counters.
     pub stats: DpStats,
 }
@@ -169,6 +171,7 @@ impl TableDataPlane {
             hops: HashMap::new(),
             free_hops: (2..lns_dataplane::table::NEXTHOPS).rev().collect(),
             core_hop: None,
+            attaches: 0,
             stats: DpStats::default(),
         };
         t.refresh();
@@ -213,6 +216,18 @@ impl TableDataPlane {
     /// that changed (called every `dataplane.neighbour_refresh_secs`, and
     /// when a session is installed).
     pub fn refresh(&mut self) {
+        let st = self.writer.reader_status();
+        if st.attaches != self.attaches
+            && let Some(mode) = lns_dataplane::loader::AttachMode::from_code(st.mode)
+        {
+            self.attaches = st.attaches;
+            tracing::info!(
+                pid = st.pid,
+                mode = mode.name(),
+                attaches = st.attaches,
+                "data plane running on the tables"
+            );
+        }
         let mut unresolved = 0;
         let access_mac = kernel::own_mac(&self.access);
         let core_mac = kernel::own_mac(&self.core);

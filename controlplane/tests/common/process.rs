@@ -93,15 +93,20 @@ impl Proc {
 
     /// Waits for exit (bounded); true if it exited successfully in time.
     pub fn wait_exit(&mut self, limit: Duration) -> bool {
+        self.wait_status(limit).is_some_and(|s| s.success())
+    }
+
+    /// Waits for exit (bounded); its status, or `None` if still running.
+    pub fn wait_status(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
         let end = Instant::now() + limit;
         loop {
             if let Some(s) = self.child.try_wait().unwrap() {
                 // Let the reader threads drain the pipes.
                 std::thread::sleep(Duration::from_millis(50));
-                return s.success();
+                return Some(s);
             }
             if Instant::now() > end {
-                return false;
+                return None;
             }
             std::thread::sleep(Duration::from_millis(20));
         }

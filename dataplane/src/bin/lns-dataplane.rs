@@ -13,6 +13,9 @@ fn main() {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_target(false)
+        // lnsd may die and take our stderr's reader with it; tracing's
+        // own error report (eprintln!) would then panic the main thread.
+        .log_internal_errors(false)
         .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--help" || a == "-h") {

@@ -58,6 +58,17 @@ impl AttachMode {
     pub fn code(self) -> u64 {
         self as u64
     }
+
+    /// Reads [`AttachMode::code`] back.
+    pub fn from_code(c: u64) -> Option<AttachMode> {
+        [
+            AttachMode::NativeZeroCopy,
+            AttachMode::NativeCopy,
+            AttachMode::Generic,
+        ]
+        .into_iter()
+        .find(|m| m.code() == c)
+    }
 }
 
 /// Which side of the LNS an interface is.

@@ -86,6 +86,10 @@ mod hdr {
     pub const READER_HEARTBEAT: usize = 34;
     /// The attach mode the data plane got (see `loader::AttachMode`).
     pub const READER_MODE: usize = 35;
+    /// The XDP program's verdict counters (`loader::abi::Verdict` order),
+    /// copied by the data plane with each heartbeat.
+    pub const VERDICTS: usize = 64;
+    pub const VERDICT_SLOTS: usize = 32;
 }
 
 fn shape() -> u64 {
@@ -463,6 +467,15 @@ impl Reader {
         self.region.reader_status()
     }
 
+    /// Publishes the XDP program's verdict counters for lnsd.
+    pub fn publish_verdicts(&self, v: &[u64]) {
+        for (i, x) in v.iter().take(hdr::VERDICT_SLOTS).enumerate() {
+            self.region
+                .hdr(hdr::VERDICTS + i)
+                .store(*x, Ordering::Relaxed);
+        }
+    }
+
     /// Tells lnsd the data plane is alive (called once per second or so).
     pub fn heartbeat(&self, mode: u64) {
         let h = self.region.hdr(hdr::READER_HEARTBEAT);
@@ -777,6 +790,16 @@ impl Writer {
     /// attached, and the attach mode it reported.
     pub fn reader_status(&self) -> ReaderStatus {
         self.region.reader_status()
+    }
+
+    /// The XDP verdict counters the data plane last published, in
+    /// `loader::abi::Verdict` order.
+    pub fn verdicts(&self) -> Vec<u64> {
+        (0..crate::loader::abi::Verdict::ALL
+            .len()
+            .min(hdr::VERDICT_SLOTS))
+            .map(|i| self.region.hdr(hdr::VERDICTS + i).load(Ordering::Relaxed))
+            .collect()
     }
 
     /// Tombstones across the indexes (a scan: for diagnostics).

@@ -38,6 +38,8 @@ pub struct Env {
     pub lns_port: u16,
     /// The source of ICMP errors.
     pub icmp: icmp::Source,
+    /// Benchmark reference: access frames go to the core untouched.
+    pub bare: bool,
 }
 
 /// A worker's view: the tables, its counter block, and the counts of the
@@ -81,6 +83,9 @@ impl<'a> Pipeline<'a> {
     #[inline]
     pub fn upstream(&mut self, buf: &mut [u8], start: usize, len: usize) -> Out {
         self.local.add(Counter::RxAccess, 1);
+        if self.env.bare {
+            return Out::Core(start, len);
+        }
         let Some(frame) = buf.get(start..start + len) else {
             return self.drop(Drop::Truncated, None);
         };

@@ -138,6 +138,12 @@ impl Umem {
         addr - addr % self.frame_size
     }
 
+    /// Takes a frame off the free list (traffic generators fill their own).
+    #[inline]
+    pub fn take(&mut self) -> Option<u64> {
+        self.free.pop()
+    }
+
     /// Returns a frame to the free list.
     #[inline]
     pub fn release(&mut self, addr: u64) {

@@ -1,0 +1,255 @@
+//! End-to-end rate on a veth pair, next to what the same machine moves with
+//! no L2TP work (issue 6): an AF_XDP generator in `lac` blasts L2TP data
+//! frames (64-byte IP packets, 1,000 sessions) at lns-dataplane in `lns`,
+//! which forwards them to `core`. The same run then starts lns-dataplane
+//! with `--bare` (every access frame sent to the core untouched: same XDP
+//! program, sockets, UMEM and loop) and measures again. The ratio is the
+//! share of the environment's limit the L2TP pipeline reaches.
+//!
+//! Needs root. Run: `cargo bench -p lns-dataplane --bench veth [-- SECONDS]`
+//! Rates are frames the data plane handed to the core TX ring per second,
+//! from its own counters, over the middle of each run.
+
+#[path = "../../controlplane/tests/common/process.rs"]
+#[allow(dead_code, reason = "shared with the control-plane tests")]
+mod process;
+
+use lns_dataplane::node::encap::{Outer, Template, encap};
+use lns_dataplane::table::counters::Counter;
+use lns_dataplane::table::{CORE_V4, NextHop, Reader, Session, Sizes, Writer};
+use lns_dataplane::wire::checksum;
+use lns_dataplane::xsk::{Sockets, XskConfig, ifindex};
+use process::{AccessLab, Proc};
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant};
+use xdpilone::xdp::XdpDesc;
+
+const SESSIONS: u16 = 1000;
+
+fn sub(n: u16) -> Ipv4Addr {
+    Ipv4Addr::new(100, 64, (n >> 8) as u8, n as u8)
+}
+
+/// The frame the generator sends for session `n`.
+fn frame(n: u16, lac_mac: [u8; 6], lns_mac: [u8; 6]) -> Vec<u8> {
+    let t = Template::new(&Outer {
+        dst_mac: lns_mac,
+        src_mac: lac_mac,
+        vlan: None,
+        src: AccessLab::LAC,
+        src_port: 1701,
+        dst: AccessLab::LNS,
+        dst_port: 1701,
+        tunnel: 1,
+        session: n,
+        sequencing: false,
+    });
+    // 64-byte UDP/IPv4 packet to a host beyond the core (dropped there).
+    let mut p = vec![0x45, 0, 0, 64, 0, 1, 0, 0, 64, 17, 0, 0];
+    p.extend(sub(n).octets());
+    p.extend([203, 0, 113, 77]);
+    let c = !checksum::sum(&p);
+    p[10..12].copy_from_slice(&c.to_be_bytes());
+    p.resize(64, 0x5a);
+    let mut buf = vec![0u8; 256];
+    buf[128..192].copy_from_slice(&p);
+    let (s, l) = encap(&t, &mut buf, 128, 64, 0).unwrap();
+    buf[s..s + l].to_vec()
+}
+
+/// The generator (re-executed inside `lac`): sends for `secs` seconds as
+/// fast as the TX ring takes frames; prints the count.
+fn generate(dev: &str, secs: f64, lac_mac: [u8; 6], lns_mac: [u8; 6]) {
+    let ix = ifindex(dev).unwrap();
+    let cfg = XskConfig {
+        try_zero_copy: false,
+        ..XskConfig::default()
+    };
+    let mut s = Sockets::open(ix, ix, 0, &cfg).unwrap();
+    let frames: Vec<Vec<u8>> = (1..=SESSIONS).map(|n| frame(n, lac_mac, lns_mac)).collect();
+    let len = frames[0].len() as u32;
+    // Write every free frame once; afterwards a frame's content never
+    // changes, it only cycles between the TX ring and the free list.
+    let mut all = Vec::new();
+    while let Some(a) = s.umem.take() {
+        let (chunk, off) = s.umem.chunk(a).unwrap();
+        let f = &frames[all.len() % frames.len()];
+        chunk[off..off + f.len()].copy_from_slice(f);
+        all.push(a);
+    }
+    for a in all {
+        s.umem.release(a);
+    }
+    let end = Instant::now() + Duration::from_secs_f64(secs);
+    let mut sent = 0u64;
+    let mut batch = [XdpDesc::default(); 64];
+    while Instant::now() < end {
+        s.access.reap(&mut s.umem);
+        let mut n = 0;
+        while n < batch.len() {
+            let Some(a) = s.umem.take() else { break };
+            batch[n] = XdpDesc {
+                addr: a,
+                len,
+                options: 0,
+            };
+            n += 1;
+        }
+        let took = s.access.send(&batch[..n]);
+        for d in &batch[took..n] {
+            s.umem.release(d.addr);
+        }
+        sent += took as u64;
+    }
+    println!("SENT {sent}");
+}
+
+/// Runs lns-dataplane (bare or not) under load; returns frames/s to core.
+fn phase(
+    lab: &AccessLab,
+    table: &str,
+    secs: f64,
+    bare: bool,
+    macs: ([u8; 6], [u8; 6]),
+) -> (f64, u64) {
+    let mut c = lab.cmd(&lab.lns, env!("CARGO_BIN_EXE_lns-dataplane"));
+    c.args([
+        "--table",
+        table,
+        "--access",
+        "va",
+        "--core",
+        "vc",
+        "--lns-v4",
+        &AccessLab::LNS.to_string(),
+        "--pool",
+        "100.64.0.0/16",
+        "--polling",
+        "busy",
+        "--cores",
+        "1",
+    ]);
+    if bare {
+        c.arg("--bare");
+    }
+    let dp = Proc::spawn("lns-dataplane", c);
+    assert!(
+        dp.wait_for("data plane attached", 1, Duration::from_secs(10)),
+        "{}",
+        dp.log()
+    );
+    let exe = std::env::current_exe().unwrap();
+    let hex = |m: [u8; 6]| m.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let mut g = lab.cmd(&lab.lac, exe.to_str().unwrap());
+    g.args(["--generate", &secs.to_string(), &hex(macs.0), &hex(macs.1)]);
+    let gen_proc = Proc::spawn("generator", g);
+    let r = Reader::inspect(std::path::Path::new(table)).unwrap();
+    let tx = || r.worker(0).map_or(0, |w| w.get(Counter::TxCore));
+    // Skip the ramp-up, measure the middle.
+    std::thread::sleep(Duration::from_secs_f64(secs * 0.25));
+    let (t0, c0) = (Instant::now(), tx());
+    std::thread::sleep(Duration::from_secs_f64(secs * 0.5));
+    let (t1, c1) = (Instant::now(), tx());
+    let mut gen_proc = gen_proc;
+    assert!(
+        gen_proc.wait_exit(Duration::from_secs_f64(secs + 10.0)),
+        "{}",
+        gen_proc.log()
+    );
+    let sent = gen_proc
+        .log()
+        .lines()
+        .find_map(|l| l.strip_prefix("SENT ").and_then(|n| n.trim().parse().ok()))
+        .unwrap_or(0);
+    dp.signal("TERM");
+    let mut dp = dp;
+    dp.wait_exit(Duration::from_secs(5));
+    ((c1 - c0) as f64 / (t1 - t0).as_secs_f64(), sent)
+}
+
+fn parse_mac(s: &str) -> [u8; 6] {
+    let mut m = [0u8; 6];
+    for (i, o) in m.iter_mut().enumerate() {
+        *o = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap();
+    }
+    m
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(i) = args.iter().position(|a| a == "--generate") {
+        let secs: f64 = args[i + 1].parse().unwrap();
+        generate("vl", secs, parse_mac(&args[i + 2]), parse_mac(&args[i + 3]));
+        return;
+    }
+    if !process::root_or_skip() {
+        return;
+    }
+    let secs: f64 = args.iter().find_map(|a| a.parse().ok()).unwrap_or(8.0);
+    let lab = AccessLab::new("bench");
+    let table = format!("/dev/shm/xlns-bench-{}", std::process::id());
+    let mut w = Writer::create(
+        std::path::Path::new(&table),
+        Sizes {
+            capacity: 4096,
+            workers: 1,
+        },
+    )
+    .unwrap();
+    let (lac_mac, lns_mac) = (lab.mac(&lab.lac, "vl"), lab.mac(&lab.lns, "va"));
+    let (core_mac, host_mac) = (lab.mac(&lab.lns, "vc"), lab.mac(&lab.core, "vk"));
+    for n in 1..=SESSIONS {
+        w.insert(&Session {
+            tunnel: 1,
+            session: n,
+            ipv4: Some(sub(n)),
+            ipv6_prefix: None,
+            mru: 1500,
+            peer: IpAddr::V4(AccessLab::LAC),
+            peer_port: 1701,
+            lac_nexthop: 2,
+            template: Template::new(&Outer {
+                dst_mac: lac_mac,
+                src_mac: lns_mac,
+                vlan: None,
+                src: AccessLab::LNS,
+                src_port: 1701,
+                dst: AccessLab::LAC,
+                dst_port: 1701,
+                tunnel: 7,
+                session: n,
+                sequencing: false,
+            }),
+        })
+        .unwrap();
+    }
+    w.set_nexthop(
+        CORE_V4,
+        &NextHop {
+            dst_mac: host_mac,
+            src_mac: core_mac,
+            addr: None,
+        },
+    )
+    .unwrap();
+    let (l2tp, sent_l) = phase(&lab, &table, secs, false, (lac_mac, lns_mac));
+    let (bare, sent_b) = phase(&lab, &table, secs, true, (lac_mac, lns_mac));
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!(
+        "veth end to end, 64-byte IP packets in L2TP, {SESSIONS} sessions, {secs} s per run, {cores} CPUs"
+    );
+    println!(
+        "  L2TP pipeline (decap, lookup, spoof check, TTL, next hop)  {:8.3} Mpps   (generator sent {:.3} Mpps)",
+        l2tp / 1e6,
+        sent_l as f64 / secs / 1e6
+    );
+    println!(
+        "  bare AF_XDP forwarder (same sockets, no L2TP work)          {:8.3} Mpps   (generator sent {:.3} Mpps)",
+        bare / 1e6,
+        sent_b as f64 / secs / 1e6
+    );
+    println!(
+        "  ratio                                                        {:8.2}",
+        l2tp / bare.max(1.0)
+    );
+}
