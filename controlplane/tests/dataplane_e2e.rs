@@ -52,14 +52,9 @@ fn lac_process() {
 
 mod lac {
     use super::*;
-    use lns_controlplane::l2tp::{
-        CallParams, Endpoint, EndpointConfig, PeerPolicy, PeerRule, SessionKey,
-    };
+    use lns_controlplane::l2tp::{CallParams, SessionKey};
     use lns_controlplane::lac::{Lac, LacEvent};
     use lns_controlplane::ppp::lcp::AuthProtocol;
-    use lns_controlplane::ppp::lcp_opts::{LcpConfig, Side};
-    use lns_controlplane::ppp::link::LinkConfig;
-    use rand::SeedableRng;
     use std::collections::HashMap;
     use std::net::{SocketAddr, UdpSocket};
 
@@ -202,26 +197,8 @@ mod lac {
         let sock = UdpSocket::bind(me).unwrap();
         sock.set_read_timeout(Some(Duration::from_millis(2)))
             .unwrap();
-        let endpoint = Endpoint::with_rng(
-            EndpointConfig {
-                peers: vec![PeerRule {
-                    address: None,
-                    policy: PeerPolicy::default(),
-                }],
-                ..Default::default()
-            },
-            rand::rngs::StdRng::seed_from_u64(7),
-        );
-        let link = LinkConfig {
-            lcp: LcpConfig {
-                side: Side::Client,
-                auth: vec![AuthProtocol::Pap],
-                ..Default::default()
-            },
-            ..Default::default()
-        };
         let mut d = Driver {
-            lac: Lac::new(endpoint, link, (Vec::new(), String::new()), 7),
+            lac: common::emulated_lac(AuthProtocol::Pap, 7),
             sock,
             me,
             up: HashMap::new(),

@@ -138,12 +138,9 @@ fn lnsd_as_lac_to_lnsd_as_lns_up_then_sigterm_stopccn() {
 /// lnsd logs the subscriber up and down.
 #[test]
 fn lnsd_terminates_ppp_for_a_subscriber_over_udp() {
-    use lns_controlplane::l2tp::{CallParams, Endpoint, EndpointConfig, PeerPolicy, PeerRule};
+    use lns_controlplane::l2tp::CallParams;
     use lns_controlplane::lac::{Lac, LacEvent};
     use lns_controlplane::ppp::lcp::AuthProtocol;
-    use lns_controlplane::ppp::lcp_opts::{LcpConfig, Side};
-    use lns_controlplane::ppp::link::LinkConfig;
-    use rand::SeedableRng;
     use std::time::Instant;
 
     let port = free_port();
@@ -170,25 +167,7 @@ fn lnsd_terminates_ppp_for_a_subscriber_over_udp() {
         .unwrap();
     let me = sock.local_addr().unwrap();
     let server: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let endpoint = Endpoint::with_rng(
-        EndpointConfig {
-            peers: vec![PeerRule {
-                address: None,
-                policy: PeerPolicy::default(),
-            }],
-            ..Default::default()
-        },
-        rand::rngs::StdRng::seed_from_u64(1),
-    );
-    let link = LinkConfig {
-        lcp: LcpConfig {
-            side: Side::Client,
-            auth: vec![AuthProtocol::ChapMd5],
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    let mut lac = Lac::new(endpoint, link, (Vec::new(), String::new()), 1);
+    let mut lac = common::emulated_lac(AuthProtocol::ChapMd5, 1);
     let now = Instant::now();
     let t = lac.open_tunnel(now, me, server).unwrap();
     let key = lac

@@ -1,14 +1,15 @@
-//! The xlns data plane.
+//! The xlns data plane (DESIGN §2, §3).
 //!
-//! Today this crate holds [`wire`], the zero-copy views and representations of
-//! every header the LNS touches on the packet path (Ethernet/VLAN, IPv4, IPv6,
-//! UDP, L2TPv2, PPP). The control plane uses the same views, so there is one
-//! definition of each header in the product.
-//!
-//! [`node`] holds the stages of the worker pipeline (so far the drop
-//! reasons and template encapsulation). Later work adds the shared-memory
-//! session tables (`table/`), the AF_XDP layer (`xsk/`) and the per-core
-//! workers; see DESIGN.md §3.
+//! * [`wire`]: zero-copy views and representations of every header the LNS
+//!   touches (Ethernet/VLAN, IPv4, IPv6, UDP, L2TPv2, PPP), shared with the
+//!   control plane so each header has one definition.
+//! * [`node`]: the pipeline stages, pure functions over packet bytes with
+//!   named drop reasons.
+//! * [`table`]: the shared-memory tables lnsd writes and the workers read.
+//! * [`loader`]: the XDP steering program (`ebpf/`) and its maps.
+//! * [`xsk`]: AF_XDP sockets and UMEM.
+//! * [`worker`]: the per-core loop and the pipeline over batches.
+//! * [`daemon`]: the `lns-dataplane` process.
 
 pub mod daemon;
 pub mod loader;

@@ -578,3 +578,34 @@ pub fn tool_or_skip(tool: &str) -> bool {
     }
     found
 }
+
+/// An emulated LAC that accepts any LNS, with PPP client subscribers
+/// authenticating with `auth`.
+pub fn emulated_lac(
+    auth: lns_controlplane::ppp::lcp::AuthProtocol,
+    seed: u64,
+) -> lns_controlplane::lac::Lac {
+    use lns_controlplane::l2tp::{Endpoint, EndpointConfig, PeerPolicy, PeerRule};
+    use lns_controlplane::ppp::lcp_opts::{LcpConfig, Side};
+    use lns_controlplane::ppp::link::LinkConfig;
+    use rand::SeedableRng;
+    let endpoint = Endpoint::with_rng(
+        EndpointConfig {
+            peers: vec![PeerRule {
+                address: None,
+                policy: PeerPolicy::default(),
+            }],
+            ..Default::default()
+        },
+        rand::rngs::StdRng::seed_from_u64(seed),
+    );
+    let link = LinkConfig {
+        lcp: LcpConfig {
+            side: Side::Client,
+            auth: vec![auth],
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    lns_controlplane::lac::Lac::new(endpoint, link, (Vec::new(), String::new()), seed)
+}

@@ -135,6 +135,19 @@ pub fn root_or_skip() -> bool {
     root
 }
 
+/// `program` run inside namespace `ns`.
+fn ns_cmd(ns: &str, program: &str) -> Command {
+    let mut c = Command::new("ip");
+    c.args(["netns", "exec", ns, program]);
+    c
+}
+
+fn write_file(dir: &std::path::Path, name: &str, text: &str) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
 fn ip(args: &[&str]) {
     let out = Command::new("ip").args(args).output().expect("ip(8)");
     assert!(
@@ -181,15 +194,11 @@ impl Lab {
 
     /// A command to run inside namespace `ns`.
     pub fn cmd(&self, ns: &str, program: &str) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", ns, program]);
-        c
+        ns_cmd(ns, program)
     }
 
     pub fn file(&self, name: &str, text: &str) -> std::path::PathBuf {
-        let p = self.dir.join(name);
-        std::fs::write(&p, text).unwrap();
-        p
+        write_file(&self.dir, name, text)
     }
 
     /// Writes one command line to an xl2tpd control FIFO.
@@ -282,15 +291,11 @@ impl AccessLab {
 
     /// A command to run inside namespace `ns`.
     pub fn cmd(&self, ns: &str, program: &str) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", ns, program]);
-        c
+        ns_cmd(ns, program)
     }
 
     pub fn file(&self, name: &str, text: &str) -> std::path::PathBuf {
-        let p = self.dir.join(name);
-        std::fs::write(&p, text).unwrap();
-        p
+        write_file(&self.dir, name, text)
     }
 
     /// An interface's MAC.

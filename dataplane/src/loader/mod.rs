@@ -166,35 +166,31 @@ impl Steering {
                 abi::MAX_PREFIXES
             )));
         }
-        {
-            let mut m: LpmTrie<_, [u8; 4], u8> = LpmTrie::try_from(
-                self.ebpf
-                    .map_mut("xlns_pools_v4")
-                    .ok_or_else(|| LoaderError("xlns_pools_v4 missing".into()))?,
-            )
-            .map_err(|e| err("xlns_pools_v4", e))?;
-            let old: Vec<_> = m.keys().filter_map(Result::ok).collect();
-            for k in old {
-                let _ = m.remove(&k);
-            }
-            for (a, len) in v4 {
-                m.insert(&Key::new(u32::from(*len), a.octets()), 1, 0)
-                    .map_err(|e| err(&format!("adding pool {a}/{len}"), e))?;
-            }
-        }
-        let mut m: LpmTrie<_, [u8; 16], u8> = LpmTrie::try_from(
-            self.ebpf
-                .map_mut("xlns_pools_v6")
-                .ok_or_else(|| LoaderError("xlns_pools_v6 missing".into()))?,
-        )
-        .map_err(|e| err("xlns_pools_v6", e))?;
+        let v4: Vec<([u8; 4], u8)> = v4.iter().map(|(a, l)| (a.octets(), *l)).collect();
+        let v6: Vec<([u8; 16], u8)> = v6.iter().map(|(a, l)| (a.octets(), *l)).collect();
+        self.replace_prefixes("xlns_pools_v4", &v4)?;
+        self.replace_prefixes("xlns_pools_v6", &v6)?;
+        Ok(())
+    }
+
+    /// Empties an LPM map and fills it with `prefixes`.
+    fn replace_prefixes<const N: usize>(
+        &mut self,
+        name: &str,
+        prefixes: &[([u8; N], u8)],
+    ) -> Result<(), LoaderError> {
+        let map = self
+            .ebpf
+            .map_mut(name)
+            .ok_or_else(|| LoaderError(format!("{name} missing")))?;
+        let mut m: LpmTrie<_, [u8; N], u8> = LpmTrie::try_from(map).map_err(|e| err(name, e))?;
         let old: Vec<_> = m.keys().filter_map(Result::ok).collect();
         for k in old {
             let _ = m.remove(&k);
         }
-        for (a, len) in v6 {
-            m.insert(&Key::new(u32::from(*len), a.octets()), 1, 0)
-                .map_err(|e| err(&format!("adding pool {a}/{len}"), e))?;
+        for (a, len) in prefixes {
+            m.insert(&Key::new(u32::from(*len), *a), 1, 0)
+                .map_err(|e| err(&format!("{name}: adding a /{len}"), e))?;
         }
         Ok(())
     }
