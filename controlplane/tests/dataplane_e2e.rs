@@ -11,6 +11,7 @@ mod common;
 
 use common::process::{AccessLab, Proc, root_or_skip};
 use lns_dataplane::node::drop::Drop;
+use lns_dataplane::node::encap::{Outer, Template, encap};
 use lns_dataplane::table::Reader;
 use lns_dataplane::table::counters::{Counter, SessionCounters};
 use lns_dataplane::wire::checksum;
@@ -120,10 +121,6 @@ mod lac {
                 }
             }
             println!("REPLIES {ok}");
-            if let Some((k, p)) = self.replies.first() {
-                let hex: String = p.iter().map(|b| format!("{b:02x}")).collect();
-                println!("SAMPLE {} {hex}", self.up[k]);
-            }
         }
 
         /// Subscriber 1 pings every `gap_ms` for `count` pings; answers
@@ -220,9 +217,14 @@ mod lac {
         while d.up.len() < users && Instant::now() < end {
             d.pump(Instant::now() + Duration::from_millis(50));
         }
-        let mut addrs: Vec<Ipv4Addr> = d.up.values().copied().collect();
-        addrs.sort();
-        let list: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
+        // Each subscriber with the LAC's ids for its call, which the LNS
+        // puts in the data frames it sends here.
+        let mut subs: Vec<(Ipv4Addr, SessionKey)> = d.up.iter().map(|(k, a)| (*a, *k)).collect();
+        subs.sort_by_key(|s| s.0);
+        let list: Vec<String> = subs
+            .iter()
+            .map(|(a, k)| format!("{a}/{}/{}", k.tunnel, k.session))
+            .collect();
         println!("UP {} {}", d.up.len(), list.join(","));
         // Sessions must stay alive between commands: the protocol keeps
         // running while a thread waits on stdin.
@@ -385,27 +387,55 @@ fn lnsd_forwards_100_subscribers_through_xdp() {
     let up = lac.expect("UP ");
     let (count, list) = up.split_once(' ').unwrap_or((&up, ""));
     assert_eq!(count, N.to_string(), "{}", lnsd.log());
-    let addrs: Vec<Ipv4Addr> = list.split(',').map(|a| a.parse().unwrap()).collect();
+    let subs: Vec<(Ipv4Addr, u16, u16)> = list
+        .split(',')
+        .map(|x| {
+            let f: Vec<&str> = x.split('/').collect();
+            (
+                f[0].parse().unwrap(),
+                f[1].parse().unwrap(),
+                f[2].parse().unwrap(),
+            )
+        })
+        .collect();
+    let addrs: Vec<Ipv4Addr> = subs.iter().map(|s| s.0).collect();
     assert_eq!(addrs.len(), N);
 
-    // The core host sees the decapsulated echo byte for byte: a sniffer in
-    // `core` prints the first ICMP echo request frame it receives.
-    let sniff = lab
-        .cmd(&lab.core, "python3")
-        .args([
-            "-c",
-            "import socket,binascii\n\
-             s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW,socket.htons(0x0800))\n\
-             s.bind(('vk',0))\n\
-             s.settimeout(10)\n\
-             while True:\n\
-             \x20f=s.recv(4096)\n\
-             \x20if f[23]==1 and f[34]==8:\n\
-             \x20\x20print(binascii.hexlify(f).decode(),flush=True);break\n",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    // Byte for byte, both ways: a sniffer in `core` prints the first echo
+    // request the LNS decapsulated, one in `lac` the first IPv4 frame it
+    // encapsulated (L2TP data, PPP FF 03 00 21).
+    let sniffer = |ns: &str, dev: &str, cond: &str| {
+        lab.cmd(ns, "python3")
+            .args([
+                "-c",
+                &format!(
+                    "import socket,binascii\n\
+                     s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW,socket.htons(0x0800))\n\
+                     s.bind(('{dev}',0))\n\
+                     s.settimeout(10)\n\
+                     while True:\n\
+                     \x20f=s.recv(4096)\n\
+                     \x20if {cond}:\n\
+                     \x20\x20print(binascii.hexlify(f).decode(),flush=True);break\n"
+                ),
+            ])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let unhex = |out: std::process::Output| -> Vec<u8> {
+        let hex = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect()
+    };
+    let sniff = sniffer(&lab.core, "vk", "f[23]==1 and f[34]==8");
+    let sniff_lac = sniffer(
+        &lab.lac,
+        "vl",
+        "f[23]==17 and f[34:36]==b'\\x06\\xa5' and f[48:52]==b'\\xff\\x03\\x00\\x21'",
+    );
     std::thread::sleep(Duration::from_millis(300));
 
     lac.send("ping 1");
@@ -417,13 +447,8 @@ fn lnsd_forwards_100_subscribers_through_xdp() {
         lnsd.log()
     );
 
-    let sniffed = sniff.wait_with_output().unwrap();
-    let hex = String::from_utf8_lossy(&sniffed.stdout);
-    let frame: Vec<u8> = (0..hex.trim().len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex.trim()[i..i + 2], 16).unwrap())
-        .collect();
-    assert!(frame.len() >= 14 + 84, "sniffed {hex}");
+    let frame = unhex(sniff.wait_with_output().unwrap());
+    assert!(frame.len() >= 14 + 84, "sniffed {frame:02x?}");
     let src = Ipv4Addr::new(frame[26], frame[27], frame[28], frame[29]);
     let mut want = lab.mac(&lab.core, "vk").to_vec();
     want.extend(lab.mac(&lab.lns, "vc"));
@@ -440,20 +465,38 @@ fn lnsd_forwards_100_subscribers_through_xdp() {
         "decapsulated frame, byte for byte"
     );
 
-    // The encapsulated reply, as the LAC received it (L2TP header and PPP
-    // checked by the emulator's decoder; here the IP packet).
-    let sample = lac.expect("SAMPLE ");
-    let (who, hex) = sample.split_once(' ').unwrap();
-    let who: Ipv4Addr = who.parse().unwrap();
-    let pkt: Vec<u8> = (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-        .collect();
+    // The encapsulated reply: exactly the template lnsd built for the
+    // subscriber's call in front of the IP packet the host sent.
+    let frame = unhex(sniff_lac.wait_with_output().unwrap());
+    assert!(frame.len() > 52 + 20, "sniffed {frame:02x?}");
+    let ip = frame[52..].to_vec();
+    let dst = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
+    let &(_, tunnel, session) = subs
+        .iter()
+        .find(|s| s.0 == dst)
+        .expect("a subscriber's reply");
+    let t = Template::new(&Outer {
+        dst_mac: lab.mac(&lab.lac, "vl"),
+        src_mac: lab.mac(&lab.lns, "va"),
+        vlan: None,
+        src: AccessLab::LNS,
+        src_port: 1701,
+        dst: AccessLab::LAC,
+        dst_port: 1701,
+        tunnel,
+        session,
+        sequencing: false,
+    });
+    let mut want = vec![0u8; 256 + ip.len()];
+    want[256..].copy_from_slice(&ip);
+    let (ws, wl) = encap(&t, &mut want, 256, ip.len(), 0).unwrap();
     assert_eq!(
-        &pkt[12..20],
-        &[AccessLab::HOST.octets(), who.octets()].concat()[..]
+        frame,
+        want[ws..ws + wl],
+        "encapsulated frame, byte for byte"
     );
-    assert_eq!(checksum::sum(&pkt[..20]), 0xffff);
+    assert_eq!(&ip[12..16], &AccessLab::HOST.octets());
+    assert_eq!(checksum::sum(&ip[..20]), 0xffff);
 
     // Per-session counters: exactly one packet each way, 84 bytes.
     let r = Reader::inspect(std::path::Path::new(&table)).unwrap();
