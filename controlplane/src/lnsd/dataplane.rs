@@ -5,8 +5,8 @@
 //! [`TableDataPlane`] turns the engine's [`SessionEntry`]s into table
 //! records (encapsulation template, addresses, MRU) and keeps the next-hop
 //! entries fresh: the core gateway's MAC and, per LAC, the MAC of the
-//! neighbour the route to that LAC goes through, read from the kernel's
-//! IPv4 routing and neighbour tables. A neighbour the kernel has not
+//! neighbour the route to that LAC goes through, asked of the kernel over
+//! rtnetlink ([`super::netlink`]). A neighbour the kernel has not
 //! resolved yet is prodded (one UDP datagram to its discard port makes the
 //! kernel ARP for it) and picked up on the next refresh; until then the
 //! workers drop that session's downstream packets under `no_next_hop`.
@@ -15,6 +15,7 @@
 //! (every session stays in the table, so forwarding resumes as it was),
 //! and stops it on shutdown.
 
+use super::netlink;
 use crate::l2tp::SessionKey;
 use crate::lns::{DataPlane, NullDataPlane, SessionEntry};
 use lns_dataplane::node::encap::{Outer, Template};
@@ -23,74 +24,9 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-/// The kernel's view of where an IPv4 address is, read from `/proc/net`.
+/// What lnsd reads about its own interfaces and neighbours.
 mod kernel {
     use std::net::Ipv4Addr;
-
-    fn hex_addr(s: &str) -> Option<Ipv4Addr> {
-        // /proc/net/route prints the address's in-memory (network-order)
-        // bytes as one host-order number.
-        let v = u32::from_str_radix(s, 16).ok()?;
-        Some(Ipv4Addr::from(v.to_ne_bytes()))
-    }
-
-    /// The next hop toward `dst`: its gateway, or `dst` itself when it is
-    /// on a connected network (longest prefix, then lowest metric).
-    pub fn next_hop(dst: Ipv4Addr) -> Option<(Ipv4Addr, String)> {
-        next_hop_in(&std::fs::read_to_string("/proc/net/route").ok()?, dst)
-    }
-
-    /// [`next_hop`] over a `/proc/net/route` text.
-    pub fn next_hop_in(text: &str, dst: Ipv4Addr) -> Option<(Ipv4Addr, String)> {
-        let d = u32::from(dst);
-        let mut best: Option<(u32, u32, Ipv4Addr, String)> = None;
-        for line in text.lines().skip(1) {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            if f.len() < 8 {
-                continue;
-            }
-            let (Some(net), Some(gw), Some(mask)) =
-                (hex_addr(f[1]), hex_addr(f[2]), hex_addr(f[7]))
-            else {
-                continue;
-            };
-            let flags = u32::from_str_radix(f[3], 16).unwrap_or(0);
-            let metric: u32 = f[6].parse().unwrap_or(u32::MAX);
-            if flags & 1 == 0 || d & u32::from(mask) != u32::from(net) {
-                continue;
-            }
-            let len = u32::from(mask).count_ones();
-            let via = if flags & 2 != 0 { gw } else { dst };
-            if best
-                .as_ref()
-                .is_none_or(|b| len > b.0 || (len == b.0 && metric < b.1))
-            {
-                best = Some((len, metric, via, f[0].to_string()));
-            }
-        }
-        best.map(|(_, _, via, dev)| (via, dev))
-    }
-
-    /// The neighbour's MAC on `dev`, if the kernel has resolved it.
-    pub fn neighbour(ip: Ipv4Addr, dev: &str) -> Option<[u8; 6]> {
-        neighbour_in(&std::fs::read_to_string("/proc/net/arp").ok()?, ip, dev)
-    }
-
-    /// [`neighbour`] over a `/proc/net/arp` text.
-    pub fn neighbour_in(text: &str, ip: Ipv4Addr, dev: &str) -> Option<[u8; 6]> {
-        for line in text.lines().skip(1) {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            if f.len() < 6 || f[5] != dev || f[0].parse::<Ipv4Addr>().ok() != Some(ip) {
-                continue;
-            }
-            // ATF_COM: the entry is complete.
-            if u32::from_str_radix(f[2].trim_start_matches("0x"), 16).unwrap_or(0) & 2 == 0 {
-                return None;
-            }
-            return mac(f[3]);
-        }
-        None
-    }
 
     pub fn mac(s: &str) -> Option<[u8; 6]> {
         let mut m = [0u8; 6];
@@ -104,6 +40,15 @@ mod kernel {
     /// An interface's own MAC.
     pub fn own_mac(dev: &str) -> Option<[u8; 6]> {
         mac(&std::fs::read_to_string(format!("/sys/class/net/{dev}/address")).ok()?)
+    }
+
+    /// An interface's index.
+    pub fn ifindex(dev: &str) -> Option<u32> {
+        std::fs::read_to_string(format!("/sys/class/net/{dev}/ifindex"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
     }
 
     /// Makes the kernel resolve `ip`: a datagram to its discard port.
@@ -231,8 +176,10 @@ impl TableDataPlane {
         let mut unresolved = 0;
         let access_mac = kernel::own_mac(&self.access);
         let core_mac = kernel::own_mac(&self.core);
+        let access_ix = kernel::ifindex(&self.access).unwrap_or(0);
+        let core_ix = kernel::ifindex(&self.core).unwrap_or(0);
         // The core gateway.
-        match (kernel::neighbour(self.core_gateway, &self.core), core_mac) {
+        match (netlink::neighbour(self.core_gateway, core_ix), core_mac) {
             (Some(dst), Some(src)) => {
                 let nh = NextHop {
                     dst_mac: dst,
@@ -251,7 +198,7 @@ impl TableDataPlane {
         }
         let vias: Vec<Ipv4Addr> = self.hops.keys().copied().collect();
         for via in vias {
-            let (Some(dst), Some(src)) = (kernel::neighbour(via, &self.access), access_mac) else {
+            let (Some(dst), Some(src)) = (netlink::neighbour(via, access_ix), access_mac) else {
                 unresolved += 1;
                 kernel::prod(via);
                 continue;
@@ -348,7 +295,7 @@ impl DataPlane for TableDataPlane {
             }
             return;
         }
-        let via = kernel::next_hop(lac).map_or(lac, |(v, _)| v);
+        let via = netlink::route_get(lac).map_or(lac, |(v, _)| v);
         let Some(hop) = self.hop_for(via) else {
             self.stats.refused += 1;
             tracing::error!("next-hop table full");
@@ -479,46 +426,5 @@ mod tests {
         );
         assert_eq!(kernel::mac("00:00:00:00:00:00"), None, "incomplete");
         assert_eq!(kernel::mac("02:00"), None);
-    }
-
-    /// Longest prefix wins; connected routes lead to the address itself.
-    #[test]
-    fn routes_and_neighbours_from_proc_text() {
-        let n = |x: u32| format!("{:08X}", u32::from_ne_bytes(x.to_be_bytes()));
-        let route = format!(
-            "Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\tMTU\tWindow\tIRTT\n\
-             eth0\t{}\t{}\t0003\t0\t0\t0\t{}\t0\t0\t0\n\
-             eth1\t{}\t{}\t0001\t0\t0\t0\t{}\t0\t0\t0\n\
-             eth1\t{}\t{}\t0003\t0\t0\t0\t{}\t0\t0\t0\n",
-            n(0),
-            n(0xc000_0201),
-            n(0),
-            n(0xc633_6400),
-            n(0),
-            n(0xffff_ff00),
-            n(0xcb00_7100),
-            n(0xc633_6401),
-            n(0xffff_ff00),
-        );
-        let hop = |a: &str| kernel::next_hop_in(&route, a.parse().unwrap());
-        assert_eq!(
-            hop("198.51.100.7"),
-            Some(("198.51.100.7".parse().unwrap(), "eth1".into()))
-        );
-        assert_eq!(
-            hop("203.0.113.9"),
-            Some(("198.51.100.1".parse().unwrap(), "eth1".into()))
-        );
-        assert_eq!(
-            hop("8.8.8.8"),
-            Some(("192.0.2.1".parse().unwrap(), "eth0".into()))
-        );
-        let arp = "IP address       HW type     Flags       HW address            Mask     Device\n\
-                   198.51.100.7     0x1         0x2         02:00:00:00:00:07     *        eth1\n\
-                   198.51.100.8     0x1         0x0         00:00:00:00:00:00     *        eth1\n";
-        let nb = |a: &str, d: &str| kernel::neighbour_in(arp, a.parse().unwrap(), d);
-        assert_eq!(nb("198.51.100.7", "eth1"), Some([2, 0, 0, 0, 0, 7]));
-        assert_eq!(nb("198.51.100.7", "eth0"), None, "another interface");
-        assert_eq!(nb("198.51.100.8", "eth1"), None, "incomplete");
     }
 }

@@ -11,6 +11,7 @@
 
 pub mod config;
 pub mod dataplane;
+pub mod netlink;
 
 use crate::aaa::local::Users;
 use crate::l2tp::{Endpoint, Event, SessionKey};

@@ -1,0 +1,276 @@
+//! The kernel's routing and neighbour tables over rtnetlink (RFC 3549;
+//! `rtnetlink(7)`): where lnsd learns the MACs the data plane writes in
+//! front of every frame.
+//!
+//! Two questions, asked synchronously on a fresh `NETLINK_ROUTE` socket:
+//! [`route_get`] is `ip route get` (the kernel's full lookup, policy rules
+//! included): the next hop toward an address and its interface;
+//! [`neighbour`] reads the neighbour table for that next hop's MAC.
+//! Messages are built and parsed here with a bounds-checked cursor; an
+//! unexpected reply is `None`, never a panic.
+
+use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
+use std::net::Ipv4Addr;
+
+const NLMSG_ERROR: u16 = 2;
+const NLMSG_DONE: u16 = 3;
+const NLM_F_REQUEST: u16 = 0x01;
+const NLM_F_DUMP: u16 = 0x300;
+const RTM_NEWROUTE: u16 = 24;
+const RTM_GETROUTE: u16 = 26;
+const RTM_NEWNEIGH: u16 = 28;
+const RTM_GETNEIGH: u16 = 30;
+const AF_INET: u8 = 2;
+const RTA_DST: u16 = 1;
+const RTA_OIF: u16 = 4;
+const RTA_GATEWAY: u16 = 5;
+const NDA_DST: u16 = 1;
+const NDA_LLADDR: u16 = 2;
+/// NUD states whose MAC can be used: reachable, stale, delay, probe,
+/// noarp, permanent (not incomplete or failed).
+const NUD_USABLE: u16 = 0x02 | 0x04 | 0x08 | 0x10 | 0x40 | 0x80;
+
+fn align(n: usize) -> usize {
+    (n + 3) & !3
+}
+
+/// One netlink message: header fields then payload.
+fn message(kind: u16, flags: u16, seq: u32, payload: &[u8]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(16 + payload.len());
+    m.extend(((16 + payload.len()) as u32).to_ne_bytes());
+    m.extend(kind.to_ne_bytes());
+    m.extend((flags | NLM_F_REQUEST).to_ne_bytes());
+    m.extend(seq.to_ne_bytes());
+    m.extend(0u32.to_ne_bytes());
+    m.extend(payload);
+    m
+}
+
+fn attr(kind: u16, value: &[u8]) -> Vec<u8> {
+    let mut a = Vec::new();
+    a.extend(((4 + value.len()) as u16).to_ne_bytes());
+    a.extend(kind.to_ne_bytes());
+    a.extend(value);
+    a.resize(align(a.len()), 0);
+    a
+}
+
+fn u16_at(b: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_ne_bytes(b.get(at..at + 2)?.try_into().ok()?))
+}
+
+fn u32_at(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_ne_bytes(b.get(at..at + 4)?.try_into().ok()?))
+}
+
+/// The messages in one datagram: (type, payload).
+fn messages(mut b: &[u8]) -> Vec<(u16, &[u8])> {
+    let mut out = Vec::new();
+    while let (Some(len), Some(kind)) = (u32_at(b, 0), u16_at(b, 4)) {
+        let len = len as usize;
+        let (Some(payload), true) = (b.get(16..len), len >= 16) else {
+            break;
+        };
+        out.push((kind, payload));
+        b = b.get(align(len)..).unwrap_or(&[]);
+    }
+    out
+}
+
+/// The attributes after a fixed header of `skip` bytes.
+fn attrs(payload: &[u8], skip: usize) -> Vec<(u16, &[u8])> {
+    let mut out = Vec::new();
+    let mut b = payload.get(skip..).unwrap_or(&[]);
+    while let (Some(len), Some(kind)) = (u16_at(b, 0), u16_at(b, 2)) {
+        let len = usize::from(len);
+        let Some(v) = b.get(4..len).filter(|_| len >= 4) else {
+            break;
+        };
+        out.push((kind, v));
+        b = b.get(align(len)..).unwrap_or(&[]);
+    }
+    out
+}
+
+/// Sends a request and collects reply messages until the answer is
+/// complete (one message, or NLMSG_DONE for a dump).
+fn ask(kind: u16, flags: u16, payload: &[u8]) -> std::io::Result<Vec<(u16, Vec<u8>)>> {
+    let mut s = Socket::new(NETLINK_ROUTE)?;
+    s.bind_auto()?;
+    s.connect(&SocketAddr::new(0, 0))?;
+    s.send(&message(kind, flags, 1, payload), 0)?;
+    let dump = flags & NLM_F_DUMP != 0;
+    let mut out = Vec::new();
+    loop {
+        let (buf, _) = s.recv_from_full()?;
+        for (k, p) in messages(&buf) {
+            match k {
+                NLMSG_DONE => return Ok(out),
+                NLMSG_ERROR => {
+                    let code = u32_at(p, 0).map_or(0, |c| c as i32);
+                    if code != 0 {
+                        return Err(std::io::Error::from_raw_os_error(-code));
+                    }
+                    return Ok(out);
+                }
+                _ => out.push((k, p.to_vec())),
+            }
+        }
+        if !dump && !out.is_empty() {
+            return Ok(out);
+        }
+    }
+}
+
+/// `struct rtmsg` for an IPv4 /32 lookup.
+fn rtmsg_v4() -> [u8; 12] {
+    // family, dst_len, src_len, tos, table, protocol, scope, type, flags
+    let mut m = [0u8; 12];
+    m[0] = AF_INET;
+    m[1] = 32;
+    m
+}
+
+/// Parses an RTM_NEWROUTE answer: (next hop, output interface).
+fn parse_route(dst: Ipv4Addr, msgs: &[(u16, Vec<u8>)]) -> Option<(Ipv4Addr, u32)> {
+    let (_, p) = msgs.iter().find(|(k, _)| *k == RTM_NEWROUTE)?;
+    let mut via = dst;
+    let mut oif = None;
+    for (k, v) in attrs(p, 12) {
+        match k {
+            RTA_GATEWAY => via = Ipv4Addr::from(<[u8; 4]>::try_from(v).ok()?),
+            RTA_OIF => oif = u32_at(v, 0),
+            _ => {}
+        }
+    }
+    Some((via, oif?))
+}
+
+/// The next hop toward `dst` (its gateway, or `dst` itself on a connected
+/// network) and the interface index it leaves by.
+pub fn route_get(dst: Ipv4Addr) -> Option<(Ipv4Addr, u32)> {
+    let mut p = rtmsg_v4().to_vec();
+    p.extend(attr(RTA_DST, &dst.octets()));
+    parse_route(dst, &ask(RTM_GETROUTE, 0, &p).ok()?)
+}
+
+/// Finds `ip` on interface `ifindex` in an RTM_GETNEIGH dump.
+fn parse_neighbour(ip: Ipv4Addr, ifindex: u32, msgs: &[(u16, Vec<u8>)]) -> Option<[u8; 6]> {
+    for (k, p) in msgs {
+        // struct ndmsg: family, pad, pad16, ifindex (i32), state (u16),
+        // flags, type: 12 bytes.
+        if *k != RTM_NEWNEIGH || p.first() != Some(&AF_INET) {
+            continue;
+        }
+        if u32_at(p, 4) != Some(ifindex) || u16_at(p, 8).is_none_or(|s| s & NUD_USABLE == 0) {
+            continue;
+        }
+        let a = attrs(p, 12);
+        let dst = a.iter().find(|(t, _)| *t == NDA_DST).map(|(_, v)| *v);
+        let mac = a.iter().find(|(t, _)| *t == NDA_LLADDR).map(|(_, v)| *v);
+        if dst == Some(&ip.octets()[..])
+            && let Some(m) = mac.and_then(|m| <[u8; 6]>::try_from(m).ok())
+        {
+            return Some(m);
+        }
+    }
+    None
+}
+
+/// The MAC of neighbour `ip` on interface `ifindex`, if the kernel has a
+/// usable entry.
+pub fn neighbour(ip: Ipv4Addr, ifindex: u32) -> Option<[u8; 6]> {
+    let mut ndmsg = [0u8; 12];
+    ndmsg[0] = AF_INET;
+    parse_neighbour(ip, ifindex, &ask(RTM_GETNEIGH, NLM_F_DUMP, &ndmsg).ok()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wrap(kind: u16, payload: &[u8]) -> Vec<u8> {
+        message(kind, 0, 1, payload)
+    }
+
+    #[test]
+    fn route_replies_parse() {
+        let dst = Ipv4Addr::new(203, 0, 113, 9);
+        let mut p = rtmsg_v4().to_vec();
+        p.extend(attr(RTA_DST, &dst.octets()));
+        p.extend(attr(RTA_OIF, &7u32.to_ne_bytes()));
+        p.extend(attr(RTA_GATEWAY, &[198, 51, 100, 1]));
+        let msgs: Vec<_> = messages(&wrap(RTM_NEWROUTE, &p))
+            .into_iter()
+            .map(|(k, v)| (k, v.to_vec()))
+            .collect();
+        assert_eq!(
+            parse_route(dst, &msgs),
+            Some((Ipv4Addr::new(198, 51, 100, 1), 7))
+        );
+        // Connected: no gateway, the destination is the next hop.
+        let mut p = rtmsg_v4().to_vec();
+        p.extend(attr(RTA_OIF, &3u32.to_ne_bytes()));
+        let msgs = vec![(RTM_NEWROUTE, p)];
+        assert_eq!(parse_route(dst, &msgs), Some((dst, 3)));
+        // Truncated attributes are ignored, not a panic.
+        let msgs = vec![(
+            RTM_NEWROUTE,
+            vec![2, 32, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9, 0],
+        )];
+        assert_eq!(parse_route(dst, &msgs), None);
+    }
+
+    #[test]
+    fn neighbour_dumps_parse() {
+        let ip = Ipv4Addr::new(198, 51, 100, 7);
+        let entry = |ifindex: u32, state: u16, mac: &[u8]| {
+            let mut p = vec![AF_INET, 0, 0, 0];
+            p.extend(ifindex.to_ne_bytes());
+            p.extend(state.to_ne_bytes());
+            p.extend([0, 0]);
+            p.extend(attr(NDA_DST, &ip.octets()));
+            p.extend(attr(NDA_LLADDR, mac));
+            (RTM_NEWNEIGH, p)
+        };
+        let mac = [2, 0, 0, 0, 0, 7];
+        assert_eq!(parse_neighbour(ip, 3, &[entry(3, 0x02, &mac)]), Some(mac));
+        assert_eq!(
+            parse_neighbour(ip, 4, &[entry(3, 0x02, &mac)]),
+            None,
+            "other interface"
+        );
+        assert_eq!(
+            parse_neighbour(ip, 3, &[entry(3, 0x01, &mac)]),
+            None,
+            "incomplete"
+        );
+        assert_eq!(
+            parse_neighbour(ip, 3, &[entry(3, 0x04, &[1, 2])]),
+            None,
+            "short address"
+        );
+        assert_eq!(parse_neighbour(ip, 3, &[(RTM_NEWNEIGH, vec![2, 0])]), None);
+    }
+
+    /// The kernel answers: loopback is routed out of `lo` (every Linux
+    /// network namespace has it).
+    #[test]
+    fn the_kernel_answers_a_route_lookup() {
+        let (via, oif) = route_get(Ipv4Addr::LOCALHOST).expect("rtnetlink route lookup");
+        assert_eq!(via, Ipv4Addr::LOCALHOST);
+        assert_eq!(oif, 1, "lo is interface 1");
+    }
+
+    #[test]
+    fn datagrams_split_into_messages() {
+        let mut d = wrap(RTM_NEWROUTE, &[1, 2, 3]);
+        d.resize(align(d.len()), 0);
+        d.extend(wrap(NLMSG_DONE, &[0, 0, 0, 0]));
+        let m = messages(&d);
+        assert_eq!(m.len(), 2);
+        assert_eq!((m[0].0, m[0].1), (RTM_NEWROUTE, &[1u8, 2, 3][..]));
+        assert_eq!(m[1].0, NLMSG_DONE);
+        assert!(messages(&[0xff; 7]).is_empty());
+    }
+}
