@@ -180,11 +180,13 @@ impl Lac {
         true
     }
 
-    /// Next datagram.
+    /// Next datagram. Control messages go first: a call's ICCN must reach
+    /// the LNS before the PPP frames it enables, or the LNS drops them as
+    /// for an unknown session and PPP waits a restart timer (3 s).
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.transmits
-            .pop_front()
-            .or_else(|| self.endpoint.poll_transmit())
+        self.endpoint
+            .poll_transmit()
+            .or_else(|| self.transmits.pop_front())
     }
 
     /// Next event.

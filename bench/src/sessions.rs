@@ -1,0 +1,374 @@
+//! `lns-bench sessions`: bring up N tunnels × M subscriber sessions against
+//! an LNS through the real LAC role and PPP client (the control plane's
+//! `Lac`), at a target call rate, over one UDP socket; measure what a
+//! BNG tester measures: sessions/s achieved, setup latency percentiles
+//! (first ICRQ to IPCP up), failures by cause. `--churn SECS` then keeps
+//! hanging up and re-dialling sessions for a soak test.
+//!
+//! Guarantees: every requested call ends counted as up or failed with a
+//! cause (an LNS that never answers is a "timeout" failure, not a hang);
+//! a rate that cannot be kept is reported as the rate achieved next to the
+//! one asked for.
+
+use hdrhistogram::Histogram;
+use lns_controlplane::l2tp::{CallParams, Event, SessionKey};
+use lns_controlplane::l2tp::{Endpoint, EndpointConfig, PeerPolicy, PeerRule};
+use lns_controlplane::lac::{Lac, LacEvent};
+use lns_controlplane::ppp::lcp::AuthProtocol;
+use lns_controlplane::ppp::lcp_opts::{LcpConfig, Side};
+use lns_controlplane::ppp::link::LinkConfig;
+use rand::SeedableRng;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct Opts {
+    /// The LNS.
+    pub lns: SocketAddr,
+    /// Our address (port 0: any).
+    pub local: SocketAddr,
+    /// Tunnels.
+    pub tunnels: u32,
+    /// Sessions per tunnel.
+    pub sessions: u32,
+    /// Target call rate, calls per second.
+    pub rate: f64,
+    /// PPP authentication the subscribers use.
+    pub auth: AuthProtocol,
+    /// User name pattern; `{n}` is the subscriber number (1-based).
+    pub user: String,
+    /// Password pattern.
+    pub password: String,
+    /// How long a call may take before it counts as failed.
+    pub timeout: Duration,
+    /// Churn for this long after setup (0: none).
+    pub churn: Duration,
+    /// Negotiate IPv6CP too.
+    pub ipv6: bool,
+    /// Write the summary here as JSON.
+    pub json: Option<std::path::PathBuf>,
+}
+
+/// The result, as printed and as written with `--json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Calls placed.
+    pub requested: u64,
+    /// Subscribers that reached IPCP up.
+    pub up: u64,
+    /// Calls that failed, by cause.
+    pub failed: BTreeMap<String, u64>,
+    /// Target calls per second.
+    pub rate_target: f64,
+    /// Achieved: sessions up per second, first call to last up.
+    pub rate_achieved: f64,
+    /// Setup latency percentiles, milliseconds.
+    pub latency_ms: Latency,
+    /// Churn cycles (hang up + re-dial) completed.
+    pub churn_cycles: u64,
+    /// Distinct IPv4 addresses handed out at the end of setup.
+    pub addresses: u64,
+}
+
+/// Latency percentiles.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Latency {
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Maximum.
+    pub max: f64,
+}
+
+struct Pending {
+    started: Instant,
+    n: u64,
+}
+
+struct Run {
+    lac: Lac,
+    sock: UdpSocket,
+    me: SocketAddr,
+    pending: HashMap<SessionKey, Pending>,
+    up: HashMap<SessionKey, (u64, Option<std::net::Ipv4Addr>)>,
+    failed: BTreeMap<String, u64>,
+    hist: Histogram<u64>,
+    last_up: Option<Instant>,
+}
+
+impl Run {
+    fn pump(&mut self, until: Instant) {
+        let mut buf = [0u8; 4096];
+        loop {
+            while let Some(tx) = self.lac.poll_transmit() {
+                let _ = self.sock.send_to(&tx.payload, tx.peer);
+            }
+            let wait = self
+                .lac
+                .poll_timeout()
+                .map_or(until, |t| t.min(until))
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_micros(200))
+                .min(Duration::from_millis(5));
+            let _ = self.sock.set_read_timeout(Some(wait));
+            if let Ok((n, from)) = self.sock.recv_from(&mut buf) {
+                self.lac.handle(Instant::now(), self.me, from, &buf[..n]);
+            }
+            self.lac.on_timeout(Instant::now());
+            self.events();
+            if Instant::now() >= until {
+                return;
+            }
+        }
+    }
+
+    fn events(&mut self) {
+        while let Some(e) = self.lac.poll_event() {
+            match e {
+                LacEvent::SubscriberUp { key, ipv4, .. } => {
+                    if let Some(p) = self.pending.remove(&key) {
+                        let us = p.started.elapsed().as_micros() as u64;
+                        let _ = self.hist.record(us.max(1));
+                        self.last_up = Some(Instant::now());
+                        self.up.insert(key, (p.n, ipv4));
+                    }
+                }
+                LacEvent::L2tp(Event::SessionDown { key, cause }) => {
+                    if self.pending.remove(&key).is_some() {
+                        *self.failed.entry(cause.describe()).or_default() += 1;
+                    }
+                    self.up.remove(&key);
+                }
+                LacEvent::SubscriberDown { key, .. } => {
+                    self.up.remove(&key);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn place(&mut self, tunnel: u16, n: u64, o: &Opts) {
+        let user = o.user.replace("{n}", &n.to_string());
+        let pass = o.password.replace("{n}", &n.to_string());
+        let now = Instant::now();
+        match self.lac.place_call(
+            now,
+            tunnel,
+            CallParams::default(),
+            (user.into_bytes(), pass),
+        ) {
+            Ok(key) => {
+                self.pending.insert(key, Pending { started: now, n });
+            }
+            Err(e) => *self.failed.entry(e.to_string()).or_default() += 1,
+        }
+    }
+
+    /// Pending calls older than the timeout fail as "timeout".
+    fn expire(&mut self, timeout: Duration) {
+        let old: Vec<SessionKey> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.started.elapsed() > timeout)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in old {
+            self.pending.remove(&k);
+            *self.failed.entry("timeout".into()).or_default() += 1;
+            self.lac.hang_up(Instant::now(), k);
+        }
+    }
+}
+
+/// Runs the benchmark; the report is also printed.
+pub fn run(o: &Opts) -> Result<Report, String> {
+    let sock = UdpSocket::bind(o.local).map_err(|e| format!("binding {}: {e}", o.local))?;
+    let me = sock.local_addr().map_err(|e| e.to_string())?;
+    let me = if me.ip().is_unspecified() {
+        // The endpoint needs the address the LNS sees: the one routing
+        // picks for it.
+        let probe = UdpSocket::bind((me.ip(), 0)).map_err(|e| e.to_string())?;
+        probe
+            .connect(o.lns)
+            .map_err(|e| format!("no route to {}: {e}", o.lns))?;
+        SocketAddr::new(
+            probe.local_addr().map_err(|e| e.to_string())?.ip(),
+            me.port(),
+        )
+    } else {
+        me
+    };
+    let mut seed = [0u8; 8];
+    getrandom::fill(&mut seed).map_err(|e| e.to_string())?;
+    let seed = u64::from_le_bytes(seed);
+    let endpoint = Endpoint::with_rng(
+        EndpointConfig {
+            peers: vec![PeerRule {
+                address: None,
+                policy: PeerPolicy::default(),
+            }],
+            max_sessions_per_tunnel: 65_535,
+            ..Default::default()
+        },
+        rand::rngs::StdRng::seed_from_u64(seed),
+    );
+    let link = LinkConfig {
+        lcp: LcpConfig {
+            side: Side::Client,
+            auth: vec![o.auth.clone()],
+            ..Default::default()
+        },
+        ipv6: o.ipv6,
+        ..Default::default()
+    };
+    let mut r = Run {
+        lac: Lac::new(endpoint, link, (Vec::new(), String::new()), seed),
+        sock,
+        me,
+        pending: HashMap::new(),
+        up: HashMap::new(),
+        failed: BTreeMap::new(),
+        hist: Histogram::new_with_bounds(1, 600_000_000, 3).map_err(|e| e.to_string())?,
+        last_up: None,
+    };
+    let mut tunnels = Vec::new();
+    for _ in 0..o.tunnels {
+        let t = r
+            .lac
+            .open_tunnel(Instant::now(), me, o.lns)
+            .map_err(|e| format!("opening a tunnel to {}: {e}", o.lns))?;
+        tunnels.push(t);
+    }
+    let total = u64::from(o.tunnels) * u64::from(o.sessions);
+    let gap = Duration::from_secs_f64(1.0 / o.rate.max(0.001));
+    let start = Instant::now();
+    let mut placed = 0u64;
+    while placed < total {
+        let due = start + gap.mul_f64(placed as f64);
+        if Instant::now() >= due {
+            let t = tunnels[(placed % tunnels.len() as u64) as usize];
+            placed += 1;
+            r.place(t, placed, o);
+            continue;
+        }
+        r.pump(due);
+        r.expire(o.timeout);
+    }
+    let deadline = Instant::now() + o.timeout;
+    while !r.pending.is_empty() && Instant::now() < deadline {
+        r.pump(Instant::now() + Duration::from_millis(20));
+        r.expire(o.timeout);
+    }
+    r.expire(Duration::ZERO);
+    let up = r.up.len() as u64;
+    let elapsed = r
+        .last_up
+        .map_or(Duration::ZERO, |t| t.saturating_duration_since(start));
+    let addresses = {
+        let mut a: Vec<_> = r.up.values().filter_map(|v| v.1).collect();
+        a.sort_unstable();
+        a.dedup();
+        a.len() as u64
+    };
+    // Churn: hang up the oldest subscriber and dial it again, at the rate.
+    let mut cycles = 0u64;
+    if !o.churn.is_zero() {
+        let end = Instant::now() + o.churn;
+        let mut next = Instant::now();
+        while Instant::now() < end {
+            if Instant::now() >= next {
+                next += gap;
+                let victim = r.up.iter().map(|(k, v)| (*k, v.0)).next();
+                if let Some((k, n)) = victim {
+                    r.up.remove(&k);
+                    r.lac.hang_up(Instant::now(), k);
+                    let t = tunnels[(n % tunnels.len() as u64) as usize];
+                    r.place(t, n, o);
+                    cycles += 1;
+                }
+            }
+            r.pump(next.min(end));
+            r.expire(o.timeout);
+        }
+        let deadline = Instant::now() + o.timeout;
+        while !r.pending.is_empty() && Instant::now() < deadline {
+            r.pump(Instant::now() + Duration::from_millis(20));
+            r.expire(o.timeout);
+        }
+    }
+    let q = |p: f64| r.hist.value_at_quantile(p) as f64 / 1000.0;
+    let report = Report {
+        requested: total + cycles,
+        up,
+        failed: r.failed.clone(),
+        rate_target: o.rate,
+        rate_achieved: if elapsed.is_zero() {
+            0.0
+        } else {
+            up as f64 / elapsed.as_secs_f64()
+        },
+        latency_ms: if r.hist.is_empty() {
+            Latency::default()
+        } else {
+            Latency {
+                p50: q(0.5),
+                p90: q(0.9),
+                p99: q(0.99),
+                max: r.hist.max() as f64 / 1000.0,
+            }
+        },
+        churn_cycles: cycles,
+        addresses,
+    };
+    // Leave politely: StopCCN to the LNS, acknowledged.
+    let now = Instant::now();
+    r.lac.endpoint.shutdown(now);
+    let end = now + Duration::from_secs(3);
+    while !r.lac.endpoint.is_drained() && Instant::now() < end {
+        r.pump(Instant::now() + Duration::from_millis(20));
+    }
+    print(&report);
+    if let Some(p) = &o.json {
+        let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+        std::fs::write(p, text).map_err(|e| format!("{}: {e}", p.display()))?;
+    }
+    Ok(report)
+}
+
+fn print(r: &Report) {
+    println!(
+        "sessions: {} of {} up, {} distinct IPv4 addresses",
+        r.up, r.requested, r.addresses
+    );
+    println!(
+        "setup rate: {:.1} sessions/s achieved (target {:.1}){}",
+        r.rate_achieved,
+        r.rate_target,
+        if r.rate_achieved < r.rate_target * 0.9 && r.up > 0 {
+            "  <- the target rate was not reached"
+        } else {
+            ""
+        }
+    );
+    let l = &r.latency_ms;
+    println!(
+        "setup latency (ICRQ to IPCP up): p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        l.p50, l.p90, l.p99, l.max
+    );
+    if r.churn_cycles > 0 {
+        println!("churn: {} hang-up/re-dial cycles", r.churn_cycles);
+    }
+    if r.failed.is_empty() {
+        println!("failures: none");
+    } else {
+        for (cause, n) in &r.failed {
+            println!("failed: {n} x {cause}");
+        }
+    }
+}

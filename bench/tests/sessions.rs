@@ -1,0 +1,203 @@
+//! `lns-bench sessions` against a real lnsd on loopback: sessions come up
+//! with their own addresses, latency is recorded, failures have causes,
+//! churn re-dials, and bad use gets a clear error.
+
+#[path = "../../controlplane/tests/common/process.rs"]
+#[allow(dead_code, reason = "shared with the control-plane tests")]
+mod process;
+
+use process::Proc;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+fn lnsd_binary() -> PathBuf {
+    // Built by the workspace's tests (make test) next to lns-bench.
+    let p = std::path::Path::new(env!("CARGO_BIN_EXE_lns-bench")).with_file_name("lnsd");
+    assert!(
+        p.exists(),
+        "{} is missing: run the workspace tests (make test)",
+        p.display()
+    );
+    p
+}
+
+fn free_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Lns {
+    proc: Proc,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Drop for Lns {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn lnsd(users: u32) -> Lns {
+    let port = free_port();
+    let dir = std::env::temp_dir().join(format!("xlns-bench-{}-{port}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut u = String::new();
+    for i in 1..=users {
+        u.push_str(&format!(
+            "[[user]]\nname = \"user{i}\"\npassword = \"pw{i}\"\n"
+        ));
+    }
+    std::fs::write(dir.join("users.toml"), u).unwrap();
+    let cfg = dir.join("lnsd.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[l2tp]\nlisten = [\"127.0.0.1:{port}\"]\nshutdown_timeout_secs = 1\n\
+             [[peer]]\naddress = \"127.0.0.1\"\n\
+             [ppp]\nauth = [\"chap\", \"pap\"]\nusers_file = \"{}\"\nipv6 = false\n\
+             [[pool]]\nname = \"default\"\nranges = [\"100.64.0.1-100.64.3.254\"]\n",
+            dir.join("users.toml").display()
+        ),
+    )
+    .unwrap();
+    let mut c = Command::new(lnsd_binary());
+    c.arg("--config").arg(&cfg).env("RUST_LOG", "warn");
+    let proc = Proc::spawn("lnsd", c);
+    std::thread::sleep(Duration::from_millis(300));
+    Lns { proc, port, dir }
+}
+
+fn bench(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_lns-bench"))
+        .args(args)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+fn json(path: &std::path::Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn sessions_come_up_and_are_measured() {
+    let l = lnsd(40);
+    let out = l.dir.join("r.json");
+    let lns = format!("127.0.0.1:{}", l.port);
+    let (ok, text) = bench(&[
+        "sessions",
+        "--lns",
+        &lns,
+        "--local",
+        "127.0.0.1:0",
+        "--tunnels",
+        "2",
+        "--sessions",
+        "20",
+        "--rate",
+        "400",
+        "--json",
+        out.to_str().unwrap(),
+    ]);
+    assert!(ok, "{text}\n{}", l.proc.log());
+    let j = json(&out);
+    assert_eq!(j["requested"], 40);
+    assert_eq!(j["up"], 40, "{text}");
+    assert_eq!(j["addresses"], 40, "each subscriber has its own address");
+    assert!(j["failed"].as_object().unwrap().is_empty(), "{text}");
+    let p50 = j["latency_ms"]["p50"].as_f64().unwrap();
+    let max = j["latency_ms"]["max"].as_f64().unwrap();
+    assert!(p50 > 0.0 && max >= p50, "{text}");
+    assert!(j["rate_achieved"].as_f64().unwrap() > 0.0);
+    assert!(text.contains("sessions: 40 of 40 up"), "{text}");
+}
+
+#[test]
+fn churn_redials_and_failures_have_causes() {
+    let l = lnsd(5);
+    let lns = format!("127.0.0.1:{}", l.port);
+    let out = l.dir.join("churn.json");
+    let (ok, text) = bench(&[
+        "sessions",
+        "--lns",
+        &lns,
+        "--local",
+        "127.0.0.1:0",
+        "--sessions",
+        "5",
+        "--rate",
+        "50",
+        "--churn",
+        "1",
+        "--auth",
+        "pap",
+        "--json",
+        out.to_str().unwrap(),
+    ]);
+    assert!(ok, "{text}\n{}", l.proc.log());
+    let j = json(&out);
+    assert_eq!(j["up"], 5);
+    assert!(j["churn_cycles"].as_u64().unwrap() >= 10, "{text}");
+    assert!(j["failed"].as_object().unwrap().is_empty(), "{text}");
+
+    // Wrong passwords: every call fails, counted under the LNS's cause.
+    let out = l.dir.join("bad.json");
+    let (ok, text) = bench(&[
+        "sessions",
+        "--lns",
+        &lns,
+        "--local",
+        "127.0.0.1:0",
+        "--sessions",
+        "3",
+        "--password",
+        "wrong",
+        "--timeout",
+        "5",
+        "--json",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!ok);
+    assert!(text.contains("no session came up"), "{text}");
+    let j = json(&out);
+    assert_eq!(j["up"], 0);
+    let failed: u64 = j["failed"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(failed, 3, "{text}");
+}
+
+#[test]
+fn bad_use_gets_clear_errors() {
+    let (ok, text) = bench(&["sessions"]);
+    assert!(!ok && text.contains("--lns is required"), "{text}");
+    let (ok, text) = bench(&["sessions", "--lns", "nowhere"]);
+    assert!(!ok && text.contains("--lns nowhere: not valid"), "{text}");
+    let (ok, text) = bench(&["traffik"]);
+    assert!(!ok && text.contains("unknown subcommand traffik"), "{text}");
+    // Nobody listening: the calls time out, and the tool says so.
+    let port = free_port();
+    let (ok, text) = bench(&[
+        "sessions",
+        "--lns",
+        &format!("127.0.0.1:{port}"),
+        "--local",
+        "127.0.0.1:0",
+        "--sessions",
+        "2",
+        "--timeout",
+        "1",
+    ]);
+    assert!(!ok && text.contains("no session came up"), "{text}");
+    assert!(text.contains("timeout"), "{text}");
+}
