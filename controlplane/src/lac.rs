@@ -79,6 +79,8 @@ pub struct Lac {
     transmits: VecDeque<Transmit>,
     events: VecDeque<LacEvent>,
     seed: u64,
+    /// `after_endpoint` is on the stack.
+    draining_endpoint: bool,
 }
 
 impl Lac {
@@ -98,6 +100,7 @@ impl Lac {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             seed,
+            draining_endpoint: false,
         }
     }
 
@@ -241,6 +244,17 @@ impl Lac {
     }
 
     fn after_endpoint(&mut self, now: Instant) {
+        // Not re-entered from after_link: the loop drains what a nested
+        // call would (one stack level per session otherwise).
+        if self.draining_endpoint {
+            return;
+        }
+        self.draining_endpoint = true;
+        self.drain_endpoint(now);
+        self.draining_endpoint = false;
+    }
+
+    fn drain_endpoint(&mut self, now: Instant) {
         while let Some(ev) = self.endpoint.poll_event() {
             match &ev {
                 Event::SessionUp {

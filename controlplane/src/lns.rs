@@ -198,6 +198,8 @@ pub struct Lns<D: DataPlane> {
     /// Subscriber IP packets that reached the control plane (only while
     /// the data plane is not forwarding); dropped.
     pub data_punted: u64,
+    /// `after_endpoint` is on the stack (see there).
+    draining_endpoint: bool,
     subs: HashMap<SessionKey, Sub>,
     ipv6_ids: HashSet<[u8; 8]>,
     timers: Timers<SessionKey>,
@@ -254,6 +256,7 @@ impl<D: DataPlane> Lns<D> {
             pools,
             dataplane,
             data_punted: 0,
+            draining_endpoint: false,
             subs: HashMap::new(),
             ipv6_ids: HashSet::new(),
             timers: Timers::default(),
@@ -660,6 +663,19 @@ impl<D: DataPlane> Lns<D> {
     }
 
     fn after_endpoint(&mut self, now: Instant) {
+        // Clearing one subscriber can clear the call (CDN) and queue more
+        // endpoint events; the loop below already drains them. Re-entering
+        // from there would nest one level per session: a StopCCN on a
+        // tunnel with thousands of sessions overflowed the stack.
+        if self.draining_endpoint {
+            return;
+        }
+        self.draining_endpoint = true;
+        self.drain_endpoint(now);
+        self.draining_endpoint = false;
+    }
+
+    fn drain_endpoint(&mut self, now: Instant) {
         while let Some(ev) = self.endpoint.poll_event() {
             match &ev {
                 Event::SessionUp {

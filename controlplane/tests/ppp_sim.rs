@@ -281,6 +281,45 @@ fn run(
     }
 }
 
+/// A LAC drops a tunnel with thousands of subscribers on it (StopCCN):
+/// they all go down at once at the LNS. This used to recurse once per
+/// session and overflow the stack (found by lns-bench with 10,000).
+#[test]
+fn a_stopccn_clears_thousands_of_subscribers_at_once() {
+    const N: usize = 3000;
+    let mut sim: Sim<Mixed<NullDataPlane>> = Sim::new(Instant::now(), Impairments::default(), 9);
+    let l = sim.add(addr(1), Mixed::Lns(lns(N, AuthProtocol::Pap)));
+    let c = sim.add(addr(10), Mixed::Lac(lac(10, AuthProtocol::Pap)));
+    let t = sim
+        .with(c, |e, now| {
+            e.lac().unwrap().open_tunnel(now, addr(10), addr(1))
+        })
+        .unwrap();
+    for n in 0..N {
+        let creds = (format!("user{n:04}").into_bytes(), format!("pw-{n}"));
+        sim.with(c, |e, now| {
+            e.lac()
+                .unwrap()
+                .place_call(now, t, CallParams::default(), creds)
+        })
+        .unwrap();
+    }
+    assert!(sim.run_until(Duration::from_secs(3600), |sim| {
+        lns_ups(&sim.nodes[l].events).len() == N
+    }));
+    let rc = ResultCode::stop_ccn(StopCcnResult::GeneralClear, None, "LAC reboot");
+    sim.with(c, |e, now| {
+        e.lac().unwrap().endpoint.close_tunnel(now, t, rc)
+    });
+    sim.run_idle(Duration::from_secs(3600));
+    assert_eq!(count_downs(&sim.nodes[l].events), N);
+    let lns = sim.nodes[l].endpoint.lns().unwrap();
+    assert_eq!(lns.subscriber_count(), 0);
+    assert_eq!(lns.pools.leased(), 0);
+    assert!(lns.dataplane.entries.is_empty());
+    assert!(lns.endpoint.is_empty());
+}
+
 #[test]
 fn thousand_chap_subscribers_up_and_down_clean_wire() {
     run(1, Impairments::default(), 2, 5, 100, AuthProtocol::ChapMd5);
