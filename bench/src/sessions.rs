@@ -189,6 +189,15 @@ impl Run {
 /// Runs the benchmark; the report is also printed.
 pub fn run(o: &Opts) -> Result<Report, String> {
     let sock = UdpSocket::bind(o.local).map_err(|e| format!("binding {}: {e}", o.local))?;
+    // A setup burst must queue here, not overflow: a lost PPP frame costs
+    // a 3 s restart and would be measured as LNS latency.
+    {
+        use nix::sys::socket::{setsockopt, sockopt};
+        let want = 8usize << 20;
+        if setsockopt(&sock, sockopt::RcvBufForce, &want).is_err() {
+            let _ = setsockopt(&sock, sockopt::RcvBuf, &want);
+        }
+    }
     let me = sock.local_addr().map_err(|e| e.to_string())?;
     let me = if me.ip().is_unspecified() {
         // The endpoint needs the address the LNS sees: the one routing

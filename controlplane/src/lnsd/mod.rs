@@ -173,6 +173,21 @@ fn log_event(ev: &Event) {
     }
 }
 
+/// L2TP socket receive buffer asked for: a burst of call setups from many
+/// LACs must queue, not overflow (an overflow costs a PPP restart, 3 s).
+const L2TP_RCVBUF: usize = 8 << 20;
+
+/// Grows the socket's receive buffer past `net.core.rmem_max` when we may
+/// (CAP_NET_ADMIN), else as far as the limit allows; returns what the
+/// kernel granted.
+fn grow_receive_buffer(s: &UdpSocket) -> usize {
+    use nix::sys::socket::{getsockopt, setsockopt, sockopt};
+    if setsockopt(s, sockopt::RcvBufForce, &L2TP_RCVBUF).is_err() {
+        let _ = setsockopt(s, sockopt::RcvBuf, &L2TP_RCVBUF);
+    }
+    getsockopt(s, sockopt::RcvBuf).unwrap_or(0)
+}
+
 /// Runs the daemon until a signal and a drained shutdown.
 pub async fn run(cfg: Config) -> Result<(), RunError> {
     let mut sockets: HashMap<SocketAddr, Arc<UdpSocket>> = HashMap::new();
@@ -180,7 +195,8 @@ pub async fn run(cfg: Config) -> Result<(), RunError> {
         let s = UdpSocket::bind(addr)
             .await
             .map_err(|e| RunError::Bind(addr, e))?;
-        tracing::info!(%addr, "listening");
+        let rcvbuf = grow_receive_buffer(&s);
+        tracing::info!(%addr, rcvbuf, "listening");
         sockets.insert(addr, Arc::new(s));
     }
     let endpoint = Endpoint::new(cfg.endpoint()).map_err(RunError::Entropy)?;
