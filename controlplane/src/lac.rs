@@ -79,8 +79,6 @@ pub struct Lac {
     transmits: VecDeque<Transmit>,
     events: VecDeque<LacEvent>,
     seed: u64,
-    /// `after_endpoint` is on the stack.
-    draining_endpoint: bool,
 }
 
 impl Lac {
@@ -100,7 +98,6 @@ impl Lac {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             seed,
-            draining_endpoint: false,
         }
     }
 
@@ -215,6 +212,7 @@ impl Lac {
             }
             self.after_link(now, key);
         }
+        self.after_endpoint(now);
     }
 
     /// A datagram from the LNS.
@@ -243,18 +241,9 @@ impl Lac {
         self.after_endpoint(now);
     }
 
+    /// Takes in the endpoint's events; called at the end of each public
+    /// entry point, never from `after_link` (see `Lns::after_endpoint`).
     fn after_endpoint(&mut self, now: Instant) {
-        // Not re-entered from after_link: the loop drains what a nested
-        // call would (one stack level per session otherwise).
-        if self.draining_endpoint {
-            return;
-        }
-        self.draining_endpoint = true;
-        self.drain_endpoint(now);
-        self.draining_endpoint = false;
-    }
-
-    fn drain_endpoint(&mut self, now: Instant) {
         while let Some(ev) = self.endpoint.poll_event() {
             match &ev {
                 Event::SessionUp {
@@ -374,7 +363,6 @@ impl Lac {
                         self.events
                             .push_back(LacEvent::SubscriberDown { key, cause });
                     }
-                    self.after_endpoint(now);
                     return;
                 }
                 // The client side never verifies or assigns.

@@ -198,8 +198,6 @@ pub struct Lns<D: DataPlane> {
     /// Subscriber IP packets that reached the control plane (only while
     /// the data plane is not forwarding); dropped.
     pub data_punted: u64,
-    /// `after_endpoint` is on the stack (see there).
-    draining_endpoint: bool,
     subs: HashMap<SessionKey, Sub>,
     ipv6_ids: HashSet<[u8; 8]>,
     timers: Timers<SessionKey>,
@@ -256,7 +254,6 @@ impl<D: DataPlane> Lns<D> {
             pools,
             dataplane,
             data_punted: 0,
-            draining_endpoint: false,
             subs: HashMap::new(),
             ipv6_ids: HashSet::new(),
             timers: Timers::default(),
@@ -334,6 +331,7 @@ impl<D: DataPlane> Lns<D> {
             }
             self.after_link(now, key);
         }
+        self.after_endpoint(now);
     }
 
     /// Next RADIUS datagram: (server, bytes). Send it from the RADIUS
@@ -348,6 +346,7 @@ impl<D: DataPlane> Lns<D> {
             r.handle(now, from, bytes);
         }
         self.pump_radius(now);
+        self.after_endpoint(now);
     }
 
     /// RADIUS requests waiting for an answer.
@@ -659,23 +658,16 @@ impl<D: DataPlane> Lns<D> {
         };
         s.link.close(now, DownCause::Admin(reason.to_string()));
         self.after_link(now, key);
+        self.after_endpoint(now);
         true
     }
 
+    /// Takes in the endpoint's events. Called once at the end of each
+    /// public entry point, never from subscriber handling: clearing a
+    /// subscriber queues endpoint events (its CDN) that this loop picks up
+    /// anyway, and draining from there nested one stack level per session
+    /// (a StopCCN on a tunnel with thousands of them overflowed the stack).
     fn after_endpoint(&mut self, now: Instant) {
-        // Clearing one subscriber can clear the call (CDN) and queue more
-        // endpoint events; the loop below already drains them. Re-entering
-        // from there would nest one level per session: a StopCCN on a
-        // tunnel with thousands of sessions overflowed the stack.
-        if self.draining_endpoint {
-            return;
-        }
-        self.draining_endpoint = true;
-        self.drain_endpoint(now);
-        self.draining_endpoint = false;
-    }
-
-    fn drain_endpoint(&mut self, now: Instant) {
         while let Some(ev) = self.endpoint.poll_event() {
             match &ev {
                 Event::SessionUp {
@@ -974,6 +966,5 @@ impl<D: DataPlane> Lns<D> {
             user: s.user,
             cause,
         });
-        self.after_endpoint(now);
     }
 }

@@ -14,21 +14,20 @@
 #[allow(dead_code, reason = "shared with the control-plane tests")]
 mod process;
 
+#[path = "../tests/common/lab_table.rs"]
+mod lab_table;
+
+use lab_table::{lab_table, sub};
 use lns_dataplane::node::encap::{Outer, Template, encap};
+use lns_dataplane::table::Reader;
 use lns_dataplane::table::counters::Counter;
-use lns_dataplane::table::{CORE_V4, NextHop, Reader, Session, Sizes, Writer};
 use lns_dataplane::wire::checksum;
 use lns_dataplane::xsk::{Sockets, XskConfig, ifindex};
 use process::{AccessLab, Proc};
-use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 use xdpilone::xdp::XdpDesc;
 
 const SESSIONS: u16 = 1000;
-
-fn sub(n: u16) -> Ipv4Addr {
-    Ipv4Addr::new(100, 64, (n >> 8) as u8, n as u8)
-}
 
 /// The frame the generator sends for session `n`.
 fn frame(n: u16, lac_mac: [u8; 6], lns_mac: [u8; 6]) -> Vec<u8> {
@@ -188,50 +187,8 @@ fn main() {
     let secs: f64 = args.iter().find_map(|a| a.parse().ok()).unwrap_or(8.0);
     let lab = AccessLab::new("bench");
     let table = format!("/dev/shm/xlns-bench-{}", std::process::id());
-    let mut w = Writer::create(
-        std::path::Path::new(&table),
-        Sizes {
-            capacity: 4096,
-            workers: 1,
-        },
-    )
-    .unwrap();
+    let (_w, _) = lab_table(&lab, std::path::Path::new(&table), SESSIONS, 4096);
     let (lac_mac, lns_mac) = (lab.mac(&lab.lac, "vl"), lab.mac(&lab.lns, "va"));
-    let (core_mac, host_mac) = (lab.mac(&lab.lns, "vc"), lab.mac(&lab.core, "vk"));
-    for n in 1..=SESSIONS {
-        w.insert(&Session {
-            tunnel: 1,
-            session: n,
-            ipv4: Some(sub(n)),
-            ipv6_prefix: None,
-            mru: 1500,
-            peer: IpAddr::V4(AccessLab::LAC),
-            peer_port: 1701,
-            lac_nexthop: 2,
-            template: Template::new(&Outer {
-                dst_mac: lac_mac,
-                src_mac: lns_mac,
-                vlan: None,
-                src: AccessLab::LNS,
-                src_port: 1701,
-                dst: AccessLab::LAC,
-                dst_port: 1701,
-                tunnel: 7,
-                session: n,
-                sequencing: false,
-            }),
-        })
-        .unwrap();
-    }
-    w.set_nexthop(
-        CORE_V4,
-        &NextHop {
-            dst_mac: host_mac,
-            src_mac: core_mac,
-            addr: None,
-        },
-    )
-    .unwrap();
     let (l2tp, sent_l) = phase(&lab, &table, secs, false, (lac_mac, lns_mac));
     let (bare, sent_b) = phase(&lab, &table, secs, true, (lac_mac, lns_mac));
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());

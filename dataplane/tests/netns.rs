@@ -15,14 +15,16 @@
 #[allow(dead_code, reason = "shared with the control-plane tests")]
 mod process;
 
+#[path = "common/lab_table.rs"]
+mod lab_table;
+
+use lab_table::{lab_table, sub};
 use lns_dataplane::loader::abi::Verdict;
-use lns_dataplane::node::encap::{Outer, Template};
 use lns_dataplane::table::counters::Counter;
-use lns_dataplane::table::{CORE_V4, NextHop, Session, Sizes, SlotId, Writer};
 use lns_dataplane::wire::checksum;
 use process::{AccessLab, Proc, root_or_skip};
 use std::io::Write;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -30,10 +32,6 @@ const LAC: Ipv4Addr = AccessLab::LAC;
 const LNS: Ipv4Addr = AccessLab::LNS;
 const LNS_CORE: Ipv4Addr = AccessLab::LNS_CORE;
 const HOST: Ipv4Addr = AccessLab::HOST;
-
-fn sub(n: u16) -> Ipv4Addr {
-    Ipv4Addr::new(100, 64, (n >> 8) as u8, n as u8)
-}
 
 /// An ICMP echo request from subscriber `n` to the core host.
 fn echo(n: u16, seq: u16) -> Vec<u8> {
@@ -166,61 +164,7 @@ fn pings_through_the_data_plane_and_survive_a_restart() {
     const N: u16 = 100;
     let t = AccessLab::new("dp");
     let table = std::path::PathBuf::from(format!("/dev/shm/xlns-test-dp-{}", std::process::id()));
-    let mut w = Writer::create(
-        &table,
-        Sizes {
-            capacity: 1024,
-            workers: 1,
-        },
-    )
-    .unwrap();
-    let (lac_mac, lns_mac) = (t.mac(&t.lac, "vl"), t.mac(&t.lns, "va"));
-    let (core_mac, host_mac) = (t.mac(&t.lns, "vc"), t.mac(&t.core, "vk"));
-    let ids: Vec<SlotId> = (1..=N)
-        .map(|n| {
-            w.insert(&Session {
-                tunnel: 1,
-                session: n,
-                ipv4: Some(sub(n)),
-                ipv6_prefix: None,
-                mru: 1500,
-                peer: IpAddr::V4(LAC),
-                peer_port: 1701,
-                lac_nexthop: 2,
-                template: Template::new(&Outer {
-                    dst_mac: lac_mac,
-                    src_mac: lns_mac,
-                    vlan: None,
-                    src: LNS,
-                    src_port: 1701,
-                    dst: LAC,
-                    dst_port: 1701,
-                    tunnel: 77,
-                    session: 1000 + n,
-                    sequencing: false,
-                }),
-            })
-            .unwrap()
-        })
-        .collect();
-    w.set_nexthop(
-        2,
-        &NextHop {
-            dst_mac: lac_mac,
-            src_mac: lns_mac,
-            addr: Some(IpAddr::V4(LAC)),
-        },
-    )
-    .unwrap();
-    w.set_nexthop(
-        CORE_V4,
-        &NextHop {
-            dst_mac: host_mac,
-            src_mac: core_mac,
-            addr: Some(IpAddr::V4(HOST)),
-        },
-    )
-    .unwrap();
+    let (w, ids) = lab_table(&t, &table, N, 1024);
 
     let mut dp = start_dataplane(&t, &table);
     let pings: Vec<Vec<u8>> = (1..=N).map(|n| l2tp_data(n, &echo(n, 1))).collect();

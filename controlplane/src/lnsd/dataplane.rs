@@ -173,54 +173,69 @@ impl TableDataPlane {
                 "data plane running on the tables"
             );
         }
+        // One neighbour dump per refresh, however many next hops.
+        let table = netlink::neighbours();
         let mut unresolved = 0;
-        let access_mac = kernel::own_mac(&self.access);
-        let core_mac = kernel::own_mac(&self.core);
-        let access_ix = kernel::ifindex(&self.access).unwrap_or(0);
-        let core_ix = kernel::ifindex(&self.core).unwrap_or(0);
-        // The core gateway.
-        match (netlink::neighbour(self.core_gateway, core_ix), core_mac) {
-            (Some(dst), Some(src)) => {
-                let nh = NextHop {
-                    dst_mac: dst,
-                    src_mac: src,
-                    addr: Some(IpAddr::V4(self.core_gateway)),
-                };
-                if self.core_hop != Some(nh) && self.writer_set(CORE_V4, &nh) {
-                    tracing::info!(gateway = %self.core_gateway, "core next hop resolved");
-                    self.core_hop = Some(nh);
-                }
-            }
-            _ => {
-                unresolved += 1;
-                kernel::prod(self.core_gateway);
-            }
+        if !self.resolve_core(&table) {
+            unresolved += 1;
+            kernel::prod(self.core_gateway);
         }
         let vias: Vec<Ipv4Addr> = self.hops.keys().copied().collect();
         for via in vias {
-            let (Some(dst), Some(src)) = (netlink::neighbour(via, access_ix), access_mac) else {
+            if !self.resolve_hop(&table, via) {
                 unresolved += 1;
                 kernel::prod(via);
-                continue;
-            };
-            let nh = NextHop {
-                dst_mac: dst,
-                src_mac: src,
-                addr: Some(IpAddr::V4(via)),
-            };
-            let Some(h) = self.hops.get(&via) else {
-                continue;
-            };
-            if h.written != Some(nh) {
-                let index = h.index;
-                if self.writer_set(index, &nh)
-                    && let Some(h) = self.hops.get_mut(&via)
-                {
-                    h.written = Some(nh);
-                }
             }
         }
         self.stats.unresolved = unresolved;
+    }
+
+    /// Writes the core gateway's next hop if it changed; false when the
+    /// kernel has not resolved it.
+    fn resolve_core(&mut self, table: &[netlink::Neighbour]) -> bool {
+        let ix = kernel::ifindex(&self.core).unwrap_or(0);
+        let (Some(dst), Some(src)) = (
+            netlink::find(table, self.core_gateway, ix),
+            kernel::own_mac(&self.core),
+        ) else {
+            return false;
+        };
+        let nh = NextHop {
+            dst_mac: dst,
+            src_mac: src,
+            addr: Some(IpAddr::V4(self.core_gateway)),
+        };
+        if self.core_hop != Some(nh) && self.writer_set(CORE_V4, &nh) {
+            tracing::info!(gateway = %self.core_gateway, "core next hop resolved");
+            self.core_hop = Some(nh);
+        }
+        true
+    }
+
+    /// Writes LAC next hop `via` if it changed; false when unresolved.
+    fn resolve_hop(&mut self, table: &[netlink::Neighbour], via: Ipv4Addr) -> bool {
+        let ix = kernel::ifindex(&self.access).unwrap_or(0);
+        let (Some(dst), Some(src)) = (netlink::find(table, via, ix), kernel::own_mac(&self.access))
+        else {
+            return false;
+        };
+        let nh = NextHop {
+            dst_mac: dst,
+            src_mac: src,
+            addr: Some(IpAddr::V4(via)),
+        };
+        let Some(h) = self.hops.get(&via) else {
+            return true;
+        };
+        if h.written != Some(nh) {
+            let index = h.index;
+            if self.writer_set(index, &nh)
+                && let Some(h) = self.hops.get_mut(&via)
+            {
+                h.written = Some(nh);
+            }
+        }
+        true
     }
 
     fn writer_set(&mut self, i: u32, nh: &NextHop) -> bool {
@@ -237,7 +252,6 @@ impl TableDataPlane {
         let (SocketAddr::V4(local), SocketAddr::V4(peer)) = (e.local, e.peer) else {
             return None;
         };
-        let src_mac = kernel::own_mac(&self.access).unwrap_or([0; 6]);
         Some(Session {
             tunnel: e.key.tunnel,
             session: e.key.session,
@@ -251,9 +265,9 @@ impl TableDataPlane {
             peer_port: peer.port(),
             lac_nexthop,
             template: Template::new(&Outer {
-                // The workers write the next hop's MACs over these.
+                // The workers write the next hop's MACs over both.
                 dst_mac: [0; 6],
-                src_mac,
+                src_mac: [0; 6],
                 vlan: None,
                 src: *local.ip(),
                 src_port: local.port(),
@@ -310,7 +324,12 @@ impl DataPlane for TableDataPlane {
             Ok(id) => {
                 self.sessions.insert(e.key, (id, s, via));
                 self.stats.installed += 1;
-                self.refresh();
+                // A LAC's first session: resolve its next hop now rather
+                // than at the next refresh. Later sessions share it.
+                let new = self.hops.get(&via).is_some_and(|h| h.written.is_none());
+                if new && !self.resolve_hop(&netlink::neighbours(), via) {
+                    kernel::prod(via);
+                }
             }
             Err(err) => {
                 self.release_hop(via);

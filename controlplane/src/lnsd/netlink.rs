@@ -5,7 +5,8 @@
 //! Two questions, asked synchronously on a fresh `NETLINK_ROUTE` socket:
 //! [`route_get`] is `ip route get` (the kernel's full lookup, policy rules
 //! included): the next hop toward an address and its interface;
-//! [`neighbour`] reads the neighbour table for that next hop's MAC.
+//! [`neighbours`] dumps the neighbour table once, in which [`find`] looks
+//! up each next hop's MAC.
 //! Messages are built and parsed here with a bounds-checked cursor; an
 //! unexpected reply is `None`, never a panic.
 
@@ -154,35 +155,62 @@ pub fn route_get(dst: Ipv4Addr) -> Option<(Ipv4Addr, u32)> {
     parse_route(dst, &ask(RTM_GETROUTE, 0, &p).ok()?)
 }
 
-/// Finds `ip` on interface `ifindex` in an RTM_GETNEIGH dump.
-fn parse_neighbour(ip: Ipv4Addr, ifindex: u32, msgs: &[(u16, Vec<u8>)]) -> Option<[u8; 6]> {
+/// A usable IPv4 neighbour entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Neighbour {
+    /// Its address.
+    pub ip: Ipv4Addr,
+    /// The interface it is on.
+    pub ifindex: u32,
+    /// Its MAC.
+    pub mac: [u8; 6],
+}
+
+/// The usable entries of an RTM_GETNEIGH dump.
+fn parse_neighbours(msgs: &[(u16, Vec<u8>)]) -> Vec<Neighbour> {
+    let mut out = Vec::new();
     for (k, p) in msgs {
         // struct ndmsg: family, pad, pad16, ifindex (i32), state (u16),
         // flags, type: 12 bytes.
         if *k != RTM_NEWNEIGH || p.first() != Some(&AF_INET) {
             continue;
         }
-        if u32_at(p, 4) != Some(ifindex) || u16_at(p, 8).is_none_or(|s| s & NUD_USABLE == 0) {
+        let (Some(ifindex), Some(state)) = (u32_at(p, 4), u16_at(p, 8)) else {
+            continue;
+        };
+        if state & NUD_USABLE == 0 {
             continue;
         }
         let a = attrs(p, 12);
-        let dst = a.iter().find(|(t, _)| *t == NDA_DST).map(|(_, v)| *v);
-        let mac = a.iter().find(|(t, _)| *t == NDA_LLADDR).map(|(_, v)| *v);
-        if dst == Some(&ip.octets()[..])
-            && let Some(m) = mac.and_then(|m| <[u8; 6]>::try_from(m).ok())
-        {
-            return Some(m);
+        let get = |t: u16| a.iter().find(|(k, _)| *k == t).map(|(_, v)| *v);
+        let ip = get(NDA_DST).and_then(|v| <[u8; 4]>::try_from(v).ok());
+        let mac = get(NDA_LLADDR).and_then(|v| <[u8; 6]>::try_from(v).ok());
+        if let (Some(ip), Some(mac)) = (ip, mac) {
+            out.push(Neighbour {
+                ip: Ipv4Addr::from(ip),
+                ifindex,
+                mac,
+            });
         }
     }
-    None
+    out
 }
 
-/// The MAC of neighbour `ip` on interface `ifindex`, if the kernel has a
-/// usable entry.
-pub fn neighbour(ip: Ipv4Addr, ifindex: u32) -> Option<[u8; 6]> {
+/// The kernel's usable IPv4 neighbours (one dump; look up many in it).
+pub fn neighbours() -> Vec<Neighbour> {
     let mut ndmsg = [0u8; 12];
     ndmsg[0] = AF_INET;
-    parse_neighbour(ip, ifindex, &ask(RTM_GETNEIGH, NLM_F_DUMP, &ndmsg).ok()?)
+    ask(RTM_GETNEIGH, NLM_F_DUMP, &ndmsg)
+        .map(|m| parse_neighbours(&m))
+        .unwrap_or_default()
+}
+
+/// The MAC of `ip` on interface `ifindex` in a dump.
+pub fn find(table: &[Neighbour], ip: Ipv4Addr, ifindex: u32) -> Option<[u8; 6]> {
+    table
+        .iter()
+        .find(|n| n.ip == ip && n.ifindex == ifindex)
+        .map(|n| n.mac)
 }
 
 #[cfg(test)]
@@ -234,6 +262,8 @@ mod tests {
             (RTM_NEWNEIGH, p)
         };
         let mac = [2, 0, 0, 0, 0, 7];
+        let parse_neighbour =
+            |ip, ifindex, msgs: &[(u16, Vec<u8>)]| find(&parse_neighbours(msgs), ip, ifindex);
         assert_eq!(parse_neighbour(ip, 3, &[entry(3, 0x02, &mac)]), Some(mac));
         assert_eq!(
             parse_neighbour(ip, 4, &[entry(3, 0x02, &mac)]),

@@ -43,15 +43,16 @@ impl AttachMode {
         }
     }
 
+    /// Every mode, best first.
+    pub const ALL: [AttachMode; 3] = [
+        AttachMode::NativeZeroCopy,
+        AttachMode::NativeCopy,
+        AttachMode::Generic,
+    ];
+
     /// Parses a configured lowest acceptable mode.
     pub fn parse(s: &str) -> Option<AttachMode> {
-        [
-            AttachMode::NativeZeroCopy,
-            AttachMode::NativeCopy,
-            AttachMode::Generic,
-        ]
-        .into_iter()
-        .find(|m| m.name() == s)
+        Self::ALL.into_iter().find(|m| m.name() == s)
     }
 
     /// The number written to the table header.
@@ -61,13 +62,7 @@ impl AttachMode {
 
     /// Reads [`AttachMode::code`] back.
     pub fn from_code(c: u64) -> Option<AttachMode> {
-        [
-            AttachMode::NativeZeroCopy,
-            AttachMode::NativeCopy,
-            AttachMode::Generic,
-        ]
-        .into_iter()
-        .find(|m| m.code() == c)
+        Self::ALL.into_iter().find(|m| m.code() == c)
     }
 }
 

@@ -168,6 +168,8 @@ pub struct Port {
     tx: RingTx,
     user: User,
     ring: u32,
+    /// Bound with the need-wakeup protocol.
+    wakeup: bool,
 }
 
 impl std::fmt::Debug for Port {
@@ -216,9 +218,10 @@ impl Port {
             w.commit();
             n
         };
-        if self.tx.needs_wakeup() || n > 0 {
-            // Copy mode transmits only when kicked; a kick when not needed
-            // costs a syscall, so zero-copy drivers honour need_wakeup.
+        // With the need-wakeup protocol the kernel says when it wants a
+        // kick (copy mode: always; zero-copy: only when idle). Without it
+        // (busy mode) the flag is never set, so every batch is kicked.
+        if self.tx.needs_wakeup() || (n > 0 && !self.wakeup) {
             self.tx.wake();
         }
         n as usize
@@ -363,6 +366,7 @@ impl Sockets {
                 tx,
                 user,
                 ring: c.ring,
+                wakeup: c.need_wakeup,
             })
         };
         let a_info = ifinfo(access, queue)?;
