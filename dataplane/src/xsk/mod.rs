@@ -212,19 +212,27 @@ impl Port {
         if descs.is_empty() {
             return 0;
         }
-        let n = {
-            let mut w = self.tx.transmit(descs.len() as u32);
-            let n = w.insert(descs.iter().copied());
+        // xdpilone reserves from its cached view of the kernel's consumer
+        // index and refreshes it only when that view shows no room at all,
+        // so a first reservation can come back short while the ring has
+        // space. The second one starts from an exhausted view, which
+        // forces the refresh: only then is the ring really full.
+        let mut n = 0;
+        for _ in 0..2 {
+            let mut w = self.tx.transmit((descs.len() - n) as u32);
+            n += w.insert(descs[n..].iter().copied()) as usize;
             w.commit();
-            n
-        };
+            if n == descs.len() {
+                break;
+            }
+        }
         // With the need-wakeup protocol the kernel says when it wants a
         // kick (copy mode: always; zero-copy: only when idle). Without it
         // (busy mode) the flag is never set, so every batch is kicked.
         if self.tx.needs_wakeup() || (n > 0 && !self.wakeup) {
             self.tx.wake();
         }
-        n as usize
+        n
     }
 
     /// Returns transmitted frames to the free list.
