@@ -1,26 +1,86 @@
 //! `lns-bench`: benchmark an LNS the way a BNG tester does, with real L2TP
 //! and PPP (DESIGN §3, `bench/`).
 //!
-//! Subcommands so far: `sessions` (setup rate, latency, failures, churn).
+//! Subcommands: `sessions` (setup rate, latency, failures, churn),
+//! `traffic` (AF_XDP probes both ways: rate, loss, latency), `demo` (the
+//! whole product in a lab of network namespaces) and `export` (frames and
+//! generator profiles for benchmarking on real NICs).
 
+mod demo;
+mod export;
+mod probe;
 mod sessions;
+mod traffic;
 
 use lns_controlplane::ppp::lcp::AuthProtocol;
+use lns_dataplane::loader::AttachMode;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 const USAGE: &str = "\
-usage: lns-bench sessions --lns ADDR:PORT [--local ADDR:PORT] [--tunnels N]
-         [--sessions M] [--rate CALLS_PER_S] [--auth pap|chap|mschapv2]
-         [--user PATTERN] [--password PATTERN] [--timeout SECS]
-         [--churn SECS] [--ipv6] [--json FILE]
+usage:
+  lns-bench demo [--sessions N] [--tunnels N] [--setup-rate CALLS_PER_S]
+         [--rate PPS|max] [--size 64|512|imix|BYTES] [--duration SECS]
+         [--capacity SECS] [--polling wakeup|busy] [--json FILE]
+      The whole product in a lab of network namespaces on this machine:
+      lnsd and lns-dataplane, N sessions (1000), traffic both ways (10 s at
+      10k packets/s each way), then the upstream capacity of the L2TP
+      pipeline and of the bare AF_XDP forwarder (3 s each; 0 skips).
 
-  Brings up N tunnels x M sessions through the LAC role and PPP client,
-  placing calls at the target rate; prints sessions/s, setup latency
-  percentiles and failures by cause. In PATTERN, {n} is the subscriber
-  number (1-based): --user 'user{n}' --password 'pw{n}' (the defaults).";
+  lns-bench sessions SESSION_OPTIONS [--churn SECS] [--json FILE]
+      Brings up N tunnels x M sessions through the LAC role and PPP client,
+      placing calls at the target rate; prints sessions/s, setup latency
+      percentiles and failures by cause.
 
-fn sessions(args: &[String]) -> Result<(), String> {
-    let mut o = sessions::Opts {
+  lns-bench traffic SESSION_OPTIONS --access-if DEV --core-if DEV
+         --core-host ADDR --core-gateway ADDR [--core-netns NAME]
+         [--lns-mac MAC] [--core-mac MAC] [--rate PPS|max]
+         [--size 64|512|imix|BYTES] [--duration SECS] [--direction up|down|both]
+         [--xdp native|generic] [--json FILE]
+      Brings the sessions up, then sends probes through them both ways over
+      AF_XDP sockets: upstream in L2TP from --access-if (the LAC's
+      interface), downstream as plain IP from --core-if to each subscriber
+      via the LNS at --core-gateway; --core-host is the core-side address
+      upstream probes go to. Reports Mpps, Gbps, loss, duplicates,
+      reordering and one-way latency per direction.
+
+  lns-bench export --dir DIR [SESSION_OPTIONS] [--hold SECS] [--size ...]
+         [--core-host ADDR] [--lns-mac MAC] [--lac-mac MAC] [--core-mac MAC]
+         [--host-mac MAC]
+      Writes upstream.pcap and downstream.pcap (one data frame per
+      session), trex-l2tp.py (a TRex STL profile) and pktgen-downstream.sh.
+      With --lns, the frames carry real sessions' ids and addresses, held
+      up until Ctrl-C (or --hold SECS); without, placeholder ids.
+
+  SESSION_OPTIONS: --lns ADDR:PORT [--local ADDR:PORT] [--tunnels N]
+         [--sessions M] [--setup-rate CALLS_PER_S] [--auth pap|chap|mschapv2]
+         [--user PATTERN] [--password PATTERN] [--timeout SECS] [--ipv6]
+      In PATTERN, {n} is the subscriber number (1-based): --user 'user{n}'
+      --password 'pw{n}' (the defaults). (`sessions` also takes --rate for
+      --setup-rate.)";
+
+static INTERRUPTED: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
+
+/// Whether Ctrl-C (or SIGTERM) arrived: long loops stop and clean up.
+pub fn interrupted() -> bool {
+    INTERRUPTED.get().is_some_and(|f| f.load(Ordering::Relaxed))
+}
+
+/// Options parsed from the command line, by subcommand.
+#[derive(Debug, Default)]
+struct Cli {
+    sessions: Option<sessions::Opts>,
+    lns_given: bool,
+    traffic: Option<traffic::Opts>,
+    demo: Option<demo::Opts>,
+    export: Option<export::Opts>,
+    json: Option<std::path::PathBuf>,
+}
+
+fn default_sessions() -> sessions::Opts {
+    sessions::Opts {
         lns: "127.0.0.1:1701".parse().expect("literal"),
         local: "0.0.0.0:0".parse().expect("literal"),
         tunnels: 1,
@@ -33,9 +93,55 @@ fn sessions(args: &[String]) -> Result<(), String> {
         churn: Duration::ZERO,
         ipv6: false,
         json: None,
+    }
+}
+
+fn port(dev: &str) -> traffic::Port {
+    traffic::Port {
+        dev: dev.into(),
+        netns: None,
+    }
+}
+
+fn default_traffic() -> traffic::Opts {
+    traffic::Opts {
+        access: port(""),
+        core: port(""),
+        core_host: std::net::Ipv4Addr::UNSPECIFIED,
+        core_gateway: std::net::Ipv4Addr::UNSPECIFIED,
+        access_mac: None,
+        core_mac: None,
+        rate: traffic::Rate::Pps(10_000.0),
+        mix: probe::Mix(vec![64]),
+        duration: Duration::from_secs(10),
+        directions: traffic::Directions::Both,
+        lowest: AttachMode::NativeCopy,
+        core_extra: Vec::new(),
+        progress: true,
+    }
+}
+
+/// Parses `args` for `cmd`; options that `cmd` does not take are errors.
+fn parse(cmd: &str, args: &[String]) -> Result<Cli, String> {
+    let mut cli = Cli::default();
+    let mut s = default_sessions();
+    let mut t = default_traffic();
+    let mut d = demo::Opts {
+        sessions: 1000,
+        tunnels: 1,
+        setup_rate: 500.0,
+        rate: traffic::Rate::Pps(10_000.0),
+        mix: probe::Mix(vec![64]),
+        duration: Duration::from_secs(10),
+        capacity: Duration::from_secs(3),
+        polling: "wakeup".into(),
+        json: None,
     };
+    let mut e = export::Opts::default();
     let mut it = args.iter();
-    let mut lns_given = false;
+    let takes = |what: &[&str]| what.contains(&cmd);
+    const SESS: &[&str] = &["sessions", "traffic", "export"];
+    const TRAF: &[&str] = &["traffic"];
     while let Some(flag) = it.next() {
         let mut val = || {
             it.next()
@@ -43,78 +149,304 @@ fn sessions(args: &[String]) -> Result<(), String> {
                 .ok_or_else(|| format!("{flag} needs a value"))
         };
         let bad = |v: &str| format!("{flag} {v}: not valid");
+        let secs = |v: &str| {
+            v.parse::<f64>()
+                .ok()
+                .filter(|s| *s >= 0.0 && s.is_finite())
+                .map(Duration::from_secs_f64)
+                .ok_or_else(|| bad(v))
+        };
+        let mac = |v: &str| traffic::parse_mac(v).ok_or_else(|| bad(v));
+        let ipv4 = |v: &str| v.parse::<std::net::Ipv4Addr>().map_err(|_| bad(v));
         match flag.as_str() {
-            "--lns" => {
+            "--lns" if takes(SESS) => {
                 let v = val()?;
-                o.lns = v.parse().map_err(|_| bad(&v))?;
-                lns_given = true;
+                s.lns = v.parse().map_err(|_| bad(&v))?;
+                cli.lns_given = true;
             }
-            "--local" => {
+            "--local" if takes(SESS) => {
                 let v = val()?;
-                o.local = v.parse().map_err(|_| bad(&v))?;
+                s.local = v.parse().map_err(|_| bad(&v))?;
             }
-            "--tunnels" => {
+            "--tunnels" if takes(&["sessions", "traffic", "export", "demo"]) => {
                 let v = val()?;
-                o.tunnels = v.parse().ok().filter(|n| *n > 0).ok_or_else(|| bad(&v))?;
+                let n = v.parse().ok().filter(|n| *n > 0).ok_or_else(|| bad(&v))?;
+                s.tunnels = n;
+                d.tunnels = n;
             }
-            "--sessions" => {
+            "--sessions" if takes(&["sessions", "traffic", "export", "demo"]) => {
                 let v = val()?;
-                o.sessions = v
+                let n = v
                     .parse()
                     .ok()
                     .filter(|n| (1..=65_535).contains(n))
                     .ok_or_else(|| bad(&v))?;
+                s.sessions = n;
+                d.sessions = n;
             }
-            "--rate" => {
+            "--setup-rate" if takes(&["sessions", "traffic", "export", "demo"]) => {
                 let v = val()?;
-                o.rate = v
+                let r = v
+                    .parse()
+                    .ok()
+                    .filter(|r: &f64| *r > 0.0)
+                    .ok_or_else(|| bad(&v))?;
+                s.rate = r;
+                d.setup_rate = r;
+            }
+            "--rate" if cmd == "sessions" => {
+                let v = val()?;
+                s.rate = v
                     .parse()
                     .ok()
                     .filter(|r: &f64| *r > 0.0)
                     .ok_or_else(|| bad(&v))?;
             }
-            "--auth" => {
+            "--rate" if takes(&["traffic", "demo"]) => {
                 let v = val()?;
-                o.auth = match v.as_str() {
+                let r = traffic::Rate::parse(&v).ok_or_else(|| bad(&v))?;
+                t.rate = r;
+                d.rate = r;
+            }
+            "--size" if takes(&["traffic", "demo", "export"]) => {
+                let v = val()?;
+                let m = probe::Mix::parse(&v).ok_or_else(|| bad(&v))?;
+                t.mix = m.clone();
+                d.mix = m.clone();
+                e.mix = m;
+            }
+            "--duration" if takes(&["traffic", "demo"]) => {
+                let v = val()?;
+                let x = secs(&v)?;
+                if x.is_zero() {
+                    return Err(bad(&v));
+                }
+                t.duration = x;
+                d.duration = x;
+            }
+            "--auth" if takes(SESS) => {
+                let v = val()?;
+                s.auth = match v.as_str() {
                     "pap" => AuthProtocol::Pap,
                     "chap" => AuthProtocol::ChapMd5,
                     "mschapv2" => AuthProtocol::MsChapV2,
                     _ => return Err(bad(&v)),
                 };
             }
-            "--user" => o.user = val()?,
-            "--password" => o.password = val()?,
-            "--timeout" => {
-                let v = val()?;
-                o.timeout = Duration::from_secs_f64(v.parse().map_err(|_| bad(&v))?);
+            "--user" if takes(SESS) => s.user = val()?,
+            "--password" if takes(SESS) => s.password = val()?,
+            "--timeout" if takes(SESS) => s.timeout = secs(&val()?)?,
+            "--churn" if cmd == "sessions" => s.churn = secs(&val()?)?,
+            "--ipv6" if takes(SESS) => s.ipv6 = true,
+            "--json" if cmd != "export" => cli.json = Some(val()?.into()),
+            "--access-if" if takes(TRAF) => t.access.dev = val()?,
+            "--core-if" if takes(TRAF) => t.core.dev = val()?,
+            "--core-netns" if takes(TRAF) => t.core.netns = Some(val()?),
+            "--core-host" if takes(&["traffic", "export"]) => {
+                let v = ipv4(&val()?)?;
+                t.core_host = v;
+                e.core_host = v;
             }
-            "--churn" => {
-                let v = val()?;
-                o.churn = Duration::from_secs_f64(v.parse().map_err(|_| bad(&v))?);
+            "--core-gateway" if takes(TRAF) => t.core_gateway = ipv4(&val()?)?,
+            "--lns-mac" if takes(&["traffic", "export"]) => {
+                let m = mac(&val()?)?;
+                t.access_mac = Some(m);
+                e.lns_mac = m;
             }
-            "--ipv6" => o.ipv6 = true,
-            "--json" => o.json = Some(val()?.into()),
-            _ => return Err(format!("unknown option {flag}\n{USAGE}")),
+            "--core-mac" if takes(&["traffic", "export"]) => {
+                let m = mac(&val()?)?;
+                t.core_mac = Some(m);
+                e.core_mac = m;
+            }
+            "--lac-mac" if cmd == "export" => e.lac_mac = mac(&val()?)?,
+            "--host-mac" if cmd == "export" => e.host_mac = mac(&val()?)?,
+            "--direction" if takes(TRAF) => {
+                let v = val()?;
+                t.directions = match v.as_str() {
+                    "up" => traffic::Directions::Up,
+                    "down" => traffic::Directions::Down,
+                    "both" => traffic::Directions::Both,
+                    _ => return Err(bad(&v)),
+                };
+            }
+            "--xdp" if takes(TRAF) => {
+                let v = val()?;
+                t.lowest = match v.as_str() {
+                    "native" => AttachMode::NativeCopy,
+                    "generic" => AttachMode::Generic,
+                    _ => return Err(bad(&v)),
+                };
+            }
+            "--capacity" if cmd == "demo" => d.capacity = secs(&val()?)?,
+            "--polling" if cmd == "demo" => {
+                let v = val()?;
+                if v != "wakeup" && v != "busy" {
+                    return Err(bad(&v));
+                }
+                d.polling = v;
+            }
+            "--dir" if cmd == "export" => e.dir = val()?.into(),
+            "--hold" if cmd == "export" => e.hold = Some(secs(&val()?)?),
+            _ => return Err(format!("{cmd}: unknown option {flag} (lns-bench --help)")),
         }
     }
-    if !lns_given {
-        return Err(format!("--lns is required\n{USAGE}"));
+    s.json = cli.json.clone();
+    d.json = cli.json.clone();
+    match cmd {
+        "traffic" => {
+            for (v, name) in [
+                (t.access.dev.is_empty(), "--access-if"),
+                (t.core.dev.is_empty(), "--core-if"),
+                (t.core_host.is_unspecified(), "--core-host"),
+                (
+                    t.core_gateway.is_unspecified() && t.core_mac.is_none(),
+                    "--core-gateway",
+                ),
+            ] {
+                if v {
+                    return Err(format!("traffic: {name} is required (lns-bench --help)"));
+                }
+            }
+            cli.traffic = Some(t);
+        }
+        "demo" => cli.demo = Some(d),
+        "export" => {
+            if e.dir.as_os_str().is_empty() {
+                return Err("export: --dir is required (lns-bench --help)".into());
+            }
+            cli.export = Some(e);
+        }
+        _ => {}
     }
+    if takes(&["sessions", "traffic"]) && !cli.lns_given {
+        return Err(format!("{cmd}: --lns is required (lns-bench --help)"));
+    }
+    cli.sessions = Some(s);
+    Ok(cli)
+}
+
+fn no_session(lns: SocketAddr) -> String {
+    format!("no session came up: is an LNS listening on {lns} and does it accept this LAC?")
+}
+
+fn sessions_cmd(cli: Cli) -> Result<(), String> {
+    let o = cli.sessions.expect("parsed");
     let r = sessions::run(&o)?;
     if r.up == 0 {
-        return Err(format!(
-            "no session came up: is an LNS listening on {} and does it accept this LAC?",
-            o.lns
-        ));
+        return Err(no_session(o.lns));
     }
     Ok(())
 }
 
+/// The JSON written by `traffic --json`.
+#[derive(Debug, serde::Serialize)]
+struct TrafficJson {
+    sessions: sessions::Report,
+    traffic: traffic::Report,
+}
+
+fn traffic_cmd(cli: Cli) -> Result<(), String> {
+    demo::require_root("lns-bench traffic")?;
+    let mut so = cli.sessions.expect("parsed");
+    let t = cli.traffic.expect("parsed");
+    let json = so.json.take();
+    let mut held = sessions::bring_up(&so)?;
+    let subs = held.subscribers();
+    let Some(first) = subs.first() else {
+        held.finish(&so, false)?;
+        return Err(no_session(so.lns));
+    };
+    let (SocketAddr::V4(local), SocketAddr::V4(peer)) = (first.local, first.peer) else {
+        return Err("the traffic generator sends L2TP over IPv4 only".into());
+    };
+    let flows: Vec<traffic::Flow> = subs
+        .iter()
+        .map(|s| traffic::Flow {
+            ipv4: s.ipv4,
+            l2tp: s.l2tp.clone(),
+            mru: s.mru,
+        })
+        .collect();
+    let tr = traffic::run(&t, traffic::Tunnel { local, peer }, flows, |until| {
+        held.pump(until)
+    });
+    let sr = held.finish(&so, false)?;
+    let tr = tr?;
+    traffic::print(&tr);
+    if let Some(p) = json {
+        let text = serde_json::to_string_pretty(&TrafficJson {
+            sessions: sr,
+            traffic: tr.clone(),
+        })
+        .map_err(|e| e.to_string())?;
+        std::fs::write(&p, text).map_err(|e| format!("{}: {e}", p.display()))?;
+    }
+    missed(&tr)
+}
+
+/// A rate the generator could not reach is an error (after the summary).
+fn missed(t: &traffic::Report) -> Result<(), String> {
+    for (name, d) in [("upstream", &t.up), ("downstream", &t.down)] {
+        if let Some(d) = d
+            && d.rate_missed
+        {
+            return Err(format!(
+                "{name}: the generator reached {:.3} Mpps of the {:.3} Mpps asked; \
+                 ask for less, or use faster hardware (bench/README.md)",
+                d.tx_mpps,
+                d.target_pps.unwrap_or(0.0) / 1e6
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn demo_cmd(cli: Cli) -> Result<(), String> {
+    let o = cli.demo.expect("parsed");
+    let r = demo::run(&o)?;
+    let want = u64::from(o.sessions) * u64::from(o.tunnels);
+    if r.sessions.up < want {
+        return Err(format!("only {} of {want} sessions came up", r.sessions.up));
+    }
+    missed(&r.traffic)
+}
+
+fn export_cmd(cli: Cli) -> Result<(), String> {
+    let mut e = cli.export.expect("parsed");
+    e.sessions = cli.lns_given.then(|| cli.sessions.expect("parsed"));
+    if e.sessions.is_none() {
+        let s = default_sessions();
+        e.count = s.sessions * s.tunnels;
+    }
+    export::run(&e)
+}
+
 fn main() {
+    let flag = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // The first signal asks every loop to stop and clean up; a second
+        // one, while cleaning up, ends the process at once.
+        let _ = signal_hook::flag::register_conditional_shutdown(sig, 130, flag.clone());
+        let _ = signal_hook::flag::register(sig, flag.clone());
+    }
+    let _ = INTERRUPTED.set(flag);
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("sessions") => sessions(&args[1..]),
-        Some("-h" | "--help") | None => {
+    let cmd = args.first().map(String::as_str);
+    let help = args.iter().any(|a| a == "-h" || a == "--help");
+    let result = match cmd {
+        _ if help => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Some(c @ ("sessions" | "traffic" | "demo" | "export")) => {
+            parse(c, &args[1..]).and_then(|cli| match c {
+                "sessions" => sessions_cmd(cli),
+                "traffic" => traffic_cmd(cli),
+                "demo" => demo_cmd(cli),
+                _ => export_cmd(cli),
+            })
+        }
+        None => {
             println!("{USAGE}");
             Ok(())
         }
@@ -122,6 +454,6 @@ fn main() {
     };
     if let Err(e) = result {
         eprintln!("lns-bench: {e}");
-        std::process::exit(1);
+        std::process::exit(if interrupted() { 130 } else { 1 });
     }
 }

@@ -186,18 +186,69 @@ impl Run {
     }
 }
 
-/// Runs the benchmark; the report is also printed.
-pub fn run(o: &Opts) -> Result<Report, String> {
-    let sock = UdpSocket::bind(o.local).map_err(|e| format!("binding {}: {e}", o.local))?;
-    // A setup burst must queue here, not overflow: a lost PPP frame costs
-    // a 3 s restart and would be measured as LNS latency.
-    {
-        use nix::sys::socket::{setsockopt, sockopt};
-        let want = 8usize << 20;
-        if setsockopt(&sock, sockopt::RcvBufForce, &want).is_err() {
-            let _ = setsockopt(&sock, sockopt::RcvBuf, &want);
-        }
+/// A subscriber that is up, with what a traffic generator needs to send
+/// as it.
+#[derive(Debug, Clone)]
+pub struct Subscriber {
+    /// Its address.
+    pub ipv4: std::net::Ipv4Addr,
+    /// Our UDP address for its tunnel.
+    pub local: SocketAddr,
+    /// The LNS's.
+    pub peer: SocketAddr,
+    /// The L2TP data header and PPP framing that precede an IPv4 packet
+    /// (the LNS's tunnel and session ids; RFC 2661 §3.1).
+    pub l2tp: Vec<u8>,
+    /// The largest IP packet the LNS takes from it (its LCP MRU).
+    pub mru: u16,
+}
+
+/// Sessions brought up and held: pump it while they should stay up, then
+/// [`Held::finish`].
+#[derive(Debug)]
+pub struct Held {
+    r: Run,
+    tunnels: Vec<u16>,
+    up: u64,
+    total: u64,
+    elapsed: Duration,
+    addresses: u64,
+    gap: Duration,
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Run")
+            .field("up", &self.up.len())
+            .finish_non_exhaustive()
     }
+}
+
+/// Binds the LAC's socket, with a receive buffer big enough for a setup
+/// burst: a lost PPP frame costs a 3 s restart and would be measured as
+/// LNS latency.
+fn bind(local: SocketAddr) -> Result<UdpSocket, String> {
+    let sock = UdpSocket::bind(local).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AddrInUse {
+            format!(
+                "cannot bind {local}: the port is in use (another LAC, or an LNS, on this address?)"
+            )
+        } else {
+            format!("cannot bind {local}: {e}")
+        }
+    })?;
+    use nix::sys::socket::{setsockopt, sockopt};
+    let want = 8usize << 20;
+    if setsockopt(&sock, sockopt::RcvBufForce, &want).is_err() {
+        let _ = setsockopt(&sock, sockopt::RcvBuf, &want);
+    }
+    Ok(sock)
+}
+
+/// Brings the sessions up at the target rate and waits for the last one
+/// (or its timeout).
+pub fn bring_up(o: &Opts) -> Result<Held, String> {
+    let sock = bind(o.local)?;
     let me = sock.local_addr().map_err(|e| e.to_string())?;
     let me = if me.ip().is_unspecified() {
         // The endpoint needs the address the LNS sees: the one routing
@@ -231,6 +282,8 @@ pub fn run(o: &Opts) -> Result<Report, String> {
         lcp: LcpConfig {
             side: Side::Client,
             auth: vec![o.auth.clone()],
+            // Room for the largest IMIX packet downstream.
+            mru: Some(1500),
             ..Default::default()
         },
         ipv6: o.ipv6,
@@ -259,6 +312,9 @@ pub fn run(o: &Opts) -> Result<Report, String> {
     let start = Instant::now();
     let mut placed = 0u64;
     while placed < total {
+        if crate::interrupted() {
+            return Err("interrupted".into());
+        }
         let due = start + gap.mul_f64(placed as f64);
         if Instant::now() >= due {
             let t = tunnels[(placed % tunnels.len() as u64) as usize];
@@ -270,12 +326,11 @@ pub fn run(o: &Opts) -> Result<Report, String> {
         r.expire(o.timeout);
     }
     let deadline = Instant::now() + o.timeout;
-    while !r.pending.is_empty() && Instant::now() < deadline {
+    while !r.pending.is_empty() && Instant::now() < deadline && !crate::interrupted() {
         r.pump(Instant::now() + Duration::from_millis(20));
         r.expire(o.timeout);
     }
     r.expire(Duration::ZERO);
-    let up = r.up.len() as u64;
     let elapsed = r
         .last_up
         .map_or(Duration::ZERO, |t| t.saturating_duration_since(start));
@@ -285,72 +340,133 @@ pub fn run(o: &Opts) -> Result<Report, String> {
         a.dedup();
         a.len() as u64
     };
-    // Churn: hang up the oldest subscriber and dial it again, at the rate.
-    let mut cycles = 0u64;
-    if !o.churn.is_zero() {
-        let end = Instant::now() + o.churn;
-        let mut next = Instant::now();
-        while Instant::now() < end {
-            if Instant::now() >= next {
-                next += gap;
-                let victim = r.up.iter().map(|(k, v)| (*k, v.0)).next();
-                if let Some((k, n)) = victim {
-                    r.up.remove(&k);
-                    r.lac.hang_up(Instant::now(), k);
-                    let t = tunnels[(n % tunnels.len() as u64) as usize];
-                    r.place(t, n, o);
-                    cycles += 1;
-                }
-            }
-            r.pump(next.min(end));
-            r.expire(o.timeout);
-        }
-        let deadline = Instant::now() + o.timeout;
-        while !r.pending.is_empty() && Instant::now() < deadline {
-            r.pump(Instant::now() + Duration::from_millis(20));
-            r.expire(o.timeout);
-        }
-    }
-    let q = |p: f64| r.hist.value_at_quantile(p) as f64 / 1000.0;
-    let report = Report {
-        requested: total + cycles,
-        up,
-        failed: r.failed.clone(),
-        rate_target: o.rate,
-        rate_achieved: if elapsed.is_zero() {
-            0.0
-        } else {
-            up as f64 / elapsed.as_secs_f64()
-        },
-        latency_ms: if r.hist.is_empty() {
-            Latency::default()
-        } else {
-            Latency {
-                p50: q(0.5),
-                p90: q(0.9),
-                p99: q(0.99),
-                max: r.hist.max() as f64 / 1000.0,
-            }
-        },
-        churn_cycles: cycles,
+    Ok(Held {
+        up: r.up.len() as u64,
+        r,
+        tunnels,
+        total,
+        elapsed,
         addresses,
-    };
-    // Leave politely: StopCCN to the LNS, acknowledged.
-    let now = Instant::now();
-    r.lac.endpoint.shutdown(now);
-    let end = now + Duration::from_secs(3);
-    while !r.lac.endpoint.is_drained() && Instant::now() < end {
-        r.pump(Instant::now() + Duration::from_millis(20));
-    }
-    print(&report);
-    if let Some(p) = &o.json {
-        let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
-        std::fs::write(p, text).map_err(|e| format!("{}: {e}", p.display()))?;
-    }
-    Ok(report)
+        gap,
+    })
 }
 
-fn print(r: &Report) {
+impl Held {
+    /// Subscribers up now, in subscriber-number order.
+    pub fn subscribers(&self) -> Vec<Subscriber> {
+        // The smallest IPv4 packet, only to learn the framing before it.
+        let mut ip = [0u8; 20];
+        ip[0] = 0x45;
+        let mut v: Vec<(u64, Subscriber)> = self
+            .r
+            .up
+            .iter()
+            .filter_map(|(k, (n, a))| {
+                let tx = self.r.lac.send_ip(*k, &ip)?;
+                let l2tp = tx.payload[..tx.payload.len() - ip.len()].to_vec();
+                Some((
+                    *n,
+                    Subscriber {
+                        ipv4: (*a)?,
+                        local: tx.local,
+                        peer: tx.peer,
+                        l2tp,
+                        mru: self.r.lac.peer_mru(*k)?,
+                    },
+                ))
+            })
+            .collect();
+        v.sort_by_key(|(n, _)| *n);
+        v.into_iter().map(|(_, s)| s).collect()
+    }
+
+    /// Keeps the control channel and every subscriber's PPP alive (hellos,
+    /// LCP echoes) until `until`.
+    pub fn pump(&mut self, until: Instant) {
+        self.r.pump(until);
+    }
+
+    /// Churns for `o.churn`, leaves politely (StopCCN, acknowledged),
+    /// prints the report and writes `--json`.
+    pub fn finish(mut self, o: &Opts, quiet: bool) -> Result<Report, String> {
+        let r = &mut self.r;
+        let up = self.up;
+        let tunnels = &self.tunnels;
+        // Churn: hang up the oldest subscriber and dial it again, at the rate.
+        let mut cycles = 0u64;
+        if !o.churn.is_zero() {
+            let end = Instant::now() + o.churn;
+            let mut next = Instant::now();
+            while Instant::now() < end && !crate::interrupted() {
+                if Instant::now() >= next {
+                    next += self.gap;
+                    let victim = r.up.iter().map(|(k, v)| (*k, v.0)).next();
+                    if let Some((k, n)) = victim {
+                        r.up.remove(&k);
+                        r.lac.hang_up(Instant::now(), k);
+                        let t = tunnels[(n % tunnels.len() as u64) as usize];
+                        r.place(t, n, o);
+                        cycles += 1;
+                    }
+                }
+                r.pump(next.min(end));
+                r.expire(o.timeout);
+            }
+            let deadline = Instant::now() + o.timeout;
+            while !r.pending.is_empty() && Instant::now() < deadline && !crate::interrupted() {
+                r.pump(Instant::now() + Duration::from_millis(20));
+                r.expire(o.timeout);
+            }
+        }
+        let q = |p: f64| r.hist.value_at_quantile(p) as f64 / 1000.0;
+        let report = Report {
+            requested: self.total + cycles,
+            up,
+            failed: r.failed.clone(),
+            rate_target: o.rate,
+            rate_achieved: if self.elapsed.is_zero() {
+                0.0
+            } else {
+                up as f64 / self.elapsed.as_secs_f64()
+            },
+            latency_ms: if r.hist.is_empty() {
+                Latency::default()
+            } else {
+                Latency {
+                    p50: q(0.5),
+                    p90: q(0.9),
+                    p99: q(0.99),
+                    max: r.hist.max() as f64 / 1000.0,
+                }
+            },
+            churn_cycles: cycles,
+            addresses: self.addresses,
+        };
+        // Leave politely: StopCCN to the LNS, acknowledged.
+        let now = Instant::now();
+        r.lac.endpoint.shutdown(now);
+        let end = now + Duration::from_secs(3);
+        while !r.lac.endpoint.is_drained() && Instant::now() < end {
+            r.pump(Instant::now() + Duration::from_millis(20));
+        }
+        if !quiet {
+            print(&report);
+        }
+        if let Some(p) = &o.json {
+            let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+            std::fs::write(p, text).map_err(|e| format!("{}: {e}", p.display()))?;
+        }
+        Ok(report)
+    }
+}
+
+/// Runs the benchmark; the report is also printed.
+pub fn run(o: &Opts) -> Result<Report, String> {
+    bring_up(o)?.finish(o, false)
+}
+
+/// Prints the report for people.
+pub fn print(r: &Report) {
     println!(
         "sessions: {} of {} up, {} distinct IPv4 addresses",
         r.up, r.requested, r.addresses

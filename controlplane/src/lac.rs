@@ -163,6 +163,13 @@ impl Lac {
         ))
     }
 
+    /// The largest packet the LNS accepts from a subscriber: the MRU its
+    /// LCP announced (RFC 1661 §6.1), once the link is up.
+    pub fn peer_mru(&self, key: SessionKey) -> Option<u16> {
+        let s = self.subs.get(&key).filter(|s| s.reported)?;
+        s.link.as_ref().map(|l| l.lcp().peer_mru)
+    }
+
     /// The subscriber hangs up: PPP Terminate, then the call is cleared.
     pub fn hang_up(&mut self, now: Instant, key: SessionKey) -> bool {
         let Some(s) = self.subs.get_mut(&key) else {
