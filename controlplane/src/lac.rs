@@ -17,7 +17,7 @@ use crate::l2tp::{
 use crate::ppp::frame;
 use crate::ppp::link::{DownCause, Link, LinkConfig, LinkOutput};
 use crate::timers::Timers;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Instant;
 
@@ -65,6 +65,9 @@ struct Sub {
     ipv4: Option<Ipv4Addr>,
     ipv6_id: Option<[u8; 8]>,
     reported: bool,
+    /// The tunnel's queued-message count once the call's ICCN was
+    /// queued: PPP waits until that many have left the send queue.
+    iccn_mark: u64,
 }
 
 /// The emulated LAC.
@@ -76,7 +79,13 @@ pub struct Lac {
     default_credentials: (Vec<u8>, String),
     subs: HashMap<SessionKey, Sub>,
     timers: Timers<SessionKey>,
+    /// PPP frames ready to send.
     transmits: VecDeque<Transmit>,
+    /// PPP frames of calls whose ICCN the send window still holds, with
+    /// the call's mark (see [`Lac::poll_transmit`]).
+    held: HashMap<SessionKey, (u64, Vec<Transmit>)>,
+    /// The same calls by (tunnel, mark), to release them in order.
+    held_marks: BTreeMap<(u16, u64), Vec<SessionKey>>,
     events: VecDeque<LacEvent>,
     seed: u64,
 }
@@ -96,6 +105,8 @@ impl Lac {
             subs: HashMap::new(),
             timers: Timers::default(),
             transmits: VecDeque::new(),
+            held: HashMap::new(),
+            held_marks: BTreeMap::new(),
             events: VecDeque::new(),
             seed,
         }
@@ -138,6 +149,7 @@ impl Lac {
                 ipv4: None,
                 ipv6_id: None,
                 reported: false,
+                iccn_mark: 0,
             },
         );
         self.after_endpoint(now);
@@ -187,13 +199,64 @@ impl Lac {
         true
     }
 
-    /// Next datagram. Control messages go first: a call's ICCN must reach
-    /// the LNS before the PPP frames it enables, or the LNS drops them as
-    /// for an unknown session and PPP waits a restart timer (3 s).
+    /// Next datagram. Control messages go first, and a call's PPP frames
+    /// wait while the tunnel's send window (RFC 2661 §5.8) still holds its
+    /// ICCN: the ICCN must reach the LNS before the PPP frames it enables,
+    /// or the LNS drops them (the call is not yet connected) and PPP waits
+    /// a restart timer (3 s). Other calls' frames are not held up.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        if let Some(t) = self.endpoint.poll_transmit() {
+            return Some(t);
+        }
+        self.release_held();
+        self.transmits.pop_front()
+    }
+
+    /// How many of `tunnel`'s queued control messages have left its send
+    /// queue (all of them, for a tunnel that is gone).
+    fn released(&self, tunnel: u16) -> u64 {
         self.endpoint
-            .poll_transmit()
-            .or_else(|| self.transmits.pop_front())
+            .tunnel(tunnel)
+            .map_or(u64::MAX, |t| t.control_progress().1)
+    }
+
+    /// A PPP frame for `key`: ready, or held behind the call's ICCN.
+    fn queue_ppp(&mut self, key: SessionKey, mark: u64, tx: Transmit) {
+        if let Some((_, frames)) = self.held.get_mut(&key) {
+            frames.push(tx);
+        } else if self.released(key.tunnel) >= mark {
+            self.transmits.push_back(tx);
+        } else {
+            self.held.insert(key, (mark, vec![tx]));
+            self.held_marks
+                .entry((key.tunnel, mark))
+                .or_default()
+                .push(key);
+        }
+    }
+
+    /// Moves the frames of calls whose ICCN has left to the ready queue,
+    /// tunnel by tunnel (marks only grow, so each tunnel is one range).
+    fn release_held(&mut self) {
+        let mut next = self.held_marks.keys().next().map(|k| k.0);
+        while let Some(tunnel) = next {
+            let released = self.released(tunnel);
+            let done: Vec<(u16, u64)> = self
+                .held_marks
+                .range((tunnel, 0)..=(tunnel, released))
+                .map(|(k, _)| *k)
+                .collect();
+            for m in done {
+                for key in self.held_marks.remove(&m).unwrap_or_default() {
+                    if let Some((_, frames)) = self.held.remove(&key) {
+                        self.transmits.extend(frames);
+                    }
+                }
+            }
+            next = tunnel
+                .checked_add(1)
+                .and_then(|t| self.held_marks.range((t, 0)..).next().map(|(k, _)| k.0));
+        }
     }
 
     /// Next event.
@@ -279,6 +342,7 @@ impl Lac {
                         ipv4: None,
                         ipv6_id: None,
                         reported: false,
+                        iccn_mark: 0,
                     });
                     s.peer_tunnel = peer_tunnel;
                     s.peer_session = *peer_session;
@@ -289,10 +353,17 @@ impl Lac {
                     let mut link = Link::new(cfg, self.seed);
                     link.start(now);
                     s.link = Some(link);
+                    // The call is connected once our ICCN is queued (an
+                    // incoming call; for an outgoing one, OCCN): mark it.
+                    s.iccn_mark = self
+                        .endpoint
+                        .tunnel(key.tunnel)
+                        .map_or(0, |t| t.control_progress().0);
                     let k = *key;
                     self.after_link(now, k);
                 }
                 Event::SessionDown { key, .. } => {
+                    self.held.remove(key);
                     if let Some(mut s) = self.subs.remove(key) {
                         self.timers.set(*key, None);
                         if let Some(l) = &mut s.link
@@ -338,14 +409,16 @@ impl Lac {
             };
             match out {
                 LinkOutput::Send { protocol, packet } => {
-                    self.transmits.push_back(frame::transmit(
+                    let tx = frame::transmit(
                         s.local,
                         s.peer,
                         s.peer_tunnel,
                         s.peer_session,
                         protocol,
                         &packet,
-                    ));
+                    );
+                    let mark = s.iccn_mark;
+                    self.queue_ppp(key, mark, tx);
                 }
                 LinkOutput::Up { ipv4, ipv6 } => {
                     s.ipv4 = s.ipv4.or(ipv4);

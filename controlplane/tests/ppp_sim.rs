@@ -321,6 +321,39 @@ fn a_stopccn_clears_thousands_of_subscribers_at_once() {
 }
 
 #[test]
+fn ppp_never_overtakes_an_iccn_held_by_the_send_window() {
+    // 300 calls at once: the LAC's send window holds most ICCNs back while
+    // earlier calls' PPP runs. A PPP frame that overtook its ICCN would be
+    // an orphan at the LNS and cost that subscriber a 3 s restart.
+    const N: usize = 300;
+    let mut sim: Sim<Mixed<NullDataPlane>> = Sim::new(Instant::now(), Impairments::default(), 11);
+    let l = sim.add(addr(1), Mixed::Lns(lns(N, AuthProtocol::ChapMd5)));
+    let c = sim.add(addr(10), Mixed::Lac(lac(12, AuthProtocol::ChapMd5)));
+    let t = sim
+        .with(c, |e, now| {
+            e.lac().unwrap().open_tunnel(now, addr(10), addr(1))
+        })
+        .unwrap();
+    for n in 0..N {
+        let creds = (format!("user{n:04}").into_bytes(), format!("pw-{n}"));
+        sim.with(c, |e, now| {
+            e.lac()
+                .unwrap()
+                .place_call(now, t, CallParams::default(), creds)
+        })
+        .unwrap();
+    }
+    assert!(
+        sim.run_until(Duration::from_millis(2500), |sim| {
+            lns_ups(&sim.nodes[l].events).len() == N
+        }),
+        "only {} of {N} up before a PPP restart timer could fire",
+        lns_ups(&sim.nodes[l].events).len()
+    );
+    assert_eq!(sim.nodes[l].endpoint.lns().unwrap().ppp_orphans, 0);
+}
+
+#[test]
 fn thousand_chap_subscribers_up_and_down_clean_wire() {
     run(1, Impairments::default(), 2, 5, 100, AuthProtocol::ChapMd5);
 }

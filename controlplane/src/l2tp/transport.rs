@@ -11,7 +11,9 @@
 //!   are dropped (the peer retransmits them).
 //! * Every non-ZLB message received, duplicate or not, is acknowledged:
 //!   piggybacked on the next message we send, or by a ZLB after
-//!   `ack_delay` (at once for duplicates, whose ack was evidently lost).
+//!   `ack_delay` (at once for duplicates, whose ack was evidently lost, and
+//!   once half our receive window is unacknowledged, so a peer sending
+//!   faster than we answer is not held to a window per `ack_delay`).
 //! * Unacknowledged messages are retransmitted with exponential backoff
 //!   (`initial_timeout` doubling up to `max_timeout`); after `max_retries`
 //!   retransmissions without progress the transport reports
@@ -148,12 +150,16 @@ pub struct Transport<T> {
     /// New ACKs counted toward the next CWND step in congestion avoidance.
     ca_acks: u16,
     queue: VecDeque<Vec<u8>>,
+    queued_total: u64,
+    released_total: u64,
     inflight: VecDeque<InFlight>,
     rto: Duration,
     retries: u32,
     rto_deadline: Option<Instant>,
     ack_deadline: Option<Instant>,
     ack_now: bool,
+    /// Messages delivered since our last acknowledgement.
+    unacked: u16,
     held: HashMap<u16, T>,
     failed: bool,
 }
@@ -171,12 +177,15 @@ impl<T> Transport<T> {
             ssthresh: DEFAULT_PEER_WINDOW,
             ca_acks: 0,
             queue: VecDeque::new(),
+            queued_total: 0,
+            released_total: 0,
             inflight: VecDeque::new(),
             rto: cfg.initial_timeout,
             retries: 0,
             rto_deadline: None,
             ack_deadline: None,
             ack_now: false,
+            unacked: 0,
             held: HashMap::new(),
             failed: false,
         }
@@ -210,11 +219,13 @@ impl<T> Transport<T> {
     /// filled in when it is sent).
     pub fn send(&mut self, datagram: Vec<u8>) {
         self.queue.push_back(datagram);
+        self.queued_total += 1;
     }
 
     /// Drops messages not yet sent (the tunnel is closing; they belong to
     /// sessions that are gone).
     pub fn discard_unsent(&mut self) {
+        self.released_total += self.queue.len() as u64;
         self.queue.clear();
     }
 
@@ -226,6 +237,18 @@ impl<T> Transport<T> {
     /// Nothing queued and nothing awaiting acknowledgement.
     pub fn is_idle(&self) -> bool {
         self.queue.is_empty() && self.inflight.is_empty()
+    }
+
+    /// Messages ever queued for sending (including ones sent since).
+    pub fn queued_total(&self) -> u64 {
+        self.queued_total
+    }
+
+    /// Messages ever released from the queue: sent for the first time, or
+    /// discarded. A message queued as number `n` (1-based) of
+    /// [`Transport::queued_total`] has left once this reaches `n`.
+    pub fn released_total(&self) -> u64 {
+        self.released_total
     }
 
     /// Messages queued or unacknowledged.
@@ -273,11 +296,19 @@ impl<T> Transport<T> {
         if ns == self.nr {
             delivered.push(item);
             self.nr = self.nr.wrapping_add(1);
+            self.unacked = self.unacked.saturating_add(1);
             while let Some(next) = self.held.remove(&self.nr) {
                 delivered.push(next);
                 self.nr = self.nr.wrapping_add(1);
+                self.unacked = self.unacked.saturating_add(1);
             }
             self.ack_deadline.get_or_insert(now + self.cfg.ack_delay);
+            // The peer may have at most a window outstanding: waiting
+            // ack_delay with half of it unacknowledged would cap it at one
+            // window per ack_delay.
+            if self.unacked >= (self.window() / 2).max(1) {
+                self.ack_now = true;
+            }
             Ok(RxKind::Delivered)
         } else if seq::lt(ns, self.nr) {
             // §5.8: duplicates MUST be acknowledged; our earlier ack was
@@ -339,11 +370,13 @@ impl<T> Transport<T> {
             patch(&mut m.datagram, NR_OFFSET, nr);
             self.ack_now = false;
             self.ack_deadline = None;
+            self.unacked = 0;
             return Some((m.datagram.clone(), TxKind::Retransmit));
         }
         if self.inflight.len() < window
             && let Some(mut d) = self.queue.pop_front()
         {
+            self.released_total += 1;
             let ns = self.next_ns;
             self.next_ns = ns.wrapping_add(1);
             patch(&mut d, NS_OFFSET, ns);
@@ -356,11 +389,13 @@ impl<T> Transport<T> {
             self.rto_deadline.get_or_insert(now + self.rto);
             self.ack_now = false;
             self.ack_deadline = None;
+            self.unacked = 0;
             return Some((d, TxKind::New));
         }
         if self.ack_now || self.ack_deadline.is_some_and(|t| t <= now) {
             self.ack_now = false;
             self.ack_deadline = None;
+            self.unacked = 0;
             let zlb = ControlPacket::zlb(ControlHeader {
                 tunnel_id: self.peer_tunnel_id,
                 session_id: 0,
@@ -499,6 +534,25 @@ mod tests {
         let p = decode_packet(&d, None).unwrap();
         assert!(p.message.is_none());
         assert_eq!((p.header.tunnel_id, p.header.ns, p.header.nr), (9, 0, 1));
+    }
+
+    #[test]
+    fn half_a_window_unacknowledged_is_acked_at_once() {
+        let now = t0();
+        let mut t: Transport<u8> = Transport::new(TransportConfig::default());
+        let mut out = vec![];
+        // Window 16: seven messages wait for the delayed ack...
+        for ns in 0..7 {
+            t.on_receive(now, ns, 0, Some(1), &mut out).unwrap();
+        }
+        assert!(t.poll_transmit(now).is_none());
+        // ...the eighth does not.
+        t.on_receive(now, 7, 0, Some(1), &mut out).unwrap();
+        let (d, k) = t.poll_transmit(now).unwrap();
+        assert_eq!((k, hdr(&d).nr), (TxKind::Zlb, 8));
+        // The count starts again after that ack.
+        t.on_receive(now, 8, 0, Some(1), &mut out).unwrap();
+        assert!(t.poll_transmit(now).is_none());
     }
 
     #[test]

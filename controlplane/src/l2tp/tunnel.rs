@@ -277,6 +277,16 @@ impl Tunnel {
         self.freed
     }
 
+    /// Control messages queued so far, and how many of them have left
+    /// the queue: those still queued wait for the send window (§5.8), and
+    /// a data message sent meanwhile would overtake them.
+    pub fn control_progress(&self) -> (u64, u64) {
+        (
+            self.transport.queued_total(),
+            self.transport.released_total(),
+        )
+    }
+
     /// StopCCN exchanged and acknowledged (or nothing left to say).
     pub fn is_quiet(&self) -> bool {
         self.state == TunnelState::Closing && self.transport.is_idle()
