@@ -13,99 +13,21 @@
 
 use lns_dataplane::node::classify::from_core;
 use lns_dataplane::node::decap::decap;
-use lns_dataplane::node::encap::{Outer, Template, encap};
+use lns_dataplane::node::encap::encap;
 use lns_dataplane::node::forward::{Allowed, NextHop as FwdHop, to_core};
 use lns_dataplane::node::icmp;
-use lns_dataplane::table::{CORE_V4, NextHop, Session, Sizes, Writer};
-use lns_dataplane::wire::checksum;
+use lns_dataplane::table::{CORE_V4, NextHop, Sizes, Writer};
 use lns_dataplane::worker::pipeline::{Env, Out, Pipeline};
 use std::hint::black_box;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::time::Instant;
 
+#[path = "common/frames.rs"]
+mod frames;
+
+use frames::{HEADROOM, downstream_frame, session, sub, upstream_frame};
+
 const BATCH: usize = 64;
-const LNS: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
-const LAC: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 7);
-const HOST: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 9);
-const HEADROOM: usize = 256;
-
-fn sub(n: u32) -> Ipv4Addr {
-    Ipv4Addr::from(0x6440_0000 + n)
-}
-
-fn ids(n: u32) -> (u16, u16) {
-    ((n >> 16) as u16 + 1, n as u16)
-}
-
-fn session(n: u32) -> Session {
-    let (tunnel, session) = ids(n);
-    Session {
-        tunnel,
-        session,
-        ipv4: Some(sub(n)),
-        ipv6_prefix: None,
-        mru: 1500,
-        peer: IpAddr::V4(LAC),
-        peer_port: 1701,
-        lac_nexthop: 2,
-        template: Template::new(&Outer {
-            dst_mac: [2, 0, 0, 0, 0, 2],
-            src_mac: [2, 0, 0, 0, 0, 1],
-            vlan: None,
-            src: LNS,
-            src_port: 1701,
-            dst: LAC,
-            dst_port: 1701,
-            tunnel: tunnel ^ 0x5555,
-            session: session ^ 0x5555,
-            sequencing: false,
-        }),
-    }
-}
-
-fn ipv4(src: Ipv4Addr, dst: Ipv4Addr, len: usize) -> Vec<u8> {
-    let mut p = vec![0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, 17, 0, 0];
-    p[2..4].copy_from_slice(&(len as u16).to_be_bytes());
-    p.extend(src.octets());
-    p.extend(dst.octets());
-    let c = !checksum::sum(&p);
-    p[10..12].copy_from_slice(&c.to_be_bytes());
-    p.resize(len, 0x5a);
-    p
-}
-
-/// A 2 KiB buffer with the frame at HEADROOM; returns it and the length.
-fn upstream_frame(n: u32, len: usize) -> (Vec<u8>, usize) {
-    let (tunnel, session) = ids(n);
-    let t = Template::new(&Outer {
-        dst_mac: [2, 0, 0, 0, 0, 1],
-        src_mac: [2, 0, 0, 0, 0, 2],
-        vlan: None,
-        src: LAC,
-        src_port: 1701,
-        dst: LNS,
-        dst_port: 1701,
-        tunnel,
-        session,
-        sequencing: false,
-    });
-    let inner = ipv4(sub(n), HOST, len);
-    let mut buf = vec![0u8; 2048];
-    let at = 512;
-    buf[at..at + len].copy_from_slice(&inner);
-    let (s, l) = encap(&t, &mut buf, at, len, 0).unwrap();
-    let mut out = vec![0u8; 2048];
-    out[HEADROOM..HEADROOM + l].copy_from_slice(&buf[s..s + l]);
-    (out, l)
-}
-
-fn downstream_frame(n: u32, len: usize) -> (Vec<u8>, usize) {
-    let mut buf = vec![0u8; 2048];
-    buf[HEADROOM..HEADROOM + 12].copy_from_slice(&[2, 0, 0, 0, 0xc0, 1, 2, 0, 0, 0, 0xc0, 2]);
-    buf[HEADROOM + 12..HEADROOM + 14].copy_from_slice(&[0x08, 0x00]);
-    buf[HEADROOM + 14..HEADROOM + 14 + len].copy_from_slice(&ipv4(HOST, sub(n), len));
-    (buf, 14 + len)
-}
 
 struct Batch {
     pristine: Vec<Vec<u8>>,

@@ -1,0 +1,102 @@
+//! criterion micro-benchmarks of the data plane's per-packet work, one
+//! 64-byte IP packet at a time, with 100,000 sessions in the table:
+//! parsing (decap, classify), the table lookups, encapsulation, and the
+//! whole pipeline each way. `stages` measures the same over batches with a
+//! million sessions spread over memory; these are the hot-cache figures
+//! with criterion's statistics.
+//!
+//! Run: `cargo bench -p lns-dataplane --bench micro` (bench/run-benchmarks
+//! records the results in bench/results/).
+
+#[path = "common/frames.rs"]
+mod frames;
+
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use frames::{HEADROOM, downstream_frame, session, sub, upstream_frame};
+use lns_dataplane::node::classify::from_core;
+use lns_dataplane::node::decap::decap;
+use lns_dataplane::node::encap::encap;
+use lns_dataplane::node::icmp;
+use lns_dataplane::table::{CORE_V4, NextHop, Sizes, Writer};
+use lns_dataplane::wire::checksum;
+use lns_dataplane::worker::pipeline::{Env, Out, Pipeline};
+use std::hint::black_box;
+
+const SESSIONS: u32 = 100_000;
+
+fn benches(c: &mut Criterion) {
+    let mut w = Writer::heap(Sizes {
+        capacity: SESSIONS,
+        workers: 1,
+    })
+    .expect("table");
+    for i in 0..SESSIONS {
+        w.insert(&session(i)).expect("insert");
+    }
+    let hop = NextHop {
+        dst_mac: [2, 0, 0, 0, 0, 2],
+        src_mac: [2, 0, 0, 0, 0, 1],
+        addr: None,
+    };
+    w.set_nexthop(CORE_V4, &hop).expect("hop");
+    w.set_nexthop(2, &hop).expect("hop");
+    let r = w.reader();
+    let n = 4242;
+    let (up, up_len) = upstream_frame(n, 64);
+    let (down, down_len) = downstream_frame(n, 64);
+
+    c.bench_function("wire/decap_l2tp_data", |b| {
+        b.iter(|| decap(black_box(&up[HEADROOM..HEADROOM + up_len]), 1701))
+    });
+    c.bench_function("wire/classify_core_ipv4", |b| {
+        b.iter(|| from_core(black_box(&down[HEADROOM..HEADROOM + down_len])))
+    });
+    c.bench_function("wire/ipv4_header_checksum", |b| {
+        b.iter(|| checksum::sum(black_box(&down[HEADROOM + 14..HEADROOM + 34])))
+    });
+    c.bench_function("table/lookup_by_ids", |b| {
+        b.iter(|| r.by_ids(black_box(1), black_box(n as u16)).is_some())
+    });
+    c.bench_function("table/lookup_by_ipv4", |b| {
+        b.iter(|| r.by_ipv4(black_box(sub(n))).is_some())
+    });
+    let f = r.by_ipv4(sub(n)).expect("session");
+    c.bench_function("node/encap_from_template", |b| {
+        b.iter_batched_ref(
+            || down.clone(),
+            |buf| encap(&f.session.template, buf, HEADROOM + 14, down_len - 14, 0),
+            BatchSize::SmallInput,
+        )
+    });
+    let env = Env {
+        lns_port: 1701,
+        icmp: icmp::Source::default(),
+        bare: false,
+    };
+    let mut p = Pipeline::new(&r, 0, env).expect("pipeline");
+    c.bench_function("pipeline/upstream_packet", |b| {
+        b.iter_batched_ref(
+            || up.clone(),
+            |buf| {
+                let o = p.upstream(buf, HEADROOM, up_len);
+                debug_assert!(matches!(o, Out::Core(..)));
+                o
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    c.bench_function("pipeline/downstream_packet", |b| {
+        b.iter_batched_ref(
+            || down.clone(),
+            |buf| {
+                let o = p.downstream(buf, HEADROOM, down_len);
+                debug_assert!(matches!(o, Out::Access(..)));
+                o
+            },
+            BatchSize::SmallInput,
+        )
+    });
+}
+
+criterion_group!(micro, benches);
+criterion_main!(micro);
