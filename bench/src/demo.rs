@@ -10,9 +10,9 @@
 //! It creates three network namespaces and two veth pairs, writes an lnsd
 //! configuration (local users, a pool, the data plane in `external` mode),
 //! starts lnsd and lns-dataplane, brings up the sessions through the LAC
-//! emulator, runs probes both ways, then measures the upstream capacity of
-//! the L2TP pipeline and of the same data plane in `--bare` mode (no L2TP
-//! work: the environment's limit), and prints one summary.
+//! emulator, runs probes both ways, then measures the capacity of the L2TP
+//! pipeline each way and, upstream, of the same data plane in `--bare`
+//! mode (no L2TP work: the environment's limit), and prints one summary.
 //!
 //! Guarantees: everything it creates (namespaces, links, processes, the
 //! table file, the temporary directory) is removed when it ends, whether
@@ -63,19 +63,23 @@ pub struct Opts {
     pub json: Option<PathBuf>,
 }
 
-/// The upstream capacity runs.
+/// The capacity runs.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Capacity {
     /// IP sizes.
     pub sizes: Vec<usize>,
-    /// Probes/s through the L2TP pipeline, as fast as the generator sends.
+    /// Probes/s downstream through the L2TP pipeline (core to
+    /// subscribers, encapsulated), as fast as the generator sends.
+    pub down_mpps: f64,
+    /// Probes/s upstream through the L2TP pipeline, as fast as the
+    /// generator sends.
     pub l2tp_mpps: f64,
     /// The same through `lns-dataplane --bare`.
     pub bare_mpps: f64,
     /// `l2tp_mpps / bare_mpps`.
     pub ratio: f64,
-    /// What the generator sent, Mpps, in each run.
-    pub generator_mpps: (f64, f64),
+    /// What the generator sent, Mpps: downstream, upstream, upstream bare.
+    pub generator_mpps: (f64, f64, f64),
 }
 
 /// The demo's summary.
@@ -483,11 +487,17 @@ pub fn run(o: &Opts) -> Result<Report, String> {
             ..topts.clone()
         };
         println!(
-            "capacity: upstream as fast as the generator sends, {:.0} s through the L2TP pipeline, \
-             then {:.0} s through lns-dataplane --bare",
-            o.capacity.as_secs_f64(),
-            o.capacity.as_secs_f64()
+            "capacity: as fast as the generator sends, {s:.0} s downstream and {s:.0} s upstream \
+             through the L2TP pipeline, then {s:.0} s upstream through lns-dataplane --bare",
+            s = o.capacity.as_secs_f64(),
         );
+        let down_opts = traffic::Opts {
+            directions: Directions::Down,
+            ..cap.clone()
+        };
+        let down = traffic::run(&down_opts, tunnel, flows.clone(), |t| held.pump(t))?
+            .down
+            .unwrap_or_default();
         let l2tp = traffic::run(&cap, tunnel, flows.clone(), |t| held.pump(t))?;
         dp.stop(Duration::from_secs(5));
         let mut bare_args = dp_args.clone();
@@ -498,10 +508,11 @@ pub fn run(o: &Opts) -> Result<Report, String> {
         let (lu, bu) = (l2tp.up.unwrap_or_default(), b.up.unwrap_or_default());
         Some(Capacity {
             sizes: cap.mix.0.clone(),
+            down_mpps: down.rx_mpps,
             l2tp_mpps: lu.rx_mpps,
             bare_mpps: bu.rx_mpps,
             ratio: lu.rx_mpps / bu.rx_mpps.max(1e-9),
-            generator_mpps: (lu.tx_mpps, bu.tx_mpps),
+            generator_mpps: (down.tx_mpps, lu.tx_mpps, bu.tx_mpps),
         })
     };
     let sr = held.finish(&so, true)?;
@@ -530,11 +541,24 @@ pub fn print(r: &Report) {
     sessions::print(&r.sessions);
     traffic::print(&r.traffic);
     if let Some(c) = &r.capacity {
+        let g = c.generator_mpps;
         println!(
-            "capacity upstream, IP sizes {:?}: L2TP pipeline {:.3} Mpps, bare AF_XDP forwarder {:.3} Mpps, ratio {:.2} \
-             (generator sent {:.3} / {:.3} Mpps)",
-            c.sizes, c.l2tp_mpps, c.bare_mpps, c.ratio, c.generator_mpps.0, c.generator_mpps.1
+            "capacity, IP sizes {:?}, as fast as the generator sends:",
+            c.sizes
         );
+        println!(
+            "  downstream, L2TP pipeline   {:8.3} Mpps (generator sent {:.3})",
+            c.down_mpps, g.0
+        );
+        println!(
+            "  upstream, L2TP pipeline     {:8.3} Mpps (generator sent {:.3})",
+            c.l2tp_mpps, g.1
+        );
+        println!(
+            "  upstream, bare AF_XDP fwd   {:8.3} Mpps (generator sent {:.3})",
+            c.bare_mpps, g.2
+        );
+        println!("  ratio upstream L2TP / bare  {:8.2}", c.ratio);
     }
     let list = |v: &[(String, u64)]| {
         v.iter()

@@ -171,6 +171,20 @@ pub struct Direction {
     pub rate_missed: bool,
     /// One-way latency.
     pub latency_us: LatencyUs,
+    /// The first sessions that lost probes (up to 20), for a look at the
+    /// LNS's per-session counters.
+    pub lossy_sessions: Vec<LossySession>,
+}
+
+/// A session that lost probes in one direction.
+#[derive(Debug, Clone, Serialize)]
+pub struct LossySession {
+    /// The subscriber's address.
+    pub address: Ipv4Addr,
+    /// Probes sent.
+    pub sent: u64,
+    /// Distinct probes received.
+    pub received: u64,
 }
 
 /// The whole run.
@@ -563,9 +577,10 @@ fn side(
 fn direction(
     tx: &SideResult,
     rx: &SideResult,
+    flows: &[Flow],
     secs: f64,
     target: Rate,
-) -> Result<Direction, String> {
+) -> Direction {
     let mut d = Direction {
         target_pps: match target {
             Rate::Pps(p) => Some(p),
@@ -573,7 +588,7 @@ fn direction(
         },
         ..Default::default()
     };
-    for (s, f) in tx.sent.iter().zip(&rx.rx) {
+    for ((s, f), flow) in tx.sent.iter().zip(&rx.rx).zip(flows) {
         d.sent += s;
         d.received += f.unique;
         d.duplicates += f.dup;
@@ -581,6 +596,13 @@ fn direction(
         let lost = s.saturating_sub(f.unique);
         d.lost += lost;
         d.sessions_with_loss += u64::from(lost > 0);
+        if lost > 0 && d.lossy_sessions.len() < 20 {
+            d.lossy_sessions.push(LossySession {
+                address: flow.ipv4,
+                sent: *s,
+                received: f.unique,
+            });
+        }
     }
     d.misdelivered = rx.misdelivered;
     d.tx_mpps = d.sent as f64 / secs / 1e6;
@@ -600,7 +622,7 @@ fn direction(
             samples: h.len(),
         };
     }
-    Ok(d)
+    d
 }
 
 /// Runs traffic for the sessions in `flows` (index = flow id); `keep_alive`
@@ -782,12 +804,12 @@ pub fn run(
         seconds: secs,
         sizes: o.mix.0.clone(),
         up: if o.directions.up() {
-            Some(direction(a, c, secs, o.rate)?)
+            Some(direction(a, c, &flows, secs, o.rate))
         } else {
             None
         },
         down: if o.directions.down() {
-            Some(direction(c, a, secs, o.rate)?)
+            Some(direction(c, a, &flows, secs, o.rate))
         } else {
             None
         },
@@ -818,6 +840,14 @@ pub fn print_direction(name: &str, d: &Direction) {
         d.reordered,
         d.misdelivered
     );
+    if !d.lossy_sessions.is_empty() {
+        let list: Vec<String> = d
+            .lossy_sessions
+            .iter()
+            .map(|l| format!("{} ({} of {})", l.address, l.received, l.sent))
+            .collect();
+        println!("  sessions with loss (first 20): {}", list.join(", "));
+    }
     let l = &d.latency_us;
     println!(
         "  one-way latency: p50 {:.1} us, p99 {:.1} us, p99.9 {:.1} us, max {:.1} us ({} probes)",

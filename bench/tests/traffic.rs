@@ -116,6 +116,7 @@ fn the_demo_brings_up_sessions_and_counts_every_probe() {
     // The capacity runs moved traffic through both data planes.
     let cap = &j["capacity"];
     assert!(cap["l2tp_mpps"].as_f64().unwrap() > 0.0, "{text}");
+    assert!(cap["down_mpps"].as_f64().unwrap() > 0.0, "{text}");
     assert!(cap["bare_mpps"].as_f64().unwrap() > 0.0, "{text}");
     assert!(text.contains("=== summary ==="), "{text}");
 

@@ -15,7 +15,10 @@ fn lnsd() -> Command {
 }
 
 fn tmp(name: &str, text: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("xlns-lnsd-test-{}", std::process::id()));
+    // Under target/tmp (cargo's scratch space for tests), not /tmp: the
+    // tests of this file share the directory, so none of them removes it.
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("xlns-lnsd-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
