@@ -22,7 +22,6 @@
 
 use crate::sessions::{self, Held};
 use crate::traffic::{self, Directions, Flow, Port, Rate, Tunnel};
-use lns_controlplane::ppp::lcp::AuthProtocol;
 use lns_dataplane::loader::AttachMode;
 use lns_dataplane::node::drop::Drop as DropReason;
 use lns_dataplane::table::Reader;
@@ -426,13 +425,7 @@ pub fn run(o: &Opts) -> Result<Report, String> {
         tunnels: o.tunnels,
         sessions: o.sessions,
         rate: o.setup_rate,
-        auth: AuthProtocol::ChapMd5,
-        user: "user{n}".into(),
-        password: "pw{n}".into(),
-        timeout: Duration::from_secs(10),
-        churn: Duration::ZERO,
-        ipv6: false,
-        json: None,
+        ..sessions::Opts::default()
     };
     let mut held: Held = sessions::bring_up(&so)?;
     let subs = held.subscribers();

@@ -79,23 +79,6 @@ struct Cli {
     json: Option<std::path::PathBuf>,
 }
 
-fn default_sessions() -> sessions::Opts {
-    sessions::Opts {
-        lns: "127.0.0.1:1701".parse().expect("literal"),
-        local: "0.0.0.0:0".parse().expect("literal"),
-        tunnels: 1,
-        sessions: 10,
-        rate: 100.0,
-        auth: AuthProtocol::ChapMd5,
-        user: "user{n}".into(),
-        password: "pw{n}".into(),
-        timeout: Duration::from_secs(10),
-        churn: Duration::ZERO,
-        ipv6: false,
-        json: None,
-    }
-}
-
 fn port(dev: &str) -> traffic::Port {
     traffic::Port {
         dev: dev.into(),
@@ -124,7 +107,7 @@ fn default_traffic() -> traffic::Opts {
 /// Parses `args` for `cmd`; options that `cmd` does not take are errors.
 fn parse(cmd: &str, args: &[String]) -> Result<Cli, String> {
     let mut cli = Cli::default();
-    let mut s = default_sessions();
+    let mut s = sessions::Opts::default();
     let mut t = default_traffic();
     let mut d = demo::Opts {
         sessions: 1000,
@@ -415,7 +398,7 @@ fn export_cmd(cli: Cli) -> Result<(), String> {
     let mut e = cli.export.expect("parsed");
     e.sessions = cli.lns_given.then(|| cli.sessions.expect("parsed"));
     if e.sessions.is_none() {
-        let s = default_sessions();
+        let s = sessions::Opts::default();
         e.count = s.sessions * s.tunnels;
     }
     export::run(&e)

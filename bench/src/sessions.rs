@@ -52,6 +52,27 @@ pub struct Opts {
     pub json: Option<std::path::PathBuf>,
 }
 
+impl Default for Opts {
+    /// 10 CHAP subscribers `user{n}`/`pw{n}` on one tunnel to a local LNS,
+    /// 100 calls/s, 10 s timeout.
+    fn default() -> Self {
+        Opts {
+            lns: SocketAddr::from(([127, 0, 0, 1], 1701)),
+            local: SocketAddr::from(([0, 0, 0, 0], 0)),
+            tunnels: 1,
+            sessions: 10,
+            rate: 100.0,
+            auth: AuthProtocol::ChapMd5,
+            user: "user{n}".into(),
+            password: "pw{n}".into(),
+            timeout: Duration::from_secs(10),
+            churn: Duration::ZERO,
+            ipv6: false,
+            json: None,
+        }
+    }
+}
+
 /// The result, as printed and as written with `--json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {

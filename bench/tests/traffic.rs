@@ -120,23 +120,23 @@ fn the_demo_brings_up_sessions_and_counts_every_probe() {
     assert!(cap["bare_mpps"].as_f64().unwrap() > 0.0, "{text}");
     assert!(text.contains("=== summary ==="), "{text}");
 
-    // Nothing left behind: namespaces, table, directory.
-    let pid = child.pid();
-    let ns = String::from_utf8_lossy(
-        &Command::new("ip")
-            .args(["netns", "list"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .to_string();
+    assert_nothing_left(child.pid());
+}
+
+/// Nothing of demo `pid` is left: namespaces, table, directory, processes.
+fn assert_nothing_left(pid: u32) {
+    let out = |program: &str, args: &[&str]| {
+        String::from_utf8_lossy(&Command::new(program).args(args).output().unwrap().stdout)
+            .to_string()
+    };
+    let ns = out("ip", &["netns", "list"]);
     assert!(!ns.contains(&format!("xlns-demo-{pid}-")), "{ns}");
     assert!(!Path::new(&format!("/dev/shm/xlns-demo-{pid}")).exists());
-    assert!(
-        !std::env::temp_dir()
-            .join(format!("xlns-demo-{pid}"))
-            .exists()
-    );
+    let dir = std::env::temp_dir().join(format!("xlns-demo-{pid}"));
+    assert!(!dir.exists(), "{}", dir.display());
+    // lnsd and lns-dataplane ran with the lab's files: none is running.
+    let ps = out("ps", &["-eo", "args"]);
+    assert!(!ps.contains(&format!("xlns-demo-{pid}")), "{ps}");
 }
 
 #[test]
@@ -166,27 +166,7 @@ fn the_demo_cleans_up_when_interrupted() {
     let text = child.log();
     assert!(status.is_some_and(|s| !s.success()), "{text}");
     assert!(text.contains("interrupted"), "{text}");
-    let pid = child.pid();
-    let ns = String::from_utf8_lossy(
-        &Command::new("ip")
-            .args(["netns", "list"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .to_string();
-    assert!(!ns.contains(&format!("xlns-demo-{pid}-")), "{ns}");
-    assert!(!Path::new(&format!("/dev/shm/xlns-demo-{pid}")).exists());
-    // lnsd and lns-dataplane were stopped with it.
-    let ps = String::from_utf8_lossy(
-        &Command::new("ps")
-            .args(["-eo", "args"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .to_string();
-    assert!(!ps.contains(&format!("xlns-demo-{pid}")), "{ps}");
+    assert_nothing_left(child.pid());
 }
 
 /// An lnsd supervising lns-dataplane in the access lab, with room on the

@@ -284,19 +284,24 @@ fn run(
 /// A LAC drops a tunnel with thousands of subscribers on it (StopCCN):
 /// they all go down at once at the LNS. This used to recurse once per
 /// session and overflow the stack (found by lns-bench with 10,000).
-#[test]
-fn a_stopccn_clears_thousands_of_subscribers_at_once() {
-    const N: usize = 3000;
-    let mut sim: Sim<Mixed<NullDataPlane>> = Sim::new(Instant::now(), Impairments::default(), 9);
-    let l = sim.add(addr(1), Mixed::Lns(lns(N, AuthProtocol::Pap)));
-    let c = sim.add(addr(10), Mixed::Lac(lac(10, AuthProtocol::Pap)));
+/// An LNS with `n` users, and a LAC that places `n` calls on one tunnel at
+/// the same instant; returns the sim, the LNS's and LAC's nodes and the
+/// LAC's tunnel.
+fn calls_at_once(
+    n: usize,
+    auth: AuthProtocol,
+    seed: u64,
+) -> (Sim<Mixed<NullDataPlane>>, usize, usize, u16) {
+    let mut sim: Sim<Mixed<NullDataPlane>> = Sim::new(Instant::now(), Impairments::default(), seed);
+    let l = sim.add(addr(1), Mixed::Lns(lns(n, auth.clone())));
+    let c = sim.add(addr(10), Mixed::Lac(lac(seed + 1, auth)));
     let t = sim
         .with(c, |e, now| {
             e.lac().unwrap().open_tunnel(now, addr(10), addr(1))
         })
         .unwrap();
-    for n in 0..N {
-        let creds = (format!("user{n:04}").into_bytes(), format!("pw-{n}"));
+    for i in 0..n {
+        let creds = (format!("user{i:04}").into_bytes(), format!("pw-{i}"));
         sim.with(c, |e, now| {
             e.lac()
                 .unwrap()
@@ -304,6 +309,13 @@ fn a_stopccn_clears_thousands_of_subscribers_at_once() {
         })
         .unwrap();
     }
+    (sim, l, c, t)
+}
+
+#[test]
+fn a_stopccn_clears_thousands_of_subscribers_at_once() {
+    const N: usize = 3000;
+    let (mut sim, l, c, t) = calls_at_once(N, AuthProtocol::Pap, 9);
     assert!(sim.run_until(Duration::from_secs(3600), |sim| {
         lns_ups(&sim.nodes[l].events).len() == N
     }));
@@ -326,23 +338,7 @@ fn ppp_never_overtakes_an_iccn_held_by_the_send_window() {
     // earlier calls' PPP runs. A PPP frame that overtook its ICCN would be
     // an orphan at the LNS and cost that subscriber a 3 s restart.
     const N: usize = 300;
-    let mut sim: Sim<Mixed<NullDataPlane>> = Sim::new(Instant::now(), Impairments::default(), 11);
-    let l = sim.add(addr(1), Mixed::Lns(lns(N, AuthProtocol::ChapMd5)));
-    let c = sim.add(addr(10), Mixed::Lac(lac(12, AuthProtocol::ChapMd5)));
-    let t = sim
-        .with(c, |e, now| {
-            e.lac().unwrap().open_tunnel(now, addr(10), addr(1))
-        })
-        .unwrap();
-    for n in 0..N {
-        let creds = (format!("user{n:04}").into_bytes(), format!("pw-{n}"));
-        sim.with(c, |e, now| {
-            e.lac()
-                .unwrap()
-                .place_call(now, t, CallParams::default(), creds)
-        })
-        .unwrap();
-    }
+    let (mut sim, l, _, _) = calls_at_once(N, AuthProtocol::ChapMd5, 11);
     assert!(
         sim.run_until(Duration::from_millis(2500), |sim| {
             lns_ups(&sim.nodes[l].events).len() == N
