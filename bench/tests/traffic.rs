@@ -171,7 +171,7 @@ fn the_demo_cleans_up_when_interrupted() {
 
 /// An lnsd supervising lns-dataplane in the access lab, with room on the
 /// access link for 1500-byte subscriber packets.
-fn lab_lnsd(lab: &AccessLab, users: u32) -> (Proc, String) {
+fn lab_lnsd(lab: &AccessLab, users: u32) -> (Proc, TableFile) {
     for (ns, dev) in [(&lab.lac, "vl"), (&lab.lns, "va")] {
         let ok = Command::new("ip")
             .args(["-n", ns, "link", "set", dev, "mtu", "1600"])
@@ -186,7 +186,8 @@ fn lab_lnsd(lab: &AccessLab, users: u32) -> (Proc, String) {
         ));
     }
     let users = lab.file("users.toml", &users_text);
-    let table = format!("/dev/shm/xlns-bench-traffic-{}", std::process::id());
+    // Named after the lab: tests running at once must not share a table.
+    let table = format!("/dev/shm/{}", lab.lns);
     let cfg = lab.file(
         "lnsd.toml",
         &format!(
@@ -214,7 +215,16 @@ fn lab_lnsd(lab: &AccessLab, users: u32) -> (Proc, String) {
         "{}",
         lnsd.log()
     );
-    (lnsd, table)
+    (lnsd, TableFile(table))
+}
+
+/// lnsd's table file, removed however the test ends.
+struct TableFile(String);
+
+impl Drop for TableFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 fn traffic_cmd(lab: &AccessLab, extra: &[&str]) -> Command {
@@ -246,7 +256,7 @@ fn traffic_counts_imix_probes_both_ways_and_says_when_a_rate_is_out_of_reach() {
         return;
     }
     let lab = AccessLab::new("bt");
-    let (lnsd, table) = lab_lnsd(&lab, 10);
+    let (lnsd, _table) = lab_lnsd(&lab, 10);
     let out = lab.dir.join("t.json");
     let (ok, text) = run(&mut traffic_cmd(
         &lab,
@@ -299,8 +309,6 @@ fn traffic_counts_imix_probes_both_ways_and_says_when_a_rate_is_out_of_reach() {
     assert!(!ok, "{text}");
     assert!(text.contains("the generator reached"), "{text}");
     assert_eq!(json(&out)["traffic"]["up"]["rate_missed"], true);
-    drop(lnsd);
-    let _ = std::fs::remove_file(&table);
 }
 
 #[test]
@@ -358,7 +366,7 @@ fn bad_use_gets_clear_errors() {
     // No native XDP: loopback has none. The sessions come up first (an
     // lnsd on loopback in a namespace of its own), then XDP is refused.
     let lab = AccessLab::new("bx");
-    let (lnsd, table) = lab_lnsd(&lab, 2);
+    let (lnsd, _table) = lab_lnsd(&lab, 2);
     let (ok, text) =
         run(traffic_cmd(&lab, &["--sessions", "1", "--duration", "1"]).args(["--access-if", "lo"]));
     assert!(!ok, "{text}");
@@ -368,6 +376,4 @@ fn bad_use_gets_clear_errors() {
         lnsd.log()
     );
     assert!(text.contains("--xdp generic"), "{text}");
-    drop(lnsd);
-    let _ = std::fs::remove_file(&table);
 }
