@@ -60,7 +60,8 @@ fn lnsd(users: u32) -> Lns {
             "[l2tp]\nlisten = [\"127.0.0.1:{port}\"]\nshutdown_timeout_secs = 1\n\
              [[peer]]\naddress = \"127.0.0.1\"\n\
              [ppp]\nauth = [\"chap\", \"pap\"]\nusers_file = \"{}\"\nipv6 = false\n\
-             [[pool]]\nname = \"default\"\nranges = [\"100.64.0.1-100.64.3.254\"]\n",
+             [[pool]]\nname = \"default\"\nranges = [\"100.64.0.1-100.64.3.254\"]\n\
+             [admin]\nlisten = \"127.0.0.1:0\"\n",
             dir.join("users.toml").display()
         ),
     )

@@ -163,6 +163,45 @@ struct Sub {
     interim_at: Option<Instant>,
 }
 
+/// A subscriber as operators see it (the admin API, lnsctl).
+#[derive(Debug, Clone)]
+pub struct SubscriberInfo<'a> {
+    /// The call.
+    pub key: SessionKey,
+    /// The LAC's tunnel and session ids for it.
+    pub peer_ids: (u16, u16),
+    /// The LAC.
+    pub peer: SocketAddr,
+    /// Authenticated user name (empty before authentication).
+    pub user: &'a [u8],
+    /// IPv4 address, once IPCP gave one.
+    pub ipv4: Option<Ipv4Addr>,
+    /// IPv6 interface identifier, once IPv6CP agreed one.
+    pub ipv6_id: Option<[u8; 8]>,
+    /// Whether its first NCP opened (it is installed in the data plane).
+    pub up: bool,
+    /// Its PPP phase (RFC 1661 §3.2).
+    pub phase: crate::ppp::link::Phase,
+    /// When it came up.
+    pub up_since: Option<Instant>,
+}
+
+impl<'a> SubscriberInfo<'a> {
+    fn of(key: SessionKey, s: &'a Sub) -> Self {
+        SubscriberInfo {
+            key,
+            peer_ids: (s.peer_tunnel, s.peer_session),
+            peer: s.peer,
+            user: &s.user,
+            ipv4: s.ipv4,
+            ipv6_id: s.ipv6_id,
+            up: s.reported_up,
+            phase: s.link.phase(),
+            up_since: s.started,
+        }
+    }
+}
+
 /// RADIUS-side counters of the engine.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AaaStats {
@@ -273,6 +312,42 @@ impl<D: DataPlane> Lns<D> {
             shutting_down: false,
             dae_replies: VecDeque::new(),
         }
+    }
+
+    /// Replaces the engine's settings (a configuration reload). New
+    /// RADIUS servers (`radius_changed`) need a quiet moment: refused while
+    /// requests are in flight, since their answers would find no client
+    /// to match them.
+    pub fn reconfigure(&mut self, cfg: LnsConfig, radius_changed: bool) -> Result<(), String> {
+        if radius_changed {
+            let n = self.radius_outstanding();
+            if n > 0 {
+                return Err(format!(
+                    "{n} RADIUS requests are in flight; reload again in a moment"
+                ));
+            }
+            self.radius = cfg.radius.as_ref().map(|r| {
+                let mut rs = [0u8; 32];
+                rs[..8].copy_from_slice(&self.seed.to_le_bytes());
+                let mut os = [0u8; 24];
+                if getrandom::fill(&mut os).is_ok() {
+                    rs[8..].copy_from_slice(&os);
+                }
+                Client::new(r.client.clone(), rs)
+            });
+        }
+        self.cfg = cfg;
+        Ok(())
+    }
+
+    /// Every subscriber, in no particular order (the admin API sorts).
+    pub fn subscribers(&self) -> impl Iterator<Item = SubscriberInfo<'_>> {
+        self.subs.iter().map(|(k, s)| SubscriberInfo::of(*k, s))
+    }
+
+    /// One subscriber.
+    pub fn subscriber(&self, key: SessionKey) -> Option<SubscriberInfo<'_>> {
+        self.subs.get(&key).map(|s| SubscriberInfo::of(key, s))
     }
 
     /// Subscribers (calls with a PPP link).

@@ -14,6 +14,9 @@ fn lnsd() -> Command {
     Command::new(env!("CARGO_BIN_EXE_lnsd"))
 }
 
+/// An admin API on any free loopback port: tests run lnsd side by side.
+const ADMIN: &str = "[admin]\nlisten = \"127.0.0.1:0\"\n";
+
 fn tmp(name: &str, text: &str) -> std::path::PathBuf {
     // Under target/tmp (cargo's scratch space for tests), not /tmp: the
     // tests of this file share the directory, so none of them removes it.
@@ -87,7 +90,8 @@ fn lnsd_as_lac_to_lnsd_as_lns_up_then_sigterm_stopccn() {
         "lns.toml",
         &format!(
             "[l2tp]\nlisten = [\"127.0.0.1:{pa}\"]\nhost_name = \"test-lns\"\n\
-             [[peer]]\naddress = \"127.0.0.1\"\nsecret = \"s3\"\ntunnel_auth = \"required\"\nhide_avps = true\n"
+             [[peer]]\naddress = \"127.0.0.1\"\nsecret = \"s3\"\ntunnel_auth = \"required\"\nhide_avps = true\n\
+             {ADMIN}"
         ),
     );
     let lac_cfg = tmp(
@@ -95,7 +99,7 @@ fn lnsd_as_lac_to_lnsd_as_lns_up_then_sigterm_stopccn() {
         &format!(
             "[l2tp]\nlisten = [\"127.0.0.1:{pb}\"]\nhost_name = \"test-lac\"\n\
              [[peer]]\naddress = \"127.0.0.1\"\nsecret = \"s3\"\ntunnel_auth = \"required\"\nhide_avps = true\n\
-             [[lac]]\nlns = \"127.0.0.1:{pa}\"\ncalls = 3\ncalling_number = \"5550001\"\n"
+             [[lac]]\nlns = \"127.0.0.1:{pa}\"\ncalls = 3\ncalling_number = \"5550001\"\n{ADMIN}"
         ),
     );
     let start = |name: &str, cfg: &std::path::Path| {
@@ -156,7 +160,7 @@ fn lnsd_terminates_ppp_for_a_subscriber_over_udp() {
         &format!(
             "[l2tp]\nlisten = [\"127.0.0.1:{port}\"]\nshutdown_timeout_secs = 1\n[[peer]]\naddress = \"127.0.0.1\"\n\
              [ppp]\nauth = [\"chap\"]\nusers_file = \"{}\"\ngateway = \"100.64.0.1\"\n\
-             [[pool]]\nname = \"default\"\nranges = [\"100.64.7.10-100.64.7.20\"]\n",
+             [[pool]]\nname = \"default\"\nranges = [\"100.64.7.10-100.64.7.20\"]\n{ADMIN}",
             users.display()
         ),
     );

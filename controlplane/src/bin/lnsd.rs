@@ -83,7 +83,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match rt.block_on(lnsd::run(cfg)) {
+    match rt.block_on(lnsd::run(cfg, path)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "lnsd failed");

@@ -144,6 +144,13 @@ impl Endpoint {
         }
     }
 
+    /// Replaces the settings (a configuration reload): peers, secrets,
+    /// policies, limits and timers apply to tunnels opened from now on;
+    /// tunnels up keep the policy they were admitted with.
+    pub fn reconfigure(&mut self, cfg: EndpointConfig) {
+        self.cfg = cfg;
+    }
+
     /// The configuration.
     pub fn config(&self) -> &EndpointConfig {
         &self.cfg

@@ -36,9 +36,44 @@ pub struct Config {
     /// `[dataplane]`: the AF_XDP forwarding process.
     #[serde(default)]
     pub dataplane: Dataplane,
+    /// `[admin]`: the gRPC admin API (lnsctl).
+    #[serde(default)]
+    pub admin: Admin,
     /// `[log]`.
     #[serde(default)]
     pub log: Log,
+}
+
+/// `[admin]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Admin {
+    /// Where the gRPC admin API listens. Loopback by default; any other
+    /// address needs `tls_cert`, `tls_key` and `token_file`.
+    #[serde(default = "default_admin_listen")]
+    pub listen: SocketAddr,
+    /// PEM certificate chain for TLS.
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// PEM private key for TLS.
+    pub tls_key: Option<std::path::PathBuf>,
+    /// A file holding the bearer token clients must present
+    /// (`authorization: Bearer TOKEN`); surrounding whitespace is ignored.
+    pub token_file: Option<std::path::PathBuf>,
+}
+
+impl Default for Admin {
+    fn default() -> Self {
+        Admin {
+            listen: default_admin_listen(),
+            tls_cert: None,
+            tls_key: None,
+            token_file: None,
+        }
+    }
+}
+
+fn default_admin_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 50051))
 }
 
 /// Who runs `lns-dataplane`.
@@ -582,6 +617,7 @@ impl Config {
             return Err(bad("l2tp.listen", "needs at least one address"));
         }
         self.validate_dataplane()?;
+        self.validate_admin()?;
         if l.host_name.is_empty() || l.host_name.len() > 255 {
             return Err(bad("l2tp.host_name", "must be 1 to 255 bytes"));
         }
@@ -864,6 +900,38 @@ impl Config {
             .iter()
             .find(|p| p.address == Some(ip))
             .or_else(|| self.peers.iter().find(|p| p.address.is_none()))
+    }
+
+    fn validate_admin(&self) -> Result<(), ConfigError> {
+        let a = &self.admin;
+        if a.tls_cert.is_some() != a.tls_key.is_some() {
+            return Err(bad(
+                "admin.tls_cert",
+                "admin.tls_cert and admin.tls_key go together",
+            ));
+        }
+        if !a.listen.ip().is_loopback() && (a.tls_cert.is_none() || a.token_file.is_none()) {
+            return Err(bad(
+                "admin.listen",
+                format!(
+                    "{} is not a loopback address: admin.tls_cert, admin.tls_key and \
+                     admin.token_file are required to serve the admin API there",
+                    a.listen
+                ),
+            ));
+        }
+        for (key, path) in [
+            ("admin.tls_cert", &a.tls_cert),
+            ("admin.tls_key", &a.tls_key),
+            ("admin.token_file", &a.token_file),
+        ] {
+            if let Some(p) = path
+                && let Err(e) = std::fs::metadata(p)
+            {
+                return Err(bad(key, format!("{}: {e}", p.display())));
+            }
+        }
+        Ok(())
     }
 
     fn validate_dataplane(&self) -> Result<(), ConfigError> {

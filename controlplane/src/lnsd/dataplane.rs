@@ -128,6 +128,17 @@ impl TableDataPlane {
         &self.writer
     }
 
+    /// A session's data-plane counters, summed over workers (`None` if it
+    /// is not in the table).
+    pub fn session_counters(
+        &self,
+        key: SessionKey,
+    ) -> Option<lns_dataplane::table::counters::SessionCounters> {
+        self.sessions
+            .get(&key)
+            .map(|(id, _, _)| self.writer.counters(*id))
+    }
+
     /// The next-hop index for neighbour `via`, taking a reference.
     fn hop_for(&mut self, via: Ipv4Addr) -> Option<u32> {
         if let Some(h) = self.hops.get_mut(&via) {

@@ -9,9 +9,11 @@
 //! down") to every peer and keeps running until each is acknowledged or
 //! `l2tp.shutdown_timeout_secs` passes, then exits.
 
+pub mod admin;
 pub mod config;
 pub mod dataplane;
 pub mod netlink;
+pub mod reload;
 
 use crate::aaa::local::Users;
 use crate::l2tp::{Endpoint, Event, SessionKey};
@@ -38,6 +40,8 @@ pub enum RunError {
     Users(String),
     /// The data plane's tables could not be created.
     Dataplane(String),
+    /// The admin API could not start.
+    Admin(String),
 }
 
 impl std::fmt::Display for RunError {
@@ -48,6 +52,7 @@ impl std::fmt::Display for RunError {
             RunError::Signals(e) => write!(f, "cannot install signal handlers: {e}"),
             RunError::Users(e) => write!(f, "users file: {e}"),
             RunError::Dataplane(e) => write!(f, "data plane: {e}"),
+            RunError::Admin(e) => write!(f, "admin API: {e}"),
         }
     }
 }
@@ -188,8 +193,9 @@ fn grow_receive_buffer(s: &UdpSocket) -> usize {
     getsockopt(s, sockopt::RcvBuf).unwrap_or(0)
 }
 
-/// Runs the daemon until a signal and a drained shutdown.
-pub async fn run(cfg: Config) -> Result<(), RunError> {
+/// Runs the daemon until a signal and a drained shutdown; `path` is where
+/// `cfg` came from (re-read on reload).
+pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), RunError> {
     let mut sockets: HashMap<SocketAddr, Arc<UdpSocket>> = HashMap::new();
     for &addr in &cfg.l2tp.listen {
         let s = UdpSocket::bind(addr)
@@ -286,6 +292,18 @@ pub async fn run(cfg: Config) -> Result<(), RunError> {
     }
     drop(tx);
 
+    let (admin_tx, mut admin_rx) = mpsc::channel::<admin::Call>(256);
+    let (events_tx, _) = tokio::sync::broadcast::channel::<admin::pb::Event>(4096);
+    let mut admin = admin::Admin::new(path, cfg.clone(), events_tx.clone());
+    let admin_addr = admin::start(
+        &cfg.admin,
+        admin::Service::new(admin_tx, events_tx),
+        admin.refused.clone(),
+    )
+    .await
+    .map_err(RunError::Admin)?;
+    tracing::info!(addr = %admin_addr, tls = cfg.admin.tls_cert.is_some(), "admin API listening");
+
     let start = std::time::Instant::now();
     for lac in &cfg.lacs {
         let local = lac.local.unwrap_or(cfg.l2tp.listen[0]);
@@ -309,7 +327,7 @@ pub async fn run(cfg: Config) -> Result<(), RunError> {
     let mut shutdown_deadline: Option<std::time::Instant> = None;
 
     loop {
-        flush(&mut lns, &sockets, &aux).await;
+        flush(&mut lns, &sockets, &aux, &mut admin).await;
         if let Some(deadline) = shutdown_deadline {
             if lns.endpoint.is_drained() {
                 tracing::info!("every peer acknowledged StopCCN; exiting");
@@ -325,6 +343,9 @@ pub async fn run(cfg: Config) -> Result<(), RunError> {
             }
         }
         let mut wake = lns.poll_timeout();
+        if let Some(d) = admin.poll_timeout() {
+            wake = Some(wake.map_or(d, |w| w.min(d)));
+        }
         if let Some(d) = shutdown_deadline {
             wake = Some(wake.map_or(d, |w| w.min(d)));
         }
@@ -348,7 +369,12 @@ pub async fn run(cfg: Config) -> Result<(), RunError> {
                 }
             }
             _ = tokio::time::sleep_until(sleep_until) => {
-                lns.on_timeout(std::time::Instant::now());
+                let now = std::time::Instant::now();
+                lns.on_timeout(now);
+                admin.on_timeout(&mut lns, now);
+            }
+            Some(call) = admin_rx.recv() => {
+                admin.serve(&mut lns, call, std::time::Instant::now());
             }
             _ = refresh.tick(), if matches!(lns.dataplane, Plane::Table(_)) => {
                 if let Plane::Table(t) = &mut lns.dataplane {
@@ -382,9 +408,15 @@ pub async fn run(cfg: Config) -> Result<(), RunError> {
     Ok(())
 }
 
-async fn flush(lns: &mut Lns<Plane>, sockets: &HashMap<SocketAddr, Arc<UdpSocket>>, aux: &Aux) {
+async fn flush(
+    lns: &mut Lns<Plane>,
+    sockets: &HashMap<SocketAddr, Arc<UdpSocket>>,
+    aux: &Aux,
+    admin: &mut admin::Admin,
+) {
     while let Some(ev) = lns.poll_event() {
         log_lns_event(&ev);
+        admin.on_event(&ev);
     }
     while let Some((to, bytes)) = lns.poll_radius() {
         if let Some(sock) = &aux.radius

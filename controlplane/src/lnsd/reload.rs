@@ -1,0 +1,96 @@
+//! Configuration reload (`lnsctl reload`, the admin API's `Reload`):
+//! applies a new configuration to the running engine without dropping a
+//! session, or refuses it whole.
+//!
+//! Reloaded: local users, address pools, peers and their secrets and
+//! policies, limits and timers (for tunnels opened afterwards), PPP
+//! settings (for calls set up afterwards), RADIUS servers. Needs a restart,
+//! so a change to them is refused: `[l2tp] listen`, `[dataplane]`,
+//! `[admin]`, `[[lac]]`, and pool prefixes while the data plane runs (its
+//! XDP program steers the pools it started with).
+//!
+//! Guarantees: every check runs before anything changes, so a refused
+//! reload leaves the engine as it was; a pool change that would strand a
+//! leased address is refused, naming the address and its user.
+
+use super::config::Config;
+use super::dataplane::Plane;
+use crate::aaa::local::Users;
+use crate::lns::Lns;
+
+/// Applies `new` (already validated) over `old`; returns what changed, one
+/// line each, or why nothing was.
+pub fn apply(lns: &mut Lns<Plane>, old: &Config, new: &Config) -> Result<Vec<String>, String> {
+    let restart = [
+        ("[l2tp] listen", old.l2tp.listen != new.l2tp.listen),
+        ("[dataplane]", old.dataplane != new.dataplane),
+        ("[admin]", old.admin != new.admin),
+        ("[[lac]]", old.lacs != new.lacs),
+    ];
+    if let Some((what, _)) = restart.iter().find(|(_, changed)| *changed) {
+        return Err(format!("{what} changed: that needs a restart of lnsd"));
+    }
+    // Everything that can fail is prepared first.
+    let users = match &new.ppp.users_file {
+        Some(f) => Users::load(f).map_err(|e| format!("users file: {e}"))?,
+        None => Users::default(),
+    };
+    let pools_changed = old.pools != new.pools;
+    let pools = if pools_changed {
+        if !matches!(lns.dataplane, Plane::Null(_))
+            && new.dataplane_args().pools_v4 != old.dataplane_args().pools_v4
+        {
+            return Err(
+                "pool prefixes changed while the data plane runs: its XDP program steers the \
+                 pools it started with, so this needs a restart of lnsd"
+                    .into(),
+            );
+        }
+        let mut p = new.pools();
+        for s in lns.subscribers() {
+            if let Some(a) = s.ipv4
+                && p.claim(a).is_err()
+            {
+                return Err(format!(
+                    "{a} is leased to {} but in no pool of the new file: keep its range or \
+                     disconnect it first",
+                    String::from_utf8_lossy(s.user)
+                ));
+            }
+        }
+        Some(p)
+    } else {
+        None
+    };
+    let radius_changed = old.radius != new.radius;
+    lns.reconfigure(new.lns(), radius_changed)?;
+    // Nothing below can fail.
+    let mut changes = Vec::new();
+    // The users file is re-read every time: its content may have changed
+    // under the same name.
+    changes.push(format!("users: {} loaded", users.len()));
+    lns.users = users;
+    if let Some(p) = pools {
+        changes.push(format!(
+            "pools: {} (leases kept: {})",
+            new.pools
+                .iter()
+                .map(|p| format!("{} {}", p.name, p.ranges.join(",")))
+                .collect::<Vec<_>>()
+                .join("; "),
+            p.leased()
+        ));
+        lns.pools = p;
+    }
+    if old.peers != new.peers || old.l2tp != new.l2tp {
+        changes.push("peers, secrets and L2TP limits: apply to tunnels opened from now on".into());
+    }
+    lns.endpoint.reconfigure(new.endpoint());
+    if old.ppp != new.ppp {
+        changes.push("PPP settings: apply to calls set up from now on".into());
+    }
+    if radius_changed {
+        changes.push("RADIUS servers replaced".into());
+    }
+    Ok(changes)
+}
