@@ -262,7 +262,13 @@ pub struct Lns<D: DataPlane> {
     /// Recent Disconnect/CoA replies by (client, identifier,
     /// authenticator), so a retransmitted request gets the same answer.
     dae_replies: VecDeque<(DaeKey, Vec<u8>)>,
+    /// RADIUS response times not yet taken by [`Lns::take_radius_latencies`].
+    radius_latencies: VecDeque<Duration>,
 }
+
+/// RADIUS response times kept for the metrics between two takes (the
+/// oldest go first when nobody takes them).
+const RADIUS_LATENCY_SAMPLES: usize = 4096;
 
 impl<D: DataPlane> Lns<D> {
     /// An engine around `endpoint`; `seed` drives PPP magic numbers and
@@ -311,7 +317,14 @@ impl<D: DataPlane> Lns<D> {
             aaa: AaaStats::default(),
             shutting_down: false,
             dae_replies: VecDeque::new(),
+            radius_latencies: VecDeque::new(),
         }
+    }
+
+    /// RADIUS response times (first transmission to verified reply) since
+    /// the last call, oldest first.
+    pub fn take_radius_latencies(&mut self) -> Vec<Duration> {
+        self.radius_latencies.drain(..).collect()
     }
 
     /// Replaces the engine's settings (a configuration reload). New
@@ -441,7 +454,15 @@ impl<D: DataPlane> Lns<D> {
             };
             match o {
                 ClientOutput::Send { to, bytes } => self.radius_out.push_back((to, bytes)),
-                ClientOutput::Reply { token, packet, .. } => {
+                ClientOutput::Reply {
+                    token,
+                    packet,
+                    latency,
+                } => {
+                    if self.radius_latencies.len() >= RADIUS_LATENCY_SAMPLES {
+                        self.radius_latencies.pop_front();
+                    }
+                    self.radius_latencies.push_back(latency);
                     let Some((key, service)) = self.radius_tokens.remove(&token) else {
                         continue;
                     };

@@ -202,7 +202,11 @@ fn every_rpc_through_lnsctl_against_emulated_subscribers() {
     let users_file = d.join("users.toml");
     std::fs::write(&users_file, users(9)).unwrap();
     let cfg = d.join("lnsd.toml");
-    let good = config(port, &users_file, "listen = \"127.0.0.1:0\"");
+    let good = config(
+        port,
+        &users_file,
+        "listen = \"127.0.0.1:0\"\n[metrics]\nlisten = \"127.0.0.1:0\"",
+    );
     std::fs::write(&cfg, &good).unwrap();
     let (lnsd, admin) = start_lnsd(&cfg);
     let server = format!("http://{admin}");
@@ -300,6 +304,29 @@ fn every_rpc_through_lnsctl_against_emulated_subscribers() {
     assert!(watcher.log().contains("operator test"), "{}", watcher.log());
     assert_eq!(n(&json(&server, &["sessions"])["total"]), 2);
 
+    // Prometheus: the same picture after this known run (3 up, 1 killed).
+    let text = scrape(&lnsd.log());
+    assert_eq!(
+        metric(&text, "xlns_sessions", &["state=\"up\""]),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(
+        metric(&text, "xlns_session_setups_total", &[]),
+        Some(3.0),
+        "{text}"
+    );
+    assert_eq!(
+        metric(&text, "xlns_tunnels", &["state=\"established\""]),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        metric(&text, "xlns_l2tp_total", &["counter=\"sessions_up\""]),
+        Some(3.0),
+        "{text}"
+    );
+
     // Statistics.
     let st = json(&server, &["stats"]);
     assert_eq!(n(&st["tunnels"]), 1);
@@ -366,6 +393,103 @@ fn every_rpc_through_lnsctl_against_emulated_subscribers() {
     lnsd.signal("TERM");
     let mut lnsd = lnsd;
     assert!(lnsd.wait_exit(T), "{}", lnsd.log());
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// GET /metrics from the address lnsd logged.
+fn scrape(log: &str) -> String {
+    use std::io::{Read, Write};
+    let addr = log
+        .lines()
+        .find(|l| l.contains("metrics listening"))
+        .and_then(|l| l.split("addr=").nth(1))
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no metrics address in the log:\n{log}"));
+    let mut c = std::net::TcpStream::connect(addr).unwrap();
+    c.write_all(b"GET /metrics HTTP/1.1\r\nHost: lnsd\r\n\r\n")
+        .unwrap();
+    let mut out = String::new();
+    c.read_to_string(&mut out).unwrap();
+    assert!(out.starts_with("HTTP/1.1 200 OK"), "{out}");
+    out
+}
+
+/// A sample's value: the line of `name` with every one of `labels`.
+fn metric(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
+        .find(|l| labels.iter().all(|x| l.contains(x)))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[test]
+fn a_failed_setup_is_counted_by_cause() {
+    let d = dir("fail");
+    let port = free_udp_port();
+    let users_file = d.join("users.toml");
+    // user2's password is not pw2: that call fails authentication.
+    std::fs::write(
+        &users_file,
+        users(1) + "[[user]]\nname = \"user2\"\npassword = \"other\"\n",
+    )
+    .unwrap();
+    let cfg = d.join("lnsd.toml");
+    std::fs::write(
+        &cfg,
+        config(
+            port,
+            &users_file,
+            "listen = \"127.0.0.1:0\"\n[metrics]\nlisten = \"127.0.0.1:0\"",
+        ),
+    )
+    .unwrap();
+    let (lnsd, _) = start_lnsd(&cfg);
+    let lac = LacThread::start(format!("127.0.0.1:{port}").parse().unwrap(), 2);
+    lac.wait("one up, one refused", |e| {
+        e.iter().any(|e| matches!(e, LacEvent::SubscriberUp { .. }))
+            && e.iter()
+                .any(|e| matches!(e, LacEvent::L2tp(Event::SessionDown { .. })))
+    });
+    let end = Instant::now() + T;
+    let text = loop {
+        let t = scrape(&lnsd.log());
+        if metric(&t, "xlns_session_setup_failures_total", &[]).is_some() || Instant::now() > end {
+            break t;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(
+        metric(&text, "xlns_session_setups_total", &[]),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "xlns_session_setup_failures_total",
+            &["cause=\"AuthFailed\""]
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    // Not /metrics: 404.
+    let addr = lnsd
+        .log()
+        .lines()
+        .find(|l| l.contains("metrics listening"))
+        .and_then(|l| l.split("addr=").nth(1))
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect(&addr).unwrap();
+    c.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+    let mut out = String::new();
+    c.read_to_string(&mut out).unwrap();
+    assert!(out.starts_with("HTTP/1.1 404"), "{out}");
+    drop(lac);
+    drop(lnsd);
     let _ = std::fs::remove_dir_all(&d);
 }
 

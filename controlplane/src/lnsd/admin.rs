@@ -69,6 +69,8 @@ pub enum Call {
     Stats(Reply<pb::Stats>),
     /// `Reload`.
     Reload(Reply<pb::ReloadResponse>),
+    /// A Prometheus scrape: the text format.
+    Metrics(Reply<String>),
 }
 
 /// The tonic side: forwards to the engine.
@@ -253,6 +255,11 @@ pub struct Admin {
     dials: HashMap<SessionKey, PendingDial>,
     /// Requests refused for want of the token.
     pub refused: Arc<AtomicU64>,
+    /// The Prometheus registry.
+    pub metrics: super::metrics::Metrics,
+    /// LNS calls connected, and whether their subscriber came up (or its
+    /// PPP failure was counted already).
+    calls: HashMap<SessionKey, bool>,
 }
 
 const MAX_PAGE: u32 = 10_000;
@@ -284,11 +291,53 @@ impl Admin {
             events,
             dials: HashMap::new(),
             refused: Arc::new(AtomicU64::new(0)),
+            metrics: super::metrics::Metrics::new(),
+            calls: HashMap::new(),
         }
     }
 
-    /// Publishes an engine event to `WatchEvents` and settles dials.
+    /// Counts setups and setup failures by cause (for the metrics).
+    fn count_setups(&mut self, ev: &LnsEvent) {
+        match ev {
+            LnsEvent::L2tp(Event::SessionUp {
+                key,
+                kind: crate::l2tp::CallKind::LnsIncoming | crate::l2tp::CallKind::LnsOutgoing,
+                ..
+            }) => {
+                self.calls.insert(*key, false);
+            }
+            LnsEvent::SubscriberUp { key, .. } => {
+                self.metrics.setups += 1;
+                self.calls.insert(*key, true);
+            }
+            LnsEvent::SubscriberDown { key, cause, .. } => {
+                if let Some(done) = self.calls.get_mut(key)
+                    && !*done
+                {
+                    *done = true;
+                    // The variant's name: a bounded label set.
+                    let name: String = format!("{cause:?}")
+                        .chars()
+                        .take_while(|c| c.is_alphanumeric())
+                        .collect();
+                    *self.metrics.failures.entry(name).or_default() += 1;
+                }
+            }
+            LnsEvent::L2tp(Event::SessionDown { key, .. }) => {
+                // Connected, but its subscriber neither came up nor failed.
+                let never_up = self.calls.remove(key) == Some(false);
+                if never_up {
+                    *self.metrics.failures.entry("l2tp".into()).or_default() += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Publishes an engine event to `WatchEvents`, settles dials and
+    /// counts setups.
     pub fn on_event(&mut self, ev: &LnsEvent) {
+        self.count_setups(ev);
         let e = match ev {
             LnsEvent::L2tp(Event::TunnelUp { tunnel, peer, .. }) => pb::Event {
                 kind: "tunnel_up".into(),
@@ -498,6 +547,15 @@ impl Admin {
             }
             Call::Reload(r) => {
                 let _ = r.send(self.reload(lns));
+            }
+            Call::Metrics(r) => {
+                self.metrics.radius_latencies(&lns.take_radius_latencies());
+                let stats = self.stats(lns);
+                let mut states = std::collections::BTreeMap::new();
+                for t in lns.endpoint.tunnels() {
+                    *states.entry(t.state.name().to_string()).or_default() += 1;
+                }
+                let _ = r.send(Ok(self.metrics.render(&stats, &states, lns.radius_stats())));
             }
         }
     }

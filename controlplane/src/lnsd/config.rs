@@ -39,6 +39,9 @@ pub struct Config {
     /// `[admin]`: the gRPC admin API (lnsctl).
     #[serde(default)]
     pub admin: Admin,
+    /// `[metrics]`: Prometheus.
+    #[serde(default)]
+    pub metrics: MetricsCfg,
     /// `[log]`.
     #[serde(default)]
     pub log: Log,
@@ -70,6 +73,15 @@ impl Default for Admin {
             token_file: None,
         }
     }
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsCfg {
+    /// Where `GET /metrics` is served (Prometheus text format); absent:
+    /// no metrics endpoint.
+    pub listen: Option<SocketAddr>,
 }
 
 fn default_admin_listen() -> SocketAddr {

@@ -12,6 +12,7 @@
 pub mod admin;
 pub mod config;
 pub mod dataplane;
+pub mod metrics;
 pub mod netlink;
 pub mod reload;
 
@@ -295,6 +296,12 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), RunError> 
     let (admin_tx, mut admin_rx) = mpsc::channel::<admin::Call>(256);
     let (events_tx, _) = tokio::sync::broadcast::channel::<admin::pb::Event>(4096);
     let mut admin = admin::Admin::new(path, cfg.clone(), events_tx.clone());
+    if let Some(listen) = cfg.metrics.listen {
+        let addr = metrics::start(listen, admin_tx.clone())
+            .await
+            .map_err(RunError::Admin)?;
+        tracing::info!(%addr, "metrics listening (GET /metrics)");
+    }
     let admin_addr = admin::start(
         &cfg.admin,
         admin::Service::new(admin_tx, events_tx),

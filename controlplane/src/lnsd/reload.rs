@@ -6,7 +6,7 @@
 //! policies, limits and timers (for tunnels opened afterwards), PPP
 //! settings (for calls set up afterwards), RADIUS servers. Needs a restart,
 //! so a change to them is refused: `[l2tp] listen`, `[dataplane]`,
-//! `[admin]`, `[[lac]]`, and pool prefixes while the data plane runs (its
+//! `[admin]`, `[metrics]`, `[[lac]]`, and pool prefixes while the data plane runs (its
 //! XDP program steers the pools it started with).
 //!
 //! Guarantees: every check runs before anything changes, so a refused
@@ -25,6 +25,7 @@ pub fn apply(lns: &mut Lns<Plane>, old: &Config, new: &Config) -> Result<Vec<Str
         ("[l2tp] listen", old.l2tp.listen != new.l2tp.listen),
         ("[dataplane]", old.dataplane != new.dataplane),
         ("[admin]", old.admin != new.admin),
+        ("[metrics]", old.metrics != new.metrics),
         ("[[lac]]", old.lacs != new.lacs),
     ];
     if let Some((what, _)) = restart.iter().find(|(_, changed)| *changed) {
