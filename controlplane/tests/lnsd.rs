@@ -55,6 +55,32 @@ fn check_config_accepts_the_example_and_names_bad_keys() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The data plane's command line for an external unit: one argument a
+    // line, naming the example's table, interfaces and pools.
+    let out = lnsd()
+        .arg("--print-dataplane-args")
+        .arg(&ok)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let args: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let after = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    assert!(
+        after("--table").is_some_and(|t| t.starts_with("/dev/shm/")),
+        "{args:?}"
+    );
+    assert!(
+        after("--access").is_some() && after("--pool").is_some(),
+        "{args:?}"
+    );
 
     let bad = tmp(
         "bad.toml",
@@ -228,4 +254,49 @@ fn lnsd_terminates_ppp_for_a_subscriber_over_udp() {
 /// process.
 fn lns_dummy() -> Proc {
     Proc::spawn("none", Command::new("true"))
+}
+
+#[test]
+fn deploy_units_pass_systemd_analyze() {
+    let Ok(probe) = Command::new("systemd-analyze").arg("--version").output() else {
+        assert!(
+            std::env::var_os("XLNS_REQUIRE_TOOLS").is_none(),
+            "systemd-analyze is missing (XLNS_REQUIRE_TOOLS is set)"
+        );
+        eprintln!("SKIP: no systemd-analyze");
+        return;
+    };
+    assert!(probe.status.success());
+    // The units name /usr/local/bin; point them at this build's binaries.
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_lnsd"))
+        .parent()
+        .unwrap()
+        .display()
+        .to_string();
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("xlns-units-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut units = Vec::new();
+    for name in ["lnsd.service", "lns-dataplane.service"] {
+        let src = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/systemd/");
+        let text = std::fs::read_to_string(format!("{src}{name}"))
+            .unwrap()
+            .replace("/usr/local/bin", &bin);
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        units.push(p);
+    }
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .args(&units)
+        .env("SYSTEMD_LOG_LEVEL", "warning")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let ours: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("lnsd.service") || l.contains("lns-dataplane.service"))
+        .collect();
+    assert!(out.status.success() && ours.is_empty(), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -3,17 +3,21 @@
 //! ```text
 //! lnsd --config FILE         run
 //! lnsd --check-config FILE   validate FILE and exit (0: usable)
+//! lnsd --print-dataplane-args FILE
+//!                            the lns-dataplane command line FILE implies
+//!                            (for [dataplane] mode = "external" units)
 //! ```
 
 use lns_controlplane::lnsd::{self, config::Config};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: lnsd --config FILE | --check-config FILE | --help | --version";
+const USAGE: &str = "usage: lnsd --config FILE | --check-config FILE | --print-dataplane-args FILE | --help | --version";
 
 enum Mode {
     Run(PathBuf),
     Check(PathBuf),
+    DataplaneArgs(PathBuf),
 }
 
 fn parse_args() -> Result<Mode, String> {
@@ -31,6 +35,11 @@ fn parse_args() -> Result<Mode, String> {
         }
         "--config" | "-c" => Mode::Run(args.next().ok_or("--config needs a FILE")?.into()),
         "--check-config" => Mode::Check(args.next().ok_or("--check-config needs a FILE")?.into()),
+        "--print-dataplane-args" => Mode::DataplaneArgs(
+            args.next()
+                .ok_or("--print-dataplane-args needs a FILE")?
+                .into(),
+        ),
         other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
     };
     if let Some(extra) = args.next() {
@@ -47,9 +56,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let (path, check) = match mode {
-        Mode::Run(p) => (p, false),
-        Mode::Check(p) => (p, true),
+    let (path, check, print_args) = match mode {
+        Mode::Run(p) => (p, false, false),
+        Mode::Check(p) => (p, true, false),
+        Mode::DataplaneArgs(p) => (p, false, true),
     };
     let cfg = match Config::load(&path) {
         Ok(c) => c,
@@ -60,6 +70,13 @@ fn main() -> ExitCode {
     };
     if check {
         println!("{}: ok", path.display());
+        return ExitCode::SUCCESS;
+    }
+    if print_args {
+        // One argument per line: no shell quoting to get wrong.
+        for a in cfg.dataplane_args().to_args() {
+            println!("{a}");
+        }
         return ExitCode::SUCCESS;
     }
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

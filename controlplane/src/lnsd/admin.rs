@@ -791,7 +791,12 @@ impl Admin {
             use lns_dataplane::node::drop::Drop as DropReason;
             use lns_dataplane::table::counters::Counter;
             let w = t.writer();
-            s.dataplane_mode = AttachMode::from_code(w.reader_status().mode)
+            // The mode the data plane reported, while its process lives
+            // (the header keeps the last mode after it dies).
+            let st = w.reader_status();
+            let alive = st.pid != 0 && std::path::Path::new(&format!("/proc/{}", st.pid)).exists();
+            s.dataplane_mode = AttachMode::from_code(st.mode)
+                .filter(|_| alive)
                 .map_or("not attached", |m| m.name())
                 .into();
             for i in 0..w.sizes().workers {
