@@ -513,38 +513,14 @@ fn lnsctl_says_when_lnsd_is_not_running_and_on_bad_usage() {
     assert!(err.contains("usage"), "{err}");
 }
 
-#[test]
-fn tls_and_a_bearer_token_are_enforced() {
-    let d = dir("tls");
-    // A non-loopback admin address without TLS is refused outright.
-    let port = free_udp_port();
-    let users_file = d.join("users.toml");
-    std::fs::write(&users_file, users(1)).unwrap();
-    let open = d.join("open.toml");
-    std::fs::write(
-        &open,
-        config(port, &users_file, "listen = \"0.0.0.0:50051\""),
-    )
-    .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_lnsd"))
-        .arg("--check-config")
-        .arg(&open)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{err}");
-    assert!(
-        err.contains("admin.listen") && err.contains("admin.token_file"),
-        "{err}"
-    );
-
-    // TLS and a token (here on loopback, where both are optional).
-    // A test CA, and lnsd's certificate signed by it (for 127.0.0.1).
+/// A test CA in `d`, and lnsd's certificate for `ip` signed by it:
+/// (CA certificate, certificate, key).
+fn test_ca(d: &std::path::Path, ip: &str) -> (PathBuf, PathBuf, PathBuf) {
     let (ca_crt, cert, key) = (d.join("ca.crt"), d.join("admin.crt"), d.join("admin.key"));
     let ext = d.join("ext.cnf");
     std::fs::write(
         &ext,
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+        format!("subjectAltName=IP:{ip}\nbasicConstraints=CA:FALSE\n"),
     )
     .unwrap();
     let ec = [
@@ -596,6 +572,36 @@ fn tls_and_a_bearer_token_are_enforced() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+    (ca_crt, cert, key)
+}
+
+#[test]
+fn tls_and_a_bearer_token_are_enforced() {
+    let d = dir("tls");
+    // A non-loopback admin address without TLS is refused outright.
+    let port = free_udp_port();
+    let users_file = d.join("users.toml");
+    std::fs::write(&users_file, users(1)).unwrap();
+    let open = d.join("open.toml");
+    std::fs::write(
+        &open,
+        config(port, &users_file, "listen = \"0.0.0.0:50051\""),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_lnsd"))
+        .arg("--check-config")
+        .arg(&open)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("admin.listen") && err.contains("admin.token_file"),
+        "{err}"
+    );
+
+    // TLS and a token (here on loopback, where both are optional).
+    let (ca_crt, cert, key) = test_ca(&d, "127.0.0.1");
     let token = d.join("token");
     std::fs::write(&token, "s3cret-token\n").unwrap();
     let cfg = d.join("tls.toml");
@@ -706,4 +712,88 @@ fn tls_and_a_bearer_token_are_enforced() {
     let mut lnsd = lnsd;
     assert!(lnsd.wait_exit(T), "{}", lnsd.log());
     let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn off_loopback_the_admin_api_serves_only_tls_with_the_token() {
+    if !common::process::root_or_skip() {
+        return;
+    }
+    let lab = common::process::Lab::new("adm");
+    let d = &lab.dir;
+    let (ca_crt, cert, key) = test_ca(d, common::process::Lab::A_IP);
+    let token = lab.file("token", "off-loopback-token\n");
+    let users_file = lab.file("users.toml", &users(1));
+    let admin = format!("{}:50051", common::process::Lab::A_IP);
+    // Without TLS and a token, lnsd will not serve it there at all.
+    let plain = lab.file(
+        "plain.toml",
+        &config(1701, &users_file, &format!("listen = \"{admin}\"")),
+    );
+    let out = lab
+        .cmd(&lab.a, env!("CARGO_BIN_EXE_lnsd"))
+        .arg("--config")
+        .arg(&plain)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is not a loopback address"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cfg = lab.file(
+        "tls.toml",
+        &config(
+            1701,
+            &users_file,
+            &format!(
+                "listen = \"{admin}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\ntoken_file = \"{}\"",
+                cert.display(),
+                key.display(),
+                token.display()
+            ),
+        ),
+    );
+    let mut c = lab.cmd(&lab.a, env!("CARGO_BIN_EXE_lnsd"));
+    c.arg("--config").arg(&cfg).env("RUST_LOG", "info");
+    let mut lnsd = Proc::spawn("lnsd", c);
+    assert!(lnsd.wait_for("admin API listening", 1, T), "{}", lnsd.log());
+    // From the other namespace, across the veth.
+    let ctl = |args: &[&str]| {
+        let out = lab
+            .cmd(&lab.b, env!("CARGO_BIN_EXE_lnsctl"))
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).to_string()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let https = format!("https://{admin}");
+    let ca = ca_crt.to_str().unwrap();
+    let (code, text) = ctl(&[
+        "--server",
+        &https,
+        "--ca",
+        ca,
+        "--token-file",
+        token.to_str().unwrap(),
+        "tunnels",
+    ]);
+    assert_eq!(code, 0, "{text}");
+    let (code, text) = ctl(&["--server", &https, "--ca", ca, "tunnels"]);
+    assert!(code == 1 && text.contains("bearer token"), "{text}");
+    let (code, _) = ctl(&[
+        "--server",
+        &format!("http://{admin}"),
+        "--token-file",
+        token.to_str().unwrap(),
+        "tunnels",
+    ]);
+    assert_ne!(code, 0, "plain HTTP/2 to the TLS port");
+    lnsd.signal("TERM");
+    assert!(lnsd.wait_exit(T), "{}", lnsd.log());
 }

@@ -567,6 +567,40 @@ fn lnsd_forwards_100_subscribers_through_xdp() {
         "{text}"
     );
     assert!(metric("xlns_l2tp_total", &["counter=\"sessions_up\""]) >= Some(n));
+    // The admin API reports the same per-session counters (lnsctl, in the
+    // LNS's namespace where lnsd's admin port is).
+    let lnsctl = |args: &[&str]| -> serde_json::Value {
+        let out = lab
+            .cmd(&lab.lns, env!("CARGO_BIN_EXE_lnsctl"))
+            .arg("--json")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let list = lnsctl(&["sessions", "--address", &addrs[0].to_string()]);
+    let s = &list["sessions"][0];
+    let id = format!("{}/{}", s["tunnel"], s["session"]);
+    let one = lnsctl(&["session", &id]);
+    let c = &one["counters"];
+    assert_eq!(
+        (
+            &c["packets_up"],
+            &c["bytes_up"],
+            &c["packets_down"],
+            &c["bytes_down"]
+        ),
+        (&1.into(), &84.into(), &1.into(), &84.into()),
+        "{one}"
+    );
+    let stats = lnsctl(&["stats"]);
+    assert_eq!(stats["dataplane_mode"], "native-copy", "{stats}");
+    assert_eq!(stats["subscribers_up"], N, "{stats}");
 
     // Bad traffic: dropped under the right names.
     lac.send("bad 3 2");

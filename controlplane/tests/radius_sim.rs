@@ -313,6 +313,14 @@ fn each_method_accepts_with_radius_and_framed_ip_is_honoured() {
                 .any(|a| a.is_some_and(|a| a.octets()[..3] == [100, 64, 0]))
         );
         assert_eq!(w.lns_engine().aaa.accepts, 2);
+        // Every verified reply's response time is kept for the metrics
+        // (two Access-Accepts, and the Accounting-Responses so far).
+        let lat = w.lns_engine().take_radius_latencies();
+        assert!(lat.len() >= 2, "{lat:?}");
+        assert!(
+            w.lns_engine().take_radius_latencies().is_empty(),
+            "taken once"
+        );
         // Accounting Start for both, with the session's address and id.
         let starts: Vec<&Packet> = w
             .radius

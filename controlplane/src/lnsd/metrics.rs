@@ -199,3 +199,55 @@ pub async fn start(listen: SocketAddr, calls: mpsc::Sender<Call>) -> Result<Sock
     });
     Ok(addr)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_snapshot_renders_as_prometheus_text() {
+        let mut m = Metrics::new();
+        m.setups = 7;
+        m.failures.insert("AuthFailed".into(), 2);
+        m.radius_latencies(&[Duration::from_millis(3), Duration::from_millis(40)]);
+        let mut s = pb::Stats {
+            tunnels: 1,
+            sessions: 9,
+            subscribers_up: 7,
+            dataplane_mode: "native-copy".into(),
+            ..Default::default()
+        };
+        s.l2tp.insert("rx_messages".into(), 42);
+        s.workers.push(pb::WorkerStats {
+            worker: 0,
+            counters: [("upstream_packets".to_string(), 100)].into(),
+            drops: [("spoofed".to_string(), 3)].into(),
+        });
+        let radius = crate::aaa::radius::client::Stats {
+            requests: 5,
+            timeouts: 1,
+            ..Default::default()
+        };
+        let states = [("established".to_string(), 1)].into();
+        let text = m.render(&s, &states, Some(&radius));
+        for line in [
+            "xlns_sessions{state=\"up\"} 7",
+            "xlns_sessions{state=\"setup\"} 2",
+            "xlns_session_setups_total 7",
+            "xlns_session_setup_failures_total{cause=\"AuthFailed\"} 2",
+            "xlns_tunnels{state=\"established\"} 1",
+            "xlns_l2tp_total{counter=\"rx_messages\"} 42",
+            "xlns_dataplane_packets_total{worker=\"0\",counter=\"upstream_packets\"} 100",
+            "xlns_dataplane_drops_total{worker=\"0\",reason=\"spoofed\"} 3",
+            "xlns_dataplane_attach_mode{mode=\"native-copy\"} 1",
+            "xlns_dataplane_attach_mode{mode=\"generic\"} 0",
+            "xlns_radius_requests_total 5",
+            "xlns_radius_timeouts_total 1",
+            "xlns_radius_response_seconds_bucket{le=\"0.005\"} 1",
+            "xlns_radius_response_seconds_bucket{le=\"0.05\"} 2",
+            "xlns_radius_response_seconds_count 2",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
+        }
+    }
+}
