@@ -178,8 +178,19 @@ mod lac {
             }
             let tx = self.lac.send_ip(k, &echo(self.up[&k], 9)).unwrap();
             let mut frame = tx.payload.clone();
-            // Same tunnel, a session id the LNS never gave out.
-            frame[4..6].copy_from_slice(&0xfffeu16.to_be_bytes());
+            // Same tunnel, a session id the LNS never gave out: its ids are
+            // random, so skip the ones our calls have.
+            let given: std::collections::HashSet<[u8; 2]> = self
+                .up
+                .iter()
+                .filter_map(|(k, a)| self.lac.send_ip(*k, &echo(*a, 9)))
+                .map(|t| [t.payload[4], t.payload[5]])
+                .collect();
+            let unused = (1..=0xfffeu16)
+                .rev()
+                .find(|id| !given.contains(&id.to_be_bytes()))
+                .unwrap();
+            frame[4..6].copy_from_slice(&unused.to_be_bytes());
             for _ in 0..unknown {
                 let _ = self.sock.send_to(&frame, tx.peer);
             }
@@ -689,6 +700,23 @@ fn lnsd_forwards_100_subscribers_through_xdp() {
         "{}",
         lnsd.log()
     );
+
+    // Reload with a second pool: the supervised data plane restarts to
+    // steer its prefixes, and every session still forwards.
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "ranges = [\"100.64.1.1-100.64.1.254\"]",
+        "ranges = [\"100.64.1.1-100.64.1.254\", \"100.64.2.1-100.64.2.254\"]",
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let r = lnsctl(&["reload"]);
+    assert!(
+        r["changes"].to_string().contains("the data plane restarts"),
+        "{r}"
+    );
+    assert!(lnsd.wait_for("data plane attached", 3, T), "{}", lnsd.log());
+    lac.send("ping 3");
+    let replies: usize = lac.expect("REPLIES ").parse().unwrap();
+    assert_eq!(replies, N, "forwarding after the reload\n{}", lnsd.log());
 
     lac.send("quit");
     drop(lac);

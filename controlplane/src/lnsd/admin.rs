@@ -260,6 +260,8 @@ pub struct Admin {
     /// LNS calls connected, and whether their subscriber came up (or its
     /// PPP failure was counted already).
     calls: HashMap<SessionKey, bool>,
+    /// The supervised data plane's command line (a change restarts it).
+    dataplane_args: tokio::sync::watch::Sender<Vec<String>>,
 }
 
 const MAX_PAGE: u32 = 10_000;
@@ -284,6 +286,7 @@ impl Admin {
         config_path: std::path::PathBuf,
         config: Config,
         events: broadcast::Sender<pb::Event>,
+        dataplane_args: tokio::sync::watch::Sender<Vec<String>>,
     ) -> Self {
         Admin {
             config_path,
@@ -293,6 +296,7 @@ impl Admin {
             refused: Arc::new(AtomicU64::new(0)),
             metrics: super::metrics::Metrics::new(),
             calls: HashMap::new(),
+            dataplane_args,
         }
     }
 
@@ -851,11 +855,19 @@ impl Admin {
             .map_err(|e| Status::invalid_argument(format!("{e}; nothing was changed")))?;
         let changes = super::reload::apply(lns, &self.config, &new)
             .map_err(|e| Status::failed_precondition(format!("{e}; nothing was changed")))?;
-        self.config = new;
         tracing::info!(changes = changes.len(), "configuration reloaded");
         for c in &changes {
             tracing::info!(change = %c, "reload");
         }
+        // The supervised data plane restarts only if its command line
+        // changed (new pool prefixes to steer).
+        let line = new.dataplane_args().to_args();
+        self.dataplane_args.send_if_modified(|a| {
+            let changed = *a != line;
+            *a = line;
+            changed
+        });
+        self.config = new;
         Ok(pb::ReloadResponse { changes })
     }
 }

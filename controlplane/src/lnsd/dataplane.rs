@@ -395,15 +395,16 @@ impl DataPlane for Plane {
 /// `delay` whenever it exits; on stop, SIGTERM and a bounded wait.
 pub async fn supervise(
     binary: std::path::PathBuf,
-    args: Vec<String>,
+    mut args: tokio::sync::watch::Receiver<Vec<String>>,
     delay: Duration,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut starts = 0u64;
     loop {
         starts += 1;
+        let line = args.borrow_and_update().clone();
         let mut cmd = tokio::process::Command::new(&binary);
-        cmd.args(&args).kill_on_drop(true);
+        cmd.args(&line).kill_on_drop(true);
         let mut child = match cmd.spawn() {
             Ok(c) => c,
             Err(e) => {
@@ -424,22 +425,33 @@ pub async fn supervise(
                     _ = stop.changed() => return,
                 }
             }
+            // A reload changed its command line (the pools it steers): a
+            // new one takes over the same table.
+            Ok(()) = args.changed() => {
+                tracing::info!("data plane restarting with the reloaded configuration");
+                terminate(&mut child).await;
+            }
             _ = stop.changed() => {
-                if let Some(pid) = child.id() {
-                    let _ = nix::sys::signal::kill(
-                        nix::unistd::Pid::from_raw(pid as i32),
-                        nix::sys::signal::Signal::SIGTERM,
-                    );
-                }
-                match tokio::time::timeout(Duration::from_secs(5), child.wait()).await {
-                    Ok(_) => tracing::info!("data plane stopped"),
-                    Err(_) => {
-                        tracing::warn!("data plane did not stop in 5 s; killing it");
-                        let _ = child.kill().await;
-                    }
-                }
+                terminate(&mut child).await;
                 return;
             }
+        }
+    }
+}
+
+/// SIGTERM, then SIGKILL after 5 s.
+async fn terminate(child: &mut tokio::process::Child) {
+    if let Some(pid) = child.id() {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+    }
+    match tokio::time::timeout(Duration::from_secs(5), child.wait()).await {
+        Ok(_) => tracing::info!("data plane stopped"),
+        Err(_) => {
+            tracing::warn!("data plane did not stop in 5 s; killing it");
+            let _ = child.kill().await;
         }
     }
 }

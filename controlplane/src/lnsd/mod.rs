@@ -239,6 +239,7 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), RunError> 
         }
     };
     let (stop_dp, stop_rx) = tokio::sync::watch::channel(false);
+    let (dp_args, dp_args_rx) = tokio::sync::watch::channel(cfg.dataplane_args().to_args());
     let supervisor = (d.mode == DataplaneMode::Supervised).then(|| {
         let binary = d.binary.clone().unwrap_or_else(|| {
             std::env::current_exe()
@@ -248,7 +249,7 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), RunError> 
         });
         tokio::spawn(dataplane::supervise(
             binary,
-            cfg.dataplane_args().to_args(),
+            dp_args_rx,
             std::time::Duration::from_millis(d.restart_delay_ms),
             stop_rx,
         ))
@@ -295,7 +296,7 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), RunError> 
 
     let (admin_tx, mut admin_rx) = mpsc::channel::<admin::Call>(256);
     let (events_tx, _) = tokio::sync::broadcast::channel::<admin::pb::Event>(4096);
-    let mut admin = admin::Admin::new(path, cfg.clone(), events_tx.clone());
+    let mut admin = admin::Admin::new(path, cfg.clone(), events_tx.clone(), dp_args);
     if let Some(listen) = cfg.metrics.listen {
         let addr = metrics::start(listen, admin_tx.clone())
             .await

@@ -4,10 +4,12 @@
 //!
 //! Reloaded: local users, address pools, peers and their secrets and
 //! policies, limits and timers (for tunnels opened afterwards), PPP
-//! settings (for calls set up afterwards), RADIUS servers. Needs a restart,
-//! so a change to them is refused: `[l2tp] listen`, `[dataplane]`,
-//! `[admin]`, `[metrics]`, `[[lac]]`, and pool prefixes while the data plane runs (its
-//! XDP program steers the pools it started with).
+//! settings (for calls set up afterwards), RADIUS servers. New pool
+//! prefixes restart a supervised data plane (its XDP program steers the
+//! prefixes it started with; sessions stay in the table, forwarding pauses
+//! for the restart). Needs a restart, so a change to them is refused:
+//! `[l2tp] listen`, `[dataplane]`, `[admin]`, `[metrics]`, `[[lac]]`, and
+//! pool prefixes with an external data plane.
 //!
 //! Guarantees: every check runs before anything changes, so a refused
 //! reload leaves the engine as it was; a pool change that would strand a
@@ -38,12 +40,12 @@ pub fn apply(lns: &mut Lns<Plane>, old: &Config, new: &Config) -> Result<Vec<Str
     };
     let pools_changed = old.pools != new.pools;
     let pools = if pools_changed {
-        if !matches!(lns.dataplane, Plane::Null(_))
+        if new.dataplane.mode == super::config::DataplaneMode::External
             && new.dataplane_args().pools_v4 != old.dataplane_args().pools_v4
         {
             return Err(
-                "pool prefixes changed while the data plane runs: its XDP program steers the \
-                 pools it started with, so this needs a restart of lnsd"
+                "pool prefixes changed, and the data plane is external: its XDP program steers \
+                 the pools it started with, so restart lnsd and lns-dataplane"
                     .into(),
             );
         }
@@ -72,14 +74,21 @@ pub fn apply(lns: &mut Lns<Plane>, old: &Config, new: &Config) -> Result<Vec<Str
     changes.push(format!("users: {} loaded", users.len()));
     lns.users = users;
     if let Some(p) = pools {
+        let restart = new.dataplane.mode == super::config::DataplaneMode::Supervised
+            && new.dataplane_args().pools_v4 != old.dataplane_args().pools_v4;
         changes.push(format!(
-            "pools: {} (leases kept: {})",
+            "pools: {} (leases kept: {}){}",
             new.pools
                 .iter()
                 .map(|p| format!("{} {}", p.name, p.ranges.join(",")))
                 .collect::<Vec<_>>()
                 .join("; "),
-            p.leased()
+            p.leased(),
+            if restart {
+                "; the data plane restarts to steer the new prefixes"
+            } else {
+                ""
+            }
         ));
         lns.pools = p;
     }
