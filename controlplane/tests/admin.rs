@@ -31,14 +31,6 @@ fn dir(tag: &str) -> PathBuf {
     d
 }
 
-fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn users(n: usize) -> String {
     (1..=n)
         .map(|i| format!("[[user]]\nname = \"user{i}\"\npassword = \"pw{i}\"\n"))
@@ -198,7 +190,7 @@ fn n(v: &Value) -> u64 {
 #[test]
 fn every_rpc_through_lnsctl_against_emulated_subscribers() {
     let d = dir("rpc");
-    let port = free_udp_port();
+    let port = common::free_udp_port();
     let users_file = d.join("users.toml");
     std::fs::write(&users_file, users(9)).unwrap();
     let cfg = d.join("lnsd.toml");
@@ -426,7 +418,7 @@ fn metric(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
 #[test]
 fn a_failed_setup_is_counted_by_cause() {
     let d = dir("fail");
-    let port = free_udp_port();
+    let port = common::free_udp_port();
     let users_file = d.join("users.toml");
     // user2's password is not pw2: that call fails authentication.
     std::fs::write(
@@ -579,7 +571,7 @@ fn test_ca(d: &std::path::Path, ip: &str) -> (PathBuf, PathBuf, PathBuf) {
 fn tls_and_a_bearer_token_are_enforced() {
     let d = dir("tls");
     // A non-loopback admin address without TLS is refused outright.
-    let port = free_udp_port();
+    let port = common::free_udp_port();
     let users_file = d.join("users.toml");
     std::fs::write(&users_file, users(1)).unwrap();
     let open = d.join("open.toml");
@@ -688,7 +680,7 @@ fn tls_and_a_bearer_token_are_enforced() {
         use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
         use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
         use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
-        let mut c = ServerReflectionClient::with_interceptor(ch, auth);
+        let mut c = ServerReflectionClient::with_interceptor(ch.clone(), auth);
         let req = tonic_reflection::pb::v1::ServerReflectionRequest {
             host: String::new(),
             message_request: Some(MessageRequest::ListServices(String::new())),
@@ -707,6 +699,29 @@ fn tls_and_a_bearer_token_are_enforced() {
             names.contains(&"xlns.admin.v1.Admin".to_string()),
             "{names:?}"
         );
+        // The older v1alpha protocol, which many tools still speak.
+        {
+            use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient;
+            use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest;
+            use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse;
+            let mut c = ServerReflectionClient::with_interceptor(ch, auth);
+            let req = tonic_reflection::pb::v1alpha::ServerReflectionRequest {
+                host: String::new(),
+                message_request: Some(MessageRequest::FileContainingSymbol(
+                    "xlns.admin.v1.Admin".into(),
+                )),
+            };
+            let mut s = c
+                .server_reflection_info(tokio_stream::iter(vec![req]))
+                .await
+                .unwrap()
+                .into_inner();
+            let resp = s.message().await.unwrap().unwrap();
+            let Some(MessageResponse::FileDescriptorResponse(f)) = resp.message_response else {
+                panic!("{resp:?}");
+            };
+            assert!(!f.file_descriptor_proto.is_empty());
+        }
     });
     lnsd.signal("TERM");
     let mut lnsd = lnsd;

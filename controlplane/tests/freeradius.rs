@@ -36,14 +36,6 @@ use std::time::{Duration, Instant};
 const SECRET: &str = "xlns-test-secret";
 const T: Duration = Duration::from_secs(20);
 
-fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A private FreeRADIUS: /etc/freeradius/3.0 copied, EAP disabled, our
 /// patch applied with this instance's directory and ports.
 struct Radiusd {
@@ -69,7 +61,7 @@ impl Radiusd {
         for l in ["mods-enabled/eap", "sites-enabled/inner-tunnel"] {
             let _ = std::fs::remove_file(raddb.join(l));
         }
-        let (auth, acct) = (free_udp_port(), free_udp_port());
+        let (auth, acct) = (common::free_udp_port(), common::free_udp_port());
         let patch = std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../deploy/radius/raddb.patch"

@@ -28,14 +28,6 @@ fn tmp(name: &str, text: &str) -> std::path::PathBuf {
     p
 }
 
-fn free_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn check_config_accepts_the_example_and_names_bad_keys() {
     let deploy = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy");
@@ -111,7 +103,7 @@ fn check_config_accepts_the_example_and_names_bad_keys() {
 
 #[test]
 fn lnsd_as_lac_to_lnsd_as_lns_up_then_sigterm_stopccn() {
-    let (pa, pb) = (free_port(), free_port());
+    let (pa, pb) = (common::free_udp_port(), common::free_udp_port());
     let lns_cfg = tmp(
         "lns.toml",
         &format!(
@@ -176,7 +168,7 @@ fn lnsd_terminates_ppp_for_a_subscriber_over_udp() {
     use lns_controlplane::ppp::lcp::AuthProtocol;
     use std::time::Instant;
 
-    let port = free_port();
+    let port = common::free_udp_port();
     let users = tmp(
         "users.toml",
         "[[user]]\nname = \"alice\"\npassword = \"alice-pw\"\n",

@@ -609,3 +609,13 @@ pub fn emulated_lac(
     };
     lns_controlplane::lac::Lac::new(endpoint, link, (Vec::new(), String::new()), seed)
 }
+
+/// A UDP port free on loopback right now (for a daemon to bind next).
+#[allow(dead_code, reason = "not every test binary starts a daemon")]
+pub fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
