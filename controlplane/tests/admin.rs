@@ -812,3 +812,57 @@ fn off_loopback_the_admin_api_serves_only_tls_with_the_token() {
     lnsd.signal("TERM");
     assert!(lnsd.wait_exit(T), "{}", lnsd.log());
 }
+
+#[test]
+fn reload_applies_new_secrets_to_new_tunnels_and_keeps_sessions() {
+    let d = dir("secret");
+    let port = common::free_udp_port();
+    let users_file = d.join("users.toml");
+    std::fs::write(&users_file, users(2)).unwrap();
+    let cfg = d.join("lnsd.toml");
+    let open = config(port, &users_file, "listen = \"127.0.0.1:0\"");
+    std::fs::write(&cfg, &open).unwrap();
+    let (lnsd, admin) = start_lnsd(&cfg);
+    let server = format!("http://{admin}");
+    let lns: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let a = LacThread::start(lns, 1);
+    a.wait("its subscriber up", |e| {
+        e.iter().any(|e| matches!(e, LacEvent::SubscriberUp { .. }))
+    });
+    // Now LACs must authenticate their tunnels with a secret.
+    let strict = open.replace(
+        "[[peer]]\naddress = \"127.0.0.1\"\n",
+        "[[peer]]\naddress = \"127.0.0.1\"\nsecret = \"new-secret\"\ntunnel_auth = \"required\"\n",
+    );
+    assert_ne!(strict, open);
+    std::fs::write(&cfg, &strict).unwrap();
+    let r = json(&server, &["reload"]);
+    assert!(r["changes"].to_string().contains("secrets"), "{r}");
+    // A new LAC without the secret is refused...
+    let b = LacThread::start(lns, 1);
+    b.wait("its tunnel refused", |e| {
+        e.iter()
+            .any(|e| matches!(e, LacEvent::L2tp(Event::TunnelDown { .. })))
+    });
+    assert!(
+        !b.events
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| matches!(e, LacEvent::SubscriberUp { .. }))
+    );
+    // ...while the tunnel admitted before the reload keeps its session.
+    let s = json(&server, &["sessions", "--state", "up"]);
+    assert_eq!(n(&s["total"]), 1, "{s}");
+    assert!(
+        !a.events
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| matches!(e, LacEvent::L2tp(Event::TunnelDown { .. }))),
+        "the old tunnel went down"
+    );
+    drop((a, b));
+    drop(lnsd);
+    let _ = std::fs::remove_dir_all(&d);
+}
