@@ -174,7 +174,6 @@ fn print_json<T: serde::Serialize>(v: &T) {
 fn session_rows(s: &[pb::Session]) -> Vec<Vec<String>> {
     s.iter()
         .map(|s| {
-            let c = s.counters.unwrap_or_default();
             vec![
                 format!("{}/{}", s.tunnel, s.session),
                 s.user.clone(),
@@ -183,7 +182,10 @@ fn session_rows(s: &[pb::Session]) -> Vec<Vec<String>> {
                 s.ppp_phase.clone(),
                 s.peer.clone(),
                 s.uptime_secs.to_string(),
-                format!("{}/{}", c.packets_up, c.packets_down),
+                // "-": no data plane counts this session.
+                s.counters.map_or("-".into(), |c| {
+                    format!("{}/{}", c.packets_up, c.packets_down)
+                }),
             ]
         })
         .collect()
