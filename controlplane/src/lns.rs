@@ -245,6 +245,12 @@ pub struct Lns<D: DataPlane> {
     seed: u64,
     /// PPP frames for calls we do not have, or from the wrong address.
     pub ppp_orphans: u64,
+    /// PPP frames that arrived for a call before its ICCN, held, and
+    /// given to its link when the call connected (RFC 2661 §7.4.1: the
+    /// call is not connected until the ICCN, but UDP may reorder).
+    pub ppp_early: u64,
+    /// Those frames, per call not yet connected.
+    early: HashMap<SessionKey, Vec<(u16, Vec<u8>)>>,
     /// Authenticated subscribers that got no address.
     pub address_failures: u64,
     /// Calls whose proxy LCP (RFC 2661 AVPs 26–33) was taken as is.
@@ -306,6 +312,8 @@ impl<D: DataPlane> Lns<D> {
             events: VecDeque::new(),
             seed,
             ppp_orphans: 0,
+            ppp_early: 0,
+            early: HashMap::new(),
             address_failures: 0,
             proxy_adopted: 0,
             proxy_renegotiated: 0,
@@ -713,6 +721,7 @@ impl<D: DataPlane> Lns<D> {
         {
             let key = SessionKey { tunnel, session };
             let ppp = datagram.get(payload_offset..).and_then(frame::decapsulate);
+            let early = !self.subs.contains_key(&key) && self.awaiting_iccn(key, from);
             match (self.subs.get_mut(&key), ppp) {
                 // Subscriber traffic is the data plane's; it reaches us
                 // only while no worker socket is bound (the data plane is
@@ -726,10 +735,38 @@ impl<D: DataPlane> Lns<D> {
                     s.link.receive(now, protocol, info);
                     self.after_link(now, key);
                 }
+                (None, Some((protocol, info))) if early => {
+                    self.hold_early(key, protocol, info);
+                }
                 _ => self.ppp_orphans += 1,
             }
         }
         self.after_endpoint(now);
+    }
+
+    /// Whether `key` is a call we answered (ICRP sent) whose ICCN has not
+    /// arrived, from its LAC: its PPP may overtake the ICCN on the wire
+    /// (UDP reordering, or a LAC whose control window holds the ICCN back).
+    fn awaiting_iccn(&self, key: SessionKey, from: SocketAddr) -> bool {
+        self.endpoint.tunnel(key.tunnel).is_some_and(|t| {
+            t.peer == from
+                && t.session(key.session)
+                    .is_some_and(|s| s.state == crate::l2tp::session::SessionState::WaitConnect)
+        })
+    }
+
+    /// Holds a few early frames of a call until it connects, rather than
+    /// dropping them and costing the subscriber a PPP restart (3 s).
+    fn hold_early(&mut self, key: SessionKey, protocol: u16, info: &[u8]) {
+        const PER_CALL: usize = 4;
+        const TOTAL: usize = 4096;
+        let held: usize = self.early.values().map(Vec::len).sum();
+        let q = self.early.entry(key).or_default();
+        if q.len() < PER_CALL && held < TOTAL && !matches!(protocol, 0x0021 | 0x0057) {
+            q.push((protocol, info.to_vec()));
+        } else {
+            self.ppp_orphans += 1;
+        }
     }
 
     /// Runs a request on the L2TP endpoint (open a tunnel, place or clear
@@ -773,6 +810,10 @@ impl<D: DataPlane> Lns<D> {
                     peer_avps,
                 } => self.start_link(now, *key, *peer_session, peer_avps),
                 Event::SessionDown { key, cause } => {
+                    // Held for a call that never connected: orphans after all.
+                    if let Some(q) = self.early.remove(key) {
+                        self.ppp_orphans += q.len() as u64;
+                    }
                     let why = match cause {
                         _ if self.shutting_down => "LNS shutting down",
                         crate::l2tp::ClearCause::PeerCdn { .. } => "call cleared by the LAC",
@@ -854,6 +895,13 @@ impl<D: DataPlane> Lns<D> {
             },
         };
         self.subs.insert(key, sub);
+        // Frames that overtook the ICCN, in the order they came.
+        for (protocol, info) in self.early.remove(&key).unwrap_or_default() {
+            if let Some(s) = self.subs.get_mut(&key) {
+                s.link.receive(now, protocol, &info);
+                self.ppp_early += 1;
+            }
+        }
         self.after_link(now, key);
     }
 

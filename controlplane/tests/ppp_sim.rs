@@ -350,6 +350,60 @@ fn ppp_never_overtakes_an_iccn_held_by_the_send_window() {
 }
 
 #[test]
+fn ppp_that_overtakes_its_iccn_on_the_wire_is_held_not_dropped() {
+    // UDP may deliver a LAC's first LCP Configure-Request before the ICCN
+    // sent just ahead of it. Driven by hand, with every datagram batch
+    // from the LAC delivered data first, and the clock never moved: a
+    // dropped frame would need a 3 s restart timer to recover, so the
+    // subscriber only comes up if the LNS held the frame.
+    let mut lns = lns(1, AuthProtocol::ChapMd5);
+    let mut lac = lac(21, AuthProtocol::ChapMd5);
+    let now = Instant::now();
+    let (lns_addr, lac_addr) = (addr(1), addr(10));
+    let t = lac.open_tunnel(now, lac_addr, lns_addr).unwrap();
+    lac.place_call(
+        now,
+        t,
+        CallParams::default(),
+        (b"user0000".to_vec(), "pw-0".into()),
+    )
+    .unwrap();
+    let is_control = |p: &[u8]| p.first().is_some_and(|b| b & 0x80 != 0);
+    let mut reordered = 0;
+    for _ in 0..100 {
+        let mut batch: Vec<_> = std::iter::from_fn(|| lac.poll_transmit()).collect();
+        if batch.iter().any(|t| is_control(&t.payload))
+            && batch.iter().any(|t| !is_control(&t.payload))
+        {
+            // Data first: the PPP overtakes the control messages.
+            batch.sort_by_key(|t| is_control(&t.payload));
+            reordered += 1;
+        }
+        let lac_sent = batch.len();
+        for tx in batch {
+            lns.handle(now, lns_addr, lac_addr, &tx.payload);
+        }
+        let back: Vec<_> = std::iter::from_fn(|| lns.poll_transmit()).collect();
+        let lns_sent = back.len();
+        for tx in back {
+            lac.handle(now, lac_addr, lns_addr, &tx.payload);
+        }
+        if lac_sent + lns_sent == 0 {
+            break;
+        }
+    }
+    assert!(
+        reordered > 0,
+        "the ICCN and a PPP frame never left together"
+    );
+    assert!(lns.ppp_early >= 1, "no frame was held");
+    assert_eq!(lns.ppp_orphans, 0);
+    let up = std::iter::from_fn(|| lns.poll_event())
+        .any(|e| matches!(e, lns_controlplane::lns::LnsEvent::SubscriberUp { .. }));
+    assert!(up, "the subscriber did not come up without a restart timer");
+}
+
+#[test]
 fn thousand_chap_subscribers_up_and_down_clean_wire() {
     run(1, Impairments::default(), 2, 5, 100, AuthProtocol::ChapMd5);
 }

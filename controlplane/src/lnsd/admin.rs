@@ -758,6 +758,7 @@ impl Admin {
         let a = &lns.aaa;
         s.engine = [
             ("ppp_orphans", lns.ppp_orphans),
+            ("ppp_early_held", lns.ppp_early),
             ("data_punted", lns.data_punted),
             ("address_failures", lns.address_failures),
             ("proxy_lcp_adopted", lns.proxy_adopted),
