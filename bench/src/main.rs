@@ -139,7 +139,7 @@ fn parse(cmd: &str, args: &[String]) -> Result<Cli, String> {
                 .map(Duration::from_secs_f64)
                 .ok_or_else(|| bad(v))
         };
-        let mac = |v: &str| traffic::parse_mac(v).ok_or_else(|| bad(v));
+        let mac = |v: &str| lns_controlplane::lnsd::dataplane::kernel::mac(v).ok_or_else(|| bad(v));
         let ipv4 = |v: &str| v.parse::<std::net::Ipv4Addr>().map_err(|_| bad(v));
         match flag.as_str() {
             "--lns" if takes(SESS) => {

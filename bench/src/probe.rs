@@ -163,53 +163,28 @@ fn be16(b: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_be_bytes(b.get(at..at + 2)?.try_into().ok()?))
 }
 
-/// Skips an L2TP data header (RFC 2661 §3.1) and the PPP framing
-/// (RFC 1662 §3.1 address/control, RFC 1661 §6.5 protocol compression);
-/// returns the offset of an IPv4 payload, `None` for anything else.
-pub fn l2tp_ipv4_offset(b: &[u8]) -> Option<usize> {
-    let flags = be16(b, 0)?;
-    if flags & 0x8000 != 0 || flags & 0x000f != 2 {
-        return None;
-    }
-    let mut at = 2;
-    if flags & 0x4000 != 0 {
-        at += 2;
-    }
-    at += 4; // tunnel, session
-    if flags & 0x0800 != 0 {
-        at += 4;
-    }
-    if flags & 0x0200 != 0 {
-        at += 2 + usize::from(be16(b, at)?);
-    }
-    if b.get(at..at + 2)? == [0xff, 0x03] {
-        at += 2;
-    }
-    let first = *b.get(at)?;
-    let (proto, plen) = if first & 1 == 1 {
-        (u16::from(first), 1)
-    } else {
-        (be16(b, at)?, 2)
-    };
-    (proto == 0x0021).then_some(at + plen)
-}
-
 /// Parses a received frame; `l2tp_port` is the UDP port whose payload is
-/// unwrapped as L2TP (once).
+/// unwrapped as L2TP data (once), with the data plane's own decapsulation
+/// (every L/S/O form of RFC 2661 §3.1, PPP with or without address/control
+/// and protocol compression).
 pub fn parse(frame: &[u8], l2tp_port: u16) -> Option<Probe> {
-    let mut at = 12;
-    let mut et = be16(frame, at)?;
-    while et == 0x8100 || et == 0x88a8 {
-        at += 4;
-        et = be16(frame, at)?;
+    use lns_dataplane::node::decap::{Family, decap};
+    use lns_dataplane::wire::{EtherType, EthernetFrame};
+    if let Ok(d) = decap(frame, l2tp_port) {
+        return match d.family {
+            Family::V4 => parse_ip(frame.get(d.inner..d.inner + d.inner_len)?),
+            Family::V6 => None,
+        };
     }
-    if et != 0x0800 {
+    let eth = EthernetFrame::new_checked(frame).ok()?;
+    if eth.ethertype() != EtherType::IPV4 {
         return None;
     }
-    parse_ip(frame.get(at + 2..)?, l2tp_port, true)
+    parse_ip(eth.payload())
 }
 
-fn parse_ip(ip: &[u8], l2tp_port: u16, outer: bool) -> Option<Probe> {
+/// A probe in an IPv4 packet (`ip` may run past its end).
+fn parse_ip(ip: &[u8]) -> Option<Probe> {
     if ip.first()? >> 4 != 4 {
         return None;
     }
@@ -219,12 +194,7 @@ fn parse_ip(ip: &[u8], l2tp_port: u16, outer: bool) -> Option<Probe> {
         return None;
     }
     let ip = &ip[..total];
-    let udp = &ip[ihl..];
-    if outer && be16(udp, 2)? == l2tp_port {
-        let l2 = &udp[8..];
-        return parse_ip(&l2[l2tp_ipv4_offset(l2)?..], l2tp_port, false);
-    }
-    let pl = udp.get(8..8 + PAYLOAD)?;
+    let pl = ip.get(ihl + 8..ihl + 8 + PAYLOAD)?;
     if pl[..4] != MAGIC {
         return None;
     }
@@ -351,17 +321,32 @@ mod tests {
 
     #[test]
     fn every_l2tp_and_ppp_header_form_is_skipped() {
+        let o = Outer {
+            dst_mac: [2; 6],
+            src_mac: [4; 6],
+            src: Ipv4Addr::new(198, 51, 100, 2),
+            dst: Ipv4Addr::new(198, 51, 100, 1),
+            sport: 1701,
+            dport: 1701,
+        };
+        let mut buf = [0u8; 512];
+        let mut frame = |l2tp: &[u8]| {
+            let n = write_upstream(&mut buf, &o, l2tp, 64, (SUB, HOST), (1, 2, 3));
+            // The L bit's length: the whole L2TP message.
+            if l2tp[0] & 0x40 != 0 {
+                let len = (n - 42) as u16;
+                buf[44..46].copy_from_slice(&len.to_be_bytes());
+            }
+            parse(&buf[..n], 1701)
+        };
         // L + S + O (offset 2, padded), no FF03, compressed protocol.
-        let b = [
-            0x4a, 0x02, 0, 20, 0, 7, 0, 9, 0, 1, 0, 0, 0, 2, 0xee, 0xee, 0x21, 0x45,
-        ];
-        assert_eq!(l2tp_ipv4_offset(&b), Some(17));
+        let p = frame(&[
+            0x4a, 0x02, 0, 0, 0, 7, 0, 9, 0, 1, 0, 0, 0, 2, 0xee, 0xee, 0x21,
+        ]);
+        assert_eq!(p.map(|p| (p.flow, p.src)), Some((1, SUB)));
         // Control messages and LCP are not IP.
-        assert_eq!(l2tp_ipv4_offset(&[0xc8, 0x02, 0, 12, 0, 0, 0, 0]), None);
-        assert_eq!(
-            l2tp_ipv4_offset(&[0, 2, 0, 7, 0, 9, 0xff, 3, 0xc0, 0x21]),
-            None
-        );
+        assert_eq!(frame(&[0xc8, 0x02, 0, 12, 0, 0, 0, 0, 0, 0, 0, 0]), None);
+        assert_eq!(frame(&[0, 2, 0, 7, 0, 9, 0xff, 3, 0xc0, 0x21]), None);
     }
 
     #[test]

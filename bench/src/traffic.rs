@@ -262,6 +262,17 @@ enum Gen {
 }
 
 impl Gen {
+    /// The next hop's MAC and ours, once resolved.
+    fn set_macs(&mut self, (hop, me): Macs) {
+        match self {
+            Gen::Up { outer, .. } => {
+                outer.dst_mac = hop;
+                outer.src_mac = me;
+            }
+            Gen::Down { macs, .. } => *macs = (hop, me),
+        }
+    }
+
     fn write(&self, out: &mut [u8], flow: usize, size: usize, seq: u64, ts: u64) -> usize {
         match self {
             Gen::Up { outer, flows, host } => {
@@ -334,26 +345,16 @@ fn own_mac(dev: &str) -> Result<[u8; 6], String> {
     Err(format!("interface {dev}: not found (or it has no MAC)"))
 }
 
-/// The neighbour table's MAC for `ip` on `dev`, in this thread's
-/// namespace; asks the kernel to resolve it first (a datagram to the
-/// discard port) and waits up to 2 s.
-fn neighbour_mac(ip: Ipv4Addr, dev: &str) -> Result<[u8; 6], String> {
-    let lookup = || -> Option<[u8; 6]> {
-        let t = std::fs::read_to_string("/proc/thread-self/net/arp").ok()?;
-        t.lines().skip(1).find_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            if f.len() < 6 || f[0] != ip.to_string() || f[5] != dev || f[2] != "0x2" {
-                return None;
-            }
-            parse_mac(f[3])
-        })
-    };
+/// The neighbour table's MAC for `ip` on interface `ix` (`dev`), in this
+/// thread's namespace, read over rtnetlink as lnsd does; asks the kernel to
+/// resolve it first and waits up to 2 s.
+fn neighbour_mac(ip: Ipv4Addr, dev: &str, ix: u32) -> Result<[u8; 6], String> {
+    use lns_controlplane::lnsd::{dataplane::kernel, netlink};
+    let lookup = || netlink::find(&netlink::neighbours(), ip, ix);
     if let Some(m) = lookup() {
         return Ok(m);
     }
-    if let Ok(s) = std::net::UdpSocket::bind("0.0.0.0:0") {
-        let _ = s.send_to(&[0], (ip, 9));
-    }
+    kernel::prod(ip);
     let end = Instant::now() + Duration::from_secs(2);
     while Instant::now() < end {
         std::thread::sleep(Duration::from_millis(20));
@@ -364,16 +365,6 @@ fn neighbour_mac(ip: Ipv4Addr, dev: &str) -> Result<[u8; 6], String> {
     Err(format!(
         "{ip} does not answer ARP on {dev}: is it the right next hop? (or give its MAC)"
     ))
-}
-
-/// `aa:bb:cc:dd:ee:ff`.
-pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
-    let mut m = [0u8; 6];
-    let mut parts = s.split(':');
-    for o in &mut m {
-        *o = u8::from_str_radix(parts.next()?, 16).ok()?;
-    }
-    parts.next().is_none().then_some(m)
 }
 
 /// (next hop, ours).
@@ -388,8 +379,8 @@ struct SidePlan {
     /// Addresses received on the core side.
     steer: Vec<Ipv4Addr>,
     lowest: AttachMode,
-    /// The generator (built once the MACs are known, on the thread).
-    maker: Box<dyn Fn(Macs) -> Gen + Send>,
+    /// The generator (its MACs are filled in on the thread).
+    generator: Gen,
     /// The next hop's address, or its MAC.
     next_hop: Result<[u8; 6], Ipv4Addr>,
     send: bool,
@@ -443,7 +434,7 @@ fn side(
         let mac = own_mac(dev)?;
         let hop = match plan.next_hop {
             Ok(m) => m,
-            Err(ip) => neighbour_mac(ip, dev)?,
+            Err(ip) => neighbour_mac(ip, dev, ix)?,
         };
         let xc = XskConfig {
             try_zero_copy: mode == AttachMode::NativeZeroCopy,
@@ -476,7 +467,8 @@ fn side(
             return Err(e);
         }
     };
-    let generator = (plan.maker)(macs);
+    let mut generator = plan.generator.clone();
+    generator.set_macs(macs);
     let flows = plan.expect.flows.len();
     let mut r = SideResult {
         sent: vec![0; flows],
@@ -659,17 +651,10 @@ pub fn run(
         lac: Some((*tunnel.local.ip(), tunnel.local.port())),
         steer: Vec::new(),
         lowest: o.lowest,
-        maker: {
-            let (outer, flows) = (up_outer, flows.clone());
-            Box::new(move |(hop, me)| Gen::Up {
-                outer: Outer {
-                    dst_mac: hop,
-                    src_mac: me,
-                    ..outer.clone()
-                },
-                flows: flows.clone(),
-                host,
-            })
+        generator: Gen::Up {
+            outer: up_outer,
+            flows: flows.clone(),
+            host,
         },
         next_hop: o.access_mac.ok_or(*tunnel.peer.ip()),
         send: o.directions.up(),
@@ -691,13 +676,10 @@ pub fn run(
         lac: None,
         steer,
         lowest: o.lowest,
-        maker: {
-            let flows = flows.clone();
-            Box::new(move |macs| Gen::Down {
-                macs,
-                flows: flows.clone(),
-                host,
-            })
+        generator: Gen::Down {
+            macs: ([0; 6], [0; 6]),
+            flows: flows.clone(),
+            host,
         },
         next_hop: o.core_mac.ok_or(o.core_gateway),
         send: o.directions.down(),
@@ -882,6 +864,7 @@ pub fn print(r: &Report) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lns_controlplane::lnsd::dataplane::kernel::mac;
 
     #[test]
     fn rates_and_macs_parse() {
@@ -890,10 +873,7 @@ mod tests {
         assert_eq!(Rate::parse("1.5M"), Some(Rate::Pps(1_500_000.0)));
         assert_eq!(Rate::parse("0"), None);
         assert_eq!(Rate::parse("fast"), None);
-        assert_eq!(
-            parse_mac("02:00:5e:10:00:01"),
-            Some([2, 0, 0x5e, 0x10, 0, 1])
-        );
-        assert_eq!(parse_mac("02:00:5e:10:00"), None);
+        assert_eq!(mac("02:00:5e:10:00:01"), Some([2, 0, 0x5e, 0x10, 0, 1]));
+        assert_eq!(mac("02:00:5e:10:00"), None);
     }
 }

@@ -758,11 +758,16 @@ impl<D: DataPlane> Lns<D> {
     /// Holds a few early frames of a call until it connects, rather than
     /// dropping them and costing the subscriber a PPP restart (3 s).
     fn hold_early(&mut self, key: SessionKey, protocol: u16, info: &[u8]) {
+        // At most 4 frames for each of 1,024 calls: 4,096 in all.
         const PER_CALL: usize = 4;
-        const TOTAL: usize = 4096;
-        let held: usize = self.early.values().map(Vec::len).sum();
+        const CALLS: usize = 1024;
+        let room = self.early.contains_key(&key) || self.early.len() < CALLS;
+        if !room || matches!(protocol, 0x0021 | 0x0057) {
+            self.ppp_orphans += 1;
+            return;
+        }
         let q = self.early.entry(key).or_default();
-        if q.len() < PER_CALL && held < TOTAL && !matches!(protocol, 0x0021 | 0x0057) {
+        if q.len() < PER_CALL {
             q.push((protocol, info.to_vec()));
         } else {
             self.ppp_orphans += 1;

@@ -475,11 +475,16 @@ impl Admin {
         }
     }
 
-    fn tunnel_pb(lns: &Lns<Plane>, t: &crate::l2tp::tunnel::Tunnel) -> pb::Tunnel {
-        let up = lns
-            .subscribers()
-            .filter(|s| s.key.tunnel == t.local_id && s.up)
-            .count();
+    /// Subscribers up, per tunnel (one pass over the subscribers).
+    fn up_per_tunnel(lns: &Lns<Plane>) -> HashMap<u16, u32> {
+        let mut up = HashMap::new();
+        for s in lns.subscribers().filter(|s| s.up) {
+            *up.entry(s.key.tunnel).or_default() += 1;
+        }
+        up
+    }
+
+    fn tunnel_pb(t: &crate::l2tp::tunnel::Tunnel, up: &HashMap<u16, u32>) -> pb::Tunnel {
         pb::Tunnel {
             id: u32::from(t.local_id),
             peer_id: u32::from(t.peer_id),
@@ -490,7 +495,7 @@ impl Admin {
             peer_host_name: String::from_utf8_lossy(&t.peer_info.host_name).into_owned(),
             peer_vendor: String::from_utf8_lossy(&t.peer_info.vendor_name).into_owned(),
             sessions: t.session_count() as u32,
-            subscribers_up: up as u32,
+            subscribers_up: up.get(&t.local_id).copied().unwrap_or(0),
         }
     }
 
@@ -498,10 +503,11 @@ impl Admin {
     pub fn serve(&mut self, lns: &mut Lns<Plane>, call: Call, now: Instant) {
         match call {
             Call::ListTunnels(r) => {
+                let up = Self::up_per_tunnel(lns);
                 let mut tunnels: Vec<pb::Tunnel> = lns
                     .endpoint
                     .tunnels()
-                    .map(|t| Self::tunnel_pb(lns, t))
+                    .map(|t| Self::tunnel_pb(t, &up))
                     .collect();
                 tunnels.sort_by_key(|t| t.id);
                 let _ = r.send(Ok(pb::ListTunnelsResponse { tunnels }));
@@ -510,7 +516,7 @@ impl Admin {
                 let t = u16::try_from(id)
                     .ok()
                     .and_then(|id| lns.endpoint.tunnel(id))
-                    .map(|t| Self::tunnel_pb(lns, t))
+                    .map(|t| Self::tunnel_pb(t, &Self::up_per_tunnel(lns)))
                     .ok_or_else(|| not_found(format!("no tunnel {id}")));
                 let _ = r.send(t);
             }
@@ -840,9 +846,9 @@ impl Admin {
                 }
             }
         }
-        for sub in subs.iter().filter(|s| s.up) {
-            if let Some(ts) = per_tunnel.get_mut(&sub.key.tunnel) {
-                ts.subscribers_up += 1;
+        for (tunnel, up) in Self::up_per_tunnel(lns) {
+            if let Some(ts) = per_tunnel.get_mut(&tunnel) {
+                ts.subscribers_up = up;
             }
         }
         let mut pt: Vec<pb::TunnelStats> = per_tunnel.into_values().collect();

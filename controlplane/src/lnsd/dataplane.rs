@@ -24,10 +24,13 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-/// What lnsd reads about its own interfaces and neighbours.
-mod kernel {
+/// What lnsd reads about its own interfaces and neighbours (also the MAC
+/// parser `lns-bench` uses).
+pub mod kernel {
     use std::net::Ipv4Addr;
 
+    /// `aa:bb:cc:dd:ee:ff` (surrounding whitespace ignored); `None` for
+    /// anything else, and for the all-zero MAC of an unresolved neighbour.
     pub fn mac(s: &str) -> Option<[u8; 6]> {
         let mut m = [0u8; 6];
         let mut parts = s.trim().split(':');
