@@ -375,6 +375,13 @@ fn every_rpc_through_lnsctl_against_emulated_subscribers() {
         e.iter()
             .any(|e| matches!(e, LacEvent::L2tp(Event::TunnelDown { .. })))
     });
+    // The tunnel left `established`: its gauge reads 0, not its last value.
+    let text = scrape(&lnsd.log());
+    assert_eq!(
+        metric(&text, "xlns_tunnels", &["state=\"established\""]),
+        Some(0.0),
+        "{text}"
+    );
     assert!(
         watcher.wait_for("\"kind\":\"tunnel_down\"", 1, T),
         "{}",

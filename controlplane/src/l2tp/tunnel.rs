@@ -58,6 +58,15 @@ pub enum TunnelState {
 }
 
 impl TunnelState {
+    /// Every state.
+    pub const ALL: [TunnelState; 5] = [
+        TunnelState::Idle,
+        TunnelState::WaitCtlReply,
+        TunnelState::WaitCtlConn,
+        TunnelState::Established,
+        TunnelState::Closing,
+    ];
+
     /// The RFC's name.
     pub fn name(self) -> &'static str {
         match self {

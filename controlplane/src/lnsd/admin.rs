@@ -561,7 +561,12 @@ impl Admin {
             Call::Metrics(r) => {
                 self.metrics.radius_latencies(&lns.take_radius_latencies());
                 let stats = self.stats(lns);
-                let mut states = std::collections::BTreeMap::new();
+                // Every state, so one whose last tunnel left reads 0.
+                let mut states: std::collections::BTreeMap<String, u64> =
+                    crate::l2tp::tunnel::TunnelState::ALL
+                        .iter()
+                        .map(|s| (s.name().to_string(), 0))
+                        .collect();
                 for t in lns.endpoint.tunnels() {
                     *states.entry(t.state.name().to_string()).or_default() += 1;
                 }
