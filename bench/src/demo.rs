@@ -23,9 +23,8 @@
 use crate::sessions::{self, Held};
 use crate::traffic::{self, Directions, Flow, Port, Rate, Tunnel};
 use lns_dataplane::loader::AttachMode;
-use lns_dataplane::node::drop::Drop as DropReason;
 use lns_dataplane::table::Reader;
-use lns_dataplane::table::counters::Counter;
+use lns_dataplane::table::counters::WorkerBlock;
 use serde::Serialize;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
@@ -359,36 +358,33 @@ fn start_dataplane(
     Ok(d)
 }
 
-/// The LNS data plane's counters, summed over workers.
 /// Named counts, as printed and in the JSON.
 type Named = Vec<(String, u64)>;
 
+/// The LNS data plane's counters and drops, summed over workers (the
+/// nonzero ones).
 fn lns_counters(table: &Path) -> (Named, Named) {
     let Ok(r) = Reader::inspect(table) else {
         return (Vec::new(), Vec::new());
     };
     let workers: Vec<_> = (0..r.sizes().workers).filter_map(|w| r.worker(w)).collect();
-    let counters = Counter::ALL
-        .iter()
-        .map(|c| {
-            (
-                c.name().to_string(),
-                workers.iter().map(|w| w.get(*c)).sum(),
-            )
-        })
-        .filter(|(_, v)| *v > 0)
-        .collect();
-    let drops = DropReason::ALL
-        .iter()
-        .map(|d| {
-            (
-                d.name().to_string(),
-                workers.iter().map(|w| w.drops(*d)).sum(),
-            )
-        })
-        .filter(|(_, v)| *v > 0)
-        .collect();
-    (counters, drops)
+    let total = |each: &dyn Fn(&WorkerBlock<'_>) -> Vec<(&'static str, u64)>| -> Named {
+        let mut sum: Named = Vec::new();
+        for w in &workers {
+            for (i, (name, v)) in each(w).into_iter().enumerate() {
+                if sum.len() <= i {
+                    sum.push((name.to_string(), 0));
+                }
+                sum[i].1 += v;
+            }
+        }
+        sum.retain(|(_, v)| *v > 0);
+        sum
+    };
+    (
+        total(&|w| w.named().collect()),
+        total(&|w| w.named_drops().collect()),
+    )
 }
 
 /// Runs the demo; prints the summary.

@@ -804,8 +804,6 @@ impl Admin {
         if let Plane::Table(t) = &lns.dataplane {
             use lns_dataplane::loader::AttachMode;
             use lns_dataplane::loader::abi::Verdict;
-            use lns_dataplane::node::drop::Drop as DropReason;
-            use lns_dataplane::table::counters::Counter;
             let w = t.writer();
             // The mode the data plane reported, while its process lives
             // (the header keeps the last mode after it dies).
@@ -817,14 +815,10 @@ impl Admin {
                 .into();
             for i in 0..w.sizes().workers {
                 let Some(b) = w.worker(i) else { continue };
-                let counters: HashMap<String, u64> = Counter::ALL
-                    .iter()
-                    .map(|c| (c.name().to_string(), b.get(*c)))
-                    .collect();
-                let drops: HashMap<String, u64> = DropReason::ALL
-                    .iter()
-                    .map(|d| (d.name().to_string(), b.drops(*d)))
-                    .collect();
+                let counters: HashMap<String, u64> =
+                    b.named().map(|(k, v)| (k.to_string(), v)).collect();
+                let drops: HashMap<String, u64> =
+                    b.named_drops().map(|(k, v)| (k.to_string(), v)).collect();
                 for (k, v) in &drops {
                     *s.drops.entry(k.clone()).or_default() += v;
                 }

@@ -184,6 +184,16 @@ impl WorkerBlock<'_> {
         self.global[DROPS_AT + d as usize].load(Ordering::Relaxed)
     }
 
+    /// Every named counter and its value, in layout order.
+    pub fn named(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        Counter::ALL.iter().map(|&c| (c.name(), self.get(c)))
+    }
+
+    /// Every drop reason and its count, in counter order.
+    pub fn named_drops(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        Drop::ALL.iter().map(|&d| (d.name(), self.drops(d)))
+    }
+
     /// The counts for `slot` if they belong to `generation`.
     pub fn session_counters(&self, slot: u32, generation: u64) -> SessionCounters {
         let Some(c) = self.session_words(slot) else {
