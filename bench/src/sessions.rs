@@ -258,11 +258,7 @@ fn bind(local: SocketAddr) -> Result<UdpSocket, String> {
             format!("cannot bind {local}: {e}")
         }
     })?;
-    use nix::sys::socket::{setsockopt, sockopt};
-    let want = 8usize << 20;
-    if setsockopt(&sock, sockopt::RcvBufForce, &want).is_err() {
-        let _ = setsockopt(&sock, sockopt::RcvBuf, &want);
-    }
+    lns_controlplane::lnsd::grow_receive_buffer(&sock);
     Ok(sock)
 }
 

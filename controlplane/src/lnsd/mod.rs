@@ -181,12 +181,13 @@ fn log_event(ev: &Event) {
 
 /// L2TP socket receive buffer asked for: a burst of call setups from many
 /// LACs must queue, not overflow (an overflow costs a PPP restart, 3 s).
-const L2TP_RCVBUF: usize = 8 << 20;
+pub const L2TP_RCVBUF: usize = 8 << 20;
 
-/// Grows the socket's receive buffer past `net.core.rmem_max` when we may
-/// (CAP_NET_ADMIN), else as far as the limit allows; returns what the
-/// kernel granted.
-fn grow_receive_buffer(s: &UdpSocket) -> usize {
+/// Grows an L2TP socket's receive buffer to [`L2TP_RCVBUF`], past
+/// `net.core.rmem_max` when we may (CAP_NET_ADMIN), else as far as the
+/// limit allows; returns what the kernel granted. (lns-bench's LAC socket
+/// uses it too.)
+pub fn grow_receive_buffer(s: &impl std::os::fd::AsFd) -> usize {
     use nix::sys::socket::{getsockopt, setsockopt, sockopt};
     if setsockopt(s, sockopt::RcvBufForce, &L2TP_RCVBUF).is_err() {
         let _ = setsockopt(s, sockopt::RcvBuf, &L2TP_RCVBUF);
