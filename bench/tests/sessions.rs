@@ -202,3 +202,44 @@ fn bad_use_gets_clear_errors() {
     assert!(!ok && text.contains("no session came up"), "{text}");
     assert!(text.contains("timeout"), "{text}");
 }
+
+#[test]
+fn export_with_live_sessions_writes_their_frames_and_holds_them() {
+    let l = lnsd(3);
+    let lns = format!("127.0.0.1:{}", l.port);
+    let out = l.dir.join("export");
+    let (ok, text) = bench(&[
+        "export",
+        "--lns",
+        &lns,
+        "--local",
+        "127.0.0.1:0",
+        "--sessions",
+        "3",
+        "--hold",
+        "1",
+        "--dir",
+        out.to_str().unwrap(),
+    ]);
+    assert!(ok, "{text}\n{}", l.proc.log());
+    assert!(text.contains("holding 3 sessions up for 1 s"), "{text}");
+    // One upstream frame per live session: L2TP to the LNS's port, each
+    // with its own session id, none of them the placeholder ids.
+    let pcap = std::fs::read(out.join("upstream.pcap")).unwrap();
+    let mut at = 24;
+    let mut ids = Vec::new();
+    while at < pcap.len() {
+        let len = u32::from_le_bytes(pcap[at + 8..at + 12].try_into().unwrap()) as usize;
+        let f = &pcap[at + 16..at + 16 + len];
+        assert_eq!(u16::from_be_bytes([f[36], f[37]]), l.port, "UDP to the LNS");
+        ids.push(u16::from_be_bytes([f[46], f[47]]));
+        at += 16 + len;
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 3, "{ids:?}");
+    assert_ne!(ids, vec![1, 2, 3], "placeholder ids");
+    for f in ["downstream.pcap", "trex-l2tp.py", "pktgen-downstream.sh"] {
+        assert!(out.join(f).exists(), "{f}");
+    }
+}
