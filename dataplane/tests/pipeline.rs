@@ -292,3 +292,28 @@ fn subscriber_to_subscriber_hairpins_into_the_other_tunnel() {
     assert_eq!(lab.w.counters(lab.ids[0]).up_packets, 1);
     assert_eq!(lab.w.counters(lab.ids[1]).down_packets, 1);
 }
+
+#[test]
+fn ipv6_without_service_has_its_own_drop_name() {
+    let lab = lab();
+    let r = lab.w.reader();
+    let mut p = Pipeline::new(&r, 0, env()).unwrap();
+    // Session 1 has no IPv6 prefix (IPv6CP may be open, but no prefix
+    // was handed out): its IPv6 is unrouted, not a missing MAC.
+    let mut v6 = vec![0u8; 48];
+    v6[0] = 0x60;
+    v6[4..6].copy_from_slice(&8u16.to_be_bytes());
+    v6[6] = 59;
+    v6[7] = 64;
+    v6[8] = 0xfe;
+    v6[9] = 0x80;
+    v6[24] = 0x20;
+    v6[25] = 0x01;
+    let (mut b, s, l) = from_lac(1, &v6, LAC);
+    assert_eq!(p.upstream(&mut b, s, l), Out::Drop(Drop::Ipv6Unrouted));
+    p.flush();
+    let w = lab.w.worker(0).unwrap();
+    assert_eq!(w.drops(Drop::Ipv6Unrouted), 1);
+    assert_eq!(w.drops(Drop::NoNextHop), 0);
+    assert_eq!(lab.w.counters(lab.ids[0]).drops, 1);
+}

@@ -7,6 +7,9 @@
 //! inside a pool or not; [`Pools::release`] returns an address. Leases are
 //! handed out round-robin so a just-released address is the last to be
 //! reused (a late packet for the old subscriber does not reach the new).
+//! A reserved address ([`Pools::reserve`]: the LNS's own PPP gateway
+//! address) is never leased nor claimed, whatever pool covers it: a
+//! subscriber given it would have local = remote address.
 
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
@@ -116,6 +119,8 @@ pub enum PoolError {
     Exhausted(String),
     /// The requested address is leased to another session.
     InUse(Ipv4Addr),
+    /// The requested address is the LNS's own (reserved).
+    Reserved(Ipv4Addr),
 }
 
 impl std::fmt::Display for PoolError {
@@ -124,6 +129,7 @@ impl std::fmt::Display for PoolError {
             PoolError::NoSuchPool(p) => write!(f, "no address pool named {p:?}"),
             PoolError::Exhausted(p) => write!(f, "address pool {p:?} is exhausted"),
             PoolError::InUse(a) => write!(f, "address {a} is already in use"),
+            PoolError::Reserved(a) => write!(f, "address {a} is the LNS's own (ppp.gateway)"),
         }
     }
 }
@@ -135,6 +141,7 @@ impl std::error::Error for PoolError {}
 pub struct Pools {
     pools: HashMap<String, Pool>,
     leased: HashSet<Ipv4Addr>,
+    reserved: HashSet<Ipv4Addr>,
 }
 
 impl Pools {
@@ -152,20 +159,32 @@ impl Pools {
         );
     }
 
+    /// Keeps `a` out of every lease and claim. Returns the names of the
+    /// pools that cover it (sorted), so the caller can say so once.
+    pub fn reserve(&mut self, a: Ipv4Addr) -> Vec<String> {
+        self.reserved.insert(a);
+        let mut names: Vec<String> = self
+            .pools
+            .iter()
+            .filter(|(_, p)| p.ranges.iter().any(|r| r.contains(a)))
+            .map(|(n, _)| n.clone())
+            .collect();
+        names.sort();
+        names
+    }
+
     /// Addresses leased right now.
     pub fn leased(&self) -> usize {
         self.leased.len()
     }
 
-    /// (size, leased) of one pool.
+    /// (size, leased) of one pool; the size leaves out reserved addresses.
     pub fn usage(&self, name: &str) -> Option<(u64, usize)> {
         let p = self.pools.get(name)?;
-        let used = self
-            .leased
-            .iter()
-            .filter(|a| p.ranges.iter().any(|r| r.contains(**a)))
-            .count();
-        Some((p.size, used))
+        let inside = |a: &&Ipv4Addr| p.ranges.iter().any(|r| r.contains(**a));
+        let used = self.leased.iter().filter(inside).count();
+        let reserved = self.reserved.iter().filter(inside).count() as u64;
+        Some((p.size - reserved.min(p.size), used))
     }
 
     /// Leases a free address from `name`.
@@ -177,7 +196,7 @@ impl Pools {
         for _ in 0..p.size {
             let a = p.nth(p.cursor);
             p.cursor = (p.cursor + 1) % p.size.max(1);
-            if !self.leased.contains(&a) {
+            if !self.leased.contains(&a) && !self.reserved.contains(&a) {
                 self.leased.insert(a);
                 return Ok(a);
             }
@@ -188,7 +207,9 @@ impl Pools {
     /// Takes a specific address (static user address, RADIUS
     /// Framed-IP-Address).
     pub fn claim(&mut self, a: Ipv4Addr) -> Result<Ipv4Addr, PoolError> {
-        if self.leased.insert(a) {
+        if self.reserved.contains(&a) {
+            Err(PoolError::Reserved(a))
+        } else if self.leased.insert(a) {
             Ok(a)
         } else {
             Err(PoolError::InUse(a))
@@ -250,6 +271,19 @@ mod tests {
         );
         assert_eq!(p.lease("x"), Ok("10.0.0.2".parse().unwrap()));
         assert!(p.lease("x").is_err());
+    }
+
+    #[test]
+    fn the_gateway_is_never_leased_or_claimed() {
+        let mut p = Pools::default();
+        p.add("x", vec![r("100.64.0.0/30")]);
+        p.add("y", vec![r("10.0.0.1-10.0.0.2")]);
+        let gw: Ipv4Addr = "100.64.0.1".parse().unwrap();
+        assert_eq!(p.reserve(gw), ["x"]);
+        assert_eq!(p.usage("x"), Some((1, 0)));
+        assert_eq!(p.lease("x"), Ok("100.64.0.2".parse().unwrap()));
+        assert_eq!(p.lease("x"), Err(PoolError::Exhausted("x".into())));
+        assert_eq!(p.claim(gw), Err(PoolError::Reserved(gw)));
     }
 
     #[test]

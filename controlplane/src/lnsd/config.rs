@@ -230,8 +230,12 @@ pub struct Ppp {
     /// call is cleared.
     #[serde(default = "default_ppp_setup")]
     pub setup_timeout_secs: u64,
-    /// Negotiate IPv6CP.
-    #[serde(default = "default_true")]
+    /// Negotiate IPv6CP. Off by default: xlns hands out no IPv6 prefix
+    /// yet (no RA, no DHCPv6-PD), so an open IPv6CP would only invite
+    /// IPv6 traffic the data plane drops (`ipv6_unrouted`); with it off,
+    /// a subscriber's IPv6CP is Protocol-Rejected (RFC 1661 §5.7) and its
+    /// IPv6 stack stays quiet.
+    #[serde(default)]
     pub ipv6: bool,
     /// Our address as the subscribers' IPCP peer.
     #[serde(default = "default_gateway")]
@@ -260,7 +264,7 @@ impl Default for Ppp {
             max_failure: default_max_failure(),
             auth_tries: default_auth_tries(),
             setup_timeout_secs: default_ppp_setup(),
-            ipv6: true,
+            ipv6: false,
             gateway: default_gateway(),
             dns: Vec::new(),
             users_file: None,
@@ -897,12 +901,22 @@ impl Config {
         }
     }
 
-    /// The address pools.
+    /// The address pools, with `ppp.gateway` reserved: a pool that covers
+    /// it (the example config's does) never leases it, and the log says
+    /// so once per load.
     pub fn pools(&self) -> crate::aaa::pool::Pools {
         let mut pools = crate::aaa::pool::Pools::default();
         for p in &self.pools {
             let ranges = p.ranges.iter().filter_map(|r| r.parse().ok()).collect();
             pools.add(&p.name, ranges);
+        }
+        let covering = pools.reserve(self.ppp.gateway);
+        if !covering.is_empty() {
+            tracing::info!(
+                gateway = %self.ppp.gateway,
+                pools = %covering.join(","),
+                "ppp.gateway lies in an address pool; it is excluded from it"
+            );
         }
         pools
     }
@@ -1230,6 +1244,17 @@ mod tests {
             vec![crate::ppp::lcp::AuthProtocol::Pap]
         );
         assert_eq!(c.pools().usage("default"), Some((2, 0)));
+        // IPv6CP stays closed unless asked for: no IPv6 service yet.
+        assert!(!c.lns().link.ipv6);
+        // The default gateway (100.64.0.1) inside the pool is left out.
+        let c = Config::parse(&format!(
+            "{MIN}[ppp]\nauth = [\"pap\"]\n[[pool]]\nname = \"default\"\nranges = [\"100.64.0.0/30\"]\n"
+        ))
+        .unwrap();
+        let mut p = c.pools();
+        assert_eq!(p.usage("default"), Some((1, 0)));
+        assert_eq!(p.lease("default"), Ok(Ipv4Addr::new(100, 64, 0, 2)));
+        assert!(p.lease("default").is_err());
     }
 
     #[test]

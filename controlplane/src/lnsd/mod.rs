@@ -217,6 +217,12 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), RunError> 
         pools = cfg.pools.len(),
         "AAA ready (local users)"
     );
+    if cfg.ppp.ipv6 {
+        tracing::warn!(
+            "ppp.ipv6 = true: IPv6CP opens, but no IPv6 prefix is handed out yet; subscribers' \
+             IPv6 is dropped as ipv6_unrouted"
+        );
+    }
     let mut seed = [0u8; 8];
     getrandom::fill(&mut seed).map_err(RunError::Entropy)?;
     let d = &cfg.dataplane;

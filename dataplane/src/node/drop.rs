@@ -55,6 +55,10 @@ drops! {
     NoHeadroom = "no_headroom",
     /// No next hop resolved yet.
     NoNextHop = "no_next_hop",
+    /// Subscriber IPv6 with no IPv6 service: the session has no prefix,
+    /// or there is no IPv6 core next hop. Kept apart from `no_next_hop`,
+    /// which means an unresolved MAC and is worth an alert.
+    Ipv6Unrouted = "ipv6_unrouted",
 }
 
 #[cfg(test)]

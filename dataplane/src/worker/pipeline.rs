@@ -127,6 +127,12 @@ impl<'a> Pipeline<'a> {
         if d.peer != f.session.peer {
             return self.drop(Drop::WrongPeer, Some(&f));
         }
+        // No IPv6 service for this subscriber (no prefix handed out) or
+        // none at all (no IPv6 core next hop): its own name, since
+        // `no_next_hop` means an unresolved MAC.
+        if d.family == Family::V6 && f.session.ipv6_prefix.is_none() {
+            return self.drop(Drop::Ipv6Unrouted, Some(&f));
+        }
         let (hop_index, dst) = match d.family {
             Family::V4 => (CORE_V4, inner_dst_v4(buf, d.inner)),
             Family::V6 => (CORE_V6, inner_dst_v6(buf, d.inner)),
@@ -157,6 +163,7 @@ impl<'a> Pipeline<'a> {
                     dst_mac: h.dst_mac,
                     src_mac: h.src_mac,
                 },
+                None if d.family == Family::V6 => return self.drop(Drop::Ipv6Unrouted, Some(&f)),
                 None => return self.drop(Drop::NoNextHop, Some(&f)),
             },
         };
