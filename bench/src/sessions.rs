@@ -379,7 +379,7 @@ impl Held {
             .up
             .iter()
             .filter_map(|(k, (n, a))| {
-                let tx = self.r.lac.send_ip(*k, &ip)?;
+                let tx = self.r.lac.frame_ip(*k, &ip, None)?;
                 let l2tp = tx.payload[..tx.payload.len() - ip.len()].to_vec();
                 Some((
                     *n,

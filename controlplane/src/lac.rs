@@ -8,6 +8,12 @@
 //! authenticates, and opens IPCP (and IPv6CP). Outgoing calls the LNS asks
 //! for (OCRQ) are answered per the endpoint's peer policy and run PPP with
 //! the default credentials.
+//!
+//! [`LacBehaviour`] teaches it what a Linux LAC (xl2tpd with the kernel's
+//! L2TP and pppd's pppol2tp plugin) does on the data path: demand and
+//! check sequence numbers, and attach PPP to a call some time after it
+//! connected. Frames it discards for those reasons are counted in
+//! [`LacDataStats`], so tests can assert the LNS gave it none to discard.
 
 use crate::l2tp::avp::ResultCode;
 use crate::l2tp::result::CdnResult;
@@ -19,7 +25,85 @@ use crate::ppp::link::{DownCause, Link, LinkConfig, LinkOutput};
 use crate::timers::Timers;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddr};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// How the emulated LAC's data path behaves. The default is the ideal
+/// LAC: no sequencing, PPP attached when the call connects.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LacBehaviour {
+    /// Send Sequencing Required (AVP 39) in the ICCN (RFC 2661 §5.4).
+    pub ask_seq: bool,
+    /// Like `pppol2tp_recv_seq`: discard every data message without Ns,
+    /// and those out of sequence (Linux with no reorder timeout: the
+    /// first frame sets the expected Ns; a frame with another Ns is
+    /// discarded, until more than 4 in a row follow each other, when it
+    /// resynchronises).
+    pub recv_seq: bool,
+    /// Like `pppol2tp_send_seq`: our data messages carry Ns.
+    pub send_seq: bool,
+    /// Time from the call connecting to PPP attaching to it (pppd
+    /// started by xl2tpd after the ICCN): frames before it are lost, and
+    /// the subscriber's LCP starts then.
+    pub ppp_attach_delay: Duration,
+}
+
+impl LacBehaviour {
+    /// A Linux LAC that sequences its sessions (xl2tpd, the kernel's L2TP
+    /// with `recv_seq` and `send_seq`), its PPP attaching after `delay`.
+    pub fn linux(delay: Duration) -> Self {
+        LacBehaviour {
+            ask_seq: true,
+            recv_seq: true,
+            send_seq: true,
+            ppp_attach_delay: delay,
+        }
+    }
+}
+
+/// Data messages the emulated LAC discarded, by reason.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LacDataStats {
+    /// Without Ns while [`LacBehaviour::recv_seq`] is set.
+    pub unsequenced: u64,
+    /// With an Ns other than the next expected.
+    pub out_of_sequence: u64,
+    /// For a call whose PPP had not attached yet.
+    pub before_attach: u64,
+    /// Sequenced data messages accepted.
+    pub sequenced: u64,
+}
+
+/// The receive side of a Linux session's sequence check.
+#[derive(Debug, Default)]
+struct SeqRx {
+    expected: Option<u16>,
+    /// Last out-of-sequence Ns, and how many followed each other.
+    oos_last: u16,
+    oos_run: u32,
+}
+
+impl SeqRx {
+    /// Whether a frame with `ns` is accepted.
+    fn accept(&mut self, ns: u16) -> bool {
+        match self.expected {
+            Some(e) if e != ns => {
+                self.oos_run = if ns == self.oos_last.wrapping_add(1) {
+                    self.oos_run + 1
+                } else {
+                    0
+                };
+                self.oos_last = ns;
+                if self.oos_run <= 4 {
+                    return false;
+                }
+                self.oos_run = 0;
+            }
+            _ => {}
+        }
+        self.expected = Some(ns.wrapping_add(1));
+        true
+    }
+}
 
 /// What the emulated side reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +152,12 @@ struct Sub {
     /// The tunnel's queued-message count once the call's ICCN was
     /// queued: PPP waits until that many have left the send queue.
     iccn_mark: u64,
+    /// When PPP attaches, while it has not.
+    attach_at: Option<Instant>,
+    /// Next Ns of our data messages.
+    tx_ns: u16,
+    rx: SeqRx,
+    behaviour: LacBehaviour,
 }
 
 /// The emulated LAC.
@@ -88,6 +178,9 @@ pub struct Lac {
     held_marks: BTreeMap<(u16, u64), Vec<SessionKey>>,
     events: VecDeque<LacEvent>,
     seed: u64,
+    behaviour: LacBehaviour,
+    /// Data messages discarded, by reason.
+    pub data_stats: LacDataStats,
 }
 
 impl Lac {
@@ -109,7 +202,16 @@ impl Lac {
             held_marks: BTreeMap::new(),
             events: VecDeque::new(),
             seed,
+            behaviour: LacBehaviour::default(),
+            data_stats: LacDataStats::default(),
         }
+    }
+
+    /// The same LAC behaving like `b` on the data path (for every call
+    /// but those placed with [`Lac::place_call_as`]).
+    pub fn with_behaviour(mut self, b: LacBehaviour) -> Self {
+        self.behaviour = b;
+        self
     }
 
     /// Subscribers with a call.
@@ -135,6 +237,21 @@ impl Lac {
         params: CallParams,
         credentials: (Vec<u8>, String),
     ) -> Result<SessionKey, RequestError> {
+        let b = self.behaviour;
+        self.place_call_as(now, tunnel, params, credentials, b)
+    }
+
+    /// [`Lac::place_call`] for a call whose data path behaves like `b`.
+    pub fn place_call_as(
+        &mut self,
+        now: Instant,
+        tunnel: u16,
+        params: CallParams,
+        credentials: (Vec<u8>, String),
+        behaviour: LacBehaviour,
+    ) -> Result<SessionKey, RequestError> {
+        let mut params = params;
+        params.sequencing_required |= behaviour.ask_seq;
         let key = self.endpoint.place_call(now, tunnel, params)?;
         let t = self.endpoint.tunnel(tunnel).ok_or(RequestError::NoTunnel)?;
         self.subs.insert(
@@ -150,6 +267,10 @@ impl Lac {
                 ipv6_id: None,
                 reported: false,
                 iccn_mark: 0,
+                attach_at: None,
+                tx_ns: 0,
+                rx: SeqRx::default(),
+                behaviour,
             },
         );
         self.after_endpoint(now);
@@ -158,7 +279,19 @@ impl Lac {
 
     /// The subscriber sends an IP packet: the L2TP data message for it (to
     /// the LNS's tunnel and session ids), once the subscriber is up.
-    pub fn send_ip(&self, key: SessionKey, packet: &[u8]) -> Option<Transmit> {
+    pub fn send_ip(&mut self, key: SessionKey, packet: &[u8]) -> Option<Transmit> {
+        if !matches!(packet.first()? >> 4, 4 | 6) {
+            return None;
+        }
+        let s = self.subs.get_mut(&key).filter(|s| s.reported)?;
+        let ns = s.behaviour.send_seq.then(|| Self::take_ns(s));
+        self.frame_ip(key, packet, ns)
+    }
+
+    /// The data message carrying `packet` for a subscriber that is up,
+    /// with `ns` if given, without sending it or taking an Ns (the traffic
+    /// generator learns a session's framing from it).
+    pub fn frame_ip(&self, key: SessionKey, packet: &[u8], ns: Option<u16>) -> Option<Transmit> {
         let s = self.subs.get(&key).filter(|s| s.reported)?;
         let protocol = match packet.first()? >> 4 {
             4 => 0x0021,
@@ -170,9 +303,16 @@ impl Lac {
             s.peer,
             s.peer_tunnel,
             s.peer_session,
+            ns,
             protocol,
             packet,
         ))
+    }
+
+    fn take_ns(s: &mut Sub) -> u16 {
+        let n = s.tx_ns;
+        s.tx_ns = n.wrapping_add(1);
+        n
     }
 
     /// The largest packet the LNS accepts from a subscriber: the MRU its
@@ -277,6 +417,15 @@ impl Lac {
         self.endpoint.on_timeout(now);
         self.after_endpoint(now);
         while let Some(key) = self.timers.pop_due(now) {
+            if self
+                .subs
+                .get(&key)
+                .and_then(|s| s.attach_at)
+                .is_some_and(|t| t <= now)
+            {
+                self.attach(now, key);
+                continue;
+            }
             if let Some(l) = self.subs.get_mut(&key).and_then(|s| s.link.as_mut()) {
                 l.on_timeout(now);
             }
@@ -294,6 +443,10 @@ impl Lac {
         } = self.endpoint.handle(now, local, from, datagram)
         {
             let key = SessionKey { tunnel, session };
+            if !self.data_accepted(key, datagram) {
+                self.after_endpoint(now);
+                return;
+            }
             let ppp = datagram.get(payload_offset..).and_then(frame::decapsulate);
             if let (Some(_), Some((p @ (0x0021 | 0x0057), info))) = (self.subs.get(&key), ppp) {
                 self.events.push_back(LacEvent::Packet {
@@ -309,6 +462,52 @@ impl Lac {
             }
         }
         self.after_endpoint(now);
+    }
+
+    /// Whether the data path takes a data message for `key`: nothing
+    /// before PPP attached, and, with `recv_seq`, only sequenced frames in
+    /// sequence (see [`LacBehaviour`]).
+    fn data_accepted(&mut self, key: SessionKey, datagram: &[u8]) -> bool {
+        let Some(s) = self.subs.get_mut(&key) else {
+            return true;
+        };
+        let recv_seq = s.behaviour.recv_seq;
+        if s.attach_at.is_some() {
+            self.data_stats.before_attach += 1;
+            return false;
+        }
+        if !recv_seq {
+            return true;
+        }
+        match frame::sequenced(datagram) {
+            None => {
+                self.data_stats.unsequenced += 1;
+                false
+            }
+            Some(q) if s.rx.accept(q.ns) => {
+                self.data_stats.sequenced += 1;
+                true
+            }
+            Some(_) => {
+                self.data_stats.out_of_sequence += 1;
+                false
+            }
+        }
+    }
+
+    /// PPP attaches to a connected call: the subscriber's link starts.
+    fn attach(&mut self, now: Instant, key: SessionKey) {
+        let Some(s) = self.subs.get_mut(&key) else {
+            return;
+        };
+        s.attach_at = None;
+        let mut cfg = self.link.clone();
+        cfg.credentials = Some(s.credentials.clone());
+        self.seed = self.seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut link = Link::new(cfg, self.seed);
+        link.start(now);
+        s.link = Some(link);
+        self.after_link(now, key);
     }
 
     /// Takes in the endpoint's events; called at the end of each public
@@ -332,6 +531,7 @@ impl Lac {
                             SocketAddr::from(([0, 0, 0, 0], 0)),
                         ));
                     let default = self.default_credentials.clone();
+                    let behaviour = self.behaviour;
                     let s = self.subs.entry(*key).or_insert_with(|| Sub {
                         link: None,
                         credentials: default,
@@ -343,16 +543,14 @@ impl Lac {
                         ipv6_id: None,
                         reported: false,
                         iccn_mark: 0,
+                        attach_at: None,
+                        tx_ns: 0,
+                        rx: SeqRx::default(),
+                        behaviour,
                     });
                     s.peer_tunnel = peer_tunnel;
                     s.peer_session = *peer_session;
                     s.peer = peer;
-                    let mut cfg = self.link.clone();
-                    cfg.credentials = Some(s.credentials.clone());
-                    self.seed = self.seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
-                    let mut link = Link::new(cfg, self.seed);
-                    link.start(now);
-                    s.link = Some(link);
                     // The call is connected once our ICCN is queued (an
                     // incoming call; for an outgoing one, OCCN): mark it.
                     s.iccn_mark = self
@@ -360,7 +558,13 @@ impl Lac {
                         .tunnel(key.tunnel)
                         .map_or(0, |t| t.control_progress().0);
                     let k = *key;
-                    self.after_link(now, k);
+                    let delay = s.behaviour.ppp_attach_delay;
+                    if delay.is_zero() {
+                        self.attach(now, k);
+                    } else {
+                        s.attach_at = Some(now + delay);
+                        self.timers.set(k, Some(now + delay));
+                    }
                 }
                 Event::SessionDown { key, .. } => {
                     self.held.remove(key);
@@ -409,11 +613,13 @@ impl Lac {
             };
             match out {
                 LinkOutput::Send { protocol, packet } => {
+                    let ns = s.behaviour.send_seq.then(|| Self::take_ns(s));
                     let tx = frame::transmit(
                         s.local,
                         s.peer,
                         s.peer_tunnel,
                         s.peer_session,
+                        ns,
                         protocol,
                         &packet,
                     );

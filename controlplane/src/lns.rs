@@ -50,6 +50,11 @@ pub struct SessionEntry {
     pub ipv6_id: Option<[u8; 8]>,
     /// The subscriber's MRU (larger downstream packets are refused).
     pub mru: u16,
+    /// Our data messages carry Ns/Nr (RFC 2661 §5.4).
+    pub sequencing: bool,
+    /// The Ns the data plane goes on from when it takes the session over
+    /// (lnsd numbered the session's PPP negotiation until now).
+    pub next_ns: u16,
 }
 
 /// The data plane as the control plane sees it. Until the real one exists
@@ -59,6 +64,18 @@ pub trait DataPlane: std::fmt::Debug {
     fn install(&mut self, entry: &SessionEntry);
     /// Removes it (before its address is reused).
     fn remove(&mut self, key: SessionKey);
+    /// Takes the next Ns of a sequenced session the data plane numbers
+    /// (it is installed): lnsd's frames and the workers' share one
+    /// sequence. `None`: not installed, the engine numbers it.
+    fn take_ns(&mut self, key: SessionKey) -> Option<u16> {
+        let _ = key;
+        None
+    }
+    /// The next Ns, not taken (read before [`DataPlane::remove`]).
+    fn peek_ns(&self, key: SessionKey) -> Option<u16> {
+        let _ = key;
+        None
+    }
 }
 
 /// A data plane that forwards nothing, but remembers what it was told (so
@@ -149,6 +166,10 @@ struct Sub {
     ipv4: Option<Ipv4Addr>,
     ipv6_id: Option<[u8; 8]>,
     reported_up: bool,
+    /// Our data messages carry Ns/Nr (RFC 2661 §5.4).
+    sequencing: bool,
+    /// Next Ns while the data plane does not number the session.
+    ns: u16,
     /// RADIUS view of the call.
     call: Call,
     /// Credentials waiting for RADIUS.
@@ -249,14 +270,18 @@ pub struct Lns<D: DataPlane> {
     /// given to its link when the call connected (RFC 2661 §7.4.1: the
     /// call is not connected until the ICCN, but UDP may reorder).
     pub ppp_early: u64,
-    /// Those frames, per call not yet connected.
-    early: HashMap<SessionKey, Vec<(u16, Vec<u8>)>>,
+    /// Those frames, per call not yet connected, and whether any was
+    /// sequenced (the LAC then wants ours sequenced).
+    early: HashMap<SessionKey, Early>,
     /// Authenticated subscribers that got no address.
     pub address_failures: u64,
     /// Calls whose proxy LCP (RFC 2661 AVPs 26–33) was taken as is.
     pub proxy_adopted: u64,
     /// Calls whose proxy LCP was refused, so LCP was renegotiated.
     pub proxy_renegotiated: u64,
+    /// Sessions whose data we began to sequence because the LAC's own
+    /// data came sequenced (RFC 2661 §5.4), not asked in its ICCN.
+    pub sequencing_started: u64,
     radius: Option<Client>,
     radius_tokens: HashMap<u64, (SessionKey, Service)>,
     radius_out: VecDeque<(SocketAddr, Vec<u8>)>,
@@ -271,6 +296,10 @@ pub struct Lns<D: DataPlane> {
     /// RADIUS response times not yet taken by [`Lns::take_radius_latencies`].
     radius_latencies: VecDeque<Duration>,
 }
+
+/// PPP frames (protocol, information) held for a call whose ICCN has not
+/// arrived, and whether any came sequenced.
+type Early = (bool, Vec<(u16, Vec<u8>)>);
 
 /// RADIUS response times kept for the metrics between two takes (the
 /// oldest go first when nobody takes them).
@@ -317,6 +346,7 @@ impl<D: DataPlane> Lns<D> {
             address_failures: 0,
             proxy_adopted: 0,
             proxy_renegotiated: 0,
+            sequencing_started: 0,
             radius: cfg_radius,
             radius_tokens: HashMap::new(),
             radius_out: VecDeque::new(),
@@ -721,7 +751,11 @@ impl<D: DataPlane> Lns<D> {
         {
             let key = SessionKey { tunnel, session };
             let ppp = datagram.get(payload_offset..).and_then(frame::decapsulate);
+            let sequenced = frame::sequenced(datagram).is_some();
             let early = !self.subs.contains_key(&key) && self.awaiting_iccn(key, from);
+            if sequenced && self.subs.get(&key).is_some_and(|s| s.peer == from) {
+                self.peer_sequences(key);
+            }
             match (self.subs.get_mut(&key), ppp) {
                 // Subscriber traffic is the data plane's; it reaches us
                 // only while no worker socket is bound (the data plane is
@@ -736,12 +770,57 @@ impl<D: DataPlane> Lns<D> {
                     self.after_link(now, key);
                 }
                 (None, Some((protocol, info))) if early => {
-                    self.hold_early(key, protocol, info);
+                    self.hold_early(key, protocol, info, sequenced);
                 }
                 _ => self.ppp_orphans += 1,
             }
         }
         self.after_endpoint(now);
+    }
+
+    /// The LAC sent sequenced data on `key` (RFC 2661 §5.4: a peer that
+    /// sequences expects sequence numbers back; a Linux LAC with
+    /// `pppol2tp_recv_seq` discards unsequenced frames): sequence ours
+    /// from now on, unless the peer's policy says never.
+    fn peer_sequences(&mut self, key: SessionKey) {
+        let never = self
+            .endpoint
+            .tunnel(key.tunnel)
+            .is_some_and(|t| t.policy.data_sequencing == crate::l2tp::DataSequencing::Never);
+        let Some(s) = self.subs.get_mut(&key) else {
+            return;
+        };
+        if s.sequencing || never {
+            return;
+        }
+        s.sequencing = true;
+        self.sequencing_started += 1;
+        tracing::debug!(
+            tunnel = key.tunnel,
+            session = key.session,
+            "the LAC sequences its data; sequencing ours"
+        );
+        if s.reported_up {
+            // The data plane's template gains the S bit and Ns field.
+            let entry = Self::entry(key, s);
+            self.dataplane.install(&entry);
+        }
+    }
+
+    /// The data-plane entry of a subscriber as it stands.
+    fn entry(key: SessionKey, s: &Sub) -> SessionEntry {
+        SessionEntry {
+            key,
+            peer_tunnel: s.peer_tunnel,
+            peer_session: s.peer_session,
+            local: s.local,
+            peer: s.peer,
+            ipv4: s.ipv4,
+            ipv6_id: s.ipv6_id,
+            mru: s.link.lcp().peer_mru,
+            sequencing: s.sequencing,
+            next_ns: s.ns,
+        }
     }
 
     /// Whether `key` is a call we answered (ICRP sent) whose ICCN has not
@@ -757,7 +836,7 @@ impl<D: DataPlane> Lns<D> {
 
     /// Holds a few early frames of a call until it connects, rather than
     /// dropping them and costing the subscriber a PPP restart (3 s).
-    fn hold_early(&mut self, key: SessionKey, protocol: u16, info: &[u8]) {
+    fn hold_early(&mut self, key: SessionKey, protocol: u16, info: &[u8], sequenced: bool) {
         // At most 4 frames for each of 1,024 calls: 4,096 in all.
         const PER_CALL: usize = 4;
         const CALLS: usize = 1024;
@@ -766,7 +845,8 @@ impl<D: DataPlane> Lns<D> {
             self.ppp_orphans += 1;
             return;
         }
-        let q = self.early.entry(key).or_default();
+        let (seq, q) = self.early.entry(key).or_default();
+        *seq |= sequenced;
         if q.len() < PER_CALL {
             q.push((protocol, info.to_vec()));
         } else {
@@ -816,7 +896,7 @@ impl<D: DataPlane> Lns<D> {
                 } => self.start_link(now, *key, *peer_session, peer_avps),
                 Event::SessionDown { key, cause } => {
                     // Held for a call that never connected: orphans after all.
-                    if let Some(q) = self.early.remove(key) {
+                    if let Some((_, q)) = self.early.remove(key) {
                         self.ppp_orphans += q.len() as u64;
                     }
                     let why = match cause {
@@ -870,6 +950,16 @@ impl<D: DataPlane> Lns<D> {
             tunnel_connection: format!("{:08X}{:04X}", self.boot, key.tunnel),
         };
         self.next_acct += 1;
+        // RFC 2661 §5.4: the LAC asks with Sequencing Required (AVP 39) in
+        // its ICCN (or OCCN); a peer's policy may force it either way.
+        let asked = avps
+            .iter()
+            .any(|a| matches!(a, crate::l2tp::Avp::SequencingRequired));
+        let sequencing = match t.policy.data_sequencing {
+            crate::l2tp::DataSequencing::Auto => asked,
+            crate::l2tp::DataSequencing::Always => true,
+            crate::l2tp::DataSequencing::Never => false,
+        };
         let sub = Sub {
             local: t.local,
             peer: t.peer,
@@ -879,6 +969,8 @@ impl<D: DataPlane> Lns<D> {
             ipv4: None,
             ipv6_id: None,
             reported_up: false,
+            sequencing,
+            ns: 0,
             call,
             pending: None,
             authz: None,
@@ -901,7 +993,11 @@ impl<D: DataPlane> Lns<D> {
         };
         self.subs.insert(key, sub);
         // Frames that overtook the ICCN, in the order they came.
-        for (protocol, info) in self.early.remove(&key).unwrap_or_default() {
+        let (early_seq, early) = self.early.remove(&key).unwrap_or_default();
+        if early_seq {
+            self.peer_sequences(key);
+        }
+        for (protocol, info) in early {
             if let Some(s) = self.subs.get_mut(&key) {
                 s.link.receive(now, protocol, &info);
                 self.ppp_early += 1;
@@ -926,11 +1022,21 @@ impl<D: DataPlane> Lns<D> {
             };
             match out {
                 LinkOutput::Send { protocol, packet } => {
+                    // One Ns sequence per session (RFC 2661 §5.4): ours
+                    // until the data plane has the session, then its.
+                    let ns = s.sequencing.then(|| {
+                        self.dataplane.take_ns(key).unwrap_or_else(|| {
+                            let n = s.ns;
+                            s.ns = n.wrapping_add(1);
+                            n
+                        })
+                    });
                     self.transmits.push_back(frame::transmit(
                         s.local,
                         s.peer,
                         s.peer_tunnel,
                         s.peer_session,
+                        ns,
                         protocol,
                         &packet,
                     ));
@@ -978,16 +1084,7 @@ impl<D: DataPlane> Lns<D> {
                 LinkOutput::Up { ipv4, ipv6 } => {
                     s.ipv4 = s.ipv4.or(ipv4);
                     s.ipv6_id = s.ipv6_id.or(ipv6);
-                    let entry = SessionEntry {
-                        key,
-                        peer_tunnel: s.peer_tunnel,
-                        peer_session: s.peer_session,
-                        local: s.local,
-                        peer: s.peer,
-                        ipv4: s.ipv4,
-                        ipv6_id: s.ipv6_id,
-                        mru: s.link.lcp().peer_mru,
-                    };
+                    let entry = Self::entry(key, s);
                     let first = !s.reported_up;
                     s.reported_up = true;
                     let (user, v4) = (s.user.clone(), s.ipv4);
@@ -1013,7 +1110,11 @@ impl<D: DataPlane> Lns<D> {
                     }
                 }
                 LinkOutput::NetworkDown => {
-                    // No NCP open: stop forwarding until one reopens.
+                    // No NCP open: stop forwarding until one reopens. The
+                    // sequence goes on from where the data plane left it.
+                    if let Some(n) = self.dataplane.peek_ns(key) {
+                        s.ns = n;
+                    }
                     self.dataplane.remove(key);
                 }
                 LinkOutput::Down(cause) => {

@@ -197,6 +197,23 @@ fn next_hops_and_sequence_numbers() {
         0,
         "a new session starts at 0"
     );
+    w.remove(id).unwrap();
+
+    // lnsd numbered the session's LCP, auth and IPCP frames (0..=6): the
+    // workers go on from 7, lnsd's later frames take from the same
+    // sequence, and a removal hands back where it stood.
+    let id = w.insert_at_ns(&session(0, 1), 7).unwrap();
+    assert_eq!(r.next_ns(id.slot, id.generation), 7);
+    assert_eq!(w.next_ns(id), Some(8));
+    assert_eq!(r.next_ns(id.slot, id.generation), 9);
+    assert_eq!(w.peek_ns(id), Some(10));
+    assert_eq!(w.peek_ns(id), Some(10), "peeking takes nothing");
+    // A data plane that restarts maps the same words: the sequence goes on.
+    let r2 = w.reader();
+    assert_eq!(r2.next_ns(id.slot, id.generation), 10);
+    w.remove(id).unwrap();
+    assert_eq!(w.next_ns(id), None);
+    assert_eq!(w.peek_ns(id), None);
 }
 
 #[test]

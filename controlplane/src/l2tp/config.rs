@@ -19,6 +19,23 @@ pub enum TunnelAuth {
     Optional,
 }
 
+/// Whether our data messages to a peer's sessions carry Ns/Nr (RFC 2661
+/// §5.4). A LAC that asks for sequencing (a Linux LAC with
+/// `pppol2tp_recv_seq`) discards every unsequenced data message, our LCP
+/// Configure-Requests included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DataSequencing {
+    /// Sequence a session once the peer asks: Sequencing Required (AVP 39)
+    /// in its ICCN/OCCN, or the S bit on any data message it sends.
+    #[default]
+    Auto,
+    /// Sequence every session of this peer.
+    Always,
+    /// Never sequence, even if asked (§5.4 lets the LAC require it; a peer
+    /// that does will drop our frames: an operator's override).
+    Never,
+}
+
 /// Policy for one peer (or the default for all).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerPolicy {
@@ -36,6 +53,8 @@ pub struct PeerPolicy {
     /// Answer outgoing-call requests (OCRQ): the LAC role. The call is
     /// reported connected at once (there is no real bearer to wait for).
     pub answer_outgoing_calls: bool,
+    /// Sequence numbers on our data messages.
+    pub data_sequencing: DataSequencing,
 }
 
 impl Default for PeerPolicy {
@@ -47,6 +66,7 @@ impl Default for PeerPolicy {
             accept_tunnels: true,
             accept_incoming_calls: true,
             answer_outgoing_calls: false,
+            data_sequencing: DataSequencing::Auto,
         }
     }
 }

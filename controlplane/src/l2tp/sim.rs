@@ -353,6 +353,14 @@ impl<D: crate::lns::DataPlane> Mixed<D> {
             Mixed::Lns(_) => None,
         }
     }
+
+    /// The LAC engine, read-only.
+    pub fn as_lac(&self) -> Option<&crate::lac::Lac> {
+        match self {
+            Mixed::Lac(l) => Some(l),
+            Mixed::Lns(_) => None,
+        }
+    }
 }
 
 impl<D: crate::lns::DataPlane> Engine for Mixed<D> {

@@ -8,7 +8,7 @@
 //! a test parses it, so it cannot drift from this schema.
 
 use crate::l2tp::transport::TransportConfig;
-use crate::l2tp::{CallParams, EndpointConfig, PeerPolicy, PeerRule, TunnelAuth};
+use crate::l2tp::{CallParams, DataSequencing, EndpointConfig, PeerPolicy, PeerRule, TunnelAuth};
 use serde::Deserialize;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -230,6 +230,12 @@ pub struct Ppp {
     /// call is cleared.
     #[serde(default = "default_ppp_setup")]
     pub setup_timeout_secs: u64,
+    /// Resend our LCP Configure-Request at once when the subscriber's
+    /// first one finds ours unanswered: a LAC that attaches PPP after the
+    /// call connected (xl2tpd with pppd) lost ours, and the link would
+    /// otherwise wait `restart_secs`.
+    #[serde(default = "default_true")]
+    pub lcp_fast_start: bool,
     /// Negotiate IPv6CP. Off by default: xlns hands out no IPv6 prefix
     /// yet (no RA, no DHCPv6-PD), so an open IPv6CP would only invite
     /// IPv6 traffic the data plane drops (`ipv6_unrouted`); with it off,
@@ -264,6 +270,7 @@ impl Default for Ppp {
             max_failure: default_max_failure(),
             auth_tries: default_auth_tries(),
             setup_timeout_secs: default_ppp_setup(),
+            lcp_fast_start: true,
             ipv6: false,
             gateway: default_gateway(),
             dns: Vec::new(),
@@ -454,6 +461,23 @@ pub struct Peer {
     /// Answer its outgoing-call requests (OCRQ) as a LAC.
     #[serde(default)]
     pub answer_outgoing_calls: bool,
+    /// Ns/Nr on our data messages (RFC 2661 §5.4): `"auto"` (when the
+    /// peer asks), `"always"` or `"never"`.
+    #[serde(default)]
+    pub data_sequencing: SequencingMode,
+}
+
+/// `data_sequencing`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SequencingMode {
+    /// When the peer sends Sequencing Required or sequenced data.
+    #[default]
+    Auto,
+    /// Every session.
+    Always,
+    /// No session.
+    Never,
 }
 
 /// `tunnel_auth`.
@@ -859,6 +883,7 @@ impl Config {
                 ipv6: p.ipv6,
                 credentials: None,
                 setup_timeout: Duration::from_secs(p.setup_timeout_secs),
+                lcp_fast_start: p.lcp_fast_start,
             },
             gateway: p.gateway,
             dns: [p.dns.first().copied(), p.dns.get(1).copied()],
@@ -1105,6 +1130,11 @@ impl Config {
                         accept_tunnels: p.accept_tunnels,
                         accept_incoming_calls: p.accept_incoming_calls,
                         answer_outgoing_calls: p.answer_outgoing_calls,
+                        data_sequencing: match p.data_sequencing {
+                            SequencingMode::Auto => DataSequencing::Auto,
+                            SequencingMode::Always => DataSequencing::Always,
+                            SequencingMode::Never => DataSequencing::Never,
+                        },
                     },
                 })
                 .collect(),

@@ -289,13 +289,29 @@ impl TableDataPlane {
                 dst_port: peer.port(),
                 tunnel: e.peer_tunnel,
                 session: e.peer_session,
-                sequencing: false,
+                sequencing: e.sequencing,
             }),
         })
     }
 }
 
 impl DataPlane for TableDataPlane {
+    fn take_ns(&mut self, key: SessionKey) -> Option<u16> {
+        let (id, s, _) = self.sessions.get(&key)?;
+        s.template
+            .sequencing()
+            .then(|| self.writer.next_ns(*id))
+            .flatten()
+    }
+
+    fn peek_ns(&self, key: SessionKey) -> Option<u16> {
+        let (id, s, _) = self.sessions.get(&key)?;
+        s.template
+            .sequencing()
+            .then(|| self.writer.peek_ns(*id))
+            .flatten()
+    }
+
     fn install(&mut self, e: &SessionEntry) {
         let IpAddr::V4(lac) = e.peer.ip() else {
             self.stats.refused += 1;
@@ -334,7 +350,8 @@ impl DataPlane for TableDataPlane {
             self.stats.refused += 1;
             return;
         };
-        match self.writer.insert(&s) {
+        // lnsd numbered the session's PPP negotiation: the workers go on.
+        match self.writer.insert_at_ns(&s, e.next_ns) {
             Ok(id) => {
                 self.sessions.insert(e.key, (id, s, via));
                 self.stats.installed += 1;
@@ -390,6 +407,18 @@ impl DataPlane for Plane {
         match self {
             Plane::Null(n) => n.remove(key),
             Plane::Table(t) => t.remove(key),
+        }
+    }
+    fn take_ns(&mut self, key: SessionKey) -> Option<u16> {
+        match self {
+            Plane::Null(n) => n.take_ns(key),
+            Plane::Table(t) => t.take_ns(key),
+        }
+    }
+    fn peek_ns(&self, key: SessionKey) -> Option<u16> {
+        match self {
+            Plane::Null(n) => n.peek_ns(key),
+            Plane::Table(t) => t.peek_ns(key),
         }
     }
 }

@@ -109,6 +109,11 @@ pub struct Automaton<N: Negotiator> {
     request: Option<(u8, Vec<N::Opt>)>,
     extended: bool,
     magic: u32,
+    /// Retransmit our Configure-Request at once when the peer's first
+    /// packet is a Configure-Request and ours is unanswered.
+    resend_on_first_request: bool,
+    /// Something of this protocol came from the peer.
+    heard: bool,
     out: VecDeque<Output<N::Opt>>,
 }
 
@@ -135,8 +140,23 @@ impl<N: Negotiator> Automaton<N> {
             request: None,
             extended,
             magic: 0,
+            resend_on_first_request: false,
+            heard: false,
             out: VecDeque::new(),
         }
+    }
+
+    /// When the peer's first packet is a Configure-Request while ours is
+    /// unanswered in Req-Sent, send ours again before answering (a TO+
+    /// ahead of time, §4.1). The peer was not listening when ours left:
+    /// a LAC whose PPP attaches to the call after it connected (xl2tpd
+    /// starts pppd after the ICCN) loses our first request, and without
+    /// this the link waits a whole restart timer (3 s). Sending ours
+    /// before our Configure-Ack keeps a peer whose requests merely
+    /// crossed ours from renegotiating: it sees both of our requests
+    /// before it opens, and our first one's Ack no longer matches (§5.2).
+    pub fn resend_on_first_request(&mut self, on: bool) {
+        self.resend_on_first_request = on;
     }
 
     /// Current state.
@@ -212,6 +232,16 @@ impl<N: Negotiator> Automaton<N> {
     /// A packet of this protocol arrived; `raw` is its bytes (for a
     /// Code-Reject of an unknown code).
     pub fn receive(&mut self, now: Instant, packet: &CpPacket<N::Opt>, raw: &[u8]) {
+        let first = !std::mem::replace(&mut self.heard, true);
+        if first
+            && self.resend_on_first_request
+            && matches!(packet.body, Body::ConfigureRequest(_))
+            && self.state == State::ReqSent
+            && self.request.is_some()
+            && self.restart_count > 0
+        {
+            self.event(now, Event::TimeoutPlus, Context::none());
+        }
         let mut ctx = Context {
             received: Some(packet),
             raw: Some(raw),
@@ -509,6 +539,52 @@ mod tests {
             lb.extend(ob);
         }
         (la, lb)
+    }
+
+    #[test]
+    fn a_lost_first_request_is_resent_on_the_peers_first_request() {
+        let now = Instant::now();
+        let mut a = auto(1500, 0);
+        a.resend_on_first_request(true);
+        a.open(now);
+        a.up(now);
+        // Our first request is lost: the peer was not listening yet.
+        drain(&mut a);
+        let mut b = auto(1500, 0);
+        b.open(now);
+        b.up(now);
+        let (la, lb) = converse(&mut a, &mut b, now);
+        assert_eq!(a.state(), State::Opened, "without waiting for the timer");
+        assert_eq!(b.state(), State::Opened);
+        // Ours went again before our Configure-Ack of theirs.
+        let out = sent(&la);
+        assert!(matches!(out[0].body, Body::ConfigureRequest(_)), "{out:?}");
+        assert!(matches!(out[1].body, Body::ConfigureAck(_)), "{out:?}");
+        assert_eq!(la.iter().filter(|o| **o == Output::Up).count(), 1);
+        assert_eq!(lb.iter().filter(|o| **o == Output::Up).count(), 1);
+    }
+
+    #[test]
+    fn crossed_first_requests_do_not_renegotiate() {
+        let now = Instant::now();
+        // Both ends resend on the other's first request, and both first
+        // requests arrive: each sees two of the other's requests before
+        // it opens, and neither goes down again.
+        let mut a = auto(1500, 0);
+        let mut b = auto(1400, 0);
+        for x in [&mut a, &mut b] {
+            x.resend_on_first_request(true);
+            x.open(now);
+            x.up(now);
+        }
+        let (la, lb) = converse(&mut a, &mut b, now);
+        assert_eq!((a.state(), b.state()), (State::Opened, State::Opened));
+        for l in [&la, &lb] {
+            assert_eq!(l.iter().filter(|o| **o == Output::Up).count(), 1);
+            assert!(!l.contains(&Output::Down), "{l:?}");
+        }
+        assert_eq!(a.negotiator.agreed, Some(1500));
+        assert_eq!(b.negotiator.agreed, Some(1400));
     }
 
     #[test]

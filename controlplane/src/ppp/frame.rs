@@ -6,13 +6,21 @@
 //! (RFC 1661 §6.5/§6.6: LCP packets are never compressed); we accept frames
 //! with or without FF 03 and with a compressed protocol field.
 
-use lns_dataplane::wire::l2tp::L2tpRepr;
+use lns_dataplane::wire::l2tp::{L2tpPacket, L2tpRepr, Sequence};
 use lns_dataplane::wire::ppp::{PppFrame, PppRepr};
 
 /// An L2TP data message carrying one PPP packet to (peer tunnel, peer
-/// session).
-pub fn encapsulate(peer_tunnel: u16, peer_session: u16, protocol: u16, info: &[u8]) -> Vec<u8> {
-    let l2tp = L2tpRepr::data(peer_tunnel, peer_session, 4 + info.len());
+/// session). With `ns`, the S bit is set and the message carries Ns (and
+/// Nr 0: reserved in data messages, ignored on receipt, RFC 2661 §3.1).
+pub fn encapsulate(
+    peer_tunnel: u16,
+    peer_session: u16,
+    ns: Option<u16>,
+    protocol: u16,
+    info: &[u8],
+) -> Vec<u8> {
+    let mut l2tp = L2tpRepr::data(peer_tunnel, peer_session, 4 + info.len());
+    l2tp.sequence = ns.map(|ns| Sequence { ns, nr: 0 });
     let hl = l2tp.buffer_len();
     let mut out = vec![0u8; hl + 4 + info.len()];
     // The repr was built for this buffer; emit cannot fail on its length.
@@ -31,14 +39,21 @@ pub fn transmit(
     peer: std::net::SocketAddr,
     peer_tunnel: u16,
     peer_session: u16,
+    ns: Option<u16>,
     protocol: u16,
     info: &[u8],
 ) -> crate::l2tp::Transmit {
     crate::l2tp::Transmit {
         local,
         peer,
-        payload: encapsulate(peer_tunnel, peer_session, protocol, info),
+        payload: encapsulate(peer_tunnel, peer_session, ns, protocol, info),
     }
+}
+
+/// Whether an L2TP data message carries Ns/Nr (its S bit, RFC 2661
+/// §3.1): a peer that sequences its own data expects ours sequenced too.
+pub fn sequenced(datagram: &[u8]) -> Option<Sequence> {
+    L2tpPacket::new_checked(datagram).ok()?.sequence()
 }
 
 /// The protocol and information field of the PPP frame at `payload` (the
@@ -54,13 +69,17 @@ pub fn decapsulate(payload: &[u8]) -> Option<(u16, &[u8])> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lns_dataplane::wire::l2tp::L2tpPacket;
 
     #[test]
     fn round_trip_and_compressed_forms() {
-        let d = encapsulate(7, 9, 0xc021, &[1, 2, 0, 4]);
+        let d = encapsulate(7, 9, None, 0xc021, &[1, 2, 0, 4]);
         let p = L2tpPacket::new_checked(&d[..]).unwrap();
         assert_eq!((p.tunnel_id(), p.session_id()), (7, 9));
+        assert_eq!(sequenced(&d), None);
+        let s = encapsulate(7, 9, Some(513), 0xc021, &[1, 2, 0, 4]);
+        assert_eq!(sequenced(&s), Some(Sequence { ns: 513, nr: 0 }));
+        let ps = L2tpPacket::new_checked(&s[..]).unwrap();
+        assert_eq!(ps.payload(), p.payload());
         assert_eq!(
             decapsulate(p.payload()),
             Some((0xc021, &[1u8, 2, 0, 4][..]))

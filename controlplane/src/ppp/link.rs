@@ -226,6 +226,11 @@ pub struct LinkConfig {
     /// peer can otherwise keep LCP or authentication going forever, since
     /// every exchange it acknowledges restarts the RFC 1661 counters).
     pub setup_timeout: Duration,
+    /// LCP resends its Configure-Request at once when the peer's first
+    /// Configure-Request finds ours unanswered (see
+    /// [`Automaton::resend_on_first_request`]): the LNS side, for LACs
+    /// whose PPP attaches late.
+    pub lcp_fast_start: bool,
 }
 
 impl Default for LinkConfig {
@@ -240,6 +245,7 @@ impl Default for LinkConfig {
             ipv6: true,
             credentials: None,
             setup_timeout: Duration::from_secs(60),
+            lcp_fast_start: false,
         }
     }
 }
@@ -283,7 +289,8 @@ impl Link {
     /// A link in Dead; `seed` drives Magic-Numbers and challenges.
     pub fn new(cfg: LinkConfig, seed: u64) -> Self {
         let mut rng = StdRng::seed_from_u64(seed);
-        let lcp = Automaton::new(Lcp::new(cfg.lcp.clone(), rng.next_u64()), cfg.limits, true);
+        let mut lcp = Automaton::new(Lcp::new(cfg.lcp.clone(), rng.next_u64()), cfg.limits, true);
+        lcp.resend_on_first_request(cfg.lcp_fast_start);
         Link {
             cfg,
             rng,

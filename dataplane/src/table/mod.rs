@@ -257,6 +257,52 @@ impl Region {
         Session::decode(&w)
     }
 
+    /// A slot's Ns word: the generation it belongs to in the high 48
+    /// bits, the next Ns in the low 16. Tagged with the generation so a
+    /// reused slot never continues its previous session's sequence.
+    fn ns_word(&self, slot: u32) -> Option<&AtomicU64> {
+        if slot >= self.layout.sizes.capacity {
+            return None;
+        }
+        self.words().get(self.layout.ns + slot as usize)
+    }
+
+    /// The next Ns of `(slot, generation)`, without taking it.
+    fn peek_ns(&self, slot: u32, generation: u64) -> u16 {
+        let Some(w) = self.ns_word(slot) else {
+            return 0;
+        };
+        let cur = w.load(Ordering::Relaxed);
+        if cur >> 16 == generation & 0xffff_ffff_ffff {
+            cur as u16
+        } else {
+            0
+        }
+    }
+
+    /// Takes the next Ns (shared by every worker and lnsd, hence a
+    /// compare-and-swap).
+    #[inline]
+    fn take_ns(&self, slot: u32, generation: u64) -> u16 {
+        let Some(w) = self.ns_word(slot) else {
+            return 0;
+        };
+        let tag = generation << 16;
+        let mut cur = w.load(Ordering::Relaxed);
+        loop {
+            let ns = if cur & !0xffff == tag & !0xffff {
+                cur as u16
+            } else {
+                0
+            };
+            let next = tag | u64::from(ns.wrapping_add(1));
+            match w.compare_exchange_weak(cur, next, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return ns,
+                Err(c) => cur = c,
+            }
+        }
+    }
+
     fn worker(&self, w: u32) -> Option<WorkerBlock<'_>> {
         if w >= self.layout.sizes.workers {
             return None;
@@ -429,32 +475,11 @@ impl Reader {
         )?)
     }
 
-    /// The next Ns for a sequenced session (RFC 2661 §5.4: per session,
-    /// starting at 0). Tagged with the generation so a reused slot starts
-    /// over; shared by the workers, hence a compare-and-swap.
+    /// The next Ns for a sequenced session (RFC 2661 §5.4: per session),
+    /// taken: the workers and lnsd share one sequence per session.
     #[inline]
     pub fn next_ns(&self, slot: u32, generation: u64) -> u16 {
-        let Some(w) = self
-            .region
-            .words()
-            .get(self.region.layout.ns + slot as usize)
-        else {
-            return 0;
-        };
-        let tag = generation << 16;
-        let mut cur = w.load(Ordering::Relaxed);
-        loop {
-            let ns = if cur & !0xffff == tag & !0xffff {
-                cur as u16
-            } else {
-                0
-            };
-            let next = tag | u64::from(ns.wrapping_add(1));
-            match w.compare_exchange_weak(cur, next, Ordering::Relaxed, Ordering::Relaxed) {
-                Ok(_) => return ns,
-                Err(c) => cur = c,
-            }
-        }
+        self.region.take_ns(slot, generation)
     }
 
     /// Worker `w`'s counter block.
@@ -631,6 +656,15 @@ impl Writer {
 
     /// Adds a session; the workers find it from the moment this returns.
     pub fn insert(&mut self, s: &Session) -> Result<SlotId, TableError> {
+        self.insert_at_ns(s, 0)
+    }
+
+    /// Adds a session whose data messages lnsd already numbered: the
+    /// workers go on from `next_ns` (RFC 2661 §5.4: one Ns sequence per
+    /// session, whoever sends; a gap or a restart from 0 makes a LAC
+    /// that checks sequence numbers discard frames). The Ns word lives in
+    /// the table file, so a restarted data plane keeps counting.
+    pub fn insert_at_ns(&mut self, s: &Session, next_ns: u16) -> Result<SlotId, TableError> {
         let up = s.key();
         let v4 = s.ipv4.map(|a| u64::from(a.to_bits()));
         let v6 = s.ipv6_prefix.map(u64::from_be_bytes);
@@ -647,6 +681,9 @@ impl Writer {
         self.generation += 1;
         let generation = self.generation;
         let r = &*self.region;
+        if let Some(w) = r.ns_word(slot) {
+            w.store((generation << 16) | u64::from(next_ns), Ordering::Relaxed);
+        }
         let (seq, words) = r.slot(slot);
         seqlock::write::<Std>(seq, words, &s.encode(generation));
         // Indexes after the slot: a reader that finds the bucket finds the
@@ -758,6 +795,29 @@ impl Writer {
         r.hdr(hdr::LIVE)
             .store(self.by_up.len() as u64, Ordering::Relaxed);
         Some(self.counters(id))
+    }
+
+    /// Takes the next Ns of a session (lnsd's own PPP frames to a
+    /// sequenced session, between the workers' frames); `None` if `id` is
+    /// not live.
+    pub fn next_ns(&self, id: SlotId) -> Option<u16> {
+        self.live(id)
+            .then(|| self.region.take_ns(id.slot, id.generation))
+    }
+
+    /// The Ns the session's next data message will carry, not taken
+    /// (read before [`Writer::remove`] so lnsd continues the sequence).
+    pub fn peek_ns(&self, id: SlotId) -> Option<u16> {
+        self.live(id)
+            .then(|| self.region.peek_ns(id.slot, id.generation))
+    }
+
+    fn live(&self, id: SlotId) -> bool {
+        self.keys
+            .get(id.slot as usize)
+            .copied()
+            .flatten()
+            .is_some_and(|k| k.generation == id.generation)
     }
 
     /// A session's counters so far, summed over the workers.
