@@ -57,9 +57,13 @@ usage:
   SESSION_OPTIONS: --lns ADDR:PORT [--local ADDR:PORT] [--tunnels N]
          [--sessions M] [--setup-rate CALLS_PER_S] [--auth pap|chap|mschapv2]
          [--user PATTERN] [--password PATTERN] [--timeout SECS] [--ipv6]
+         [--sequencing] [--ppp-attach-delay MS]
       In PATTERN, {n} is the subscriber number (1-based): --user 'user{n}'
       --password 'pw{n}' (the defaults). (`sessions` also takes --rate for
-      --setup-rate.)";
+      --setup-rate.) --sequencing and --ppp-attach-delay make the emulated
+      LAC behave like a Linux one (xl2tpd, the kernel's L2TP, pppd): it
+      asks for and checks data sequence numbers, and attaches each call's
+      PPP MS milliseconds after the call connected.";
 
 static INTERRUPTED: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
 
@@ -221,6 +225,17 @@ fn parse(cmd: &str, args: &[String]) -> Result<Cli, String> {
             "--timeout" if takes(SESS) => s.timeout = secs(&val()?)?,
             "--churn" if cmd == "sessions" => s.churn = secs(&val()?)?,
             "--ipv6" if takes(SESS) => s.ipv6 = true,
+            "--sequencing" if takes(SESS) => {
+                s.behaviour.ask_seq = true;
+                s.behaviour.recv_seq = true;
+                s.behaviour.send_seq = true;
+            }
+            "--ppp-attach-delay" if takes(SESS) => {
+                let ms: u64 = val()?
+                    .parse()
+                    .map_err(|_| "--ppp-attach-delay takes milliseconds".to_string())?;
+                s.behaviour.ppp_attach_delay = std::time::Duration::from_millis(ms);
+            }
             "--json" if cmd != "export" => cli.json = Some(val()?.into()),
             "--access-if" if takes(TRAF) => t.access.dev = val()?,
             "--core-if" if takes(TRAF) => t.core.dev = val()?,

@@ -48,6 +48,11 @@ pub struct Opts {
     pub churn: Duration,
     /// Negotiate IPv6CP too.
     pub ipv6: bool,
+    /// Behave like a Linux LAC on the data path: require sequencing
+    /// (discarding unsequenced and out-of-sequence data, as
+    /// `pppol2tp_recv_seq` does) and attach each call's PPP this long
+    /// after the call connected (`--sequencing`, `--ppp-attach-delay`).
+    pub behaviour: lns_controlplane::lac::LacBehaviour,
     /// Write the summary here as JSON.
     pub json: Option<std::path::PathBuf>,
 }
@@ -68,6 +73,7 @@ impl Default for Opts {
             timeout: Duration::from_secs(10),
             churn: Duration::ZERO,
             ipv6: false,
+            behaviour: Default::default(),
             json: None,
         }
     }
@@ -92,6 +98,20 @@ pub struct Report {
     pub churn_cycles: u64,
     /// Distinct IPv4 addresses handed out at the end of setup.
     pub addresses: u64,
+    /// Data messages the emulated LAC discarded (unsequenced, out of
+    /// sequence, before PPP attached).
+    pub lac_discards: Discards,
+}
+
+/// Data messages the emulated LAC discarded, by reason.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Discards {
+    /// Without Ns, while the LAC requires sequencing.
+    pub unsequenced: u64,
+    /// With an Ns other than the next expected.
+    pub out_of_sequence: u64,
+    /// Before the call's PPP attached.
+    pub before_attach: u64,
 }
 
 /// Latency percentiles.
@@ -307,7 +327,8 @@ pub fn bring_up(o: &Opts) -> Result<Held, String> {
         ..Default::default()
     };
     let mut r = Run {
-        lac: Lac::new(endpoint, link, (Vec::new(), String::new()), seed),
+        lac: Lac::new(endpoint, link, (Vec::new(), String::new()), seed)
+            .with_behaviour(o.behaviour),
         sock,
         me,
         pending: HashMap::new(),
@@ -458,6 +479,11 @@ impl Held {
             },
             churn_cycles: cycles,
             addresses: self.addresses,
+            lac_discards: Discards {
+                unsequenced: r.lac.data_stats.unsequenced,
+                out_of_sequence: r.lac.data_stats.out_of_sequence,
+                before_attach: r.lac.data_stats.before_attach,
+            },
         };
         // Leave politely: StopCCN to the LNS, acknowledged.
         let now = Instant::now();
@@ -505,6 +531,13 @@ pub fn print(r: &Report) {
     );
     if r.churn_cycles > 0 {
         println!("churn: {} hang-up/re-dial cycles", r.churn_cycles);
+    }
+    let d = &r.lac_discards;
+    if d.unsequenced + d.out_of_sequence + d.before_attach > 0 {
+        println!(
+            "LAC discarded: {} unsequenced, {} out of sequence, {} before PPP attached",
+            d.unsequenced, d.out_of_sequence, d.before_attach
+        );
     }
     if r.failed.is_empty() {
         println!("failures: none");

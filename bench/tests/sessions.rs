@@ -87,6 +87,44 @@ fn json(path: &std::path::Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
+/// A LAC that sequences its data and attaches PPP 200 ms after each call
+/// connects (xl2tpd with the kernel's L2TP and pppd): every call comes up
+/// without waiting out lnsd's 3 s LCP restart timer, and the LAC has no
+/// unsequenced or out-of-sequence frame to discard.
+#[test]
+fn a_linux_like_lac_comes_up_without_a_restart_timer() {
+    let l = lnsd(30);
+    let out = l.dir.join("linux.json");
+    let lns = format!("127.0.0.1:{}", l.port);
+    let (ok, text) = bench(&[
+        "sessions",
+        "--lns",
+        &lns,
+        "--local",
+        "127.0.0.1:0",
+        "--sessions",
+        "30",
+        "--rate",
+        "100",
+        "--sequencing",
+        "--ppp-attach-delay",
+        "200",
+        "--json",
+        out.to_str().unwrap(),
+    ]);
+    assert!(ok, "{text}\n{}", l.proc.log());
+    let j = json(&out);
+    assert_eq!(j["up"], 30, "{text}");
+    let d = &j["lac_discards"];
+    assert_eq!(d["unsequenced"], 0, "{text}");
+    assert_eq!(d["out_of_sequence"], 0, "{text}");
+    assert!(d["before_attach"].as_u64().unwrap() >= 30, "{text}");
+    // Not a speed check: 3 s is the restart timer a lost first
+    // Configure-Request used to cost every call.
+    let max = j["latency_ms"]["max"].as_f64().unwrap();
+    assert!(max >= 200.0 && max < 3000.0, "{text}");
+}
+
 #[test]
 fn sessions_come_up_and_are_measured() {
     let l = lnsd(40);
