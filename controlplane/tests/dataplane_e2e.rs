@@ -1,7 +1,12 @@
 //! The whole LNS in a namespace lab (DESIGN §5.6; issue 6's "done when"):
 //! lnsd in `lns` supervising lns-dataplane (XDP + AF_XDP on both veths),
 //! the emulated LAC in `lac` bringing up 100 PPP subscribers, a host in
-//! `core` answering their pings.
+//! `core` answering their pings. The first [`SEQ`] subscribers' calls
+//! behave like a Linux LAC's (xl2tpd, the kernel's L2TP with
+//! `recv_seq`/`send_seq`, pppd attaching 200 ms after the call connects):
+//! they demand data sequence numbers and discard frames out of sequence,
+//! so their pings check that lnsd's PPP frames and the data plane's share
+//! one Ns sequence, across a data-plane restart too.
 //!
 //! The LAC runs in its own process inside the `lac` namespace: this test
 //! binary re-executed with `XLNS_E2E_LAC` set, so [`lac_process`] drives a
@@ -21,6 +26,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const N: usize = 100;
+/// Subscribers whose calls sequence their data like a Linux LAC's.
+const SEQ: usize = 10;
 const T: Duration = Duration::from_secs(20);
 
 /// An ICMP echo request from `src` to the core host; 56 bytes of data.
@@ -54,7 +61,7 @@ fn lac_process() {
 mod lac {
     use super::*;
     use lns_controlplane::l2tp::{CallParams, SessionKey};
-    use lns_controlplane::lac::{Lac, LacEvent};
+    use lns_controlplane::lac::{Lac, LacBehaviour, LacEvent};
     use lns_controlplane::ppp::lcp::AuthProtocol;
     use std::collections::HashMap;
     use std::net::{SocketAddr, UdpSocket};
@@ -215,12 +222,18 @@ mod lac {
         let now = Instant::now();
         let t = d.lac.open_tunnel(now, me, lns).unwrap();
         for i in 1..=users {
+            let b = if i <= SEQ {
+                LacBehaviour::linux(Duration::from_millis(200))
+            } else {
+                LacBehaviour::default()
+            };
             d.lac
-                .place_call(
+                .place_call_as(
                     now,
                     t,
                     CallParams::default(),
                     (format!("user{i}").into_bytes(), format!("pw{i}")),
+                    b,
                 )
                 .unwrap();
         }
@@ -263,6 +276,13 @@ mod lac {
                 ["stream", n, gap] => d.stream(n.parse().unwrap(), gap.parse().unwrap()),
                 ["bad", s, u] => d.bad(s.parse().unwrap(), u.parse().unwrap()),
                 ["idle", ms] => d.pump(Instant::now() + Duration::from_millis(ms.parse().unwrap())),
+                ["seq"] => {
+                    let s = d.lac.data_stats;
+                    println!(
+                        "SEQ {} {} {} {}",
+                        s.sequenced, s.unsequenced, s.out_of_sequence, s.before_attach
+                    );
+                }
                 ["quit"] => return,
                 _ => println!("ERR {line}"),
             }
@@ -372,6 +392,7 @@ fn lnsd_forwards_100_subscribers_through_xdp() {
             "[l2tp]\nlisten = [\"{lns}:1701\"]\nshutdown_timeout_secs = 2\n\
              [[peer]]\naddress = \"{lac}\"\n\
              [ppp]\nauth = [\"pap\"]\nusers_file = \"{users}\"\ngateway = \"100.64.0.1\"\nipv6 = false\n\
+             echo_interval_secs = 1\n\
              [[pool]]\nname = \"default\"\nranges = [\"100.64.1.1-100.64.1.254\"]\n\
              [dataplane]\nmode = \"supervised\"\nbinary = \"{bin}\"\ntable = \"{table}\"\n\
              capacity = 4096\naccess_interface = \"va\"\ncore_interface = \"vc\"\n\
@@ -510,8 +531,21 @@ fn lnsd_forwards_100_subscribers_through_xdp() {
     assert_eq!(&ip[12..16], &AccessLab::HOST.octets());
     assert_eq!(checksum::sum(&ip[..20]), 0xffff);
 
-    // Per-session counters: exactly one packet each way, 84 bytes.
+    // The sequenced calls: their templates carry Ns, and over a few LCP
+    // echoes (lnsd's, every second) interleaved with the pings (the data
+    // plane's), the LAC found every frame in sequence.
     let r = Reader::inspect(std::path::Path::new(&table)).unwrap();
+    let sequenced = addrs
+        .iter()
+        .filter(|a| r.by_ipv4(**a).unwrap().session.template.sequencing())
+        .count();
+    assert_eq!(sequenced, SEQ, "{}", lnsd.log());
+    lac.send("idle 2500");
+    lac.send("ping 11");
+    assert_eq!(lac.expect("REPLIES ").parse::<usize>().unwrap(), N);
+    check_sequence(&mut lac, 2);
+
+    // Per-session counters: exactly two packets each way, 84 bytes each.
     for a in &addrs {
         let c = session_counters(&r, *a);
         assert_eq!(
@@ -522,7 +556,7 @@ fn lnsd_forwards_100_subscribers_through_xdp() {
                 c.down_bytes,
                 c.drops
             ),
-            (1, 84, 1, 84, 0),
+            (2, 168, 2, 168, 0),
             "{a}"
         );
     }
@@ -546,13 +580,17 @@ fn lnsd_forwards_100_subscribers_through_xdp() {
             .and_then(|l| l.rsplit(' ').next())
             .and_then(|v| v.parse().ok())
     };
-    let n = N as f64;
+    let n = 2.0 * N as f64;
     assert_eq!(
         metric("xlns_sessions", &["state=\"up\""]),
-        Some(n),
+        Some(N as f64),
         "{text}"
     );
-    assert_eq!(metric("xlns_session_setups_total", &[]), Some(n), "{text}");
+    assert_eq!(
+        metric("xlns_session_setups_total", &[]),
+        Some(N as f64),
+        "{text}"
+    );
     for c in [
         "upstream_packets",
         "downstream_packets",
@@ -577,7 +615,7 @@ fn lnsd_forwards_100_subscribers_through_xdp() {
         Some(1.0),
         "{text}"
     );
-    assert!(metric("xlns_l2tp_total", &["counter=\"sessions_up\""]) >= Some(n));
+    assert!(metric("xlns_l2tp_total", &["counter=\"sessions_up\""]) >= Some(N as f64));
     // The admin API reports the same per-session counters (lnsctl, in the
     // LNS's namespace where lnsd's admin port is).
     let lnsctl = |args: &[&str]| -> serde_json::Value {
@@ -606,7 +644,7 @@ fn lnsd_forwards_100_subscribers_through_xdp() {
             &c["packets_down"],
             &c["bytes_down"]
         ),
-        (&1.into(), &84.into(), &1.into(), &84.into()),
+        (&2.into(), &168.into(), &2.into(), &168.into()),
         "{one}"
     );
     let stats = lnsctl(&["stats"]);
@@ -717,6 +755,10 @@ fn lnsd_forwards_100_subscribers_through_xdp() {
     lac.send("ping 3");
     let replies: usize = lac.expect("REPLIES ").parse().unwrap();
     assert_eq!(replies, N, "forwarding after the reload\n{}", lnsd.log());
+    // Two data planes later, lnsd's frames and the third data plane's
+    // still continue one sequence per sequenced call.
+    lac.send("idle 1500");
+    check_sequence(&mut lac, 3);
 
     lac.send("quit");
     drop(lac);
@@ -727,6 +769,24 @@ fn lnsd_forwards_100_subscribers_through_xdp() {
         !std::path::Path::new(&table).exists(),
         "lnsd removes its table"
     );
+}
+
+/// The sequenced calls' LAC discarded nothing for want of sequence
+/// numbers or for sequence breaks, and accepted at least `per_call`
+/// frames per call on top of PPP negotiation.
+fn check_sequence(lac: &mut LacProc, per_call: u64) {
+    lac.send("seq");
+    let f: Vec<u64> = lac
+        .expect("SEQ ")
+        .split(' ')
+        .map(|x| x.parse().unwrap())
+        .collect();
+    let (accepted, unsequenced, out_of_sequence, before_attach) = (f[0], f[1], f[2], f[3]);
+    assert_eq!(unsequenced, 0, "{f:?}");
+    assert_eq!(out_of_sequence, 0, "{f:?}");
+    // LCP, PAP and IPCP, then the pings.
+    assert!(accepted >= SEQ as u64 * (4 + per_call), "{f:?}");
+    assert!(before_attach >= SEQ as u64, "PPP attached late: {f:?}");
 }
 
 struct Cleanup(String);
