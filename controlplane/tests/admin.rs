@@ -7,7 +7,9 @@
 mod common;
 
 use common::process::Proc;
-use lns_controlplane::l2tp::{CallParams, Endpoint, EndpointConfig, Event, PeerPolicy, PeerRule};
+use lns_controlplane::l2tp::{
+    CallParams, ClearCause, Endpoint, EndpointConfig, Event, PeerPolicy, PeerRule,
+};
 use lns_controlplane::lac::{Lac, LacEvent};
 use lns_controlplane::ppp::lcp::AuthProtocol;
 use lns_controlplane::ppp::lcp_opts::{LcpConfig, Side};
@@ -287,6 +289,16 @@ fn every_rpc_through_lnsctl_against_emulated_subscribers() {
             .any(|e| matches!(e, LacEvent::SubscriberDown { .. }))
             && e.iter()
                 .any(|e| matches!(e, LacEvent::L2tp(Event::SessionDown { .. })))
+    });
+    // The CDN says why in words (RFC 2661 §4.4.2 result 3, administrative).
+    lac.wait("the operator's cause in the CDN", |e| {
+        e.iter().any(|e| {
+            matches!(e, LacEvent::L2tp(Event::SessionDown {
+                cause: ClearCause::PeerCdn { result, .. },
+                ..
+            }) if result.result == 3
+                && result.message_text() == "administrative: operator test")
+        })
     });
     assert!(
         watcher.wait_for("\"kind\":\"session_down\"", 1, T),

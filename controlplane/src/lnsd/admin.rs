@@ -401,7 +401,7 @@ impl Admin {
                 tunnel: u32::from(key.tunnel),
                 session: u32::from(key.session),
                 user: String::from_utf8_lossy(user).into_owned(),
-                cause: format!("{cause:?}"),
+                cause: cause.to_string(),
                 ..Default::default()
             },
             _ => return,

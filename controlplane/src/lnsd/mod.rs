@@ -124,7 +124,7 @@ fn log_lns_event(ev: &LnsEvent) {
             tunnel = key.tunnel,
             session = key.session,
             user = %lossy(user),
-            cause = ?cause,
+            cause = %cause,
             "subscriber down"
         ),
     }
