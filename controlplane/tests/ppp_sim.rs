@@ -7,6 +7,7 @@ use lns_controlplane::aaa::pool::Pools;
 use lns_controlplane::l2tp::avp::{PppDisconnectCause, ResultCode};
 use lns_controlplane::l2tp::result::{CdnResult, StopCcnResult};
 use lns_controlplane::l2tp::sim::{Impairments, Mixed, MixedEvent, Sim};
+use lns_controlplane::l2tp::stats::Counter;
 use lns_controlplane::l2tp::{
     Avp, CallParams, ClearCause, Endpoint, EndpointConfig, Event, MessageType, PeerPolicy,
     PeerRule, TunnelCause, decode_packet,
@@ -568,6 +569,15 @@ fn cdns_and_stopccns_carry_protocol_text() {
     let ppp = ppp.as_ref().expect("RFC 3145 cause");
     assert_eq!((ppp.code, ppp.direction), (13, 2));
     assert_eq!(ppp.message, b"authentication failed");
+    // Our own close is not a peer's unexpected message.
+    let lns_counters = sim.nodes[l]
+        .endpoint
+        .lns()
+        .unwrap()
+        .endpoint
+        .counters()
+        .clone();
+    assert_eq!(lns_counters.get(Counter::RxUnexpected), 0);
 
     // An operator's disconnect: result 3 (administrative), the reason.
     assert!(sim.with(l, |e, now| e.lns().unwrap().disconnect(

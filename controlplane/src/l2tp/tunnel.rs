@@ -994,6 +994,7 @@ impl Tunnel {
         let Some(s) = self.sessions.get_mut(&id) else {
             return;
         };
+        let from_peer = matches!(input, Input::Message(_));
         let action = s.step(input);
         let peer_sid = s.peer_id;
         let key = SessionKey {
@@ -1024,7 +1025,11 @@ impl Tunnel {
                 if let Some(m) = m {
                     self.queue(ctx, peer_sid, m);
                 }
-                if let ClearCause::LocalCdn(r) = &cause
+                // A peer's message the session FSM cannot take (§7.4, §7.5)
+                // is answered with result 2, error 0. Our own closes (a PPP
+                // failure, say) may carry the same codes: not counted.
+                if from_peer
+                    && let ClearCause::LocalCdn(r) = &cause
                     && r.result == CdnResult::GeneralError as u16
                     && r.error == Some(ErrorCode::NoError as u16)
                 {
