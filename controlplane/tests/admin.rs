@@ -8,7 +8,7 @@ mod common;
 
 use common::process::Proc;
 use lns_controlplane::l2tp::{
-    CallParams, ClearCause, Endpoint, EndpointConfig, Event, PeerPolicy, PeerRule,
+    CallParams, ClearCause, Endpoint, EndpointConfig, Event, PeerPolicy, PeerRule, TunnelCause,
 };
 use lns_controlplane::lac::{Lac, LacEvent};
 use lns_controlplane::ppp::lcp::AuthProtocol;
@@ -383,9 +383,13 @@ fn every_rpc_through_lnsctl_against_emulated_subscribers() {
         ],
     );
     assert!(n(&c["sessions_cleared"]) >= 2, "{c}");
-    lac.wait("the tunnel cleared", |e| {
-        e.iter()
-            .any(|e| matches!(e, LacEvent::L2tp(Event::TunnelDown { .. })))
+    lac.wait("the tunnel cleared with the operator's message", |e| {
+        e.iter().any(|e| {
+            matches!(e, LacEvent::L2tp(Event::TunnelDown {
+                cause: TunnelCause::PeerStopCcn(rc),
+                ..
+            }) if rc.message_text() == "maintenance")
+        })
     });
     // The tunnel left `established`: its gauge reads 0, not its last value.
     let text = scrape(&lnsd.log());

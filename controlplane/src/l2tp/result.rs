@@ -129,6 +129,12 @@ from_u16!(
 );
 
 impl super::avp::ResultCode {
+    /// A Result Code with a numeric result (what an operator typed);
+    /// [`ResultCode::stop_ccn`] and [`ResultCode::cdn`] name theirs.
+    pub fn new(result: u16, error: Option<ErrorCode>, message: &str) -> Self {
+        Self::build(result, error, message)
+    }
+
     /// A StopCCN result.
     pub fn stop_ccn(result: StopCcnResult, error: Option<ErrorCode>, message: &str) -> Self {
         Self::build(result.into(), error, message)
