@@ -118,7 +118,7 @@ impl DownCause {
             code,
             protocol,
             direction,
-            message: self.to_string().into_bytes(),
+            message: crate::l2tp::result::wire_message(&self.to_string()),
         }
     }
 }
