@@ -142,7 +142,9 @@ pub struct Dataplane {
     /// "wakeup" (sleep when idle) or "busy" (spin: a full core per worker).
     #[serde(default = "default_polling")]
     pub polling: String,
-    /// Pause before restarting a data plane that died, milliseconds.
+    /// Pause before restarting a data plane that died, milliseconds;
+    /// doubled after each death that follows a short run (up to 60 s),
+    /// back to this after a run of 30 s.
     #[serde(default = "default_restart_delay")]
     pub restart_delay_ms: u64,
     /// How often next hops are re-read from the kernel, seconds.

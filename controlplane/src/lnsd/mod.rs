@@ -251,7 +251,11 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), RunError> 
         tokio::spawn(dataplane::supervise(
             binary,
             dp_args_rx,
-            std::time::Duration::from_millis(d.restart_delay_ms),
+            dataplane::Backoff::new(
+                std::time::Duration::from_millis(d.restart_delay_ms),
+                dataplane::Backoff::MAX,
+                dataplane::Backoff::STABLE,
+            ),
             stop_rx,
         ))
     });
