@@ -129,6 +129,7 @@ pub fn l2tp_endpoint(data: &[u8]) {
                     secret: Some(FUZZ_SECRET.to_vec()),
                     auth: TunnelAuth::Optional,
                     hide_avps: true,
+                    hide_avps_in_tunnel_setup: true,
                     answer_outgoing_calls: true,
                     ..Default::default()
                 },

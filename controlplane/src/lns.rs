@@ -21,7 +21,7 @@ use crate::aaa::radius::client::{Client, ClientConfig, ClientOutput, Service};
 use crate::aaa::radius::nas::{self, Authorization, Call, Nas, Status, Usage};
 use crate::aaa::radius::packet::{Attr, Code, Packet, attr};
 use crate::l2tp::avp::ResultCode;
-use crate::l2tp::result::CdnResult;
+use crate::l2tp::result::{CdnResult, ErrorCode};
 use crate::l2tp::{CallKind, Endpoint, Event, Received, SessionKey, Transmit};
 use crate::ppp::auth::{Credentials, Decision};
 use crate::ppp::frame;
@@ -1205,11 +1205,16 @@ impl<D: DataPlane> Lns<D> {
             self.ipv6_ids.remove(&id);
         }
         let ppp = cause.ppp_cause();
+        // RFC 2661 §4.4.2: our own decision to end the call (operator,
+        // RADIUS Disconnect, session timeout, no address) is result 3
+        // (administrative); PPP failing is result 2 with error 0 (no
+        // general error: L2TP itself is fine), and the RFC 3145 cause AVP
+        // says what PPP did. The message is the cause's text.
         let result = match cause {
             DownCause::Admin(_) => CdnResult::Administrative,
             _ => CdnResult::GeneralError,
         };
-        let rc = ResultCode::cdn(result, None, &format!("{cause:?}"));
+        let rc = ResultCode::cdn(result, Some(ErrorCode::NoError), &cause.to_string());
         self.endpoint.disconnect(now, key, rc, Some(ppp));
         self.events.push_back(LnsEvent::SubscriberDown {
             key,

@@ -2,12 +2,15 @@
 //! lnsctl (every subcommand, `--json` parsed) and a gRPC client (health,
 //! reflection): listing and filtering with pagination, disconnect seen at
 //! the LAC, dial answered by the emulated LAC, the event stream, reload
-//! refusing a bad file whole, and TLS plus a bearer token enforced.
+//! refusing a bad file whole, TLS plus a bearer token enforced, and
+//! lnsctl ending quietly when its output's reader is gone.
 
 mod common;
 
 use common::process::Proc;
-use lns_controlplane::l2tp::{CallParams, Endpoint, EndpointConfig, Event, PeerPolicy, PeerRule};
+use lns_controlplane::l2tp::{
+    CallParams, ClearCause, Endpoint, EndpointConfig, Event, PeerPolicy, PeerRule, TunnelCause,
+};
 use lns_controlplane::lac::{Lac, LacEvent};
 use lns_controlplane::ppp::lcp::AuthProtocol;
 use lns_controlplane::ppp::lcp_opts::{LcpConfig, Side};
@@ -288,6 +291,16 @@ fn every_rpc_through_lnsctl_against_emulated_subscribers() {
             && e.iter()
                 .any(|e| matches!(e, LacEvent::L2tp(Event::SessionDown { .. })))
     });
+    // The CDN says why in words (RFC 2661 §4.4.2 result 3, administrative).
+    lac.wait("the operator's cause in the CDN", |e| {
+        e.iter().any(|e| {
+            matches!(e, LacEvent::L2tp(Event::SessionDown {
+                cause: ClearCause::PeerCdn { result, .. },
+                ..
+            }) if result.result == 3
+                && result.message_text() == "administrative: operator test")
+        })
+    });
     assert!(
         watcher.wait_for("\"kind\":\"session_down\"", 1, T),
         "{}",
@@ -371,9 +384,13 @@ fn every_rpc_through_lnsctl_against_emulated_subscribers() {
         ],
     );
     assert!(n(&c["sessions_cleared"]) >= 2, "{c}");
-    lac.wait("the tunnel cleared", |e| {
-        e.iter()
-            .any(|e| matches!(e, LacEvent::L2tp(Event::TunnelDown { .. })))
+    lac.wait("the tunnel cleared with the operator's message", |e| {
+        e.iter().any(|e| {
+            matches!(e, LacEvent::L2tp(Event::TunnelDown {
+                cause: TunnelCause::PeerStopCcn(rc),
+                ..
+            }) if rc.message_text() == "maintenance")
+        })
     });
     // The tunnel left `established`: its gauge reads 0, not its last value.
     let text = scrape(&lnsd.log());
@@ -489,6 +506,53 @@ fn a_failed_setup_is_counted_by_cause() {
     assert!(out.starts_with("HTTP/1.1 404"), "{out}");
     drop(lac);
     drop(lnsd);
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// lnsctl with stdout (or stderr) into a pipe whose reader has already
+/// gone, as after `lnsctl stats | head` once head exits: (status, stderr).
+fn lnsctl_into_closed_pipe(server: &str, args: &[&str], stderr_too: bool) -> (i32, String) {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lnsctl"));
+    cmd.args(["--server", server]).args(args);
+    if stderr_too {
+        cmd.stdout(std::process::Stdio::null()).stderr(writer);
+    } else {
+        cmd.stdout(writer).stderr(std::process::Stdio::piped());
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn lnsctl_is_quiet_when_its_reader_goes_away() {
+    let d = dir("pipe");
+    let port = common::free_udp_port();
+    let users_file = d.join("users.toml");
+    std::fs::write(&users_file, users(1)).unwrap();
+    let cfg = d.join("lnsd.toml");
+    std::fs::write(&cfg, config(port, &users_file, "listen = \"127.0.0.1:0\"")).unwrap();
+    let (lnsd, server) = start_lnsd(&cfg);
+    let server = format!("http://{server}");
+    for args in [
+        &["stats"][..],
+        &["--json", "stats"],
+        &["tunnels"],
+        &["--help"],
+    ] {
+        let (code, err) = lnsctl_into_closed_pipe(&server, args, false);
+        assert_eq!((code, err.as_str()), (0, ""), "lnsctl {args:?}");
+    }
+    // An error to tell on a closed stderr: the usual status, no panic (101).
+    lnsd.signal("TERM");
+    let mut lnsd = lnsd;
+    assert!(lnsd.wait_exit(T), "{}", lnsd.log());
+    let (code, _) = lnsctl_into_closed_pipe(&server, &["tunnels"], true);
+    assert_eq!(code, 3);
     let _ = std::fs::remove_dir_all(&d);
 }
 

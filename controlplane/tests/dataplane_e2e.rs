@@ -710,8 +710,10 @@ fn lnsd_forwards_100_subscribers_through_xdp() {
         "traffic resumed after the restart\n{}",
         lnsd.log()
     );
+    // Killed, it had no last words: none are quoted.
     assert!(
-        lnsd.log().contains("data plane exited; restarting"),
+        lnsd.log()
+            .contains("data plane exited: signal: 9 (SIGKILL); restarting in 0.2s"),
         "{}",
         lnsd.log()
     );

@@ -47,6 +47,8 @@ struct Peer {
     nr: u16,
     secret: Option<Vec<u8>>,
     now: Instant,
+    /// The datagrams behind the packets the last exchange returned.
+    raw_out: Vec<Vec<u8>>,
 }
 
 impl Peer {
@@ -59,6 +61,7 @@ impl Peer {
             nr: 0,
             secret: None,
             now: Instant::now(),
+            raw_out: Vec::new(),
         }
     }
 
@@ -90,6 +93,7 @@ impl Peer {
 
     fn take(&mut self, ep: &mut Endpoint) -> Vec<ControlPacket> {
         let mut out = Vec::new();
+        self.raw_out.clear();
         while let Some(tx) = ep.poll_transmit() {
             assert_eq!(tx.peer, self.addr);
             let p = decode_packet(&tx.payload, self.secret.as_deref()).unwrap();
@@ -97,6 +101,7 @@ impl Peer {
                 self.nr = self.nr.wrapping_add(1);
             }
             out.push(p);
+            self.raw_out.push(tx.payload);
         }
         out
     }
@@ -423,6 +428,83 @@ fn wait_ctl_conn_sccrp_is_an_fsm_error() {
     let m = p.sccrq(vec![]);
     let r = p.send(&mut ep, 0, ControlMessage::new(MessageType::Sccrp, m.avps));
     assert_eq!(result_of(&only(&r, MessageType::StopCcn)).0, 7);
+}
+
+/// The attribute types a datagram carries with the H bit set, read from
+/// the wire (decoding unhides them and forgets the bit).
+fn hidden_types(datagram: &[u8]) -> Vec<u16> {
+    // Control messages have L and S set and no O: a 12-octet header.
+    let mut r = lns_controlplane::octets::Reader::new(&datagram[12..]);
+    let mut hidden = Vec::new();
+    while !r.is_empty() {
+        let a = lns_controlplane::l2tp::avp::read_wire_avp(&mut r).unwrap();
+        if a.hidden {
+            hidden.push(a.attr_type);
+        }
+    }
+    hidden
+}
+
+#[test]
+fn hide_avps_leaves_tunnel_setup_in_the_clear_unless_asked() {
+    use lns_controlplane::l2tp::avp::AvpType;
+    for in_setup in [false, true] {
+        let policy = PeerPolicy {
+            hide_avps: true,
+            hide_avps_in_tunnel_setup: in_setup,
+            ..auth_policy()
+        };
+        // Recipient: the SCCRP.
+        let mut ep = endpoint(policy.clone());
+        let mut p = Peer::new();
+        p.secret = Some(b"topsecret".to_vec());
+        let r = p.send(&mut ep, 0, p.sccrq(vec![]));
+        let sccrp = only(&r, MessageType::Sccrp);
+        let hidden = hidden_types(&p.raw_out[0]);
+        if in_setup {
+            assert!(
+                hidden.contains(&(AvpType::FramingCapabilities as u16)),
+                "{hidden:?}"
+            );
+        } else {
+            assert_eq!(hidden, Vec::<u16>::new(), "SCCRP in the clear by default");
+        }
+        // Hiding resumes after setup: the ICRP hides its session id.
+        p.their_tid = sccrp.assigned_tunnel_id().unwrap();
+        let Some(Avp::Challenge(ch)) = sccrp.get(AvpType::Challenge) else {
+            panic!("no challenge")
+        };
+        let answer = auth::challenge_response(MessageType::Scccn, b"topsecret", ch);
+        p.send(
+            &mut ep,
+            0,
+            ControlMessage::new(MessageType::Scccn, vec![Avp::ChallengeResponse(answer)]),
+        );
+        let icrq = ControlMessage::new(
+            MessageType::Icrq,
+            vec![Avp::AssignedSessionId(9), Avp::CallSerialNumber(9)],
+        );
+        let r = p.send(&mut ep, 0, icrq);
+        only(&r, MessageType::Icrp);
+        assert_eq!(
+            hidden_types(&p.raw_out[0]),
+            vec![AvpType::AssignedSessionId as u16]
+        );
+
+        // Originator: the SCCRQ.
+        let mut ep = endpoint(policy);
+        ep.open_tunnel(p.now, lns_addr(), lac_addr()).unwrap();
+        let sccrq = ep.poll_transmit().unwrap().payload;
+        assert_eq!(
+            decode_packet(&sccrq, Some(b"topsecret"))
+                .unwrap()
+                .message
+                .unwrap()
+                .msg_type,
+            MessageType::Sccrq
+        );
+        assert_eq!(!hidden_types(&sccrq).is_empty(), in_setup);
+    }
 }
 
 #[test]

@@ -40,6 +40,8 @@ fn cfg(retries: u32, secret: Option<&[u8]>, hide: bool) -> EndpointConfig {
                     lns_controlplane::l2tp::TunnelAuth::Optional
                 },
                 hide_avps: hide,
+                // Our own peer unhides setup messages: cover them too.
+                hide_avps_in_tunnel_setup: hide,
                 answer_outgoing_calls: true,
                 ..Default::default()
             },

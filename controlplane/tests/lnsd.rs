@@ -292,3 +292,74 @@ fn deploy_units_pass_systemd_analyze() {
     assert!(out.status.success() && ours.is_empty(), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Seconds since midnight of a log line's RFC 3339 timestamp.
+fn log_time(line: &str) -> f64 {
+    let t = &line[line.find('T').unwrap() + 1..line.find('Z').unwrap()];
+    let f: Vec<f64> = t.split(':').map(|x| x.parse().unwrap()).collect();
+    f[0] * 3600.0 + f[1] * 60.0 + f[2]
+}
+
+#[test]
+fn a_data_plane_that_cannot_start_is_retried_ever_more_slowly() {
+    // Stands in for lns-dataplane refusing a mode its driver lacks.
+    let bin = tmp(
+        "failing-dataplane",
+        "#!/bin/sh\necho 'attaching' >&2\n\
+         echo 'lns-dataplane: native XDP on ifindex 1 (generic not allowed by config)' >&2\n\
+         exit 1\n",
+    );
+    std::fs::set_permissions(&bin, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let table = format!("/dev/shm/xlns-test-backoff-{}", std::process::id());
+    let cfg = tmp(
+        "backoff.toml",
+        &format!(
+            "[l2tp]\nlisten = [\"127.0.0.1:{}\"]\n\
+             [dataplane]\nmode = \"supervised\"\nbinary = \"{}\"\ntable = \"{table}\"\n\
+             capacity = 16\naccess_interface = \"lo\"\ncore_gateway = \"127.0.0.1\"\n\
+             restart_delay_ms = 50\n{ADMIN}",
+            common::free_udp_port(),
+            bin.display()
+        ),
+    );
+    let mut c = lnsd();
+    c.arg("--config").arg(&cfg).env("RUST_LOG", "info");
+    let mut lnsd = Proc::spawn("lnsd", c);
+    // Pauses of 50, 100, 200, 400 ms: the fifth start comes some 0.75 s in.
+    assert!(lnsd.wait_for("data plane started", 5, T), "{}", lnsd.log());
+    lnsd.signal("TERM");
+    assert!(lnsd.wait_exit(T), "{}", lnsd.log());
+    let log = lnsd.log();
+    // Why, in one line: its status and the last thing it said.
+    let exits: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("data plane exited"))
+        .collect();
+    assert!(exits.len() >= 4, "{log}");
+    for (l, pause) in exits.iter().zip(["0.05s", "0.1s", "0.2s", "0.4s"]) {
+        assert!(
+            l.contains(&format!(
+                "data plane exited: exit status: 1: lns-dataplane: native XDP on ifindex 1 \
+                 (generic not allowed by config); restarting in {pause}"
+            )),
+            "{l}"
+        );
+    }
+    // Its stderr reached lnsd's log as it was written.
+    assert!(log.contains("\nattaching\n"), "{log}");
+    // And the pauses were kept: each start at least its pause after the
+    // previous exit.
+    let times = |what: &str| -> Vec<f64> {
+        log.lines()
+            .filter(|l| l.contains(what))
+            .map(log_time)
+            .collect()
+    };
+    let (starts, ended) = (times("data plane started"), times("data plane exited"));
+    for (i, pause) in [0.05, 0.1, 0.2, 0.4].iter().enumerate() {
+        // (Modulo a day: the test may straddle midnight.)
+        let gap = (starts[i + 1] - ended[i]).rem_euclid(86_400.0);
+        assert!(gap >= pause - 0.001, "{log}");
+    }
+    assert!(!std::path::Path::new(&table).exists());
+}

@@ -4,10 +4,14 @@
 
 use lns_controlplane::aaa::local::{User, Users};
 use lns_controlplane::aaa::pool::Pools;
-use lns_controlplane::l2tp::avp::ResultCode;
-use lns_controlplane::l2tp::result::StopCcnResult;
+use lns_controlplane::l2tp::avp::{PppDisconnectCause, ResultCode};
+use lns_controlplane::l2tp::result::{CdnResult, StopCcnResult};
 use lns_controlplane::l2tp::sim::{Impairments, Mixed, MixedEvent, Sim};
-use lns_controlplane::l2tp::{CallParams, Endpoint, EndpointConfig, PeerPolicy, PeerRule};
+use lns_controlplane::l2tp::stats::Counter;
+use lns_controlplane::l2tp::{
+    Avp, CallParams, ClearCause, Endpoint, EndpointConfig, Event, MessageType, PeerPolicy,
+    PeerRule, TunnelCause, decode_packet,
+};
 use lns_controlplane::lac::{Lac, LacEvent};
 use lns_controlplane::lns::{Lns, LnsConfig, LnsEvent, NullDataPlane};
 use lns_controlplane::ppp::lcp::AuthProtocol;
@@ -467,4 +471,166 @@ fn pool_exhaustion_refuses_the_extra_subscriber_clearly() {
     let lns = sim.nodes[l].endpoint.lns().unwrap();
     assert_eq!(lns.address_failures, 1);
     assert_eq!(lns.pools.leased(), 2);
+}
+
+/// The CDNs (Result Code, RFC 3145 cause) and StopCCNs (Result Code)
+/// the LNS at `lns` put on the wire.
+type Sent = (
+    Vec<(ResultCode, Option<PppDisconnectCause>)>,
+    Vec<ResultCode>,
+);
+fn sent_by(sim: &Sim<Mixed<NullDataPlane>>, lns: SocketAddr) -> Sent {
+    let mut cdns = Vec::new();
+    let mut stops = Vec::new();
+    // Control messages have the T bit set; data messages carry PPP.
+    for tx in sim
+        .recorded
+        .iter()
+        .filter(|tx| tx.local == lns && tx.payload[0] & 0x80 != 0)
+    {
+        let Some(m) = decode_packet(&tx.payload, None).unwrap().message else {
+            continue;
+        };
+        match m.msg_type {
+            MessageType::Cdn => cdns.push((
+                m.result_code().unwrap().clone(),
+                m.avps.iter().find_map(|a| match a {
+                    Avp::PppDisconnectCause(c) => Some(c.clone()),
+                    _ => None,
+                }),
+            )),
+            MessageType::StopCcn => stops.push(m.result_code().unwrap().clone()),
+            _ => {}
+        }
+    }
+    (cdns, stops)
+}
+
+/// Protocol text for people: no Rust Debug output.
+fn assert_protocol_text(text: &str) {
+    for rust in [
+        "(",
+        "\"",
+        "LcpNegotiation",
+        "LoopedBack",
+        "AuthRefused",
+        "AuthFailed",
+        "NcpFailed",
+        "PeerTerminated",
+        "EchoTimeout",
+        "Admin",
+    ] {
+        assert!(!text.contains(rust), "{text:?} contains {rust:?}");
+    }
+}
+
+#[test]
+fn cdns_and_stopccns_carry_protocol_text() {
+    let mut sim: Sim<Mixed<NullDataPlane>> = Sim::new(Instant::now(), Impairments::default(), 11);
+    sim.record = true;
+    let l = sim.add(addr(1), Mixed::Lns(lns(2, AuthProtocol::Pap)));
+    let c = sim.add(addr(10), Mixed::Lac(lac(70, AuthProtocol::Pap)));
+    let t = sim
+        .with(c, |e, now| {
+            e.lac().unwrap().open_tunnel(now, addr(10), addr(1))
+        })
+        .unwrap();
+    // user0000 with a wrong password, user0001 with the right one.
+    for (user, password) in [("user0000", "nope"), ("user0001", "pw-1")] {
+        let creds = (user.as_bytes().to_vec(), password.to_string());
+        sim.with(c, |e, now| {
+            e.lac()
+                .unwrap()
+                .place_call(now, t, CallParams::default(), creds)
+        })
+        .unwrap();
+    }
+    sim.run_idle(Duration::from_secs(60));
+    let up: Vec<_> = sim.nodes[l]
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            MixedEvent::Lns(LnsEvent::SubscriberUp { key, .. }) => Some(*key),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(up.len(), 1);
+
+    // The authentication failure: result 2, error 0, the text, and the
+    // RFC 3145 cause (13: authentication failed) with the same text.
+    let (cdns, _) = sent_by(&sim, addr(1));
+    assert_eq!(cdns.len(), 1, "{cdns:?}");
+    let (rc, ppp) = &cdns[0];
+    assert_eq!(
+        (rc.result, rc.error),
+        (CdnResult::GeneralError as u16, Some(0))
+    );
+    assert_eq!(rc.message_text(), "authentication failed");
+    let ppp = ppp.as_ref().expect("RFC 3145 cause");
+    assert_eq!((ppp.code, ppp.direction), (13, 2));
+    assert_eq!(ppp.message, b"authentication failed");
+    // Our own close is not a peer's unexpected message.
+    let lns_counters = sim.nodes[l]
+        .endpoint
+        .lns()
+        .unwrap()
+        .endpoint
+        .counters()
+        .clone();
+    assert_eq!(lns_counters.get(Counter::RxUnexpected), 0);
+
+    // An operator's disconnect: result 3 (administrative), the reason.
+    assert!(sim.with(l, |e, now| e.lns().unwrap().disconnect(
+        now,
+        up[0],
+        "interop-test"
+    )));
+    sim.run_idle(Duration::from_secs(60));
+    let (cdns, _) = sent_by(&sim, addr(1));
+    assert_eq!(cdns.len(), 2, "{cdns:?}");
+    let (rc, ppp) = &cdns[1];
+    assert_eq!(
+        (rc.result, rc.error),
+        (CdnResult::Administrative as u16, Some(0))
+    );
+    assert_eq!(rc.message_text(), "administrative: interop-test");
+    assert_eq!(ppp.as_ref().unwrap().code, 2);
+    // The LAC heard it.
+    assert!(sim.nodes[c].events.iter().any(|e| matches!(
+        e,
+        MixedEvent::Lac(LacEvent::L2tp(Event::SessionDown {
+            cause: ClearCause::PeerCdn { result, .. },
+            ..
+        })) if result.message_text() == "administrative: interop-test"
+    )));
+
+    // Shutdown: StopCCN result 6 with its text, as the LAC heard it.
+    sim.with(l, |e, now| e.lns().unwrap().shutdown(now));
+    sim.run_idle(Duration::from_secs(60));
+    let (cdns, stops) = sent_by(&sim, addr(1));
+    assert_eq!(stops.len(), 1, "{stops:?}");
+    assert_eq!(stops[0].result, StopCcnResult::ShuttingDown as u16);
+    assert_eq!(stops[0].message_text(), "LNS shutting down");
+    assert!(sim.nodes[c].events.iter().any(|e| matches!(
+        e,
+        MixedEvent::Lac(LacEvent::L2tp(Event::TunnelDown {
+            cause: TunnelCause::PeerStopCcn(rc),
+            ..
+        })) if rc.message_text() == "LNS shutting down"
+    )));
+
+    for text in cdns
+        .iter()
+        .flat_map(|(rc, ppp)| {
+            [
+                rc.message_text(),
+                ppp.as_ref()
+                    .map(|p| String::from_utf8_lossy(&p.message).into_owned())
+                    .unwrap_or_default(),
+            ]
+        })
+        .chain(stops.iter().map(|s| s.message_text()))
+    {
+        assert_protocol_text(&text);
+    }
 }

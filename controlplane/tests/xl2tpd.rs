@@ -2,15 +2,13 @@
 //! (DESIGN §5, layer 6). Both roles, with and without tunnel
 //! authentication.
 //!
-//! Hidden AVPs are not tested against xl2tpd: its `decrypt_avp` (aaa.c)
-//! hashes the attribute type in host byte order and reads the AVP length
-//! without `ntohs`, so on a little-endian host it cannot unhide any
-//! RFC 2661 §4.3 hidden AVP (and the Debian build never sends one). Our
-//! hiding is checked against our own peer over real sockets (tests/lnsd.rs)
-//! and in the simulation tests. xl2tpd completes tunnel and call setup,
-//! then its pppd fails (no kernel PPP here) and the call is cleared with a
-//! CDN, which is part of what these tests check. Assertions read both
-//! sides' logs.
+//! With hidden AVPs too (lnsd's `hide_avps`; xl2tpd never hides what it
+//! sends): xl2tpd unhides with the secret it looks up while checking our
+//! Challenge, after it has parsed the SCCRQ or SCCRP, so lnsd hides only
+//! from the SCCCN on (`hide_avps_in_tunnel_setup` off) and challenges it.
+//! xl2tpd completes tunnel and call setup, then its pppd fails (no kernel
+//! PPP here) and the call is cleared with a CDN, which is part of what
+//! these tests check. Assertions read both sides' logs.
 
 mod common;
 
@@ -25,14 +23,29 @@ fn ready() -> bool {
     root_or_skip() && tool_or_skip("xl2tpd")
 }
 
-fn lnsd_config(lab: &Lab, peer: &str, auth: bool, lac: bool) -> std::path::PathBuf {
+/// What lnsd's `[[peer]]` for xl2tpd says about the secret.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Auth {
+    /// No secret.
+    None,
+    /// Tunnel authentication both ways.
+    Challenge,
+    /// Tunnel authentication, and lnsd hides every hideable AVP it sends
+    /// after the tunnel-setup messages.
+    ChallengeAndHide,
+}
+
+fn lnsd_config(lab: &Lab, peer: &str, auth: Auth, lac: bool) -> std::path::PathBuf {
     let mut text = format!(
         "[l2tp]\nlisten = [\"{}:1701\"]\nhost_name = \"xlns\"\n[log]\nlevel = \"debug\"\n",
         Lab::A_IP
     );
     text += &format!("[[peer]]\naddress = \"{peer}\"\n");
-    if auth {
+    if auth != Auth::None {
         text += &format!("secret = \"{SECRET}\"\ntunnel_auth = \"required\"\n");
+    }
+    if auth == Auth::ChallengeAndHide {
+        text += "hide_avps = true\n";
     }
     if lac {
         text +=
@@ -94,16 +107,29 @@ fn xl2tpd_lns_conf(lab: &Lab, auth: bool) -> std::path::PathBuf {
     lab.file("xl2tpd.conf", &text)
 }
 
+/// A Random Vector reached xl2tpd exactly when lnsd hides (it goes with
+/// hidden AVPs only, RFC 2661 §4.3), and nothing failed to unhide
+/// ("Invalid Hidden AVP"); the call coming up shows the values were right.
+fn hidden_avps_came_through(xl2tpd: &Proc, auth: Auth) {
+    let log = xl2tpd.log();
+    assert_eq!(
+        log.contains("rand_vector_avp"),
+        auth == Auth::ChallengeAndHide,
+        "{log}"
+    );
+    assert!(!log.contains("Hidden"), "{log}");
+}
+
 /// xl2tpd dials lnsd: tunnel and call up, the call cleared by xl2tpd's CDN
 /// (its pppd cannot run), then the tunnel by StopCCN on request.
-fn xl2tpd_lac_to_lnsd(tag: &str, auth: bool) {
+fn xl2tpd_lac_to_lnsd(tag: &str, auth: Auth) {
     if !ready() {
         return;
     }
     let lab = Lab::new(tag);
     let lns = lnsd(&lab, &lnsd_config(&lab, Lab::B_IP, auth, false));
     assert!(lns.wait_for("listening", 1, T), "{}", lns.log());
-    let (lac, ctl) = xl2tpd(&lab, &xl2tpd_lac_conf(&lab, auth));
+    let (lac, ctl) = xl2tpd(&lab, &xl2tpd_lac_conf(&lab, auth != Auth::None));
 
     lns.expect("tunnel established", 1, T, &lac);
     assert!(lns.log().contains("host_name=xlh-lac"), "{}", lns.log());
@@ -124,24 +150,30 @@ fn xl2tpd_lac_to_lnsd(tag: &str, auth: bool) {
     lns.expect("tunnel down", 1, T, &lac);
     assert!(lns.log().contains("cause=peer StopCCN"), "{}", lns.log());
     lac.expect("Disconnecting from", 1, T, &lns);
-    if auth {
+    if auth != Auth::None {
         // Both sides proved the secret: xl2tpd saw our challenge and our
         // response, and we verified its (no auth failure logged).
         assert!(lac.log().contains("challenge avp found"), "{}", lac.log());
         assert!(lac.log().contains("Challenge reply found"), "{}", lac.log());
         assert!(!lns.log().contains("challenge response missing or wrong"));
     }
+    hidden_avps_came_through(&lac, auth);
     assert!(!lns.log().contains("malformed"), "{}", lns.log());
 }
 
 #[test]
 fn xl2tpd_lac_to_lnsd_plain() {
-    xl2tpd_lac_to_lnsd("lacp", false);
+    xl2tpd_lac_to_lnsd("lacp", Auth::None);
 }
 
 #[test]
 fn xl2tpd_lac_to_lnsd_with_tunnel_auth() {
-    xl2tpd_lac_to_lnsd("laca", true);
+    xl2tpd_lac_to_lnsd("laca", Auth::Challenge);
+}
+
+#[test]
+fn xl2tpd_lac_to_lnsd_with_hidden_avps() {
+    xl2tpd_lac_to_lnsd("lach", Auth::ChallengeAndHide);
 }
 
 #[test]
@@ -150,7 +182,7 @@ fn xl2tpd_lac_with_wrong_secret_is_refused() {
         return;
     }
     let lab = Lab::new("lacw");
-    let lns = lnsd(&lab, &lnsd_config(&lab, Lab::B_IP, true, false));
+    let lns = lnsd(&lab, &lnsd_config(&lab, Lab::B_IP, Auth::Challenge, false));
     assert!(lns.wait_for("listening", 1, T), "{}", lns.log());
     // Same files as the good case, but xl2tpd holds another secret.
     let conf = xl2tpd_lac_conf(&lab, true);
@@ -185,12 +217,12 @@ fn xl2tpd_lac_with_wrong_secret_is_refused() {
 
 /// lnsd as LAC dials xl2tpd as LNS: tunnel and call up, xl2tpd's CDN when
 /// its pppd fails, then SIGTERM: StopCCN acknowledged before lnsd exits.
-fn lnsd_lac_to_xl2tpd(tag: &str, auth: bool) {
+fn lnsd_lac_to_xl2tpd(tag: &str, auth: Auth) {
     if !ready() {
         return;
     }
     let lab = Lab::new(tag);
-    let (lns, _ctl) = xl2tpd(&lab, &xl2tpd_lns_conf(&lab, auth));
+    let (lns, _ctl) = xl2tpd(&lab, &xl2tpd_lns_conf(&lab, auth != Auth::None));
     // xl2tpd logs nothing when it is ready; give it a moment to bind.
     std::thread::sleep(Duration::from_millis(500));
     let mut lac = lnsd(&lab, &lnsd_config(&lab, Lab::B_IP, auth, true));
@@ -217,19 +249,25 @@ fn lnsd_lac_to_xl2tpd(tag: &str, auth: bool) {
         lac.log()
     );
     lns.expect("Connection closed to", 1, T, &lac);
-    if auth {
+    if auth != Auth::None {
         assert!(lns.log().contains("challenge avp found"), "{}", lns.log());
         assert!(lns.log().contains("Challenge reply found"), "{}", lns.log());
     }
+    hidden_avps_came_through(&lns, auth);
     assert!(!lac.log().contains("malformed"), "{}", lac.log());
 }
 
 #[test]
 fn lnsd_lac_to_xl2tpd_lns_plain() {
-    lnsd_lac_to_xl2tpd("lnsp", false);
+    lnsd_lac_to_xl2tpd("lnsp", Auth::None);
 }
 
 #[test]
 fn lnsd_lac_to_xl2tpd_lns_with_tunnel_auth() {
-    lnsd_lac_to_xl2tpd("lnsa", true);
+    lnsd_lac_to_xl2tpd("lnsa", Auth::Challenge);
+}
+
+#[test]
+fn lnsd_lac_to_xl2tpd_lns_with_hidden_avps() {
+    lnsd_lac_to_xl2tpd("lnsh", Auth::ChallengeAndHide);
 }

@@ -218,3 +218,52 @@ fn pings_through_the_data_plane_and_survive_a_restart() {
         dp.log()
     );
 }
+
+/// lnsd reads the data plane's log through a pipe and the journal keeps
+/// it: plain text (no ANSI colour codes) on stderr, nothing on stdout, up
+/// to the error it exits with when its table goes away.
+#[test]
+fn logs_plain_text_on_stderr() {
+    if !root_or_skip() {
+        return;
+    }
+    let t = AccessLab::new("dplog");
+    let table =
+        std::path::PathBuf::from(format!("/dev/shm/xlns-test-dplog-{}", std::process::id()));
+    let (w, _) = lab_table(&t, &table, 1, 16);
+    let mut c = t.cmd(&t.lns, env!("CARGO_BIN_EXE_lns-dataplane"));
+    c.args([
+        "--table",
+        &table.display().to_string(),
+        "--access",
+        "va",
+        "--core",
+        "vc",
+        "--lns-v4",
+        &LNS.to_string(),
+    ])
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let child = c.spawn().unwrap();
+    // Running (it logged "data plane attached" before its first beat).
+    let end = std::time::Instant::now() + Duration::from_secs(10);
+    while w.reader_status().heartbeat == 0 && std::time::Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Its table removed: it logs an error and exits.
+    drop(w);
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
+    assert_eq!(stdout, "", "{stderr}");
+    assert!(stderr.contains("data plane attached"), "{stderr}");
+    assert!(
+        stderr.contains("ERROR") && stderr.contains("table was replaced or removed"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains('\x1b'), "{stderr:?}");
+}

@@ -3,12 +3,47 @@
 //! is a readable table, or JSON with `--json` for scripts.
 //!
 //! Exit status: 0 done, 1 the request failed (lnsd's reason is printed),
-//! 2 bad usage, 3 lnsd could not be reached.
+//! 2 bad usage, 3 lnsd could not be reached. When the reader of its output
+//! goes away (`lnsctl stats | head`, `lnsctl events | grep -m1 ...`),
+//! lnsctl stops at once, quietly, with 0: the rest was not wanted, which is
+//! not a failure of lnsctl's (a `set -o pipefail` script stays green).
 
 use lns_controlplane::lnsd::admin::pb;
 use pb::admin_client::AdminClient;
 use std::process::ExitCode;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+
+/// Prints a line on stdout, ending lnsctl when nobody reads it any more
+/// (see the exit status above); `println!` would panic instead.
+macro_rules! out {
+    () => {
+        emit(format_args!(""))
+    };
+    ($($arg:tt)*) => {
+        emit(format_args!($($arg)*))
+    };
+}
+
+/// Prints a line on stderr; a closed stderr leaves nobody to tell, where
+/// `eprintln!` would panic.
+macro_rules! err {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+fn emit(line: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    // Rust ignores SIGPIPE, so a vanished reader shows up here as EPIPE.
+    if let Err(e) = writeln!(std::io::stdout().lock(), "{line}") {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        err!("lnsctl: writing the output: {e}");
+        std::process::exit(1);
+    }
+}
 
 const USAGE: &str = "\
 usage: lnsctl [--server URL] [--token-file FILE] [--ca FILE] [--json] COMMAND
@@ -61,7 +96,7 @@ fn parse() -> Result<Opts, String> {
             "--ca" => o.ca = Some(val()?),
             "--json" => o.json = true,
             "-h" | "--help" => {
-                println!("{USAGE}");
+                out!("{USAGE}");
                 std::process::exit(0);
             }
             _ => o.rest.push(a),
@@ -156,7 +191,7 @@ fn table(header: &[&str], rows: Vec<Vec<String>>) {
             .enumerate()
             .map(|(i, c)| format!("{c:<w$}", w = w[i]))
             .collect();
-        println!("{}", s.join("  ").trim_end());
+        out!("{}", s.join("  ").trim_end());
     };
     line(header.iter().map(|h| h.to_string()).collect());
     for r in rows {
@@ -166,8 +201,8 @@ fn table(header: &[&str], rows: Vec<Vec<String>>) {
 
 fn print_json<T: serde::Serialize>(v: &T) {
     match serde_json::to_string_pretty(v) {
-        Ok(s) => println!("{s}"),
-        Err(e) => eprintln!("lnsctl: {e}"),
+        Ok(s) => out!("{s}"),
+        Err(e) => err!("lnsctl: {e}"),
     }
 }
 
@@ -283,7 +318,7 @@ async fn run(o: Opts) -> Result<(), Fail> {
             if o.json {
                 print_json(&r);
             } else {
-                println!(
+                out!(
                     "tunnel {id}: StopCCN sent, {} sessions cleared",
                     r.sessions_cleared
                 );
@@ -311,7 +346,7 @@ async fn run(o: Opts) -> Result<(), Fail> {
                     ("sessions", t.sessions.to_string()),
                     ("subscribers up", t.subscribers_up.to_string()),
                 ] {
-                    println!("{k:<16}{v}");
+                    out!("{k:<16}{v}");
                 }
             }
         }
@@ -364,7 +399,7 @@ async fn run(o: Opts) -> Result<(), Fail> {
             }
             table(&SESSION_HEADER, session_rows(&all));
             if !next.is_empty() {
-                println!("({} of {total}; next page: --page {next})", all.len());
+                out!("({} of {total}; next page: --page {next})", all.len());
             }
         }
         ("session", Some("kill")) => {
@@ -385,7 +420,7 @@ async fn run(o: Opts) -> Result<(), Fail> {
             if o.json {
                 print_json(&pb::DisconnectSessionResponse {});
             } else {
-                println!("session {tunnel}/{session}: disconnecting");
+                out!("session {tunnel}/{session}: disconnecting");
             }
         }
         ("session", Some(id)) if args.len() == 1 => {
@@ -410,10 +445,10 @@ async fn run(o: Opts) -> Result<(), Fail> {
                     ("PPP phase", s.ppp_phase.clone()),
                     ("up (s)", s.uptime_secs.to_string()),
                 ] {
-                    println!("{k:<16}{v}");
+                    out!("{k:<16}{v}");
                 }
                 match cnt {
-                    Some(c) => println!(
+                    Some(c) => out!(
                         "{:<16}up {} packets {} bytes, down {} packets {} bytes, {} dropped",
                         "data plane",
                         c.packets_up,
@@ -422,7 +457,7 @@ async fn run(o: Opts) -> Result<(), Fail> {
                         c.bytes_down,
                         c.drops
                     ),
-                    None => println!("{:<16}not forwarding (no data plane)", "data plane"),
+                    None => out!("{:<16}not forwarding (no data plane)", "data plane"),
                 }
             }
         }
@@ -445,7 +480,7 @@ async fn run(o: Opts) -> Result<(), Fail> {
             if o.json {
                 print_json(&r);
             } else {
-                println!("call {}/{}: {}", r.tunnel, r.session, r.outcome);
+                out!("call {}/{}: {}", r.tunnel, r.session, r.outcome);
             }
             if !r.connected {
                 return Err(Fail::Rpc(format!(
@@ -464,7 +499,7 @@ async fn run(o: Opts) -> Result<(), Fail> {
                 print_json(&s);
                 return Ok(());
             }
-            println!(
+            out!(
                 "tunnels {}  sessions {}  subscribers up {}  data plane {}",
                 s.tunnels,
                 s.sessions,
@@ -490,19 +525,19 @@ async fn run(o: Opts) -> Result<(), Fail> {
             ] {
                 let rows = nonzero(m);
                 if !rows.is_empty() {
-                    println!();
+                    out!();
                     table(&[name, "COUNT"], rows);
                 }
             }
             for w in &s.workers {
-                println!();
+                out!();
                 table(
                     &[&format!("WORKER {}", w.worker), "COUNT"],
                     nonzero(&w.counters),
                 );
             }
             if !s.per_tunnel.is_empty() {
-                println!();
+                out!();
                 table(
                     &["TUNNEL", "SESSIONS", "UP", "PKTS UP", "PKTS DOWN", "DROPS"],
                     s.per_tunnel
@@ -531,9 +566,9 @@ async fn run(o: Opts) -> Result<(), Fail> {
             if o.json {
                 print_json(&r);
             } else {
-                println!("reloaded:");
+                out!("reloaded:");
                 for ch in &r.changes {
-                    println!("  {ch}");
+                    out!("  {ch}");
                 }
             }
         }
@@ -546,8 +581,8 @@ async fn run(o: Opts) -> Result<(), Fail> {
             while let Some(e) = s.message().await.map_err(rpc)? {
                 if o.json {
                     match serde_json::to_string(&e) {
-                        Ok(j) => println!("{j}"),
-                        Err(err) => eprintln!("lnsctl: {err}"),
+                        Ok(j) => out!("{j}"),
+                        Err(err) => err!("lnsctl: {err}"),
                     }
                 } else {
                     let mut line = format!("{} {}", e.unix_ms, e.kind);
@@ -567,7 +602,7 @@ async fn run(o: Opts) -> Result<(), Fail> {
                             line.push_str(&format!(" {k}={v:?}"));
                         }
                     }
-                    println!("{line}");
+                    out!("{line}");
                 }
             }
         }
@@ -585,7 +620,7 @@ fn main() -> ExitCode {
     let o = match parse() {
         Ok(o) => o,
         Err(e) => {
-            eprintln!("lnsctl: {e}");
+            err!("lnsctl: {e}");
             return ExitCode::from(2);
         }
     };
@@ -595,22 +630,22 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("lnsctl: cannot start the runtime: {e}");
+            err!("lnsctl: cannot start the runtime: {e}");
             return ExitCode::from(1);
         }
     };
     match rt.block_on(run(o)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Fail::Usage(m)) => {
-            eprintln!("lnsctl: {m}");
+            err!("lnsctl: {m}");
             ExitCode::from(2)
         }
         Err(Fail::Rpc(m)) => {
-            eprintln!("lnsctl: {m}");
+            err!("lnsctl: {m}");
             ExitCode::from(1)
         }
         Err(Fail::Unreachable(m)) => {
-            eprintln!("lnsctl: {m}");
+            err!("lnsctl: {m}");
             ExitCode::from(3)
         }
     }

@@ -9,6 +9,7 @@
 //! ```
 
 use lns_controlplane::lnsd::{self, config::Config};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -84,7 +85,9 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(false)
+        // Colour for a person at a terminal; the journal and log files
+        // get plain text.
+        .with_ansi(std::io::stderr().is_terminal())
         // A closed stderr (the supervisor died) must not panic the daemon:
         // tracing-subscriber reports write errors with eprintln!, which
         // panics on a broken pipe.

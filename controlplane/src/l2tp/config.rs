@@ -46,6 +46,11 @@ pub struct PeerPolicy {
     /// Hide every hideable AVP we send (needs `secret`). Hidden AVPs we
     /// receive are always understood when a secret is configured.
     pub hide_avps: bool,
+    /// With `hide_avps`, hide in SCCRQ and SCCRP too. Off by default: a
+    /// peer that looks its secret up while authenticating the tunnel, after
+    /// parsing the message (xl2tpd), cannot unhide them; see
+    /// `Tunnel::queue`.
+    pub hide_avps_in_tunnel_setup: bool,
     /// Accept SCCRQs from this peer.
     pub accept_tunnels: bool,
     /// Accept incoming calls (ICRQ): the LNS role.
@@ -63,6 +68,7 @@ impl Default for PeerPolicy {
             secret: None,
             auth: TunnelAuth::Optional,
             hide_avps: false,
+            hide_avps_in_tunnel_setup: false,
             accept_tunnels: true,
             accept_incoming_calls: true,
             answer_outgoing_calls: false,

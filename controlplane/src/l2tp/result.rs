@@ -128,7 +128,30 @@ from_u16!(
     UnknownMandatoryAvp
 );
 
+/// The most octets of free text we put in one AVP: an operator's cause or
+/// a RADIUS Reply-Message can be of any length, and an AVP holds at most
+/// 1,017 octets of value (§4.1: a 10-bit length), past which the whole
+/// message could not be encoded and the peer would never hear of the
+/// disconnect.
+pub const MAX_MESSAGE: usize = 255;
+
+/// `text` as AVP message octets: UTF-8, cut at a character boundary to at
+/// most [`MAX_MESSAGE`] octets.
+pub fn wire_message(text: &str) -> Vec<u8> {
+    let mut end = text.len().min(MAX_MESSAGE);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.as_bytes()[..end].to_vec()
+}
+
 impl super::avp::ResultCode {
+    /// A Result Code with a numeric result (what an operator typed);
+    /// [`ResultCode::stop_ccn`] and [`ResultCode::cdn`] name theirs.
+    pub fn new(result: u16, error: Option<ErrorCode>, message: &str) -> Self {
+        Self::build(result, error, message)
+    }
+
     /// A StopCCN result.
     pub fn stop_ccn(result: StopCcnResult, error: Option<ErrorCode>, message: &str) -> Self {
         Self::build(result.into(), error, message)
@@ -146,7 +169,7 @@ impl super::avp::ResultCode {
             result,
             error: error.map(u16::from),
             message: if error.is_some() {
-                message.as_bytes().to_vec()
+                wire_message(message)
             } else {
                 Vec::new()
             },
@@ -199,5 +222,25 @@ mod tests {
         assert_eq!(rc.message_text(), "operator");
         let rc = ResultCode::stop_ccn(StopCcnResult::GeneralClear, None, "");
         assert_eq!((rc.error, rc.message.len()), (None, 0));
+    }
+
+    #[test]
+    fn long_messages_are_cut_to_fit_at_a_character_boundary() {
+        use crate::l2tp::{Avp, ControlHeader, ControlMessage, ControlPacket, MessageType};
+        // "é" is two octets: an odd cut must not split one.
+        let long = "é".repeat(1000);
+        let rc = ResultCode::cdn(CdnResult::Administrative, None, &long);
+        assert_eq!(rc.message.len(), MAX_MESSAGE - 1);
+        assert!(std::str::from_utf8(&rc.message).is_ok());
+        assert_eq!(wire_message("short"), b"short");
+        // The CDN it goes in still encodes.
+        let cdn = ControlPacket {
+            header: ControlHeader::default(),
+            message: Some(ControlMessage::new(
+                MessageType::Cdn,
+                vec![Avp::ResultCode(rc), Avp::AssignedSessionId(1)],
+            )),
+        };
+        assert!(cdn.encode(None).is_ok());
     }
 }

@@ -153,6 +153,11 @@ pub struct Sim<E: Engine = Endpoint> {
     pub lost: u64,
     /// Datagrams addressed to nobody.
     pub undeliverable: u64,
+    /// Keep a copy of every datagram sent in `recorded`.
+    pub record: bool,
+    /// What the endpoints sent while `record` was set, in order, before
+    /// the wire's impairments: what tests check "on the wire".
+    pub recorded: Vec<Transmit>,
 }
 
 impl<E: Engine> Sim<E> {
@@ -168,6 +173,8 @@ impl<E: Engine> Sim<E> {
             sent: 0,
             lost: 0,
             undeliverable: 0,
+            record: false,
+            recorded: Vec::new(),
         }
     }
 
@@ -196,6 +203,9 @@ impl<E: Engine> Sim<E> {
         }
         while let Some(tx) = self.nodes[i].endpoint.poll_transmit() {
             self.sent += 1;
+            if self.record {
+                self.recorded.push(tx.clone());
+            }
             let Some(to) = self.nodes.iter().position(|n| n.addr == tx.peer) else {
                 self.undeliverable += 1;
                 continue;

@@ -304,6 +304,7 @@ impl Tunnel {
     // ---- sending ----
 
     fn queue(&mut self, ctx: &mut Ctx<'_>, session_id: u16, msg: ControlMessage) {
+        let setup = matches!(msg.msg_type, MessageType::Sccrq | MessageType::Sccrp);
         let header = ControlHeader {
             tunnel_id: self.peer_id,
             session_id,
@@ -314,8 +315,16 @@ impl Tunnel {
             header,
             message: Some(msg),
         };
+        // RFC 2661 §4.3 leaves hiding to the sender ("the H-bit may be 0
+        // or 1" for every hideable AVP), so the tunnel-setup messages may go
+        // in the clear. xl2tpd (1.3.18, control.c) takes the secret it
+        // unhides with from its tunnel-authentication step, which runs only
+        // after it has parsed every AVP of the SCCRQ or SCCRP: hidden there,
+        // they do not unhide and it refuses the tunnel ("Invalid Hidden
+        // AVP"). Once that step has run, it unhides the rest correctly.
+        let hide = self.policy.hide_avps && (!setup || self.policy.hide_avps_in_tunnel_setup);
         let mut rv = [0u8; 16];
-        let hiding = match (&self.policy.secret, self.policy.hide_avps) {
+        let hiding = match (&self.policy.secret, hide) {
             (Some(secret), true) => {
                 ctx.rng.fill_bytes(&mut rv);
                 Some((secret.clone(), AvpSet::all_hideable()))
@@ -985,6 +994,7 @@ impl Tunnel {
         let Some(s) = self.sessions.get_mut(&id) else {
             return;
         };
+        let from_peer = matches!(input, Input::Message(_));
         let action = s.step(input);
         let peer_sid = s.peer_id;
         let key = SessionKey {
@@ -1015,7 +1025,11 @@ impl Tunnel {
                 if let Some(m) = m {
                     self.queue(ctx, peer_sid, m);
                 }
-                if let ClearCause::LocalCdn(r) = &cause
+                // A peer's message the session FSM cannot take (§7.4, §7.5)
+                // is answered with result 2, error 0. Our own closes (a PPP
+                // failure, say) may carry the same codes: not counted.
+                if from_peer
+                    && let ClearCause::LocalCdn(r) = &cause
                     && r.result == CdnResult::GeneralError as u16
                     && r.error == Some(ErrorCode::NoError as u16)
                 {

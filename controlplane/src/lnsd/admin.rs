@@ -16,6 +16,7 @@
 use super::config::Config;
 use super::dataplane::Plane;
 use crate::l2tp::avp::ResultCode;
+use crate::l2tp::result::ErrorCode;
 use crate::l2tp::{CallParams, Event, SessionKey};
 use crate::lns::{Lns, LnsEvent, SubscriberInfo};
 use std::collections::HashMap;
@@ -401,7 +402,7 @@ impl Admin {
                 tunnel: u32::from(key.tunnel),
                 session: u32::from(key.session),
                 user: String::from_utf8_lossy(user).into_owned(),
-                cause: format!("{cause:?}"),
+                cause: cause.to_string(),
                 ..Default::default()
             },
             _ => return,
@@ -595,11 +596,9 @@ impl Admin {
         } else {
             &q.message
         };
-        let rc = ResultCode {
-            result: code,
-            error: None,
-            message: message.as_bytes().to_vec(),
-        };
+        // A message rides only behind an error code (§4.4.2 layout); 0
+        // says there is no general error.
+        let rc = ResultCode::new(code, Some(ErrorCode::NoError), message);
         lns.with_endpoint(now, |e| e.close_tunnel(now, id, rc));
         tracing::info!(tunnel = id, code, message, "tunnel cleared by admin");
         Ok(pb::ClearTunnelResponse {

@@ -142,7 +142,9 @@ pub struct Dataplane {
     /// "wakeup" (sleep when idle) or "busy" (spin: a full core per worker).
     #[serde(default = "default_polling")]
     pub polling: String,
-    /// Pause before restarting a data plane that died, milliseconds.
+    /// Pause before restarting a data plane that died, milliseconds;
+    /// doubled after each death that follows a short run (up to 60 s),
+    /// back to this after a run of 30 s.
     #[serde(default = "default_restart_delay")]
     pub restart_delay_ms: u64,
     /// How often next hops are re-read from the kernel, seconds.
@@ -452,6 +454,10 @@ pub struct Peer {
     /// Hide every hideable AVP we send (needs `secret`).
     #[serde(default)]
     pub hide_avps: bool,
+    /// With `hide_avps`, hide in SCCRQ and SCCRP too (xl2tpd cannot
+    /// unhide those).
+    #[serde(default)]
+    pub hide_avps_in_tunnel_setup: bool,
     /// Accept tunnels this peer opens.
     #[serde(default = "default_true")]
     pub accept_tunnels: bool,
@@ -739,6 +745,12 @@ impl Config {
                 return Err(bad(
                     format!("{key}.secret"),
                     "required when hide_avps = true",
+                ));
+            }
+            if p.hide_avps_in_tunnel_setup && !p.hide_avps {
+                return Err(bad(
+                    format!("{key}.hide_avps_in_tunnel_setup"),
+                    "only means something with hide_avps = true",
                 ));
             }
         }
@@ -1127,6 +1139,7 @@ impl Config {
                             AuthMode::Optional => TunnelAuth::Optional,
                         },
                         hide_avps: p.hide_avps,
+                        hide_avps_in_tunnel_setup: p.hide_avps_in_tunnel_setup,
                         accept_tunnels: p.accept_tunnels,
                         accept_incoming_calls: p.accept_incoming_calls,
                         answer_outgoing_calls: p.answer_outgoing_calls,
@@ -1230,6 +1243,12 @@ mod tests {
             err(&format!("{MIN}[[peer]]\ntunnel_auth = \"required\"\n")).contains("peer[0].secret")
         );
         assert!(err(&format!("{MIN}[[peer]]\ntunnel_auth = \"maybe\"\n")).contains("tunnel_auth"));
+        assert!(
+            err(&format!(
+                "{MIN}[[peer]]\nsecret = \"x\"\nhide_avps_in_tunnel_setup = true\n"
+            ))
+            .contains("peer[0].hide_avps_in_tunnel_setup")
+        );
         assert!(
             err(&format!(
                 "{MIN}[[peer]]\nsecret = \"x\"\n[[peer]]\nsecret = \"y\"\n"

@@ -13,7 +13,10 @@
 //!
 //! [`supervise`] runs the data plane process, restarts it when it dies
 //! (every session stays in the table, so forwarding resumes as it was),
-//! and stops it on shutdown.
+//! ever more slowly while it keeps dying at start ([`Backoff`]), logging
+//! each exit with its status and, when it exited by itself, the last line
+//! it wrote; and stops it on shutdown. Its stderr is relayed line by line
+//! to lnsd's.
 
 use super::netlink;
 use crate::l2tp::SessionKey;
@@ -423,12 +426,91 @@ impl DataPlane for Plane {
     }
 }
 
-/// Runs `binary args` until `stop` turns true, restarting it after
-/// `delay` whenever it exits; on stop, SIGTERM and a bounded wait.
+/// When to restart a data plane that died. One that cannot start at all
+/// (an XDP mode its driver lacks, an interface that is gone) would
+/// otherwise be restarted, and log its failure, a few times a second for
+/// ever: each quick death doubles the pause, up to `max`; a run of at
+/// least `stable` was a healthy one, and the next death pauses `first`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// The pause after a healthy run.
+    pub first: Duration,
+    /// The longest pause.
+    pub max: Duration,
+    /// A run at least this long resets the pause to `first`.
+    pub stable: Duration,
+    next: Duration,
+}
+
+impl Backoff {
+    /// Longest pause between restarts.
+    pub const MAX: Duration = Duration::from_secs(60);
+    /// A run this long counts as healthy.
+    pub const STABLE: Duration = Duration::from_secs(30);
+
+    /// Starts at `first`.
+    pub fn new(first: Duration, max: Duration, stable: Duration) -> Backoff {
+        Backoff {
+            first,
+            max,
+            stable,
+            next: first,
+        }
+    }
+
+    /// The pause before the next start, after a process that ran `ran`
+    /// (zero when it could not be started).
+    pub fn after_exit(&mut self, ran: Duration) -> Duration {
+        if ran >= self.stable {
+            self.next = self.first;
+        }
+        let pause = self.next.min(self.max);
+        self.next = self.next.saturating_mul(2).min(self.max);
+        pause
+    }
+}
+
+/// "0.5s", "60s": how lnsd says how long it waits.
+fn secs(d: Duration) -> String {
+    format!("{}s", (d.as_secs_f64() * 1000.0).round() / 1000.0)
+}
+
+/// Copies the data plane's stderr lines to lnsd's, as they come (the
+/// journal sees one stream, as when it inherited lnsd's stderr); returns
+/// the last non-empty one, which says why a data plane that died did.
+async fn relay_stderr(stderr: tokio::process::ChildStderr) -> Option<String> {
+    use std::io::Write as _;
+    use tokio::io::AsyncBufReadExt as _;
+    let mut reader = tokio::io::BufReader::new(stderr);
+    let mut line = Vec::new();
+    let mut last = None;
+    // Bytes, not text: a line that is not UTF-8 must not stop the relay,
+    // or the pipe would fill and the data plane block on its next log line.
+    while matches!(reader.read_until(b'\n', &mut line).await, Ok(n) if n > 0) {
+        if !line.ends_with(b"\n") {
+            // Its last words, unterminated: lnsd's next line starts afresh.
+            line.push(b'\n');
+        }
+        // Nobody to tell if lnsd's own stderr is gone.
+        let _ = std::io::stderr().lock().write_all(&line);
+        let text = String::from_utf8_lossy(&line).trim_end().to_string();
+        if !text.trim().is_empty() {
+            last = Some(text);
+        }
+        line.clear();
+    }
+    last
+}
+
+/// Runs `binary args` until `stop` turns true, restarting it whenever it
+/// exits after the pause `backoff` gives, and saying why it exited (its
+/// status and, when it exited by itself, the last line it wrote to
+/// stderr); on stop, SIGTERM and a bounded wait. The process's stderr is
+/// relayed to lnsd's.
 pub async fn supervise(
     binary: std::path::PathBuf,
     mut args: tokio::sync::watch::Receiver<Vec<String>>,
-    delay: Duration,
+    mut backoff: Backoff,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut starts = 0u64;
@@ -436,24 +518,43 @@ pub async fn supervise(
         starts += 1;
         let line = args.borrow_and_update().clone();
         let mut cmd = tokio::process::Command::new(&binary);
-        cmd.args(&line).kill_on_drop(true);
+        cmd.args(&line)
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        let started = tokio::time::Instant::now();
         let mut child = match cmd.spawn() {
             Ok(c) => c,
             Err(e) => {
-                tracing::error!(binary = %binary.display(), error = %e, "cannot start the data plane");
+                let pause = backoff.after_exit(Duration::ZERO);
+                tracing::error!(binary = %binary.display(), error = %e, "cannot start the data plane; retrying in {}", secs(pause));
                 tokio::select! {
-                    _ = tokio::time::sleep(delay.max(Duration::from_secs(1))) => continue,
+                    _ = tokio::time::sleep(pause) => continue,
                     _ = stop.changed() => return,
                 }
             }
         };
+        let relay = child.stderr.take().map(|e| tokio::spawn(relay_stderr(e)));
         tracing::info!(pid = child.id().unwrap_or(0), starts, "data plane started");
         tokio::select! {
             status = child.wait() => {
+                let pause = backoff.after_exit(started.elapsed());
+                // Its last words say why when it ended by itself; killed by
+                // a signal, they are just whatever it said last. The pipe
+                // ends as it exits, so this is quick; a bound in case
+                // something else still holds it.
+                let last = match (relay, status.as_ref().ok().and_then(|s| s.code())) {
+                    (Some(r), Some(_)) => tokio::time::timeout(Duration::from_secs(1), r)
+                        .await
+                        .ok()
+                        .and_then(Result::ok)
+                        .flatten(),
+                    _ => None,
+                };
                 let status = status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
-                tracing::warn!(%status, restart_in_ms = delay.as_millis() as u64, "data plane exited; restarting");
+                let why = last.map(|l| format!(": {l}")).unwrap_or_default();
+                tracing::warn!("data plane exited: {status}{why}; restarting in {}", secs(pause));
                 tokio::select! {
-                    _ = tokio::time::sleep(delay) => {}
+                    _ = tokio::time::sleep(pause) => {}
                     _ = stop.changed() => return,
                 }
             }
@@ -490,7 +591,46 @@ async fn terminate(child: &mut tokio::process::Child) {
 
 #[cfg(test)]
 mod tests {
-    use super::kernel;
+    use super::{Backoff, kernel, secs};
+    use std::time::Duration;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn quick_deaths_double_the_pause_up_to_the_cap() {
+        let mut b = Backoff::new(500 * MS, Backoff::MAX, Backoff::STABLE);
+        let pauses: Vec<u64> = (0..10)
+            .map(|_| b.after_exit(700 * MS).as_millis() as u64)
+            .collect();
+        assert_eq!(
+            pauses,
+            [
+                500, 1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000, 60000
+            ]
+        );
+        // Could not even be started: counts as a quick death.
+        assert_eq!(b.after_exit(Duration::ZERO), 60 * 1000 * MS);
+    }
+
+    #[test]
+    fn a_healthy_run_starts_the_pauses_over() {
+        let mut b = Backoff::new(500 * MS, Backoff::MAX, Backoff::STABLE);
+        for _ in 0..5 {
+            b.after_exit(Duration::ZERO);
+        }
+        assert_eq!(b.after_exit(Backoff::STABLE), 500 * MS);
+        assert_eq!(b.after_exit(29 * 1000 * MS), 1000 * MS);
+        // A first pause above the cap is held to it.
+        let mut b = Backoff::new(90 * 1000 * MS, Backoff::MAX, Backoff::STABLE);
+        assert_eq!(b.after_exit(Duration::ZERO), Backoff::MAX);
+    }
+
+    #[test]
+    fn pauses_read_in_seconds() {
+        assert_eq!(secs(500 * MS), "0.5s");
+        assert_eq!(secs(60 * 1000 * MS), "60s");
+        assert_eq!(secs(50 * MS), "0.05s");
+    }
 
     #[test]
     fn macs_parse() {

@@ -124,7 +124,7 @@ fn log_lns_event(ev: &LnsEvent) {
             tunnel = key.tunnel,
             session = key.session,
             user = %lossy(user),
-            cause = ?cause,
+            cause = %cause,
             "subscriber down"
         ),
     }
@@ -257,7 +257,11 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), RunError> 
         tokio::spawn(dataplane::supervise(
             binary,
             dp_args_rx,
-            std::time::Duration::from_millis(d.restart_delay_ms),
+            dataplane::Backoff::new(
+                std::time::Duration::from_millis(d.restart_delay_ms),
+                dataplane::Backoff::MAX,
+                dataplane::Backoff::STABLE,
+            ),
             stop_rx,
         ))
     });

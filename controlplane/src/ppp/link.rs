@@ -78,30 +78,47 @@ pub enum DownCause {
     Admin(String),
 }
 
+/// The text a CDN's Result Code and RFC 3145 cause carry (RFC 2661
+/// §4.4.2: human-readable, UTF-8), and what logs and the admin API show.
+impl std::fmt::Display for DownCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DownCause::LcpNegotiation => f.write_str("LCP negotiation failed"),
+            DownCause::LoopedBack => f.write_str("loopback detected"),
+            DownCause::AuthRefused => f.write_str("no common authentication protocol"),
+            // The AAA's own reason, once: local users and RADIUS without a
+            // Reply-Message already say "authentication failed".
+            DownCause::AuthFailed(m) if m.is_empty() || m == "authentication failed" => {
+                f.write_str("authentication failed")
+            }
+            DownCause::AuthFailed(m) => write!(f, "authentication failed: {m}"),
+            DownCause::NcpFailed => f.write_str("no network protocol"),
+            DownCause::PeerTerminated => f.write_str("peer terminated"),
+            DownCause::EchoTimeout => f.write_str("keepalive timeout"),
+            DownCause::Admin(m) => write!(f, "administrative: {m}"),
+        }
+    }
+}
+
 impl DownCause {
     /// The RFC 3145 §3 PPP Disconnect Cause for the CDN. Direction 1: the
     /// peer did it; 2: we did.
     pub fn ppp_cause(&self) -> crate::l2tp::avp::PppDisconnectCause {
-        let (code, protocol, direction, text): (u16, u16, u8, String) = match self {
-            DownCause::LcpNegotiation => (4, proto::LCP, 2, "LCP negotiation failed".into()),
-            DownCause::LoopedBack => (6, proto::LCP, 2, "loopback detected".into()),
-            DownCause::AuthRefused => (
-                11,
-                proto::LCP,
-                1,
-                "no common authentication protocol".into(),
-            ),
-            DownCause::AuthFailed(m) => (13, auth::CHAP, 2, format!("authentication failed: {m}")),
-            DownCause::NcpFailed => (9, proto::IPCP, 2, "no network protocol".into()),
-            DownCause::PeerTerminated => (3, proto::LCP, 1, "peer terminated".into()),
-            DownCause::EchoTimeout => (7, proto::LCP, 2, "keepalive timeout".into()),
-            DownCause::Admin(m) => (2, proto::LCP, 2, m.clone()),
+        let (code, protocol, direction): (u16, u16, u8) = match self {
+            DownCause::LcpNegotiation => (4, proto::LCP, 2),
+            DownCause::LoopedBack => (6, proto::LCP, 2),
+            DownCause::AuthRefused => (11, proto::LCP, 1),
+            DownCause::AuthFailed(_) => (13, auth::CHAP, 2),
+            DownCause::NcpFailed => (9, proto::IPCP, 2),
+            DownCause::PeerTerminated => (3, proto::LCP, 1),
+            DownCause::EchoTimeout => (7, proto::LCP, 2),
+            DownCause::Admin(_) => (2, proto::LCP, 2),
         };
         crate::l2tp::avp::PppDisconnectCause {
             code,
             protocol,
             direction,
-            message: text.into_bytes(),
+            message: crate::l2tp::result::wire_message(&self.to_string()),
         }
     }
 }

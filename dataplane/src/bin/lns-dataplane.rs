@@ -3,6 +3,7 @@
 //! under systemd instead.
 
 use lns_dataplane::daemon::{self, Args};
+use std::io::IsTerminal;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
@@ -13,6 +14,11 @@ fn main() {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_target(false)
+        // The log is read by lnsd (which forwards it and keeps the last
+        // line for its restart message) or the journal: stderr, plain
+        // text; colour only for a person at a terminal.
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         // lnsd may die and take our stderr's reader with it; tracing's
         // own error report (eprintln!) would then panic the main thread.
         .log_internal_errors(false)
