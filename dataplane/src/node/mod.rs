@@ -10,8 +10,10 @@
 //! * [`encap`]: downstream, subscriber packet into its tunnel, from a
 //!   per-session template.
 //!
-//! * [`icmp`]: downstream, the error for a packet the subscriber's MRU
-//!   cannot take.
+//! * [`frag`]: downstream, an IPv4 packet too big for its subscriber, with
+//!   Don't Fragment clear, cut into fragments (RFC 791).
+//! * [`icmp`]: downstream, the error for a packet too big for its
+//!   subscriber that must not be fragmented.
 //!
 //! The worker (`crate::worker`) strings them together over batches.
 
@@ -20,4 +22,5 @@ pub mod decap;
 pub mod drop;
 pub mod encap;
 pub mod forward;
+pub mod frag;
 pub mod icmp;
