@@ -55,6 +55,9 @@ drops! {
     NoHeadroom = "no_headroom",
     /// No next hop resolved yet.
     NoNextHop = "no_next_hop",
+    /// From a subscriber to its PPP peer address (the LNS) and not an echo
+    /// request it answers: nothing for the core.
+    ToGateway = "to_gateway",
 }
 
 #[cfg(test)]

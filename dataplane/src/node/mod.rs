@@ -3,10 +3,12 @@
 //! batch. Every refusal is a named [`drop::Drop`].
 //!
 //! * [`classify`]: downstream, a core frame for a subscriber pool, and the
-//!   MRU check.
+//!   size a session can take (its MRU, and the access link's MTU).
 //! * [`decap`]: upstream, a LAC's data frame down to the subscriber's packet.
 //! * [`forward`]: upstream, the decapsulated packet rewritten for the core
 //!   (spoof check, TTL, next-hop Ethernet header).
+//! * [`gateway`]: upstream, the echo reply for a subscriber's ping to its
+//!   PPP peer address.
 //! * [`encap`]: downstream, subscriber packet into its tunnel, from a
 //!   per-session template.
 //!
@@ -23,4 +25,5 @@ pub mod drop;
 pub mod encap;
 pub mod forward;
 pub mod frag;
+pub mod gateway;
 pub mod icmp;
