@@ -58,6 +58,8 @@ drops! {
     /// From a subscriber to its PPP peer address (the LNS) and not an echo
     /// request it answers: nothing for the core.
     ToGateway = "to_gateway",
+    /// No free UMEM frame for the fragments of a packet (all of it goes).
+    NoFrame = "no_frame",
 }
 
 #[cfg(test)]
