@@ -1049,6 +1049,8 @@ impl Config {
                 v4: d.icmp_source,
                 v6: None,
             },
+            // The subscribers' IPCP peer: the data plane answers its pings.
+            gateway: Some(self.ppp.gateway),
             bare: false,
         }
     }
@@ -1149,6 +1151,7 @@ mod tests {
         let a = c.dataplane_args();
         assert_eq!((a.access.as_str(), a.core.as_str()), ("eth0", "eth1"));
         assert!(a.pools_v4.contains(&("100.64.128.0".parse().unwrap(), 18)));
+        assert_eq!(a.gateway, Some(c.ppp.gateway));
         assert_eq!(lns_dataplane::daemon::Args::parse(a.to_args()), Ok(a));
     }
 
