@@ -60,10 +60,7 @@ pub fn from_core(frame: &[u8]) -> Result<ToSubscriber, Drop> {
 pub fn limit(mru: u16, access_mtu: Option<u16>, template: &Template) -> usize {
     let mru = usize::from(mru);
     match access_mtu {
-        Some(mtu) => {
-            let overhead = template.len().saturating_sub(14);
-            mru.min(usize::from(mtu).saturating_sub(overhead))
-        }
+        Some(mtu) => mru.min(usize::from(mtu).saturating_sub(template.overhead())),
         None => mru,
     }
 }
