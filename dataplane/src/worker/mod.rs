@@ -93,8 +93,6 @@ pub fn run(
             }
             work += n;
             p.local.add(Counter::Batches, 1);
-            tx.nc = 0;
-            tx.na = 0;
             for d in &rx[..n] {
                 let Some((chunk, off)) = s.umem.chunk(d.addr) else {
                     continue;
@@ -172,8 +170,10 @@ fn send_access(s: &mut Sockets, p: &mut Pipeline<'_>, tx: &mut Tx) {
 /// Sends the packet in frame `addr` as the `n` fragments the pipeline
 /// planned, in order: the first over the packet itself, the others in
 /// frames off the free list, copied from it. The packet's frame is read
-/// after it is queued, which is safe: its frame comes back only through
-/// the completion ring, reaped at the top of the loop.
+/// after it is queued, which is safe: it comes back through the
+/// completion ring, reaped at the top of the loop, or, if the TX ring was
+/// full, through the free list, which `Umem::pair` never hands out as the
+/// frame being read.
 fn fragments(s: &mut Sockets, p: &mut Pipeline<'_>, tx: &mut Tx, addr: u64, n: usize) {
     if s.umem.free_frames() < n.saturating_sub(1) {
         p.no_frames();
