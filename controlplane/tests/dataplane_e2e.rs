@@ -30,21 +30,75 @@ const N: usize = 100;
 const SEQ: usize = 10;
 const T: Duration = Duration::from_secs(20);
 
+/// The subscribers' PPP peer address (`ppp.gateway` below).
+const GATEWAY: Ipv4Addr = Ipv4Addr::new(100, 64, 0, 1);
+/// The subscribers' MRU: below the access link's, so that the core host's
+/// full-size packets must be fragmented or refused.
+const SUBSCRIBER_MRU: u16 = 1400;
+
 /// An ICMP echo request from `src` to the core host; 56 bytes of data.
 fn echo(src: Ipv4Addr, seq: u16) -> Vec<u8> {
+    echo_to(src, AccessLab::HOST, seq, 84)
+}
+
+/// An ICMP echo request of `len` bytes (IP header included), DF set.
+fn echo_to(src: Ipv4Addr, dst: Ipv4Addr, seq: u16, len: usize) -> Vec<u8> {
     let mut icmp = vec![8, 0, 0, 0, 0x42, 0x42];
     icmp.extend(seq.to_be_bytes());
-    icmp.extend((0..56u8).map(|i| i.wrapping_mul(7)));
+    icmp.extend((0..len - 28).map(|i| (i as u8).wrapping_mul(7)));
     let c = !checksum::sum(&icmp);
     icmp[2..4].copy_from_slice(&c.to_be_bytes());
     let mut p = vec![0x45, 0, 0, 0, 0x12, 0x34, 0x40, 0, 64, 1, 0, 0];
     p[2..4].copy_from_slice(&((20 + icmp.len()) as u16).to_be_bytes());
     p.extend(src.octets());
-    p.extend(AccessLab::HOST.octets());
+    p.extend(dst.octets());
     let c = !checksum::sum(&p);
     p[10..12].copy_from_slice(&c.to_be_bytes());
     p.extend(icmp);
     p
+}
+
+/// The IPv4 datagrams that arrived as fragments among `packets`, made
+/// whole again (RFC 791 §3.2), each with how many fragments it came in and
+/// the longest of them. A datagram with a hole or no last fragment is left
+/// out.
+fn reassemble(packets: &[Vec<u8>]) -> Vec<(Vec<u8>, usize, usize)> {
+    let word = |p: &[u8], at: usize| u16::from_be_bytes([p[at], p[at + 1]]);
+    let mut groups: std::collections::HashMap<Vec<u8>, Vec<&Vec<u8>>> = Default::default();
+    for p in packets {
+        if p.len() >= 20 && p[0] >> 4 == 4 && word(p, 6) & 0x3fff != 0 {
+            // Source, destination, identification and protocol.
+            let key = [&p[12..20], &p[4..6], &p[9..10]].concat();
+            groups.entry(key).or_default().push(p);
+        }
+    }
+    let mut whole = Vec::new();
+    for mut frags in groups.into_values() {
+        frags.sort_by_key(|f| word(f, 6) & 0x1fff);
+        let mut data = Vec::new();
+        let mut longest = 0;
+        let mut contiguous = true;
+        for f in &frags {
+            let (hl, tl) = (usize::from(f[0] & 0x0f) * 4, usize::from(word(f, 2)));
+            contiguous &= usize::from(word(f, 6) & 0x1fff) * 8 == data.len();
+            data.extend_from_slice(&f[hl..tl]);
+            longest = longest.max(tl);
+        }
+        let last = frags[frags.len() - 1];
+        if !contiguous || word(last, 6) & 0x2000 != 0 {
+            continue;
+        }
+        let hl = usize::from(frags[0][0] & 0x0f) * 4;
+        let mut p = frags[0][..hl].to_vec();
+        p[2..4].copy_from_slice(&((hl + data.len()) as u16).to_be_bytes());
+        p[6..8].copy_from_slice(&[0, 0]);
+        p[10..12].copy_from_slice(&[0, 0]);
+        let c = !checksum::sum(&p);
+        p[10..12].copy_from_slice(&c.to_be_bytes());
+        p.extend(data);
+        whole.push((p, frags.len(), longest));
+    }
+    whole
 }
 
 /// The emulated LAC's process. Does nothing unless re-executed by the test
@@ -166,6 +220,107 @@ mod lac {
             println!("STREAM {count} {received} {longest} {tail_ok}");
         }
 
+        /// Subscriber 1: the lowest address.
+        fn first(&self) -> (SessionKey, Ipv4Addr) {
+            self.up
+                .iter()
+                .map(|(k, a)| (*k, *a))
+                .min_by_key(|x| x.1)
+                .unwrap()
+        }
+
+        /// Every subscriber pings its PPP gateway; answers "GW n" with the
+        /// replies that came back from it, byte for byte the request's
+        /// identifier, sequence and data.
+        fn ping_gateway(&mut self, seq: u16) {
+            self.replies.clear();
+            let subs: Vec<(SessionKey, Ipv4Addr)> = self.up.iter().map(|(k, a)| (*k, *a)).collect();
+            for (k, a) in &subs {
+                if let Some(tx) = self.lac.send_ip(*k, &echo_to(*a, GATEWAY, seq, 84)) {
+                    let _ = self.sock.send_to(&tx.payload, tx.peer);
+                }
+            }
+            self.pump(Instant::now() + Duration::from_millis(1500));
+            let mut ok = 0;
+            for (k, p) in &self.replies {
+                let a = self.up[k];
+                if p.len() == 84
+                    && p[12..16] == GATEWAY.octets()
+                    && p[16..20] == a.octets()
+                    && p[20] == 0
+                    && p[24..] == echo_to(a, GATEWAY, seq, 84)[24..]
+                {
+                    ok += 1;
+                }
+            }
+            println!("GW {ok}");
+        }
+
+        /// Subscriber 1 sends a UDP datagram to its gateway (the data plane
+        /// must drop it); answers "GWUDP sent".
+        fn udp_to_gateway(&mut self) {
+            let (k, a) = self.first();
+            let mut p = vec![0x45, 0, 0, 36, 0, 1, 0, 0, 64, 17, 0, 0];
+            p.extend(a.octets());
+            p.extend(GATEWAY.octets());
+            p.extend([0x30, 0x39, 0, 53, 0, 16, 0, 0]);
+            p.extend(b"hello gw");
+            let c = !checksum::sum(&p[..20]);
+            p[10..12].copy_from_slice(&c.to_be_bytes());
+            let tx = self.lac.send_ip(k, &p).unwrap();
+            let _ = self.sock.send_to(&tx.payload, tx.peer);
+            self.pump(Instant::now() + Duration::from_millis(300));
+            println!("GWUDP sent");
+        }
+
+        /// What came in since "mark", after another half second:
+        /// "FRAGS fragments length longest source is_echo_request" for the
+        /// first datagram that arrived in fragments ("FRAGS 0" if none).
+        fn fragments(&mut self) {
+            self.pump(Instant::now() + Duration::from_millis(500));
+            let packets: Vec<Vec<u8>> = self.replies.iter().map(|(_, p)| p.clone()).collect();
+            match reassemble(&packets).first() {
+                Some((p, n, longest)) => println!(
+                    "FRAGS {n} {} {longest} {} {}",
+                    p.len(),
+                    Ipv4Addr::new(p[12], p[13], p[14], p[15]),
+                    p[9] == 1 && p[20] == 8 && checksum::sum(&p[20..]) == 0xffff
+                ),
+                None => println!("FRAGS 0"),
+            }
+        }
+
+        /// The last subscriber (not the first, whose path MTU the core
+        /// host has learned: it would fragment the reply itself) pings the
+        /// core host with `len` bytes; answers "BIG fragments length ok":
+        /// how the reply came, and whether made whole it is the echo reply
+        /// to that request.
+        fn big_ping(&mut self, len: usize) {
+            let (k, a) = self
+                .up
+                .iter()
+                .map(|(k, a)| (*k, *a))
+                .max_by_key(|x| x.1)
+                .unwrap();
+            self.replies.clear();
+            let req = echo_to(a, AccessLab::HOST, 77, len);
+            let tx = self.lac.send_ip(k, &req).unwrap();
+            let _ = self.sock.send_to(&tx.payload, tx.peer);
+            self.pump(Instant::now() + Duration::from_millis(1500));
+            let packets: Vec<Vec<u8>> = self.replies.iter().map(|(_, p)| p.clone()).collect();
+            match reassemble(&packets).first() {
+                Some((p, n, _)) => {
+                    let ok = p.len() == len
+                        && p[12..16] == AccessLab::HOST.octets()
+                        && p[16..20] == a.octets()
+                        && p[20] == 0
+                        && p[24..] == req[24..];
+                    println!("BIG {n} {} {ok}", p.len());
+                }
+                None => println!("BIG 0"),
+            }
+        }
+
         /// Frames the data plane must drop: `spoofed` from subscriber 1's
         /// session with another source, `unknown` for a session that does
         /// not exist.
@@ -213,7 +368,7 @@ mod lac {
         sock.set_read_timeout(Some(Duration::from_millis(2)))
             .unwrap();
         let mut d = Driver {
-            lac: common::emulated_lac(AuthProtocol::Pap, 7),
+            lac: common::emulated_lac(AuthProtocol::Pap, 7, SUBSCRIBER_MRU),
             sock,
             me,
             up: HashMap::new(),
@@ -275,6 +430,18 @@ mod lac {
                 ["ping", seq] => d.ping_all(seq.parse().unwrap()),
                 ["stream", n, gap] => d.stream(n.parse().unwrap(), gap.parse().unwrap()),
                 ["bad", s, u] => d.bad(s.parse().unwrap(), u.parse().unwrap()),
+                ["gwping", seq] => d.ping_gateway(seq.parse().unwrap()),
+                ["gwudp"] => d.udp_to_gateway(),
+                ["mark"] => {
+                    d.replies.clear();
+                    println!("MARKED");
+                }
+                ["frags"] => d.fragments(),
+                ["bigping", len] => d.big_ping(len.parse().unwrap()),
+                ["mru"] => {
+                    let (k, _) = d.first();
+                    println!("MRU {}", d.lac.peer_mru(k).unwrap_or(0));
+                }
                 ["idle", ms] => d.pump(Instant::now() + Duration::from_millis(ms.parse().unwrap())),
                 ["seq"] => {
                     let s = d.lac.data_stats;
@@ -391,8 +558,8 @@ fn lnsd_forwards_100_subscribers_through_xdp() {
         &format!(
             "[l2tp]\nlisten = [\"{lns}:1701\"]\nshutdown_timeout_secs = 2\n\
              [[peer]]\naddress = \"{lac}\"\n\
-             [ppp]\nauth = [\"pap\"]\nusers_file = \"{users}\"\ngateway = \"100.64.0.1\"\nipv6 = false\n\
-             echo_interval_secs = 1\n\
+             [ppp]\nauth = [\"pap\"]\nusers_file = \"{users}\"\ngateway = \"{gateway}\"\nipv6 = false\n\
+             echo_interval_secs = 1\nmru_fit_access_mtu = true\n\
              [[pool]]\nname = \"default\"\nranges = [\"100.64.1.1-100.64.1.254\"]\n\
              [dataplane]\nmode = \"supervised\"\nbinary = \"{bin}\"\ntable = \"{table}\"\n\
              capacity = 4096\naccess_interface = \"va\"\ncore_interface = \"vc\"\n\
@@ -405,6 +572,7 @@ fn lnsd_forwards_100_subscribers_through_xdp() {
             bin = bin.display(),
             host = AccessLab::HOST,
             lns_core = AccessLab::LNS_CORE,
+            gateway = GATEWAY,
         ),
     );
     // If the test fails, lnsd is killed without a chance to stop its data
@@ -691,6 +859,93 @@ fn lnsd_forwards_100_subscribers_through_xdp() {
         "the host learned the subscriber's MRU as path MTU: {ping_out}"
     );
     assert_eq!(session_counters(&r, addrs[0]).drops, 4);
+    assert_eq!(mru, SUBSCRIBER_MRU);
+
+    // The LNS fits its own MRU to the access link (mru_fit_access_mtu):
+    // 1500 - 42 for IPv4, UDP, L2TP with Ns/Nr and PPP, below the 1460 of
+    // ppp.mru.
+    lac.send("mru");
+    assert_eq!(lac.expect("MRU "), "1458");
+
+    // Counters settle within a batch flush; wait for `c` to reach `n`.
+    let settle = |c: &dyn Fn() -> u64, n: u64| {
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while c() < n && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        c()
+    };
+
+    // The PPP gateway answers every subscriber's ping from the data plane,
+    // and lets nothing else through to the core.
+    let upstream = w.get(Counter::Upstream);
+    lac.send("gwping 5");
+    let gw: usize = lac.expect("GW ").parse().unwrap();
+    assert_eq!(
+        gw,
+        N,
+        "every subscriber's gateway ping answered\n{}",
+        lnsd.log()
+    );
+    lac.send("gwudp");
+    lac.expect("GWUDP");
+    assert_eq!(settle(&|| w.drops(Drop::ToGateway), 1), 1);
+    assert_eq!(w.get(Counter::GatewayEcho), N as u64);
+    assert_eq!(
+        w.get(Counter::Upstream),
+        upstream,
+        "nothing went to the core"
+    );
+
+    // A 1,472-byte ping without DF from the core host reaches a
+    // subscriber (MRU 1400) as fragments that make the whole 1,500 bytes.
+    // Not the first subscriber: the host learned a path MTU of 1400 for
+    // it above and would fragment the packet itself.
+    // (What `ping -M dont -s 1472` sends, from python: iputils is not a
+    // test dependency.)
+    lac.send("mark");
+    lac.expect("MARKED");
+    let ping = lab
+        .cmd(&lab.core, "python3")
+        .args([
+            "-c",
+            &format!(
+                "import socket\n\
+                 s=socket.socket(socket.AF_INET,socket.SOCK_RAW,socket.IPPROTO_ICMP)\n\
+                 s.setsockopt(socket.IPPROTO_IP,10,0)\n\
+                 d=bytes(range(256))*6\n\
+                 m=bytearray(b'\\x08\\x00\\x00\\x00\\x77\\x77\\x00\\x01'+d[:1472])\n\
+                 c=sum((m[i]<<8)+m[i+1] for i in range(0,len(m),2))\n\
+                 c=(c&0xffff)+(c>>16)\n\
+                 c=(c&0xffff)+(c>>16)\n\
+                 m[2:4]=(0xffff-c).to_bytes(2,'big')\n\
+                 print('sent',s.sendto(bytes(m),('{}',0)))\n",
+                addrs[1]
+            ),
+        ])
+        .output()
+        .unwrap();
+    let ping =
+        String::from_utf8_lossy(&ping.stdout).to_string() + &String::from_utf8_lossy(&ping.stderr);
+    assert!(ping.contains("sent 1480"), "{ping}");
+    lac.send("frags");
+    let frags = lac.expect("FRAGS ");
+    let f: Vec<&str> = frags.split(' ').collect();
+    assert_eq!(
+        f,
+        ["2", "1500", "1396", &AccessLab::HOST.to_string(), "true"],
+        "{ping}"
+    );
+    assert_eq!(settle(&|| w.get(Counter::Fragments), 2), 2);
+    assert_eq!(w.get(Counter::Fragmented), 1);
+    // Linux answers a subscriber's large ping without DF too: the reply is
+    // fragmented on its way down, and made whole it is the echo reply.
+    lac.send("bigping 1450");
+    assert_eq!(lac.expect("BIG "), "2 1450 true", "{}", lnsd.log());
+    assert_eq!(settle(&|| w.get(Counter::Fragments), 4), 4);
+    assert_eq!(w.get(Counter::Fragmented), 2);
+    assert_eq!(w.drops(Drop::NoFrame), 0);
+    assert_eq!(w.get(Counter::IcmpTooBig), 1, "DF clear: no ICMP error");
 
     // kill -9 under traffic: lnsd restarts the data plane; sessions stay.
     let pid = lnsd_dataplane_pid(&table);

@@ -192,7 +192,7 @@ fn lnsd_terminates_ppp_for_a_subscriber_over_udp() {
         .unwrap();
     let me = sock.local_addr().unwrap();
     let server: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let mut lac = common::emulated_lac(AuthProtocol::ChapMd5, 1);
+    let mut lac = common::emulated_lac(AuthProtocol::ChapMd5, 1, 1460);
     let now = Instant::now();
     let t = lac.open_tunnel(now, me, server).unwrap();
     let key = lac

@@ -71,6 +71,8 @@ fn benches(c: &mut Criterion) {
     let env = Env {
         lns_port: 1701,
         icmp: icmp::Source::default(),
+        gateway: None,
+        access_mtu: None,
         bare: false,
     };
     let mut p = Pipeline::new(&r, 0, env).expect("pipeline");

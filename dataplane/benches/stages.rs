@@ -120,6 +120,8 @@ fn main() {
     let env = Env {
         lns_port: 1701,
         icmp: icmp::Source::default(),
+        gateway: None,
+        access_mtu: None,
         bare: false,
     };
     let mut p = Pipeline::new(&r, 0, env).unwrap();

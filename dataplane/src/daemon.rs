@@ -55,6 +55,9 @@ pub struct Args {
     pub polling: Polling,
     /// Source of ICMP errors toward the core.
     pub icmp: icmp::Source,
+    /// The subscribers' PPP peer address, answered for (see
+    /// `worker::pipeline::Env::gateway`).
+    pub gateway: Option<Ipv4Addr>,
     /// Benchmark reference: forward every access frame to the core
     /// unchanged, with no L2TP work (`benches/veth.rs` compares the two).
     pub bare: bool,
@@ -76,6 +79,7 @@ impl Default for Args {
             lowest: AttachMode::Generic,
             polling: Polling::Wakeup,
             icmp: icmp::Source::default(),
+            gateway: None,
             bare: false,
         }
     }
@@ -88,6 +92,7 @@ usage: lns-dataplane --table PATH --access IFACE [--core IFACE]
          [--pool PREFIX/LEN]... [--workers N] [--cores 0,1,...]
          [--lowest-mode native-zerocopy|native-copy|generic]
          [--polling busy|wakeup] [--icmp-v4 ADDR] [--icmp-v6 ADDR]
+         [--gateway ADDR]   (the subscribers' PPP peer address: answers pings)
          [--bare]   (benchmark reference: forward access to core untouched)";
 
 fn prefix<A: std::str::FromStr>(s: &str, max: u8) -> Result<(A, u8), String> {
@@ -170,6 +175,10 @@ impl Args {
                     let v = val()?;
                     a.icmp.v6 = Some(v.parse().map_err(|_| bad(&v))?);
                 }
+                "--gateway" => {
+                    let v = val()?;
+                    a.gateway = Some(v.parse().map_err(|_| bad(&v))?);
+                }
                 _ => return Err(format!("unknown option {flag}\n{USAGE}")),
             }
         }
@@ -215,6 +224,7 @@ impl Args {
         opt("--lns-v6", self.lns_v6.map(|a| a.to_string()));
         opt("--icmp-v4", self.icmp.v4.map(|a| a.to_string()));
         opt("--icmp-v6", self.icmp.v6.map(|a| a.to_string()));
+        opt("--gateway", self.gateway.map(|a| a.to_string()));
         opt(
             "--cores",
             (!self.cores.is_empty()).then(|| {
@@ -238,6 +248,14 @@ impl Args {
         }
         v
     }
+}
+
+/// An interface's MTU from sysfs (the process's network namespace's, as
+/// `ip netns exec` mounts it); above 65,535 (loopback) counts as 65,535.
+pub fn interface_mtu(name: &str) -> Option<u16> {
+    let text = std::fs::read_to_string(format!("/sys/class/net/{name}/mtu")).ok()?;
+    let mtu: u32 = text.trim().parse().ok()?;
+    Some(u16::try_from(mtu).unwrap_or(u16::MAX))
 }
 
 /// Runs the data plane until `stop` is set. Errors are one line each.
@@ -279,9 +297,19 @@ pub fn run(a: &Args, stop: Arc<AtomicBool>) -> Result<(), String> {
         ..XskConfig::default()
     };
     let cores = core_affinity::get_core_ids().unwrap_or_default();
+    // Read once: a changed MTU takes effect when the data plane restarts.
+    let access_mtu = interface_mtu(&a.access);
+    if access_mtu.is_none() {
+        tracing::warn!(
+            access = %a.access,
+            "cannot read the access interface's MTU; only subscriber MRUs limit packet sizes"
+        );
+    }
     let env = Env {
         lns_port: a.lns_port,
         icmp: a.icmp,
+        gateway: a.gateway,
+        access_mtu,
         bare: a.bare,
     };
     // The sockets are opened on the worker's own thread (the UMEM is not
@@ -360,6 +388,7 @@ pub fn run(a: &Args, stop: Arc<AtomicBool>) -> Result<(), String> {
         tracing::info!(
             mode = mode.name(),
             access = %a.access,
+            access_mtu = access_mtu.map_or(0, u32::from),
             core = %a.core,
             workers = a.workers,
             "data plane attached"
@@ -408,6 +437,7 @@ mod tests {
                 v4: Some(Ipv4Addr::new(192, 0, 2, 254)),
                 v6: None,
             },
+            gateway: Some(Ipv4Addr::new(100, 64, 0, 1)),
             bare: true,
             ..Args::default()
         };
@@ -423,5 +453,13 @@ mod tests {
         assert!(p("--access x --lns-v4 1.2.3.4 --workers 0").contains("--workers 0"));
         assert!(p("--access x --bogus").contains("unknown option --bogus"));
         assert!(p("--access").contains("--access needs a value"));
+        assert!(p("--access x --lns-v4 1.2.3.4 --gateway nope").contains("--gateway nope"));
+    }
+
+    #[test]
+    fn reads_an_interface_mtu() {
+        // Loopback exists in every namespace; its 65,536 is clamped.
+        assert_eq!(interface_mtu("lo"), Some(u16::MAX));
+        assert_eq!(interface_mtu("no-such-interface"), None);
     }
 }

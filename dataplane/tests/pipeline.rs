@@ -136,6 +136,8 @@ fn env() -> Env {
             v4: Some(Ipv4Addr::new(192, 0, 2, 254)),
             v6: None,
         },
+        gateway: None,
+        access_mtu: None,
         bare: false,
     }
 }
@@ -316,4 +318,271 @@ fn ipv6_without_service_has_its_own_drop_name() {
     assert_eq!(w.drops(Drop::Ipv6Unrouted), 1);
     assert_eq!(w.drops(Drop::NoNextHop), 0);
     assert_eq!(lab.w.counters(lab.ids[0]).drops, 1);
+}
+
+const GATEWAY: Ipv4Addr = Ipv4Addr::new(100, 64, 0, 254);
+
+/// An ICMP echo request (`kind` 8) from `src` to `dst`, 56 bytes of data.
+fn icmp(kind: u8, src: Ipv4Addr, dst: Ipv4Addr) -> Vec<u8> {
+    let mut m = vec![kind, 0, 0, 0, 0x42, 0x42, 0, 1];
+    m.extend((0..56u8).map(|i| i.wrapping_mul(7)));
+    let c = !checksum::sum(&m);
+    m[2..4].copy_from_slice(&c.to_be_bytes());
+    let mut p = vec![0x45, 0, 0, 84, 0x12, 0x34, 0x40, 0, 64, 1, 0, 0];
+    p.extend(src.octets());
+    p.extend(dst.octets());
+    let c = !checksum::sum(&p);
+    p[10..12].copy_from_slice(&c.to_be_bytes());
+    p.extend(m);
+    p
+}
+
+fn with_gateway() -> Env {
+    Env {
+        gateway: Some(GATEWAY),
+        ..env()
+    }
+}
+
+#[test]
+fn echo_to_the_gateway_is_answered_into_the_subscribers_tunnel() {
+    let mut lab = lab();
+    lac_hop(&mut lab.w);
+    let r = lab.w.reader();
+    let mut p = Pipeline::new(&r, 0, with_gateway()).unwrap();
+    let (mut b, s, l) = from_lac(1, &icmp(8, sub(1), GATEWAY), LAC);
+    let Out::Access(os, ol) = p.upstream(&mut b, s, l) else {
+        panic!("no echo reply");
+    };
+    // The reply, byte for byte: addresses swapped, TTL 64, DF clear,
+    // type 0 with the checksum patched, same identifier, sequence, data.
+    let mut reply = icmp(0, GATEWAY, sub(1));
+    reply[6] = 0;
+    reply[10..12].copy_from_slice(&[0, 0]);
+    let c = !checksum::sum(&reply[..20]);
+    reply[10..12].copy_from_slice(&c.to_be_bytes());
+    let mut want = vec![0u8; 512];
+    want[256..256 + 84].copy_from_slice(&reply);
+    let (ws, wl) = encap(&session(1, 1500).template, &mut want, 256, 84, 0).unwrap();
+    assert_eq!(&b[os..os + ol], &want[ws..ws + wl]);
+
+    // Anything else to the gateway goes nowhere; a forged source gets no
+    // answer either.
+    let mut udp = icmp(8, sub(1), GATEWAY);
+    udp[9] = 17;
+    let (mut b, s, l) = from_lac(1, &udp, LAC);
+    assert_eq!(p.upstream(&mut b, s, l), Out::Drop(Drop::ToGateway));
+    let (mut b, s, l) = from_lac(1, &icmp(0, sub(1), GATEWAY), LAC);
+    assert_eq!(p.upstream(&mut b, s, l), Out::Drop(Drop::ToGateway));
+    let (mut b, s, l) = from_lac(1, &icmp(8, sub(2), GATEWAY), LAC);
+    assert_eq!(p.upstream(&mut b, s, l), Out::Drop(Drop::Spoofed));
+    p.flush();
+    let w = lab.w.worker(0).unwrap();
+    assert_eq!(w.get(Counter::GatewayEcho), 1);
+    assert_eq!(w.drops(Drop::ToGateway), 2);
+    assert_eq!(w.get(Counter::Upstream), 0, "nothing went to the core");
+    let c = lab.w.counters(lab.ids[0]);
+    assert_eq!((c.up_packets, c.down_packets, c.drops), (1, 1, 3));
+
+    // Without a gateway address it is just another destination.
+    let mut p = Pipeline::new(&r, 0, env()).unwrap();
+    let (mut b, s, l) = from_lac(1, &icmp(8, sub(1), GATEWAY), LAC);
+    assert!(matches!(p.upstream(&mut b, s, l), Out::Core(..)));
+}
+
+/// A packet from the core to `dst`, `len` bytes, DF as given.
+fn core_packet(dst: Ipv4Addr, len: usize, df: bool) -> Vec<u8> {
+    let mut p = ipv4(HOST, dst, 64, len);
+    for (i, b) in p[21..].iter_mut().enumerate() {
+        *b = (i * 13 + i / 256) as u8;
+    }
+    if !df {
+        p[6] = 0;
+        p[10..12].copy_from_slice(&[0, 0]);
+        let c = !checksum::sum(&p[..20]);
+        p[10..12].copy_from_slice(&c.to_be_bytes());
+    }
+    p
+}
+
+/// Runs the pipeline's fragmentation as the worker loop does: the first
+/// fragment over the packet's frame, the others each in a frame of its
+/// own. Returns the frames.
+fn fragment(p: &mut Pipeline<'_>, out: Out, buf: &mut [u8]) -> Vec<Vec<u8>> {
+    let Out::Fragments(n) = out else {
+        panic!("not fragmented: {out:?}");
+    };
+    let mut frames = Vec::new();
+    let original = buf.to_vec();
+    let Out::Access(s, l) = p.first_fragment(buf) else {
+        panic!("no first fragment");
+    };
+    frames.push(buf[s..s + l].to_vec());
+    for i in 1..n {
+        let mut dst = vec![0u8; 2048];
+        let Out::Access(s, l) = p.next_fragment(i, &original, &mut dst) else {
+            panic!("no fragment {i}");
+        };
+        frames.push(dst[s..s + l].to_vec());
+    }
+    frames
+}
+
+/// Takes encapsulated fragments apart: each must be exactly `template`
+/// in front of an IPv4 fragment of at most `limit` bytes; returns the
+/// reassembled packet (its header from the first fragment, length and
+/// flags as the original's with DF clear).
+fn reassemble(frames: &[Vec<u8>], template: &Template, limit: usize) -> Vec<u8> {
+    let hl = template.len();
+    let mut data = Vec::new();
+    let mut header = Vec::new();
+    for (i, f) in frames.iter().enumerate() {
+        let ip = &f[hl..];
+        assert!(ip.len() <= limit, "fragment {i}: {} > {limit}", ip.len());
+        let mut want = vec![0u8; 256 + ip.len()];
+        want[256..].copy_from_slice(ip);
+        let (ws, wl) = encap(template, &mut want, 256, ip.len(), 0).unwrap();
+        assert_eq!(
+            &f[..],
+            &want[ws..ws + wl],
+            "fragment {i}: the session's template"
+        );
+        assert_eq!(checksum::sum(&ip[..20]), 0xffff, "fragment {i}: checksum");
+        let off = usize::from(u16::from_be_bytes([ip[6], ip[7]]) & 0x1fff) * 8;
+        assert_eq!(off, data.len(), "fragment {i}: offset");
+        let more = ip[6] & 0x20 != 0;
+        assert_eq!(more, i + 1 < frames.len(), "fragment {i}: MF");
+        if i == 0 {
+            header = ip[..20].to_vec();
+        }
+        data.extend_from_slice(&ip[20..]);
+    }
+    header[2..4].copy_from_slice(&((20 + data.len()) as u16).to_be_bytes());
+    header[6..8].copy_from_slice(&[0, 0]);
+    header[10..12].copy_from_slice(&[0, 0]);
+    let c = !checksum::sum(&header);
+    header[10..12].copy_from_slice(&c.to_be_bytes());
+    header.extend(data);
+    header
+}
+
+#[test]
+fn oversize_downstream_without_df_is_fragmented() {
+    let mut lab = lab();
+    lac_hop(&mut lab.w);
+    let r = lab.w.reader();
+    let mut p = Pipeline::new(&r, 0, env()).unwrap();
+    // Session 2's MRU is 576: 1,000 bytes leave as two fragments.
+    let pkt = core_packet(sub(2), 1000, false);
+    let (mut b, s, l) = from_core(&pkt);
+    let out = p.downstream(&mut b, s, l);
+    assert_eq!(out, Out::Fragments(2));
+    let frames = fragment(&mut p, out, &mut b);
+    let t = session(2, 576).template;
+    assert_eq!(reassemble(&frames, &t, 576), pkt);
+    p.flush();
+    let w = lab.w.worker(0).unwrap();
+    assert_eq!(w.get(Counter::Fragmented), 1);
+    assert_eq!(w.get(Counter::Fragments), 2);
+    assert_eq!(w.get(Counter::Downstream), 1);
+    assert_eq!(w.get(Counter::DownstreamBytes), 1000);
+    assert_eq!(w.get(Counter::IcmpTooBig), 0);
+    assert!(w.named_drops().all(|(_, n)| n == 0));
+    let c = lab.w.counters(lab.ids[1]);
+    assert_eq!((c.down_packets, c.down_bytes, c.drops), (1, 1000, 0));
+
+    // No frames for the rest: the whole packet goes, by name.
+    let (mut b, s, l) = from_core(&pkt);
+    assert_eq!(p.downstream(&mut b, s, l), Out::Fragments(2));
+    assert_eq!(p.no_frames(), Out::Drop(Drop::NoFrame));
+    p.flush();
+    assert_eq!(lab.w.worker(0).unwrap().drops(Drop::NoFrame), 1);
+    assert_eq!(lab.w.counters(lab.ids[1]).drops, 1);
+}
+
+#[test]
+fn the_access_mtu_limits_a_full_size_mru() {
+    let mut lab = lab();
+    lac_hop(&mut lab.w);
+    let r = lab.w.reader();
+    let on_1500 = Env {
+        access_mtu: Some(1500),
+        ..env()
+    };
+    let t = session(1, 1500).template;
+    // MRU 1500, but 1,500 + 52 bytes of encapsulation would leave a
+    // 1,552-byte frame on a 1,500-byte link: 1,462 is what fits.
+    let mut p = Pipeline::new(&r, 0, on_1500).unwrap();
+    let (mut b, s, l) = from_core(&core_packet(sub(1), 1462, true));
+    let Out::Access(_, ol) = p.downstream(&mut b, s, l) else {
+        panic!("1,462 bytes fit");
+    };
+    assert_eq!(ol, 14 + 1500);
+    // DF clear: fragments, each frame within the MTU.
+    let pkt = core_packet(sub(1), 1500, false);
+    let (mut b, s, l) = from_core(&pkt);
+    let out = p.downstream(&mut b, s, l);
+    let frames = fragment(&mut p, out, &mut b);
+    assert_eq!(frames.len(), 2);
+    assert!(frames.iter().all(|f| f.len() <= 14 + 1500));
+    assert_eq!(reassemble(&frames, &t, 1462), pkt);
+    // DF set: "fragmentation needed" with the limit as next-hop MTU.
+    let (mut b, s, l) = from_core(&core_packet(sub(1), 1500, true));
+    let Out::Core(os, ol) = p.downstream(&mut b, s, l) else {
+        panic!("no ICMP error");
+    };
+    let f = &b[os..os + ol];
+    assert_eq!(&f[34..36], &[3, 4]);
+    assert_eq!(&f[40..42], &1462u16.to_be_bytes());
+    p.flush();
+    let w = lab.w.worker(0).unwrap();
+    assert_eq!(w.get(Counter::IcmpTooBig), 1);
+    assert_eq!(w.drops(Drop::TooBig), 1);
+
+    // With no MTU known, the MRU alone: 1,500 bytes go whole.
+    let mut p = Pipeline::new(&r, 0, env()).unwrap();
+    let (mut b, s, l) = from_core(&core_packet(sub(1), 1500, true));
+    let Out::Access(_, ol) = p.downstream(&mut b, s, l) else {
+        panic!("not encapsulated");
+    };
+    assert_eq!(ol, 1552);
+}
+
+#[test]
+fn hairpin_respects_the_receivers_limit() {
+    let mut lab = lab();
+    lac_hop(&mut lab.w);
+    let r = lab.w.reader();
+    let mut p = Pipeline::new(&r, 0, env()).unwrap();
+    // Subscriber 1 (MRU 1500) to subscriber 2 (MRU 576), DF clear.
+    let mut pkt = ipv4(sub(1), sub(2), 64, 1000);
+    pkt[6] = 0;
+    pkt[10..12].copy_from_slice(&[0, 0]);
+    let c = !checksum::sum(&pkt[..20]);
+    pkt[10..12].copy_from_slice(&c.to_be_bytes());
+    let (mut b, s, l) = from_lac(1, &pkt, LAC);
+    let out = p.upstream(&mut b, s, l);
+    let frames = fragment(&mut p, out, &mut b);
+    let mut sent = pkt.clone();
+    sent[8] = 63;
+    sent[10..12].copy_from_slice(&[0, 0]);
+    let c = !checksum::sum(&sent[..20]);
+    sent[10..12].copy_from_slice(&c.to_be_bytes());
+    assert_eq!(reassemble(&frames, &session(2, 576).template, 576), sent);
+    // DF set: the error goes back into subscriber 1's tunnel.
+    let (mut b, s, l) = from_lac(1, &ipv4(sub(1), sub(2), 64, 1000), LAC);
+    let Out::Access(os, ol) = p.upstream(&mut b, s, l) else {
+        panic!("no ICMP error");
+    };
+    let f = &b[os..os + ol];
+    let inner = &f[session(1, 1500).template.len()..];
+    assert_eq!(&f[14 + 20 + 8 + 4..14 + 20 + 8 + 6], &201u16.to_be_bytes());
+    assert_eq!(&inner[12..20], &[192, 0, 2, 254, 100, 64, 0, 1]);
+    assert_eq!((inner[20], inner[21]), (3, 4));
+    assert_eq!(&inner[26..28], &576u16.to_be_bytes());
+    p.flush();
+    let w = lab.w.worker(0).unwrap();
+    assert_eq!(w.get(Counter::Hairpin), 2);
+    assert_eq!(w.get(Counter::Fragments), 2);
+    assert_eq!(w.get(Counter::IcmpTooBig), 1);
 }

@@ -207,6 +207,11 @@ pub struct Ppp {
     /// Lowest subscriber MRU accepted (lower ones are Nak'd up to it).
     #[serde(default = "default_min_mru")]
     pub min_peer_mru: u16,
+    /// Hold MRUs to what fits the access link (see [`Config::fitted_mru`]):
+    /// a larger subscriber MRU is Nak'd down, and ours asks no more.
+    /// Needs `dataplane.access_interface`.
+    #[serde(default)]
+    pub mru_fit_access_mtu: bool,
     /// Seconds between LCP Echo-Requests (0: no keepalive).
     #[serde(default = "default_echo")]
     pub echo_interval_secs: u64,
@@ -264,6 +269,7 @@ impl Default for Ppp {
             auth: default_auth(),
             mru: default_mru(),
             min_peer_mru: default_min_mru(),
+            mru_fit_access_mtu: false,
             echo_interval_secs: default_echo(),
             echo_failures: default_echo_failures(),
             restart_secs: default_restart(),
@@ -626,6 +632,16 @@ fn default_dead_time() -> u64 {
     30
 }
 
+/// The largest MRU whose frames fit an access link of `mtu` bytes: less
+/// the data plane's encapsulation of a session with sequence numbers (no
+/// 802.1Q tag: lnsd builds none), which covers a session without them too
+/// (RFC 2661 §3.1; the LAC's frames to us carry a PPP frame of our MRU the
+/// same way).
+pub fn fit_mru(mtu: u16) -> u16 {
+    let o = lns_dataplane::node::encap::overhead(false, true);
+    u16::try_from(usize::from(mtu).saturating_sub(o)).unwrap_or(0)
+}
+
 /// A configuration that cannot be used, naming the key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError(pub String);
@@ -786,6 +802,17 @@ impl Config {
         if p.mru < 64 {
             return Err(bad("ppp.mru", "must be at least 64"));
         }
+        if let Some(fit) = self.fitted_mru()?
+            && fit < p.min_peer_mru
+        {
+            return Err(bad(
+                "ppp.mru_fit_access_mtu",
+                format!(
+                    "{fit} bytes fit the access link, below ppp.min_peer_mru {}",
+                    p.min_peer_mru
+                ),
+            ));
+        }
         if p.restart_secs == 0 {
             return Err(bad("ppp.restart_secs", "must be above 0"));
         }
@@ -861,6 +888,24 @@ impl Config {
         Ok(())
     }
 
+    /// The MRU ceiling of `ppp.mru_fit_access_mtu` (`None` when it is
+    /// off): what fits the access interface's MTU as it is now.
+    pub fn fitted_mru(&self) -> Result<Option<u16>, ConfigError> {
+        if !self.ppp.mru_fit_access_mtu {
+            return Ok(None);
+        }
+        let key = "ppp.mru_fit_access_mtu";
+        let dev = self
+            .dataplane
+            .access_interface
+            .as_deref()
+            .filter(|d| !d.is_empty())
+            .ok_or_else(|| bad(key, "needs dataplane.access_interface"))?;
+        let mtu = lns_dataplane::daemon::interface_mtu(dev)
+            .ok_or_else(|| bad(key, format!("cannot read the MTU of {dev}")))?;
+        Ok(Some(fit_mru(mtu)))
+    }
+
     /// PPP settings for the LNS engine.
     pub fn lns(&self) -> crate::lns::LnsConfig {
         use crate::ppp::lcp::AuthProtocol;
@@ -872,6 +917,9 @@ impl Config {
                     side: Side::Server,
                     mru: Some(p.mru),
                     min_peer_mru: p.min_peer_mru,
+                    // Validated by `parse`; an interface gone since then
+                    // leaves the MRUs as configured.
+                    max_mru: self.fitted_mru().ok().flatten(),
                     auth: p
                         .auth
                         .iter()
@@ -1100,6 +1148,8 @@ impl Config {
                 v4: d.icmp_source,
                 v6: None,
             },
+            // The subscribers' IPCP peer: the data plane answers its pings.
+            gateway: Some(self.ppp.gateway),
             bare: false,
         }
     }
@@ -1206,7 +1256,29 @@ mod tests {
         let a = c.dataplane_args();
         assert_eq!((a.access.as_str(), a.core.as_str()), ("eth0", "eth1"));
         assert!(a.pools_v4.contains(&("100.64.128.0".parse().unwrap(), 18)));
+        assert_eq!(a.gateway, Some(c.ppp.gateway));
         assert_eq!(lns_dataplane::daemon::Args::parse(a.to_args()), Ok(a));
+    }
+
+    #[test]
+    fn mru_fit_reads_the_access_mtu_and_names_its_key() {
+        // 1500 - (IPv4 20 + UDP 8 + L2TP with Ns/Nr 10 + PPP 4).
+        assert_eq!(fit_mru(1500), 1458);
+        assert_eq!(fit_mru(9000), 8958);
+        assert_eq!(fit_mru(30), 0);
+        let c = Config::parse(MIN).unwrap();
+        assert_eq!(c.fitted_mru(), Ok(None));
+        assert_eq!(c.lns().link.lcp.max_mru, None);
+        let fit = format!("{MIN}[ppp]\nmru_fit_access_mtu = true\n");
+        assert!(err(&fit).contains("ppp.mru_fit_access_mtu: needs dataplane.access_interface"));
+        let with = |dev: &str| format!("{fit}[dataplane]\naccess_interface = \"{dev}\"\n");
+        assert!(err(&with("no-such-if0")).contains("ppp.mru_fit_access_mtu: cannot read the MTU"));
+        // Loopback is in every namespace (65,536, read as 65,535).
+        let c = Config::parse(&with("lo")).unwrap();
+        assert_eq!(c.lns().link.lcp.max_mru, Some(fit_mru(u16::MAX)));
+        // A floor above what fits could never be agreed.
+        let high = with("lo").replace("[ppp]\n", "[ppp]\nmin_peer_mru = 65535\n");
+        assert!(err(&high).contains("below ppp.min_peer_mru 65535"));
     }
 
     #[test]

@@ -580,10 +580,11 @@ pub fn tool_or_skip(tool: &str) -> bool {
 }
 
 /// An emulated LAC that accepts any LNS, with PPP client subscribers
-/// authenticating with `auth`.
+/// authenticating with `auth` and asking for MRU `mru`.
 pub fn emulated_lac(
     auth: lns_controlplane::ppp::lcp::AuthProtocol,
     seed: u64,
+    mru: u16,
 ) -> lns_controlplane::lac::Lac {
     use lns_controlplane::l2tp::{Endpoint, EndpointConfig, PeerPolicy, PeerRule};
     use lns_controlplane::ppp::lcp_opts::{LcpConfig, Side};
@@ -603,6 +604,7 @@ pub fn emulated_lac(
         lcp: LcpConfig {
             side: Side::Client,
             auth: vec![auth],
+            mru: Some(mru),
             ..Default::default()
         },
         ..Default::default()

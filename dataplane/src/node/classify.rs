@@ -1,9 +1,11 @@
 //! Downstream classification: a core-side frame addressed to a subscriber
 //! pool, reduced to the IP packet and the destination the session lookup
-//! needs; packets the subscriber's MRU cannot take are refused (the worker
-//! answers them with ICMP "fragmentation needed" / "packet too big").
+//! needs; and the size limit of a session, above which the worker
+//! fragments a packet (IPv4, DF clear) or answers it with ICMP
+//! "fragmentation needed" / "packet too big".
 
 use super::drop::Drop;
+use super::encap::Template;
 use crate::wire::{EtherType, EthernetFrame, Ipv4Packet, Ipv6Packet};
 use std::net::IpAddr;
 
@@ -49,10 +51,24 @@ pub fn from_core(frame: &[u8]) -> Result<ToSubscriber, Drop> {
     }
 }
 
-/// Whether the subscriber can take the packet: its PPP MRU bounds the IP
-/// packet (RFC 1661 §6.1).
-pub fn fits(p: &ToSubscriber, mru: u16) -> Result<(), Drop> {
-    if p.len > usize::from(mru) {
+/// The largest IP packet a session can be sent. Its subscriber's PPP MRU
+/// bounds it (RFC 1661 §6.1), and so does the access link: the frame the
+/// template makes must fit the interface's MTU, which counts everything
+/// after the Ethernet header (the session's IP, UDP, L2TP and PPP headers,
+/// and its 802.1Q tag). `access_mtu` unknown: the MRU alone.
+#[inline]
+pub fn limit(mru: u16, access_mtu: Option<u16>, template: &Template) -> usize {
+    let mru = usize::from(mru);
+    match access_mtu {
+        Some(mtu) => mru.min(usize::from(mtu).saturating_sub(template.overhead())),
+        None => mru,
+    }
+}
+
+/// Whether the subscriber can take the packet, whose limit is `limit`.
+#[inline]
+pub fn fits(p: &ToSubscriber, limit: usize) -> Result<(), Drop> {
+    if p.len > limit {
         Err(Drop::TooBig)
     } else {
         Ok(())
@@ -107,5 +123,33 @@ mod tests {
         let mut arp = frame(100, false);
         arp[12..14].copy_from_slice(&[0x08, 0x06]);
         assert_eq!(from_core(&arp), Err(Drop::NotIp));
+    }
+
+    #[test]
+    fn the_access_link_bounds_the_limit_too() {
+        use super::super::encap::Outer;
+        let t = |vlan, sequencing| {
+            Template::new(&Outer {
+                dst_mac: [0; 6],
+                src_mac: [0; 6],
+                vlan,
+                src: Ipv4Addr::new(192, 0, 2, 1),
+                src_port: 1701,
+                dst: Ipv4Addr::new(198, 51, 100, 7),
+                dst_port: 1701,
+                tunnel: 1,
+                session: 2,
+                sequencing,
+            })
+        };
+        // 1500 - (IP 20 + UDP 8 + L2TP 6 + PPP 4).
+        assert_eq!(limit(1500, Some(1500), &t(None, false)), 1462);
+        // Ns and Nr take 4 more, an 802.1Q tag 4 more.
+        assert_eq!(limit(1500, Some(1500), &t(None, true)), 1458);
+        assert_eq!(limit(1500, Some(1500), &t(Some(7), true)), 1454);
+        // A smaller MRU, or no known MTU: the MRU.
+        assert_eq!(limit(1400, Some(1500), &t(None, false)), 1400);
+        assert_eq!(limit(1500, None, &t(None, false)), 1500);
+        assert_eq!(limit(1500, Some(20), &t(None, false)), 0);
     }
 }

@@ -59,6 +59,11 @@ drops! {
     /// or there is no IPv6 core next hop. Kept apart from `no_next_hop`,
     /// which means an unresolved MAC and is worth an alert.
     Ipv6Unrouted = "ipv6_unrouted",
+    /// From a subscriber to its PPP peer address (the LNS) and not an echo
+    /// request it answers: nothing for the core.
+    ToGateway = "to_gateway",
+    /// No free UMEM frame for the fragments of a packet (all of it goes).
+    NoFrame = "no_frame",
 }
 
 #[cfg(test)]

@@ -42,6 +42,16 @@ pub struct Outer {
     pub sequencing: bool,
 }
 
+/// Bytes a session's encapsulation puts after the Ethernet header, which
+/// the access link's MTU must hold with the packet: the 802.1Q tag, IPv4
+/// 20, UDP 8, the L2TP data header 6 (10 with Ns and Nr, RFC 2661 §3.1),
+/// PPP FF 03 and protocol 4 ([`Template::overhead`] of such a session).
+pub const fn overhead(vlan: bool, sequencing: bool) -> usize {
+    let tag = if vlan { 4 } else { 0 };
+    let l2tp = if sequencing { 10 } else { 6 };
+    tag + 20 + 8 + l2tp + 4
+}
+
 /// A precomputed encapsulation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Template {
@@ -109,6 +119,11 @@ impl Template {
     /// Bytes the template puts in front of a packet.
     pub fn len(&self) -> usize {
         usize::from(self.len)
+    }
+
+    /// What it adds after the Ethernet header (see [`overhead`]).
+    pub fn overhead(&self) -> usize {
+        self.len().saturating_sub(14)
     }
 
     /// Never empty; here for clippy's `len_without_is_empty`.
@@ -296,6 +311,18 @@ mod tests {
             PppFrame::new_checked(l.payload()).unwrap().protocol().0,
             0x0057
         );
+    }
+
+    #[test]
+    fn overhead_is_what_the_template_adds_after_ethernet() {
+        for vlan in [None, Some(7)] {
+            for seq in [false, true] {
+                let t = Template::new(&outer(vlan, seq));
+                assert_eq!(t.overhead(), overhead(vlan.is_some(), seq));
+                assert_eq!(t.overhead(), t.len() - 14);
+            }
+        }
+        assert_eq!(overhead(false, false), 38);
     }
 
     #[test]

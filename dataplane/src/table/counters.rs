@@ -58,6 +58,12 @@ counters! {
     TxRingFull = "tx_ring_full",
     /// Receive batches processed.
     Batches = "batches",
+    /// Echo replies sent for the subscribers' PPP peer address.
+    GatewayEcho = "gateway_echo_replies",
+    /// IPv4 packets (DF clear) fragmented to fit their subscriber.
+    Fragmented = "fragmented_packets",
+    /// The fragments made of them.
+    Fragments = "fragments_sent",
 }
 
 /// Words in a worker's named-counter block: the counters, then the drops.

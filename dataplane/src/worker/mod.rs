@@ -6,7 +6,9 @@
 //!
 //! The loop allocates nothing and never logs per packet; a frame that
 //! cannot be sent (TX ring full, an impossible descriptor) goes back to
-//! the free list under a named counter.
+//! the free list under a named counter. A packet the pipeline fragments
+//! takes its extra frames from the same free list; without enough of them
+//! it is dropped whole, by name.
 
 pub mod pipeline;
 
@@ -91,8 +93,6 @@ pub fn run(
             }
             work += n;
             p.local.add(Counter::Batches, 1);
-            tx.nc = 0;
-            tx.na = 0;
             for d in &rx[..n] {
                 let Some((chunk, off)) = s.umem.chunk(d.addr) else {
                     continue;
@@ -110,18 +110,14 @@ pub fn run(
                     options: 0,
                 };
                 match out {
-                    Out::Core(st, len) => {
-                        tx.core[tx.nc] = desc(st, len);
-                        tx.nc += 1;
-                    }
-                    Out::Access(st, len) => {
-                        tx.access[tx.na] = desc(st, len);
-                        tx.na += 1;
-                    }
+                    Out::Core(st, len) => push_core(&mut s, &mut p, &mut tx, desc(st, len)),
+                    Out::Access(st, len) => push_access(&mut s, &mut p, &mut tx, desc(st, len)),
+                    Out::Fragments(k) => fragments(&mut s, &mut p, &mut tx, d.addr, k),
                     Out::Drop(_) => s.umem.release(d.addr),
                 }
             }
-            submit(&mut s, &mut p, &tx);
+            send_core(&mut s, &mut p, &mut tx);
+            send_access(&mut s, &mut p, &mut tx);
         }
         p.flush();
         if work == 0 && polling == Polling::Wakeup {
@@ -131,7 +127,26 @@ pub fn run(
     p.flush();
 }
 
-fn submit(s: &mut Sockets, p: &mut Pipeline<'_>, tx: &Tx) {
+/// Queues a frame for the core side, sending the queue first if full.
+fn push_core(s: &mut Sockets, p: &mut Pipeline<'_>, tx: &mut Tx, d: XdpDesc) {
+    if tx.nc == tx.core.len() {
+        send_core(s, p, tx);
+    }
+    tx.core[tx.nc] = d;
+    tx.nc += 1;
+}
+
+/// Queues a frame for the access side (fragments can make more than one
+/// per received frame), sending the queue first if full.
+fn push_access(s: &mut Sockets, p: &mut Pipeline<'_>, tx: &mut Tx, d: XdpDesc) {
+    if tx.na == tx.access.len() {
+        send_access(s, p, tx);
+    }
+    tx.access[tx.na] = d;
+    tx.na += 1;
+}
+
+fn send_core(s: &mut Sockets, p: &mut Pipeline<'_>, tx: &mut Tx) {
     let core = s.core.as_mut().unwrap_or(&mut s.access);
     let sent = core.send(&tx.core[..tx.nc]);
     p.local.add(Counter::TxCore, sent as u64);
@@ -139,10 +154,57 @@ fn submit(s: &mut Sockets, p: &mut Pipeline<'_>, tx: &Tx) {
         p.local.add(Counter::TxRingFull, 1);
         s.umem.release(d.addr);
     }
+    tx.nc = 0;
+}
+
+fn send_access(s: &mut Sockets, p: &mut Pipeline<'_>, tx: &mut Tx) {
     let sent = s.access.send(&tx.access[..tx.na]);
     p.local.add(Counter::TxAccess, sent as u64);
     for d in &tx.access[sent..tx.na] {
         p.local.add(Counter::TxRingFull, 1);
         s.umem.release(d.addr);
+    }
+    tx.na = 0;
+}
+
+/// Sends the packet in frame `addr` as the `n` fragments the pipeline
+/// planned, in order: the first over the packet itself, the others in
+/// frames off the free list, copied from it. The packet's frame is read
+/// after it is queued, which is safe: it comes back through the
+/// completion ring, reaped at the top of the loop, or, if the TX ring was
+/// full, through the free list, which `Umem::pair` never hands out as the
+/// frame being read.
+fn fragments(s: &mut Sockets, p: &mut Pipeline<'_>, tx: &mut Tx, addr: u64, n: usize) {
+    if s.umem.free_frames() < n.saturating_sub(1) {
+        p.no_frames();
+        s.umem.release(addr);
+        return;
+    }
+    let desc = |base: u64, st: usize, len: usize| XdpDesc {
+        addr: base + st as u64,
+        len: len as u32,
+        options: 0,
+    };
+    let base = s.umem.base(addr);
+    match s.umem.chunk(addr).map(|(c, _)| p.first_fragment(c)) {
+        Some(Out::Access(st, len)) => push_access(s, p, tx, desc(base, st, len)),
+        // Counted by the pipeline; the rest would be useless without it.
+        _ => {
+            s.umem.release(addr);
+            return;
+        }
+    }
+    for i in 1..n {
+        let Some(f) = s.umem.take() else {
+            return;
+        };
+        let out = match s.umem.pair(addr, f) {
+            Some((src, dst)) => p.next_fragment(i, src, dst),
+            None => p.no_frames(),
+        };
+        match out {
+            Out::Access(st, len) => push_access(s, p, tx, desc(f, st, len)),
+            _ => s.umem.release(f),
+        }
     }
 }

@@ -5,20 +5,35 @@
 //! Upstream (from a LAC): decap → session by (tunnel, session) → the
 //! frame must come from the session's LAC → spoof check, TTL, next-hop
 //! Ethernet (forward) → to the core, or, if the destination is another
-//! subscriber, straight into that subscriber's tunnel (hairpin).
-//! Downstream (from the core): classify → session by address → MRU check
-//! (too big: ICMP back to the sender) → encapsulate from the template,
-//! with the LAC's current MACs and the session's Ns.
+//! subscriber, straight into that subscriber's tunnel (hairpin). An echo
+//! request to the subscribers' PPP peer address (the gateway) is answered
+//! into the subscriber's own tunnel; nothing else to it goes anywhere.
+//! Downstream (from the core): classify → session by address → size
+//! check → encapsulate from the template, with the LAC's current MACs and
+//! the session's Ns.
+//!
+//! The size check bounds a packet by its subscriber's MRU and by what the
+//! access link's MTU leaves after the session's outer headers. Above it,
+//! IPv4 with DF clear is fragmented (RFC 791), the rest answered with ICMP
+//! "fragmentation needed" / "packet too big" reporting that limit (RFC
+//! 1191 §4, RFC 4443 §3.2). Fragments need frames the packet did not come
+//! in: [`Out::Fragments`] asks the loop for them.
 
-use crate::node::classify::{fits, from_core};
+use crate::node::classify::{ToSubscriber, fits, from_core, limit};
 use crate::node::decap::{Decapped, Family, decap};
 use crate::node::drop::Drop;
 use crate::node::encap::encap;
 use crate::node::forward::{Allowed, NextHop as FwdHop, to_core};
+use crate::node::frag::{self, Plan};
+use crate::node::gateway;
 use crate::node::icmp::{self, too_big};
 use crate::table::counters::{Counter, Dir, LocalCounters, WorkerBlock};
 use crate::table::{CORE_V4, CORE_V6, Found, Reader};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
+
+/// Where a fragment after the first is written in the frame it gets: the
+/// same headroom as a received frame, for the encapsulation in front.
+pub const FRAGMENT_AT: usize = 256;
 
 /// Where a frame goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +42,11 @@ pub enum Out {
     Core(usize, usize),
     /// Transmit on the access side.
     Access(usize, usize),
+    /// The packet leaves toward its subscriber as this many fragments:
+    /// the first written over it by [`Pipeline::first_fragment`], each
+    /// later one into a free frame by [`Pipeline::next_fragment`]; or,
+    /// with fewer free frames than that, none ([`Pipeline::no_frames`]).
+    Fragments(usize),
     /// Dropped, and counted under this reason.
     Drop(Drop),
 }
@@ -38,8 +58,34 @@ pub struct Env {
     pub lns_port: u16,
     /// The source of ICMP errors.
     pub icmp: icmp::Source,
+    /// The subscribers' PPP peer address (IPCP's; lnsd's `ppp.gateway`):
+    /// echo requests to it are answered, anything else to it is dropped.
+    /// `None`: it is forwarded like any destination.
+    pub gateway: Option<Ipv4Addr>,
+    /// The access interface's MTU, which every encapsulated frame must fit
+    /// (`None`: not known; the subscriber's MRU alone limits).
+    pub access_mtu: Option<u16>,
     /// Benchmark reference: access frames go to the core untouched.
     pub bare: bool,
+}
+
+/// Where the ICMP error for a packet too big for its subscriber goes.
+#[derive(Debug, Clone, Copy)]
+enum Sender<'f> {
+    /// Out of the core interface (the packet came from there).
+    Core,
+    /// Into this subscriber's tunnel (a hairpinned packet).
+    Subscriber(&'f Found),
+}
+
+/// The packet being fragmented.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    to: Found,
+    plan: Plan,
+    /// The packet in its frame.
+    start: usize,
+    len: usize,
 }
 
 /// A worker's view: the tables, its counter block, and the counts of the
@@ -51,6 +97,8 @@ pub struct Pipeline<'a> {
     env: Env,
     /// Counts since the last flush.
     pub local: LocalCounters,
+    /// The last packet [`Out::Fragments`] announced.
+    pending: Option<Pending>,
 }
 
 impl<'a> Pipeline<'a> {
@@ -62,6 +110,7 @@ impl<'a> Pipeline<'a> {
             block: table.worker(worker)?,
             env,
             local: LocalCounters::default(),
+            pending: None,
         })
     }
 
@@ -137,6 +186,11 @@ impl<'a> Pipeline<'a> {
             Family::V4 => (CORE_V4, inner_dst_v4(buf, d.inner)),
             Family::V6 => (CORE_V6, inner_dst_v6(buf, d.inner)),
         };
+        if let (Some(gw), Some(IpAddr::V4(a))) = (self.env.gateway, dst)
+            && a == gw
+        {
+            return self.for_gateway(buf, &d, &f, gw);
+        }
         let allowed = Allowed {
             ipv4: f.session.ipv4,
             ipv6_prefix: f.session.ipv6_prefix,
@@ -175,12 +229,48 @@ impl<'a> Pipeline<'a> {
         self.block.session(f.slot, f.generation, Dir::Up, bytes);
         self.local.add(Counter::Upstream, 1);
         self.local.add(Counter::UpstreamBytes, bytes);
-        match peer {
-            None => Out::Core(s, n),
-            Some(p) => {
+        match (peer, dst) {
+            (Some(p), Some(dst)) => {
                 self.local.add(Counter::Hairpin, 1);
-                self.encap_for(buf, &p, s + 14, n - 14)
+                let pkt = ToSubscriber {
+                    start: s + 14,
+                    len: n - 14,
+                    dst,
+                    // IPv6 is never fragmented on the way (RFC 8200 §5).
+                    dont_fragment: d.family == Family::V6 || buf[s + 14 + 6] & 0x40 != 0,
+                };
+                self.deliver(buf, &p, &pkt, Sender::Subscriber(&f))
             }
+            _ => Out::Core(s, n),
+        }
+    }
+
+    /// An IPv4 packet from `f`'s subscriber to the gateway address `gw`.
+    fn for_gateway(&mut self, buf: &mut [u8], d: &Decapped, f: &Found, gw: Ipv4Addr) -> Out {
+        let Some(pkt) = buf.get_mut(d.inner..d.inner + d.inner_len) else {
+            return self.drop(Drop::Truncated, Some(f));
+        };
+        // Only the subscriber's own address gets an answer: the reply goes
+        // into this tunnel whatever the source says, and a forged source
+        // must not make the LNS answer for someone else.
+        let src = pkt.get(12..16).and_then(|b| <[u8; 4]>::try_from(b).ok());
+        if src.is_none() || src.map(Ipv4Addr::from) != f.session.ipv4 {
+            return self.drop(Drop::Spoofed, Some(f));
+        }
+        match gateway::echo_reply(pkt, gw) {
+            Ok(n) => {
+                self.block
+                    .session(f.slot, f.generation, Dir::Up, d.inner_len as u64);
+                self.local.add(Counter::GatewayEcho, 1);
+                let reply = ToSubscriber {
+                    start: d.inner,
+                    len: n,
+                    dst: IpAddr::V4(Ipv4Addr::new(pkt[16], pkt[17], pkt[18], pkt[19])),
+                    dont_fragment: false,
+                };
+                self.deliver(buf, f, &reply, Sender::Core)
+            }
+            Err(x) => self.drop(x, Some(f)),
         }
     }
 
@@ -210,54 +300,169 @@ impl<'a> Pipeline<'a> {
         let Some(f) = found else {
             return self.drop(Drop::UnknownSession, None);
         };
-        if fits(&p, f.session.mru).is_err() {
-            self.local.drop(Drop::TooBig);
-            self.block.session_drop(f.slot, f.generation);
-            let hop_index = if p.dst.is_ipv4() { CORE_V4 } else { CORE_V6 };
-            let Some(h) = self.table.nexthop(hop_index) else {
-                return Out::Drop(Drop::TooBig);
-            };
-            let hop = FwdHop {
-                dst_mac: h.dst_mac,
-                src_mac: h.src_mac,
-            };
-            return match too_big(buf, &p, f.session.mru, &self.env.icmp, &hop) {
-                Ok((s, n)) => {
-                    self.local.add(Counter::IcmpTooBig, 1);
-                    Out::Core(s, n)
-                }
-                Err(_) => Out::Drop(Drop::TooBig),
-            };
-        }
-        self.encap_for(buf, &f, p.start, p.len)
+        self.deliver(buf, &f, &p, Sender::Core)
     }
 
-    /// Encapsulates the IP packet at `buf[start..start + len]` for `f`.
+    /// Sends the packet `p` in `buf` to `to`'s subscriber: encapsulated if
+    /// it fits, else fragmented or refused with an ICMP error to `sender`.
+    #[inline]
+    fn deliver(&mut self, buf: &mut [u8], to: &Found, p: &ToSubscriber, sender: Sender) -> Out {
+        let limit = limit(to.session.mru, self.env.access_mtu, &to.session.template);
+        if fits(p, limit).is_ok() {
+            return self.encap_for(buf, to, p.start, p.len);
+        }
+        if !p.dont_fragment {
+            // Fragments that could not leave would each count a drop.
+            if self.table.nexthop(to.session.lac_nexthop).is_none() {
+                return self.drop(Drop::NoNextHop, Some(to));
+            }
+            let Some(pkt) = buf.get(p.start..p.start + p.len) else {
+                return self.drop(Drop::Truncated, Some(to));
+            };
+            return match frag::plan(pkt, limit) {
+                Ok(plan) => {
+                    self.pending = Some(Pending {
+                        to: *to,
+                        plan,
+                        start: p.start,
+                        len: p.len,
+                    });
+                    Out::Fragments(plan.count())
+                }
+                Err(x) => self.drop(x, Some(to)),
+            };
+        }
+        self.local.drop(Drop::TooBig);
+        self.block.session_drop(to.slot, to.generation);
+        let hop = match sender {
+            Sender::Core => {
+                let hop_index = if p.dst.is_ipv4() { CORE_V4 } else { CORE_V6 };
+                let Some(h) = self.table.nexthop(hop_index) else {
+                    return Out::Drop(Drop::TooBig);
+                };
+                FwdHop {
+                    dst_mac: h.dst_mac,
+                    src_mac: h.src_mac,
+                }
+            }
+            // Overwritten by the encapsulation.
+            Sender::Subscriber(_) => FwdHop {
+                dst_mac: [0; 6],
+                src_mac: [0; 6],
+            },
+        };
+        // RFC 1191 §4: the next-hop MTU is the largest packet that passes,
+        // which is the limit, not only the MRU.
+        let mtu = u16::try_from(limit).unwrap_or(u16::MAX);
+        match (too_big(buf, p, mtu, &self.env.icmp, &hop), sender) {
+            (Ok((s, n)), Sender::Core) => {
+                self.local.add(Counter::IcmpTooBig, 1);
+                Out::Core(s, n)
+            }
+            (Ok((s, n)), Sender::Subscriber(from)) => {
+                self.local.add(Counter::IcmpTooBig, 1);
+                self.encap_for(buf, from, s + 14, n - 14)
+            }
+            (Err(_), _) => Out::Drop(Drop::TooBig),
+        }
+    }
+
+    /// The first fragment of the packet [`Out::Fragments`] announced,
+    /// written over it in `buf` (the frame it came in) and encapsulated.
+    /// Its session counts the packet once, at its own size.
+    pub fn first_fragment(&mut self, buf: &mut [u8]) -> Out {
+        let Some(pd) = self.pending else {
+            return self.drop(Drop::NoFrame, None);
+        };
+        let Some(pkt) = buf.get_mut(pd.start..pd.start + pd.len) else {
+            return self.drop(Drop::Truncated, Some(&pd.to));
+        };
+        let n = pd.plan.first_in_place(pkt);
+        self.local.add(Counter::Fragmented, 1);
+        self.local.add(Counter::Downstream, 1);
+        self.local.add(Counter::DownstreamBytes, pd.len as u64);
+        self.block
+            .session(pd.to.slot, pd.to.generation, Dir::Down, pd.len as u64);
+        self.fragment_out(buf, &pd.to, pd.start, n)
+    }
+
+    /// Fragment `i` (from 1) of that packet, copied from `src` (the frame
+    /// it came in) into `dst` (a free frame, at [`FRAGMENT_AT`]) and
+    /// encapsulated.
+    pub fn next_fragment(&mut self, i: usize, src: &[u8], dst: &mut [u8]) -> Out {
+        let Some(pd) = self.pending else {
+            return self.drop(Drop::NoFrame, None);
+        };
+        let payload = src.get(pd.start + pd.plan.header_len()..pd.start + pd.len);
+        let out = dst.get_mut(FRAGMENT_AT..);
+        let (Some(payload), Some(out)) = (payload, out) else {
+            return self.drop(Drop::Truncated, Some(&pd.to));
+        };
+        match pd.plan.write(i, payload, out) {
+            Ok(n) => self.fragment_out(dst, &pd.to, FRAGMENT_AT, n),
+            Err(x) => self.drop(x, Some(&pd.to)),
+        }
+    }
+
+    /// Not enough free frames for the fragments: the packet is dropped,
+    /// whole (a part of it would be useless to the subscriber).
+    pub fn no_frames(&mut self) -> Out {
+        let to = self.pending.take().map(|p| p.to);
+        self.drop(Drop::NoFrame, to.as_ref())
+    }
+
+    fn fragment_out(&mut self, buf: &mut [u8], to: &Found, start: usize, len: usize) -> Out {
+        match self.encap_raw(buf, to, start, len) {
+            Ok((s, n)) => {
+                self.local.add(Counter::Fragments, 1);
+                Out::Access(s, n)
+            }
+            Err(x) => self.drop(x, Some(to)),
+        }
+    }
+
+    /// Encapsulates the IP packet at `buf[start..start + len]` for `f`,
+    /// and counts it.
     #[inline]
     fn encap_for(&mut self, buf: &mut [u8], f: &Found, start: usize, len: usize) -> Out {
+        match self.encap_raw(buf, f, start, len) {
+            Ok((s, n)) => {
+                self.block
+                    .session(f.slot, f.generation, Dir::Down, len as u64);
+                self.local.add(Counter::Downstream, 1);
+                self.local.add(Counter::DownstreamBytes, len as u64);
+                Out::Access(s, n)
+            }
+            Err(x) => self.drop(x, Some(f)),
+        }
+    }
+
+    /// The encapsulation itself: template, Ns, the LAC's MACs.
+    #[inline]
+    fn encap_raw(
+        &mut self,
+        buf: &mut [u8],
+        f: &Found,
+        start: usize,
+        len: usize,
+    ) -> Result<(usize, usize), Drop> {
         let t = &f.session.template;
         let ns = if t.sequencing() {
             self.table.next_ns(f.slot, f.generation)
         } else {
             0
         };
-        let (s, n) = match encap(t, buf, start, len, ns) {
-            Ok(x) => x,
-            Err(x) => return self.drop(x, Some(f)),
-        };
+        let (s, n) = encap(t, buf, start, len, ns)?;
         // The LAC's neighbour as lnsd last resolved it: a LAC that moved
         // (or whose gateway did) needs one next-hop write, not one per
         // session. Until it is resolved nothing is sent.
-        let Some(h) = self.table.nexthop(f.session.lac_nexthop) else {
-            return self.drop(Drop::NoNextHop, Some(f));
-        };
+        let h = self
+            .table
+            .nexthop(f.session.lac_nexthop)
+            .ok_or(Drop::NoNextHop)?;
         buf[s..s + 6].copy_from_slice(&h.dst_mac);
         buf[s + 6..s + 12].copy_from_slice(&h.src_mac);
-        self.block
-            .session(f.slot, f.generation, Dir::Down, len as u64);
-        self.local.add(Counter::Downstream, 1);
-        self.local.add(Counter::DownstreamBytes, len as u64);
-        Out::Access(s, n)
+        Ok((s, n))
     }
 }
 

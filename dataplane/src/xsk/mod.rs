@@ -132,6 +132,27 @@ impl Umem {
         Some((&mut self.area[base as usize..end as usize], off))
     }
 
+    /// Two different frames' chunks at once: one to read (a packet being
+    /// fragmented), one to write (a fragment of it). `None` if they are
+    /// the same frame or either lies outside the UMEM.
+    #[inline]
+    pub fn pair(&mut self, read: u64, write: u64) -> Option<(&[u8], &mut [u8])> {
+        let fs = self.frame_size;
+        let (r, w) = (self.base(read), self.base(write));
+        let len = self.area.len() as u64;
+        if r == w || r.checked_add(fs)? > len || w.checked_add(fs)? > len {
+            return None;
+        }
+        let (r, w, fs) = (r as usize, w as usize, fs as usize);
+        if r < w {
+            let (lo, hi) = self.area.split_at_mut(w);
+            Some((&lo[r..r + fs], &mut hi[..fs]))
+        } else {
+            let (lo, hi) = self.area.split_at_mut(r);
+            Some((&hi[..fs], &mut lo[w..w + fs]))
+        }
+    }
+
     /// The chunk's base address (for descriptors).
     #[inline]
     pub fn base(&self, addr: u64) -> u64 {

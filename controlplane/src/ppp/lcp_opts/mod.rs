@@ -44,6 +44,9 @@ pub struct LcpConfig {
     pub mru: Option<u16>,
     /// Lowest peer MRU we accept.
     pub min_peer_mru: u16,
+    /// Highest MRU either way (`None`: no ceiling): what fits the link the
+    /// tunnel runs over. See [`mru`].
+    pub max_mru: Option<u16>,
     /// Server: protocols we demand, in order of preference (empty: no
     /// authentication). Client: protocols we can answer.
     pub auth: Vec<AuthProtocol>,
@@ -55,6 +58,7 @@ impl Default for LcpConfig {
             side: Side::Server,
             mru: Some(1460),
             min_peer_mru: 576,
+            max_mru: None,
             auth: vec![
                 AuthProtocol::MsChapV2,
                 AuthProtocol::ChapMd5,
@@ -101,7 +105,7 @@ impl Lcp {
             Side::Client => None,
         };
         Lcp {
-            our_mru: cfg.mru,
+            our_mru: mru::request(cfg.mru, cfg.max_mru),
             cfg,
             rng,
             our_magic: Some(magic),
@@ -168,6 +172,11 @@ impl Lcp {
                 self.cfg.min_peer_mru
             ));
         }
+        if let Some(max) = self.cfg.max_mru
+            && peer_mru > max
+        {
+            return Err(format!("peer MRU {peer_mru} above {max}, what fits"));
+        }
         if magic.is_some() && magic == peer_magic {
             return Err("equal magic numbers".into());
         }
@@ -211,12 +220,22 @@ impl Negotiator for Lcp {
     fn judge(&mut self, options: &[LcpOption], may_nak: bool) -> Verdict<LcpOption> {
         let mut naks = Vec::new();
         let mut rejects = Vec::new();
+        // No MRU named means 1500 (§6.1): prompt for one that fits.
+        if let Some(max) = self.cfg.max_mru
+            && max < mru::DEFAULT
+            && may_nak
+            && !options.iter().any(|o| matches!(o, LcpOption::Mru(_)))
+        {
+            naks.push(LcpOption::Mru(max));
+        }
         for o in options {
             let verdict = match o {
-                LcpOption::Mru(m) => match mru::judge(*m, self.cfg.min_peer_mru) {
-                    OptVerdict::Nak(v) => OptVerdict::Nak(LcpOption::Mru(v)),
-                    _ => OptVerdict::Ack,
-                },
+                LcpOption::Mru(m) => {
+                    match mru::judge(*m, self.cfg.min_peer_mru, self.cfg.max_mru) {
+                        OptVerdict::Nak(v) => OptVerdict::Nak(LcpOption::Mru(v)),
+                        _ => OptVerdict::Ack,
+                    }
+                }
                 LcpOption::MagicNumber(m) => {
                     let fresh = self.fresh_magic();
                     match magic::judge(*m, self.our_magic, fresh) {
@@ -293,9 +312,24 @@ impl Negotiator for Lcp {
         for o in options {
             match o {
                 LcpOption::Mru(m) => {
-                    if let Some(ours) = self.our_mru {
-                        self.our_mru = Some(mru::after_nak(ours, *m, self.cfg.min_peer_mru));
-                    }
+                    self.our_mru = match self.our_mru {
+                        Some(ours) => Some(mru::after_nak(
+                            ours,
+                            *m,
+                            self.cfg.min_peer_mru,
+                            self.cfg.max_mru,
+                        )),
+                        // A prompt for an MRU we did not name (§5.3): a
+                        // smaller one than the 1500 we had, as pppd does.
+                        None if *m < mru::DEFAULT => Some(mru::after_nak(
+                            mru::DEFAULT,
+                            *m,
+                            self.cfg.min_peer_mru,
+                            None,
+                        ))
+                        .filter(|x| *x < mru::DEFAULT),
+                        None => None,
+                    };
                 }
                 LcpOption::MagicNumber(_) => {
                     // §6.4: a Nak of our number may mean a loop; pick anew.
@@ -469,6 +503,70 @@ mod tests {
         run(&mut s, &mut c, |p| p);
         assert_eq!(s.state(), State::Opened);
         assert_eq!(s.negotiator.peer_mru, 576);
+    }
+
+    #[test]
+    fn peer_mru_above_the_ceiling_is_naked_down_and_ours_held_under_it() {
+        // A 1500-byte access link: 1458 fits (see lnsd's
+        // `ppp.mru_fit_access_mtu`). The server would ask for 1460.
+        let server = LcpConfig {
+            side: Side::Server,
+            auth: vec![],
+            max_mru: Some(1458),
+            ..Default::default()
+        };
+        // A client asking for 1500, and one naming no MRU (1500 too).
+        for asked in [Some(1500), None] {
+            let now = Instant::now();
+            let mut s = Automaton::new(Lcp::new(server.clone(), 1), Limits::default(), true);
+            s.open(now);
+            s.up(now);
+            let first = packets(&mut s);
+            assert!(
+                matches!(&first[0].body, Body::ConfigureRequest(o) if o.contains(&LcpOption::Mru(1458))),
+                "{first:?}"
+            );
+            let client = LcpConfig {
+                side: Side::Client,
+                auth: vec![],
+                mru: asked,
+                min_peer_mru: 64,
+                ..Default::default()
+            };
+            let mut c = Automaton::new(Lcp::new(client, 2), Limits::default(), true);
+            c.open(now);
+            c.up(now);
+            for p in first {
+                c.receive(now, &p, &p.encode().unwrap());
+            }
+            let mut naks = Vec::new();
+            run(&mut c, &mut s, |p| {
+                if let Body::ConfigureNak(o) = &p.body {
+                    naks.push(o.clone());
+                }
+                p
+            });
+            assert_eq!((s.state(), c.state()), (State::Opened, State::Opened));
+            assert_eq!(naks, vec![vec![LcpOption::Mru(1458)]], "{asked:?}");
+            assert_eq!(s.negotiator.peer_mru, 1458, "{asked:?}");
+            assert_eq!(c.negotiator.peer_mru, 1458, "{asked:?}");
+        }
+    }
+
+    #[test]
+    fn proxy_lcp_above_the_ceiling_is_renegotiated() {
+        let cfg = |max_mru| LcpConfig {
+            side: Side::Server,
+            auth: vec![],
+            max_mru,
+            ..Default::default()
+        };
+        let theirs = [LcpOption::Mru(1500), LcpOption::MagicNumber(7)];
+        let mut l = Lcp::new(cfg(Some(1458)), 1);
+        assert!(l.adopt(&[], &theirs).unwrap_err().contains("above 1458"));
+        let mut l = Lcp::new(cfg(None), 1);
+        assert_eq!(l.adopt(&[], &theirs), Ok(()));
+        assert_eq!(l.peer_mru, 1500);
     }
 
     #[test]
