@@ -87,6 +87,20 @@ fn json(path: &std::path::Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
+/// `lns-bench sessions` against `l` with `args`, its JSON report written
+/// to `name` in the lab's directory: whether it succeeded, what it
+/// printed, and the report.
+fn sessions(l: &Lns, name: &str, args: &[&str]) -> (bool, String, serde_json::Value) {
+    let out = l.dir.join(name);
+    let lns = format!("127.0.0.1:{}", l.port);
+    let mut all = vec!["sessions", "--lns", &lns, "--local", "127.0.0.1:0"];
+    all.extend_from_slice(args);
+    all.extend(["--json", out.to_str().unwrap()]);
+    let (ok, text) = bench(&all);
+    let j = json(&out);
+    (ok, text, j)
+}
+
 /// A LAC that sequences its data and attaches PPP 200 ms after each call
 /// connects (xl2tpd with the kernel's L2TP and pppd): every call comes up
 /// without waiting out lnsd's 3 s LCP restart timer, and the LAC has no
@@ -94,14 +108,7 @@ fn json(path: &std::path::Path) -> serde_json::Value {
 #[test]
 fn a_linux_like_lac_comes_up_without_a_restart_timer() {
     let l = lnsd(30);
-    let out = l.dir.join("linux.json");
-    let lns = format!("127.0.0.1:{}", l.port);
-    let (ok, text) = bench(&[
-        "sessions",
-        "--lns",
-        &lns,
-        "--local",
-        "127.0.0.1:0",
+    let args = [
         "--sessions",
         "30",
         "--rate",
@@ -109,11 +116,9 @@ fn a_linux_like_lac_comes_up_without_a_restart_timer() {
         "--sequencing",
         "--ppp-attach-delay",
         "200",
-        "--json",
-        out.to_str().unwrap(),
-    ]);
+    ];
+    let (ok, text, j) = sessions(&l, "linux.json", &args);
     assert!(ok, "{text}\n{}", l.proc.log());
-    let j = json(&out);
     assert_eq!(j["up"], 30, "{text}");
     let d = &j["lac_discards"];
     assert_eq!(d["unsequenced"], 0, "{text}");
@@ -128,25 +133,9 @@ fn a_linux_like_lac_comes_up_without_a_restart_timer() {
 #[test]
 fn sessions_come_up_and_are_measured() {
     let l = lnsd(40);
-    let out = l.dir.join("r.json");
-    let lns = format!("127.0.0.1:{}", l.port);
-    let (ok, text) = bench(&[
-        "sessions",
-        "--lns",
-        &lns,
-        "--local",
-        "127.0.0.1:0",
-        "--tunnels",
-        "2",
-        "--sessions",
-        "20",
-        "--rate",
-        "400",
-        "--json",
-        out.to_str().unwrap(),
-    ]);
+    let args = ["--tunnels", "2", "--sessions", "20", "--rate", "400"];
+    let (ok, text, j) = sessions(&l, "r.json", &args);
     assert!(ok, "{text}\n{}", l.proc.log());
-    let j = json(&out);
     assert_eq!(j["requested"], 40);
     assert_eq!(j["up"], 40, "{text}");
     assert_eq!(j["addresses"], 40, "each subscriber has its own address");
@@ -161,14 +150,7 @@ fn sessions_come_up_and_are_measured() {
 #[test]
 fn churn_redials_and_failures_have_causes() {
     let l = lnsd(5);
-    let lns = format!("127.0.0.1:{}", l.port);
-    let out = l.dir.join("churn.json");
-    let (ok, text) = bench(&[
-        "sessions",
-        "--lns",
-        &lns,
-        "--local",
-        "127.0.0.1:0",
+    let args = [
         "--sessions",
         "5",
         "--rate",
@@ -177,35 +159,18 @@ fn churn_redials_and_failures_have_causes() {
         "1",
         "--auth",
         "pap",
-        "--json",
-        out.to_str().unwrap(),
-    ]);
+    ];
+    let (ok, text, j) = sessions(&l, "churn.json", &args);
     assert!(ok, "{text}\n{}", l.proc.log());
-    let j = json(&out);
     assert_eq!(j["up"], 5);
     assert!(j["churn_cycles"].as_u64().unwrap() >= 10, "{text}");
     assert!(j["failed"].as_object().unwrap().is_empty(), "{text}");
 
     // Wrong passwords: every call fails, counted under the LNS's cause.
-    let out = l.dir.join("bad.json");
-    let (ok, text) = bench(&[
-        "sessions",
-        "--lns",
-        &lns,
-        "--local",
-        "127.0.0.1:0",
-        "--sessions",
-        "3",
-        "--password",
-        "wrong",
-        "--timeout",
-        "5",
-        "--json",
-        out.to_str().unwrap(),
-    ]);
+    let args = ["--sessions", "3", "--password", "wrong", "--timeout", "5"];
+    let (ok, text, j) = sessions(&l, "bad.json", &args);
     assert!(!ok);
     assert!(text.contains("no session came up"), "{text}");
-    let j = json(&out);
     assert_eq!(j["up"], 0);
     let failed: u64 = j["failed"]
         .as_object()
