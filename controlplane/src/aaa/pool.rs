@@ -173,6 +173,11 @@ impl Pools {
         names
     }
 
+    /// Lets `a` be leased again (the gateway moved to another address).
+    pub fn unreserve(&mut self, a: Ipv4Addr) {
+        self.reserved.remove(&a);
+    }
+
     /// Addresses leased right now.
     pub fn leased(&self) -> usize {
         self.leased.len()
@@ -284,6 +289,8 @@ mod tests {
         assert_eq!(p.lease("x"), Ok("100.64.0.2".parse().unwrap()));
         assert_eq!(p.lease("x"), Err(PoolError::Exhausted("x".into())));
         assert_eq!(p.claim(gw), Err(PoolError::Reserved(gw)));
+        p.unreserve(gw);
+        assert_eq!(p.lease("x"), Ok(gw));
     }
 
     #[test]

@@ -865,7 +865,7 @@ impl Admin {
             tracing::info!(change = %c, "reload");
         }
         // The supervised data plane restarts only if its command line
-        // changed (new pool prefixes to steer).
+        // changed (new pool prefixes to steer, a new PPP gateway).
         let line = new.dataplane_args().to_args();
         self.dataplane_args.send_if_modified(|a| {
             let changed = *a != line;

@@ -38,6 +38,25 @@ pub fn apply(lns: &mut Lns<Plane>, old: &Config, new: &Config) -> Result<Vec<Str
         Some(f) => Users::load(f).map_err(|e| format!("users file: {e}"))?,
         None => Users::default(),
     };
+    // The data plane takes the PPP gateway on its command line: an
+    // external one would go on answering pings for the old address.
+    if new.dataplane.mode == super::config::DataplaneMode::External
+        && new.dataplane_args().gateway != old.dataplane_args().gateway
+    {
+        return Err(
+            "ppp.gateway changed, and the data plane is external: it answers pings for the \
+             address it started with, so restart lnsd and lns-dataplane"
+                .into(),
+        );
+    }
+    let gateway_moved = old.ppp.gateway != new.ppp.gateway;
+    if gateway_moved && let Some(s) = lns.subscribers().find(|s| s.ipv4 == Some(new.ppp.gateway)) {
+        return Err(format!(
+            "ppp.gateway {} is leased to {}: disconnect it first",
+            new.ppp.gateway,
+            String::from_utf8_lossy(s.user)
+        ));
+    }
     let pools_changed = old.pools != new.pools;
     let pools = if pools_changed {
         if new.dataplane.mode == super::config::DataplaneMode::External
@@ -91,6 +110,10 @@ pub fn apply(lns: &mut Lns<Plane>, old: &Config, new: &Config) -> Result<Vec<Str
             }
         ));
         lns.pools = p;
+    } else if gateway_moved {
+        // The same pools; only the address they must never lease moved.
+        lns.pools.unreserve(old.ppp.gateway);
+        lns.pools.reserve(new.ppp.gateway);
     }
     if old.peers != new.peers || old.l2tp != new.l2tp {
         changes.push("peers, secrets and L2TP limits: apply to tunnels opened from now on".into());
@@ -98,6 +121,14 @@ pub fn apply(lns: &mut Lns<Plane>, old: &Config, new: &Config) -> Result<Vec<Str
     lns.endpoint.reconfigure(new.endpoint());
     if old.ppp != new.ppp {
         changes.push("PPP settings: apply to calls set up from now on".into());
+    }
+    if old.ppp.gateway != new.ppp.gateway
+        && new.dataplane.mode == super::config::DataplaneMode::Supervised
+    {
+        changes.push(format!(
+            "ppp.gateway {}: the data plane restarts to answer for it",
+            new.ppp.gateway
+        ));
     }
     if radius_changed {
         changes.push("RADIUS servers replaced".into());
