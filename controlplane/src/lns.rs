@@ -62,17 +62,14 @@ pub struct SessionEntry {
 pub trait DataPlane: std::fmt::Debug {
     /// Installs or updates a session's forwarding entry.
     fn install(&mut self, entry: &SessionEntry);
-    /// Removes it (before its address is reused).
-    fn remove(&mut self, key: SessionKey);
+    /// Removes it (before its address is reused). For a sequenced session
+    /// the data plane numbered, the Ns its next data message would have
+    /// carried: lnsd goes on from there (RFC 2661 §5.4, one sequence).
+    fn remove(&mut self, key: SessionKey) -> Option<u16>;
     /// Takes the next Ns of a sequenced session the data plane numbers
     /// (it is installed): lnsd's frames and the workers' share one
     /// sequence. `None`: not installed, the engine numbers it.
     fn take_ns(&mut self, key: SessionKey) -> Option<u16> {
-        let _ = key;
-        None
-    }
-    /// The next Ns, not taken (read before [`DataPlane::remove`]).
-    fn peek_ns(&self, key: SessionKey) -> Option<u16> {
         let _ = key;
         None
     }
@@ -90,8 +87,9 @@ impl DataPlane for NullDataPlane {
     fn install(&mut self, entry: &SessionEntry) {
         self.entries.insert(entry.key, entry.clone());
     }
-    fn remove(&mut self, key: SessionKey) {
+    fn remove(&mut self, key: SessionKey) -> Option<u16> {
         self.entries.remove(&key);
+        None
     }
 }
 
@@ -166,6 +164,8 @@ struct Sub {
     ipv4: Option<Ipv4Addr>,
     ipv6_id: Option<[u8; 8]>,
     reported_up: bool,
+    /// In the data plane now (an NCP is open).
+    installed: bool,
     /// Our data messages carry Ns/Nr (RFC 2661 §5.4).
     sequencing: bool,
     /// Next Ns while the data plane does not number the session.
@@ -282,6 +282,12 @@ pub struct Lns<D: DataPlane> {
     /// Sessions whose data we began to sequence because the LAC's own
     /// data came sequenced (RFC 2661 §5.4), not asked in its ICCN.
     pub sequencing_started: u64,
+    /// Sessions sequenced from the start: the LAC asked (AVP 39) or the
+    /// peer's policy is "always".
+    pub sequencing_requested: u64,
+    /// Sessions whose LAC asked for sequencing and the peer's policy
+    /// ("never") refused: that LAC may drop everything we send.
+    pub sequencing_refused: u64,
     radius: Option<Client>,
     radius_tokens: HashMap<u64, (SessionKey, Service)>,
     radius_out: VecDeque<(SocketAddr, Vec<u8>)>,
@@ -347,6 +353,8 @@ impl<D: DataPlane> Lns<D> {
             proxy_adopted: 0,
             proxy_renegotiated: 0,
             sequencing_started: 0,
+            sequencing_requested: 0,
+            sequencing_refused: 0,
             radius: cfg_radius,
             radius_tokens: HashMap::new(),
             radius_out: VecDeque::new(),
@@ -800,7 +808,7 @@ impl<D: DataPlane> Lns<D> {
             session = key.session,
             "the LAC sequences its data; sequencing ours"
         );
-        if s.reported_up {
+        if s.installed {
             // The data plane's template gains the S bit and Ns field.
             let entry = Self::entry(key, s);
             self.dataplane.install(&entry);
@@ -958,8 +966,22 @@ impl<D: DataPlane> Lns<D> {
         let sequencing = match t.policy.data_sequencing {
             crate::l2tp::DataSequencing::Auto => asked,
             crate::l2tp::DataSequencing::Always => true,
-            crate::l2tp::DataSequencing::Never => false,
+            crate::l2tp::DataSequencing::Never => {
+                if asked {
+                    self.sequencing_refused += 1;
+                    tracing::warn!(
+                        tunnel = key.tunnel,
+                        session = key.session,
+                        "the LAC requires data sequencing, but this peer's data_sequencing is \
+                         \"never\": it may discard every frame we send"
+                    );
+                }
+                false
+            }
         };
+        if sequencing {
+            self.sequencing_requested += 1;
+        }
         let sub = Sub {
             local: t.local,
             peer: t.peer,
@@ -969,6 +991,7 @@ impl<D: DataPlane> Lns<D> {
             ipv4: None,
             ipv6_id: None,
             reported_up: false,
+            installed: false,
             sequencing,
             ns: 0,
             call,
@@ -1087,6 +1110,7 @@ impl<D: DataPlane> Lns<D> {
                     let entry = Self::entry(key, s);
                     let first = !s.reported_up;
                     s.reported_up = true;
+                    s.installed = true;
                     let (user, v4) = (s.user.clone(), s.ipv4);
                     self.dataplane.install(&entry);
                     if first {
@@ -1112,10 +1136,10 @@ impl<D: DataPlane> Lns<D> {
                 LinkOutput::NetworkDown => {
                     // No NCP open: stop forwarding until one reopens. The
                     // sequence goes on from where the data plane left it.
-                    if let Some(n) = self.dataplane.peek_ns(key) {
+                    if let Some(n) = self.dataplane.remove(key) {
                         s.ns = n;
                     }
-                    self.dataplane.remove(key);
+                    s.installed = false;
                 }
                 LinkOutput::Down(cause) => {
                     self.finish(now, key, cause);

@@ -371,16 +371,17 @@ fn every_rpc_through_lnsctl_against_emulated_subscribers() {
     std::fs::write(&cfg, &good).unwrap();
     let r = json(&server, &["reload"]);
     assert!(r["changes"].to_string().contains("users: 12 loaded"), "{r}");
-    // The PPP gateway cannot move onto a subscriber's address.
-    let up = json(&server, &["sessions", "--state", "up"]);
-    let taken = up["sessions"][0]["ipv4"].as_str().unwrap();
+    // The PPP gateway cannot move under subscribers that use it.
     let moved = good.replace(
         "ipv6 = false\n",
-        &format!("ipv6 = false\ngateway = \"{taken}\"\n"),
+        "ipv6 = false\ngateway = \"100.64.7.200\"\n",
     );
     std::fs::write(&cfg, &moved).unwrap();
     let (code, _, err) = lnsctl(&server, &["reload"]);
-    assert!(code == 1 && err.contains("is leased to"), "{err}");
+    assert!(
+        code == 1 && err.contains("ppp.gateway changed while") && err.contains("100.64.0.1"),
+        "{err}"
+    );
     std::fs::write(&cfg, &good).unwrap();
 
     // Clear the tunnel: StopCCN reaches the LAC.

@@ -30,8 +30,9 @@ const N: usize = 100;
 const SEQ: usize = 10;
 const T: Duration = Duration::from_secs(20);
 
-/// The subscribers' PPP peer address (`ppp.gateway` below).
-const GATEWAY: Ipv4Addr = Ipv4Addr::new(100, 64, 0, 1);
+/// The subscribers' PPP peer address (`ppp.gateway` below): the first
+/// address of the pool, which must never be leased.
+const GATEWAY: Ipv4Addr = Ipv4Addr::new(100, 64, 1, 1);
 /// The subscribers' MRU: below the access link's, so that the core host's
 /// full-size packets must be fragmented or refused.
 const SUBSCRIBER_MRU: u16 = 1400;
@@ -601,6 +602,13 @@ fn lnsd_forwards_100_subscribers_through_xdp() {
         .collect();
     let addrs: Vec<Ipv4Addr> = subs.iter().map(|s| s.0).collect();
     assert_eq!(addrs.len(), N);
+    // The pool covers the gateway: lnsd left it out, and said so.
+    assert!(!addrs.contains(&GATEWAY), "{addrs:?}");
+    assert!(
+        lnsd.log().contains("ppp.gateway lies in an address pool"),
+        "{}",
+        lnsd.log()
+    );
 
     // Byte for byte, both ways: a sniffer in `core` prints the first echo
     // request the LNS decapsulated, one in `lac` the first IPv4 frame it
@@ -784,6 +792,14 @@ fn lnsd_forwards_100_subscribers_through_xdp() {
         "{text}"
     );
     assert!(metric("xlns_l2tp_total", &["counter=\"sessions_up\""]) >= Some(N as f64));
+    assert_eq!(
+        metric(
+            "xlns_engine_total",
+            &["counter=\"data_sequencing_requested\""]
+        ),
+        Some(SEQ as f64),
+        "{text}"
+    );
     // The admin API reports the same per-session counters (lnsctl, in the
     // LNS's namespace where lnsd's admin port is).
     let lnsctl = |args: &[&str]| -> serde_json::Value {

@@ -57,9 +57,9 @@ impl DataPlane for NumberingPlane {
         }
         self.entries.insert(e.key, e.clone());
     }
-    fn remove(&mut self, key: SessionKey) {
-        self.entries.remove(&key);
-        self.ns.remove(&key);
+    fn remove(&mut self, key: SessionKey) -> Option<u16> {
+        let seq = self.entries.remove(&key)?.sequencing;
+        self.ns.remove(&key).filter(|_| seq)
     }
     fn take_ns(&mut self, key: SessionKey) -> Option<u16> {
         let seq = self.entries.get(&key)?.sequencing;
@@ -68,9 +68,6 @@ impl DataPlane for NumberingPlane {
         *n = v.wrapping_add(1);
         self.taken += 1;
         Some(v)
-    }
-    fn peek_ns(&self, key: SessionKey) -> Option<u16> {
-        self.ns.get(&key).copied()
     }
 }
 
@@ -294,6 +291,8 @@ fn the_peer_policy_forces_sequencing_either_way() {
     assert!(lab1.until_up(Duration::from_secs(20)).is_some());
     assert!(lab1.plane().entries.values().all(|e| !e.sequencing));
     assert_eq!(lab1.stats().sequenced, 0);
+    let lns1 = lab1.sim.nodes[lab1.lns].endpoint.as_lns().unwrap();
+    assert_eq!(lns1.sequencing_refused, 2, "counted, and logged");
 
     let checks = LacBehaviour {
         recv_seq: true,
@@ -303,6 +302,8 @@ fn the_peer_policy_forces_sequencing_either_way() {
     assert!(lab2.until_up(Duration::from_secs(20)).is_some());
     assert!(lab2.plane().entries.values().all(|e| e.sequencing));
     assert_eq!(lab2.stats().unsequenced, 0);
+    let lns2 = lab2.sim.nodes[lab2.lns].endpoint.as_lns().unwrap();
+    assert_eq!(lns2.sequencing_requested, 2);
 }
 
 /// xl2tpd starts pppd after the ICCN: our first LCP Configure-Request

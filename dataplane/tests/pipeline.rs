@@ -586,3 +586,44 @@ fn hairpin_respects_the_receivers_limit() {
     assert_eq!(w.get(Counter::Fragments), 2);
     assert_eq!(w.get(Counter::IcmpTooBig), 1);
 }
+
+#[test]
+fn a_sequenced_session_gets_consecutive_ns_and_a_drop_takes_none() {
+    let mut lab = lab();
+    let mut s = session(3, 1500);
+    s.template = Template::new(&Outer {
+        dst_mac: LAC_MAC,
+        src_mac: LNS_MAC,
+        vlan: None,
+        src: LNS,
+        src_port: 1701,
+        dst: LAC,
+        dst_port: 1701,
+        tunnel: 20,
+        session: 203,
+        sequencing: true,
+    });
+    // lnsd numbered the session's PPP negotiation: 0..=4.
+    let id = lab.w.insert_at_ns(&s, 5).unwrap();
+    let r = lab.w.reader();
+    let mut p = Pipeline::new(&r, 0, env()).unwrap();
+    let inner = ipv4(HOST, sub(3), 60, 100);
+    // The LAC's MAC is not resolved yet: dropped, and no Ns spent on it
+    // (a gap would make a Linux LAC discard what follows).
+    let (mut b, st, l) = from_core(&inner);
+    assert_eq!(p.downstream(&mut b, st, l), Out::Drop(Drop::NoNextHop));
+    assert_eq!(lab.w.peek_ns(id), Some(5));
+    lac_hop(&mut lab.w);
+    for want in [5u16, 6] {
+        let (mut b, st, l) = from_core(&inner);
+        let Out::Access(os, ol) = p.downstream(&mut b, st, l) else {
+            panic!("not encapsulated");
+        };
+        let f = &b[os..os + ol];
+        let l2tp = &f[14 + 20 + 8..];
+        assert_eq!(l2tp[0] & 0x08, 0x08, "S bit");
+        assert_eq!(u16::from_be_bytes([l2tp[6], l2tp[7]]), want);
+    }
+    // lnsd's next frame (an LCP echo) takes the next number.
+    assert_eq!(lab.w.next_ns(id), Some(7));
+}

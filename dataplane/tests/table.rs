@@ -188,13 +188,18 @@ fn next_hops_and_sequence_numbers() {
     assert_eq!(r.nexthop(5000), None);
 
     let id = w.insert(&session(0, 1)).unwrap();
-    let ns: Vec<u16> = (0..3).map(|_| r.next_ns(id.slot, id.generation)).collect();
-    assert_eq!(ns, [0, 1, 2]);
+    let ns: Vec<Option<u16>> = (0..3).map(|_| r.next_ns(id.slot, id.generation)).collect();
+    assert_eq!(ns, [Some(0), Some(1), Some(2)]);
+    let old = id;
     w.remove(id).unwrap();
     let id = w.insert(&session(0, 1)).unwrap();
+    assert_eq!(id.slot, old.slot, "the slot is reused");
+    // A worker still holding the old session takes nothing, and above
+    // all does not write over the new session's word.
+    assert_eq!(r.next_ns(old.slot, old.generation), None);
     assert_eq!(
         r.next_ns(id.slot, id.generation),
-        0,
+        Some(0),
         "a new session starts at 0"
     );
     w.remove(id).unwrap();
@@ -203,15 +208,18 @@ fn next_hops_and_sequence_numbers() {
     // workers go on from 7, lnsd's later frames take from the same
     // sequence, and a removal hands back where it stood.
     let id = w.insert_at_ns(&session(0, 1), 7).unwrap();
-    assert_eq!(r.next_ns(id.slot, id.generation), 7);
+    assert_eq!(r.next_ns(id.slot, id.generation), Some(7));
     assert_eq!(w.next_ns(id), Some(8));
-    assert_eq!(r.next_ns(id.slot, id.generation), 9);
+    assert_eq!(r.next_ns(id.slot, id.generation), Some(9));
     assert_eq!(w.peek_ns(id), Some(10));
     assert_eq!(w.peek_ns(id), Some(10), "peeking takes nothing");
     // A data plane that restarts maps the same words: the sequence goes on.
     let r2 = w.reader();
-    assert_eq!(r2.next_ns(id.slot, id.generation), 10);
-    w.remove(id).unwrap();
+    assert_eq!(r2.next_ns(id.slot, id.generation), Some(10));
+    let (_, next) = w.remove_taking_ns(id).unwrap();
+    assert_eq!(next, 11);
+    // Retired: a worker that found the session before takes nothing.
+    assert_eq!(r.next_ns(id.slot, id.generation), None);
     assert_eq!(w.next_ns(id), None);
     assert_eq!(w.peek_ns(id), None);
 }

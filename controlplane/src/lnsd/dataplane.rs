@@ -307,14 +307,6 @@ impl DataPlane for TableDataPlane {
             .flatten()
     }
 
-    fn peek_ns(&self, key: SessionKey) -> Option<u16> {
-        let (id, s, _) = self.sessions.get(&key)?;
-        s.template
-            .sequencing()
-            .then(|| self.writer.peek_ns(*id))
-            .flatten()
-    }
-
     fn install(&mut self, e: &SessionEntry) {
         let IpAddr::V4(lac) = e.peer.ip() else {
             self.stats.refused += 1;
@@ -373,20 +365,23 @@ impl DataPlane for TableDataPlane {
         }
     }
 
-    fn remove(&mut self, key: SessionKey) {
-        if let Some((id, _, via)) = self.sessions.remove(&key) {
-            if let Some(c) = self.writer.remove(id) {
-                tracing::debug!(
-                    tunnel = key.tunnel,
-                    session = key.session,
-                    up_packets = c.up_packets,
-                    down_packets = c.down_packets,
-                    "session left the data plane"
-                );
-            }
-            self.release_hop(via);
-            self.stats.removed += 1;
+    fn remove(&mut self, key: SessionKey) -> Option<u16> {
+        let (id, s, via) = self.sessions.remove(&key)?;
+        let removed = self.writer.remove_taking_ns(id);
+        if let Some((c, _)) = &removed {
+            tracing::debug!(
+                tunnel = key.tunnel,
+                session = key.session,
+                up_packets = c.up_packets,
+                down_packets = c.down_packets,
+                "session left the data plane"
+            );
         }
+        self.release_hop(via);
+        self.stats.removed += 1;
+        removed
+            .filter(|_| s.template.sequencing())
+            .map(|(_, ns)| ns)
     }
 }
 
@@ -406,7 +401,7 @@ impl DataPlane for Plane {
             Plane::Table(t) => t.install(e),
         }
     }
-    fn remove(&mut self, key: SessionKey) {
+    fn remove(&mut self, key: SessionKey) -> Option<u16> {
         match self {
             Plane::Null(n) => n.remove(key),
             Plane::Table(t) => t.remove(key),
@@ -416,12 +411,6 @@ impl DataPlane for Plane {
         match self {
             Plane::Null(n) => n.take_ns(key),
             Plane::Table(t) => t.take_ns(key),
-        }
-    }
-    fn peek_ns(&self, key: SessionKey) -> Option<u16> {
-        match self {
-            Plane::Null(n) => n.peek_ns(key),
-            Plane::Table(t) => t.peek_ns(key),
         }
     }
 }

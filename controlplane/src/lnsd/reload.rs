@@ -49,12 +49,16 @@ pub fn apply(lns: &mut Lns<Plane>, old: &Config, new: &Config) -> Result<Vec<Str
                 .into(),
         );
     }
+    // Subscribers up have the old gateway as their IPCP peer address for
+    // the life of their link: moving it under them would leave their
+    // pings unanswered and let the pools lease an address they route to.
     let gateway_moved = old.ppp.gateway != new.ppp.gateway;
-    if gateway_moved && let Some(s) = lns.subscribers().find(|s| s.ipv4 == Some(new.ppp.gateway)) {
+    let live = lns.subscriber_count();
+    if gateway_moved && live > 0 {
         return Err(format!(
-            "ppp.gateway {} is leased to {}: disconnect it first",
-            new.ppp.gateway,
-            String::from_utf8_lossy(s.user)
+            "ppp.gateway changed while {live} subscribers use {} as their PPP peer: \
+             disconnect them first, or restart lnsd",
+            old.ppp.gateway
         ));
     }
     let pools_changed = old.pools != new.pools;

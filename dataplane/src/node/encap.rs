@@ -136,6 +136,18 @@ impl Template {
         self.ns != 0
     }
 
+    /// Writes `ns` into a frame this template made (a no-op for a
+    /// template without sequence numbers, or a frame too short for it).
+    #[inline]
+    pub fn patch_ns(&self, frame: &mut [u8], ns: u16) {
+        let at = usize::from(self.ns);
+        if at != 0
+            && let Some(b) = frame.get_mut(at..at + 2)
+        {
+            b.copy_from_slice(&ns.to_be_bytes());
+        }
+    }
+
     /// The template as stored in a shared-memory session slot
     /// (`table::record`): the header bytes, then the offsets and the sum.
     pub fn to_bytes(&self) -> [u8; TEMPLATE_BYTES] {
@@ -307,6 +319,12 @@ mod tests {
         assert_eq!(usize::from(i.total_len()), len - 18);
         let l = L2tpPacket::new_checked(&f[18 + 28..]).unwrap();
         assert_eq!(l.sequence().map(|s| s.ns), Some(0x0102));
+        // Patching Ns afterwards gives the same frame.
+        let mut again = vec![0u8; 160];
+        again[96..136].copy_from_slice(&v6);
+        let (s2, n2) = encap(&t, &mut again, 96, 40, 0).unwrap();
+        t.patch_ns(&mut again[s2..s2 + n2], 0x0102);
+        assert_eq!(&again[s2..s2 + n2], &buf[front..front + len]);
         assert_eq!(
             PppFrame::new_checked(l.payload()).unwrap().protocol().0,
             0x0057

@@ -281,23 +281,23 @@ impl Region {
     }
 
     /// Takes the next Ns (shared by every worker and lnsd, hence a
-    /// compare-and-swap).
+    /// compare-and-swap); `None` once the session has left.
     #[inline]
-    fn take_ns(&self, slot: u32, generation: u64) -> u16 {
-        let Some(w) = self.ns_word(slot) else {
-            return 0;
-        };
+    fn take_ns(&self, slot: u32, generation: u64) -> Option<u16> {
+        let w = self.ns_word(slot)?;
         let tag = generation << 16;
         let mut cur = w.load(Ordering::Relaxed);
         loop {
-            let ns = if cur & !0xffff == tag & !0xffff {
-                cur as u16
-            } else {
-                0
-            };
+            // Another generation's word: this worker's view of the slot is
+            // stale (the session left, maybe another took the slot, whose
+            // sequence lnsd seeded). Never write over it.
+            if cur & !0xffff != tag & !0xffff {
+                return None;
+            }
+            let ns = cur as u16;
             let next = tag | u64::from(ns.wrapping_add(1));
             match w.compare_exchange_weak(cur, next, Ordering::Relaxed, Ordering::Relaxed) {
-                Ok(_) => return ns,
+                Ok(_) => return Some(ns),
                 Err(c) => cur = c,
             }
         }
@@ -477,8 +477,10 @@ impl Reader {
 
     /// The next Ns for a sequenced session (RFC 2661 §5.4: per session),
     /// taken: the workers and lnsd share one sequence per session.
+    /// `None`: the session has left the table since it was found (its
+    /// frame must not go out with a number of somebody else's sequence).
     #[inline]
-    pub fn next_ns(&self, slot: u32, generation: u64) -> u16 {
+    pub fn next_ns(&self, slot: u32, generation: u64) -> Option<u16> {
         self.region.take_ns(slot, generation)
     }
 
@@ -769,6 +771,23 @@ impl Writer {
         Ok(())
     }
 
+    /// Removes a session and retires its Ns word; returns the Ns its next
+    /// data message would have carried (lnsd goes on from there when the
+    /// session returns to it), with [`Writer::remove`]'s counters.
+    /// Retiring swaps the word, so a worker still holding the session
+    /// takes no number after this one: it drops its frame instead.
+    pub fn remove_taking_ns(&mut self, id: SlotId) -> Option<(SessionCounters, u16)> {
+        let counters = self.remove(id)?;
+        let w = self.region.ns_word(id.slot)?;
+        let last = w.swap(0, Ordering::Relaxed);
+        let ns = if last >> 16 == id.generation & 0xffff_ffff_ffff {
+            last as u16
+        } else {
+            0
+        };
+        Some((counters, ns))
+    }
+
     /// Removes a session; returns its final counters, summed over the
     /// workers. Unknown or stale ids are `None`.
     pub fn remove(&mut self, id: SlotId) -> Option<SessionCounters> {
@@ -801,8 +820,10 @@ impl Writer {
     /// sequenced session, between the workers' frames); `None` if `id` is
     /// not live.
     pub fn next_ns(&self, id: SlotId) -> Option<u16> {
-        self.live(id)
-            .then(|| self.region.take_ns(id.slot, id.generation))
+        if !self.live(id) {
+            return None;
+        }
+        self.region.take_ns(id.slot, id.generation)
     }
 
     /// The Ns the session's next data message will carry, not taken

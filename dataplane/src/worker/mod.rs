@@ -196,13 +196,17 @@ fn fragments(s: &mut Sockets, p: &mut Pipeline<'_>, tx: &mut Tx, addr: u64, n: u
     }
     for i in 1..n {
         let Some(f) = s.umem.take() else {
+            p.no_frames();
             return;
         };
-        let out = match s.umem.pair(addr, f) {
-            Some((src, dst)) => p.next_fragment(i, src, dst),
-            None => p.no_frames(),
+        // `None`: the packet's own frame came back (the TX ring was full
+        // and it was released): the rest of it is gone, counted once.
+        let Some((src, dst)) = s.umem.pair(addr, f) else {
+            p.no_frames();
+            s.umem.release(f);
+            return;
         };
-        match out {
+        match p.next_fragment(i, src, dst) {
             Out::Access(st, len) => push_access(s, p, tx, desc(f, st, len)),
             _ => s.umem.release(f),
         }

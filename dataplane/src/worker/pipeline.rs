@@ -447,12 +447,6 @@ impl<'a> Pipeline<'a> {
         len: usize,
     ) -> Result<(usize, usize), Drop> {
         let t = &f.session.template;
-        let ns = if t.sequencing() {
-            self.table.next_ns(f.slot, f.generation)
-        } else {
-            0
-        };
-        let (s, n) = encap(t, buf, start, len, ns)?;
         // The LAC's neighbour as lnsd last resolved it: a LAC that moved
         // (or whose gateway did) needs one next-hop write, not one per
         // session. Until it is resolved nothing is sent.
@@ -460,8 +454,19 @@ impl<'a> Pipeline<'a> {
             .table
             .nexthop(f.session.lac_nexthop)
             .ok_or(Drop::NoNextHop)?;
+        let (s, n) = encap(t, buf, start, len, 0)?;
         buf[s..s + 6].copy_from_slice(&h.dst_mac);
         buf[s + 6..s + 12].copy_from_slice(&h.src_mac);
+        // Ns last, once the frame is sure to leave: a number taken for a
+        // frame that is then dropped is a gap, and a LAC that checks
+        // sequence numbers (Linux `recv_seq`) discards what follows it.
+        if t.sequencing() {
+            let ns = self
+                .table
+                .next_ns(f.slot, f.generation)
+                .ok_or(Drop::UnknownSession)?;
+            t.patch_ns(&mut buf[s..s + n], ns);
+        }
         Ok((s, n))
     }
 }
