@@ -328,7 +328,7 @@ impl Lac {
             return false;
         };
         match &mut s.link {
-            Some(l) => l.close(now, DownCause::Admin("subscriber hung up".into())),
+            Some(l) => l.close(now, DownCause::HungUp),
             None => {
                 let rc = ResultCode::cdn(CdnResult::LossOfCarrier, None, "hung up");
                 self.endpoint.disconnect(now, key, rc, None);
@@ -573,7 +573,7 @@ impl Lac {
                         if let Some(l) = &mut s.link
                             && !l.is_finished()
                         {
-                            l.lower_down(now, DownCause::Admin("call cleared by the LNS".into()));
+                            l.lower_down(now, DownCause::CallCleared);
                         }
                         let cause = s
                             .link
@@ -584,7 +584,7 @@ impl Lac {
                                     _ => None,
                                 })
                             })
-                            .unwrap_or(DownCause::Admin("call cleared".into()));
+                            .unwrap_or(DownCause::CallCleared);
                         if s.reported {
                             self.events
                                 .push_back(LacEvent::SubscriberDown { key: *key, cause });

@@ -8,6 +8,7 @@
 //! Everything here is sans-IO: bytes in, values out, no sockets, no clocks.
 
 pub mod aaa;
+pub mod cause;
 pub mod l2tp;
 pub mod lac;
 pub mod lns;

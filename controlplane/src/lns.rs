@@ -21,7 +21,7 @@ use crate::aaa::radius::client::{Client, ClientConfig, ClientOutput, Service};
 use crate::aaa::radius::nas::{self, Authorization, Call, Nas, Status, Usage};
 use crate::aaa::radius::packet::{Attr, Code, Packet, attr};
 use crate::l2tp::avp::ResultCode;
-use crate::l2tp::result::{CdnResult, ErrorCode};
+use crate::l2tp::result::ErrorCode;
 use crate::l2tp::{CallKind, Endpoint, Event, Received, SessionKey, Transmit};
 use crate::ppp::auth::{Credentials, Decision};
 use crate::ppp::frame;
@@ -451,8 +451,7 @@ impl<D: DataPlane> Lns<D> {
             if let Some(s) = self.subs.get_mut(&key) {
                 if s.deadline.is_some_and(|t| t <= now) {
                     s.deadline = None;
-                    s.link
-                        .close(now, DownCause::Admin("session timeout".into()));
+                    s.link.close(now, DownCause::SessionTimeout);
                 }
                 if s.interim_at.is_some_and(|t| t <= now) {
                     s.interim_at = None;
@@ -744,7 +743,7 @@ impl<D: DataPlane> Lns<D> {
         }
         for k in matches {
             self.aaa.disconnects += 1;
-            self.disconnect(now, k, "RADIUS Disconnect-Request");
+            self.disconnect(now, k, DownCause::RadiusDisconnect);
         }
         (ack, None)
     }
@@ -878,11 +877,11 @@ impl<D: DataPlane> Lns<D> {
     }
 
     /// Clears a subscriber (admin, RADIUS Disconnect-Request).
-    pub fn disconnect(&mut self, now: Instant, key: SessionKey, reason: &str) -> bool {
+    pub fn disconnect(&mut self, now: Instant, key: SessionKey, cause: DownCause) -> bool {
         let Some(s) = self.subs.get_mut(&key) else {
             return false;
         };
-        s.link.close(now, DownCause::Admin(reason.to_string()));
+        s.link.close(now, cause);
         self.after_link(now, key);
         self.after_endpoint(now);
         true
@@ -908,14 +907,14 @@ impl<D: DataPlane> Lns<D> {
                         self.ppp_orphans += q.len() as u64;
                     }
                     let why = match cause {
-                        _ if self.shutting_down => "LNS shutting down",
-                        crate::l2tp::ClearCause::PeerCdn { .. } => "call cleared by the LAC",
-                        crate::l2tp::ClearCause::TunnelDown => "tunnel down",
-                        crate::l2tp::ClearCause::SetupTimeout => "call setup timeout",
-                        crate::l2tp::ClearCause::LocalCdn(_) => "call cleared locally",
+                        _ if self.shutting_down => DownCause::Shutdown,
+                        crate::l2tp::ClearCause::PeerCdn { .. } => DownCause::CallCleared,
+                        crate::l2tp::ClearCause::TunnelDown => DownCause::TunnelDown,
+                        crate::l2tp::ClearCause::SetupTimeout => DownCause::CallSetupTimeout,
+                        crate::l2tp::ClearCause::LocalCdn(_) => DownCause::CallClearedLocally,
                     };
                     if let Some(s) = self.subs.get_mut(key) {
-                        s.link.lower_down(now, DownCause::Admin(why.into()));
+                        s.link.lower_down(now, why);
                         self.after_link(now, *key);
                     }
                 }
@@ -1074,10 +1073,7 @@ impl<D: DataPlane> Lns<D> {
                     // the same user: the session's accounting, address and
                     // authorization belong to them.
                     if s.reported_up && c.user() != s.user.as_slice() {
-                        s.link.close(
-                            now,
-                            DownCause::Admin("user changed on re-authentication".into()),
-                        );
+                        s.link.close(now, DownCause::UserChanged);
                         continue;
                     }
                     match radius {
@@ -1184,8 +1180,7 @@ impl<D: DataPlane> Lns<D> {
             Err(e) => {
                 self.address_failures += 1;
                 tracing::warn!(tunnel = key.tunnel, session = key.session, error = %e, "no address for subscriber");
-                s.link
-                    .close(now, DownCause::Admin(format!("no address: {e}")));
+                s.link.close(now, DownCause::NoAddress(e.to_string()));
                 return;
             }
         };
@@ -1234,10 +1229,7 @@ impl<D: DataPlane> Lns<D> {
         // (administrative); PPP failing is result 2 with error 0 (no
         // general error: L2TP itself is fine), and the RFC 3145 cause AVP
         // says what PPP did. The message is the cause's text.
-        let result = match cause {
-            DownCause::Admin(_) => CdnResult::Administrative,
-            _ => CdnResult::GeneralError,
-        };
+        let result = cause.row().cdn;
         let rc = ResultCode::cdn(result, Some(ErrorCode::NoError), &cause.to_string());
         self.endpoint.disconnect(now, key, rc, Some(ppp));
         self.events.push_back(LnsEvent::SubscriberDown {

@@ -496,7 +496,7 @@ fn a_failed_setup_is_counted_by_cause() {
         metric(
             &text,
             "xlns_session_setup_failures_total",
-            &["cause=\"AuthFailed\""]
+            &["cause=\"auth_failed\""]
         ),
         Some(1.0),
         "{text}"

@@ -465,7 +465,7 @@ fn pool_exhaustion_refuses_the_extra_subscriber_clearly() {
         .collect();
     assert_eq!(refused.len(), 1);
     assert!(
-        matches!(refused[0], DownCause::Admin(m) if m.contains("exhausted")),
+        matches!(refused[0], DownCause::NoAddress(m) if m.contains("exhausted")),
         "{refused:?}"
     );
     let lns = sim.nodes[l].endpoint.lns().unwrap();
@@ -583,7 +583,7 @@ fn cdns_and_stopccns_carry_protocol_text() {
     assert!(sim.with(l, |e, now| e.lns().unwrap().disconnect(
         now,
         up[0],
-        "interop-test"
+        DownCause::Operator("interop-test".into())
     )));
     sim.run_idle(Duration::from_secs(60));
     let (cdns, _) = sent_by(&sim, addr(1));

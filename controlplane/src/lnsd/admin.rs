@@ -15,6 +15,7 @@
 
 use super::config::Config;
 use super::dataplane::Plane;
+use crate::cause::DownCause;
 use crate::l2tp::avp::ResultCode;
 use crate::l2tp::result::ErrorCode;
 use crate::l2tp::{CallParams, Event, SessionKey};
@@ -320,11 +321,8 @@ impl Admin {
                     && !*done
                 {
                     *done = true;
-                    // The variant's name: a bounded label set.
-                    let name: String = format!("{cause:?}")
-                        .chars()
-                        .take_while(|c| c.is_alphanumeric())
-                        .collect();
+                    // One label per cause, from the cause table.
+                    let name = cause.row().label.to_string();
                     *self.metrics.failures.entry(name).or_default() += 1;
                 }
             }
@@ -541,8 +539,8 @@ impl Admin {
                 } else {
                     q.cause.clone()
                 };
-                let done =
-                    key_of(q.tunnel, q.session).is_some_and(|k| lns.disconnect(now, k, &cause));
+                let done = key_of(q.tunnel, q.session)
+                    .is_some_and(|k| lns.disconnect(now, k, DownCause::Operator(cause.clone())));
                 if done {
                     tracing::info!(tunnel = q.tunnel, session = q.session, %cause, "session disconnected by admin");
                 }

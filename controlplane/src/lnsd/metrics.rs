@@ -3,7 +3,8 @@
 //! What is exported (all names prefixed `xlns_`):
 //! - `tunnels{state}`, `sessions{state="up|setup"}`: gauges.
 //! - `session_setups_total`; `session_setup_failures_total{cause}` for
-//!   calls that never had a subscriber up (cause: the PPP down cause,
+//!   calls that never had a subscriber up (cause: the cause table's label,
+//!   e.g. `auth_failed`, `lcp_negotiation`, `no_address` (`cause::DownCause::row`),
 //!   or `l2tp` when the call ended before PPP).
 //! - `l2tp_total{counter}`: the endpoint's counters (messages, drops by
 //!   reason); `engine_total{counter}`: PPP orphans, punted data, RADIUS
@@ -208,7 +209,7 @@ mod tests {
     fn a_snapshot_renders_as_prometheus_text() {
         let mut m = Metrics::new();
         m.setups = 7;
-        m.failures.insert("AuthFailed".into(), 2);
+        m.failures.insert("auth_failed".into(), 2);
         m.radius_latencies(&[Duration::from_millis(3), Duration::from_millis(40)]);
         let mut s = pb::Stats {
             tunnels: 1,
@@ -234,7 +235,7 @@ mod tests {
             "xlns_sessions{state=\"up\"} 7",
             "xlns_sessions{state=\"setup\"} 2",
             "xlns_session_setups_total 7",
-            "xlns_session_setup_failures_total{cause=\"AuthFailed\"} 2",
+            "xlns_session_setup_failures_total{cause=\"auth_failed\"} 2",
             "xlns_tunnels{state=\"established\"} 1",
             "xlns_l2tp_total{counter=\"rx_messages\"} 42",
             "xlns_dataplane_packets_total{worker=\"0\",counter=\"upstream_packets\"} 100",

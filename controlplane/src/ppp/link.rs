@@ -57,71 +57,9 @@ pub enum Phase {
     Terminate,
 }
 
-/// Why a link ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DownCause {
-    /// LCP never converged (Max-Configure or Max-Failure).
-    LcpNegotiation,
-    /// Our Magic-Number came back: the link is looped.
-    LoopedBack,
-    /// The peer refused every authentication protocol we allow.
-    AuthRefused,
-    /// Authentication failed or timed out.
-    AuthFailed(String),
-    /// No NCP could be opened.
-    NcpFailed,
-    /// The peer sent Terminate-Request.
-    PeerTerminated,
-    /// The peer stopped answering LCP Echo-Requests.
-    EchoTimeout,
-    /// Closed locally (admin, AAA disconnect, shutdown).
-    Admin(String),
-}
-
-/// The text a CDN's Result Code and RFC 3145 cause carry (RFC 2661
-/// §4.4.2: human-readable, UTF-8), and what logs and the admin API show.
-impl std::fmt::Display for DownCause {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            DownCause::LcpNegotiation => f.write_str("LCP negotiation failed"),
-            DownCause::LoopedBack => f.write_str("loopback detected"),
-            DownCause::AuthRefused => f.write_str("no common authentication protocol"),
-            // The AAA's own reason, once: local users and RADIUS without a
-            // Reply-Message already say "authentication failed".
-            DownCause::AuthFailed(m) if m.is_empty() || m == "authentication failed" => {
-                f.write_str("authentication failed")
-            }
-            DownCause::AuthFailed(m) => write!(f, "authentication failed: {m}"),
-            DownCause::NcpFailed => f.write_str("no network protocol"),
-            DownCause::PeerTerminated => f.write_str("peer terminated"),
-            DownCause::EchoTimeout => f.write_str("keepalive timeout"),
-            DownCause::Admin(m) => write!(f, "administrative: {m}"),
-        }
-    }
-}
-
-impl DownCause {
-    /// The RFC 3145 §3 PPP Disconnect Cause for the CDN. Direction 1: the
-    /// peer did it; 2: we did.
-    pub fn ppp_cause(&self) -> crate::l2tp::avp::PppDisconnectCause {
-        let (code, protocol, direction): (u16, u16, u8) = match self {
-            DownCause::LcpNegotiation => (4, proto::LCP, 2),
-            DownCause::LoopedBack => (6, proto::LCP, 2),
-            DownCause::AuthRefused => (11, proto::LCP, 1),
-            DownCause::AuthFailed(_) => (13, auth::CHAP, 2),
-            DownCause::NcpFailed => (9, proto::IPCP, 2),
-            DownCause::PeerTerminated => (3, proto::LCP, 1),
-            DownCause::EchoTimeout => (7, proto::LCP, 2),
-            DownCause::Admin(_) => (2, proto::LCP, 2),
-        };
-        crate::l2tp::avp::PppDisconnectCause {
-            code,
-            protocol,
-            direction,
-            message: crate::l2tp::result::wire_message(&self.to_string()),
-        }
-    }
-}
+/// Why a link ended: the link's own causes are the subscriber ones of
+/// the one cause table (see [`crate::cause`]).
+pub use crate::cause::DownCause;
 
 /// What the link asks of its owner.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1167,13 +1105,10 @@ mod tests {
         );
         p.run(Duration::from_secs(5));
         let now = p.now;
-        p.c.close(now, DownCause::Admin("user hangs up".into()));
+        p.c.close(now, DownCause::HungUp);
         p.run(Duration::from_secs(10));
         assert_eq!(downs(&p.s_log), vec![DownCause::PeerTerminated]);
-        assert_eq!(
-            downs(&p.c_log),
-            vec![DownCause::Admin("user hangs up".into())]
-        );
+        assert_eq!(downs(&p.c_log), vec![DownCause::HungUp]);
         assert!(p.s.is_finished() && p.c.is_finished());
     }
 

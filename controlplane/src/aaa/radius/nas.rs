@@ -260,18 +260,7 @@ pub struct Usage {
 
 /// Acct-Terminate-Cause (RFC 2866 §5.10) for why a link ended.
 pub fn terminate_cause(cause: &DownCause) -> u32 {
-    match cause {
-        DownCause::PeerTerminated => 1, // User Request
-        DownCause::EchoTimeout => 2,    // Lost Carrier
-        DownCause::Admin(m) if m.contains("session timeout") => 5, // Session Timeout
-        DownCause::Admin(m) if m.contains("cleared by the LAC") => 2, // Lost Carrier
-        DownCause::Admin(m) if m.contains("shutting down") => 7, // Admin Reboot
-        DownCause::Admin(m) if m.contains("tunnel down") => 3, // Lost Service
-        DownCause::Admin(_) => 6,       // Admin Reset
-        DownCause::NcpFailed | DownCause::LcpNegotiation => 17, // User Error
-        DownCause::LoopedBack => 8,     // Port Error
-        DownCause::AuthRefused | DownCause::AuthFailed(_) => 17, // User Error
-    }
+    cause.row().acct_terminate
 }
 
 /// An Accounting-Request's attributes.
