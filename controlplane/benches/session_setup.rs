@@ -158,5 +158,5 @@ fn main() {
         rate(lns_time),
         lns_time.as_secs_f64() * 1e6 / total as f64
     );
-    assert_eq!(lns.pools.leased(), total);
+    assert_eq!(lns.addressing.pools.leased(), total);
 }

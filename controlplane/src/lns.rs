@@ -15,6 +15,7 @@
 //! address is leased twice; an IPv6 interface identifier is never zero and
 //! never handed to two live sessions.
 
+use crate::aaa::assign::{Addressing, Wanted};
 use crate::aaa::local::Users;
 use crate::aaa::pool::Pools;
 use crate::aaa::radius::client::{Client, ClientConfig, ClientOutput, Service};
@@ -27,7 +28,7 @@ use crate::ppp::auth::{Credentials, Decision};
 use crate::ppp::frame;
 use crate::ppp::link::{DownCause, Link, LinkConfig, LinkOutput, Proxy};
 use crate::timers::Timers;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -251,15 +252,14 @@ pub struct Lns<D: DataPlane> {
     cfg: LnsConfig,
     /// Local users.
     pub users: Users,
-    /// Address pools.
-    pub pools: Pools,
+    /// Address pools and IPv6CP identifiers.
+    pub addressing: Addressing,
     /// The data plane.
     pub dataplane: D,
     /// Subscriber IP packets that reached the control plane (only while
     /// the data plane is not forwarding); dropped.
     pub data_punted: u64,
     subs: HashMap<SessionKey, Sub>,
-    ipv6_ids: HashSet<[u8; 8]>,
     timers: Timers<SessionKey>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<LnsEvent>,
@@ -337,11 +337,10 @@ impl<D: DataPlane> Lns<D> {
             endpoint,
             cfg,
             users,
-            pools,
+            addressing: Addressing::new(pools),
             dataplane,
             data_punted: 0,
             subs: HashMap::new(),
-            ipv6_ids: HashSet::new(),
             timers: Timers::default(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -1156,27 +1155,19 @@ impl<D: DataPlane> Lns<D> {
                 .assign(now, Some((self.cfg.gateway, addr, self.cfg.dns)), ipv6);
             return;
         }
-        let user = self.users.get(&s.user).cloned();
-        let (radius_ip, radius_pool) = s
-            .authz
-            .as_ref()
-            .map_or((None, None), |z| (z.framed_ip, z.framed_pool.clone()));
-        // RADIUS Framed-IP-Address, then Framed-Pool, then the local
-        // user's static address or pool, then the default pool.
-        let lease = match radius_ip.or(user.as_ref().and_then(|u| u.address)) {
-            Some(a) => self.pools.claim(a),
-            None => {
-                let pool = radius_pool
-                    .or_else(|| user.as_ref().and_then(|u| u.pool.clone()))
-                    .unwrap_or_else(|| self.cfg.default_pool.clone());
-                self.pools.lease(&pool)
-            }
+        let user = self.users.get(&s.user);
+        let z = s.authz.as_ref();
+        let wanted = Wanted {
+            radius_ip: z.and_then(|z| z.framed_ip),
+            radius_pool: z.and_then(|z| z.framed_pool.as_deref()),
+            user_ip: user.and_then(|u| u.address),
+            user_pool: user.and_then(|u| u.pool.as_deref()),
+            default_pool: &self.cfg.default_pool,
+            ids: (key.tunnel, key.session),
+            ipv6: self.cfg.link.ipv6,
         };
-        let Some(s) = self.subs.get_mut(&key) else {
-            return;
-        };
-        let addr = match lease {
-            Ok(a) => a,
+        let got = match self.addressing.assign(&wanted) {
+            Ok(g) => g,
             Err(e) => {
                 self.address_failures += 1;
                 tracing::warn!(tunnel = key.tunnel, session = key.session, error = %e, "no address for subscriber");
@@ -1184,24 +1175,11 @@ impl<D: DataPlane> Lns<D> {
                 return;
             }
         };
-        s.ipv4 = Some(addr);
-        let ipv6 = self.cfg.link.ipv6.then(|| {
-            // A unique, non-zero identifier derived from the address and
-            // the ids, bumped until unused.
-            let mut id = [0u8; 8];
-            id[0] = 0x02;
-            id[2..4].copy_from_slice(&key.tunnel.to_be_bytes());
-            id[4..6].copy_from_slice(&key.session.to_be_bytes());
-            id[6..8].copy_from_slice(&addr.octets()[2..4]);
-            while self.ipv6_ids.contains(&id) || id == [0; 8] {
-                id[1] = id[1].wrapping_add(1);
-            }
-            self.ipv6_ids.insert(id);
-            ([0x02, 0, 0, 0, 0, 0, 0, 1], id)
-        });
-        s.ipv6_id = ipv6.map(|(_, p)| p);
+        s.ipv4 = Some(got.ipv4);
+        s.ipv6_id = got.ipv6_id;
+        let ipv6 = got.ipv6_id.map(|p| ([0x02, 0, 0, 0, 0, 0, 0, 1], p));
         s.link
-            .assign(now, Some((self.cfg.gateway, addr, self.cfg.dns)), ipv6);
+            .assign(now, Some((self.cfg.gateway, got.ipv4, self.cfg.dns)), ipv6);
     }
 
     fn finish(&mut self, now: Instant, key: SessionKey, cause: DownCause) {
@@ -1217,12 +1195,7 @@ impl<D: DataPlane> Lns<D> {
         self.timers.set(key, None);
         // Forwarding stops before the address can be handed to anyone else.
         self.dataplane.remove(key);
-        if let Some(a) = s.ipv4 {
-            self.pools.release(a);
-        }
-        if let Some(id) = s.ipv6_id {
-            self.ipv6_ids.remove(&id);
-        }
+        self.addressing.release(s.ipv4, s.ipv6_id);
         let ppp = cause.ppp_cause();
         // RFC 2661 §4.4.2: our own decision to end the call (operator,
         // RADIUS Disconnect, session timeout, no address) is result 3

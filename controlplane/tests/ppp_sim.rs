@@ -211,7 +211,7 @@ fn run(
     assert_eq!(at_lns, at_lacs);
     {
         let lns = sim.nodes[l].endpoint.lns().unwrap();
-        assert_eq!(lns.pools.leased(), total);
+        assert_eq!(lns.addressing.pools.leased(), total);
         assert_eq!(lns.dataplane.entries.len(), total);
         assert!(
             lns.dataplane
@@ -254,7 +254,11 @@ fn run(
     );
     {
         let lns = sim.nodes[l].endpoint.lns().unwrap();
-        assert_eq!(lns.pools.leased(), 0, "every address back in the pool");
+        assert_eq!(
+            lns.addressing.pools.leased(),
+            0,
+            "every address back in the pool"
+        );
         assert!(lns.dataplane.entries.is_empty());
         assert_eq!(lns.subscriber_count(), 0);
     }
@@ -331,7 +335,7 @@ fn a_stopccn_clears_thousands_of_subscribers_at_once() {
     assert_eq!(count_downs(&sim.nodes[l].events), N);
     let lns = sim.nodes[l].endpoint.lns().unwrap();
     assert_eq!(lns.subscriber_count(), 0);
-    assert_eq!(lns.pools.leased(), 0);
+    assert_eq!(lns.addressing.pools.leased(), 0);
     assert!(lns.dataplane.entries.is_empty());
     assert!(lns.endpoint.is_empty());
 }
@@ -470,7 +474,7 @@ fn pool_exhaustion_refuses_the_extra_subscriber_clearly() {
     );
     let lns = sim.nodes[l].endpoint.lns().unwrap();
     assert_eq!(lns.address_failures, 1);
-    assert_eq!(lns.pools.leased(), 2);
+    assert_eq!(lns.addressing.pools.leased(), 2);
 }
 
 /// The CDNs (Result Code, RFC 3145 cause) and StopCCNs (Result Code)

@@ -380,7 +380,7 @@ fn reject_fails_the_session_and_hangup_sends_stop() {
         start.get(attr::ACCT_SESSION_ID),
         stop.get(attr::ACCT_SESSION_ID)
     );
-    assert_eq!(w.lns_engine().pools.leased(), 0);
+    assert_eq!(w.lns_engine().addressing.pools.leased(), 0);
 }
 
 #[test]

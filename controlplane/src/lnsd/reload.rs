@@ -113,11 +113,11 @@ pub fn apply(lns: &mut Lns<Plane>, old: &Config, new: &Config) -> Result<Vec<Str
                 ""
             }
         ));
-        lns.pools = p;
+        lns.addressing.pools = p;
     } else if gateway_moved {
         // The same pools; only the address they must never lease moved.
-        lns.pools.unreserve(old.ppp.gateway);
-        lns.pools.reserve(new.ppp.gateway);
+        lns.addressing.pools.unreserve(old.ppp.gateway);
+        lns.addressing.pools.reserve(new.ppp.gateway);
     }
     if old.peers != new.peers || old.l2tp != new.l2tp {
         changes.push("peers, secrets and L2TP limits: apply to tunnels opened from now on".into());
