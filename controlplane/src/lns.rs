@@ -21,6 +21,7 @@ use crate::aaa::pool::Pools;
 use crate::aaa::radius::client::{Client, ClientConfig, ClientOutput, Service};
 use crate::aaa::radius::nas::{self, Authorization, Call, Nas, Status, Usage};
 use crate::aaa::radius::packet::{Attr, Code, Packet, attr};
+use crate::aaa::schedule::Schedule;
 use crate::l2tp::avp::ResultCode;
 use crate::l2tp::result::ErrorCode;
 use crate::l2tp::{CallKind, Endpoint, Event, Received, SessionKey, Transmit};
@@ -177,12 +178,8 @@ struct Sub {
     pending: Option<(u64, Credentials)>,
     /// What RADIUS granted.
     authz: Option<Authorization>,
-    /// When accounting Start went out.
-    started: Option<Instant>,
-    /// Session-Timeout.
-    deadline: Option<Instant>,
-    /// Next Interim-Update.
-    interim_at: Option<Instant>,
+    /// Accounting clock: start, Session-Timeout, interims.
+    clock: Schedule,
 }
 
 /// A subscriber as operators see it (the admin API, lnsctl).
@@ -219,7 +216,7 @@ impl<'a> SubscriberInfo<'a> {
             ipv6_id: s.ipv6_id,
             up: s.reported_up,
             phase: s.link.phase(),
-            up_since: s.started,
+            up_since: s.clock.started(),
         }
     }
 }
@@ -448,14 +445,11 @@ impl<D: DataPlane> Lns<D> {
         while let Some(key) = self.timers.pop_due(now) {
             let mut interim = false;
             if let Some(s) = self.subs.get_mut(&key) {
-                if s.deadline.is_some_and(|t| t <= now) {
-                    s.deadline = None;
+                let due = s.clock.due(now);
+                if due.timed_out {
                     s.link.close(now, DownCause::SessionTimeout);
                 }
-                if s.interim_at.is_some_and(|t| t <= now) {
-                    s.interim_at = None;
-                    interim = true;
-                }
+                interim = due.interim;
                 s.link.on_timeout(now);
             }
             if interim {
@@ -580,11 +574,11 @@ impl<D: DataPlane> Lns<D> {
         let Some(s) = self.subs.get_mut(&key) else {
             return;
         };
-        let Some(started) = s.started else {
+        let Some(session_time) = s.clock.session_time(now) else {
             return;
         };
         let usage = Usage {
-            session_time: now.saturating_duration_since(started).as_secs() as u32,
+            session_time,
             ..Default::default()
         };
         let class = s
@@ -601,15 +595,6 @@ impl<D: DataPlane> Lns<D> {
             cause.map(nas::terminate_cause),
             &class,
         );
-        if status == Status::Interim {
-            let every = s
-                .authz
-                .as_ref()
-                .and_then(|z| z.interim)
-                .map(|v| Duration::from_secs(u64::from(v.max(60))))
-                .or(settings.interim);
-            s.interim_at = every.map(|d| now + d);
-        }
         let token = radius.request(now, Service::Acct, attrs, None);
         self.radius_tokens.insert(token, (key, Service::Acct));
         self.pump_radius(now);
@@ -995,9 +980,7 @@ impl<D: DataPlane> Lns<D> {
             call,
             pending: None,
             authz: None,
-            started: None,
-            deadline: None,
-            interim_at: None,
+            clock: Schedule::default(),
             link: {
                 match Proxy::from_avps(avps) {
                     Some(p) => match link.start_proxied(now, &p) {
@@ -1034,7 +1017,7 @@ impl<D: DataPlane> Lns<D> {
                 return;
             };
             let Some(out) = s.link.poll_output() else {
-                let next = [s.link.poll_timeout(), s.deadline, s.interim_at]
+                let next = [s.link.poll_timeout(), s.clock.next()]
                     .into_iter()
                     .flatten()
                     .min();
@@ -1109,17 +1092,13 @@ impl<D: DataPlane> Lns<D> {
                     let (user, v4) = (s.user.clone(), s.ipv4);
                     self.dataplane.install(&entry);
                     if first {
-                        s.started = Some(now);
-                        if let Some(t) = s.authz.as_ref().and_then(|z| z.session_timeout) {
-                            s.deadline = Some(now + Duration::from_secs(u64::from(t)));
-                        }
-                        let every = s
-                            .authz
-                            .as_ref()
-                            .and_then(|z| z.interim)
-                            .map(|v| Duration::from_secs(u64::from(v.max(60))))
-                            .or(self.cfg.radius.as_ref().and_then(|r| r.interim));
-                        s.interim_at = every.map(|d| now + d);
+                        let z = s.authz.as_ref();
+                        s.clock.start(
+                            now,
+                            z.and_then(|z| z.session_timeout),
+                            z.and_then(|z| z.interim),
+                            self.cfg.radius.as_ref().and_then(|r| r.interim),
+                        );
                         self.events.push_back(LnsEvent::SubscriberUp {
                             key,
                             user,

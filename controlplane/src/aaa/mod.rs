@@ -2,6 +2,7 @@
 //!
 //! * [`pool`]: IPv4 address pools (no address leased twice).
 //! * [`assign`]: which address and IPv6CP identifier a subscriber gets.
+//! * [`schedule`]: a session's accounting clock (Session-Timeout, interims).
 //! * [`local`]: the local users file.
 //!
 //! * [`radius`]: RADIUS (RFC 2865/2866/2869, Disconnect/CoA RFC 5176).
@@ -10,3 +11,4 @@ pub mod assign;
 pub mod local;
 pub mod pool;
 pub mod radius;
+pub mod schedule;
