@@ -20,7 +20,7 @@ use crate::aaa::local::Users;
 use crate::aaa::pool::Pools;
 use crate::aaa::radius::client::{Client, ClientConfig, ClientOutput, Service};
 use crate::aaa::radius::nas::{self, Authorization, Call, Nas, Status, Usage};
-use crate::aaa::radius::packet::{Attr, Code, Packet, attr};
+use crate::aaa::radius::packet::Packet;
 use crate::aaa::schedule::Schedule;
 use crate::l2tp::avp::ResultCode;
 use crate::l2tp::result::ErrorCode;
@@ -110,11 +110,8 @@ pub struct LnsConfig {
     pub radius: Option<RadiusSettings>,
 }
 
-/// A Disconnect/CoA request's identity: client, Identifier, Authenticator.
-type DaeKey = (SocketAddr, u8, [u8; 16]);
-
-fn settings_nas_of(cfg: &LnsConfig) -> Option<Nas> {
-    cfg.radius.as_ref().map(|r| r.nas.clone())
+fn settings_nas_of(cfg: &LnsConfig) -> Option<&Nas> {
+    cfg.radius.as_ref().map(|r| &r.nas)
 }
 
 /// RADIUS settings of the engine.
@@ -295,7 +292,7 @@ pub struct Lns<D: DataPlane> {
     shutting_down: bool,
     /// Recent Disconnect/CoA replies by (client, identifier,
     /// authenticator), so a retransmitted request gets the same answer.
-    dae_replies: VecDeque<(DaeKey, Vec<u8>)>,
+    dae_replies: crate::aaa::dae::ReplyCache,
     /// RADIUS response times not yet taken by [`Lns::take_radius_latencies`].
     radius_latencies: VecDeque<Duration>,
 }
@@ -358,7 +355,7 @@ impl<D: DataPlane> Lns<D> {
             next_acct: 1,
             aaa: AaaStats::default(),
             shutting_down: false,
-            dae_replies: VecDeque::new(),
+            dae_replies: Default::default(),
             radius_latencies: VecDeque::new(),
         }
     }
@@ -602,134 +599,52 @@ impl<D: DataPlane> Lns<D> {
 
     /// A Disconnect-Request or CoA-Request (RFC 5176) from `from`; returns
     /// the ACK or NAK to send back, or `None` when the datagram is dropped
-    /// (unknown client, bad authenticator: counted).
+    /// (unknown client, bad authenticator: counted). The decision is
+    /// [`dae::decide`](crate::aaa::dae::decide)'s; this clears the sessions
+    /// it names.
     pub fn handle_dae(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) -> Option<Vec<u8>> {
-        let Some(settings) = &self.cfg.radius else {
+        use crate::aaa::dae;
+        let verified = self
+            .cfg
+            .radius
+            .as_ref()
+            .and_then(|r| dae::verify(&r.dae_clients, from, bytes))
+            .map(|(req, secret)| (req, secret.to_vec()));
+        let Some((req, secret)) = verified else {
             self.aaa.dae_dropped += 1;
             return None;
         };
-        let Some(secret) = settings
-            .dae_clients
-            .iter()
-            .find(|(ip, _)| *ip == from.ip())
-            .map(|(_, s)| s.clone())
-        else {
-            self.aaa.dae_dropped += 1;
-            return None;
-        };
-        let Ok(req) = Packet::decode(bytes) else {
-            self.aaa.dae_dropped += 1;
-            return None;
-        };
-        let (ack, nak) = match req.code() {
-            Some(Code::DisconnectRequest) => (Code::DisconnectAck, Code::DisconnectNak),
-            Some(Code::CoaRequest) => (Code::CoaAck, Code::CoaNak),
-            _ => {
-                self.aaa.dae_dropped += 1;
-                return None;
-            }
-        };
-        if !req.verify_request(&secret) {
-            self.aaa.dae_dropped += 1;
-            return None;
-        }
         // A retransmission (our reply was lost): the same answer again,
         // without acting twice.
-        let cache_key = (from, req.identifier, req.authenticator);
-        if let Some((_, r)) = self.dae_replies.iter().find(|(k, _)| *k == cache_key) {
-            return Some(r.clone());
+        let cache_key = dae::ReplyKey::of(from, &req);
+        if let Some(r) = self.dae_replies.get(&cache_key) {
+            return Some(r.to_vec());
         }
-        let (code, error) = self.dae_decide(now, &req, settings_nas_of(&self.cfg), ack, nak);
-        let mut reply = Packet::new(code, req.identifier, [0; 16]);
-        if let Some(e) = error {
-            reply.attrs.push(Attr::u32(attr::ERROR_CAUSE, e));
-            self.aaa.dae_naks += 1;
-        }
-        let bytes = reply.seal_response(&secret, req.authenticator).ok()?;
-        self.dae_replies.push_back((cache_key, bytes.clone()));
-        if self.dae_replies.len() > 256 {
-            self.dae_replies.pop_front();
-        }
-        Some(bytes)
-    }
-
-    /// RFC 5176 §3: who is addressed, and whether we can do it. Returns the
-    /// reply code and the Error-Cause for a NAK.
-    fn dae_decide(
-        &mut self,
-        now: Instant,
-        req: &Packet,
-        nas: Option<Nas>,
-        ack: Code,
-        nak: Code,
-    ) -> (Code, Option<u32>) {
-        // 403 NAS Identification Mismatch.
-        if let Some(nas) = &nas {
-            let ip_ok = req.get(attr::NAS_IP_ADDRESS).is_none_or(|a| {
-                Some(a.value.as_slice()) == nas.ip.map(|i| i.octets().to_vec()).as_deref()
-            });
-            let id_ok = req
-                .get(attr::NAS_IDENTIFIER)
-                .is_none_or(|a| a.value == nas.identifier.as_bytes());
-            if !ip_ok || !id_ok {
-                return (nak, Some(403));
-            }
-        }
-        // Session identification we do not support: 401 Unsupported
-        // Attribute (Called-Station-Id, NAS-Port-Id, Acct-Multi-Session-Id,
-        // Chargeable-User-Identity, Framed-Interface-Id, Framed-IPv6-Prefix).
-        if req
-            .attrs
-            .iter()
-            .any(|a| matches!(a.kind, 30 | 50 | 87 | 89 | 96 | 97))
-        {
-            return (nak, Some(401));
-        }
-        let id = req.get(attr::ACCT_SESSION_ID).map(|a| a.value.clone());
-        let user = req.get(attr::USER_NAME).map(|a| a.value.clone());
-        let ip = req
-            .get(attr::FRAMED_IP_ADDRESS)
-            .and_then(Attr::as_u32)
-            .map(Ipv4Addr::from);
-        let port = req.get(attr::NAS_PORT).and_then(Attr::as_u32);
-        let calling = req.get(attr::CALLING_STATION_ID).map(|a| a.value.clone());
-        if id.is_none() && user.is_none() && ip.is_none() && port.is_none() && calling.is_none() {
-            // 402 Missing Attribute.
-            return (nak, Some(402));
-        }
-        // Every identification attribute given must match.
-        let mut matches: Vec<SessionKey> = self
-            .subs
-            .iter()
-            .filter(|(_, s)| {
-                id.as_ref()
-                    .is_none_or(|i| *i == s.call.session_id.as_bytes())
-            })
-            .filter(|(_, s)| user.as_ref().is_none_or(|u| *u == s.user))
-            .filter(|(_, s)| ip.is_none_or(|ip| s.ipv4 == Some(ip)))
-            .filter(|(_, s)| port.is_none_or(|p| p == s.call.nas_port))
-            .filter(|(_, s)| {
-                calling
-                    .as_ref()
-                    .is_none_or(|c| Some(c) == s.call.calling.as_ref())
-            })
-            .map(|(k, _)| *k)
-            .collect();
-        matches.sort();
-        if matches.is_empty() {
-            // 503 Session Context Not Found.
-            return (nak, Some(503));
-        }
-        if ack == Code::CoaAck {
-            // We change nothing on a live session yet: 405 Unsupported
-            // Service.
-            return (nak, Some(405));
-        }
-        for k in matches {
+        let sessions = self.subs.iter().map(|(key, s)| dae::SessionView {
+            key: *key,
+            acct_session_id: s.call.session_id.as_bytes(),
+            user: &s.user,
+            ipv4: s.ipv4,
+            nas_port: s.call.nas_port,
+            calling: s.call.calling.as_deref(),
+        });
+        let Some(decision) = dae::decide(&req, settings_nas_of(&self.cfg), sessions) else {
+            self.aaa.dae_dropped += 1;
+            return None;
+        };
+        for &k in &decision.clear {
             self.aaa.disconnects += 1;
             self.disconnect(now, k, DownCause::RadiusDisconnect);
         }
-        (ack, None)
+        if decision.error_cause.is_some() {
+            self.aaa.dae_naks += 1;
+        }
+        let bytes = decision
+            .reply(&req)
+            .seal_response(&secret, req.authenticator)
+            .ok()?;
+        self.dae_replies.insert(cache_key, bytes.clone());
+        Some(bytes)
     }
 
     /// A datagram from the network.

@@ -4,10 +4,12 @@
 //! * [`assign`]: which address and IPv6CP identifier a subscriber gets.
 //! * [`schedule`]: a session's accounting clock (Session-Timeout, interims).
 //! * [`local`]: the local users file.
+//! * [`dae`]: Disconnect/CoA (RFC 5176) decisions, sans-IO.
 //!
 //! * [`radius`]: RADIUS (RFC 2865/2866/2869, Disconnect/CoA RFC 5176).
 
 pub mod assign;
+pub mod dae;
 pub mod local;
 pub mod pool;
 pub mod radius;
