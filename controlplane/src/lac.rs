@@ -15,12 +15,12 @@
 //! connected. Frames it discards for those reasons are counted in
 //! [`LacDataStats`], so tests can assert the LNS gave it none to discard.
 
+use crate::engine::frame;
 use crate::l2tp::avp::ResultCode;
 use crate::l2tp::result::CdnResult;
 use crate::l2tp::{
     CallKind, CallParams, Endpoint, Event, Received, RequestError, SessionKey, Transmit,
 };
-use crate::ppp::frame;
 use crate::ppp::link::{DownCause, Link, LinkConfig, LinkOutput};
 use crate::timers::Timers;
 use std::collections::{BTreeMap, HashMap, VecDeque};

@@ -9,6 +9,7 @@
 
 pub mod aaa;
 pub mod cause;
+pub mod engine;
 pub mod l2tp;
 pub mod lac;
 pub mod lns;

@@ -22,12 +22,12 @@ use crate::aaa::radius::client::{Client, ClientConfig, ClientOutput, Service};
 use crate::aaa::radius::nas::{self, Authorization, Call, Nas, Status, Usage};
 use crate::aaa::radius::packet::Packet;
 use crate::aaa::schedule::Schedule;
+use crate::engine::frame;
 use crate::l2tp::avp::ResultCode;
 use crate::l2tp::result::ErrorCode;
 use crate::l2tp::{CallKind, Endpoint, Event, Received, SessionKey, Transmit};
 use crate::ppp::auth::{Credentials, Decision};
-use crate::ppp::frame;
-use crate::ppp::link::{DownCause, Link, LinkConfig, LinkOutput, Proxy};
+use crate::ppp::link::{DownCause, Link, LinkConfig, LinkOutput};
 use crate::timers::Timers;
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -897,7 +897,7 @@ impl<D: DataPlane> Lns<D> {
             authz: None,
             clock: Schedule::default(),
             link: {
-                match Proxy::from_avps(avps) {
+                match crate::engine::proxy::from_avps(avps) {
                     Some(p) => match link.start_proxied(now, &p) {
                         Ok(()) => self.proxy_adopted += 1,
                         Err(why) => {

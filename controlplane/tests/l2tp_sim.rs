@@ -2,9 +2,9 @@
 //! (DESIGN §5, layer 4): sessions come up and clear under loss,
 //! duplication and reordering, and nothing is left behind.
 
+use lns_controlplane::engine::sim::{Impairments, Sim};
 use lns_controlplane::l2tp::avp::ResultCode;
 use lns_controlplane::l2tp::result::{CdnResult, StopCcnResult};
-use lns_controlplane::l2tp::sim::{Impairments, Sim};
 use lns_controlplane::l2tp::stats::Counter;
 use lns_controlplane::l2tp::transport::TransportConfig;
 use lns_controlplane::l2tp::{

@@ -7,7 +7,7 @@
 
 use lns_controlplane::aaa::local::{User, Users};
 use lns_controlplane::aaa::pool::Pools;
-use lns_controlplane::l2tp::sim::{Impairments, Mixed, MixedEvent, Sim};
+use lns_controlplane::engine::sim::{Impairments, Mixed, MixedEvent, Sim};
 use lns_controlplane::l2tp::{
     CallParams, DataSequencing, Endpoint, EndpointConfig, PeerPolicy, PeerRule, SessionKey,
 };

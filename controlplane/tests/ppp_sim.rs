@@ -4,9 +4,9 @@
 
 use lns_controlplane::aaa::local::{User, Users};
 use lns_controlplane::aaa::pool::Pools;
+use lns_controlplane::engine::sim::{Impairments, Mixed, MixedEvent, Sim};
 use lns_controlplane::l2tp::avp::{PppDisconnectCause, ResultCode};
 use lns_controlplane::l2tp::result::{CdnResult, StopCcnResult};
-use lns_controlplane::l2tp::sim::{Impairments, Mixed, MixedEvent, Sim};
 use lns_controlplane::l2tp::stats::Counter;
 use lns_controlplane::l2tp::{
     Avp, CallParams, ClearCause, Endpoint, EndpointConfig, Event, MessageType, PeerPolicy,

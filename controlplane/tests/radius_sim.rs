@@ -8,7 +8,7 @@ use lns_controlplane::aaa::pool::Pools;
 use lns_controlplane::aaa::radius::client::{ClientConfig, Server};
 use lns_controlplane::aaa::radius::nas::Nas;
 use lns_controlplane::aaa::radius::packet::{Attr, Code, Packet, attr, ms, unhide_password};
-use lns_controlplane::l2tp::sim::{Impairments, Mixed, MixedEvent, Sim};
+use lns_controlplane::engine::sim::{Impairments, Mixed, MixedEvent, Sim};
 use lns_controlplane::l2tp::{CallParams, Endpoint, EndpointConfig, PeerPolicy, PeerRule};
 use lns_controlplane::lac::{Lac, LacEvent};
 use lns_controlplane::lns::{Lns, LnsConfig, LnsEvent, NullDataPlane, RadiusSettings};

@@ -18,7 +18,6 @@ pub mod message;
 pub mod result;
 pub mod seq;
 pub mod session;
-pub mod sim;
 pub mod stats;
 pub mod transport;
 pub mod tunnel;

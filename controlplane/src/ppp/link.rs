@@ -108,56 +108,6 @@ pub struct Proxy {
     pub credentials: Option<Credentials>,
 }
 
-impl Proxy {
-    /// Reads the proxy AVPs of a call; `None` without proxy LCP.
-    pub fn from_avps(avps: &[crate::l2tp::Avp]) -> Option<Proxy> {
-        use crate::l2tp::Avp;
-        use crate::l2tp::avp::ProxyAuthType;
-        let mut p = Proxy::default();
-        let (mut sent, mut recv) = (false, false);
-        let (mut kind, mut name, mut challenge, mut id, mut response) =
-            (None, None, None, None, None);
-        for a in avps {
-            match a {
-                Avp::LastSentLcpConfReq(v) => {
-                    p.last_sent = v.clone();
-                    sent = true;
-                }
-                Avp::LastReceivedLcpConfReq(v) => {
-                    p.last_received = v.clone();
-                    recv = true;
-                }
-                Avp::ProxyAuthenType(t) => kind = ProxyAuthType::from_u16(*t),
-                Avp::ProxyAuthenName(v) => name = Some(v.clone()),
-                Avp::ProxyAuthenChallenge(v) => challenge = Some(v.clone()),
-                Avp::ProxyAuthenId(v) => id = Some(*v),
-                Avp::ProxyAuthenResponse(v) => response = Some(v.clone()),
-                _ => {}
-            }
-        }
-        if !(sent && recv) {
-            return None;
-        }
-        p.credentials = match (kind, name, challenge, id, response) {
-            (Some(ProxyAuthType::Pap), Some(user), _, _, Some(password)) => {
-                Some(Credentials::Pap { user, password })
-            }
-            (Some(ProxyAuthType::Chap), Some(user), Some(challenge), Some(identifier), Some(r)) => {
-                <[u8; 16]>::try_from(r.as_slice())
-                    .ok()
-                    .map(|response| Credentials::ChapMd5 {
-                        user,
-                        identifier,
-                        challenge,
-                        response,
-                    })
-            }
-            _ => None,
-        };
-        Some(p)
-    }
-}
-
 /// Link settings.
 #[derive(Debug, Clone)]
 pub struct LinkConfig {
@@ -1285,27 +1235,6 @@ mod tests {
         assert!(sends(&o, proto::LCP).is_empty());
         assert_eq!(sends(&o, auth::CHAP).len(), 1, "a CHAP challenge");
         assert_eq!(s.phase(), Phase::Authenticate);
-    }
-
-    #[test]
-    fn proxy_avps_are_read_from_the_call() {
-        use crate::l2tp::Avp;
-        let avps = vec![
-            Avp::LastSentLcpConfReq(opts(&[LcpOption::MagicNumber(1)])),
-            Avp::LastReceivedLcpConfReq(opts(&[LcpOption::MagicNumber(2)])),
-            Avp::ProxyAuthenType(3),
-            Avp::ProxyAuthenName(b"bob".to_vec()),
-            Avp::ProxyAuthenResponse(b"secret".to_vec()),
-        ];
-        let p = Proxy::from_avps(&avps).unwrap();
-        assert_eq!(
-            p.credentials,
-            Some(Credentials::Pap {
-                user: b"bob".to_vec(),
-                password: b"secret".to_vec()
-            })
-        );
-        assert!(Proxy::from_avps(&avps[2..]).is_none());
     }
 
     #[test]

@@ -15,7 +15,6 @@
 pub mod auth;
 pub mod automaton;
 pub mod chap;
-pub mod frame;
 pub mod fsm;
 pub mod ipcp;
 pub mod ipv6cp;

@@ -6,8 +6,8 @@
 //! is a pure function of its seed. Used by the simulation tests, the
 //! control-plane benchmark and the endpoint fuzz target.
 
-use super::endpoint::{Endpoint, Transmit};
-use super::tunnel::Event;
+use crate::l2tp::endpoint::{Endpoint, Transmit};
+use crate::l2tp::tunnel::Event;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use std::cmp::Reverse;
