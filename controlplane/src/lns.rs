@@ -24,7 +24,7 @@ use crate::aaa::radius::packet::Packet;
 use crate::aaa::schedule::Schedule;
 use crate::engine::frame;
 use crate::l2tp::avp::ResultCode;
-use crate::l2tp::result::ErrorCode;
+use crate::l2tp::result::{CdnResult, ErrorCode};
 use crate::l2tp::{CallKind, Endpoint, Event, Received, SessionKey, Transmit};
 use crate::ppp::auth::{Credentials, Decision};
 use crate::ppp::link::{DownCause, Link, LinkConfig, LinkOutput};
@@ -141,6 +141,14 @@ pub enum LnsEvent {
         /// IPv4 address.
         ipv4: Option<Ipv4Addr>,
     },
+    /// An outgoing call placed with [`Lns::dial`] connected, failed or
+    /// ran out of time: reported once per call.
+    Dialed {
+        /// The call.
+        key: SessionKey,
+        /// How it ended.
+        outcome: DialOutcome,
+    },
     /// A subscriber is gone.
     SubscriberDown {
         /// The call.
@@ -177,6 +185,18 @@ struct Sub {
     authz: Option<Authorization>,
     /// Accounting clock: start, Session-Timeout, interims.
     clock: Schedule,
+}
+
+/// How an outgoing call ended (RFC 2661 §7.5: OCRQ, then OCRP, then
+/// OCCN once the LAC has the call up).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DialOutcome {
+    /// The LAC connected it (OCCN).
+    Connected,
+    /// The call was cleared before it connected; why, for people.
+    Failed(String),
+    /// It did not connect by its deadline; we cleared it.
+    TimedOut,
 }
 
 /// A subscriber as operators see it (the admin API, lnsctl).
@@ -293,6 +313,9 @@ pub struct Lns<D: DataPlane> {
     /// Recent Disconnect/CoA replies by (client, identifier,
     /// authenticator), so a retransmitted request gets the same answer.
     dae_replies: crate::aaa::dae::ReplyCache,
+    /// Outgoing calls placed with [`Lns::dial`] still waiting for their
+    /// outcome, with their deadlines.
+    dials: HashMap<SessionKey, Instant>,
     /// RADIUS response times not yet taken by [`Lns::take_radius_latencies`].
     radius_latencies: VecDeque<Duration>,
 }
@@ -357,6 +380,7 @@ impl<D: DataPlane> Lns<D> {
             shutting_down: false,
             dae_replies: Default::default(),
             radius_latencies: VecDeque::new(),
+            dials: HashMap::new(),
         }
     }
 
@@ -425,6 +449,7 @@ impl<D: DataPlane> Lns<D> {
             self.endpoint.poll_timeout(),
             self.timers.next(),
             self.radius.as_ref().and_then(Client::poll_timeout),
+            self.dials.values().min().copied(),
         ]
         .into_iter()
         .flatten()
@@ -435,6 +460,7 @@ impl<D: DataPlane> Lns<D> {
     pub fn on_timeout(&mut self, now: Instant) {
         self.endpoint.on_timeout(now);
         self.after_endpoint(now);
+        self.expire_dials(now);
         if let Some(r) = &mut self.radius {
             r.on_timeout(now);
         }
@@ -775,6 +801,55 @@ impl<D: DataPlane> Lns<D> {
         self.with_endpoint(now, |e| e.shutdown(now));
     }
 
+    /// Places an outgoing call (RFC 2661 §7.5: OCRQ) to `called` through
+    /// the LAC at `lac`, on a tunnel to it that is not closing, or a new
+    /// one from `local`. Its outcome comes as one [`LnsEvent::Dialed`]; a
+    /// call not connected by `deadline` is cleared and reported timed out.
+    pub fn dial(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        lac: SocketAddr,
+        params: crate::l2tp::CallParams,
+        deadline: Instant,
+    ) -> Result<SessionKey, String> {
+        let existing = self
+            .endpoint
+            .tunnels()
+            .find(|t| t.peer == lac && t.state.name() != "closing")
+            .map(|t| t.local_id);
+        let tunnel = match existing {
+            Some(t) => t,
+            None => self
+                .with_endpoint(now, |e| e.open_tunnel(now, local, lac))
+                .map_err(|e| format!("cannot open a tunnel to {lac}: {e}"))?,
+        };
+        let key = self
+            .with_endpoint(now, |e| e.dial(now, tunnel, params))
+            .map_err(|e| format!("cannot place the call on tunnel {tunnel}: {e}"))?;
+        self.dials.insert(key, deadline);
+        Ok(key)
+    }
+
+    /// Dials past their deadline: cleared, reported timed out.
+    fn expire_dials(&mut self, now: Instant) {
+        let late: Vec<SessionKey> = self
+            .dials
+            .iter()
+            .filter(|(_, t)| **t <= now)
+            .map(|(k, _)| *k)
+            .collect();
+        for key in late {
+            self.dials.remove(&key);
+            self.events.push_back(LnsEvent::Dialed {
+                key,
+                outcome: DialOutcome::TimedOut,
+            });
+            let rc = ResultCode::cdn(CdnResult::Administrative, None, "dial timed out");
+            self.with_endpoint(now, |e| e.disconnect(now, key, rc, None));
+        }
+    }
+
     /// Clears a subscriber (admin, RADIUS Disconnect-Request).
     pub fn disconnect(&mut self, now: Instant, key: SessionKey, cause: DownCause) -> bool {
         let Some(s) = self.subs.get_mut(&key) else {
@@ -799,8 +874,22 @@ impl<D: DataPlane> Lns<D> {
                     peer_session,
                     kind: CallKind::LnsIncoming | CallKind::LnsOutgoing,
                     peer_avps,
-                } => self.start_link(now, *key, *peer_session, peer_avps),
+                } => {
+                    if self.dials.remove(key).is_some() {
+                        self.events.push_back(LnsEvent::Dialed {
+                            key: *key,
+                            outcome: DialOutcome::Connected,
+                        });
+                    }
+                    self.start_link(now, *key, *peer_session, peer_avps)
+                }
                 Event::SessionDown { key, cause } => {
+                    if self.dials.remove(key).is_some() {
+                        self.events.push_back(LnsEvent::Dialed {
+                            key: *key,
+                            outcome: DialOutcome::Failed(cause.describe()),
+                        });
+                    }
                     // Held for a call that never connected: orphans after all.
                     if let Some((_, q)) = self.early.remove(key) {
                         self.ppp_orphans += q.len() as u64;

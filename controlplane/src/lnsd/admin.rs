@@ -19,7 +19,7 @@ use crate::cause::DownCause;
 use crate::l2tp::avp::ResultCode;
 use crate::l2tp::result::ErrorCode;
 use crate::l2tp::{CallParams, Event, SessionKey};
-use crate::lns::{Lns, LnsEvent, SubscriberInfo};
+use crate::lns::{DialOutcome, Lns, LnsEvent, SubscriberInfo};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::pin::Pin;
@@ -240,13 +240,6 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
 }
 
-/// An outgoing call waiting for its outcome.
-#[derive(Debug)]
-struct PendingDial {
-    reply: Reply<pb::DialResponse>,
-    deadline: Instant,
-}
-
 /// The engine's side: answers [`Call`]s against the live state.
 #[derive(Debug)]
 pub struct Admin {
@@ -254,7 +247,8 @@ pub struct Admin {
     /// The configuration in force (the last one loaded).
     config: Config,
     events: broadcast::Sender<pb::Event>,
-    dials: HashMap<SessionKey, PendingDial>,
+    /// Dial requests waiting for their call's [`LnsEvent::Dialed`].
+    dials: HashMap<SessionKey, Reply<pb::DialResponse>>,
     /// Requests refused for want of the token.
     pub refused: Arc<AtomicU64>,
     /// The Prometheus registry.
@@ -354,39 +348,38 @@ impl Admin {
                 cause: cause.describe(),
                 ..Default::default()
             },
-            LnsEvent::L2tp(Event::SessionUp { key, .. }) => {
-                if let Some(d) = self.dials.remove(key) {
-                    let _ = d.reply.send(Ok(pb::DialResponse {
+            LnsEvent::Dialed { key, outcome } => {
+                if let Some(reply) = self.dials.remove(key) {
+                    let (outcome, connected) = match outcome {
+                        DialOutcome::Connected => ("connected".to_string(), true),
+                        DialOutcome::Failed(why) => (why.clone(), false),
+                        DialOutcome::TimedOut => (
+                            "timed out waiting for the LAC to connect the call".into(),
+                            false,
+                        ),
+                    };
+                    let _ = reply.send(Ok(pb::DialResponse {
                         tunnel: u32::from(key.tunnel),
                         session: u32::from(key.session),
-                        outcome: "connected".into(),
-                        connected: true,
+                        outcome,
+                        connected,
                     }));
                 }
-                pb::Event {
-                    kind: "session_up".into(),
-                    tunnel: u32::from(key.tunnel),
-                    session: u32::from(key.session),
-                    ..Default::default()
-                }
+                return;
             }
-            LnsEvent::L2tp(Event::SessionDown { key, cause }) => {
-                if let Some(d) = self.dials.remove(key) {
-                    let _ = d.reply.send(Ok(pb::DialResponse {
-                        tunnel: u32::from(key.tunnel),
-                        session: u32::from(key.session),
-                        outcome: cause.describe(),
-                        connected: false,
-                    }));
-                }
-                pb::Event {
-                    kind: "session_down".into(),
-                    tunnel: u32::from(key.tunnel),
-                    session: u32::from(key.session),
-                    cause: cause.describe(),
-                    ..Default::default()
-                }
-            }
+            LnsEvent::L2tp(Event::SessionUp { key, .. }) => pb::Event {
+                kind: "session_up".into(),
+                tunnel: u32::from(key.tunnel),
+                session: u32::from(key.session),
+                ..Default::default()
+            },
+            LnsEvent::L2tp(Event::SessionDown { key, cause }) => pb::Event {
+                kind: "session_down".into(),
+                tunnel: u32::from(key.tunnel),
+                session: u32::from(key.session),
+                cause: cause.describe(),
+                ..Default::default()
+            },
             LnsEvent::SubscriberUp { key, user, ipv4 } => pb::Event {
                 kind: "subscriber_up".into(),
                 tunnel: u32::from(key.tunnel),
@@ -410,37 +403,6 @@ impl Admin {
             unix_ms: unix_ms(),
             ..e
         });
-    }
-
-    /// The next dial deadline, for the engine's timer.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        self.dials.values().map(|d| d.deadline).min()
-    }
-
-    /// Fails dials past their deadline (and clears their calls).
-    pub fn on_timeout(&mut self, lns: &mut Lns<Plane>, now: Instant) {
-        let late: Vec<SessionKey> = self
-            .dials
-            .iter()
-            .filter(|(_, d)| d.deadline <= now)
-            .map(|(k, _)| *k)
-            .collect();
-        for key in late {
-            if let Some(d) = self.dials.remove(&key) {
-                let _ = d.reply.send(Ok(pb::DialResponse {
-                    tunnel: u32::from(key.tunnel),
-                    session: u32::from(key.session),
-                    outcome: "timed out waiting for the LAC to connect the call".into(),
-                    connected: false,
-                }));
-                let rc = ResultCode::cdn(
-                    crate::l2tp::result::CdnResult::Administrative,
-                    None,
-                    "dial timed out",
-                );
-                lns.with_endpoint(now, |e| e.disconnect(now, key, rc, None));
-            }
-        }
     }
 
     fn session_pb(&self, lns: &Lns<Plane>, s: &SubscriberInfo<'_>, now: Instant) -> pb::Session {
@@ -694,12 +656,6 @@ impl Admin {
             ))));
             return;
         };
-        // Reuse a tunnel to that LAC (any role) unless it is closing.
-        let existing = lns
-            .endpoint
-            .tunnels()
-            .find(|t| t.peer == lac && t.state.name() != "closing")
-            .map(|t| t.local_id);
         // From our first L2TP address of the LAC's family.
         let local = self
             .config
@@ -709,42 +665,23 @@ impl Admin {
             .find(|a| a.is_ipv4() == lac.is_ipv4())
             .copied()
             .unwrap_or(self.config.l2tp.listen[0]);
-        let tunnel = match existing {
-            Some(t) => t,
-            None => match lns.with_endpoint(now, |e| e.open_tunnel(now, local, lac)) {
-                Ok(t) => t,
-                Err(e) => {
-                    let _ = r.send(Err(Status::failed_precondition(format!(
-                        "cannot open a tunnel to {lac}: {e}"
-                    ))));
-                    return;
-                }
-            },
-        };
         let params = CallParams {
             called_number: Some(q.called_number.clone().into_bytes()),
             ..CallParams::default()
         };
-        match lns.with_endpoint(now, |e| e.dial(now, tunnel, params)) {
+        let wait = if q.timeout_secs == 0 {
+            30
+        } else {
+            q.timeout_secs
+        };
+        let deadline = now + Duration::from_secs(u64::from(wait));
+        match lns.dial(now, local, lac, params, deadline) {
             Ok(key) => {
-                let wait = if q.timeout_secs == 0 {
-                    30
-                } else {
-                    q.timeout_secs
-                };
-                tracing::info!(tunnel, session = key.session, %lac, called = %q.called_number, "dialing (OCRQ) for admin");
-                self.dials.insert(
-                    key,
-                    PendingDial {
-                        reply: r,
-                        deadline: now + Duration::from_secs(u64::from(wait)),
-                    },
-                );
+                tracing::info!(tunnel = key.tunnel, session = key.session, %lac, called = %q.called_number, "dialing (OCRQ) for admin");
+                self.dials.insert(key, r);
             }
             Err(e) => {
-                let _ = r.send(Err(Status::failed_precondition(format!(
-                    "cannot place the call on tunnel {tunnel}: {e}"
-                ))));
+                let _ = r.send(Err(Status::failed_precondition(e)));
             }
         }
     }

@@ -127,6 +127,12 @@ fn log_lns_event(ev: &LnsEvent) {
             cause = %cause,
             "subscriber down"
         ),
+        LnsEvent::Dialed { key, outcome } => tracing::info!(
+            tunnel = key.tunnel,
+            session = key.session,
+            outcome = ?outcome,
+            "outgoing call settled"
+        ),
     }
 }
 
@@ -362,9 +368,6 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), RunError> 
             }
         }
         let mut wake = lns.poll_timeout();
-        if let Some(d) = admin.poll_timeout() {
-            wake = Some(wake.map_or(d, |w| w.min(d)));
-        }
         if let Some(d) = shutdown_deadline {
             wake = Some(wake.map_or(d, |w| w.min(d)));
         }
@@ -390,7 +393,6 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), RunError> 
             _ = tokio::time::sleep_until(sleep_until) => {
                 let now = std::time::Instant::now();
                 lns.on_timeout(now);
-                admin.on_timeout(&mut lns, now);
             }
             Some(call) = admin_rx.recv() => {
                 admin.serve(&mut lns, call, std::time::Instant::now());
