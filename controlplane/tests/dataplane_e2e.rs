@@ -618,12 +618,17 @@ fn lnsd_forwards_100_subscribers_through_xdp() {
             .args([
                 "-c",
                 &format!(
-                    "import socket,binascii\n\
+                    "import socket,binascii,time,errno\n\
                      s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW,socket.htons(0x0800))\n\
                      s.bind(('{dev}',0))\n\
                      s.settimeout(10)\n\
-                     while True:\n\
-                     \x20f=s.recv(4096)\n\
+                     end=time.time()+10\n\
+                     while time.time()<end:\n\
+                     \x20try:\n\
+                     \x20\x20f=s.recv(4096)\n\
+                     \x20except OSError as e:\n\
+                     \x20\x20if e.errno!=errno.ENETDOWN: raise\n\
+                     \x20\x20print('LINK-DOWN',flush=True,file=__import__('sys').stderr);time.sleep(0.05);continue\n\
                      \x20if {cond}:\n\
                      \x20\x20print(binascii.hexlify(f).decode(),flush=True);break\n"
                 ),
@@ -657,7 +662,11 @@ fn lnsd_forwards_100_subscribers_through_xdp() {
     );
 
     let frame = unhex(sniff.wait_with_output().unwrap());
-    assert!(frame.len() >= 14 + 84, "sniffed {frame:02x?}");
+    assert!(
+        frame.len() >= 14 + 84,
+        "sniffed {frame:02x?}\n{}",
+        lnsd.log()
+    );
     let src = Ipv4Addr::new(frame[26], frame[27], frame[28], frame[29]);
     let mut want = lab.mac(&lab.core, "vk").to_vec();
     want.extend(lab.mac(&lab.lns, "vc"));
