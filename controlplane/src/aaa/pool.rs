@@ -58,6 +58,22 @@ impl std::str::FromStr for Range {
     }
 }
 
+/// Read from configuration as the text [`Range::from_str`] takes, so a
+/// bad range is refused where the file is parsed, with its line.
+impl<'de> serde::Deserialize<'de> for Range {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// `first-last`, the form [`Range::from_str`] reads.
+impl std::fmt::Display for Range {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.first, self.last)
+    }
+}
+
 impl Range {
     /// The fewest prefixes that cover exactly this range (what the data
     /// plane's steering map takes).

@@ -138,10 +138,10 @@ pub struct Dataplane {
     /// Lowest XDP attach mode accepted: "native-zerocopy", "native-copy"
     /// or "generic".
     #[serde(default = "default_lowest_mode")]
-    pub lowest_mode: String,
+    pub lowest_mode: LowestMode,
     /// "wakeup" (sleep when idle) or "busy" (spin: a full core per worker).
-    #[serde(default = "default_polling")]
-    pub polling: String,
+    #[serde(default)]
+    pub polling: PollingMode,
     /// Pause before restarting a data plane that died, milliseconds;
     /// doubled after each death that follows a short run (up to 60 s),
     /// back to this after a run of 30 s.
@@ -167,7 +167,7 @@ impl Default for Dataplane {
             lns_address: None,
             icmp_source: None,
             lowest_mode: default_lowest_mode(),
-            polling: default_polling(),
+            polling: PollingMode::Wakeup,
             restart_delay_ms: default_restart_delay(),
             neighbour_refresh_secs: default_neighbour_refresh(),
         }
@@ -180,11 +180,48 @@ fn default_table() -> std::path::PathBuf {
 fn default_capacity() -> u32 {
     1_000_000
 }
-fn default_lowest_mode() -> String {
-    "generic".into()
+fn default_lowest_mode() -> LowestMode {
+    LowestMode(lns_dataplane::loader::AttachMode::Generic)
 }
-fn default_polling() -> String {
-    "wakeup".into()
+
+/// `dataplane.lowest_mode`: an XDP attach mode, by its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LowestMode(pub lns_dataplane::loader::AttachMode);
+
+impl<'de> Deserialize<'de> for LowestMode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        lns_dataplane::loader::AttachMode::parse(&text)
+            .map(LowestMode)
+            .ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "dataplane.lowest_mode {text:?}: must be \"native-zerocopy\", \
+                     \"native-copy\" or \"generic\""
+                ))
+            })
+    }
+}
+
+/// `dataplane.polling`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PollingMode {
+    /// Sleep in `poll` when idle.
+    #[default]
+    Wakeup,
+    /// Spin on the rings.
+    Busy,
+}
+
+impl<'de> Deserialize<'de> for PollingMode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match String::deserialize(d)?.as_str() {
+            "wakeup" => Ok(PollingMode::Wakeup),
+            "busy" => Ok(PollingMode::Busy),
+            other => Err(serde::de::Error::custom(format!(
+                "dataplane.polling {other:?}: must be \"wakeup\" or \"busy\""
+            ))),
+        }
+    }
 }
 fn default_restart_delay() -> u64 {
     500
@@ -370,8 +407,8 @@ pub struct DaeClient {
 pub struct PoolCfg {
     /// Pool name (users and `ppp.default_pool` refer to it).
     pub name: String,
-    /// Ranges: `"a.b.c.d-e.f.g.h"` or `"a.b.c.d/nn"`.
-    pub ranges: Vec<String>,
+    /// Ranges: `"a.b.c.d-e.f.g.h"` or `"a.b.c.d/nn"`, parsed once here.
+    pub ranges: Vec<crate::aaa::pool::Range>,
 }
 
 /// `[l2tp]`.
@@ -830,11 +867,6 @@ impl Config {
             if pool.ranges.is_empty() {
                 return Err(bad(format!("pool[{i}].ranges"), "needs at least one range"));
             }
-            for (j, r) in pool.ranges.iter().enumerate() {
-                if let Err(e) = r.parse::<crate::aaa::pool::Range>() {
-                    return Err(bad(format!("pool[{i}].ranges[{j}]"), e));
-                }
-            }
         }
         if let Some(r) = &self.radius {
             if r.auth.is_empty() && r.acct.is_empty() && r.dae.is_none() {
@@ -992,8 +1024,7 @@ impl Config {
     pub fn pools(&self) -> crate::aaa::pool::Pools {
         let mut pools = crate::aaa::pool::Pools::default();
         for p in &self.pools {
-            let ranges = p.ranges.iter().filter_map(|r| r.parse().ok()).collect();
-            pools.add(&p.name, ranges);
+            pools.add(&p.name, p.ranges.clone());
         }
         let covering = pools.reserve(self.ppp.gateway);
         if !covering.is_empty() {
@@ -1080,15 +1111,6 @@ impl Config {
                 format!("must be 1 to {}", lns_dataplane::loader::abi::MAX_QUEUES),
             ));
         }
-        if lns_dataplane::loader::AttachMode::parse(&d.lowest_mode).is_none() {
-            return Err(bad(
-                "dataplane.lowest_mode",
-                "must be \"native-zerocopy\", \"native-copy\" or \"generic\"",
-            ));
-        }
-        if !matches!(d.polling.as_str(), "wakeup" | "busy") {
-            return Err(bad("dataplane.polling", "must be \"wakeup\" or \"busy\""));
-        }
         if d.neighbour_refresh_secs == 0 {
             return Err(bad(
                 "dataplane.neighbour_refresh_secs",
@@ -1116,11 +1138,7 @@ impl Config {
         let port = self.l2tp.listen.first().map_or(1701, |a| a.port());
         let mut pools_v4 = Vec::new();
         for p in &self.pools {
-            for r in p
-                .ranges
-                .iter()
-                .filter_map(|r| r.parse::<crate::aaa::pool::Range>().ok())
-            {
+            for r in &p.ranges {
                 pools_v4.extend(r.prefixes());
             }
         }
@@ -1137,12 +1155,10 @@ impl Config {
             pools_v6: Vec::new(),
             workers: d.workers,
             cores: d.cores.clone(),
-            lowest: lns_dataplane::loader::AttachMode::parse(&d.lowest_mode)
-                .unwrap_or(lns_dataplane::loader::AttachMode::Generic),
-            polling: if d.polling == "busy" {
-                lns_dataplane::worker::Polling::Busy
-            } else {
-                lns_dataplane::worker::Polling::Wakeup
+            lowest: d.lowest_mode.0,
+            polling: match d.polling {
+                PollingMode::Busy => lns_dataplane::worker::Polling::Busy,
+                PollingMode::Wakeup => lns_dataplane::worker::Polling::Wakeup,
             },
             icmp: lns_dataplane::node::icmp::Source {
                 v4: d.icmp_source,
@@ -1345,7 +1361,7 @@ mod tests {
             err(&format!(
                 "{MIN}[[pool]]\nname = \"default\"\nranges = [\"10.0.0.9-10.0.0.1\"]\n"
             ))
-            .contains("pool[0].ranges[0]")
+            .contains("first address is above the last")
         );
         assert!(
             err(&format!(

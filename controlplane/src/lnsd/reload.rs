@@ -103,7 +103,10 @@ pub fn apply(lns: &mut Lns<Plane>, old: &Config, new: &Config) -> Result<Vec<Str
             "pools: {} (leases kept: {}){}",
             new.pools
                 .iter()
-                .map(|p| format!("{} {}", p.name, p.ranges.join(",")))
+                .map(|p| {
+                    let r: Vec<String> = p.ranges.iter().map(ToString::to_string).collect();
+                    format!("{} {}", p.name, r.join(","))
+                })
                 .collect::<Vec<_>>()
                 .join("; "),
             p.leased(),
