@@ -275,7 +275,8 @@ pub struct Lns<D: DataPlane> {
     pub data_punted: u64,
     subs: HashMap<SessionKey, Sub>,
     timers: Timers<SessionKey>,
-    transmits: VecDeque<Transmit>,
+    /// PPP frames to send, numbered (sequenced sessions) when taken.
+    transmits: VecDeque<PppOut>,
     events: VecDeque<LnsEvent>,
     seed: u64,
     /// PPP frames for calls we do not have, or from the wrong address.
@@ -318,6 +319,19 @@ pub struct Lns<D: DataPlane> {
     dials: HashMap<SessionKey, Instant>,
     /// RADIUS response times not yet taken by [`Lns::take_radius_latencies`].
     radius_latencies: VecDeque<Duration>,
+}
+
+/// A PPP frame for a call, framed and numbered only when the shell takes
+/// it (see [`Lns::poll_transmit`]).
+#[derive(Debug)]
+struct PppOut {
+    key: SessionKey,
+    local: SocketAddr,
+    peer: SocketAddr,
+    peer_ids: (u16, u16),
+    sequenced: bool,
+    protocol: u16,
+    packet: Vec<u8>,
 }
 
 /// PPP frames (protocol, information) held for a call whose ICCN has not
@@ -431,11 +445,36 @@ impl<D: DataPlane> Lns<D> {
         self.subs.len()
     }
 
-    /// Next datagram to send.
+    /// Next datagram to send. A sequenced session's PPP frame takes its
+    /// Ns here, as it leaves, not when PPP produced it: the data plane's
+    /// workers number the same session's frames from the same counter,
+    /// and the later a number is taken the less likely a frame numbered
+    /// after it goes out first (a Linux LAC discards out-of-sequence
+    /// frames, RFC 2661 §5.4).
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.transmits
-            .pop_front()
-            .or_else(|| self.endpoint.poll_transmit())
+        let Some(f) = self.transmits.pop_front() else {
+            return self.endpoint.poll_transmit();
+        };
+        let ns = f.sequenced.then(|| {
+            self.dataplane.take_ns(f.key).unwrap_or_else(|| {
+                // Not in the data plane: ours (a call already gone sends
+                // its last frames from 0; the LAC is clearing it anyway).
+                self.subs.get_mut(&f.key).map_or(0, |s| {
+                    let n = s.ns;
+                    s.ns = n.wrapping_add(1);
+                    n
+                })
+            })
+        });
+        Some(frame::transmit(
+            f.local,
+            f.peer,
+            f.peer_ids.0,
+            f.peer_ids.1,
+            ns,
+            f.protocol,
+            &f.packet,
+        ))
     }
 
     /// Next event.
@@ -1031,23 +1070,17 @@ impl<D: DataPlane> Lns<D> {
             match out {
                 LinkOutput::Send { protocol, packet } => {
                     // One Ns sequence per session (RFC 2661 §5.4): ours
-                    // until the data plane has the session, then its.
-                    let ns = s.sequencing.then(|| {
-                        self.dataplane.take_ns(key).unwrap_or_else(|| {
-                            let n = s.ns;
-                            s.ns = n.wrapping_add(1);
-                            n
-                        })
-                    });
-                    self.transmits.push_back(frame::transmit(
-                        s.local,
-                        s.peer,
-                        s.peer_tunnel,
-                        s.peer_session,
-                        ns,
+                    // until the data plane has the session, then its;
+                    // taken when the frame leaves (poll_transmit).
+                    self.transmits.push_back(PppOut {
+                        key,
+                        local: s.local,
+                        peer: s.peer,
+                        peer_ids: (s.peer_tunnel, s.peer_session),
+                        sequenced: s.sequencing,
                         protocol,
-                        &packet,
-                    ));
+                        packet,
+                    });
                 }
                 LinkOutput::Verify(c) => {
                     let radius = self

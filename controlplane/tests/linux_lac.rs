@@ -334,3 +334,32 @@ fn late_ppp_attach_comes_up_without_waiting_a_restart_timer() {
 fn lab_with(l: Lns<NumberingPlane>, delay: Duration) -> Lab {
     lab(l, LacBehaviour::linux(delay), 10)
 }
+
+/// lnsd's own frames (LCP echoes) take their Ns when the shell takes
+/// them to send, not when PPP produced them: a worker frame numbered in
+/// between goes out before, in order.
+#[test]
+fn lnsd_numbers_its_frames_as_they_leave() {
+    let b = LacBehaviour {
+        ask_seq: true,
+        recv_seq: true,
+        ..Default::default()
+    };
+    let mut lab = lab(lns(DataSequencing::Auto, true), b, 1);
+    lab.until_up(Duration::from_secs(20)).expect("up");
+    let (worker, sent) = lab.sim.with(lab.lns, |e, now| {
+        let l = e.lns().unwrap();
+        let key = *l.dataplane.entries.keys().next().unwrap();
+        // The keepalive timer queues an LCP Echo-Request...
+        l.on_timeout(now + Duration::from_secs(2));
+        // ...a worker numbers a data frame meanwhile...
+        let worker = l.dataplane.take_ns(key).unwrap();
+        // ...and the echo leaves after it, numbered after it.
+        let tx = l.poll_transmit().expect("the echo");
+        let ns = lns_controlplane::engine::frame::sequenced(&tx.payload)
+            .expect("sequenced")
+            .ns;
+        (worker, ns)
+    });
+    assert_eq!(sent, worker.wrapping_add(1));
+}
