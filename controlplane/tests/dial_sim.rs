@@ -2,35 +2,27 @@
 //! the simulator: each ends in exactly one `LnsEvent::Dialed`, connected,
 //! failed with the LAC's reason, or timed out and cleared.
 
+mod common;
+
 use lns_controlplane::aaa::local::Users;
 use lns_controlplane::aaa::pool::Pools;
 use lns_controlplane::engine::sim::{Impairments, Mixed, MixedEvent, Sim};
-use lns_controlplane::l2tp::{CallParams, Endpoint, EndpointConfig, PeerPolicy, PeerRule};
+use lns_controlplane::l2tp::{CallParams, Endpoint, PeerPolicy};
 use lns_controlplane::lac::Lac;
 use lns_controlplane::lns::{DialOutcome, Lns, LnsConfig, LnsEvent, NullDataPlane};
 use lns_controlplane::ppp::lcp_opts::{LcpConfig, Side};
 use lns_controlplane::ppp::link::LinkConfig;
-use rand::SeedableRng;
-use rand::rngs::StdRng;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-fn addr(i: u8) -> SocketAddr {
-    SocketAddr::from(([10, 0, 0, i], 1701))
-}
+use common::sim_addr as addr;
 
 fn endpoint(seed: u64, answer: bool) -> Endpoint {
-    let cfg = EndpointConfig {
-        peers: vec![PeerRule {
-            address: None,
-            policy: PeerPolicy {
-                answer_outgoing_calls: answer,
-                ..Default::default()
-            },
-        }],
+    let policy = PeerPolicy {
+        answer_outgoing_calls: answer,
         ..Default::default()
     };
-    Endpoint::with_rng(cfg, StdRng::seed_from_u64(seed))
+    common::sim_endpoint(seed, policy)
 }
 
 fn lab(lac_answers: bool) -> (Sim<Mixed<NullDataPlane>>, usize) {

@@ -5,39 +5,29 @@
 //! call some time after the call connected. Each behaviour broke setup
 //! against real LACs; each test fails without the fix it names.
 
+mod common;
+
 use lns_controlplane::aaa::local::{User, Users};
 use lns_controlplane::aaa::pool::Pools;
 use lns_controlplane::engine::sim::{Impairments, Mixed, MixedEvent, Sim};
-use lns_controlplane::l2tp::{
-    CallParams, DataSequencing, Endpoint, EndpointConfig, PeerPolicy, PeerRule, SessionKey,
-};
+use lns_controlplane::l2tp::{CallParams, DataSequencing, Endpoint, PeerPolicy, SessionKey};
 use lns_controlplane::lac::{Lac, LacBehaviour, LacDataStats, LacEvent};
 use lns_controlplane::lns::{DataPlane, Lns, LnsConfig, LnsEvent, SessionEntry};
 use lns_controlplane::ppp::lcp::AuthProtocol;
 use lns_controlplane::ppp::lcp_opts::{LcpConfig, Side};
 use lns_controlplane::ppp::link::LinkConfig;
-use rand::SeedableRng;
-use rand::rngs::StdRng;
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-fn addr(i: u8) -> SocketAddr {
-    SocketAddr::from(([10, 0, 0, i], 1701))
-}
+use common::sim_addr as addr;
 
 fn endpoint(seed: u64, sequencing: DataSequencing) -> Endpoint {
-    let cfg = EndpointConfig {
-        peers: vec![PeerRule {
-            address: None,
-            policy: PeerPolicy {
-                data_sequencing: sequencing,
-                ..Default::default()
-            },
-        }],
+    let policy = PeerPolicy {
+        data_sequencing: sequencing,
         ..Default::default()
     };
-    Endpoint::with_rng(cfg, StdRng::seed_from_u64(seed))
+    common::sim_endpoint(seed, policy)
 }
 
 /// A data plane that numbers installed sessions like the real one: the

@@ -33,18 +33,23 @@ fn session(n: u8, mru: u16) -> Session {
         peer: IpAddr::V4(LAC),
         peer_port: 1701,
         lac_nexthop: 2,
-        template: Template::new(&Outer {
-            dst_mac: LAC_MAC,
-            src_mac: LNS_MAC,
-            vlan: None,
-            src: LNS,
-            src_port: 1701,
-            dst: LAC,
-            dst_port: 1701,
-            tunnel: 20,
-            session: 200 + u16::from(n),
-            sequencing: false,
-        }),
+        template: Template::new(&to_lac(n, false)),
+    }
+}
+
+/// The outer headers toward the LAC for session `n`.
+fn to_lac(n: u8, sequencing: bool) -> Outer {
+    Outer {
+        dst_mac: LAC_MAC,
+        src_mac: LNS_MAC,
+        vlan: None,
+        src: LNS,
+        src_port: 1701,
+        dst: LAC,
+        dst_port: 1701,
+        tunnel: 20,
+        session: 200 + u16::from(n),
+        sequencing,
     }
 }
 
@@ -591,18 +596,7 @@ fn hairpin_respects_the_receivers_limit() {
 fn a_sequenced_session_gets_consecutive_ns_and_a_drop_takes_none() {
     let mut lab = lab();
     let mut s = session(3, 1500);
-    s.template = Template::new(&Outer {
-        dst_mac: LAC_MAC,
-        src_mac: LNS_MAC,
-        vlan: None,
-        src: LNS,
-        src_port: 1701,
-        dst: LAC,
-        dst_port: 1701,
-        tunnel: 20,
-        session: 203,
-        sequencing: true,
-    });
+    s.template = Template::new(&to_lac(3, true));
     // lnsd numbered the session's PPP negotiation: 0..=4.
     let id = lab.w.insert_at_ns(&s, 5).unwrap();
     let r = lab.w.reader();

@@ -621,3 +621,25 @@ pub fn free_udp_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// 10.0.0.`i`:1701, a simulator node's address.
+pub fn sim_addr(i: u8) -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([10, 0, 0, i], 1701))
+}
+
+/// A simulator endpoint accepting every peer under `policy`, its
+/// randomness seeded.
+pub fn sim_endpoint(
+    seed: u64,
+    policy: lns_controlplane::l2tp::PeerPolicy,
+) -> lns_controlplane::l2tp::Endpoint {
+    use rand::SeedableRng;
+    let cfg = lns_controlplane::l2tp::EndpointConfig {
+        peers: vec![lns_controlplane::l2tp::PeerRule {
+            address: None,
+            policy,
+        }],
+        ..Default::default()
+    };
+    lns_controlplane::l2tp::Endpoint::with_rng(cfg, rand::rngs::StdRng::seed_from_u64(seed))
+}
