@@ -80,9 +80,18 @@ pub enum DownCause {
     CallSetupTimeout,
     /// The call was cleared by the L2TP layer here (a protocol error).
     CallClearedLocally,
+    /// Multi-hop gateway: the target LNS cleared the switched call (its
+    /// CDN's codes are relayed as they came).
+    TargetCleared,
+    /// Multi-hop gateway: the tunnel to the target LNS went down.
+    TargetTunnelDown,
     // Backend.
     /// No address could be assigned; the pool's reason, for people.
     NoAddress(String),
+    /// Multi-hop gateway: no target LNS took the call (every endpoint of
+    /// the user's realm or RADIUS tunnel attributes failed or is held
+    /// down), or none is configured for the user.
+    NoTarget,
     // Operator.
     /// An operator ended it (lnsctl, the admin API); their reason.
     Operator(String),
@@ -131,7 +140,7 @@ mod acct {
 impl DownCause {
     /// The table.
     pub const fn row(&self) -> Row {
-        use CdnResult::{Administrative, GeneralError, LossOfCarrier};
+        use CdnResult::{Administrative, GeneralError, LossOfCarrier, TemporaryNoFacilities};
         use Source::*;
         let (source, label, text, rfc3145, cdn, acct_terminate) = match self {
             DownCause::LcpNegotiation => (
@@ -238,6 +247,30 @@ impl DownCause {
                 Administrative,
                 acct::NAS_ERROR,
             ),
+            DownCause::TargetCleared => (
+                Peer,
+                "target_cleared",
+                "administrative: call cleared by the target LNS",
+                (2, proto::LCP, 1),
+                Administrative,
+                acct::LOST_CARRIER,
+            ),
+            DownCause::TargetTunnelDown => (
+                Peer,
+                "target_tunnel_down",
+                "administrative: tunnel to the target LNS down",
+                (2, proto::LCP, 2),
+                Administrative,
+                acct::LOST_SERVICE,
+            ),
+            DownCause::NoTarget => (
+                Backend,
+                "no_target",
+                "no target LNS available",
+                (2, proto::LCP, 2),
+                TemporaryNoFacilities,
+                acct::NAS_ERROR,
+            ),
             DownCause::NoAddress(_) => (
                 Backend,
                 "no_address",
@@ -339,7 +372,10 @@ mod tests {
             TunnelDown,
             CallSetupTimeout,
             CallClearedLocally,
+            TargetCleared,
+            TargetTunnelDown,
             NoAddress("address pool \"x\" is exhausted".into()),
+            NoTarget,
             Operator("abuse".into()),
             RadiusDisconnect,
             SessionTimeout,
@@ -349,6 +385,7 @@ mod tests {
 
     #[test]
     fn every_cause_has_its_own_label_and_a_protocol_text() {
+        use DownCause::NoTarget;
         let mut labels = std::collections::HashSet::new();
         for c in all() {
             let r = c.row();
@@ -365,9 +402,14 @@ mod tests {
             assert!(!text.contains(variant), "{text}");
             assert!(!text.contains("(\""), "{text}");
             assert!((1..=18).contains(&r.acct_terminate));
-            // Our decisions are administrative, PPP failures are not.
+            // Our decisions are administrative, PPP failures are not; a
+            // gateway without a target LNS lacks facilities (result 4).
             let ours = matches!(r.source, Source::Operator | Source::Backend);
-            assert!(!ours || r.cdn == CdnResult::Administrative, "{c:?}");
+            let expect = match c {
+                NoTarget => CdnResult::TemporaryNoFacilities,
+                _ => CdnResult::Administrative,
+            };
+            assert!(!ours || r.cdn == expect, "{c:?}");
         }
     }
 

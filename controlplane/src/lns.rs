@@ -23,6 +23,7 @@ use crate::aaa::radius::nas::{self, Authorization, Call, Nas, Status, Usage};
 use crate::aaa::radius::packet::Packet;
 use crate::aaa::schedule::Schedule;
 use crate::engine::frame;
+use crate::engine::switch::{self, Leg, Switch, SwitchConfig, SwitchOutput, SwitchedEntry};
 use crate::l2tp::avp::ResultCode;
 use crate::l2tp::result::{CdnResult, ErrorCode};
 use crate::l2tp::{CallKind, Endpoint, Event, Received, SessionKey, Transmit};
@@ -75,6 +76,15 @@ pub trait DataPlane: std::fmt::Debug {
         let _ = key;
         None
     }
+    /// Installs (or updates) a switched call: a frame received on one
+    /// leg leaves on the other (the multi-hop gateway, DESIGN §2.1).
+    fn install_switched(&mut self, entry: &SwitchedEntry) {
+        let _ = entry;
+    }
+    /// Stops switching a call (before either leg's ids can be reused).
+    fn remove_switched(&mut self, a: SessionKey, b: SessionKey) {
+        let _ = (a, b);
+    }
 }
 
 /// A data plane that forwards nothing, but remembers what it was told (so
@@ -83,9 +93,17 @@ pub trait DataPlane: std::fmt::Debug {
 pub struct NullDataPlane {
     /// Entries installed now.
     pub entries: HashMap<SessionKey, SessionEntry>,
+    /// Switched calls installed now, by leg A.
+    pub switched: HashMap<SessionKey, SwitchedEntry>,
 }
 
 impl DataPlane for NullDataPlane {
+    fn install_switched(&mut self, entry: &SwitchedEntry) {
+        self.switched.insert(entry.a.key, *entry);
+    }
+    fn remove_switched(&mut self, a: SessionKey, _b: SessionKey) {
+        self.switched.remove(&a);
+    }
     fn install(&mut self, entry: &SessionEntry) {
         self.entries.insert(entry.key, entry.clone());
     }
@@ -154,6 +172,39 @@ pub enum LnsEvent {
         /// The call.
         key: SessionKey,
         /// User name (empty before authentication).
+        user: Vec<u8>,
+        /// Why.
+        cause: DownCause,
+    },
+    /// Multi-hop gateway: a call is switched to a target LNS (both legs
+    /// are up).
+    SwitchedUp {
+        /// The LAC's leg.
+        a: SessionKey,
+        /// The LNS's leg.
+        b: SessionKey,
+        /// The subscriber.
+        user: Vec<u8>,
+        /// The LNS.
+        target: SocketAddr,
+    },
+    /// Multi-hop gateway: a target LNS failed a call, which moves on to
+    /// the next target (the endpoint is held down).
+    SwitchTargetFailed {
+        /// The LAC's leg.
+        a: SessionKey,
+        /// The LNS.
+        target: SocketAddr,
+        /// What happened.
+        cause: DownCause,
+    },
+    /// Multi-hop gateway: a switched call ended (both legs are cleared).
+    SwitchedDown {
+        /// The LAC's leg.
+        a: SessionKey,
+        /// The LNS's leg, if one was placed.
+        b: Option<SessionKey>,
+        /// The subscriber.
         user: Vec<u8>,
         /// Why.
         cause: DownCause,
@@ -319,6 +370,10 @@ pub struct Lns<D: DataPlane> {
     dials: HashMap<SessionKey, Instant>,
     /// RADIUS response times not yet taken by [`Lns::take_radius_latencies`].
     radius_latencies: VecDeque<Duration>,
+    /// The multi-hop gateway: calls switched to other LNSs.
+    pub switch: Switch,
+    /// Frames switched by the control plane, ready to send.
+    relays: VecDeque<Transmit>,
 }
 
 /// A PPP frame for a call, framed and numbered only when the shell takes
@@ -395,7 +450,16 @@ impl<D: DataPlane> Lns<D> {
             dae_replies: Default::default(),
             radius_latencies: VecDeque::new(),
             dials: HashMap::new(),
+            switch: Switch::new(SwitchConfig::default()),
+            relays: VecDeque::new(),
         }
+    }
+
+    /// The same engine switching the calls of the realms `cfg` names to
+    /// other LNSs (the multi-hop gateway).
+    pub fn with_switch(mut self, cfg: SwitchConfig) -> Self {
+        self.switch = Switch::new(cfg);
+        self
     }
 
     /// RADIUS response times (first transmission to verified reply) since
@@ -452,6 +516,9 @@ impl<D: DataPlane> Lns<D> {
     /// after it goes out first (a Linux LAC discards out-of-sequence
     /// frames, RFC 2661 §5.4).
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        if let Some(t) = self.relays.pop_front() {
+            return Some(t);
+        }
         let Some(f) = self.transmits.pop_front() else {
             return self.endpoint.poll_transmit();
         };
@@ -489,6 +556,7 @@ impl<D: DataPlane> Lns<D> {
             self.timers.next(),
             self.radius.as_ref().and_then(Client::poll_timeout),
             self.dials.values().min().copied(),
+            self.switch.poll_timeout(),
         ]
         .into_iter()
         .flatten()
@@ -498,6 +566,7 @@ impl<D: DataPlane> Lns<D> {
     /// Fires due timers.
     pub fn on_timeout(&mut self, now: Instant) {
         self.endpoint.on_timeout(now);
+        self.switch.on_timeout(now, &mut self.endpoint);
         self.after_endpoint(now);
         self.expire_dials(now);
         if let Some(r) = &mut self.radius {
@@ -721,6 +790,18 @@ impl<D: DataPlane> Lns<D> {
         } = self.endpoint.handle(now, local, from, datagram)
         {
             let key = SessionKey { tunnel, session };
+            if self.switch.owns(key) {
+                let dp = &mut self.dataplane;
+                if let Some(t) = self
+                    .switch
+                    .relay(key, from, datagram, payload_offset, |k| dp.take_ns(k))
+                {
+                    self.relays.push_back(t);
+                }
+                self.drain_switch(now);
+                self.after_endpoint(now);
+                return;
+            }
             let ppp = datagram.get(payload_offset..).and_then(frame::decapsulate);
             let sequenced = frame::sequenced(datagram).is_some();
             let early = !self.subs.contains_key(&key) && self.awaiting_iccn(key, from);
@@ -907,6 +988,11 @@ impl<D: DataPlane> Lns<D> {
     /// (a StopCCN on a tunnel with thousands of them overflowed the stack).
     fn after_endpoint(&mut self, now: Instant) {
         while let Some(ev) = self.endpoint.poll_event() {
+            if self.switch.on_event(now, &mut self.endpoint, &ev) {
+                self.events.push_back(LnsEvent::L2tp(ev));
+                self.drain_switch(now);
+                continue;
+            }
             match &ev {
                 Event::SessionUp {
                     key,
@@ -949,6 +1035,155 @@ impl<D: DataPlane> Lns<D> {
             }
             self.events.push_back(LnsEvent::L2tp(ev));
         }
+    }
+
+    /// Applies what the gateway asked for.
+    fn drain_switch(&mut self, now: Instant) {
+        while let Some(o) = self.switch.poll_output() {
+            match o {
+                SwitchOutput::Install(e) => self.dataplane.install_switched(&e),
+                SwitchOutput::Remove { a, b } => self.dataplane.remove_switched(a, b),
+                SwitchOutput::Up { a, b, user, target } => self
+                    .events
+                    .push_back(LnsEvent::SwitchedUp { a, b, user, target }),
+                SwitchOutput::TargetFailed { a, target, cause } => {
+                    tracing::info!(tunnel = a.tunnel, session = a.session, target_lns = %target, %cause, "target LNS failed; trying the next");
+                    self.events
+                        .push_back(LnsEvent::SwitchTargetFailed { a, target, cause })
+                }
+                SwitchOutput::Down {
+                    a,
+                    b,
+                    user,
+                    cause,
+                    cdn,
+                } => {
+                    // Leg A, if still up, is cleared with the target's
+                    // own CDN codes, or the cause's row.
+                    let (rc, ppp) = cdn.unwrap_or_else(|| {
+                        (
+                            ResultCode::cdn(
+                                cause.row().cdn,
+                                Some(ErrorCode::NoError),
+                                &cause.to_string(),
+                            ),
+                            Some(cause.ppp_cause()),
+                        )
+                    });
+                    self.endpoint.disconnect(now, a, rc, ppp);
+                    self.events
+                        .push_back(LnsEvent::SwitchedDown { a, b, user, cause });
+                }
+            }
+        }
+    }
+
+    /// Leg A of a call about to be switched, as the gateway needs it.
+    fn leg_a(&self, key: SessionKey, peer_session: u16, sequencing: bool, ns: u16) -> Option<Leg> {
+        let t = self.endpoint.tunnel(key.tunnel)?;
+        Some(Leg {
+            key,
+            local: t.local,
+            peer: t.peer,
+            peer_ids: (t.peer_id, peer_session),
+            sequencing,
+            ns,
+        })
+    }
+
+    /// What leg B offers the target LNS: the LAC's call details, the
+    /// proxy AVPs, and Sequencing Required when leg A sequences (RFC 2661
+    /// §5.4: honoured on both legs).
+    fn onward_params(
+        calling: Option<Vec<u8>>,
+        called: Option<Vec<u8>>,
+        proxy: Vec<crate::l2tp::Avp>,
+        sequencing: bool,
+    ) -> crate::l2tp::CallParams {
+        crate::l2tp::CallParams {
+            calling_number: calling,
+            called_number: called,
+            sequencing_required: sequencing,
+            extra_connect: proxy,
+            ..Default::default()
+        }
+    }
+
+    /// A call whose LAC sent proxy authentication for a user a realm rule
+    /// switches: switched at once, the LAC's proxy AVPs passed on.
+    fn switch_proxied(
+        &mut self,
+        now: Instant,
+        key: SessionKey,
+        peer_session: u16,
+        avps: &[crate::l2tp::Avp],
+        sequencing: bool,
+    ) -> bool {
+        let Some(user) = crate::engine::proxy::from_avps(avps)
+            .and_then(|p| p.credentials)
+            .map(|c| c.user().to_vec())
+        else {
+            return false;
+        };
+        let Some(targets) = self.switch.route(&user) else {
+            return false;
+        };
+        let Some(leg) = self.leg_a(key, peer_session, sequencing, 0) else {
+            return false;
+        };
+        let find = |f: fn(&crate::l2tp::Avp) -> Option<&Vec<u8>>| avps.iter().find_map(f).cloned();
+        let params = Self::onward_params(
+            find(|a| match a {
+                crate::l2tp::Avp::CallingNumber(v) => Some(v),
+                _ => None,
+            }),
+            find(|a| match a {
+                crate::l2tp::Avp::CalledNumber(v) => Some(v),
+                _ => None,
+            }),
+            switch::proxy_avps_of(avps),
+            sequencing,
+        );
+        if let Some((_, q)) = self.early.remove(&key) {
+            self.ppp_orphans += q.len() as u64;
+        }
+        self.switch
+            .start(now, &mut self.endpoint, leg, user, params, targets);
+        self.drain_switch(now);
+        true
+    }
+
+    /// The subscriber authenticated to us (first phase) as a user a realm
+    /// rule switches: the link stops here without a word to the
+    /// subscriber, and the target LNS gets its LCP and credentials as
+    /// proxy AVPs and answers the subscriber itself.
+    fn switch_authenticated(
+        &mut self,
+        now: Instant,
+        key: SessionKey,
+        c: &Credentials,
+        targets: Vec<crate::aaa::tunnel::TunnelTarget>,
+    ) {
+        let Some(s) = self.subs.remove(&key) else {
+            return;
+        };
+        self.timers.set(key, None);
+        let lcp = s.link.proxy_lcp().cloned().unwrap_or_default();
+        let proxy = switch::proxy_avps(&lcp, Some(c), s.link.auth_id());
+        let Some(mut leg) = self.leg_a(key, s.peer_session, s.sequencing, s.ns) else {
+            return;
+        };
+        leg.peer = s.peer;
+        let params = Self::onward_params(s.call.calling, s.call.called, proxy, s.sequencing);
+        self.switch.start(
+            now,
+            &mut self.endpoint,
+            leg,
+            c.user().to_vec(),
+            params,
+            targets,
+        );
+        self.drain_switch(now);
     }
 
     fn start_link(
@@ -1008,6 +1243,12 @@ impl<D: DataPlane> Lns<D> {
         if sequencing {
             self.sequencing_requested += 1;
         }
+        if self.switch_proxied(now, key, peer_session, avps, sequencing) {
+            return;
+        }
+        let Some(t) = self.endpoint.tunnel(key.tunnel) else {
+            return;
+        };
         let sub = Sub {
             local: t.local,
             peer: t.peer,
@@ -1094,6 +1335,14 @@ impl<D: DataPlane> Lns<D> {
                     if s.reported_up && c.user() != s.user.as_slice() {
                         s.link.close(now, DownCause::UserChanged);
                         continue;
+                    }
+                    // The multi-hop gateway: the realm decides where the
+                    // call goes before anyone judges the credentials.
+                    if !s.reported_up
+                        && let Some(targets) = self.switch.route(c.user())
+                    {
+                        self.switch_authenticated(now, key, &c, targets);
+                        return;
                     }
                     match radius {
                         Some((r, settings)) => {

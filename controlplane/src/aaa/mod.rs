@@ -14,3 +14,4 @@ pub mod local;
 pub mod pool;
 pub mod radius;
 pub mod schedule;
+pub mod tunnel;

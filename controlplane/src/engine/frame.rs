@@ -32,6 +32,21 @@ pub fn encapsulate(
     out
 }
 
+/// An L2TP data message carrying a PPP frame exactly as another call
+/// received it (address/control field and protocol compression kept):
+/// the multi-hop gateway's slow path, which switches a frame from one leg
+/// to the other before (or without) the data plane doing it.
+pub fn rewrap(peer_tunnel: u16, peer_session: u16, ns: Option<u16>, ppp: &[u8]) -> Vec<u8> {
+    let mut l2tp = L2tpRepr::data(peer_tunnel, peer_session, ppp.len());
+    l2tp.sequence = ns.map(|ns| Sequence { ns, nr: 0 });
+    let hl = l2tp.buffer_len();
+    let mut out = vec![0u8; hl + ppp.len()];
+    // The repr was built for this buffer; emit cannot fail on its length.
+    let _ = l2tp.emit(&mut out);
+    out[hl..].copy_from_slice(ppp);
+    out
+}
+
 /// The datagram carrying one PPP packet to a call: both engines (LNS and
 /// emulated LAC) send their PPP this way.
 pub fn transmit(

@@ -12,3 +12,4 @@
 pub mod frame;
 pub mod proxy;
 pub mod sim;
+pub mod switch;

@@ -35,6 +35,7 @@ pub fn from_avps(avps: &[Avp]) -> Option<Proxy> {
     if !(sent && recv) {
         return None;
     }
+    p.auth_id = id;
     p.credentials = match (kind, name, challenge, id, response) {
         (Some(ProxyAuthType::Pap), Some(user), _, _, Some(password)) => {
             Some(Credentials::Pap { user, password })

@@ -590,11 +590,31 @@ impl Endpoint {
         if self.shutting_down {
             return Err(RequestError::ShuttingDown);
         }
+        if self.shutting_down {
+            return Err(RequestError::ShuttingDown);
+        }
         let policy = self
             .cfg
             .policy_for(peer.ip())
             .cloned()
             .ok_or(RequestError::UnknownPeer)?;
+        self.open_tunnel_with(now, local, peer, policy)
+    }
+
+    /// [`Endpoint::open_tunnel`] with a policy of the caller's instead of
+    /// the peer rules': the multi-hop gateway opens tunnels to target LNSs
+    /// whose secret and hiding come from a realm rule or RADIUS (RFC 2868
+    /// Tunnel-Password), not from the configured peers.
+    pub fn open_tunnel_with(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        peer: SocketAddr,
+        policy: PeerPolicy,
+    ) -> Result<u16, RequestError> {
+        if self.shutting_down {
+            return Err(RequestError::ShuttingDown);
+        }
         self.check_limits(peer.ip())?;
         let id = self
             .insert_tunnel(now, local, peer, Role::Originator, policy)
@@ -602,6 +622,26 @@ impl Endpoint {
         self.with_tunnel(now, id, |t, ctx| t.start(ctx));
         self.originating.entry(peer.ip()).or_insert(id);
         Ok(id)
+    }
+
+    /// Sends a Set-Link-Info or WAN-Error-Notify (RFC 2661 §6.14, §6.15)
+    /// on an established call: the gateway relays them from one leg to
+    /// the other. False if the call is not established or the message is
+    /// neither.
+    pub fn send_call_info(
+        &mut self,
+        now: Instant,
+        key: SessionKey,
+        message: ControlMessage,
+    ) -> bool {
+        if !matches!(message.msg_type, MessageType::Sli | MessageType::Wen) {
+            return false;
+        }
+        let mut sent = false;
+        self.with_tunnel(now, key.tunnel, |t, ctx| {
+            sent = t.send_call_info(ctx, key.session, message)
+        });
+        sent
     }
 
     fn originate(

@@ -866,6 +866,29 @@ impl Tunnel {
         Some(id)
     }
 
+    /// An SLI or WEN on an established session (see
+    /// [`super::Endpoint::send_call_info`]).
+    pub(crate) fn send_call_info(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        id: u16,
+        msg: ControlMessage,
+    ) -> bool {
+        let Some(peer_id) = self
+            .sessions
+            .get(&id)
+            .filter(|s| s.state == SessionState::Established)
+            .map(|s| s.peer_id)
+        else {
+            return false;
+        };
+        if self.state != TunnelState::Established {
+            return false;
+        }
+        self.queue(ctx, peer_id, msg);
+        true
+    }
+
     /// Local close of one session.
     pub(crate) fn close_session(
         &mut self,

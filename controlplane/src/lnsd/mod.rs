@@ -133,6 +133,25 @@ fn log_lns_event(ev: &LnsEvent) {
             outcome = ?outcome,
             "outgoing call settled"
         ),
+        LnsEvent::SwitchedUp { a, b, user, target } => tracing::info!(
+            tunnel = a.tunnel,
+            session = a.session,
+            lns_tunnel = b.tunnel,
+            lns_session = b.session,
+            user = %lossy(user),
+            target_lns = %target,
+            "switched call up"
+        ),
+        LnsEvent::SwitchTargetFailed { .. } => {}
+        LnsEvent::SwitchedDown { a, b, user, cause } => tracing::info!(
+            tunnel = a.tunnel,
+            session = a.session,
+            lns_tunnel = b.map(|b| b.tunnel),
+            lns_session = b.map(|b| b.session),
+            user = %lossy(user),
+            cause = %cause,
+            "switched call down"
+        ),
     }
 }
 

@@ -218,6 +218,14 @@ impl AuthServer {
         self.send_challenge(now);
     }
 
+    /// The identifier of the request now with AAA, if one is.
+    pub fn deciding(&self) -> Option<u8> {
+        match self.state {
+            ServerState::Deciding(id) => Some(id),
+            _ => None,
+        }
+    }
+
     /// A PAP or CHAP packet from the peer.
     pub fn receive(&mut self, protocol: u16, packet: &[u8]) {
         let (id, creds) = match (protocol, &self.method) {

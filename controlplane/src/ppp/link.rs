@@ -106,6 +106,25 @@ pub struct Proxy {
     pub last_received: Vec<u8>,
     /// Proxied credentials, when the LAC collected them.
     pub credentials: Option<Credentials>,
+    /// The identifier of the subscriber's authentication request (Proxy
+    /// Authen ID, AVP 32): the verdict we send once the proxied
+    /// credentials are judged answers it, since the subscriber is still
+    /// waiting for one.
+    pub auth_id: Option<u8>,
+}
+
+/// The LCP Configure-Requests of a link as a LAC reports them in proxy
+/// LCP (RFC 2661 §4.4.5, AVPs 26–28): options only, without the LCP
+/// header. The multi-hop gateway and the access role send these onward
+/// once they know where the call goes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ProxyLcp {
+    /// The subscriber's first Configure-Request (AVP 26).
+    pub initial_received: Vec<u8>,
+    /// Our last Configure-Request (AVP 27).
+    pub last_sent: Vec<u8>,
+    /// The subscriber's last Configure-Request (AVP 28).
+    pub last_received: Vec<u8>,
 }
 
 /// Link settings.
@@ -183,6 +202,11 @@ pub struct Link {
     proxy_verify: bool,
     /// Give up unless the Network phase is reached by then.
     setup_at: Option<Instant>,
+    /// The verdict to send for proxied credentials once accepted: the
+    /// authentication protocol and the subscriber's identifier.
+    proxy_verdict: Option<(u16, u8)>,
+    /// LCP Configure-Requests as they went (see [`ProxyLcp`]).
+    proxy_lcp: ProxyLcp,
     out: VecDeque<LinkOutput>,
 }
 
@@ -214,6 +238,8 @@ impl Link {
             finished: false,
             proxy_verify: false,
             setup_at: None,
+            proxy_verdict: None,
+            proxy_lcp: ProxyLcp::default(),
             out: VecDeque::new(),
         }
     }
@@ -291,6 +317,10 @@ impl Link {
                 self.phase = Phase::Authenticate;
                 self.user = c.user().to_vec();
                 self.proxy_verify = true;
+                self.proxy_verdict = proxy.auth_id.map(|id| match &c {
+                    Credentials::Pap { .. } => (auth::PAP, id),
+                    _ => (auth::CHAP, id),
+                });
                 self.out.push_back(LinkOutput::Verify(c));
                 self.pump(now);
             }
@@ -324,7 +354,21 @@ impl Link {
     pub fn decide(&mut self, now: Instant, decision: Decision) {
         if std::mem::take(&mut self.proxy_verify) {
             match decision {
-                Decision::Accept { .. } => self.authenticated(now),
+                Decision::Accept { .. } => {
+                    // RFC 1994 §4.3 / RFC 1334 §2.2.2: the subscriber
+                    // still waits for the verdict on the request the LAC
+                    // (or the multi-hop gateway) took; it is ours to send.
+                    if let Some((protocol, id)) = self.proxy_verdict.take() {
+                        let code = if protocol == auth::PAP { 2 } else { 3 };
+                        let packet = if protocol == auth::PAP {
+                            vec![code, id, 0, 5, 0]
+                        } else {
+                            vec![code, id, 0, 4]
+                        };
+                        self.out.push_back(LinkOutput::Send { protocol, packet });
+                    }
+                    self.authenticated(now)
+                }
                 Decision::Reject { message } => self.close(now, DownCause::AuthFailed(message)),
             }
         } else if let Some(AuthSide::Server(a)) = &mut self.auth {
@@ -387,6 +431,13 @@ impl Link {
                 let Ok(p) = LcpPacket::decode_lcp(info) else {
                     return;
                 };
+                if let Body::ConfigureRequest(_) = &p.body {
+                    let opts = Self::cp_options(info);
+                    if self.proxy_lcp.initial_received.is_empty() {
+                        self.proxy_lcp.initial_received = opts.clone();
+                    }
+                    self.proxy_lcp.last_received = opts;
+                }
                 match &p.body {
                     Body::EchoReply { .. } => self.echo_unanswered = 0,
                     Body::ProtocolReject { protocol, .. } => match *protocol {
@@ -463,6 +514,33 @@ impl Link {
                 protocol: proto::LCP,
                 packet,
             });
+        }
+    }
+
+    /// The options of a Configure-Request (RFC 1661 §5.1): what follows
+    /// the 4-octet header, up to its Length.
+    fn cp_options(packet: &[u8]) -> Vec<u8> {
+        let len = packet
+            .get(2..4)
+            .map_or(0, |l| usize::from(u16::from_be_bytes([l[0], l[1]])));
+        packet
+            .get(4..len.min(packet.len()))
+            .unwrap_or_default()
+            .to_vec()
+    }
+
+    /// The LCP negotiation as proxy LCP reports it, once LCP is Opened
+    /// (see [`ProxyLcp`]).
+    pub fn proxy_lcp(&self) -> Option<&ProxyLcp> {
+        (self.lcp.state() == State::Opened).then_some(&self.proxy_lcp)
+    }
+
+    /// Server: the identifier of the subscriber's authentication request
+    /// now being judged (a gateway passes it on as Proxy Authen ID).
+    pub fn auth_id(&self) -> Option<u8> {
+        match &self.auth {
+            Some(AuthSide::Server(a)) => a.deciding(),
+            _ => None,
         }
     }
 
@@ -584,6 +662,9 @@ impl Link {
         match o {
             Output::Send(p) => {
                 if let Some(packet) = encode(&p) {
+                    if packet.first() == Some(&1) {
+                        self.proxy_lcp.last_sent = Self::cp_options(&packet);
+                    }
                     self.out.push_back(LinkOutput::Send {
                         protocol: proto::LCP,
                         packet,
@@ -1083,6 +1164,7 @@ mod tests {
             last_sent: opts(sent),
             last_received: opts(received),
             credentials: creds,
+            auth_id: None,
         }
     }
 

@@ -1,0 +1,788 @@
+//! The multi-hop gateway role: "switched" calls (DESIGN §2.1; RFC 2661
+//! §1: "a tunnel is established from a client LAC to the L2TP multi-hop
+//! gateway and then another tunnel is established between the gateway
+//! and a target LNS").
+//!
+//! A switched call has two legs. Leg A is the call the LAC offered us
+//! (we answered as an LNS, §7.4.2); leg B is the call we offer a target
+//! LNS (we act as its LAC, §7.4.1), with the subscriber's LCP and
+//! authentication as proxy AVPs (§4.4.5, AVPs 26–33) so the LNS runs PPP
+//! with the subscriber through us. Frames are switched by rewriting the
+//! L2TP header; the PPP payload is never touched.
+//!
+//! Guarantees:
+//! * targets are tried in the order given (preference order), skipping
+//!   endpoints held down; an endpoint that fails (no tunnel, StopCCN, CDN
+//!   result 2 or 4, no answer in time) is held down for
+//!   [`SwitchConfig::hold_down`] and the call moves to the next one; when
+//!   none is left the call ends with [`DownCause::NoTarget`];
+//! * sessions toward the same endpoint and Tunnel-Assignment-ID share one
+//!   tunnel, opened on demand and closed after [`SwitchConfig::tunnel_idle`]
+//!   without sessions;
+//! * the legs are bound: whatever ends one ends the other, a CDN's result
+//!   and RFC 3145 cause relayed as they came; SLI and WEN are relayed;
+//! * the data-plane entry is installed once both legs are up and removed
+//!   before either leg's ids can be reused;
+//! * a data frame reaching the control plane for a switched call (the data
+//!   plane is down, or the simulator) is switched here, with the same
+//!   rewrite, and counted.
+//!
+//! Refused: a frame for a switched call from an address that is not the
+//! leg's peer (counted), a frame before leg B is up (counted).
+//!
+//! Who calls it: the LNS engine (`crate::lns::Lns`), which owns the L2TP
+//! endpoint both legs live in, decides when a call is switched (a realm
+//! rule or RADIUS tunnel attributes), and applies the outputs.
+
+use crate::aaa::tunnel::{HoldDown, RealmRules, TunnelTarget};
+use crate::cause::DownCause;
+use crate::engine::frame;
+use crate::l2tp::avp::{PppDisconnectCause, ProxyAuthType};
+use crate::l2tp::result::{CdnResult, StopCcnResult};
+use crate::l2tp::{
+    Avp, CallParams, ClearCause, ControlMessage, Endpoint, Event, PeerPolicy, ResultCode,
+    SessionKey, Transmit,
+};
+use crate::ppp::auth::Credentials;
+use crate::ppp::link::ProxyLcp;
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// The gateway's settings.
+#[derive(Debug, Clone)]
+pub struct SwitchConfig {
+    /// `user@realm` rules: which LNSs serve a realm.
+    pub realms: RealmRules,
+    /// How long an endpoint that failed is skipped.
+    pub hold_down: Duration,
+    /// How long a tunnel toward an LNS stays open without sessions.
+    pub tunnel_idle: Duration,
+    /// How long a target has to bring leg B up (tunnel and call) before
+    /// the call moves to the next one: the subscriber is waiting for its
+    /// authentication verdict meanwhile, so this is much shorter than the
+    /// L2TP retransmission budget.
+    pub target_timeout: Duration,
+    /// The policy of tunnels toward LNSs (sequencing, hiding), before a
+    /// target's own secret and hiding apply.
+    pub policy: PeerPolicy,
+    /// Our address toward LNSs; `None`: the address the LAC reached us on.
+    pub local: Option<SocketAddr>,
+}
+
+impl Default for SwitchConfig {
+    fn default() -> Self {
+        SwitchConfig {
+            realms: RealmRules::default(),
+            hold_down: Duration::from_secs(60),
+            tunnel_idle: Duration::from_secs(10),
+            target_timeout: Duration::from_secs(5),
+            policy: PeerPolicy::default(),
+            local: None,
+        }
+    }
+}
+
+/// One leg of a switched call as the data plane needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Leg {
+    /// Our tunnel and session ids on this leg (what the peer puts in the
+    /// frames it sends us).
+    pub key: SessionKey,
+    /// Our address on this leg.
+    pub local: SocketAddr,
+    /// The peer (the LAC on leg A, the LNS on leg B).
+    pub peer: SocketAddr,
+    /// The peer's tunnel and session ids (what we put in frames to it).
+    pub peer_ids: (u16, u16),
+    /// Our frames on this leg carry Ns (RFC 2661 §5.4).
+    pub sequencing: bool,
+    /// Next Ns of our frames on this leg while the data plane does not
+    /// number them.
+    pub ns: u16,
+}
+
+/// What the data plane needs to switch a call: a frame received on one
+/// leg leaves on the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SwitchedEntry {
+    /// The LAC's leg.
+    pub a: Leg,
+    /// The LNS's leg.
+    pub b: Leg,
+}
+
+/// What the gateway asks of its owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SwitchOutput {
+    /// Both legs are up: program the data plane.
+    Install(SwitchedEntry),
+    /// Stop switching (before the ids can be reused).
+    Remove {
+        /// Leg A.
+        a: SessionKey,
+        /// Leg B.
+        b: SessionKey,
+    },
+    /// A switched call came up.
+    Up {
+        /// Leg A.
+        a: SessionKey,
+        /// Leg B.
+        b: SessionKey,
+        /// The subscriber.
+        user: Vec<u8>,
+        /// The LNS.
+        target: SocketAddr,
+    },
+    /// A target failed for a call (it moves to the next one).
+    TargetFailed {
+        /// Leg A.
+        a: SessionKey,
+        /// The endpoint.
+        target: SocketAddr,
+        /// What happened.
+        cause: DownCause,
+    },
+    /// A switched call (or one that was being switched) ended; leg A is
+    /// cleared with `cdn` when given, else from the cause's row.
+    Down {
+        /// Leg A.
+        a: SessionKey,
+        /// Leg B, if one was placed.
+        b: Option<SessionKey>,
+        /// The subscriber.
+        user: Vec<u8>,
+        /// Why.
+        cause: DownCause,
+        /// The CDN for leg A when it is still up: the target's, relayed.
+        cdn: Option<(ResultCode, Option<PppDisconnectCause>)>,
+    },
+}
+
+/// Gateway counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SwitchStats {
+    /// Calls handed to the gateway.
+    pub calls: u64,
+    /// Calls whose both legs came up.
+    pub up: u64,
+    /// Calls that found no target.
+    pub no_target: u64,
+    /// Target failures, by endpoint.
+    pub failures: HashMap<SocketAddr, u64>,
+    /// Endpoints put on hold-down.
+    pub held_down: u64,
+    /// Frames switched by the control plane (the data plane was not).
+    pub relayed: u64,
+    /// Frames for a switched call that could not be switched (wrong
+    /// source, leg B not up).
+    pub relay_dropped: u64,
+    /// SLI and WEN relayed.
+    pub info_relayed: u64,
+}
+
+/// A switched call as operators see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SwitchedInfo {
+    /// Leg A.
+    pub a: Leg,
+    /// Leg B, once placed (its peer ids once up).
+    pub b: Option<Leg>,
+    /// Both legs up.
+    pub up: bool,
+    /// The subscriber.
+    pub user: Vec<u8>,
+    /// The target LNS now tried or serving.
+    pub target: Option<SocketAddr>,
+    /// When both legs came up.
+    pub up_since: Option<Instant>,
+}
+
+#[derive(Debug)]
+struct Call {
+    a: Leg,
+    b: Option<Leg>,
+    b_up: bool,
+    user: Vec<u8>,
+    target: Option<TunnelTarget>,
+    targets: VecDeque<TunnelTarget>,
+    params: CallParams,
+    installed: bool,
+    up_since: Option<Instant>,
+    /// Leg B must be up by then.
+    deadline: Option<Instant>,
+}
+
+/// A tunnel toward an LNS is shared by calls with the same endpoint and
+/// Tunnel-Assignment-ID (RFC 2868 §3.7).
+type TunnelKey = (SocketAddr, Option<Vec<u8>>);
+
+/// The gateway.
+#[derive(Debug)]
+pub struct Switch {
+    cfg: SwitchConfig,
+    calls: HashMap<SessionKey, Call>,
+    by_b: HashMap<SessionKey, SessionKey>,
+    tunnels: HashMap<TunnelKey, u16>,
+    tunnel_of: HashMap<u16, TunnelKey>,
+    idle: HashMap<u16, Instant>,
+    /// Switched calls on each tunnel we opened toward an LNS.
+    load: HashMap<u16, usize>,
+    hold: HoldDown,
+    out: VecDeque<SwitchOutput>,
+    /// Counters.
+    pub stats: SwitchStats,
+}
+
+impl Switch {
+    /// A gateway with these settings.
+    pub fn new(cfg: SwitchConfig) -> Self {
+        Switch {
+            cfg,
+            calls: HashMap::new(),
+            by_b: HashMap::new(),
+            tunnels: HashMap::new(),
+            tunnel_of: HashMap::new(),
+            idle: HashMap::new(),
+            load: HashMap::new(),
+            hold: HoldDown::default(),
+            out: VecDeque::new(),
+            stats: SwitchStats::default(),
+        }
+    }
+
+    /// Replaces the settings (a reload); calls keep their targets.
+    pub fn reconfigure(&mut self, cfg: SwitchConfig) {
+        self.cfg = cfg;
+    }
+
+    /// The targets of `user`'s realm, if a rule names it.
+    pub fn route(&self, user: &[u8]) -> Option<Vec<TunnelTarget>> {
+        self.cfg.realms.lookup(user).map(<[TunnelTarget]>::to_vec)
+    }
+
+    /// Whether `key` is a leg of a switched call (either leg).
+    pub fn owns(&self, key: SessionKey) -> bool {
+        self.calls.contains_key(&key) || self.by_b.contains_key(&key)
+    }
+
+    /// Switched calls, in no particular order.
+    pub fn calls(&self) -> impl Iterator<Item = SwitchedInfo> + '_ {
+        self.calls.values().map(|c| SwitchedInfo {
+            a: c.a,
+            b: c.b,
+            up: c.b_up,
+            user: c.user.clone(),
+            target: c.target.as_ref().map(|t| t.endpoint),
+            up_since: c.up_since,
+        })
+    }
+
+    /// Switched calls now (both legs up or being set up).
+    pub fn len(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// No switched calls.
+    pub fn is_empty(&self) -> bool {
+        self.calls.is_empty()
+    }
+
+    /// Endpoints on hold-down now.
+    pub fn held(&self, now: Instant) -> Vec<SocketAddr> {
+        let mut v: Vec<SocketAddr> = self
+            .stats
+            .failures
+            .keys()
+            .filter(|e| self.hold.is_held(**e, now))
+            .copied()
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Next output.
+    pub fn poll_output(&mut self) -> Option<SwitchOutput> {
+        self.out.pop_front()
+    }
+
+    /// Earliest timer (idle tunnels, targets late to answer).
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let late = self.calls.values().filter_map(|c| c.deadline).min();
+        self.idle
+            .values()
+            .min()
+            .copied()
+            .into_iter()
+            .chain(late)
+            .min()
+    }
+
+    /// Closes tunnels toward LNSs idle for long enough; moves calls whose
+    /// target did not answer in time to the next target.
+    pub fn on_timeout(&mut self, now: Instant, ep: &mut Endpoint) {
+        let late: Vec<SessionKey> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| c.deadline.is_some_and(|d| d <= now))
+            .map(|(k, _)| *k)
+            .collect();
+        for a in late {
+            let Some(c) = self.calls.get_mut(&a) else {
+                continue;
+            };
+            c.deadline = None;
+            let Some(b) = c.b.take() else {
+                continue;
+            };
+            // Unbound first: the CDN's SessionDown is not a failure of
+            // the next target.
+            self.unbind(b.key);
+            let rc = ResultCode::cdn(CdnResult::Timeout, None, "target LNS did not answer");
+            ep.disconnect(now, b.key, rc, None);
+            self.failed(now, a, b.peer, DownCause::TargetTunnelDown);
+            self.maybe_idle(now, b.key.tunnel);
+            self.next_target(now, ep, a);
+        }
+        let due: Vec<u16> = self
+            .idle
+            .iter()
+            .filter(|(_, t)| **t <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            self.idle.remove(&id);
+            if !self.load.contains_key(&id) {
+                let rc = ResultCode::stop_ccn(
+                    StopCcnResult::GeneralClear,
+                    None,
+                    "no sessions left to switch",
+                );
+                ep.close_tunnel(now, id, rc);
+                self.forget_tunnel(id);
+            }
+        }
+    }
+
+    /// Switches a call: leg A (answered, up) goes to `targets` in order,
+    /// offered with `params` (calling and called numbers, proxy AVPs).
+    pub fn start(
+        &mut self,
+        now: Instant,
+        ep: &mut Endpoint,
+        a: Leg,
+        user: Vec<u8>,
+        params: CallParams,
+        targets: Vec<TunnelTarget>,
+    ) {
+        self.stats.calls += 1;
+        let mut targets = targets;
+        // Preference order (RFC 2868 §3.8: lower is preferred); the order
+        // given breaks ties.
+        targets.sort_by_key(|t| t.preference);
+        self.calls.insert(
+            a.key,
+            Call {
+                a,
+                b: None,
+                b_up: false,
+                user,
+                target: None,
+                targets: targets.into(),
+                params,
+                installed: false,
+                up_since: None,
+                deadline: None,
+            },
+        );
+        self.next_target(now, ep, a.key);
+    }
+
+    /// Places leg B toward the next usable target, or ends the call.
+    fn next_target(&mut self, now: Instant, ep: &mut Endpoint, a: SessionKey) {
+        loop {
+            let Some(c) = self.calls.get_mut(&a) else {
+                return;
+            };
+            let Some(t) = c.targets.pop_front() else {
+                let c = self.calls.remove(&a).expect("present");
+                self.stats.no_target += 1;
+                self.out.push_back(SwitchOutput::Down {
+                    a,
+                    b: None,
+                    user: c.user,
+                    cause: DownCause::NoTarget,
+                    cdn: None,
+                });
+                return;
+            };
+            if self.hold.is_held(t.endpoint, now) {
+                continue;
+            }
+            let local = self.cfg.local.unwrap_or(c.a.local);
+            let params = c.params.clone();
+            let tkey: TunnelKey = (t.endpoint, t.assignment_id.clone());
+            let existing = self
+                .tunnels
+                .get(&tkey)
+                .copied()
+                .filter(|id| ep.tunnel(*id).is_some_and(|t| t.state.name() != "closing"));
+            let tunnel = match existing {
+                Some(id) => Ok(id),
+                None => {
+                    let mut policy = self.cfg.policy.clone();
+                    policy.secret = t.secret.clone().or(policy.secret);
+                    policy.hide_avps |= t.hide_avps;
+                    // A tunnel we open is for our calls only.
+                    policy.accept_incoming_calls = false;
+                    ep.open_tunnel_with(now, local, t.endpoint, policy)
+                }
+            };
+            let placed = tunnel.and_then(|id| {
+                self.tunnels.insert(tkey.clone(), id);
+                self.tunnel_of.insert(id, tkey);
+                self.idle.remove(&id);
+                ep.place_call(now, id, params)
+            });
+            match placed {
+                Ok(b) => {
+                    let c = self.calls.get_mut(&a).expect("present");
+                    c.b = Some(Leg {
+                        key: b,
+                        local,
+                        peer: t.endpoint,
+                        peer_ids: (0, 0),
+                        sequencing: c.params.sequencing_required,
+                        ns: 0,
+                    });
+                    c.target = Some(t);
+                    c.deadline = Some(now + self.cfg.target_timeout);
+                    self.by_b.insert(b, a);
+                    *self.load.entry(b.tunnel).or_insert(0) += 1;
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(target_lns = %t.endpoint, error = %e, "cannot place a switched call");
+                    self.failed(now, a, t.endpoint, DownCause::NoTarget);
+                }
+            }
+        }
+    }
+
+    fn failed(&mut self, now: Instant, a: SessionKey, endpoint: SocketAddr, cause: DownCause) {
+        *self.stats.failures.entry(endpoint).or_insert(0) += 1;
+        if !self.hold.is_held(endpoint, now) {
+            self.stats.held_down += 1;
+        }
+        self.hold.fail(endpoint, now, self.cfg.hold_down);
+        self.out.push_back(SwitchOutput::TargetFailed {
+            a,
+            target: endpoint,
+            cause,
+        });
+    }
+
+    fn forget_tunnel(&mut self, id: u16) {
+        if let Some(k) = self.tunnel_of.remove(&id)
+            && self.tunnels.get(&k) == Some(&id)
+        {
+            self.tunnels.remove(&k);
+        }
+        self.idle.remove(&id);
+    }
+
+    /// A tunnel we opened toward an LNS lost a call: close it once idle.
+    /// Leg B no longer belongs to its call.
+    fn unbind(&mut self, b: SessionKey) -> Option<SessionKey> {
+        let a = self.by_b.remove(&b)?;
+        if let Some(n) = self.load.get_mut(&b.tunnel) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.load.remove(&b.tunnel);
+            }
+        }
+        Some(a)
+    }
+
+    fn maybe_idle(&mut self, now: Instant, tunnel: u16) {
+        if self.tunnel_of.contains_key(&tunnel) && !self.load.contains_key(&tunnel) {
+            self.idle.insert(tunnel, now + self.cfg.tunnel_idle);
+        }
+    }
+
+    /// Takes an endpoint event that concerns a switched call; false when
+    /// it is not the gateway's (the owner handles it).
+    pub fn on_event(&mut self, now: Instant, ep: &mut Endpoint, ev: &Event) -> bool {
+        match ev {
+            Event::SessionUp {
+                key, peer_session, ..
+            } if self.by_b.contains_key(key) => {
+                let a = self.by_b[key];
+                let peer_tunnel = ep.tunnel(key.tunnel).map_or(0, |t| t.peer_id);
+                let Some(c) = self.calls.get_mut(&a) else {
+                    return true;
+                };
+                let Some(b) = c.b.as_mut() else {
+                    return true;
+                };
+                b.peer_ids = (peer_tunnel, *peer_session);
+                c.b_up = true;
+                c.deadline = None;
+                c.installed = true;
+                c.up_since = Some(now);
+                self.stats.up += 1;
+                self.out
+                    .push_back(SwitchOutput::Install(SwitchedEntry { a: c.a, b: *b }));
+                self.out.push_back(SwitchOutput::Up {
+                    a,
+                    b: *key,
+                    user: c.user.clone(),
+                    target: b.peer,
+                });
+                true
+            }
+            Event::SessionDown { key, cause } if self.by_b.contains_key(key) => {
+                let a = self.unbind(*key).expect("present");
+                let Some(c) = self.calls.get_mut(&a) else {
+                    return true;
+                };
+                let endpoint = c.b.map(|b| b.peer);
+                c.b = None;
+                if !c.b_up {
+                    // The target never took the call: RFC 2661 §4.4.2
+                    // results 2 (general error) and 4 (temporarily no
+                    // facilities) and a failed tunnel mean "try another".
+                    let why = match cause {
+                        ClearCause::TunnelDown => Some(DownCause::TargetTunnelDown),
+                        ClearCause::SetupTimeout => Some(DownCause::TargetTunnelDown),
+                        ClearCause::PeerCdn { result, .. }
+                            if result.result == CdnResult::GeneralError as u16
+                                || result.result == CdnResult::TemporaryNoFacilities as u16 =>
+                        {
+                            Some(DownCause::TargetCleared)
+                        }
+                        ClearCause::PeerCdn { .. } | ClearCause::LocalCdn(_) => None,
+                    };
+                    match (why, endpoint) {
+                        (Some(why), Some(e)) => {
+                            self.failed(now, a, e, why);
+                            self.next_target(now, ep, a);
+                        }
+                        _ => {
+                            // Refused for good (e.g. result 5, 6): the
+                            // subscriber gets the target's answer.
+                            let c = self.calls.remove(&a).expect("present");
+                            let cdn = match cause {
+                                ClearCause::PeerCdn { result, ppp_cause } => {
+                                    Some((result.clone(), ppp_cause.clone()))
+                                }
+                                _ => None,
+                            };
+                            self.out.push_back(SwitchOutput::Down {
+                                a,
+                                b: Some(*key),
+                                user: c.user,
+                                cause: DownCause::TargetCleared,
+                                cdn,
+                            });
+                        }
+                    }
+                } else {
+                    let c = self.calls.remove(&a).expect("present");
+                    if c.installed {
+                        self.out.push_back(SwitchOutput::Remove { a, b: *key });
+                    }
+                    let (why, cdn) = match cause {
+                        ClearCause::PeerCdn { result, ppp_cause } => (
+                            DownCause::TargetCleared,
+                            Some((result.clone(), ppp_cause.clone())),
+                        ),
+                        ClearCause::TunnelDown => (DownCause::TargetTunnelDown, None),
+                        _ => (DownCause::TargetCleared, None),
+                    };
+                    self.out.push_back(SwitchOutput::Down {
+                        a,
+                        b: Some(*key),
+                        user: c.user,
+                        cause: why,
+                        cdn,
+                    });
+                }
+                self.maybe_idle(now, key.tunnel);
+                true
+            }
+            Event::SessionDown { key, cause } if self.calls.contains_key(key) => {
+                // Leg A ended (the LAC's CDN, its tunnel): leg B follows.
+                let c = self.calls.remove(key).expect("present");
+                let (why, relayed) = match cause {
+                    ClearCause::PeerCdn { result, ppp_cause } => (
+                        DownCause::CallCleared,
+                        Some((result.clone(), ppp_cause.clone())),
+                    ),
+                    ClearCause::TunnelDown => (DownCause::TunnelDown, None),
+                    ClearCause::SetupTimeout => (DownCause::CallSetupTimeout, None),
+                    ClearCause::LocalCdn(_) => (DownCause::CallClearedLocally, None),
+                };
+                if let Some(b) = c.b {
+                    self.unbind(b.key);
+                    if c.installed {
+                        self.out
+                            .push_back(SwitchOutput::Remove { a: *key, b: b.key });
+                    }
+                    let (rc, ppp) = relayed.unwrap_or_else(|| {
+                        let row = why.row();
+                        (
+                            ResultCode::cdn(row.cdn, None, &why.to_string()),
+                            Some(why.ppp_cause()),
+                        )
+                    });
+                    ep.disconnect(now, b.key, rc, ppp);
+                    self.maybe_idle(now, b.key.tunnel);
+                }
+                self.out.push_back(SwitchOutput::Down {
+                    a: *key,
+                    b: c.b.map(|b| b.key),
+                    user: c.user,
+                    cause: why,
+                    cdn: None,
+                });
+                true
+            }
+            Event::SessionInfo { key, message } if self.owns(*key) => {
+                let other = match self.calls.get(key) {
+                    Some(c) => c.b.filter(|_| c.b_up).map(|b| b.key),
+                    None => Some(self.by_b[key]),
+                };
+                if let Some(o) = other
+                    && ep.send_call_info(now, o, relay_info(message))
+                {
+                    self.stats.info_relayed += 1;
+                }
+                true
+            }
+            Event::TunnelDown { tunnel, .. } => {
+                self.forget_tunnel(*tunnel);
+                false
+            }
+            _ => false,
+        }
+    }
+
+    /// A data frame the control plane received for a switched call
+    /// (`payload_offset`: where its PPP frame starts): the frame for the
+    /// other leg, or `None` (not switched, counted). `take_ns` gives the
+    /// data plane's Ns for the outgoing leg when it numbers it (keyed by
+    /// the receiving leg, like its entries).
+    pub fn relay(
+        &mut self,
+        key: SessionKey,
+        from: SocketAddr,
+        datagram: &[u8],
+        payload_offset: usize,
+        take_ns: impl FnOnce(SessionKey) -> Option<u16>,
+    ) -> Option<Transmit> {
+        let a = if self.calls.contains_key(&key) {
+            key
+        } else {
+            *self.by_b.get(&key)?
+        };
+        let c = self.calls.get_mut(&a)?;
+        let from_a = key == c.a.key;
+        let ppp = datagram.get(payload_offset..);
+        let (inbound, out) = match (from_a, c.b.as_mut()) {
+            (true, Some(b)) => (c.a, b),
+            (false, Some(b)) => (*b, &mut c.a),
+            (_, None) => {
+                self.stats.relay_dropped += 1;
+                return None;
+            }
+        };
+        if !c.b_up || inbound.peer != from || ppp.is_none() {
+            self.stats.relay_dropped += 1;
+            return None;
+        }
+        let ns = out.sequencing.then(|| {
+            take_ns(inbound.key).unwrap_or_else(|| {
+                let n = out.ns;
+                out.ns = n.wrapping_add(1);
+                n
+            })
+        });
+        self.stats.relayed += 1;
+        Some(Transmit {
+            local: out.local,
+            peer: out.peer,
+            payload: frame::rewrap(out.peer_ids.0, out.peer_ids.1, ns, ppp?),
+        })
+    }
+}
+
+/// The SLI or WEN to send on the other leg: the same AVPs (RFC 2661
+/// §6.14, §6.15 carry only ACCM or Call Errors besides the header).
+fn relay_info(m: &ControlMessage) -> ControlMessage {
+    ControlMessage {
+        msg_type: m.msg_type,
+        avps: m.avps.clone(),
+    }
+}
+
+/// The proxy AVPs (RFC 2661 §4.4.5, 26–33) that tell a target LNS what
+/// the gateway already ran with the subscriber: its LCP, and the
+/// credentials it collected (PAP and CHAP; other methods are left to the
+/// LNS, which then authenticates anew on the proxied LCP).
+pub fn proxy_avps(
+    lcp: &ProxyLcp,
+    credentials: Option<&Credentials>,
+    auth_id: Option<u8>,
+) -> Vec<Avp> {
+    let mut v = vec![
+        Avp::InitialReceivedLcpConfReq(lcp.initial_received.clone()),
+        Avp::LastSentLcpConfReq(lcp.last_sent.clone()),
+        Avp::LastReceivedLcpConfReq(lcp.last_received.clone()),
+    ];
+    match credentials {
+        Some(Credentials::Pap { user, password }) => {
+            v.push(Avp::ProxyAuthenType(ProxyAuthType::Pap as u16));
+            v.push(Avp::ProxyAuthenName(user.clone()));
+            if let Some(id) = auth_id {
+                v.push(Avp::ProxyAuthenId(id));
+            }
+            v.push(Avp::ProxyAuthenResponse(password.clone()));
+        }
+        Some(Credentials::ChapMd5 {
+            user,
+            identifier,
+            challenge,
+            response,
+        }) => {
+            v.push(Avp::ProxyAuthenType(ProxyAuthType::Chap as u16));
+            v.push(Avp::ProxyAuthenName(user.clone()));
+            v.push(Avp::ProxyAuthenChallenge(challenge.clone()));
+            v.push(Avp::ProxyAuthenId(*identifier));
+            v.push(Avp::ProxyAuthenResponse(response.to_vec()));
+        }
+        _ => {}
+    }
+    v
+}
+
+/// The proxy AVPs a LAC sent with its call, to pass on as they came.
+pub fn proxy_avps_of(avps: &[Avp]) -> Vec<Avp> {
+    avps.iter()
+        .filter(|a| {
+            matches!(
+                a,
+                Avp::InitialReceivedLcpConfReq(_)
+                    | Avp::LastSentLcpConfReq(_)
+                    | Avp::LastReceivedLcpConfReq(_)
+                    | Avp::ProxyAuthenType(_)
+                    | Avp::ProxyAuthenName(_)
+                    | Avp::ProxyAuthenChallenge(_)
+                    | Avp::ProxyAuthenId(_)
+                    | Avp::ProxyAuthenResponse(_)
+            )
+        })
+        .cloned()
+        .collect()
+}

@@ -1,0 +1,488 @@
+//! The multi-hop gateway in the simulator: an emulated LAC full of PPP
+//! subscribers → an xlns gateway (the LNS engine switching by realm) →
+//! two xlns LNSs. The gateway runs LCP and the first authentication
+//! phase, then hands each call to the LNS of the user's realm with proxy
+//! LCP and proxy authentication (RFC 2661 §4.4.5); the LNS finishes PPP
+//! with the subscriber through the gateway, whose control plane switches
+//! the frames here (no data plane in the simulator).
+
+mod common;
+
+use lns_controlplane::aaa::local::{User, Users};
+use lns_controlplane::aaa::pool::Pools;
+use lns_controlplane::aaa::tunnel::{RealmRules, TunnelTarget};
+use lns_controlplane::engine::sim::{Impairments, Mixed, MixedEvent, Sim};
+use lns_controlplane::engine::switch::SwitchConfig;
+use lns_controlplane::l2tp::{CallParams, PeerPolicy, SessionKey};
+use lns_controlplane::lac::{Lac, LacEvent};
+use lns_controlplane::lns::{Lns, LnsConfig, LnsEvent, NullDataPlane};
+use lns_controlplane::ppp::lcp::AuthProtocol;
+use lns_controlplane::ppp::lcp_opts::{LcpConfig, Side};
+use lns_controlplane::ppp::link::{DownCause, LinkConfig};
+use std::collections::HashSet;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use common::sim_addr as addr;
+
+const GW: u8 = 1;
+const LNS_A: u8 = 2;
+const LNS_B: u8 = 3;
+const LAC: u8 = 10;
+
+fn target(i: u8, preference: u32) -> TunnelTarget {
+    TunnelTarget {
+        endpoint: addr(i),
+        secret: Some(b"hop-secret".to_vec()),
+        client_auth_id: None,
+        server_auth_id: None,
+        preference,
+        assignment_id: None,
+        hide_avps: false,
+        weight: 1,
+        tag: 0,
+    }
+}
+
+fn server_link(auth: AuthProtocol) -> LinkConfig {
+    LinkConfig {
+        lcp: LcpConfig {
+            side: Side::Server,
+            auth: vec![auth],
+            ..Default::default()
+        },
+        // Keepalives through the gateway: a subscriber whose LNS's echoes
+        // went unanswered would go down within the test.
+        echo_interval: Duration::from_secs(5),
+        echo_failures: 3,
+        ..Default::default()
+    }
+}
+
+fn lns_cfg(auth: AuthProtocol, gateway: Ipv4Addr) -> LnsConfig {
+    LnsConfig {
+        link: server_link(auth),
+        gateway,
+        dns: [None, None],
+        default_pool: "default".into(),
+        radius: None,
+    }
+}
+
+fn users(n: usize) -> Users {
+    let mut u = Users::default();
+    for i in 0..n {
+        for realm in ["a.example", "b.example"] {
+            u.insert(User {
+                name: format!("user{i}@{realm}"),
+                password: format!("pw-{i}"),
+                address: None,
+                pool: None,
+            });
+        }
+    }
+    u
+}
+
+/// An LNS whose pool says which one it is: 100.64.<i>.0/24.
+fn lns(i: u8, auth: AuthProtocol, n: usize) -> Lns<NullDataPlane> {
+    let mut pools = Pools::default();
+    pools.add("default", vec![format!("100.64.{i}.0/24").parse().unwrap()]);
+    let policy = PeerPolicy {
+        secret: Some(b"hop-secret".to_vec()),
+        ..Default::default()
+    };
+    Lns::new(
+        common::sim_endpoint(u64::from(i), policy),
+        lns_cfg(auth, Ipv4Addr::new(100, 64, i, 254)),
+        users(n),
+        pools,
+        NullDataPlane::default(),
+        u64::from(i) * 7,
+    )
+}
+
+/// The gateway: no local users (a call no realm rule names would fail
+/// authentication here), realms a → [A, then B], b → [B].
+fn gateway(auth: AuthProtocol, hold_down: Duration) -> Lns<NullDataPlane> {
+    let cfg = SwitchConfig {
+        realms: RealmRules::new(vec![
+            ("a.example".into(), vec![target(LNS_A, 1), target(LNS_B, 2)]),
+            ("b.example".into(), vec![target(LNS_B, 1)]),
+        ]),
+        hold_down,
+        tunnel_idle: Duration::from_secs(10),
+        ..Default::default()
+    };
+    let mut pools = Pools::default();
+    pools.add("default", vec!["100.100.0.0/24".parse().unwrap()]);
+    Lns::new(
+        common::sim_endpoint(1, PeerPolicy::default()),
+        lns_cfg(auth, Ipv4Addr::new(100, 100, 0, 254)),
+        Users::default(),
+        pools,
+        NullDataPlane::default(),
+        11,
+    )
+    .with_switch(cfg)
+}
+
+fn lac(auth: AuthProtocol) -> Lac {
+    common::emulated_lac(auth, 100, 1500)
+}
+
+struct Lab {
+    sim: Sim<Mixed<NullDataPlane>>,
+    gw: usize,
+    a: Option<usize>,
+    b: usize,
+    lac: usize,
+}
+
+fn lab(auth: AuthProtocol, with_a: bool) -> Lab {
+    let mut sim: Sim<Mixed<NullDataPlane>> = Sim::new(Instant::now(), Impairments::default(), 5);
+    let gw = sim.add(
+        addr(GW),
+        Mixed::Lns(gateway(auth.clone(), Duration::from_secs(300))),
+    );
+    let a = with_a.then(|| sim.add(addr(LNS_A), Mixed::Lns(lns(LNS_A, auth.clone(), 50))));
+    let b = sim.add(addr(LNS_B), Mixed::Lns(lns(LNS_B, auth.clone(), 50)));
+    let lac = sim.add(addr(LAC), Mixed::Lac(lac(auth)));
+    Lab { sim, gw, a, b, lac }
+}
+
+impl Lab {
+    /// Places `users` on one tunnel from the LAC to the gateway.
+    fn call(&mut self, users: &[String]) -> Vec<SessionKey> {
+        let t = self
+            .sim
+            .with(self.lac, |e, now| {
+                e.lac().unwrap().open_tunnel(now, addr(LAC), addr(GW))
+            })
+            .unwrap();
+        users
+            .iter()
+            .map(|u| {
+                let i: usize = u[4..u.find('@').unwrap()].parse().unwrap();
+                let creds = (u.clone().into_bytes(), format!("pw-{i}"));
+                self.sim
+                    .with(self.lac, |e, now| {
+                        e.lac()
+                            .unwrap()
+                            .place_call(now, t, CallParams::default(), creds)
+                    })
+                    .unwrap()
+            })
+            .collect()
+    }
+
+    fn lac_ups(&self) -> Vec<(SessionKey, Option<Ipv4Addr>)> {
+        self.sim.nodes[self.lac]
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                MixedEvent::Lac(LacEvent::SubscriberUp { key, ipv4, .. }) => Some((*key, *ipv4)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn lac_downs(&self) -> Vec<(SessionKey, DownCause)> {
+        self.sim.nodes[self.lac]
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                MixedEvent::Lac(LacEvent::SubscriberDown { key, cause }) => {
+                    Some((*key, cause.clone()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn lns_events(&self, node: usize) -> Vec<&LnsEvent> {
+        self.sim.nodes[node]
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                MixedEvent::Lns(e) => Some(e),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn lns_ups(&self, node: usize) -> Vec<(SessionKey, Vec<u8>)> {
+        self.lns_events(node)
+            .into_iter()
+            .filter_map(|e| match e {
+                LnsEvent::SubscriberUp { key, user, .. } => Some((*key, user.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn switched_up(&self) -> Vec<(SessionKey, SocketAddr)> {
+        self.lns_events(self.gw)
+            .into_iter()
+            .filter_map(|e| match e {
+                LnsEvent::SwitchedUp { a, target, .. } => Some((*a, *target)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn gateway(&mut self) -> &mut Lns<NullDataPlane> {
+        self.sim.nodes[self.gw].endpoint.lns().unwrap()
+    }
+}
+
+fn names(n: usize) -> Vec<String> {
+    (0..n)
+        .flat_map(|i| [format!("user{i}@a.example"), format!("user{i}@b.example")])
+        .collect()
+}
+
+fn two_realms(auth: AuthProtocol) {
+    const N: usize = 10;
+    let mut lab = lab(auth, true);
+    let keys = lab.call(&names(N));
+    let li = lab.lac;
+    let up = lab.sim.run_until(Duration::from_secs(120), |sim| {
+        sim.nodes[li]
+            .events
+            .iter()
+            .filter(|e| matches!(e, MixedEvent::Lac(LacEvent::SubscriberUp { .. })))
+            .count()
+            == 2 * N
+    });
+    let a = lab.a.unwrap();
+    assert!(
+        up,
+        "{} of {} up at the LAC; gateway events: {:?}",
+        lab.lac_ups().len(),
+        2 * N,
+        lab.lns_events(lab.gw)
+    );
+    // Each realm's subscribers got their addresses from their own LNS.
+    let ups = lab.lac_ups();
+    for (k, ip) in &ups {
+        let i = keys.iter().position(|x| x == k).unwrap();
+        let want = if i % 2 == 0 { LNS_A } else { LNS_B };
+        assert_eq!(ip.unwrap().octets()[2], want, "call {i} got {ip:?}");
+    }
+    let at_a: HashSet<Vec<u8>> = lab.lns_ups(a).into_iter().map(|(_, u)| u).collect();
+    let at_b: HashSet<Vec<u8>> = lab.lns_ups(lab.b).into_iter().map(|(_, u)| u).collect();
+    assert_eq!(at_a.len(), N);
+    assert_eq!(at_b.len(), N);
+    assert!(at_a.iter().all(|u| u.ends_with(b"@a.example")));
+    assert!(at_b.iter().all(|u| u.ends_with(b"@b.example")));
+    // The gateway terminated nobody, switched everybody, and holds a
+    // switched data-plane entry per call with both legs' ids.
+    let gw = lab.gateway();
+    assert_eq!(gw.subscriber_count(), 0);
+    assert_eq!(gw.switch.len(), 2 * N);
+    assert_eq!(gw.switch.stats.up, 2 * N as u64);
+    assert_eq!(gw.dataplane.switched.len(), 2 * N);
+    for e in gw.dataplane.switched.values() {
+        assert_eq!(e.a.peer, addr(LAC));
+        assert!(e.b.peer == addr(LNS_A) || e.b.peer == addr(LNS_B));
+        assert_ne!(e.a.peer_ids.1, 0);
+        assert_ne!(e.b.peer_ids.1, 0);
+    }
+    // Two tunnels from the gateway: one per LNS, shared by its calls.
+    assert_eq!(gw.endpoint.tunnel_count(), 3);
+
+    // A minute of keepalives both ways through the gateway: the LNSs'
+    // Echo-Requests (every 5 s, 3 missed is fatal) are answered by the
+    // subscribers, and nobody goes down.
+    let relayed = lab.gateway().switch.stats.relayed;
+    lab.sim.run_idle(Duration::from_secs(60));
+    assert!(lab.lac_downs().is_empty(), "{:?}", lab.lac_downs());
+    assert!(
+        lab.lns_events(a)
+            .iter()
+            .all(|e| !matches!(e, LnsEvent::SubscriberDown { .. }))
+    );
+    assert!(lab.gateway().switch.stats.relayed >= relayed + 2 * N as u64 * 12 * 2);
+
+    // An IP packet from a subscriber reaches its LNS unchanged (it has no
+    // data plane here, so it counts it as punted).
+    let (k0, ip0) = ups[0];
+    let mut ping = vec![0x45, 0, 0, 28, 0, 0, 0, 0, 64, 1, 0, 0];
+    ping.extend_from_slice(&ip0.unwrap().octets());
+    ping.extend_from_slice(&[100, 64, 2, 254]);
+    ping.extend_from_slice(&[8, 0, 0, 0, 0, 0, 0, 0]);
+    let lns_of_k0 = if ip0.unwrap().octets()[2] == LNS_A {
+        a
+    } else {
+        lab.b
+    };
+    let before = lab.sim.nodes[lns_of_k0]
+        .endpoint
+        .as_lns()
+        .unwrap()
+        .data_punted;
+    let tx = lab
+        .sim
+        .with(lab.lac, |e, _| e.lac().unwrap().send_ip(k0, &ping))
+        .unwrap();
+    let inject = tx.payload.clone();
+    lab.sim.with(lab.gw, |e, now| {
+        e.lns().unwrap().handle(now, addr(GW), addr(LAC), &inject)
+    });
+    lab.sim.run_idle(Duration::from_millis(100));
+    assert_eq!(
+        lab.sim.nodes[lns_of_k0]
+            .endpoint
+            .as_lns()
+            .unwrap()
+            .data_punted,
+        before + 1
+    );
+
+    // A CDN at an LNS clears the LAC's call through the gateway.
+    let (lns_key, _) = lab.lns_ups(a)[0].clone();
+    lab.sim.with(a, |e, now| {
+        e.lns()
+            .unwrap()
+            .disconnect(now, lns_key, DownCause::Operator("test".into()))
+    });
+    lab.sim.run_idle(Duration::from_secs(5));
+    assert_eq!(lab.lac_downs().len(), 1, "{:?}", lab.lac_downs());
+    assert_eq!(lab.gateway().switch.len(), 2 * N - 1);
+    assert_eq!(lab.gateway().dataplane.switched.len(), 2 * N - 1);
+
+    // The LAC hangs a subscriber up: its LNS sees it go.
+    let (k1, _) = ups
+        .iter()
+        .find(|(k, _)| !lab.lac_downs().iter().any(|(d, _)| d == k))
+        .copied()
+        .unwrap();
+    let downs_before: usize = [a, lab.b]
+        .iter()
+        .map(|&n| {
+            lab.lns_events(n)
+                .iter()
+                .filter(|e| matches!(e, LnsEvent::SubscriberDown { .. }))
+                .count()
+        })
+        .sum();
+    lab.sim
+        .with(lab.lac, |e, now| e.lac().unwrap().hang_up(now, k1));
+    lab.sim.run_idle(Duration::from_secs(5));
+    let downs_after: usize = [a, lab.b]
+        .iter()
+        .map(|&n| {
+            lab.lns_events(n)
+                .iter()
+                .filter(|e| matches!(e, LnsEvent::SubscriberDown { .. }))
+                .count()
+        })
+        .sum();
+    assert_eq!(downs_after, downs_before + 1);
+    assert_eq!(lab.gateway().switch.len(), 2 * N - 2);
+}
+
+#[test]
+fn chap_subscribers_of_two_realms_reach_their_lns_through_the_gateway() {
+    two_realms(AuthProtocol::ChapMd5);
+}
+
+#[test]
+fn pap_subscribers_of_two_realms_reach_their_lns_through_the_gateway() {
+    two_realms(AuthProtocol::Pap);
+}
+
+#[test]
+fn with_the_preferred_lns_down_calls_go_to_the_next_and_it_is_held_down() {
+    let mut lab = lab(AuthProtocol::ChapMd5, false);
+    lab.call(&["user0@a.example".to_string()]);
+    let li = lab.lac;
+    let up = lab.sim.run_until(Duration::from_secs(600), |sim| {
+        sim.nodes[li]
+            .events
+            .iter()
+            .any(|e| matches!(e, MixedEvent::Lac(LacEvent::SubscriberUp { .. })))
+    });
+    assert!(up, "gateway events: {:?}", lab.lns_events(lab.gw));
+    assert_eq!(lab.switched_up()[0].1, addr(LNS_B));
+    let now = lab.sim.now;
+    let gw = lab.gateway();
+    assert_eq!(gw.switch.stats.failures.get(&addr(LNS_A)), Some(&1));
+    assert_eq!(gw.switch.held(now), vec![addr(LNS_A)]);
+    // The next call of the realm skips the held-down LNS at once.
+    lab.call(&["user1@a.example".to_string()]);
+    let up = lab.sim.run_until(Duration::from_secs(30), |sim| {
+        sim.nodes[li]
+            .events
+            .iter()
+            .filter(|e| matches!(e, MixedEvent::Lac(LacEvent::SubscriberUp { .. })))
+            .count()
+            == 2
+    });
+    assert!(up);
+    assert_eq!(
+        lab.gateway().switch.stats.failures.get(&addr(LNS_A)),
+        Some(&1)
+    );
+    assert_eq!(lab.switched_up()[1].1, addr(LNS_B));
+
+    // Both hang up: the tunnel toward the LNS closes once idle; the
+    // LAC's stays.
+    for (k, _) in lab.lac_ups() {
+        lab.sim.with(li, |e, now| e.lac().unwrap().hang_up(now, k));
+    }
+    lab.sim.run_idle(Duration::from_secs(60));
+    let gw = lab.gateway();
+    assert!(gw.switch.is_empty());
+    assert!(gw.dataplane.switched.is_empty());
+    let peers: Vec<SocketAddr> = gw.endpoint.tunnels().map(|t| t.peer).collect();
+    assert!(
+        !peers.is_empty() && peers.iter().all(|p| *p == addr(LAC)),
+        "{peers:?}"
+    );
+}
+
+#[test]
+fn a_lac_that_sequences_gets_sequenced_frames_through_the_gateway() {
+    use lns_controlplane::lac::LacBehaviour;
+    let mut lab = lab(AuthProtocol::ChapMd5, true);
+    let li = lab.lac;
+    let t = lab
+        .sim
+        .with(li, |e, now| {
+            e.lac().unwrap().open_tunnel(now, addr(LAC), addr(GW))
+        })
+        .unwrap();
+    let creds = (b"user3@b.example".to_vec(), "pw-3".to_string());
+    lab.sim
+        .with(li, |e, now| {
+            e.lac().unwrap().place_call_as(
+                now,
+                t,
+                CallParams::default(),
+                creds,
+                LacBehaviour::linux(Duration::from_millis(200)),
+            )
+        })
+        .unwrap();
+    let up = lab.sim.run_until(Duration::from_secs(30), |sim| {
+        sim.nodes[li]
+            .events
+            .iter()
+            .any(|e| matches!(e, MixedEvent::Lac(LacEvent::SubscriberUp { .. })))
+    });
+    let stats = lab.sim.nodes[li].endpoint.as_lac().unwrap().data_stats;
+    assert!(up, "{stats:?}; gateway: {:?}", lab.lns_events(lab.gw));
+    // The LAC discards unsequenced frames; none came, and every frame
+    // after PPP attached was in sequence.
+    assert_eq!(
+        (stats.unsequenced, stats.out_of_sequence),
+        (0, 0),
+        "{stats:?}"
+    );
+    assert!(stats.sequenced > 0);
+    let gw = lab.gateway();
+    let e = gw.dataplane.switched.values().next().unwrap();
+    assert!(e.a.sequencing && e.b.sequencing, "{e:?}");
+}
