@@ -512,15 +512,18 @@ fn put<T>(slot: &mut Option<T>, v: T, kind: u8, tag: u8) -> Result<(), TunnelAtt
 
 /// An integer attribute with its mandatory tag octet (§3.1, §3.2, §3.8).
 fn tagged_int(a: &Attr) -> Result<(u8, u32), TunnelAttrError> {
-    let tag = a.value.first().copied().unwrap_or(0);
     let [t, x, y, z] = a.value[..] else {
+        let tag = a.value.first().copied().filter(|t| *t <= MAX_TAG);
         return Err(TunnelAttrError::Length {
             attr: a.kind,
-            tag: tag.min(MAX_TAG),
+            tag: tag.unwrap_or(0),
         });
     };
     if t > MAX_TAG {
-        return Err(TunnelAttrError::Tag { attr: a.kind, tag });
+        return Err(TunnelAttrError::Tag {
+            attr: a.kind,
+            tag: t,
+        });
     }
     Ok((t, u32::from_be_bytes([0, x, y, z])))
 }
@@ -818,23 +821,15 @@ impl RealmRules {
                 return Err(RealmRuleError::NoTargets(realm));
             }
             targets.sort_by_key(|t| t.preference);
-            let slot = if realm == DEFAULT_REALM {
-                &mut out.default
+            let taken = if realm == DEFAULT_REALM {
+                out.default.replace(targets).is_some()
             } else {
-                match out.realms.entry(realm.as_bytes().to_ascii_lowercase()) {
-                    std::collections::hash_map::Entry::Occupied(_) => {
-                        return Err(RealmRuleError::Duplicate(realm));
-                    }
-                    std::collections::hash_map::Entry::Vacant(v) => {
-                        v.insert(targets);
-                        continue;
-                    }
-                }
+                let key = realm.as_bytes().to_ascii_lowercase();
+                out.realms.insert(key, targets).is_some()
             };
-            if slot.is_some() {
+            if taken {
                 return Err(RealmRuleError::Duplicate(realm));
             }
-            *slot = Some(targets);
         }
         Ok(out)
     }
@@ -1131,6 +1126,13 @@ mod tests {
             Err(TunnelAttrError::Length {
                 attr: attr::TUNNEL_PREFERENCE,
                 tag: 1
+            })
+        );
+        assert_eq!(
+            with(Attr::new(attr::TUNNEL_TYPE, vec![0x40, 0, 0, 0, 3])),
+            Err(TunnelAttrError::Length {
+                attr: attr::TUNNEL_TYPE,
+                tag: 0
             })
         );
         assert_eq!(
