@@ -627,6 +627,7 @@ impl<D: DataPlane> Lns<D> {
                     token,
                     packet,
                     latency,
+                    ..
                 } => {
                     if self.radius_latencies.len() >= RADIUS_LATENCY_SAMPLES {
                         self.radius_latencies.pop_front();

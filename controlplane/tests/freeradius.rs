@@ -9,6 +9,11 @@
 //! Disconnect-Request sent with `radclient` tears the session down (and a
 //! forged one is dropped and counted); the server being down fails
 //! sessions cleanly, and they work again once it is back.
+//!
+//! And the gateway's side (`switched_user_gets_tunnel_targets`): a user
+//! whose Access-Accept carries two tagged sets of RFC 2868 Tunnel-*
+//! attributes, one with a Tunnel-Password that FreeRADIUS encrypted, read
+//! by `aaa::tunnel::from_radius` into the two targets in preference order.
 
 mod common;
 
@@ -16,13 +21,16 @@ use common::process::{Proc, root_or_skip};
 use common::tool_or_skip;
 use lns_controlplane::aaa::local::Users;
 use lns_controlplane::aaa::pool::Pools;
-use lns_controlplane::aaa::radius::client::{ClientConfig, Server};
-use lns_controlplane::aaa::radius::nas::Nas;
+use lns_controlplane::aaa::radius::client::{Client, ClientConfig, ClientOutput, Server, Service};
+use lns_controlplane::aaa::radius::nas::{Call, Nas, access_request};
+use lns_controlplane::aaa::radius::packet::{Code, Packet};
+use lns_controlplane::aaa::tunnel::{TunnelAttrError, TunnelTarget, from_radius};
 use lns_controlplane::l2tp::{
     CallParams, Endpoint, EndpointConfig, PeerPolicy, PeerRule, SessionKey,
 };
 use lns_controlplane::lac::{Lac, LacEvent};
 use lns_controlplane::lns::{Lns, LnsConfig, LnsEvent, NullDataPlane, RadiusSettings};
+use lns_controlplane::ppp::auth::Credentials;
 use lns_controlplane::ppp::lcp::AuthProtocol;
 use lns_controlplane::ppp::lcp_opts::{LcpConfig, Side};
 use lns_controlplane::ppp::link::{DownCause, LinkConfig};
@@ -47,7 +55,11 @@ struct Radiusd {
 
 impl Radiusd {
     fn build() -> Radiusd {
-        let dir = std::env::temp_dir().join(format!("xlns-freeradius-{}", std::process::id()));
+        // One directory per instance: the tests of this file run in
+        // parallel, each with its own server.
+        static INSTANCE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = INSTANCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("xlns-freeradius-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("log")).unwrap();
         std::fs::create_dir_all(dir.join("run")).unwrap();
@@ -530,5 +542,129 @@ fn lns_against_freeradius() {
         w.up(e),
         Some(Ipv4Addr::new(100, 64, 9, 9)),
         "alice's address was released and reused"
+    );
+}
+
+/// One PAP Access-Request through the sans-IO RADIUS client over a real
+/// socket; the verified reply with the server that answered and the
+/// request's authenticator (what Tunnel-Password decryption needs).
+fn authenticate(r: &Radiusd, user: &str, password: &str) -> (Packet, SocketAddr, [u8; 16]) {
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(20)))
+        .unwrap();
+    let server = SocketAddr::from(([127, 0, 0, 1], r.auth));
+    let mut client = Client::new(
+        ClientConfig {
+            auth: vec![Server {
+                addr: server,
+                secret: SECRET.as_bytes().to_vec(),
+            }],
+            timeout: Duration::from_secs(1),
+            ..Default::default()
+        },
+        [7; 32],
+    );
+    let nas = Nas {
+        ip: Some(Ipv4Addr::new(10, 0, 0, 1)),
+        identifier: "xlns-gateway-test".into(),
+    };
+    let call = Call {
+        user: user.as_bytes().to_vec(),
+        nas_port: 1,
+        calling: None,
+        called: None,
+        lac: "10.0.0.10".parse().unwrap(),
+        lns: "10.0.0.1".parse().unwrap(),
+        lac_name: b"lac".to_vec(),
+        lns_name: b"xlns".to_vec(),
+        session_id: "00000001".into(),
+        tunnel_connection: "1".into(),
+    };
+    let creds = Credentials::Pap {
+        user: user.as_bytes().to_vec(),
+        password: password.as_bytes().to_vec(),
+    };
+    let (attrs, pw) = access_request(&nas, &call, &creds);
+    let token = client.request(Instant::now(), Service::Auth, attrs, pw);
+    let end = Instant::now() + T;
+    let mut buf = [0u8; 4096];
+    while Instant::now() < end {
+        while let Some(o) = client.poll_output() {
+            match o {
+                ClientOutput::Send { to, bytes } => {
+                    sock.send_to(&bytes, to).unwrap();
+                }
+                ClientOutput::Reply {
+                    token: t,
+                    packet,
+                    server,
+                    request_authenticator,
+                    ..
+                } => {
+                    assert_eq!(t, token);
+                    return (packet, server, request_authenticator);
+                }
+                ClientOutput::Timeout { .. } => panic!("FreeRADIUS did not answer"),
+            }
+        }
+        if let Ok((n, from)) = sock.recv_from(&mut buf) {
+            client.handle(Instant::now(), from, &buf[..n]);
+        }
+        client.on_timeout(Instant::now());
+    }
+    panic!("no answer from FreeRADIUS in {T:?}");
+}
+
+#[test]
+fn switched_user_gets_tunnel_targets() {
+    if !ready() {
+        return;
+    }
+    let mut rad = Radiusd::build();
+    rad.start();
+
+    let (reply, server, ra) = authenticate(&rad, "switched@radius.example", "switched-pw");
+    assert_eq!(reply.code(), Some(Code::AccessAccept));
+    assert_eq!(server, SocketAddr::from(([127, 0, 0, 1], rad.auth)));
+    let targets = from_radius(&reply.attrs, SECRET.as_bytes(), &ra).unwrap();
+    // deploy/radius/raddb.patch, users file: tag 2 comes first on the
+    // wire, tag 1 is preferred.
+    let a = TunnelTarget {
+        endpoint: "192.0.2.1:1701".parse().unwrap(),
+        secret: Some(b"lns-a-tunnel-secret".to_vec()),
+        client_auth_id: Some(b"xlns-gw".to_vec()),
+        server_auth_id: Some(b"lns-a".to_vec()),
+        preference: 1,
+        assignment_id: Some(b"grp1".to_vec()),
+        tag: 1,
+        ..TunnelTarget::new("0.0.0.0:1".parse().unwrap())
+    };
+    let b = TunnelTarget {
+        endpoint: "[2001:db8::2]:1702".parse().unwrap(),
+        preference: 2,
+        tag: 2,
+        ..TunnelTarget::new("0.0.0.0:1".parse().unwrap())
+    };
+    assert_eq!(targets, vec![a, b], "{:?}", reply.attrs);
+    assert_ne!(targets[0].key(), targets[1].key());
+
+    // The password is bound to this request: another Request
+    // Authenticator or secret does not decrypt it (mostly refused as bad
+    // padding; FreeRADIUS's salt is random, so now and then the garbage
+    // happens to frame, but it is never the password).
+    for (secret, ra) in [(SECRET.as_bytes(), [0u8; 16]), (b"other".as_slice(), ra)] {
+        match from_radius(&reply.attrs, secret, &ra) {
+            Err(TunnelAttrError::Padding { tag: 1 }) => {}
+            Ok(t) => assert_ne!(t[0].secret, targets[0].secret),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    // A user without tunnel attributes: no target (terminated here).
+    let (reply, _, ra) = authenticate(&rad, "carol", "carol-pw");
+    assert_eq!(reply.code(), Some(Code::AccessAccept));
+    assert_eq!(
+        from_radius(&reply.attrs, SECRET.as_bytes(), &ra),
+        Ok(vec![])
     );
 }

@@ -32,15 +32,9 @@ const LAC: u8 = 10;
 
 fn target(i: u8, preference: u32) -> TunnelTarget {
     TunnelTarget {
-        endpoint: addr(i),
         secret: Some(b"hop-secret".to_vec()),
-        client_auth_id: None,
-        server_auth_id: None,
         preference,
-        assignment_id: None,
-        hide_avps: false,
-        weight: 1,
-        tag: 0,
+        ..TunnelTarget::new(addr(i))
     }
 }
 
@@ -109,7 +103,8 @@ fn gateway(auth: AuthProtocol, hold_down: Duration) -> Lns<NullDataPlane> {
         realms: RealmRules::new(vec![
             ("a.example".into(), vec![target(LNS_A, 1), target(LNS_B, 2)]),
             ("b.example".into(), vec![target(LNS_B, 1)]),
-        ]),
+        ])
+        .unwrap(),
         hold_down,
         tunnel_idle: Duration::from_secs(10),
         ..Default::default()
@@ -408,8 +403,9 @@ fn with_the_preferred_lns_down_calls_go_to_the_next_and_it_is_held_down() {
     assert_eq!(lab.switched_up()[0].1, addr(LNS_B));
     let now = lab.sim.now;
     let gw = lab.gateway();
-    assert_eq!(gw.switch.stats.failures.get(&addr(LNS_A)), Some(&1));
-    assert_eq!(gw.switch.held(now), vec![addr(LNS_A)]);
+    assert_eq!(gw.switch.failures(addr(LNS_A)), 1);
+    let held: Vec<SocketAddr> = gw.switch.held(now).into_iter().map(|(e, _)| e).collect();
+    assert_eq!(held, vec![addr(LNS_A)]);
     // The next call of the realm skips the held-down LNS at once.
     lab.call(&["user1@a.example".to_string()]);
     let up = lab.sim.run_until(Duration::from_secs(30), |sim| {
@@ -421,10 +417,7 @@ fn with_the_preferred_lns_down_calls_go_to_the_next_and_it_is_held_down() {
             == 2
     });
     assert!(up);
-    assert_eq!(
-        lab.gateway().switch.stats.failures.get(&addr(LNS_A)),
-        Some(&1)
-    );
+    assert_eq!(lab.gateway().switch.failures(addr(LNS_A)), 1);
     assert_eq!(lab.switched_up()[1].1, addr(LNS_B));
 
     // Both hang up: the tunnel toward the LNS closes once idle; the

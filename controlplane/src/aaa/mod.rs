@@ -5,6 +5,8 @@
 //! * [`schedule`]: a session's accounting clock (Session-Timeout, interims).
 //! * [`local`]: the local users file.
 //! * [`dae`]: Disconnect/CoA (RFC 5176) decisions, sans-IO.
+//! * [`tunnel`]: which LNS a switched or access call goes to (RFC 2868
+//!   Tunnel-* attributes, realm rules, failover and hold-down).
 //!
 //! * [`radius`]: RADIUS (RFC 2865/2866/2869, Disconnect/CoA RFC 5176).
 

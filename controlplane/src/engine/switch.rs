@@ -34,7 +34,7 @@
 //! endpoint both legs live in, decides when a call is switched (a realm
 //! rule or RADIUS tunnel attributes), and applies the outputs.
 
-use crate::aaa::tunnel::{HoldDown, RealmRules, TunnelTarget};
+use crate::aaa::tunnel::{self, HoldDown, RealmRules, TunnelKey, TunnelTarget};
 use crate::cause::DownCause;
 use crate::engine::frame;
 use crate::l2tp::avp::{PppDisconnectCause, ProxyAuthType};
@@ -169,8 +169,8 @@ pub struct SwitchStats {
     pub up: u64,
     /// Calls that found no target.
     pub no_target: u64,
-    /// Target failures, by endpoint.
-    pub failures: HashMap<SocketAddr, u64>,
+    /// Target failures (the count per endpoint is [`Switch::failures`]).
+    pub target_failures: u64,
     /// Endpoints put on hold-down.
     pub held_down: u64,
     /// Frames switched by the control plane (the data plane was not).
@@ -206,17 +206,14 @@ struct Call {
     b_up: bool,
     user: Vec<u8>,
     target: Option<TunnelTarget>,
-    targets: VecDeque<TunnelTarget>,
+    /// Targets not tried yet.
+    targets: Vec<TunnelTarget>,
     params: CallParams,
     installed: bool,
     up_since: Option<Instant>,
     /// Leg B must be up by then.
     deadline: Option<Instant>,
 }
-
-/// A tunnel toward an LNS is shared by calls with the same endpoint and
-/// Tunnel-Assignment-ID (RFC 2868 §3.7).
-type TunnelKey = (SocketAddr, Option<Vec<u8>>);
 
 /// The gateway.
 #[derive(Debug)]
@@ -229,6 +226,8 @@ pub struct Switch {
     idle: HashMap<u16, Instant>,
     /// Switched calls on each tunnel we opened toward an LNS.
     load: HashMap<u16, usize>,
+    /// Switched calls toward each endpoint (spreads equal preferences).
+    endpoint_load: HashMap<SocketAddr, u64>,
     hold: HoldDown,
     out: VecDeque<SwitchOutput>,
     /// Counters.
@@ -246,6 +245,7 @@ impl Switch {
             tunnel_of: HashMap::new(),
             idle: HashMap::new(),
             load: HashMap::new(),
+            endpoint_load: HashMap::new(),
             hold: HoldDown::default(),
             out: VecDeque::new(),
             stats: SwitchStats::default(),
@@ -289,17 +289,19 @@ impl Switch {
         self.calls.is_empty()
     }
 
-    /// Endpoints on hold-down now.
-    pub fn held(&self, now: Instant) -> Vec<SocketAddr> {
-        let mut v: Vec<SocketAddr> = self
-            .stats
-            .failures
-            .keys()
-            .filter(|e| self.hold.is_held(**e, now))
-            .copied()
-            .collect();
-        v.sort();
-        v
+    /// Endpoints on hold-down now, with the time left.
+    pub fn held(&self, now: Instant) -> Vec<(SocketAddr, Duration)> {
+        self.hold.held(now).collect()
+    }
+
+    /// Failures of an endpoint since start.
+    pub fn failures(&self, endpoint: SocketAddr) -> u64 {
+        self.hold.failures(endpoint)
+    }
+
+    /// Failures by endpoint since start.
+    pub fn failure_counts(&self) -> impl Iterator<Item = (SocketAddr, u64)> + '_ {
+        self.hold.failure_counts()
     }
 
     /// Next output.
@@ -338,7 +340,7 @@ impl Switch {
             };
             // Unbound first: the CDN's SessionDown is not a failure of
             // the next target.
-            self.unbind(b.key);
+            self.unbind(b);
             let rc = ResultCode::cdn(CdnResult::Timeout, None, "target LNS did not answer");
             ep.disconnect(now, b.key, rc, None);
             self.failed(now, a, b.peer, DownCause::TargetTunnelDown);
@@ -377,10 +379,6 @@ impl Switch {
         targets: Vec<TunnelTarget>,
     ) {
         self.stats.calls += 1;
-        let mut targets = targets;
-        // Preference order (RFC 2868 §3.8: lower is preferred); the order
-        // given breaks ties.
-        targets.sort_by_key(|t| t.preference);
         self.calls.insert(
             a.key,
             Call {
@@ -389,7 +387,7 @@ impl Switch {
                 b_up: false,
                 user,
                 target: None,
-                targets: targets.into(),
+                targets,
                 params,
                 installed: false,
                 up_since: None,
@@ -405,7 +403,17 @@ impl Switch {
             let Some(c) = self.calls.get_mut(&a) else {
                 return;
             };
-            let Some(t) = c.targets.pop_front() else {
+            // Preference order (RFC 2868 §3.8), equal preferences spread
+            // by load, held-down endpoints skipped.
+            let pick = tunnel::order(
+                &c.targets,
+                |t| self.endpoint_load.get(&t.endpoint).copied().unwrap_or(0),
+                &self.hold,
+                now,
+            )
+            .first()
+            .map(|t| (*t).clone());
+            let Some(t) = pick else {
                 let c = self.calls.remove(&a).expect("present");
                 self.stats.no_target += 1;
                 self.out.push_back(SwitchOutput::Down {
@@ -417,12 +425,10 @@ impl Switch {
                 });
                 return;
             };
-            if self.hold.is_held(t.endpoint, now) {
-                continue;
-            }
+            c.targets.retain(|x| *x != t);
             let local = self.cfg.local.unwrap_or(c.a.local);
             let params = c.params.clone();
-            let tkey: TunnelKey = (t.endpoint, t.assignment_id.clone());
+            let tkey: TunnelKey = t.key();
             let existing = self
                 .tunnels
                 .get(&tkey)
@@ -447,6 +453,7 @@ impl Switch {
             });
             match placed {
                 Ok(b) => {
+                    let local_peer = t.endpoint;
                     let c = self.calls.get_mut(&a).expect("present");
                     c.b = Some(Leg {
                         key: b,
@@ -460,6 +467,7 @@ impl Switch {
                     c.deadline = Some(now + self.cfg.target_timeout);
                     self.by_b.insert(b, a);
                     *self.load.entry(b.tunnel).or_insert(0) += 1;
+                    *self.endpoint_load.entry(local_peer).or_insert(0) += 1;
                     return;
                 }
                 Err(e) => {
@@ -471,7 +479,7 @@ impl Switch {
     }
 
     fn failed(&mut self, now: Instant, a: SessionKey, endpoint: SocketAddr, cause: DownCause) {
-        *self.stats.failures.entry(endpoint).or_insert(0) += 1;
+        self.stats.target_failures += 1;
         if !self.hold.is_held(endpoint, now) {
             self.stats.held_down += 1;
         }
@@ -494,12 +502,18 @@ impl Switch {
 
     /// A tunnel we opened toward an LNS lost a call: close it once idle.
     /// Leg B no longer belongs to its call.
-    fn unbind(&mut self, b: SessionKey) -> Option<SessionKey> {
-        let a = self.by_b.remove(&b)?;
-        if let Some(n) = self.load.get_mut(&b.tunnel) {
+    fn unbind(&mut self, b: Leg) -> Option<SessionKey> {
+        let a = self.by_b.remove(&b.key)?;
+        if let Some(n) = self.endpoint_load.get_mut(&b.peer) {
             *n = n.saturating_sub(1);
             if *n == 0 {
-                self.load.remove(&b.tunnel);
+                self.endpoint_load.remove(&b.peer);
+            }
+        }
+        if let Some(n) = self.load.get_mut(&b.key.tunnel) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.load.remove(&b.key.tunnel);
             }
         }
         Some(a)
@@ -543,7 +557,14 @@ impl Switch {
                 true
             }
             Event::SessionDown { key, cause } if self.by_b.contains_key(key) => {
-                let a = self.unbind(*key).expect("present");
+                let a = self.by_b[key];
+                let Some(c) = self.calls.get_mut(&a) else {
+                    self.by_b.remove(key);
+                    return true;
+                };
+                if let Some(leg) = c.b {
+                    self.unbind(leg);
+                }
                 let Some(c) = self.calls.get_mut(&a) else {
                     return true;
                 };
@@ -625,7 +646,7 @@ impl Switch {
                     ClearCause::LocalCdn(_) => (DownCause::CallClearedLocally, None),
                 };
                 if let Some(b) = c.b {
-                    self.unbind(b.key);
+                    self.unbind(b);
                     if c.installed {
                         self.out
                             .push_back(SwitchOutput::Remove { a: *key, b: b.key });

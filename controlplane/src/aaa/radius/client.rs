@@ -86,6 +86,12 @@ pub enum ClientOutput {
         packet: Packet,
         /// Time from first transmission to this reply.
         latency: Duration,
+        /// The server that answered (its secret decrypts reply attributes
+        /// such as Tunnel-Password).
+        server: SocketAddr,
+        /// The Request Authenticator of the request this answers (the
+        /// other input of Tunnel-Password decryption, RFC 2868 §3.5).
+        request_authenticator: [u8; 16],
     },
     /// No server answered request `token`.
     Timeout {
@@ -408,6 +414,7 @@ impl Client {
             return;
         }
         let latency = now.saturating_duration_since(p.first_sent);
+        let request_authenticator = p.authenticator;
         self.dead_until.remove(&from);
         self.by_wire.remove(&(from, packet.identifier));
         self.pending.remove(&token);
@@ -417,6 +424,8 @@ impl Client {
             token,
             packet,
             latency,
+            server: from,
+            request_authenticator,
         });
     }
 }
@@ -485,8 +494,15 @@ mod tests {
         let reply = accept(&s[0].1, b"s3cret");
         c.handle(now, s[0].0, &reply);
         match c.poll_output() {
-            Some(ClientOutput::Reply { token, packet, .. }) => {
+            Some(ClientOutput::Reply {
+                token,
+                packet,
+                server,
+                request_authenticator,
+                ..
+            }) => {
                 assert_eq!(token, t);
+                assert_eq!((server, request_authenticator), (s[0].0, req.authenticator));
                 assert_eq!(
                     packet.get(attr::FRAMED_IP_ADDRESS).unwrap().as_u32(),
                     Some(0x6440_0909)

@@ -96,7 +96,11 @@ pub mod attr {
     pub const TUNNEL_CLIENT_ENDPOINT: u8 = 66;
     pub const TUNNEL_SERVER_ENDPOINT: u8 = 67;
     pub const ACCT_TUNNEL_CONNECTION: u8 = 68;
+    pub const TUNNEL_PASSWORD: u8 = 69;
     pub const MESSAGE_AUTHENTICATOR: u8 = 80;
+    pub const TUNNEL_PRIVATE_GROUP_ID: u8 = 81;
+    pub const TUNNEL_ASSIGNMENT_ID: u8 = 82;
+    pub const TUNNEL_PREFERENCE: u8 = 83;
     pub const TUNNEL_CLIENT_AUTH_ID: u8 = 90;
     pub const TUNNEL_SERVER_AUTH_ID: u8 = 91;
     pub const ACCT_INTERIM_INTERVAL: u8 = 85;
