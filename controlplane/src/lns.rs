@@ -627,7 +627,8 @@ impl<D: DataPlane> Lns<D> {
                     token,
                     packet,
                     latency,
-                    ..
+                    server,
+                    request_authenticator,
                 } => {
                     if self.radius_latencies.len() >= RADIUS_LATENCY_SAMPLES {
                         self.radius_latencies.pop_front();
@@ -637,7 +638,26 @@ impl<D: DataPlane> Lns<D> {
                         continue;
                     };
                     if service == Service::Auth {
-                        self.authorized(now, key, token, Some(&packet));
+                        // RFC 2868 tunnel attributes in an Access-Accept
+                        // switch the call (the multi-hop gateway).
+                        let secret = self.cfg.radius.as_ref().and_then(|r| {
+                            r.client
+                                .auth
+                                .iter()
+                                .find(|s| s.addr == server)
+                                .map(|s| s.secret.clone())
+                        });
+                        let accept =
+                            packet.code == crate::aaa::radius::packet::Code::AccessAccept as u8;
+                        let tunnels = match (accept, secret) {
+                            (true, Some(secret)) => crate::aaa::tunnel::from_radius(
+                                &packet.attrs,
+                                &secret,
+                                &request_authenticator,
+                            ),
+                            _ => Ok(Vec::new()),
+                        };
+                        self.authorized(now, key, token, Some(&packet), tunnels);
                     }
                 }
                 ClientOutput::Timeout { token } => {
@@ -647,7 +667,7 @@ impl<D: DataPlane> Lns<D> {
                     match service {
                         Service::Auth => {
                             self.aaa.auth_timeouts += 1;
-                            self.authorized(now, key, token, None);
+                            self.authorized(now, key, token, None, Ok(Vec::new()));
                         }
                         Service::Acct => self.aaa.acct_timeouts += 1,
                     }
@@ -657,7 +677,16 @@ impl<D: DataPlane> Lns<D> {
     }
 
     /// RADIUS answered (or not, `None`) for the call's credentials.
-    fn authorized(&mut self, now: Instant, key: SessionKey, token: u64, reply: Option<&Packet>) {
+    /// `tunnels`: the RFC 2868 tunnel attributes of an Access-Accept, as
+    /// targets for the multi-hop gateway (empty: terminate here).
+    fn authorized(
+        &mut self,
+        now: Instant,
+        key: SessionKey,
+        token: u64,
+        reply: Option<&Packet>,
+        tunnels: Result<Vec<crate::aaa::tunnel::TunnelTarget>, crate::aaa::tunnel::TunnelAttrError>,
+    ) {
         let Some(s) = self.subs.get_mut(&key) else {
             return;
         };
@@ -670,6 +699,34 @@ impl<D: DataPlane> Lns<D> {
                 return;
             }
         };
+        let accepted = reply.is_some_and(|p| {
+            matches!(
+                nas::authorization(p, &creds).decision,
+                Decision::Accept { .. }
+            )
+        });
+        match tunnels {
+            Ok(t) if accepted && !t.is_empty() && !s.reported_up => {
+                self.aaa.accepts += 1;
+                self.switch.stats.by_radius += 1;
+                return self.switch_authenticated(now, key, &creds, t);
+            }
+            // RFC 2868 §3.1: tunnel attributes we cannot follow make the
+            // Accept a Reject.
+            Err(e) if accepted => {
+                self.aaa.rejects += 1;
+                self.switch.stats.bad_tunnel_attributes += 1;
+                tracing::warn!(tunnel = key.tunnel, session = key.session, error = %e, "RADIUS tunnel attributes refused; the call is rejected");
+                s.link.decide(
+                    now,
+                    Decision::Reject {
+                        message: format!("unusable RADIUS tunnel attributes: {e}"),
+                    },
+                );
+                return self.after_link(now, key);
+            }
+            _ => {}
+        }
         let decision = match reply {
             Some(p) => {
                 let z = nas::authorization(p, &creds);

@@ -82,8 +82,11 @@ fn users(n: usize) -> Users {
 fn lns(i: u8, auth: AuthProtocol, n: usize) -> Lns<NullDataPlane> {
     let mut pools = Pools::default();
     pools.add("default", vec![format!("100.64.{i}.0/24").parse().unwrap()]);
+    // The gateway must know the tunnel secret (from the realm rule or
+    // the RADIUS Tunnel-Password) to get a tunnel.
     let policy = PeerPolicy {
         secret: Some(b"hop-secret".to_vec()),
+        auth: lns_controlplane::l2tp::TunnelAuth::Required,
         ..Default::default()
     };
     Lns::new(
@@ -478,4 +481,143 @@ fn a_lac_that_sequences_gets_sequenced_frames_through_the_gateway() {
     let gw = lab.gateway();
     let e = gw.dataplane.switched.values().next().unwrap();
     assert!(e.a.sequencing && e.b.sequencing, "{e:?}");
+}
+
+/// RADIUS decides the target: an Access-Accept with two tagged RFC 2868
+/// tunnel sets (tag 1: LNS A, preference 2; tag 2: LNS B, preference 1),
+/// each with its Tunnel-Password encrypted (§3.5). The call goes to LNS
+/// B, and its tunnel authenticates with the decrypted password (a wrong
+/// one would fail tunnel authentication at the LNS).
+#[test]
+fn radius_tunnel_attributes_choose_the_lns_and_its_secret() {
+    use lns_controlplane::aaa::radius::client::{ClientConfig, Server};
+    use lns_controlplane::aaa::radius::nas::Nas;
+    use lns_controlplane::aaa::radius::packet::{Attr, Code, Packet, attr};
+    use lns_controlplane::aaa::tunnel::encrypt_tunnel_password;
+    use lns_controlplane::lns::RadiusSettings;
+    use lns_controlplane::ppp::chap;
+    const SECRET: &[u8] = b"radius-secret";
+    let rad = SocketAddr::from(([127, 0, 0, 1], 1812));
+    let mut cfg = lns_cfg(AuthProtocol::ChapMd5, Ipv4Addr::new(100, 100, 0, 254));
+    cfg.radius = Some(RadiusSettings {
+        client: ClientConfig {
+            auth: vec![Server {
+                addr: rad,
+                secret: SECRET.to_vec(),
+            }],
+            ..Default::default()
+        },
+        nas: Nas {
+            ip: Some(Ipv4Addr::new(10, 0, 0, 1)),
+            identifier: "xlns-gw".into(),
+        },
+        interim: None,
+        dae_clients: vec![],
+    });
+    let mut pools = Pools::default();
+    pools.add("default", vec!["100.100.0.0/24".parse().unwrap()]);
+    let gw = Lns::new(
+        common::sim_endpoint(1, PeerPolicy::default()),
+        cfg,
+        Users::default(),
+        pools,
+        NullDataPlane::default(),
+        11,
+    );
+    let mut sim: Sim<Mixed<NullDataPlane>> = Sim::new(Instant::now(), Impairments::default(), 9);
+    let g = sim.add(addr(GW), Mixed::Lns(gw));
+    let a = sim.add(
+        addr(LNS_A),
+        Mixed::Lns(lns(LNS_A, AuthProtocol::ChapMd5, 50)),
+    );
+    let b = sim.add(
+        addr(LNS_B),
+        Mixed::Lns(lns(LNS_B, AuthProtocol::ChapMd5, 50)),
+    );
+    let l = sim.add(addr(LAC), Mixed::Lac(lac(AuthProtocol::ChapMd5)));
+    let t = sim
+        .with(l, |e, now| {
+            e.lac().unwrap().open_tunnel(now, addr(LAC), addr(GW))
+        })
+        .unwrap();
+    let creds = (b"user7@b.example".to_vec(), "pw-7".to_string());
+    sim.with(l, |e, now| {
+        e.lac()
+            .unwrap()
+            .place_call(now, t, CallParams::default(), creds)
+    })
+    .unwrap();
+    let answer = |bytes: &[u8]| -> Option<Vec<u8>> {
+        let req = Packet::decode(bytes).ok()?;
+        assert_eq!(req.code()?, Code::AccessRequest);
+        let c = req.get(attr::CHAP_PASSWORD)?;
+        let ch = &req.get(attr::CHAP_CHALLENGE)?.value;
+        assert_eq!(
+            chap::md5_response(c.value[0], b"pw-7", ch)[..],
+            c.value[1..]
+        );
+        let mut reply = Packet::new(Code::AccessAccept, req.identifier, [0; 16]);
+        for (tag, lns, pref, salt) in [(1u8, LNS_A, 2u32, 0x8001u16), (2, LNS_B, 1, 0x8002)] {
+            let int = |v: u32| {
+                let mut b = v.to_be_bytes();
+                b[0] = tag;
+                b.to_vec()
+            };
+            reply.attrs.push(Attr::new(attr::TUNNEL_TYPE, int(3)));
+            reply
+                .attrs
+                .push(Attr::new(attr::TUNNEL_MEDIUM_TYPE, int(1)));
+            let mut ep = vec![tag];
+            ep.extend_from_slice(format!("10.0.0.{lns}").as_bytes());
+            reply
+                .attrs
+                .push(Attr::new(attr::TUNNEL_SERVER_ENDPOINT, ep));
+            reply
+                .attrs
+                .push(Attr::new(attr::TUNNEL_PREFERENCE, int(pref)));
+            let pw = encrypt_tunnel_password(tag, salt, b"hop-secret", SECRET, &req.authenticator)?;
+            reply.attrs.push(Attr::new(attr::TUNNEL_PASSWORD, pw));
+        }
+        reply.seal_response(SECRET, req.authenticator).ok()
+    };
+    let end = sim.now + Duration::from_secs(30);
+    let mut answered = 0;
+    while sim.now < end {
+        while let Some((to, bytes)) = sim.nodes[g].endpoint.lns().unwrap().poll_radius() {
+            if let Some(reply) = answer(&bytes) {
+                answered += 1;
+                sim.with(g, |e, now| e.lns().unwrap().handle_radius(now, to, &reply));
+            }
+        }
+        if !sim.step() {
+            break;
+        }
+    }
+    assert_eq!(answered, 1);
+    let ups: Vec<Option<Ipv4Addr>> = sim.nodes[l]
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            MixedEvent::Lac(LacEvent::SubscriberUp { ipv4, .. }) => Some(*ipv4),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ups.len(), 1, "gateway: {:?}", sim.nodes[g].events);
+    assert_eq!(ups[0].unwrap().octets()[2], LNS_B);
+    let gw = sim.nodes[g].endpoint.as_lns().unwrap();
+    assert_eq!(gw.switch.stats.by_radius, 1);
+    assert_eq!(gw.switch.stats.up, 1);
+    assert_eq!(
+        sim.nodes[a]
+            .endpoint
+            .as_lns()
+            .unwrap()
+            .endpoint
+            .tunnel_count(),
+        0
+    );
+    assert_eq!(
+        sim.nodes[b].endpoint.as_lns().unwrap().subscriber_count(),
+        1
+    );
 }

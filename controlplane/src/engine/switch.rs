@@ -180,6 +180,11 @@ pub struct SwitchStats {
     pub relay_dropped: u64,
     /// SLI and WEN relayed.
     pub info_relayed: u64,
+    /// Calls switched by RADIUS tunnel attributes (the rest by realm).
+    pub by_radius: u64,
+    /// Access-Accepts whose tunnel attributes could not be used (the
+    /// call was rejected, RFC 2868 §3.1).
+    pub bad_tunnel_attributes: u64,
 }
 
 /// A switched call as operators see it.
