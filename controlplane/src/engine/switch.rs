@@ -432,7 +432,11 @@ impl Switch {
             };
             c.targets.retain(|x| *x != t);
             let local = self.cfg.local.unwrap_or(c.a.local);
-            let params = c.params.clone();
+            let mut params = c.params.clone();
+            // RFC 2661 §5.4: a policy of "always" asks the LNS too.
+            params.sequencing_required |=
+                self.cfg.policy.data_sequencing == crate::l2tp::DataSequencing::Always;
+            let sequencing = params.sequencing_required;
             let tkey: TunnelKey = t.key();
             let existing = self
                 .tunnels
@@ -465,7 +469,7 @@ impl Switch {
                         local,
                         peer: t.endpoint,
                         peer_ids: (0, 0),
-                        sequencing: c.params.sequencing_required,
+                        sequencing,
                         ns: 0,
                     });
                     c.target = Some(t);

@@ -45,6 +45,97 @@ pub struct Config {
     /// `[log]`.
     #[serde(default)]
     pub log: Log,
+    /// `[switch]`: the multi-hop gateway's timers.
+    #[serde(default)]
+    pub switch: SwitchCfg,
+    /// `[[realm]]`: calls of `user@realm` switched to other LNSs.
+    #[serde(default, rename = "realm")]
+    pub realms: Vec<Realm>,
+}
+
+/// `[switch]`: how the multi-hop gateway treats target LNSs.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SwitchCfg {
+    /// Seconds a target LNS that failed is skipped.
+    #[serde(default = "default_hold_down")]
+    pub hold_down_secs: u64,
+    /// Seconds a tunnel toward an LNS stays open without sessions.
+    #[serde(default = "default_tunnel_idle")]
+    pub tunnel_idle_secs: u64,
+    /// Seconds a target has to bring the onward call up before the next
+    /// target is tried.
+    #[serde(default = "default_target_timeout")]
+    pub target_timeout_secs: u64,
+    /// Our address toward LNSs (one of `l2tp.listen`; default: the address
+    /// the LAC reached us on).
+    pub local: Option<SocketAddr>,
+    /// Data sequencing toward LNSs (besides what the LAC asks).
+    #[serde(default)]
+    pub data_sequencing: SequencingMode,
+}
+
+impl Default for SwitchCfg {
+    fn default() -> Self {
+        SwitchCfg {
+            hold_down_secs: default_hold_down(),
+            tunnel_idle_secs: default_tunnel_idle(),
+            target_timeout_secs: default_target_timeout(),
+            local: None,
+            data_sequencing: SequencingMode::Auto,
+        }
+    }
+}
+
+fn default_hold_down() -> u64 {
+    60
+}
+fn default_tunnel_idle() -> u64 {
+    10
+}
+fn default_target_timeout() -> u64 {
+    5
+}
+
+/// `[[realm]]`: the LNSs that serve `user@name` (`*`: every realm no other
+/// rule names).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Realm {
+    /// The realm, after the user name's last '@' (case does not matter).
+    pub name: String,
+    /// `[[realm.lns]]`: the target LNSs, tried by preference.
+    pub lns: Vec<RealmLns>,
+}
+
+/// `[[realm.lns]]`: one target LNS of a realm.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RealmLns {
+    /// Its address.
+    pub address: IpAddr,
+    /// Its L2TP port.
+    #[serde(default = "default_l2tp_port")]
+    pub port: u16,
+    /// The tunnel secret.
+    pub secret: Option<String>,
+    /// Hide AVPs toward it (needs `secret`).
+    #[serde(default)]
+    pub hide_avps: bool,
+    /// Lower is tried first (RFC 2868 §3.8).
+    #[serde(default = "default_one")]
+    pub preference: u32,
+    /// Load weight among LNSs of equal preference (0: only when the others
+    /// failed).
+    #[serde(default = "default_one")]
+    pub weight: u32,
+    /// Calls with the same LNS and assignment id share a tunnel (RFC 2868
+    /// §3.7).
+    pub assignment_id: Option<String>,
+}
+
+fn default_l2tp_port() -> u16 {
+    1701
 }
 
 /// `[admin]`.
@@ -711,6 +802,7 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        self.switch_config()?;
         let l = &self.l2tp;
         if l.listen.is_empty() {
             return Err(bad("l2tp.listen", "needs at least one address"));
@@ -1220,6 +1312,64 @@ impl Config {
         }
     }
 
+    /// The multi-hop gateway's settings: realms as rules, timers.
+    pub fn switch_config(&self) -> Result<crate::engine::switch::SwitchConfig, ConfigError> {
+        use crate::aaa::tunnel::{RealmRules, TunnelTarget};
+        for (i, r) in self.realms.iter().enumerate() {
+            for (j, t) in r.lns.iter().enumerate() {
+                if t.hide_avps && t.secret.is_none() {
+                    return Err(bad(
+                        format!("realm[{i}].lns[{j}].hide_avps"),
+                        "hiding AVPs needs a secret (RFC 2661 §4.3)",
+                    ));
+                }
+                if t.port == 0 {
+                    return Err(bad(format!("realm[{i}].lns[{j}].port"), "must not be 0"));
+                }
+            }
+        }
+        let rules = RealmRules::new(self.realms.iter().map(|r| {
+            let targets = r
+                .lns
+                .iter()
+                .map(|t| TunnelTarget {
+                    secret: t.secret.clone().map(String::into_bytes),
+                    hide_avps: t.hide_avps,
+                    preference: t.preference,
+                    weight: t.weight,
+                    assignment_id: t.assignment_id.clone().map(String::into_bytes),
+                    ..TunnelTarget::new(SocketAddr::new(t.address, t.port))
+                })
+                .collect();
+            (r.name.clone(), targets)
+        }))
+        .map_err(|e| bad("realm", e))?;
+        let sw = &self.switch;
+        if let Some(local) = sw.local
+            && !self.l2tp.listen.contains(&local)
+        {
+            return Err(bad("switch.local", "must be one of l2tp.listen"));
+        }
+        if sw.target_timeout_secs == 0 {
+            return Err(bad("switch.target_timeout_secs", "must be above 0"));
+        }
+        Ok(crate::engine::switch::SwitchConfig {
+            realms: rules,
+            hold_down: Duration::from_secs(sw.hold_down_secs),
+            tunnel_idle: Duration::from_secs(sw.tunnel_idle_secs),
+            target_timeout: Duration::from_secs(sw.target_timeout_secs),
+            policy: PeerPolicy {
+                data_sequencing: match sw.data_sequencing {
+                    SequencingMode::Auto => DataSequencing::Auto,
+                    SequencingMode::Always => DataSequencing::Always,
+                    SequencingMode::Never => DataSequencing::Never,
+                },
+                ..Default::default()
+            },
+            local: sw.local,
+        })
+    }
+
     /// Call parameters for a `[[lac]]` entry.
     pub fn call_params(lac: &Lac) -> CallParams {
         CallParams {
@@ -1266,6 +1416,11 @@ mod tests {
         let c = Config::parse(&text).unwrap();
         assert!(!c.peers.is_empty());
         assert_eq!(c.pools().usage("business"), Some((241, 0)));
+        let sw = c.switch_config().unwrap();
+        assert_eq!(
+            sw.realms.lookup(b"x@isp-b.example").map(<[_]>::len),
+            Some(2)
+        );
         let users = crate::aaa::local::Users::load(c.ppp.users_file.as_deref().unwrap()).unwrap();
         assert_eq!(users.len(), 2);
         // The data plane gets the pools as prefixes and the listen port.
@@ -1274,6 +1429,40 @@ mod tests {
         assert!(a.pools_v4.contains(&("100.64.128.0".parse().unwrap(), 18)));
         assert_eq!(a.gateway, Some(c.ppp.gateway));
         assert_eq!(lns_dataplane::daemon::Args::parse(a.to_args()), Ok(a));
+    }
+
+    #[test]
+    fn realms_become_switch_rules_and_bad_ones_name_their_key() {
+        let text = format!(
+            "{MIN}[switch]\nhold_down_secs = 30\n[[realm]]\nname = \"B.example\"\n\
+             [[realm.lns]]\naddress = \"192.0.2.7\"\nsecret = \"s\"\npreference = 2\n\
+             [[realm.lns]]\naddress = \"2001:db8::7\"\nport = 1702\nassignment_id = \"g\"\n"
+        );
+        let c = Config::parse(&text).unwrap();
+        let sw = c.switch_config().unwrap();
+        assert_eq!(sw.hold_down, Duration::from_secs(30));
+        let t = sw.realms.lookup(b"alice@b.EXAMPLE").unwrap();
+        assert_eq!(t.len(), 2);
+        let at = |e: &str| t.iter().find(|x| x.endpoint == e.parse().unwrap()).unwrap();
+        assert_eq!(at("192.0.2.7:1701").secret.as_deref(), Some(&b"s"[..]));
+        assert_eq!(at("192.0.2.7:1701").preference, 2);
+        assert_eq!(at("[2001:db8::7]:1702").preference, 1);
+        assert_eq!(
+            at("[2001:db8::7]:1702").assignment_id.as_deref(),
+            Some(&b"g"[..])
+        );
+        assert!(sw.realms.lookup(b"alice@c.example").is_none());
+        let hide = format!(
+            "{MIN}[[realm]]\nname = \"b\"\n[[realm.lns]]\naddress = \"192.0.2.7\"\nhide_avps = true\n"
+        );
+        assert!(err(&hide).contains("realm[0].lns[0].hide_avps: hiding AVPs needs a secret"));
+        let local = format!("{MIN}[switch]\nlocal = \"192.0.2.99:1701\"\n");
+        assert!(err(&local).contains("switch.local: must be one of l2tp.listen"));
+        let dup = format!(
+            "{MIN}[[realm]]\nname = \"b\"\n[[realm.lns]]\naddress = \"192.0.2.7\"\n\
+             [[realm]]\nname = \"B\"\n[[realm.lns]]\naddress = \"192.0.2.8\"\n"
+        );
+        assert!(err(&dup).starts_with("realm:"), "{}", err(&dup));
     }
 
     #[test]

@@ -43,6 +43,8 @@ pub enum RunError {
     Dataplane(String),
     /// The admin API could not start.
     Admin(String),
+    /// The configuration does not hold together.
+    Config(config::ConfigError),
 }
 
 impl std::fmt::Display for RunError {
@@ -54,6 +56,7 @@ impl std::fmt::Display for RunError {
             RunError::Users(e) => write!(f, "users file: {e}"),
             RunError::Dataplane(e) => write!(f, "data plane: {e}"),
             RunError::Admin(e) => write!(f, "admin API: {e}"),
+            RunError::Config(e) => write!(f, "configuration: {e}"),
         }
     }
 }
@@ -300,7 +303,9 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), RunError> 
         cfg.pools(),
         plane,
         u64::from_le_bytes(seed),
-    );
+    )
+    // Validated when the file was read.
+    .with_switch(cfg.switch_config().map_err(RunError::Config)?);
 
     let (tx, mut rx) = mpsc::channel::<Datagram>(4096);
     for (&local, sock) in &sockets {

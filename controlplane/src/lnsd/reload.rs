@@ -89,6 +89,7 @@ pub fn apply(lns: &mut Lns<Plane>, old: &Config, new: &Config) -> Result<Vec<Str
         None
     };
     let radius_changed = old.radius != new.radius;
+    let switch = new.switch_config().map_err(|e| e.to_string())?;
     lns.reconfigure(new.lns(), radius_changed)?;
     // Nothing below can fail.
     let mut changes = Vec::new();
@@ -126,6 +127,13 @@ pub fn apply(lns: &mut Lns<Plane>, old: &Config, new: &Config) -> Result<Vec<Str
         changes.push("peers, secrets and L2TP limits: apply to tunnels opened from now on".into());
     }
     lns.endpoint.reconfigure(new.endpoint());
+    if old.realms != new.realms || old.switch != new.switch {
+        changes.push(format!(
+            "realms: {} rules; apply to calls switched from now on",
+            new.realms.len()
+        ));
+    }
+    lns.switch.reconfigure(switch);
     if old.ppp != new.ppp {
         changes.push("PPP settings: apply to calls set up from now on".into());
     }
