@@ -46,6 +46,7 @@ pub fn session(n: u32) -> Session {
             session: session ^ 0x5555,
             sequencing: false,
         }),
+        switched: None,
     }
 }
 
