@@ -122,6 +122,7 @@ fn main() {
         icmp: icmp::Source::default(),
         gateway: None,
         access_mtu: None,
+        core_mtu: None,
         bare: false,
     };
     let mut p = Pipeline::new(&r, 0, env).unwrap();

@@ -305,11 +305,13 @@ pub fn run(a: &Args, stop: Arc<AtomicBool>) -> Result<(), String> {
             "cannot read the access interface's MTU; only subscriber MRUs limit packet sizes"
         );
     }
+    let core_mtu = interface_mtu(&a.core);
     let env = Env {
         lns_port: a.lns_port,
         icmp: a.icmp,
         gateway: a.gateway,
         access_mtu,
+        core_mtu,
         bare: a.bare,
     };
     // The sockets are opened on the worker's own thread (the UMEM is not

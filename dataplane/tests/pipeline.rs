@@ -144,6 +144,7 @@ fn env() -> Env {
         },
         gateway: None,
         access_mtu: None,
+        core_mtu: None,
         bare: false,
     }
 }

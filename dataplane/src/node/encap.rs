@@ -129,6 +129,11 @@ impl Template {
         usize::from(self.ppp_proto) - 2
     }
 
+    /// Where the L2TP header starts (after UDP).
+    pub(crate) fn l2tp_at(&self) -> usize {
+        usize::from(self.udp) + 8
+    }
+
     /// What it adds after the Ethernet header (see [`overhead`]).
     pub fn overhead(&self) -> usize {
         self.len().saturating_sub(14)
