@@ -16,6 +16,8 @@ int main(void)
 	P("XLNS_XSK_CORE_BASE", XLNS_XSK_CORE_BASE);
 	P("XLNS_XSK_ENTRIES", XLNS_XSK_ENTRIES);
 	P("XLNS_MAX_PREFIXES", XLNS_MAX_PREFIXES);
+	P("XLNS_MAX_SWITCHED", XLNS_MAX_SWITCHED);
+	P("XLNS_CFG_SWITCHED", XLNS_CFG_SWITCHED);
 	P("XLNS_VERDICTS", XLNS_VERDICTS);
 	P("XLNS_ACCESS_TO_XSK", XLNS_ACCESS_TO_XSK);
 	P("XLNS_CORE_TO_XSK", XLNS_CORE_TO_XSK);
@@ -28,6 +30,7 @@ int main(void)
 	P("XLNS_ACCESS_NO_XSK", XLNS_ACCESS_NO_XSK);
 	P("XLNS_CORE_NO_XSK", XLNS_CORE_NO_XSK);
 	P("XLNS_PASS_OTHER_IFACE", XLNS_PASS_OTHER_IFACE);
+	P("XLNS_SWITCHED_TO_XSK", XLNS_SWITCHED_TO_XSK);
 	P("sizeof(struct xlns_config)", sizeof(struct xlns_config));
 	P("offsetof(xlns_config.access_ifindex)", offsetof(struct xlns_config, access_ifindex));
 	P("offsetof(xlns_config.core_ifindex)", offsetof(struct xlns_config, core_ifindex));

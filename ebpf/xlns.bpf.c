@@ -5,10 +5,23 @@
  *
  *   access side: UDP to the LNS address and port, L2TPv2 with T=0, PPP
  *                protocol IPv4 or IPv6      -> the AF_XDP socket of this queue
+ *   either side: UDP to the LNS address and port, L2TPv2 with T=0, its
+ *                (tunnel, session) in xlns_switched, any PPP protocol
+ *                                          -> the AF_XDP socket of this queue
  *   core side:   IPv4/IPv6 destination in a subscriber pool (LPM)
  *                                          -> the AF_XDP socket of this queue
  *   everything else (L2TP control, LCP/auth/NCP frames, ARP, ND, ...)
  *                                          -> XDP_PASS, to the kernel and lnsd
+ *
+ * Switched sessions (multi-hop, DESIGN §2.1) have no PPP here: every data
+ * frame of theirs, LCP and authentication included, is the workers' to
+ * rewrite onto the other leg, so the switched map is consulted before the
+ * PPP protocol test. lns-dataplane keeps the map in step with lnsd's
+ * table and sets XLNS_CFG_SWITCHED while it is not empty; until a new
+ * session's key is in, its non-IP frames reach lnsd as before. The
+ * target LNS may be reached through the core, so on the core interface
+ * too L2TP data to us is looked up there (and only there: anything else
+ * to the LNS address on the core side is the kernel's, as before).
  *
  * A frame that should be steered but finds no socket on its queue (the
  * data plane is restarting) is passed too and counted: lnsd sees it, and
@@ -55,6 +68,14 @@ struct {
 	__type(key, struct xlns_lpm_v6);
 	__type(value, __u8);
 } xlns_pools_v6 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XLNS_MAX_SWITCHED);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32);
+	__type(value, __u8);
+} xlns_switched SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -126,9 +147,10 @@ static __always_inline __u16 parse_l2(void *data, void *end, void **l3)
 	return proto;
 }
 
-/* Access side: is this an L2TP data frame carrying an IP packet for us?
- * IPv4 with options is fine; IPv6 with extension headers is not steered
- * (lnsd counts what reaches it). */
+/* Access side: is this an L2TP data frame for us carrying an IP packet,
+ * or any data frame of a switched session? IPv4 with options is fine;
+ * IPv6 with extension headers is not steered (lnsd counts what reaches
+ * it). The core side asks it about switched sessions only. */
 static __always_inline __u32 classify_access(struct xdp_md *ctx, struct xlns_config *cfg)
 {
 	void *data = (void *)(long)ctx->data;
@@ -181,6 +203,17 @@ static __always_inline __u32 classify_access(struct xdp_md *ctx, struct xlns_con
 		return XLNS_PASS_CONTROL;
 	if ((l2tp[1] & 0x0f) != 2)
 		return XLNS_PASS_NOT_L2TP;
+	if (cfg->flags & XLNS_CFG_SWITCHED) {
+		/* Tunnel and Session ID follow the optional Length. */
+		__u8 *ids = l2tp + ((l2tp[0] & 0x40) ? 4 : 2);
+
+		if ((void *)(ids + 4) > end)
+			return XLNS_PASS_MALFORMED;
+		__u32 key = ((__u32)ids[0] << 24) | ((__u32)ids[1] << 16) | ((__u32)ids[2] << 8) | ids[3];
+
+		if (bpf_map_lookup_elem(&xlns_switched, &key))
+			return XLNS_SWITCHED_TO_XSK;
+	}
 	__u32 hl = 6;
 
 	if (l2tp[0] & 0x40)
@@ -267,8 +300,17 @@ int xlns_steer(struct xdp_md *ctx)
 		count(v);
 		return XDP_PASS;
 	}
-	if (ctx->ingress_ifindex == cfg->access_ifindex)
+	int access = ctx->ingress_ifindex == cfg->access_ifindex;
+
+	if (access) {
 		v = classify_access(ctx, cfg);
+	} else if (ctx->ingress_ifindex == cfg->core_ifindex && (cfg->flags & XLNS_CFG_SWITCHED)) {
+		/* A switched leg's peer reached through the core: only its data
+		 * is taken here; the rest goes on to the pool test. */
+		v = classify_access(ctx, cfg);
+		if (v != XLNS_SWITCHED_TO_XSK)
+			v = XLNS_PASS_OTHER_IFACE;
+	}
 	/* With one interface for both sides, what is not L2TP for us may
 	 * still be a subscriber's. */
 	if ((v == XLNS_PASS_OTHER_IFACE || v == XLNS_PASS_NOT_L2TP) &&
@@ -278,6 +320,11 @@ int xlns_steer(struct xdp_md *ctx)
 		return to_xsk(ctx, 0, v, XLNS_ACCESS_NO_XSK);
 	if (v == XLNS_CORE_TO_XSK)
 		return to_xsk(ctx, XLNS_XSK_CORE_BASE, v, XLNS_CORE_NO_XSK);
+	/* To the socket of the interface it came in on: the worker reads
+	 * both and sends it out of whichever the slot names. */
+	if (v == XLNS_SWITCHED_TO_XSK)
+		return access ? to_xsk(ctx, 0, v, XLNS_ACCESS_NO_XSK)
+			      : to_xsk(ctx, XLNS_XSK_CORE_BASE, v, XLNS_CORE_NO_XSK);
 	count(v);
 	return XDP_PASS;
 }

@@ -18,6 +18,16 @@
 /* Pool prefixes the core side steers (LPM entries). */
 #define XLNS_MAX_PREFIXES 4096
 
+/* Entries of the switched-session map (`xlns_switched`) as compiled; the
+ * loader sizes it to the table's capacity when it knows it. Key: our
+ * (tunnel id << 16 | session id) on the leg a frame arrives on, in host
+ * order; value: 1. */
+#define XLNS_MAX_SWITCHED 65536
+
+/* xlns_config.flags: the switched map holds at least one key, so L2TP
+ * data frames are looked up in it (without it, no lookup is paid). */
+#define XLNS_CFG_SWITCHED 0x0001
+
 /* What the program did with a frame; one per-CPU counter each. Every
  * frame is counted exactly once. */
 enum xlns_verdict {
@@ -32,7 +42,8 @@ enum xlns_verdict {
 	XLNS_ACCESS_NO_XSK = 8,     /* would steer, no socket on the queue */
 	XLNS_CORE_NO_XSK = 9,       /* the same, core side */
 	XLNS_PASS_OTHER_IFACE = 10, /* attached where the config does not say */
-	XLNS_VERDICTS = 11,
+	XLNS_SWITCHED_TO_XSK = 11,  /* L2TP data of a switched session, any PPP */
+	XLNS_VERDICTS = 12,
 };
 
 /* The one entry of the `xlns_config` array map. Addresses and the port
@@ -43,7 +54,7 @@ struct xlns_config {
 	__u32 lns_ipv4;        /* 0: no IPv4 LNS address */
 	__u8 lns_ipv6[16];     /* all zero: no IPv6 LNS address */
 	__u16 lns_port;
-	__u16 flags;           /* reserved, 0 */
+	__u16 flags;           /* XLNS_CFG_* */
 };
 
 /* LPM trie keys (the kernel's struct bpf_lpm_trie_key layout). */

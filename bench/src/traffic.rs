@@ -416,6 +416,7 @@ fn side(
                 lns_ipv4: plan.lac.map(|_| lac),
                 lns_ipv6: None,
                 lns_port: port,
+                switched: false,
             })
             .map_err(|e| e.to_string())?;
         let pools: Vec<(Ipv4Addr, u8)> = plan.steer.iter().map(|a| (*a, 32)).collect();

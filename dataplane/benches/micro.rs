@@ -73,6 +73,7 @@ fn benches(c: &mut Criterion) {
         icmp: icmp::Source::default(),
         gateway: None,
         access_mtu: None,
+        core_mtu: None,
         bare: false,
     };
     let mut p = Pipeline::new(&r, 0, env).expect("pipeline");

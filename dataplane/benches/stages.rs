@@ -4,18 +4,27 @@
 //! parse + session lookup + spoof/TTL/next-hop rewrite), encap (template
 //! copy + patch + LAC next hop), and the whole pipeline each way.
 //!
+//! Then the same for 1,000,000 switched sessions (2,000,000 slots, a
+//! table of their own): switch (parse to the L2TP header + lookup +
+//! rewrite onto the other leg + next hop), and the pipeline each way: leg
+//! A to B (in on the access side, out on the core, Ns taken: leg B
+//! sequences) and B to A (in on the core side, after the subscriber
+//! lookup misses, out on the access side).
+//!
 //! Rounds cycle through 256 different batches (16,384 sessions spread over
 //! the table), so slots and buckets come from memory rather than staying
 //! in L1. Frames are restored from pristine copies before every batch;
 //! that copy is timed on its own and subtracted.
 //!
-//! Run: `cargo bench -p lns-dataplane --bench stages [-- SESSIONS ROUNDS]`
+//! Run: `cargo bench -p lns-dataplane --bench stages [-- [terminated|switched] [SESSIONS [ROUNDS]]]`
+//! (no word: both).
 
 use lns_dataplane::node::classify::from_core;
-use lns_dataplane::node::decap::decap;
+use lns_dataplane::node::decap::{data_message, decap};
 use lns_dataplane::node::encap::encap;
 use lns_dataplane::node::forward::{Allowed, NextHop as FwdHop, to_core};
 use lns_dataplane::node::icmp;
+use lns_dataplane::node::switch;
 use lns_dataplane::table::{CORE_V4, NextHop, Sizes, Writer};
 use lns_dataplane::worker::pipeline::{Env, Out, Pipeline};
 use std::hint::black_box;
@@ -25,7 +34,10 @@ use std::time::Instant;
 #[path = "common/frames.rs"]
 mod frames;
 
-use frames::{HEADROOM, downstream_frame, session, sub, upstream_frame};
+use frames::{
+    HEADROOM, HOP_LAC, HOP_TARGET, downstream_frame, session, sub, switched_frame_from_target,
+    switched_legs, upstream_frame,
+};
 
 const BATCH: usize = 64;
 
@@ -75,12 +87,60 @@ fn time(
 }
 
 fn main() {
+    // `cargo bench` adds `--bench`; words pick the parts, numbers size them.
+    let words: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-') && a.parse::<u32>().is_err())
+        .collect();
     let args: Vec<u32> = std::env::args()
         .skip(1)
         .filter_map(|a| a.parse().ok())
         .collect();
     let n = args.first().copied().unwrap_or(1_000_000);
     let rounds = args.get(1).copied().unwrap_or(20_000);
+    let all = words.is_empty();
+    if all || words.iter().any(|w| w == "terminated") {
+        terminated(n, rounds);
+    }
+    if all || words.iter().any(|w| w == "switched") {
+        switched(n, rounds);
+    }
+}
+
+/// Sessions spread over the whole table: `SETS` batches of `BATCH`.
+fn spread(n: u32) -> Vec<Vec<u32>> {
+    (0..SETS as u32)
+        .map(|k| {
+            (0..BATCH as u32)
+                .map(|i| ((k * BATCH as u32 + i).wrapping_mul(2_654_435_761) >> 3) % n)
+                .collect()
+        })
+        .collect()
+}
+
+fn env() -> Env {
+    Env {
+        lns_port: 1701,
+        icmp: icmp::Source::default(),
+        gateway: None,
+        access_mtu: None,
+        core_mtu: None,
+        bare: false,
+    }
+}
+
+/// The restore cost alone, ns/packet.
+fn restore_cost(rounds: u32, sets: &mut [Batch]) -> f64 {
+    let t = Instant::now();
+    for i in 0..rounds as usize {
+        let b = &mut sets[i % sets.len()];
+        b.restore();
+        black_box(&b.work);
+    }
+    t.elapsed().as_nanos() as f64 / f64::from(rounds) / BATCH as f64
+}
+
+fn terminated(n: u32, rounds: u32) {
     let mut w = Writer::heap(Sizes {
         capacity: n,
         workers: 1,
@@ -100,14 +160,7 @@ fn main() {
     w.set_nexthop(2, &hop).unwrap();
     let r = w.reader();
 
-    // Sessions spread over the whole table.
-    let pick: Vec<Vec<u32>> = (0..SETS as u32)
-        .map(|k| {
-            (0..BATCH as u32)
-                .map(|i| ((k * BATCH as u32 + i).wrapping_mul(2_654_435_761) >> 3) % n)
-                .collect()
-        })
-        .collect();
+    let pick = spread(n);
     let mut up: Vec<Batch> = pick
         .iter()
         .map(|p| Batch::new(p.iter().map(|&s| upstream_frame(s, 64)).collect()))
@@ -117,27 +170,14 @@ fn main() {
         .map(|p| Batch::new(p.iter().map(|&s| downstream_frame(s, 64)).collect()))
         .collect();
 
-    let env = Env {
-        lns_port: 1701,
-        icmp: icmp::Source::default(),
-        gateway: None,
-        access_mtu: None,
-        bare: false,
-    };
-    let mut p = Pipeline::new(&r, 0, env).unwrap();
+    let mut p = Pipeline::new(&r, 0, env()).unwrap();
     let sessions: Vec<Vec<_>> = pick
         .iter()
         .map(|p| p.iter().map(|&s| r.by_ipv4(sub(s)).unwrap()).collect())
         .collect();
     let mut run = |nsets: usize| -> [f64; 6] {
         let (up, down) = (&mut up[..nsets], &mut down[..nsets]);
-        let t = Instant::now();
-        for i in 0..rounds as usize {
-            let b = &mut up[i % nsets];
-            b.restore();
-            black_box(&b.work);
-        }
-        let restore_ns = t.elapsed().as_nanos() as f64 / f64::from(rounds) / BATCH as f64;
+        let restore_ns = restore_cost(rounds, up);
         let classify = time(rounds, down, restore_ns, |_, b| {
             for (buf, &len) in b.work.iter().zip(&b.lens) {
                 let p = from_core(&buf[HEADROOM..HEADROOM + len]).unwrap();
@@ -224,5 +264,115 @@ fn main() {
     println!(
         "  (batch restore, subtracted above: {:.1} / {:.1} ns/packet)",
         hot[5], spread[5]
+    );
+}
+
+fn switched(n: u32, rounds: u32) {
+    let mut w = Writer::heap(Sizes {
+        capacity: 2 * n,
+        workers: 1,
+    })
+    .unwrap();
+    let t = Instant::now();
+    for i in 0..n {
+        let (a, b) = switched_legs(i);
+        w.insert_switched(&a, &b).unwrap();
+    }
+    let fill = t.elapsed();
+    for (i, dst) in [(HOP_LAC, 2), (HOP_TARGET, 3)] {
+        w.set_nexthop(
+            i,
+            &NextHop {
+                dst_mac: [2, 0, 0, 0, 0, dst],
+                src_mac: [2, 0, 0, 0, 0, 1],
+                addr: None,
+            },
+        )
+        .unwrap();
+    }
+    let r = w.reader();
+    let pick = spread(n);
+    let mut a_in: Vec<Batch> = pick
+        .iter()
+        .map(|p| Batch::new(p.iter().map(|&s| upstream_frame(s, 64)).collect()))
+        .collect();
+    let mut b_in: Vec<Batch> = pick
+        .iter()
+        .map(|p| {
+            Batch::new(
+                p.iter()
+                    .map(|&s| switched_frame_from_target(s, 64))
+                    .collect(),
+            )
+        })
+        .collect();
+    let mut p = Pipeline::new(&r, 0, env()).unwrap();
+    let mut run = |nsets: usize| -> [f64; 4] {
+        let (a_in, b_in) = (&mut a_in[..nsets], &mut b_in[..nsets]);
+        let restore_ns = restore_cost(rounds, a_in);
+        // The stage alone: what the pipeline adds is counters and the
+        // receive counter, and on leg B's side the Ns.
+        let stage = time(rounds, a_in, restore_ns, |_, b| {
+            for (buf, &len) in b.work.iter_mut().zip(&b.lens) {
+                let m = data_message(&buf[HEADROOM..HEADROOM + len], 1701).unwrap();
+                let f = r.by_ids(m.tunnel, m.session).unwrap();
+                let h = r.nexthop(f.session.lac_nexthop).unwrap();
+                let t = &f.session.template;
+                let (s, _) =
+                    switch::rewrite(t, buf, HEADROOM + m.ppp, m.ppp_len, m.priority).unwrap();
+                buf[s..s + 6].copy_from_slice(&h.dst_mac);
+                buf[s + 6..s + 12].copy_from_slice(&h.src_mac);
+                black_box(&buf[s]);
+            }
+        });
+        let a_to_b = time(rounds, a_in, restore_ns, |_, b| {
+            for (buf, &len) in b.work.iter_mut().zip(&b.lens) {
+                let o = p.upstream(buf, HEADROOM, len);
+                debug_assert!(matches!(o, Out::Core(..)), "{o:?}");
+                black_box(o);
+            }
+            p.flush();
+        });
+        let b_to_a = time(rounds, b_in, restore_ns, |_, b| {
+            for (buf, &len) in b.work.iter_mut().zip(&b.lens) {
+                let o = p.downstream(buf, HEADROOM, len);
+                debug_assert!(matches!(o, Out::Access(..)), "{o:?}");
+                black_box(o);
+            }
+            p.flush();
+        });
+        [stage, a_to_b, b_to_a, restore_ns]
+    };
+    let hot = run(1);
+    let spread = run(SETS);
+    println!(
+        "{n} switched sessions ({} slots) in the table (filled in {:.2} s); {rounds} rounds of {BATCH}-packet batches; 64-byte IP packets in PPP",
+        2 * n,
+        fill.as_secs_f64()
+    );
+    println!(
+        "{:<48} {:>16} {:>22}",
+        "ns/packet",
+        format!("hot ({BATCH} sess.)"),
+        format!("spread ({} sess.)", SETS * BATCH)
+    );
+    let names = [
+        "switch   (parse + lookup + rewrite + next hop)",
+        "pipeline A->B (access in, core out, Ns)",
+        "pipeline B->A (core in after pool miss)",
+    ];
+    for (i, name) in names.iter().enumerate() {
+        println!("  {name:<46} {:>16.1} {:>22.1}", hot[i], spread[i]);
+    }
+    println!(
+        "  => one core: {:.2} Mpps A->B, {:.2} Mpps B->A (hot); {:.2} / {:.2} (spread)",
+        1e3 / hot[1],
+        1e3 / hot[2],
+        1e3 / spread[1],
+        1e3 / spread[2]
+    );
+    println!(
+        "  (batch restore, subtracted above: {:.1} / {:.1} ns/packet)",
+        hot[3], spread[3]
     );
 }

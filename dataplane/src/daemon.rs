@@ -11,8 +11,17 @@
 //! stops the workers and detaches the program; exits (code 3) if the table
 //! it mapped is replaced, since that means a new lnsd owns the sessions
 //! and will start a data plane of its own.
+//!
+//! Switched sessions: before attaching, it fills the XDP program's
+//! switched map from the table, then follows the table's switched journal
+//! every [`SWITCHED_POLL`] (`loader::switched`), so a session lnsd
+//! switches has all its frames steered to the workers within that time
+//! (until then its non-IP frames reach lnsd). Each start rebuilds the map
+//! from the table; the keys in it and the rebuilds forced by falling
+//! behind are published in the table header for lnsd.
 
 use crate::loader::abi::Config;
+use crate::loader::switched::SwitchedSync;
 use crate::loader::{AttachMode, Side, Steering};
 use crate::node::icmp;
 use crate::table::Reader;
@@ -25,6 +34,16 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+
+/// How often the switched journal is followed (and the XDP switched map
+/// updated): the longest a new switched session's LCP may still reach lnsd.
+pub const SWITCHED_POLL: Duration = Duration::from_millis(10);
+/// Heartbeats (and verdict copies, and the table-replaced check) every
+/// this many journal polls: 200 ms.
+const POLLS_PER_HEARTBEAT: u32 = 20;
+/// The most keys the XDP switched map is sized for (its bucket array is
+/// kernel memory, allocated at load): 4 Mi legs, 2 Mi switched sessions.
+const MAX_SWITCHED_KEYS: u32 = 1 << 22;
 
 /// The data plane's command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -271,7 +290,8 @@ pub fn run(a: &Args, stop: Arc<AtomicBool>) -> Result<(), String> {
     let inode = std::fs::metadata(&a.table).map(|m| m.ino()).ok();
     let access = xsk::ifindex(&a.access).map_err(|e| e.to_string())?;
     let core = xsk::ifindex(&a.core).map_err(|e| e.to_string())?;
-    let mut steer = Steering::load().map_err(|e| e.to_string())?;
+    let mut steer = Steering::load_for(table.sizes().capacity.min(MAX_SWITCHED_KEYS))
+        .map_err(|e| e.to_string())?;
     steer
         .configure(&Config {
             access_ifindex: access,
@@ -279,11 +299,16 @@ pub fn run(a: &Args, stop: Arc<AtomicBool>) -> Result<(), String> {
             lns_ipv4: a.lns_v4,
             lns_ipv6: a.lns_v6,
             lns_port: a.lns_port,
+            switched: false,
         })
         .map_err(|e| e.to_string())?;
     steer
         .set_pools(&a.pools_v4, &a.pools_v6)
         .map_err(|e| e.to_string())?;
+    // Before attaching: the program steers switched sessions from its
+    // first frame.
+    let mut switched = SwitchedSync::start(&table, &mut steer);
+    table.publish_switched(switched.len() as u64, switched.rebuilds);
     let mut mode = steer.attach(access, a.lowest).map_err(|e| e.to_string())?;
     if core != access {
         let m = steer.attach(core, a.lowest).map_err(|e| e.to_string())?;
@@ -305,11 +330,13 @@ pub fn run(a: &Args, stop: Arc<AtomicBool>) -> Result<(), String> {
             "cannot read the access interface's MTU; only subscriber MRUs limit packet sizes"
         );
     }
+    let core_mtu = interface_mtu(&a.core);
     let env = Env {
         lns_port: a.lns_port,
         icmp: a.icmp,
         gateway: a.gateway,
         access_mtu,
+        core_mtu,
         bare: a.bare,
     };
     // The sockets are opened on the worker's own thread (the UMEM is not
@@ -391,11 +418,19 @@ pub fn run(a: &Args, stop: Arc<AtomicBool>) -> Result<(), String> {
             access_mtu = access_mtu.map_or(0, u32::from),
             core = %a.core,
             workers = a.workers,
+            switched = switched.len(),
             "data plane attached"
         );
         table.heartbeat(mode.code());
+        let mut polls = 0u32;
         while !stop.load(Ordering::Relaxed) {
-            std::thread::sleep(Duration::from_millis(200));
+            std::thread::sleep(SWITCHED_POLL);
+            switched.poll(&table, &mut steer);
+            table.publish_switched(switched.len() as u64, switched.rebuilds);
+            polls += 1;
+            if !polls.is_multiple_of(POLLS_PER_HEARTBEAT) {
+                continue;
+            }
             table.heartbeat(mode.code());
             if let Ok(v) = steer.counters() {
                 let v: Vec<u64> = v.into_iter().map(|(_, n)| n).collect();

@@ -16,6 +16,10 @@ pub fn wire_frame(data: &[u8]) {
     if let Ok(d) = crate::node::decap::decap(data, 1701) {
         assert!(d.inner + d.inner_len <= data.len());
     }
+    // So does switching, which stops at the L2TP header.
+    if let Ok(m) = crate::node::decap::data_message(data, 1701) {
+        assert!(m.ppp + m.ppp_len <= data.len());
+    }
 }
 
 fn frame_stack(data: &[u8]) {

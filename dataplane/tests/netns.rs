@@ -10,6 +10,9 @@
 //! sessions: the echo requests are decapsulated toward the core, the
 //! replies encapsulated back; the per-session counters match exactly.
 //! Then `kill -9`, restart, and the same sessions forward again.
+//!
+//! And a multi-hop gateway: the LAC's sessions switched on to a target
+//! LNS on the core host, LCP and all, both ways.
 
 #[path = "../../controlplane/tests/common/process.rs"]
 #[allow(dead_code, reason = "shared with the control-plane tests")]
@@ -21,6 +24,7 @@ mod lab_table;
 use lab_table::{lab_table, sub};
 use lns_dataplane::loader::abi::Verdict;
 use lns_dataplane::table::counters::Counter;
+use lns_dataplane::table::{Egress, Leg, NextHop};
 use lns_dataplane::wire::checksum;
 use process::{AccessLab, Proc, root_or_skip};
 use std::io::Write;
@@ -266,4 +270,192 @@ fn logs_plain_text_on_stderr() {
         "{stderr}"
     );
     assert!(!stderr.contains('\x1b'), "{stderr:?}");
+}
+
+/// A UDP peer in namespace `ns` bound to `addr:1701` for `secs`: prints
+/// (hex) every datagram it gets and answers each with `reply`, if given,
+/// to `LNS:1701`.
+fn udp_peer(t: &AccessLab, ns: &str, addr: Ipv4Addr, reply: Option<&[u8]>, secs: f32) -> Proc {
+    let reply: String = reply
+        .unwrap_or_default()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let script = format!(
+        r#"
+import socket, time, binascii
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("{addr}", 1701))
+print("bound", flush=True)
+s.settimeout(0.1)
+end = time.time() + {secs}
+while time.time() < end:
+    try:
+        d = s.recv(4096)
+        print("got " + binascii.hexlify(d).decode(), flush=True)
+        if "{reply}":
+            s.sendto(binascii.unhexlify("{reply}"), ("{LNS}", 1701))
+    except socket.timeout:
+        pass
+"#
+    );
+    let mut c = t.cmd(ns, "python3");
+    c.args(["-c", &script]);
+    let p = Proc::spawn("udp-peer", c);
+    assert!(
+        p.wait_for("bound", 1, Duration::from_secs(5)),
+        "{}",
+        p.log()
+    );
+    p
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A multi-hop gateway in the lab: the LAC's session (leg A: our tunnel
+/// 1, session 5+k) is carried on to a target LNS on the core host (leg B:
+/// 203.0.113.2:1701, its ids 40/450+k, sequenced; our ids 2/6+k). One
+/// session is in the table before the data plane starts (the start-up
+/// scan), one is added after (the journal). Nothing in the LNS namespace
+/// listens on UDP 1701: a frame the XDP program passed to the kernel
+/// would be lost, so every frame that arrives was switched by a worker.
+#[test]
+fn switched_sessions_carry_lcp_both_ways() {
+    if !root_or_skip() {
+        return;
+    }
+    let t = AccessLab::new("dpsw");
+    // The target LNS answers to our leg B address through the gateway.
+    let st = t
+        .cmd(&t.core, "ip")
+        .args(["route", "add", "198.51.100.0/24", "via"])
+        .arg(LNS_CORE.to_string())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let table = std::path::PathBuf::from(format!("/dev/shm/xlns-test-dpsw-{}", std::process::id()));
+    let (mut w, _) = lab_table(&t, &table, 0, 64);
+    // Next hop 3: the target LNS, on the core interface.
+    w.set_nexthop(
+        3,
+        &NextHop {
+            dst_mac: t.mac(&t.core, "vk"),
+            src_mac: t.mac(&t.lns, "vc"),
+            addr: Some(HOST.into()),
+        },
+    )
+    .unwrap();
+    let legs = |k: u16| {
+        let a = Leg {
+            tunnel: 1,
+            session: 5 + k,
+            local: LNS,
+            local_port: 1701,
+            peer: LAC,
+            peer_port: 1701,
+            peer_tunnel: 20,
+            peer_session: 250 + k,
+            sequencing: false,
+            vlan: None,
+            nexthop: 2,
+            egress: Egress::Access,
+            next_ns: 0,
+        };
+        let b = Leg {
+            tunnel: 2,
+            session: 6 + k,
+            peer: HOST,
+            peer_tunnel: 40,
+            peer_session: 450 + k,
+            sequencing: true,
+            nexthop: 3,
+            egress: Egress::Core,
+            ..a
+        };
+        (a, b)
+    };
+    let (a0, b0) = legs(0);
+    let first = w.insert_switched(&a0, &b0).unwrap();
+    let dp = start_dataplane(&t, &table);
+    let (a1, b1) = legs(10);
+    let second = w.insert_switched(&a1, &b1).unwrap();
+    let end = std::time::Instant::now() + Duration::from_secs(5);
+    while w.reader_status().switched_keys != 4 && std::time::Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(w.reader_status().switched_keys, 4, "{}", dp.log());
+
+    // LCP Configure-Request from the LAC's PPP peer, for each session.
+    let lcp = [
+        0xff, 0x03, 0xc0, 0x21, 1, 7, 0, 10, 5, 6, 0x12, 0x34, 0x56, 0x78,
+    ];
+    let from_lac = |k: u16| {
+        let mut d = vec![0x00, 0x02, 0, 1];
+        d.extend((5 + k).to_be_bytes());
+        d.extend(lcp);
+        d
+    };
+    // The target LNS's Configure-Ack, sent on leg B of session 0.
+    let ack = [
+        0xff, 0x03, 0xc0, 0x21, 2, 7, 0, 10, 5, 6, 0x12, 0x34, 0x56, 0x78,
+    ];
+    let mut reply = vec![0x08, 0x02, 0, 2, 0, 6, 0, 9, 0, 0];
+    reply.extend(ack);
+    let lns = udp_peer(&t, &t.core, HOST, Some(&reply), 3.0);
+    let got = lac_exchange(&t, &[from_lac(0), from_lac(10)], 2.0);
+    // Leg B: the LNS's ids, Ns from 0 (each session its own), LCP as sent.
+    let want_b = |k: u16| {
+        let mut d = vec![0x08, 0x02, 0, 40];
+        d.extend((450 + k).to_be_bytes());
+        d.extend([0, 0, 0, 0]);
+        d.extend(lcp);
+        format!("got {}", hex(&d))
+    };
+    assert!(
+        lns.wait_for(&want_b(0), 1, Duration::from_secs(3)),
+        "{}\n{}",
+        lns.log(),
+        dp.log()
+    );
+    assert!(
+        lns.wait_for(&want_b(10), 1, Duration::from_secs(3)),
+        "{}\n{}",
+        lns.log(),
+        dp.log()
+    );
+    // Leg A: the LAC's ids, no sequencing, the Ack as the LNS sent it
+    // (one per LCP frame the LNS got: the ack carries leg B session 0's
+    // ids, so both come back on leg A session 0).
+    let mut want_a = vec![0x00, 0x02, 0, 20, 0, 250];
+    want_a.extend(ack);
+    assert_eq!(got, vec![want_a.clone(), want_a], "{}", dp.log());
+
+    let (ca0, cb0) = (w.counters(first.a), w.counters(first.b));
+    assert_eq!((ca0.up_packets, ca0.up_bytes), (1, lcp.len() as u64));
+    assert_eq!((cb0.up_packets, cb0.up_bytes), (2, 2 * ack.len() as u64));
+    assert_eq!(w.counters(second.a).up_packets, 1);
+    assert_eq!(w.counters(second.b).up_packets, 0);
+    let b = w.worker(0).unwrap();
+    assert_eq!(b.get(Counter::Switched), 4);
+    assert!(
+        b.named_drops().all(|(_, n)| n == 0),
+        "{:?}",
+        b.named_drops().collect::<Vec<_>>()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let v = w.verdicts();
+    assert_eq!(v[Verdict::SwitchedToXsk as usize], 4);
+    assert_eq!(v[Verdict::PassPppControl as usize], 0);
+
+    // Removed: the XDP program lets go of its keys.
+    w.remove_switched(first).unwrap();
+    w.remove_switched(second).unwrap();
+    let end = std::time::Instant::now() + Duration::from_secs(5);
+    while w.reader_status().switched_keys != 0 && std::time::Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(w.reader_status().switched_keys, 0);
+    assert_eq!(w.reader_status().switched_rebuilds, 0);
 }

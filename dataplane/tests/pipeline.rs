@@ -34,6 +34,7 @@ fn session(n: u8, mru: u16) -> Session {
         peer_port: 1701,
         lac_nexthop: 2,
         template: Template::new(&to_lac(n, false)),
+        switched: None,
     }
 }
 
@@ -143,6 +144,7 @@ fn env() -> Env {
         },
         gateway: None,
         access_mtu: None,
+        core_mtu: None,
         bare: false,
     }
 }

@@ -4,7 +4,10 @@
 use lns_dataplane::node::drop::Drop;
 use lns_dataplane::node::encap::{Outer, Template};
 use lns_dataplane::table::counters::{Counter, Dir, LocalCounters};
-use lns_dataplane::table::{CORE_V4, NextHop, Reader, Session, Sizes, TableError, Writer, up_key};
+use lns_dataplane::table::{
+    CORE_V4, Egress, JOURNAL_ENTRIES, Leg, NextHop, Overrun, Reader, Session, Sizes,
+    SwitchedChange, TableError, Writer, up_key,
+};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -46,6 +49,7 @@ fn session(n: u32, variant: u16) -> Session {
             session: sess ^ 0x5555,
             sequencing: n.is_multiple_of(2),
         }),
+        switched: None,
     }
 }
 
@@ -270,7 +274,7 @@ fn the_file_is_shared_and_mismatches_are_refused() {
     std::fs::write(&bad, &bytes).unwrap();
     let e = Reader::attach(&bad).unwrap_err().to_string();
     assert!(e.contains("ABI 99") && e.contains("same build"), "{e}");
-    bytes[8..16].copy_from_slice(&1u64.to_le_bytes());
+    bytes[8..16].copy_from_slice(&lns_dataplane::table::ABI_VERSION.to_le_bytes());
     std::fs::write(&bad, &bytes[..bytes.len() - 8]).unwrap();
     let e = Reader::attach(&bad).unwrap_err().to_string();
     assert!(e.contains("header describes"), "{e}");
@@ -415,4 +419,218 @@ fn a_million_sessions() {
     }
     assert!(w.is_empty());
     assert_eq!(w.tombstones(), 0, "a drained table leaves no tombstones");
+}
+
+/// Leg `n` of the switched-session tests: our tunnel 500 + n, session `s`.
+fn leg(n: u16, s: u16, egress: Egress) -> Leg {
+    Leg {
+        tunnel: 500 + n,
+        session: s,
+        local: Ipv4Addr::new(192, 0, 2, 1),
+        local_port: 1701,
+        peer: Ipv4Addr::new(198, 51, 100, n as u8),
+        peer_port: 1701,
+        peer_tunnel: 900 + n,
+        peer_session: s ^ 0x5555,
+        sequencing: n == 2,
+        vlan: None,
+        nexthop: 2 + u32::from(n),
+        egress,
+        next_ns: 10 * n,
+    }
+}
+
+#[test]
+fn a_switched_session_is_two_slots_found_by_ids_only() {
+    let mut w = Writer::heap(Sizes {
+        capacity: 8,
+        workers: 1,
+    })
+    .unwrap();
+    let r = w.reader();
+    let (a, b) = (leg(1, 7, Egress::Access), leg(2, 8, Egress::Core));
+    let ids = w.insert_switched(&a, &b).unwrap();
+    let fa = r.by_ids(501, 7).unwrap();
+    let fb = r.by_ids(502, 8).unwrap();
+    assert_eq!(fa.session, Session::switched_leg(&a, &b));
+    assert_eq!(fb.session, Session::switched_leg(&b, &a));
+    assert_eq!((fa.slot, fb.slot), (ids.a.slot, ids.b.slot));
+    assert_eq!(fa.session.switched, Some(Egress::Core));
+    assert_eq!(fb.session.switched, Some(Egress::Access));
+    // Slot A sends on leg B, which sequences from lnsd's 20.
+    assert_eq!(r.next_ns(fa.slot, fa.generation), Some(20));
+    assert_eq!(r.next_ns(fb.slot, fb.generation), Some(10));
+    assert_eq!(w.len(), 2);
+    // Nothing with an address may be switched.
+    let mut bad = Session::switched_leg(&a, &b);
+    bad.session = 99;
+    bad.ipv4 = Some(Ipv4Addr::new(100, 64, 0, 1));
+    assert!(matches!(w.insert(&bad), Err(TableError::Invalid(_))));
+    assert!(r.by_ipv4(Ipv4Addr::new(100, 64, 0, 1)).is_none());
+    // A clash on either leg inserts neither.
+    let c = leg(3, 9, Egress::Access);
+    assert!(matches!(
+        w.insert_switched(&c, &b),
+        Err(TableError::Duplicate(_))
+    ));
+    assert!(r.by_ids(503, 9).is_none());
+    assert_eq!(w.len(), 2);
+    // A leg's peer moves its port: both slots rewritten, Ns go on.
+    let mut a2 = a;
+    a2.peer_port = 40000;
+    w.update_switched(ids, &a2, &b).unwrap();
+    assert_eq!(r.by_ids(501, 7).unwrap().session.peer_port, 40000);
+    assert_eq!(
+        r.by_ids(502, 8).unwrap().session.template,
+        Session::switched_leg(&b, &a2).template
+    );
+    assert!(
+        w.update_switched(ids, &c, &b).is_err(),
+        "our ids may not change"
+    );
+    // Counters per leg; removal hands back each leg's next Ns.
+    let blk = r.worker(0).unwrap();
+    blk.session(fa.slot, fa.generation, Dir::Up, 100);
+    blk.session(fb.slot, fb.generation, Dir::Up, 60);
+    blk.session(fb.slot, fb.generation, Dir::Up, 60);
+    blk.session_drop(fb.slot, fb.generation);
+    let end = w.remove_switched(ids).unwrap();
+    assert_eq!((end.from_a.up_packets, end.from_a.up_bytes), (1, 100));
+    assert_eq!(
+        (end.from_b.up_packets, end.from_b.up_bytes, end.from_b.drops),
+        (2, 120, 1)
+    );
+    assert_eq!((end.next_ns_a, end.next_ns_b), (11, 21));
+    assert!(w.is_empty());
+    assert_eq!(w.remove_switched(ids), None);
+}
+
+#[test]
+fn the_switched_journal_follows_inserts_updates_and_removals() {
+    let mut w = Writer::heap(Sizes {
+        capacity: 8,
+        workers: 1,
+    })
+    .unwrap();
+    let r = w.reader();
+    let (head, keys) = r.switched_keys();
+    assert_eq!((head, keys.len()), (0, 0));
+    // Terminated sessions are not journalled.
+    let t = w.insert(&session(1, 1)).unwrap();
+    assert_eq!(r.switched_changes(0, |_| panic!("journalled")), Ok(0));
+    let ids = w
+        .insert_switched(&leg(1, 7, Egress::Access), &leg(2, 8, Egress::Core))
+        .unwrap();
+    let mut seen = Vec::new();
+    let tail = r.switched_changes(0, |c| seen.push(c)).unwrap();
+    let (ka, kb) = (501 << 16 | 7, 502 << 16 | 8);
+    assert_eq!(seen, [SwitchedChange::Added(ka), SwitchedChange::Added(kb)]);
+    // A terminated session turned switched, then moved to another key,
+    // then terminated again.
+    let mut s = Session::switched_leg(&leg(3, 9, Egress::Core), &leg(4, 10, Egress::Core));
+    s.tunnel = 1;
+    s.session = 1;
+    w.update(t, &s).unwrap();
+    s.session = 2;
+    w.update(t, &s).unwrap();
+    w.update(t, &session(1, 2)).unwrap();
+    w.remove_switched(ids).unwrap();
+    seen.clear();
+    let tail = r.switched_changes(tail, |c| seen.push(c)).unwrap();
+    use SwitchedChange::{Added, Removed};
+    let k = |s: u32| 1 << 16 | s;
+    assert_eq!(
+        seen,
+        [
+            Added(k(1)),
+            Removed(k(1)),
+            Added(k(2)),
+            Removed(k(2)),
+            Removed(ka),
+            Removed(kb)
+        ]
+    );
+    // Caught up: nothing more, and the scan agrees (nothing switched).
+    assert_eq!(r.switched_changes(tail, |_| panic!()), Ok(tail));
+    assert_eq!(r.switched_keys(), (tail, vec![]));
+}
+
+#[test]
+fn a_follower_lapped_by_the_journal_is_told_to_rebuild_from_a_scan() {
+    let mut w = Writer::heap(Sizes {
+        capacity: 8,
+        workers: 1,
+    })
+    .unwrap();
+    let r = w.reader();
+    let keep = w
+        .insert_switched(&leg(1, 1, Egress::Access), &leg(2, 2, Egress::Core))
+        .unwrap();
+    let tail = r.switched_changes(0, |_| {}).unwrap();
+    assert_eq!(tail, 2);
+    // Exactly a ring's worth behind (four entries a round): still
+    // readable, in order.
+    let (a, b) = (leg(3, 3, Egress::Access), leg(4, 4, Egress::Access));
+    for _ in 0..JOURNAL_ENTRIES / 4 {
+        let ids = w.insert_switched(&a, &b).unwrap();
+        w.remove_switched(ids).unwrap();
+    }
+    let mut seen = Vec::new();
+    let head = r.switched_changes(tail, |c| seen.push(c)).unwrap();
+    assert_eq!(head, tail + JOURNAL_ENTRIES as u64);
+    assert_eq!(seen.len(), JOURNAL_ENTRIES);
+    assert_eq!(
+        seen[..4],
+        [
+            SwitchedChange::Added(503 << 16 | 3),
+            SwitchedChange::Added(504 << 16 | 4),
+            SwitchedChange::Removed(503 << 16 | 3),
+            SwitchedChange::Removed(504 << 16 | 4),
+        ]
+    );
+    let ids = w.insert_switched(&a, &b).unwrap();
+    // From `tail` the ring has lapped: the entries are gone.
+    assert_eq!(r.switched_changes(tail, |_| {}), Err(Overrun));
+    assert_eq!(r.switched_changes(head, |_| {}), Ok(head + 2));
+    // The rebuild: what is switched now, and where to follow from.
+    let (from, mut keys) = r.switched_keys();
+    keys.sort_unstable();
+    assert_eq!(from, head + 2);
+    assert_eq!(
+        keys,
+        [501 << 16 | 1, 502 << 16 | 2, 503 << 16 | 3, 504 << 16 | 4]
+    );
+    w.remove_switched(ids).unwrap();
+    w.remove_switched(keep).unwrap();
+    let mut seen = Vec::new();
+    assert_eq!(r.switched_changes(from, |c| seen.push(c)), Ok(from + 4));
+    assert!(seen.iter().all(|c| matches!(c, SwitchedChange::Removed(_))));
+}
+
+#[test]
+fn a_journal_entry_written_over_while_read_is_an_overrun() {
+    let mut w = Writer::heap(Sizes {
+        capacity: 4,
+        workers: 1,
+    })
+    .unwrap();
+    let r = w.reader();
+    let (a, b) = (leg(1, 1, Egress::Access), leg(2, 2, Egress::Core));
+    let ids = w.insert_switched(&a, &b).unwrap();
+    // The follower reads entry 0, and before it reads entry 1 lnsd laps
+    // the ring: entry 1's word now holds a later position's.
+    let mut first = true;
+    let mut w = Some(w);
+    let got = r.switched_changes(0, |_| {
+        if first {
+            first = false;
+            let w = w.as_mut().unwrap();
+            w.remove_switched(ids).unwrap();
+            for _ in 0..JOURNAL_ENTRIES / 2 {
+                let i = w.insert_switched(&a, &b).unwrap();
+                w.remove_switched(i).unwrap();
+            }
+        }
+    });
+    assert_eq!(got, Err(Overrun));
 }

@@ -5,6 +5,7 @@
 //! (`XLNS_REQUIRE_TOOLS=1`) rather than skipping.
 
 use lns_dataplane::loader::abi::{Config, Verdict};
+use lns_dataplane::loader::switched::SwitchedMap;
 use lns_dataplane::loader::{Steering, action};
 use lns_dataplane::wire::checksum;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -327,6 +328,7 @@ fn access_side_fixtures() {
         lns_ipv4: Some(LNS),
         lns_ipv6: Some(LNS6),
         lns_port: 1701,
+        switched: false,
     })
     .unwrap();
     for (name, frame, want) in fixtures_access() {
@@ -343,6 +345,7 @@ fn core_side_fixtures() {
         lns_ipv4: Some(LNS),
         lns_ipv6: None,
         lns_port: 1701,
+        switched: false,
     })
     .unwrap();
     s.set_pools(
@@ -379,6 +382,7 @@ fn one_interface_for_both_sides_and_strangers() {
         lns_ipv4: Some(LNS),
         lns_ipv6: None,
         lns_port: 1701,
+        switched: false,
     })
     .unwrap();
     s.set_pools(&[(Ipv4Addr::new(100, 64, 0, 0), 16)], &[])
@@ -412,4 +416,189 @@ fn one_interface_for_both_sides_and_strangers() {
         &f,
         Verdict::PassOtherIface,
     );
+}
+
+/// Tunnel 1, session 2 (the fixtures' ids) as the switched map keys it.
+const SWITCHED: u32 = 1 << 16 | 2;
+
+fn lcp_echo() -> Vec<u8> {
+    ppp(&[0xc0, 0x21], &[9, 1, 0, 8, 0, 0, 0, 0])
+}
+
+#[test]
+fn every_data_frame_of_a_switched_session_goes_to_the_workers() {
+    let Some(mut s) = steering() else { return };
+    s.configure(&Config {
+        access_ifindex: LO,
+        core_ifindex: 999_999,
+        lns_ipv4: Some(LNS),
+        lns_ipv6: None,
+        lns_port: 1701,
+        switched: false,
+    })
+    .unwrap();
+    let lcp = access_frame(&data(&lcp_echo()));
+    run(
+        &mut s,
+        "LCP, terminated session",
+        &lcp,
+        Verdict::PassPppControl,
+    );
+    // The key alone does nothing until the flag says to look.
+    s.insert(SWITCHED).unwrap();
+    run(&mut s, "LCP, flag clear", &lcp, Verdict::PassPppControl);
+    s.set_any(true).unwrap();
+    // "No socket" is the verdict of a frame the program would steer (no
+    // AF_XDP socket is bound here).
+    let ip = inner4();
+    let switched: Vec<(&str, Vec<u8>, Verdict)> = vec![
+        (
+            "LCP of a switched session",
+            lcp.clone(),
+            Verdict::AccessNoXsk,
+        ),
+        (
+            "CHAP, FF 03 and protocol compressed",
+            access_frame(&data(&[0xc2, 0x23, 1, 1, 0, 4])),
+            Verdict::AccessNoXsk,
+        ),
+        (
+            "IPCP",
+            access_frame(&data(&ppp(&[0x80, 0x21], &[1, 1, 0, 4]))),
+            Verdict::AccessNoXsk,
+        ),
+        (
+            "IPv4",
+            access_frame(&data(&ppp(&[0, 0x21], &ip))),
+            Verdict::AccessNoXsk,
+        ),
+        (
+            "LCP with L, S and O bits",
+            access_frame(&l2tp(
+                0x4a02,
+                &[&[0u8, 30][..], &ids(), &[0, 5, 0, 0], &[0, 0]].concat(),
+                &lcp_echo(),
+            )),
+            Verdict::AccessNoXsk,
+        ),
+        (
+            "LCP of another session",
+            access_frame(&l2tp(0x0002, &[0, 1, 0, 3], &lcp_echo())),
+            Verdict::PassPppControl,
+        ),
+        (
+            "control message with the same ids",
+            access_frame(&l2tp(0xc802, &[0, 12, 0, 1, 0, 2, 0, 0, 0, 0], &[])),
+            Verdict::PassControl,
+        ),
+        (
+            "truncated in the session id",
+            access_frame(&l2tp(0x0002, &[0, 1, 0], &[])),
+            Verdict::PassMalformed,
+        ),
+    ];
+    for (name, frame, want) in switched {
+        run(&mut s, name, &frame, want);
+    }
+    // Removed: back to lnsd; the flag cleared, the same.
+    s.remove(SWITCHED).unwrap();
+    s.remove(SWITCHED).unwrap();
+    run(&mut s, "LCP, key removed", &lcp, Verdict::PassPppControl);
+    s.insert(SWITCHED).unwrap();
+    s.set_any(false).unwrap();
+    run(&mut s, "LCP, flag cleared", &lcp, Verdict::PassPppControl);
+}
+
+#[test]
+fn a_switched_leg_reached_through_the_core() {
+    let Some(mut s) = steering() else { return };
+    s.configure(&Config {
+        access_ifindex: 999_998,
+        core_ifindex: LO,
+        lns_ipv4: Some(LNS),
+        lns_ipv6: None,
+        lns_port: 1701,
+        switched: true,
+    })
+    .unwrap();
+    s.set_pools(&[(Ipv4Addr::new(100, 64, 0, 0), 16)], &[])
+        .unwrap();
+    s.insert(SWITCHED).unwrap();
+    let lcp = access_frame(&data(&lcp_echo()));
+    run(&mut s, "the target LNS's LCP", &lcp, Verdict::CoreNoXsk);
+    let other = access_frame(&l2tp(0x0002, &[0, 1, 0, 3], &lcp_echo()));
+    run(
+        &mut s,
+        "L2TP of no switched session",
+        &other,
+        Verdict::PassNotPool,
+    );
+    let mut f = eth(0x0800);
+    f.extend(ipv4(
+        Ipv4Addr::new(203, 0, 113, 1),
+        Ipv4Addr::new(100, 64, 0, 9),
+        1,
+        0,
+        &[0; 8],
+    ));
+    run(&mut s, "to a subscriber, as before", &f, Verdict::CoreNoXsk);
+    s.set_any(false).unwrap();
+    run(
+        &mut s,
+        "flag clear: not looked at",
+        &lcp,
+        Verdict::PassNotPool,
+    );
+}
+
+/// What the daemon does: the map follows lnsd's table.
+#[test]
+fn the_switched_map_follows_the_table() {
+    use lns_dataplane::loader::switched::SwitchedSync;
+    use lns_dataplane::table::{Egress, Leg, Sizes, Writer};
+    let Some(mut s) = steering() else { return };
+    s.configure(&Config {
+        access_ifindex: LO,
+        core_ifindex: 999_999,
+        lns_ipv4: Some(LNS),
+        lns_ipv6: None,
+        lns_port: 1701,
+        switched: false,
+    })
+    .unwrap();
+    let mut w = Writer::heap(Sizes {
+        capacity: 8,
+        workers: 1,
+    })
+    .unwrap();
+    let leg = |tunnel, session, peer| Leg {
+        tunnel,
+        session,
+        local: LNS,
+        local_port: 1701,
+        peer,
+        peer_port: 1701,
+        peer_tunnel: 7,
+        peer_session: 8,
+        sequencing: false,
+        vlan: None,
+        nexthop: 2,
+        egress: Egress::Access,
+        next_ns: 0,
+    };
+    let r = w.reader();
+    let mut sync = SwitchedSync::start(&r, &mut s);
+    let lcp = access_frame(&data(&lcp_echo()));
+    run(&mut s, "before", &lcp, Verdict::PassPppControl);
+    // Leg A is our tunnel 1, session 2.
+    let ids = w
+        .insert_switched(&leg(1, 2, LAC), &leg(5, 6, Ipv4Addr::new(203, 0, 113, 50)))
+        .unwrap();
+    sync.poll(&r, &mut s);
+    assert_eq!(sync.len(), 2);
+    run(&mut s, "switched", &lcp, Verdict::AccessNoXsk);
+    w.remove_switched(ids).unwrap();
+    sync.poll(&r, &mut s);
+    run(&mut s, "removed", &lcp, Verdict::PassPppControl);
+    assert_eq!(sync.failures, 0);
 }

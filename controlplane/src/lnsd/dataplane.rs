@@ -294,6 +294,7 @@ impl TableDataPlane {
                 session: e.peer_session,
                 sequencing: e.sequencing,
             }),
+            switched: None,
         })
     }
 }

@@ -1,12 +1,13 @@
 //! Sessions and frames shared by the data-plane benchmarks: a session
 //! table entry for subscriber `n`, the L2TP frame a LAC sends for it, and
 //! the plain IP frame the core sends to it (at `HEADROOM` in a 2 KiB
-//! buffer, as in a UMEM chunk).
+//! buffer, as in a UMEM chunk); and switched session `n`'s two legs and
+//! the frames arriving on each.
 
 #![allow(dead_code, reason = "each benchmark uses a subset")]
 
 use lns_dataplane::node::encap::{Outer, Template, encap};
-use lns_dataplane::table::Session;
+use lns_dataplane::table::{Egress, Leg, Session};
 use lns_dataplane::wire::checksum;
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -14,6 +15,13 @@ pub const LNS: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 pub const LAC: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 7);
 pub const HOST: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 9);
 pub const HEADROOM: usize = 256;
+/// The target LNS of switched sessions, reached through the core.
+pub const TARGET: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 50);
+/// Next hops: toward the LAC (2), toward the target LNS (3).
+pub const HOP_LAC: u32 = 2;
+pub const HOP_TARGET: u32 = 3;
+/// Leg B's tunnel ids are leg A's with this bit.
+const LEG_B: u16 = 0x4000;
 
 pub fn sub(n: u32) -> Ipv4Addr {
     Ipv4Addr::from(0x6440_0000 + n)
@@ -46,6 +54,7 @@ pub fn session(n: u32) -> Session {
             session: session ^ 0x5555,
             sequencing: false,
         }),
+        switched: None,
     }
 }
 
@@ -91,4 +100,63 @@ pub fn downstream_frame(n: u32, len: usize) -> (Vec<u8>, usize) {
     buf[HEADROOM + 12..HEADROOM + 14].copy_from_slice(&[0x08, 0x00]);
     buf[HEADROOM + 14..HEADROOM + 14 + len].copy_from_slice(&ipv4(HOST, sub(n), len));
     (buf, 14 + len)
+}
+
+/// Switched session `n`: leg A from the LAC with subscriber `n`'s ids
+/// (unsequenced, on the access side), leg B to the target LNS (our tunnel
+/// id with bit 14 set, sequenced, through the core).
+pub fn switched_legs(n: u32) -> (Leg, Leg) {
+    let (tunnel, session) = ids(n);
+    let a = Leg {
+        tunnel,
+        session,
+        local: LNS,
+        local_port: 1701,
+        peer: LAC,
+        peer_port: 1701,
+        peer_tunnel: tunnel ^ 0x5555,
+        peer_session: session ^ 0x5555,
+        sequencing: false,
+        vlan: None,
+        nexthop: HOP_LAC,
+        egress: Egress::Access,
+        next_ns: 0,
+    };
+    let b = Leg {
+        tunnel: tunnel | LEG_B,
+        peer: TARGET,
+        peer_tunnel: tunnel ^ 0x3333,
+        peer_session: session ^ 0x3333,
+        sequencing: true,
+        nexthop: HOP_TARGET,
+        egress: Egress::Core,
+        ..a
+    };
+    (a, b)
+}
+
+/// What the target LNS sends on leg B of switched session `n`: an IP
+/// packet for the subscriber, sequenced.
+pub fn switched_frame_from_target(n: u32, len: usize) -> (Vec<u8>, usize) {
+    let (tunnel, session) = ids(n);
+    let t = Template::new(&Outer {
+        dst_mac: [2, 0, 0, 0, 0xc0, 1],
+        src_mac: [2, 0, 0, 0, 0xc0, 2],
+        vlan: None,
+        src: TARGET,
+        src_port: 1701,
+        dst: LNS,
+        dst_port: 1701,
+        tunnel: tunnel | LEG_B,
+        session,
+        sequencing: true,
+    });
+    let inner = ipv4(HOST, sub(n), len);
+    let mut buf = vec![0u8; 2048];
+    let at = 512;
+    buf[at..at + len].copy_from_slice(&inner);
+    let (s, l) = encap(&t, &mut buf, at, len, 7).unwrap();
+    let mut out = vec![0u8; 2048];
+    out[HEADROOM..HEADROOM + l].copy_from_slice(&buf[s..s + l]);
+    (out, l)
 }

@@ -12,6 +12,11 @@ pub const XSK_CORE_BASE: u32 = MAX_QUEUES;
 pub const XSK_ENTRIES: u32 = 2 * MAX_QUEUES;
 /// Pool prefixes per family.
 pub const MAX_PREFIXES: u32 = 4096;
+/// Entries of the switched-session map as compiled (the loader resizes it
+/// to the table's capacity, `Steering::load_for`).
+pub const MAX_SWITCHED: u32 = 65536;
+/// `xlns_config.flags`: the switched map is not empty.
+pub const CFG_SWITCHED: u16 = 1;
 
 macro_rules! verdicts {
     ($( $(#[$doc:meta])* $name:ident = $c:literal / $text:literal, )+) => {
@@ -63,6 +68,9 @@ verdicts! {
     CoreNoXsk = "XLNS_CORE_NO_XSK" / "core_no_xsk",
     /// Arrived on an interface the configuration does not name.
     PassOtherIface = "XLNS_PASS_OTHER_IFACE" / "pass_other_iface",
+    /// L2TP data of a switched session, whatever PPP it carries, on
+    /// either interface, to the workers (no socket: `*_no_xsk`).
+    SwitchedToXsk = "XLNS_SWITCHED_TO_XSK" / "switched_to_xsk",
 }
 
 /// `sizeof(struct xlns_config)`.
@@ -81,11 +89,14 @@ pub struct Config {
     pub lns_ipv6: Option<Ipv6Addr>,
     /// Our L2TP port.
     pub lns_port: u16,
+    /// Switched sessions exist: look L2TP data frames up in the switched
+    /// map (`CFG_SWITCHED`).
+    pub switched: bool,
 }
 
 impl Config {
     /// The map value, laid out as `struct xlns_config` (host-order
-    /// ifindexes, network-order address and port).
+    /// ifindexes and flags, network-order address and port).
     pub fn to_bytes(&self) -> [u8; CONFIG_SIZE] {
         let mut b = [0u8; CONFIG_SIZE];
         b[0..4].copy_from_slice(&self.access_ifindex.to_ne_bytes());
@@ -93,6 +104,8 @@ impl Config {
         b[8..12].copy_from_slice(&self.lns_ipv4.map_or([0; 4], |a| a.octets()));
         b[12..28].copy_from_slice(&self.lns_ipv6.map_or([0; 16], |a| a.octets()));
         b[28..30].copy_from_slice(&self.lns_port.to_be_bytes());
+        let flags = if self.switched { CFG_SWITCHED } else { 0 };
+        b[30..32].copy_from_slice(&flags.to_ne_bytes());
         b
     }
 }
@@ -121,6 +134,8 @@ mod tests {
             ("XLNS_XSK_CORE_BASE", XSK_CORE_BASE.into()),
             ("XLNS_XSK_ENTRIES", XSK_ENTRIES.into()),
             ("XLNS_MAX_PREFIXES", MAX_PREFIXES.into()),
+            ("XLNS_MAX_SWITCHED", MAX_SWITCHED.into()),
+            ("XLNS_CFG_SWITCHED", CFG_SWITCHED.into()),
             ("XLNS_VERDICTS", Verdict::ALL.len() as u64),
             ("sizeof(struct xlns_config)", CONFIG_SIZE as u64),
             ("offsetof(xlns_config.access_ifindex)", 0),
@@ -154,10 +169,12 @@ mod tests {
             lns_ipv4: Some(Ipv4Addr::new(192, 0, 2, 1)),
             lns_ipv6: None,
             lns_port: 1701,
+            switched: true,
         }
         .to_bytes();
         assert_eq!(&b[8..12], &[192, 0, 2, 1]);
         assert_eq!(&b[28..30], &[0x06, 0xa5]);
         assert_eq!(u32::from_ne_bytes([b[4], b[5], b[6], b[7]]), 9);
+        assert_eq!(u16::from_ne_bytes([b[30], b[31]]), CFG_SWITCHED);
     }
 }

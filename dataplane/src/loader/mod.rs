@@ -6,14 +6,20 @@
 //! native mode allows it, else in copy mode. What was obtained is an
 //! [`AttachMode`], reported in logs, the table header and metrics.
 //!
+//! Switched sessions: the program steers every data frame of a switched
+//! leg to the workers (not only IP ones), by its key in the
+//! `xlns_switched` map, which [`switched::SwitchedSync`] keeps in step
+//! with the table through [`Steering`]'s [`switched::SwitchedMap`] side.
+//!
 //! Who calls it: `lns-dataplane` at start-up, and the fixture tests (which
 //! run the program with `BPF_PROG_TEST_RUN`, no interface needed).
 
 pub mod abi;
+pub mod switched;
 
 use abi::{CONFIG_SIZE, Config, Verdict, XSK_CORE_BASE};
 use aya::maps::lpm_trie::{Key, LpmTrie};
-use aya::maps::{Array, MapData, PerCpuArray, XskMap};
+use aya::maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray, XskMap};
 use aya::programs::{ProgramError, TestRun, TestRunOptions, Xdp, XdpMode};
 use aya::{Ebpf, EbpfLoader};
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -96,6 +102,10 @@ pub struct Steering {
     ebpf: Ebpf,
     xsks: XskMap<MapData>,
     counters: PerCpuArray<MapData, u64>,
+    switched: BpfHashMap<MapData, u32, u8>,
+    /// What [`Steering::configure`] last wrote, so the switched flag can
+    /// be flipped alone.
+    config: Config,
 }
 
 impl std::fmt::Debug for Steering {
@@ -107,9 +117,19 @@ impl std::fmt::Debug for Steering {
 const PROGRAM: &str = "xlns_steer";
 
 impl Steering {
-    /// Loads the program into the kernel (needs CAP_BPF / root).
+    /// Loads the program into the kernel (needs CAP_BPF / root), its
+    /// switched map sized as compiled ([`abi::MAX_SWITCHED`]).
     pub fn load() -> Result<Steering, LoaderError> {
+        Self::load_for(abi::MAX_SWITCHED)
+    }
+
+    /// Loads the program with room for `switched` keys in its switched
+    /// map: the table's capacity, since every slot may be a switched leg
+    /// (the map allocates per entry; its bucket array, a few bytes a key,
+    /// is the fixed cost).
+    pub fn load_for(switched: u32) -> Result<Steering, LoaderError> {
         let mut ebpf = EbpfLoader::new()
+            .map_max_entries("xlns_switched", switched.max(1))
             .load(OBJECT)
             .map_err(|e| err("loading the XDP object", format!("{e}: {e:?}")))?;
         let prog: &mut Xdp = ebpf
@@ -122,10 +142,14 @@ impl Steering {
             XskMap::try_from(take(&mut ebpf, "xlns_xsks")?).map_err(|e| err("xlns_xsks", e))?;
         let counters = PerCpuArray::try_from(take(&mut ebpf, "xlns_counters")?)
             .map_err(|e| err("xlns_counters", e))?;
+        let switched = BpfHashMap::try_from(take(&mut ebpf, "xlns_switched")?)
+            .map_err(|e| err("xlns_switched", e))?;
         Ok(Steering {
             ebpf,
             xsks,
             counters,
+            switched,
+            config: Config::default(),
         })
     }
 
@@ -139,6 +163,12 @@ impl Steering {
 
     /// Tells the program where it is and what is ours.
     pub fn configure(&mut self, c: &Config) -> Result<(), LoaderError> {
+        self.write_config(c)?;
+        self.config = *c;
+        Ok(())
+    }
+
+    fn write_config(&mut self, c: &Config) -> Result<(), LoaderError> {
         let mut m: Array<_, [u8; CONFIG_SIZE]> = Array::try_from(
             self.ebpf
                 .map_mut("xlns_config")
@@ -279,6 +309,37 @@ fn verifier(e: ProgramError) -> LoaderError {
         "the kernel refused the XDP program: {}",
         tail.into_iter().rev().collect::<Vec<_>>().join("\n")
     ))
+}
+
+impl switched::SwitchedMap for Steering {
+    fn insert(&mut self, key: u32) -> Result<(), LoaderError> {
+        self.switched
+            .insert(key, 1, 0)
+            .map_err(|e| err(&format!("adding switched key {key:#010x}"), e))
+    }
+
+    fn remove(&mut self, key: u32) -> Result<(), LoaderError> {
+        match self.switched.remove(&key) {
+            // Already gone (never added, or a rebuild took it): the same.
+            Err(aya::maps::MapError::SyscallError(aya::sys::SyscallError { io_error, .. }))
+                if io_error.raw_os_error() == Some(libc::ENOENT) =>
+            {
+                Ok(())
+            }
+            r => r.map_err(|e| err(&format!("removing switched key {key:#010x}"), e)),
+        }
+    }
+
+    fn set_any(&mut self, any: bool) -> Result<(), LoaderError> {
+        if self.config.switched == any {
+            return Ok(());
+        }
+        let c = Config {
+            switched: any,
+            ..self.config
+        };
+        self.configure(&c)
+    }
 }
 
 /// XDP actions (`enum xdp_action`).

@@ -8,6 +8,11 @@
 //! and what the session lookup needs; it writes nothing and never panics.
 //! Anything else is a named [`Drop`]: control messages and PPP control
 //! frames are not the data plane's (the XDP program passes them to lnsd).
+//!
+//! It is two steps, which the worker calls apart: [`data_message`] stops
+//! at the L2TP header (what a switched session needs: its PPP frame,
+//! whatever it carries, goes on untouched, `node::switch`), and
+//! [`ip_payload`] reads the PPP header of a terminated session's frame.
 
 use super::drop::Drop;
 use crate::wire::{
@@ -45,8 +50,39 @@ pub struct Decapped {
     pub family: Family,
 }
 
-/// Decapsulates a frame that arrived for `lns_port`.
+/// An L2TP data message to the LNS port, its PPP frame not yet read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DataMessage {
+    /// Our tunnel id (the header's).
+    pub tunnel: u16,
+    /// Our session id.
+    pub session: u16,
+    /// The sender's address and port.
+    pub peer: IpAddr,
+    /// See `peer`.
+    pub peer_port: u16,
+    /// Ns and Nr, when the S bit was set.
+    pub seq: Option<(u16, u16)>,
+    /// The P bit (RFC 2661 §3.1: treat preferentially, e.g. LCP echoes).
+    pub priority: bool,
+    /// Offset of the PPP frame in the frame: the first byte after the
+    /// L2TP header, Ns/Nr and offset padding included.
+    pub ppp: usize,
+    /// Its length: to the L2TP Length when the L bit is set, else to the
+    /// end of the UDP payload (never into Ethernet padding).
+    pub ppp_len: usize,
+}
+
+/// Decapsulates a frame that arrived for `lns_port`: [`data_message`]
+/// then [`ip_payload`].
 pub fn decap(frame: &[u8], lns_port: u16) -> Result<Decapped, Drop> {
+    let m = data_message(frame, lns_port)?;
+    ip_payload(frame, &m)
+}
+
+/// Reads a frame down to its L2TP data header.
+#[inline]
+pub fn data_message(frame: &[u8], lns_port: u16) -> Result<DataMessage, Drop> {
     let eth = EthernetFrame::new_checked(frame).map_err(|_| Drop::Truncated)?;
     let l3 = eth.header_len();
     let (peer, l4, l4_len) = match eth.ethertype() {
@@ -88,24 +124,41 @@ pub fn decap(frame: &[u8], lns_port: u16) -> Result<Decapped, Drop> {
     if l2tp.kind() != L2tpKind::Data || l2tp.version() != 2 {
         return Err(Drop::NotL2tpData);
     }
-    let ppp_at = l2tp_at + l2tp.header_len();
-    let ppp = PppFrame::new_checked(l2tp.payload()).map_err(|_| Drop::Truncated)?;
-    let family = match ppp.protocol().0 {
-        0x0021 => Family::V4,
-        0x0057 => Family::V6,
-        _ => return Err(Drop::NotIpPayload),
-    };
-    let inner = ppp_at + ppp.header_len();
-    let inner_len = ppp.payload().len();
-    if inner_len == 0 {
-        return Err(Drop::Truncated);
-    }
-    Ok(Decapped {
+    Ok(DataMessage {
         tunnel: l2tp.tunnel_id(),
         session: l2tp.session_id(),
         peer,
         peer_port: udp.src_port(),
         seq: l2tp.sequence().map(|s| (s.ns, s.nr)),
+        priority: l2tp.priority(),
+        ppp: l2tp_at + l2tp.header_len(),
+        ppp_len: l2tp.payload().len(),
+    })
+}
+
+/// Reads the PPP header of `m` (a data message of `frame`): the IPv4 or
+/// IPv6 packet a terminated session carries, or `NotIpPayload` for
+/// anything else (LCP, authentication, NCPs: lnsd's).
+#[inline]
+pub fn ip_payload(frame: &[u8], m: &DataMessage) -> Result<Decapped, Drop> {
+    let bytes = frame.get(m.ppp..m.ppp + m.ppp_len).ok_or(Drop::Truncated)?;
+    let ppp = PppFrame::new_checked(bytes).map_err(|_| Drop::Truncated)?;
+    let family = match ppp.protocol().0 {
+        0x0021 => Family::V4,
+        0x0057 => Family::V6,
+        _ => return Err(Drop::NotIpPayload),
+    };
+    let inner = m.ppp + ppp.header_len();
+    let inner_len = ppp.payload().len();
+    if inner_len == 0 {
+        return Err(Drop::Truncated);
+    }
+    Ok(Decapped {
+        tunnel: m.tunnel,
+        session: m.session,
+        peer: m.peer,
+        peer_port: m.peer_port,
+        seq: m.seq,
         inner,
         inner_len,
         family,
@@ -215,10 +268,30 @@ mod tests {
     }
 
     #[test]
+    fn a_data_message_stops_at_the_l2tp_header_whatever_ppp_carries() {
+        let (mut f, _) = frame_via_encap(true, None);
+        // LCP instead of IPv4: still a data message, PPP from FF 03 on.
+        let p = 14 + 28 + 10;
+        f[p + 2..p + 4].copy_from_slice(&[0xc0, 0x21]);
+        let m = data_message(&f, 1701).unwrap();
+        assert_eq!((m.tunnel, m.session, m.seq), (7, 9, Some((5, 0))));
+        assert_eq!((m.ppp, m.ppp_len), (p, f.len() - p));
+        assert!(!m.priority);
+        assert_eq!(&f[m.ppp..m.ppp + 4], &[0xff, 0x03, 0xc0, 0x21]);
+        assert_eq!(ip_payload(&f, &m), Err(Drop::NotIpPayload));
+        // The P bit is read (RFC 2661 §3.1: bit 7 of the flags word).
+        f[14 + 28] |= 0x01;
+        assert!(data_message(&f, 1701).unwrap().priority);
+    }
+
+    #[test]
     fn never_panics_on_any_truncation() {
         let (f, _) = frame_via_encap(true, Some(9));
         for n in 0..f.len() {
             let _ = decap(&f[..n], 1701);
+            if let Ok(m) = data_message(&f[..n], 1701) {
+                assert!(m.ppp + m.ppp_len <= n);
+            }
         }
     }
 }

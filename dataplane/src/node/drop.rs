@@ -64,6 +64,15 @@ drops! {
     ToGateway = "to_gateway",
     /// No free UMEM frame for the fragments of a packet (all of it goes).
     NoFrame = "no_frame",
+    /// A data frame for a switched leg from an address other than that
+    /// leg's peer (the LAC, or the target LNS).
+    SwitchWrongPeer = "switch_wrong_peer",
+    /// No room in the buffer for the other leg's headers in front of the
+    /// switched PPP frame.
+    SwitchNoRoom = "switch_no_room",
+    /// A switched frame larger, with the other leg's headers, than its
+    /// egress interface's MTU.
+    SwitchTooBig = "switch_too_big",
 }
 
 #[cfg(test)]

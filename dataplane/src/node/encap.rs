@@ -52,7 +52,9 @@ pub const fn overhead(vlan: bool, sequencing: bool) -> usize {
     tag + 20 + 8 + l2tp + 4
 }
 
-/// A precomputed encapsulation.
+/// A precomputed encapsulation. A switched session's leg uses the same
+/// template without its PPP bytes ([`Template::header_len`]): the PPP
+/// frame it carries comes whole from the other leg.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Template {
     bytes: [u8; MAX_TEMPLATE],
@@ -121,6 +123,17 @@ impl Template {
         usize::from(self.len)
     }
 
+    /// Bytes up to the end of the L2TP header: the template without PPP's
+    /// FF 03 and protocol, which a switched frame keeps as it came.
+    pub fn header_len(&self) -> usize {
+        usize::from(self.ppp_proto) - 2
+    }
+
+    /// Where the L2TP header starts (after UDP).
+    pub(crate) fn l2tp_at(&self) -> usize {
+        usize::from(self.udp) + 8
+    }
+
     /// What it adds after the Ethernet header (see [`overhead`]).
     pub fn overhead(&self) -> usize {
         self.len().saturating_sub(14)
@@ -164,13 +177,17 @@ impl Template {
     pub fn from_bytes(b: &[u8; TEMPLATE_BYTES]) -> Option<Template> {
         let [len, ip, udp, ns, ppp_proto] = [b[60], b[61], b[62], b[63], b[64]];
         let fits = |at: u8, n: u8| u16::from(at) + u16::from(n) <= u16::from(len);
+        // UDP, then the 6-byte L2TP data header (Ns and Nr inside it when
+        // sequencing), then FF 03 and the protocol.
+        let l2tp_end = u16::from(ppp_proto).wrapping_sub(2);
         let ok = usize::from(len) <= MAX_TEMPLATE
             && fits(ip, 20)
             && fits(udp, 8)
             && u16::from(udp) >= u16::from(ip) + 20
-            && u16::from(ppp_proto) >= u16::from(udp) + 8
+            && u16::from(ppp_proto) >= u16::from(udp) + 8 + 6 + 2
             && fits(ppp_proto, 2)
-            && (ns == 0 || (ns > udp && fits(ns, 2)));
+            && (ns == 0
+                || (u16::from(ns) >= u16::from(udp) + 8 + 6 && u16::from(ns) + 2 <= l2tp_end));
         ok.then(|| {
             let mut bytes = [0u8; MAX_TEMPLATE];
             bytes.copy_from_slice(&b[..MAX_TEMPLATE]);
@@ -200,6 +217,32 @@ fn ppp_protocol(packet: &[u8]) -> Result<u16, Drop> {
     }
 }
 
+impl Template {
+    /// Writes the first `hl` template bytes at the front of `frame` (the
+    /// rest of which is the payload already in place) and patches the
+    /// IPv4 total length and checksum and the UDP length for the frame's
+    /// size, and Ns when the session sequences. `hl` is [`Template::len`]
+    /// or [`Template::header_len`], which both cover every patched field.
+    #[inline(always)]
+    pub(crate) fn write_outer(&self, frame: &mut [u8], hl: usize, ns: u16) -> Result<(), Drop> {
+        frame[..hl].copy_from_slice(&self.bytes[..hl]);
+        let ip = usize::from(self.ip);
+        let udp = usize::from(self.udp);
+        let ip_len = u16::try_from(frame.len() - ip).map_err(|_| Drop::TooBig)?;
+        let udp_len = ip_len - 20;
+        frame[ip + 2..ip + 4].copy_from_slice(&ip_len.to_be_bytes());
+        // The header sum with the length added: one fold, no pass over bytes.
+        let sum = checksum::fold(u32::from(self.ip_sum) + u32::from(ip_len));
+        frame[ip + 10..ip + 12].copy_from_slice(&(!sum).to_be_bytes());
+        frame[udp + 4..udp + 6].copy_from_slice(&udp_len.to_be_bytes());
+        if self.ns != 0 {
+            let at = usize::from(self.ns);
+            frame[at..at + 2].copy_from_slice(&ns.to_be_bytes());
+        }
+        Ok(())
+    }
+}
+
 /// Encapsulates in place: the IP packet at `buf[start..start + len]`
 /// gets the template written in front of it. Returns where the frame now
 /// starts and its length. `ns` is used when the session sequences.
@@ -220,20 +263,7 @@ pub fn encap(
     };
     let proto = ppp_protocol(&buf[start..end])?;
     let frame = &mut buf[front..end];
-    frame[..hl].copy_from_slice(&t.bytes[..hl]);
-    let ip = usize::from(t.ip);
-    let udp = usize::from(t.udp);
-    let ip_len = u16::try_from(frame.len() - ip).map_err(|_| Drop::TooBig)?;
-    let udp_len = ip_len - 20;
-    frame[ip + 2..ip + 4].copy_from_slice(&ip_len.to_be_bytes());
-    // The header sum with the length added: one fold, no pass over bytes.
-    let sum = checksum::fold(u32::from(t.ip_sum) + u32::from(ip_len));
-    frame[ip + 10..ip + 12].copy_from_slice(&(!sum).to_be_bytes());
-    frame[udp + 4..udp + 6].copy_from_slice(&udp_len.to_be_bytes());
-    if t.ns != 0 {
-        let at = usize::from(t.ns);
-        frame[at..at + 2].copy_from_slice(&ns.to_be_bytes());
-    }
+    t.write_outer(frame, hl, ns)?;
     let p = usize::from(t.ppp_proto);
     frame[p..p + 2].copy_from_slice(&proto.to_be_bytes());
     Ok((front, end - front))
@@ -332,6 +362,19 @@ mod tests {
     }
 
     #[test]
+    fn header_len_ends_at_the_l2tp_header() {
+        for (vlan, seq, want) in [
+            (None, false, 14 + 20 + 8 + 6),
+            (Some(7), true, 18 + 20 + 8 + 10),
+        ] {
+            let t = Template::new(&outer(vlan, seq));
+            assert_eq!(t.header_len(), want);
+            assert_eq!(t.len(), want + 4);
+            assert_eq!(&t.bytes[want..want + 2], &[0xff, 0x03]);
+        }
+    }
+
+    #[test]
     fn overhead_is_what_the_template_adds_after_ethernet() {
         for vlan in [None, Some(7)] {
             for seq in [false, true] {
@@ -367,6 +410,14 @@ mod tests {
         assert_eq!(Template::from_bytes(&b), None);
         let mut b = Template::new(&outer(None, false)).to_bytes();
         b[64] = 250;
+        assert_eq!(Template::from_bytes(&b), None);
+        // No room for the L2TP header before the PPP bytes.
+        let mut b = Template::new(&outer(None, false)).to_bytes();
+        b[64] = b[62] + 8 + 4;
+        assert_eq!(Template::from_bytes(&b), None);
+        // Ns outside the L2TP header.
+        let mut b = Template::new(&outer(None, true)).to_bytes();
+        b[63] = b[64] - 2;
         assert_eq!(Template::from_bytes(&b), None);
         assert_eq!(Template::from_bytes(&[0u8; TEMPLATE_BYTES]), None);
     }

@@ -16,6 +16,8 @@
 //!   Don't Fragment clear, cut into fragments (RFC 791).
 //! * [`icmp`]: downstream, the error for a packet too big for its
 //!   subscriber that must not be fragmented.
+//! * [`switch`]: either way, a switched session's data frame rewritten
+//!   from one leg's headers to the other's, its PPP frame untouched.
 //!
 //! The worker (`crate::worker`) strings them together over batches.
 
@@ -27,3 +29,4 @@ pub mod forward;
 pub mod frag;
 pub mod gateway;
 pub mod icmp;
+pub mod switch;

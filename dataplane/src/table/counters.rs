@@ -64,6 +64,10 @@ counters! {
     Fragmented = "fragmented_packets",
     /// The fragments made of them.
     Fragments = "fragments_sent",
+    /// Data frames of switched sessions rewritten onto their other leg.
+    Switched = "switched_packets",
+    /// Their bytes (the PPP frame, as carried).
+    SwitchedBytes = "switched_bytes",
 }
 
 /// Words in a worker's named-counter block: the counters, then the drops.
@@ -76,7 +80,9 @@ pub const SESSION_COUNTER_WORDS: usize = 8;
 const _: () = assert!(Counter::ALL.len() <= DROPS_AT);
 const _: () = assert!(DROPS_AT + Drop::ALL.len() <= GLOBAL_WORDS);
 
-/// One session's traffic, as counted by the data plane.
+/// One session's traffic, as counted by the data plane. A switched leg's
+/// slot counts the frames it receives in `up_*` (bytes of the PPP frame)
+/// and `drops`; its mirror counts the other direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SessionCounters {
     /// Packets from the subscriber (decapsulated and forwarded).

@@ -11,8 +11,17 @@
 //! | session slots | lnsd, behind a [`seqlock`] each | [`Session`]s |
 //! | three indexes | lnsd | (tunnel, session), IPv4, IPv6 /64 → slot ([`index`]) |
 //! | next hops | lnsd, seqlocked | [`NextHop`] MACs toward the core and the LACs |
+//! | switched journal | lnsd | a ring of "switched key added/removed" ([`SwitchedChange`]) |
 //! | Ns | workers | the next Ns of each sequenced session |
 //! | counters | each worker its own block | [`counters`] |
+//!
+//! The switched journal exists for the data plane's XDP program, which
+//! must steer every data frame of a switched session to the workers (not
+//! only its IP ones, DESIGN §2.1) and so keeps a map of switched keys:
+//! the data plane follows the journal from its own tail
+//! ([`Reader::switched_changes`]) instead of scanning a million slots, and
+//! rebuilds from a scan ([`Reader::switched_keys`]) when it starts or
+//! when it fell more than [`JOURNAL_ENTRIES`] behind.
 //!
 //! Guarantees: a reader sees each record exactly as one write left it (or
 //! misses and counts it); a session that is not being changed is always
@@ -35,8 +44,8 @@ pub mod seqlock;
 
 use counters::{GLOBAL_WORDS, SESSION_COUNTER_WORDS, SessionCounters, WorkerBlock};
 use index::Index;
+pub use record::{Egress, Leg, NextHop, Session, up_key};
 use record::{NEXTHOP_WORDS, SESSION_WORDS};
-pub use record::{NextHop, Session, up_key};
 use seqlock::Std;
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -47,8 +56,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// "XLNSTBL\0", little-endian.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"XLNSTBL\0");
-/// Bumped whenever the layout or a record's encoding changes.
-pub const ABI_VERSION: u64 = 1;
+/// Bumped whenever the layout or a record's encoding changes (2: switched
+/// legs in the session flags, the switched journal, more counters).
+pub const ABI_VERSION: u64 = 2;
 
 /// The largest table the layout supports (slot numbers are 32-bit).
 pub const MAX_CAPACITY: u32 = 1 << 26;
@@ -64,6 +74,13 @@ const SLOT_WORDS: usize = 1 + SESSION_WORDS;
 const NH_SLOT_WORDS: usize = 1 + NEXTHOP_WORDS;
 /// Seqlock read attempts before a lookup gives up (see `seqlock::read`).
 const READ_TRIES: u32 = 64;
+/// Entries in the switched journal ring: at the data plane's polling
+/// interval (10 ms) lnsd would have to switch or unswitch 400,000
+/// sessions a second to overrun it.
+pub const JOURNAL_ENTRIES: usize = 4096;
+/// A journal entry's position tag: the low bits of its position, so a
+/// reader tells the entry it wants from a newer one written over it.
+const JOURNAL_TAG_BITS: u32 = 31;
 
 /// Header word numbers.
 mod hdr {
@@ -80,12 +97,18 @@ mod hdr {
     pub const READY: usize = 7;
     pub const WRITER_PID: usize = 8;
     pub const LIVE: usize = 9;
+    /// Switched journal entries ever appended (the ring's head).
+    pub const JOURNAL_HEAD: usize = 10;
     /// Written by the data plane.
     pub const READER_PID: usize = 32;
     pub const READER_ATTACHES: usize = 33;
     pub const READER_HEARTBEAT: usize = 34;
     /// The attach mode the data plane got (see `loader::AttachMode`).
     pub const READER_MODE: usize = 35;
+    /// Switched keys in the XDP program's map.
+    pub const READER_SWITCHED_KEYS: usize = 36;
+    /// Full rescans after the data plane fell behind the journal.
+    pub const READER_SWITCHED_REBUILDS: usize = 37;
     /// The XDP program's verdict counters (`loader::abi::Verdict` order),
     /// copied by the data plane with each heartbeat.
     pub const VERDICTS: usize = 64;
@@ -98,6 +121,7 @@ fn shape() -> u64 {
         | (GLOBAL_WORDS as u64) << 16
         | (SESSION_COUNTER_WORDS as u64) << 24
         | (HEADER_WORDS as u64) << 32
+        | u64::from(JOURNAL_ENTRIES.trailing_zeros()) << 48
 }
 
 /// How big the tables are.
@@ -119,6 +143,7 @@ struct Layout {
     v4: usize,
     v6: usize,
     nexthops: usize,
+    journal: usize,
     ns: usize,
     counters: usize,
     worker_words: usize,
@@ -135,7 +160,8 @@ impl Layout {
         let v4 = up + buckets;
         let v6 = v4 + buckets;
         let nexthops = v6 + buckets;
-        let ns = nexthops + NEXTHOPS as usize * NH_SLOT_WORDS;
+        let journal = nexthops + NEXTHOPS as usize * NH_SLOT_WORDS;
+        let ns = journal + JOURNAL_ENTRIES;
         let counters = ns + cap;
         let worker_words = GLOBAL_WORDS + cap * SESSION_COUNTER_WORDS;
         let total = counters + sizes.workers as usize * worker_words;
@@ -147,6 +173,7 @@ impl Layout {
             v4,
             v6,
             nexthops,
+            journal,
             ns,
             counters,
             worker_words,
@@ -166,6 +193,9 @@ pub enum TableError {
     Full,
     /// A session with this (tunnel, session) or address is already in.
     Duplicate(&'static str),
+    /// The record is not one the workers can use (e.g. a switched leg
+    /// with an address).
+    Invalid(&'static str),
     /// Capacity or worker count out of range.
     Size(String),
 }
@@ -179,6 +209,7 @@ impl std::fmt::Display for TableError {
             TableError::Duplicate(k) => {
                 write!(f, "a session with this {k} is already in the table")
             }
+            TableError::Invalid(m) => write!(f, "session refused: {m}"),
             TableError::Size(m) => write!(f, "{m}"),
         }
     }
@@ -226,7 +257,23 @@ impl Region {
             attaches: h(hdr::READER_ATTACHES),
             heartbeat: h(hdr::READER_HEARTBEAT),
             mode: h(hdr::READER_MODE),
+            switched_keys: h(hdr::READER_SWITCHED_KEYS),
+            switched_rebuilds: h(hdr::READER_SWITCHED_REBUILDS),
         }
+    }
+
+    fn journal_word(&self, pos: u64) -> &AtomicU64 {
+        &self.words()[self.layout.journal + (pos % JOURNAL_ENTRIES as u64) as usize]
+    }
+
+    /// Writer: appends a change (entry first, then the head, so a reader
+    /// that sees the head sees the entry).
+    fn journal(&self, c: SwitchedChange) {
+        let head = self.hdr(hdr::JOURNAL_HEAD);
+        let pos = head.load(Ordering::Relaxed);
+        self.journal_word(pos)
+            .store(SwitchedChange::encode(c, pos), Ordering::Release);
+        head.store(pos + 1, Ordering::Release);
     }
 
     fn slot(&self, slot: u32) -> (&AtomicU64, &[AtomicU64]) {
@@ -503,6 +550,57 @@ impl Reader {
         }
     }
 
+    /// The switched journal's changes from position `tail` on, in order;
+    /// returns the position to continue from. [`Overrun`] when entries
+    /// from `tail` on were already written over (the caller fell more than
+    /// [`JOURNAL_ENTRIES`] behind): changes were lost, and only a rebuild
+    /// from [`Reader::switched_keys`] is right. Changes handed to `f`
+    /// before an overrun was seen are true but incomplete.
+    pub fn switched_changes(
+        &self,
+        tail: u64,
+        mut f: impl FnMut(SwitchedChange),
+    ) -> Result<u64, Overrun> {
+        let r = &*self.region;
+        let head = r.hdr(hdr::JOURNAL_HEAD).load(Ordering::Acquire);
+        if head < tail || head - tail > JOURNAL_ENTRIES as u64 {
+            return Err(Overrun);
+        }
+        for pos in tail..head {
+            let e = r.journal_word(pos).load(Ordering::Acquire);
+            // Written over since the head was read: lnsd lapped us.
+            f(SwitchedChange::decode(e, pos).ok_or(Overrun)?);
+        }
+        Ok(head)
+    }
+
+    /// Every switched key in the table, by a scan of every slot, with the
+    /// journal position read before the scan began: following the journal
+    /// from there replays whatever changed while it ran (lnsd journals
+    /// every write of a switched slot, so one the scan missed mid-write
+    /// comes back as `Added`). For start-up and overruns, not per packet:
+    /// it reads the whole table.
+    pub fn switched_keys(&self) -> (u64, Vec<u32>) {
+        let r = &*self.region;
+        let head = r.hdr(hdr::JOURNAL_HEAD).load(Ordering::Acquire);
+        let keys = (0..r.layout.sizes.capacity)
+            .filter_map(|slot| r.read_session(slot))
+            .filter(|(_, s)| s.switched.is_some())
+            .map(|(_, s)| s.key() as u32)
+            .collect();
+        (head, keys)
+    }
+
+    /// Publishes, for lnsd, how many switched keys the XDP program's map
+    /// holds and how many full rebuilds an overrun of the journal cost.
+    pub fn publish_switched(&self, keys: u64, rebuilds: u64) {
+        let r = &*self.region;
+        r.hdr(hdr::READER_SWITCHED_KEYS)
+            .store(keys, Ordering::Relaxed);
+        r.hdr(hdr::READER_SWITCHED_REBUILDS)
+            .store(rebuilds, Ordering::Relaxed);
+    }
+
     /// Tells lnsd the data plane is alive (called once per second or so).
     pub fn heartbeat(&self, mode: u64) {
         let h = self.region.hdr(hdr::READER_HEARTBEAT);
@@ -513,6 +611,48 @@ impl Reader {
     }
 }
 
+/// A change to the set of switched keys (`tunnel << 16 | session`, our
+/// ids on the leg the slot receives from), as the journal records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SwitchedChange {
+    /// A switched slot with this key was written (inserted, or rewritten:
+    /// adding a key already present is a no-op for the follower).
+    Added(u32),
+    /// The switched slot with this key left (removed, turned terminated,
+    /// or moved to another key).
+    Removed(u32),
+}
+
+impl SwitchedChange {
+    /// `tag << 33 | removed << 32 | key`, the tag being the position's
+    /// low bits.
+    fn encode(self, pos: u64) -> u64 {
+        let (removed, key) = match self {
+            SwitchedChange::Added(k) => (0, k),
+            SwitchedChange::Removed(k) => (1, k),
+        };
+        (pos & ((1 << JOURNAL_TAG_BITS) - 1)) << 33 | removed << 32 | u64::from(key)
+    }
+
+    /// The change at `pos`, or `None` if the word holds another position's.
+    fn decode(e: u64, pos: u64) -> Option<SwitchedChange> {
+        if e >> 33 != pos & ((1 << JOURNAL_TAG_BITS) - 1) {
+            return None;
+        }
+        let key = e as u32;
+        Some(if e & (1 << 32) != 0 {
+            SwitchedChange::Removed(key)
+        } else {
+            SwitchedChange::Added(key)
+        })
+    }
+}
+
+/// The switched journal moved on more than [`JOURNAL_ENTRIES`] past a
+/// follower's tail: rebuild from [`Reader::switched_keys`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Overrun;
+
 /// What the writer remembers of each slot, to find and retire its keys
 /// without reading the shared words back.
 #[derive(Debug, Clone, Copy)]
@@ -521,6 +661,7 @@ struct Keys {
     up: u64,
     v4: Option<u64>,
     v6: Option<u64>,
+    switched: bool,
 }
 
 /// The write side: lnsd's. One per table (`&mut self` serialises writes).
@@ -552,6 +693,30 @@ pub struct SlotId {
     pub slot: u32,
     /// The generation it was written with.
     pub generation: u64,
+}
+
+/// The two slots of a switched session ([`Writer::insert_switched`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SwitchedIds {
+    /// The slot receiving on leg A (from the LAC), sending on leg B. Its
+    /// counters ([`Writer::counters`]) count the frames from leg A.
+    pub a: SlotId,
+    /// The slot receiving on leg B (from the target LNS), sending on A.
+    pub b: SlotId,
+}
+
+/// What a switched session's removal hands back, per leg.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SwitchedEnd {
+    /// Frames received on leg A: `up_packets`/`up_bytes` switched onto
+    /// leg B (bytes of the PPP frame), `drops` dropped; `down_*` are 0.
+    pub from_a: SessionCounters,
+    /// The same for frames received on leg B.
+    pub from_b: SessionCounters,
+    /// The Ns our next data message on leg A would have carried.
+    pub next_ns_a: u16,
+    /// The Ns our next data message on leg B would have carried.
+    pub next_ns_b: u16,
 }
 
 impl Writer {
@@ -667,6 +832,7 @@ impl Writer {
     /// that checks sequence numbers discard frames). The Ns word lives in
     /// the table file, so a restarted data plane keeps counting.
     pub fn insert_at_ns(&mut self, s: &Session, next_ns: u16) -> Result<SlotId, TableError> {
+        s.check().map_err(TableError::Invalid)?;
         let up = s.key();
         let v4 = s.ipv4.map(|a| u64::from(a.to_bits()));
         let v6 = s.ipv6_prefix.map(u64::from_be_bytes);
@@ -705,10 +871,80 @@ impl Writer {
             up,
             v4,
             v6,
+            switched: s.switched.is_some(),
         });
+        if s.switched.is_some() {
+            // After the slot and its index: a frame the XDP program steers
+            // because of this entry finds the slot.
+            r.journal(SwitchedChange::Added(up as u32));
+        }
         r.hdr(hdr::LIVE)
             .store(self.by_up.len() as u64, Ordering::Relaxed);
         Ok(SlotId { slot, generation })
+    }
+
+    /// Adds a switched session: the slot receiving on leg `a` and the one
+    /// receiving on leg `b` (see [`Session::switched_pair`]), both or
+    /// neither. Each slot's Ns word continues the sequence of the leg it
+    /// sends on (`b.next_ns` for the slot receiving on `a`, and the other
+    /// way round). The workers switch from the moment this returns; the
+    /// data plane steers the legs' non-IP frames to them within its
+    /// journal polling interval (until then those reach lnsd).
+    pub fn insert_switched(&mut self, a: &Leg, b: &Leg) -> Result<SwitchedIds, TableError> {
+        let (sa, sb) = Session::switched_pair(a, b);
+        if sa.key() == sb.key() {
+            return Err(TableError::Duplicate("tunnel and session id"));
+        }
+        let ia = self.insert_at_ns(&sa, b.next_ns)?;
+        match self.insert_at_ns(&sb, a.next_ns) {
+            Ok(ib) => Ok(SwitchedIds { a: ia, b: ib }),
+            Err(e) => {
+                self.remove(ia);
+                Err(e)
+            }
+        }
+    }
+
+    /// Rewrites both slots of a switched session (a peer's port, a leg's
+    /// sequencing, next hop or interface changed). Each slot is replaced
+    /// whole, one after the other; `next_ns` is not used (the Ns words go
+    /// on). Our ids on each leg may not change.
+    pub fn update_switched(
+        &mut self,
+        ids: SwitchedIds,
+        a: &Leg,
+        b: &Leg,
+    ) -> Result<(), TableError> {
+        let (sa, sb) = Session::switched_pair(a, b);
+        let same = |id: SlotId, s: &Session| {
+            self.keys
+                .get(id.slot as usize)
+                .copied()
+                .flatten()
+                .is_some_and(|k| k.generation == id.generation && k.up == s.key() && k.switched)
+        };
+        if !same(ids.a, &sa) || !same(ids.b, &sb) {
+            return Err(TableError::Invalid("not this switched session's slots"));
+        }
+        self.update(ids.a, &sa)?;
+        self.update(ids.b, &sb)
+    }
+
+    /// Removes both slots of a switched session; `None` (and nothing
+    /// removed) unless both are live.
+    pub fn remove_switched(&mut self, ids: SwitchedIds) -> Option<SwitchedEnd> {
+        if !self.live(ids.a) || !self.live(ids.b) {
+            return None;
+        }
+        // Each slot's Ns word is the sequence of the leg it sends on.
+        let (from_a, next_ns_b) = self.remove_taking_ns(ids.a)?;
+        let (from_b, next_ns_a) = self.remove_taking_ns(ids.b)?;
+        Some(SwitchedEnd {
+            from_a,
+            from_b,
+            next_ns_a,
+            next_ns_b,
+        })
     }
 
     /// Rewrites a session in place (new MRU, addresses, LAC port, template).
@@ -716,6 +952,7 @@ impl Writer {
     /// change move in the indexes, and keys it keeps stay findable
     /// throughout.
     pub fn update(&mut self, id: SlotId, s: &Session) -> Result<(), TableError> {
+        s.check().map_err(TableError::Invalid)?;
         let old = self
             .keys
             .get(id.slot as usize)
@@ -728,6 +965,7 @@ impl Writer {
             up: s.key(),
             v4: s.ipv4.map(|a| u64::from(a.to_bits())),
             v6: s.ipv6_prefix.map(u64::from_be_bytes),
+            switched: s.switched.is_some(),
         };
         let taken = |m: &HashMap<u64, u32>, k: Option<u64>| {
             k.and_then(|k| m.get(&k)).is_some_and(|&o| o != id.slot)
@@ -766,6 +1004,15 @@ impl Writer {
         seqlock::write::<Std>(seq, words, &s.encode(id.generation));
         for (at, n) in adds {
             r.index(at).insert(n, slot);
+        }
+        if old.switched && (!new.switched || old.up != new.up) {
+            r.journal(SwitchedChange::Removed(old.up as u32));
+        }
+        // Every rewrite of a switched slot, not only a new key: a rebuild
+        // scan that met this slot mid-write missed it, and this entry,
+        // after the scan's starting point, puts it back.
+        if new.switched {
+            r.journal(SwitchedChange::Added(new.up as u32));
         }
         self.keys[slot as usize] = Some(new);
         Ok(())
@@ -809,6 +1056,9 @@ impl Writer {
         }
         let (seq, words) = r.slot(id.slot);
         seqlock::write::<Std>(seq, words, &[0; SESSION_WORDS]);
+        if k.switched {
+            r.journal(SwitchedChange::Removed(k.up as u32));
+        }
         self.keys[id.slot as usize] = None;
         self.free.push(id.slot);
         r.hdr(hdr::LIVE)
@@ -841,7 +1091,10 @@ impl Writer {
             .is_some_and(|k| k.generation == id.generation)
     }
 
-    /// A session's counters so far, summed over the workers.
+    /// A session's counters so far, summed over the workers. For a
+    /// switched slot they count the frames it received (see
+    /// [`SwitchedEnd`]): a switched session's two directions are its two
+    /// slots' `up_*`.
     pub fn counters(&self, id: SlotId) -> SessionCounters {
         let mut sum = SessionCounters::default();
         for w in 0..self.region.layout.sizes.workers {
@@ -904,6 +1157,12 @@ pub struct ReaderStatus {
     pub heartbeat: u64,
     /// The attach mode it reported.
     pub mode: u64,
+    /// Switched keys in its XDP program's map (see [`SwitchedChange`]).
+    pub switched_keys: u64,
+    /// Times it rebuilt that map by a full scan because it fell more than
+    /// [`JOURNAL_ENTRIES`] behind the journal (the scan at start is not
+    /// counted).
+    pub switched_rebuilds: u64,
 }
 
 impl Drop for Writer {
@@ -942,6 +1201,7 @@ mod tests {
                 session: n,
                 sequencing: false,
             }),
+            switched: None,
         }
     }
 

@@ -4,8 +4,23 @@
 //! from a `repr(C)` struct: the layout is written down here once, the
 //! decoder checks what it reads (a template with impossible offsets is a
 //! miss, not an out-of-bounds write), and no `unsafe` is needed.
+//!
+//! A slot is one of two kinds (DESIGN §2.1):
+//!
+//! * **terminated**: a subscriber whose PPP ends here. The workers
+//!   decapsulate its IP packets toward the core and encapsulate the core's
+//!   packets for it; it is found by (tunnel, session) and by its addresses.
+//! * **switched** ([`Session::switched`] is `Some`): one receiving leg of a
+//!   multi-hop session (RFC 2661 §1.1 "L2TP tunnel switching": a session
+//!   from a LAC carried on into a second tunnel toward the target LNS).
+//!   A switched session is two slots, one per leg, each keyed by our ids
+//!   on the leg it receives from and holding the other leg's outer
+//!   headers: the worker swaps the headers of every data frame, whatever
+//!   PPP protocol it carries, and never looks inside. It has no address
+//!   and is in no address index. [`Leg`] and [`Session::switched_pair`]
+//!   build the two mirrored records from what lnsd knows of each leg.
 
-use crate::node::encap::{TEMPLATE_BYTES, Template};
+use crate::node::encap::{Outer, TEMPLATE_BYTES, Template};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Words of session data in a slot (the slot adds its sequence word).
@@ -17,30 +32,116 @@ pub const NEXTHOP_WORDS: usize = 4;
 const F_V4: u16 = 1;
 /// The session bit: an IPv6 /64 is assigned.
 const F_V6: u16 = 2;
+/// The session bit: a switched leg (no PPP here; frames are rewritten
+/// onto the other leg).
+const F_SWITCHED: u16 = 4;
+/// The session bit: a switched leg's frames leave on the core interface
+/// (clear: the access interface).
+const F_EGRESS_CORE: u16 = 8;
 
-/// One subscriber session as the workers see it.
+/// The interface a switched leg's rewritten frames leave on: the one its
+/// [`Session::lac_nexthop`] is reached through (the next hop's source MAC
+/// must be that interface's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Egress {
+    /// The access interface (toward the LACs).
+    Access,
+    /// The core interface (with one interface for both sides, the same).
+    Core,
+}
+
+/// One session as the workers see it: a terminated subscriber, or one
+/// leg of a switched session (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Session {
-    /// Our tunnel id (what the LAC puts in data frames it sends us).
+    /// Our tunnel id (what the LAC puts in data frames it sends us; for a
+    /// switched leg, what that leg's peer puts in them).
     pub tunnel: u16,
     /// Our session id.
     pub session: u16,
-    /// The subscriber's IPv4 address (IPCP).
+    /// The subscriber's IPv4 address (IPCP). `None` for a switched leg.
     pub ipv4: Option<Ipv4Addr>,
-    /// The subscriber's IPv6 /64, first 8 octets (IPv6CP).
+    /// The subscriber's IPv6 /64, first 8 octets (IPv6CP). `None` for a
+    /// switched leg.
     pub ipv6_prefix: Option<[u8; 8]>,
     /// The subscriber's MRU: larger downstream packets get an ICMP error.
+    /// Not used for a switched leg (the PPP peers negotiate their MRU end
+    /// to end; the egress MTU bounds the frames instead).
     pub mru: u16,
-    /// The LAC's address: data from elsewhere is refused.
+    /// The LAC's address (a switched leg: the address of the peer it
+    /// receives from): data from elsewhere is refused.
     pub peer: IpAddr,
-    /// The LAC's port.
+    /// The LAC's port (a switched leg: its peer's).
     pub peer_port: u16,
-    /// Next-hop table index toward the LAC; its MACs override the
+    /// Next-hop table index toward where the template sends (the LAC; for
+    /// a switched leg, the *other* leg's peer); its MACs override the
     /// template's, so a changed neighbour needs one write, not one per
     /// session.
     pub lac_nexthop: u32,
-    /// The outer headers toward the LAC.
+    /// The outer headers toward the LAC (a switched leg: toward the other
+    /// leg's peer, with that leg's ids and sequencing; its trailing PPP
+    /// bytes are not used).
     pub template: Template,
+    /// `Some` for one leg of a switched session: the interface its
+    /// rewritten frames leave on. `None` for a terminated session.
+    pub switched: Option<Egress>,
+}
+
+/// One leg of a switched session, as lnsd knows it from that leg's
+/// tunnel and session setup (RFC 2661 §5.1, §9: each leg has its own
+/// pair of tunnel ids and session ids, and its own sequencing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Leg {
+    /// Our tunnel id on this leg (what its peer puts in the frames it
+    /// sends us).
+    pub tunnel: u16,
+    /// Our session id on this leg.
+    pub session: u16,
+    /// Our address on this leg: the source of the frames we send on it.
+    pub local: Ipv4Addr,
+    /// Our UDP port on this leg.
+    pub local_port: u16,
+    /// The peer's address (the LAC for leg A, the target LNS for leg B):
+    /// the destination of what we send and the only accepted source of
+    /// what we receive.
+    pub peer: Ipv4Addr,
+    /// The peer's UDP port.
+    pub peer_port: u16,
+    /// The peer's tunnel id (what we put in frames we send on this leg).
+    pub peer_tunnel: u16,
+    /// The peer's session id.
+    pub peer_session: u16,
+    /// Data messages on this leg carry Ns (the peer asked for sequencing,
+    /// RFC 2661 §5.4).
+    pub sequencing: bool,
+    /// 802.1Q VLAN id toward the peer.
+    pub vlan: Option<u16>,
+    /// Next-hop table index toward the peer (lnsd resolves its MACs).
+    pub nexthop: u32,
+    /// The interface the peer is reached through.
+    pub egress: Egress,
+    /// The Ns our next data message on this leg carries (lnsd may have
+    /// numbered some already); ignored without sequencing.
+    pub next_ns: u16,
+}
+
+impl Leg {
+    /// The outer headers toward this leg's peer.
+    fn outer(&self) -> Outer {
+        Outer {
+            // The workers write the next hop's MACs over both.
+            dst_mac: [0; 6],
+            src_mac: [0; 6],
+            vlan: self.vlan,
+            src: self.local,
+            src_port: self.local_port,
+            dst: self.peer,
+            dst_port: self.peer_port,
+            tunnel: self.peer_tunnel,
+            session: self.peer_session,
+            sequencing: self.sequencing,
+        }
+    }
 }
 
 impl Session {
@@ -49,13 +150,51 @@ impl Session {
         up_key(self.tunnel, self.session)
     }
 
+    /// The slot that receives on `rx` and sends on `tx`: keyed by our ids
+    /// on `rx`, accepting frames from `rx`'s peer only, rewriting them to
+    /// `tx`'s outer headers and next hop, out of `tx`'s interface.
+    pub fn switched_leg(rx: &Leg, tx: &Leg) -> Session {
+        Session {
+            tunnel: rx.tunnel,
+            session: rx.session,
+            ipv4: None,
+            ipv6_prefix: None,
+            mru: 0,
+            peer: IpAddr::V4(rx.peer),
+            peer_port: rx.peer_port,
+            lac_nexthop: tx.nexthop,
+            template: Template::new(&tx.outer()),
+            switched: Some(tx.egress),
+        }
+    }
+
+    /// Both slots of the switched session between legs `a` and `b`: the
+    /// one receiving on `a` (sending on `b`), then its mirror.
+    pub fn switched_pair(a: &Leg, b: &Leg) -> (Session, Session) {
+        (Session::switched_leg(a, b), Session::switched_leg(b, a))
+    }
+
+    /// Whether the record can go in the table: a switched leg has no
+    /// address (it must never be found by a core packet's destination).
+    pub fn check(&self) -> Result<(), &'static str> {
+        if self.switched.is_some() && (self.ipv4.is_some() || self.ipv6_prefix.is_some()) {
+            return Err("a switched leg has no IPv4 address or IPv6 prefix");
+        }
+        Ok(())
+    }
+
     pub(crate) fn encode(&self, generation: u64) -> [u64; SESSION_WORDS] {
         let mut b = [0u8; SESSION_WORDS * 8];
         b[0..8].copy_from_slice(&generation.to_le_bytes());
         b[8..10].copy_from_slice(&self.tunnel.to_le_bytes());
         b[10..12].copy_from_slice(&self.session.to_le_bytes());
         let flags = if self.ipv4.is_some() { F_V4 } else { 0 }
-            | if self.ipv6_prefix.is_some() { F_V6 } else { 0 };
+            | if self.ipv6_prefix.is_some() { F_V6 } else { 0 }
+            | match self.switched {
+                None => 0,
+                Some(Egress::Access) => F_SWITCHED,
+                Some(Egress::Core) => F_SWITCHED | F_EGRESS_CORE,
+            };
         b[12..14].copy_from_slice(&flags.to_le_bytes());
         b[14..16].copy_from_slice(&self.mru.to_le_bytes());
         b[16..20].copy_from_slice(&self.ipv4.map_or([0; 4], |a| a.octets()));
@@ -72,7 +211,8 @@ impl Session {
     }
 
     /// The session and its generation, or `None` for a free slot or one
-    /// whose contents do not make a session.
+    /// whose contents do not make a session (among them a switched leg
+    /// with an address, which [`Session::check`] refuses to write).
     pub(crate) fn decode(w: &[u64; SESSION_WORDS]) -> Option<(u64, Session)> {
         let mut b = [0u8; SESSION_WORDS * 8];
         for (c, x) in b.chunks_exact_mut(8).zip(w) {
@@ -84,6 +224,14 @@ impl Session {
         }
         let u16_at = |i: usize| u16::from_le_bytes([b[i], b[i + 1]]);
         let flags = u16_at(12);
+        let switched = match (flags & F_SWITCHED != 0, flags & F_EGRESS_CORE != 0) {
+            (false, _) => None,
+            (true, false) => Some(Egress::Access),
+            (true, true) => Some(Egress::Core),
+        };
+        if switched.is_some() && flags & (F_V4 | F_V6) != 0 {
+            return None;
+        }
         let mut t = [0u8; TEMPLATE_BYTES];
         t.copy_from_slice(&b[50..50 + TEMPLATE_BYTES]);
         let mut peer = [0u8; 16];
@@ -103,6 +251,7 @@ impl Session {
                 peer_port: u16_at(48),
                 lac_nexthop: u32::from_le_bytes([b[20], b[21], b[22], b[23]]),
                 template: Template::from_bytes(&t)?,
+                switched,
             },
         ))
     }
@@ -204,7 +353,65 @@ mod tests {
                 session: 10,
                 sequencing: true,
             }),
+            switched: None,
         }
+    }
+
+    fn leg(n: u8, egress: Egress, sequencing: bool) -> Leg {
+        Leg {
+            tunnel: 100 + u16::from(n),
+            session: 200 + u16::from(n),
+            local: Ipv4Addr::new(192, 0, 2, n),
+            local_port: 1701,
+            peer: Ipv4Addr::new(198, 51, 100, n),
+            peer_port: 1700 + u16::from(n),
+            peer_tunnel: 300 + u16::from(n),
+            peer_session: 400 + u16::from(n),
+            sequencing,
+            vlan: (n == 2).then_some(42),
+            nexthop: 10 + u32::from(n),
+            egress,
+            next_ns: 0,
+        }
+    }
+
+    #[test]
+    fn switched_legs_round_trip_and_mirror() {
+        let a = leg(1, Egress::Access, false);
+        let b = leg(2, Egress::Core, true);
+        let (sa, sb) = Session::switched_pair(&a, &b);
+        for s in [sa, sb] {
+            assert_eq!(s.check(), Ok(()));
+            assert_eq!(Session::decode(&s.encode(5)), Some((5, s)));
+        }
+        // Leg A's slot: our ids on A, A's peer as the only source, B's
+        // headers, next hop and interface.
+        assert_eq!((sa.tunnel, sa.session), (101, 201));
+        assert_eq!(sa.peer, IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1)));
+        assert_eq!(sa.peer_port, 1701);
+        assert_eq!(sa.lac_nexthop, 12);
+        assert_eq!(sa.switched, Some(Egress::Core));
+        assert!(sa.template.sequencing());
+        assert_eq!(sa.template, Template::new(&b.outer()));
+        // Its mirror.
+        assert_eq!((sb.tunnel, sb.session), (102, 202));
+        assert_eq!(sb.peer, IpAddr::V4(Ipv4Addr::new(198, 51, 100, 2)));
+        assert_eq!(sb.lac_nexthop, 11);
+        assert_eq!(sb.switched, Some(Egress::Access));
+        assert!(!sb.template.sequencing());
+        // Terminated and switched records differ by their flags alone.
+        let mut t = sa;
+        t.switched = None;
+        assert_eq!(Session::decode(&t.encode(5)), Some((5, t)));
+        // A switched leg with an address is refused both ways.
+        let bad = Session {
+            ipv4: Some(Ipv4Addr::new(100, 64, 0, 1)),
+            ..sa
+        };
+        assert!(bad.check().is_err());
+        let mut w = sa.encode(5);
+        w[1] |= u64::from(F_V4) << 32;
+        assert_eq!(Session::decode(&w), None);
     }
 
     #[test]

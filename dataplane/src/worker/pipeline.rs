@@ -18,17 +18,29 @@
 //! "fragmentation needed" / "packet too big" reporting that limit (RFC
 //! 1191 §4, RFC 4443 §3.2). Fragments need frames the packet did not come
 //! in: [`Out::Fragments`] asks the loop for them.
+//!
+//! Switched sessions (multi-hop, DESIGN §2.1): an L2TP data message whose
+//! (tunnel, session) finds a switched slot, whatever its PPP frame holds,
+//! must come from that leg's peer (else `switch_wrong_peer`); it is
+//! rewritten to the other leg's headers (`node::switch`), with the next
+//! hop's MACs and the other leg's Ns, and leaves on the interface the
+//! slot names, within that interface's MTU when known. It may arrive on
+//! either interface (the target LNS may be reached through the core): on
+//! the access side it is recognised by its header, on the core side when
+//! its destination is no subscriber's (so a subscriber's own UDP traffic
+//! to port 1701 is never taken for it). The receiving slot counts it.
 
 use crate::node::classify::{ToSubscriber, fits, from_core, limit};
-use crate::node::decap::{Decapped, Family, decap};
+use crate::node::decap::{DataMessage, Decapped, Family, data_message, ip_payload};
 use crate::node::drop::Drop;
 use crate::node::encap::encap;
 use crate::node::forward::{Allowed, NextHop as FwdHop, to_core};
 use crate::node::frag::{self, Plan};
 use crate::node::gateway;
 use crate::node::icmp::{self, too_big};
+use crate::node::switch;
 use crate::table::counters::{Counter, Dir, LocalCounters, WorkerBlock};
-use crate::table::{CORE_V4, CORE_V6, Found, Reader};
+use crate::table::{CORE_V4, CORE_V6, Egress, Found, Reader};
 use std::net::{IpAddr, Ipv4Addr};
 
 /// Where a fragment after the first is written in the frame it gets: the
@@ -65,6 +77,9 @@ pub struct Env {
     /// The access interface's MTU, which every encapsulated frame must fit
     /// (`None`: not known; the subscriber's MRU alone limits).
     pub access_mtu: Option<u16>,
+    /// The core interface's MTU, which a switched frame leaving there must
+    /// fit (`None`: not known, not checked).
+    pub core_mtu: Option<u16>,
     /// Benchmark reference: access frames go to the core untouched.
     pub bare: bool,
 }
@@ -138,8 +153,8 @@ impl<'a> Pipeline<'a> {
         let Some(frame) = buf.get(start..start + len) else {
             return self.drop(Drop::Truncated, None);
         };
-        match decap(frame, self.env.lns_port) {
-            Ok(d) => self.decapped(buf, start, d),
+        match data_message(frame, self.env.lns_port) {
+            Ok(m) => self.data(buf, start, len, &m),
             Err(x) => self.drop(x, None),
         }
     }
@@ -151,11 +166,11 @@ impl<'a> Pipeline<'a> {
         let Some(frame) = buf.get(start..start + len) else {
             return self.drop(Drop::Truncated, None);
         };
-        match decap(frame, self.env.lns_port) {
+        match data_message(frame, self.env.lns_port) {
             Err(Drop::NotL2tpUdp) => self.downstream(buf, start, len),
-            Ok(d) => {
+            Ok(m) => {
                 self.local.add(Counter::RxAccess, 1);
-                self.decapped(buf, start, d)
+                self.data(buf, start, len, &m)
             }
             Err(x) => {
                 self.local.add(Counter::RxAccess, 1);
@@ -164,14 +179,85 @@ impl<'a> Pipeline<'a> {
         }
     }
 
+    /// An L2TP data message `m` of the frame at `buf[start..start + len]`:
+    /// switched, or decapsulated for a terminated session.
     #[inline]
-    fn decapped(&mut self, buf: &mut [u8], start: usize, d: Decapped) -> Out {
+    fn data(&mut self, buf: &mut [u8], start: usize, len: usize, m: &DataMessage) -> Out {
+        let found = self.table.by_ids(m.tunnel, m.session);
+        if let Some(f) = &found
+            && let Some(egress) = f.session.switched
+        {
+            return self.switch(buf, start, m, f, egress);
+        }
+        // Drop reasons as before switching existed: a PPP control frame
+        // is `not_ip_payload` whether or not its session is known.
+        let d = match ip_payload(&buf[start..start + len], m) {
+            Ok(d) => d,
+            Err(x) => return self.drop(x, None),
+        };
+        let Some(f) = found else {
+            return self.drop(Drop::UnknownSession, None);
+        };
+        self.decapped(buf, start, d, f)
+    }
+
+    /// A switched leg's data message: from its peer only, onto the other
+    /// leg (see the module docs and `node::switch`).
+    #[inline]
+    fn switch(
+        &mut self,
+        buf: &mut [u8],
+        start: usize,
+        m: &DataMessage,
+        f: &Found,
+        egress: Egress,
+    ) -> Out {
+        // RFC 2661 §1.1, §5.1: the leg's data comes from the peer of its
+        // control connection, nobody else; a forged one would inject PPP
+        // frames into the other leg.
+        if m.peer != f.session.peer {
+            return self.drop(Drop::SwitchWrongPeer, Some(f));
+        }
+        let t = &f.session.template;
+        let mtu = match egress {
+            Egress::Access => self.env.access_mtu,
+            Egress::Core => self.env.core_mtu,
+        };
+        if !switch::fits(t, m.ppp_len, mtu) {
+            return self.drop(Drop::SwitchTooBig, Some(f));
+        }
+        let Some(h) = self.table.nexthop(f.session.lac_nexthop) else {
+            return self.drop(Drop::NoNextHop, Some(f));
+        };
+        let (s, n) = match switch::rewrite(t, buf, start + m.ppp, m.ppp_len, m.priority) {
+            Ok(x) => x,
+            Err(x) => return self.drop(x, Some(f)),
+        };
+        buf[s..s + 6].copy_from_slice(&h.dst_mac);
+        buf[s + 6..s + 12].copy_from_slice(&h.src_mac);
+        // Ns last, as for encapsulation: a number spent on a dropped frame
+        // is a gap the receiving leg's peer may discard after.
+        if t.sequencing() {
+            let Some(ns) = self.table.next_ns(f.slot, f.generation) else {
+                return self.drop(Drop::UnknownSession, Some(f));
+            };
+            t.patch_ns(&mut buf[s..s + n], ns);
+        }
+        let bytes = m.ppp_len as u64;
+        self.block.session(f.slot, f.generation, Dir::Up, bytes);
+        self.local.add(Counter::Switched, 1);
+        self.local.add(Counter::SwitchedBytes, bytes);
+        match egress {
+            Egress::Access => Out::Access(s, n),
+            Egress::Core => Out::Core(s, n),
+        }
+    }
+
+    #[inline]
+    fn decapped(&mut self, buf: &mut [u8], start: usize, d: Decapped, f: Found) -> Out {
         let d = Decapped {
             inner: start + d.inner,
             ..d
-        };
-        let Some(f) = self.table.by_ids(d.tunnel, d.session) else {
-            return self.drop(Drop::UnknownSession, None);
         };
         if d.peer != f.session.peer {
             return self.drop(Drop::WrongPeer, Some(&f));
@@ -298,9 +384,24 @@ impl<'a> Pipeline<'a> {
             }
         };
         let Some(f) = found else {
-            return self.drop(Drop::UnknownSession, None);
+            return self.core_l2tp(buf, start, len);
         };
         self.deliver(buf, &f, &p, Sender::Core)
+    }
+
+    /// A core-side frame for no subscriber: the data of a switched leg
+    /// whose peer is reached through the core, or nothing of ours. Taken
+    /// only after the subscriber lookup missed, so it costs a subscriber's
+    /// packet nothing.
+    fn core_l2tp(&mut self, buf: &mut [u8], start: usize, len: usize) -> Out {
+        if let Some(frame) = buf.get(start..start + len)
+            && let Ok(m) = data_message(frame, self.env.lns_port)
+            && let Some(f) = self.table.by_ids(m.tunnel, m.session)
+            && let Some(egress) = f.session.switched
+        {
+            return self.switch(buf, start, &m, &f, egress);
+        }
+        self.drop(Drop::UnknownSession, None)
     }
 
     /// Sends the packet `p` in `buf` to `to`'s subscriber: encapsulated if

@@ -56,6 +56,7 @@ pub fn lab_table(
                     session: 1000 + k,
                     sequencing: false,
                 }),
+                switched: None,
             })
             .unwrap()
         })
