@@ -59,6 +59,8 @@ usage: lnsctl [--server URL] [--token-file FILE] [--ca FILE] [--json] COMMAND
                                           LCP Terminate, then CDN to the LAC
   dial LAC[:PORT] [--called NUMBER] [--timeout SECS]
                                           outgoing call (OCRQ) through that LAC
+  switched                                multi-hop gateway: both legs of each
+                                          switched call, targets held down
   stats                                   counters: L2TP, engine, data plane
   reload                                  re-read lnsd's configuration file
   events                                  stream tunnel and session events
@@ -459,6 +461,70 @@ async fn run(o: Opts) -> Result<(), Fail> {
                     ),
                     None => out!("{:<16}not forwarding (no data plane)", "data plane"),
                 }
+            }
+        }
+        ("switched", None) => {
+            let r = c
+                .list_switched(pb::ListSwitchedRequest {})
+                .await
+                .map_err(rpc)?
+                .into_inner();
+            if o.json {
+                print_json(&r);
+                return Ok(());
+            }
+            let ids = |l: &Option<pb::SwitchedLeg>| {
+                l.as_ref().map_or("-".to_string(), |l| {
+                    format!(
+                        "{}/{} {} {}/{}{}",
+                        l.tunnel,
+                        l.session,
+                        l.peer,
+                        l.peer_tunnel,
+                        l.peer_session,
+                        if l.sequencing { " seq" } else { "" }
+                    )
+                })
+            };
+            let frames = |l: &Option<pb::SwitchedLeg>| {
+                l.as_ref()
+                    .and_then(|l| l.counters)
+                    .map_or("-".to_string(), |c| {
+                        format!("{}/{}", c.packets_up, c.bytes_up)
+                    })
+            };
+            table(
+                &[
+                    "LAC LEG (OURS PEER THEIRS)",
+                    "LNS LEG",
+                    "USER",
+                    "STATE",
+                    "UP(S)",
+                    "LAC->LNS PKTS/BYTES",
+                    "LNS->LAC PKTS/BYTES",
+                ],
+                r.calls
+                    .iter()
+                    .map(|x| {
+                        vec![
+                            ids(&x.lac_leg),
+                            ids(&x.lns_leg),
+                            x.user.clone(),
+                            x.state.clone(),
+                            x.uptime_secs.to_string(),
+                            frames(&x.lac_leg),
+                            frames(&x.lns_leg),
+                        ]
+                    })
+                    .collect(),
+            );
+            for h in &r.held {
+                out!(
+                    "held down: {} for {} s more ({} failures)",
+                    h.endpoint,
+                    h.remaining_secs,
+                    h.failures
+                );
             }
         }
         ("dial", Some(lac)) => {

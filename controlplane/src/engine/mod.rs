@@ -8,6 +8,8 @@
 //! * [`proxy`]: proxy LCP and authentication AVPs as PPP terms.
 //! * [`sim`]: the simulator that drives engines over an in-memory wire
 //!   with a virtual clock.
+//! * [`switch`]: the multi-hop gateway role (switched calls: a LAC's call
+//!   passed on to a target LNS, both legs bound).
 
 pub mod frame;
 pub mod proxy;

@@ -69,6 +69,8 @@ pub enum Call {
     Dial(pb::DialRequest, Reply<pb::DialResponse>),
     /// `GetStats`.
     Stats(Reply<pb::Stats>),
+    /// `ListSwitched`.
+    ListSwitched(Reply<pb::ListSwitchedResponse>),
     /// `Reload`.
     Reload(Reply<pb::ReloadResponse>),
     /// A Prometheus scrape: the text format.
@@ -156,6 +158,13 @@ impl pb::admin_server::Admin for Service {
         _: Request<pb::GetStatsRequest>,
     ) -> Result<Response<pb::Stats>, Status> {
         self.ask(Call::Stats).await
+    }
+
+    async fn list_switched(
+        &self,
+        _: Request<pb::ListSwitchedRequest>,
+    ) -> Result<Response<pb::ListSwitchedResponse>, Status> {
+        self.ask(Call::ListSwitched).await
     }
 
     async fn reload(
@@ -516,6 +525,9 @@ impl Admin {
             Call::Stats(r) => {
                 let _ = r.send(Ok(self.stats(lns)));
             }
+            Call::ListSwitched(r) => {
+                let _ = r.send(Ok(Self::switched(lns, now)));
+            }
             Call::Reload(r) => {
                 let _ = r.send(self.reload(lns));
             }
@@ -531,7 +543,13 @@ impl Admin {
                 for t in lns.endpoint.tunnels() {
                     *states.entry(t.state.name().to_string()).or_default() += 1;
                 }
-                let _ = r.send(Ok(self.metrics.render(&stats, &states, lns.radius_stats())));
+                let switched = Self::switched(lns, now);
+                let _ = r.send(Ok(self.metrics.render(
+                    &stats,
+                    &states,
+                    lns.radius_stats(),
+                    &switched,
+                )));
             }
         }
     }
@@ -686,6 +704,54 @@ impl Admin {
         }
     }
 
+    fn switched(lns: &Lns<Plane>, now: Instant) -> pb::ListSwitchedResponse {
+        let leg = |l: &crate::engine::switch::Leg| pb::SwitchedLeg {
+            tunnel: u32::from(l.key.tunnel),
+            session: u32::from(l.key.session),
+            peer_tunnel: u32::from(l.peer_ids.0),
+            peer_session: u32::from(l.peer_ids.1),
+            peer: l.peer.to_string(),
+            sequencing: l.sequencing,
+            counters: match &lns.dataplane {
+                Plane::Table(t) => t.switched_counters(l.key).map(counters_pb),
+                Plane::Null(_) => None,
+            },
+        };
+        let mut calls: Vec<pb::SwitchedCall> = lns
+            .switch
+            .calls()
+            .map(|c| pb::SwitchedCall {
+                lac_leg: Some(leg(&c.a)),
+                lns_leg: c.b.as_ref().map(leg),
+                user: String::from_utf8_lossy(&c.user).into_owned(),
+                target: c.target.map(|t| t.to_string()).unwrap_or_default(),
+                state: if c.up { "up" } else { "setup" }.into(),
+                uptime_secs: c
+                    .up_since
+                    .map_or(0, |t| now.saturating_duration_since(t).as_secs()),
+            })
+            .collect();
+        calls.sort_by_key(|c| c.lac_leg.as_ref().map(|l| (l.tunnel, l.session)));
+        pb::ListSwitchedResponse {
+            calls,
+            held: lns
+                .switch
+                .held(now)
+                .into_iter()
+                .map(|(e, left)| pb::HeldTarget {
+                    endpoint: e.to_string(),
+                    remaining_secs: left.as_secs(),
+                    failures: lns.switch.failures(e),
+                })
+                .collect(),
+            target_failures: lns
+                .switch
+                .failure_counts()
+                .map(|(e, n)| (e.to_string(), n))
+                .collect(),
+        }
+    }
+
     fn stats(&self, lns: &Lns<Plane>) -> pb::Stats {
         let subs: Vec<SubscriberInfo<'_>> = lns.subscribers().collect();
         let mut s = pb::Stats {
@@ -719,6 +785,20 @@ impl Admin {
             ("dae_naks", a.dae_naks),
             ("dae_dropped", a.dae_dropped),
             ("admin_refused", self.refused.load(Ordering::Relaxed)),
+            ("switched_calls", lns.switch.len() as u64),
+            ("switch_calls_total", lns.switch.stats.calls),
+            ("switch_up_total", lns.switch.stats.up),
+            ("switch_no_target", lns.switch.stats.no_target),
+            ("switch_target_failures", lns.switch.stats.target_failures),
+            ("switch_held_down", lns.switch.stats.held_down),
+            ("switch_by_radius", lns.switch.stats.by_radius),
+            (
+                "switch_bad_tunnel_attributes",
+                lns.switch.stats.bad_tunnel_attributes,
+            ),
+            ("switch_relayed", lns.switch.stats.relayed),
+            ("switch_relay_dropped", lns.switch.stats.relay_dropped),
+            ("switch_info_relayed", lns.switch.stats.info_relayed),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))

@@ -22,7 +22,10 @@ use super::netlink;
 use crate::l2tp::SessionKey;
 use crate::lns::{DataPlane, NullDataPlane, SessionEntry};
 use lns_dataplane::node::encap::{Outer, Template};
-use lns_dataplane::table::{CORE_V4, NextHop, Session, Sizes, SlotId, TableError, Writer};
+use lns_dataplane::table::record::{Egress, Leg as TableLeg};
+use lns_dataplane::table::{
+    CORE_V4, NextHop, Session, Sizes, SlotId, SwitchedIds, TableError, Writer,
+};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -84,6 +87,16 @@ struct Hop {
     index: u32,
     users: usize,
     written: Option<NextHop>,
+    /// The interface the neighbour is on.
+    dev: String,
+}
+
+/// A switched call in the table: both legs' slots, the next hops they use.
+#[derive(Debug, Clone, Copy)]
+struct Switched {
+    ids: SwitchedIds,
+    b: SessionKey,
+    vias: [Ipv4Addr; 2],
 }
 
 /// The table-backed data plane.
@@ -96,6 +109,11 @@ pub struct TableDataPlane {
     sessions: HashMap<SessionKey, (SlotId, Session, Ipv4Addr)>,
     hops: HashMap<Ipv4Addr, Hop>,
     free_hops: Vec<u32>,
+    /// Switched calls by leg A.
+    switched: HashMap<SessionKey, Switched>,
+    /// Each switched leg's receiving slot, and whether the other leg (the
+    /// one its frames leave on) is sequenced.
+    legs: HashMap<SessionKey, (SlotId, bool)>,
     core_hop: Option<NextHop>,
     /// Data plane attaches seen (the header counts them).
     attaches: u64,
@@ -120,6 +138,8 @@ impl TableDataPlane {
             core_gateway,
             sessions: HashMap::new(),
             hops: HashMap::new(),
+            switched: HashMap::new(),
+            legs: HashMap::new(),
             free_hops: (2..lns_dataplane::table::NEXTHOPS).rev().collect(),
             core_hop: None,
             attaches: 0,
@@ -134,6 +154,54 @@ impl TableDataPlane {
         &self.writer
     }
 
+    /// A switched leg's counters: the frames received on it and switched
+    /// onto the other leg (`up_*`), and those dropped.
+    pub fn switched_counters(
+        &self,
+        key: SessionKey,
+    ) -> Option<lns_dataplane::table::counters::SessionCounters> {
+        self.legs.get(&key).map(|(id, _)| self.writer.counters(*id))
+    }
+
+    /// One leg as the table holds it, with the neighbour it goes through
+    /// (a next-hop reference taken). The interface is the one the kernel
+    /// routes the peer through: the access or the core side.
+    fn table_leg(&mut self, l: &crate::engine::switch::Leg) -> Option<(TableLeg, Ipv4Addr)> {
+        let (SocketAddr::V4(local), SocketAddr::V4(peer)) = (l.local, l.peer) else {
+            return None;
+        };
+        let route = netlink::route_get(*peer.ip());
+        let via = route.map_or(*peer.ip(), |(v, _)| v);
+        let core_ix = kernel::ifindex(&self.core);
+        let egress = match route {
+            Some((_, oif)) if Some(oif) == core_ix && self.core != self.access => Egress::Core,
+            _ => Egress::Access,
+        };
+        let dev = match egress {
+            Egress::Core => self.core.clone(),
+            Egress::Access => self.access.clone(),
+        };
+        let nexthop = self.hop_for(via, &dev)?;
+        Some((
+            TableLeg {
+                tunnel: l.key.tunnel,
+                session: l.key.session,
+                local: *local.ip(),
+                local_port: local.port(),
+                peer: *peer.ip(),
+                peer_port: peer.port(),
+                peer_tunnel: l.peer_ids.0,
+                peer_session: l.peer_ids.1,
+                sequencing: l.sequencing,
+                vlan: None,
+                nexthop,
+                egress,
+                next_ns: l.ns,
+            },
+            via,
+        ))
+    }
+
     /// A session's data-plane counters, summed over workers (`None` if it
     /// is not in the table).
     pub fn session_counters(
@@ -146,7 +214,7 @@ impl TableDataPlane {
     }
 
     /// The next-hop index for neighbour `via`, taking a reference.
-    fn hop_for(&mut self, via: Ipv4Addr) -> Option<u32> {
+    fn hop_for(&mut self, via: Ipv4Addr, dev: &str) -> Option<u32> {
         if let Some(h) = self.hops.get_mut(&via) {
             h.users += 1;
             return Some(h.index);
@@ -158,6 +226,7 @@ impl TableDataPlane {
                 index,
                 users: 1,
                 written: None,
+                dev: dev.to_string(),
             },
         );
         Some(index)
@@ -231,9 +300,12 @@ impl TableDataPlane {
 
     /// Writes LAC next hop `via` if it changed; false when unresolved.
     fn resolve_hop(&mut self, table: &[netlink::Neighbour], via: Ipv4Addr) -> bool {
-        let ix = kernel::ifindex(&self.access).unwrap_or(0);
-        let (Some(dst), Some(src)) = (netlink::find(table, via, ix), kernel::own_mac(&self.access))
-        else {
+        let dev = self
+            .hops
+            .get(&via)
+            .map_or(self.access.as_str(), |h| h.dev.as_str());
+        let ix = kernel::ifindex(dev).unwrap_or(0);
+        let (Some(dst), Some(src)) = (netlink::find(table, via, ix), kernel::own_mac(dev)) else {
             return false;
         };
         let nh = NextHop {
@@ -300,7 +372,93 @@ impl TableDataPlane {
 }
 
 impl DataPlane for TableDataPlane {
+    fn install_switched(&mut self, e: &crate::engine::switch::SwitchedEntry) {
+        let Some((a, via_a)) = self.table_leg(&e.a) else {
+            self.stats.refused += 1;
+            tracing::warn!(
+                tunnel = e.a.key.tunnel,
+                session = e.a.key.session,
+                "switched call over IPv6 or without a next hop: not forwarded by the data plane (lnsd switches it)"
+            );
+            return;
+        };
+        let Some((b, via_b)) = self.table_leg(&e.b) else {
+            self.release_hop(via_a);
+            self.stats.refused += 1;
+            tracing::warn!(
+                tunnel = e.a.key.tunnel,
+                session = e.a.key.session,
+                "switched call over IPv6 or without a next hop: not forwarded by the data plane (lnsd switches it)"
+            );
+            return;
+        };
+        let result = match self.switched.get(&e.a.key).copied() {
+            // Sequencing changed: the same slots, new templates.
+            Some(old) => {
+                self.release_hop(old.vias[0]);
+                self.release_hop(old.vias[1]);
+                self.writer
+                    .update_switched(old.ids, &a, &b)
+                    .map(|()| old.ids)
+            }
+            None => self.writer.insert_switched(&a, &b),
+        };
+        match result {
+            Ok(ids) => {
+                self.switched.insert(
+                    e.a.key,
+                    Switched {
+                        ids,
+                        b: e.b.key,
+                        vias: [via_a, via_b],
+                    },
+                );
+                self.legs.insert(e.a.key, (ids.a, e.b.sequencing));
+                self.legs.insert(e.b.key, (ids.b, e.a.sequencing));
+                self.stats.installed += 1;
+                let table = netlink::neighbours();
+                for via in [via_a, via_b] {
+                    let new = self.hops.get(&via).is_some_and(|h| h.written.is_none());
+                    if new && !self.resolve_hop(&table, via) {
+                        kernel::prod(via);
+                    }
+                }
+            }
+            Err(err) => {
+                self.release_hop(via_a);
+                self.release_hop(via_b);
+                self.switched.remove(&e.a.key);
+                self.stats.refused += 1;
+                tracing::error!(tunnel = e.a.key.tunnel, session = e.a.key.session, error = %err, "data plane refused the switched call");
+            }
+        }
+    }
+
+    fn remove_switched(&mut self, a: SessionKey, _b: SessionKey) {
+        let Some(s) = self.switched.remove(&a) else {
+            return;
+        };
+        self.legs.remove(&a);
+        self.legs.remove(&s.b);
+        if let Some(end) = self.writer.remove_switched(s.ids) {
+            tracing::debug!(
+                tunnel = a.tunnel,
+                session = a.session,
+                from_lac = end.from_a.up_packets,
+                from_lns = end.from_b.up_packets,
+                "switched call left the data plane"
+            );
+        }
+        for via in s.vias {
+            self.release_hop(via);
+        }
+        self.stats.removed += 1;
+    }
+
     fn take_ns(&mut self, key: SessionKey) -> Option<u16> {
+        if let Some((id, seq)) = self.legs.get(&key) {
+            return seq.then(|| self.writer.next_ns(*id)).flatten();
+        }
         let (id, s, _) = self.sessions.get(&key)?;
         s.template
             .sequencing()
@@ -336,7 +494,8 @@ impl DataPlane for TableDataPlane {
             return;
         }
         let via = netlink::route_get(lac).map_or(lac, |(v, _)| v);
-        let Some(hop) = self.hop_for(via) else {
+        let access = self.access.clone();
+        let Some(hop) = self.hop_for(via, &access) else {
             self.stats.refused += 1;
             tracing::error!("next-hop table full");
             return;
@@ -396,6 +555,18 @@ pub enum Plane {
 }
 
 impl DataPlane for Plane {
+    fn install_switched(&mut self, e: &crate::engine::switch::SwitchedEntry) {
+        match self {
+            Plane::Null(n) => n.install_switched(e),
+            Plane::Table(t) => t.install_switched(e),
+        }
+    }
+    fn remove_switched(&mut self, a: SessionKey, b: SessionKey) {
+        match self {
+            Plane::Null(n) => n.remove_switched(a, b),
+            Plane::Table(t) => t.remove_switched(a, b),
+        }
+    }
     fn install(&mut self, e: &SessionEntry) {
         match self {
             Plane::Null(n) => n.install(e),

@@ -12,6 +12,10 @@
 //! - `radius_requests_total`, `radius_timeouts_total`,
 //!   `radius_retransmits_total`, `radius_failovers_total`, and the
 //!   histogram `radius_response_seconds`.
+//! - Multi-hop gateway: `switched_sessions{state="up|setup"}`,
+//!   `switch_target_failures_total{target}` (failures by target LNS),
+//!   `switch_target_held_down{target}` (1 while a target is skipped); the
+//!   gateway's counters are in `engine_total` (`switch_*`).
 //! - With the data plane: `dataplane_attach_mode{mode}` (1 for the mode in
 //!   use), `dataplane_packets_total{worker,counter}`,
 //!   `dataplane_drops_total{worker,reason}`, `xdp_verdicts_total{verdict}`.
@@ -98,8 +102,20 @@ impl Metrics {
         s: &pb::Stats,
         tunnel_states: &BTreeMap<String, u64>,
         radius: Option<&crate::aaa::radius::client::Stats>,
+        switched: &pb::ListSwitchedResponse,
     ) -> String {
         self.with(|| {
+            let up = switched.calls.iter().filter(|c| c.state == "up").count();
+            gauge!("xlns_switched_sessions", "state" => "up").set(up as f64);
+            gauge!("xlns_switched_sessions", "state" => "setup")
+                .set((switched.calls.len() - up) as f64);
+            for (target, n) in &switched.target_failures {
+                counter!("xlns_switch_target_failures_total", "target" => target.clone())
+                    .absolute(*n);
+                let held = switched.held.iter().any(|h| &h.endpoint == target);
+                gauge!("xlns_switch_target_held_down", "target" => target.clone())
+                    .set(f64::from(u8::from(held)));
+            }
             for (state, n) in tunnel_states {
                 gauge!("xlns_tunnels", "state" => state.clone()).set(*n as f64);
             }
@@ -230,7 +246,29 @@ mod tests {
             ..Default::default()
         };
         let states = [("established".to_string(), 1)].into();
-        let text = m.render(&s, &states, Some(&radius));
+        let switched = pb::ListSwitchedResponse {
+            calls: vec![
+                pb::SwitchedCall {
+                    state: "up".into(),
+                    ..Default::default()
+                },
+                pb::SwitchedCall {
+                    state: "setup".into(),
+                    ..Default::default()
+                },
+            ],
+            held: vec![pb::HeldTarget {
+                endpoint: "192.0.2.7:1701".into(),
+                remaining_secs: 30,
+                failures: 2,
+            }],
+            target_failures: [
+                ("192.0.2.7:1701".to_string(), 2),
+                ("192.0.2.8:1701".to_string(), 1),
+            ]
+            .into(),
+        };
+        let text = m.render(&s, &states, Some(&radius), &switched);
         for line in [
             "xlns_sessions{state=\"up\"} 7",
             "xlns_sessions{state=\"setup\"} 2",
@@ -247,6 +285,11 @@ mod tests {
             "xlns_radius_response_seconds_bucket{le=\"0.005\"} 1",
             "xlns_radius_response_seconds_bucket{le=\"0.05\"} 2",
             "xlns_radius_response_seconds_count 2",
+            "xlns_switched_sessions{state=\"up\"} 1",
+            "xlns_switched_sessions{state=\"setup\"} 1",
+            "xlns_switch_target_failures_total{target=\"192.0.2.7:1701\"} 2",
+            "xlns_switch_target_held_down{target=\"192.0.2.7:1701\"} 1",
+            "xlns_switch_target_held_down{target=\"192.0.2.8:1701\"} 0",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
         }
