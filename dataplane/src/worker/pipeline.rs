@@ -202,8 +202,9 @@ impl<'a> Pipeline<'a> {
     }
 
     /// A switched leg's data message: from its peer only, onto the other
-    /// leg (see the module docs and `node::switch`).
-    #[inline]
+    /// leg (see the module docs and `node::switch`). Not inlined: the
+    /// terminated paths that branch here stay as small as they were.
+    #[inline(never)]
     fn switch(
         &mut self,
         buf: &mut [u8],
@@ -393,6 +394,7 @@ impl<'a> Pipeline<'a> {
     /// whose peer is reached through the core, or nothing of ours. Taken
     /// only after the subscriber lookup missed, so it costs a subscriber's
     /// packet nothing.
+    #[inline(never)]
     fn core_l2tp(&mut self, buf: &mut [u8], start: usize, len: usize) -> Out {
         if let Some(frame) = buf.get(start..start + len)
             && let Ok(m) = data_message(frame, self.env.lns_port)
