@@ -213,9 +213,9 @@ impl<'a> Pipeline<'a> {
         f: &Found,
         egress: Egress,
     ) -> Out {
-        // RFC 2661 §1.1, §5.1: the leg's data comes from the peer of its
-        // control connection, nobody else; a forged one would inject PPP
-        // frames into the other leg.
+        // The leg's data comes from the peer of its tunnel, whose address
+        // stays for the tunnel's life (RFC 2661 §8.1), nobody else: a
+        // forged frame would inject PPP into the other leg.
         if m.peer != f.session.peer {
             return self.drop(Drop::SwitchWrongPeer, Some(f));
         }
