@@ -494,3 +494,117 @@ fn terminated_sessions_and_strangers_are_as_before() {
     assert_eq!(lab.w.counters(lab.terminated), Default::default());
     assert_eq!(lab.w.worker(0).unwrap().get(Counter::Switched), 0);
 }
+
+/// A pcap file of `frames` (Ethernet link type).
+fn pcap(frames: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend(0xa1b2_c3d4u32.to_le_bytes());
+    out.extend(2u16.to_le_bytes());
+    out.extend(4u16.to_le_bytes());
+    out.extend([0u8; 8]);
+    out.extend(65535u32.to_le_bytes());
+    out.extend(1u32.to_le_bytes());
+    for (i, f) in frames.iter().enumerate() {
+        out.extend((1_700_000_000u32 + i as u32).to_le_bytes());
+        out.extend(0u32.to_le_bytes());
+        out.extend((f.len() as u32).to_le_bytes());
+        out.extend((f.len() as u32).to_le_bytes());
+        out.extend(f);
+    }
+    out
+}
+
+/// Wireshark's dissectors as the independent reader (DESIGN §5.1): what
+/// the pipeline switched decodes cleanly as L2TP data with the other
+/// leg's ids and Ns, carrying the PPP frame it got. Skips without tshark
+/// unless `XLNS_REQUIRE_TOOLS` is set (CI).
+#[test]
+fn tshark_reads_switched_frames_with_the_other_legs_ids() {
+    if std::process::Command::new("tshark")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var_os("XLNS_REQUIRE_TOOLS").is_none(),
+            "CI has tshark"
+        );
+        eprintln!("skipping: no tshark");
+        return;
+    }
+    let lab = lab();
+    let r = lab.w.reader();
+    let mut p = Pipeline::new(&r, 0, env()).unwrap();
+    let mut frames = Vec::new();
+    for ppp in [lcp(), ip_compressed()] {
+        let (mut b, s, l) = buffer(&from_lac(LAC, &plain(10, 150), &ppp));
+        frames.push(out_bytes(p.upstream(&mut b, s, l), &b).1);
+    }
+    let (mut b, s, l) = buffer(&from_lns(&sequenced(30, 350, 9), &lcp()));
+    frames.push(out_bytes(p.downstream(&mut b, s, l), &b).1);
+    let path = std::env::temp_dir().join(format!("xlns-switched-{}.pcap", std::process::id()));
+    std::fs::write(&path, pcap(&frames)).unwrap();
+    let fields = [
+        "ip.dst",
+        "udp.dstport",
+        "l2tp.tunnel",
+        "l2tp.session",
+        "l2tp.Ns",
+        "ppp.protocol",
+        "ppp.code",
+        "ip.checksum.status",
+        "_ws.malformed",
+        "_ws.expert.severity",
+    ];
+    let mut cmd = std::process::Command::new("tshark");
+    cmd.args(["-n", "-o", "ip.check_checksum:TRUE", "-r"])
+        .arg(&path)
+        .args(["-T", "fields", "-E", "separator=|"]);
+    for f in fields {
+        cmd.args(["-e", f]);
+    }
+    let out = cmd.output().unwrap();
+    std::fs::remove_file(&path).ok();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split('|').collect()).collect();
+    assert_eq!(rows.len(), 3, "{text}");
+    // The outer IP header is the first ip.dst; the inner one (the
+    // subscriber's packet) follows it after a comma.
+    let first = |s: &str| s.split(',').next().unwrap_or("").to_string();
+    let want = [
+        ("203.0.113.50", "1702", "40", "450", "3", "0xc021", "1"),
+        ("203.0.113.50", "1702", "40", "450", "4", "0x0021", ""),
+        ("198.51.100.7", "1701", "20", "250", "", "0xc021", "1"),
+    ];
+    for (row, w) in rows.iter().zip(want) {
+        let got = (
+            first(row[0]),
+            row[1].to_string(),
+            row[2].to_string(),
+            row[3].to_string(),
+            row[4].to_string(),
+            row[5].to_string(),
+            row[6].to_string(),
+        );
+        let w = (
+            w.0.to_string(),
+            w.1.to_string(),
+            w.2.to_string(),
+            w.3.to_string(),
+            w.4.to_string(),
+            w.5.to_string(),
+            w.6.to_string(),
+        );
+        assert_eq!(got, w, "{text}");
+        // The outer header checksum verified good (1), nothing malformed,
+        // no error-level expert info.
+        assert_eq!(first(row[7]), "1", "{text}");
+        assert!(row[8].is_empty(), "malformed: {text}");
+        assert!(!row[9].contains("8388608"), "expert error: {text}");
+    }
+}

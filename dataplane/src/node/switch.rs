@@ -1,6 +1,8 @@
-//! Multi-hop switching (DESIGN §2.1, RFC 2661 §1.1 "L2TP tunnel
-//! switching"): a data message received on one leg of a switched session
-//! leaves on the other leg, its PPP frame untouched.
+//! Multi-hop switching (DESIGN §2.1): a data message received on one leg
+//! of a switched session leaves on the other leg, its PPP frame untouched.
+//! Each leg is an ordinary L2TP session (RFC 2661 §5.3: the sender puts
+//! the Tunnel ID and Session ID its peer assigned in every message), so
+//! the gateway is the LNS of leg A and the LAC of leg B at once.
 //!
 //! What is guaranteed: the outgoing frame is the other leg's headers from
 //! its [`Template`] up to the end of the L2TP data header

@@ -32,7 +32,15 @@
 //!
 //! Refused: attaching to a file with another magic, ABI version or layout
 //! (`AttachError`), so mismatched binaries never misread each other;
-//! inserting past capacity or a key already present (`TableError`).
+//! inserting past capacity or a key already present, or a switched leg
+//! with an address (`TableError`).
+//!
+//! Switched sessions (multi-hop, DESIGN §2.1): lnsd installs one with
+//! [`Writer::insert_switched`] from the two [`Leg`]s it set up, rewrites it
+//! with [`Writer::update_switched`], reads each direction's counters with
+//! [`Writer::counters`] on [`SwitchedIds::a`] and [`SwitchedIds::b`], and
+//! takes it out with [`Writer::remove_switched`], which hands back each
+//! leg's counters and next Ns.
 
 // The mapping is the one place the tables need `unsafe` (DESIGN §3).
 #![allow(unsafe_code, reason = "mapping the shared file as atomic words")]
@@ -696,6 +704,10 @@ pub struct SlotId {
 }
 
 /// The two slots of a switched session ([`Writer::insert_switched`]).
+///
+/// Each slot's Ns word is the sequence of the leg it *sends* on: a data
+/// message lnsd itself sends on leg B takes its Ns from
+/// `Writer::next_ns(ids.a)`, one on leg A from `Writer::next_ns(ids.b)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SwitchedIds {
     /// The slot receiving on leg A (from the LAC), sending on leg B. Its

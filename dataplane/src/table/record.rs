@@ -11,8 +11,9 @@
 //!   decapsulate its IP packets toward the core and encapsulate the core's
 //!   packets for it; it is found by (tunnel, session) and by its addresses.
 //! * **switched** ([`Session::switched`] is `Some`): one receiving leg of a
-//!   multi-hop session (RFC 2661 §1.1 "L2TP tunnel switching": a session
-//!   from a LAC carried on into a second tunnel toward the target LNS).
+//!   multi-hop session (DESIGN §2.1: a session from a LAC carried on
+//!   into a second tunnel toward the target LNS; RFC 2661 defines each
+//!   leg as an ordinary session, not the switching between them).
 //!   A switched session is two slots, one per leg, each keyed by our ids
 //!   on the leg it receives from and holding the other leg's outer
 //!   headers: the worker swaps the headers of every data frame, whatever
@@ -88,8 +89,10 @@ pub struct Session {
 }
 
 /// One leg of a switched session, as lnsd knows it from that leg's
-/// tunnel and session setup (RFC 2661 §5.1, §9: each leg has its own
-/// pair of tunnel ids and session ids, and its own sequencing).
+/// tunnel and session setup. Each leg has its own tunnel and session ids
+/// on each side (RFC 2661 §5.3: a sender puts the ids its peer assigned
+/// in every message), its own addresses and ports (§8.1), and its own
+/// data sequencing (§5.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Leg {
     /// Our tunnel id on this leg (what its peer puts in the frames it

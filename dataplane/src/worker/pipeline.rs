@@ -202,8 +202,9 @@ impl<'a> Pipeline<'a> {
     }
 
     /// A switched leg's data message: from its peer only, onto the other
-    /// leg (see the module docs and `node::switch`).
-    #[inline]
+    /// leg (see the module docs and `node::switch`). Not inlined: the
+    /// terminated paths that branch here stay as small as they were.
+    #[inline(never)]
     fn switch(
         &mut self,
         buf: &mut [u8],
@@ -212,9 +213,9 @@ impl<'a> Pipeline<'a> {
         f: &Found,
         egress: Egress,
     ) -> Out {
-        // RFC 2661 §1.1, §5.1: the leg's data comes from the peer of its
-        // control connection, nobody else; a forged one would inject PPP
-        // frames into the other leg.
+        // The leg's data comes from the peer of its tunnel, whose address
+        // stays for the tunnel's life (RFC 2661 §8.1), nobody else: a
+        // forged frame would inject PPP into the other leg.
         if m.peer != f.session.peer {
             return self.drop(Drop::SwitchWrongPeer, Some(f));
         }
@@ -393,6 +394,7 @@ impl<'a> Pipeline<'a> {
     /// whose peer is reached through the core, or nothing of ours. Taken
     /// only after the subscriber lookup missed, so it costs a subscriber's
     /// packet nothing.
+    #[inline(never)]
     fn core_l2tp(&mut self, buf: &mut [u8], start: usize, len: usize) -> Out {
         if let Some(frame) = buf.get(start..start + len)
             && let Ok(m) = data_message(frame, self.env.lns_port)
