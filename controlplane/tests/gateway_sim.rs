@@ -621,3 +621,52 @@ fn radius_tunnel_attributes_choose_the_lns_and_its_secret() {
         1
     );
 }
+
+/// Calls without a Tunnel-Assignment-ID spread over several tunnels to
+/// one LNS (a new one per 32 calls, up to `tunnels_per_lns`); calls with
+/// one share a single tunnel (RFC 2868 §3.7).
+#[test]
+fn busy_targets_get_more_tunnels_unless_an_assignment_id_binds_them() {
+    for (assignment, want) in [(None, 3), (Some(b"grp1".to_vec()), 1)] {
+        let mut gw = gateway(AuthProtocol::ChapMd5, Duration::from_secs(60));
+        let mut b = target(LNS_B, 1);
+        b.assignment_id = assignment.clone();
+        gw.switch.reconfigure(SwitchConfig {
+            realms: RealmRules::new(vec![("b.example".into(), vec![b])]).unwrap(),
+            ..Default::default()
+        });
+        let mut sim: Sim<Mixed<NullDataPlane>> =
+            Sim::new(Instant::now(), Impairments::default(), 3);
+        let g = sim.add(addr(GW), Mixed::Lns(gw));
+        sim.add(
+            addr(LNS_B),
+            Mixed::Lns(lns(LNS_B, AuthProtocol::ChapMd5, 100)),
+        );
+        let l = sim.add(addr(LAC), Mixed::Lac(lac(AuthProtocol::ChapMd5)));
+        let t = sim
+            .with(l, |e, now| {
+                e.lac().unwrap().open_tunnel(now, addr(LAC), addr(GW))
+            })
+            .unwrap();
+        for i in 0..80 {
+            let creds = (format!("user{i}@b.example").into_bytes(), format!("pw-{i}"));
+            sim.with(l, |e, now| {
+                e.lac()
+                    .unwrap()
+                    .place_call(now, t, CallParams::default(), creds)
+            })
+            .unwrap();
+        }
+        let up = sim.run_until(Duration::from_secs(60), |sim| {
+            sim.nodes[g].endpoint.as_lns().unwrap().switch.stats.up == 80
+        });
+        assert!(up, "{assignment:?}");
+        let gw = sim.nodes[g].endpoint.as_lns().unwrap();
+        let to_b = gw
+            .endpoint
+            .tunnels()
+            .filter(|t| t.peer == addr(LNS_B))
+            .count();
+        assert_eq!(to_b, want, "{assignment:?}");
+    }
+}

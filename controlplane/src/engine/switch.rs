@@ -68,7 +68,16 @@ pub struct SwitchConfig {
     pub policy: PeerPolicy,
     /// Our address toward LNSs; `None`: the address the LAC reached us on.
     pub local: Option<SocketAddr>,
+    /// Tunnels opened to one LNS for calls without a Tunnel-Assignment-ID
+    /// (RFC 2868 §3.7 lets those share a tunnel or not): one tunnel's
+    /// control channel carries a window of messages per round trip, so a
+    /// busy gateway spreads its calls over several.
+    pub tunnels_per_lns: usize,
 }
+
+/// Calls a tunnel toward an LNS carries before the next one is opened
+/// (up to [`SwitchConfig::tunnels_per_lns`]).
+const SPREAD_AT: usize = 32;
 
 impl Default for SwitchConfig {
     fn default() -> Self {
@@ -79,6 +88,7 @@ impl Default for SwitchConfig {
             target_timeout: Duration::from_secs(5),
             policy: PeerPolicy::default(),
             local: None,
+            tunnels_per_lns: 8,
         }
     }
 }
@@ -226,7 +236,7 @@ pub struct Switch {
     cfg: SwitchConfig,
     calls: HashMap<SessionKey, Call>,
     by_b: HashMap<SessionKey, SessionKey>,
-    tunnels: HashMap<TunnelKey, u16>,
+    tunnels: HashMap<TunnelKey, Vec<u16>>,
     tunnel_of: HashMap<u16, TunnelKey>,
     idle: HashMap<u16, Instant>,
     /// Switched calls on each tunnel we opened toward an LNS.
@@ -438,11 +448,31 @@ impl Switch {
                 self.cfg.policy.data_sequencing == crate::l2tp::DataSequencing::Always;
             let sequencing = params.sequencing_required;
             let tkey: TunnelKey = t.key();
-            let existing = self
+            // The least loaded open tunnel of this endpoint and assignment
+            // id; a new one while all carry SPREAD_AT calls and there are
+            // fewer than tunnels_per_lns (one per Tunnel-Assignment-ID).
+            let open: Vec<u16> = self
                 .tunnels
                 .get(&tkey)
+                .map(|v| {
+                    v.iter()
+                        .copied()
+                        .filter(|id| ep.tunnel(*id).is_some_and(|t| t.state.name() != "closing"))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let least = open
+                .iter()
                 .copied()
-                .filter(|id| ep.tunnel(*id).is_some_and(|t| t.state.name() != "closing"));
+                .min_by_key(|id| self.load.get(id).copied().unwrap_or(0));
+            let most = if tkey.assignment_id.is_some() {
+                1
+            } else {
+                self.cfg.tunnels_per_lns.max(1)
+            };
+            let existing = least.filter(|id| {
+                open.len() >= most || self.load.get(id).copied().unwrap_or(0) < SPREAD_AT
+            });
             let tunnel = match existing {
                 Some(id) => Ok(id),
                 None => {
@@ -455,7 +485,10 @@ impl Switch {
                 }
             };
             let placed = tunnel.and_then(|id| {
-                self.tunnels.insert(tkey.clone(), id);
+                let v = self.tunnels.entry(tkey.clone()).or_default();
+                if !v.contains(&id) {
+                    v.push(id);
+                }
                 self.tunnel_of.insert(id, tkey);
                 self.idle.remove(&id);
                 ep.place_call(now, id, params)
@@ -502,9 +535,12 @@ impl Switch {
 
     fn forget_tunnel(&mut self, id: u16) {
         if let Some(k) = self.tunnel_of.remove(&id)
-            && self.tunnels.get(&k) == Some(&id)
+            && let Some(v) = self.tunnels.get_mut(&k)
         {
-            self.tunnels.remove(&k);
+            v.retain(|t| *t != id);
+            if v.is_empty() {
+                self.tunnels.remove(&k);
+            }
         }
         self.idle.remove(&id);
     }

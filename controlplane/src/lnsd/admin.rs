@@ -845,6 +845,12 @@ impl Admin {
                     drops,
                 });
             }
+            // The data plane's XDP map of switched keys, as it follows
+            // the table's journal (rebuilds: it fell a journal behind).
+            s.engine
+                .insert("dataplane_switched_keys".into(), st.switched_keys);
+            s.engine
+                .insert("dataplane_switched_rebuilds".into(), st.switched_rebuilds);
             for (v, n) in Verdict::ALL.iter().zip(w.verdicts()) {
                 s.xdp.insert(v.name().to_string(), n);
             }

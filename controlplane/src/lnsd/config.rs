@@ -73,6 +73,10 @@ pub struct SwitchCfg {
     /// Data sequencing toward LNSs (besides what the LAC asks).
     #[serde(default)]
     pub data_sequencing: SequencingMode,
+    /// Tunnels opened to one LNS for calls without an assignment id, a
+    /// new one for every 32 calls up to this many.
+    #[serde(default = "default_tunnels_per_lns")]
+    pub tunnels_per_lns: usize,
 }
 
 impl Default for SwitchCfg {
@@ -83,6 +87,7 @@ impl Default for SwitchCfg {
             target_timeout_secs: default_target_timeout(),
             local: None,
             data_sequencing: SequencingMode::Auto,
+            tunnels_per_lns: default_tunnels_per_lns(),
         }
     }
 }
@@ -95,6 +100,9 @@ fn default_tunnel_idle() -> u64 {
 }
 fn default_target_timeout() -> u64 {
     5
+}
+fn default_tunnels_per_lns() -> usize {
+    8
 }
 
 /// `[[realm]]`: the LNSs that serve `user@name` (`*`: every realm no other
@@ -1350,6 +1358,9 @@ impl Config {
         {
             return Err(bad("switch.local", "must be one of l2tp.listen"));
         }
+        if sw.tunnels_per_lns == 0 || sw.tunnels_per_lns > 64 {
+            return Err(bad("switch.tunnels_per_lns", "must be 1 to 64"));
+        }
         if sw.target_timeout_secs == 0 {
             return Err(bad("switch.target_timeout_secs", "must be above 0"));
         }
@@ -1367,6 +1378,7 @@ impl Config {
                 ..Default::default()
             },
             local: sw.local,
+            tunnels_per_lns: sw.tunnels_per_lns,
         })
     }
 
