@@ -271,3 +271,103 @@ fn lnsd_lac_to_xl2tpd_lns_with_tunnel_auth() {
 fn lnsd_lac_to_xl2tpd_lns_with_hidden_avps() {
     lnsd_lac_to_xl2tpd("lnsh", Auth::ChallengeAndHide);
 }
+
+/// The multi-hop gateway toward xl2tpd as the target LNS: lns-bench's
+/// emulated LAC (in the gateway's namespace, port 1702) places a CHAP call
+/// for `user1@x.example`; lnsd runs LCP and CHAP's first phase, then
+/// opens an authenticated tunnel to xl2tpd and offers the call with proxy
+/// LCP and proxy authentication (RFC 2661 §4.4.5). xl2tpd accepts the
+/// tunnel and the call; its pppd cannot run, so it clears the call, and
+/// the gateway clears the LAC's with xl2tpd's own CDN codes.
+#[test]
+fn gateway_switches_a_call_to_xl2tpd_as_the_lns() {
+    if !ready() {
+        return;
+    }
+    let bench = std::path::Path::new(env!("CARGO_BIN_EXE_lnsd")).with_file_name("lns-bench");
+    assert!(
+        bench.exists(),
+        "{} is missing: run the workspace tests (make test), or cargo build -p lns-bench",
+        bench.display()
+    );
+    let lab = Lab::new("gwx");
+    let (lns, _ctl) = xl2tpd(&lab, &xl2tpd_lns_conf(&lab, true));
+    std::thread::sleep(Duration::from_millis(500));
+    let cfg = lab.file(
+        "gw.toml",
+        &format!(
+            "[l2tp]\nlisten = [\"{a}:1701\"]\nhost_name = \"xlns\"\n[log]\nlevel = \"debug\"\n\
+             [[peer]]\naddress = \"{a}\"\n\
+             [ppp]\nauth = [\"chap\"]\nipv6 = false\n\
+             [[pool]]\nname = \"default\"\nranges = [\"100.64.0.1-100.64.0.10\"]\n\
+             [[realm]]\nname = \"x.example\"\n\
+             [[realm.lns]]\naddress = \"{b}\"\nsecret = \"{SECRET}\"\n",
+            a = Lab::A_IP,
+            b = Lab::B_IP,
+        ),
+    );
+    let gw = lnsd(&lab, &cfg);
+    assert!(gw.wait_for("listening", 1, T), "{}", gw.log());
+    let mut c = lab.cmd(&lab.a, bench.to_str().unwrap());
+    c.args([
+        "sessions",
+        "--lns",
+        &format!("{}:1701", Lab::A_IP),
+        "--local",
+        &format!("{}:1702", Lab::A_IP),
+        "--sessions",
+        "1",
+        "--user",
+        "user1@x.example",
+        "--timeout",
+        "10",
+    ]);
+    let mut lac = Proc::spawn("lns-bench", c);
+    lns.expect(
+        &format!("Connection established to {}", Lab::A_IP),
+        1,
+        T,
+        &gw,
+    );
+    lns.expect(&format!("Call established with {}", Lab::A_IP), 1, T, &gw);
+    gw.expect("switched call up", 1, T, &lns);
+    assert!(
+        gw.log().contains("target_lns=10.77.0.2:1701"),
+        "{}",
+        gw.log()
+    );
+    // Tunnel authentication both ways with the realm's secret.
+    assert!(lns.log().contains("challenge avp found"), "{}", lns.log());
+    assert!(lns.log().contains("Challenge reply found"), "{}", lns.log());
+    // xl2tpd's pppd fails; its CDN clears both legs.
+    gw.expect("switched call down", 1, T, &lns);
+    // lns-bench exits with an error: its only call failed, with the CDN
+    // xl2tpd sent (result 1), relayed as it came.
+    let status = lac.wait_status(T).expect("lns-bench did not exit");
+    assert!(!status.success());
+    assert!(lac.log().contains("peer CDN result 1"), "{}", lac.log());
+    assert!(!gw.log().contains("malformed"), "{}", gw.log());
+}
+
+/// xl2tpd as the LAC toward a gateway: the gateway answers as an LNS
+/// would (tunnel and call up, LCP started) until it knows the user; here
+/// xl2tpd's pppd cannot run, so the call ends in its CDN before any
+/// switching, and nothing is switched or leaked.
+#[test]
+fn xl2tpd_lac_to_a_gateway() {
+    if !ready() {
+        return;
+    }
+    let lab = Lab::new("gwl");
+    let mut text =
+        std::fs::read_to_string(lnsd_config(&lab, Lab::B_IP, Auth::Challenge, false)).unwrap();
+    text += "[[realm]]\nname = \"*\"\n[[realm.lns]]\naddress = \"192.0.2.99\"\n";
+    let gw = lnsd(&lab, &lab.file("gw.toml", &text));
+    assert!(gw.wait_for("listening", 1, T), "{}", gw.log());
+    let (lac, _ctl) = xl2tpd(&lab, &xl2tpd_lac_conf(&lab, true));
+    gw.expect("tunnel established", 1, T, &lac);
+    gw.expect("session established", 1, T, &lac);
+    gw.expect("session down", 1, T, &lac);
+    assert!(!gw.log().contains("switched call up"), "{}", gw.log());
+    assert!(!gw.log().contains("malformed"), "{}", gw.log());
+}

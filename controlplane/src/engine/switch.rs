@@ -479,6 +479,11 @@ impl Switch {
                     let mut policy = self.cfg.policy.clone();
                     policy.secret = t.secret.clone().or(policy.secret);
                     policy.hide_avps |= t.hide_avps;
+                    // With a secret, the LNS proves it too (RFC 2661
+                    // §5.1.1): a target that cannot is not the one meant.
+                    if policy.secret.is_some() {
+                        policy.auth = crate::l2tp::TunnelAuth::Required;
+                    }
                     // A tunnel we open is for our calls only.
                     policy.accept_incoming_calls = false;
                     ep.open_tunnel_with(now, local, t.endpoint, policy)
