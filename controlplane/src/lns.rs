@@ -567,6 +567,7 @@ impl<D: DataPlane> Lns<D> {
     pub fn on_timeout(&mut self, now: Instant) {
         self.endpoint.on_timeout(now);
         self.switch.on_timeout(now, &mut self.endpoint);
+        self.drain_switch(now);
         self.after_endpoint(now);
         self.expire_dials(now);
         if let Some(r) = &mut self.radius {

@@ -668,3 +668,67 @@ fn switched_user_gets_tunnel_targets() {
         Ok(vec![])
     );
 }
+
+/// The real FreeRADIUS chooses where a call goes: its Access-Accept for
+/// `switched@radius.example` carries two tagged tunnel sets (see
+/// deploy/radius/raddb.patch), so the engine switches the call instead of
+/// terminating it, trying 192.0.2.1 (preference 1) before
+/// [2001:db8::2]:1702 (preference 2). Neither answers in this lab, so
+/// each fails in turn, in that order, and the LAC's call is cleared with
+/// "no target LNS available"; nothing is leased or terminated here.
+#[test]
+fn freeradius_tunnel_attributes_switch_the_call_in_preference_order() {
+    if !ready() {
+        return;
+    }
+    let mut rad = Radiusd::build();
+    rad.start();
+    let mut w = World::new(&rad);
+    // Targets get 2 s each, well inside the subscriber's patience for its
+    // CHAP verdict.
+    w.lns
+        .switch
+        .reconfigure(lns_controlplane::engine::switch::SwitchConfig {
+            target_timeout: Duration::from_secs(2),
+            ..Default::default()
+        });
+    let k = w.call(
+        &AuthProtocol::ChapMd5,
+        "switched@radius.example",
+        "switched-pw",
+    );
+    let ok = w.run_until(Duration::from_secs(60), |w| w.down(k));
+    assert!(ok, "{:?}", w.lns_events);
+    let failed: Vec<SocketAddr> = w
+        .lns_events
+        .iter()
+        .filter_map(|e| match e {
+            LnsEvent::SwitchTargetFailed { target, .. } => Some(*target),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        failed,
+        vec![
+            "192.0.2.1:1701".parse().unwrap(),
+            "[2001:db8::2]:1702".parse().unwrap()
+        ],
+        "{:?}",
+        w.lns_events
+    );
+    assert!(w.lns_events.iter().any(|e| matches!(
+        e,
+        LnsEvent::SwitchedDown {
+            cause: DownCause::NoTarget,
+            ..
+        }
+    )));
+    assert_eq!(w.lns.switch.stats.by_radius, 1);
+    assert_eq!(w.lns.subscriber_count(), 0);
+    assert_eq!(w.lns.addressing.pools.leased(), 0);
+    assert!(
+        !w.lns_events
+            .iter()
+            .any(|e| matches!(e, LnsEvent::SubscriberUp { .. }))
+    );
+}
