@@ -45,6 +45,7 @@ use crate::l2tp::{
 };
 use crate::ppp::auth::Credentials;
 use crate::ppp::link::ProxyLcp;
+use crate::timers::Timers;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -226,8 +227,6 @@ struct Call {
     params: CallParams,
     installed: bool,
     up_since: Option<Instant>,
-    /// Leg B must be up by then.
-    deadline: Option<Instant>,
 }
 
 /// The gateway.
@@ -239,6 +238,8 @@ pub struct Switch {
     tunnels: HashMap<TunnelKey, Vec<u16>>,
     tunnel_of: HashMap<u16, TunnelKey>,
     idle: HashMap<u16, Instant>,
+    /// When each call's leg B must be up.
+    deadlines: Timers<SessionKey>,
     /// Switched calls on each tunnel we opened toward an LNS.
     load: HashMap<u16, usize>,
     /// Switched calls toward each endpoint (spreads equal preferences).
@@ -259,6 +260,7 @@ impl Switch {
             tunnels: HashMap::new(),
             tunnel_of: HashMap::new(),
             idle: HashMap::new(),
+            deadlines: Timers::default(),
             load: HashMap::new(),
             endpoint_load: HashMap::new(),
             hold: HoldDown::default(),
@@ -326,7 +328,7 @@ impl Switch {
 
     /// Earliest timer (idle tunnels, targets late to answer).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let late = self.calls.values().filter_map(|c| c.deadline).min();
+        let late = self.deadlines.next();
         self.idle
             .values()
             .min()
@@ -339,17 +341,11 @@ impl Switch {
     /// Closes tunnels toward LNSs idle for long enough; moves calls whose
     /// target did not answer in time to the next target.
     pub fn on_timeout(&mut self, now: Instant, ep: &mut Endpoint) {
-        let late: Vec<SessionKey> = self
-            .calls
-            .iter()
-            .filter(|(_, c)| c.deadline.is_some_and(|d| d <= now))
-            .map(|(k, _)| *k)
-            .collect();
-        for a in late {
-            let Some(c) = self.calls.get_mut(&a) else {
+        while let Some(a) = self.deadlines.pop_due(now) {
+            // (A call that ended meanwhile left its deadline behind.)
+            let Some(c) = self.calls.get_mut(&a).filter(|c| !c.b_up) else {
                 continue;
             };
-            c.deadline = None;
             let Some(b) = c.b.take() else {
                 continue;
             };
@@ -406,7 +402,6 @@ impl Switch {
                 params,
                 installed: false,
                 up_since: None,
-                deadline: None,
             },
         );
         self.next_target(now, ep, a.key);
@@ -511,7 +506,8 @@ impl Switch {
                         ns: 0,
                     });
                     c.target = Some(t);
-                    c.deadline = Some(now + self.cfg.target_timeout);
+                    self.deadlines
+                        .set(a, Some(now + self.cfg.target_timeout));
                     self.by_b.insert(b, a);
                     *self.load.entry(b.tunnel).or_insert(0) += 1;
                     *self.endpoint_load.entry(local_peer).or_insert(0) += 1;
@@ -592,7 +588,7 @@ impl Switch {
                 };
                 b.peer_ids = (peer_tunnel, *peer_session);
                 c.b_up = true;
-                c.deadline = None;
+                self.deadlines.set(a, None);
                 c.installed = true;
                 c.up_since = Some(now);
                 self.stats.up += 1;
