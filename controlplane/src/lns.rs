@@ -81,10 +81,23 @@ pub trait DataPlane: std::fmt::Debug {
     fn install_switched(&mut self, entry: &SwitchedEntry) {
         let _ = entry;
     }
-    /// Stops switching a call (before either leg's ids can be reused).
-    fn remove_switched(&mut self, a: SessionKey, b: SessionKey) {
+    /// Stops switching a call (before either leg's ids can be reused);
+    /// what the data plane switched each way: (from the LAC, from the
+    /// LNS).
+    fn remove_switched(&mut self, a: SessionKey, b: SessionKey) -> Option<[LegUsage; 2]> {
         let _ = (a, b);
+        None
     }
+}
+
+/// Frames and PPP octets one leg of a switched call received and the data
+/// plane switched onto the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LegUsage {
+    /// Frames.
+    pub packets: u64,
+    /// PPP octets.
+    pub octets: u64,
 }
 
 /// A data plane that forwards nothing, but remembers what it was told (so
@@ -101,8 +114,8 @@ impl DataPlane for NullDataPlane {
     fn install_switched(&mut self, entry: &SwitchedEntry) {
         self.switched.insert(entry.a.key, *entry);
     }
-    fn remove_switched(&mut self, a: SessionKey, _b: SessionKey) {
-        self.switched.remove(&a);
+    fn remove_switched(&mut self, a: SessionKey, _b: SessionKey) -> Option<[LegUsage; 2]> {
+        self.switched.remove(&a).map(|_| [LegUsage::default(); 2])
     }
     fn install(&mut self, entry: &SessionEntry) {
         self.entries.insert(entry.key, entry.clone());
@@ -374,6 +387,10 @@ pub struct Lns<D: DataPlane> {
     pub switch: Switch,
     /// Frames switched by the control plane, ready to send.
     relays: VecDeque<Transmit>,
+    /// Switched calls with an Accounting-Start sent (RFC 2867), by leg A.
+    switch_acct: HashMap<SessionKey, (Call, Instant)>,
+    /// What the data plane switched for calls just removed from it.
+    switch_usage: HashMap<SessionKey, [LegUsage; 2]>,
 }
 
 /// A PPP frame for a call, framed and numbered only when the shell takes
@@ -452,6 +469,8 @@ impl<D: DataPlane> Lns<D> {
             dials: HashMap::new(),
             switch: Switch::new(SwitchConfig::default()),
             relays: VecDeque::new(),
+            switch_acct: HashMap::new(),
+            switch_usage: HashMap::new(),
         }
     }
 
@@ -1101,10 +1120,16 @@ impl<D: DataPlane> Lns<D> {
         while let Some(o) = self.switch.poll_output() {
             match o {
                 SwitchOutput::Install(e) => self.dataplane.install_switched(&e),
-                SwitchOutput::Remove { a, b } => self.dataplane.remove_switched(a, b),
-                SwitchOutput::Up { a, b, user, target } => self
-                    .events
-                    .push_back(LnsEvent::SwitchedUp { a, b, user, target }),
+                SwitchOutput::Remove { a, b } => {
+                    if let Some(u) = self.dataplane.remove_switched(a, b) {
+                        self.switch_usage.insert(a, u);
+                    }
+                }
+                SwitchOutput::Up { a, b, user, target } => {
+                    self.account_switched(now, a, Some((b, &user, target)), None);
+                    self.events
+                        .push_back(LnsEvent::SwitchedUp { a, b, user, target })
+                }
                 SwitchOutput::TargetFailed { a, target, cause } => {
                     tracing::info!(tunnel = a.tunnel, session = a.session, target_lns = %target, %cause, "target LNS failed; trying the next");
                     self.events
@@ -1130,11 +1155,85 @@ impl<D: DataPlane> Lns<D> {
                         )
                     });
                     self.endpoint.disconnect(now, a, rc, ppp);
+                    self.account_switched(now, a, None, Some(&cause));
                     self.events
                         .push_back(LnsEvent::SwitchedDown { a, b, user, cause });
                 }
             }
         }
+    }
+
+    /// Accounting for a switched call (RFC 2867): Start when both legs are
+    /// up (`up`: leg B, user, target), Stop when it ends (`cause`). The
+    /// tunnel attributes describe the tunnel to the target LNS, on which
+    /// the gateway is the client; octets and packets are what the data
+    /// plane switched each way (frames lnsd switched itself, before the
+    /// data plane had the call, are not counted).
+    fn account_switched(
+        &mut self,
+        now: Instant,
+        a: SessionKey,
+        up: Option<(SessionKey, &[u8], SocketAddr)>,
+        cause: Option<&DownCause>,
+    ) {
+        let (Some(radius), Some(settings)) = (&mut self.radius, &self.cfg.radius) else {
+            return;
+        };
+        if !radius.serves(Service::Acct) {
+            return;
+        }
+        let (status, call, usage) = match (up, cause) {
+            (Some((b, user, target)), _) => {
+                let Some(t) = self.endpoint.tunnel(b.tunnel) else {
+                    return;
+                };
+                let (calling, called) = self.switch.numbers(a).unwrap_or_default();
+                let call = Call {
+                    user: user.to_vec(),
+                    nas_port: (u32::from(a.tunnel) << 16) | u32::from(a.session),
+                    calling,
+                    called,
+                    lac: t.local.ip(),
+                    lns: target.ip(),
+                    lac_name: self.endpoint.config().host_name.clone(),
+                    lns_name: t.peer_info.host_name.clone(),
+                    session_id: format!("{:08X}{:08X}", self.boot, self.next_acct),
+                    tunnel_connection: format!("{:08X}{:04X}", self.boot, b.tunnel),
+                };
+                self.next_acct += 1;
+                self.switch_acct.insert(a, (call.clone(), now));
+                (Status::Start, call, Usage::default())
+            }
+            (None, Some(_)) => {
+                let Some((call, since)) = self.switch_acct.remove(&a) else {
+                    self.switch_usage.remove(&a);
+                    return;
+                };
+                let [from_lac, from_lns] = self.switch_usage.remove(&a).unwrap_or_default();
+                let usage = Usage {
+                    input_octets: from_lac.octets,
+                    input_packets: from_lac.packets,
+                    output_octets: from_lns.octets,
+                    output_packets: from_lns.packets,
+                    session_time: u32::try_from(now.saturating_duration_since(since).as_secs())
+                        .unwrap_or(u32::MAX),
+                };
+                (Status::Stop, call, usage)
+            }
+            (None, None) => return,
+        };
+        let attrs = nas::accounting_request(
+            &settings.nas,
+            &call,
+            status,
+            None,
+            usage,
+            cause.map(nas::terminate_cause),
+            &[],
+        );
+        let token = radius.request(now, Service::Acct, attrs, None);
+        self.radius_tokens.insert(token, (a, Service::Acct));
+        self.pump_radius(now);
     }
 
     /// Leg A of a call about to be switched, as the gateway needs it.

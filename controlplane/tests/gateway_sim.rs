@@ -505,6 +505,10 @@ fn radius_tunnel_attributes_choose_the_lns_and_its_secret() {
                 addr: rad,
                 secret: SECRET.to_vec(),
             }],
+            acct: vec![Server {
+                addr: SocketAddr::from(([127, 0, 0, 1], 1813)),
+                secret: SECRET.to_vec(),
+            }],
             ..Default::default()
         },
         nas: Nas {
@@ -547,8 +551,16 @@ fn radius_tunnel_attributes_choose_the_lns_and_its_secret() {
             .place_call(now, t, CallParams::default(), creds)
     })
     .unwrap();
-    let answer = |bytes: &[u8]| -> Option<Vec<u8>> {
+    let mut accounting: Vec<Packet> = Vec::new();
+    let mut answer = |bytes: &[u8]| -> Option<Vec<u8>> {
         let req = Packet::decode(bytes).ok()?;
+        if req.code()? == Code::AccountingRequest {
+            assert!(req.verify_request(SECRET));
+            accounting.push(req.clone());
+            return Packet::new(Code::AccountingResponse, req.identifier, [0; 16])
+                .seal_response(SECRET, req.authenticator)
+                .ok();
+        }
         assert_eq!(req.code()?, Code::AccessRequest);
         let c = req.get(attr::CHAP_PASSWORD)?;
         let ch = &req.get(attr::CHAP_CHALLENGE)?.value;
@@ -580,20 +592,24 @@ fn radius_tunnel_attributes_choose_the_lns_and_its_secret() {
         }
         reply.seal_response(SECRET, req.authenticator).ok()
     };
-    let end = sim.now + Duration::from_secs(30);
     let mut answered = 0;
-    while sim.now < end {
-        while let Some((to, bytes)) = sim.nodes[g].endpoint.lns().unwrap().poll_radius() {
-            if let Some(reply) = answer(&bytes) {
-                answered += 1;
-                sim.with(g, |e, now| e.lns().unwrap().handle_radius(now, to, &reply));
+    let mut run = |sim: &mut Sim<Mixed<NullDataPlane>>,
+                   answer: &mut dyn FnMut(&[u8]) -> Option<Vec<u8>>,
+                   secs: u64| {
+        let end = sim.now + Duration::from_secs(secs);
+        while sim.now < end {
+            while let Some((to, bytes)) = sim.nodes[g].endpoint.lns().unwrap().poll_radius() {
+                if let Some(reply) = answer(&bytes) {
+                    answered += 1;
+                    sim.with(g, |e, now| e.lns().unwrap().handle_radius(now, to, &reply));
+                }
+            }
+            if !sim.step() {
+                break;
             }
         }
-        if !sim.step() {
-            break;
-        }
-    }
-    assert_eq!(answered, 1);
+    };
+    run(&mut sim, &mut answer, 30);
     let ups: Vec<Option<Ipv4Addr>> = sim.nodes[l]
         .events
         .iter()
@@ -619,6 +635,49 @@ fn radius_tunnel_attributes_choose_the_lns_and_its_secret() {
     assert_eq!(
         sim.nodes[b].endpoint.as_lns().unwrap().subscriber_count(),
         1
+    );
+
+    // The subscriber hangs up: the gateway accounts for the switched call
+    // (RFC 2867): Start when both legs came up, Stop when it ended, with
+    // the tunnel to the target LNS, on which the gateway is the client.
+    let k = sim.nodes[l]
+        .events
+        .iter()
+        .find_map(|e| match e {
+            MixedEvent::Lac(LacEvent::SubscriberUp { key, .. }) => Some(*key),
+            _ => None,
+        })
+        .unwrap();
+    sim.with(l, |e, now| e.lac().unwrap().hang_up(now, k));
+    run(&mut sim, &mut answer, 10);
+    assert_eq!(answered, 3, "one Access-Accept, Start, Stop");
+    let text = |p: &Packet, t: u8| String::from_utf8_lossy(&p.get(t).unwrap().value).into_owned();
+    let status = |p: &Packet| p.get(attr::ACCT_STATUS_TYPE).unwrap().as_u32();
+    assert_eq!(
+        accounting.iter().map(status).collect::<Vec<_>>(),
+        vec![Some(1), Some(2)]
+    );
+    for p in &accounting {
+        assert_eq!(text(p, attr::USER_NAME), "user7@b.example");
+        assert_eq!(text(p, attr::TUNNEL_SERVER_ENDPOINT), "10.0.0.3");
+        assert_eq!(text(p, attr::TUNNEL_CLIENT_ENDPOINT), "10.0.0.1");
+        assert_eq!(text(p, attr::TUNNEL_SERVER_AUTH_ID), "xlns");
+    }
+    assert_eq!(
+        text(&accounting[0], attr::ACCT_SESSION_ID),
+        text(&accounting[1], attr::ACCT_SESSION_ID)
+    );
+    assert_eq!(
+        text(&accounting[0], attr::ACCT_TUNNEL_CONNECTION),
+        text(&accounting[1], attr::ACCT_TUNNEL_CONNECTION)
+    );
+    // The LAC hung up: Acct-Terminate-Cause Lost-Carrier (RFC 2866 §5.10).
+    assert_eq!(
+        accounting[1]
+            .get(attr::ACCT_TERMINATE_CAUSE)
+            .unwrap()
+            .as_u32(),
+        Some(2)
     );
 }
 

@@ -171,6 +171,9 @@ pub enum SwitchOutput {
     },
 }
 
+/// A call's Calling and Called Numbers.
+pub type Numbers = (Option<Vec<u8>>, Option<Vec<u8>>);
+
 /// Gateway counters.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SwitchStats {
@@ -277,6 +280,15 @@ impl Switch {
     /// The targets of `user`'s realm, if a rule names it.
     pub fn route(&self, user: &[u8]) -> Option<Vec<TunnelTarget>> {
         self.cfg.realms.lookup(user).map(<[TunnelTarget]>::to_vec)
+    }
+
+    /// A switched call's Calling and Called Numbers (from the LAC's call).
+    pub fn numbers(&self, a: SessionKey) -> Option<Numbers> {
+        let c = self.calls.get(&a)?;
+        Some((
+            c.params.calling_number.clone(),
+            c.params.called_number.clone(),
+        ))
     }
 
     /// Whether `key` is a leg of a switched call (either leg).
@@ -506,8 +518,7 @@ impl Switch {
                         ns: 0,
                     });
                     c.target = Some(t);
-                    self.deadlines
-                        .set(a, Some(now + self.cfg.target_timeout));
+                    self.deadlines.set(a, Some(now + self.cfg.target_timeout));
                     self.by_b.insert(b, a);
                     *self.load.entry(b.tunnel).or_insert(0) += 1;
                     *self.endpoint_load.entry(local_peer).or_insert(0) += 1;

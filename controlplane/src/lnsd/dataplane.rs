@@ -20,7 +20,7 @@
 
 use super::netlink;
 use crate::l2tp::SessionKey;
-use crate::lns::{DataPlane, NullDataPlane, SessionEntry};
+use crate::lns::{DataPlane, LegUsage, NullDataPlane, SessionEntry};
 use lns_dataplane::node::encap::{Outer, Template};
 use lns_dataplane::table::record::{Egress, Leg as TableLeg};
 use lns_dataplane::table::{
@@ -434,25 +434,22 @@ impl DataPlane for TableDataPlane {
         }
     }
 
-    fn remove_switched(&mut self, a: SessionKey, _b: SessionKey) {
-        let Some(s) = self.switched.remove(&a) else {
-            return;
-        };
+    fn remove_switched(&mut self, a: SessionKey, _b: SessionKey) -> Option<[LegUsage; 2]> {
+        let s = self.switched.remove(&a)?;
         self.legs.remove(&a);
         self.legs.remove(&s.b);
-        if let Some(end) = self.writer.remove_switched(s.ids) {
-            tracing::debug!(
-                tunnel = a.tunnel,
-                session = a.session,
-                from_lac = end.from_a.up_packets,
-                from_lns = end.from_b.up_packets,
-                "switched call left the data plane"
-            );
-        }
+        let end = self.writer.remove_switched(s.ids);
         for via in s.vias {
             self.release_hop(via);
         }
         self.stats.removed += 1;
+        end.map(|e| {
+            let leg = |c: lns_dataplane::table::counters::SessionCounters| LegUsage {
+                packets: c.up_packets,
+                octets: c.up_bytes,
+            };
+            [leg(e.from_a), leg(e.from_b)]
+        })
     }
 
     fn take_ns(&mut self, key: SessionKey) -> Option<u16> {
@@ -561,7 +558,7 @@ impl DataPlane for Plane {
             Plane::Table(t) => t.install_switched(e),
         }
     }
-    fn remove_switched(&mut self, a: SessionKey, b: SessionKey) {
+    fn remove_switched(&mut self, a: SessionKey, b: SessionKey) -> Option<[LegUsage; 2]> {
         match self {
             Plane::Null(n) => n.remove_switched(a, b),
             Plane::Table(t) => t.remove_switched(a, b),
