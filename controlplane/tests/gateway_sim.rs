@@ -729,3 +729,159 @@ fn busy_targets_get_more_tunnels_unless_an_assignment_id_binds_them() {
         assert_eq!(to_b, want, "{assignment:?}");
     }
 }
+
+/// Outgoing calls through the gateway (RFC 2661 §7.5): LNS B dials
+/// 5551234 through the gateway; `[[dialout]] called = "555"` sends the
+/// OCRQ on to the LAC, whose subscriber answers; the gateway answers the
+/// LNS (OCCN) once the LAC's call connected, and the LNS runs PPP with the
+/// dialled subscriber through it. A CDN at the LNS then clears the LAC's
+/// call.
+#[test]
+fn an_lns_dials_out_through_the_gateway_to_the_lac_of_the_number() {
+    use lns_controlplane::l2tp::{Endpoint, EndpointConfig, PeerRule};
+    use lns_controlplane::lns::DialOutcome;
+    use rand::SeedableRng;
+    // The LNSs here require tunnel authentication.
+    let accept_ocrq = PeerPolicy {
+        answer_outgoing_calls: true,
+        secret: Some(b"hop-secret".to_vec()),
+        ..Default::default()
+    };
+    let gw_endpoint = Endpoint::with_rng(
+        EndpointConfig {
+            defer_outgoing_answer: true,
+            peers: vec![PeerRule {
+                address: None,
+                policy: accept_ocrq.clone(),
+            }],
+            ..Default::default()
+        },
+        rand::rngs::StdRng::seed_from_u64(1),
+    );
+    let mut pools = Pools::default();
+    pools.add("default", vec!["100.100.0.0/24".parse().unwrap()]);
+    let gw = Lns::new(
+        gw_endpoint,
+        lns_cfg(AuthProtocol::ChapMd5, Ipv4Addr::new(100, 100, 0, 254)),
+        Users::default(),
+        pools,
+        NullDataPlane::default(),
+        11,
+    )
+    .with_switch(SwitchConfig {
+        dialouts: vec![
+            (b"555".to_vec(), vec![TunnelTarget::new(addr(LAC))]),
+            (b"9".to_vec(), vec![TunnelTarget::new(addr(99))]),
+        ],
+        ..Default::default()
+    });
+    let mut lac = lac(AuthProtocol::ChapMd5);
+    lac.endpoint.reconfigure(EndpointConfig {
+        peers: vec![PeerRule {
+            address: None,
+            policy: accept_ocrq,
+        }],
+        ..Default::default()
+    });
+    let lac = Lac::new(
+        lac.endpoint,
+        LinkConfig {
+            lcp: LcpConfig {
+                side: Side::Client,
+                auth: vec![AuthProtocol::ChapMd5],
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+        (b"user5@b.example".to_vec(), "pw-5".to_string()),
+        5,
+    );
+    let mut sim: Sim<Mixed<NullDataPlane>> = Sim::new(Instant::now(), Impairments::default(), 4);
+    let g = sim.add(addr(GW), Mixed::Lns(gw));
+    let b = sim.add(
+        addr(LNS_B),
+        Mixed::Lns(lns(LNS_B, AuthProtocol::ChapMd5, 10)),
+    );
+    let l = sim.add(addr(LAC), Mixed::Lac(lac));
+    let dial = |sim: &mut Sim<Mixed<NullDataPlane>>, number: &str| {
+        let params = CallParams {
+            called_number: Some(number.as_bytes().to_vec()),
+            ..Default::default()
+        };
+        sim.with(b, |e, now| {
+            e.lns().unwrap().dial(
+                now,
+                addr(LNS_B),
+                addr(GW),
+                params,
+                now + Duration::from_secs(20),
+            )
+        })
+        .unwrap()
+    };
+    let key = dial(&mut sim, "5551234");
+    let up = sim.run_until(Duration::from_secs(30), |sim| {
+        sim.nodes[l]
+            .events
+            .iter()
+            .any(|e| matches!(e, MixedEvent::Lac(LacEvent::SubscriberUp { .. })))
+    });
+    assert!(
+        up,
+        "gateway: {:?}\nLNS: {:?}",
+        sim.nodes[g].events, sim.nodes[b].events
+    );
+    let outcome = sim.nodes[b].events.iter().find_map(|e| match e {
+        MixedEvent::Lns(LnsEvent::Dialed { key: k, outcome }) if *k == key => Some(outcome.clone()),
+        _ => None,
+    });
+    assert_eq!(outcome, Some(DialOutcome::Connected));
+    // The dialled subscriber got its address from the LNS that dialled.
+    let ip = sim.nodes[l]
+        .events
+        .iter()
+        .find_map(|e| match e {
+            MixedEvent::Lac(LacEvent::SubscriberUp { ipv4, .. }) => *ipv4,
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(ip.octets()[2], LNS_B);
+    let gw_ref = sim.nodes[g].endpoint.as_lns().unwrap();
+    assert_eq!(gw_ref.switch.stats.dialouts, 1);
+    assert_eq!(gw_ref.switch.len(), 1);
+    assert_eq!(gw_ref.dataplane.switched.len(), 1);
+    // The LAC saw the number the LNS dialled.
+    assert!(sim.nodes[l].events.iter().any(|e| matches!(
+        e,
+        MixedEvent::Lac(LacEvent::L2tp(lns_controlplane::l2tp::Event::SessionUp { peer_avps, .. }))
+            if peer_avps.contains(&lns_controlplane::l2tp::Avp::CalledNumber(b"5551234".to_vec()))
+    )));
+
+    // The LNS clears the call; the LAC's goes too.
+    sim.with(b, |e, now| {
+        e.lns()
+            .unwrap()
+            .disconnect(now, key, DownCause::Operator("done".into()))
+    });
+    sim.run_idle(Duration::from_secs(5));
+    assert!(
+        sim.nodes[l]
+            .events
+            .iter()
+            .any(|e| matches!(e, MixedEvent::Lac(LacEvent::SubscriberDown { .. })))
+    );
+    assert!(sim.nodes[g].endpoint.as_lns().unwrap().switch.is_empty());
+
+    // A number no [[dialout]] serves is refused at once (CDN result 6);
+    // one whose LAC does not answer fails when the LNS's deadline ends.
+    let k = dial(&mut sim, "4441234");
+    sim.run_idle(Duration::from_secs(5));
+    let failed = sim.nodes[b].events.iter().any(|e| {
+        matches!(
+            e,
+            MixedEvent::Lns(LnsEvent::Dialed { key: x, outcome: DialOutcome::Failed(why) })
+                if *x == k && why.contains("no LAC serves this number")
+        )
+    });
+    assert!(failed, "{:?}", sim.nodes[b].events);
+}

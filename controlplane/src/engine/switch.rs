@@ -74,6 +74,11 @@ pub struct SwitchConfig {
     /// control channel carries a window of messages per round trip, so a
     /// busy gateway spreads its calls over several.
     pub tunnels_per_lns: usize,
+    /// Outgoing calls: Called Number prefix → the LACs that place them
+    /// (the longest prefix wins). An LNS's OCRQ is relayed to the first
+    /// LAC by preference; the endpoint must defer its answer
+    /// (`EndpointConfig::defer_outgoing_answer`).
+    pub dialouts: Vec<(Vec<u8>, Vec<TunnelTarget>)>,
 }
 
 /// Calls a tunnel toward an LNS carries before the next one is opened
@@ -90,6 +95,7 @@ impl Default for SwitchConfig {
             policy: PeerPolicy::default(),
             local: None,
             tunnels_per_lns: 8,
+            dialouts: Vec::new(),
         }
     }
 }
@@ -174,6 +180,17 @@ pub enum SwitchOutput {
 /// A call's Calling and Called Numbers.
 pub type Numbers = (Option<Vec<u8>>, Option<Vec<u8>>);
 
+/// An OCRQ being relayed: the LNS's call (leg B, waiting for our OCCN)
+/// and ours to the LAC (leg A, waiting for its OCCN).
+#[derive(Debug)]
+struct Dial {
+    b: Leg,
+    a: SessionKey,
+    a_leg: Option<Leg>,
+    called: Vec<u8>,
+    target: SocketAddr,
+}
+
 /// Gateway counters.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SwitchStats {
@@ -199,6 +216,11 @@ pub struct SwitchStats {
     /// Access-Accepts whose tunnel attributes could not be used (the
     /// call was rejected, RFC 2868 §3.1).
     pub bad_tunnel_attributes: u64,
+    /// Outgoing calls relayed to a LAC (OCRQ) and connected.
+    pub dialouts: u64,
+    /// Outgoing calls refused: no `[[dialout]]` for the number, or the
+    /// LAC could not be reached or refused.
+    pub dialouts_failed: u64,
 }
 
 /// A switched call as operators see it.
@@ -243,6 +265,10 @@ pub struct Switch {
     idle: HashMap<u16, Instant>,
     /// When each call's leg B must be up.
     deadlines: Timers<SessionKey>,
+    /// OCRQs being relayed, by the LNS's call (leg B).
+    dials: HashMap<SessionKey, Dial>,
+    /// The same by our call to the LAC (leg A).
+    dial_by_a: HashMap<SessionKey, SessionKey>,
     /// Switched calls on each tunnel we opened toward an LNS.
     load: HashMap<u16, usize>,
     /// Switched calls toward each endpoint (spreads equal preferences).
@@ -264,6 +290,8 @@ impl Switch {
             tunnel_of: HashMap::new(),
             idle: HashMap::new(),
             deadlines: Timers::default(),
+            dials: HashMap::new(),
+            dial_by_a: HashMap::new(),
             load: HashMap::new(),
             endpoint_load: HashMap::new(),
             hold: HoldDown::default(),
@@ -743,7 +771,220 @@ impl Switch {
                 self.forget_tunnel(*tunnel);
                 false
             }
+            Event::OutgoingCallRequest {
+                key,
+                peer_session,
+                peer_avps,
+            } => {
+                self.relay_ocrq(now, ep, *key, *peer_session, peer_avps);
+                true
+            }
+            Event::SessionUp {
+                key, peer_session, ..
+            } if self.dial_by_a.contains_key(key) => {
+                // The LAC placed the call (its OCCN): answer the LNS.
+                let b = self.dial_by_a[key];
+                let Some(t) = ep.tunnel(key.tunnel) else {
+                    return true;
+                };
+                let leg = Leg {
+                    key: *key,
+                    local: t.local,
+                    peer: t.peer,
+                    peer_ids: (t.peer_id, *peer_session),
+                    sequencing: false,
+                    ns: 0,
+                };
+                if let Some(d) = self.dials.get_mut(&b) {
+                    d.a_leg = Some(leg);
+                }
+                ep.answer_outgoing(now, b);
+                true
+            }
+            Event::SessionUp { key, .. }
+                if self.dials.get(key).is_some_and(|d| d.a_leg.is_some()) =>
+            {
+                // Our OCCN to the LNS went: both legs are up, bound from
+                // here on like any switched call.
+                let d = self.dials.remove(key).expect("present");
+                self.dial_by_a.remove(&d.a);
+                let a = d.a_leg.expect("checked");
+                let b = d.b;
+                self.stats.dialouts += 1;
+                self.stats.up += 1;
+                self.calls.insert(
+                    a.key,
+                    Call {
+                        a,
+                        b: Some(b),
+                        b_up: true,
+                        user: d.called.clone(),
+                        target: Some(TunnelTarget::new(d.target)),
+                        targets: Vec::new(),
+                        params: CallParams {
+                            called_number: Some(d.called.clone()),
+                            ..Default::default()
+                        },
+                        installed: true,
+                        up_since: Some(now),
+                    },
+                );
+                self.by_b.insert(b.key, a.key);
+                self.out
+                    .push_back(SwitchOutput::Install(SwitchedEntry { a, b }));
+                self.out.push_back(SwitchOutput::Up {
+                    a: a.key,
+                    b: b.key,
+                    user: d.called,
+                    target: d.target,
+                });
+                true
+            }
+            Event::SessionDown { key, cause } if self.dial_by_a.contains_key(key) => {
+                // The LAC refused or lost the call: the LNS gets its CDN.
+                let b = self.dial_by_a.remove(key).expect("present");
+                self.dials.remove(&b);
+                self.stats.dialouts_failed += 1;
+                let (rc, ppp) = match cause {
+                    ClearCause::PeerCdn { result, ppp_cause } => {
+                        (result.clone(), ppp_cause.clone())
+                    }
+                    _ => (
+                        ResultCode::cdn(
+                            CdnResult::NoCarrier,
+                            None,
+                            "the LAC did not place the call",
+                        ),
+                        None,
+                    ),
+                };
+                ep.disconnect(now, b, rc, ppp);
+                true
+            }
+            Event::SessionDown { key, .. } if self.dials.contains_key(key) => {
+                // The LNS gave up first: so do we.
+                let d = self.dials.remove(key).expect("present");
+                self.dial_by_a.remove(&d.a);
+                self.stats.dialouts_failed += 1;
+                let rc =
+                    ResultCode::cdn(CdnResult::Administrative, None, "the LNS cleared the call");
+                ep.disconnect(now, d.a, rc, None);
+                true
+            }
             _ => false,
+        }
+    }
+
+    /// The `[[dialout]]` LACs for a Called Number: the longest prefix.
+    fn dialout_for(&self, called: &[u8]) -> Option<&[TunnelTarget]> {
+        self.cfg
+            .dialouts
+            .iter()
+            .filter(|(p, _)| called.starts_with(p))
+            .max_by_key(|(p, _)| p.len())
+            .map(|(_, t)| t.as_slice())
+    }
+
+    /// An LNS asked us (OCRQ, RFC 2661 §7.5.1) to place a call: we ask the
+    /// LAC that serves the number (§7.5.2, as an LNS would) and answer
+    /// the LNS (OCCN) once the LAC's call connects.
+    fn relay_ocrq(
+        &mut self,
+        now: Instant,
+        ep: &mut Endpoint,
+        b: SessionKey,
+        peer_session: u16,
+        avps: &[Avp],
+    ) {
+        let called = avps
+            .iter()
+            .find_map(|a| match a {
+                Avp::CalledNumber(v) => Some(v.clone()),
+                _ => None,
+            })
+            .unwrap_or_default();
+        let target = self.dialout_for(&called).and_then(|t| {
+            tunnel::order(t, |_| 0, &self.hold, now)
+                .first()
+                .map(|t| (*t).clone())
+        });
+        let Some(t) = target else {
+            self.stats.dialouts_failed += 1;
+            let rc = ResultCode::cdn(
+                CdnResult::InvalidDestination,
+                None,
+                "no LAC serves this number",
+            );
+            ep.disconnect(now, b, rc, None);
+            return;
+        };
+        let Some(tb) = ep.tunnel(b.tunnel) else {
+            return;
+        };
+        let b_leg = Leg {
+            key: b,
+            local: tb.local,
+            peer: tb.peer,
+            peer_ids: (tb.peer_id, peer_session),
+            sequencing: false,
+            ns: 0,
+        };
+        let local = self.cfg.local.unwrap_or(tb.local);
+        let find = |f: fn(&Avp) -> Option<u32>| avps.iter().find_map(f);
+        let params = CallParams {
+            called_number: Some(called.clone()),
+            sub_address: avps.iter().find_map(|a| match a {
+                Avp::SubAddress(v) => Some(v.clone()),
+                _ => None,
+            }),
+            minimum_bps: find(|a| match a {
+                Avp::MinimumBps(v) => Some(*v),
+                _ => None,
+            })
+            .unwrap_or(0),
+            connect_speed: find(|a| match a {
+                Avp::MaximumBps(v) => Some(*v),
+                _ => None,
+            })
+            .unwrap_or(100_000_000),
+            ..Default::default()
+        };
+        let existing = ep
+            .tunnels()
+            .find(|x| x.peer == t.endpoint && x.state.name() != "closing")
+            .map(|x| x.local_id);
+        let tunnel = match existing {
+            Some(id) => Ok(id),
+            None => {
+                let mut policy = self.cfg.policy.clone();
+                policy.secret = t.secret.clone().or(policy.secret);
+                policy.hide_avps |= t.hide_avps;
+                if policy.secret.is_some() {
+                    policy.auth = crate::l2tp::TunnelAuth::Required;
+                }
+                ep.open_tunnel_with(now, local, t.endpoint, policy)
+            }
+        };
+        match tunnel.and_then(|id| ep.dial(now, id, params)) {
+            Ok(a) => {
+                self.dial_by_a.insert(a, b);
+                self.dials.insert(
+                    b,
+                    Dial {
+                        b: b_leg,
+                        a,
+                        a_leg: None,
+                        called,
+                        target: t.endpoint,
+                    },
+                );
+            }
+            Err(e) => {
+                self.stats.dialouts_failed += 1;
+                tracing::warn!(lac = %t.endpoint, error = %e, "cannot relay an outgoing call");
+                let rc = ResultCode::cdn(CdnResult::NoCarrier, None, "the LAC cannot be reached");
+                ep.disconnect(now, b, rc, None);
+            }
         }
     }
 

@@ -109,6 +109,11 @@ pub struct EndpointConfig {
     pub max_sessions_per_tunnel: usize,
     /// Send a Tie Breaker AVP in our SCCRQs (§4.4.3).
     pub tie_breaker: bool,
+    /// An OCRQ we accept waits for [`super::Endpoint::answer_outgoing`]
+    /// (the multi-hop gateway relays it to a LAC first, §7.5.1
+    /// wait-cs-answer), reported as [`super::Event::OutgoingCallRequest`];
+    /// otherwise the call answers at once (no bearer here to wait for).
+    pub defer_outgoing_answer: bool,
     /// Peer rules, first match wins; no match means the peer is refused.
     pub peers: Vec<PeerRule>,
 }
@@ -126,6 +131,7 @@ impl Default for EndpointConfig {
             max_tunnels_per_peer: 64,
             max_sessions_per_tunnel: 65_535,
             tie_breaker: true,
+            defer_outgoing_answer: false,
             peers: vec![PeerRule {
                 address: None,
                 policy: PeerPolicy::default(),

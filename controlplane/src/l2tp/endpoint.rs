@@ -686,6 +686,19 @@ impl Endpoint {
         self.originate(now, tunnel, CallKind::LnsOutgoing, params)
     }
 
+    /// The call an OCRQ asked for is connected (§7.5.1 wait-cs-answer /
+    /// bearer answer: OCCN). False if there is no such call waiting.
+    pub fn answer_outgoing(&mut self, now: Instant, key: SessionKey) -> bool {
+        let waiting = self.tunnels.get(&key.tunnel).is_some_and(|t| {
+            t.session(key.session)
+                .is_some_and(|s| s.state == super::session::SessionState::WaitCsAnswer)
+        });
+        if waiting {
+            self.with_tunnel(now, key.tunnel, |t, ctx| t.bearer_answer(ctx, key.session));
+        }
+        waiting
+    }
+
     /// Clears one call with a CDN carrying `result` (and the RFC 3145
     /// cause when known). False if there is no such session.
     pub fn disconnect(

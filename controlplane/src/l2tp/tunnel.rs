@@ -157,6 +157,17 @@ pub enum Event {
         /// Why.
         cause: ClearCause,
     },
+    /// An OCRQ was accepted (OCRP sent) and waits for
+    /// [`super::Endpoint::answer_outgoing`] (only with
+    /// `defer_outgoing_answer`).
+    OutgoingCallRequest {
+        /// Where.
+        key: SessionKey,
+        /// The peer's session id.
+        peer_session: u16,
+        /// The OCRQ's AVPs (Called Number, speeds, ...).
+        peer_avps: Vec<Avp>,
+    },
     /// A WEN or SLI for an established call.
     SessionInfo {
         /// Where.
@@ -889,6 +900,11 @@ impl Tunnel {
         true
     }
 
+    /// The bearer answered a call we were asked to place (§7.5.1).
+    pub(crate) fn bearer_answer(&mut self, ctx: &mut Ctx<'_>, id: u16) {
+        self.step_session(ctx, id, Input::BearerAnswer);
+    }
+
     /// Local close of one session.
     pub(crate) fn close_session(
         &mut self,
@@ -1007,9 +1023,27 @@ impl Tunnel {
             ControlMessage::new(reply, vec![Avp::AssignedSessionId(id)]),
         );
         if !incoming {
-            // No bearer to wait for: the call "answers" at once (§7.5.1
-            // wait-cs-answer / bearer answer).
-            self.step_session(ctx, id, Input::BearerAnswer);
+            if ctx.cfg.defer_outgoing_answer {
+                // The owner places the call onward and answers later.
+                let key = SessionKey {
+                    tunnel: self.local_id,
+                    session: id,
+                };
+                let peer_avps = self
+                    .sessions
+                    .get(&id)
+                    .map(|s| s.peer_avps.clone())
+                    .unwrap_or_default();
+                ctx.events.push_back(Event::OutgoingCallRequest {
+                    key,
+                    peer_session: peer_sid,
+                    peer_avps,
+                });
+            } else {
+                // No bearer to wait for: the call "answers" at once
+                // (§7.5.1 wait-cs-answer / bearer answer).
+                self.step_session(ctx, id, Input::BearerAnswer);
+            }
         }
     }
 

@@ -799,6 +799,8 @@ impl Admin {
             ("switch_relayed", lns.switch.stats.relayed),
             ("switch_relay_dropped", lns.switch.stats.relay_dropped),
             ("switch_info_relayed", lns.switch.stats.info_relayed),
+            ("switch_dialouts", lns.switch.stats.dialouts),
+            ("switch_dialouts_failed", lns.switch.stats.dialouts_failed),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))

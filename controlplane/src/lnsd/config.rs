@@ -51,6 +51,22 @@ pub struct Config {
     /// `[[realm]]`: calls of `user@realm` switched to other LNSs.
     #[serde(default, rename = "realm")]
     pub realms: Vec<Realm>,
+    /// `[[dialout]]`: outgoing calls (OCRQ) from LNSs relayed to LACs.
+    #[serde(default, rename = "dialout")]
+    pub dialouts: Vec<Dialout>,
+}
+
+/// `[[dialout]]`: the LACs that place outgoing calls to numbers starting
+/// with `called` (the longest matching prefix wins; "" matches every
+/// number).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dialout {
+    /// A Called Number prefix.
+    pub called: String,
+    /// `[[dialout.lac]]`: the LACs, tried by preference (the same keys as
+    /// `[[realm.lns]]`).
+    pub lac: Vec<RealmLns>,
 }
 
 /// `[switch]`: how the multi-hop gateway treats target LNSs.
@@ -1294,6 +1310,8 @@ impl Config {
             max_tunnels_per_peer: l.max_tunnels_per_peer,
             max_sessions_per_tunnel: l.max_sessions_per_tunnel,
             tie_breaker: l.tie_breaker,
+            // The gateway relays OCRQs to the LAC of the called number.
+            defer_outgoing_answer: !self.dialouts.is_empty(),
             peers: peers
                 .into_iter()
                 .map(|p| PeerRule {
@@ -1352,6 +1370,36 @@ impl Config {
             (r.name.clone(), targets)
         }))
         .map_err(|e| bad("realm", e))?;
+        let target = |t: &RealmLns| TunnelTarget {
+            secret: t.secret.clone().map(String::into_bytes),
+            hide_avps: t.hide_avps,
+            preference: t.preference,
+            weight: t.weight,
+            assignment_id: t.assignment_id.clone().map(String::into_bytes),
+            ..TunnelTarget::new(SocketAddr::new(t.address, t.port))
+        };
+        let mut dialouts = Vec::new();
+        for (i, d) in self.dialouts.iter().enumerate() {
+            if d.lac.is_empty() {
+                return Err(bad(format!("dialout[{i}].lac"), "needs at least one LAC"));
+            }
+            if d.lac.iter().any(|t| t.hide_avps && t.secret.is_none()) {
+                return Err(bad(
+                    format!("dialout[{i}].lac"),
+                    "hiding AVPs needs a secret (RFC 2661 §4.3)",
+                ));
+            }
+            if self.dialouts[..i].iter().any(|o| o.called == d.called) {
+                return Err(bad(
+                    format!("dialout[{i}].called"),
+                    format!("{:?} appears twice", d.called),
+                ));
+            }
+            dialouts.push((
+                d.called.clone().into_bytes(),
+                d.lac.iter().map(target).collect(),
+            ));
+        }
         let sw = &self.switch;
         if let Some(local) = sw.local
             && !self.l2tp.listen.contains(&local)
@@ -1379,6 +1427,7 @@ impl Config {
             },
             local: sw.local,
             tunnels_per_lns: sw.tunnels_per_lns,
+            dialouts,
         })
     }
 
@@ -1475,6 +1524,16 @@ mod tests {
              [[realm]]\nname = \"B\"\n[[realm.lns]]\naddress = \"192.0.2.8\"\n"
         );
         assert!(err(&dup).starts_with("realm:"), "{}", err(&dup));
+        let dial = format!(
+            "{MIN}[[dialout]]\ncalled = \"555\"\n[[dialout.lac]]\naddress = \"192.0.2.9\"\n"
+        );
+        let c = Config::parse(&dial).unwrap();
+        assert_eq!(c.switch_config().unwrap().dialouts.len(), 1);
+        // The endpoint holds OCRQs for the relay only when there are rules.
+        assert!(c.endpoint().defer_outgoing_answer);
+        assert!(!Config::parse(MIN).unwrap().endpoint().defer_outgoing_answer);
+        let empty = format!("{MIN}[[dialout]]\ncalled = \"555\"\nlac = []\n");
+        assert!(err(&empty).contains("dialout[0].lac: needs at least one LAC"));
     }
 
     #[test]

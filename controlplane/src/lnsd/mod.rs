@@ -160,6 +160,11 @@ fn log_lns_event(ev: &LnsEvent) {
 
 fn log_event(ev: &Event) {
     match ev {
+        Event::OutgoingCallRequest { key, .. } => tracing::info!(
+            tunnel = key.tunnel,
+            session = key.session,
+            "outgoing call requested; relaying it to a LAC"
+        ),
         Event::TunnelUp {
             tunnel,
             peer_tunnel,
