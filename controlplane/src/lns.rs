@@ -257,8 +257,9 @@ struct Sub {
 pub enum DialOutcome {
     /// The LAC connected it (OCCN).
     Connected,
-    /// The call was cleared before it connected; why, for people.
-    Failed(String),
+    /// The call was cleared before it connected: how (the LAC's CDN with
+    /// its result code, the tunnel going down, ...).
+    Failed(crate::l2tp::ClearCause),
     /// It did not connect by its deadline; we cleared it.
     TimedOut,
 }
@@ -1090,7 +1091,7 @@ impl<D: DataPlane> Lns<D> {
                     if self.dials.remove(key).is_some() {
                         self.events.push_back(LnsEvent::Dialed {
                             key: *key,
-                            outcome: DialOutcome::Failed(cause.describe()),
+                            outcome: DialOutcome::Failed(cause.clone()),
                         });
                     }
                     // Held for a call that never connected: orphans after all.

@@ -872,15 +872,17 @@ fn an_lns_dials_out_through_the_gateway_to_the_lac_of_the_number() {
     );
     assert!(sim.nodes[g].endpoint.as_lns().unwrap().switch.is_empty());
 
-    // A number no [[dialout]] serves is refused at once (CDN result 6);
-    // one whose LAC does not answer fails when the LNS's deadline ends.
+    // A number no [[dialout]] serves is refused at once: CDN result 6
+    // (invalid destination, RFC 2661 §4.4.2).
     let k = dial(&mut sim, "4441234");
     sim.run_idle(Duration::from_secs(5));
     let failed = sim.nodes[b].events.iter().any(|e| {
         matches!(
             e,
-            MixedEvent::Lns(LnsEvent::Dialed { key: x, outcome: DialOutcome::Failed(why) })
-                if *x == k && why.contains("no LAC serves this number")
+            MixedEvent::Lns(LnsEvent::Dialed {
+                key: x,
+                outcome: DialOutcome::Failed(lns_controlplane::l2tp::ClearCause::PeerCdn { result, .. }),
+            }) if *x == k && result.result == 6
         )
     });
     assert!(failed, "{:?}", sim.nodes[b].events);

@@ -361,7 +361,7 @@ impl Admin {
                 if let Some(reply) = self.dials.remove(key) {
                     let (outcome, connected) = match outcome {
                         DialOutcome::Connected => ("connected".to_string(), true),
-                        DialOutcome::Failed(why) => (why.clone(), false),
+                        DialOutcome::Failed(why) => (why.describe(), false),
                         DialOutcome::TimedOut => (
                             "timed out waiting for the LAC to connect the call".into(),
                             false,
