@@ -887,3 +887,68 @@ fn an_lns_dials_out_through_the_gateway_to_the_lac_of_the_number() {
     });
     assert!(failed, "{:?}", sim.nodes[b].events);
 }
+
+/// WAN-Error-Notify from the LAC reaches the LNS, and Set-Link-Info from
+/// the LNS reaches the LAC, through the gateway (RFC 2661 §6.13, §6.14).
+#[test]
+fn wen_and_sli_are_relayed_between_the_legs() {
+    use lns_controlplane::l2tp::avp::CallErrors;
+    use lns_controlplane::l2tp::{Avp, ControlMessage, Event, MessageType};
+    let mut lab = lab(AuthProtocol::ChapMd5, false);
+    let keys = lab.call(&["user2@b.example".to_string()]);
+    let li = lab.lac;
+    let up = lab.sim.run_until(Duration::from_secs(30), |sim| {
+        sim.nodes[li]
+            .events
+            .iter()
+            .any(|e| matches!(e, MixedEvent::Lac(LacEvent::SubscriberUp { .. })))
+    });
+    assert!(up);
+    let errors = CallErrors {
+        crc_errors: 3,
+        framing_errors: 1,
+        hardware_overruns: 0,
+        buffer_overruns: 0,
+        timeout_errors: 2,
+        alignment_errors: 0,
+    };
+    let wen = ControlMessage::new(MessageType::Wen, vec![Avp::CallErrors(errors)]);
+    let sent = lab.sim.with(li, |e, now| {
+        e.lac().unwrap().endpoint.send_call_info(now, keys[0], wen)
+    });
+    assert!(sent);
+    lab.sim.run_idle(Duration::from_secs(2));
+    let at_lns = lab.lns_events(lab.b).into_iter().find_map(|e| match e {
+        LnsEvent::L2tp(Event::SessionInfo { key, message }) => Some((*key, message.clone())),
+        _ => None,
+    });
+    let (lns_key, m) = at_lns.expect("the WEN reached the LNS");
+    assert_eq!(m.msg_type, MessageType::Wen);
+    assert!(m.avps.contains(&Avp::CallErrors(errors)));
+    let sli = ControlMessage::new(
+        MessageType::Sli,
+        vec![Avp::Accm {
+            send: 0xffff_ffff,
+            recv: 0x000a_0000,
+        }],
+    );
+    let b = lab.b;
+    let sent = lab.sim.with(b, |e, now| {
+        e.lns().unwrap().endpoint.send_call_info(now, lns_key, sli)
+    });
+    assert!(sent);
+    lab.sim.run_idle(Duration::from_secs(2));
+    let at_lac = lab.sim.nodes[li].events.iter().find_map(|e| match e {
+        MixedEvent::Lac(LacEvent::L2tp(Event::SessionInfo { message, .. })) => {
+            Some(message.clone())
+        }
+        _ => None,
+    });
+    let m = at_lac.expect("the SLI reached the LAC");
+    assert_eq!(m.msg_type, MessageType::Sli);
+    assert!(m.avps.contains(&Avp::Accm {
+        send: 0xffff_ffff,
+        recv: 0x000a_0000
+    }));
+    assert_eq!(lab.gateway().switch.stats.info_relayed, 2);
+}

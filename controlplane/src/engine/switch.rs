@@ -1038,7 +1038,7 @@ impl Switch {
 }
 
 /// The SLI or WEN to send on the other leg: the same AVPs (RFC 2661
-/// §6.14, §6.15 carry only ACCM or Call Errors besides the header).
+/// §6.13, §6.14 carry only ACCM or Call Errors besides the header).
 fn relay_info(m: &ControlMessage) -> ControlMessage {
     ControlMessage {
         msg_type: m.msg_type,

@@ -624,7 +624,7 @@ impl Endpoint {
         Ok(id)
     }
 
-    /// Sends a Set-Link-Info or WAN-Error-Notify (RFC 2661 §6.14, §6.15)
+    /// Sends a WAN-Error-Notify or Set-Link-Info (RFC 2661 §6.13, §6.14)
     /// on an established call: the gateway relays them from one leg to
     /// the other. False if the call is not established or the message is
     /// neither.
