@@ -952,3 +952,76 @@ fn wen_and_sli_are_relayed_between_the_legs() {
     }));
     assert_eq!(lab.gateway().switch.stats.info_relayed, 2);
 }
+
+/// A LAC that sends proxy LCP and proxy authentication (here: another
+/// gateway in front) gets its calls switched at once by realm, the proxy
+/// AVPs passed on untouched: LAC → gateway 1 (runs the first phase) →
+/// gateway 2 (switches on the proxied user) → LNS B, which checks the
+/// proxied CHAP response and finishes PPP with the subscriber.
+#[test]
+fn proxy_authentication_from_the_lac_is_switched_and_passed_on() {
+    const GW2: u8 = 4;
+    let mut sim: Sim<Mixed<NullDataPlane>> = Sim::new(Instant::now(), Impairments::default(), 8);
+    let gw1 = gateway(AuthProtocol::ChapMd5, Duration::from_secs(60)).with_switch(SwitchConfig {
+        realms: RealmRules::new(vec![("b.example".into(), vec![target(GW2, 1)])]).unwrap(),
+        ..Default::default()
+    });
+    let mut pools = Pools::default();
+    pools.add("default", vec!["100.101.0.0/24".parse().unwrap()]);
+    let policy = PeerPolicy {
+        secret: Some(b"hop-secret".to_vec()),
+        ..Default::default()
+    };
+    let gw2 = Lns::new(
+        common::sim_endpoint(4, policy),
+        lns_cfg(AuthProtocol::ChapMd5, Ipv4Addr::new(100, 101, 0, 254)),
+        Users::default(),
+        pools,
+        NullDataPlane::default(),
+        13,
+    )
+    .with_switch(SwitchConfig {
+        realms: RealmRules::new(vec![("b.example".into(), vec![target(LNS_B, 1)])]).unwrap(),
+        ..Default::default()
+    });
+    let g1 = sim.add(addr(GW), Mixed::Lns(gw1));
+    let g2 = sim.add(addr(GW2), Mixed::Lns(gw2));
+    let b = sim.add(
+        addr(LNS_B),
+        Mixed::Lns(lns(LNS_B, AuthProtocol::ChapMd5, 10)),
+    );
+    let l = sim.add(addr(LAC), Mixed::Lac(lac(AuthProtocol::ChapMd5)));
+    let t = sim
+        .with(l, |e, now| {
+            e.lac().unwrap().open_tunnel(now, addr(LAC), addr(GW))
+        })
+        .unwrap();
+    let creds = (b"user4@b.example".to_vec(), "pw-4".to_string());
+    sim.with(l, |e, now| {
+        e.lac()
+            .unwrap()
+            .place_call(now, t, CallParams::default(), creds)
+    })
+    .unwrap();
+    let up = sim.run_until(Duration::from_secs(30), |sim| {
+        sim.nodes[l]
+            .events
+            .iter()
+            .any(|e| matches!(e, MixedEvent::Lac(LacEvent::SubscriberUp { .. })))
+    });
+    assert!(
+        up,
+        "gw1: {:?}\ngw2: {:?}\nLNS: {:?}",
+        sim.nodes[g1].events, sim.nodes[g2].events, sim.nodes[b].events
+    );
+    // Gateway 2 ran no PPP: it switched on the proxied user at once.
+    let gw2 = sim.nodes[g2].endpoint.as_lns().unwrap();
+    assert_eq!(gw2.switch.stats.up, 1);
+    assert_eq!(gw2.subscriber_count(), 0);
+    // The LNS took the proxied LCP as it was and judged the proxied CHAP
+    // response (no second challenge).
+    let lns = sim.nodes[b].endpoint.as_lns().unwrap();
+    assert_eq!(lns.proxy_adopted, 1);
+    assert_eq!(lns.proxy_renegotiated, 0);
+    assert_eq!(lns.subscriber_count(), 1);
+}
