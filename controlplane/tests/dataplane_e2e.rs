@@ -20,7 +20,6 @@ use lns_dataplane::node::encap::{Outer, Template, encap};
 use lns_dataplane::table::Reader;
 use lns_dataplane::table::counters::{Counter, SessionCounters};
 use lns_dataplane::wire::checksum;
-use std::io::{BufRead, BufReader, Write};
 use std::net::Ipv4Addr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -458,60 +457,11 @@ mod lac {
     }
 }
 
-/// The LAC process, spoken to line by line.
-struct LacProc {
-    child: std::process::Child,
-    out: BufReader<std::process::ChildStdout>,
-}
+/// The LAC process: this test binary in `lac`, playing the LAC.
+type LacProc = common::process::TestProcess;
 
-impl LacProc {
-    fn start(lab: &AccessLab, users: usize) -> LacProc {
-        let exe = std::env::current_exe().unwrap();
-        let mut child = lab
-            .cmd(&lab.lac, exe.to_str().unwrap())
-            .args([
-                "lac_process",
-                "--exact",
-                "--nocapture",
-                "--test-threads",
-                "1",
-            ])
-            .env("XLNS_E2E_LAC", users.to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let out = BufReader::new(child.stdout.take().unwrap());
-        LacProc { child, out }
-    }
-
-    /// The next line starting with `tag`.
-    fn expect(&mut self, tag: &str) -> String {
-        let mut line = String::new();
-        loop {
-            line.clear();
-            let n = self.out.read_line(&mut line).unwrap();
-            assert!(n > 0, "the LAC process ended before {tag}");
-            // (libtest's "test lac_process ... " has no newline, so the
-            // first answer shares its line.)
-            if let Some(at) = line.find(tag) {
-                return line[at + tag.len()..].trim().to_string();
-            }
-        }
-    }
-
-    fn send(&mut self, cmd: &str) {
-        let stdin = self.child.stdin.as_mut().unwrap();
-        writeln!(stdin, "{cmd}").unwrap();
-        stdin.flush().unwrap();
-    }
-}
-
-impl std::ops::Drop for LacProc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn start_lac(lab: &AccessLab, users: usize) -> LacProc {
+    LacProc::start(&lab.lac, "lac_process", "XLNS_E2E_LAC", &users.to_string())
 }
 
 /// Every worker's counters for a subscriber, found by address.
@@ -585,7 +535,7 @@ fn lnsd_forwards_100_subscribers_through_xdp() {
     assert!(lnsd.wait_for("data plane attached", 1, T), "{}", lnsd.log());
 
     // 100 subscribers up, each with its own address.
-    let mut lac = LacProc::start(&lab, N);
+    let mut lac = start_lac(&lab, N);
     let up = lac.expect("UP ");
     let (count, list) = up.split_once(' ').unwrap_or((&up, ""));
     assert_eq!(count, N.to_string(), "{}", lnsd.log());

@@ -20,11 +20,10 @@
 
 mod common;
 
-use common::process::{Proc, root_or_skip};
+use common::process::{Proc, TestProcess, ip, ns_cmd, root_or_skip};
 use lns_dataplane::wire::checksum;
-use std::io::{BufRead, BufReader, Write};
 use std::net::Ipv4Addr;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const N: usize = 100;
@@ -230,7 +229,7 @@ mod lac {
         };
         let (tx, rx) = std::sync::mpsc::channel::<String>();
         std::thread::spawn(move || {
-            for line in std::io::stdin().lock().lines() {
+            for line in std::io::BufRead::lines(std::io::stdin().lock()) {
                 let Ok(line) = line else { break };
                 if tx.send(line).is_err() {
                     break;
@@ -255,73 +254,6 @@ mod lac {
             }
         }
     }
-}
-
-/// The LAC process, spoken to line by line.
-struct LacProc {
-    child: std::process::Child,
-    out: BufReader<std::process::ChildStdout>,
-}
-
-impl LacProc {
-    fn start(ns: &str) -> LacProc {
-        let exe = std::env::current_exe().unwrap();
-        let mut child = ns_cmd(ns, exe.to_str().unwrap())
-            .args([
-                "lac_process",
-                "--exact",
-                "--nocapture",
-                "--test-threads",
-                "1",
-            ])
-            .env("XLNS_GW_LAC", "1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let out = BufReader::new(child.stdout.take().unwrap());
-        LacProc { child, out }
-    }
-
-    /// Sends `cmd` and returns the rest of the answer line starting with
-    /// `tag`.
-    fn ask(&mut self, cmd: &str, tag: &str) -> String {
-        let stdin = self.child.stdin.as_mut().unwrap();
-        writeln!(stdin, "{cmd}").unwrap();
-        stdin.flush().unwrap();
-        let mut line = String::new();
-        loop {
-            line.clear();
-            let n = self.out.read_line(&mut line).unwrap();
-            assert!(n > 0, "the LAC process ended before {tag}");
-            if let Some(at) = line.find(tag) {
-                return line[at + tag.len()..].trim().to_string();
-            }
-        }
-    }
-}
-
-impl std::ops::Drop for LacProc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn ns_cmd(ns: &str, program: &str) -> Command {
-    let mut c = Command::new("ip");
-    c.args(["netns", "exec", ns, program]);
-    c
-}
-
-fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("ip(8)");
-    assert!(
-        out.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// The namespaces and links of the lab; all deleted on drop, with the
@@ -576,7 +508,7 @@ fn lac_gateway_and_two_lns_switch_100_subscribers() {
     };
 
     // 100 subscribers, half of each realm, each up at its realm's LNS.
-    let mut lac = LacProc::start(&lab.name("lac"));
+    let mut lac = TestProcess::start(&lab.name("lac"), "lac_process", "XLNS_GW_LAC", "1");
     let up = lac.ask(&format!("UP {N}"), "UP ");
     let (count, list) = up.split_once(' ').unwrap_or((&up, ""));
     assert_eq!(count, N.to_string(), "{}", logs("not all up", &la));

@@ -511,14 +511,7 @@ impl Switch {
             let tunnel = match existing {
                 Some(id) => Ok(id),
                 None => {
-                    let mut policy = self.cfg.policy.clone();
-                    policy.secret = t.secret.clone().or(policy.secret);
-                    policy.hide_avps |= t.hide_avps;
-                    // With a secret, the LNS proves it too (RFC 2661
-                    // §5.1.1): a target that cannot is not the one meant.
-                    if policy.secret.is_some() {
-                        policy.auth = crate::l2tp::TunnelAuth::Required;
-                    }
+                    let mut policy = self.policy_for(&t);
                     // A tunnel we open is for our calls only.
                     policy.accept_incoming_calls = false;
                     ep.open_tunnel_with(now, local, t.endpoint, policy)
@@ -875,6 +868,19 @@ impl Switch {
         }
     }
 
+    /// The policy of a tunnel we open to `t`: its secret and hiding over
+    /// the configured policy. With a secret, the peer proves it too (RFC
+    /// 2661 §5.1.1): a target that cannot is not the one meant.
+    fn policy_for(&self, t: &TunnelTarget) -> PeerPolicy {
+        let mut policy = self.cfg.policy.clone();
+        policy.secret = t.secret.clone().or(policy.secret);
+        policy.hide_avps |= t.hide_avps;
+        if policy.secret.is_some() {
+            policy.auth = crate::l2tp::TunnelAuth::Required;
+        }
+        policy
+    }
+
     /// The `[[dialout]]` LACs for a Called Number: the longest prefix.
     fn dialout_for(&self, called: &[u8]) -> Option<&[TunnelTarget]> {
         self.cfg
@@ -955,15 +961,7 @@ impl Switch {
             .map(|x| x.local_id);
         let tunnel = match existing {
             Some(id) => Ok(id),
-            None => {
-                let mut policy = self.cfg.policy.clone();
-                policy.secret = t.secret.clone().or(policy.secret);
-                policy.hide_avps |= t.hide_avps;
-                if policy.secret.is_some() {
-                    policy.auth = crate::l2tp::TunnelAuth::Required;
-                }
-                ep.open_tunnel_with(now, local, t.endpoint, policy)
-            }
+            None => ep.open_tunnel_with(now, local, t.endpoint, self.policy_for(&t)),
         };
         match tunnel.and_then(|id| ep.dial(now, id, params)) {
             Ok(a) => {

@@ -1354,22 +1354,6 @@ impl Config {
                 }
             }
         }
-        let rules = RealmRules::new(self.realms.iter().map(|r| {
-            let targets = r
-                .lns
-                .iter()
-                .map(|t| TunnelTarget {
-                    secret: t.secret.clone().map(String::into_bytes),
-                    hide_avps: t.hide_avps,
-                    preference: t.preference,
-                    weight: t.weight,
-                    assignment_id: t.assignment_id.clone().map(String::into_bytes),
-                    ..TunnelTarget::new(SocketAddr::new(t.address, t.port))
-                })
-                .collect();
-            (r.name.clone(), targets)
-        }))
-        .map_err(|e| bad("realm", e))?;
         let target = |t: &RealmLns| TunnelTarget {
             secret: t.secret.clone().map(String::into_bytes),
             hide_avps: t.hide_avps,
@@ -1378,6 +1362,12 @@ impl Config {
             assignment_id: t.assignment_id.clone().map(String::into_bytes),
             ..TunnelTarget::new(SocketAddr::new(t.address, t.port))
         };
+        let rules = RealmRules::new(
+            self.realms
+                .iter()
+                .map(|r| (r.name.clone(), r.lns.iter().map(target).collect())),
+        )
+        .map_err(|e| bad("realm", e))?;
         let mut dialouts = Vec::new();
         for (i, d) in self.dialouts.iter().enumerate() {
             if d.lac.is_empty() {

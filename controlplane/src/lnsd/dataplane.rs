@@ -373,17 +373,15 @@ impl TableDataPlane {
 
 impl DataPlane for TableDataPlane {
     fn install_switched(&mut self, e: &crate::engine::switch::SwitchedEntry) {
-        let Some((a, via_a)) = self.table_leg(&e.a) else {
-            self.stats.refused += 1;
-            tracing::warn!(
-                tunnel = e.a.key.tunnel,
-                session = e.a.key.session,
-                "switched call over IPv6 or without a next hop: not forwarded by the data plane (lnsd switches it)"
-            );
-            return;
+        let legs = match (self.table_leg(&e.a), self.table_leg(&e.b)) {
+            (Some(a), Some(b)) => Some((a, b)),
+            (Some((_, via)), None) | (None, Some((_, via))) => {
+                self.release_hop(via);
+                None
+            }
+            (None, None) => None,
         };
-        let Some((b, via_b)) = self.table_leg(&e.b) else {
-            self.release_hop(via_a);
+        let Some(((a, via_a), (b, via_b))) = legs else {
             self.stats.refused += 1;
             tracing::warn!(
                 tunnel = e.a.key.tunnel,

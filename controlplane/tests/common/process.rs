@@ -136,7 +136,7 @@ pub fn root_or_skip() -> bool {
 }
 
 /// `program` run inside namespace `ns`.
-fn ns_cmd(ns: &str, program: &str) -> Command {
+pub fn ns_cmd(ns: &str, program: &str) -> Command {
     let mut c = Command::new("ip");
     c.args(["netns", "exec", ns, program]);
     c
@@ -148,7 +148,7 @@ fn write_file(dir: &std::path::Path, name: &str, text: &str) -> std::path::PathB
     p
 }
 
-fn ip(args: &[&str]) {
+pub fn ip(args: &[&str]) {
     let out = Command::new("ip").args(args).output().expect("ip(8)");
     assert!(
         out.status.success(),
@@ -320,5 +320,63 @@ impl Drop for AccessLab {
             let _ = Command::new("ip").args(["netns", "del", ns]).status();
         }
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// This test binary, re-executed inside namespace `ns` to run only test
+/// `test` with `var` set to `value` (the test then plays its part, say an
+/// emulated LAC, instead of returning at once), spoken to line by line:
+/// commands on its stdin, answers on its stdout. Killed on drop.
+pub struct TestProcess {
+    child: std::process::Child,
+    out: BufReader<std::process::ChildStdout>,
+}
+
+impl TestProcess {
+    pub fn start(ns: &str, test: &str, var: &str, value: &str) -> TestProcess {
+        let exe = std::env::current_exe().unwrap();
+        let mut child = ns_cmd(ns, exe.to_str().unwrap())
+            .args([test, "--exact", "--nocapture", "--test-threads", "1"])
+            .env(var, value)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = BufReader::new(child.stdout.take().unwrap());
+        TestProcess { child, out }
+    }
+
+    /// The rest of the next line holding `tag`, after it.
+    pub fn expect(&mut self, tag: &str) -> String {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let n = self.out.read_line(&mut line).unwrap();
+            assert!(n > 0, "the test process ended before {tag}");
+            // (libtest's "test NAME ... " has no newline, so the first
+            // answer shares its line.)
+            if let Some(at) = line.find(tag) {
+                return line[at + tag.len()..].trim().to_string();
+            }
+        }
+    }
+
+    pub fn send(&mut self, cmd: &str) {
+        let stdin = self.child.stdin.as_mut().unwrap();
+        writeln!(stdin, "{cmd}").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// Sends `cmd`, then [`TestProcess::expect`]s `tag`.
+    pub fn ask(&mut self, cmd: &str, tag: &str) -> String {
+        self.send(cmd);
+        self.expect(tag)
+    }
+}
+
+impl Drop for TestProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
