@@ -568,24 +568,56 @@ fn lnsd_forwards_100_subscribers_through_xdp() {
             .args([
                 "-c",
                 &format!(
-                    "import socket,binascii,time,errno\n\
-                     s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW,socket.htons(0x0800))\n\
-                     s.bind(('{dev}',0))\n\
-                     s.settimeout(10)\n\
+                    "import socket,binascii,time,errno,sys\n\
+                     def op():\n\
+                     \x20s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW,socket.htons(0x0800))\n\
+                     \x20s.bind(('{dev}',0))\n\
+                     \x20s.settimeout(0.5)\n\
+                     \x20return s\n\
+                     s=op()\n\
+                     print('READY',flush=True,file=sys.stderr)\n\
                      end=time.time()+10\n\
                      while time.time()<end:\n\
                      \x20try:\n\
                      \x20\x20f=s.recv(4096)\n\
+                     \x20except socket.timeout:\n\
+                     \x20\x20continue\n\
                      \x20except OSError as e:\n\
                      \x20\x20if e.errno!=errno.ENETDOWN: raise\n\
-                     \x20\x20print('LINK-DOWN',flush=True,file=__import__('sys').stderr);time.sleep(0.05);continue\n\
+                     \x20\x20print('LINK-DOWN',flush=True,file=sys.stderr);time.sleep(0.05)\n\
+                     \x20\x20try:\n\
+                     \x20\x20\x20s.close();s=op()\n\
+                     \x20\x20except OSError:\n\
+                     \x20\x20\x20pass\n\
+                     \x20\x20continue\n\
                      \x20if {cond}:\n\
                      \x20\x20print(binascii.hexlify(f).decode(),flush=True);break\n"
                 ),
             ])
             .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap()
+    };
+    // A sniffer is listening once it says so (python starts slowly on a
+    // loaded machine: a fixed wait missed the frame); the rest of its
+    // stderr is drained.
+    let ready = |c: &mut std::process::Child| {
+        let mut r = std::io::BufReader::new(c.stderr.take().unwrap());
+        let mut line = String::new();
+        loop {
+            line.clear();
+            match std::io::BufRead::read_line(&mut r, &mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) if line.contains("READY") => break,
+                Ok(_) => eprint!("sniffer: {line}"),
+            }
+        }
+        std::thread::spawn(move || {
+            for l in std::io::BufRead::lines(r).map_while(Result::ok) {
+                eprintln!("sniffer: {l}");
+            }
+        });
     };
     let unhex = |out: std::process::Output| -> Vec<u8> {
         let hex = String::from_utf8_lossy(&out.stdout).trim().to_string();
@@ -594,13 +626,14 @@ fn lnsd_forwards_100_subscribers_through_xdp() {
             .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
             .collect()
     };
-    let sniff = sniffer(&lab.core, "vk", "f[23]==1 and f[34]==8");
-    let sniff_lac = sniffer(
+    let mut sniff = sniffer(&lab.core, "vk", "f[23]==1 and f[34]==8");
+    let mut sniff_lac = sniffer(
         &lab.lac,
         "vl",
         "f[23]==17 and f[34:36]==b'\\x06\\xa5' and f[48:52]==b'\\xff\\x03\\x00\\x21'",
     );
-    std::thread::sleep(Duration::from_millis(300));
+    ready(&mut sniff);
+    ready(&mut sniff_lac);
 
     lac.send("ping 1");
     let replies: usize = lac.expect("REPLIES ").parse().unwrap();

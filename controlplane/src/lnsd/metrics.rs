@@ -26,32 +26,25 @@
 //! scrapes. The HTTP side is a minimal HTTP/1.1 responder: `GET /metrics`
 //! gets the text format, anything else 404.
 
-use super::admin::{Call, pb};
+use super::snapshot::{Request, Snapshot};
 use metrics::{Recorder, counter, gauge, histogram, with_local_recorder};
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
-/// The exporter's registry and what lnsd counts for it itself.
+/// The exporter's registry.
 pub struct Metrics {
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
-    /// Subscribers up since start.
-    pub setups: u64,
-    /// Calls that ended without a subscriber up, by cause.
-    pub failures: BTreeMap<String, u64>,
 }
 
 impl std::fmt::Debug for Metrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Metrics")
-            .field("setups", &self.setups)
-            .finish_non_exhaustive()
+        f.debug_struct("Metrics").finish_non_exhaustive()
     }
 }
 
@@ -74,12 +67,7 @@ impl Metrics {
             .map(PrometheusBuilder::build_recorder)
             .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
         let handle = recorder.handle();
-        Metrics {
-            recorder,
-            handle,
-            setups: 0,
-            failures: BTreeMap::new(),
-        }
+        Metrics { recorder, handle }
     }
 
     fn with<T>(&self, f: impl FnOnce() -> T) -> T {
@@ -87,7 +75,7 @@ impl Metrics {
     }
 
     /// RADIUS response times since the last scrape.
-    pub fn radius_latencies(&self, samples: &[Duration]) {
+    fn radius_latencies(&self, samples: &[Duration]) {
         self.with(|| {
             let h = histogram!("xlns_radius_response_seconds");
             for d in samples {
@@ -97,13 +85,10 @@ impl Metrics {
     }
 
     /// Copies a statistics snapshot in and renders the text format.
-    pub fn render(
-        &self,
-        s: &pb::Stats,
-        tunnel_states: &BTreeMap<String, u64>,
-        radius: Option<&crate::aaa::radius::client::Stats>,
-        switched: &pb::ListSwitchedResponse,
-    ) -> String {
+    pub fn render(&self, snap: &Snapshot) -> String {
+        self.radius_latencies(&snap.radius_latencies);
+        let (s, tunnel_states, switched) = (&snap.stats, &snap.tunnel_states, &snap.switched);
+        let radius = snap.radius.as_ref();
         self.with(|| {
             let up = switched.calls.iter().filter(|c| c.state == "up").count();
             gauge!("xlns_switched_sessions", "state" => "up").set(up as f64);
@@ -122,8 +107,8 @@ impl Metrics {
             gauge!("xlns_sessions", "state" => "up").set(s.subscribers_up as f64);
             gauge!("xlns_sessions", "state" => "setup")
                 .set(s.sessions.saturating_sub(s.subscribers_up) as f64);
-            counter!("xlns_session_setups_total").absolute(self.setups);
-            for (cause, n) in &self.failures {
+            counter!("xlns_session_setups_total").absolute(snap.setups);
+            for (cause, n) in &snap.setup_failures {
                 counter!("xlns_session_setup_failures_total", "cause" => cause.clone()).absolute(*n);
             }
             for (k, v) in &s.l2tp {
@@ -163,9 +148,11 @@ impl Metrics {
     }
 }
 
-/// Serves `GET /metrics` on `listen`; each scrape is a [`Call::Metrics`]
-/// to the engine. Returns the bound address.
-pub async fn start(listen: SocketAddr, calls: mpsc::Sender<Call>) -> Result<SocketAddr, String> {
+/// Serves `GET /metrics` on `listen`; each scrape asks the engine for a
+/// [`Snapshot`] and renders it. Returns the bound address.
+pub async fn start(listen: SocketAddr, calls: mpsc::Sender<Request>) -> Result<SocketAddr, String> {
+    // One registry; scrapes render one at a time.
+    let metrics = std::sync::Arc::new(std::sync::Mutex::new(Metrics::new()));
     let l = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| format!("cannot bind metrics.listen {listen}: {e}"))?;
@@ -176,6 +163,7 @@ pub async fn start(listen: SocketAddr, calls: mpsc::Sender<Call>) -> Result<Sock
                 continue;
             };
             let calls = calls.clone();
+            let metrics = std::sync::Arc::clone(&metrics);
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 4096];
                 let mut n = 0;
@@ -194,9 +182,12 @@ pub async fn start(listen: SocketAddr, calls: mpsc::Sender<Call>) -> Result<Sock
                 let (status, body) =
                     if is_get && (path == "/metrics" || path.starts_with("/metrics?")) {
                         let (tx, rx) = oneshot::channel();
-                        match calls.send(Call::Metrics(tx)).await {
+                        match calls.send(tx).await {
                             Ok(()) => match rx.await {
-                                Ok(Ok(text)) => ("200 OK", text),
+                                Ok(snap) => match metrics.lock() {
+                                    Ok(m) => ("200 OK", m.render(&snap)),
+                                    Err(_) => ("500 Internal Server Error", "\n".into()),
+                                },
                                 _ => ("503 Service Unavailable", "lnsd is shutting down\n".into()),
                             },
                             Err(_) => ("503 Service Unavailable", "lnsd is shutting down\n".into()),
@@ -220,13 +211,11 @@ pub async fn start(listen: SocketAddr, calls: mpsc::Sender<Call>) -> Result<Sock
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lnsd::proto::pb;
 
     #[test]
     fn a_snapshot_renders_as_prometheus_text() {
-        let mut m = Metrics::new();
-        m.setups = 7;
-        m.failures.insert("auth_failed".into(), 2);
-        m.radius_latencies(&[Duration::from_millis(3), Duration::from_millis(40)]);
+        let m = Metrics::new();
         let mut s = pb::Stats {
             tunnels: 1,
             sessions: 9,
@@ -268,7 +257,16 @@ mod tests {
             ]
             .into(),
         };
-        let text = m.render(&s, &states, Some(&radius), &switched);
+        let snap = Snapshot {
+            stats: s,
+            switched,
+            tunnel_states: states,
+            radius: Some(radius),
+            setups: 7,
+            setup_failures: [("auth_failed".to_string(), 2)].into(),
+            radius_latencies: vec![Duration::from_millis(3), Duration::from_millis(40)],
+        };
+        let text = m.render(&snap);
         for line in [
             "xlns_sessions{state=\"up\"} 7",
             "xlns_sessions{state=\"setup\"} 2",

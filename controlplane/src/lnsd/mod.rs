@@ -14,7 +14,9 @@ pub mod config;
 pub mod dataplane;
 pub mod metrics;
 pub mod netlink;
+pub mod proto;
 pub mod reload;
+pub mod snapshot;
 
 use crate::aaa::local::Users;
 use crate::l2tp::{Endpoint, Event, SessionKey};
@@ -343,8 +345,9 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), RunError> 
     let (admin_tx, mut admin_rx) = mpsc::channel::<admin::Call>(256);
     let (events_tx, _) = tokio::sync::broadcast::channel::<admin::pb::Event>(4096);
     let mut admin = admin::Admin::new(path, cfg.clone(), events_tx.clone(), dp_args);
+    let (snapshot_tx, mut snapshot_rx) = mpsc::channel::<snapshot::Request>(16);
     if let Some(listen) = cfg.metrics.listen {
-        let addr = metrics::start(listen, admin_tx.clone())
+        let addr = metrics::start(listen, snapshot_tx)
             .await
             .map_err(RunError::Admin)?;
         tracing::info!(%addr, "metrics listening (GET /metrics)");
@@ -425,6 +428,9 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), RunError> 
             }
             Some(call) = admin_rx.recv() => {
                 admin.serve(&mut lns, call, std::time::Instant::now());
+            }
+            Some(reply) = snapshot_rx.recv() => {
+                let _ = reply.send(admin.snapshot(&mut lns, std::time::Instant::now()));
             }
             _ = refresh.tick(), if matches!(lns.dataplane, Plane::Table(_)) => {
                 if let Plane::Table(t) = &mut lns.dataplane {
