@@ -17,8 +17,19 @@
 //! same row.
 
 use crate::l2tp::result::CdnResult;
-use crate::ppp::auth::CHAP;
-use crate::ppp::link::proto;
+use proto::CHAP;
+
+/// The PPP protocol numbers RFC 3145 causes name, here so that the cause
+/// table depends on nothing the PPP link depends on (the link reports
+/// its ends with [`DownCause`]); a test checks they are PPP's own.
+mod proto {
+    /// LCP (RFC 1661 §2).
+    pub const LCP: u16 = 0xc021;
+    /// IPCP (RFC 1332 §2).
+    pub const IPCP: u16 = 0x8021;
+    /// CHAP (RFC 1994 §2).
+    pub const CHAP: u16 = 0xc223;
+}
 
 /// Who ended a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -411,6 +422,13 @@ mod tests {
             };
             assert!(!ours || r.cdn == expect, "{c:?}");
         }
+    }
+
+    #[test]
+    fn protocol_numbers_are_ppps_own() {
+        assert_eq!(proto::LCP, crate::ppp::link::proto::LCP);
+        assert_eq!(proto::IPCP, crate::ppp::link::proto::IPCP);
+        assert_eq!(proto::CHAP, crate::ppp::auth::CHAP);
     }
 
     #[test]

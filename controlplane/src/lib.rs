@@ -11,12 +11,13 @@ pub mod aaa;
 pub mod cause;
 pub mod engine;
 pub mod l2tp;
-pub mod lac;
-pub mod lns;
 pub mod lnsd;
 pub mod octets;
 pub mod ppp;
 pub mod timers;
+
+// The roles live in the engine; these are their established paths.
+pub use engine::{lac, lns};
 
 #[doc(hidden)]
 pub mod fuzzing;
