@@ -114,6 +114,11 @@ pub struct TableDataPlane {
     /// Each switched leg's receiving slot, and whether the other leg (the
     /// one its frames leave on) is sequenced.
     legs: HashMap<SessionKey, (SlotId, bool)>,
+    /// The kernel's route to each peer (gateway, output interface), asked
+    /// once per peer between refreshes rather than once per session: a
+    /// netlink round trip on the engine task for every setup adds up at
+    /// thousands of setups a second.
+    routes: HashMap<Ipv4Addr, Option<(Ipv4Addr, u32)>>,
     core_hop: Option<NextHop>,
     /// Data plane attaches seen (the header counts them).
     attaches: u64,
@@ -140,6 +145,7 @@ impl TableDataPlane {
             hops: HashMap::new(),
             switched: HashMap::new(),
             legs: HashMap::new(),
+            routes: HashMap::new(),
             free_hops: (2..lns_dataplane::table::NEXTHOPS).rev().collect(),
             core_hop: None,
             attaches: 0,
@@ -147,6 +153,14 @@ impl TableDataPlane {
         };
         t.refresh();
         Ok(t)
+    }
+
+    /// The route to `peer`, from the cache (see `routes`).
+    fn route(&mut self, peer: Ipv4Addr) -> Option<(Ipv4Addr, u32)> {
+        *self
+            .routes
+            .entry(peer)
+            .or_insert_with(|| netlink::route_get(peer))
     }
 
     /// The table.
@@ -170,7 +184,7 @@ impl TableDataPlane {
         let (SocketAddr::V4(local), SocketAddr::V4(peer)) = (l.local, l.peer) else {
             return None;
         };
-        let route = netlink::route_get(*peer.ip());
+        let route = self.route(*peer.ip());
         let via = route.map_or(*peer.ip(), |(v, _)| v);
         let core_ix = kernel::ifindex(&self.core);
         let egress = match route {
@@ -259,6 +273,9 @@ impl TableDataPlane {
                 "data plane running on the tables"
             );
         }
+        // Routes are asked again after each refresh (a changed route
+        // applies to sessions set up from then on).
+        self.routes.clear();
         // One neighbour dump per refresh, however many next hops.
         let table = netlink::neighbours();
         let mut unresolved = 0;
@@ -488,7 +505,7 @@ impl DataPlane for TableDataPlane {
             }
             return;
         }
-        let via = netlink::route_get(lac).map_or(lac, |(v, _)| v);
+        let via = self.route(lac).map_or(lac, |(v, _)| v);
         let access = self.access.clone();
         let Some(hop) = self.hop_for(via, &access) else {
             self.stats.refused += 1;
