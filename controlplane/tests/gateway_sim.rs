@@ -1025,3 +1025,50 @@ fn proxy_authentication_from_the_lac_is_switched_and_passed_on() {
     assert_eq!(lns.proxy_renegotiated, 0);
     assert_eq!(lns.subscriber_count(), 1);
 }
+
+/// RFC 2868 §3.9, §3.10: toward a target with a Tunnel-Client-Auth-ID
+/// the gateway calls itself by that name; a target whose Host Name is not
+/// its Tunnel-Server-Auth-ID is not the LNS meant, so its tunnel is
+/// closed and the call moves to the next target.
+#[test]
+fn tunnel_auth_ids_name_us_and_check_the_lns() {
+    let mut lab = lab(AuthProtocol::ChapMd5, true);
+    let a = TunnelTarget {
+        server_auth_id: Some(b"lns-a.example".to_vec()),
+        ..target(LNS_A, 1)
+    };
+    let b = TunnelTarget {
+        client_auth_id: Some(b"gw-for-b".to_vec()),
+        server_auth_id: Some(b"xlns".to_vec()),
+        ..target(LNS_B, 2)
+    };
+    lab.gateway().switch.reconfigure(SwitchConfig {
+        realms: RealmRules::new(vec![("a.example".into(), vec![a, b])]).unwrap(),
+        ..Default::default()
+    });
+    lab.call(&["user1@a.example".to_string()]);
+    let li = lab.lac;
+    let up = lab.sim.run_until(Duration::from_secs(30), |sim| {
+        sim.nodes[li]
+            .events
+            .iter()
+            .any(|e| matches!(e, MixedEvent::Lac(LacEvent::SubscriberUp { .. })))
+    });
+    assert!(up, "{:?}", lab.lns_events(lab.gw));
+    // LNS A calls itself "xlns", not "lns-a.example": refused, held down.
+    assert_eq!(lab.switched_up()[0].1, addr(LNS_B));
+    assert_eq!(lab.gateway().switch.stats.wrong_server_name, 1);
+    assert_eq!(lab.gateway().switch.failures(addr(LNS_A)), 1);
+    // LNS B heard the name the target set for us.
+    let names: Vec<Vec<u8>> = lab
+        .lns_events(lab.b)
+        .into_iter()
+        .filter_map(|e| match e {
+            LnsEvent::L2tp(lns_controlplane::l2tp::Event::TunnelUp { host_name, .. }) => {
+                Some(host_name.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(names, vec![b"gw-for-b".to_vec()]);
+}

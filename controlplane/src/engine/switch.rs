@@ -216,6 +216,9 @@ pub struct SwitchStats {
     /// Access-Accepts whose tunnel attributes could not be used (the
     /// call was rejected, RFC 2868 §3.1).
     pub bad_tunnel_attributes: u64,
+    /// Tunnels closed because the LNS's Host Name was not the expected
+    /// Tunnel-Server-Auth-ID.
+    pub wrong_server_name: u64,
     /// Outgoing calls relayed to a LAC (OCRQ) and connected.
     pub dialouts: u64,
     /// Outgoing calls refused: no `[[dialout]]` for the number, or the
@@ -265,6 +268,9 @@ pub struct Switch {
     idle: HashMap<u16, Instant>,
     /// When each call's leg B must be up.
     deadlines: Timers<SessionKey>,
+    /// The Host Name each tunnel we opened must hear from its LNS (RFC
+    /// 2868 §3.10 Tunnel-Server-Auth-ID), until it does.
+    expect_name: HashMap<u16, Vec<u8>>,
     /// OCRQs being relayed, by the LNS's call (leg B).
     dials: HashMap<SessionKey, Dial>,
     /// The same by our call to the LAC (leg A).
@@ -292,6 +298,7 @@ impl Switch {
             deadlines: Timers::default(),
             dials: HashMap::new(),
             dial_by_a: HashMap::new(),
+            expect_name: HashMap::new(),
             load: HashMap::new(),
             endpoint_load: HashMap::new(),
             hold: HoldDown::default(),
@@ -514,7 +521,11 @@ impl Switch {
                     let mut policy = self.policy_for(&t);
                     // A tunnel we open is for our calls only.
                     policy.accept_incoming_calls = false;
-                    ep.open_tunnel_with(now, local, t.endpoint, policy)
+                    let id = ep.open_tunnel_with(now, local, t.endpoint, policy);
+                    if let (Ok(id), Some(name)) = (&id, &t.server_auth_id) {
+                        self.expect_name.insert(*id, name.clone());
+                    }
+                    id
                 }
             };
             let placed = tunnel.and_then(|id| {
@@ -762,6 +773,30 @@ impl Switch {
             }
             Event::TunnelDown { tunnel, .. } => {
                 self.forget_tunnel(*tunnel);
+                self.expect_name.remove(tunnel);
+                false
+            }
+            Event::TunnelUp {
+                tunnel, host_name, ..
+            } if self.expect_name.contains_key(tunnel) => {
+                let want = self.expect_name.remove(tunnel).unwrap_or_default();
+                if *host_name != want {
+                    // Not the LNS RADIUS named: its calls move on (the
+                    // tunnel's going down fails them, holding it down).
+                    self.stats.wrong_server_name += 1;
+                    tracing::warn!(
+                        tunnel,
+                        host_name = %String::from_utf8_lossy(host_name),
+                        expected = %String::from_utf8_lossy(&want),
+                        "target LNS's Host Name is not its Tunnel-Server-Auth-ID; closing"
+                    );
+                    let rc = ResultCode::stop_ccn(
+                        StopCcnResult::NotAuthorized,
+                        None,
+                        "Host Name is not the Tunnel-Server-Auth-ID",
+                    );
+                    ep.close_tunnel(now, *tunnel, rc);
+                }
                 false
             }
             Event::OutgoingCallRequest {
@@ -875,6 +910,10 @@ impl Switch {
         let mut policy = self.cfg.policy.clone();
         policy.secret = t.secret.clone().or(policy.secret);
         policy.hide_avps |= t.hide_avps;
+        // RFC 2868 §3.9: the name we give ourselves toward this LNS.
+        if t.client_auth_id.is_some() {
+            policy.host_name = t.client_auth_id.clone();
+        }
         if policy.secret.is_some() {
             policy.auth = crate::l2tp::TunnelAuth::Required;
         }

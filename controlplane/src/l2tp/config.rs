@@ -60,6 +60,10 @@ pub struct PeerPolicy {
     pub answer_outgoing_calls: bool,
     /// Sequence numbers on our data messages.
     pub data_sequencing: DataSequencing,
+    /// Our Host Name toward this peer (RFC 2661 §4.4.3) when it is not the
+    /// endpoint's: the multi-hop gateway's Tunnel-Client-Auth-ID (RFC
+    /// 2868 §3.9).
+    pub host_name: Option<Vec<u8>>,
 }
 
 impl Default for PeerPolicy {
@@ -73,6 +77,7 @@ impl Default for PeerPolicy {
             accept_incoming_calls: true,
             answer_outgoing_calls: false,
             data_sequencing: DataSequencing::Auto,
+            host_name: None,
         }
     }
 }

@@ -379,7 +379,12 @@ impl Tunnel {
                 version: 1,
                 revision: 0,
             },
-            Avp::HostName(ctx.cfg.host_name.clone()),
+            Avp::HostName(
+                self.policy
+                    .host_name
+                    .clone()
+                    .unwrap_or_else(|| ctx.cfg.host_name.clone()),
+            ),
             Avp::FramingCapabilities(super::avp::framing::SYNC | super::avp::framing::ASYNC),
             Avp::BearerCapabilities(super::avp::bearer::DIGITAL | super::avp::bearer::ANALOG),
             Avp::AssignedTunnelId(self.local_id),

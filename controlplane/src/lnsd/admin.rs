@@ -790,6 +790,10 @@ impl Admin {
             ("switch_relayed", lns.switch.stats.relayed),
             ("switch_relay_dropped", lns.switch.stats.relay_dropped),
             ("switch_info_relayed", lns.switch.stats.info_relayed),
+            (
+                "switch_wrong_server_name",
+                lns.switch.stats.wrong_server_name,
+            ),
             ("switch_dialouts", lns.switch.stats.dialouts),
             ("switch_dialouts_failed", lns.switch.stats.dialouts_failed),
         ]

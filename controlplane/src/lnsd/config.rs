@@ -1332,6 +1332,7 @@ impl Config {
                             SequencingMode::Always => DataSequencing::Always,
                             SequencingMode::Never => DataSequencing::Never,
                         },
+                        host_name: None,
                     },
                 })
                 .collect(),
