@@ -261,6 +261,12 @@ impl TableDataPlane {
     /// that changed (called every `dataplane.neighbour_refresh_secs`, and
     /// when a session is installed).
     pub fn refresh(&mut self) {
+        self.refresh_with(&netlink::neighbours());
+    }
+
+    /// [`TableDataPlane::refresh`] from a neighbour table dumped elsewhere
+    /// (lnsd dumps it off the engine task).
+    pub fn refresh_with(&mut self, table: &[netlink::Neighbour]) {
         let st = self.writer.reader_status();
         if st.attaches != self.attaches
             && let Some(mode) = lns_dataplane::loader::AttachMode::from_code(st.mode)
@@ -276,16 +282,14 @@ impl TableDataPlane {
         // Routes are asked again after each refresh (a changed route
         // applies to sessions set up from then on).
         self.routes.clear();
-        // One neighbour dump per refresh, however many next hops.
-        let table = netlink::neighbours();
         let mut unresolved = 0;
-        if !self.resolve_core(&table) {
+        if !self.resolve_core(table) {
             unresolved += 1;
             kernel::prod(self.core_gateway);
         }
         let vias: Vec<Ipv4Addr> = self.hops.keys().copied().collect();
         for via in vias {
-            if !self.resolve_hop(&table, via) {
+            if !self.resolve_hop(table, via) {
                 unresolved += 1;
                 kernel::prod(via);
             }

@@ -300,9 +300,25 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), RunError> 
             stop_rx,
         ))
     });
-    let mut refresh = tokio::time::interval(std::time::Duration::from_secs(
-        d.neighbour_refresh_secs.max(1),
-    ));
+    // The kernel's neighbour table is dumped off the engine task (a
+    // netlink round trip that grows with the table) and handed over;
+    // the engine only writes what changed.
+    let (neigh_tx, mut neigh_rx) = mpsc::channel::<Vec<netlink::Neighbour>>(1);
+    if matches!(plane, Plane::Table(_)) {
+        let every = std::time::Duration::from_secs(d.neighbour_refresh_secs.max(1));
+        tokio::spawn(async move {
+            let mut refresh = tokio::time::interval(every);
+            loop {
+                refresh.tick().await;
+                let Ok(table) = tokio::task::spawn_blocking(netlink::neighbours).await else {
+                    break;
+                };
+                if neigh_tx.send(table).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
     let mut lns = Lns::new(
         endpoint,
         cfg.lns(),
@@ -432,9 +448,9 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), RunError> 
             Some(reply) = snapshot_rx.recv() => {
                 let _ = reply.send(admin.snapshot(&mut lns, std::time::Instant::now()));
             }
-            _ = refresh.tick(), if matches!(lns.dataplane, Plane::Table(_)) => {
+            Some(table) = neigh_rx.recv() => {
                 if let Plane::Table(t) = &mut lns.dataplane {
-                    t.refresh();
+                    t.refresh_with(&table);
                 }
             }
             _ = sigterm.recv(), if shutdown_deadline.is_none() => {
