@@ -769,10 +769,24 @@ fn an_lns_dials_out_through_the_gateway_to_the_lac_of_the_number() {
         11,
     )
     .with_switch(SwitchConfig {
+        // 555: a LAC that never answers first, then the real one.
         dialouts: vec![
-            (b"555".to_vec(), vec![TunnelTarget::new(addr(LAC))]),
+            (
+                b"555".to_vec(),
+                vec![
+                    TunnelTarget {
+                        preference: 1,
+                        ..TunnelTarget::new(addr(99))
+                    },
+                    TunnelTarget {
+                        preference: 2,
+                        ..TunnelTarget::new(addr(LAC))
+                    },
+                ],
+            ),
             (b"9".to_vec(), vec![TunnelTarget::new(addr(99))]),
         ],
+        target_timeout: Duration::from_secs(3),
         ..Default::default()
     });
     let mut lac = lac(AuthProtocol::ChapMd5);
@@ -848,6 +862,8 @@ fn an_lns_dials_out_through_the_gateway_to_the_lac_of_the_number() {
     assert_eq!(ip.octets()[2], LNS_B);
     let gw_ref = sim.nodes[g].endpoint.as_lns().unwrap();
     assert_eq!(gw_ref.switch.stats.dialouts, 1);
+    // The silent LAC was tried first, timed out and is held down.
+    assert_eq!(gw_ref.switch.failures(addr(99)), 1);
     assert_eq!(gw_ref.switch.len(), 1);
     assert_eq!(gw_ref.dataplane.switched.len(), 1);
     // The LAC saw the number the LNS dialled.

@@ -75,8 +75,9 @@ pub struct SwitchConfig {
     /// busy gateway spreads its calls over several.
     pub tunnels_per_lns: usize,
     /// Outgoing calls: Called Number prefix → the LACs that place them
-    /// (the longest prefix wins). An LNS's OCRQ is relayed to the first
-    /// LAC by preference; the endpoint must defer its answer
+    /// (the longest prefix wins). An LNS's OCRQ is relayed to them in
+    /// preference order, with the same failover and hold-down as targets
+    /// of incoming calls; the endpoint must defer its answer
     /// (`EndpointConfig::defer_outgoing_answer`).
     pub dialouts: Vec<(Vec<u8>, Vec<TunnelTarget>)>,
 }
@@ -189,6 +190,11 @@ struct Dial {
     a_leg: Option<Leg>,
     called: Vec<u8>,
     target: SocketAddr,
+    /// LACs not tried yet, in order.
+    targets: Vec<TunnelTarget>,
+    /// The OCRQ to send them.
+    params: CallParams,
+    local: SocketAddr,
 }
 
 /// Gateway counters.
@@ -389,6 +395,16 @@ impl Switch {
     /// target did not answer in time to the next target.
     pub fn on_timeout(&mut self, now: Instant, ep: &mut Endpoint) {
         while let Some(a) = self.deadlines.pop_due(now) {
+            // A LAC that did not place a relayed OCRQ in time: the next.
+            if let Some(b) = self.dial_by_a.remove(&a) {
+                let rc = ResultCode::cdn(CdnResult::Timeout, None, "the LAC did not answer");
+                ep.disconnect(now, a, rc, None);
+                if let Some(lac) = self.dials.get(&b).map(|d| d.target) {
+                    self.failed(now, b, lac, DownCause::TargetTunnelDown);
+                }
+                self.next_lac(now, ep, b);
+                continue;
+            }
             // (A call that ended meanwhile left its deadline behind.)
             let Some(c) = self.calls.get_mut(&a).filter(|c| !c.b_up) else {
                 continue;
@@ -812,6 +828,7 @@ impl Switch {
             } if self.dial_by_a.contains_key(key) => {
                 // The LAC placed the call (its OCCN): answer the LNS.
                 let b = self.dial_by_a[key];
+                self.deadlines.set(*key, None);
                 let Some(t) = ep.tunnel(key.tunnel) else {
                     return true;
                 };
@@ -869,8 +886,24 @@ impl Switch {
                 true
             }
             Event::SessionDown { key, cause } if self.dial_by_a.contains_key(key) => {
-                // The LAC refused or lost the call: the LNS gets its CDN.
                 let b = self.dial_by_a.remove(key).expect("present");
+                // As for targets of incoming calls: a LAC that failed
+                // (no tunnel, no answer, CDN result 2 or 4) is held down
+                // and the next one tried.
+                let retry = match cause {
+                    ClearCause::TunnelDown | ClearCause::SetupTimeout => true,
+                    ClearCause::PeerCdn { result, .. } => {
+                        result.result == CdnResult::GeneralError as u16
+                            || result.result == CdnResult::TemporaryNoFacilities as u16
+                    }
+                    ClearCause::LocalCdn(_) => false,
+                };
+                if retry && let Some(lac) = self.dials.get(&b).map(|d| d.target) {
+                    self.failed(now, b, lac, DownCause::TargetTunnelDown);
+                    self.next_lac(now, ep, b);
+                    return true;
+                }
+                // Refused for good: the LNS gets the LAC's CDN.
                 self.dials.remove(&b);
                 self.stats.dialouts_failed += 1;
                 let (rc, ppp) = match cause {
@@ -892,11 +925,15 @@ impl Switch {
             Event::SessionDown { key, .. } if self.dials.contains_key(key) => {
                 // The LNS gave up first: so do we.
                 let d = self.dials.remove(key).expect("present");
-                self.dial_by_a.remove(&d.a);
                 self.stats.dialouts_failed += 1;
-                let rc =
-                    ResultCode::cdn(CdnResult::Administrative, None, "the LNS cleared the call");
-                ep.disconnect(now, d.a, rc, None);
+                if self.dial_by_a.remove(&d.a).is_some() {
+                    let rc = ResultCode::cdn(
+                        CdnResult::Administrative,
+                        None,
+                        "the LNS cleared the call",
+                    );
+                    ep.disconnect(now, d.a, rc, None);
+                }
                 true
             }
             _ => false,
@@ -948,12 +985,16 @@ impl Switch {
                 _ => None,
             })
             .unwrap_or_default();
-        let target = self.dialout_for(&called).and_then(|t| {
-            tunnel::order(t, |_| 0, &self.hold, now)
-                .first()
-                .map(|t| (*t).clone())
-        });
-        let Some(t) = target else {
+        let targets: Vec<TunnelTarget> = self
+            .dialout_for(&called)
+            .map(|t| {
+                tunnel::order(t, |_| 0, &self.hold, now)
+                    .into_iter()
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        if targets.is_empty() {
             self.stats.dialouts_failed += 1;
             let rc = ResultCode::cdn(
                 CdnResult::InvalidDestination,
@@ -962,7 +1003,7 @@ impl Switch {
             );
             ep.disconnect(now, b, rc, None);
             return;
-        };
+        }
         let Some(tb) = ep.tunnel(b.tunnel) else {
             return;
         };
@@ -994,33 +1035,63 @@ impl Switch {
             .unwrap_or(100_000_000),
             ..Default::default()
         };
-        let existing = ep
-            .tunnels()
-            .find(|x| x.peer == t.endpoint && x.state.name() != "closing")
-            .map(|x| x.local_id);
-        let tunnel = match existing {
-            Some(id) => Ok(id),
-            None => ep.open_tunnel_with(now, local, t.endpoint, self.policy_for(&t)),
-        };
-        match tunnel.and_then(|id| ep.dial(now, id, params)) {
-            Ok(a) => {
-                self.dial_by_a.insert(a, b);
-                self.dials.insert(
-                    b,
-                    Dial {
-                        b: b_leg,
-                        a,
-                        a_leg: None,
-                        called,
-                        target: t.endpoint,
-                    },
-                );
-            }
-            Err(e) => {
+        self.dials.insert(
+            b,
+            Dial {
+                b: b_leg,
+                a: b,
+                a_leg: None,
+                called,
+                target: b_leg.peer,
+                targets,
+                params,
+                local,
+            },
+        );
+        self.next_lac(now, ep, b);
+    }
+
+    /// Sends a relayed OCRQ to the next LAC of its number; none left: the
+    /// LNS gets a CDN.
+    fn next_lac(&mut self, now: Instant, ep: &mut Endpoint, b: SessionKey) {
+        loop {
+            let Some(d) = self.dials.get_mut(&b) else {
+                return;
+            };
+            if d.targets.is_empty() {
+                self.dials.remove(&b);
                 self.stats.dialouts_failed += 1;
-                tracing::warn!(lac = %t.endpoint, error = %e, "cannot relay an outgoing call");
-                let rc = ResultCode::cdn(CdnResult::NoCarrier, None, "the LAC cannot be reached");
+                let rc = ResultCode::cdn(CdnResult::NoCarrier, None, "no LAC placed the call");
                 ep.disconnect(now, b, rc, None);
+                return;
+            }
+            let t = d.targets.remove(0);
+            let (local, params) = (d.local, d.params.clone());
+            if self.hold.is_held(t.endpoint, now) {
+                continue;
+            }
+            let existing = ep
+                .tunnels()
+                .find(|x| x.peer == t.endpoint && x.state.name() != "closing")
+                .map(|x| x.local_id);
+            let tunnel = match existing {
+                Some(id) => Ok(id),
+                None => ep.open_tunnel_with(now, local, t.endpoint, self.policy_for(&t)),
+            };
+            match tunnel.and_then(|id| ep.dial(now, id, params)) {
+                Ok(a) => {
+                    self.dial_by_a.insert(a, b);
+                    self.deadlines.set(a, Some(now + self.cfg.target_timeout));
+                    if let Some(d) = self.dials.get_mut(&b) {
+                        d.a = a;
+                        d.target = t.endpoint;
+                    }
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(lac = %t.endpoint, error = %e, "cannot relay an outgoing call");
+                    self.failed(now, b, t.endpoint, DownCause::NoTarget);
+                }
             }
         }
     }
