@@ -1391,6 +1391,12 @@ impl Config {
                 d.lac.iter().map(target).collect(),
             ));
         }
+        if !self.dialouts.is_empty() && !self.peers.iter().any(|p| p.answer_outgoing_calls) {
+            return Err(bad(
+                "dialout",
+                "no [[peer]] has answer_outgoing_calls = true, so no LNS's OCRQ would reach it",
+            ));
+        }
         let sw = &self.switch;
         if let Some(local) = sw.local
             && !self.l2tp.listen.contains(&local)
@@ -1518,12 +1524,16 @@ mod tests {
         let dial = format!(
             "{MIN}[[dialout]]\ncalled = \"555\"\n[[dialout.lac]]\naddress = \"192.0.2.9\"\n"
         );
+        assert!(err(&dial).contains("dialout: no [[peer]] has answer_outgoing_calls = true"));
+        let dial = format!("{dial}[[peer]]\nanswer_outgoing_calls = true\n");
         let c = Config::parse(&dial).unwrap();
         assert_eq!(c.switch_config().unwrap().dialouts.len(), 1);
         // The endpoint holds OCRQs for the relay only when there are rules.
         assert!(c.endpoint().defer_outgoing_answer);
         assert!(!Config::parse(MIN).unwrap().endpoint().defer_outgoing_answer);
-        let empty = format!("{MIN}[[dialout]]\ncalled = \"555\"\nlac = []\n");
+        let empty = format!(
+            "{MIN}[[peer]]\nanswer_outgoing_calls = true\n[[dialout]]\ncalled = \"555\"\nlac = []\n"
+        );
         assert!(err(&empty).contains("dialout[0].lac: needs at least one LAC"));
     }
 
