@@ -1088,3 +1088,59 @@ fn tunnel_auth_ids_name_us_and_check_the_lns() {
         .collect();
     assert_eq!(names, vec![b"gw-for-b".to_vec()]);
 }
+
+/// A held OCRQ answered with sequencing (what the gateway does when the
+/// LAC that placed the call requires it) tells the LNS so: its OCCN
+/// carries Sequencing Required (RFC 2661 §5.4, §6.10).
+#[test]
+fn a_held_ocrq_answered_with_sequencing_asks_the_lns_for_it() {
+    use lns_controlplane::l2tp::{Avp, Endpoint, EndpointConfig, Event, PeerRule};
+    use rand::SeedableRng;
+    let endpoint = |seed: u64, defer: bool| {
+        Endpoint::with_rng(
+            EndpointConfig {
+                defer_outgoing_answer: defer,
+                peers: vec![PeerRule {
+                    address: None,
+                    policy: PeerPolicy {
+                        answer_outgoing_calls: true,
+                        ..Default::default()
+                    },
+                }],
+                ..Default::default()
+            },
+            rand::rngs::StdRng::seed_from_u64(seed),
+        )
+    };
+    let mut sim: Sim<Endpoint> = Sim::new(Instant::now(), Impairments::default(), 2);
+    let lns = sim.add(addr(LNS_B), endpoint(1, false));
+    let gw = sim.add(addr(GW), endpoint(2, true));
+    let t = sim
+        .with(lns, |e, now| e.open_tunnel(now, addr(LNS_B), addr(GW)))
+        .unwrap();
+    sim.with(lns, |e, now| e.dial(now, t, CallParams::default()))
+        .unwrap();
+    sim.run_idle(Duration::from_secs(2));
+    let held = sim.nodes[gw].events.iter().find_map(|e| match e {
+        Event::OutgoingCallRequest { key, .. } => Some(*key),
+        _ => None,
+    });
+    let held = held.expect("the OCRQ is held");
+    // Held: no OCCN yet, so the LNS's call is not up.
+    assert!(
+        !sim.nodes[lns]
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::SessionUp { .. }))
+    );
+    assert!(sim.with(gw, |e, now| e.answer_outgoing(now, held, true)));
+    sim.run_idle(Duration::from_secs(2));
+    let avps = sim.nodes[lns].events.iter().find_map(|e| match e {
+        Event::SessionUp { peer_avps, .. } => Some(peer_avps.clone()),
+        _ => None,
+    });
+    assert!(
+        avps.expect("the call is up")
+            .contains(&Avp::SequencingRequired)
+    );
+}

@@ -824,26 +824,36 @@ impl Switch {
                 true
             }
             Event::SessionUp {
-                key, peer_session, ..
+                key,
+                peer_session,
+                peer_avps,
+                ..
             } if self.dial_by_a.contains_key(key) => {
-                // The LAC placed the call (its OCCN): answer the LNS.
+                // The LAC placed the call (its OCCN): answer the LNS. A
+                // LAC that requires sequencing (AVP 39, RFC 2661 §5.4)
+                // gets it, and the LNS is asked for it too.
                 let b = self.dial_by_a[key];
                 self.deadlines.set(*key, None);
                 let Some(t) = ep.tunnel(key.tunnel) else {
                     return true;
                 };
+                let sequencing = peer_avps
+                    .iter()
+                    .any(|a| matches!(a, Avp::SequencingRequired))
+                    || self.cfg.policy.data_sequencing == crate::l2tp::DataSequencing::Always;
                 let leg = Leg {
                     key: *key,
                     local: t.local,
                     peer: t.peer,
                     peer_ids: (t.peer_id, *peer_session),
-                    sequencing: false,
+                    sequencing,
                     ns: 0,
                 };
                 if let Some(d) = self.dials.get_mut(&b) {
                     d.a_leg = Some(leg);
+                    d.b.sequencing = sequencing;
                 }
-                ep.answer_outgoing(now, b);
+                ep.answer_outgoing(now, b, sequencing);
                 true
             }
             Event::SessionUp { key, .. }

@@ -687,14 +687,17 @@ impl Endpoint {
     }
 
     /// The call an OCRQ asked for is connected (§7.5.1 wait-cs-answer /
-    /// bearer answer: OCCN). False if there is no such call waiting.
-    pub fn answer_outgoing(&mut self, now: Instant, key: SessionKey) -> bool {
+    /// bearer answer: OCCN, with Sequencing Required when `sequencing`,
+    /// §5.4). False if there is no such call waiting.
+    pub fn answer_outgoing(&mut self, now: Instant, key: SessionKey, sequencing: bool) -> bool {
         let waiting = self.tunnels.get(&key.tunnel).is_some_and(|t| {
             t.session(key.session)
                 .is_some_and(|s| s.state == super::session::SessionState::WaitCsAnswer)
         });
         if waiting {
-            self.with_tunnel(now, key.tunnel, |t, ctx| t.bearer_answer(ctx, key.session));
+            self.with_tunnel(now, key.tunnel, |t, ctx| {
+                t.bearer_answer(ctx, key.session, sequencing)
+            });
         }
         waiting
     }

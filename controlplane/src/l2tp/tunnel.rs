@@ -906,7 +906,10 @@ impl Tunnel {
     }
 
     /// The bearer answered a call we were asked to place (§7.5.1).
-    pub(crate) fn bearer_answer(&mut self, ctx: &mut Ctx<'_>, id: u16) {
+    pub(crate) fn bearer_answer(&mut self, ctx: &mut Ctx<'_>, id: u16, sequencing: bool) {
+        if let Some(s) = self.sessions.get_mut(&id) {
+            s.params.sequencing_required |= sequencing;
+        }
         self.step_session(ctx, id, Input::BearerAnswer);
     }
 
