@@ -887,6 +887,17 @@ fn an_lns_dials_out_through_the_gateway_to_the_lac_of_the_number() {
             .any(|e| matches!(e, MixedEvent::Lac(LacEvent::SubscriberDown { .. })))
     );
     assert!(sim.nodes[g].endpoint.as_lns().unwrap().switch.is_empty());
+    // The tunnel the gateway opened to the LAC closes once idle.
+    sim.run_idle(Duration::from_secs(20));
+    assert!(
+        !sim.nodes[g]
+            .endpoint
+            .as_lns()
+            .unwrap()
+            .endpoint
+            .tunnels()
+            .any(|t| t.peer == addr(LAC) && t.state.name() != "closing")
+    );
 
     // A number no [[dialout]] serves is refused at once: CDN result 6
     // (invalid destination, RFC 2661 §4.4.2).

@@ -261,6 +261,8 @@ struct Call {
     params: CallParams,
     installed: bool,
     up_since: Option<Instant>,
+    /// An outgoing call relayed to a LAC: leg A's tunnel is ours.
+    dialed: bool,
 }
 
 /// The gateway.
@@ -277,6 +279,8 @@ pub struct Switch {
     /// The Host Name each tunnel we opened must hear from its LNS (RFC
     /// 2868 §3.10 Tunnel-Server-Auth-ID), until it does.
     expect_name: HashMap<u16, Vec<u8>>,
+    /// Relayed outgoing calls on each tunnel we opened toward a LAC.
+    dial_load: HashMap<u16, usize>,
     /// OCRQs being relayed, by the LNS's call (leg B).
     dials: HashMap<SessionKey, Dial>,
     /// The same by our call to the LAC (leg A).
@@ -303,6 +307,7 @@ impl Switch {
             idle: HashMap::new(),
             deadlines: Timers::default(),
             dials: HashMap::new(),
+            dial_load: HashMap::new(),
             dial_by_a: HashMap::new(),
             expect_name: HashMap::new(),
             load: HashMap::new(),
@@ -399,6 +404,7 @@ impl Switch {
             if let Some(b) = self.dial_by_a.remove(&a) {
                 let rc = ResultCode::cdn(CdnResult::Timeout, None, "the LAC did not answer");
                 ep.disconnect(now, a, rc, None);
+                self.dial_done(now, a.tunnel);
                 if let Some(lac) = self.dials.get(&b).map(|d| d.target) {
                     self.failed(now, b, lac, DownCause::TargetTunnelDown);
                 }
@@ -429,7 +435,7 @@ impl Switch {
             .collect();
         for id in due {
             self.idle.remove(&id);
-            if !self.load.contains_key(&id) {
+            if !self.load.contains_key(&id) && !self.dial_load.contains_key(&id) {
                 let rc = ResultCode::stop_ccn(
                     StopCcnResult::GeneralClear,
                     None,
@@ -465,6 +471,7 @@ impl Switch {
                 params,
                 installed: false,
                 up_since: None,
+                dialed: false,
             },
         );
         self.next_target(now, ep, a.key);
@@ -605,6 +612,17 @@ impl Switch {
         self.idle.remove(&id);
     }
 
+    /// A relayed outgoing call left the tunnel we opened toward its LAC.
+    fn dial_done(&mut self, now: Instant, tunnel: u16) {
+        if let Some(n) = self.dial_load.get_mut(&tunnel) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.dial_load.remove(&tunnel);
+                self.maybe_idle(now, tunnel);
+            }
+        }
+    }
+
     /// A tunnel we opened toward an LNS lost a call: close it once idle.
     /// Leg B no longer belongs to its call.
     fn unbind(&mut self, b: Leg) -> Option<SessionKey> {
@@ -625,7 +643,10 @@ impl Switch {
     }
 
     fn maybe_idle(&mut self, now: Instant, tunnel: u16) {
-        if self.tunnel_of.contains_key(&tunnel) && !self.load.contains_key(&tunnel) {
+        if self.tunnel_of.contains_key(&tunnel)
+            && !self.load.contains_key(&tunnel)
+            && !self.dial_load.contains_key(&tunnel)
+        {
             self.idle.insert(tunnel, now + self.cfg.tunnel_idle);
         }
     }
@@ -716,6 +737,9 @@ impl Switch {
                     }
                 } else {
                     let c = self.calls.remove(&a).expect("present");
+                    if c.dialed {
+                        self.dial_done(now, c.a.key.tunnel);
+                    }
                     if c.installed {
                         self.out.push_back(SwitchOutput::Remove { a, b: *key });
                     }
@@ -741,6 +765,9 @@ impl Switch {
             Event::SessionDown { key, cause } if self.calls.contains_key(key) => {
                 // Leg A ended (the LAC's CDN, its tunnel): leg B follows.
                 let c = self.calls.remove(key).expect("present");
+                if c.dialed {
+                    self.dial_done(now, key.tunnel);
+                }
                 let (why, relayed) = match cause {
                     ClearCause::PeerCdn { result, ppp_cause } => (
                         DownCause::CallCleared,
@@ -790,6 +817,7 @@ impl Switch {
             Event::TunnelDown { tunnel, .. } => {
                 self.forget_tunnel(*tunnel);
                 self.expect_name.remove(tunnel);
+                self.dial_load.remove(tunnel);
                 false
             }
             Event::TunnelUp {
@@ -882,6 +910,7 @@ impl Switch {
                         },
                         installed: true,
                         up_since: Some(now),
+                        dialed: true,
                     },
                 );
                 self.by_b.insert(b.key, a.key);
@@ -897,6 +926,7 @@ impl Switch {
             }
             Event::SessionDown { key, cause } if self.dial_by_a.contains_key(key) => {
                 let b = self.dial_by_a.remove(key).expect("present");
+                self.dial_done(now, key.tunnel);
                 // As for targets of incoming calls: a LAC that failed
                 // (no tunnel, no answer, CDN result 2 or 4) is held down
                 // and the next one tried.
@@ -937,6 +967,7 @@ impl Switch {
                 let d = self.dials.remove(key).expect("present");
                 self.stats.dialouts_failed += 1;
                 if self.dial_by_a.remove(&d.a).is_some() {
+                    self.dial_done(now, d.a.tunnel);
                     let rc = ResultCode::cdn(
                         CdnResult::Administrative,
                         None,
@@ -1092,6 +1123,14 @@ impl Switch {
                 Ok(a) => {
                     self.dial_by_a.insert(a, b);
                     self.deadlines.set(a, Some(now + self.cfg.target_timeout));
+                    // The tunnel closes once idle, like those toward LNSs.
+                    let v = self.tunnels.entry(t.key()).or_default();
+                    if !v.contains(&a.tunnel) {
+                        v.push(a.tunnel);
+                    }
+                    self.tunnel_of.insert(a.tunnel, t.key());
+                    self.idle.remove(&a.tunnel);
+                    *self.dial_load.entry(a.tunnel).or_insert(0) += 1;
                     if let Some(d) = self.dials.get_mut(&b) {
                         d.a = a;
                         d.target = t.endpoint;
