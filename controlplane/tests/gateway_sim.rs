@@ -671,6 +671,17 @@ fn radius_tunnel_attributes_choose_the_lns_and_its_secret() {
         text(&accounting[0], attr::ACCT_TUNNEL_CONNECTION),
         text(&accounting[1], attr::ACCT_TUNNEL_CONNECTION)
     );
+    // Without a data plane the gateway's control plane switched every
+    // frame: the Stop counts them all, each way.
+    let count = |t: u8| accounting[1].get(t).unwrap().as_u32().unwrap();
+    let relayed = sim.nodes[g].endpoint.as_lns().unwrap().switch.stats.relayed;
+    let (inp, outp) = (
+        count(attr::ACCT_INPUT_PACKETS),
+        count(attr::ACCT_OUTPUT_PACKETS),
+    );
+    assert!(inp > 0 && outp > 0, "{inp} {outp}");
+    assert_eq!(u64::from(inp + outp), relayed);
+    assert!(count(attr::ACCT_INPUT_OCTETS) >= 4 * inp);
     // The LAC hung up: Acct-Terminate-Cause Lost-Carrier (RFC 2866 §5.10).
     assert_eq!(
         accounting[1]

@@ -90,15 +90,7 @@ pub trait DataPlane: std::fmt::Debug {
     }
 }
 
-/// Frames and PPP octets one leg of a switched call received and the data
-/// plane switched onto the other.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct LegUsage {
-    /// Frames.
-    pub packets: u64,
-    /// PPP octets.
-    pub octets: u64,
-}
+pub use crate::engine::switch::LegUsage;
 
 /// A data plane that forwards nothing, but remembers what it was told (so
 /// tests can check the order of install and remove).
@@ -1142,6 +1134,7 @@ impl<D: DataPlane> Lns<D> {
                     user,
                     cause,
                     cdn,
+                    relayed,
                 } => {
                     // Leg A, if still up, is cleared with the target's
                     // own CDN codes, or the cause's row.
@@ -1156,6 +1149,13 @@ impl<D: DataPlane> Lns<D> {
                         )
                     });
                     self.endpoint.disconnect(now, a, rc, ppp);
+                    // Counted once: what the data plane switched, plus
+                    // what lnsd switched before it had the call.
+                    let u = self.switch_usage.entry(a).or_default();
+                    for (x, r) in u.iter_mut().zip(relayed) {
+                        x.packets += r.packets;
+                        x.octets += r.octets;
+                    }
                     self.account_switched(now, a, None, Some(&cause));
                     self.events
                         .push_back(LnsEvent::SwitchedDown { a, b, user, cause });

@@ -175,7 +175,20 @@ pub enum SwitchOutput {
         cause: DownCause,
         /// The CDN for leg A when it is still up: the target's, relayed.
         cdn: Option<(ResultCode, Option<PppDisconnectCause>)>,
+        /// What the control plane switched itself (from the LAC, from
+        /// the LNS), besides what the data plane did.
+        relayed: [LegUsage; 2],
     },
+}
+
+/// Frames and PPP octets one leg of a switched call received and that
+/// were switched onto the other (by the data plane, or by lnsd).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LegUsage {
+    /// Frames.
+    pub packets: u64,
+    /// PPP octets.
+    pub octets: u64,
 }
 
 /// A call's Calling and Called Numbers.
@@ -263,6 +276,8 @@ struct Call {
     up_since: Option<Instant>,
     /// An outgoing call relayed to a LAC: leg A's tunnel is ours.
     dialed: bool,
+    /// Frames lnsd switched itself: (from the LAC, from the LNS).
+    relayed: [LegUsage; 2],
 }
 
 /// The gateway.
@@ -472,6 +487,7 @@ impl Switch {
                 installed: false,
                 up_since: None,
                 dialed: false,
+                relayed: Default::default(),
             },
         );
         self.next_target(now, ep, a.key);
@@ -500,6 +516,7 @@ impl Switch {
                     a,
                     b: None,
                     user: c.user,
+                    relayed: c.relayed,
                     cause: DownCause::NoTarget,
                     cdn: None,
                 });
@@ -730,6 +747,7 @@ impl Switch {
                                 a,
                                 b: Some(*key),
                                 user: c.user,
+                                relayed: c.relayed,
                                 cause: DownCause::TargetCleared,
                                 cdn,
                             });
@@ -755,6 +773,7 @@ impl Switch {
                         a,
                         b: Some(*key),
                         user: c.user,
+                        relayed: c.relayed,
                         cause: why,
                         cdn,
                     });
@@ -797,6 +816,7 @@ impl Switch {
                     a: *key,
                     b: c.b.map(|b| b.key),
                     user: c.user,
+                    relayed: c.relayed,
                     cause: why,
                     cdn: None,
                 });
@@ -911,6 +931,7 @@ impl Switch {
                         installed: true,
                         up_since: Some(now),
                         dialed: true,
+                        relayed: Default::default(),
                     },
                 );
                 self.by_b.insert(b.key, a.key);
@@ -1185,11 +1206,16 @@ impl Switch {
                 n
             })
         });
+        let (local, peer, ids) = (out.local, out.peer, out.peer_ids);
+        let ppp = ppp?;
         self.stats.relayed += 1;
+        let u = &mut c.relayed[usize::from(!from_a)];
+        u.packets += 1;
+        u.octets += ppp.len() as u64;
         Some(Transmit {
-            local: out.local,
-            peer: out.peer,
-            payload: frame::rewrap(out.peer_ids.0, out.peer_ids.1, ns, ppp?),
+            local,
+            peer,
+            payload: frame::rewrap(ids.0, ids.1, ns, ppp),
         })
     }
 }
