@@ -1004,12 +1004,7 @@ impl<D: DataPlane> Lns<D> {
         params: crate::l2tp::CallParams,
         deadline: Instant,
     ) -> Result<SessionKey, String> {
-        let existing = self
-            .endpoint
-            .tunnels()
-            .find(|t| t.peer == lac && t.state.name() != "closing")
-            .map(|t| t.local_id);
-        let tunnel = match existing {
+        let tunnel = match self.endpoint.usable_tunnel(lac) {
             Some(t) => t,
             None => self
                 .with_endpoint(now, |e| e.open_tunnel(now, local, lac))

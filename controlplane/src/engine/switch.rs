@@ -536,12 +536,7 @@ impl Switch {
             let open: Vec<u16> = self
                 .tunnels
                 .get(&tkey)
-                .map(|v| {
-                    v.iter()
-                        .copied()
-                        .filter(|id| ep.tunnel(*id).is_some_and(|t| t.state.name() != "closing"))
-                        .collect()
-                })
+                .map(|v| v.iter().copied().filter(|id| ep.is_usable(*id)).collect())
                 .unwrap_or_default();
             let least = open
                 .iter()
@@ -1132,11 +1127,7 @@ impl Switch {
             if self.hold.is_held(t.endpoint, now) {
                 continue;
             }
-            let existing = ep
-                .tunnels()
-                .find(|x| x.peer == t.endpoint && x.state.name() != "closing")
-                .map(|x| x.local_id);
-            let tunnel = match existing {
+            let tunnel = match ep.usable_tunnel(t.endpoint) {
                 Some(id) => Ok(id),
                 None => ep.open_tunnel_with(now, local, t.endpoint, self.policy_for(&t)),
             };

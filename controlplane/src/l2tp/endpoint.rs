@@ -580,6 +580,22 @@ impl Endpoint {
 
     // ---- local requests ----
 
+    /// A tunnel to `peer` that new calls may use (any but one closing),
+    /// for roles that share one tunnel per peer.
+    pub fn usable_tunnel(&self, peer: SocketAddr) -> Option<u16> {
+        self.tunnels
+            .values()
+            .find(|t| t.peer == peer && t.state != TunnelState::Closing)
+            .map(|t| t.local_id)
+    }
+
+    /// Whether tunnel `id` exists and is not closing.
+    pub fn is_usable(&self, id: u16) -> bool {
+        self.tunnels
+            .get(&id)
+            .is_some_and(|t| t.state != TunnelState::Closing)
+    }
+
     /// Opens a control connection to `peer` (we are the originator).
     pub fn open_tunnel(
         &mut self,
