@@ -11,4 +11,4 @@ test:
 # Builds the cargo-fuzz targets (needs a nightly toolchain and cargo-fuzz).
 fuzz-build:
 	cd dataplane/fuzz && cargo +nightly fuzz build
-	cd controlplane/fuzz && cargo +nightly fuzz build
+	cd controlplane/protocol/fuzz && cargo +nightly fuzz build

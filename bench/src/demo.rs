@@ -400,7 +400,7 @@ pub fn run(o: &Opts) -> Result<Report, String> {
     );
     let lab = Lab::new()?;
     let cfg = lnsd_config(&lab, o, &dp_bin)?;
-    let config = lns_controlplane::lnsd::config::Config::load(&cfg).map_err(|e| format!("{e}"))?;
+    let config = lns_daemon::config::Config::load(&cfg).map_err(|e| format!("{e}"))?;
     let dp_args = config.dataplane_args();
     let mut c = lab.cmd(&lab.lns, &lnsd_bin);
     c.arg("--config").arg(&cfg).env("RUST_LOG", "info");

@@ -12,8 +12,8 @@ mod probe;
 mod sessions;
 mod traffic;
 
-use lns_controlplane::ppp::lcp::AuthProtocol;
 use lns_dataplane::loader::AttachMode;
+use lns_protocol::ppp::lcp::AuthProtocol;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -143,7 +143,7 @@ fn parse(cmd: &str, args: &[String]) -> Result<Cli, String> {
                 .map(Duration::from_secs_f64)
                 .ok_or_else(|| bad(v))
         };
-        let mac = |v: &str| lns_controlplane::lnsd::dataplane::kernel::mac(v).ok_or_else(|| bad(v));
+        let mac = |v: &str| lns_daemon::dataplane::kernel::mac(v).ok_or_else(|| bad(v));
         let ipv4 = |v: &str| v.parse::<std::net::Ipv4Addr>().map_err(|_| bad(v));
         match flag.as_str() {
             "--lns" if takes(SESS) => {

@@ -11,12 +11,12 @@
 //! one asked for.
 
 use hdrhistogram::Histogram;
-use lns_controlplane::l2tp::{CallParams, Event, SessionKey};
-use lns_controlplane::l2tp::{Endpoint, EndpointConfig, PeerPolicy, PeerRule};
-use lns_controlplane::lac::{Lac, LacEvent};
-use lns_controlplane::ppp::lcp::AuthProtocol;
-use lns_controlplane::ppp::lcp_opts::{LcpConfig, Side};
-use lns_controlplane::ppp::link::LinkConfig;
+use lns_protocol::l2tp::{CallParams, Event, SessionKey};
+use lns_protocol::l2tp::{Endpoint, EndpointConfig, PeerPolicy, PeerRule};
+use lns_protocol::lac::{Lac, LacEvent};
+use lns_protocol::ppp::lcp::AuthProtocol;
+use lns_protocol::ppp::lcp_opts::{LcpConfig, Side};
+use lns_protocol::ppp::link::LinkConfig;
 use rand::SeedableRng;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -52,7 +52,7 @@ pub struct Opts {
     /// (discarding unsequenced and out-of-sequence data, as
     /// `pppol2tp_recv_seq` does) and attach each call's PPP this long
     /// after the call connected (`--sequencing`, `--ppp-attach-delay`).
-    pub behaviour: lns_controlplane::lac::LacBehaviour,
+    pub behaviour: lns_protocol::lac::LacBehaviour,
     /// Write the summary here as JSON.
     pub json: Option<std::path::PathBuf>,
 }
@@ -278,7 +278,7 @@ fn bind(local: SocketAddr) -> Result<UdpSocket, String> {
             format!("cannot bind {local}: {e}")
         }
     })?;
-    lns_controlplane::lnsd::grow_receive_buffer(&sock);
+    lns_daemon::grow_receive_buffer(&sock);
     Ok(sock)
 }
 

@@ -349,7 +349,7 @@ fn own_mac(dev: &str) -> Result<[u8; 6], String> {
 /// thread's namespace, read over rtnetlink as lnsd does; asks the kernel to
 /// resolve it first and waits up to 2 s.
 fn neighbour_mac(ip: Ipv4Addr, dev: &str, ix: u32) -> Result<[u8; 6], String> {
-    use lns_controlplane::lnsd::{dataplane::kernel, netlink};
+    use lns_daemon::{dataplane::kernel, netlink};
     let lookup = || netlink::find(&netlink::neighbours(), ip, ix);
     if let Some(m) = lookup() {
         return Ok(m);
@@ -865,7 +865,7 @@ pub fn print(r: &Report) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lns_controlplane::lnsd::dataplane::kernel::mac;
+    use lns_daemon::dataplane::kernel::mac;
 
     #[test]
     fn rates_and_macs_parse() {

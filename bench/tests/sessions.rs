@@ -2,7 +2,7 @@
 //! with their own addresses, latency is recorded, failures have causes,
 //! churn re-dials, and bad use gets a clear error.
 
-#[path = "../../controlplane/tests/common/process.rs"]
+#[path = "../../controlplane/protocol/tests/common/process.rs"]
 #[allow(dead_code, reason = "shared with the control-plane tests")]
 mod process;
 

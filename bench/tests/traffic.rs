@@ -3,7 +3,7 @@
 //! own counters agreeing, nothing left behind; and the errors a user gets
 //! for bad use (not root, no XDP, a port in use, a rate out of reach).
 
-#[path = "../../controlplane/tests/common/process.rs"]
+#[path = "../../controlplane/protocol/tests/common/process.rs"]
 #[allow(dead_code, reason = "shared with the control-plane tests")]
 mod process;
 

@@ -10,7 +10,7 @@
 //! Rates are frames the data plane handed to the core TX ring per second,
 //! from its own counters, over the middle of each run.
 
-#[path = "../../controlplane/tests/common/process.rs"]
+#[path = "../../controlplane/protocol/tests/common/process.rs"]
 #[allow(dead_code, reason = "shared with the control-plane tests")]
 mod process;
 

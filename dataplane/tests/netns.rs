@@ -14,7 +14,7 @@
 //! And a multi-hop gateway: the LAC's sessions switched on to a target
 //! LNS on the core host, LCP and all, both ways.
 
-#[path = "../../controlplane/tests/common/process.rs"]
+#[path = "../../controlplane/protocol/tests/common/process.rs"]
 #[allow(dead_code, reason = "shared with the control-plane tests")]
 mod process;
 

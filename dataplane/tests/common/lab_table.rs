@@ -1,5 +1,5 @@
 //! The table lnsd would write for subscribers of the access lab
-//! (`controlplane/tests/common/process.rs`, included as `crate::process`),
+//! (`controlplane/protocol/tests/common/process.rs`, included as `crate::process`),
 //! shared by the data plane's namespace test and the veth benchmark.
 //!
 //! Subscriber `n` (1-based) is our tunnel 1 / session `n`, the LAC's tunnel

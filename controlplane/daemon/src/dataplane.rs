@@ -1,0 +1,821 @@
+//! lnsd's side of the data plane: the session tables it writes, the next
+//! hops it resolves from the kernel, and the `lns-dataplane` process it
+//! supervises (DESIGN §2).
+//!
+//! [`TableDataPlane`] turns the engine's [`SessionEntry`]s into table
+//! records (encapsulation template, addresses, MRU) and keeps the next-hop
+//! entries fresh: the core gateway's MAC and, per LAC, the MAC of the
+//! neighbour the route to that LAC goes through, asked of the kernel over
+//! rtnetlink ([`super::netlink`]). A neighbour the kernel has not
+//! resolved yet is prodded (one UDP datagram to its discard port makes the
+//! kernel ARP for it) and picked up on the next refresh; until then the
+//! workers drop that session's downstream packets under `no_next_hop`.
+//!
+//! [`supervise`] runs the data plane process, restarts it when it dies
+//! (every session stays in the table, so forwarding resumes as it was),
+//! ever more slowly while it keeps dying at start ([`Backoff`]), logging
+//! each exit with its status and, when it exited by itself, the last line
+//! it wrote; and stops it on shutdown. Its stderr is relayed line by line
+//! to lnsd's.
+
+use super::netlink;
+use lns_dataplane::node::encap::{Outer, Template};
+use lns_dataplane::table::record::{Egress, Leg as TableLeg};
+use lns_dataplane::table::{
+    CORE_V4, NextHop, Session, Sizes, SlotId, SwitchedIds, TableError, Writer,
+};
+use lns_protocol::l2tp::SessionKey;
+use lns_protocol::lns::{DataPlane, LegUsage, NullDataPlane, SessionEntry};
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+/// What lnsd reads about its own interfaces and neighbours (also the MAC
+/// parser `lns-bench` uses).
+pub mod kernel {
+    use std::net::Ipv4Addr;
+
+    /// `aa:bb:cc:dd:ee:ff` (surrounding whitespace ignored); `None` for
+    /// anything else, and for the all-zero MAC of an unresolved neighbour.
+    pub fn mac(s: &str) -> Option<[u8; 6]> {
+        let mut m = [0u8; 6];
+        let mut parts = s.trim().split(':');
+        for o in &mut m {
+            *o = u8::from_str_radix(parts.next()?, 16).ok()?;
+        }
+        (m != [0; 6]).then_some(m)
+    }
+
+    /// An interface's own MAC.
+    pub fn own_mac(dev: &str) -> Option<[u8; 6]> {
+        mac(&std::fs::read_to_string(format!("/sys/class/net/{dev}/address")).ok()?)
+    }
+
+    /// An interface's index.
+    pub fn ifindex(dev: &str) -> Option<u32> {
+        std::fs::read_to_string(format!("/sys/class/net/{dev}/ifindex"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    /// Makes the kernel resolve `ip`: a datagram to its discard port.
+    pub fn prod(ip: Ipv4Addr) {
+        if let Ok(s) = std::net::UdpSocket::bind("0.0.0.0:0") {
+            let _ = s.send_to(&[], (ip, 9));
+        }
+    }
+}
+
+/// Data-plane statistics kept by lnsd.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DpStats {
+    /// Sessions written to the table.
+    pub installed: u64,
+    /// Sessions removed.
+    pub removed: u64,
+    /// Sessions the table refused (full, duplicate, IPv6 LAC).
+    pub refused: u64,
+    /// Next hops not (yet) resolved at the last refresh.
+    pub unresolved: u64,
+}
+
+/// One next hop in use.
+#[derive(Debug)]
+struct Hop {
+    index: u32,
+    users: usize,
+    written: Option<NextHop>,
+    /// The interface the neighbour is on.
+    dev: String,
+}
+
+/// A switched call in the table: both legs' slots, the next hops they use.
+#[derive(Debug, Clone, Copy)]
+struct Switched {
+    ids: SwitchedIds,
+    b: SessionKey,
+    vias: [Ipv4Addr; 2],
+}
+
+/// The table-backed data plane.
+#[derive(Debug)]
+pub struct TableDataPlane {
+    writer: Writer,
+    access: String,
+    core: String,
+    core_gateway: Ipv4Addr,
+    sessions: HashMap<SessionKey, (SlotId, Session, Ipv4Addr)>,
+    hops: HashMap<Ipv4Addr, Hop>,
+    free_hops: Vec<u32>,
+    /// Switched calls by leg A.
+    switched: HashMap<SessionKey, Switched>,
+    /// Each switched leg's receiving slot, and whether the other leg (the
+    /// one its frames leave on) is sequenced.
+    legs: HashMap<SessionKey, (SlotId, bool)>,
+    /// The kernel's route to each peer (gateway, output interface), asked
+    /// once per peer between refreshes rather than once per session: a
+    /// netlink round trip on the engine task for every setup adds up at
+    /// thousands of setups a second.
+    routes: HashMap<Ipv4Addr, Option<(Ipv4Addr, u32)>>,
+    core_hop: Option<NextHop>,
+    /// Data plane attaches seen (the header counts them).
+    attaches: u64,
+    /// Counters.
+    pub stats: DpStats,
+}
+
+impl TableDataPlane {
+    /// Creates the table file and resolves the core gateway.
+    pub fn create(
+        path: &std::path::Path,
+        sizes: Sizes,
+        access: &str,
+        core: &str,
+        core_gateway: Ipv4Addr,
+    ) -> Result<TableDataPlane, TableError> {
+        let writer = Writer::create(path, sizes)?;
+        let mut t = TableDataPlane {
+            writer,
+            access: access.to_string(),
+            core: core.to_string(),
+            core_gateway,
+            sessions: HashMap::new(),
+            hops: HashMap::new(),
+            switched: HashMap::new(),
+            legs: HashMap::new(),
+            routes: HashMap::new(),
+            free_hops: (2..lns_dataplane::table::NEXTHOPS).rev().collect(),
+            core_hop: None,
+            attaches: 0,
+            stats: DpStats::default(),
+        };
+        t.refresh();
+        Ok(t)
+    }
+
+    /// The route to `peer`, from the cache (see `routes`).
+    fn route(&mut self, peer: Ipv4Addr) -> Option<(Ipv4Addr, u32)> {
+        *self
+            .routes
+            .entry(peer)
+            .or_insert_with(|| netlink::route_get(peer))
+    }
+
+    /// The table.
+    pub fn writer(&self) -> &Writer {
+        &self.writer
+    }
+
+    /// A switched leg's counters: the frames received on it and switched
+    /// onto the other leg (`up_*`), and those dropped.
+    pub fn switched_counters(
+        &self,
+        key: SessionKey,
+    ) -> Option<lns_dataplane::table::counters::SessionCounters> {
+        self.legs.get(&key).map(|(id, _)| self.writer.counters(*id))
+    }
+
+    /// One leg as the table holds it, with the neighbour it goes through
+    /// (a next-hop reference taken). The interface is the one the kernel
+    /// routes the peer through: the access or the core side.
+    fn table_leg(&mut self, l: &lns_protocol::engine::switch::Leg) -> Option<(TableLeg, Ipv4Addr)> {
+        let (SocketAddr::V4(local), SocketAddr::V4(peer)) = (l.local, l.peer) else {
+            return None;
+        };
+        let route = self.route(*peer.ip());
+        let via = route.map_or(*peer.ip(), |(v, _)| v);
+        let core_ix = kernel::ifindex(&self.core);
+        let egress = match route {
+            Some((_, oif)) if Some(oif) == core_ix && self.core != self.access => Egress::Core,
+            _ => Egress::Access,
+        };
+        let dev = match egress {
+            Egress::Core => self.core.clone(),
+            Egress::Access => self.access.clone(),
+        };
+        let nexthop = self.hop_for(via, &dev)?;
+        Some((
+            TableLeg {
+                tunnel: l.key.tunnel,
+                session: l.key.session,
+                local: *local.ip(),
+                local_port: local.port(),
+                peer: *peer.ip(),
+                peer_port: peer.port(),
+                peer_tunnel: l.peer_ids.0,
+                peer_session: l.peer_ids.1,
+                sequencing: l.sequencing,
+                vlan: None,
+                nexthop,
+                egress,
+                next_ns: l.ns,
+            },
+            via,
+        ))
+    }
+
+    /// A session's data-plane counters, summed over workers (`None` if it
+    /// is not in the table).
+    pub fn session_counters(
+        &self,
+        key: SessionKey,
+    ) -> Option<lns_dataplane::table::counters::SessionCounters> {
+        self.sessions
+            .get(&key)
+            .map(|(id, _, _)| self.writer.counters(*id))
+    }
+
+    /// The next-hop index for neighbour `via`, taking a reference.
+    fn hop_for(&mut self, via: Ipv4Addr, dev: &str) -> Option<u32> {
+        if let Some(h) = self.hops.get_mut(&via) {
+            h.users += 1;
+            return Some(h.index);
+        }
+        let index = self.free_hops.pop()?;
+        self.hops.insert(
+            via,
+            Hop {
+                index,
+                users: 1,
+                written: None,
+                dev: dev.to_string(),
+            },
+        );
+        Some(index)
+    }
+
+    fn release_hop(&mut self, via: Ipv4Addr) {
+        if let Some(h) = self.hops.get_mut(&via) {
+            h.users -= 1;
+            if h.users == 0 {
+                let index = h.index;
+                self.hops.remove(&via);
+                self.free_hops.push(index);
+            }
+        }
+    }
+
+    /// Re-reads every next hop in use from the kernel and writes the ones
+    /// that changed (called every `dataplane.neighbour_refresh_secs`, and
+    /// when a session is installed).
+    pub fn refresh(&mut self) {
+        self.refresh_with(&netlink::neighbours());
+    }
+
+    /// [`TableDataPlane::refresh`] from a neighbour table dumped elsewhere
+    /// (lnsd dumps it off the engine task).
+    pub fn refresh_with(&mut self, table: &[netlink::Neighbour]) {
+        let st = self.writer.reader_status();
+        if st.attaches != self.attaches
+            && let Some(mode) = lns_dataplane::loader::AttachMode::from_code(st.mode)
+        {
+            self.attaches = st.attaches;
+            tracing::info!(
+                pid = st.pid,
+                mode = mode.name(),
+                attaches = st.attaches,
+                "data plane running on the tables"
+            );
+        }
+        // Routes are asked again after each refresh (a changed route
+        // applies to sessions set up from then on).
+        self.routes.clear();
+        let mut unresolved = 0;
+        if !self.resolve_core(table) {
+            unresolved += 1;
+            kernel::prod(self.core_gateway);
+        }
+        let vias: Vec<Ipv4Addr> = self.hops.keys().copied().collect();
+        for via in vias {
+            if !self.resolve_hop(table, via) {
+                unresolved += 1;
+                kernel::prod(via);
+            }
+        }
+        self.stats.unresolved = unresolved;
+    }
+
+    /// Writes the core gateway's next hop if it changed; false when the
+    /// kernel has not resolved it.
+    fn resolve_core(&mut self, table: &[netlink::Neighbour]) -> bool {
+        let ix = kernel::ifindex(&self.core).unwrap_or(0);
+        let (Some(dst), Some(src)) = (
+            netlink::find(table, self.core_gateway, ix),
+            kernel::own_mac(&self.core),
+        ) else {
+            return false;
+        };
+        let nh = NextHop {
+            dst_mac: dst,
+            src_mac: src,
+            addr: Some(IpAddr::V4(self.core_gateway)),
+        };
+        if self.core_hop != Some(nh) && self.writer_set(CORE_V4, &nh) {
+            tracing::info!(gateway = %self.core_gateway, "core next hop resolved");
+            self.core_hop = Some(nh);
+        }
+        true
+    }
+
+    /// Writes LAC next hop `via` if it changed; false when unresolved.
+    fn resolve_hop(&mut self, table: &[netlink::Neighbour], via: Ipv4Addr) -> bool {
+        let dev = self
+            .hops
+            .get(&via)
+            .map_or(self.access.as_str(), |h| h.dev.as_str());
+        let ix = kernel::ifindex(dev).unwrap_or(0);
+        let (Some(dst), Some(src)) = (netlink::find(table, via, ix), kernel::own_mac(dev)) else {
+            return false;
+        };
+        let nh = NextHop {
+            dst_mac: dst,
+            src_mac: src,
+            addr: Some(IpAddr::V4(via)),
+        };
+        let Some(h) = self.hops.get(&via) else {
+            return true;
+        };
+        if h.written != Some(nh) {
+            let index = h.index;
+            if self.writer_set(index, &nh)
+                && let Some(h) = self.hops.get_mut(&via)
+            {
+                h.written = Some(nh);
+            }
+        }
+        true
+    }
+
+    fn writer_set(&mut self, i: u32, nh: &NextHop) -> bool {
+        match self.writer.set_nexthop(i, nh) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(error = %e, "next hop not written");
+                false
+            }
+        }
+    }
+
+    fn session(&self, e: &SessionEntry, lac_nexthop: u32) -> Option<Session> {
+        let (SocketAddr::V4(local), SocketAddr::V4(peer)) = (e.local, e.peer) else {
+            return None;
+        };
+        Some(Session {
+            tunnel: e.key.tunnel,
+            session: e.key.session,
+            ipv4: e.ipv4,
+            // IPv6CP gives an interface identifier, not a prefix: routed
+            // IPv6 needs a delegated prefix, which xlns does not hand out
+            // yet, so IPv6 is not forwarded.
+            ipv6_prefix: None,
+            mru: e.mru,
+            peer: IpAddr::V4(*peer.ip()),
+            peer_port: peer.port(),
+            lac_nexthop,
+            template: Template::new(&Outer {
+                // The workers write the next hop's MACs over both.
+                dst_mac: [0; 6],
+                src_mac: [0; 6],
+                vlan: None,
+                src: *local.ip(),
+                src_port: local.port(),
+                dst: *peer.ip(),
+                dst_port: peer.port(),
+                tunnel: e.peer_tunnel,
+                session: e.peer_session,
+                sequencing: e.sequencing,
+            }),
+            switched: None,
+        })
+    }
+}
+
+impl DataPlane for TableDataPlane {
+    fn install_switched(&mut self, e: &lns_protocol::engine::switch::SwitchedEntry) {
+        let legs = match (self.table_leg(&e.a), self.table_leg(&e.b)) {
+            (Some(a), Some(b)) => Some((a, b)),
+            (Some((_, via)), None) | (None, Some((_, via))) => {
+                self.release_hop(via);
+                None
+            }
+            (None, None) => None,
+        };
+        let Some(((a, via_a), (b, via_b))) = legs else {
+            self.stats.refused += 1;
+            tracing::warn!(
+                tunnel = e.a.key.tunnel,
+                session = e.a.key.session,
+                "switched call over IPv6 or without a next hop: not forwarded by the data plane (lnsd switches it)"
+            );
+            return;
+        };
+        let result = match self.switched.get(&e.a.key).copied() {
+            // Sequencing changed: the same slots, new templates.
+            Some(old) => {
+                self.release_hop(old.vias[0]);
+                self.release_hop(old.vias[1]);
+                self.writer
+                    .update_switched(old.ids, &a, &b)
+                    .map(|()| old.ids)
+            }
+            None => self.writer.insert_switched(&a, &b),
+        };
+        match result {
+            Ok(ids) => {
+                self.switched.insert(
+                    e.a.key,
+                    Switched {
+                        ids,
+                        b: e.b.key,
+                        vias: [via_a, via_b],
+                    },
+                );
+                self.legs.insert(e.a.key, (ids.a, e.b.sequencing));
+                self.legs.insert(e.b.key, (ids.b, e.a.sequencing));
+                self.stats.installed += 1;
+                let table = netlink::neighbours();
+                for via in [via_a, via_b] {
+                    let new = self.hops.get(&via).is_some_and(|h| h.written.is_none());
+                    if new && !self.resolve_hop(&table, via) {
+                        kernel::prod(via);
+                    }
+                }
+            }
+            Err(err) => {
+                self.release_hop(via_a);
+                self.release_hop(via_b);
+                self.switched.remove(&e.a.key);
+                self.stats.refused += 1;
+                tracing::error!(tunnel = e.a.key.tunnel, session = e.a.key.session, error = %err, "data plane refused the switched call");
+            }
+        }
+    }
+
+    fn remove_switched(&mut self, a: SessionKey, _b: SessionKey) -> Option<[LegUsage; 2]> {
+        let s = self.switched.remove(&a)?;
+        self.legs.remove(&a);
+        self.legs.remove(&s.b);
+        let end = self.writer.remove_switched(s.ids);
+        for via in s.vias {
+            self.release_hop(via);
+        }
+        self.stats.removed += 1;
+        end.map(|e| {
+            let leg = |c: lns_dataplane::table::counters::SessionCounters| LegUsage {
+                packets: c.up_packets,
+                octets: c.up_bytes,
+            };
+            [leg(e.from_a), leg(e.from_b)]
+        })
+    }
+
+    fn take_ns(&mut self, key: SessionKey) -> Option<u16> {
+        if let Some((id, seq)) = self.legs.get(&key) {
+            return seq.then(|| self.writer.next_ns(*id)).flatten();
+        }
+        let (id, s, _) = self.sessions.get(&key)?;
+        s.template
+            .sequencing()
+            .then(|| self.writer.next_ns(*id))
+            .flatten()
+    }
+
+    fn install(&mut self, e: &SessionEntry) {
+        let IpAddr::V4(lac) = e.peer.ip() else {
+            self.stats.refused += 1;
+            tracing::warn!(
+                tunnel = e.key.tunnel,
+                session = e.key.session,
+                "IPv6 LACs are not forwarded yet"
+            );
+            return;
+        };
+        if let Some((id, _, via)) = self.sessions.get(&e.key).cloned() {
+            let hop = self.hops.get(&via).map_or(0, |h| h.index);
+            if let Some(s) = self.session(e, hop) {
+                match self.writer.update(id, &s) {
+                    Ok(()) => {
+                        if let Some(x) = self.sessions.get_mut(&e.key) {
+                            x.1 = s;
+                        }
+                    }
+                    Err(err) => {
+                        self.stats.refused += 1;
+                        tracing::error!(tunnel = e.key.tunnel, session = e.key.session, error = %err, "data plane update refused");
+                    }
+                }
+            }
+            return;
+        }
+        let via = self.route(lac).map_or(lac, |(v, _)| v);
+        let access = self.access.clone();
+        let Some(hop) = self.hop_for(via, &access) else {
+            self.stats.refused += 1;
+            tracing::error!("next-hop table full");
+            return;
+        };
+        let Some(s) = self.session(e, hop) else {
+            self.release_hop(via);
+            self.stats.refused += 1;
+            return;
+        };
+        // lnsd numbered the session's PPP negotiation: the workers go on.
+        match self.writer.insert_at_ns(&s, e.next_ns) {
+            Ok(id) => {
+                self.sessions.insert(e.key, (id, s, via));
+                self.stats.installed += 1;
+                // A LAC's first session: resolve its next hop now rather
+                // than at the next refresh. Later sessions share it.
+                let new = self.hops.get(&via).is_some_and(|h| h.written.is_none());
+                if new && !self.resolve_hop(&netlink::neighbours(), via) {
+                    kernel::prod(via);
+                }
+            }
+            Err(err) => {
+                self.release_hop(via);
+                self.stats.refused += 1;
+                tracing::error!(tunnel = e.key.tunnel, session = e.key.session, error = %err, "data plane refused the session");
+            }
+        }
+    }
+
+    fn remove(&mut self, key: SessionKey) -> Option<u16> {
+        let (id, s, via) = self.sessions.remove(&key)?;
+        let removed = self.writer.remove_taking_ns(id);
+        if let Some((c, _)) = &removed {
+            tracing::debug!(
+                tunnel = key.tunnel,
+                session = key.session,
+                up_packets = c.up_packets,
+                down_packets = c.down_packets,
+                "session left the data plane"
+            );
+        }
+        self.release_hop(via);
+        self.stats.removed += 1;
+        removed
+            .filter(|_| s.template.sequencing())
+            .map(|(_, ns)| ns)
+    }
+}
+
+/// The data plane lnsd runs with: none, or the tables.
+#[derive(Debug)]
+pub enum Plane {
+    /// `dataplane.mode = "off"`.
+    Null(NullDataPlane),
+    /// The shared-memory tables.
+    Table(Box<TableDataPlane>),
+}
+
+impl DataPlane for Plane {
+    fn install_switched(&mut self, e: &lns_protocol::engine::switch::SwitchedEntry) {
+        match self {
+            Plane::Null(n) => n.install_switched(e),
+            Plane::Table(t) => t.install_switched(e),
+        }
+    }
+    fn remove_switched(&mut self, a: SessionKey, b: SessionKey) -> Option<[LegUsage; 2]> {
+        match self {
+            Plane::Null(n) => n.remove_switched(a, b),
+            Plane::Table(t) => t.remove_switched(a, b),
+        }
+    }
+    fn install(&mut self, e: &SessionEntry) {
+        match self {
+            Plane::Null(n) => n.install(e),
+            Plane::Table(t) => t.install(e),
+        }
+    }
+    fn remove(&mut self, key: SessionKey) -> Option<u16> {
+        match self {
+            Plane::Null(n) => n.remove(key),
+            Plane::Table(t) => t.remove(key),
+        }
+    }
+    fn take_ns(&mut self, key: SessionKey) -> Option<u16> {
+        match self {
+            Plane::Null(n) => n.take_ns(key),
+            Plane::Table(t) => t.take_ns(key),
+        }
+    }
+}
+
+/// When to restart a data plane that died. One that cannot start at all
+/// (an XDP mode its driver lacks, an interface that is gone) would
+/// otherwise be restarted, and log its failure, a few times a second for
+/// ever: each quick death doubles the pause, up to `max`; a run of at
+/// least `stable` was a healthy one, and the next death pauses `first`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// The pause after a healthy run.
+    pub first: Duration,
+    /// The longest pause.
+    pub max: Duration,
+    /// A run at least this long resets the pause to `first`.
+    pub stable: Duration,
+    next: Duration,
+}
+
+impl Backoff {
+    /// Longest pause between restarts.
+    pub const MAX: Duration = Duration::from_secs(60);
+    /// A run this long counts as healthy.
+    pub const STABLE: Duration = Duration::from_secs(30);
+
+    /// Starts at `first`.
+    pub fn new(first: Duration, max: Duration, stable: Duration) -> Backoff {
+        Backoff {
+            first,
+            max,
+            stable,
+            next: first,
+        }
+    }
+
+    /// The pause before the next start, after a process that ran `ran`
+    /// (zero when it could not be started).
+    pub fn after_exit(&mut self, ran: Duration) -> Duration {
+        if ran >= self.stable {
+            self.next = self.first;
+        }
+        let pause = self.next.min(self.max);
+        self.next = self.next.saturating_mul(2).min(self.max);
+        pause
+    }
+}
+
+/// "0.5s", "60s": how lnsd says how long it waits.
+fn secs(d: Duration) -> String {
+    format!("{}s", (d.as_secs_f64() * 1000.0).round() / 1000.0)
+}
+
+/// Copies the data plane's stderr lines to lnsd's, as they come (the
+/// journal sees one stream, as when it inherited lnsd's stderr); returns
+/// the last non-empty one, which says why a data plane that died did.
+async fn relay_stderr(stderr: tokio::process::ChildStderr) -> Option<String> {
+    use std::io::Write as _;
+    use tokio::io::AsyncBufReadExt as _;
+    let mut reader = tokio::io::BufReader::new(stderr);
+    let mut line = Vec::new();
+    let mut last = None;
+    // Bytes, not text: a line that is not UTF-8 must not stop the relay,
+    // or the pipe would fill and the data plane block on its next log line.
+    while matches!(reader.read_until(b'\n', &mut line).await, Ok(n) if n > 0) {
+        if !line.ends_with(b"\n") {
+            // Its last words, unterminated: lnsd's next line starts afresh.
+            line.push(b'\n');
+        }
+        // Nobody to tell if lnsd's own stderr is gone.
+        let _ = std::io::stderr().lock().write_all(&line);
+        let text = String::from_utf8_lossy(&line).trim_end().to_string();
+        if !text.trim().is_empty() {
+            last = Some(text);
+        }
+        line.clear();
+    }
+    last
+}
+
+/// Runs `binary args` until `stop` turns true, restarting it whenever it
+/// exits after the pause `backoff` gives, and saying why it exited (its
+/// status and, when it exited by itself, the last line it wrote to
+/// stderr); on stop, SIGTERM and a bounded wait. The process's stderr is
+/// relayed to lnsd's.
+pub async fn supervise(
+    binary: std::path::PathBuf,
+    mut args: tokio::sync::watch::Receiver<Vec<String>>,
+    mut backoff: Backoff,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut starts = 0u64;
+    loop {
+        starts += 1;
+        let line = args.borrow_and_update().clone();
+        let mut cmd = tokio::process::Command::new(&binary);
+        cmd.args(&line)
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        let started = tokio::time::Instant::now();
+        let mut child = match cmd.spawn() {
+            Ok(c) => c,
+            Err(e) => {
+                let pause = backoff.after_exit(Duration::ZERO);
+                tracing::error!(binary = %binary.display(), error = %e, "cannot start the data plane; retrying in {}", secs(pause));
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => continue,
+                    _ = stop.changed() => return,
+                }
+            }
+        };
+        let relay = child.stderr.take().map(|e| tokio::spawn(relay_stderr(e)));
+        tracing::info!(pid = child.id().unwrap_or(0), starts, "data plane started");
+        tokio::select! {
+            status = child.wait() => {
+                let pause = backoff.after_exit(started.elapsed());
+                // Its last words say why when it ended by itself; killed by
+                // a signal, they are just whatever it said last. The pipe
+                // ends as it exits, so this is quick; a bound in case
+                // something else still holds it.
+                let last = match (relay, status.as_ref().ok().and_then(|s| s.code())) {
+                    (Some(r), Some(_)) => tokio::time::timeout(Duration::from_secs(1), r)
+                        .await
+                        .ok()
+                        .and_then(Result::ok)
+                        .flatten(),
+                    _ => None,
+                };
+                let status = status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
+                let why = last.map(|l| format!(": {l}")).unwrap_or_default();
+                tracing::warn!("data plane exited: {status}{why}; restarting in {}", secs(pause));
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = stop.changed() => return,
+                }
+            }
+            // A reload changed its command line (the pools it steers): a
+            // new one takes over the same table.
+            Ok(()) = args.changed() => {
+                tracing::info!("data plane restarting with the reloaded configuration");
+                terminate(&mut child).await;
+            }
+            _ = stop.changed() => {
+                terminate(&mut child).await;
+                return;
+            }
+        }
+    }
+}
+
+/// SIGTERM, then SIGKILL after 5 s.
+async fn terminate(child: &mut tokio::process::Child) {
+    if let Some(pid) = child.id() {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+    }
+    match tokio::time::timeout(Duration::from_secs(5), child.wait()).await {
+        Ok(_) => tracing::info!("data plane stopped"),
+        Err(_) => {
+            tracing::warn!("data plane did not stop in 5 s; killing it");
+            let _ = child.kill().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Backoff, kernel, secs};
+    use std::time::Duration;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn quick_deaths_double_the_pause_up_to_the_cap() {
+        let mut b = Backoff::new(500 * MS, Backoff::MAX, Backoff::STABLE);
+        let pauses: Vec<u64> = (0..10)
+            .map(|_| b.after_exit(700 * MS).as_millis() as u64)
+            .collect();
+        assert_eq!(
+            pauses,
+            [
+                500, 1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000, 60000
+            ]
+        );
+        // Could not even be started: counts as a quick death.
+        assert_eq!(b.after_exit(Duration::ZERO), 60 * 1000 * MS);
+    }
+
+    #[test]
+    fn a_healthy_run_starts_the_pauses_over() {
+        let mut b = Backoff::new(500 * MS, Backoff::MAX, Backoff::STABLE);
+        for _ in 0..5 {
+            b.after_exit(Duration::ZERO);
+        }
+        assert_eq!(b.after_exit(Backoff::STABLE), 500 * MS);
+        assert_eq!(b.after_exit(29 * 1000 * MS), 1000 * MS);
+        // A first pause above the cap is held to it.
+        let mut b = Backoff::new(90 * 1000 * MS, Backoff::MAX, Backoff::STABLE);
+        assert_eq!(b.after_exit(Duration::ZERO), Backoff::MAX);
+    }
+
+    #[test]
+    fn pauses_read_in_seconds() {
+        assert_eq!(secs(500 * MS), "0.5s");
+        assert_eq!(secs(60 * 1000 * MS), "60s");
+        assert_eq!(secs(50 * MS), "0.05s");
+    }
+
+    #[test]
+    fn macs_parse() {
+        assert_eq!(
+            kernel::mac("02:00:0a:0b:0c:0d\n"),
+            Some([2, 0, 10, 11, 12, 13])
+        );
+        assert_eq!(kernel::mac("00:00:00:00:00:00"), None, "incomplete");
+        assert_eq!(kernel::mac("02:00"), None);
+    }
+}

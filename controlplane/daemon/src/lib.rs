@@ -1,0 +1,512 @@
+//! The daemon crate: `lnsd`, the tokio shell around the sans-IO control
+//! plane (`lns-protocol`), and `lnsctl`.
+//!
+//! One task per UDP socket reads datagrams into a channel; one engine task
+//! owns the [`Endpoint`], feeds it datagrams and timer ticks, sends what
+//! it produces and logs its events. No task per tunnel, no lock: the
+//! engine is the only owner of protocol state (DESIGN §4).
+//!
+//! On SIGTERM or SIGINT the engine sends StopCCN (result 6, "shutting
+//! down") to every peer and keeps running until each is acknowledged or
+//! `l2tp.shutdown_timeout_secs` passes, then exits.
+
+pub mod admin;
+pub mod config;
+pub mod dataplane;
+pub mod metrics;
+pub mod netlink;
+pub mod proto;
+pub mod reload;
+pub mod snapshot;
+
+use config::{Config, DataplaneMode};
+use dataplane::{Plane, TableDataPlane};
+use lns_protocol::aaa::local::Users;
+use lns_protocol::l2tp::{Endpoint, Event, SessionKey};
+use lns_protocol::lns::{Lns, LnsEvent, NullDataPlane};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio::time::Instant as TokioInstant;
+
+/// Why the daemon could not run.
+#[derive(Debug)]
+pub enum RunError {
+    /// A listen address could not be bound.
+    Bind(SocketAddr, std::io::Error),
+    /// Randomness for ids and challenges was unavailable.
+    Entropy(getrandom::Error),
+    /// Signal handlers could not be installed.
+    Signals(std::io::Error),
+    /// The users file could not be read.
+    Users(String),
+    /// The data plane's tables could not be created.
+    Dataplane(String),
+    /// The admin API could not start.
+    Admin(String),
+    /// The configuration does not hold together.
+    Config(config::ConfigError),
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunError::Bind(a, e) => write!(f, "cannot bind l2tp.listen address {a}: {e}"),
+            RunError::Entropy(e) => write!(f, "no OS randomness: {e}"),
+            RunError::Signals(e) => write!(f, "cannot install signal handlers: {e}"),
+            RunError::Users(e) => write!(f, "users file: {e}"),
+            RunError::Dataplane(e) => write!(f, "data plane: {e}"),
+            RunError::Admin(e) => write!(f, "admin API: {e}"),
+            RunError::Config(e) => write!(f, "configuration: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for RunError {}
+
+/// Which socket a datagram came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Port {
+    /// An L2TP socket (its local address).
+    L2tp(SocketAddr),
+    /// The RADIUS client socket.
+    Radius,
+    /// The Disconnect/CoA listener.
+    Dae,
+}
+
+struct Datagram {
+    port: Port,
+    from: SocketAddr,
+    bytes: Vec<u8>,
+}
+
+fn spawn_reader(sock: Arc<UdpSocket>, port: Port, tx: mpsc::Sender<Datagram>) {
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 65_536];
+        loop {
+            match sock.recv_from(&mut buf).await {
+                Ok((n, from)) => {
+                    let d = Datagram {
+                        port,
+                        from,
+                        bytes: buf[..n].to_vec(),
+                    };
+                    if tx.send(d).await.is_err() {
+                        return;
+                    }
+                }
+                // ICMP errors surface here on Linux (port unreachable);
+                // retransmissions handle the peer.
+                Err(e) => tracing::debug!(port = ?port, error = %e, "recv error"),
+            }
+        }
+    });
+}
+
+/// The sockets besides L2TP's.
+struct Aux {
+    radius: Option<Arc<UdpSocket>>,
+    dae: Option<Arc<UdpSocket>>,
+}
+
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn log_lns_event(ev: &LnsEvent) {
+    match ev {
+        LnsEvent::L2tp(e) => log_event(e),
+        LnsEvent::SubscriberUp { key, user, ipv4 } => tracing::info!(
+            tunnel = key.tunnel,
+            session = key.session,
+            user = %lossy(user),
+            ipv4 = %ipv4.map(|a| a.to_string()).unwrap_or_default(),
+            "subscriber up"
+        ),
+        LnsEvent::SubscriberDown { key, user, cause } => tracing::info!(
+            tunnel = key.tunnel,
+            session = key.session,
+            user = %lossy(user),
+            cause = %cause,
+            "subscriber down"
+        ),
+        LnsEvent::Dialed { key, outcome } => tracing::info!(
+            tunnel = key.tunnel,
+            session = key.session,
+            outcome = ?outcome,
+            "outgoing call settled"
+        ),
+        LnsEvent::SwitchedUp { a, b, user, target } => tracing::info!(
+            tunnel = a.tunnel,
+            session = a.session,
+            lns_tunnel = b.tunnel,
+            lns_session = b.session,
+            user = %lossy(user),
+            target_lns = %target,
+            "switched call up"
+        ),
+        LnsEvent::SwitchTargetFailed { .. } => {}
+        LnsEvent::SwitchedDown { a, b, user, cause } => tracing::info!(
+            tunnel = a.tunnel,
+            session = a.session,
+            lns_tunnel = b.map(|b| b.tunnel),
+            lns_session = b.map(|b| b.session),
+            user = %lossy(user),
+            cause = %cause,
+            "switched call down"
+        ),
+    }
+}
+
+fn log_event(ev: &Event) {
+    match ev {
+        Event::OutgoingCallRequest { key, .. } => tracing::info!(
+            tunnel = key.tunnel,
+            session = key.session,
+            "outgoing call requested; relaying it to a LAC"
+        ),
+        Event::TunnelUp {
+            tunnel,
+            peer_tunnel,
+            peer,
+            host_name,
+            role,
+        } => tracing::info!(
+            tunnel,
+            peer_tunnel,
+            %peer,
+            host_name = %lossy(host_name),
+            role = ?role,
+            "tunnel established"
+        ),
+        Event::TunnelDown { tunnel, cause } => {
+            tracing::info!(tunnel, cause = %cause.describe(), "tunnel down")
+        }
+        Event::SessionUp {
+            key: SessionKey { tunnel, session },
+            peer_session,
+            kind,
+            peer_avps,
+        } => {
+            let calling = peer_avps.iter().find_map(|a| match a {
+                lns_protocol::l2tp::Avp::CallingNumber(v) => Some(lossy(v)),
+                _ => None,
+            });
+            tracing::info!(
+                tunnel,
+                session,
+                peer_session,
+                kind = %kind.name(),
+                calling = %calling.as_deref().unwrap_or(""),
+                "session established"
+            )
+        }
+        Event::SessionDown {
+            key: SessionKey { tunnel, session },
+            cause,
+        } => tracing::info!(tunnel, session, cause = %cause.describe(), "session down"),
+        Event::SessionInfo {
+            key: SessionKey { tunnel, session },
+            message,
+        } => tracing::info!(tunnel, session, message = %message.msg_type.name(), "session info"),
+    }
+}
+
+/// L2TP socket receive buffer asked for: a burst of call setups from many
+/// LACs must queue, not overflow (an overflow costs a PPP restart, 3 s).
+pub const L2TP_RCVBUF: usize = 8 << 20;
+
+/// Grows an L2TP socket's receive buffer to [`L2TP_RCVBUF`], past
+/// `net.core.rmem_max` when we may (CAP_NET_ADMIN), else as far as the
+/// limit allows; returns what the kernel granted. (lns-bench's LAC socket
+/// uses it too.)
+pub fn grow_receive_buffer(s: &impl std::os::fd::AsFd) -> usize {
+    use nix::sys::socket::{getsockopt, setsockopt, sockopt};
+    if setsockopt(s, sockopt::RcvBufForce, &L2TP_RCVBUF).is_err() {
+        let _ = setsockopt(s, sockopt::RcvBuf, &L2TP_RCVBUF);
+    }
+    getsockopt(s, sockopt::RcvBuf).unwrap_or(0)
+}
+
+/// Runs the daemon until a signal and a drained shutdown; `path` is where
+/// `cfg` came from (re-read on reload).
+pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), RunError> {
+    let mut sockets: HashMap<SocketAddr, Arc<UdpSocket>> = HashMap::new();
+    for &addr in &cfg.l2tp.listen {
+        let s = UdpSocket::bind(addr)
+            .await
+            .map_err(|e| RunError::Bind(addr, e))?;
+        let rcvbuf = grow_receive_buffer(&s);
+        tracing::info!(%addr, rcvbuf, "listening");
+        sockets.insert(addr, Arc::new(s));
+    }
+    let endpoint = Endpoint::new(cfg.endpoint()).map_err(RunError::Entropy)?;
+    let users = match &cfg.ppp.users_file {
+        Some(f) => Users::load(f).map_err(RunError::Users)?,
+        None => Users::default(),
+    };
+    tracing::info!(
+        users = users.len(),
+        pools = cfg.pools.len(),
+        "AAA ready (local users)"
+    );
+    if cfg.ppp.ipv6 {
+        tracing::warn!(
+            "ppp.ipv6 = true: IPv6CP opens, but no IPv6 prefix is handed out yet; subscribers' \
+             IPv6 is dropped as ipv6_unrouted"
+        );
+    }
+    let mut seed = [0u8; 8];
+    getrandom::fill(&mut seed).map_err(RunError::Entropy)?;
+    let d = &cfg.dataplane;
+    let plane = match d.mode {
+        DataplaneMode::Off => Plane::Null(NullDataPlane::default()),
+        DataplaneMode::Supervised | DataplaneMode::External => {
+            let access = d.access_interface.clone().unwrap_or_default();
+            let t = TableDataPlane::create(
+                &d.table,
+                lns_dataplane::table::Sizes {
+                    capacity: d.capacity,
+                    workers: d.workers,
+                },
+                &access,
+                d.core_interface.as_deref().unwrap_or(&access),
+                d.core_gateway.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
+            )
+            .map_err(|e| RunError::Dataplane(e.to_string()))?;
+            tracing::info!(table = %d.table.display(), capacity = d.capacity, "data plane tables created");
+            Plane::Table(Box::new(t))
+        }
+    };
+    let (stop_dp, stop_rx) = tokio::sync::watch::channel(false);
+    let (dp_args, dp_args_rx) = tokio::sync::watch::channel(cfg.dataplane_args().to_args());
+    let supervisor = (d.mode == DataplaneMode::Supervised).then(|| {
+        let binary = d.binary.clone().unwrap_or_else(|| {
+            std::env::current_exe()
+                .ok()
+                .and_then(|p| p.parent().map(|d| d.join("lns-dataplane")))
+                .unwrap_or_else(|| "lns-dataplane".into())
+        });
+        tokio::spawn(dataplane::supervise(
+            binary,
+            dp_args_rx,
+            dataplane::Backoff::new(
+                std::time::Duration::from_millis(d.restart_delay_ms),
+                dataplane::Backoff::MAX,
+                dataplane::Backoff::STABLE,
+            ),
+            stop_rx,
+        ))
+    });
+    // The kernel's neighbour table is dumped off the engine task (a
+    // netlink round trip that grows with the table) and handed over;
+    // the engine only writes what changed.
+    let (neigh_tx, mut neigh_rx) = mpsc::channel::<Vec<netlink::Neighbour>>(1);
+    if matches!(plane, Plane::Table(_)) {
+        let every = std::time::Duration::from_secs(d.neighbour_refresh_secs.max(1));
+        tokio::spawn(async move {
+            let mut refresh = tokio::time::interval(every);
+            loop {
+                refresh.tick().await;
+                let Ok(table) = tokio::task::spawn_blocking(netlink::neighbours).await else {
+                    break;
+                };
+                if neigh_tx.send(table).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    let mut lns = Lns::new(
+        endpoint,
+        cfg.lns(),
+        users,
+        cfg.pools(),
+        plane,
+        u64::from_le_bytes(seed),
+    )
+    // Validated when the file was read.
+    .with_switch(cfg.switch_config().map_err(RunError::Config)?);
+
+    let (tx, mut rx) = mpsc::channel::<Datagram>(4096);
+    for (&local, sock) in &sockets {
+        spawn_reader(Arc::clone(sock), Port::L2tp(local), tx.clone());
+    }
+    let mut aux = Aux {
+        radius: None,
+        dae: None,
+    };
+    if let Some(r) = &cfg.radius {
+        let s = UdpSocket::bind(r.source)
+            .await
+            .map_err(|e| RunError::Bind(r.source, e))?;
+        let s = Arc::new(s);
+        tracing::info!(source = %r.source, auth = r.auth.len(), acct = r.acct.len(), "RADIUS client ready");
+        spawn_reader(Arc::clone(&s), Port::Radius, tx.clone());
+        aux.radius = Some(s);
+        if let Some(d) = &r.dae {
+            let s = UdpSocket::bind(d.listen)
+                .await
+                .map_err(|e| RunError::Bind(d.listen, e))?;
+            let s = Arc::new(s);
+            tracing::info!(listen = %d.listen, clients = d.clients.len(), "Disconnect/CoA listener ready");
+            spawn_reader(Arc::clone(&s), Port::Dae, tx.clone());
+            aux.dae = Some(s);
+        }
+    }
+    drop(tx);
+
+    let (admin_tx, mut admin_rx) = mpsc::channel::<admin::Call>(256);
+    let (events_tx, _) = tokio::sync::broadcast::channel::<admin::pb::Event>(4096);
+    let mut admin = admin::Admin::new(path, cfg.clone(), events_tx.clone(), dp_args);
+    let (snapshot_tx, mut snapshot_rx) = mpsc::channel::<snapshot::Request>(16);
+    if let Some(listen) = cfg.metrics.listen {
+        let addr = metrics::start(listen, snapshot_tx)
+            .await
+            .map_err(RunError::Admin)?;
+        tracing::info!(%addr, "metrics listening (GET /metrics)");
+    }
+    let admin_addr = admin::start(
+        &cfg.admin,
+        admin::Service::new(admin_tx, events_tx),
+        admin.refused.clone(),
+    )
+    .await
+    .map_err(RunError::Admin)?;
+    tracing::info!(addr = %admin_addr, tls = cfg.admin.tls_cert.is_some(), "admin API listening");
+
+    let start = std::time::Instant::now();
+    for lac in &cfg.lacs {
+        let local = lac.local.unwrap_or(cfg.l2tp.listen[0]);
+        match lns.with_endpoint(start, |e| e.open_tunnel(start, local, lac.lns)) {
+            Ok(t) => {
+                tracing::info!(tunnel = t, lns = %lac.lns, calls = lac.calls, "opening tunnel as LAC");
+                for _ in 0..lac.calls {
+                    let params = Config::call_params(lac);
+                    if let Err(e) = lns.with_endpoint(start, |e| e.place_call(start, t, params)) {
+                        tracing::error!(tunnel = t, error = %e, "cannot place call");
+                    }
+                }
+            }
+            Err(e) => tracing::error!(lns = %lac.lns, error = %e, "cannot open tunnel"),
+        }
+    }
+
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut sigterm = signal(SignalKind::terminate()).map_err(RunError::Signals)?;
+    let mut sigint = signal(SignalKind::interrupt()).map_err(RunError::Signals)?;
+    let mut shutdown_deadline: Option<std::time::Instant> = None;
+
+    loop {
+        flush(&mut lns, &sockets, &aux, &mut admin).await;
+        if let Some(deadline) = shutdown_deadline {
+            if lns.endpoint.is_drained() {
+                tracing::info!("every peer acknowledged StopCCN; exiting");
+                break;
+            }
+            if std::time::Instant::now() >= deadline {
+                let waiting = lns.endpoint.tunnels().filter(|t| !t.is_quiet()).count();
+                tracing::warn!(
+                    waiting,
+                    "shutdown timeout; exiting without every acknowledgement"
+                );
+                break;
+            }
+        }
+        let mut wake = lns.poll_timeout();
+        if let Some(d) = shutdown_deadline {
+            wake = Some(wake.map_or(d, |w| w.min(d)));
+        }
+        let sleep_until = wake
+            .map(TokioInstant::from_std)
+            .unwrap_or_else(|| TokioInstant::now() + std::time::Duration::from_secs(3600));
+        tokio::select! {
+            d = rx.recv() => {
+                let Some(d) = d else { break };
+                let now = std::time::Instant::now();
+                match d.port {
+                    Port::L2tp(local) => lns.handle(now, local, d.from, &d.bytes),
+                    Port::Radius => lns.handle_radius(now, d.from, &d.bytes),
+                    Port::Dae => {
+                        if let (Some(reply), Some(sock)) = (lns.handle_dae(now, d.from, &d.bytes), &aux.dae)
+                            && let Err(e) = sock.send_to(&reply, d.from).await
+                        {
+                            tracing::warn!(to = %d.from, error = %e, "Disconnect/CoA reply failed");
+                        }
+                    }
+                }
+            }
+            _ = tokio::time::sleep_until(sleep_until) => {
+                let now = std::time::Instant::now();
+                lns.on_timeout(now);
+            }
+            Some(call) = admin_rx.recv() => {
+                admin.serve(&mut lns, call, std::time::Instant::now());
+            }
+            Some(reply) = snapshot_rx.recv() => {
+                let _ = reply.send(admin.snapshot(&mut lns, std::time::Instant::now()));
+            }
+            Some(table) = neigh_rx.recv() => {
+                if let Plane::Table(t) = &mut lns.dataplane {
+                    t.refresh_with(&table);
+                }
+            }
+            _ = sigterm.recv(), if shutdown_deadline.is_none() => {
+                tracing::info!(tunnels = lns.endpoint.tunnel_count(), "SIGTERM: sending StopCCN to every peer");
+                lns.shutdown(std::time::Instant::now());
+                shutdown_deadline = Some(std::time::Instant::now() + cfg.shutdown_timeout());
+            }
+            _ = sigint.recv(), if shutdown_deadline.is_none() => {
+                tracing::info!(tunnels = lns.endpoint.tunnel_count(), "SIGINT: sending StopCCN to every peer");
+                lns.shutdown(std::time::Instant::now());
+                shutdown_deadline = Some(std::time::Instant::now() + cfg.shutdown_timeout());
+            }
+        }
+    }
+    let counters: Vec<String> = lns
+        .endpoint
+        .counters()
+        .iter()
+        .filter(|&(_, v)| v > 0)
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    tracing::info!(counters = %counters.join(" "), data_punted = lns.data_punted, "stopped");
+    let _ = stop_dp.send(true);
+    if let Some(s) = supervisor {
+        let _ = s.await;
+    }
+    Ok(())
+}
+
+async fn flush(
+    lns: &mut Lns<Plane>,
+    sockets: &HashMap<SocketAddr, Arc<UdpSocket>>,
+    aux: &Aux,
+    admin: &mut admin::Admin,
+) {
+    while let Some(ev) = lns.poll_event() {
+        log_lns_event(&ev);
+        admin.on_event(&ev);
+    }
+    while let Some((to, bytes)) = lns.poll_radius() {
+        if let Some(sock) = &aux.radius
+            && let Err(e) = sock.send_to(&bytes, to).await
+        {
+            // The RADIUS client retransmits and fails over.
+            tracing::warn!(server = %to, error = %e, "RADIUS send failed");
+        }
+    }
+    while let Some(t) = lns.poll_transmit() {
+        let Some(sock) = sockets.get(&t.local) else {
+            tracing::error!(local = %t.local, "no socket for this local address");
+            continue;
+        };
+        if let Err(e) = sock.send_to(&t.payload, t.peer).await {
+            // The transport retransmits; a send error is a lost datagram.
+            tracing::warn!(peer = %t.peer, error = %e, "send failed");
+        }
+    }
+}

@@ -1,3 +1,0 @@
-//! The L2TP control codec (header, AVPs, hidden AVPs), fed arbitrary datagrams.
-#![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| lns_controlplane::fuzzing::l2tp_control(data));

@@ -1,0 +1,515 @@
+//! The LNS engine against an in-process RADIUS server, in the simulator:
+//! accept and reject for each method, Framed-IP-Address honoured,
+//! accounting Start/Stop, a dead server failing sessions cleanly and
+//! recovering, Disconnect-Request ACK/NAK, forged packets dropped.
+
+use lns_protocol::aaa::local::Users;
+use lns_protocol::aaa::pool::Pools;
+use lns_protocol::aaa::radius::client::{ClientConfig, Server};
+use lns_protocol::aaa::radius::nas::Nas;
+use lns_protocol::aaa::radius::packet::{Attr, Code, Packet, attr, ms, unhide_password};
+use lns_protocol::engine::sim::{Impairments, Mixed, MixedEvent, Sim};
+use lns_protocol::l2tp::{CallParams, Endpoint, EndpointConfig, PeerPolicy, PeerRule};
+use lns_protocol::lac::{Lac, LacEvent};
+use lns_protocol::lns::{Lns, LnsConfig, LnsEvent, NullDataPlane, RadiusSettings};
+use lns_protocol::ppp::lcp::AuthProtocol;
+use lns_protocol::ppp::lcp_opts::{LcpConfig, Side};
+use lns_protocol::ppp::link::{DownCause, LinkConfig};
+use lns_protocol::ppp::{chap, mschapv2};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+const SECRET: &[u8] = b"radius-secret";
+
+fn addr(i: u8) -> SocketAddr {
+    SocketAddr::from(([10, 0, 0, i], 1701))
+}
+
+fn rad_addr(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// A tiny RADIUS server: clear-text users, optional Framed-IP-Address.
+#[derive(Default)]
+struct Fake {
+    users: HashMap<Vec<u8>, (String, Option<Ipv4Addr>)>,
+    up: bool,
+    accounting: Vec<Packet>,
+    access: usize,
+}
+
+impl Fake {
+    fn new() -> Self {
+        let mut f = Fake {
+            up: true,
+            ..Default::default()
+        };
+        for (u, p, ip) in [
+            ("alice", "alice-pw", Some(Ipv4Addr::new(100, 64, 9, 9))),
+            ("bob", "bob-pw", None),
+        ] {
+            f.users.insert(u.as_bytes().to_vec(), (p.into(), ip));
+        }
+        f
+    }
+
+    fn answer(&mut self, bytes: &[u8]) -> Option<Vec<u8>> {
+        if !self.up {
+            return None;
+        }
+        let req = Packet::decode(bytes).ok()?;
+        match req.code()? {
+            Code::AccessRequest => {
+                self.access += 1;
+                assert!(req.get(attr::MESSAGE_AUTHENTICATOR).is_some());
+                let user = req.get(attr::USER_NAME)?.value.clone();
+                let (pw, ip) = self.users.get(&user).cloned().unwrap_or_default();
+                let mut ok = false;
+                let mut extra = Vec::new();
+                if let Some(h) = req.get(attr::USER_PASSWORD) {
+                    ok = unhide_password(&h.value, SECRET, &req.authenticator)
+                        .is_some_and(|p| p == pw.as_bytes());
+                } else if let Some(c) = req.get(attr::CHAP_PASSWORD) {
+                    let ch = &req.get(attr::CHAP_CHALLENGE)?.value;
+                    ok = chap::md5_response(c.value[0], pw.as_bytes(), ch)[..] == c.value[1..];
+                } else if let Some(r) = req.vendor(ms::VENDOR, ms::CHAP2_RESPONSE) {
+                    let ac: [u8; 16] = req
+                        .vendor(ms::VENDOR, ms::CHAP_CHALLENGE)?
+                        .try_into()
+                        .ok()?;
+                    let pc: [u8; 16] = r[2..18].try_into().ok()?;
+                    let nt: [u8; 24] = r[26..50].try_into().ok()?;
+                    ok = mschapv2::generate_nt_response(&ac, &pc, &user, &pw) == nt;
+                    let ar = mschapv2::authenticator_response(&pw, &nt, &pc, &ac, &user);
+                    let mut v = vec![r[0]];
+                    v.extend_from_slice(ar.as_bytes());
+                    extra.push(Attr::vendor(ms::VENDOR, ms::CHAP2_SUCCESS, &v));
+                }
+                let code = if ok {
+                    Code::AccessAccept
+                } else {
+                    Code::AccessReject
+                };
+                let mut reply = Packet::new(code, req.identifier, [0; 16]);
+                if ok {
+                    if let Some(ip) = ip {
+                        reply
+                            .attrs
+                            .push(Attr::new(attr::FRAMED_IP_ADDRESS, ip.octets().to_vec()));
+                    }
+                    reply.attrs.extend(extra);
+                } else {
+                    reply
+                        .attrs
+                        .push(Attr::new(attr::REPLY_MESSAGE, b"go away".to_vec()));
+                }
+                reply.seal_response(SECRET, req.authenticator).ok()
+            }
+            Code::AccountingRequest => {
+                assert!(req.verify_request(SECRET));
+                self.accounting.push(req.clone());
+                let mut reply = Packet::new(Code::AccountingResponse, req.identifier, [0; 16]);
+                reply.seal_response(SECRET, req.authenticator).ok()
+            }
+            _ => None,
+        }
+    }
+}
+
+fn endpoint(seed: u64) -> Endpoint {
+    Endpoint::with_rng(
+        EndpointConfig {
+            peers: vec![PeerRule {
+                address: None,
+                policy: PeerPolicy::default(),
+            }],
+            ..Default::default()
+        },
+        StdRng::seed_from_u64(seed),
+    )
+}
+
+fn lns(auth: AuthProtocol) -> Lns<NullDataPlane> {
+    let mut pools = Pools::default();
+    pools.add("default", vec!["100.64.0.0/24".parse().unwrap()]);
+    let cfg = LnsConfig {
+        link: LinkConfig {
+            lcp: LcpConfig {
+                side: Side::Server,
+                auth: vec![auth],
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+        gateway: Ipv4Addr::new(100, 64, 255, 254),
+        dns: [None, None],
+        default_pool: "default".into(),
+        radius: Some(RadiusSettings {
+            client: ClientConfig {
+                auth: vec![Server {
+                    addr: rad_addr(1812),
+                    secret: SECRET.to_vec(),
+                }],
+                acct: vec![Server {
+                    addr: rad_addr(1813),
+                    secret: SECRET.to_vec(),
+                }],
+                ..Default::default()
+            },
+            nas: Nas {
+                ip: Some(Ipv4Addr::new(10, 0, 0, 1)),
+                identifier: "xlns-test".into(),
+            },
+            interim: None,
+            dae_clients: vec![("127.0.0.1".parse().unwrap(), b"dae-secret".to_vec())],
+        }),
+    };
+    Lns::new(
+        endpoint(1),
+        cfg,
+        Users::default(),
+        pools,
+        NullDataPlane::default(),
+        5,
+    )
+}
+
+fn lac(auth: AuthProtocol) -> Lac {
+    let link = LinkConfig {
+        lcp: LcpConfig {
+            side: Side::Client,
+            auth: vec![auth],
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    Lac::new(endpoint(2), link, (Vec::new(), String::new()), 3)
+}
+
+struct World {
+    sim: Sim<Mixed<NullDataPlane>>,
+    radius: Fake,
+    lns: usize,
+    lac: usize,
+    tunnel: u16,
+}
+
+impl World {
+    fn new(auth: AuthProtocol) -> World {
+        let mut sim = Sim::new(Instant::now(), Impairments::default(), 1);
+        let l = sim.add(addr(1), Mixed::Lns(lns(auth.clone())));
+        let c = sim.add(addr(2), Mixed::Lac(lac(auth)));
+        let tunnel = sim
+            .with(c, |e, now| {
+                e.lac().unwrap().open_tunnel(now, addr(2), addr(1))
+            })
+            .unwrap();
+        World {
+            sim,
+            radius: Fake::new(),
+            lns: l,
+            lac: c,
+            tunnel,
+        }
+    }
+
+    fn call(&mut self, user: &str, pw: &str) -> lns_protocol::l2tp::SessionKey {
+        let t = self.tunnel;
+        let creds = (user.as_bytes().to_vec(), pw.to_string());
+        self.sim
+            .with(self.lac, |e, now| {
+                e.lac()
+                    .unwrap()
+                    .place_call(now, t, CallParams::default(), creds)
+            })
+            .unwrap()
+    }
+
+    /// Steps the world (answering RADIUS at once) for `time`.
+    fn run(&mut self, time: Duration) {
+        let end = self.sim.now + time;
+        loop {
+            self.pump();
+            match self.sim.next_time() {
+                Some(t) if t <= end => {
+                    self.sim.step();
+                }
+                _ => break,
+            }
+        }
+        self.pump();
+        self.sim.now = self.sim.now.max(end);
+    }
+
+    fn pump(&mut self) {
+        let l = self.lns;
+        loop {
+            let out = self.sim.nodes[l].endpoint.lns().unwrap().poll_radius();
+            let Some((to, bytes)) = out else { break };
+            if let Some(reply) = self.radius.answer(&bytes) {
+                self.sim
+                    .with(l, |e, now| e.lns().unwrap().handle_radius(now, to, &reply));
+            }
+        }
+    }
+
+    fn lns_events(&self) -> Vec<&LnsEvent> {
+        self.sim.nodes[self.lns]
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                MixedEvent::Lns(e) => Some(e),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn lac_ups(&self) -> Vec<Option<Ipv4Addr>> {
+        self.sim.nodes[self.lac]
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                MixedEvent::Lac(LacEvent::SubscriberUp { ipv4, .. }) => Some(*ipv4),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn lns_engine(&mut self) -> &mut Lns<NullDataPlane> {
+        self.sim.nodes[self.lns].endpoint.lns().unwrap()
+    }
+}
+
+fn acct_status(p: &Packet) -> u32 {
+    p.get(attr::ACCT_STATUS_TYPE)
+        .and_then(Attr::as_u32)
+        .unwrap()
+}
+
+#[test]
+fn each_method_accepts_with_radius_and_framed_ip_is_honoured() {
+    for m in [
+        AuthProtocol::Pap,
+        AuthProtocol::ChapMd5,
+        AuthProtocol::MsChapV2,
+    ] {
+        let mut w = World::new(m.clone());
+        w.call("alice", "alice-pw");
+        w.call("bob", "bob-pw");
+        w.run(Duration::from_secs(10));
+        let mut ups = w.lac_ups();
+        ups.sort();
+        assert_eq!(ups.len(), 2, "{m:?}: {:?}", w.lns_events());
+        // alice's address comes from RADIUS; bob's from the pool.
+        assert!(
+            ups.contains(&Some(Ipv4Addr::new(100, 64, 9, 9))),
+            "{m:?} {ups:?}"
+        );
+        assert!(
+            ups.iter()
+                .any(|a| a.is_some_and(|a| a.octets()[..3] == [100, 64, 0]))
+        );
+        assert_eq!(w.lns_engine().aaa.accepts, 2);
+        // Every verified reply's response time is kept for the metrics
+        // (two Access-Accepts, and the Accounting-Responses so far).
+        let lat = w.lns_engine().take_radius_latencies();
+        assert!(lat.len() >= 2, "{lat:?}");
+        assert!(
+            w.lns_engine().take_radius_latencies().is_empty(),
+            "taken once"
+        );
+        // Accounting Start for both, with the session's address and id.
+        let starts: Vec<&Packet> = w
+            .radius
+            .accounting
+            .iter()
+            .filter(|p| acct_status(p) == 1)
+            .collect();
+        assert_eq!(starts.len(), 2);
+        assert!(starts.iter().all(|p| p.get(attr::ACCT_SESSION_ID).is_some()
+            && p.get(attr::FRAMED_IP_ADDRESS).is_some()
+            && p.get(attr::NAS_PORT_TYPE).and_then(Attr::as_u32) == Some(5)));
+    }
+}
+
+#[test]
+fn reject_fails_the_session_and_hangup_sends_stop() {
+    let mut w = World::new(AuthProtocol::ChapMd5);
+    w.call("alice", "wrong");
+    let k = w.call("bob", "bob-pw");
+    w.run(Duration::from_secs(30));
+    assert_eq!(w.lac_ups().len(), 1);
+    assert_eq!(w.lns_engine().aaa.rejects, 1);
+    assert!(w.lns_events().iter().any(|e| matches!(
+        e,
+        LnsEvent::SubscriberDown {
+            cause: DownCause::AuthFailed(_),
+            ..
+        }
+    )));
+    // bob hangs up after 20 s: Stop with User-Request and the session time.
+    w.run(Duration::from_secs(20));
+    w.sim.with(w.lac, |e, now| e.lac().unwrap().hang_up(now, k));
+    w.run(Duration::from_secs(10));
+    let stop = w
+        .radius
+        .accounting
+        .iter()
+        .find(|p| acct_status(p) == 2)
+        .expect("Accounting Stop");
+    assert_eq!(
+        stop.get(attr::ACCT_TERMINATE_CAUSE).and_then(Attr::as_u32),
+        Some(1)
+    );
+    assert!(
+        stop.get(attr::ACCT_SESSION_TIME)
+            .and_then(Attr::as_u32)
+            .unwrap()
+            >= 20
+    );
+    let start = w
+        .radius
+        .accounting
+        .iter()
+        .find(|p| acct_status(p) == 1)
+        .unwrap();
+    assert_eq!(
+        start.get(attr::ACCT_SESSION_ID),
+        stop.get(attr::ACCT_SESSION_ID)
+    );
+    assert_eq!(w.lns_engine().addressing.pools.leased(), 0);
+}
+
+#[test]
+fn dead_radius_fails_sessions_cleanly_and_recovery_is_noticed() {
+    let mut w = World::new(AuthProtocol::Pap);
+    w.radius.up = false;
+    w.call("bob", "bob-pw");
+    w.run(Duration::from_secs(60));
+    assert!(w.lac_ups().is_empty());
+    assert_eq!(w.lns_engine().aaa.auth_timeouts, 1);
+    assert!(w.lns_events().iter().any(|e| matches!(
+        e,
+        LnsEvent::SubscriberDown {
+            cause: DownCause::AuthFailed(m),
+            ..
+        } if m.contains("no RADIUS server answered")
+    )));
+    assert_eq!(w.lns_engine().subscriber_count(), 0);
+    w.radius.up = true;
+    w.call("bob", "bob-pw");
+    w.run(Duration::from_secs(20));
+    assert_eq!(w.lac_ups().len(), 1);
+}
+
+#[test]
+fn disconnect_request_acks_tears_down_and_naks_unknown_sessions() {
+    let mut w = World::new(AuthProtocol::Pap);
+    w.call("bob", "bob-pw");
+    w.run(Duration::from_secs(10));
+    assert_eq!(w.lac_ups().len(), 1);
+    let sid = w
+        .radius
+        .accounting
+        .iter()
+        .find(|p| acct_status(p) == 1)
+        .unwrap()
+        .get(attr::ACCT_SESSION_ID)
+        .unwrap()
+        .value
+        .clone();
+    let dm = |secret: &[u8], id: &[u8]| {
+        let mut p = Packet::new(Code::DisconnectRequest, 7, [0; 16]);
+        p.attrs.push(Attr::new(attr::ACCT_SESSION_ID, id.to_vec()));
+        p.seal_md5_request(secret).unwrap()
+    };
+    let from = SocketAddr::from(([127, 0, 0, 1], 40000));
+    let now = w.sim.now;
+    // Wrong secret: dropped, counted, no answer.
+    assert!(
+        w.lns_engine()
+            .handle_dae(now, from, &dm(b"nope", &sid))
+            .is_none()
+    );
+    // Unknown client address: dropped.
+    let stranger = SocketAddr::from(([127, 0, 0, 9], 40000));
+    assert!(
+        w.lns_engine()
+            .handle_dae(now, stranger, &dm(b"dae-secret", &sid))
+            .is_none()
+    );
+    assert_eq!(w.lns_engine().aaa.dae_dropped, 2);
+    // Unknown session: NAK with Error-Cause 503.
+    let req = dm(b"dae-secret", b"no-such-session");
+    let nak = w.lns_engine().handle_dae(now, from, &req).unwrap();
+    let nak = Packet::decode(&nak).unwrap();
+    assert_eq!(nak.code(), Some(Code::DisconnectNak));
+    assert_eq!(nak.get(attr::ERROR_CAUSE).and_then(Attr::as_u32), Some(503));
+    assert!(nak.verify_response(b"dae-secret", Packet::decode(&req).unwrap().authenticator));
+    // RFC 5176 §3.5 Error-Causes: nothing to identify a session (402),
+    // an identification we do not support (401), another NAS (403).
+    let nak_cause = |w: &mut World, attrs: Vec<Attr>| {
+        let mut p = Packet::new(Code::DisconnectRequest, 8, [0; 16]);
+        p.attrs = attrs;
+        let req = p.seal_md5_request(b"dae-secret").unwrap();
+        let r = w.lns_engine().handle_dae(now, from, &req).unwrap();
+        let r = Packet::decode(&r).unwrap();
+        assert_eq!(r.code(), Some(Code::DisconnectNak));
+        r.get(attr::ERROR_CAUSE).and_then(Attr::as_u32)
+    };
+    let bob = || Attr::new(attr::USER_NAME, b"bob".to_vec());
+    assert_eq!(nak_cause(&mut w, vec![]), Some(402));
+    assert_eq!(
+        nak_cause(&mut w, vec![bob(), Attr::new(87, b"port-x".to_vec())]),
+        Some(401)
+    );
+    assert_eq!(
+        nak_cause(
+            &mut w,
+            vec![
+                bob(),
+                Attr::new(attr::NAS_IDENTIFIER, b"other-nas".to_vec())
+            ]
+        ),
+        Some(403)
+    );
+    // Every identification given must match: bob on another NAS-Port is
+    // not this session.
+    assert_eq!(
+        nak_cause(&mut w, vec![bob(), Attr::u32(attr::NAS_PORT, 1)]),
+        Some(503)
+    );
+    assert_eq!(w.lac_ups().len(), 1);
+    // The real one: ACK, and the subscriber is gone at the LAC too.
+    let req = dm(b"dae-secret", &sid);
+    let ack = w.lns_engine().handle_dae(now, from, &req).unwrap();
+    assert_eq!(
+        Packet::decode(&ack).unwrap().code(),
+        Some(Code::DisconnectAck)
+    );
+    // Our ACK was lost; the same request again gets the same ACK, and
+    // nothing is done twice.
+    assert_eq!(w.lns_engine().handle_dae(now, from, &req), Some(ack));
+    assert_eq!(w.lns_engine().aaa.disconnects, 1);
+    w.run(Duration::from_secs(10));
+    assert!(
+        w.sim.nodes[w.lac]
+            .events
+            .iter()
+            .any(|e| matches!(e, MixedEvent::Lac(LacEvent::SubscriberDown { .. })))
+    );
+    let stop = w
+        .radius
+        .accounting
+        .iter()
+        .find(|p| acct_status(p) == 2)
+        .unwrap();
+    assert_eq!(
+        stop.get(attr::ACCT_TERMINATE_CAUSE).and_then(Attr::as_u32),
+        Some(6)
+    );
+    assert_eq!(w.lns_engine().subscriber_count(), 0);
+}

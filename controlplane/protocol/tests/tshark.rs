@@ -1,0 +1,282 @@
+//! Cross-check with Wireshark's dissectors: a pcap of frames we emit (every
+//! L2TP message type, plain and with hidden AVPs, a ZLB, and every PPP code
+//! carried in L2TP data messages) must decode in `tshark` with no
+//! "Malformed" and no expert errors, and with the field values we set.
+
+mod common;
+
+use common::*;
+use lns_protocol::l2tp::message::AvpSet;
+use lns_protocol::l2tp::{ControlHeader, ControlPacket};
+use std::process::Command;
+
+fn frames() -> (Vec<Vec<u8>>, Vec<String>) {
+    let mut frames = Vec::new();
+    let mut names = Vec::new();
+    let msgs = all_messages();
+    for (hidden, hide) in [(false, AvpSet::EMPTY), (true, AvpSet::all_hideable())] {
+        for (i, m) in msgs.iter().enumerate() {
+            let header = ControlHeader {
+                tunnel_id: 0x3c4d,
+                session_id: 0x0505,
+                ns: i as u16,
+                nr: 3,
+            };
+            let pkt = ControlPacket {
+                header,
+                message: Some(m.clone()),
+            };
+            frames.push(ether_udp(&pkt.encode(Some(&hiding(hide))).unwrap()));
+            names.push(format!(
+                "{}{}",
+                m.msg_type.name(),
+                if hidden { " hidden" } else { "" }
+            ));
+        }
+    }
+    let zlb = ControlPacket::zlb(ControlHeader {
+        tunnel_id: 0x3c4d,
+        session_id: 0,
+        ns: 14,
+        nr: 14,
+    });
+    frames.push(ether_udp(&zlb.encode(None).unwrap()));
+    names.push("ZLB".into());
+    for s in all_ppp() {
+        frames.push(ether_udp(&l2tp_data(0x3c4d, 0x0505, s.protocol, &s.bytes)));
+        names.push(s.name.into());
+    }
+    (frames, names)
+}
+
+fn write_pcap(name: &str) -> std::path::PathBuf {
+    let (frames, _) = frames();
+    let path = std::env::temp_dir().join(format!("xlns-{}-{name}.pcap", std::process::id()));
+    std::fs::write(&path, pcap(&frames)).unwrap();
+    path
+}
+
+fn tshark(path: &std::path::Path, args: &[&str]) -> String {
+    let out = Command::new("tshark")
+        .arg("-n")
+        .arg("-r")
+        .arg(path)
+        .arg("-o")
+        .arg(format!(
+            "l2tp.shared_secret:{}",
+            std::str::from_utf8(SECRET).unwrap()
+        ))
+        .args(args)
+        .output()
+        .expect("run tshark");
+    assert!(
+        out.status.success(),
+        "tshark failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn tshark_decodes_every_frame_cleanly() {
+    if !tool_or_skip("tshark") {
+        return;
+    }
+    let path = write_pcap("clean");
+    let (_, names) = frames();
+    let text = tshark(&path, &["-V"]);
+    let expert = tshark(&path, &["-q", "-z", "expert,warn"]);
+    std::fs::remove_file(&path).ok();
+    assert!(
+        !text.contains("Malformed"),
+        "tshark saw a malformed frame:\n{text}"
+    );
+    // Split the verbose output per frame to name the culprit if any.
+    for (i, chunk) in text.split("\nFrame ").enumerate() {
+        assert!(
+            !chunk.contains("[Expert Info (Error"),
+            "frame {i} ({}) has an expert error:\n{chunk}",
+            names.get(i.saturating_sub(1)).map_or("?", |s| s.as_str())
+        );
+    }
+    assert!(!expert.contains("Error"), "expert errors:\n{expert}");
+}
+
+const FIELDS: &[&str] = &[
+    "l2tp.tunnel",
+    "l2tp.session",
+    "l2tp.Ns",
+    "l2tp.Nr",
+    "l2tp.avp.message_type",
+    "l2tp.avp.hidden",
+    "l2tp.avp.host_name",
+    "l2tp.avp.assigned_tunnel_id",
+    "l2tp.avp.receive_window_size",
+    "l2tp.tie_breaker",
+    "l2tp.result_code",
+    "l2tp.avp.error_code",
+    "l2tp.avp.error_message",
+    "l2tp.avp.assigned_session_id",
+    "l2tp.avp.call_serial_number",
+    "l2tp.avp.maximum_bps",
+    "l2tp.avp.called_number",
+    "l2tp.avp.calling_number",
+    "l2tp.avp.proxy_authen_name",
+    "l2tp.avp.proxy_authen_id",
+    "l2tp.avp.cause_code",
+    "l2tp.avp.disconnect_code",
+    "l2tp.avp.alignment_errors",
+    "l2tp.avp.send_accm",
+    "l2tp.zero_length_body_message",
+    "ppp.protocol",
+    "ppp.code",
+    "ppp.identifier",
+    "lcp.opt.mru",
+    "lcp.opt.magic_number",
+    "ipcp.opt.ip_address",
+    "ipcp.opt.pri_dns_address",
+    "ipv6cp.interface_identifier",
+    "pap.code",
+    "pap.peer_id",
+    "pap.password",
+    "chap.code",
+    "chap.name",
+    "chap.message",
+];
+
+#[test]
+fn tshark_reads_the_values_we_wrote() {
+    if !tool_or_skip("tshark") {
+        return;
+    }
+    let path = write_pcap("fields");
+    let mut args = vec!["-T", "fields", "-E", "separator=|", "-E", "aggregator=,"];
+    for f in FIELDS {
+        args.push("-e");
+        args.push(f);
+    }
+    let out = tshark(&path, &args);
+    std::fs::remove_file(&path).ok();
+    let rows: Vec<std::collections::HashMap<&str, &str>> = out
+        .lines()
+        .map(|l| FIELDS.iter().copied().zip(l.split('|')).collect())
+        .collect();
+    let msgs = all_messages();
+    assert_eq!(rows.len(), 2 * msgs.len() + 1 + all_ppp().len());
+    let field = |row: usize, f: &str| rows[row].get(f).copied().unwrap_or("");
+
+    for (hidden, base) in [(false, 0), (true, msgs.len())] {
+        for (i, m) in msgs.iter().enumerate() {
+            let r = base + i;
+            assert_eq!(field(r, "l2tp.tunnel"), "15437");
+            assert_eq!(field(r, "l2tp.session"), "1285");
+            assert_eq!(field(r, "l2tp.Ns"), i.to_string());
+            assert_eq!(field(r, "l2tp.Nr"), "3");
+            assert_eq!(
+                field(r, "l2tp.avp.message_type"),
+                (m.msg_type as u16).to_string(),
+                "row {r}"
+            );
+            // H bits as Wireshark sees them: Message Type, then (when
+            // hiding) the Random Vector, then ours.
+            let mut h: Vec<&str> = vec!["0"];
+            let hides: Vec<bool> = m
+                .avps
+                .iter()
+                .map(|a| hidden && a.avp_type().is_some_and(|t| t.spec().hideable))
+                .collect();
+            if hides.iter().any(|&x| x) {
+                h.push("0");
+            }
+            h.extend(hides.iter().map(|&x| if x { "1" } else { "0" }));
+            assert_eq!(
+                field(r, "l2tp.avp.hidden"),
+                h.join(","),
+                "{} hidden={hidden}",
+                m.msg_type
+            );
+        }
+    }
+    // Plain values (hidden ones are opaque to Wireshark without decryption).
+    let expect: &[(usize, &str, &str)] = &[
+        (0, "l2tp.avp.host_name", "lac1.example.net"),
+        (0, "l2tp.avp.assigned_tunnel_id", "6699"),
+        (0, "l2tp.avp.receive_window_size", "16"),
+        (0, "l2tp.tie_breaker", "0x0102030405060708"),
+        (1, "l2tp.avp.host_name", "lns.example.net"),
+        (3, "l2tp.result_code", "2"),
+        (3, "l2tp.avp.error_code", "8"),
+        (
+            3,
+            "l2tp.avp.error_message",
+            "unknown mandatory AVP vendor 9 type 1",
+        ),
+        (5, "l2tp.avp.call_serial_number", "77"),
+        (5, "l2tp.avp.maximum_bps", "100000000"),
+        (5, "l2tp.avp.called_number", "5551234"),
+        (8, "l2tp.avp.assigned_session_id", "771"),
+        (8, "l2tp.avp.calling_number", "0612345678"),
+        (10, "l2tp.avp.proxy_authen_name", "alice@isp"),
+        (10, "l2tp.avp.proxy_authen_id", "5"),
+        (11, "l2tp.result_code", "3"),
+        (11, "l2tp.avp.cause_code", "16"),
+        (11, "l2tp.avp.disconnect_code", "1"),
+        (12, "l2tp.avp.alignment_errors", "6"),
+        (13, "l2tp.avp.send_accm", "4294967295"),
+        // Hidden copies still carry their unhideable AVPs in clear.
+        (msgs.len() + 3, "l2tp.result_code", "2"),
+        (msgs.len(), "l2tp.avp.host_name", "lac1.example.net"),
+    ];
+    for &(r, f, v) in expect {
+        assert_eq!(field(r, f), v, "row {r} field {f}");
+    }
+    let zlb = 2 * msgs.len();
+    assert_eq!(field(zlb, "l2tp.avp.message_type"), "");
+    assert_eq!(field(zlb, "l2tp.Ns"), "14");
+
+    for (k, s) in all_ppp().iter().enumerate() {
+        let r = zlb + 1 + k;
+        assert_eq!(
+            field(r, "ppp.protocol"),
+            format!("0x{:04x}", s.protocol.0),
+            "{}",
+            s.name
+        );
+        let code_field = match s.protocol.0 {
+            0xc023 => "pap.code",
+            0xc223 => "chap.code",
+            _ => "ppp.code",
+        };
+        let code = field(r, code_field);
+        // Protocol-Reject embeds a packet, so its code appears twice.
+        assert_eq!(
+            code.split(',').next().unwrap(),
+            s.code.to_string(),
+            "{}",
+            s.name
+        );
+    }
+    let by_name = |n: &str| zlb + 1 + all_ppp().iter().position(|s| s.name == n).unwrap();
+    let ppp_expect: &[(&str, &str, &str)] = &[
+        ("lcp-confreq", "lcp.opt.mru", "1460"),
+        ("lcp-confreq", "lcp.opt.magic_number", "0x12345678"),
+        ("ipcp-confnak", "ipcp.opt.ip_address", "100.64.1.2"),
+        ("ipcp-confnak", "ipcp.opt.pri_dns_address", "192.0.2.53"),
+        (
+            "ipv6cp-confreq",
+            "ipv6cp.interface_identifier",
+            "02:00:5e:ff:fe:00:53:01",
+        ),
+        ("pap-request", "pap.peer_id", "alice"),
+        ("pap-request", "pap.password", "s3cret"),
+        ("chap-response", "chap.name", "alice"),
+        (
+            "mschapv2-success",
+            "chap.message",
+            "S=407A5589115FD0D6209F510FE9C04566932CDA56 M=Welcome",
+        ),
+    ];
+    for &(n, f, v) in ppp_expect {
+        assert_eq!(field(by_name(n), f), v, "{n} field {f}");
+    }
+}
