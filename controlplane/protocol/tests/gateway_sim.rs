@@ -12,10 +12,11 @@ use lns_protocol::aaa::local::{User, Users};
 use lns_protocol::aaa::pool::Pools;
 use lns_protocol::aaa::tunnel::{RealmRules, TunnelTarget};
 use lns_protocol::engine::sim::{Impairments, Mixed, MixedEvent, Sim};
+use lns_protocol::engine::switch::LegUsage;
 use lns_protocol::engine::switch::SwitchConfig;
 use lns_protocol::l2tp::{CallParams, PeerPolicy, SessionKey};
 use lns_protocol::lac::{Lac, LacEvent};
-use lns_protocol::lns::{Lns, LnsConfig, LnsEvent, NullDataPlane};
+use lns_protocol::lns::{DataPlane, Lns, LnsConfig, LnsEvent, NullDataPlane};
 use lns_protocol::ppp::lcp::AuthProtocol;
 use lns_protocol::ppp::lcp_opts::{LcpConfig, Side};
 use lns_protocol::ppp::link::{DownCause, LinkConfig};
@@ -79,7 +80,7 @@ fn users(n: usize) -> Users {
 }
 
 /// An LNS whose pool says which one it is: 100.64.<i>.0/24.
-fn lns(i: u8, auth: AuthProtocol, n: usize) -> Lns<NullDataPlane> {
+fn lns<D: DataPlane + Default>(i: u8, auth: AuthProtocol, n: usize) -> Lns<D> {
     let mut pools = Pools::default();
     pools.add("default", vec![format!("100.64.{i}.0/24").parse().unwrap()]);
     // The gateway must know the tunnel secret (from the realm rule or
@@ -94,7 +95,7 @@ fn lns(i: u8, auth: AuthProtocol, n: usize) -> Lns<NullDataPlane> {
         lns_cfg(auth, Ipv4Addr::new(100, 64, i, 254)),
         users(n),
         pools,
-        NullDataPlane::default(),
+        D::default(),
         u64::from(i) * 7,
     )
 }
@@ -490,6 +491,53 @@ fn a_lac_that_sequences_gets_sequenced_frames_through_the_gateway() {
 /// one would fail tunnel authentication at the LNS).
 #[test]
 fn radius_tunnel_attributes_choose_the_lns_and_its_secret() {
+    radius_switched_call::<NullDataPlane>([LegUsage::default(); 2]);
+}
+
+/// What [`SwitchingPlane`] says it switched of every call it had: (from
+/// the LAC, from the LNS).
+const SWITCHED: [LegUsage; 2] = [
+    LegUsage {
+        packets: 1000,
+        octets: 64_000,
+    },
+    LegUsage {
+        packets: 2000,
+        octets: 512_000,
+    },
+];
+
+/// A data plane that had every switched call and reports [`SWITCHED`]
+/// when one leaves it.
+#[derive(Debug, Default)]
+struct SwitchingPlane(NullDataPlane);
+
+impl DataPlane for SwitchingPlane {
+    fn install(&mut self, entry: &lns_protocol::lns::SessionEntry) {
+        self.0.install(entry)
+    }
+    fn remove(&mut self, key: SessionKey) -> Option<u16> {
+        self.0.remove(key)
+    }
+    fn install_switched(&mut self, entry: &lns_protocol::engine::switch::SwitchedEntry) {
+        self.0.install_switched(entry)
+    }
+    fn remove_switched(&mut self, a: SessionKey, b: SessionKey) -> Option<[LegUsage; 2]> {
+        self.0.remove_switched(a, b).map(|_| SWITCHED)
+    }
+}
+
+/// The data plane's counters reach the engine only after the call left
+/// it (an input, `Closed::Switched`): the Accounting-Stop waits for them
+/// and adds them to what the control plane switched itself.
+#[test]
+fn a_switched_calls_stop_carries_what_the_data_plane_switched() {
+    radius_switched_call::<SwitchingPlane>(SWITCHED);
+}
+
+/// A call switched by RADIUS tunnel attributes, then hung up: its
+/// accounting, with `dp` what the data plane reports it switched.
+fn radius_switched_call<D: DataPlane + Default>(dp: [LegUsage; 2]) {
     use lns_protocol::aaa::radius::client::{ClientConfig, Server};
     use lns_protocol::aaa::radius::nas::Nas;
     use lns_protocol::aaa::radius::packet::{Attr, Code, Packet, attr};
@@ -525,10 +573,10 @@ fn radius_tunnel_attributes_choose_the_lns_and_its_secret() {
         cfg,
         Users::default(),
         pools,
-        NullDataPlane::default(),
+        D::default(),
         11,
     );
-    let mut sim: Sim<Mixed<NullDataPlane>> = Sim::new(Instant::now(), Impairments::default(), 9);
+    let mut sim: Sim<Mixed<D>> = Sim::new(Instant::now(), Impairments::default(), 9);
     let g = sim.add(addr(GW), Mixed::Lns(gw));
     let a = sim.add(
         addr(LNS_A),
@@ -593,22 +641,21 @@ fn radius_tunnel_attributes_choose_the_lns_and_its_secret() {
         reply.seal_response(SECRET, req.authenticator).ok()
     };
     let mut answered = 0;
-    let mut run = |sim: &mut Sim<Mixed<NullDataPlane>>,
-                   answer: &mut dyn FnMut(&[u8]) -> Option<Vec<u8>>,
-                   secs: u64| {
-        let end = sim.now + Duration::from_secs(secs);
-        while sim.now < end {
-            while let Some((to, bytes)) = sim.nodes[g].endpoint.lns().unwrap().poll_radius() {
-                if let Some(reply) = answer(&bytes) {
-                    answered += 1;
-                    sim.with(g, |e, now| e.lns().unwrap().handle_radius(now, to, &reply));
+    let mut run =
+        |sim: &mut Sim<Mixed<D>>, answer: &mut dyn FnMut(&[u8]) -> Option<Vec<u8>>, secs: u64| {
+            let end = sim.now + Duration::from_secs(secs);
+            while sim.now < end {
+                while let Some((to, bytes)) = sim.nodes[g].endpoint.lns().unwrap().poll_radius() {
+                    if let Some(reply) = answer(&bytes) {
+                        answered += 1;
+                        sim.with(g, |e, now| e.lns().unwrap().handle_radius(now, to, &reply));
+                    }
+                }
+                if !sim.step() {
+                    break;
                 }
             }
-            if !sim.step() {
-                break;
-            }
-        }
-    };
+        };
     run(&mut sim, &mut answer, 30);
     let ups: Vec<Option<Ipv4Addr>> = sim.nodes[l]
         .events
@@ -671,17 +718,18 @@ fn radius_tunnel_attributes_choose_the_lns_and_its_secret() {
         text(&accounting[0], attr::ACCT_TUNNEL_CONNECTION),
         text(&accounting[1], attr::ACCT_TUNNEL_CONNECTION)
     );
-    // Without a data plane the gateway's control plane switched every
-    // frame: the Stop counts them all, each way.
-    let count = |t: u8| accounting[1].get(t).unwrap().as_u32().unwrap();
+    // The gateway's control plane switched every frame the simulated
+    // data plane did not: the Stop counts both, each way.
+    let count = |t: u8| u64::from(accounting[1].get(t).unwrap().as_u32().unwrap());
     let relayed = sim.nodes[g].endpoint.as_lns().unwrap().switch.stats.relayed;
     let (inp, outp) = (
         count(attr::ACCT_INPUT_PACKETS),
         count(attr::ACCT_OUTPUT_PACKETS),
     );
-    assert!(inp > 0 && outp > 0, "{inp} {outp}");
-    assert_eq!(u64::from(inp + outp), relayed);
-    assert!(count(attr::ACCT_INPUT_OCTETS) >= 4 * inp);
+    assert!(inp > dp[0].packets && outp > dp[1].packets, "{inp} {outp}");
+    assert_eq!(inp + outp, relayed + dp[0].packets + dp[1].packets);
+    assert!(count(attr::ACCT_INPUT_OCTETS) >= dp[0].octets + 4 * (inp - dp[0].packets));
+    assert!(count(attr::ACCT_OUTPUT_OCTETS) >= dp[1].octets + 4 * (outp - dp[1].packets));
     // The LAC hung up: Acct-Terminate-Cause Lost-Carrier (RFC 2866 §5.10).
     assert_eq!(
         accounting[1]

@@ -1,6 +1,8 @@
 //! The LNS engine: the L2TP endpoint, one PPP link per call, AAA and the
-//! address pools, and the data-plane handle, composed sans-IO. `lnsd`
-//! drives it from sockets; the simulator drives it from memory.
+//! address pools, composed sans-IO. It programs the data plane through
+//! outputs ([`DataPlaneOp`]) and takes its answers as inputs ([`Closed`]);
+//! [`Lns`] applies them to a [`DataPlane`]. `lnsd` drives it from
+//! sockets; the simulator drives it from memory.
 //!
 //! For every incoming (or outgoing) call that comes up, a server-side
 //! [`Link`] starts; PPP frames arrive as L2TP data messages (punted by the
@@ -23,7 +25,7 @@ use crate::aaa::radius::nas::{self, Authorization, Call, Nas, Status, Usage};
 use crate::aaa::radius::packet::Packet;
 use crate::aaa::schedule::Schedule;
 use crate::engine::frame;
-use crate::engine::switch::{self, Leg, Switch, SwitchConfig, SwitchOutput, SwitchedEntry};
+use crate::engine::switch::{self, Leg, Relay, Switch, SwitchConfig, SwitchOutput};
 use crate::l2tp::avp::ResultCode;
 use crate::l2tp::result::{CdnResult, ErrorCode};
 use crate::l2tp::{CallKind, Endpoint, Event, Received, SessionKey, Transmit};
@@ -34,89 +36,8 @@ use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-/// What the data plane needs to forward a subscriber's traffic.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionEntry {
-    /// Our ids.
-    pub key: SessionKey,
-    /// The LAC's tunnel and session ids (for encapsulation).
-    pub peer_tunnel: u16,
-    /// See `peer_tunnel`.
-    pub peer_session: u16,
-    /// Our address and the LAC's (outer IP/UDP).
-    pub local: SocketAddr,
-    /// See `local`.
-    pub peer: SocketAddr,
-    /// The subscriber's IPv4 address, once IPCP is open.
-    pub ipv4: Option<Ipv4Addr>,
-    /// The subscriber's interface identifier, once IPv6CP is open.
-    pub ipv6_id: Option<[u8; 8]>,
-    /// The subscriber's MRU (larger downstream packets are refused).
-    pub mru: u16,
-    /// Our data messages carry Ns/Nr (RFC 2661 §5.4).
-    pub sequencing: bool,
-    /// The Ns the data plane goes on from when it takes the session over
-    /// (lnsd numbered the session's PPP negotiation until now).
-    pub next_ns: u16,
-}
-
-/// The data plane as the control plane sees it. Until the real one exists
-/// (issue 6) [`NullDataPlane`] stands in.
-pub trait DataPlane: std::fmt::Debug {
-    /// Installs or updates a session's forwarding entry.
-    fn install(&mut self, entry: &SessionEntry);
-    /// Removes it (before its address is reused). For a sequenced session
-    /// the data plane numbered, the Ns its next data message would have
-    /// carried: lnsd goes on from there (RFC 2661 §5.4, one sequence).
-    fn remove(&mut self, key: SessionKey) -> Option<u16>;
-    /// Takes the next Ns of a sequenced session the data plane numbers
-    /// (it is installed): lnsd's frames and the workers' share one
-    /// sequence. `None`: not installed, the engine numbers it.
-    fn take_ns(&mut self, key: SessionKey) -> Option<u16> {
-        let _ = key;
-        None
-    }
-    /// Installs (or updates) a switched call: a frame received on one
-    /// leg leaves on the other (the multi-hop gateway, DESIGN §2.1).
-    fn install_switched(&mut self, entry: &SwitchedEntry) {
-        let _ = entry;
-    }
-    /// Stops switching a call (before either leg's ids can be reused);
-    /// what the data plane switched each way: (from the LAC, from the
-    /// LNS).
-    fn remove_switched(&mut self, a: SessionKey, b: SessionKey) -> Option<[LegUsage; 2]> {
-        let _ = (a, b);
-        None
-    }
-}
-
+pub use crate::engine::dataplane::{Closed, DataPlane, DataPlaneOp, NullDataPlane, SessionEntry};
 pub use crate::engine::switch::LegUsage;
-
-/// A data plane that forwards nothing, but remembers what it was told (so
-/// tests can check the order of install and remove).
-#[derive(Debug, Default)]
-pub struct NullDataPlane {
-    /// Entries installed now.
-    pub entries: HashMap<SessionKey, SessionEntry>,
-    /// Switched calls installed now, by leg A.
-    pub switched: HashMap<SessionKey, SwitchedEntry>,
-}
-
-impl DataPlane for NullDataPlane {
-    fn install_switched(&mut self, entry: &SwitchedEntry) {
-        self.switched.insert(entry.a.key, *entry);
-    }
-    fn remove_switched(&mut self, a: SessionKey, _b: SessionKey) -> Option<[LegUsage; 2]> {
-        self.switched.remove(&a).map(|_| [LegUsage::default(); 2])
-    }
-    fn install(&mut self, entry: &SessionEntry) {
-        self.entries.insert(entry.key, entry.clone());
-    }
-    fn remove(&mut self, key: SessionKey) -> Option<u16> {
-        self.entries.remove(&key);
-        None
-    }
-}
 
 /// Addressing settings.
 #[derive(Debug, Clone)]
@@ -315,9 +236,11 @@ pub struct AaaStats {
     pub dae_dropped: u64,
 }
 
-/// The LNS engine.
+/// The LNS engine: every call's state, no data plane (it asks for one
+/// with [`DataPlaneOp`]s, see [`LnsCore::poll_dataplane`]). [`Lns`] is
+/// the same engine with a data plane the ops are applied to.
 #[derive(Debug)]
-pub struct Lns<D: DataPlane> {
+pub struct LnsCore {
     /// The L2TP endpoint (tunnels and calls).
     pub endpoint: Endpoint,
     cfg: LnsConfig,
@@ -325,8 +248,8 @@ pub struct Lns<D: DataPlane> {
     pub users: Users,
     /// Address pools and IPv6CP identifiers.
     pub addressing: Addressing,
-    /// The data plane.
-    pub dataplane: D,
+    /// What the data plane is to do, in order (taken by the shell).
+    dp_ops: VecDeque<DataPlaneOp>,
     /// Subscriber IP packets that reached the control plane (only while
     /// the data plane is not forwarding); dropped.
     pub data_punted: u64,
@@ -378,12 +301,16 @@ pub struct Lns<D: DataPlane> {
     radius_latencies: VecDeque<Duration>,
     /// The multi-hop gateway: calls switched to other LNSs.
     pub switch: Switch,
-    /// Frames switched by the control plane, ready to send.
-    relays: VecDeque<Transmit>,
+    /// Frames switched by the control plane, numbered when taken.
+    relays: VecDeque<Relay>,
     /// Switched calls with an Accounting-Start sent (RFC 2867), by leg A.
     switch_acct: HashMap<SessionKey, (Call, Instant)>,
     /// What the data plane switched for calls just removed from it.
     switch_usage: HashMap<SessionKey, [LegUsage; 2]>,
+    /// Switched calls asked out of the data plane whose counters have not
+    /// come back yet, by leg A, with the cause once the call is down (its
+    /// Accounting-Stop waits for them).
+    switch_closing: HashMap<SessionKey, Option<DownCause>>,
 }
 
 /// A PPP frame for a call, framed and numbered only when the shell takes
@@ -407,17 +334,10 @@ type Early = (bool, Vec<(u16, Vec<u8>)>);
 /// oldest go first when nobody takes them).
 const RADIUS_LATENCY_SAMPLES: usize = 4096;
 
-impl<D: DataPlane> Lns<D> {
+impl LnsCore {
     /// An engine around `endpoint`; `seed` drives PPP magic numbers and
     /// challenges.
-    pub fn new(
-        endpoint: Endpoint,
-        cfg: LnsConfig,
-        users: Users,
-        pools: Pools,
-        dataplane: D,
-        seed: u64,
-    ) -> Self {
+    pub fn new(endpoint: Endpoint, cfg: LnsConfig, users: Users, pools: Pools, seed: u64) -> Self {
         let cfg_radius = cfg.radius.as_ref().map(|r| {
             let mut rs = [0u8; 32];
             rs[..8].copy_from_slice(&seed.to_le_bytes());
@@ -429,12 +349,12 @@ impl<D: DataPlane> Lns<D> {
             }
             Client::new(r.client.clone(), rs)
         });
-        Lns {
+        LnsCore {
             endpoint,
             cfg,
             users,
             addressing: Addressing::new(pools),
-            dataplane,
+            dp_ops: VecDeque::new(),
             data_punted: 0,
             subs: HashMap::new(),
             timers: Timers::default(),
@@ -464,6 +384,7 @@ impl<D: DataPlane> Lns<D> {
             relays: VecDeque::new(),
             switch_acct: HashMap::new(),
             switch_usage: HashMap::new(),
+            switch_closing: HashMap::new(),
         }
     }
 
@@ -527,15 +448,25 @@ impl<D: DataPlane> Lns<D> {
     /// and the later a number is taken the less likely a frame numbered
     /// after it goes out first (a Linux LAC discards out-of-sequence
     /// frames, RFC 2661 §5.4).
-    pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        if let Some(t) = self.relays.pop_front() {
-            return Some(t);
+    ///
+    /// `take_ns` is the data plane's take-the-next-Ns (`None`: it does
+    /// not number that session); the shell applies every pending
+    /// [`DataPlaneOp`] first.
+    pub fn poll_transmit_numbered(
+        &mut self,
+        take_ns: &mut dyn FnMut(SessionKey) -> Option<u16>,
+    ) -> Option<Transmit> {
+        if let Some(r) = self.relays.pop_front() {
+            let ns = r
+                .sequenced
+                .then(|| take_ns(r.inbound).unwrap_or_else(|| self.switch.relay_ns(r.inbound)));
+            return Some(r.into_transmit(ns));
         }
         let Some(f) = self.transmits.pop_front() else {
             return self.endpoint.poll_transmit();
         };
         let ns = f.sequenced.then(|| {
-            self.dataplane.take_ns(f.key).unwrap_or_else(|| {
+            take_ns(f.key).unwrap_or_else(|| {
                 // Not in the data plane: ours (a call already gone sends
                 // its last frames from 0; the LAC is clearing it anyway).
                 self.subs.get_mut(&f.key).map_or(0, |s| {
@@ -559,6 +490,38 @@ impl<D: DataPlane> Lns<D> {
     /// Next event.
     pub fn poll_event(&mut self) -> Option<LnsEvent> {
         self.events.pop_front()
+    }
+
+    /// Next thing the data plane is to do (see `engine::dataplane` for
+    /// the shell's side of the contract).
+    pub fn poll_dataplane(&mut self) -> Option<DataPlaneOp> {
+        self.dp_ops.pop_front()
+    }
+
+    /// The data plane's answer to a `Remove` or `RemoveSwitched`.
+    pub fn dataplane_closed(&mut self, now: Instant, closed: Closed) {
+        match closed {
+            Closed::Session { key, next_ns } => {
+                // Our frames go on from where the workers' left off,
+                // unless the session was installed again meanwhile (the
+                // data plane numbers it again).
+                if let (Some(n), Some(s)) = (next_ns, self.subs.get_mut(&key))
+                    && !s.installed
+                {
+                    s.ns = n;
+                }
+            }
+            Closed::Switched { a, usage } => {
+                let u = self.switch_usage.entry(a).or_default();
+                for (x, d) in u.iter_mut().zip(usage) {
+                    x.packets += d.packets;
+                    x.octets += d.octets;
+                }
+                if let Some(Some(cause)) = self.switch_closing.remove(&a) {
+                    self.account_switched(now, a, None, Some(&cause));
+                }
+            }
+        }
     }
 
     /// Earliest timer.
@@ -862,12 +825,8 @@ impl<D: DataPlane> Lns<D> {
         {
             let key = SessionKey { tunnel, session };
             if self.switch.owns(key) {
-                let dp = &mut self.dataplane;
-                if let Some(t) = self
-                    .switch
-                    .relay(key, from, datagram, payload_offset, |k| dp.take_ns(k))
-                {
-                    self.relays.push_back(t);
+                if let Some(r) = self.switch.relay(key, from, datagram, payload_offset) {
+                    self.relays.push_back(r);
                 }
                 self.drain_switch(now);
                 self.after_endpoint(now);
@@ -926,7 +885,7 @@ impl<D: DataPlane> Lns<D> {
         if s.installed {
             // The data plane's template gains the S bit and Ns field.
             let entry = Self::entry(key, s);
-            self.dataplane.install(&entry);
+            self.dp_ops.push_back(DataPlaneOp::Install(entry));
         }
     }
 
@@ -1107,11 +1066,10 @@ impl<D: DataPlane> Lns<D> {
     fn drain_switch(&mut self, now: Instant) {
         while let Some(o) = self.switch.poll_output() {
             match o {
-                SwitchOutput::Install(e) => self.dataplane.install_switched(&e),
+                SwitchOutput::Install(e) => self.dp_ops.push_back(DataPlaneOp::InstallSwitched(e)),
                 SwitchOutput::Remove { a, b } => {
-                    if let Some(u) = self.dataplane.remove_switched(a, b) {
-                        self.switch_usage.insert(a, u);
-                    }
+                    self.switch_closing.insert(a, None);
+                    self.dp_ops.push_back(DataPlaneOp::RemoveSwitched { a, b });
                 }
                 SwitchOutput::Up { a, b, user, target } => {
                     self.account_switched(now, a, Some((b, &user, target)), None);
@@ -1151,7 +1109,12 @@ impl<D: DataPlane> Lns<D> {
                         x.packets += r.packets;
                         x.octets += r.octets;
                     }
-                    self.account_switched(now, a, None, Some(&cause));
+                    // The Stop carries the data plane's counters: it
+                    // waits for them if the call is still leaving it.
+                    match self.switch_closing.get_mut(&a) {
+                        Some(pending) => *pending = Some(cause.clone()),
+                        None => self.account_switched(now, a, None, Some(&cause)),
+                    }
                     self.events
                         .push_back(LnsEvent::SwitchedDown { a, b, user, cause });
                 }
@@ -1530,7 +1493,7 @@ impl<D: DataPlane> Lns<D> {
                     s.reported_up = true;
                     s.installed = true;
                     let (user, v4) = (s.user.clone(), s.ipv4);
-                    self.dataplane.install(&entry);
+                    self.dp_ops.push_back(DataPlaneOp::Install(entry));
                     if first {
                         let z = s.authz.as_ref();
                         s.clock.start(
@@ -1549,10 +1512,9 @@ impl<D: DataPlane> Lns<D> {
                 }
                 LinkOutput::NetworkDown => {
                     // No NCP open: stop forwarding until one reopens. The
-                    // sequence goes on from where the data plane left it.
-                    if let Some(n) = self.dataplane.remove(key) {
-                        s.ns = n;
-                    }
+                    // sequence goes on from where the data plane left it
+                    // (its `Closed` says where).
+                    self.dp_ops.push_back(DataPlaneOp::Remove(key));
                     s.installed = false;
                 }
                 LinkOutput::Down(cause) => {
@@ -1612,8 +1574,12 @@ impl<D: DataPlane> Lns<D> {
             self.radius_tokens.remove(t);
         }
         self.timers.set(key, None);
-        // Forwarding stops before the address can be handed to anyone else.
-        self.dataplane.remove(key);
+        // Forwarding stops before the address can be handed to anyone
+        // else: the removal is queued ahead of any install that could
+        // reuse it.
+        if s.installed {
+            self.dp_ops.push_back(DataPlaneOp::Remove(key));
+        }
         self.addressing.release(s.ipv4, s.ipv6_id);
         let ppp = cause.ppp_cause();
         // RFC 2661 §4.4.2: our own decision to end the call (operator,
@@ -1629,5 +1595,149 @@ impl<D: DataPlane> Lns<D> {
             user: s.user,
             cause,
         });
+    }
+}
+
+/// The LNS engine with its data plane: the shell for [`LnsCore`]'s
+/// data-plane outputs, which it applies to `dataplane` (in order, before
+/// any frame leaves) and whose answers it hands back. lnsd and the
+/// simulator drive this; everything else of the engine is reached
+/// through it as [`LnsCore`].
+#[derive(Debug)]
+pub struct Lns<D: DataPlane> {
+    core: LnsCore,
+    /// The data plane.
+    pub dataplane: D,
+    /// The latest instant the engine was driven at (answers applied from
+    /// a poll are dated then).
+    now: Option<Instant>,
+}
+
+impl<D: DataPlane> std::ops::Deref for Lns<D> {
+    type Target = LnsCore;
+    fn deref(&self) -> &LnsCore {
+        &self.core
+    }
+}
+
+impl<D: DataPlane> std::ops::DerefMut for Lns<D> {
+    fn deref_mut(&mut self) -> &mut LnsCore {
+        &mut self.core
+    }
+}
+
+impl<D: DataPlane> Lns<D> {
+    /// [`LnsCore::new`] with `dataplane`.
+    pub fn new(
+        endpoint: Endpoint,
+        cfg: LnsConfig,
+        users: Users,
+        pools: Pools,
+        dataplane: D,
+        seed: u64,
+    ) -> Self {
+        Lns {
+            core: LnsCore::new(endpoint, cfg, users, pools, seed),
+            dataplane,
+            now: None,
+        }
+    }
+
+    /// See [`LnsCore::with_switch`].
+    pub fn with_switch(mut self, cfg: SwitchConfig) -> Self {
+        self.core = self.core.with_switch(cfg);
+        self
+    }
+
+    /// Applies the engine's pending data-plane ops and hands back their
+    /// answers.
+    fn sync(&mut self, now: Instant) {
+        self.now = Some(now);
+        while let Some(op) = self.core.poll_dataplane() {
+            if let Some(c) = crate::engine::dataplane::apply(&mut self.dataplane, &op) {
+                self.core.dataplane_closed(now, c);
+            }
+        }
+    }
+
+    /// Pending ops applied at the latest instant seen (for polls, which
+    /// take none).
+    fn sync_polled(&mut self) {
+        if let Some(now) = self.now {
+            self.sync(now);
+        }
+    }
+
+    /// See [`LnsCore::handle`].
+    pub fn handle(&mut self, now: Instant, local: SocketAddr, from: SocketAddr, datagram: &[u8]) {
+        self.core.handle(now, local, from, datagram);
+        self.sync(now);
+    }
+
+    /// See [`LnsCore::on_timeout`].
+    pub fn on_timeout(&mut self, now: Instant) {
+        self.core.on_timeout(now);
+        self.sync(now);
+    }
+
+    /// See [`LnsCore::handle_radius`].
+    pub fn handle_radius(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
+        self.core.handle_radius(now, from, bytes);
+        self.sync(now);
+    }
+
+    /// See [`LnsCore::handle_dae`].
+    pub fn handle_dae(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) -> Option<Vec<u8>> {
+        let r = self.core.handle_dae(now, from, bytes);
+        self.sync(now);
+        r
+    }
+
+    /// See [`LnsCore::with_endpoint`].
+    pub fn with_endpoint<R>(&mut self, now: Instant, f: impl FnOnce(&mut Endpoint) -> R) -> R {
+        let r = self.core.with_endpoint(now, f);
+        self.sync(now);
+        r
+    }
+
+    /// See [`LnsCore::shutdown`].
+    pub fn shutdown(&mut self, now: Instant) {
+        self.core.shutdown(now);
+        self.sync(now);
+    }
+
+    /// See [`LnsCore::dial`].
+    pub fn dial(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        lac: SocketAddr,
+        params: crate::l2tp::CallParams,
+        deadline: Instant,
+    ) -> Result<SessionKey, String> {
+        let r = self.core.dial(now, local, lac, params, deadline);
+        self.sync(now);
+        r
+    }
+
+    /// See [`LnsCore::disconnect`].
+    pub fn disconnect(&mut self, now: Instant, key: SessionKey, cause: DownCause) -> bool {
+        let r = self.core.disconnect(now, key, cause);
+        self.sync(now);
+        r
+    }
+
+    /// Next datagram to send, a sequenced session's frames numbered from
+    /// the data plane's shared counter while it has the session.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.sync_polled();
+        let dp = &mut self.dataplane;
+        self.core.poll_transmit_numbered(&mut |k| dp.take_ns(k))
+    }
+
+    /// See [`LnsCore::poll_event`].
+    pub fn poll_event(&mut self) -> Option<LnsEvent> {
+        self.sync_polled();
+        self.core.poll_event()
     }
 }

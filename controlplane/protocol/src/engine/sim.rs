@@ -88,7 +88,7 @@ impl<D: crate::lns::DataPlane> Engine for crate::lns::Lns<D> {
         crate::lns::Lns::poll_event(self)
     }
     fn poll_timeout(&self) -> Option<Instant> {
-        crate::lns::Lns::poll_timeout(self)
+        crate::lns::LnsCore::poll_timeout(self)
     }
     fn on_timeout(&mut self, now: Instant) {
         crate::lns::Lns::on_timeout(self, now)

@@ -1168,8 +1168,7 @@ impl Switch {
         from: SocketAddr,
         datagram: &[u8],
         payload_offset: usize,
-        take_ns: impl FnOnce(SessionKey) -> Option<u16>,
-    ) -> Option<Transmit> {
+    ) -> Option<Relay> {
         let a = if self.calls.contains_key(&key) {
             key
         } else {
@@ -1190,24 +1189,79 @@ impl Switch {
             self.stats.relay_dropped += 1;
             return None;
         }
-        let ns = out.sequencing.then(|| {
-            take_ns(inbound.key).unwrap_or_else(|| {
-                let n = out.ns;
-                out.ns = n.wrapping_add(1);
-                n
-            })
-        });
-        let (local, peer, ids) = (out.local, out.peer, out.peer_ids);
         let ppp = ppp?;
+        let relay = Relay {
+            inbound: inbound.key,
+            local: out.local,
+            peer: out.peer,
+            peer_ids: out.peer_ids,
+            sequenced: out.sequencing,
+            ppp: ppp.to_vec(),
+        };
         self.stats.relayed += 1;
         let u = &mut c.relayed[usize::from(!from_a)];
         u.packets += 1;
         u.octets += ppp.len() as u64;
-        Some(Transmit {
-            local,
-            peer,
-            payload: frame::rewrap(ids.0, ids.1, ns, ppp),
-        })
+        Some(relay)
+    }
+
+    /// The next Ns of the leg a frame received on `inbound` leaves on,
+    /// for when the data plane does not number that call (not installed
+    /// yet, or no data plane); 0 once the call is gone (its peer is
+    /// clearing it anyway).
+    pub fn relay_ns(&mut self, inbound: SessionKey) -> u16 {
+        let a = if self.calls.contains_key(&inbound) {
+            inbound
+        } else {
+            match self.by_b.get(&inbound) {
+                Some(a) => *a,
+                None => return 0,
+            }
+        };
+        let Some(c) = self.calls.get_mut(&a) else {
+            return 0;
+        };
+        let out = if inbound == c.a.key {
+            match c.b.as_mut() {
+                Some(b) => b,
+                None => return 0,
+            }
+        } else {
+            &mut c.a
+        };
+        let n = out.ns;
+        out.ns = n.wrapping_add(1);
+        n
+    }
+}
+
+/// A frame lnsd switches itself (the data plane does not have the call,
+/// or punted it): framed and numbered when the shell takes it, like the
+/// engine's own PPP frames (see `Lns::poll_transmit`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Relay {
+    /// The leg it arrived on (whose data-plane slot numbers the other).
+    pub inbound: SessionKey,
+    /// Our address on the leg it leaves on.
+    pub local: SocketAddr,
+    /// The peer it goes to.
+    pub peer: SocketAddr,
+    /// That peer's tunnel and session ids.
+    pub peer_ids: (u16, u16),
+    /// Whether frames on that leg carry Ns.
+    pub sequenced: bool,
+    /// The PPP frame, as received.
+    pub ppp: Vec<u8>,
+}
+
+impl Relay {
+    /// The datagram, numbered `ns` when the leg is sequenced.
+    pub fn into_transmit(self, ns: Option<u16>) -> Transmit {
+        Transmit {
+            local: self.local,
+            peer: self.peer,
+            payload: frame::rewrap(self.peer_ids.0, self.peer_ids.1, ns, &self.ppp),
+        }
     }
 }
 

@@ -1,0 +1,167 @@
+//! The data plane as the engine sees it: outputs the engine produces
+//! (install, update, remove a terminated session; install, remove a
+//! switched call) and inputs it takes back (a session or call left the
+//! data plane, with the Ns its frames had reached and what it switched).
+//! The engine never calls a data plane: the shell applies
+//! [`DataPlaneOp`]s, in order, to whatever it has (shared-memory tables in
+//! lnsd, [`NullDataPlane`] elsewhere) and hands each result back as a
+//! [`Closed`] (DESIGN §3).
+//!
+//! One thing cannot wait for a round trip: a sequenced session's Ns is
+//! shared by the workers and lnsd (RFC 2661 §5.4, one sequence per
+//! session), so the shell passes its take-the-next-Ns function to the
+//! engine's `poll_transmit_numbered` and the engine numbers each frame as
+//! it leaves.
+//!
+//! Contract for a shell: apply every op before taking the next frame, and
+//! answer every `Remove`/`RemoveSwitched` with one `Closed` (the ones
+//! [`apply`] returns) before taking the next frame. [`apply`] is that
+//! loop for any [`DataPlane`].
+
+use crate::engine::switch::{LegUsage, SwitchedEntry};
+use crate::l2tp::SessionKey;
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr};
+
+/// What the data plane needs to forward a subscriber's traffic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionEntry {
+    /// Our ids.
+    pub key: SessionKey,
+    /// The LAC's tunnel and session ids (for encapsulation).
+    pub peer_tunnel: u16,
+    /// See `peer_tunnel`.
+    pub peer_session: u16,
+    /// Our address and the LAC's (outer IP/UDP).
+    pub local: SocketAddr,
+    /// See `local`.
+    pub peer: SocketAddr,
+    /// The subscriber's IPv4 address, once IPCP is open.
+    pub ipv4: Option<Ipv4Addr>,
+    /// The subscriber's interface identifier, once IPv6CP is open.
+    pub ipv6_id: Option<[u8; 8]>,
+    /// The subscriber's MRU (larger downstream packets are refused).
+    pub mru: u16,
+    /// Our data messages carry Ns/Nr (RFC 2661 §5.4).
+    pub sequencing: bool,
+    /// The Ns the data plane goes on from when it takes the session over
+    /// (lnsd numbered the session's PPP negotiation until now).
+    pub next_ns: u16,
+}
+
+/// What the engine asks of the data plane, in the order it must happen
+/// (a session's entry is removed before its address is leased again, and
+/// that order is the queue's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DataPlaneOp {
+    /// Install a terminated session, or update it (same key).
+    Install(SessionEntry),
+    /// Stop forwarding a terminated session.
+    Remove(SessionKey),
+    /// Install a switched call, or update it (same leg A).
+    InstallSwitched(SwitchedEntry),
+    /// Stop switching a call.
+    RemoveSwitched {
+        /// Leg A (the LAC's).
+        a: SessionKey,
+        /// Leg B (the LNS's).
+        b: SessionKey,
+    },
+}
+
+/// What the data plane reports back when a session or call left it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closed {
+    /// A terminated session left the data plane.
+    Session {
+        /// Its ids.
+        key: SessionKey,
+        /// For a sequenced session the data plane numbered: the Ns its
+        /// next frame would have carried (the engine goes on from there).
+        next_ns: Option<u16>,
+    },
+    /// A switched call left the data plane.
+    Switched {
+        /// Leg A.
+        a: SessionKey,
+        /// What it switched: (from the LAC, from the LNS); zero when it
+        /// never had the call.
+        usage: [LegUsage; 2],
+    },
+}
+
+/// A data plane the shell applies the engine's ops to.
+pub trait DataPlane: std::fmt::Debug {
+    /// Installs or updates a session's forwarding entry.
+    fn install(&mut self, entry: &SessionEntry);
+    /// Removes it. For a sequenced session the data plane numbered, the
+    /// Ns its next data message would have carried.
+    fn remove(&mut self, key: SessionKey) -> Option<u16>;
+    /// Takes the next Ns of a sequenced session the data plane numbers
+    /// (it is installed): lnsd's frames and the workers' share one
+    /// sequence. `None`: not installed, the engine numbers it.
+    fn take_ns(&mut self, key: SessionKey) -> Option<u16> {
+        let _ = key;
+        None
+    }
+    /// Installs (or updates) a switched call: a frame received on one
+    /// leg leaves on the other (the multi-hop gateway, DESIGN §2.1).
+    fn install_switched(&mut self, entry: &SwitchedEntry) {
+        let _ = entry;
+    }
+    /// Stops switching a call (before either leg's ids can be reused);
+    /// what the data plane switched each way: (from the LAC, from the
+    /// LNS).
+    fn remove_switched(&mut self, a: SessionKey, b: SessionKey) -> Option<[LegUsage; 2]> {
+        let _ = (a, b);
+        None
+    }
+}
+
+/// Applies one op to `dp`; what to hand back to the engine, if anything.
+pub fn apply(dp: &mut impl DataPlane, op: &DataPlaneOp) -> Option<Closed> {
+    match op {
+        DataPlaneOp::Install(e) => {
+            dp.install(e);
+            None
+        }
+        DataPlaneOp::Remove(key) => Some(Closed::Session {
+            key: *key,
+            next_ns: dp.remove(*key),
+        }),
+        DataPlaneOp::InstallSwitched(e) => {
+            dp.install_switched(e);
+            None
+        }
+        DataPlaneOp::RemoveSwitched { a, b } => Some(Closed::Switched {
+            a: *a,
+            usage: dp.remove_switched(*a, *b).unwrap_or_default(),
+        }),
+    }
+}
+
+/// A data plane that forwards nothing, but remembers what it was told (so
+/// tests can check the order of install and remove).
+#[derive(Debug, Default)]
+pub struct NullDataPlane {
+    /// Entries installed now.
+    pub entries: HashMap<SessionKey, SessionEntry>,
+    /// Switched calls installed now, by leg A.
+    pub switched: HashMap<SessionKey, SwitchedEntry>,
+}
+
+impl DataPlane for NullDataPlane {
+    fn install_switched(&mut self, entry: &SwitchedEntry) {
+        self.switched.insert(entry.a.key, *entry);
+    }
+    fn remove_switched(&mut self, a: SessionKey, _b: SessionKey) -> Option<[LegUsage; 2]> {
+        self.switched.remove(&a).map(|_| [LegUsage::default(); 2])
+    }
+    fn install(&mut self, entry: &SessionEntry) {
+        self.entries.insert(entry.key, entry.clone());
+    }
+    fn remove(&mut self, key: SessionKey) -> Option<u16> {
+        self.entries.remove(&key);
+        None
+    }
+}
