@@ -6,7 +6,11 @@
 //! records (encapsulation template, addresses, MRU) and keeps the next-hop
 //! entries fresh: the core gateway's MAC and, per LAC, the MAC of the
 //! neighbour the route to that LAC goes through, asked of the kernel over
-//! rtnetlink ([`super::netlink`]). A neighbour the kernel has not
+//! rtnetlink ([`super::netlink`]) off the engine task: a peer whose route
+//! is not known yet is installed as if on the link (the common case) and
+//! its route asked ([`TableDataPlane::take_lookups`]); the answer
+//! ([`TableDataPlane::routes_resolved`]) moves its sessions to the right
+//! next hop and interface. A neighbour the kernel has not
 //! resolved yet is prodded (one UDP datagram to its discard port makes the
 //! kernel ARP for it) and picked up on the next refresh; until then the
 //! workers drop that session's downstream packets under `no_next_hop`.
@@ -24,6 +28,7 @@ use lns_dataplane::table::record::{Egress, Leg as TableLeg};
 use lns_dataplane::table::{
     CORE_V4, NextHop, Session, Sizes, SlotId, SwitchedIds, TableError, Writer,
 };
+use lns_protocol::engine::switch::SwitchedEntry;
 use lns_protocol::l2tp::SessionKey;
 use lns_protocol::lns::{DataPlane, LegUsage, NullDataPlane, SessionEntry};
 use std::collections::HashMap;
@@ -87,16 +92,59 @@ struct Hop {
     index: u32,
     users: usize,
     written: Option<NextHop>,
+    /// Its neighbour was looked up since it was taken.
+    asked: bool,
     /// The interface the neighbour is on.
     dev: String,
 }
 
-/// A switched call in the table: both legs' slots, the next hops they use.
+/// A switched call in the table: both legs' slots, the next hops they
+/// use, and the entry they were written from (written again when a leg's
+/// route becomes known).
 #[derive(Debug, Clone, Copy)]
 struct Switched {
     ids: SwitchedIds,
     b: SessionKey,
     vias: [Ipv4Addr; 2],
+    entry: SwitchedEntry,
+}
+
+/// What the table knows of the kernel's route to a peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    /// Asked of the kernel (gateway, output interface; `None`: no route).
+    Known(Option<(Ipv4Addr, u32)>),
+    /// Not known yet: asked, and written as if the peer were on the link.
+    Asked,
+}
+
+/// Something written with a peer's route not known yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Waiter {
+    /// A terminated session.
+    Session(SessionKey),
+    /// A switched call, by leg A.
+    Switched(SessionKey),
+}
+
+/// Route answers from the kernel, asked off the engine task: each peer's
+/// route, and the neighbour table as it was then.
+#[derive(Debug, Default)]
+pub struct Resolved {
+    /// Each peer asked, with its route (gateway, output interface).
+    pub routes: Vec<(Ipv4Addr, Option<(Ipv4Addr, u32)>)>,
+    /// The neighbour table.
+    pub neighbours: Vec<netlink::Neighbour>,
+}
+
+impl Resolved {
+    /// Asks the kernel (blocking: netlink round trips).
+    pub fn lookup(peers: &[Ipv4Addr]) -> Resolved {
+        Resolved {
+            routes: peers.iter().map(|&p| (p, netlink::route_get(p))).collect(),
+            neighbours: netlink::neighbours(),
+        }
+    }
 }
 
 /// The table-backed data plane.
@@ -114,11 +162,15 @@ pub struct TableDataPlane {
     /// Each switched leg's receiving slot, and whether the other leg (the
     /// one its frames leave on) is sequenced.
     legs: HashMap<SessionKey, (SlotId, bool)>,
-    /// The kernel's route to each peer (gateway, output interface), asked
-    /// once per peer between refreshes rather than once per session: a
-    /// netlink round trip on the engine task for every setup adds up at
-    /// thousands of setups a second.
-    routes: HashMap<Ipv4Addr, Option<(Ipv4Addr, u32)>>,
+    /// The kernel's route to each peer, asked once per peer (and again
+    /// after each refresh), off the engine task.
+    routes: HashMap<Ipv4Addr, Route>,
+    /// Peers whose route is to be asked (taken by lnsd).
+    lookups: Vec<Ipv4Addr>,
+    /// What was written while a peer's route was not known, by peer.
+    waiting: HashMap<Ipv4Addr, Vec<Waiter>>,
+    /// The core interface's index (read at each refresh).
+    core_ifindex: Option<u32>,
     core_hop: Option<NextHop>,
     /// Data plane attaches seen (the header counts them).
     attaches: u64,
@@ -146,6 +198,9 @@ impl TableDataPlane {
             switched: HashMap::new(),
             legs: HashMap::new(),
             routes: HashMap::new(),
+            lookups: Vec::new(),
+            waiting: HashMap::new(),
+            core_ifindex: kernel::ifindex(core),
             free_hops: (2..lns_dataplane::table::NEXTHOPS).rev().collect(),
             core_hop: None,
             attaches: 0,
@@ -155,12 +210,107 @@ impl TableDataPlane {
         Ok(t)
     }
 
-    /// The route to `peer`, from the cache (see `routes`).
-    fn route(&mut self, peer: Ipv4Addr) -> Option<(Ipv4Addr, u32)> {
-        *self
-            .routes
-            .entry(peer)
-            .or_insert_with(|| netlink::route_get(peer))
+    /// The route to `peer` if known; otherwise asked (see `lookups`).
+    fn route(&mut self, peer: Ipv4Addr) -> Route {
+        let r = *self.routes.entry(peer).or_insert(Route::Asked);
+        if r == Route::Asked && !self.lookups.contains(&peer) {
+            self.lookups.push(peer);
+        }
+        r
+    }
+
+    /// Peers whose route lnsd is to ask of the kernel (off the engine
+    /// task) and hand back with [`TableDataPlane::routes_resolved`].
+    pub fn take_lookups(&mut self) -> Vec<Ipv4Addr> {
+        std::mem::take(&mut self.lookups)
+    }
+
+    /// The kernel's answers: sessions and calls written while a route was
+    /// unknown move to the next hop (and interface) it gives, and next
+    /// hops not written yet are looked up in the neighbour table.
+    pub fn routes_resolved(&mut self, r: &Resolved) {
+        for &(peer, route) in &r.routes {
+            self.routes.insert(peer, Route::Known(route));
+            for w in self.waiting.remove(&peer).unwrap_or_default() {
+                match w {
+                    Waiter::Session(key) => self.reroute(key, peer, route),
+                    Waiter::Switched(a) => {
+                        if let Some(sw) = self.switched.get(&a).copied() {
+                            self.install_switched(&sw.entry);
+                        }
+                    }
+                }
+            }
+        }
+        let fresh: Vec<Ipv4Addr> = self
+            .hops
+            .iter_mut()
+            .filter(|(_, h)| h.written.is_none())
+            .map(|(v, h)| {
+                h.asked = true;
+                *v
+            })
+            .collect();
+        for via in fresh {
+            if !self.resolve_hop(&r.neighbours, via) {
+                kernel::prod(via);
+            }
+        }
+    }
+
+    /// Moves session `key`, written as if its LAC were on the link, to the
+    /// next hop its route gives.
+    fn reroute(&mut self, key: SessionKey, lac: Ipv4Addr, route: Option<(Ipv4Addr, u32)>) {
+        let via = route.map_or(lac, |(v, _)| v);
+        let Some((id, s, old)) = self.sessions.get(&key).cloned() else {
+            return;
+        };
+        // The ids may have been reused by a session of another LAC.
+        if via == old || s.peer != IpAddr::V4(lac) {
+            return;
+        }
+        let access = self.access.clone();
+        let Some(hop) = self.hop_for(via, &access) else {
+            tracing::error!("next-hop table full");
+            return;
+        };
+        let moved = Session {
+            lac_nexthop: hop,
+            ..s
+        };
+        match self.writer.update(id, &moved) {
+            Ok(()) => {
+                self.release_hop(old);
+                self.sessions.insert(key, (id, moved, via));
+            }
+            Err(err) => {
+                self.release_hop(via);
+                tracing::error!(tunnel = key.tunnel, session = key.session, error = %err, "next hop not moved");
+            }
+        }
+    }
+
+    /// Remembers that `w` was written before `peer`'s route was known.
+    fn wait_for(&mut self, peer: Ipv4Addr, w: Waiter) {
+        let list = self.waiting.entry(peer).or_default();
+        if !list.contains(&w) {
+            list.push(w);
+        }
+    }
+
+    /// A next hop just taken that nothing has written: its neighbour is
+    /// looked up with `peer`'s route (off the engine task).
+    fn look_up_new_hop(&mut self, via: Ipv4Addr, peer: Ipv4Addr) {
+        let Some(h) = self.hops.get_mut(&via) else {
+            return;
+        };
+        if h.written.is_none() && !h.asked {
+            // Once: later sessions through it wait for the refresh.
+            h.asked = true;
+            if !self.lookups.contains(&peer) {
+                self.lookups.push(peer);
+            }
+        }
     }
 
     /// The table.
@@ -180,15 +330,21 @@ impl TableDataPlane {
     /// One leg as the table holds it, with the neighbour it goes through
     /// (a next-hop reference taken). The interface is the one the kernel
     /// routes the peer through: the access or the core side.
+    /// A leg whose peer's route is not known yet is written as if the
+    /// peer were on the access link (and waits for the route).
     fn table_leg(&mut self, l: &lns_protocol::engine::switch::Leg) -> Option<(TableLeg, Ipv4Addr)> {
         let (SocketAddr::V4(local), SocketAddr::V4(peer)) = (l.local, l.peer) else {
             return None;
         };
-        let route = self.route(*peer.ip());
+        let route = match self.route(*peer.ip()) {
+            Route::Known(r) => r,
+            Route::Asked => None,
+        };
         let via = route.map_or(*peer.ip(), |(v, _)| v);
-        let core_ix = kernel::ifindex(&self.core);
         let egress = match route {
-            Some((_, oif)) if Some(oif) == core_ix && self.core != self.access => Egress::Core,
+            Some((_, oif)) if Some(oif) == self.core_ifindex && self.core != self.access => {
+                Egress::Core
+            }
             _ => Egress::Access,
         };
         let dev = match egress {
@@ -240,6 +396,7 @@ impl TableDataPlane {
                 index,
                 users: 1,
                 written: None,
+                asked: false,
                 dev: dev.to_string(),
             },
         );
@@ -280,8 +437,14 @@ impl TableDataPlane {
             );
         }
         // Routes are asked again after each refresh (a changed route
-        // applies to sessions set up from then on).
-        self.routes.clear();
+        // applies to sessions set up from then on); the known ones serve
+        // until the answers come.
+        self.core_ifindex = kernel::ifindex(&self.core);
+        for (peer, r) in &self.routes {
+            if matches!(r, Route::Known(_)) && !self.lookups.contains(peer) {
+                self.lookups.push(*peer);
+            }
+        }
         let mut unresolved = 0;
         if !self.resolve_core(table) {
             unresolved += 1;
@@ -393,7 +556,7 @@ impl TableDataPlane {
 }
 
 impl DataPlane for TableDataPlane {
-    fn install_switched(&mut self, e: &lns_protocol::engine::switch::SwitchedEntry) {
+    fn install_switched(&mut self, e: &SwitchedEntry) {
         let legs = match (self.table_leg(&e.a), self.table_leg(&e.b)) {
             (Some(a), Some(b)) => Some((a, b)),
             (Some((_, via)), None) | (None, Some((_, via))) => {
@@ -424,23 +587,29 @@ impl DataPlane for TableDataPlane {
         };
         match result {
             Ok(ids) => {
+                let fresh = !self.switched.contains_key(&e.a.key);
                 self.switched.insert(
                     e.a.key,
                     Switched {
                         ids,
                         b: e.b.key,
                         vias: [via_a, via_b],
+                        entry: *e,
                     },
                 );
                 self.legs.insert(e.a.key, (ids.a, e.b.sequencing));
                 self.legs.insert(e.b.key, (ids.b, e.a.sequencing));
-                self.stats.installed += 1;
-                let table = netlink::neighbours();
-                for via in [via_a, via_b] {
-                    let new = self.hops.get(&via).is_some_and(|h| h.written.is_none());
-                    if new && !self.resolve_hop(&table, via) {
-                        kernel::prod(via);
+                if fresh {
+                    self.stats.installed += 1;
+                }
+                for (leg, via) in [(&e.a, via_a), (&e.b, via_b)] {
+                    let IpAddr::V4(peer) = leg.peer.ip() else {
+                        continue;
+                    };
+                    if self.routes.get(&peer) == Some(&Route::Asked) {
+                        self.wait_for(peer, Waiter::Switched(e.a.key));
                     }
+                    self.look_up_new_hop(via, peer);
                 }
             }
             Err(err) => {
@@ -509,7 +678,11 @@ impl DataPlane for TableDataPlane {
             }
             return;
         }
-        let via = self.route(lac).map_or(lac, |(v, _)| v);
+        let route = self.route(lac);
+        let via = match route {
+            Route::Known(r) => r.map_or(lac, |(v, _)| v),
+            Route::Asked => lac,
+        };
         let access = self.access.clone();
         let Some(hop) = self.hop_for(via, &access) else {
             self.stats.refused += 1;
@@ -526,12 +699,12 @@ impl DataPlane for TableDataPlane {
             Ok(id) => {
                 self.sessions.insert(e.key, (id, s, via));
                 self.stats.installed += 1;
-                // A LAC's first session: resolve its next hop now rather
-                // than at the next refresh. Later sessions share it.
-                let new = self.hops.get(&via).is_some_and(|h| h.written.is_none());
-                if new && !self.resolve_hop(&netlink::neighbours(), via) {
-                    kernel::prod(via);
+                if route == Route::Asked {
+                    self.wait_for(lac, Waiter::Session(e.key));
                 }
+                // A LAC's first session: its next hop is looked up now
+                // rather than at the next refresh. Later sessions share it.
+                self.look_up_new_hop(via, lac);
             }
             Err(err) => {
                 self.release_hop(via);
@@ -571,7 +744,7 @@ pub enum Plane {
 }
 
 impl DataPlane for Plane {
-    fn install_switched(&mut self, e: &lns_protocol::engine::switch::SwitchedEntry) {
+    fn install_switched(&mut self, e: &SwitchedEntry) {
         match self {
             Plane::Null(n) => n.install_switched(e),
             Plane::Table(t) => t.install_switched(e),
@@ -768,8 +941,73 @@ async fn terminate(child: &mut tokio::process::Child) {
 
 #[cfg(test)]
 mod tests {
-    use super::{Backoff, kernel, secs};
+    use super::{Backoff, Resolved, TableDataPlane, kernel, secs};
+    use lns_dataplane::table::Sizes;
+    use lns_protocol::l2tp::SessionKey;
+    use lns_protocol::lns::{DataPlane, SessionEntry};
+    use std::net::Ipv4Addr;
     use std::time::Duration;
+
+    fn entry(session: u16, lac: Ipv4Addr) -> SessionEntry {
+        SessionEntry {
+            key: SessionKey { tunnel: 1, session },
+            peer_tunnel: 9,
+            peer_session: 100 + session,
+            local: "127.0.0.1:1701".parse().unwrap(),
+            peer: (lac, 1701).into(),
+            ipv4: Some(Ipv4Addr::new(100, 64, 0, session as u8)),
+            ipv6_id: None,
+            mru: 1500,
+            sequencing: false,
+            next_ns: 0,
+        }
+    }
+
+    /// The engine task never waits for netlink: a LAC whose route is not
+    /// known yet is written as if on the link and its route asked; the
+    /// answer moves the session to the gateway it names, and the LAC's
+    /// next sessions use that route at once.
+    #[test]
+    fn a_lac_is_written_on_the_link_until_its_route_comes_back() {
+        let path = std::env::temp_dir().join(format!("xlns-route-test-{}", std::process::id()));
+        let sizes = Sizes {
+            capacity: 64,
+            workers: 1,
+        };
+        let gw = Ipv4Addr::new(127, 0, 0, 1);
+        let mut t = TableDataPlane::create(&path, sizes, "lo", "lo", gw).unwrap();
+        let (lac, router) = (Ipv4Addr::new(127, 0, 0, 7), Ipv4Addr::new(127, 0, 0, 9));
+        let first = entry(1, lac);
+        t.install(&first);
+        assert_eq!(t.take_lookups(), vec![lac]);
+        assert!(t.take_lookups().is_empty(), "asked once");
+        let (_, s, via) = t.sessions[&first.key];
+        assert_eq!(via, lac);
+        assert_eq!(s.lac_nexthop, t.hops[&lac].index);
+
+        t.routes_resolved(&Resolved {
+            routes: vec![(lac, Some((router, 1)))],
+            neighbours: vec![],
+        });
+        let (_, s, via) = t.sessions[&first.key];
+        assert_eq!(via, router);
+        assert_eq!(s.lac_nexthop, t.hops[&router].index);
+        assert!(!t.hops.contains_key(&lac), "the on-link guess is released");
+        // What the workers read.
+        let found = t.writer.reader().by_ids(1, 1).unwrap();
+        assert_eq!(found.session.lac_nexthop, s.lac_nexthop);
+
+        let second = entry(2, lac);
+        t.install(&second);
+        assert!(t.take_lookups().is_empty(), "the route is known");
+        assert_eq!(t.sessions[&second.key].2, router);
+        assert_eq!(t.hops[&router].users, 2);
+        t.remove(first.key);
+        t.remove(second.key);
+        assert!(t.hops.is_empty());
+        drop(t);
+        let _ = std::fs::remove_file(&path);
+    }
 
     const MS: Duration = Duration::from_millis(1);
 

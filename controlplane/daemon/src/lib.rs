@@ -400,8 +400,25 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), RunError> 
     let mut sigint = signal(SignalKind::interrupt()).map_err(RunError::Signals)?;
     let mut shutdown_deadline: Option<std::time::Instant> = None;
 
+    // Routes to new peers are asked off the engine task too; the table
+    // writes such a peer's sessions as if it were on the link meanwhile.
+    let (route_tx, mut route_rx) = mpsc::channel::<dataplane::Resolved>(16);
+
     loop {
         flush(&mut lns, &sockets, &aux, &mut admin).await;
+        if let Plane::Table(t) = &mut lns.dataplane {
+            let peers = t.take_lookups();
+            if !peers.is_empty() {
+                let tx = route_tx.clone();
+                tokio::spawn(async move {
+                    let asked =
+                        tokio::task::spawn_blocking(move || dataplane::Resolved::lookup(&peers));
+                    if let Ok(r) = asked.await {
+                        let _ = tx.send(r).await;
+                    }
+                });
+            }
+        }
         if let Some(deadline) = shutdown_deadline {
             if lns.endpoint.is_drained() {
                 tracing::info!("every peer acknowledged StopCCN; exiting");
@@ -452,6 +469,11 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), RunError> 
             Some(table) = neigh_rx.recv() => {
                 if let Plane::Table(t) = &mut lns.dataplane {
                     t.refresh_with(&table);
+                }
+            }
+            Some(resolved) = route_rx.recv() => {
+                if let Plane::Table(t) = &mut lns.dataplane {
+                    t.routes_resolved(&resolved);
                 }
             }
             _ = sigterm.recv(), if shutdown_deadline.is_none() => {
