@@ -15,6 +15,7 @@
 //! connected. Frames it discards for those reasons are counted in
 //! [`LacDataStats`], so tests can assert the LNS gave it none to discard.
 
+use crate::engine::call::{Calls, PppCall};
 use crate::engine::frame;
 use crate::l2tp::avp::ResultCode;
 use crate::l2tp::result::CdnResult;
@@ -22,7 +23,6 @@ use crate::l2tp::{
     CallKind, CallParams, Endpoint, Event, Received, RequestError, SessionKey, Transmit,
 };
 use crate::ppp::link::{DownCause, Link, LinkConfig, LinkOutput};
-use crate::timers::Timers;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -160,6 +160,19 @@ struct Sub {
     behaviour: LacBehaviour,
 }
 
+impl PppCall for Sub {
+    fn link(&self) -> Option<&Link> {
+        self.link.as_ref()
+    }
+    fn link_mut(&mut self) -> Option<&mut Link> {
+        self.link.as_mut()
+    }
+    /// PPP attaching to the call (see [`LacBehaviour::ppp_attach_delay`]).
+    fn deadline(&self) -> Option<Instant> {
+        self.attach_at
+    }
+}
+
 /// The emulated LAC.
 #[derive(Debug)]
 pub struct Lac {
@@ -167,8 +180,9 @@ pub struct Lac {
     pub endpoint: Endpoint,
     link: LinkConfig,
     default_credentials: (Vec<u8>, String),
-    subs: HashMap<SessionKey, Sub>,
-    timers: Timers<SessionKey>,
+    /// Subscribers' calls (placed, or connected), with their links and
+    /// timers.
+    subs: Calls<Sub>,
     /// PPP frames ready to send.
     transmits: VecDeque<Transmit>,
     /// PPP frames of calls whose ICCN the send window still holds, with
@@ -195,8 +209,7 @@ impl Lac {
             endpoint,
             link,
             default_credentials,
-            subs: HashMap::new(),
-            timers: Timers::default(),
+            subs: Calls::default(),
             transmits: VecDeque::new(),
             held: HashMap::new(),
             held_marks: BTreeMap::new(),
@@ -406,7 +419,7 @@ impl Lac {
 
     /// Earliest timer.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [self.endpoint.poll_timeout(), self.timers.next()]
+        [self.endpoint.poll_timeout(), self.subs.next_timeout()]
             .into_iter()
             .flatten()
             .min()
@@ -416,7 +429,7 @@ impl Lac {
     pub fn on_timeout(&mut self, now: Instant) {
         self.endpoint.on_timeout(now);
         self.after_endpoint(now);
-        while let Some(key) = self.timers.pop_due(now) {
+        while let Some(key) = self.subs.pop_due(now) {
             if self
                 .subs
                 .get(&key)
@@ -532,22 +545,30 @@ impl Lac {
                         ));
                     let default = self.default_credentials.clone();
                     let behaviour = self.behaviour;
-                    let s = self.subs.entry(*key).or_insert_with(|| Sub {
-                        link: None,
-                        credentials: default,
-                        local,
-                        peer,
-                        peer_tunnel,
-                        peer_session: *peer_session,
-                        ipv4: None,
-                        ipv6_id: None,
-                        reported: false,
-                        iccn_mark: 0,
-                        attach_at: None,
-                        tx_ns: 0,
-                        rx: SeqRx::default(),
-                        behaviour,
-                    });
+                    if !self.subs.contains_key(key) {
+                        self.subs.insert(
+                            *key,
+                            Sub {
+                                link: None,
+                                credentials: default,
+                                local,
+                                peer,
+                                peer_tunnel,
+                                peer_session: *peer_session,
+                                ipv4: None,
+                                ipv6_id: None,
+                                reported: false,
+                                iccn_mark: 0,
+                                attach_at: None,
+                                tx_ns: 0,
+                                rx: SeqRx::default(),
+                                behaviour,
+                            },
+                        );
+                    }
+                    let Some(s) = self.subs.get_mut(key) else {
+                        continue;
+                    };
                     s.peer_tunnel = peer_tunnel;
                     s.peer_session = *peer_session;
                     s.peer = peer;
@@ -563,13 +584,12 @@ impl Lac {
                         self.attach(now, k);
                     } else {
                         s.attach_at = Some(now + delay);
-                        self.timers.set(k, Some(now + delay));
+                        self.subs.set_timer(k, Some(now + delay));
                     }
                 }
                 Event::SessionDown { key, .. } => {
                     self.held.remove(key);
                     if let Some(mut s) = self.subs.remove(key) {
-                        self.timers.set(*key, None);
                         if let Some(l) = &mut s.link
                             && !l.is_finished()
                         {
@@ -598,17 +618,8 @@ impl Lac {
     }
 
     fn after_link(&mut self, now: Instant, key: SessionKey) {
-        loop {
+        while let Some(out) = self.subs.next_output(key) {
             let Some(s) = self.subs.get_mut(&key) else {
-                self.timers.set(key, None);
-                return;
-            };
-            let Some(l) = s.link.as_mut() else {
-                return;
-            };
-            let Some(out) = l.poll_output() else {
-                let next = l.poll_timeout();
-                self.timers.set(key, next);
                 return;
             };
             match out {
@@ -641,7 +652,6 @@ impl Lac {
                 LinkOutput::Down(cause) => {
                     let reported = s.reported;
                     self.subs.remove(&key);
-                    self.timers.set(key, None);
                     let rc = ResultCode::cdn(CdnResult::LossOfCarrier, None, "PPP ended");
                     let ppp = cause.ppp_cause();
                     self.endpoint.disconnect(now, key, rc, Some(ppp));

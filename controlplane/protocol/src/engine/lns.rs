@@ -24,6 +24,7 @@ use crate::aaa::radius::client::{Client, ClientConfig, ClientOutput, Service};
 use crate::aaa::radius::nas::{self, Authorization, Call, Nas, Status, Usage};
 use crate::aaa::radius::packet::Packet;
 use crate::aaa::schedule::Schedule;
+use crate::engine::call::{Calls, PppCall};
 use crate::engine::frame;
 use crate::engine::switch::{self, Leg, Relay, Switch, SwitchConfig, SwitchOutput};
 use crate::l2tp::avp::ResultCode;
@@ -31,7 +32,6 @@ use crate::l2tp::result::{CdnResult, ErrorCode};
 use crate::l2tp::{CallKind, Endpoint, Event, Received, SessionKey, Transmit};
 use crate::ppp::auth::{Credentials, Decision};
 use crate::ppp::link::{DownCause, Link, LinkConfig, LinkOutput};
-use crate::timers::Timers;
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -164,6 +164,19 @@ struct Sub {
     clock: Schedule,
 }
 
+impl PppCall for Sub {
+    fn link(&self) -> Option<&Link> {
+        Some(&self.link)
+    }
+    fn link_mut(&mut self) -> Option<&mut Link> {
+        Some(&mut self.link)
+    }
+    /// Session-Timeout and Acct-Interim-Interval.
+    fn deadline(&self) -> Option<Instant> {
+        self.clock.next()
+    }
+}
+
 /// How an outgoing call ended (RFC 2661 §7.5: OCRQ, then OCRP, then
 /// OCCN once the LAC has the call up).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -253,8 +266,8 @@ pub struct LnsCore {
     /// Subscriber IP packets that reached the control plane (only while
     /// the data plane is not forwarding); dropped.
     pub data_punted: u64,
-    subs: HashMap<SessionKey, Sub>,
-    timers: Timers<SessionKey>,
+    /// Subscribers' calls, with their links and timers.
+    subs: Calls<Sub>,
     /// PPP frames to send, numbered (sequenced sessions) when taken.
     transmits: VecDeque<PppOut>,
     events: VecDeque<LnsEvent>,
@@ -356,8 +369,7 @@ impl LnsCore {
             addressing: Addressing::new(pools),
             dp_ops: VecDeque::new(),
             data_punted: 0,
-            subs: HashMap::new(),
-            timers: Timers::default(),
+            subs: Calls::default(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             seed,
@@ -528,7 +540,7 @@ impl LnsCore {
     pub fn poll_timeout(&self) -> Option<Instant> {
         [
             self.endpoint.poll_timeout(),
-            self.timers.next(),
+            self.subs.next_timeout(),
             self.radius.as_ref().and_then(Client::poll_timeout),
             self.dials.values().min().copied(),
             self.switch.poll_timeout(),
@@ -549,7 +561,7 @@ impl LnsCore {
             r.on_timeout(now);
         }
         self.pump_radius(now);
-        while let Some(key) = self.timers.pop_due(now) {
+        while let Some(key) = self.subs.pop_due(now) {
             let mut interim = false;
             if let Some(s) = self.subs.get_mut(&key) {
                 let due = s.clock.due(now);
@@ -1284,7 +1296,6 @@ impl LnsCore {
         let Some(s) = self.subs.remove(&key) else {
             return;
         };
-        self.timers.set(key, None);
         let lcp = s.link.proxy_lcp().cloned().unwrap_or_default();
         let proxy = switch::proxy_avps(&lcp, Some(c), s.link.auth_id());
         let Some(mut leg) = self.leg_a(key, s.peer_session, s.sequencing, s.ns) else {
@@ -1412,17 +1423,8 @@ impl LnsCore {
     }
 
     fn after_link(&mut self, now: Instant, key: SessionKey) {
-        loop {
+        while let Some(out) = self.subs.next_output(key) {
             let Some(s) = self.subs.get_mut(&key) else {
-                self.timers.set(key, None);
-                return;
-            };
-            let Some(out) = s.link.poll_output() else {
-                let next = [s.link.poll_timeout(), s.clock.next()]
-                    .into_iter()
-                    .flatten()
-                    .min();
-                self.timers.set(key, next);
                 return;
             };
             match out {
@@ -1573,7 +1575,6 @@ impl LnsCore {
             r.cancel(*t);
             self.radius_tokens.remove(t);
         }
-        self.timers.set(key, None);
         // Forwarding stops before the address can be handed to anyone
         // else: the removal is queued ahead of any install that could
         // reuse it.

@@ -9,12 +9,14 @@
 //!   passed on to a target LNS, both legs bound; outgoing calls relayed).
 //! * [`lac`]: the LAC role with PPP clients behind it (the emulated LAC of
 //!   the tests and lns-bench; the voluntary client builds on it).
+//! * [`call`]: the calls of a role that speaks PPP: links, timers, drains.
 //! * [`dataplane`]: the data plane as engine outputs and inputs.
 //! * [`frame`]: PPP packets inside L2TP data messages, both directions.
 //! * [`proxy`]: proxy LCP and authentication AVPs as PPP terms.
 //! * [`sim`]: the simulator that drives engines over an in-memory wire
 //!   with a virtual clock.
 
+pub mod call;
 pub mod dataplane;
 pub mod frame;
 pub mod lac;
