@@ -9,11 +9,63 @@
 //!
 //! Sans-IO: the role passes `now` in; nothing here frames or sends.
 
-use crate::l2tp::SessionKey;
+use crate::engine::frame;
+use crate::l2tp::{Endpoint, SessionKey, Transmit};
 use crate::ppp::link::{Link, LinkOutput};
 use crate::timers::Timers;
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::time::Instant;
+
+/// Where a call's data messages go: our address in its tunnel, the
+/// peer's, and the peer's tunnel and session ids (RFC 2661 §3.1: what we
+/// put in the header).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wire {
+    /// Our address.
+    pub local: SocketAddr,
+    /// The peer's.
+    pub peer: SocketAddr,
+    /// The peer's tunnel and session ids.
+    pub peer_ids: (u16, u16),
+}
+
+impl Wire {
+    /// Call `key` in one of `endpoint`'s tunnels, which the peer knows as
+    /// `peer_session`; `None` once the tunnel is gone.
+    pub fn of(endpoint: &Endpoint, key: SessionKey, peer_session: u16) -> Option<Wire> {
+        let t = endpoint.tunnel(key.tunnel)?;
+        Some(Wire {
+            local: t.local,
+            peer: t.peer,
+            peer_ids: (t.peer_id, peer_session),
+        })
+    }
+
+    /// The data message carrying one PPP packet, with Ns `ns` if the
+    /// call is sequenced.
+    pub fn transmit(&self, ns: Option<u16>, protocol: u16, info: &[u8]) -> Transmit {
+        frame::transmit(
+            self.local,
+            self.peer,
+            self.peer_ids.0,
+            self.peer_ids.1,
+            ns,
+            protocol,
+            info,
+        )
+    }
+
+    /// The data message carrying a PPP frame as it was received (a
+    /// switched call's).
+    pub fn rewrap(&self, ns: Option<u16>, ppp: &[u8]) -> Transmit {
+        Transmit {
+            local: self.local,
+            peer: self.peer,
+            payload: frame::rewrap(self.peer_ids.0, self.peer_ids.1, ns, ppp),
+        }
+    }
+}
 
 /// What the composition needs of a role's call.
 pub trait PppCall {

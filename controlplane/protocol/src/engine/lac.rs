@@ -15,7 +15,7 @@
 //! connected. Frames it discards for those reasons are counted in
 //! [`LacDataStats`], so tests can assert the LNS gave it none to discard.
 
-use crate::engine::call::{Calls, PppCall};
+use crate::engine::call::{Calls, PppCall, Wire};
 use crate::engine::frame;
 use crate::l2tp::avp::ResultCode;
 use crate::l2tp::result::CdnResult;
@@ -142,10 +142,8 @@ pub enum LacEvent {
 struct Sub {
     link: Option<Link>,
     credentials: (Vec<u8>, String),
-    local: SocketAddr,
-    peer: SocketAddr,
-    peer_tunnel: u16,
-    peer_session: u16,
+    /// Where its frames go (the peer's ids once the call is up).
+    wire: Wire,
     ipv4: Option<Ipv4Addr>,
     ipv6_id: Option<[u8; 8]>,
     reported: bool,
@@ -272,10 +270,11 @@ impl Lac {
             Sub {
                 link: None,
                 credentials,
-                local: t.local,
-                peer: t.peer,
-                peer_tunnel: 0,
-                peer_session: 0,
+                wire: Wire {
+                    local: t.local,
+                    peer: t.peer,
+                    peer_ids: (0, 0),
+                },
                 ipv4: None,
                 ipv6_id: None,
                 reported: false,
@@ -311,15 +310,7 @@ impl Lac {
             6 => 0x0057,
             _ => return None,
         };
-        Some(frame::transmit(
-            s.local,
-            s.peer,
-            s.peer_tunnel,
-            s.peer_session,
-            ns,
-            protocol,
-            packet,
-        ))
+        Some(s.wire.transmit(ns, protocol, packet))
     }
 
     fn take_ns(s: &mut Sub) -> u16 {
@@ -534,15 +525,11 @@ impl Lac {
                     kind: CallKind::LacIncoming | CallKind::LacOutgoing,
                     ..
                 } => {
-                    let peer_tunnel = self.endpoint.tunnel(key.tunnel).map_or(0, |t| t.peer_id);
-                    let (local, peer) = self
-                        .endpoint
-                        .tunnel(key.tunnel)
-                        .map(|t| (t.local, t.peer))
-                        .unwrap_or((
-                            SocketAddr::from(([0, 0, 0, 0], 0)),
-                            SocketAddr::from(([0, 0, 0, 0], 0)),
-                        ));
+                    // The endpoint reports a call up only in a tunnel it has.
+                    let Some(wire) = Wire::of(&self.endpoint, *key, *peer_session) else {
+                        self.events.push_back(LacEvent::L2tp(ev));
+                        continue;
+                    };
                     let default = self.default_credentials.clone();
                     let behaviour = self.behaviour;
                     if !self.subs.contains_key(key) {
@@ -551,10 +538,7 @@ impl Lac {
                             Sub {
                                 link: None,
                                 credentials: default,
-                                local,
-                                peer,
-                                peer_tunnel,
-                                peer_session: *peer_session,
+                                wire,
                                 ipv4: None,
                                 ipv6_id: None,
                                 reported: false,
@@ -569,9 +553,7 @@ impl Lac {
                     let Some(s) = self.subs.get_mut(key) else {
                         continue;
                     };
-                    s.peer_tunnel = peer_tunnel;
-                    s.peer_session = *peer_session;
-                    s.peer = peer;
+                    s.wire = wire;
                     // The call is connected once our ICCN is queued (an
                     // incoming call; for an outgoing one, OCCN): mark it.
                     s.iccn_mark = self
@@ -625,15 +607,7 @@ impl Lac {
             match out {
                 LinkOutput::Send { protocol, packet } => {
                     let ns = s.behaviour.send_seq.then(|| Self::take_ns(s));
-                    let tx = frame::transmit(
-                        s.local,
-                        s.peer,
-                        s.peer_tunnel,
-                        s.peer_session,
-                        ns,
-                        protocol,
-                        &packet,
-                    );
+                    let tx = s.wire.transmit(ns, protocol, &packet);
                     let mark = s.iccn_mark;
                     self.queue_ppp(key, mark, tx);
                 }

@@ -24,7 +24,7 @@ use crate::aaa::radius::client::{Client, ClientConfig, ClientOutput, Service};
 use crate::aaa::radius::nas::{self, Authorization, Call, Nas, Status, Usage};
 use crate::aaa::radius::packet::Packet;
 use crate::aaa::schedule::Schedule;
-use crate::engine::call::{Calls, PppCall};
+use crate::engine::call::{Calls, PppCall, Wire};
 use crate::engine::frame;
 use crate::engine::switch::{self, Leg, Relay, Switch, SwitchConfig, SwitchOutput};
 use crate::l2tp::avp::ResultCode;
@@ -140,10 +140,7 @@ pub enum LnsEvent {
 #[derive(Debug)]
 struct Sub {
     link: Link,
-    local: SocketAddr,
-    peer: SocketAddr,
-    peer_tunnel: u16,
-    peer_session: u16,
+    wire: Wire,
     user: Vec<u8>,
     ipv4: Option<Ipv4Addr>,
     ipv6_id: Option<[u8; 8]>,
@@ -217,8 +214,8 @@ impl<'a> SubscriberInfo<'a> {
     fn of(key: SessionKey, s: &'a Sub) -> Self {
         SubscriberInfo {
             key,
-            peer_ids: (s.peer_tunnel, s.peer_session),
-            peer: s.peer,
+            peer_ids: s.wire.peer_ids,
+            peer: s.wire.peer,
             user: &s.user,
             ipv4: s.ipv4,
             ipv6_id: s.ipv6_id,
@@ -331,9 +328,7 @@ pub struct LnsCore {
 #[derive(Debug)]
 struct PppOut {
     key: SessionKey,
-    local: SocketAddr,
-    peer: SocketAddr,
-    peer_ids: (u16, u16),
+    wire: Wire,
     sequenced: bool,
     protocol: u16,
     packet: Vec<u8>,
@@ -488,15 +483,7 @@ impl LnsCore {
                 })
             })
         });
-        Some(frame::transmit(
-            f.local,
-            f.peer,
-            f.peer_ids.0,
-            f.peer_ids.1,
-            ns,
-            f.protocol,
-            &f.packet,
-        ))
+        Some(f.wire.transmit(ns, f.protocol, &f.packet))
     }
 
     /// Next event.
@@ -847,7 +834,7 @@ impl LnsCore {
             let ppp = datagram.get(payload_offset..).and_then(frame::decapsulate);
             let sequenced = frame::sequenced(datagram).is_some();
             let early = !self.subs.contains_key(&key) && self.awaiting_iccn(key, from);
-            if sequenced && self.subs.get(&key).is_some_and(|s| s.peer == from) {
+            if sequenced && self.subs.get(&key).is_some_and(|s| s.wire.peer == from) {
                 self.peer_sequences(key);
             }
             match (self.subs.get_mut(&key), ppp) {
@@ -855,11 +842,11 @@ impl LnsCore {
                 // only while no worker socket is bound (the data plane is
                 // down or restarting). Counted, not handed to PPP.
                 (Some(s), Some((protocol, _)))
-                    if s.peer == from && matches!(protocol, 0x0021 | 0x0057) =>
+                    if s.wire.peer == from && matches!(protocol, 0x0021 | 0x0057) =>
                 {
                     self.data_punted += 1;
                 }
-                (Some(s), Some((protocol, info))) if s.peer == from => {
+                (Some(s), Some((protocol, info))) if s.wire.peer == from => {
                     s.link.receive(now, protocol, info);
                     self.after_link(now, key);
                 }
@@ -905,10 +892,10 @@ impl LnsCore {
     fn entry(key: SessionKey, s: &Sub) -> SessionEntry {
         SessionEntry {
             key,
-            peer_tunnel: s.peer_tunnel,
-            peer_session: s.peer_session,
-            local: s.local,
-            peer: s.peer,
+            peer_tunnel: s.wire.peer_ids.0,
+            peer_session: s.wire.peer_ids.1,
+            local: s.wire.local,
+            peer: s.wire.peer,
             ipv4: s.ipv4,
             ipv6_id: s.ipv6_id,
             mru: s.link.lcp().peer_mru,
@@ -1298,10 +1285,10 @@ impl LnsCore {
         };
         let lcp = s.link.proxy_lcp().cloned().unwrap_or_default();
         let proxy = switch::proxy_avps(&lcp, Some(c), s.link.auth_id());
-        let Some(mut leg) = self.leg_a(key, s.peer_session, s.sequencing, s.ns) else {
+        let Some(mut leg) = self.leg_a(key, s.wire.peer_ids.1, s.sequencing, s.ns) else {
             return;
         };
-        leg.peer = s.peer;
+        leg.peer = s.wire.peer;
         let params = Self::onward_params(s.call.calling, s.call.called, proxy, s.sequencing);
         self.switch.start(
             now,
@@ -1378,10 +1365,11 @@ impl LnsCore {
             return;
         };
         let sub = Sub {
-            local: t.local,
-            peer: t.peer,
-            peer_tunnel: t.peer_id,
-            peer_session,
+            wire: Wire {
+                local: t.local,
+                peer: t.peer,
+                peer_ids: (t.peer_id, peer_session),
+            },
             user: Vec::new(),
             ipv4: None,
             ipv6_id: None,
@@ -1434,9 +1422,7 @@ impl LnsCore {
                     // taken when the frame leaves (poll_transmit).
                     self.transmits.push_back(PppOut {
                         key,
-                        local: s.local,
-                        peer: s.peer,
-                        peer_ids: (s.peer_tunnel, s.peer_session),
+                        wire: s.wire,
                         sequenced: s.sequencing,
                         protocol,
                         packet,

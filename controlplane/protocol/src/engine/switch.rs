@@ -36,7 +36,7 @@
 
 use crate::aaa::tunnel::{self, HoldDown, RealmRules, TunnelKey, TunnelTarget};
 use crate::cause::DownCause;
-use crate::engine::frame;
+use crate::engine::call::Wire;
 use crate::l2tp::avp::{PppDisconnectCause, ProxyAuthType};
 use crate::l2tp::result::{CdnResult, StopCcnResult};
 use crate::l2tp::{
@@ -1192,9 +1192,11 @@ impl Switch {
         let ppp = ppp?;
         let relay = Relay {
             inbound: inbound.key,
-            local: out.local,
-            peer: out.peer,
-            peer_ids: out.peer_ids,
+            wire: Wire {
+                local: out.local,
+                peer: out.peer,
+                peer_ids: out.peer_ids,
+            },
             sequenced: out.sequencing,
             ppp: ppp.to_vec(),
         };
@@ -1242,12 +1244,8 @@ impl Switch {
 pub struct Relay {
     /// The leg it arrived on (whose data-plane slot numbers the other).
     pub inbound: SessionKey,
-    /// Our address on the leg it leaves on.
-    pub local: SocketAddr,
-    /// The peer it goes to.
-    pub peer: SocketAddr,
-    /// That peer's tunnel and session ids.
-    pub peer_ids: (u16, u16),
+    /// The leg it leaves on.
+    pub wire: Wire,
     /// Whether frames on that leg carry Ns.
     pub sequenced: bool,
     /// The PPP frame, as received.
@@ -1257,11 +1255,7 @@ pub struct Relay {
 impl Relay {
     /// The datagram, numbered `ns` when the leg is sequenced.
     pub fn into_transmit(self, ns: Option<u16>) -> Transmit {
-        Transmit {
-            local: self.local,
-            peer: self.peer,
-            payload: frame::rewrap(self.peer_ids.0, self.peer_ids.1, ns, &self.ppp),
-        }
+        self.wire.rewrap(ns, &self.ppp)
     }
 }
 
