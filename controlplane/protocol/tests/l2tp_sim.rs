@@ -516,3 +516,56 @@ fn outgoing_calls_lns_dials_lac_answers() {
     );
     assert_eq!(sim.nodes[lac].endpoint.session_count(), 0);
 }
+
+/// Secrets that differ: the requester refuses the tunnel with StopCCN
+/// result 4 (RFC 2661 §5.1.1), whether the responder's SCCRP proves
+/// another secret (its Challenge Response) or its AVPs, hidden in setup,
+/// do not decode at all; so a user can tell a wrong secret from a broken
+/// message. The refusal itself goes in the clear, as setup messages do,
+/// so a responder that knows whom to tell reads it.
+#[test]
+fn a_secret_that_differs_is_refused_as_not_authorized() {
+    for hidden_sccrp in [false, true] {
+        let mut sim = Sim::new(Instant::now(), Impairments::default(), 11);
+        let mut responder = cfg(5, Some(b"the-lns-secret"), true);
+        responder.peers[0].policy.hide_avps_in_tunnel_setup = hidden_sccrp;
+        let lns = sim.add(
+            addr(1),
+            Endpoint::with_rng(responder, StdRng::seed_from_u64(110)),
+        );
+        // The requester's SCCRQ in the clear (its Assigned Tunnel ID
+        // hidden under the wrong secret would leave nobody to answer).
+        let mut requester = cfg(5, Some(b"another-secret"), true);
+        requester.peers[0].policy.hide_avps_in_tunnel_setup = false;
+        let lac = sim.add(
+            addr(2),
+            Endpoint::with_rng(requester, StdRng::seed_from_u64(111)),
+        );
+        sim.with(lac, |e, now| e.open_tunnel(now, addr(2), addr(1)))
+            .unwrap();
+        sim.run_idle(Duration::from_secs(60));
+        let result = |events: &[Event]| {
+            events.iter().find_map(|e| match e {
+                Event::TunnelDown {
+                    cause: TunnelCause::LocalStopCcn(r) | TunnelCause::PeerStopCcn(r),
+                    ..
+                } => Some(r.result),
+                _ => None,
+            })
+        };
+        let not_authorized = Some(StopCcnResult::NotAuthorized as u16);
+        let (l, r) = (&sim.nodes[lac].events, &sim.nodes[lns].events);
+        assert_eq!(result(l), not_authorized, "{hidden_sccrp}: {l:?}");
+        assert!(!l.iter().any(|e| matches!(e, Event::TunnelUp { .. })));
+        if !hidden_sccrp {
+            // With the SCCRP's Assigned Tunnel ID hidden, the requester
+            // has nobody to address its StopCCN to; otherwise the
+            // responder reads why.
+            let read = r.iter().any(|e| {
+                matches!(e, Event::TunnelDown { cause: TunnelCause::PeerStopCcn(c), .. }
+                    if c.result == StopCcnResult::NotAuthorized as u16)
+            });
+            assert!(read, "{r:?}");
+        }
+    }
+}

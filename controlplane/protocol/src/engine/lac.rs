@@ -129,6 +129,14 @@ pub enum LacEvent {
         /// The packet.
         packet: Vec<u8>,
     },
+    /// A subscriber's PPP ended before it came up (its credentials
+    /// refused, LCP or an NCP failed, ...): the call is being cleared.
+    SetupFailed {
+        /// The call.
+        key: SessionKey,
+        /// Why.
+        cause: DownCause,
+    },
     /// A subscriber's PPP ended.
     SubscriberDown {
         /// The call.
@@ -587,10 +595,12 @@ impl Lac {
                                 })
                             })
                             .unwrap_or(DownCause::CallCleared);
-                        if s.reported {
-                            self.events
-                                .push_back(LacEvent::SubscriberDown { key: *key, cause });
-                        }
+                        let (key, reported) = (*key, s.reported);
+                        self.events.push_back(if reported {
+                            LacEvent::SubscriberDown { key, cause }
+                        } else {
+                            LacEvent::SetupFailed { key, cause }
+                        });
                     }
                 }
                 _ => {}
@@ -629,10 +639,11 @@ impl Lac {
                     let rc = ResultCode::cdn(CdnResult::LossOfCarrier, None, "PPP ended");
                     let ppp = cause.ppp_cause();
                     self.endpoint.disconnect(now, key, rc, Some(ppp));
-                    if reported {
-                        self.events
-                            .push_back(LacEvent::SubscriberDown { key, cause });
-                    }
+                    self.events.push_back(if reported {
+                        LacEvent::SubscriberDown { key, cause }
+                    } else {
+                        LacEvent::SetupFailed { key, cause }
+                    });
                     return;
                 }
                 // The client side never verifies or assigns.

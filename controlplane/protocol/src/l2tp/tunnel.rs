@@ -236,6 +236,8 @@ pub struct Tunnel {
     /// Until established: give up setting up by then.
     setup_until: Option<Instant>,
     hold_until: Option<Instant>,
+    /// It reached established once (its StopCCN is not a setup message).
+    was_established: bool,
     freed: bool,
     pub(crate) scheduled: Option<Instant>,
 }
@@ -272,6 +274,7 @@ impl Tunnel {
             // exchange must not hold the tunnel forever.
             setup_until: Some(ctx.now + ctx.cfg.transport.full_cycle()),
             hold_until: None,
+            was_established: false,
             freed: false,
             scheduled: None,
         }
@@ -315,7 +318,12 @@ impl Tunnel {
     // ---- sending ----
 
     fn queue(&mut self, ctx: &mut Ctx<'_>, session_id: u16, msg: ControlMessage) {
-        let setup = matches!(msg.msg_type, MessageType::Sccrq | MessageType::Sccrp);
+        // A StopCCN ending a tunnel that never came up goes as the setup
+        // messages do: its peer may not share our secret (that may be why
+        // it ends), and a refusal it cannot read leaves it retransmitting
+        // until it gives up.
+        let setup = matches!(msg.msg_type, MessageType::Sccrq | MessageType::Sccrp)
+            || (msg.msg_type == MessageType::StopCcn && !self.was_established);
         let header = ControlHeader {
             tunnel_id: self.peer_id,
             session_id,
@@ -551,6 +559,28 @@ impl Tunnel {
     fn malformed(&mut self, ctx: &mut Ctx<'_>, sid: u16, e: MessageError) {
         ctx.counters.inc(Counter::RxMalformed);
         tracing::info!(tunnel = self.local_id, session = sid, error = %e, "malformed control message");
+        // RFC 2661 §4.3: hidden AVPs decode with the shared secret. In
+        // tunnel setup (SCCRP, SCCCN) one that does not decode means the
+        // secrets differ: refused like a wrong Challenge Response
+        // (§5.1.1), result 4, so the peer and our owner can tell a wrong
+        // secret from a broken message.
+        let setup = matches!(
+            self.state,
+            TunnelState::WaitCtlReply | TunnelState::WaitCtlConn
+        );
+        if setup
+            && matches!(
+                e.kind,
+                super::message::MessageErrorKind::HiddenUndecodable(_)
+            )
+        {
+            return self.stop_with(
+                ctx,
+                StopCcnResult::NotAuthorized,
+                None,
+                "hidden AVPs do not decode with our secret",
+            );
+        }
         match e.response() {
             Response::Ignore => ctx.counters.inc(Counter::RxIgnoredMessage),
             Response::StopCcn(rc) => self.stop(ctx, rc),
@@ -799,6 +829,7 @@ impl Tunnel {
 
     fn established(&mut self, ctx: &mut Ctx<'_>) {
         self.state = TunnelState::Established;
+        self.was_established = true;
         self.setup_until = None;
         self.arm_hello(ctx);
         ctx.counters.inc(Counter::TunnelsUp);
