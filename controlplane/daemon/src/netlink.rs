@@ -6,7 +6,8 @@
 //! [`route_get`] is `ip route get` (the kernel's full lookup, policy rules
 //! included): the next hop toward an address and its interface;
 //! [`neighbours`] dumps the neighbour table once, in which [`find`] looks
-//! up each next hop's MAC.
+//! up each next hop's MAC. [`Route`] adds and removes the routes
+//! `xlns-client` installs through its TUN interface.
 //! Messages are built and parsed here with a bounds-checked cursor; an
 //! unexpected reply is `None`, never a panic.
 
@@ -17,7 +18,13 @@ const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
 const NLM_F_REQUEST: u16 = 0x01;
 const NLM_F_DUMP: u16 = 0x300;
+const NLM_F_ACK: u16 = 0x04;
+const NLM_F_EXCL: u16 = 0x200;
+const NLM_F_CREATE: u16 = 0x400;
+const RTM_NEWADDR: u16 = 20;
+const RTM_DELADDR: u16 = 21;
 const RTM_NEWROUTE: u16 = 24;
+const RTM_DELROUTE: u16 = 25;
 const RTM_GETROUTE: u16 = 26;
 const RTM_NEWNEIGH: u16 = 28;
 const RTM_GETNEIGH: u16 = 30;
@@ -153,6 +160,116 @@ pub fn route_get(dst: Ipv4Addr) -> Option<(Ipv4Addr, u32)> {
     let mut p = rtmsg_v4().to_vec();
     p.extend(attr(RTA_DST, &dst.octets()));
     parse_route(dst, &ask(RTM_GETROUTE, 0, &p).ok()?)
+}
+
+/// A route lnsd or xlns-client adds to the main table and removes again:
+/// `dst/len` through interface `oif`, via `gateway` if given (else on
+/// the link).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    /// Destination prefix.
+    pub dst: Ipv4Addr,
+    /// Its length.
+    pub len: u8,
+    /// The next hop, if not on the link.
+    pub gateway: Option<Ipv4Addr>,
+    /// The output interface.
+    pub oif: u32,
+}
+
+impl Route {
+    fn rtmsg(&self) -> Vec<u8> {
+        const RT_TABLE_MAIN: u8 = 254;
+        const RTPROT_STATIC: u8 = 4;
+        const RT_SCOPE_LINK: u8 = 253;
+        const RTN_UNICAST: u8 = 1;
+        // family, dst_len, src_len, tos, table, protocol, scope, type,
+        // flags (u32)
+        let scope = if self.gateway.is_some() {
+            0
+        } else {
+            RT_SCOPE_LINK
+        };
+        let mut m = vec![
+            AF_INET,
+            self.len,
+            0,
+            0,
+            RT_TABLE_MAIN,
+            RTPROT_STATIC,
+            scope,
+            RTN_UNICAST,
+            0,
+            0,
+            0,
+            0,
+        ];
+        if self.len > 0 {
+            m.extend(attr(RTA_DST, &self.dst.octets()));
+        }
+        if let Some(g) = self.gateway {
+            m.extend(attr(RTA_GATEWAY, &g.octets()));
+        }
+        m.extend(attr(RTA_OIF, &self.oif.to_ne_bytes()));
+        m
+    }
+
+    /// `ip route add`: fails (EEXIST) if the same route is there.
+    pub fn add(&self) -> std::io::Result<()> {
+        ask(
+            RTM_NEWROUTE,
+            NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK,
+            &self.rtmsg(),
+        )
+        .map(drop)
+    }
+
+    /// `ip route del`.
+    pub fn delete(&self) -> std::io::Result<()> {
+        ask(RTM_DELROUTE, NLM_F_ACK, &self.rtmsg()).map(drop)
+    }
+}
+
+/// An IPv4 address on an interface (`ip addr add LOCAL peer PEER dev
+/// INDEX`): a point-to-point link's when `peer` is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Address {
+    /// The interface.
+    pub index: u32,
+    /// Our address.
+    pub local: Ipv4Addr,
+    /// The prefix length.
+    pub len: u8,
+    /// The other end of a point-to-point link.
+    pub peer: Option<Ipv4Addr>,
+}
+
+impl Address {
+    fn ifaddrmsg(&self) -> Vec<u8> {
+        const IFA_ADDRESS: u16 = 1;
+        const IFA_LOCAL: u16 = 2;
+        // family, prefixlen, flags, scope (universe), index
+        let mut m = vec![AF_INET, self.len, 0, 0];
+        m.extend(self.index.to_ne_bytes());
+        m.extend(attr(IFA_LOCAL, &self.local.octets()));
+        m.extend(attr(IFA_ADDRESS, &self.peer.unwrap_or(self.local).octets()));
+        m
+    }
+
+    /// `ip addr add`.
+    pub fn add(&self) -> std::io::Result<()> {
+        ask(
+            RTM_NEWADDR,
+            NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK,
+            &self.ifaddrmsg(),
+        )
+        .map(drop)
+    }
+
+    /// `ip addr del`.
+    pub fn delete(&self) -> std::io::Result<()> {
+        ask(RTM_DELADDR, NLM_F_ACK, &self.ifaddrmsg()).map(drop)
+    }
 }
 
 /// A usable IPv4 neighbour entry.

@@ -1,0 +1,716 @@
+//! `xlns-client`: the voluntary LAC client (RFC 2661 §1: the host is its
+//! own LAC). One tunnel to an LNS, one call in it, a PPP client on the
+//! call, and a TUN interface carrying the host's traffic through it.
+//!
+//! The protocol is the LAC engine's (`lns_protocol::lac`), the same one
+//! the emulated LAC and lns-bench use; this module is its shell: a UDP
+//! socket connected to the LNS, the TUN device, routes, signals, redial.
+//!
+//! Guarantees: the TUN interface exists only while the program runs and
+//! is created before anything is dialled (no permission: exit 6, nothing
+//! sent); every route added is removed when the session ends or the
+//! program exits; after the session was up once, a lost tunnel or call is
+//! redialled with a doubling pause up to `--redial-max`. Refuses: a first
+//! attempt that fails is not retried; each failure is one line on stderr
+//! and its own exit status ([`Failure::exit_code`]).
+
+use crate::netlink::{self, Address, Route};
+use lns_protocol::l2tp::{
+    CallParams, Endpoint, EndpointConfig, Event, PeerPolicy, PeerRule, SessionKey, TunnelAuth,
+    TunnelCause,
+};
+use lns_protocol::lac::{Lac, LacBehaviour, LacEvent};
+use lns_protocol::ppp::lcp::AuthProtocol;
+use lns_protocol::ppp::lcp_opts::{LcpConfig, Side};
+use lns_protocol::ppp::link::{DownCause, LinkConfig};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+use tokio::net::UdpSocket;
+
+/// What the user asked for on the command line.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The LNS (port 1701 unless given).
+    pub lns: SocketAddr,
+    /// Our address (default: what the kernel routes toward the LNS from,
+    /// any port).
+    pub local: Option<SocketAddr>,
+    /// PPP user name and password.
+    pub user: String,
+    /// See `user`.
+    pub password: String,
+    /// The tunnel secret (RFC 2661 §5.1.1); tunnel authentication and
+    /// AVP hiding need one.
+    pub secret: Option<Vec<u8>>,
+    /// Hide the AVPs that can be hidden (§4.3).
+    pub hide: bool,
+    /// Our Host Name AVP.
+    pub host_name: String,
+    /// Authentication protocols we accept, in order of preference.
+    pub auth: Vec<AuthProtocol>,
+    /// The TUN interface's name.
+    pub tun: String,
+    /// Routes through the TUN: `None` for none, the prefixes given, or
+    /// the whole IPv4 space ("default").
+    pub routes: Vec<(Ipv4Addr, u8)>,
+    /// Our MRU (and the TUN's MTU unless the LNS's MRU is smaller).
+    pub mru: u16,
+    /// Ask for sequenced data (AVP 39) and sequence ours.
+    pub sequencing: bool,
+    /// How long a first attempt may take to bring the session up.
+    pub timeout: Duration,
+    /// The longest pause between redials.
+    pub redial_max: Duration,
+}
+
+/// The usage text (`--help`).
+pub const USAGE: &str = "\
+usage: xlns-client --lns HOST[:PORT] --user NAME --password PW [options]
+
+  --lns ADDR            the LNS (IPv4, port 1701 unless given)
+  --user NAME           PPP user name
+  --password PW         PPP password (or --password-file FILE)
+  --password-file FILE  read the password from FILE (first line)
+  --secret S            L2TP tunnel secret: tunnel authentication (RFC 2661 §5.1.1)
+  --hide                hide AVPs with the secret (RFC 2661 §4.3)
+  --host-name NAME      our Host Name AVP (default: xlns-client)
+  --local ADDR:PORT     our address (default: the kernel's choice toward the LNS)
+  --auth LIST           accepted authentication, in order: pap,chap,mschapv2 (default all)
+  --tun NAME            the TUN interface (default: xl2tp0)
+  --route PREFIX        route PREFIX through the session; repeatable; 'default' for everything
+  --mru N               our MRU (default 1400)
+  --sequencing          ask for and send sequenced data (RFC 2661 §5.4)
+  --timeout SECS        first attempt: give up after SECS (default 30)
+  --redial-max SECS     longest pause between redials (default 60)
+
+exit status: 0 stopped by SIGINT/SIGTERM, 1 other failure, 2 bad usage,
+3 LNS unreachable, 4 tunnel authentication failed (secret),
+5 PPP authentication refused, 6 no permission for the TUN interface";
+
+impl Options {
+    /// Parses the command line (without the program name).
+    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
+        let mut o = Options {
+            lns: SocketAddr::from(([0, 0, 0, 0], 0)),
+            local: None,
+            user: String::new(),
+            password: String::new(),
+            secret: None,
+            hide: false,
+            host_name: "xlns-client".into(),
+            auth: vec![
+                AuthProtocol::MsChapV2,
+                AuthProtocol::ChapMd5,
+                AuthProtocol::Pap,
+            ],
+            tun: "xl2tp0".into(),
+            routes: Vec::new(),
+            mru: 1400,
+            sequencing: false,
+            timeout: Duration::from_secs(30),
+            redial_max: Duration::from_secs(60),
+        };
+        let (mut lns, mut user, mut password) = (false, false, false);
+        let mut it = args.into_iter();
+        while let Some(a) = it.next() {
+            let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
+            match a.as_str() {
+                "--lns" => {
+                    let v = value("--lns")?;
+                    o.lns = v
+                        .parse()
+                        .or_else(|_| v.parse::<Ipv4Addr>().map(|ip| SocketAddr::from((ip, 1701))))
+                        .map_err(|_| format!("--lns {v}: not an IPv4 address[:port]"))?;
+                    lns = true;
+                }
+                "--local" => {
+                    let v = value("--local")?;
+                    o.local = Some(
+                        v.parse()
+                            .map_err(|_| format!("--local {v}: not an address:port"))?,
+                    );
+                }
+                "--user" => {
+                    o.user = value("--user")?;
+                    user = true;
+                }
+                "--password" => {
+                    o.password = value("--password")?;
+                    password = true;
+                }
+                "--password-file" => {
+                    let f = value("--password-file")?;
+                    let text = std::fs::read_to_string(&f)
+                        .map_err(|e| format!("--password-file {f}: {e}"))?;
+                    o.password = text.lines().next().unwrap_or("").to_string();
+                    password = true;
+                }
+                "--secret" => o.secret = Some(value("--secret")?.into_bytes()),
+                "--hide" => o.hide = true,
+                "--host-name" => o.host_name = value("--host-name")?,
+                "--auth" => {
+                    let v = value("--auth")?;
+                    o.auth = v
+                        .split(',')
+                        .map(|p| match p.trim() {
+                            "pap" => Ok(AuthProtocol::Pap),
+                            "chap" => Ok(AuthProtocol::ChapMd5),
+                            "mschapv2" => Ok(AuthProtocol::MsChapV2),
+                            other => Err(format!("--auth: unknown protocol {other:?}")),
+                        })
+                        .collect::<Result<_, _>>()?;
+                }
+                "--tun" => {
+                    o.tun = value("--tun")?;
+                    if o.tun.is_empty() || o.tun.len() > 15 {
+                        return Err(format!("--tun {:?}: 1 to 15 characters", o.tun));
+                    }
+                }
+                "--route" => {
+                    let v = value("--route")?;
+                    if v == "default" {
+                        // Two halves: more specific than any default
+                        // route, which stays for when the session ends.
+                        o.routes.push((Ipv4Addr::new(0, 0, 0, 0), 1));
+                        o.routes.push((Ipv4Addr::new(128, 0, 0, 0), 1));
+                    } else {
+                        o.routes.push(prefix(&v)?);
+                    }
+                }
+                "--mru" => {
+                    let v = value("--mru")?;
+                    o.mru = v
+                        .parse()
+                        .ok()
+                        .filter(|m| (576..=16384).contains(m))
+                        .ok_or(format!("--mru {v}: 576 to 16384"))?;
+                }
+                "--sequencing" => o.sequencing = true,
+                "--timeout" => o.timeout = secs(&value("--timeout")?)?,
+                "--redial-max" => o.redial_max = secs(&value("--redial-max")?)?,
+                other => return Err(format!("unknown option {other:?}")),
+            }
+        }
+        match (lns, user, password) {
+            (false, _, _) => Err("--lns is required".into()),
+            (_, false, _) => Err("--user is required".into()),
+            (_, _, false) => Err("--password or --password-file is required".into()),
+            _ if o.hide && o.secret.is_none() => Err("--hide needs --secret".into()),
+            _ => Ok(o),
+        }
+    }
+}
+
+fn secs(v: &str) -> Result<Duration, String> {
+    v.parse::<u64>()
+        .ok()
+        .filter(|s| *s > 0)
+        .map(Duration::from_secs)
+        .ok_or(format!("{v}: a number of seconds above 0"))
+}
+
+/// `a.b.c.d/len`, its host bits clear.
+fn prefix(v: &str) -> Result<(Ipv4Addr, u8), String> {
+    let bad = || format!("--route {v}: not an IPv4 prefix (a.b.c.d/len) or 'default'");
+    let (a, l) = v.split_once('/').ok_or_else(bad)?;
+    let a: Ipv4Addr = a.parse().map_err(|_| bad())?;
+    let l: u8 = l.parse().ok().filter(|l| *l <= 32).ok_or_else(bad)?;
+    let mask = u32::MAX.checked_shl(32 - u32::from(l)).unwrap_or(0);
+    if a.to_bits() & !mask != 0 {
+        return Err(format!("--route {v}: host bits set"));
+    }
+    Ok((a, l))
+}
+
+/// Why the client stopped, one line each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// The command line.
+    Usage(String),
+    /// The LNS did not answer, refused, or is not routed.
+    Unreachable(String),
+    /// The tunnel secret was refused (StopCCN result 4, RFC 2661 §4.4.2),
+    /// or the LNS's answer did not prove it knows ours.
+    TunnelAuth(String),
+    /// The LNS refused our PPP credentials, or no protocol was common.
+    AuthRefused(String),
+    /// The TUN interface could not be created.
+    TunPermission(String),
+    /// Anything else.
+    Other(String),
+}
+
+impl Failure {
+    /// The process exit status for it.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Failure::Other(_) => 1,
+            Failure::Usage(_) => 2,
+            Failure::Unreachable(_) => 3,
+            Failure::TunnelAuth(_) => 4,
+            Failure::AuthRefused(_) => 5,
+            Failure::TunPermission(_) => 6,
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Usage(m) => write!(f, "{m} (see --help)"),
+            Failure::Unreachable(m) => write!(f, "LNS unreachable: {m}"),
+            Failure::TunnelAuth(m) => write!(f, "tunnel authentication failed: {m}"),
+            Failure::AuthRefused(m) => write!(f, "authentication refused: {m}"),
+            Failure::TunPermission(m) => write!(f, "cannot create the TUN interface: {m}"),
+            Failure::Other(m) => f.write_str(m),
+        }
+    }
+}
+
+/// How one attempt ended.
+enum Ended {
+    /// SIGINT or SIGTERM: the call and tunnel were cleared.
+    Stopped,
+    /// The session went down, or never came up.
+    Failed(Failure),
+}
+
+/// The session's interface and the routes added through it.
+struct Up {
+    key: SessionKey,
+    address: Address,
+    routes: Vec<Route>,
+    since: Instant,
+}
+
+/// Runs until stopped by a signal, or until a first attempt fails.
+pub async fn run(o: &Options) -> Result<(), Failure> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let io = |e: std::io::Error| Failure::Other(format!("signals: {e}"));
+    let mut term = signal(SignalKind::terminate()).map_err(io)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(io)?;
+    let tun = open_tun(o)?;
+    let mut ever_up = false;
+    let mut pause = Duration::from_secs(1);
+    loop {
+        let (ended, lasted) = attempt(o, &tun, &mut term, &mut int).await;
+        let f = match ended {
+            Ended::Stopped => return Ok(()),
+            Ended::Failed(f) => f,
+        };
+        if let Some(lasted) = lasted {
+            ever_up = true;
+            if lasted > Duration::from_secs(60) {
+                pause = Duration::from_secs(1);
+            }
+        }
+        if !ever_up {
+            return Err(f);
+        }
+        eprintln!("xlns-client: {f}; redialling in {}s", pause.as_secs());
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = term.recv() => return Ok(()),
+            _ = int.recv() => return Ok(()),
+        }
+        pause = (pause * 2).min(o.redial_max);
+    }
+}
+
+/// The TUN interface, down and without an address until a session is up.
+fn open_tun(o: &Options) -> Result<tun_rs::AsyncDevice, Failure> {
+    tun_rs::DeviceBuilder::new()
+        .name(&o.tun)
+        .mtu(o.mru)
+        .enable(false)
+        .build_async()
+        .map_err(|e| {
+            let why = match e.kind() {
+                std::io::ErrorKind::PermissionDenied => {
+                    "permission denied (run as root, or with CAP_NET_ADMIN)".to_string()
+                }
+                _ => e.to_string(),
+            };
+            Failure::TunPermission(format!("{}: {why}", o.tun))
+        })
+}
+
+/// One tunnel and call, from dialling to its end; how long it was up.
+async fn attempt(
+    o: &Options,
+    tun: &tun_rs::AsyncDevice,
+    term: &mut tokio::signal::unix::Signal,
+    int: &mut tokio::signal::unix::Signal,
+) -> (Ended, Option<Duration>) {
+    let mut up: Option<Up> = None;
+    let ended = session(o, tun, term, int, &mut up).await;
+    let lasted = up.as_ref().map(|u| u.since.elapsed());
+    if let Some(u) = up.take() {
+        take_down(tun, &u);
+    }
+    (ended, lasted)
+}
+
+fn take_down(tun: &tun_rs::AsyncDevice, u: &Up) {
+    for r in u.routes.iter().rev() {
+        if let Err(e) = r.delete() {
+            tracing::warn!(route = %format!("{}/{}", r.dst, r.len), error = %e, "route not removed");
+        }
+    }
+    if let Err(e) = u.address.delete() {
+        tracing::warn!(error = %e, "address not removed");
+    }
+    let _ = tun.enabled(false);
+}
+
+/// The endpoint and PPP client for one attempt.
+fn engine(o: &Options, seed: u64) -> Result<Lac, Failure> {
+    let policy = PeerPolicy {
+        secret: o.secret.clone(),
+        auth: if o.secret.is_some() {
+            TunnelAuth::Required
+        } else {
+            TunnelAuth::Optional
+        },
+        hide_avps: o.hide,
+        ..Default::default()
+    };
+    let endpoint = Endpoint::new(EndpointConfig {
+        host_name: o.host_name.clone().into_bytes(),
+        peers: vec![PeerRule {
+            address: Some(o.lns.ip()),
+            policy,
+        }],
+        ..Default::default()
+    })
+    .map_err(|e| Failure::Other(format!("no randomness: {e}")))?;
+    let link = LinkConfig {
+        lcp: LcpConfig {
+            side: Side::Client,
+            auth: o.auth.clone(),
+            mru: Some(o.mru),
+            ..Default::default()
+        },
+        ipv6: false,
+        ..Default::default()
+    };
+    Ok(Lac::new(
+        endpoint,
+        link,
+        (o.user.clone().into_bytes(), o.password.clone()),
+        seed,
+    )
+    .with_behaviour(LacBehaviour {
+        ask_seq: o.sequencing,
+        send_seq: o.sequencing,
+        ..Default::default()
+    }))
+}
+
+async fn session(
+    o: &Options,
+    tun: &tun_rs::AsyncDevice,
+    term: &mut tokio::signal::unix::Signal,
+    int: &mut tokio::signal::unix::Signal,
+    up: &mut Option<Up>,
+) -> Ended {
+    let fail = |f: Failure| Ended::Failed(f);
+    let bind = o.local.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)));
+    let sock = match UdpSocket::bind(bind).await {
+        Ok(s) => s,
+        Err(e) => return fail(Failure::Other(format!("cannot bind {bind}: {e}"))),
+    };
+    if let Err(e) = sock.connect(o.lns).await {
+        return fail(Failure::Unreachable(format!("{}: {e}", o.lns)));
+    }
+    let local = match sock.local_addr() {
+        Ok(a) => a,
+        Err(e) => return fail(Failure::Other(e.to_string())),
+    };
+    let mut seed = [0u8; 8];
+    let _ = getrandom::fill(&mut seed);
+    let mut lac = match engine(o, u64::from_le_bytes(seed)) {
+        Ok(l) => l,
+        Err(f) => return fail(f),
+    };
+    let started = Instant::now();
+    let tunnel = match lac.open_tunnel(started, local, o.lns) {
+        Ok(t) => t,
+        Err(e) => return fail(Failure::Other(format!("cannot open a tunnel: {e:?}"))),
+    };
+    tracing::info!(lns = %o.lns, %local, "dialling");
+    let mut tunnel_up = false;
+    let mut call: Option<SessionKey> = None;
+    let mut stopping: Option<Instant> = None;
+    let mut rx = vec![0u8; 65_536];
+    let mut tx = vec![0u8; 65_536];
+    loop {
+        while let Some(t) = lac.poll_transmit() {
+            if let Err(e) = sock.send(&t.payload).await {
+                tracing::debug!(error = %e, "send failed");
+            }
+        }
+        while let Some(ev) = lac.poll_event() {
+            match ev {
+                LacEvent::L2tp(Event::TunnelUp { .. }) => {
+                    tunnel_up = true;
+                    let creds = (o.user.clone().into_bytes(), o.password.clone());
+                    let params = CallParams {
+                        sequencing_required: o.sequencing,
+                        ..Default::default()
+                    };
+                    match lac.place_call(Instant::now(), tunnel, params, creds) {
+                        Ok(k) => call = Some(k),
+                        Err(e) => {
+                            return fail(Failure::Other(format!("cannot place the call: {e:?}")));
+                        }
+                    }
+                }
+                LacEvent::SubscriberUp { key, ipv4, .. } => {
+                    let Some(addr) = ipv4 else { continue };
+                    let mtu = lac.peer_mru(key).unwrap_or(o.mru).min(o.mru);
+                    match bring_up(o, tun, key, addr, mtu) {
+                        Ok(u) => {
+                            println!("connected: {addr} on {} (MTU {mtu})", o.tun);
+                            tracing::info!(address = %addr, tun = %o.tun, mtu, "session up");
+                            *up = Some(u);
+                        }
+                        Err(f) => {
+                            let now = Instant::now();
+                            lac.hang_up(now, key);
+                            lac.endpoint.shutdown(now);
+                            flush(&mut lac, &sock).await;
+                            return fail(f);
+                        }
+                    }
+                }
+                LacEvent::Packet { key, packet, .. } => {
+                    if up.as_ref().is_some_and(|u| u.key == key)
+                        && let Err(e) = tun.send(&packet).await
+                    {
+                        tracing::debug!(error = %e, "TUN write failed");
+                    }
+                }
+                LacEvent::SubscriberDown { cause, .. } | LacEvent::SetupFailed { cause, .. } => {
+                    if stopping.is_none() {
+                        return fail(ppp_failure(o, &cause));
+                    }
+                }
+                LacEvent::L2tp(Event::SessionDown { cause, .. }) if stopping.is_none() => {
+                    return fail(Failure::Other(format!(
+                        "the LNS cleared the call: {}",
+                        cause.describe()
+                    )));
+                }
+                LacEvent::L2tp(Event::TunnelDown { cause, .. }) => {
+                    if stopping.is_some() {
+                        return Ended::Stopped;
+                    }
+                    return fail(tunnel_failure(&cause, tunnel_up));
+                }
+                LacEvent::L2tp(_) => {}
+            }
+        }
+        if let Some(at) = stopping
+            && (lac.endpoint.is_drained() || at.elapsed() > Duration::from_secs(3))
+        {
+            return Ended::Stopped;
+        }
+        if up.is_none() && stopping.is_none() && started.elapsed() > o.timeout {
+            lac.endpoint.shutdown(Instant::now());
+            flush(&mut lac, &sock).await;
+            let what = if tunnel_up {
+                "the session did not come up"
+            } else {
+                "no answer"
+            };
+            return fail(Failure::Unreachable(format!(
+                "{}: {what} within {}s",
+                o.lns,
+                o.timeout.as_secs()
+            )));
+        }
+        let wake = lac
+            .poll_timeout()
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(1))
+            .min(Instant::now() + Duration::from_secs(1));
+        let key = up.as_ref().map(|u| u.key);
+        tokio::select! {
+            r = sock.recv(&mut rx) => match r {
+                Ok(n) => lac.handle(Instant::now(), local, o.lns, &rx[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused && !tunnel_up => {
+                    return fail(Failure::Unreachable(format!("{}: nothing listens there (ICMP port unreachable)", o.lns)));
+                }
+                Err(e) => tracing::debug!(error = %e, "receive failed"),
+            },
+            r = tun.recv(&mut tx), if key.is_some() => {
+                if let (Ok(n), Some(k)) = (r, key)
+                    && let Some(t) = lac.send_ip(k, &tx[..n])
+                    && let Err(e) = sock.send(&t.payload).await
+                {
+                    tracing::debug!(error = %e, "send failed");
+                }
+            }
+            _ = tokio::time::sleep_until(wake.into()) => lac.on_timeout(Instant::now()),
+            _ = term.recv(), if stopping.is_none() => {
+                stopping = Some(Instant::now());
+                lac.endpoint.shutdown(Instant::now());
+            }
+            _ = int.recv(), if stopping.is_none() => {
+                stopping = Some(Instant::now());
+                lac.endpoint.shutdown(Instant::now());
+            }
+        }
+        if call.is_none() && !tunnel_up && stopping.is_some() {
+            return Ended::Stopped;
+        }
+    }
+}
+
+/// Sends what the engine has queued (a StopCCN before giving up).
+async fn flush(lac: &mut Lac, sock: &UdpSocket) {
+    while let Some(t) = lac.poll_transmit() {
+        let _ = sock.send(&t.payload).await;
+    }
+}
+
+/// The session's address and MTU on the TUN, then its routes.
+fn bring_up(
+    o: &Options,
+    tun: &tun_rs::AsyncDevice,
+    key: SessionKey,
+    addr: Ipv4Addr,
+    mtu: u16,
+) -> Result<Up, Failure> {
+    let io = |what: &str, e: std::io::Error| Failure::Other(format!("{}: {what}: {e}", o.tun));
+    tun.set_mtu(mtu).map_err(|e| io("MTU", e))?;
+    let oif = crate::dataplane::kernel::ifindex(&o.tun)
+        .ok_or_else(|| Failure::Other(format!("{}: no interface index", o.tun)))?;
+    let address = Address {
+        index: oif,
+        local: addr,
+        len: 32,
+        peer: None,
+    };
+    address.add().map_err(|e| io("address", e))?;
+    tun.enabled(true).map_err(|e| io("up", e))?;
+    let mut u = Up {
+        key,
+        address,
+        routes: Vec::new(),
+        since: Instant::now(),
+    };
+    // Traffic to the LNS must not enter its own tunnel: pin the route to
+    // it before routing everything through the session.
+    let everything = o.routes.iter().any(|(_, l)| *l <= 1);
+    if let (true, SocketAddr::V4(lns)) = (everything, o.lns)
+        && let Some((via, lns_oif)) = netlink::route_get(*lns.ip())
+        && lns_oif != oif
+    {
+        let pin = Route {
+            dst: *lns.ip(),
+            len: 32,
+            gateway: (via != *lns.ip()).then_some(via),
+            oif: lns_oif,
+        };
+        match pin.add() {
+            Ok(()) => u.routes.push(pin),
+            // Already pinned (by the operator): theirs, left alone.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => {
+                take_down(tun, &u);
+                return Err(io("route to the LNS", e));
+            }
+        }
+    }
+    for &(dst, len) in &o.routes {
+        let r = Route {
+            dst,
+            len,
+            gateway: None,
+            oif,
+        };
+        if let Err(e) = r.add() {
+            take_down(tun, &u);
+            return Err(io(&format!("route {dst}/{len}"), e));
+        }
+        u.routes.push(r);
+    }
+    Ok(u)
+}
+
+/// Why PPP ended, as the user should read it.
+fn ppp_failure(o: &Options, cause: &DownCause) -> Failure {
+    match cause {
+        DownCause::AuthFailed(m) => Failure::AuthRefused(format!(
+            "the LNS refused user {:?}{}",
+            o.user,
+            if m.is_empty() {
+                String::new()
+            } else {
+                format!(": {m}")
+            }
+        )),
+        DownCause::AuthRefused => Failure::AuthRefused(
+            "no authentication protocol in common with the LNS (see --auth)".into(),
+        ),
+        other => Failure::Other(format!("PPP ended: {other}")),
+    }
+}
+
+/// Why the tunnel ended, as the user should read it.
+fn tunnel_failure(cause: &TunnelCause, was_up: bool) -> Failure {
+    const NOT_AUTHORIZED: u16 = 4;
+    match cause {
+        TunnelCause::PeerStopCcn(r) | TunnelCause::LocalStopCcn(r)
+            if r.result == NOT_AUTHORIZED =>
+        {
+            Failure::TunnelAuth(format!(
+                "check --secret ({})",
+                String::from_utf8_lossy(&r.message)
+            ))
+        }
+        TunnelCause::Timeout if !was_up => Failure::Unreachable("no answer".into()),
+        other => Failure::Other(format!("tunnel down: {}", other.describe())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Failure, Options};
+
+    fn parse(args: &str) -> Result<Options, String> {
+        Options::parse(args.split_whitespace().map(String::from))
+    }
+
+    #[test]
+    fn the_command_line_is_checked() {
+        let o = parse("--lns 192.0.2.1 --user u --password p --route default --route 10.0.0.0/8")
+            .unwrap();
+        assert_eq!(o.lns, "192.0.2.1:1701".parse().unwrap());
+        assert_eq!(o.routes.len(), 3);
+        assert!(parse("--user u --password p").is_err());
+        assert!(parse("--lns 192.0.2.1 --password p").is_err());
+        assert!(parse("--lns 192.0.2.1 --user u --password p --hide").is_err());
+        let e = parse("--lns 192.0.2.1 --user u --password p --route 10.0.0.1/8").unwrap_err();
+        assert!(e.contains("host bits"), "{e}");
+        assert!(parse("--lns x --user u --password p").is_err());
+        assert!(parse("--lns 192.0.2.1 --user u --password p --auth chap,eap").is_err());
+        assert!(parse("--lns 192.0.2.1 --user u --password p --bogus").is_err());
+    }
+
+    #[test]
+    fn each_failure_has_its_own_exit_status() {
+        let all = [
+            Failure::Other(String::new()),
+            Failure::Usage(String::new()),
+            Failure::Unreachable(String::new()),
+            Failure::TunnelAuth(String::new()),
+            Failure::AuthRefused(String::new()),
+            Failure::TunPermission(String::new()),
+        ];
+        let mut codes: Vec<u8> = all.iter().map(Failure::exit_code).collect();
+        codes.dedup();
+        assert_eq!(codes, vec![1, 2, 3, 4, 5, 6]);
+    }
+}

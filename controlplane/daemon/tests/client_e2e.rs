@@ -1,0 +1,397 @@
+//! xlns-client end to end (issue 16): the voluntary client in a "home"
+//! namespace (`lac` of the [`AccessLab`]) dials lnsd, which forwards with
+//! its data plane (XDP + AF_XDP) to a core host. The client's TUN carries
+//! ping and TCP both ways; the tunnel is authenticated and its AVPs
+//! hidden; lnsd restarted, the client redials and traffic resumes; every
+//! mistake a user makes ends in one line, its exit status, and nothing
+//! left behind.
+//!
+//! TCP endpoints are this test binary re-executed in a namespace
+//! ([`tcp_process`], `XLNS_TCP` set).
+
+// The fixtures are the protocol crate's (one copy for both crates).
+#[path = "../../protocol/tests/common/mod.rs"]
+mod common;
+
+use common::process::{AccessLab, Proc, TestProcess, root_or_skip};
+use std::io::{Read, Write};
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+const T: Duration = Duration::from_secs(20);
+const CLIENT: &str = env!("CARGO_BIN_EXE_xlns-client");
+const GATEWAY: Ipv4Addr = Ipv4Addr::new(100, 64, 9, 1);
+const SECRET: &str = "home-secret";
+
+/// One side of a TCP transfer, in a namespace: `sink PORT` accepts one
+/// connection and reads it to the end; `send ADDR:PORT BYTES` writes
+/// BYTES and closes. Each says what it did, with the seconds it took.
+#[test]
+fn tcp_process() {
+    let Ok(cmd) = std::env::var("XLNS_TCP") else {
+        return;
+    };
+    let words: Vec<&str> = cmd.split_whitespace().collect();
+    match words.as_slice() {
+        ["sink", port] => {
+            let l = std::net::TcpListener::bind(("0.0.0.0", port.parse::<u16>().unwrap())).unwrap();
+            println!("READY");
+            let (mut c, _) = l.accept().unwrap();
+            let start = Instant::now();
+            let mut buf = vec![0u8; 1 << 16];
+            let mut got = 0usize;
+            let mut sum = 0u64;
+            loop {
+                let n = c.read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                sum = buf[..n]
+                    .iter()
+                    .fold(sum, |s, b| s.wrapping_add(u64::from(*b)));
+                got += n;
+            }
+            println!("GOT {got} {sum} {}", start.elapsed().as_secs_f64());
+        }
+        ["send", to, bytes] => {
+            let mut c = std::net::TcpStream::connect(to).unwrap();
+            let total: usize = bytes.parse().unwrap();
+            let chunk: Vec<u8> = (0..1 << 16).map(|i| (i * 7 % 251) as u8).collect();
+            let mut left = total;
+            while left > 0 {
+                let n = left.min(chunk.len());
+                c.write_all(&chunk[..n]).unwrap();
+                left -= n;
+            }
+            c.shutdown(std::net::Shutdown::Write).unwrap();
+            println!("SENT {total}");
+        }
+        _ => panic!("XLNS_TCP {cmd:?}"),
+    }
+}
+
+/// The byte sum a `send` of `bytes` produces.
+fn sent_sum(bytes: usize) -> u64 {
+    let chunk: Vec<u8> = (0..1 << 16).map(|i| (i * 7 % 251) as u8).collect();
+    let mut sum = 0u64;
+    let mut left = bytes;
+    while left > 0 {
+        let n = left.min(chunk.len());
+        sum = chunk[..n]
+            .iter()
+            .fold(sum, |s, b| s.wrapping_add(u64::from(*b)));
+        left -= n;
+    }
+    sum
+}
+
+/// Sends `bytes` over TCP from namespace `from` to `to_addr` in `to`;
+/// the rate in Mbit/s, after checking every byte arrived.
+fn transfer(from: &str, to: &str, to_addr: Ipv4Addr, port: u16, bytes: usize) -> f64 {
+    let mut sink = TestProcess::start(to, "tcp_process", "XLNS_TCP", &format!("sink {port}"));
+    sink.expect("READY");
+    let mut src = TestProcess::start(
+        from,
+        "tcp_process",
+        "XLNS_TCP",
+        &format!("send {to_addr}:{port} {bytes}"),
+    );
+    src.expect("SENT");
+    let got = sink.expect("GOT");
+    let f: Vec<&str> = got.split_whitespace().collect();
+    assert_eq!(f[0].parse::<usize>().unwrap(), bytes, "{got}");
+    assert_eq!(f[1].parse::<u64>().unwrap(), sent_sum(bytes), "{got}");
+    let secs: f64 = f[2].parse().unwrap();
+    bytes as f64 * 8.0 / secs / 1e6
+}
+
+fn ping(lab: &AccessLab, ns: &str, to: Ipv4Addr) -> bool {
+    let out = lab
+        .cmd(ns, "ping")
+        .args(["-c", "3", "-i", "0.2", "-W", "2", &to.to_string()])
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        eprintln!(
+            "ping {to} from {ns}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    out.status.success()
+}
+
+/// Whether namespace `ns` has interface `dev`.
+fn has_link(lab: &AccessLab, ns: &str, dev: &str) -> bool {
+    lab.cmd(ns, "ip")
+        .args(["link", "show", dev])
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+/// The IPv4 routes of namespace `ns`, one per line.
+fn routes(lab: &AccessLab, ns: &str) -> String {
+    let out = lab.cmd(ns, "ip").args(["-4", "route"]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn dataplane_binary() -> std::path::PathBuf {
+    let bin = std::path::Path::new(CLIENT).with_file_name("lns-dataplane");
+    assert!(
+        bin.exists(),
+        "{} is missing: run the workspace tests (make test)",
+        bin.display()
+    );
+    bin
+}
+
+/// The table file lnsd creates, removed however the test ends.
+struct Table(String);
+
+impl Drop for Table {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// lnsd with its data plane, one user, the home host as a peer that must
+/// prove `SECRET` and gets hidden AVPs.
+fn lnsd(lab: &AccessLab, table: &str) -> Proc {
+    let users = lab.file(
+        "users.toml",
+        "[[user]]\nname = \"alice\"\npassword = \"alice-pw\"\n",
+    );
+    let cfg = lab.file(
+        "lnsd.toml",
+        &format!(
+            "[l2tp]\nlisten = [\"{lns}:1701\"]\nshutdown_timeout_secs = 2\n\
+             [[peer]]\naddress = \"{home}\"\nsecret = \"{SECRET}\"\ntunnel_auth = \"required\"\n\
+             hide_avps = true\nhide_avps_in_tunnel_setup = true\n\
+             [ppp]\nauth = [\"chap\"]\nusers_file = \"{users}\"\ngateway = \"{GATEWAY}\"\nipv6 = false\n\
+             [[pool]]\nname = \"default\"\nranges = [\"100.64.9.2-100.64.9.254\"]\n\
+             [dataplane]\nmode = \"supervised\"\nbinary = \"{bin}\"\ntable = \"{table}\"\n\
+             capacity = 64\naccess_interface = \"va\"\ncore_interface = \"vc\"\n\
+             core_gateway = \"{host}\"\nicmp_source = \"{lns_core}\"\nneighbour_refresh_secs = 1\n",
+            lns = AccessLab::LNS,
+            home = AccessLab::LAC,
+            users = users.display(),
+            bin = dataplane_binary().display(),
+            host = AccessLab::HOST,
+            lns_core = AccessLab::LNS_CORE,
+        ),
+    );
+    let mut c = lab.cmd(&lab.lns, env!("CARGO_BIN_EXE_lnsd"));
+    c.arg("--config").arg(&cfg).env("RUST_LOG", "info");
+    let p = Proc::spawn("lnsd", c);
+    assert!(p.wait_for("data plane attached", 1, T), "{}", p.log());
+    p
+}
+
+fn client(lab: &AccessLab, args: &[&str]) -> Proc {
+    let mut c = lab.cmd(&lab.lac, CLIENT);
+    c.args(["--lns", &AccessLab::LNS.to_string(), "--tun", "xl0"])
+        .args(args)
+        .env("RUST_LOG", "info");
+    Proc::spawn("xlns-client", c)
+}
+
+/// The address in the client's `connected: ADDR on ...` line number `n`.
+fn connected(c: &Proc, n: usize) -> Ipv4Addr {
+    let log = c.log();
+    let line = log
+        .lines()
+        .filter(|l| l.starts_with("connected: "))
+        .nth(n - 1)
+        .unwrap();
+    line["connected: ".len()..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn a_host_dials_in_and_its_traffic_crosses_the_lns_both_ways() {
+    if std::env::var_os("XLNS_TCP").is_some() || !root_or_skip() {
+        return;
+    }
+    let lab = AccessLab::new("client");
+    // The core host's kernel leaves TCP checksums to the veth (partial
+    // checksum offload); the data plane receives those frames through XDP,
+    // where no one completes them, and the client's kernel would drop
+    // every segment. A real NIC delivers complete checksums.
+    let off = lab
+        .cmd(&lab.core, "ethtool")
+        .args(["-K", "vk", "tx", "off"])
+        .output()
+        .unwrap();
+    assert!(
+        off.status.success(),
+        "{}",
+        String::from_utf8_lossy(&off.stderr)
+    );
+    let table = Table(format!("/dev/shm/xlns-client-{}", std::process::id()));
+    let mut lns = lnsd(&lab, &table.0);
+    let mut home = client(
+        &lab,
+        &[
+            "--user",
+            "alice",
+            "--password",
+            "alice-pw",
+            "--secret",
+            SECRET,
+            "--hide",
+            "--route",
+            "default",
+            "--redial-max",
+            "1",
+        ],
+    );
+    home.expect("connected: ", 1, T, &lns);
+    let addr = connected(&home, 1);
+    assert!(
+        lns.log().contains("tunnel established"),
+        "the tunnel authenticated: {}",
+        lns.log()
+    );
+    // The TUN has the session's address; everything is routed through it
+    // but the LNS itself.
+    let r = routes(&lab, &lab.lac);
+    assert!(r.contains("0.0.0.0/1 dev xl0"), "{r}");
+    assert!(r.contains("128.0.0.0/1 dev xl0"), "{r}");
+    assert!(r.contains(&format!("{} dev vl", AccessLab::LNS)), "{r}");
+
+    assert!(
+        ping(&lab, &lab.lac, AccessLab::HOST),
+        "{}\n{}",
+        home.log(),
+        lns.log()
+    );
+    assert!(ping(&lab, &lab.core, addr), "{}", lns.log());
+    let bytes = 8 << 20;
+    let up = transfer(&lab.lac, &lab.core, AccessLab::HOST, 5001, bytes);
+    let down = transfer(&lab.core, &lab.lac, addr, 5002, bytes);
+    // The same veth without L2TP: home to the LNS's own address.
+    let plain = transfer(&lab.lac, &lab.lns, AccessLab::LNS, 5003, bytes);
+    println!(
+        "TCP {} MiB through xlns-client: upstream {up:.0} Mbit/s, downstream {down:.0} Mbit/s; \
+         plain TCP over the same veth {plain:.0} Mbit/s",
+        bytes >> 20
+    );
+
+    // The LNS restarts: the client redials and traffic resumes.
+    lns.signal("TERM");
+    assert!(lns.wait_exit(T), "{}", lns.log());
+    drop(lns);
+    assert!(
+        home.wait_for("redialling", 1, T),
+        "the client noticed: {}",
+        home.log()
+    );
+    let lns = lnsd(&lab, &table.0);
+    home.expect("connected: ", 2, T, &lns);
+    let again = connected(&home, 2);
+    assert!(ping(&lab, &lab.lac, AccessLab::HOST), "{}", home.log());
+    assert!(ping(&lab, &lab.core, again), "{}", lns.log());
+
+    // Stopped: the call and tunnel cleared, nothing left behind.
+    home.signal("TERM");
+    let status = home.wait_status(T).expect("the client stops");
+    assert_eq!(status.code(), Some(0), "{}", home.log());
+    assert!(lns.wait_for("tunnel down", 2, T), "{}", lns.log());
+    assert!(!has_link(&lab, &lab.lac, "xl0"));
+    let r = routes(&lab, &lab.lac);
+    assert!(
+        !r.contains("xl0") && !r.contains(&format!("{} dev", AccessLab::LNS)),
+        "{r}"
+    );
+}
+
+/// A user's mistakes: one line, its own exit status, nothing left behind.
+#[test]
+fn each_mistake_is_one_line_and_its_own_exit_status() {
+    if std::env::var_os("XLNS_TCP").is_some() || !root_or_skip() {
+        return;
+    }
+    let lab = AccessLab::new("clierr");
+    let table = Table(format!("/dev/shm/xlns-clierr-{}", std::process::id()));
+    let lns = lnsd(&lab, &table.0);
+    let base = ["--user", "alice", "--route", "default", "--timeout", "5"];
+    let cases: Vec<(Vec<&str>, Option<&str>, i32, &str)> = vec![
+        (
+            vec!["--password", "alice-pw", "--secret", "not-the-secret"],
+            None,
+            4,
+            "tunnel authentication failed",
+        ),
+        (
+            vec!["--password", "wrong", "--secret", SECRET],
+            None,
+            5,
+            "authentication refused",
+        ),
+        (
+            vec!["--password", "alice-pw", "--lns", "198.51.100.1:1799"],
+            None,
+            3,
+            "LNS unreachable",
+        ),
+        (
+            vec![
+                "--password",
+                "alice-pw",
+                "--lns",
+                "198.51.100.77",
+                "--timeout",
+                "2",
+            ],
+            None,
+            3,
+            "LNS unreachable",
+        ),
+        (
+            vec!["--password", "alice-pw", "--secret", SECRET],
+            Some("nobody"),
+            6,
+            "cannot create the TUN interface",
+        ),
+        (vec!["--password"], None, 2, "see --help"),
+    ];
+    for (args, user, code, says) in cases {
+        let mut c = match user {
+            None => lab.cmd(&lab.lac, CLIENT),
+            Some(_) => {
+                let mut c = lab.cmd(&lab.lac, "setpriv");
+                c.args([
+                    "--reuid=65534",
+                    "--regid=65534",
+                    "--clear-groups",
+                    "--inh-caps=-all",
+                    CLIENT,
+                ]);
+                c
+            }
+        };
+        c.args(["--lns", &AccessLab::LNS.to_string(), "--tun", "xl0"])
+            .args(base)
+            .args(&args);
+        let out = c.output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+        assert_eq!(lines.len(), 1, "{args:?}: one line: {err}");
+        assert!(lines[0].starts_with("xlns-client: "), "{err}");
+        assert!(lines[0].contains(says), "{args:?}: {err}");
+        assert!(!has_link(&lab, &lab.lac, "xl0"), "{args:?}");
+        let r = routes(&lab, &lab.lac);
+        assert!(
+            !r.contains("xl0") && !r.contains(&format!("{} dev", AccessLab::LNS)),
+            "{args:?}: {r}"
+        );
+    }
+    drop(lns);
+}
