@@ -2,6 +2,11 @@
 //! own LAC). One tunnel to an LNS, one call in it, a PPP client on the
 //! call, and a TUN interface carrying the host's traffic through it.
 //!
+//! Remote dial ([`Answer`], `--answer`): the host listens as a LAC, the
+//! LNS opens the tunnel and asks for a call (OCRQ, RFC 2661 §7.5); an
+//! OCRQ to one of the profile's Called Numbers is answered, and the call
+//! is this host's PPP session on its TUN.
+//!
 //! The protocol is the LAC engine's (`lns_protocol::lac`), the same one
 //! the emulated LAC and lns-bench use; this module is its shell: a UDP
 //! socket connected to the LNS, the TUN device, routes, signals, redial.
@@ -15,6 +20,8 @@
 //! and its own exit status ([`Failure::exit_code`]).
 
 use crate::netlink::{self, Address, Route};
+use lns_protocol::l2tp::avp::ResultCode;
+use lns_protocol::l2tp::result::CdnResult;
 use lns_protocol::l2tp::{
     CallParams, Endpoint, EndpointConfig, Event, PeerPolicy, PeerRule, SessionKey, TunnelAuth,
     TunnelCause,
@@ -61,6 +68,21 @@ pub struct Options {
     pub timeout: Duration,
     /// The longest pause between redials.
     pub redial_max: Duration,
+    /// Remote dial: wait for the LNS's outgoing calls instead of dialling.
+    pub answer: Option<Answer>,
+}
+
+/// Remote dial (RFC 2661 §7.5, the LNS's outgoing call): the host is the
+/// LAC the LNS asks to place a call, and the call it places is its own
+/// PPP session. One dial-out profile: these credentials and this TUN,
+/// for OCRQs whose Called Number is one of `called`.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// Where the LNS opens its tunnel to us.
+    pub listen: SocketAddr,
+    /// The Called Numbers this profile answers (others: CDN result 6,
+    /// invalid destination).
+    pub called: Vec<String>,
 }
 
 /// The usage text (`--help`).
@@ -82,6 +104,9 @@ usage: xlns-client --lns HOST[:PORT] --user NAME --password PW [options]
   --sequencing          ask for and send sequenced data (RFC 2661 §5.4)
   --timeout SECS        first attempt: give up after SECS (default 30)
   --redial-max SECS     longest pause between redials (default 60)
+  --answer ADDR:PORT    remote dial: listen there for the LNS's tunnel and answer its
+                        outgoing calls (OCRQ) to a --called number with this profile
+  --called NUMBER       a Called Number this profile answers (repeatable; needs --answer)
 
 exit status: 0 stopped by SIGINT/SIGTERM, 1 other failure, 2 bad usage,
 3 LNS unreachable, 4 tunnel authentication failed (secret),
@@ -109,7 +134,9 @@ impl Options {
             sequencing: false,
             timeout: Duration::from_secs(30),
             redial_max: Duration::from_secs(60),
+            answer: None,
         };
+        let mut called = Vec::new();
         let (mut lns, mut user, mut password) = (false, false, false);
         let mut it = args.into_iter();
         while let Some(a) = it.next() {
@@ -188,8 +215,25 @@ impl Options {
                 "--sequencing" => o.sequencing = true,
                 "--timeout" => o.timeout = secs(&value("--timeout")?)?,
                 "--redial-max" => o.redial_max = secs(&value("--redial-max")?)?,
+                "--answer" => {
+                    let v = value("--answer")?;
+                    let listen = v
+                        .parse()
+                        .map_err(|_| format!("--answer {v}: not an address:port"))?;
+                    o.answer = Some(Answer {
+                        listen,
+                        called: Vec::new(),
+                    });
+                }
+                "--called" => called.push(value("--called")?),
                 other => return Err(format!("unknown option {other:?}")),
             }
+        }
+        match (&mut o.answer, called.is_empty()) {
+            (Some(a), false) => a.called = called,
+            (Some(_), true) => return Err("--answer needs at least one --called".into()),
+            (None, false) => return Err("--called needs --answer".into()),
+            (None, true) => {}
         }
         match (lns, user, password) {
             (false, _, _) => Err("--lns is required".into()),
@@ -290,6 +334,9 @@ pub async fn run(o: &Options) -> Result<(), Failure> {
     let mut term = signal(SignalKind::terminate()).map_err(io)?;
     let mut int = signal(SignalKind::interrupt()).map_err(io)?;
     let tun = open_tun(o)?;
+    if let Some(a) = &o.answer {
+        return answer(o, a, &tun, &mut term, &mut int).await;
+    }
     let mut ever_up = false;
     let mut pause = Duration::from_secs(1);
     loop {
@@ -365,6 +412,7 @@ fn take_down(tun: &tun_rs::AsyncDevice, u: &Up) {
 
 /// The endpoint and PPP client for one attempt.
 fn engine(o: &Options, seed: u64) -> Result<Lac, Failure> {
+    let answering = o.answer.is_some();
     let policy = PeerPolicy {
         secret: o.secret.clone(),
         auth: if o.secret.is_some() {
@@ -373,6 +421,10 @@ fn engine(o: &Options, seed: u64) -> Result<Lac, Failure> {
             TunnelAuth::Optional
         },
         hide_avps: o.hide,
+        // Remote dial: the LNS opens the tunnel and asks for calls.
+        accept_tunnels: answering,
+        answer_outgoing_calls: answering,
+        accept_incoming_calls: false,
         ..Default::default()
     };
     let endpoint = Endpoint::new(EndpointConfig {
@@ -381,6 +433,8 @@ fn engine(o: &Options, seed: u64) -> Result<Lac, Failure> {
             address: Some(o.lns.ip()),
             policy,
         }],
+        // Each OCRQ is answered only once its Called Number is checked.
+        defer_outgoing_answer: answering,
         ..Default::default()
     })
     .map_err(|e| Failure::Other(format!("no randomness: {e}")))?;
@@ -567,6 +621,164 @@ async fn session(
     }
 }
 
+/// Remote dial: waits for the LNS's tunnel and outgoing calls; answers
+/// one to a `called` number at a time with this profile's PPP session,
+/// and waits again when it ends. Runs until SIGINT or SIGTERM.
+async fn answer(
+    o: &Options,
+    a: &Answer,
+    tun: &tun_rs::AsyncDevice,
+    term: &mut tokio::signal::unix::Signal,
+    int: &mut tokio::signal::unix::Signal,
+) -> Result<(), Failure> {
+    let sock = UdpSocket::bind(a.listen)
+        .await
+        .map_err(|e| Failure::Other(format!("cannot listen on {}: {e}", a.listen)))?;
+    let mut seed = [0u8; 8];
+    let _ = getrandom::fill(&mut seed);
+    let mut lac = engine(o, u64::from_le_bytes(seed))?;
+    tracing::info!(listen = %a.listen, lns = %o.lns, "waiting for outgoing calls");
+    println!("waiting for calls on {}", a.listen);
+    let mut up: Option<Up> = None;
+    let mut call: Option<SessionKey> = None;
+    let mut stopping: Option<Instant> = None;
+    let mut rx = vec![0u8; 65_536];
+    let mut tx = vec![0u8; 65_536];
+    loop {
+        while let Some(t) = lac.poll_transmit() {
+            if let Err(e) = sock.send_to(&t.payload, t.peer).await {
+                tracing::debug!(error = %e, "send failed");
+            }
+        }
+        while let Some(ev) = lac.poll_event() {
+            match ev {
+                LacEvent::L2tp(Event::OutgoingCallRequest { key, peer_avps, .. }) => {
+                    let number = peer_avps.iter().find_map(|a| match a {
+                        lns_protocol::l2tp::Avp::CalledNumber(n) => {
+                            Some(String::from_utf8_lossy(n).into_owned())
+                        }
+                        _ => None,
+                    });
+                    let now = Instant::now();
+                    let ours = number.as_ref().is_some_and(|n| a.called.contains(n));
+                    let result = if stopping.is_some() {
+                        Some((CdnResult::TemporaryNoFacilities, "shutting down"))
+                    } else if !ours {
+                        Some((
+                            CdnResult::InvalidDestination,
+                            "no dial-out profile for that number",
+                        ))
+                    } else if call.is_some() {
+                        Some((CdnResult::Busy, "this profile's session is up"))
+                    } else {
+                        None
+                    };
+                    match result {
+                        None => {
+                            println!("answering a call to {}", number.unwrap_or_default());
+                            call = Some(key);
+                            lac.with_endpoint(now, |e| e.answer_outgoing(now, key, o.sequencing));
+                        }
+                        Some((r, why)) => {
+                            tracing::info!(called = ?number, reason = why, "outgoing call refused");
+                            let rc = ResultCode::cdn(r, None, why);
+                            lac.with_endpoint(now, |e| e.disconnect(now, key, rc, None));
+                        }
+                    }
+                }
+                LacEvent::SubscriberUp { key, ipv4, .. } => {
+                    let Some(addr) = ipv4 else { continue };
+                    let mtu = lac.peer_mru(key).unwrap_or(o.mru).min(o.mru);
+                    match bring_up(o, tun, key, addr, mtu) {
+                        Ok(u) => {
+                            println!("connected: {addr} on {} (MTU {mtu})", o.tun);
+                            up = Some(u);
+                        }
+                        Err(f) => {
+                            eprintln!("xlns-client: {f}");
+                            lac.hang_up(Instant::now(), key);
+                        }
+                    }
+                }
+                LacEvent::Packet { key, packet, .. } => {
+                    if up.as_ref().is_some_and(|u| u.key == key)
+                        && let Err(e) = tun.send(&packet).await
+                    {
+                        tracing::debug!(error = %e, "TUN write failed");
+                    }
+                }
+                LacEvent::SubscriberDown { key, cause } | LacEvent::SetupFailed { key, cause } => {
+                    end_call(tun, &mut up, &mut call, key, &cause.to_string());
+                }
+                LacEvent::L2tp(Event::SessionDown { key, cause }) => {
+                    end_call(tun, &mut up, &mut call, key, &cause.describe());
+                }
+                LacEvent::L2tp(Event::TunnelDown { tunnel, .. }) => {
+                    if let Some(k) = call.filter(|k| k.tunnel == tunnel) {
+                        end_call(tun, &mut up, &mut call, k, "tunnel down");
+                    }
+                }
+                LacEvent::L2tp(_) => {}
+            }
+        }
+        if let Some(at) = stopping
+            && (lac.endpoint.is_drained() || at.elapsed() > Duration::from_secs(3))
+        {
+            if let Some(u) = up.take() {
+                take_down(tun, &u);
+            }
+            return Ok(());
+        }
+        let wake = lac
+            .poll_timeout()
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(1))
+            .min(Instant::now() + Duration::from_secs(1));
+        let key = up.as_ref().map(|u| u.key);
+        tokio::select! {
+            r = sock.recv_from(&mut rx) => match r {
+                Ok((n, from)) => lac.handle(Instant::now(), a.listen, from, &rx[..n]),
+                Err(e) => tracing::debug!(error = %e, "receive failed"),
+            },
+            r = tun.recv(&mut tx), if key.is_some() => {
+                if let (Ok(n), Some(k)) = (r, key)
+                    && let Some(t) = lac.send_ip(k, &tx[..n])
+                    && let Err(e) = sock.send_to(&t.payload, t.peer).await
+                {
+                    tracing::debug!(error = %e, "send failed");
+                }
+            }
+            _ = tokio::time::sleep_until(wake.into()) => lac.on_timeout(Instant::now()),
+            _ = term.recv(), if stopping.is_none() => {
+                stopping = Some(Instant::now());
+                lac.endpoint.shutdown(Instant::now());
+            }
+            _ = int.recv(), if stopping.is_none() => {
+                stopping = Some(Instant::now());
+                lac.endpoint.shutdown(Instant::now());
+            }
+        }
+    }
+}
+
+/// The answered call `key` ended: its interface comes down, and the
+/// profile waits for the next call.
+fn end_call(
+    tun: &tun_rs::AsyncDevice,
+    up: &mut Option<Up>,
+    call: &mut Option<SessionKey>,
+    key: SessionKey,
+    why: &str,
+) {
+    if *call != Some(key) {
+        return;
+    }
+    *call = None;
+    if let Some(u) = up.take() {
+        take_down(tun, &u);
+    }
+    println!("call ended: {why}");
+}
+
 /// Sends what the engine has queued (a StopCCN before giving up).
 async fn flush(lac: &mut Lac, sock: &UdpSocket) {
     while let Some(t) = lac.poll_transmit() {
@@ -654,6 +866,9 @@ fn ppp_failure(o: &Options, cause: &DownCause) -> Failure {
         DownCause::AuthRefused => Failure::AuthRefused(
             "no authentication protocol in common with the LNS (see --auth)".into(),
         ),
+        // The table's text speaks as an LNS ("by the LAC"); here the
+        // peer is the LNS.
+        DownCause::CallCleared => Failure::Other("the LNS cleared the call".into()),
         other => Failure::Other(format!("PPP ended: {other}")),
     }
 }

@@ -395,3 +395,84 @@ fn each_mistake_is_one_line_and_its_own_exit_status() {
     }
     drop(lns);
 }
+
+/// Remote dial (RFC 2661 §7.5): `lnsctl dial` at the LNS asks the home
+/// host, listening as a LAC, for a call to its dial-out profile's number;
+/// the profile's PPP session comes up on its TUN and carries traffic both
+/// ways. A number no profile answers is refused.
+#[test]
+fn lnsctl_dial_brings_up_the_dial_out_profile() {
+    if std::env::var_os("XLNS_TCP").is_some() || !root_or_skip() {
+        return;
+    }
+    let lab = AccessLab::new("redial");
+    let table = Table(format!("/dev/shm/xlns-redial-{}", std::process::id()));
+    let lns = lnsd(&lab, &table.0);
+    let mut home = {
+        let mut c = lab.cmd(&lab.lac, CLIENT);
+        c.args([
+            "--lns",
+            &AccessLab::LNS.to_string(),
+            "--answer",
+            &format!("{}:1701", AccessLab::LAC),
+            "--called",
+            "5551234",
+            "--user",
+            "alice",
+            "--password",
+            "alice-pw",
+            "--secret",
+            SECRET,
+            "--hide",
+            "--tun",
+            "xl1",
+            "--route",
+            "203.0.113.0/24",
+        ])
+        .env("RUST_LOG", "info");
+        Proc::spawn("xlns-client", c)
+    };
+    home.expect("waiting for calls", 1, T, &lns);
+    let dial = |number: &str| {
+        lab.cmd(&lab.lns, env!("CARGO_BIN_EXE_lnsctl"))
+            .args([
+                "dial",
+                &AccessLab::LAC.to_string(),
+                "--called",
+                number,
+                "--timeout",
+                "10",
+            ])
+            .output()
+            .unwrap()
+    };
+    let refused = dial("5559999");
+    assert!(
+        !refused.status.success(),
+        "{}",
+        String::from_utf8_lossy(&refused.stdout)
+    );
+    let out = dial("5551234");
+    assert!(
+        out.status.success(),
+        "{}{}\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        home.log(),
+        lns.log()
+    );
+    home.expect("connected: ", 1, T, &lns);
+    let addr = connected(&home, 1);
+    assert!(ping(&lab, &lab.core, addr), "{}", lns.log());
+    assert!(ping(&lab, &lab.lac, AccessLab::HOST), "{}", home.log());
+    assert!(
+        routes(&lab, &lab.lac).contains("203.0.113.0/24 dev xl1"),
+        "{}",
+        routes(&lab, &lab.lac)
+    );
+    home.signal("TERM");
+    let status = home.wait_status(T).expect("the client stops");
+    assert_eq!(status.code(), Some(0), "{}", home.log());
+    assert!(!has_link(&lab, &lab.lac, "xl1"));
+    assert!(!routes(&lab, &lab.lac).contains("xl1"));
+}

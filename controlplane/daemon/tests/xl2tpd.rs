@@ -373,3 +373,67 @@ fn xl2tpd_lac_to_a_gateway() {
     assert!(!gw.log().contains("switched call up"), "{}", gw.log());
     assert!(!gw.log().contains("malformed"), "{}", gw.log());
 }
+
+/// xlns-client (the voluntary LAC client) toward xl2tpd as the LNS, with
+/// tunnel authentication and hidden AVPs: tunnel and call come up (on
+/// xl2tpd's side too); xl2tpd's pppd then fails and clears the call, so
+/// the client's first attempt ends with one line, status 1, and nothing
+/// left behind.
+#[test]
+fn xlns_client_to_xl2tpd_as_the_lns() {
+    if !ready() {
+        return;
+    }
+    let lab = Lab::new("xcli");
+    let (lns, _ctl) = xl2tpd(&lab, &xl2tpd_lns_conf(&lab, true));
+    std::thread::sleep(Duration::from_millis(500));
+    let mut cmd = lab.cmd(&lab.a, env!("CARGO_BIN_EXE_xlns-client"));
+    cmd.args([
+        "--lns",
+        Lab::B_IP,
+        "--user",
+        "alice",
+        "--password",
+        "alice-pw",
+        "--secret",
+        SECRET,
+        "--hide",
+        "--host-name",
+        "xlns",
+        "--tun",
+        "xl2",
+        "--timeout",
+        "15",
+    ])
+    .env("RUST_LOG", "info");
+    let mut client = Proc::spawn("xlns-client", cmd);
+    lns.expect(
+        &format!("Connection established to {}", Lab::A_IP),
+        1,
+        T,
+        &client,
+    );
+    lns.expect(
+        &format!("Call established with {}", Lab::A_IP),
+        1,
+        T,
+        &client,
+    );
+    let status = client.wait_status(T).expect("the client gives up");
+    assert_eq!(status.code(), Some(1), "{}", client.log());
+    let last = client.log().lines().last().unwrap_or("").to_string();
+    assert!(
+        last.starts_with("xlns-client: ") && last.contains("cleared the call"),
+        "{}",
+        client.log()
+    );
+    assert!(lns.log().contains("challenge avp found"), "{}", lns.log());
+    assert!(lns.log().contains("Challenge reply found"), "{}", lns.log());
+    hidden_avps_came_through(&lns, Auth::ChallengeAndHide);
+    let links = lab
+        .cmd(&lab.a, "ip")
+        .args(["link", "show", "xl2"])
+        .output()
+        .unwrap();
+    assert!(!links.status.success(), "the TUN is gone");
+}

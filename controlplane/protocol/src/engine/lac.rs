@@ -233,6 +233,14 @@ impl Lac {
         self
     }
 
+    /// Runs `f` on the endpoint (answer or refuse an outgoing call the
+    /// endpoint holds, say), then takes in what it reported.
+    pub fn with_endpoint<R>(&mut self, now: Instant, f: impl FnOnce(&mut Endpoint) -> R) -> R {
+        let r = f(&mut self.endpoint);
+        self.after_endpoint(now);
+        r
+    }
+
     /// Subscribers with a call.
     pub fn subscriber_count(&self) -> usize {
         self.subs.len()
