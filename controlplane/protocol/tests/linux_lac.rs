@@ -353,3 +353,42 @@ fn lnsd_numbers_its_frames_as_they_leave() {
     });
     assert_eq!(sent, worker.wrapping_add(1));
 }
+
+/// RFC 2661 §5.4: a LAC that did not ask for sequencing follows the LNS,
+/// numbering its data messages while the LNS's carry Ns (an LNS whose
+/// peer policy says "always"), and not otherwise.
+#[test]
+fn a_lac_that_did_not_ask_follows_the_lns_sequencing() {
+    for (policy, sequenced) in [
+        (DataSequencing::Always, true),
+        (DataSequencing::Auto, false),
+    ] {
+        let mut lab = lab(lns(policy, false), LacBehaviour::default(), 1);
+        assert!(lab.until_up(Duration::from_secs(30)).is_some());
+        let c = lab.lac;
+        let key = *lac_keys(&lab.sim.nodes[c].events).first().unwrap();
+        let lac = lab.sim.nodes[c].endpoint.lac().unwrap();
+        let ip = [
+            0x45u8, 0, 0, 20, 0, 0, 0, 0, 64, 17, 0, 0, 100, 64, 0, 2, 203, 0, 113, 2,
+        ];
+        let ns = |t: lns_protocol::l2tp::Transmit| {
+            lns_protocol::engine::frame::sequenced(&t.payload).map(|q| q.ns)
+        };
+        let first = lac.send_ip(key, &ip).map(ns).unwrap();
+        let second = lac.send_ip(key, &ip).map(ns).unwrap();
+        assert_eq!(first.is_some(), sequenced, "{policy:?}");
+        if sequenced {
+            assert_eq!(second, first.map(|n| n.wrapping_add(1)));
+        }
+    }
+}
+
+fn lac_keys(events: &[MixedEvent]) -> Vec<SessionKey> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            MixedEvent::Lac(LacEvent::SubscriberUp { key, .. }) => Some(*key),
+            _ => None,
+        })
+        .collect()
+}

@@ -162,8 +162,22 @@ struct Sub {
     attach_at: Option<Instant>,
     /// Next Ns of our data messages.
     tx_ns: u16,
+    /// The LNS's last data message carried Ns: ours do too (RFC 2661
+    /// §5.4: without Sequencing Required, the LNS turns sequencing on and
+    /// off by sending with or without it).
+    lns_sequences: bool,
     rx: SeqRx,
     behaviour: LacBehaviour,
+}
+
+impl Sub {
+    /// Whether our data messages carry Ns: always when we asked for
+    /// sequencing (AVP 39: "MUST be present at all times") or behave like
+    /// a LAC that always sends them; otherwise as the LNS last did (RFC
+    /// 2661 §5.4), the sequence going on where it left off.
+    fn sends_ns(&self) -> bool {
+        self.behaviour.send_seq || self.behaviour.ask_seq || self.lns_sequences
+    }
 }
 
 impl PppCall for Sub {
@@ -297,6 +311,7 @@ impl Lac {
                 iccn_mark: 0,
                 attach_at: None,
                 tx_ns: 0,
+                lns_sequences: false,
                 rx: SeqRx::default(),
                 behaviour,
             },
@@ -312,7 +327,7 @@ impl Lac {
             return None;
         }
         let s = self.subs.get_mut(&key).filter(|s| s.reported)?;
-        let ns = s.behaviour.send_seq.then(|| Self::take_ns(s));
+        let ns = s.sends_ns().then(|| Self::take_ns(s));
         self.frame_ip(key, packet, ns)
     }
 
@@ -467,6 +482,9 @@ impl Lac {
                 self.after_endpoint(now);
                 return;
             }
+            if let Some(s) = self.subs.get_mut(&key) {
+                s.lns_sequences = frame::sequenced(datagram).is_some();
+            }
             let ppp = datagram.get(payload_offset..).and_then(frame::decapsulate);
             if let (Some(_), Some((p @ (0x0021 | 0x0057), info))) = (self.subs.get(&key), ppp) {
                 self.events.push_back(LacEvent::Packet {
@@ -561,6 +579,7 @@ impl Lac {
                                 iccn_mark: 0,
                                 attach_at: None,
                                 tx_ns: 0,
+                                lns_sequences: false,
                                 rx: SeqRx::default(),
                                 behaviour,
                             },
@@ -624,7 +643,7 @@ impl Lac {
             };
             match out {
                 LinkOutput::Send { protocol, packet } => {
-                    let ns = s.behaviour.send_seq.then(|| Self::take_ns(s));
+                    let ns = s.sends_ns().then(|| Self::take_ns(s));
                     let tx = s.wire.transmit(ns, protocol, &packet);
                     let mark = s.iccn_mark;
                     self.queue_ppp(key, mark, tx);
