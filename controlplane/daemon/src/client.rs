@@ -70,6 +70,9 @@ pub struct Options {
     pub redial_max: Duration,
     /// Remote dial: wait for the LNS's outgoing calls instead of dialling.
     pub answer: Option<Answer>,
+    /// Write the DNS servers IPCP gave (RFC 1877) to this resolv.conf
+    /// while the session is up, restoring it after.
+    pub dns: Option<std::path::PathBuf>,
 }
 
 /// Remote dial (RFC 2661 §7.5, the LNS's outgoing call): the host is the
@@ -100,6 +103,9 @@ usage: xlns-client --lns HOST[:PORT] --user NAME --password PW [options]
   --auth LIST           accepted authentication, in order: pap,chap,mschapv2 (default all)
   --tun NAME            the TUN interface (default: xl2tp0)
   --route PREFIX        route PREFIX through the session; repeatable; 'default' for everything
+  --dns                 use the LNS's DNS servers (IPCP, RFC 1877): /etc/resolv.conf
+                        holds them while the session is up, and is restored after
+  --dns-file FILE       the same, with FILE instead of /etc/resolv.conf
   --mru N               our MRU (default 1400)
   --sequencing          ask for and send sequenced data (RFC 2661 §5.4)
   --timeout SECS        first attempt: give up after SECS (default 30)
@@ -135,6 +141,7 @@ impl Options {
             timeout: Duration::from_secs(30),
             redial_max: Duration::from_secs(60),
             answer: None,
+            dns: None,
         };
         let mut called = Vec::new();
         let (mut lns, mut user, mut password) = (false, false, false);
@@ -226,6 +233,8 @@ impl Options {
                     });
                 }
                 "--called" => called.push(value("--called")?),
+                "--dns" => o.dns = Some("/etc/resolv.conf".into()),
+                "--dns-file" => o.dns = Some(value("--dns-file")?.into()),
                 other => return Err(format!("unknown option {other:?}")),
             }
         }
@@ -324,6 +333,8 @@ struct Up {
     key: SessionKey,
     address: Address,
     routes: Vec<Route>,
+    /// The resolv.conf we replaced, and what it held.
+    resolv: Option<(std::path::PathBuf, Vec<u8>)>,
     since: Instant,
 }
 
@@ -399,6 +410,11 @@ async fn attempt(
 }
 
 fn take_down(tun: &tun_rs::AsyncDevice, u: &Up) {
+    if let Some((path, old)) = &u.resolv
+        && let Err(e) = std::fs::write(path, old)
+    {
+        tracing::warn!(file = %path.display(), error = %e, "resolv.conf not restored");
+    }
     for r in u.routes.iter().rev() {
         if let Err(e) = r.delete() {
             tracing::warn!(route = %format!("{}/{}", r.dst, r.len), error = %e, "route not removed");
@@ -523,7 +539,7 @@ async fn session(
                 LacEvent::SubscriberUp { key, ipv4, .. } => {
                     let Some(addr) = ipv4 else { continue };
                     let mtu = lac.peer_mru(key).unwrap_or(o.mru).min(o.mru);
-                    match bring_up(o, tun, key, addr, mtu) {
+                    match bring_up(o, tun, key, addr, mtu, lac.dns(key)) {
                         Ok(u) => {
                             println!("connected: {addr} on {} (MTU {mtu})", o.tun);
                             tracing::info!(address = %addr, tun = %o.tun, mtu, "session up");
@@ -689,7 +705,7 @@ async fn answer(
                 LacEvent::SubscriberUp { key, ipv4, .. } => {
                     let Some(addr) = ipv4 else { continue };
                     let mtu = lac.peer_mru(key).unwrap_or(o.mru).min(o.mru);
-                    match bring_up(o, tun, key, addr, mtu) {
+                    match bring_up(o, tun, key, addr, mtu, lac.dns(key)) {
                         Ok(u) => {
                             println!("connected: {addr} on {} (MTU {mtu})", o.tun);
                             up = Some(u);
@@ -793,6 +809,7 @@ fn bring_up(
     key: SessionKey,
     addr: Ipv4Addr,
     mtu: u16,
+    dns: [Option<Ipv4Addr>; 2],
 ) -> Result<Up, Failure> {
     let io = |what: &str, e: std::io::Error| Failure::Other(format!("{}: {what}: {e}", o.tun));
     tun.set_mtu(mtu).map_err(|e| io("MTU", e))?;
@@ -810,6 +827,7 @@ fn bring_up(
         key,
         address,
         routes: Vec::new(),
+        resolv: None,
         since: Instant::now(),
     };
     // Traffic to the LNS must not enter its own tunnel: pin the route to
@@ -847,6 +865,23 @@ fn bring_up(
             return Err(io(&format!("route {dst}/{len}"), e));
         }
         u.routes.push(r);
+    }
+    if let Some(path) = &o.dns {
+        let servers: Vec<Ipv4Addr> = dns.into_iter().flatten().collect();
+        if servers.is_empty() {
+            tracing::warn!("--dns: the LNS gave no DNS servers; resolv.conf left alone");
+        } else {
+            let old = std::fs::read(path).unwrap_or_default();
+            let mut text = format!("# written by xlns-client for the session on {}\n", o.tun);
+            for s in servers {
+                text.push_str(&format!("nameserver {s}\n"));
+            }
+            if let Err(e) = std::fs::write(path, text) {
+                take_down(tun, &u);
+                return Err(io(&format!("--dns {}", path.display()), e));
+            }
+            u.resolv = Some((path.clone(), old));
+        }
     }
     Ok(u)
 }

@@ -170,6 +170,7 @@ fn lnsd(lab: &AccessLab, table: &str) -> Proc {
              [[peer]]\naddress = \"{home}\"\nsecret = \"{SECRET}\"\ntunnel_auth = \"required\"\n\
              hide_avps = true\nhide_avps_in_tunnel_setup = true\n\
              [ppp]\nauth = [\"chap\"]\nusers_file = \"{users}\"\ngateway = \"{GATEWAY}\"\nipv6 = false\n\
+             dns = [\"192.0.2.53\"]\necho_interval_secs = 1\n\
              [[pool]]\nname = \"default\"\nranges = [\"100.64.9.2-100.64.9.254\"]\n\
              [dataplane]\nmode = \"supervised\"\nbinary = \"{bin}\"\ntable = \"{table}\"\n\
              capacity = 64\naccess_interface = \"va\"\ncore_interface = \"vc\"\n\
@@ -235,6 +236,7 @@ fn a_host_dials_in_and_its_traffic_crosses_the_lns_both_ways() {
     );
     let table = Table(format!("/dev/shm/xlns-client-{}", std::process::id()));
     let mut lns = lnsd(&lab, &table.0);
+    let resolv = lab.file("resolv.conf", "nameserver 9.9.9.9\n");
     let mut home = client(
         &lab,
         &[
@@ -249,6 +251,8 @@ fn a_host_dials_in_and_its_traffic_crosses_the_lns_both_ways() {
             "default",
             "--redial-max",
             "1",
+            "--dns-file",
+            resolv.to_str().unwrap(),
         ],
     );
     home.expect("connected: ", 1, T, &lns);
@@ -260,6 +264,12 @@ fn a_host_dials_in_and_its_traffic_crosses_the_lns_both_ways() {
     );
     // The TUN has the session's address; everything is routed through it
     // but the LNS itself.
+    // The LNS's DNS server (IPCP, RFC 1877) while the session is up.
+    let text = std::fs::read_to_string(&resolv).unwrap();
+    assert!(
+        text.contains("nameserver 192.0.2.53") && !text.contains("9.9.9.9"),
+        "{text}"
+    );
     let r = routes(&lab, &lab.lac);
     assert!(r.contains("0.0.0.0/1 dev xl0"), "{r}");
     assert!(r.contains("128.0.0.0/1 dev xl0"), "{r}");
@@ -308,6 +318,10 @@ fn a_host_dials_in_and_its_traffic_crosses_the_lns_both_ways() {
     assert!(
         !r.contains("xl0") && !r.contains(&format!("{} dev", AccessLab::LNS)),
         "{r}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&resolv).unwrap(),
+        "nameserver 9.9.9.9\n"
     );
 }
 

@@ -357,6 +357,15 @@ impl Lac {
         s.link.as_ref().map(|l| l.lcp().peer_mru)
     }
 
+    /// The DNS servers the LNS gave a subscriber in IPCP (RFC 1877).
+    pub fn dns(&self, key: SessionKey) -> [Option<Ipv4Addr>; 2] {
+        self.subs
+            .get(&key)
+            .and_then(|s| s.link.as_ref())
+            .and_then(|l| l.ipcp())
+            .map_or([None, None], |i| i.dns)
+    }
+
     /// The subscriber hangs up: PPP Terminate, then the call is cleared.
     pub fn hang_up(&mut self, now: Instant, key: SessionKey) -> bool {
         let Some(s) = self.subs.get_mut(&key) else {
