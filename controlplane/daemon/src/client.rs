@@ -19,6 +19,7 @@
 //! attempt that fails is not retried; each failure is one line on stderr
 //! and its own exit status ([`Failure::exit_code`]).
 
+use crate::batch;
 use crate::netlink::{self, Address, Route};
 use lns_protocol::l2tp::avp::ResultCode;
 use lns_protocol::l2tp::result::CdnResult;
@@ -512,14 +513,11 @@ async fn session(
     let mut tunnel_up = false;
     let mut call: Option<SessionKey> = None;
     let mut stopping: Option<Instant> = None;
-    let mut rx = vec![0u8; 65_536];
+    let mut rx = batch::RecvBufs::default();
     let mut tx = vec![0u8; 65_536];
+    let mut out = Vec::new();
     loop {
-        while let Some(t) = lac.poll_transmit() {
-            if let Err(e) = sock.send(&t.payload).await {
-                tracing::debug!(error = %e, "send failed");
-            }
-        }
+        flush(&mut lac, &sock, &mut out, false).await;
         while let Some(ev) = lac.poll_event() {
             match ev {
                 LacEvent::L2tp(Event::TunnelUp { .. }) => {
@@ -549,7 +547,7 @@ async fn session(
                             let now = Instant::now();
                             lac.hang_up(now, key);
                             lac.endpoint.shutdown(now);
-                            flush(&mut lac, &sock).await;
+                            flush(&mut lac, &sock, &mut out, false).await;
                             return fail(f);
                         }
                     }
@@ -588,7 +586,7 @@ async fn session(
         }
         if up.is_none() && stopping.is_none() && started.elapsed() > o.timeout {
             lac.endpoint.shutdown(Instant::now());
-            flush(&mut lac, &sock).await;
+            flush(&mut lac, &sock, &mut out, false).await;
             let what = if tunnel_up {
                 "the session did not come up"
             } else {
@@ -606,19 +604,21 @@ async fn session(
             .min(Instant::now() + Duration::from_secs(1));
         let key = up.as_ref().map(|u| u.key);
         tokio::select! {
-            r = sock.recv(&mut rx) => match r {
-                Ok(n) => lac.handle(Instant::now(), local, o.lns, &rx[..n]),
+            r = batch::recv(&sock, &mut rx) => match r {
+                Ok(got) => {
+                    let now = Instant::now();
+                    for (i, (len, _)) in got.into_iter().enumerate() {
+                        lac.handle(now, local, o.lns, rx.get(i, len));
+                    }
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused && !tunnel_up => {
                     return fail(Failure::Unreachable(format!("{}: nothing listens there (ICMP port unreachable)", o.lns)));
                 }
                 Err(e) => tracing::debug!(error = %e, "receive failed"),
             },
             r = tun.recv(&mut tx), if key.is_some() => {
-                if let (Ok(n), Some(k)) = (r, key)
-                    && let Some(t) = lac.send_ip(k, &tx[..n])
-                    && let Err(e) = sock.send(&t.payload).await
-                {
-                    tracing::debug!(error = %e, "send failed");
+                if let (Ok(n), Some(k)) = (r, key) {
+                    tun_burst(&mut lac, tun, k, n, &mut tx, &mut out, false);
                 }
             }
             _ = tokio::time::sleep_until(wake.into()) => lac.on_timeout(Instant::now()),
@@ -658,14 +658,11 @@ async fn answer(
     let mut up: Option<Up> = None;
     let mut call: Option<SessionKey> = None;
     let mut stopping: Option<Instant> = None;
-    let mut rx = vec![0u8; 65_536];
+    let mut rx = batch::RecvBufs::default();
     let mut tx = vec![0u8; 65_536];
+    let mut out = Vec::new();
     loop {
-        while let Some(t) = lac.poll_transmit() {
-            if let Err(e) = sock.send_to(&t.payload, t.peer).await {
-                tracing::debug!(error = %e, "send failed");
-            }
-        }
+        flush(&mut lac, &sock, &mut out, true).await;
         while let Some(ev) = lac.poll_event() {
             match ev {
                 LacEvent::L2tp(Event::OutgoingCallRequest { key, peer_avps, .. }) => {
@@ -751,16 +748,20 @@ async fn answer(
             .min(Instant::now() + Duration::from_secs(1));
         let key = up.as_ref().map(|u| u.key);
         tokio::select! {
-            r = sock.recv_from(&mut rx) => match r {
-                Ok((n, from)) => lac.handle(Instant::now(), a.listen, from, &rx[..n]),
+            r = batch::recv(&sock, &mut rx) => match r {
+                Ok(got) => {
+                    let now = Instant::now();
+                    for (i, (len, from)) in got.into_iter().enumerate() {
+                        if let Some(from) = from {
+                            lac.handle(now, a.listen, from, rx.get(i, len));
+                        }
+                    }
+                }
                 Err(e) => tracing::debug!(error = %e, "receive failed"),
             },
             r = tun.recv(&mut tx), if key.is_some() => {
-                if let (Ok(n), Some(k)) = (r, key)
-                    && let Some(t) = lac.send_ip(k, &tx[..n])
-                    && let Err(e) = sock.send_to(&t.payload, t.peer).await
-                {
-                    tracing::debug!(error = %e, "send failed");
+                if let (Ok(n), Some(k)) = (r, key) {
+                    tun_burst(&mut lac, tun, k, n, &mut tx, &mut out, true);
                 }
             }
             _ = tokio::time::sleep_until(wake.into()) => lac.on_timeout(Instant::now()),
@@ -795,10 +796,47 @@ fn end_call(
     println!("call ended: {why}");
 }
 
-/// Sends what the engine has queued (a StopCCN before giving up).
-async fn flush(lac: &mut Lac, sock: &UdpSocket) {
+/// Datagrams waiting to leave: payload, and the destination on an
+/// unconnected socket.
+type Outbox = Vec<(Vec<u8>, Option<SocketAddr>)>;
+
+/// Sends what waits in `out` and what the engine has queued, several
+/// datagrams per system call (`addressed`: the socket is not connected).
+async fn flush(lac: &mut Lac, sock: &UdpSocket, out: &mut Outbox, addressed: bool) {
     while let Some(t) = lac.poll_transmit() {
-        let _ = sock.send(&t.payload).await;
+        out.push((t.payload, addressed.then_some(t.peer)));
+    }
+    if let Err(e) = batch::send(sock, out).await {
+        // UDP: a lost datagram, as if the network lost it (PPP and the
+        // control channel retransmit; TCP inside does too).
+        tracing::debug!(error = %e, lost = out.len(), "send failed");
+        out.clear();
+    }
+}
+
+/// The packet just read from the TUN (`n` bytes in `buf`) and those
+/// right behind it, up to a batch, framed for the session into `out`.
+fn tun_burst(
+    lac: &mut Lac,
+    tun: &tun_rs::AsyncDevice,
+    key: SessionKey,
+    n: usize,
+    buf: &mut [u8],
+    out: &mut Outbox,
+    addressed: bool,
+) {
+    let mut n = n;
+    for taken in 1.. {
+        if let Some(t) = buf.get(..n).and_then(|p| lac.send_ip(key, p)) {
+            out.push((t.payload, addressed.then_some(t.peer)));
+        }
+        if taken == batch::BATCH {
+            break;
+        }
+        match tun.try_recv(buf) {
+            Ok(m) => n = m,
+            Err(_) => break,
+        }
     }
 }
 

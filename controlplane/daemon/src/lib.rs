@@ -11,6 +11,7 @@
 //! `l2tp.shutdown_timeout_secs` passes, then exits.
 
 pub mod admin;
+pub mod batch;
 pub mod client;
 pub mod config;
 pub mod dataplane;
