@@ -71,6 +71,10 @@ pub struct Options {
     pub redial_max: Duration,
     /// Remote dial: wait for the LNS's outgoing calls instead of dialling.
     pub answer: Option<Answer>,
+    /// Negotiate IPv6CP too, and put the link-local address from its
+    /// interface identifier on the TUN (the kernel then autoconfigures
+    /// from the LNS's Router Advertisements, RFC 4862).
+    pub ipv6: bool,
     /// Write the DNS servers IPCP gave (RFC 1877) to this resolv.conf
     /// while the session is up, restoring it after.
     pub dns: Option<std::path::PathBuf>,
@@ -107,6 +111,8 @@ usage: xlns-client --lns HOST[:PORT] --user NAME --password PW [options]
   --dns                 use the LNS's DNS servers (IPCP, RFC 1877): /etc/resolv.conf
                         holds them while the session is up, and is restored after
   --dns-file FILE       the same, with FILE instead of /etc/resolv.conf
+  --ipv6                negotiate IPv6CP as well: a link-local address on the TUN,
+                        the kernel autoconfiguring from the LNS's Router Advertisements
   --mru N               our MRU (default 1400)
   --sequencing          ask for and send sequenced data (RFC 2661 §5.4)
   --timeout SECS        first attempt: give up after SECS (default 30)
@@ -143,6 +149,7 @@ impl Options {
             redial_max: Duration::from_secs(60),
             answer: None,
             dns: None,
+            ipv6: false,
         };
         let mut called = Vec::new();
         let (mut lns, mut user, mut password) = (false, false, false);
@@ -234,6 +241,7 @@ impl Options {
                     });
                 }
                 "--called" => called.push(value("--called")?),
+                "--ipv6" => o.ipv6 = true,
                 "--dns" => o.dns = Some("/etc/resolv.conf".into()),
                 "--dns-file" => o.dns = Some(value("--dns-file")?.into()),
                 other => return Err(format!("unknown option {other:?}")),
@@ -336,6 +344,8 @@ struct Up {
     routes: Vec<Route>,
     /// The resolv.conf we replaced, and what it held.
     resolv: Option<(std::path::PathBuf, Vec<u8>)>,
+    /// The IPv6 link-local address, once IPv6CP opened.
+    link_local: Option<Address>,
     since: Instant,
 }
 
@@ -421,6 +431,11 @@ fn take_down(tun: &tun_rs::AsyncDevice, u: &Up) {
             tracing::warn!(route = %format!("{}/{}", r.dst, r.len), error = %e, "route not removed");
         }
     }
+    if let Some(a) = u.link_local
+        && let Err(e) = a.delete()
+    {
+        tracing::warn!(error = %e, "link-local address not removed");
+    }
     if let Err(e) = u.address.delete() {
         tracing::warn!(error = %e, "address not removed");
     }
@@ -462,7 +477,7 @@ fn engine(o: &Options, seed: u64) -> Result<Lac, Failure> {
             mru: Some(o.mru),
             ..Default::default()
         },
-        ipv6: false,
+        ipv6: o.ipv6,
         ..Default::default()
     };
     Ok(Lac::new(
@@ -579,6 +594,7 @@ async fn session(
                 LacEvent::L2tp(_) => {}
             }
         }
+        link_local(o, &lac, up);
         if let Some(at) = stopping
             && (lac.endpoint.is_drained() || at.elapsed() > Duration::from_secs(3))
         {
@@ -734,6 +750,7 @@ async fn answer(
                 LacEvent::L2tp(_) => {}
             }
         }
+        link_local(o, &lac, &mut up);
         if let Some(at) = stopping
             && (lac.endpoint.is_drained() || at.elapsed() > Duration::from_secs(3))
         {
@@ -855,7 +872,7 @@ fn bring_up(
         .ok_or_else(|| Failure::Other(format!("{}: no interface index", o.tun)))?;
     let address = Address {
         index: oif,
-        local: addr,
+        local: addr.into(),
         len: 32,
         peer: None,
     };
@@ -866,6 +883,7 @@ fn bring_up(
         address,
         routes: Vec::new(),
         resolv: None,
+        link_local: None,
         since: Instant::now(),
     };
     // Traffic to the LNS must not enter its own tunnel: pin the route to
@@ -922,6 +940,34 @@ fn bring_up(
         }
     }
     Ok(u)
+}
+
+/// Once IPv6CP has opened: the link-local address fe80::ID/64 from its
+/// interface identifier (RFC 5072 §5) on the TUN, said on stdout.
+fn link_local(o: &Options, lac: &Lac, up: &mut Option<Up>) {
+    let Some(u) = up.as_mut().filter(|u| o.ipv6 && u.link_local.is_none()) else {
+        return;
+    };
+    let Some(id) = lac.ipv6_id(u.key) else {
+        return;
+    };
+    let mut a = [0u8; 16];
+    a[0] = 0xfe;
+    a[1] = 0x80;
+    a[8..].copy_from_slice(&id);
+    let ll = Address {
+        index: u.address.index,
+        local: std::net::Ipv6Addr::from(a).into(),
+        len: 64,
+        peer: None,
+    };
+    match ll.add() {
+        Ok(()) => {
+            println!("ipv6: {} on {}", ll.local, o.tun);
+            u.link_local = Some(ll);
+        }
+        Err(e) => tracing::warn!(error = %e, "link-local address not added"),
+    }
 }
 
 /// Why PPP ended, as the user should read it.

@@ -12,7 +12,7 @@
 //! unexpected reply is `None`, never a panic.
 
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
@@ -230,29 +230,43 @@ impl Route {
     }
 }
 
-/// An IPv4 address on an interface (`ip addr add LOCAL peer PEER dev
-/// INDEX`): a point-to-point link's when `peer` is given.
+/// An address on an interface (`ip addr add LOCAL peer PEER dev INDEX`):
+/// a point-to-point link's when `peer` is given. IPv4 or IPv6 (an IPv6
+/// link-local address gets link scope).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Address {
     /// The interface.
     pub index: u32,
     /// Our address.
-    pub local: Ipv4Addr,
+    pub local: IpAddr,
     /// The prefix length.
     pub len: u8,
-    /// The other end of a point-to-point link.
-    pub peer: Option<Ipv4Addr>,
+    /// The other end of a point-to-point link (same family).
+    pub peer: Option<IpAddr>,
 }
 
 impl Address {
     fn ifaddrmsg(&self) -> Vec<u8> {
         const IFA_ADDRESS: u16 = 1;
         const IFA_LOCAL: u16 = 2;
-        // family, prefixlen, flags, scope (universe), index
-        let mut m = vec![AF_INET, self.len, 0, 0];
+        const AF_INET6: u8 = 10;
+        const RT_SCOPE_LINK: u8 = 253;
+        let octets = |a: IpAddr| match a {
+            IpAddr::V4(a) => a.octets().to_vec(),
+            IpAddr::V6(a) => a.octets().to_vec(),
+        };
+        let (family, scope) = match self.local {
+            IpAddr::V4(_) => (AF_INET, 0),
+            IpAddr::V6(a) if a.is_unicast_link_local() => (AF_INET6, RT_SCOPE_LINK),
+            IpAddr::V6(_) => (AF_INET6, 0),
+        };
+        // family, prefixlen, flags, scope, index
+        let mut m = vec![family, self.len, 0, scope];
         m.extend(self.index.to_ne_bytes());
-        m.extend(attr(IFA_LOCAL, &self.local.octets()));
-        m.extend(attr(IFA_ADDRESS, &self.peer.unwrap_or(self.local).octets()));
+        if family == AF_INET {
+            m.extend(attr(IFA_LOCAL, &octets(self.local)));
+        }
+        m.extend(attr(IFA_ADDRESS, &octets(self.peer.unwrap_or(self.local))));
         m
     }
 

@@ -159,7 +159,7 @@ impl Drop for Table {
 /// lnsd with its data plane, one user authenticated with `auth` ("chap",
 /// "mschapv2", ...), the home host as a peer that must prove `SECRET` and
 /// gets hidden AVPs; LCP echoes every second.
-fn lnsd(lab: &AccessLab, table: &str, auth: &str) -> Proc {
+fn lnsd(lab: &AccessLab, table: &str, auth: &str, ipv6: bool) -> Proc {
     let users = lab.file(
         "users.toml",
         "[[user]]\nname = \"alice\"\npassword = \"alice-pw\"\n",
@@ -170,7 +170,7 @@ fn lnsd(lab: &AccessLab, table: &str, auth: &str) -> Proc {
             "[l2tp]\nlisten = [\"{lns}:1701\"]\nshutdown_timeout_secs = 2\n\
              [[peer]]\naddress = \"{home}\"\nsecret = \"{SECRET}\"\ntunnel_auth = \"required\"\n\
              hide_avps = true\nhide_avps_in_tunnel_setup = true\n\
-             [ppp]\nauth = [\"{auth}\"]\nusers_file = \"{users}\"\ngateway = \"{GATEWAY}\"\nipv6 = false\n\
+             [ppp]\nauth = [\"{auth}\"]\nusers_file = \"{users}\"\ngateway = \"{GATEWAY}\"\nipv6 = {ipv6}\n\
              dns = [\"192.0.2.53\"]\necho_interval_secs = 1\n\
              [[pool]]\nname = \"default\"\nranges = [\"100.64.9.2-100.64.9.254\"]\n\
              [dataplane]\nmode = \"supervised\"\nbinary = \"{bin}\"\ntable = \"{table}\"\n\
@@ -236,7 +236,7 @@ fn a_host_dials_in_and_its_traffic_crosses_the_lns_both_ways() {
         String::from_utf8_lossy(&off.stderr)
     );
     let table = Table(format!("/dev/shm/xlns-client-{}", std::process::id()));
-    let mut lns = lnsd(&lab, &table.0, "chap");
+    let mut lns = lnsd(&lab, &table.0, "chap", false);
     let resolv = lab.file("resolv.conf", "nameserver 9.9.9.9\n");
     let mut home = client(
         &lab,
@@ -306,7 +306,7 @@ fn a_host_dials_in_and_its_traffic_crosses_the_lns_both_ways() {
         "the client noticed: {}",
         home.log()
     );
-    let lns = lnsd(&lab, &table.0, "chap");
+    let lns = lnsd(&lab, &table.0, "chap", false);
     home.expect("connected: ", 2, T, &lns);
     let again = connected(&home, 2);
     assert!(ping(&lab, &lab.lac, AccessLab::HOST), "{}", home.log());
@@ -337,7 +337,7 @@ fn each_mistake_is_one_line_and_its_own_exit_status() {
     }
     let lab = AccessLab::new("clierr");
     let table = Table(format!("/dev/shm/xlns-clierr-{}", std::process::id()));
-    let lns = lnsd(&lab, &table.0, "chap");
+    let lns = lnsd(&lab, &table.0, "chap", false);
     let base = ["--user", "alice", "--route", "default", "--timeout", "5"];
     let cases: Vec<(Vec<&str>, Option<&str>, i32, &str)> = vec![
         (
@@ -416,7 +416,7 @@ fn each_mistake_is_one_line_and_its_own_exit_status() {
 
 /// Remote dial (RFC 2661 §7.5): `lnsctl dial` at the LNS asks the home
 /// host, listening as a LAC, for a call to its dial-out profile's number
-/// (authenticated with MS-CHAPv2 this time);
+/// (authenticated with MS-CHAPv2 this time, IPv6CP as well);
 /// the profile's PPP session comes up on its TUN and carries traffic both
 /// ways. A number no profile answers is refused.
 #[test]
@@ -426,7 +426,7 @@ fn lnsctl_dial_brings_up_the_dial_out_profile() {
     }
     let lab = AccessLab::new("redial");
     let table = Table(format!("/dev/shm/xlns-redial-{}", std::process::id()));
-    let lns = lnsd(&lab, &table.0, "mschapv2");
+    let lns = lnsd(&lab, &table.0, "mschapv2", true);
     let mut home = {
         let mut c = lab.cmd(&lab.lac, CLIENT);
         c.args([
@@ -447,6 +447,7 @@ fn lnsctl_dial_brings_up_the_dial_out_profile() {
             "xl1",
             "--route",
             "203.0.113.0/24",
+            "--ipv6",
         ])
         .env("RUST_LOG", "info");
         Proc::spawn("xlns-client", c)
@@ -488,6 +489,19 @@ fn lnsctl_dial_brings_up_the_dial_out_profile() {
         routes(&lab, &lab.lac).contains("203.0.113.0/24 dev xl1"),
         "{}",
         routes(&lab, &lab.lac)
+    );
+    // IPv6CP opened too: the link-local address from its interface
+    // identifier is on the TUN (router advertisements come with issue 19).
+    home.expect("ipv6: fe80::", 1, T, &lns);
+    let v6 = lab
+        .cmd(&lab.lac, "ip")
+        .args(["-6", "addr", "show", "dev", "xl1"])
+        .output()
+        .unwrap();
+    let v6 = String::from_utf8_lossy(&v6.stdout);
+    assert!(
+        v6.contains("inet6 fe80::") && v6.contains("scope link"),
+        "{v6}"
     );
     home.signal("TERM");
     let status = home.wait_status(T).expect("the client stops");

@@ -357,6 +357,12 @@ impl Lac {
         s.link.as_ref().map(|l| l.lcp().peer_mru)
     }
 
+    /// The interface identifier IPv6CP gave a subscriber (RFC 5072), once
+    /// it opened (possibly after IPCP).
+    pub fn ipv6_id(&self, key: SessionKey) -> Option<[u8; 8]> {
+        self.subs.get(&key).and_then(|s| s.ipv6_id)
+    }
+
     /// The DNS servers the LNS gave a subscriber in IPCP (RFC 1877).
     pub fn dns(&self, key: SessionKey) -> [Option<Ipv4Addr>; 2] {
         self.subs
