@@ -30,7 +30,7 @@ use lns_dataplane::table::{
 };
 use lns_protocol::engine::switch::SwitchedEntry;
 use lns_protocol::l2tp::SessionKey;
-use lns_protocol::lns::{DataPlane, LegUsage, NullDataPlane, SessionEntry};
+use lns_protocol::lns::{DataPlane, LegUsage, NullDataPlane, Removed, SessionEntry, SessionUsage};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -714,23 +714,43 @@ impl DataPlane for TableDataPlane {
         }
     }
 
-    fn remove(&mut self, key: SessionKey) -> Option<u16> {
-        let (id, s, via) = self.sessions.remove(&key)?;
+    fn remove(&mut self, key: SessionKey) -> Removed {
+        let Some((id, s, via)) = self.sessions.remove(&key) else {
+            return Removed::default();
+        };
         let removed = self.writer.remove_taking_ns(id);
-        if let Some((c, _)) = &removed {
-            tracing::debug!(
-                tunnel = key.tunnel,
-                session = key.session,
-                up_packets = c.up_packets,
-                down_packets = c.down_packets,
-                "session left the data plane"
-            );
-        }
         self.release_hop(via);
         self.stats.removed += 1;
-        removed
-            .filter(|_| s.template.sequencing())
-            .map(|(_, ns)| ns)
+        let Some((c, ns)) = removed else {
+            return Removed::default();
+        };
+        tracing::debug!(
+            tunnel = key.tunnel,
+            session = key.session,
+            up_packets = c.up_packets,
+            down_packets = c.down_packets,
+            "session left the data plane"
+        );
+        Removed {
+            next_ns: s.template.sequencing().then_some(ns),
+            usage: usage(&c),
+        }
+    }
+
+    fn counters(&mut self, key: SessionKey) -> SessionUsage {
+        self.session_counters(key)
+            .map_or_else(SessionUsage::default, |c| usage(&c))
+    }
+}
+
+/// A session's counters as accounting reads them (inner IP packets and
+/// octets each way).
+fn usage(c: &lns_dataplane::table::counters::SessionCounters) -> SessionUsage {
+    SessionUsage {
+        up_packets: c.up_packets,
+        up_octets: c.up_bytes,
+        down_packets: c.down_packets,
+        down_octets: c.down_bytes,
     }
 }
 
@@ -762,10 +782,16 @@ impl DataPlane for Plane {
             Plane::Table(t) => t.install(e),
         }
     }
-    fn remove(&mut self, key: SessionKey) -> Option<u16> {
+    fn remove(&mut self, key: SessionKey) -> Removed {
         match self {
             Plane::Null(n) => n.remove(key),
             Plane::Table(t) => t.remove(key),
+        }
+    }
+    fn counters(&mut self, key: SessionKey) -> SessionUsage {
+        match self {
+            Plane::Null(n) => n.counters(key),
+            Plane::Table(t) => t.counters(key),
         }
     }
     fn take_ns(&mut self, key: SessionKey) -> Option<u16> {

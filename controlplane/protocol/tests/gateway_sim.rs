@@ -516,7 +516,7 @@ impl DataPlane for SwitchingPlane {
     fn install(&mut self, entry: &lns_protocol::lns::SessionEntry) {
         self.0.install(entry)
     }
-    fn remove(&mut self, key: SessionKey) -> Option<u16> {
+    fn remove(&mut self, key: SessionKey) -> lns_protocol::lns::Removed {
         self.0.remove(key)
     }
     fn install_switched(&mut self, entry: &lns_protocol::engine::switch::SwitchedEntry) {

@@ -47,9 +47,14 @@ impl DataPlane for NumberingPlane {
         }
         self.entries.insert(e.key, e.clone());
     }
-    fn remove(&mut self, key: SessionKey) -> Option<u16> {
-        let seq = self.entries.remove(&key)?.sequencing;
-        self.ns.remove(&key).filter(|_| seq)
+    fn remove(&mut self, key: SessionKey) -> lns_protocol::lns::Removed {
+        let Some(e) = self.entries.remove(&key) else {
+            return Default::default();
+        };
+        lns_protocol::lns::Removed {
+            next_ns: self.ns.remove(&key).filter(|_| e.sequencing),
+            usage: Default::default(),
+        }
     }
     fn take_ns(&mut self, key: SessionKey) -> Option<u16> {
         let seq = self.entries.get(&key)?.sequencing;

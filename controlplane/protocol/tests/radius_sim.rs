@@ -11,7 +11,10 @@ use lns_protocol::aaa::radius::packet::{Attr, Code, Packet, attr, ms, unhide_pas
 use lns_protocol::engine::sim::{Impairments, Mixed, MixedEvent, Sim};
 use lns_protocol::l2tp::{CallParams, Endpoint, EndpointConfig, PeerPolicy, PeerRule};
 use lns_protocol::lac::{Lac, LacEvent};
-use lns_protocol::lns::{Lns, LnsConfig, LnsEvent, NullDataPlane, RadiusSettings};
+use lns_protocol::lns::{
+    DataPlane, Lns, LnsConfig, LnsEvent, NullDataPlane, RadiusSettings, Removed, SessionEntry,
+    SessionUsage,
+};
 use lns_protocol::ppp::lcp::AuthProtocol;
 use lns_protocol::ppp::lcp_opts::{LcpConfig, Side};
 use lns_protocol::ppp::link::{DownCause, LinkConfig};
@@ -133,6 +136,10 @@ fn endpoint(seed: u64) -> Endpoint {
 }
 
 fn lns(auth: AuthProtocol) -> Lns<NullDataPlane> {
+    lns_with(auth, None, NullDataPlane::default())
+}
+
+fn lns_with<D: DataPlane>(auth: AuthProtocol, interim: Option<Duration>, plane: D) -> Lns<D> {
     let mut pools = Pools::default();
     pools.add("default", vec!["100.64.0.0/24".parse().unwrap()]);
     let cfg = LnsConfig {
@@ -163,18 +170,11 @@ fn lns(auth: AuthProtocol) -> Lns<NullDataPlane> {
                 ip: Some(Ipv4Addr::new(10, 0, 0, 1)),
                 identifier: "xlns-test".into(),
             },
-            interim: None,
+            interim,
             dae_clients: vec![("127.0.0.1".parse().unwrap(), b"dae-secret".to_vec())],
         }),
     };
-    Lns::new(
-        endpoint(1),
-        cfg,
-        Users::default(),
-        pools,
-        NullDataPlane::default(),
-        5,
-    )
+    Lns::new(endpoint(1), cfg, Users::default(), pools, plane, 5)
 }
 
 fn lac(auth: AuthProtocol) -> Lac {
@@ -189,8 +189,8 @@ fn lac(auth: AuthProtocol) -> Lac {
     Lac::new(endpoint(2), link, (Vec::new(), String::new()), 3)
 }
 
-struct World {
-    sim: Sim<Mixed<NullDataPlane>>,
+struct World<D: DataPlane = NullDataPlane> {
+    sim: Sim<Mixed<D>>,
     radius: Fake,
     lns: usize,
     lac: usize,
@@ -199,8 +199,14 @@ struct World {
 
 impl World {
     fn new(auth: AuthProtocol) -> World {
+        World::with_lns(auth.clone(), lns(auth))
+    }
+}
+
+impl<D: DataPlane> World<D> {
+    fn with_lns(auth: AuthProtocol, engine: Lns<D>) -> World<D> {
         let mut sim = Sim::new(Instant::now(), Impairments::default(), 1);
-        let l = sim.add(addr(1), Mixed::Lns(lns(auth.clone())));
+        let l = sim.add(addr(1), Mixed::Lns(engine));
         let c = sim.add(addr(2), Mixed::Lac(lac(auth)));
         let tunnel = sim
             .with(c, |e, now| {
@@ -278,7 +284,7 @@ impl World {
             .collect()
     }
 
-    fn lns_engine(&mut self) -> &mut Lns<NullDataPlane> {
+    fn lns_engine(&mut self) -> &mut Lns<D> {
         self.sim.nodes[self.lns].endpoint.lns().unwrap()
     }
 }
@@ -512,4 +518,102 @@ fn disconnect_request_acks_tears_down_and_naks_unknown_sessions() {
         Some(6)
     );
     assert_eq!(w.lns_engine().subscriber_count(), 0);
+}
+
+/// A data plane that forwarded a known amount: each `Read` adds
+/// [`TICK`] to the session's count, and its removal adds it once more.
+#[derive(Debug, Default)]
+struct CountingPlane {
+    installed: HashMap<lns_protocol::l2tp::SessionKey, SessionUsage>,
+}
+
+const TICK: SessionUsage = SessionUsage {
+    up_packets: 1_000,
+    up_octets: 600_000,
+    down_packets: 3_000_000,
+    // Past 2^32 octets after two ticks: the Gigawords attributes count.
+    down_octets: 3_000_000_000,
+};
+
+impl DataPlane for CountingPlane {
+    fn install(&mut self, e: &SessionEntry) {
+        self.installed.entry(e.key).or_default();
+    }
+    fn remove(&mut self, key: lns_protocol::l2tp::SessionKey) -> Removed {
+        Removed {
+            next_ns: None,
+            usage: self
+                .installed
+                .remove(&key)
+                .map_or_else(SessionUsage::default, |u| u + TICK),
+        }
+    }
+    fn counters(&mut self, key: lns_protocol::l2tp::SessionKey) -> SessionUsage {
+        self.installed
+            .get_mut(&key)
+            .map_or_else(SessionUsage::default, |u| {
+                *u = *u + TICK;
+                *u
+            })
+    }
+}
+
+fn u64_of(p: &Packet, low: u8, high: u8) -> u64 {
+    let v = |t: u8| u64::from(p.get(t).and_then(Attr::as_u32).unwrap_or(0));
+    (v(high) << 32) | v(low)
+}
+
+/// Accounting carries what the data plane forwarded (RFC 2866 §5.3-5.8,
+/// RFC 2869 §5.1-5.2): each Interim-Update the running count it reports,
+/// the Stop its final count, octets past 2^32 in the Gigawords.
+#[test]
+fn interim_and_stop_carry_the_data_planes_counts() {
+    let interval = Duration::from_secs(60);
+    let engine = lns_with(
+        AuthProtocol::ChapMd5,
+        Some(interval),
+        CountingPlane::default(),
+    );
+    let mut w = World::with_lns(AuthProtocol::ChapMd5, engine);
+    let k = w.call("bob", "bob-pw");
+    w.run(Duration::from_secs(10));
+    assert_eq!(w.lac_ups().len(), 1);
+    w.run(Duration::from_secs(125));
+    w.sim.with(w.lac, |e, now| e.lac().unwrap().hang_up(now, k));
+    w.run(Duration::from_secs(10));
+    let by = |status: u32| -> Vec<&Packet> {
+        w.radius
+            .accounting
+            .iter()
+            .filter(|p| acct_status(p) == status)
+            .collect()
+    };
+    let (starts, interims, stops) = (by(1), by(3), by(2));
+    assert_eq!((starts.len(), interims.len(), stops.len()), (1, 2, 1));
+    let counted = |p: &Packet| {
+        (
+            u64_of(p, attr::ACCT_INPUT_PACKETS, 0),
+            u64_of(p, attr::ACCT_INPUT_OCTETS, attr::ACCT_INPUT_GIGAWORDS),
+            u64_of(p, attr::ACCT_OUTPUT_PACKETS, 0),
+            u64_of(p, attr::ACCT_OUTPUT_OCTETS, attr::ACCT_OUTPUT_GIGAWORDS),
+        )
+    };
+    let times = |n: u64| {
+        (
+            n * TICK.up_packets,
+            n * TICK.up_octets,
+            n * TICK.down_packets,
+            n * TICK.down_octets,
+        )
+    };
+    assert_eq!(counted(starts[0]), (0, 0, 0, 0));
+    assert_eq!(counted(interims[0]), times(1));
+    assert_eq!(counted(interims[1]), times(2));
+    assert_eq!(counted(stops[0]), times(3));
+    assert!(
+        stops[0]
+            .get(attr::ACCT_OUTPUT_GIGAWORDS)
+            .and_then(Attr::as_u32)
+            .is_some_and(|g| g >= 2)
+    );
 }

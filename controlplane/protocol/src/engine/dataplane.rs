@@ -1,11 +1,11 @@
 //! The data plane as the engine sees it: outputs the engine produces
-//! (install, update, remove a terminated session; install, remove a
-//! switched call) and inputs it takes back (a session or call left the
-//! data plane, with the Ns its frames had reached and what it switched).
-//! The engine never calls a data plane: the shell applies
-//! [`DataPlaneOp`]s, in order, to whatever it has (shared-memory tables in
-//! lnsd, [`NullDataPlane`] elsewhere) and hands each result back as a
-//! [`Closed`] (DESIGN §3).
+//! (install, update, remove a terminated session; read its counters;
+//! install, remove a switched call) and inputs it takes back (a session
+//! or call left the data plane, with the Ns its frames had reached and
+//! what it forwarded; a session's counters now). The engine never calls a
+//! data plane: the shell applies [`DataPlaneOp`]s, in order, to whatever
+//! it has (shared-memory tables in lnsd, [`NullDataPlane`] elsewhere) and
+//! hands each result back as an [`Answer`] (DESIGN §3).
 //!
 //! One thing cannot wait for a round trip: a sequenced session's Ns is
 //! shared by the workers and lnsd (RFC 2661 §5.4, one sequence per
@@ -14,9 +14,9 @@
 //! it leaves.
 //!
 //! Contract for a shell: apply every op before taking the next frame, and
-//! answer every `Remove`/`RemoveSwitched` with one `Closed` (the ones
-//! [`apply`] returns) before taking the next frame. [`apply`] is that
-//! loop for any [`DataPlane`].
+//! answer every `Remove`, `Read` and `RemoveSwitched` with one [`Answer`]
+//! (the ones [`apply`] returns) before taking the next frame. [`apply`]
+//! is that loop for any [`DataPlane`].
 
 use crate::engine::switch::{LegUsage, SwitchedEntry};
 use crate::l2tp::SessionKey;
@@ -58,6 +58,8 @@ pub enum DataPlaneOp {
     Install(SessionEntry),
     /// Stop forwarding a terminated session.
     Remove(SessionKey),
+    /// Report a terminated session's counters (accounting).
+    Read(SessionKey),
     /// Install a switched call, or update it (same leg A).
     InstallSwitched(SwitchedEntry),
     /// Stop switching a call.
@@ -69,16 +71,61 @@ pub enum DataPlaneOp {
     },
 }
 
-/// What the data plane reports back when a session or call left it.
+/// What a terminated session's data plane forwarded: IP packets and their
+/// octets (IPv4 and IPv6, the IP header included, L2TP and PPP not),
+/// from the subscriber (`up`) and to it (`down`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SessionUsage {
+    /// Packets from the subscriber.
+    pub up_packets: u64,
+    /// Their octets.
+    pub up_octets: u64,
+    /// Packets to the subscriber.
+    pub down_packets: u64,
+    /// Their octets.
+    pub down_octets: u64,
+}
+
+impl std::ops::Add for SessionUsage {
+    type Output = SessionUsage;
+    fn add(self, o: SessionUsage) -> SessionUsage {
+        SessionUsage {
+            up_packets: self.up_packets + o.up_packets,
+            up_octets: self.up_octets + o.up_octets,
+            down_packets: self.down_packets + o.down_packets,
+            down_octets: self.down_octets + o.down_octets,
+        }
+    }
+}
+
+/// A session leaving the data plane: where its sequence had got to, and
+/// what was forwarded while it was installed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Removed {
+    /// For a sequenced session the data plane numbered: the Ns its next
+    /// frame would have carried (the engine goes on from there).
+    pub next_ns: Option<u16>,
+    /// Its final counters.
+    pub usage: SessionUsage,
+}
+
+/// What the data plane answers to a `Remove`, `Read` or
+/// `RemoveSwitched`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Closed {
+pub enum Answer {
     /// A terminated session left the data plane.
     Session {
         /// Its ids.
         key: SessionKey,
-        /// For a sequenced session the data plane numbered: the Ns its
-        /// next frame would have carried (the engine goes on from there).
-        next_ns: Option<u16>,
+        /// Its sequence and final counters.
+        removed: Removed,
+    },
+    /// A terminated session's counters now.
+    Counted {
+        /// Its ids.
+        key: SessionKey,
+        /// What was forwarded since it was installed.
+        usage: SessionUsage,
     },
     /// A switched call left the data plane.
     Switched {
@@ -94,9 +141,15 @@ pub enum Closed {
 pub trait DataPlane: std::fmt::Debug {
     /// Installs or updates a session's forwarding entry.
     fn install(&mut self, entry: &SessionEntry);
-    /// Removes it. For a sequenced session the data plane numbered, the
-    /// Ns its next data message would have carried.
-    fn remove(&mut self, key: SessionKey) -> Option<u16>;
+    /// Removes it: for a sequenced session the data plane numbered, the
+    /// Ns its next data message would have carried, and what it
+    /// forwarded (nothing, for a session it did not have).
+    fn remove(&mut self, key: SessionKey) -> Removed;
+    /// What an installed session forwarded so far (zero if not installed).
+    fn counters(&mut self, key: SessionKey) -> SessionUsage {
+        let _ = key;
+        SessionUsage::default()
+    }
     /// Takes the next Ns of a sequenced session the data plane numbers
     /// (it is installed): lnsd's frames and the workers' share one
     /// sequence. `None`: not installed, the engine numbers it.
@@ -119,21 +172,25 @@ pub trait DataPlane: std::fmt::Debug {
 }
 
 /// Applies one op to `dp`; what to hand back to the engine, if anything.
-pub fn apply(dp: &mut impl DataPlane, op: &DataPlaneOp) -> Option<Closed> {
+pub fn apply(dp: &mut impl DataPlane, op: &DataPlaneOp) -> Option<Answer> {
     match op {
         DataPlaneOp::Install(e) => {
             dp.install(e);
             None
         }
-        DataPlaneOp::Remove(key) => Some(Closed::Session {
+        DataPlaneOp::Remove(key) => Some(Answer::Session {
             key: *key,
-            next_ns: dp.remove(*key),
+            removed: dp.remove(*key),
+        }),
+        DataPlaneOp::Read(key) => Some(Answer::Counted {
+            key: *key,
+            usage: dp.counters(*key),
         }),
         DataPlaneOp::InstallSwitched(e) => {
             dp.install_switched(e);
             None
         }
-        DataPlaneOp::RemoveSwitched { a, b } => Some(Closed::Switched {
+        DataPlaneOp::RemoveSwitched { a, b } => Some(Answer::Switched {
             a: *a,
             usage: dp.remove_switched(*a, *b).unwrap_or_default(),
         }),
@@ -160,8 +217,8 @@ impl DataPlane for NullDataPlane {
     fn install(&mut self, entry: &SessionEntry) {
         self.entries.insert(entry.key, entry.clone());
     }
-    fn remove(&mut self, key: SessionKey) -> Option<u16> {
+    fn remove(&mut self, key: SessionKey) -> Removed {
         self.entries.remove(&key);
-        None
+        Removed::default()
     }
 }

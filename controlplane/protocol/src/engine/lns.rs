@@ -1,6 +1,6 @@
 //! The LNS engine: the L2TP endpoint, one PPP link per call, AAA and the
 //! address pools, composed sans-IO. It programs the data plane through
-//! outputs ([`DataPlaneOp`]) and takes its answers as inputs ([`Closed`]);
+//! outputs ([`DataPlaneOp`]) and takes its answers as inputs ([`Answer`]);
 //! [`Lns`] applies them to a [`DataPlane`]. `lnsd` drives it from
 //! sockets; the simulator drives it from memory.
 //!
@@ -36,7 +36,9 @@ use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-pub use crate::engine::dataplane::{Closed, DataPlane, DataPlaneOp, NullDataPlane, SessionEntry};
+pub use crate::engine::dataplane::{
+    Answer, DataPlane, DataPlaneOp, NullDataPlane, Removed, SessionEntry, SessionUsage,
+};
 pub use crate::engine::switch::LegUsage;
 
 /// Addressing settings.
@@ -159,6 +161,23 @@ struct Sub {
     authz: Option<Authorization>,
     /// Accounting clock: start, Session-Timeout, interims.
     clock: Schedule,
+    /// What the data plane forwarded in earlier installs of this session
+    /// (an NCP closed and reopened: a new entry, counting from zero).
+    forwarded: SessionUsage,
+    /// An Interim-Update waits for the data plane's counters.
+    interim_asked: bool,
+}
+
+/// An Accounting-Stop waiting for the session's last counters from the
+/// data plane (they come back when its entry is removed).
+#[derive(Debug)]
+struct PendingStop {
+    call: Call,
+    ipv4: Option<Ipv4Addr>,
+    class: Vec<Vec<u8>>,
+    session_time: u32,
+    cause: DownCause,
+    forwarded: SessionUsage,
 }
 
 impl PppCall for Sub {
@@ -321,6 +340,8 @@ pub struct LnsCore {
     /// come back yet, by leg A, with the cause once the call is down (its
     /// Accounting-Stop waits for them).
     switch_closing: HashMap<SessionKey, Option<DownCause>>,
+    /// Accounting-Stops waiting for their sessions' last counters.
+    stops: HashMap<SessionKey, PendingStop>,
 }
 
 /// A PPP frame for a call, framed and numbered only when the shell takes
@@ -392,6 +413,7 @@ impl LnsCore {
             switch_acct: HashMap::new(),
             switch_usage: HashMap::new(),
             switch_closing: HashMap::new(),
+            stops: HashMap::new(),
         }
     }
 
@@ -497,20 +519,33 @@ impl LnsCore {
         self.dp_ops.pop_front()
     }
 
-    /// The data plane's answer to a `Remove` or `RemoveSwitched`.
-    pub fn dataplane_closed(&mut self, now: Instant, closed: Closed) {
-        match closed {
-            Closed::Session { key, next_ns } => {
-                // Our frames go on from where the workers' left off,
-                // unless the session was installed again meanwhile (the
-                // data plane numbers it again).
-                if let (Some(n), Some(s)) = (next_ns, self.subs.get_mut(&key))
-                    && !s.installed
-                {
-                    s.ns = n;
+    /// The data plane's answer to a `Remove`, `Read` or `RemoveSwitched`.
+    pub fn dataplane_answer(&mut self, now: Instant, answer: Answer) {
+        match answer {
+            Answer::Session { key, removed } => {
+                if let Some(s) = self.subs.get_mut(&key) {
+                    s.forwarded = s.forwarded + removed.usage;
+                    // Our frames go on from where the workers' left off,
+                    // unless the session was installed again meanwhile
+                    // (the data plane numbers it again).
+                    if let Some(n) = removed.next_ns
+                        && !s.installed
+                    {
+                        s.ns = n;
+                    }
+                } else if let Some(p) = self.stops.remove(&key) {
+                    self.send_stop(now, key, p, removed.usage);
                 }
             }
-            Closed::Switched { a, usage } => {
+            Answer::Counted { key, usage } => {
+                let Some(s) = self.subs.get_mut(&key).filter(|s| s.interim_asked) else {
+                    return;
+                };
+                s.interim_asked = false;
+                let forwarded = s.forwarded + usage;
+                self.account(now, key, Status::Interim, None, forwarded);
+            }
+            Answer::Switched { a, usage } => {
                 let u = self.switch_usage.entry(a).or_default();
                 for (x, d) in u.iter_mut().zip(usage) {
                     x.packets += d.packets;
@@ -549,17 +584,26 @@ impl LnsCore {
         }
         self.pump_radius(now);
         while let Some(key) = self.subs.pop_due(now) {
-            let mut interim = false;
+            let mut interim = None;
             if let Some(s) = self.subs.get_mut(&key) {
                 let due = s.clock.due(now);
                 if due.timed_out {
                     s.link.close(now, DownCause::SessionTimeout);
                 }
-                interim = due.interim;
+                if due.interim {
+                    interim = Some(s.forwarded);
+                    // The running count is the data plane's: the update
+                    // goes when it answers.
+                    if s.installed {
+                        s.interim_asked = true;
+                        self.dp_ops.push_back(DataPlaneOp::Read(key));
+                        interim = None;
+                    }
+                }
                 s.link.on_timeout(now);
             }
-            if interim {
-                self.account(now, key, Status::Interim, None);
+            if let Some(forwarded) = interim {
+                self.account(now, key, Status::Interim, None, forwarded);
             }
             self.after_link(now, key);
         }
@@ -728,6 +772,7 @@ impl LnsCore {
         key: SessionKey,
         status: Status,
         cause: Option<&DownCause>,
+        forwarded: SessionUsage,
     ) {
         let (Some(radius), Some(settings)) = (&mut self.radius, &self.cfg.radius) else {
             return;
@@ -741,10 +786,7 @@ impl LnsCore {
         let Some(session_time) = s.clock.session_time(now) else {
             return;
         };
-        let usage = Usage {
-            session_time,
-            ..Default::default()
-        };
+        let usage = usage_of(forwarded, session_time);
         let class = s
             .authz
             .as_ref()
@@ -758,6 +800,48 @@ impl LnsCore {
             usage,
             cause.map(nas::terminate_cause),
             &class,
+        );
+        let token = radius.request(now, Service::Acct, attrs, None);
+        self.radius_tokens.insert(token, (key, Service::Acct));
+        self.pump_radius(now);
+    }
+
+    /// What a session's Accounting-Stop needs once the session is gone;
+    /// `None` when no Stop is due (no accounting, or it never started).
+    fn stop_of(&self, now: Instant, s: &Sub, cause: &DownCause) -> Option<PendingStop> {
+        let radius = self.radius.as_ref()?;
+        self.cfg.radius.as_ref()?;
+        if !radius.serves(Service::Acct) {
+            return None;
+        }
+        Some(PendingStop {
+            call: s.call.clone(),
+            ipv4: s.ipv4,
+            class: s
+                .authz
+                .as_ref()
+                .map(|z| z.class.clone())
+                .unwrap_or_default(),
+            session_time: s.clock.session_time(now)?,
+            cause: cause.clone(),
+            forwarded: s.forwarded,
+        })
+    }
+
+    /// Sends an Accounting-Stop with `last`, the data plane's final count,
+    /// on top of what earlier installs forwarded.
+    fn send_stop(&mut self, now: Instant, key: SessionKey, p: PendingStop, last: SessionUsage) {
+        let (Some(radius), Some(settings)) = (&mut self.radius, &self.cfg.radius) else {
+            return;
+        };
+        let attrs = nas::accounting_request(
+            &settings.nas,
+            &p.call,
+            Status::Stop,
+            p.ipv4,
+            usage_of(p.forwarded + last, p.session_time),
+            Some(nas::terminate_cause(&p.cause)),
+            &p.class,
         );
         let token = radius.request(now, Service::Acct, attrs, None);
         self.radius_tokens.insert(token, (key, Service::Acct));
@@ -1381,6 +1465,8 @@ impl LnsCore {
             pending: None,
             authz: None,
             clock: Schedule::default(),
+            forwarded: SessionUsage::default(),
+            interim_asked: false,
             link: {
                 match crate::engine::proxy::from_avps(avps) {
                     Some(p) => match link.start_proxied(now, &p) {
@@ -1495,13 +1581,13 @@ impl LnsCore {
                             user,
                             ipv4: v4,
                         });
-                        self.account(now, key, Status::Start, None);
+                        self.account(now, key, Status::Start, None, SessionUsage::default());
                     }
                 }
                 LinkOutput::NetworkDown => {
                     // No NCP open: stop forwarding until one reopens. The
                     // sequence goes on from where the data plane left it
-                    // (its `Closed` says where).
+                    // (its `Answer` says where).
                     self.dp_ops.push_back(DataPlaneOp::Remove(key));
                     s.installed = false;
                 }
@@ -1552,10 +1638,10 @@ impl LnsCore {
     }
 
     fn finish(&mut self, now: Instant, key: SessionKey, cause: DownCause) {
-        self.account(now, key, Status::Stop, Some(&cause));
         let Some(s) = self.subs.remove(&key) else {
             return;
         };
+        let stop = self.stop_of(now, &s, &cause);
         // A RADIUS answer still on its way has no session to go to.
         if let (Some((t, _)), Some(r)) = (&s.pending, &mut self.radius) {
             r.cancel(*t);
@@ -1564,8 +1650,17 @@ impl LnsCore {
         // Forwarding stops before the address can be handed to anyone
         // else: the removal is queued ahead of any install that could
         // reuse it.
-        if s.installed {
-            self.dp_ops.push_back(DataPlaneOp::Remove(key));
+        // The Stop carries the data plane's final count: it goes when
+        // the removal is answered.
+        match (s.installed, stop) {
+            (true, stop) => {
+                self.dp_ops.push_back(DataPlaneOp::Remove(key));
+                if let Some(p) = stop {
+                    self.stops.insert(key, p);
+                }
+            }
+            (false, Some(p)) => self.send_stop(now, key, p, SessionUsage::default()),
+            (false, None) => {}
         }
         self.addressing.release(s.ipv4, s.ipv6_id);
         let ppp = cause.ppp_cause();
@@ -1582,6 +1677,19 @@ impl LnsCore {
             user: s.user,
             cause,
         });
+    }
+}
+
+/// RFC 2866 §5.3-5.8 from the NAS's side: input is what the subscriber
+/// sent (upstream), output what it was sent; IP octets and packets of
+/// both families, as the data plane counts them (`SessionUsage`).
+fn usage_of(f: SessionUsage, session_time: u32) -> Usage {
+    Usage {
+        input_octets: f.up_octets,
+        output_octets: f.down_octets,
+        input_packets: f.up_packets,
+        output_packets: f.down_packets,
+        session_time,
     }
 }
 
@@ -1642,7 +1750,7 @@ impl<D: DataPlane> Lns<D> {
         self.now = Some(now);
         while let Some(op) = self.core.poll_dataplane() {
             if let Some(c) = crate::engine::dataplane::apply(&mut self.dataplane, &op) {
-                self.core.dataplane_closed(now, c);
+                self.core.dataplane_answer(now, c);
             }
         }
     }
