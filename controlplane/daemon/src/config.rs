@@ -372,6 +372,11 @@ pub struct Ppp {
     /// Unanswered Echo-Requests before the subscriber is declared dead.
     #[serde(default = "default_echo_failures")]
     pub echo_failures: u32,
+    /// Seconds without traffic from the subscriber before the session
+    /// ends (RFC 2865 Idle-Timeout, when RADIUS does not send one; 0:
+    /// never).
+    #[serde(default)]
+    pub idle_timeout_secs: u64,
     /// RFC 1661 §4.6 restart timer, seconds.
     #[serde(default = "default_restart")]
     pub restart_secs: u64,
@@ -426,6 +431,7 @@ impl Default for Ppp {
             mru_fit_access_mtu: false,
             echo_interval_secs: default_echo(),
             echo_failures: default_echo_failures(),
+            idle_timeout_secs: 0,
             restart_secs: default_restart(),
             max_configure: default_max_configure(),
             max_terminate: default_max_terminate(),
@@ -1094,6 +1100,8 @@ impl Config {
                 credentials: None,
                 setup_timeout: Duration::from_secs(p.setup_timeout_secs),
                 lcp_fast_start: p.lcp_fast_start,
+                idle_timeout: (p.idle_timeout_secs > 0)
+                    .then(|| Duration::from_secs(p.idle_timeout_secs)),
             },
             gateway: p.gateway,
             dns: [p.dns.first().copied(), p.dns.get(1).copied()],

@@ -110,6 +110,9 @@ pub enum DownCause {
     RadiusDisconnect,
     /// Session-Timeout ran out (RFC 2865 §5.27).
     SessionTimeout,
+    /// Idle-Timeout ran out (RFC 2865 §5.28): no traffic from the
+    /// subscriber for that long.
+    IdleTimeout,
     /// The LNS is shutting down.
     Shutdown,
 }
@@ -140,6 +143,7 @@ mod acct {
     pub const USER_REQUEST: u32 = 1;
     pub const LOST_CARRIER: u32 = 2;
     pub const LOST_SERVICE: u32 = 3;
+    pub const IDLE_TIMEOUT: u32 = 4;
     pub const SESSION_TIMEOUT: u32 = 5;
     pub const ADMIN_RESET: u32 = 6;
     pub const ADMIN_REBOOT: u32 = 7;
@@ -314,6 +318,14 @@ impl DownCause {
                 Administrative,
                 acct::SESSION_TIMEOUT,
             ),
+            DownCause::IdleTimeout => (
+                Operator,
+                "idle_timeout",
+                "administrative: idle timeout",
+                (2, proto::LCP, 2),
+                Administrative,
+                acct::IDLE_TIMEOUT,
+            ),
             DownCause::Shutdown => (
                 Operator,
                 "shutdown",
@@ -390,6 +402,7 @@ mod tests {
             Operator("abuse".into()),
             RadiusDisconnect,
             SessionTimeout,
+            IdleTimeout,
             Shutdown,
         ]
     }

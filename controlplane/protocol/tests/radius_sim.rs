@@ -136,10 +136,15 @@ fn endpoint(seed: u64) -> Endpoint {
 }
 
 fn lns(auth: AuthProtocol) -> Lns<NullDataPlane> {
-    lns_with(auth, None, NullDataPlane::default())
+    lns_with(auth, None, None, NullDataPlane::default())
 }
 
-fn lns_with<D: DataPlane>(auth: AuthProtocol, interim: Option<Duration>, plane: D) -> Lns<D> {
+fn lns_with<D: DataPlane>(
+    auth: AuthProtocol,
+    interim: Option<Duration>,
+    idle_timeout: Option<Duration>,
+    plane: D,
+) -> Lns<D> {
     let mut pools = Pools::default();
     pools.add("default", vec!["100.64.0.0/24".parse().unwrap()]);
     let cfg = LnsConfig {
@@ -149,6 +154,7 @@ fn lns_with<D: DataPlane>(auth: AuthProtocol, interim: Option<Duration>, plane: 
                 auth: vec![auth],
                 ..Default::default()
             },
+            idle_timeout,
             ..Default::default()
         },
         gateway: Ipv4Addr::new(100, 64, 255, 254),
@@ -572,6 +578,7 @@ fn interim_and_stop_carry_the_data_planes_counts() {
     let engine = lns_with(
         AuthProtocol::ChapMd5,
         Some(interval),
+        None,
         CountingPlane::default(),
     );
     let mut w = World::with_lns(AuthProtocol::ChapMd5, engine);
@@ -615,5 +622,71 @@ fn interim_and_stop_carry_the_data_planes_counts() {
             .get(attr::ACCT_OUTPUT_GIGAWORDS)
             .and_then(Attr::as_u32)
             .is_some_and(|g| g >= 2)
+    );
+}
+
+/// A data plane whose counters never move: a subscriber that sends
+/// nothing.
+#[derive(Debug, Default)]
+struct SilentPlane(NullDataPlane);
+
+impl DataPlane for SilentPlane {
+    fn install(&mut self, e: &SessionEntry) {
+        self.0.install(e)
+    }
+    fn remove(&mut self, key: lns_protocol::l2tp::SessionKey) -> Removed {
+        self.0.remove(key)
+    }
+}
+
+/// Idle-Timeout (RFC 2865 §5.28) measured from the data plane's counters:
+/// a subscriber whose packets keep coming stays; one that sends nothing
+/// is ended within 1.25 times the timeout, and its Stop says Idle-Timeout
+/// (RFC 2866 §5.10, 4).
+#[test]
+fn a_silent_subscriber_ends_on_idle_timeout_and_a_busy_one_stays() {
+    let idle = Duration::from_secs(40);
+    let busy = lns_with(
+        AuthProtocol::ChapMd5,
+        None,
+        Some(idle),
+        CountingPlane::default(),
+    );
+    let mut w = World::with_lns(AuthProtocol::ChapMd5, busy);
+    w.call("bob", "bob-pw");
+    w.run(Duration::from_secs(300));
+    assert_eq!(w.lac_ups().len(), 1);
+    assert_eq!(w.lns_engine().subscriber_count(), 1, "traffic keeps it up");
+
+    let silent = lns_with(
+        AuthProtocol::ChapMd5,
+        None,
+        Some(idle),
+        SilentPlane::default(),
+    );
+    let mut w = World::with_lns(AuthProtocol::ChapMd5, silent);
+    w.call("bob", "bob-pw");
+    w.run(Duration::from_secs(5));
+    assert_eq!(w.lac_ups().len(), 1);
+    w.run(Duration::from_secs(35));
+    assert_eq!(w.lns_engine().subscriber_count(), 1, "not yet");
+    w.run(Duration::from_secs(20));
+    assert_eq!(w.lns_engine().subscriber_count(), 0);
+    assert!(w.lns_events().iter().any(|e| matches!(
+        e,
+        LnsEvent::SubscriberDown {
+            cause: DownCause::IdleTimeout,
+            ..
+        }
+    )));
+    let stop = w
+        .radius
+        .accounting
+        .iter()
+        .find(|p| acct_status(p) == 2)
+        .expect("Accounting Stop");
+    assert_eq!(
+        stop.get(attr::ACCT_TERMINATE_CAUSE).and_then(Attr::as_u32),
+        Some(4)
     );
 }

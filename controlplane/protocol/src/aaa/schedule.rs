@@ -1,7 +1,10 @@
 //! A session's accounting clock, out of the engine: when it started,
-//! when Session-Timeout ends it (RFC 2865 §5.27), and when the next
+//! when Session-Timeout ends it (RFC 2865 §5.27), when the next
 //! Accounting Interim-Update is due (Acct-Interim-Interval, RFC 2869
-//! §5.16, never below 60 s as that section asks).
+//! §5.16, never below 60 s as that section asks), and when to look
+//! whether Idle-Timeout (RFC 2865 §5.28) has run out: the owner reports
+//! the subscriber's traffic ([`Schedule::active`]), the clock says when
+//! to look again and whether it has been idle too long.
 //!
 //! Contract: sans-IO, times come in as arguments. [`Schedule::next`] is
 //! the earliest instant the owner must call [`Schedule::due`] at;
@@ -22,6 +25,10 @@ pub struct Schedule {
     deadline: Option<Instant>,
     interim_at: Option<Instant>,
     every: Option<Duration>,
+    /// Idle-Timeout, the last instant traffic was seen, and when to look.
+    idle: Option<Duration>,
+    last_active: Option<Instant>,
+    idle_check_at: Option<Instant>,
 }
 
 /// What fell due.
@@ -31,6 +38,9 @@ pub struct Due {
     pub timed_out: bool,
     /// An Interim-Update is due.
     pub interim: bool,
+    /// Time to look at the subscriber's traffic (Idle-Timeout): report
+    /// it with [`Schedule::active`], then ask [`Schedule::idle_expired`].
+    pub idle_check: bool,
 }
 
 impl Schedule {
@@ -51,6 +61,36 @@ impl Schedule {
         self.interim_at = self.every.map(|d| now + d);
     }
 
+    /// Idle-Timeout from `now` on (`None`: never idle out). Looked at
+    /// every quarter of it, so a session ends between 1 and 1.25 times
+    /// the timeout after its last traffic.
+    pub fn set_idle(&mut self, now: Instant, idle: Option<Duration>) {
+        self.idle = idle.filter(|d| !d.is_zero());
+        self.last_active = Some(now);
+        self.idle_check_at = self.idle.map(|d| now + Self::idle_step(d));
+    }
+
+    fn idle_step(idle: Duration) -> Duration {
+        (idle / 4).max(Duration::from_secs(1))
+    }
+
+    /// The subscriber's traffic was seen by `now` (`moved`: its count
+    /// grew since the last report); the next look is scheduled.
+    pub fn active(&mut self, now: Instant, moved: bool) {
+        if moved {
+            self.last_active = Some(now);
+        }
+        self.idle_check_at = self.idle.map(|d| now + Self::idle_step(d));
+    }
+
+    /// Whether Idle-Timeout has run out at `now`.
+    pub fn idle_expired(&self, now: Instant) -> bool {
+        match (self.idle, self.last_active) {
+            (Some(d), Some(t)) => now.saturating_duration_since(t) >= d,
+            _ => false,
+        }
+    }
+
     /// When the session came up, once it has.
     pub fn started(&self) -> Option<Instant> {
         self.started
@@ -64,7 +104,10 @@ impl Schedule {
 
     /// The earliest instant something falls due.
     pub fn next(&self) -> Option<Instant> {
-        [self.deadline, self.interim_at].into_iter().flatten().min()
+        [self.deadline, self.interim_at, self.idle_check_at]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// What fell due by `now`; each expiry is reported once.
@@ -77,7 +120,16 @@ impl Schedule {
         if interim {
             self.interim_at = self.every.map(|d| now + d);
         }
-        Due { timed_out, interim }
+        let idle_check = self.idle_check_at.is_some_and(|t| t <= now);
+        if idle_check {
+            // Until the owner reports the traffic it finds.
+            self.idle_check_at = None;
+        }
+        Due {
+            timed_out,
+            interim,
+            idle_check,
+        }
     }
 }
 
@@ -105,6 +157,30 @@ mod tests {
             s.session_time(t0 + Duration::from_millis(151_900)),
             Some(151)
         );
+    }
+
+    #[test]
+    fn idle_timeout_counts_from_the_last_traffic_seen() {
+        let t0 = Instant::now();
+        let s = |n: u64| t0 + Duration::from_secs(n);
+        let mut c = Schedule::default();
+        c.start(t0, None, None, None);
+        c.set_idle(t0, Some(Duration::from_secs(40)));
+        assert_eq!(c.next(), Some(s(10)));
+        assert!(c.due(s(10)).idle_check);
+        assert_eq!(c.next(), None, "until the traffic is reported");
+        c.active(s(10), true);
+        assert!(!c.idle_expired(s(10)));
+        for t in [20, 30, 40] {
+            assert!(c.due(s(t)).idle_check);
+            c.active(s(t), false);
+            assert!(!c.idle_expired(s(t)));
+        }
+        assert!(c.due(s(50)).idle_check);
+        c.active(s(50), false);
+        assert!(c.idle_expired(s(50)), "40 s since the traffic at 10 s");
+        c.set_idle(s(50), None);
+        assert!(!c.idle_expired(s(500)));
     }
 
     #[test]

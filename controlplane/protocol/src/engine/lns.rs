@@ -166,6 +166,10 @@ struct Sub {
     forwarded: SessionUsage,
     /// An Interim-Update waits for the data plane's counters.
     interim_asked: bool,
+    /// An Idle-Timeout check waits for them.
+    idle_asked: bool,
+    /// Packets from the subscriber at the last look (Idle-Timeout).
+    seen_up: u64,
 }
 
 /// An Accounting-Stop waiting for the session's last counters from the
@@ -538,12 +542,24 @@ impl LnsCore {
                 }
             }
             Answer::Counted { key, usage } => {
-                let Some(s) = self.subs.get_mut(&key).filter(|s| s.interim_asked) else {
+                let Some(s) = self.subs.get_mut(&key) else {
                     return;
                 };
-                s.interim_asked = false;
                 let forwarded = s.forwarded + usage;
-                self.account(now, key, Status::Interim, None, forwarded);
+                let moved = forwarded.up_packets > s.seen_up;
+                s.seen_up = forwarded.up_packets;
+                let interim = std::mem::take(&mut s.interim_asked);
+                if std::mem::take(&mut s.idle_asked) || moved {
+                    s.clock.active(now, moved);
+                }
+                if s.clock.idle_expired(now) {
+                    s.link.close(now, DownCause::IdleTimeout);
+                }
+                if interim {
+                    self.account(now, key, Status::Interim, None, forwarded);
+                }
+                self.after_link(now, key);
+                self.after_endpoint(now);
             }
             Answer::Switched { a, usage } => {
                 let u = self.switch_usage.entry(a).or_default();
@@ -596,9 +612,22 @@ impl LnsCore {
                     // goes when it answers.
                     if s.installed {
                         s.interim_asked = true;
-                        self.dp_ops.push_back(DataPlaneOp::Read(key));
                         interim = None;
                     }
+                }
+                if due.idle_check {
+                    if s.installed {
+                        s.idle_asked = true;
+                    } else {
+                        // Nothing forwards its traffic: none came.
+                        s.clock.active(now, false);
+                        if s.clock.idle_expired(now) {
+                            s.link.close(now, DownCause::IdleTimeout);
+                        }
+                    }
+                }
+                if s.installed && (due.interim || due.idle_check) {
+                    self.dp_ops.push_back(DataPlaneOp::Read(key));
                 }
                 s.link.on_timeout(now);
             }
@@ -1467,6 +1496,8 @@ impl LnsCore {
             clock: Schedule::default(),
             forwarded: SessionUsage::default(),
             interim_asked: false,
+            idle_asked: false,
+            seen_up: 0,
             link: {
                 match crate::engine::proxy::from_avps(avps) {
                     Some(p) => match link.start_proxied(now, &p) {
@@ -1576,6 +1607,11 @@ impl LnsCore {
                             z.and_then(|z| z.interim),
                             self.cfg.radius.as_ref().and_then(|r| r.interim),
                         );
+                        let idle = z
+                            .and_then(|z| z.idle_timeout)
+                            .map(|t| Duration::from_secs(u64::from(t)))
+                            .or(self.cfg.link.idle_timeout);
+                        s.clock.set_idle(now, idle);
                         self.events.push_back(LnsEvent::SubscriberUp {
                             key,
                             user,

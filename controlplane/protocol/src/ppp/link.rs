@@ -155,6 +155,10 @@ pub struct LinkConfig {
     /// [`Automaton::resend_on_first_request`]): the LNS side, for LACs
     /// whose PPP attaches late.
     pub lcp_fast_start: bool,
+    /// End a session after this long without traffic from the subscriber
+    /// (RFC 2865 §5.28 Idle-Timeout, when RADIUS does not set one); the
+    /// engine measures it from the data plane's counters.
+    pub idle_timeout: Option<Duration>,
 }
 
 impl Default for LinkConfig {
@@ -170,6 +174,7 @@ impl Default for LinkConfig {
             credentials: None,
             setup_timeout: Duration::from_secs(60),
             lcp_fast_start: false,
+            idle_timeout: None,
         }
     }
 }

@@ -157,6 +157,8 @@ pub struct Authorization {
     pub framed_pool: Option<String>,
     /// Session-Timeout, seconds.
     pub session_timeout: Option<u32>,
+    /// Idle-Timeout, seconds (RFC 2865 §5.28).
+    pub idle_timeout: Option<u32>,
     /// Acct-Interim-Interval, seconds (RFC 2869 §5.16).
     pub interim: Option<u32>,
     /// Class attributes, echoed in accounting (RFC 2865 §5.25).
@@ -177,6 +179,7 @@ pub fn authorization(reply: &Packet, creds: &Credentials) -> Authorization {
         framed_ip: None,
         framed_pool: None,
         session_timeout: None,
+        idle_timeout: None,
         interim: None,
         class: Vec::new(),
     };
@@ -220,6 +223,10 @@ pub fn authorization(reply: &Packet, creds: &Credentials) -> Authorization {
         .get(attr::FRAMED_POOL)
         .map(|a| String::from_utf8_lossy(&a.value).into_owned());
     out.session_timeout = reply.get(attr::SESSION_TIMEOUT).and_then(Attr::as_u32);
+    out.idle_timeout = reply
+        .get(attr::IDLE_TIMEOUT)
+        .and_then(Attr::as_u32)
+        .filter(|t| *t > 0);
     out.interim = reply
         .get(attr::ACCT_INTERIM_INTERVAL)
         .and_then(Attr::as_u32);
@@ -382,6 +389,7 @@ mod tests {
             .push(Attr::new(attr::FRAMED_POOL, b"business".to_vec()));
         r.attrs.push(Attr::u32(attr::ACCT_INTERIM_INTERVAL, 60));
         r.attrs.push(Attr::new(attr::CLASS, b"c1".to_vec()));
+        r.attrs.push(Attr::u32(attr::IDLE_TIMEOUT, 600));
         let creds = Credentials::Pap {
             user: b"a".to_vec(),
             password: b"b".to_vec(),
@@ -391,6 +399,7 @@ mod tests {
         assert_eq!(z.framed_ip, Some(Ipv4Addr::new(100, 64, 9, 9)));
         assert_eq!(z.framed_pool.as_deref(), Some("business"));
         assert_eq!(z.interim, Some(60));
+        assert_eq!(z.idle_timeout, Some(600));
         assert_eq!(z.class, vec![b"c1".to_vec()]);
         // 255.255.255.254: the NAS assigns.
         r.attrs[0] = Attr::u32(attr::FRAMED_IP_ADDRESS, 0xffff_fffe);
