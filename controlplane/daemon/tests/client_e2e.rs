@@ -509,3 +509,99 @@ fn lnsctl_dial_brings_up_the_dial_out_profile() {
     assert!(!has_link(&lab, &lab.lac, "xl1"));
     assert!(!routes(&lab, &lab.lac).contains("xl1"));
 }
+
+/// Accounting from the data plane against the real FreeRADIUS (issue 17):
+/// a known number of pings through one session, then the subscriber
+/// leaves; the Stop in FreeRADIUS's detail file holds exactly those
+/// packets and their IP octets, each way.
+#[test]
+fn the_stop_record_holds_exactly_what_crossed_the_data_plane() {
+    if std::env::var_os("XLNS_TCP").is_some()
+        || !root_or_skip()
+        || !common::tool_or_skip("freeradius")
+    {
+        return;
+    }
+    let lab = AccessLab::new("acct");
+    let table = Table(format!("/dev/shm/xlns-acct-{}", std::process::id()));
+    let mut radius = common::radiusd::Radiusd::build();
+    radius.start_in(Some(&lab.lns));
+    let cfg = lab.file(
+        "lnsd.toml",
+        &format!(
+            "[l2tp]\nlisten = [\"{lns}:1701\"]\nshutdown_timeout_secs = 2\n\
+             [[peer]]\naddress = \"{home}\"\n\
+             [ppp]\nauth = [\"chap\"]\ngateway = \"{GATEWAY}\"\nipv6 = false\n\
+             [[pool]]\nname = \"default\"\nranges = [\"100.64.9.2-100.64.9.254\"]\n\
+             [radius]\nnas_identifier = \"xlns-acct\"\nnas_ip = \"{lns}\"\n\
+             [[radius.auth]]\naddress = \"127.0.0.1:{auth}\"\nsecret = \"{secret}\"\n\
+             [[radius.acct]]\naddress = \"127.0.0.1:{acct}\"\nsecret = \"{secret}\"\n\
+             [dataplane]\nmode = \"supervised\"\nbinary = \"{bin}\"\ntable = \"{table}\"\n\
+             capacity = 64\naccess_interface = \"va\"\ncore_interface = \"vc\"\n\
+             core_gateway = \"{host}\"\nicmp_source = \"{lns_core}\"\nneighbour_refresh_secs = 1\n",
+            lns = AccessLab::LNS,
+            home = AccessLab::LAC,
+            auth = radius.auth,
+            acct = radius.acct,
+            secret = common::radiusd::SECRET,
+            bin = dataplane_binary().display(),
+            table = table.0,
+            host = AccessLab::HOST,
+            lns_core = AccessLab::LNS_CORE,
+        ),
+    );
+    let mut c = lab.cmd(&lab.lns, env!("CARGO_BIN_EXE_lnsd"));
+    c.arg("--config")
+        .arg(&cfg)
+        .env("RUST_LOG", "info,lns_daemon::dataplane=debug");
+    let lns = Proc::spawn("lnsd", c);
+    assert!(lns.wait_for("data plane attached", 1, T), "{}", lns.log());
+    let mut home = client(
+        &lab,
+        &[
+            "--user",
+            "carol",
+            "--password",
+            "carol-pw",
+            "--route",
+            "203.0.113.0/24",
+        ],
+    );
+    home.expect("connected: ", 1, T, &lns);
+    // Five echo requests of 128 IP octets (100 of data), five replies.
+    let out = lab
+        .cmd(&lab.lac, "ping")
+        .args(["-c", "5", "-i", "0.2", "-s", "100", "-W", "2"])
+        .arg(AccessLab::HOST.to_string())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    home.signal("TERM");
+    assert_eq!(home.wait_status(T).and_then(|s| s.code()), Some(0));
+    let end = Instant::now() + T;
+    let stop = loop {
+        let detail = radius.detail();
+        if let Some(at) = detail.find("Acct-Status-Type = Stop") {
+            // The record: from its date line to the next blank line.
+            let from = detail[..at].rfind("\n\n").map_or(0, |i| i + 2);
+            let to = detail[at..].find("\n\n").map_or(detail.len(), |i| at + i);
+            break detail[from..to].to_string();
+        }
+        assert!(Instant::now() < end, "no Stop:\n{detail}\n{}", lns.log());
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    for want in [
+        "User-Name = \"carol\"",
+        "Acct-Input-Packets = 5",
+        "Acct-Input-Octets = 640",
+        "Acct-Output-Packets = 5",
+        "Acct-Output-Octets = 640",
+        "Acct-Input-Gigawords = 0",
+    ] {
+        assert!(stop.contains(want), "{want:?} in\n{stop}\n{}", lns.log());
+    }
+}

@@ -18,6 +18,7 @@
 mod common;
 
 use common::process::{Proc, root_or_skip};
+use common::radiusd::{Radiusd, SECRET};
 use common::tool_or_skip;
 use lns_protocol::aaa::local::Users;
 use lns_protocol::aaa::pool::Pools;
@@ -35,102 +36,10 @@ use lns_protocol::ppp::link::{DownCause, LinkConfig};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const SECRET: &str = "xlns-test-secret";
 const T: Duration = Duration::from_secs(20);
-
-/// A private FreeRADIUS: /etc/freeradius/3.0 copied, EAP disabled, our
-/// patch applied with this instance's directory and ports.
-struct Radiusd {
-    dir: PathBuf,
-    auth: u16,
-    acct: u16,
-    proc: Option<Proc>,
-}
-
-impl Radiusd {
-    fn build() -> Radiusd {
-        // One directory per instance: the tests of this file run in
-        // parallel, each with its own server.
-        static INSTANCE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = INSTANCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("xlns-freeradius-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("log")).unwrap();
-        std::fs::create_dir_all(dir.join("run")).unwrap();
-        let raddb = dir.join("raddb");
-        let ok = Command::new("cp")
-            .args(["-a", "/etc/freeradius/3.0"])
-            .arg(&raddb)
-            .status()
-            .unwrap();
-        assert!(ok.success());
-        for l in ["mods-enabled/eap", "sites-enabled/inner-tunnel"] {
-            let _ = std::fs::remove_file(raddb.join(l));
-        }
-        let (auth, acct) = (common::free_udp_port(), common::free_udp_port());
-        let patch = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../deploy/radius/raddb.patch"
-        ))
-        .unwrap()
-        .replace("@DIR@", &dir.to_string_lossy())
-        .replace("@AUTH_PORT@", &auth.to_string())
-        .replace("@ACCT_PORT@", &acct.to_string());
-        let patch_file = dir.join("raddb.patch");
-        std::fs::write(&patch_file, patch).unwrap();
-        let out = Command::new("patch")
-            .args(["-s", "-p0", "-i"])
-            .arg(&patch_file)
-            .current_dir(&raddb)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-        Radiusd {
-            dir,
-            auth,
-            acct,
-            proc: None,
-        }
-    }
-
-    fn start(&mut self) {
-        let mut c = Command::new("freeradius");
-        c.arg("-X").arg("-d").arg(self.dir.join("raddb"));
-        let p = Proc::spawn("freeradius", c);
-        assert!(
-            p.wait_for("Ready to process requests", 1, T),
-            "freeradius did not start:\n{}",
-            p.log()
-        );
-        self.proc = Some(p);
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut p) = self.proc.take() {
-            p.signal("TERM");
-            p.wait_exit(T);
-        }
-    }
-
-    fn detail(&self) -> String {
-        std::fs::read_to_string(self.dir.join("detail")).unwrap_or_default()
-    }
-}
-
-impl Drop for Radiusd {
-    fn drop(&mut self) {
-        self.stop();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 fn endpoint(seed: u64) -> Endpoint {
     Endpoint::with_rng(

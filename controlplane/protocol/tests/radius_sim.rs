@@ -690,3 +690,30 @@ fn a_silent_subscriber_ends_on_idle_timeout_and_a_busy_one_stays() {
         Some(4)
     );
 }
+
+/// The LAC going away (StopCCN): the session's NCPs close before it ends,
+/// its data-plane entry leaves first, and the Stop still waits for that
+/// entry's last counts.
+#[test]
+fn a_stop_after_the_tunnel_went_down_still_carries_the_last_counts() {
+    let engine = lns_with(AuthProtocol::ChapMd5, None, None, CountingPlane::default());
+    let mut w = World::with_lns(AuthProtocol::ChapMd5, engine);
+    w.call("bob", "bob-pw");
+    w.run(Duration::from_secs(10));
+    assert_eq!(w.lac_ups().len(), 1);
+    w.sim.with(w.lac, |e, now| {
+        e.lac().unwrap().with_endpoint(now, |ep| ep.shutdown(now))
+    });
+    w.run(Duration::from_secs(10));
+    let stop = w
+        .radius
+        .accounting
+        .iter()
+        .find(|p| acct_status(p) == 2)
+        .expect("Accounting Stop");
+    assert_eq!(
+        u64_of(stop, attr::ACCT_INPUT_PACKETS, 0),
+        TICK.up_packets,
+        "{stop:?}"
+    );
+}

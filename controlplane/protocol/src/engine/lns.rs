@@ -168,6 +168,9 @@ struct Sub {
     interim_asked: bool,
     /// An Idle-Timeout check waits for them.
     idle_asked: bool,
+    /// Its entry's removal is not answered yet (its last counts are on
+    /// their way).
+    removing: bool,
     /// Packets from the subscriber at the last look (Idle-Timeout).
     seen_up: u64,
 }
@@ -528,6 +531,7 @@ impl LnsCore {
         match answer {
             Answer::Session { key, removed } => {
                 if let Some(s) = self.subs.get_mut(&key) {
+                    s.removing = false;
                     s.forwarded = s.forwarded + removed.usage;
                     // Our frames go on from where the workers' left off,
                     // unless the session was installed again meanwhile
@@ -1497,6 +1501,7 @@ impl LnsCore {
             forwarded: SessionUsage::default(),
             interim_asked: false,
             idle_asked: false,
+            removing: false,
             seen_up: 0,
             link: {
                 match crate::engine::proxy::from_avps(avps) {
@@ -1626,6 +1631,7 @@ impl LnsCore {
                     // (its `Answer` says where).
                     self.dp_ops.push_back(DataPlaneOp::Remove(key));
                     s.installed = false;
+                    s.removing = true;
                 }
                 LinkOutput::Down(cause) => {
                     self.finish(now, key, cause);
@@ -1688,15 +1694,17 @@ impl LnsCore {
         // reuse it.
         // The Stop carries the data plane's final count: it goes when
         // the removal is answered.
-        match (s.installed, stop) {
-            (true, stop) => {
-                self.dp_ops.push_back(DataPlaneOp::Remove(key));
-                if let Some(p) = stop {
-                    self.stops.insert(key, p);
-                }
+        // (An entry already on its way out, NCPs having closed first,
+        // answers the same way.)
+        if s.installed {
+            self.dp_ops.push_back(DataPlaneOp::Remove(key));
+        }
+        match (s.installed || s.removing, stop) {
+            (true, Some(p)) => {
+                self.stops.insert(key, p);
             }
             (false, Some(p)) => self.send_stop(now, key, p, SessionUsage::default()),
-            (false, None) => {}
+            (_, None) => {}
         }
         self.addressing.release(s.ipv4, s.ipv6_id);
         let ppp = cause.ppp_cause();

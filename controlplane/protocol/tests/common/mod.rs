@@ -4,6 +4,7 @@
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
 pub mod process;
+pub mod radiusd;
 
 use lns_dataplane::wire::{
     EtherType, EthernetAddress, EthernetRepr, Ipv4Repr, L2tpRepr, PppRepr, UdpPacket, UdpRepr,

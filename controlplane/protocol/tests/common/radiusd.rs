@@ -1,0 +1,112 @@
+//! A private FreeRADIUS for the tests that talk to the real server:
+//! /etc/freeradius/3.0 copied, EAP disabled, `deploy/radius/raddb.patch`
+//! applied with this instance's directory and ports; run in the test's
+//! namespace or in one of its network namespaces.
+
+use super::process::{Proc, ns_cmd};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+/// The shared secret of the patched clients.conf.
+pub const SECRET: &str = "xlns-test-secret";
+const T: Duration = Duration::from_secs(20);
+
+/// A private FreeRADIUS: /etc/freeradius/3.0 copied, EAP disabled, our
+/// patch applied with this instance's directory and ports.
+pub struct Radiusd {
+    pub dir: PathBuf,
+    pub auth: u16,
+    pub acct: u16,
+    proc: Option<Proc>,
+}
+
+impl Radiusd {
+    pub fn build() -> Radiusd {
+        // One directory per instance: the tests of this file run in
+        // parallel, each with its own server.
+        static INSTANCE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = INSTANCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("xlns-freeradius-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("log")).unwrap();
+        std::fs::create_dir_all(dir.join("run")).unwrap();
+        let raddb = dir.join("raddb");
+        let ok = Command::new("cp")
+            .args(["-a", "/etc/freeradius/3.0"])
+            .arg(&raddb)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        for l in ["mods-enabled/eap", "sites-enabled/inner-tunnel"] {
+            let _ = std::fs::remove_file(raddb.join(l));
+        }
+        let (auth, acct) = (super::free_udp_port(), super::free_udp_port());
+        let patch = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../deploy/radius/raddb.patch"
+        ))
+        .unwrap()
+        .replace("@DIR@", &dir.to_string_lossy())
+        .replace("@AUTH_PORT@", &auth.to_string())
+        .replace("@ACCT_PORT@", &acct.to_string());
+        let patch_file = dir.join("raddb.patch");
+        std::fs::write(&patch_file, patch).unwrap();
+        let out = Command::new("patch")
+            .args(["-s", "-p0", "-i"])
+            .arg(&patch_file)
+            .current_dir(&raddb)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        Radiusd {
+            dir,
+            auth,
+            acct,
+            proc: None,
+        }
+    }
+
+    pub fn start(&mut self) {
+        self.start_in(None);
+    }
+
+    /// Starts it inside network namespace `ns` (its loopback then).
+    pub fn start_in(&mut self, ns: Option<&str>) {
+        let mut c = match ns {
+            Some(ns) => ns_cmd(ns, "freeradius"),
+            None => Command::new("freeradius"),
+        };
+        c.arg("-X").arg("-d").arg(self.dir.join("raddb"));
+        let p = Proc::spawn("freeradius", c);
+        assert!(
+            p.wait_for("Ready to process requests", 1, T),
+            "freeradius did not start:\n{}",
+            p.log()
+        );
+        self.proc = Some(p);
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut p) = self.proc.take() {
+            p.signal("TERM");
+            p.wait_exit(T);
+        }
+    }
+
+    /// The accounting detail file.
+    pub fn detail(&self) -> String {
+        std::fs::read_to_string(self.dir.join("detail")).unwrap_or_default()
+    }
+}
+
+impl Drop for Radiusd {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
