@@ -528,11 +528,9 @@ async fn session(
     let mut tunnel_up = false;
     let mut call: Option<SessionKey> = None;
     let mut stopping: Option<Instant> = None;
-    let mut rx = batch::RecvBufs::default();
-    let mut tx = vec![0u8; 65_536];
-    let mut out = Vec::new();
+    let mut io = Io::new(&sock, tun, local, Some(o.lns));
     loop {
-        flush(&mut lac, &sock, &mut out, false).await;
+        io.flush(&mut lac).await;
         while let Some(ev) = lac.poll_event() {
             match ev {
                 LacEvent::L2tp(Event::TunnelUp { .. }) => {
@@ -562,7 +560,7 @@ async fn session(
                             let now = Instant::now();
                             lac.hang_up(now, key);
                             lac.endpoint.shutdown(now);
-                            flush(&mut lac, &sock, &mut out, false).await;
+                            io.flush(&mut lac).await;
                             return fail(f);
                         }
                     }
@@ -602,7 +600,7 @@ async fn session(
         }
         if up.is_none() && stopping.is_none() && started.elapsed() > o.timeout {
             lac.endpoint.shutdown(Instant::now());
-            flush(&mut lac, &sock, &mut out, false).await;
+            io.flush(&mut lac).await;
             let what = if tunnel_up {
                 "the session did not come up"
             } else {
@@ -614,38 +612,16 @@ async fn session(
                 o.timeout.as_secs()
             )));
         }
-        let wake = lac
-            .poll_timeout()
-            .unwrap_or_else(|| Instant::now() + Duration::from_secs(1))
-            .min(Instant::now() + Duration::from_secs(1));
         let key = up.as_ref().map(|u| u.key);
-        tokio::select! {
-            r = batch::recv(&sock, &mut rx) => match r {
-                Ok(got) => {
-                    let now = Instant::now();
-                    for (i, (len, _)) in got.into_iter().enumerate() {
-                        lac.handle(now, local, o.lns, rx.get(i, len));
-                    }
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused && !tunnel_up => {
-                    return fail(Failure::Unreachable(format!("{}: nothing listens there (ICMP port unreachable)", o.lns)));
-                }
-                Err(e) => tracing::debug!(error = %e, "receive failed"),
-            },
-            r = tun.recv(&mut tx), if key.is_some() => {
-                if let (Ok(n), Some(k)) = (r, key) {
-                    tun_burst(&mut lac, tun, k, n, &mut tx, &mut out, false);
-                }
+        match io.wait(&mut lac, key, &mut stopping, term, int).await {
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused && !tunnel_up => {
+                return fail(Failure::Unreachable(format!(
+                    "{}: nothing listens there (ICMP port unreachable)",
+                    o.lns
+                )));
             }
-            _ = tokio::time::sleep_until(wake.into()) => lac.on_timeout(Instant::now()),
-            _ = term.recv(), if stopping.is_none() => {
-                stopping = Some(Instant::now());
-                lac.endpoint.shutdown(Instant::now());
-            }
-            _ = int.recv(), if stopping.is_none() => {
-                stopping = Some(Instant::now());
-                lac.endpoint.shutdown(Instant::now());
-            }
+            Err(e) => tracing::debug!(error = %e, "receive failed"),
+            Ok(()) => {}
         }
         if call.is_none() && !tunnel_up && stopping.is_some() {
             return Ended::Stopped;
@@ -674,11 +650,9 @@ async fn answer(
     let mut up: Option<Up> = None;
     let mut call: Option<SessionKey> = None;
     let mut stopping: Option<Instant> = None;
-    let mut rx = batch::RecvBufs::default();
-    let mut tx = vec![0u8; 65_536];
-    let mut out = Vec::new();
+    let mut io = Io::new(&sock, tun, a.listen, None);
     loop {
-        flush(&mut lac, &sock, &mut out, true).await;
+        io.flush(&mut lac).await;
         while let Some(ev) = lac.poll_event() {
             match ev {
                 LacEvent::L2tp(Event::OutgoingCallRequest { key, peer_avps, .. }) => {
@@ -759,37 +733,9 @@ async fn answer(
             }
             return Ok(());
         }
-        let wake = lac
-            .poll_timeout()
-            .unwrap_or_else(|| Instant::now() + Duration::from_secs(1))
-            .min(Instant::now() + Duration::from_secs(1));
         let key = up.as_ref().map(|u| u.key);
-        tokio::select! {
-            r = batch::recv(&sock, &mut rx) => match r {
-                Ok(got) => {
-                    let now = Instant::now();
-                    for (i, (len, from)) in got.into_iter().enumerate() {
-                        if let Some(from) = from {
-                            lac.handle(now, a.listen, from, rx.get(i, len));
-                        }
-                    }
-                }
-                Err(e) => tracing::debug!(error = %e, "receive failed"),
-            },
-            r = tun.recv(&mut tx), if key.is_some() => {
-                if let (Ok(n), Some(k)) = (r, key) {
-                    tun_burst(&mut lac, tun, k, n, &mut tx, &mut out, true);
-                }
-            }
-            _ = tokio::time::sleep_until(wake.into()) => lac.on_timeout(Instant::now()),
-            _ = term.recv(), if stopping.is_none() => {
-                stopping = Some(Instant::now());
-                lac.endpoint.shutdown(Instant::now());
-            }
-            _ = int.recv(), if stopping.is_none() => {
-                stopping = Some(Instant::now());
-                lac.endpoint.shutdown(Instant::now());
-            }
+        if let Err(e) = io.wait(&mut lac, key, &mut stopping, term, int).await {
+            tracing::debug!(error = %e, "receive failed");
         }
     }
 }
@@ -813,46 +759,117 @@ fn end_call(
     println!("call ended: {why}");
 }
 
-/// Datagrams waiting to leave: payload, and the destination on an
-/// unconnected socket.
-type Outbox = Vec<(Vec<u8>, Option<SocketAddr>)>;
-
-/// Sends what waits in `out` and what the engine has queued, several
-/// datagrams per system call (`addressed`: the socket is not connected).
-async fn flush(lac: &mut Lac, sock: &UdpSocket, out: &mut Outbox, addressed: bool) {
-    while let Some(t) = lac.poll_transmit() {
-        out.push((t.payload, addressed.then_some(t.peer)));
-    }
-    if let Err(e) = batch::send(sock, out).await {
-        // UDP: a lost datagram, as if the network lost it (PPP and the
-        // control channel retransmit; TCP inside does too).
-        tracing::debug!(error = %e, lost = out.len(), "send failed");
-        out.clear();
-    }
+/// The client's sockets and buffers, shared by dialling and answering:
+/// the UDP socket toward the LNS (connected when dialling), the TUN, and
+/// the datagrams waiting to leave.
+struct Io<'a> {
+    sock: &'a UdpSocket,
+    tun: &'a tun_rs::AsyncDevice,
+    /// Our address, as the engine knows it.
+    local: SocketAddr,
+    /// The LNS the socket is connected to (dialling); `None`: it is not
+    /// connected (answering), datagrams come from anywhere and the
+    /// engine's peer policy judges them.
+    connected: Option<SocketAddr>,
+    rx: batch::RecvBufs,
+    tx: Vec<u8>,
+    /// Datagrams waiting to leave: payload, and the destination when the
+    /// socket is not connected.
+    out: Vec<(Vec<u8>, Option<SocketAddr>)>,
 }
 
-/// The packet just read from the TUN (`n` bytes in `buf`) and those
-/// right behind it, up to a batch, framed for the session into `out`.
-fn tun_burst(
-    lac: &mut Lac,
-    tun: &tun_rs::AsyncDevice,
-    key: SessionKey,
-    n: usize,
-    buf: &mut [u8],
-    out: &mut Outbox,
-    addressed: bool,
-) {
-    let mut n = n;
-    for taken in 1.. {
-        if let Some(t) = buf.get(..n).and_then(|p| lac.send_ip(key, p)) {
-            out.push((t.payload, addressed.then_some(t.peer)));
+impl<'a> Io<'a> {
+    fn new(
+        sock: &'a UdpSocket,
+        tun: &'a tun_rs::AsyncDevice,
+        local: SocketAddr,
+        connected: Option<SocketAddr>,
+    ) -> Io<'a> {
+        Io {
+            sock,
+            tun,
+            local,
+            connected,
+            rx: batch::RecvBufs::default(),
+            tx: vec![0u8; 65_536],
+            out: Vec::new(),
         }
-        if taken == batch::BATCH {
-            break;
+    }
+
+    /// Sends what waits and what the engine has queued, several
+    /// datagrams per system call.
+    async fn flush(&mut self, lac: &mut Lac) {
+        let addressed = self.connected.is_none();
+        while let Some(t) = lac.poll_transmit() {
+            self.out.push((t.payload, addressed.then_some(t.peer)));
         }
-        match tun.try_recv(buf) {
-            Ok(m) => n = m,
-            Err(_) => break,
+        if let Err(e) = batch::send(self.sock, &mut self.out).await {
+            // UDP: a lost datagram, as if the network lost it (PPP and
+            // the control channel retransmit; TCP inside does too).
+            tracing::debug!(error = %e, lost = self.out.len(), "send failed");
+            self.out.clear();
+        }
+    }
+
+    /// Waits for the next thing to do and does it: datagrams from the LNS
+    /// to the engine, the session's packets from the TUN (`key`, once
+    /// up) framed to go, the engine's timers, a signal (stops it). A
+    /// receive error is the caller's to judge.
+    async fn wait(
+        &mut self,
+        lac: &mut Lac,
+        key: Option<SessionKey>,
+        stopping: &mut Option<Instant>,
+        term: &mut tokio::signal::unix::Signal,
+        int: &mut tokio::signal::unix::Signal,
+    ) -> std::io::Result<()> {
+        let wake = lac
+            .poll_timeout()
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(1))
+            .min(Instant::now() + Duration::from_secs(1));
+        tokio::select! {
+            r = batch::recv(self.sock, &mut self.rx) => {
+                let now = Instant::now();
+                for (i, (len, from)) in r?.into_iter().enumerate() {
+                    if let Some(from) = self.connected.or(from) {
+                        lac.handle(now, self.local, from, self.rx.get(i, len));
+                    }
+                }
+            }
+            r = self.tun.recv(&mut self.tx), if key.is_some() => {
+                if let (Ok(n), Some(k)) = (r, key) {
+                    self.tun_burst(lac, k, n);
+                }
+            }
+            _ = tokio::time::sleep_until(wake.into()) => lac.on_timeout(Instant::now()),
+            _ = term.recv(), if stopping.is_none() => {
+                *stopping = Some(Instant::now());
+                lac.endpoint.shutdown(Instant::now());
+            }
+            _ = int.recv(), if stopping.is_none() => {
+                *stopping = Some(Instant::now());
+                lac.endpoint.shutdown(Instant::now());
+            }
+        }
+        Ok(())
+    }
+
+    /// The packet just read from the TUN (`n` bytes) and those right
+    /// behind it, up to a batch, framed for the session to go.
+    fn tun_burst(&mut self, lac: &mut Lac, key: SessionKey, n: usize) {
+        let addressed = self.connected.is_none();
+        let mut n = n;
+        for taken in 1.. {
+            if let Some(t) = self.tx.get(..n).and_then(|p| lac.send_ip(key, p)) {
+                self.out.push((t.payload, addressed.then_some(t.peer)));
+            }
+            if taken == batch::BATCH {
+                break;
+            }
+            match self.tun.try_recv(&mut self.tx) {
+                Ok(m) => n = m,
+                Err(_) => break,
+            }
         }
     }
 }
