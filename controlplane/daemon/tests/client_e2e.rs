@@ -513,7 +513,8 @@ fn lnsctl_dial_brings_up_the_dial_out_profile() {
 /// Accounting from the data plane against the real FreeRADIUS (issue 17):
 /// a known number of pings through one session, then the subscriber
 /// leaves; the Stop in FreeRADIUS's detail file holds exactly those
-/// packets and their IP octets, each way.
+/// packets and their IP octets, each way. Then a subscriber whose
+/// Access-Accept carries Idle-Timeout goes quiet and is ended for it.
 #[test]
 fn the_stop_record_holds_exactly_what_crossed_the_data_plane() {
     if std::env::var_os("XLNS_TCP").is_some()
@@ -525,6 +526,7 @@ fn the_stop_record_holds_exactly_what_crossed_the_data_plane() {
     let lab = AccessLab::new("acct");
     let table = Table(format!("/dev/shm/xlns-acct-{}", std::process::id()));
     let mut radius = common::radiusd::Radiusd::build();
+    radius.add_user("erin", "erin-pw", &["Idle-Timeout = 3"]);
     radius.start_in(Some(&lab.lns));
     let cfg = lab.file(
         "lnsd.toml",
@@ -604,4 +606,56 @@ fn the_stop_record_holds_exactly_what_crossed_the_data_plane() {
     ] {
         assert!(stop.contains(want), "{want:?} in\n{stop}\n{}", lns.log());
     }
+
+    // Idle-Timeout from RADIUS (3 s): erin pings, then sends nothing; lnsd
+    // ends her session, and the Stop says so, with what she sent.
+    let mut home = client(
+        &lab,
+        &[
+            "--user",
+            "erin",
+            "--password",
+            "erin-pw",
+            "--route",
+            "203.0.113.0/24",
+        ],
+    );
+    home.expect("connected: ", 1, T, &lns);
+    let out = lab
+        .cmd(&lab.lac, "ping")
+        .args(["-c", "5", "-i", "0.2", "-s", "100", "-W", "2"])
+        .arg(AccessLab::HOST.to_string())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        lns.wait_for("cause=administrative: idle timeout", 1, T),
+        "{}",
+        lns.log()
+    );
+    let end = Instant::now() + T;
+    let stop = loop {
+        let detail = radius.detail();
+        if let Some(at) = detail.find("Acct-Terminate-Cause = Idle-Timeout") {
+            let from = detail[..at].rfind("\n\n").map_or(0, |i| i + 2);
+            let to = detail[at..].find("\n\n").map_or(detail.len(), |i| at + i);
+            break detail[from..to].to_string();
+        }
+        assert!(Instant::now() < end, "no idle Stop:\n{detail}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    for want in [
+        "User-Name = \"erin\"",
+        "Acct-Status-Type = Stop",
+        "Acct-Input-Packets = 5",
+        "Acct-Output-Packets = 5",
+    ] {
+        assert!(stop.contains(want), "{want:?} in\n{stop}");
+    }
+    home.signal("TERM");
+    assert!(home.wait_status(T).is_some());
 }

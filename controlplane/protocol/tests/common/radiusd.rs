@@ -98,6 +98,20 @@ impl Radiusd {
         }
     }
 
+    /// Adds a user to the files module (before [`Radiusd::start`]):
+    /// `reply` holds its reply attributes, one per entry.
+    pub fn add_user(&self, name: &str, password: &str, reply: &[&str]) {
+        let path = self.dir.join("raddb/mods-config/files/authorize");
+        let old = std::fs::read_to_string(&path).unwrap();
+        let mut entry = format!("{name}\tCleartext-Password := \"{password}\"\n");
+        if !reply.is_empty() {
+            entry.push('\t');
+            entry.push_str(&reply.join(",\n\t"));
+            entry.push('\n');
+        }
+        std::fs::write(&path, format!("{entry}\n{old}")).unwrap();
+    }
+
     /// The accounting detail file.
     pub fn detail(&self) -> String {
         std::fs::read_to_string(self.dir.join("detail")).unwrap_or_default()
