@@ -717,3 +717,67 @@ fn a_stop_after_the_tunnel_went_down_still_carries_the_last_counts() {
         "{stop:?}"
     );
 }
+
+/// CoA-Request (RFC 5176): a new Session-Timeout for a live session is
+/// acknowledged and ends it then; an unknown session gets NAK 503; a
+/// change we cannot make gets NAK 401 and changes nothing; a
+/// retransmission gets the same reply without acting twice.
+#[test]
+fn coa_changes_session_timeout_and_naks_what_it_cannot_do() {
+    let mut w = World::new(AuthProtocol::Pap);
+    w.call("bob", "bob-pw");
+    w.run(Duration::from_secs(10));
+    assert_eq!(w.lac_ups().len(), 1);
+    let from = SocketAddr::from(([127, 0, 0, 1], 40000));
+    let coa = |id: u8, attrs: Vec<Attr>| {
+        let mut p = Packet::new(Code::CoaRequest, id, [0; 16]);
+        p.attrs = attrs;
+        p.seal_md5_request(b"dae-secret").unwrap()
+    };
+    let answer = |w: &mut World, req: &[u8]| {
+        let now = w.sim.now;
+        let r = w.lns_engine().handle_dae(now, from, req).unwrap();
+        let r = Packet::decode(&r).unwrap();
+        (r.code(), r.get(attr::ERROR_CAUSE).and_then(Attr::as_u32))
+    };
+    let bob = || Attr::new(attr::USER_NAME, b"bob".to_vec());
+    let carol = Attr::new(attr::USER_NAME, b"carol".to_vec());
+    assert_eq!(
+        answer(
+            &mut w,
+            &coa(1, vec![carol, Attr::u32(attr::SESSION_TIMEOUT, 30)])
+        ),
+        (Some(Code::CoaNak), Some(503))
+    );
+    assert_eq!(
+        answer(
+            &mut w,
+            &coa(
+                2,
+                vec![
+                    bob(),
+                    Attr::u32(attr::SESSION_TIMEOUT, 30),
+                    Attr::new(attr::FILTER_ID, b"gold".to_vec())
+                ]
+            )
+        ),
+        (Some(Code::CoaNak), Some(401))
+    );
+    // Nothing changed: bob is still up well past 30 s of service.
+    w.run(Duration::from_secs(30));
+    assert_eq!(w.lns_engine().subscriber_count(), 1);
+    // 45 s of service in all: with some 40 s gone, it ends in about 5.
+    let req = coa(3, vec![bob(), Attr::u32(attr::SESSION_TIMEOUT, 45)]);
+    assert_eq!(answer(&mut w, &req), (Some(Code::CoaAck), None));
+    assert_eq!(answer(&mut w, &req), (Some(Code::CoaAck), None), "cached");
+    assert_eq!(w.lns_engine().aaa.coa_changes, 1, "applied once");
+    w.run(Duration::from_secs(10));
+    assert_eq!(w.lns_engine().subscriber_count(), 0);
+    assert!(w.lns_events().iter().any(|e| matches!(
+        e,
+        LnsEvent::SubscriberDown {
+            cause: DownCause::SessionTimeout,
+            ..
+        }
+    )));
+}

@@ -7,9 +7,10 @@
 //! (RFC 5176 §3.5), and the keys of the sessions to clear, sorted, each
 //! once. It changes nothing itself; the caller clears exactly those
 //! sessions, then sends [`Decision::reply`] sealed with the client's
-//! secret. A NAK clears nothing, and so does every CoA: we change no live
-//! session's authorization yet (NAK, Unsupported Service). The checks, in
-//! this order, each answering the first that fails:
+//! secret. A NAK clears and changes nothing. An acknowledged CoA-Request
+//! clears nothing either: it names the sessions to change
+//! ([`Decision::change`]) and the [`Change`] to make. The checks, in this
+//! order, each answering the first that fails:
 //!
 //! 1. NAS identification (§3): a NAS-IP-Address or NAS-Identifier that is
 //!    given must be ours, else 403 NAS Identification Mismatch.
@@ -22,8 +23,13 @@
 //! 4. A session matches when every one of those given matches it (§3:
 //!    "the combination ... MUST match at least one session"); none does:
 //!    503 Session Context Not Found.
-//! 5. A CoA-Request: 405 Unsupported Service.
-//! 6. A Disconnect-Request: ACK, and every matching session is cleared
+//! 5. A CoA-Request asking to re-authorize (Service-Type Authorize Only,
+//!    §3.2): 405 Unsupported Service; asking for anything but
+//!    Session-Timeout (RFC 2865 §5.27) or Idle-Timeout (§5.28): 401
+//!    Unsupported Attribute, nothing changed (not partly applied).
+//! 6. A CoA-Request that asks nothing: 404 Invalid Request.
+//! 7. A CoA-Request: ACK, every matching session changed.
+//! 8. A Disconnect-Request: ACK, and every matching session is cleared
 //!    (§3: the request "MUST apply to all matching sessions").
 //!
 //! Around it, [`verify`] authenticates a datagram against the configured
@@ -40,6 +46,15 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 /// Called-Station-Id, Acct-Multi-Session-Id, NAS-Port-Id,
 /// Chargeable-User-Identity, Framed-Interface-Id, Framed-IPv6-Prefix.
 const UNSUPPORTED_IDENTIFICATION: [u8; 6] = [30, 50, 87, 89, 96, 97];
+
+/// Attributes of a CoA-Request that are not changes to make: session and
+/// NAS identification (§3), State (24), Proxy-State (33),
+/// Event-Timestamp (55), Message-Authenticator (80).
+const COA_NOT_CHANGES: [u8; 11] = [1, 4, 5, 8, 24, 31, 32, 33, 44, 55, 80];
+
+/// Service-Type "Authorize Only" (RFC 5176 §3.2): re-authorize with the
+/// RADIUS server, which we do not do.
+const AUTHORIZE_ONLY: u32 = 17;
 
 /// The two requests of RFC 5176 §2.1 and §2.2.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,7 +101,9 @@ pub enum ErrorCause {
     MissingAttribute = 402,
     /// 403: a NAS identification attribute is not ours.
     NasIdentificationMismatch = 403,
-    /// 405: the service asked (a CoA) is not supported.
+    /// 404: the request is invalid (a CoA that asks for nothing).
+    InvalidRequest = 404,
+    /// 405: the service asked is not supported.
     UnsupportedService = 405,
     /// 503: no session matches.
     SessionContextNotFound = 503,
@@ -126,6 +143,22 @@ pub struct Decision<K> {
     /// Sessions to clear before replying: sorted, each once; empty unless
     /// the request is an acknowledged Disconnect-Request.
     pub clear: Vec<K>,
+    /// Sessions to change before replying (an acknowledged CoA-Request):
+    /// sorted, each once.
+    pub change: Vec<K>,
+    /// What to change in them.
+    pub with: Change,
+}
+
+/// What a CoA-Request changes in a session (RFC 5176 §3.1: the
+/// authorization attributes it carries replace the session's).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Change {
+    /// Session-Timeout: the session's whole time, from when it came up
+    /// (RFC 2865 §5.27); 0 removes the limit.
+    pub session_timeout: Option<u32>,
+    /// Idle-Timeout, seconds (RFC 2865 §5.28); 0 removes it.
+    pub idle_timeout: Option<u32>,
 }
 
 impl<K> Decision<K> {
@@ -134,6 +167,8 @@ impl<K> Decision<K> {
             code: kind.nak(),
             error_cause: Some(cause),
             clear: Vec::new(),
+            change: Vec::new(),
+            with: Change::default(),
         }
     }
 
@@ -207,17 +242,41 @@ pub fn decide<'a, K: Ord>(
     if clear.is_empty() {
         return Some(Decision::nak(kind, ErrorCause::SessionContextNotFound));
     }
-    // 5. We change nothing on a live session yet.
-    if kind == Kind::Coa {
-        return Some(Decision::nak(kind, ErrorCause::UnsupportedService));
-    }
-    // 6. §3: a Disconnect-Request applies to all matching sessions.
     clear.sort();
     clear.dedup();
+    if kind == Kind::Coa {
+        // 5, 6, 7: what it asks, all of it or nothing.
+        let mut with = Change::default();
+        for a in &req.attrs {
+            match a.kind {
+                attr::SERVICE_TYPE if a.as_u32() == Some(AUTHORIZE_ONLY) => {
+                    return Some(Decision::nak(kind, ErrorCause::UnsupportedService));
+                }
+                attr::SERVICE_TYPE => {}
+                attr::SESSION_TIMEOUT => with.session_timeout = a.as_u32(),
+                attr::IDLE_TIMEOUT => with.idle_timeout = a.as_u32(),
+                k if COA_NOT_CHANGES.contains(&k) => {}
+                _ => return Some(Decision::nak(kind, ErrorCause::UnsupportedAttribute)),
+            }
+        }
+        if with == Change::default() {
+            return Some(Decision::nak(kind, ErrorCause::InvalidRequest));
+        }
+        return Some(Decision {
+            code: kind.ack(),
+            error_cause: None,
+            clear: Vec::new(),
+            change: clear,
+            with,
+        });
+    }
+    // 8. §3: a Disconnect-Request applies to all matching sessions.
     Some(Decision {
         code: kind.ack(),
         error_cause: None,
         clear,
+        change: Vec::new(),
+        with: Change::default(),
     })
 }
 
@@ -359,6 +418,32 @@ mod tests {
     /// Name, our NAS, attributes of a Disconnect-Request; the sessions
     /// expected cleared.
     type AckCase = (&'static str, Option<Nas>, Vec<Attr>, Vec<u32>);
+
+    /// A CoA-Request changes the timeouts of every session it matches
+    /// and clears none.
+    #[test]
+    fn coa_changes_the_timeouts_of_the_sessions_it_names() {
+        let req = request(
+            Code::CoaRequest,
+            vec![
+                text(attr::USER_NAME, "bob"),
+                Attr::u32(attr::SESSION_TIMEOUT, 3600),
+                Attr::u32(attr::IDLE_TIMEOUT, 600),
+                Attr::u32(attr::EVENT_TIMESTAMP, 1_800_000_000),
+            ],
+        );
+        let d = decide(&req, None, sessions()).unwrap();
+        assert_eq!((d.code, d.error_cause), (Code::CoaAck, None));
+        assert!(d.clear.is_empty());
+        assert!(!d.change.is_empty());
+        assert_eq!(
+            d.with,
+            Change {
+                session_timeout: Some(3600),
+                idle_timeout: Some(600),
+            }
+        );
+    }
 
     #[test]
     fn error_causes_and_their_order() {
@@ -529,8 +614,32 @@ mod tests {
                 CoaNak,
                 503,
             ),
-            // 405: a CoA for a session we have.
-            ("CoA", Coa, ours.clone(), vec![bob()], CoaNak, 405),
+            // A CoA for a session we have, asking what we cannot do or
+            // nothing.
+            (
+                "CoA for a rate profile",
+                Coa,
+                ours.clone(),
+                vec![bob(), text(attr::FILTER_ID, "gold")],
+                CoaNak,
+                401,
+            ),
+            (
+                "CoA to re-authorize",
+                Coa,
+                ours.clone(),
+                vec![bob(), Attr::u32(attr::SERVICE_TYPE, 17)],
+                CoaNak,
+                405,
+            ),
+            (
+                "CoA asking nothing",
+                Coa,
+                ours.clone(),
+                vec![bob()],
+                CoaNak,
+                404,
+            ),
         ];
         for (name, code, nas, attrs, want_code, want_cause) in table {
             let (got_code, got_cause, clear) = outcome(code, nas.as_ref(), attrs);

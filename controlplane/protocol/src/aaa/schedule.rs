@@ -61,6 +61,16 @@ impl Schedule {
         self.interim_at = self.every.map(|d| now + d);
     }
 
+    /// A new Session-Timeout (a CoA): `secs` of service from when the
+    /// session came up (RFC 2865 §5.27); 0 removes the limit. A limit
+    /// already past ends the session at the next [`Schedule::due`].
+    pub fn set_session_timeout(&mut self, secs: u32) {
+        self.deadline = match (secs, self.started) {
+            (0, _) | (_, None) => None,
+            (t, Some(s)) => Some(s + Duration::from_secs(u64::from(t))),
+        };
+    }
+
     /// Idle-Timeout from `now` on (`None`: never idle out). Looked at
     /// every quarter of it, so a session ends between 1 and 1.25 times
     /// the timeout after its last traffic.

@@ -265,6 +265,8 @@ pub struct AaaStats {
     pub acct_timeouts: u64,
     /// Disconnect-Requests honoured.
     pub disconnects: u64,
+    /// Sessions changed by an acknowledged CoA-Request.
+    pub coa_changes: u64,
     /// Disconnect/CoA requests refused with a NAK.
     pub dae_naks: u64,
     /// Disconnect/CoA datagrams dropped (unknown client, bad
@@ -920,6 +922,10 @@ impl LnsCore {
             self.aaa.disconnects += 1;
             self.disconnect(now, k, DownCause::RadiusDisconnect);
         }
+        for &k in &decision.change {
+            self.aaa.coa_changes += 1;
+            self.change(now, k, decision.with);
+        }
         if decision.error_cause.is_some() {
             self.aaa.dae_naks += 1;
         }
@@ -929,6 +935,26 @@ impl LnsCore {
             .ok()?;
         self.dae_replies.insert(cache_key, bytes.clone());
         Some(bytes)
+    }
+
+    /// Applies a CoA's change to a live session (RFC 5176 §3.1): its new
+    /// Session-Timeout counts from when it came up, its new Idle-Timeout
+    /// from now.
+    fn change(&mut self, now: Instant, key: SessionKey, with: crate::aaa::dae::Change) {
+        let Some(s) = self.subs.get_mut(&key) else {
+            return;
+        };
+        if let Some(t) = with.session_timeout {
+            s.clock.set_session_timeout(t);
+        }
+        if let Some(t) = with.idle_timeout {
+            let idle = (t > 0).then(|| Duration::from_secs(u64::from(t)));
+            s.clock.set_idle(now, idle);
+        }
+        tracing::info!(tunnel = key.tunnel, session = key.session, session_timeout = ?with.session_timeout, idle_timeout = ?with.idle_timeout, "CoA applied");
+        // The clock's next instant may have moved: the session's timer
+        // is set again from it.
+        self.after_link(now, key);
     }
 
     /// A datagram from the network.
