@@ -777,6 +777,8 @@ impl Admin {
             ("dae_disconnects", a.disconnects),
             ("dae_naks", a.dae_naks),
             ("dae_dropped", a.dae_dropped),
+            ("dae_stale", a.dae_stale),
+            ("coa_changes", a.coa_changes),
             ("admin_refused", self.refused.load(Ordering::Relaxed)),
             ("switched_calls", lns.switch.len() as u64),
             ("switch_calls_total", lns.switch.stats.calls),

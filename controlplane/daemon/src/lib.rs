@@ -450,6 +450,11 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), RunError> 
                     Port::L2tp(local) => lns.handle(now, local, d.from, &d.bytes),
                     Port::Radius => lns.handle_radius(now, d.from, &d.bytes),
                     Port::Dae => {
+                        // Event-Timestamps are checked against the wall
+                        // clock as it reads now (RFC 5176 §6.3).
+                        if let Ok(unix) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+                            lns.set_wall_clock(now, unix.as_secs());
+                        }
                         if let (Some(reply), Some(sock)) = (lns.handle_dae(now, d.from, &d.bytes), &aux.dae)
                             && let Err(e) = sock.send_to(&reply, d.from).await
                         {

@@ -771,6 +771,29 @@ fn coa_changes_session_timeout_and_naks_what_it_cannot_do() {
     assert_eq!(answer(&mut w, &req), (Some(Code::CoaAck), None));
     assert_eq!(answer(&mut w, &req), (Some(Code::CoaAck), None), "cached");
     assert_eq!(w.lns_engine().aaa.coa_changes, 1, "applied once");
+    // RFC 5176 §6.3: with our clock known, a request whose Event-Timestamp
+    // is not current is discarded, unanswered; a current one is not.
+    let now = w.sim.now;
+    w.lns_engine().set_wall_clock(now, 1_800_000_000);
+    let stale = coa(
+        4,
+        vec![
+            bob(),
+            Attr::u32(attr::IDLE_TIMEOUT, 600),
+            Attr::u32(attr::EVENT_TIMESTAMP, 1_800_000_000 - 3600),
+        ],
+    );
+    assert!(w.lns_engine().handle_dae(now, from, &stale).is_none());
+    assert_eq!(w.lns_engine().aaa.dae_stale, 1);
+    let fresh = coa(
+        5,
+        vec![
+            bob(),
+            Attr::u32(attr::IDLE_TIMEOUT, 600),
+            Attr::u32(attr::EVENT_TIMESTAMP, 1_800_000_010),
+        ],
+    );
+    assert_eq!(answer(&mut w, &fresh), (Some(Code::CoaAck), None));
     w.run(Duration::from_secs(10));
     assert_eq!(w.lns_engine().subscriber_count(), 0);
     assert!(w.lns_events().iter().any(|e| matches!(

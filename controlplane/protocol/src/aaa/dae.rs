@@ -280,6 +280,20 @@ pub fn decide<'a, K: Ord>(
     })
 }
 
+/// How far an Event-Timestamp may be from our clock (RFC 5176 §6.3:
+/// "current within an acceptable time window").
+pub const TIMESTAMP_WINDOW_SECS: u64 = 300;
+
+/// Whether `req` is current at `wall_now` (UNIX seconds): without an
+/// Event-Timestamp it is; with one, it must be within
+/// [`TIMESTAMP_WINDOW_SECS`] of our clock, else §6.3 says the request is
+/// silently discarded (a replay, or a client whose clock is off).
+pub fn current(req: &Packet, wall_now: u64) -> bool {
+    req.get(attr::EVENT_TIMESTAMP)
+        .and_then(Attr::as_u32)
+        .is_none_or(|t| u64::from(t).abs_diff(wall_now) <= TIMESTAMP_WINDOW_SECS)
+}
+
 /// Checks a datagram from `from` against the configured `clients`
 /// (address and secret): the request, and the secret to seal its reply
 /// with, only if `from` is a client, the datagram decodes, it is a

@@ -272,6 +272,9 @@ pub struct AaaStats {
     /// Disconnect/CoA datagrams dropped (unknown client, bad
     /// authenticator, malformed).
     pub dae_dropped: u64,
+    /// Disconnect/CoA requests dropped because their Event-Timestamp was
+    /// not current (RFC 5176 §6.3: replayed, or the client's clock is off).
+    pub dae_stale: u64,
 }
 
 /// The LNS engine: every call's state, no data plane (it asks for one
@@ -351,6 +354,9 @@ pub struct LnsCore {
     switch_closing: HashMap<SessionKey, Option<DownCause>>,
     /// Accounting-Stops waiting for their sessions' last counters.
     stops: HashMap<SessionKey, PendingStop>,
+    /// The wall clock (UNIX seconds) at an instant, as the shell last
+    /// said: Event-Timestamps are checked against it.
+    wall: Option<(Instant, u64)>,
 }
 
 /// A PPP frame for a call, framed and numbered only when the shell takes
@@ -423,6 +429,7 @@ impl LnsCore {
             switch_usage: HashMap::new(),
             switch_closing: HashMap::new(),
             stops: HashMap::new(),
+            wall: None,
         }
     }
 
@@ -883,6 +890,13 @@ impl LnsCore {
         self.pump_radius(now);
     }
 
+    /// The wall clock reads `unix` (seconds since 1970) at `now`: what
+    /// Disconnect/CoA Event-Timestamps are checked against (unchecked
+    /// until the shell says).
+    pub fn set_wall_clock(&mut self, now: Instant, unix: u64) {
+        self.wall = Some((now, unix));
+    }
+
     /// A Disconnect-Request or CoA-Request (RFC 5176) from `from`; returns
     /// the ACK or NAK to send back, or `None` when the datagram is dropped
     /// (unknown client, bad authenticator: counted). The decision is
@@ -900,6 +914,14 @@ impl LnsCore {
             self.aaa.dae_dropped += 1;
             return None;
         };
+        // RFC 5176 §6.3: a request that is not current is discarded.
+        if let Some((at, unix)) = self.wall {
+            let wall_now = unix + now.saturating_duration_since(at).as_secs();
+            if !dae::current(&req, wall_now) {
+                self.aaa.dae_stale += 1;
+                return None;
+            }
+        }
         // A retransmission (our reply was lost): the same answer again,
         // without acting twice.
         let cache_key = dae::ReplyKey::of(from, &req);
