@@ -510,24 +510,9 @@ fn lnsctl_dial_brings_up_the_dial_out_profile() {
     assert!(!routes(&lab, &lab.lac).contains("xl1"));
 }
 
-/// Accounting from the data plane against the real FreeRADIUS (issue 17):
-/// a known number of pings through one session, then the subscriber
-/// leaves; the Stop in FreeRADIUS's detail file holds exactly those
-/// packets and their IP octets, each way. Then a subscriber whose
-/// Access-Accept carries Idle-Timeout goes quiet and is ended for it.
-#[test]
-fn the_stop_record_holds_exactly_what_crossed_the_data_plane() {
-    if std::env::var_os("XLNS_TCP").is_some()
-        || !root_or_skip()
-        || !common::tool_or_skip("freeradius")
-    {
-        return;
-    }
-    let lab = AccessLab::new("acct");
-    let table = Table(format!("/dev/shm/xlns-acct-{}", std::process::id()));
-    let mut radius = common::radiusd::Radiusd::build();
-    radius.add_user("erin", "erin-pw", &["Idle-Timeout = 3"]);
-    radius.start_in(Some(&lab.lns));
+/// lnsd with its data plane, authenticating and accounting with the
+/// FreeRADIUS `radius` (running in the lab's `lns` namespace).
+fn radius_lnsd(lab: &AccessLab, table: &str, radius: &common::radiusd::Radiusd) -> Proc {
     let cfg = lab.file(
         "lnsd.toml",
         &format!(
@@ -547,7 +532,6 @@ fn the_stop_record_holds_exactly_what_crossed_the_data_plane() {
             acct = radius.acct,
             secret = common::radiusd::SECRET,
             bin = dataplane_binary().display(),
-            table = table.0,
             host = AccessLab::HOST,
             lns_core = AccessLab::LNS_CORE,
         ),
@@ -558,6 +542,61 @@ fn the_stop_record_holds_exactly_what_crossed_the_data_plane() {
         .env("RUST_LOG", "info,lns_daemon::dataplane=debug");
     let lns = Proc::spawn("lnsd", c);
     assert!(lns.wait_for("data plane attached", 1, T), "{}", lns.log());
+    lns
+}
+
+/// `n` echo requests of 128 IP octets (100 of data) from the home host to
+/// the core host, all answered.
+fn pings(lab: &AccessLab, n: u32) {
+    let out = lab
+        .cmd(&lab.lac, "ping")
+        .args(["-c", &n.to_string(), "-i", "0.2", "-s", "100", "-W", "2"])
+        .arg(AccessLab::HOST.to_string())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// The first accounting record in FreeRADIUS's detail file that holds
+/// `needle`, waited for up to `limit`.
+fn record(radius: &common::radiusd::Radiusd, needle: &str, limit: Duration) -> String {
+    let end = Instant::now() + limit;
+    loop {
+        let detail = radius.detail();
+        if let Some(at) = detail.find(needle) {
+            // The record: from its date line to the next blank line.
+            let from = detail[..at].rfind("\n\n").map_or(0, |i| i + 2);
+            let to = detail[at..].find("\n\n").map_or(detail.len(), |i| at + i);
+            return detail[from..to].to_string();
+        }
+        assert!(Instant::now() < end, "no {needle:?} in\n{detail}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Accounting from the data plane against the real FreeRADIUS (issue 17):
+/// a known number of pings through one session, then the subscriber
+/// leaves; the Stop in FreeRADIUS's detail file holds exactly those
+/// packets and their IP octets, each way. Then a subscriber whose
+/// Access-Accept carries Idle-Timeout goes quiet and is ended for it.
+#[test]
+fn the_stop_record_holds_exactly_what_crossed_the_data_plane() {
+    if std::env::var_os("XLNS_TCP").is_some()
+        || !root_or_skip()
+        || !common::tool_or_skip("freeradius")
+    {
+        return;
+    }
+    let lab = AccessLab::new("acct");
+    let table = Table(format!("/dev/shm/xlns-acct-{}", std::process::id()));
+    let mut radius = common::radiusd::Radiusd::build();
+    radius.add_user("erin", "erin-pw", &["Idle-Timeout = 3"]);
+    radius.start_in(Some(&lab.lns));
+    let lns = radius_lnsd(&lab, &table.0, &radius);
     let mut home = client(
         &lab,
         &[
@@ -570,32 +609,11 @@ fn the_stop_record_holds_exactly_what_crossed_the_data_plane() {
         ],
     );
     home.expect("connected: ", 1, T, &lns);
-    // Five echo requests of 128 IP octets (100 of data), five replies.
-    let out = lab
-        .cmd(&lab.lac, "ping")
-        .args(["-c", "5", "-i", "0.2", "-s", "100", "-W", "2"])
-        .arg(AccessLab::HOST.to_string())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    // Five echo requests of 128 IP octets, five replies.
+    pings(&lab, 5);
     home.signal("TERM");
     assert_eq!(home.wait_status(T).and_then(|s| s.code()), Some(0));
-    let end = Instant::now() + T;
-    let stop = loop {
-        let detail = radius.detail();
-        if let Some(at) = detail.find("Acct-Status-Type = Stop") {
-            // The record: from its date line to the next blank line.
-            let from = detail[..at].rfind("\n\n").map_or(0, |i| i + 2);
-            let to = detail[at..].find("\n\n").map_or(detail.len(), |i| at + i);
-            break detail[from..to].to_string();
-        }
-        assert!(Instant::now() < end, "no Stop:\n{detail}\n{}", lns.log());
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let stop = record(&radius, "Acct-Status-Type = Stop", T);
     for want in [
         "User-Name = \"carol\"",
         "Acct-Input-Packets = 5",
@@ -621,33 +639,13 @@ fn the_stop_record_holds_exactly_what_crossed_the_data_plane() {
         ],
     );
     home.expect("connected: ", 1, T, &lns);
-    let out = lab
-        .cmd(&lab.lac, "ping")
-        .args(["-c", "5", "-i", "0.2", "-s", "100", "-W", "2"])
-        .arg(AccessLab::HOST.to_string())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    pings(&lab, 5);
     assert!(
         lns.wait_for("cause=administrative: idle timeout", 1, T),
         "{}",
         lns.log()
     );
-    let end = Instant::now() + T;
-    let stop = loop {
-        let detail = radius.detail();
-        if let Some(at) = detail.find("Acct-Terminate-Cause = Idle-Timeout") {
-            let from = detail[..at].rfind("\n\n").map_or(0, |i| i + 2);
-            let to = detail[at..].find("\n\n").map_or(detail.len(), |i| at + i);
-            break detail[from..to].to_string();
-        }
-        assert!(Instant::now() < end, "no idle Stop:\n{detail}");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let stop = record(&radius, "Acct-Terminate-Cause = Idle-Timeout", T);
     for want in [
         "User-Name = \"erin\"",
         "Acct-Status-Type = Stop",
@@ -658,4 +656,60 @@ fn the_stop_record_holds_exactly_what_crossed_the_data_plane() {
     }
     home.signal("TERM");
     assert!(home.wait_status(T).is_some());
+}
+
+/// Interim-Update with the real FreeRADIUS: the running count of what
+/// crossed the data plane (Acct-Interim-Interval = 60 from RADIUS, the
+/// shortest RFC 2869 §5.16 allows, so this test takes a minute), then the
+/// Stop with everything.
+#[test]
+fn interim_updates_carry_the_running_count() {
+    if std::env::var_os("XLNS_TCP").is_some()
+        || !root_or_skip()
+        || !common::tool_or_skip("freeradius")
+    {
+        return;
+    }
+    let lab = AccessLab::new("interim");
+    let table = Table(format!("/dev/shm/xlns-interim-{}", std::process::id()));
+    let mut radius = common::radiusd::Radiusd::build();
+    radius.add_user("frank", "frank-pw", &["Acct-Interim-Interval = 60"]);
+    radius.start_in(Some(&lab.lns));
+    let lns = radius_lnsd(&lab, &table.0, &radius);
+    let mut home = client(
+        &lab,
+        &[
+            "--user",
+            "frank",
+            "--password",
+            "frank-pw",
+            "--route",
+            "203.0.113.0/24",
+        ],
+    );
+    home.expect("connected: ", 1, T, &lns);
+    pings(&lab, 5);
+    let interim = record(
+        &radius,
+        "Acct-Status-Type = Interim-Update",
+        Duration::from_secs(80),
+    );
+    for want in [
+        "Acct-Input-Packets = 5",
+        "Acct-Input-Octets = 640",
+        "Acct-Output-Packets = 5",
+    ] {
+        assert!(interim.contains(want), "{want:?} in\n{interim}");
+    }
+    pings(&lab, 3);
+    home.signal("TERM");
+    assert_eq!(home.wait_status(T).and_then(|s| s.code()), Some(0));
+    let stop = record(&radius, "Acct-Status-Type = Stop", T);
+    for want in [
+        "Acct-Input-Packets = 8",
+        "Acct-Input-Octets = 1024",
+        "Acct-Output-Packets = 8",
+    ] {
+        assert!(stop.contains(want), "{want:?} in\n{stop}");
+    }
 }
