@@ -549,13 +549,8 @@ async fn session(
                 }
                 LacEvent::SubscriberUp { key, ipv4, .. } => {
                     let Some(addr) = ipv4 else { continue };
-                    let mtu = lac.peer_mru(key).unwrap_or(o.mru).min(o.mru);
-                    match bring_up(o, tun, key, addr, mtu, lac.dns(key)) {
-                        Ok(u) => {
-                            println!("connected: {addr} on {} (MTU {mtu})", o.tun);
-                            tracing::info!(address = %addr, tun = %o.tun, mtu, "session up");
-                            *up = Some(u);
-                        }
+                    match session_up(o, tun, &lac, key, addr) {
+                        Ok(u) => *up = Some(u),
                         Err(f) => {
                             let now = Instant::now();
                             lac.hang_up(now, key);
@@ -691,12 +686,8 @@ async fn answer(
                 }
                 LacEvent::SubscriberUp { key, ipv4, .. } => {
                     let Some(addr) = ipv4 else { continue };
-                    let mtu = lac.peer_mru(key).unwrap_or(o.mru).min(o.mru);
-                    match bring_up(o, tun, key, addr, mtu, lac.dns(key)) {
-                        Ok(u) => {
-                            println!("connected: {addr} on {} (MTU {mtu})", o.tun);
-                            up = Some(u);
-                        }
+                    match session_up(o, tun, &lac, key, addr) {
+                        Ok(u) => up = Some(u),
                         Err(f) => {
                             eprintln!("xlns-client: {f}");
                             lac.hang_up(Instant::now(), key);
@@ -872,6 +863,22 @@ impl<'a> Io<'a> {
             }
         }
     }
+}
+
+/// The subscriber `key` is up with `addr`: the TUN takes the session
+/// (MTU: the smaller of our MRU and the LNS's), and says so on stdout.
+fn session_up(
+    o: &Options,
+    tun: &tun_rs::AsyncDevice,
+    lac: &Lac,
+    key: SessionKey,
+    addr: Ipv4Addr,
+) -> Result<Up, Failure> {
+    let mtu = lac.peer_mru(key).unwrap_or(o.mru).min(o.mru);
+    let u = bring_up(o, tun, key, addr, mtu, lac.dns(key))?;
+    println!("connected: {addr} on {} (MTU {mtu})", o.tun);
+    tracing::info!(address = %addr, tun = %o.tun, mtu, "session up");
+    Ok(u)
 }
 
 /// The session's address and MTU on the TUN, then its routes.

@@ -545,6 +545,24 @@ fn radius_lnsd(lab: &AccessLab, table: &str, radius: &common::radiusd::Radiusd) 
     lns
 }
 
+/// `user` dials in from the home host, its route to the core host
+/// through the session; the client once its session is up.
+fn dial_in(lab: &AccessLab, lns: &Proc, user: &str, password: &str) -> Proc {
+    let home = client(
+        lab,
+        &[
+            "--user",
+            user,
+            "--password",
+            password,
+            "--route",
+            "203.0.113.0/24",
+        ],
+    );
+    home.expect("connected: ", 1, T, lns);
+    home
+}
+
 /// `n` echo requests of 128 IP octets (100 of data) from the home host to
 /// the core host, all answered.
 fn pings(lab: &AccessLab, n: u32) {
@@ -597,18 +615,7 @@ fn the_stop_record_holds_exactly_what_crossed_the_data_plane() {
     radius.add_user("erin", "erin-pw", &["Idle-Timeout = 3"]);
     radius.start_in(Some(&lab.lns));
     let lns = radius_lnsd(&lab, &table.0, &radius);
-    let mut home = client(
-        &lab,
-        &[
-            "--user",
-            "carol",
-            "--password",
-            "carol-pw",
-            "--route",
-            "203.0.113.0/24",
-        ],
-    );
-    home.expect("connected: ", 1, T, &lns);
+    let mut home = dial_in(&lab, &lns, "carol", "carol-pw");
     // Five echo requests of 128 IP octets, five replies.
     pings(&lab, 5);
     home.signal("TERM");
@@ -627,18 +634,7 @@ fn the_stop_record_holds_exactly_what_crossed_the_data_plane() {
 
     // Idle-Timeout from RADIUS (3 s): erin pings, then sends nothing; lnsd
     // ends her session, and the Stop says so, with what she sent.
-    let mut home = client(
-        &lab,
-        &[
-            "--user",
-            "erin",
-            "--password",
-            "erin-pw",
-            "--route",
-            "203.0.113.0/24",
-        ],
-    );
-    home.expect("connected: ", 1, T, &lns);
+    let mut home = dial_in(&lab, &lns, "erin", "erin-pw");
     pings(&lab, 5);
     assert!(
         lns.wait_for("cause=administrative: idle timeout", 1, T),
@@ -676,18 +672,7 @@ fn interim_updates_carry_the_running_count() {
     radius.add_user("frank", "frank-pw", &["Acct-Interim-Interval = 60"]);
     radius.start_in(Some(&lab.lns));
     let lns = radius_lnsd(&lab, &table.0, &radius);
-    let mut home = client(
-        &lab,
-        &[
-            "--user",
-            "frank",
-            "--password",
-            "frank-pw",
-            "--route",
-            "203.0.113.0/24",
-        ],
-    );
-    home.expect("connected: ", 1, T, &lns);
+    let mut home = dial_in(&lab, &lns, "frank", "frank-pw");
     pings(&lab, 5);
     let interim = record(
         &radius,

@@ -171,6 +171,24 @@ struct Sub {
 }
 
 impl Sub {
+    /// A call placed, or answered, for these credentials: no PPP yet.
+    fn new(credentials: (Vec<u8>, String), wire: Wire, behaviour: LacBehaviour) -> Sub {
+        Sub {
+            link: None,
+            credentials,
+            wire,
+            ipv4: None,
+            ipv6_id: None,
+            reported: false,
+            iccn_mark: 0,
+            attach_at: None,
+            tx_ns: 0,
+            lns_sequences: false,
+            rx: SeqRx::default(),
+            behaviour,
+        }
+    }
+
     /// Whether our data messages carry Ns: always when we asked for
     /// sequencing (AVP 39: "MUST be present at all times") or behave like
     /// a LAC that always sends them; otherwise as the LNS last did (RFC
@@ -295,27 +313,13 @@ impl Lac {
         params.sequencing_required |= behaviour.ask_seq;
         let key = self.endpoint.place_call(now, tunnel, params)?;
         let t = self.endpoint.tunnel(tunnel).ok_or(RequestError::NoTunnel)?;
-        self.subs.insert(
-            key,
-            Sub {
-                link: None,
-                credentials,
-                wire: Wire {
-                    local: t.local,
-                    peer: t.peer,
-                    peer_ids: (0, 0),
-                },
-                ipv4: None,
-                ipv6_id: None,
-                reported: false,
-                iccn_mark: 0,
-                attach_at: None,
-                tx_ns: 0,
-                lns_sequences: false,
-                rx: SeqRx::default(),
-                behaviour,
-            },
-        );
+        let wire = Wire {
+            local: t.local,
+            peer: t.peer,
+            peer_ids: (0, 0),
+        };
+        self.subs
+            .insert(key, Sub::new(credentials, wire, behaviour));
         self.after_endpoint(now);
         Ok(key)
     }
@@ -582,23 +586,7 @@ impl Lac {
                     let default = self.default_credentials.clone();
                     let behaviour = self.behaviour;
                     if !self.subs.contains_key(key) {
-                        self.subs.insert(
-                            *key,
-                            Sub {
-                                link: None,
-                                credentials: default,
-                                wire,
-                                ipv4: None,
-                                ipv6_id: None,
-                                reported: false,
-                                iccn_mark: 0,
-                                attach_at: None,
-                                tx_ns: 0,
-                                lns_sequences: false,
-                                rx: SeqRx::default(),
-                                behaviour,
-                            },
-                        );
+                        self.subs.insert(*key, Sub::new(default, wire, behaviour));
                     }
                     let Some(s) = self.subs.get_mut(key) else {
                         continue;
