@@ -273,6 +273,18 @@ fn a_host_dials_in_and_its_traffic_crosses_the_lns_both_ways() {
     );
     let r = routes(&lab, &lab.lac);
     assert!(r.contains("0.0.0.0/1 dev xl0"), "{r}");
+    // The TUN carries the session's address and an MTU of our MRU (1400,
+    // below lnsd's 1500).
+    let link = lab
+        .cmd(&lab.lac, "ip")
+        .args(["addr", "show", "xl0"])
+        .output()
+        .unwrap();
+    let link = String::from_utf8_lossy(&link.stdout);
+    assert!(
+        link.contains("mtu 1400") && link.contains(&format!("inet {addr}/32")),
+        "{link}"
+    );
     assert!(r.contains("128.0.0.0/1 dev xl0"), "{r}");
     assert!(r.contains(&format!("{} dev vl", AccessLab::LNS)), "{r}");
 
