@@ -15,16 +15,16 @@
 //! connected. Frames it discards for those reasons are counted in
 //! [`LacDataStats`], so tests can assert the LNS gave it none to discard.
 
-use crate::engine::call::{Calls, PppCall, Wire};
+use crate::engine::call::{PppCall, Wire};
 use crate::engine::frame;
+use crate::engine::role::{Engine, Role};
 use crate::l2tp::avp::ResultCode;
 use crate::l2tp::result::CdnResult;
-use crate::l2tp::{
-    CallKind, CallParams, Endpoint, Event, Received, RequestError, SessionKey, Transmit,
-};
+use crate::l2tp::{CallKind, CallParams, Endpoint, Event, RequestError, SessionKey, Transmit};
 use crate::ppp::link::{DownCause, Link, LinkConfig, LinkOutput};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddr};
+use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
 /// How the emulated LAC's data path behaves. The default is the ideal
@@ -146,8 +146,9 @@ pub enum LacEvent {
     },
 }
 
+/// A subscriber's call at the LAC (the role's per-call state).
 #[derive(Debug)]
-struct Sub {
+pub struct Sub {
     link: Option<Link>,
     credentials: (Vec<u8>, String),
     /// Where its frames go (the peer's ids once the call is up).
@@ -211,29 +212,27 @@ impl PppCall for Sub {
     }
 }
 
-/// The emulated LAC.
+/// The LAC role: what the emulated LAC keeps besides the endpoint and
+/// its calls (see [`Engine`]).
 #[derive(Debug)]
-pub struct Lac {
-    /// The L2TP endpoint (LAC role).
-    pub endpoint: Endpoint,
+pub struct LacRole {
     link: LinkConfig,
     default_credentials: (Vec<u8>, String),
-    /// Subscribers' calls (placed, or connected), with their links and
-    /// timers.
-    subs: Calls<Sub>,
     /// PPP frames ready to send.
     transmits: VecDeque<Transmit>,
     /// PPP frames of calls whose ICCN the send window still holds, with
-    /// the call's mark (see [`Lac::poll_transmit`]).
+    /// the call's mark (see [`LacRole::poll_transmit`]).
     held: HashMap<SessionKey, (u64, Vec<Transmit>)>,
     /// The same calls by (tunnel, mark), to release them in order.
     held_marks: BTreeMap<(u16, u64), Vec<SessionKey>>,
-    events: VecDeque<LacEvent>,
     seed: u64,
     behaviour: LacBehaviour,
     /// Data messages discarded, by reason.
     pub data_stats: LacDataStats,
 }
+
+/// The emulated LAC: the engine in the LAC role.
+pub type Lac = Engine<LacRole>;
 
 impl Lac {
     /// `link` must be a client-side configuration.
@@ -243,39 +242,31 @@ impl Lac {
         default_credentials: (Vec<u8>, String),
         seed: u64,
     ) -> Self {
-        Lac {
+        Engine::with_role(
             endpoint,
-            link,
-            default_credentials,
-            subs: Calls::default(),
-            transmits: VecDeque::new(),
-            held: HashMap::new(),
-            held_marks: BTreeMap::new(),
-            events: VecDeque::new(),
-            seed,
-            behaviour: LacBehaviour::default(),
-            data_stats: LacDataStats::default(),
-        }
+            LacRole {
+                link,
+                default_credentials,
+                transmits: VecDeque::new(),
+                held: HashMap::new(),
+                held_marks: BTreeMap::new(),
+                seed,
+                behaviour: LacBehaviour::default(),
+                data_stats: LacDataStats::default(),
+            },
+        )
     }
 
     /// The same LAC behaving like `b` on the data path (for every call
     /// but those placed with [`Lac::place_call_as`]).
     pub fn with_behaviour(mut self, b: LacBehaviour) -> Self {
-        self.behaviour = b;
+        self.role.behaviour = b;
         self
-    }
-
-    /// Runs `f` on the endpoint (answer or refuse an outgoing call the
-    /// endpoint holds, say), then takes in what it reported.
-    pub fn with_endpoint<R>(&mut self, now: Instant, f: impl FnOnce(&mut Endpoint) -> R) -> R {
-        let r = f(&mut self.endpoint);
-        self.after_endpoint(now);
-        r
     }
 
     /// Subscribers with a call.
     pub fn subscriber_count(&self) -> usize {
-        self.subs.len()
+        self.call_count()
     }
 
     /// Opens a tunnel to an LNS.
@@ -296,7 +287,7 @@ impl Lac {
         params: CallParams,
         credentials: (Vec<u8>, String),
     ) -> Result<SessionKey, RequestError> {
-        let b = self.behaviour;
+        let b = self.role.behaviour;
         self.place_call_as(now, tunnel, params, credentials, b)
     }
 
@@ -318,7 +309,7 @@ impl Lac {
             peer: t.peer,
             peer_ids: (0, 0),
         };
-        self.subs
+        self.calls
             .insert(key, Sub::new(credentials, wire, behaviour));
         self.after_endpoint(now);
         Ok(key)
@@ -330,7 +321,7 @@ impl Lac {
         if !matches!(packet.first()? >> 4, 4 | 6) {
             return None;
         }
-        let s = self.subs.get_mut(&key).filter(|s| s.reported)?;
+        let s = self.calls.get_mut(&key).filter(|s| s.reported)?;
         let ns = s.sends_ns().then(|| Self::take_ns(s));
         self.frame_ip(key, packet, ns)
     }
@@ -339,7 +330,7 @@ impl Lac {
     /// with `ns` if given, without sending it or taking an Ns (the traffic
     /// generator learns a session's framing from it).
     pub fn frame_ip(&self, key: SessionKey, packet: &[u8], ns: Option<u16>) -> Option<Transmit> {
-        let s = self.subs.get(&key).filter(|s| s.reported)?;
+        let s = self.calls.get(&key).filter(|s| s.reported)?;
         let protocol = match packet.first()? >> 4 {
             4 => 0x0021,
             6 => 0x0057,
@@ -357,19 +348,19 @@ impl Lac {
     /// The largest packet the LNS accepts from a subscriber: the MRU its
     /// LCP announced (RFC 1661 §6.1), once the link is up.
     pub fn peer_mru(&self, key: SessionKey) -> Option<u16> {
-        let s = self.subs.get(&key).filter(|s| s.reported)?;
+        let s = self.calls.get(&key).filter(|s| s.reported)?;
         s.link.as_ref().map(|l| l.lcp().peer_mru)
     }
 
     /// The interface identifier IPv6CP gave a subscriber (RFC 5072), once
     /// it opened (possibly after IPCP).
     pub fn ipv6_id(&self, key: SessionKey) -> Option<[u8; 8]> {
-        self.subs.get(&key).and_then(|s| s.ipv6_id)
+        self.calls.get(&key).and_then(|s| s.ipv6_id)
     }
 
     /// The DNS servers the LNS gave a subscriber in IPCP (RFC 1877).
     pub fn dns(&self, key: SessionKey) -> [Option<Ipv4Addr>; 2] {
-        self.subs
+        self.calls
             .get(&key)
             .and_then(|s| s.link.as_ref())
             .and_then(|l| l.ipcp())
@@ -378,7 +369,7 @@ impl Lac {
 
     /// The subscriber hangs up: PPP Terminate, then the call is cleared.
     pub fn hang_up(&mut self, now: Instant, key: SessionKey) -> bool {
-        let Some(s) = self.subs.get_mut(&key) else {
+        let Some(s) = self.calls.get_mut(&key) else {
             return false;
         };
         match &mut s.link {
@@ -393,19 +384,6 @@ impl Lac {
         true
     }
 
-    /// Next datagram. Control messages go first, and a call's PPP frames
-    /// wait while the tunnel's send window (RFC 2661 §5.8) still holds its
-    /// ICCN: the ICCN must reach the LNS before the PPP frames it enables,
-    /// or the LNS drops them (the call is not yet connected) and PPP waits
-    /// a restart timer (3 s). Other calls' frames are not held up.
-    pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        if let Some(t) = self.endpoint.poll_transmit() {
-            return Some(t);
-        }
-        self.release_held();
-        self.transmits.pop_front()
-    }
-
     /// How many of `tunnel`'s queued control messages have left its send
     /// queue (all of them, for a tunnel that is gone).
     fn released(&self, tunnel: u16) -> u64 {
@@ -416,13 +394,14 @@ impl Lac {
 
     /// A PPP frame for `key`: ready, or held behind the call's ICCN.
     fn queue_ppp(&mut self, key: SessionKey, mark: u64, tx: Transmit) {
-        if let Some((_, frames)) = self.held.get_mut(&key) {
+        if let Some((_, frames)) = self.role.held.get_mut(&key) {
             frames.push(tx);
         } else if self.released(key.tunnel) >= mark {
-            self.transmits.push_back(tx);
+            self.role.transmits.push_back(tx);
         } else {
-            self.held.insert(key, (mark, vec![tx]));
-            self.held_marks
+            self.role.held.insert(key, (mark, vec![tx]));
+            self.role
+                .held_marks
                 .entry((key.tunnel, mark))
                 .or_default()
                 .push(key);
@@ -432,105 +411,42 @@ impl Lac {
     /// Moves the frames of calls whose ICCN has left to the ready queue,
     /// tunnel by tunnel (marks only grow, so each tunnel is one range).
     fn release_held(&mut self) {
-        let mut next = self.held_marks.keys().next().map(|k| k.0);
+        let mut next = self.role.held_marks.keys().next().map(|k| k.0);
         while let Some(tunnel) = next {
             let released = self.released(tunnel);
             let done: Vec<(u16, u64)> = self
+                .role
                 .held_marks
                 .range((tunnel, 0)..=(tunnel, released))
                 .map(|(k, _)| *k)
                 .collect();
             for m in done {
-                for key in self.held_marks.remove(&m).unwrap_or_default() {
-                    if let Some((_, frames)) = self.held.remove(&key) {
-                        self.transmits.extend(frames);
+                for key in self.role.held_marks.remove(&m).unwrap_or_default() {
+                    if let Some((_, frames)) = self.role.held.remove(&key) {
+                        self.role.transmits.extend(frames);
                     }
                 }
             }
-            next = tunnel
-                .checked_add(1)
-                .and_then(|t| self.held_marks.range((t, 0)..).next().map(|(k, _)| k.0));
+            next = tunnel.checked_add(1).and_then(|t| {
+                self.role
+                    .held_marks
+                    .range((t, 0)..)
+                    .next()
+                    .map(|(k, _)| k.0)
+            });
         }
-    }
-
-    /// Next event.
-    pub fn poll_event(&mut self) -> Option<LacEvent> {
-        self.events.pop_front()
-    }
-
-    /// Earliest timer.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        [self.endpoint.poll_timeout(), self.subs.next_timeout()]
-            .into_iter()
-            .flatten()
-            .min()
-    }
-
-    /// Fires due timers.
-    pub fn on_timeout(&mut self, now: Instant) {
-        self.endpoint.on_timeout(now);
-        self.after_endpoint(now);
-        while let Some(key) = self.subs.pop_due(now) {
-            if self
-                .subs
-                .get(&key)
-                .and_then(|s| s.attach_at)
-                .is_some_and(|t| t <= now)
-            {
-                self.attach(now, key);
-                continue;
-            }
-            if let Some(l) = self.subs.get_mut(&key).and_then(|s| s.link.as_mut()) {
-                l.on_timeout(now);
-            }
-            self.after_link(now, key);
-        }
-        self.after_endpoint(now);
-    }
-
-    /// A datagram from the LNS.
-    pub fn handle(&mut self, now: Instant, local: SocketAddr, from: SocketAddr, datagram: &[u8]) {
-        if let Received::Data {
-            tunnel,
-            session,
-            payload_offset,
-        } = self.endpoint.handle(now, local, from, datagram)
-        {
-            let key = SessionKey { tunnel, session };
-            if !self.data_accepted(key, datagram) {
-                self.after_endpoint(now);
-                return;
-            }
-            if let Some(s) = self.subs.get_mut(&key) {
-                s.lns_sequences = frame::sequenced(datagram).is_some();
-            }
-            let ppp = datagram.get(payload_offset..).and_then(frame::decapsulate);
-            if let (Some(_), Some((p @ (0x0021 | 0x0057), info))) = (self.subs.get(&key), ppp) {
-                self.events.push_back(LacEvent::Packet {
-                    key,
-                    protocol: p,
-                    packet: info.to_vec(),
-                });
-            } else if let (Some(l), Some((p, info))) =
-                (self.subs.get_mut(&key).and_then(|s| s.link.as_mut()), ppp)
-            {
-                l.receive(now, p, info);
-                self.after_link(now, key);
-            }
-        }
-        self.after_endpoint(now);
     }
 
     /// Whether the data path takes a data message for `key`: nothing
     /// before PPP attached, and, with `recv_seq`, only sequenced frames in
     /// sequence (see [`LacBehaviour`]).
     fn data_accepted(&mut self, key: SessionKey, datagram: &[u8]) -> bool {
-        let Some(s) = self.subs.get_mut(&key) else {
+        let Some(s) = self.calls.get_mut(&key) else {
             return true;
         };
         let recv_seq = s.behaviour.recv_seq;
         if s.attach_at.is_some() {
-            self.data_stats.before_attach += 1;
+            self.role.data_stats.before_attach += 1;
             return false;
         }
         if !recv_seq {
@@ -538,149 +454,209 @@ impl Lac {
         }
         match frame::sequenced(datagram) {
             None => {
-                self.data_stats.unsequenced += 1;
+                self.role.data_stats.unsequenced += 1;
                 false
             }
             Some(q) if s.rx.accept(q.ns) => {
-                self.data_stats.sequenced += 1;
+                self.role.data_stats.sequenced += 1;
                 true
             }
             Some(_) => {
-                self.data_stats.out_of_sequence += 1;
+                self.role.data_stats.out_of_sequence += 1;
                 false
             }
+        }
+    }
+
+    /// Call `key` connected (our ICCN, or OCCN, queued): a call the LNS
+    /// placed gets the default credentials; PPP attaches now or after the
+    /// call's attach delay.
+    fn connected(&mut self, now: Instant, key: SessionKey, wire: Wire) {
+        let default = self.role.default_credentials.clone();
+        let behaviour = self.role.behaviour;
+        if !self.calls.contains_key(&key) {
+            self.calls.insert(key, Sub::new(default, wire, behaviour));
+        }
+        let Some(s) = self.calls.get_mut(&key) else {
+            return;
+        };
+        s.wire = wire;
+        // The call is connected once our ICCN is queued (an incoming
+        // call; for an outgoing one, OCCN): mark it.
+        s.iccn_mark = self
+            .endpoint
+            .tunnel(key.tunnel)
+            .map_or(0, |t| t.control_progress().0);
+        let delay = s.behaviour.ppp_attach_delay;
+        if delay.is_zero() {
+            self.attach(now, key);
+        } else {
+            s.attach_at = Some(now + delay);
+            self.calls.set_timer(key, Some(now + delay));
         }
     }
 
     /// PPP attaches to a connected call: the subscriber's link starts.
     fn attach(&mut self, now: Instant, key: SessionKey) {
-        let Some(s) = self.subs.get_mut(&key) else {
+        let Some(s) = self.calls.get_mut(&key) else {
             return;
         };
         s.attach_at = None;
-        let mut cfg = self.link.clone();
+        let mut cfg = self.role.link.clone();
         cfg.credentials = Some(s.credentials.clone());
-        self.seed = self.seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut link = Link::new(cfg, self.seed);
+        self.role.seed = self.role.seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut link = Link::new(cfg, self.role.seed);
         link.start(now);
         s.link = Some(link);
         self.after_link(now, key);
     }
+}
 
-    /// Takes in the endpoint's events; called at the end of each public
-    /// entry point, never from `after_link` (see `Lns::after_endpoint`).
-    fn after_endpoint(&mut self, now: Instant) {
-        while let Some(ev) = self.endpoint.poll_event() {
-            match &ev {
-                Event::SessionUp {
-                    key,
-                    peer_session,
-                    kind: CallKind::LacIncoming | CallKind::LacOutgoing,
-                    ..
-                } => {
-                    // The endpoint reports a call up only in a tunnel it has.
-                    let Some(wire) = Wire::of(&self.endpoint, *key, *peer_session) else {
-                        self.events.push_back(LacEvent::L2tp(ev));
-                        continue;
-                    };
-                    let default = self.default_credentials.clone();
-                    let behaviour = self.behaviour;
-                    if !self.subs.contains_key(key) {
-                        self.subs.insert(*key, Sub::new(default, wire, behaviour));
-                    }
-                    let Some(s) = self.subs.get_mut(key) else {
-                        continue;
-                    };
-                    s.wire = wire;
-                    // The call is connected once our ICCN is queued (an
-                    // incoming call; for an outgoing one, OCCN): mark it.
-                    s.iccn_mark = self
-                        .endpoint
-                        .tunnel(key.tunnel)
-                        .map_or(0, |t| t.control_progress().0);
-                    let k = *key;
-                    let delay = s.behaviour.ppp_attach_delay;
-                    if delay.is_zero() {
-                        self.attach(now, k);
-                    } else {
-                        s.attach_at = Some(now + delay);
-                        self.subs.set_timer(k, Some(now + delay));
-                    }
+impl Role for LacRole {
+    type Call = Sub;
+    type Event = LacEvent;
+
+    fn on_endpoint_event(e: &mut Lac, now: Instant, ev: Event) {
+        match &ev {
+            Event::SessionUp {
+                key,
+                peer_session,
+                kind: CallKind::LacIncoming | CallKind::LacOutgoing,
+                ..
+            } => {
+                // The endpoint reports a call up only in a tunnel it has.
+                if let Some(wire) = Wire::of(&e.endpoint, *key, *peer_session) {
+                    e.connected(now, *key, wire);
                 }
-                Event::SessionDown { key, .. } => {
-                    self.held.remove(key);
-                    if let Some(mut s) = self.subs.remove(key) {
-                        if let Some(l) = &mut s.link
-                            && !l.is_finished()
-                        {
-                            l.lower_down(now, DownCause::CallCleared);
-                        }
-                        let cause = s
-                            .link
-                            .as_mut()
-                            .and_then(|l| {
-                                std::iter::from_fn(|| l.poll_output()).find_map(|o| match o {
-                                    LinkOutput::Down(c) => Some(c),
-                                    _ => None,
-                                })
-                            })
-                            .unwrap_or(DownCause::CallCleared);
-                        let (key, reported) = (*key, s.reported);
-                        self.events.push_back(if reported {
-                            LacEvent::SubscriberDown { key, cause }
-                        } else {
-                            LacEvent::SetupFailed { key, cause }
-                        });
-                    }
-                }
-                _ => {}
             }
-            self.events.push_back(LacEvent::L2tp(ev));
-        }
-    }
-
-    fn after_link(&mut self, now: Instant, key: SessionKey) {
-        while let Some(out) = self.subs.next_output(key) {
-            let Some(s) = self.subs.get_mut(&key) else {
-                return;
-            };
-            match out {
-                LinkOutput::Send { protocol, packet } => {
-                    let ns = s.sends_ns().then(|| Self::take_ns(s));
-                    let tx = s.wire.transmit(ns, protocol, &packet);
-                    let mark = s.iccn_mark;
-                    self.queue_ppp(key, mark, tx);
-                }
-                LinkOutput::Up { ipv4, ipv6 } => {
-                    s.ipv4 = s.ipv4.or(ipv4);
-                    s.ipv6_id = s.ipv6_id.or(ipv6);
-                    if !s.reported && s.ipv4.is_some() {
-                        s.reported = true;
-                        self.events.push_back(LacEvent::SubscriberUp {
-                            key,
-                            ipv4: s.ipv4,
-                            ipv6_id: s.ipv6_id,
-                        });
+            Event::SessionDown { key, .. } => {
+                e.role.held.remove(key);
+                if let Some(mut s) = e.calls.remove(key) {
+                    if let Some(l) = &mut s.link
+                        && !l.is_finished()
+                    {
+                        l.lower_down(now, DownCause::CallCleared);
                     }
-                }
-                LinkOutput::Down(cause) => {
-                    let reported = s.reported;
-                    self.subs.remove(&key);
-                    let rc = ResultCode::cdn(CdnResult::LossOfCarrier, None, "PPP ended");
-                    let ppp = cause.ppp_cause();
-                    self.endpoint.disconnect(now, key, rc, Some(ppp));
-                    self.events.push_back(if reported {
+                    let cause = s
+                        .link
+                        .as_mut()
+                        .and_then(|l| {
+                            std::iter::from_fn(|| l.poll_output()).find_map(|o| match o {
+                                LinkOutput::Down(c) => Some(c),
+                                _ => None,
+                            })
+                        })
+                        .unwrap_or(DownCause::CallCleared);
+                    let (key, reported) = (*key, s.reported);
+                    e.events.push_back(if reported {
                         LacEvent::SubscriberDown { key, cause }
                     } else {
                         LacEvent::SetupFailed { key, cause }
                     });
-                    return;
                 }
-                // The client side never verifies or assigns.
-                LinkOutput::Verify(_)
-                | LinkOutput::Authenticated { .. }
-                | LinkOutput::NetworkDown => {}
             }
+            _ => {}
         }
+        e.events.push_back(LacEvent::L2tp(ev));
+    }
+
+    fn on_link_output(
+        e: &mut Lac,
+        now: Instant,
+        key: SessionKey,
+        out: LinkOutput,
+    ) -> ControlFlow<()> {
+        let Some(s) = e.calls.get_mut(&key) else {
+            return ControlFlow::Break(());
+        };
+        match out {
+            LinkOutput::Send { protocol, packet } => {
+                let ns = s.sends_ns().then(|| Lac::take_ns(s));
+                let tx = s.wire.transmit(ns, protocol, &packet);
+                let mark = s.iccn_mark;
+                e.queue_ppp(key, mark, tx);
+            }
+            LinkOutput::Up { ipv4, ipv6 } => {
+                s.ipv4 = s.ipv4.or(ipv4);
+                s.ipv6_id = s.ipv6_id.or(ipv6);
+                if !s.reported && s.ipv4.is_some() {
+                    s.reported = true;
+                    e.events.push_back(LacEvent::SubscriberUp {
+                        key,
+                        ipv4: s.ipv4,
+                        ipv6_id: s.ipv6_id,
+                    });
+                }
+            }
+            LinkOutput::Down(cause) => {
+                let reported = s.reported;
+                e.calls.remove(&key);
+                let rc = ResultCode::cdn(CdnResult::LossOfCarrier, None, "PPP ended");
+                let ppp = cause.ppp_cause();
+                e.endpoint.disconnect(now, key, rc, Some(ppp));
+                e.events.push_back(if reported {
+                    LacEvent::SubscriberDown { key, cause }
+                } else {
+                    LacEvent::SetupFailed { key, cause }
+                });
+                return ControlFlow::Break(());
+            }
+            // The client side never verifies or assigns.
+            LinkOutput::Verify(_) | LinkOutput::Authenticated { .. } | LinkOutput::NetworkDown => {}
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn on_data(
+        e: &mut Lac,
+        now: Instant,
+        _from: SocketAddr,
+        key: SessionKey,
+        datagram: &[u8],
+        payload_offset: usize,
+    ) {
+        if !e.data_accepted(key, datagram) {
+            return;
+        }
+        if let Some(s) = e.calls.get_mut(&key) {
+            s.lns_sequences = frame::sequenced(datagram).is_some();
+        }
+        let ppp = datagram.get(payload_offset..).and_then(frame::decapsulate);
+        if let (Some(_), Some((p @ (0x0021 | 0x0057), info))) = (e.calls.get(&key), ppp) {
+            e.events.push_back(LacEvent::Packet {
+                key,
+                protocol: p,
+                packet: info.to_vec(),
+            });
+        } else if let (Some(l), Some((p, info))) =
+            (e.calls.get_mut(&key).and_then(|s| s.link.as_mut()), ppp)
+        {
+            l.receive(now, p, info);
+            e.after_link(now, key);
+        }
+    }
+
+    fn on_call_due(e: &mut Lac, now: Instant, key: SessionKey) {
+        let Some(s) = e.calls.get_mut(&key) else {
+            return;
+        };
+        if s.attach_at.is_some_and(|t| t <= now) {
+            e.attach(now, key);
+        } else if let Some(l) = &mut s.link {
+            l.on_timeout(now);
+        }
+    }
+
+    /// Control messages go first, and a call's PPP frames wait while the
+    /// tunnel's send window (RFC 2661 §5.8) still holds its ICCN: the ICCN
+    /// must reach the LNS before the PPP frames it enables, or the LNS
+    /// drops them (the call is not yet connected) and PPP waits a restart
+    /// timer (3 s). Other calls' frames are not held up.
+    fn poll_transmit(e: &mut Lac) -> Option<Transmit> {
+        if let Some(t) = e.endpoint.poll_transmit() {
+            return Some(t);
+        }
+        e.release_held();
+        e.role.transmits.pop_front()
     }
 }

@@ -24,16 +24,18 @@ use crate::aaa::radius::client::{Client, ClientConfig, ClientOutput, Service};
 use crate::aaa::radius::nas::{self, Authorization, Call, Nas, Status, Usage};
 use crate::aaa::radius::packet::Packet;
 use crate::aaa::schedule::Schedule;
-use crate::engine::call::{Calls, PppCall, Wire};
+use crate::engine::call::{PppCall, Wire};
 use crate::engine::frame;
+use crate::engine::role::{Engine, Role};
 use crate::engine::switch::{self, Leg, Relay, Switch, SwitchConfig, SwitchOutput};
 use crate::l2tp::avp::ResultCode;
 use crate::l2tp::result::{CdnResult, ErrorCode};
-use crate::l2tp::{CallKind, Endpoint, Event, Received, SessionKey, Transmit};
+use crate::l2tp::{CallKind, Endpoint, Event, SessionKey, Transmit};
 use crate::ppp::auth::{Credentials, Decision};
 use crate::ppp::link::{DownCause, Link, LinkConfig, LinkOutput};
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
 pub use crate::engine::dataplane::{
@@ -140,7 +142,7 @@ pub enum LnsEvent {
 }
 
 #[derive(Debug)]
-struct Sub {
+pub struct Sub {
     link: Link,
     wire: Wire,
     user: Vec<u8>,
@@ -277,13 +279,11 @@ pub struct AaaStats {
     pub dae_stale: u64,
 }
 
-/// The LNS engine: every call's state, no data plane (it asks for one
-/// with [`DataPlaneOp`]s, see [`LnsCore::poll_dataplane`]). [`Lns`] is
-/// the same engine with a data plane the ops are applied to.
+/// The LNS role: what the LNS keeps besides the endpoint and its calls
+/// (see [`Engine`]); no data plane (it asks for one with
+/// [`DataPlaneOp`]s, see [`LnsCore::poll_dataplane`]).
 #[derive(Debug)]
-pub struct LnsCore {
-    /// The L2TP endpoint (tunnels and calls).
-    pub endpoint: Endpoint,
+pub struct LnsRole {
     cfg: LnsConfig,
     /// Local users.
     pub users: Users,
@@ -294,11 +294,8 @@ pub struct LnsCore {
     /// Subscriber IP packets that reached the control plane (only while
     /// the data plane is not forwarding); dropped.
     pub data_punted: u64,
-    /// Subscribers' calls, with their links and timers.
-    subs: Calls<Sub>,
     /// PPP frames to send, numbered (sequenced sessions) when taken.
     transmits: VecDeque<PppOut>,
-    events: VecDeque<LnsEvent>,
     seed: u64,
     /// PPP frames for calls we do not have, or from the wrong address.
     pub ppp_orphans: u64,
@@ -359,6 +356,10 @@ pub struct LnsCore {
     wall: Option<(Instant, u64)>,
 }
 
+/// The LNS engine: every call's state, no data plane; [`Lns`] is the
+/// same engine with a data plane the ops are applied to.
+pub type LnsCore = Engine<LnsRole>;
+
 /// A PPP frame for a call, framed and numbered only when the shell takes
 /// it (see [`Lns::poll_transmit`]).
 #[derive(Debug)]
@@ -393,16 +394,13 @@ impl LnsCore {
             }
             Client::new(r.client.clone(), rs)
         });
-        LnsCore {
-            endpoint,
+        let role = LnsRole {
             cfg,
             users,
             addressing: Addressing::new(pools),
             dp_ops: VecDeque::new(),
             data_punted: 0,
-            subs: Calls::default(),
             transmits: VecDeque::new(),
-            events: VecDeque::new(),
             seed,
             ppp_orphans: 0,
             ppp_early: 0,
@@ -430,20 +428,21 @@ impl LnsCore {
             switch_closing: HashMap::new(),
             stops: HashMap::new(),
             wall: None,
-        }
+        };
+        Engine::with_role(endpoint, role)
     }
 
     /// The same engine switching the calls of the realms `cfg` names to
     /// other LNSs (the multi-hop gateway).
     pub fn with_switch(mut self, cfg: SwitchConfig) -> Self {
-        self.switch = Switch::new(cfg);
+        self.role.switch = Switch::new(cfg);
         self
     }
 
     /// RADIUS response times (first transmission to verified reply) since
     /// the last call, oldest first.
     pub fn take_radius_latencies(&mut self) -> Vec<Duration> {
-        self.radius_latencies.drain(..).collect()
+        self.role.radius_latencies.drain(..).collect()
     }
 
     /// Replaces the engine's settings (a configuration reload). New
@@ -458,9 +457,9 @@ impl LnsCore {
                     "{n} RADIUS requests are in flight; reload again in a moment"
                 ));
             }
-            self.radius = cfg.radius.as_ref().map(|r| {
+            self.role.radius = cfg.radius.as_ref().map(|r| {
                 let mut rs = [0u8; 32];
-                rs[..8].copy_from_slice(&self.seed.to_le_bytes());
+                rs[..8].copy_from_slice(&self.role.seed.to_le_bytes());
                 let mut os = [0u8; 24];
                 if getrandom::fill(&mut os).is_ok() {
                     rs[8..].copy_from_slice(&os);
@@ -468,23 +467,23 @@ impl LnsCore {
                 Client::new(r.client.clone(), rs)
             });
         }
-        self.cfg = cfg;
+        self.role.cfg = cfg;
         Ok(())
     }
 
     /// Every subscriber, in no particular order (the admin API sorts).
     pub fn subscribers(&self) -> impl Iterator<Item = SubscriberInfo<'_>> {
-        self.subs.iter().map(|(k, s)| SubscriberInfo::of(*k, s))
+        self.calls.iter().map(|(k, s)| SubscriberInfo::of(*k, s))
     }
 
     /// One subscriber.
     pub fn subscriber(&self, key: SessionKey) -> Option<SubscriberInfo<'_>> {
-        self.subs.get(&key).map(|s| SubscriberInfo::of(key, s))
+        self.calls.get(&key).map(|s| SubscriberInfo::of(key, s))
     }
 
     /// Subscribers (calls with a PPP link).
     pub fn subscriber_count(&self) -> usize {
-        self.subs.len()
+        self.calls.len()
     }
 
     /// Next datagram to send. A sequenced session's PPP frame takes its
@@ -501,20 +500,20 @@ impl LnsCore {
         &mut self,
         take_ns: &mut dyn FnMut(SessionKey) -> Option<u16>,
     ) -> Option<Transmit> {
-        if let Some(r) = self.relays.pop_front() {
-            let ns = r
-                .sequenced
-                .then(|| take_ns(r.inbound).unwrap_or_else(|| self.switch.relay_ns(r.inbound)));
+        if let Some(r) = self.role.relays.pop_front() {
+            let ns = r.sequenced.then(|| {
+                take_ns(r.inbound).unwrap_or_else(|| self.role.switch.relay_ns(r.inbound))
+            });
             return Some(r.into_transmit(ns));
         }
-        let Some(f) = self.transmits.pop_front() else {
+        let Some(f) = self.role.transmits.pop_front() else {
             return self.endpoint.poll_transmit();
         };
         let ns = f.sequenced.then(|| {
             take_ns(f.key).unwrap_or_else(|| {
                 // Not in the data plane: ours (a call already gone sends
                 // its last frames from 0; the LAC is clearing it anyway).
-                self.subs.get_mut(&f.key).map_or(0, |s| {
+                self.calls.get_mut(&f.key).map_or(0, |s| {
                     let n = s.ns;
                     s.ns = n.wrapping_add(1);
                     n
@@ -524,22 +523,17 @@ impl LnsCore {
         Some(f.wire.transmit(ns, f.protocol, &f.packet))
     }
 
-    /// Next event.
-    pub fn poll_event(&mut self) -> Option<LnsEvent> {
-        self.events.pop_front()
-    }
-
     /// Next thing the data plane is to do (see `engine::dataplane` for
     /// the shell's side of the contract).
     pub fn poll_dataplane(&mut self) -> Option<DataPlaneOp> {
-        self.dp_ops.pop_front()
+        self.role.dp_ops.pop_front()
     }
 
     /// The data plane's answer to a `Remove`, `Read` or `RemoveSwitched`.
     pub fn dataplane_answer(&mut self, now: Instant, answer: Answer) {
         match answer {
             Answer::Session { key, removed } => {
-                if let Some(s) = self.subs.get_mut(&key) {
+                if let Some(s) = self.calls.get_mut(&key) {
                     s.removing = false;
                     s.forwarded = s.forwarded + removed.usage;
                     // Our frames go on from where the workers' left off,
@@ -550,12 +544,12 @@ impl LnsCore {
                     {
                         s.ns = n;
                     }
-                } else if let Some(p) = self.stops.remove(&key) {
+                } else if let Some(p) = self.role.stops.remove(&key) {
                     self.send_stop(now, key, p, removed.usage);
                 }
             }
             Answer::Counted { key, usage } => {
-                let Some(s) = self.subs.get_mut(&key) else {
+                let Some(s) = self.calls.get_mut(&key) else {
                     return;
                 };
                 let forwarded = s.forwarded + usage;
@@ -575,92 +569,27 @@ impl LnsCore {
                 self.after_endpoint(now);
             }
             Answer::Switched { a, usage } => {
-                let u = self.switch_usage.entry(a).or_default();
+                let u = self.role.switch_usage.entry(a).or_default();
                 for (x, d) in u.iter_mut().zip(usage) {
                     x.packets += d.packets;
                     x.octets += d.octets;
                 }
-                if let Some(Some(cause)) = self.switch_closing.remove(&a) {
+                if let Some(Some(cause)) = self.role.switch_closing.remove(&a) {
                     self.account_switched(now, a, None, Some(&cause));
                 }
             }
         }
     }
 
-    /// Earliest timer.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        [
-            self.endpoint.poll_timeout(),
-            self.subs.next_timeout(),
-            self.radius.as_ref().and_then(Client::poll_timeout),
-            self.dials.values().min().copied(),
-            self.switch.poll_timeout(),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
-    }
-
-    /// Fires due timers.
-    pub fn on_timeout(&mut self, now: Instant) {
-        self.endpoint.on_timeout(now);
-        self.switch.on_timeout(now, &mut self.endpoint);
-        self.drain_switch(now);
-        self.after_endpoint(now);
-        self.expire_dials(now);
-        if let Some(r) = &mut self.radius {
-            r.on_timeout(now);
-        }
-        self.pump_radius(now);
-        while let Some(key) = self.subs.pop_due(now) {
-            let mut interim = None;
-            if let Some(s) = self.subs.get_mut(&key) {
-                let due = s.clock.due(now);
-                if due.timed_out {
-                    s.link.close(now, DownCause::SessionTimeout);
-                }
-                if due.interim {
-                    interim = Some(s.forwarded);
-                    // The running count is the data plane's: the update
-                    // goes when it answers.
-                    if s.installed {
-                        s.interim_asked = true;
-                        interim = None;
-                    }
-                }
-                if due.idle_check {
-                    if s.installed {
-                        s.idle_asked = true;
-                    } else {
-                        // Nothing forwards its traffic: none came.
-                        s.clock.active(now, false);
-                        if s.clock.idle_expired(now) {
-                            s.link.close(now, DownCause::IdleTimeout);
-                        }
-                    }
-                }
-                if s.installed && (due.interim || due.idle_check) {
-                    self.dp_ops.push_back(DataPlaneOp::Read(key));
-                }
-                s.link.on_timeout(now);
-            }
-            if let Some(forwarded) = interim {
-                self.account(now, key, Status::Interim, None, forwarded);
-            }
-            self.after_link(now, key);
-        }
-        self.after_endpoint(now);
-    }
-
     /// Next RADIUS datagram: (server, bytes). Send it from the RADIUS
     /// client socket.
     pub fn poll_radius(&mut self) -> Option<(SocketAddr, Vec<u8>)> {
-        self.radius_out.pop_front()
+        self.role.radius_out.pop_front()
     }
 
     /// A datagram on the RADIUS client socket.
     pub fn handle_radius(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
-        if let Some(r) = &mut self.radius {
+        if let Some(r) = &mut self.role.radius {
             r.handle(now, from, bytes);
         }
         self.pump_radius(now);
@@ -669,21 +598,21 @@ impl LnsCore {
 
     /// RADIUS requests waiting for an answer.
     pub fn radius_outstanding(&self) -> usize {
-        self.radius.as_ref().map_or(0, Client::outstanding)
+        self.role.radius.as_ref().map_or(0, Client::outstanding)
     }
 
     /// RADIUS client counters.
     pub fn radius_stats(&self) -> Option<&crate::aaa::radius::client::Stats> {
-        self.radius.as_ref().map(|r| &r.stats)
+        self.role.radius.as_ref().map(|r| &r.stats)
     }
 
     fn pump_radius(&mut self, now: Instant) {
         loop {
-            let Some(o) = self.radius.as_mut().and_then(Client::poll_output) else {
+            let Some(o) = self.role.radius.as_mut().and_then(Client::poll_output) else {
                 return;
             };
             match o {
-                ClientOutput::Send { to, bytes } => self.radius_out.push_back((to, bytes)),
+                ClientOutput::Send { to, bytes } => self.role.radius_out.push_back((to, bytes)),
                 ClientOutput::Reply {
                     token,
                     packet,
@@ -691,17 +620,17 @@ impl LnsCore {
                     server,
                     request_authenticator,
                 } => {
-                    if self.radius_latencies.len() >= RADIUS_LATENCY_SAMPLES {
-                        self.radius_latencies.pop_front();
+                    if self.role.radius_latencies.len() >= RADIUS_LATENCY_SAMPLES {
+                        self.role.radius_latencies.pop_front();
                     }
-                    self.radius_latencies.push_back(latency);
-                    let Some((key, service)) = self.radius_tokens.remove(&token) else {
+                    self.role.radius_latencies.push_back(latency);
+                    let Some((key, service)) = self.role.radius_tokens.remove(&token) else {
                         continue;
                     };
                     if service == Service::Auth {
                         // RFC 2868 tunnel attributes in an Access-Accept
                         // switch the call (the multi-hop gateway).
-                        let secret = self.cfg.radius.as_ref().and_then(|r| {
+                        let secret = self.role.cfg.radius.as_ref().and_then(|r| {
                             r.client
                                 .auth
                                 .iter()
@@ -722,15 +651,15 @@ impl LnsCore {
                     }
                 }
                 ClientOutput::Timeout { token } => {
-                    let Some((key, service)) = self.radius_tokens.remove(&token) else {
+                    let Some((key, service)) = self.role.radius_tokens.remove(&token) else {
                         continue;
                     };
                     match service {
                         Service::Auth => {
-                            self.aaa.auth_timeouts += 1;
+                            self.role.aaa.auth_timeouts += 1;
                             self.authorized(now, key, token, None, Ok(Vec::new()));
                         }
-                        Service::Acct => self.aaa.acct_timeouts += 1,
+                        Service::Acct => self.role.aaa.acct_timeouts += 1,
                     }
                 }
             }
@@ -748,7 +677,7 @@ impl LnsCore {
         reply: Option<&Packet>,
         tunnels: Result<Vec<crate::aaa::tunnel::TunnelTarget>, crate::aaa::tunnel::TunnelAttrError>,
     ) {
-        let Some(s) = self.subs.get_mut(&key) else {
+        let Some(s) = self.calls.get_mut(&key) else {
             return;
         };
         // Only the answer to the request for these credentials counts (a
@@ -768,15 +697,15 @@ impl LnsCore {
         });
         match tunnels {
             Ok(t) if accepted && !t.is_empty() && !s.reported_up => {
-                self.aaa.accepts += 1;
-                self.switch.stats.by_radius += 1;
+                self.role.aaa.accepts += 1;
+                self.role.switch.stats.by_radius += 1;
                 return self.switch_authenticated(now, key, &creds, t);
             }
             // RFC 2868 §3.1: tunnel attributes we cannot follow make the
             // Accept a Reject.
             Err(e) if accepted => {
-                self.aaa.rejects += 1;
-                self.switch.stats.bad_tunnel_attributes += 1;
+                self.role.aaa.rejects += 1;
+                self.role.switch.stats.bad_tunnel_attributes += 1;
                 tracing::warn!(tunnel = key.tunnel, session = key.session, error = %e, "RADIUS tunnel attributes refused; the call is rejected");
                 s.link.decide(
                     now,
@@ -793,10 +722,10 @@ impl LnsCore {
                 let z = nas::authorization(p, &creds);
                 let d = z.decision.clone();
                 if matches!(d, Decision::Accept { .. }) {
-                    self.aaa.accepts += 1;
+                    self.role.aaa.accepts += 1;
                     s.authz = Some(z);
                 } else {
-                    self.aaa.rejects += 1;
+                    self.role.aaa.rejects += 1;
                 }
                 d
             }
@@ -816,13 +745,13 @@ impl LnsCore {
         cause: Option<&DownCause>,
         forwarded: SessionUsage,
     ) {
-        let (Some(radius), Some(settings)) = (&mut self.radius, &self.cfg.radius) else {
+        let (Some(radius), Some(settings)) = (&mut self.role.radius, &self.role.cfg.radius) else {
             return;
         };
         if !radius.serves(Service::Acct) {
             return;
         }
-        let Some(s) = self.subs.get_mut(&key) else {
+        let Some(s) = self.calls.get_mut(&key) else {
             return;
         };
         let Some(session_time) = s.clock.session_time(now) else {
@@ -844,15 +773,15 @@ impl LnsCore {
             &class,
         );
         let token = radius.request(now, Service::Acct, attrs, None);
-        self.radius_tokens.insert(token, (key, Service::Acct));
+        self.role.radius_tokens.insert(token, (key, Service::Acct));
         self.pump_radius(now);
     }
 
     /// What a session's Accounting-Stop needs once the session is gone;
     /// `None` when no Stop is due (no accounting, or it never started).
     fn stop_of(&self, now: Instant, s: &Sub, cause: &DownCause) -> Option<PendingStop> {
-        let radius = self.radius.as_ref()?;
-        self.cfg.radius.as_ref()?;
+        let radius = self.role.radius.as_ref()?;
+        self.role.cfg.radius.as_ref()?;
         if !radius.serves(Service::Acct) {
             return None;
         }
@@ -873,7 +802,7 @@ impl LnsCore {
     /// Sends an Accounting-Stop with `last`, the data plane's final count,
     /// on top of what earlier installs forwarded.
     fn send_stop(&mut self, now: Instant, key: SessionKey, p: PendingStop, last: SessionUsage) {
-        let (Some(radius), Some(settings)) = (&mut self.radius, &self.cfg.radius) else {
+        let (Some(radius), Some(settings)) = (&mut self.role.radius, &self.role.cfg.radius) else {
             return;
         };
         let attrs = nas::accounting_request(
@@ -886,7 +815,7 @@ impl LnsCore {
             &p.class,
         );
         let token = radius.request(now, Service::Acct, attrs, None);
-        self.radius_tokens.insert(token, (key, Service::Acct));
+        self.role.radius_tokens.insert(token, (key, Service::Acct));
         self.pump_radius(now);
     }
 
@@ -894,7 +823,7 @@ impl LnsCore {
     /// Disconnect/CoA Event-Timestamps are checked against (unchecked
     /// until the shell says).
     pub fn set_wall_clock(&mut self, now: Instant, unix: u64) {
-        self.wall = Some((now, unix));
+        self.role.wall = Some((now, unix));
     }
 
     /// A Disconnect-Request or CoA-Request (RFC 5176) from `from`; returns
@@ -905,30 +834,31 @@ impl LnsCore {
     pub fn handle_dae(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) -> Option<Vec<u8>> {
         use crate::aaa::dae;
         let verified = self
+            .role
             .cfg
             .radius
             .as_ref()
             .and_then(|r| dae::verify(&r.dae_clients, from, bytes))
             .map(|(req, secret)| (req, secret.to_vec()));
         let Some((req, secret)) = verified else {
-            self.aaa.dae_dropped += 1;
+            self.role.aaa.dae_dropped += 1;
             return None;
         };
         // RFC 5176 §6.3: a request that is not current is discarded.
-        if let Some((at, unix)) = self.wall {
+        if let Some((at, unix)) = self.role.wall {
             let wall_now = unix + now.saturating_duration_since(at).as_secs();
             if !dae::current(&req, wall_now) {
-                self.aaa.dae_stale += 1;
+                self.role.aaa.dae_stale += 1;
                 return None;
             }
         }
         // A retransmission (our reply was lost): the same answer again,
         // without acting twice.
         let cache_key = dae::ReplyKey::of(from, &req);
-        if let Some(r) = self.dae_replies.get(&cache_key) {
+        if let Some(r) = self.role.dae_replies.get(&cache_key) {
             return Some(r.to_vec());
         }
-        let sessions = self.subs.iter().map(|(key, s)| dae::SessionView {
+        let sessions = self.calls.iter().map(|(key, s)| dae::SessionView {
             key: *key,
             acct_session_id: s.call.session_id.as_bytes(),
             user: &s.user,
@@ -936,26 +866,26 @@ impl LnsCore {
             nas_port: s.call.nas_port,
             calling: s.call.calling.as_deref(),
         });
-        let Some(decision) = dae::decide(&req, settings_nas_of(&self.cfg), sessions) else {
-            self.aaa.dae_dropped += 1;
+        let Some(decision) = dae::decide(&req, settings_nas_of(&self.role.cfg), sessions) else {
+            self.role.aaa.dae_dropped += 1;
             return None;
         };
         for &k in &decision.clear {
-            self.aaa.disconnects += 1;
+            self.role.aaa.disconnects += 1;
             self.disconnect(now, k, DownCause::RadiusDisconnect);
         }
         for &k in &decision.change {
-            self.aaa.coa_changes += 1;
+            self.role.aaa.coa_changes += 1;
             self.change(now, k, decision.with);
         }
         if decision.error_cause.is_some() {
-            self.aaa.dae_naks += 1;
+            self.role.aaa.dae_naks += 1;
         }
         let bytes = decision
             .reply(&req)
             .seal_response(&secret, req.authenticator)
             .ok()?;
-        self.dae_replies.insert(cache_key, bytes.clone());
+        self.role.dae_replies.insert(cache_key, bytes.clone());
         Some(bytes)
     }
 
@@ -963,7 +893,7 @@ impl LnsCore {
     /// Session-Timeout counts from when it came up, its new Idle-Timeout
     /// from now.
     fn change(&mut self, now: Instant, key: SessionKey, with: crate::aaa::dae::Change) {
-        let Some(s) = self.subs.get_mut(&key) else {
+        let Some(s) = self.calls.get_mut(&key) else {
             return;
         };
         if let Some(t) = with.session_timeout {
@@ -979,51 +909,6 @@ impl LnsCore {
         self.after_link(now, key);
     }
 
-    /// A datagram from the network.
-    pub fn handle(&mut self, now: Instant, local: SocketAddr, from: SocketAddr, datagram: &[u8]) {
-        if let Received::Data {
-            tunnel,
-            session,
-            payload_offset,
-        } = self.endpoint.handle(now, local, from, datagram)
-        {
-            let key = SessionKey { tunnel, session };
-            if self.switch.owns(key) {
-                if let Some(r) = self.switch.relay(key, from, datagram, payload_offset) {
-                    self.relays.push_back(r);
-                }
-                self.drain_switch(now);
-                self.after_endpoint(now);
-                return;
-            }
-            let ppp = datagram.get(payload_offset..).and_then(frame::decapsulate);
-            let sequenced = frame::sequenced(datagram).is_some();
-            let early = !self.subs.contains_key(&key) && self.awaiting_iccn(key, from);
-            if sequenced && self.subs.get(&key).is_some_and(|s| s.wire.peer == from) {
-                self.peer_sequences(key);
-            }
-            match (self.subs.get_mut(&key), ppp) {
-                // Subscriber traffic is the data plane's; it reaches us
-                // only while no worker socket is bound (the data plane is
-                // down or restarting). Counted, not handed to PPP.
-                (Some(s), Some((protocol, _)))
-                    if s.wire.peer == from && matches!(protocol, 0x0021 | 0x0057) =>
-                {
-                    self.data_punted += 1;
-                }
-                (Some(s), Some((protocol, info))) if s.wire.peer == from => {
-                    s.link.receive(now, protocol, info);
-                    self.after_link(now, key);
-                }
-                (None, Some((protocol, info))) if early => {
-                    self.hold_early(key, protocol, info, sequenced);
-                }
-                _ => self.ppp_orphans += 1,
-            }
-        }
-        self.after_endpoint(now);
-    }
-
     /// The LAC sent sequenced data on `key` (RFC 2661 §5.4: a peer that
     /// sequences expects sequence numbers back; a Linux LAC with
     /// `pppol2tp_recv_seq` discards unsequenced frames): sequence ours
@@ -1033,14 +918,14 @@ impl LnsCore {
             .endpoint
             .tunnel(key.tunnel)
             .is_some_and(|t| t.policy.data_sequencing == crate::l2tp::DataSequencing::Never);
-        let Some(s) = self.subs.get_mut(&key) else {
+        let Some(s) = self.calls.get_mut(&key) else {
             return;
         };
         if s.sequencing || never {
             return;
         }
         s.sequencing = true;
-        self.sequencing_started += 1;
+        self.role.sequencing_started += 1;
         tracing::debug!(
             tunnel = key.tunnel,
             session = key.session,
@@ -1049,7 +934,7 @@ impl LnsCore {
         if s.installed {
             // The data plane's template gains the S bit and Ns field.
             let entry = Self::entry(key, s);
-            self.dp_ops.push_back(DataPlaneOp::Install(entry));
+            self.role.dp_ops.push_back(DataPlaneOp::Install(entry));
         }
     }
 
@@ -1086,32 +971,24 @@ impl LnsCore {
         // At most 4 frames for each of 1,024 calls: 4,096 in all.
         const PER_CALL: usize = 4;
         const CALLS: usize = 1024;
-        let room = self.early.contains_key(&key) || self.early.len() < CALLS;
+        let room = self.role.early.contains_key(&key) || self.role.early.len() < CALLS;
         if !room || matches!(protocol, 0x0021 | 0x0057) {
-            self.ppp_orphans += 1;
+            self.role.ppp_orphans += 1;
             return;
         }
-        let (seq, q) = self.early.entry(key).or_default();
+        let (seq, q) = self.role.early.entry(key).or_default();
         *seq |= sequenced;
         if q.len() < PER_CALL {
             q.push((protocol, info.to_vec()));
         } else {
-            self.ppp_orphans += 1;
+            self.role.ppp_orphans += 1;
         }
-    }
-
-    /// Runs a request on the L2TP endpoint (open a tunnel, place or clear
-    /// a call) and takes in what it caused.
-    pub fn with_endpoint<R>(&mut self, now: Instant, f: impl FnOnce(&mut Endpoint) -> R) -> R {
-        let r = f(&mut self.endpoint);
-        self.after_endpoint(now);
-        r
     }
 
     /// StopCCN to every peer (their subscribers go down with their
     /// tunnels); see [`Endpoint::shutdown`].
     pub fn shutdown(&mut self, now: Instant) {
-        self.shutting_down = true;
+        self.role.shutting_down = true;
         self.with_endpoint(now, |e| e.shutdown(now));
     }
 
@@ -1136,20 +1013,21 @@ impl LnsCore {
         let key = self
             .with_endpoint(now, |e| e.dial(now, tunnel, params))
             .map_err(|e| format!("cannot place the call on tunnel {tunnel}: {e}"))?;
-        self.dials.insert(key, deadline);
+        self.role.dials.insert(key, deadline);
         Ok(key)
     }
 
     /// Dials past their deadline: cleared, reported timed out.
     fn expire_dials(&mut self, now: Instant) {
         let late: Vec<SessionKey> = self
+            .role
             .dials
             .iter()
             .filter(|(_, t)| **t <= now)
             .map(|(k, _)| *k)
             .collect();
         for key in late {
-            self.dials.remove(&key);
+            self.role.dials.remove(&key);
             self.events.push_back(LnsEvent::Dialed {
                 key,
                 outcome: DialOutcome::TimedOut,
@@ -1161,7 +1039,7 @@ impl LnsCore {
 
     /// Clears a subscriber (admin, RADIUS Disconnect-Request).
     pub fn disconnect(&mut self, now: Instant, key: SessionKey, cause: DownCause) -> bool {
-        let Some(s) = self.subs.get_mut(&key) else {
+        let Some(s) = self.calls.get_mut(&key) else {
             return false;
         };
         s.link.close(now, cause);
@@ -1170,70 +1048,18 @@ impl LnsCore {
         true
     }
 
-    /// Takes in the endpoint's events. Called once at the end of each
-    /// public entry point, never from subscriber handling: clearing a
-    /// subscriber queues endpoint events (its CDN) that this loop picks up
-    /// anyway, and draining from there nested one stack level per session
-    /// (a StopCCN on a tunnel with thousands of them overflowed the stack).
-    fn after_endpoint(&mut self, now: Instant) {
-        while let Some(ev) = self.endpoint.poll_event() {
-            if self.switch.on_event(now, &mut self.endpoint, &ev) {
-                self.events.push_back(LnsEvent::L2tp(ev));
-                self.drain_switch(now);
-                continue;
-            }
-            match &ev {
-                Event::SessionUp {
-                    key,
-                    peer_session,
-                    kind: CallKind::LnsIncoming | CallKind::LnsOutgoing,
-                    peer_avps,
-                } => {
-                    if self.dials.remove(key).is_some() {
-                        self.events.push_back(LnsEvent::Dialed {
-                            key: *key,
-                            outcome: DialOutcome::Connected,
-                        });
-                    }
-                    self.start_link(now, *key, *peer_session, peer_avps)
-                }
-                Event::SessionDown { key, cause } => {
-                    if self.dials.remove(key).is_some() {
-                        self.events.push_back(LnsEvent::Dialed {
-                            key: *key,
-                            outcome: DialOutcome::Failed(cause.clone()),
-                        });
-                    }
-                    // Held for a call that never connected: orphans after all.
-                    if let Some((_, q)) = self.early.remove(key) {
-                        self.ppp_orphans += q.len() as u64;
-                    }
-                    let why = match cause {
-                        _ if self.shutting_down => DownCause::Shutdown,
-                        crate::l2tp::ClearCause::PeerCdn { .. } => DownCause::CallCleared,
-                        crate::l2tp::ClearCause::TunnelDown => DownCause::TunnelDown,
-                        crate::l2tp::ClearCause::SetupTimeout => DownCause::CallSetupTimeout,
-                        crate::l2tp::ClearCause::LocalCdn(_) => DownCause::CallClearedLocally,
-                    };
-                    if let Some(s) = self.subs.get_mut(key) {
-                        s.link.lower_down(now, why);
-                        self.after_link(now, *key);
-                    }
-                }
-                _ => {}
-            }
-            self.events.push_back(LnsEvent::L2tp(ev));
-        }
-    }
-
     /// Applies what the gateway asked for.
     fn drain_switch(&mut self, now: Instant) {
-        while let Some(o) = self.switch.poll_output() {
+        while let Some(o) = self.role.switch.poll_output() {
             match o {
-                SwitchOutput::Install(e) => self.dp_ops.push_back(DataPlaneOp::InstallSwitched(e)),
+                SwitchOutput::Install(e) => {
+                    self.role.dp_ops.push_back(DataPlaneOp::InstallSwitched(e))
+                }
                 SwitchOutput::Remove { a, b } => {
-                    self.switch_closing.insert(a, None);
-                    self.dp_ops.push_back(DataPlaneOp::RemoveSwitched { a, b });
+                    self.role.switch_closing.insert(a, None);
+                    self.role
+                        .dp_ops
+                        .push_back(DataPlaneOp::RemoveSwitched { a, b });
                 }
                 SwitchOutput::Up { a, b, user, target } => {
                     self.account_switched(now, a, Some((b, &user, target)), None);
@@ -1268,14 +1094,14 @@ impl LnsCore {
                     self.endpoint.disconnect(now, a, rc, ppp);
                     // Counted once: what the data plane switched, plus
                     // what lnsd switched before it had the call.
-                    let u = self.switch_usage.entry(a).or_default();
+                    let u = self.role.switch_usage.entry(a).or_default();
                     for (x, r) in u.iter_mut().zip(relayed) {
                         x.packets += r.packets;
                         x.octets += r.octets;
                     }
                     // The Stop carries the data plane's counters: it
                     // waits for them if the call is still leaving it.
-                    match self.switch_closing.get_mut(&a) {
+                    match self.role.switch_closing.get_mut(&a) {
                         Some(pending) => *pending = Some(cause.clone()),
                         None => self.account_switched(now, a, None, Some(&cause)),
                     }
@@ -1299,7 +1125,7 @@ impl LnsCore {
         up: Option<(SessionKey, &[u8], SocketAddr)>,
         cause: Option<&DownCause>,
     ) {
-        let (Some(radius), Some(settings)) = (&mut self.radius, &self.cfg.radius) else {
+        let (Some(radius), Some(settings)) = (&mut self.role.radius, &self.role.cfg.radius) else {
             return;
         };
         if !radius.serves(Service::Acct) {
@@ -1310,7 +1136,7 @@ impl LnsCore {
                 let Some(t) = self.endpoint.tunnel(b.tunnel) else {
                     return;
                 };
-                let (calling, called) = self.switch.numbers(a).unwrap_or_default();
+                let (calling, called) = self.role.switch.numbers(a).unwrap_or_default();
                 let call = Call {
                     user: user.to_vec(),
                     nas_port: (u32::from(a.tunnel) << 16) | u32::from(a.session),
@@ -1320,19 +1146,19 @@ impl LnsCore {
                     lns: target.ip(),
                     lac_name: self.endpoint.config().host_name.clone(),
                     lns_name: t.peer_info.host_name.clone(),
-                    session_id: format!("{:08X}{:08X}", self.boot, self.next_acct),
-                    tunnel_connection: format!("{:08X}{:04X}", self.boot, b.tunnel),
+                    session_id: format!("{:08X}{:08X}", self.role.boot, self.role.next_acct),
+                    tunnel_connection: format!("{:08X}{:04X}", self.role.boot, b.tunnel),
                 };
-                self.next_acct += 1;
-                self.switch_acct.insert(a, (call.clone(), now));
+                self.role.next_acct += 1;
+                self.role.switch_acct.insert(a, (call.clone(), now));
                 (Status::Start, call, Usage::default())
             }
             (None, Some(_)) => {
-                let Some((call, since)) = self.switch_acct.remove(&a) else {
-                    self.switch_usage.remove(&a);
+                let Some((call, since)) = self.role.switch_acct.remove(&a) else {
+                    self.role.switch_usage.remove(&a);
                     return;
                 };
-                let [from_lac, from_lns] = self.switch_usage.remove(&a).unwrap_or_default();
+                let [from_lac, from_lns] = self.role.switch_usage.remove(&a).unwrap_or_default();
                 let usage = Usage {
                     input_octets: from_lac.octets,
                     input_packets: from_lac.packets,
@@ -1355,7 +1181,7 @@ impl LnsCore {
             &[],
         );
         let token = radius.request(now, Service::Acct, attrs, None);
-        self.radius_tokens.insert(token, (a, Service::Acct));
+        self.role.radius_tokens.insert(token, (a, Service::Acct));
         self.pump_radius(now);
     }
 
@@ -1406,7 +1232,7 @@ impl LnsCore {
         else {
             return false;
         };
-        let Some(targets) = self.switch.route(&user) else {
+        let Some(targets) = self.role.switch.route(&user) else {
             return false;
         };
         let Some(leg) = self.leg_a(key, peer_session, sequencing, 0) else {
@@ -1425,10 +1251,11 @@ impl LnsCore {
             switch::proxy_avps_of(avps),
             sequencing,
         );
-        if let Some((_, q)) = self.early.remove(&key) {
-            self.ppp_orphans += q.len() as u64;
+        if let Some((_, q)) = self.role.early.remove(&key) {
+            self.role.ppp_orphans += q.len() as u64;
         }
-        self.switch
+        self.role
+            .switch
             .start(now, &mut self.endpoint, leg, user, params, targets);
         self.drain_switch(now);
         true
@@ -1445,7 +1272,7 @@ impl LnsCore {
         c: &Credentials,
         targets: Vec<crate::aaa::tunnel::TunnelTarget>,
     ) {
-        let Some(s) = self.subs.remove(&key) else {
+        let Some(s) = self.calls.remove(&key) else {
             return;
         };
         let lcp = s.link.proxy_lcp().cloned().unwrap_or_default();
@@ -1455,7 +1282,7 @@ impl LnsCore {
         };
         leg.peer = s.wire.peer;
         let params = Self::onward_params(s.call.calling, s.call.called, proxy, s.sequencing);
-        self.switch.start(
+        self.role.switch.start(
             now,
             &mut self.endpoint,
             leg,
@@ -1476,8 +1303,8 @@ impl LnsCore {
         let Some(t) = self.endpoint.tunnel(key.tunnel) else {
             return;
         };
-        self.seed = self.seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut link = Link::new(self.cfg.link.clone(), self.seed);
+        self.role.seed = self.role.seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut link = Link::new(self.role.cfg.link.clone(), self.role.seed);
         let find = |f: fn(&crate::l2tp::Avp) -> Option<&Vec<u8>>| avps.iter().find_map(f).cloned();
         let call = Call {
             user: Vec::new(),
@@ -1495,10 +1322,10 @@ impl LnsCore {
             lac_name: t.peer_info.host_name.clone(),
             lns_name: self.endpoint.config().host_name.clone(),
             // Unique across restarts: a per-boot prefix and a counter.
-            session_id: format!("{:08X}{:08X}", self.boot, self.next_acct),
-            tunnel_connection: format!("{:08X}{:04X}", self.boot, key.tunnel),
+            session_id: format!("{:08X}{:08X}", self.role.boot, self.role.next_acct),
+            tunnel_connection: format!("{:08X}{:04X}", self.role.boot, key.tunnel),
         };
-        self.next_acct += 1;
+        self.role.next_acct += 1;
         // RFC 2661 §5.4: the LAC asks with Sequencing Required (AVP 39) in
         // its ICCN (or OCCN); a peer's policy may force it either way.
         let asked = avps
@@ -1509,7 +1336,7 @@ impl LnsCore {
             crate::l2tp::DataSequencing::Always => true,
             crate::l2tp::DataSequencing::Never => {
                 if asked {
-                    self.sequencing_refused += 1;
+                    self.role.sequencing_refused += 1;
                     tracing::warn!(
                         tunnel = key.tunnel,
                         session = key.session,
@@ -1521,7 +1348,7 @@ impl LnsCore {
             }
         };
         if sequencing {
-            self.sequencing_requested += 1;
+            self.role.sequencing_requested += 1;
         }
         if self.switch_proxied(now, key, peer_session, avps, sequencing) {
             return;
@@ -1554,9 +1381,9 @@ impl LnsCore {
             link: {
                 match crate::engine::proxy::from_avps(avps) {
                     Some(p) => match link.start_proxied(now, &p) {
-                        Ok(()) => self.proxy_adopted += 1,
+                        Ok(()) => self.role.proxy_adopted += 1,
                         Err(why) => {
-                            self.proxy_renegotiated += 1;
+                            self.role.proxy_renegotiated += 1;
                             tracing::info!(tunnel = key.tunnel, session = key.session, reason = %why, "proxy LCP not acceptable; renegotiating");
                         }
                     },
@@ -1565,156 +1392,50 @@ impl LnsCore {
                 link
             },
         };
-        self.subs.insert(key, sub);
+        self.calls.insert(key, sub);
         // Frames that overtook the ICCN, in the order they came.
-        let (early_seq, early) = self.early.remove(&key).unwrap_or_default();
+        let (early_seq, early) = self.role.early.remove(&key).unwrap_or_default();
         if early_seq {
             self.peer_sequences(key);
         }
         for (protocol, info) in early {
-            if let Some(s) = self.subs.get_mut(&key) {
+            if let Some(s) = self.calls.get_mut(&key) {
                 s.link.receive(now, protocol, &info);
-                self.ppp_early += 1;
+                self.role.ppp_early += 1;
             }
         }
         self.after_link(now, key);
     }
 
-    fn after_link(&mut self, now: Instant, key: SessionKey) {
-        while let Some(out) = self.subs.next_output(key) {
-            let Some(s) = self.subs.get_mut(&key) else {
-                return;
-            };
-            match out {
-                LinkOutput::Send { protocol, packet } => {
-                    // One Ns sequence per session (RFC 2661 §5.4): ours
-                    // until the data plane has the session, then its;
-                    // taken when the frame leaves (poll_transmit).
-                    self.transmits.push_back(PppOut {
-                        key,
-                        wire: s.wire,
-                        sequenced: s.sequencing,
-                        protocol,
-                        packet,
-                    });
-                }
-                LinkOutput::Verify(c) => {
-                    let radius = self
-                        .radius
-                        .as_mut()
-                        .filter(|r| r.serves(Service::Auth))
-                        .zip(self.cfg.radius.as_ref());
-                    // Re-authentication after an LCP renegotiation must be
-                    // the same user: the session's accounting, address and
-                    // authorization belong to them.
-                    if s.reported_up && c.user() != s.user.as_slice() {
-                        s.link.close(now, DownCause::UserChanged);
-                        continue;
-                    }
-                    // The multi-hop gateway: the realm decides where the
-                    // call goes before anyone judges the credentials.
-                    if !s.reported_up
-                        && let Some(targets) = self.switch.route(c.user())
-                    {
-                        self.switch_authenticated(now, key, &c, targets);
-                        return;
-                    }
-                    match radius {
-                        Some((r, settings)) => {
-                            s.call.user = c.user().to_vec();
-                            let (attrs, pw) = nas::access_request(&settings.nas, &s.call, &c);
-                            // One Access-Request per session at a time.
-                            if let Some((old, _)) = s.pending.take() {
-                                r.cancel(old);
-                                self.radius_tokens.remove(&old);
-                            }
-                            let token = r.request(now, Service::Auth, attrs, pw);
-                            s.pending = Some((token, c));
-                            self.radius_tokens.insert(token, (key, Service::Auth));
-                            self.pump_radius(now);
-                        }
-                        None => {
-                            let d = self.users.verify(&c);
-                            s.link.decide(now, d);
-                        }
-                    }
-                }
-                LinkOutput::Authenticated { user } => {
-                    s.user = user;
-                    self.assign(now, key);
-                }
-                LinkOutput::Up { ipv4, ipv6 } => {
-                    s.ipv4 = s.ipv4.or(ipv4);
-                    s.ipv6_id = s.ipv6_id.or(ipv6);
-                    let entry = Self::entry(key, s);
-                    let first = !s.reported_up;
-                    s.reported_up = true;
-                    s.installed = true;
-                    let (user, v4) = (s.user.clone(), s.ipv4);
-                    self.dp_ops.push_back(DataPlaneOp::Install(entry));
-                    if first {
-                        let z = s.authz.as_ref();
-                        s.clock.start(
-                            now,
-                            z.and_then(|z| z.session_timeout),
-                            z.and_then(|z| z.interim),
-                            self.cfg.radius.as_ref().and_then(|r| r.interim),
-                        );
-                        let idle = z
-                            .and_then(|z| z.idle_timeout)
-                            .map(|t| Duration::from_secs(u64::from(t)))
-                            .or(self.cfg.link.idle_timeout);
-                        s.clock.set_idle(now, idle);
-                        self.events.push_back(LnsEvent::SubscriberUp {
-                            key,
-                            user,
-                            ipv4: v4,
-                        });
-                        self.account(now, key, Status::Start, None, SessionUsage::default());
-                    }
-                }
-                LinkOutput::NetworkDown => {
-                    // No NCP open: stop forwarding until one reopens. The
-                    // sequence goes on from where the data plane left it
-                    // (its `Answer` says where).
-                    self.dp_ops.push_back(DataPlaneOp::Remove(key));
-                    s.installed = false;
-                    s.removing = true;
-                }
-                LinkOutput::Down(cause) => {
-                    self.finish(now, key, cause);
-                    return;
-                }
-            }
-        }
-    }
-
     fn assign(&mut self, now: Instant, key: SessionKey) {
-        let Some(s) = self.subs.get_mut(&key) else {
+        let Some(s) = self.calls.get_mut(&key) else {
             return;
         };
         // Re-authenticated after an LCP renegotiation: same addresses.
         if let Some(addr) = s.ipv4 {
             let ipv6 = s.ipv6_id.map(|p| ([0x02, 0, 0, 0, 0, 0, 0, 1], p));
-            s.link
-                .assign(now, Some((self.cfg.gateway, addr, self.cfg.dns)), ipv6);
+            s.link.assign(
+                now,
+                Some((self.role.cfg.gateway, addr, self.role.cfg.dns)),
+                ipv6,
+            );
             return;
         }
-        let user = self.users.get(&s.user);
+        let user = self.role.users.get(&s.user);
         let z = s.authz.as_ref();
         let wanted = Wanted {
             radius_ip: z.and_then(|z| z.framed_ip),
             radius_pool: z.and_then(|z| z.framed_pool.as_deref()),
             user_ip: user.and_then(|u| u.address),
             user_pool: user.and_then(|u| u.pool.as_deref()),
-            default_pool: &self.cfg.default_pool,
+            default_pool: &self.role.cfg.default_pool,
             ids: (key.tunnel, key.session),
-            ipv6: self.cfg.link.ipv6,
+            ipv6: self.role.cfg.link.ipv6,
         };
-        let got = match self.addressing.assign(&wanted) {
+        let got = match self.role.addressing.assign(&wanted) {
             Ok(g) => g,
             Err(e) => {
-                self.address_failures += 1;
+                self.role.address_failures += 1;
                 tracing::warn!(tunnel = key.tunnel, session = key.session, error = %e, "no address for subscriber");
                 s.link.close(now, DownCause::NoAddress(e.to_string()));
                 return;
@@ -1723,19 +1444,22 @@ impl LnsCore {
         s.ipv4 = Some(got.ipv4);
         s.ipv6_id = got.ipv6_id;
         let ipv6 = got.ipv6_id.map(|p| ([0x02, 0, 0, 0, 0, 0, 0, 1], p));
-        s.link
-            .assign(now, Some((self.cfg.gateway, got.ipv4, self.cfg.dns)), ipv6);
+        s.link.assign(
+            now,
+            Some((self.role.cfg.gateway, got.ipv4, self.role.cfg.dns)),
+            ipv6,
+        );
     }
 
     fn finish(&mut self, now: Instant, key: SessionKey, cause: DownCause) {
-        let Some(s) = self.subs.remove(&key) else {
+        let Some(s) = self.calls.remove(&key) else {
             return;
         };
         let stop = self.stop_of(now, &s, &cause);
         // A RADIUS answer still on its way has no session to go to.
-        if let (Some((t, _)), Some(r)) = (&s.pending, &mut self.radius) {
+        if let (Some((t, _)), Some(r)) = (&s.pending, &mut self.role.radius) {
             r.cancel(*t);
-            self.radius_tokens.remove(t);
+            self.role.radius_tokens.remove(t);
         }
         // Forwarding stops before the address can be handed to anyone
         // else: the removal is queued ahead of any install that could
@@ -1745,16 +1469,16 @@ impl LnsCore {
         // (An entry already on its way out, NCPs having closed first,
         // answers the same way.)
         if s.installed {
-            self.dp_ops.push_back(DataPlaneOp::Remove(key));
+            self.role.dp_ops.push_back(DataPlaneOp::Remove(key));
         }
         match (s.installed || s.removing, stop) {
             (true, Some(p)) => {
-                self.stops.insert(key, p);
+                self.role.stops.insert(key, p);
             }
             (false, Some(p)) => self.send_stop(now, key, p, SessionUsage::default()),
             (_, None) => {}
         }
-        self.addressing.release(s.ipv4, s.ipv6_id);
+        self.role.addressing.release(s.ipv4, s.ipv6_id);
         let ppp = cause.ppp_cause();
         // RFC 2661 §4.4.2: our own decision to end the call (operator,
         // RADIUS Disconnect, session timeout, no address) is result 3
@@ -1769,6 +1493,284 @@ impl LnsCore {
             user: s.user,
             cause,
         });
+    }
+}
+
+/// The LNS's hooks. Endpoint events are drained once per entry point,
+/// never from a subscriber's handling (see `engine::role`).
+impl Role for LnsRole {
+    type Call = Sub;
+    type Event = LnsEvent;
+
+    fn on_endpoint_event(e: &mut LnsCore, now: Instant, ev: Event) {
+        if e.role.switch.on_event(now, &mut e.endpoint, &ev) {
+            e.events.push_back(LnsEvent::L2tp(ev));
+            e.drain_switch(now);
+            return;
+        }
+        match &ev {
+            Event::SessionUp {
+                key,
+                peer_session,
+                kind: CallKind::LnsIncoming | CallKind::LnsOutgoing,
+                peer_avps,
+            } => {
+                if e.role.dials.remove(key).is_some() {
+                    e.events.push_back(LnsEvent::Dialed {
+                        key: *key,
+                        outcome: DialOutcome::Connected,
+                    });
+                }
+                e.start_link(now, *key, *peer_session, peer_avps)
+            }
+            Event::SessionDown { key, cause } => {
+                if e.role.dials.remove(key).is_some() {
+                    e.events.push_back(LnsEvent::Dialed {
+                        key: *key,
+                        outcome: DialOutcome::Failed(cause.clone()),
+                    });
+                }
+                // Held for a call that never connected: orphans after all.
+                if let Some((_, q)) = e.role.early.remove(key) {
+                    e.role.ppp_orphans += q.len() as u64;
+                }
+                let why = match cause {
+                    _ if e.role.shutting_down => DownCause::Shutdown,
+                    crate::l2tp::ClearCause::PeerCdn { .. } => DownCause::CallCleared,
+                    crate::l2tp::ClearCause::TunnelDown => DownCause::TunnelDown,
+                    crate::l2tp::ClearCause::SetupTimeout => DownCause::CallSetupTimeout,
+                    crate::l2tp::ClearCause::LocalCdn(_) => DownCause::CallClearedLocally,
+                };
+                if let Some(s) = e.calls.get_mut(key) {
+                    s.link.lower_down(now, why);
+                    e.after_link(now, *key);
+                }
+            }
+            _ => {}
+        }
+        e.events.push_back(LnsEvent::L2tp(ev));
+    }
+
+    fn on_link_output(
+        e: &mut LnsCore,
+        now: Instant,
+        key: SessionKey,
+        out: LinkOutput,
+    ) -> ControlFlow<()> {
+        let Some(s) = e.calls.get_mut(&key) else {
+            return ControlFlow::Break(());
+        };
+        match out {
+            LinkOutput::Send { protocol, packet } => {
+                // One Ns sequence per session (RFC 2661 §5.4): ours
+                // until the data plane has the session, then its;
+                // taken when the frame leaves (poll_transmit).
+                e.role.transmits.push_back(PppOut {
+                    key,
+                    wire: s.wire,
+                    sequenced: s.sequencing,
+                    protocol,
+                    packet,
+                });
+            }
+            LinkOutput::Verify(c) => {
+                let radius = e
+                    .role
+                    .radius
+                    .as_mut()
+                    .filter(|r| r.serves(Service::Auth))
+                    .zip(e.role.cfg.radius.as_ref());
+                // Re-authentication after an LCP renegotiation must be
+                // the same user: the session's accounting, address and
+                // authorization belong to them.
+                if s.reported_up && c.user() != s.user.as_slice() {
+                    s.link.close(now, DownCause::UserChanged);
+                    return ControlFlow::Continue(());
+                }
+                // The multi-hop gateway: the realm decides where the
+                // call goes before anyone judges the credentials.
+                if !s.reported_up
+                    && let Some(targets) = e.role.switch.route(c.user())
+                {
+                    e.switch_authenticated(now, key, &c, targets);
+                    return ControlFlow::Break(());
+                }
+                match radius {
+                    Some((r, settings)) => {
+                        s.call.user = c.user().to_vec();
+                        let (attrs, pw) = nas::access_request(&settings.nas, &s.call, &c);
+                        // One Access-Request per session at a time.
+                        if let Some((old, _)) = s.pending.take() {
+                            r.cancel(old);
+                            e.role.radius_tokens.remove(&old);
+                        }
+                        let token = r.request(now, Service::Auth, attrs, pw);
+                        s.pending = Some((token, c));
+                        e.role.radius_tokens.insert(token, (key, Service::Auth));
+                        e.pump_radius(now);
+                    }
+                    None => {
+                        let d = e.role.users.verify(&c);
+                        s.link.decide(now, d);
+                    }
+                }
+            }
+            LinkOutput::Authenticated { user } => {
+                s.user = user;
+                e.assign(now, key);
+            }
+            LinkOutput::Up { ipv4, ipv6 } => {
+                s.ipv4 = s.ipv4.or(ipv4);
+                s.ipv6_id = s.ipv6_id.or(ipv6);
+                let entry = LnsCore::entry(key, s);
+                let first = !s.reported_up;
+                s.reported_up = true;
+                s.installed = true;
+                let (user, v4) = (s.user.clone(), s.ipv4);
+                e.role.dp_ops.push_back(DataPlaneOp::Install(entry));
+                if first {
+                    let z = s.authz.as_ref();
+                    s.clock.start(
+                        now,
+                        z.and_then(|z| z.session_timeout),
+                        z.and_then(|z| z.interim),
+                        e.role.cfg.radius.as_ref().and_then(|r| r.interim),
+                    );
+                    let idle = z
+                        .and_then(|z| z.idle_timeout)
+                        .map(|t| Duration::from_secs(u64::from(t)))
+                        .or(e.role.cfg.link.idle_timeout);
+                    s.clock.set_idle(now, idle);
+                    e.events.push_back(LnsEvent::SubscriberUp {
+                        key,
+                        user,
+                        ipv4: v4,
+                    });
+                    e.account(now, key, Status::Start, None, SessionUsage::default());
+                }
+            }
+            LinkOutput::NetworkDown => {
+                // No NCP open: stop forwarding until one reopens. The
+                // sequence goes on from where the data plane left it
+                // (its `Answer` says where).
+                e.role.dp_ops.push_back(DataPlaneOp::Remove(key));
+                s.installed = false;
+                s.removing = true;
+            }
+            LinkOutput::Down(cause) => {
+                e.finish(now, key, cause);
+                return ControlFlow::Break(());
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn on_data(
+        e: &mut LnsCore,
+        now: Instant,
+        from: SocketAddr,
+        key: SessionKey,
+        datagram: &[u8],
+        payload_offset: usize,
+    ) {
+        if e.role.switch.owns(key) {
+            if let Some(r) = e.role.switch.relay(key, from, datagram, payload_offset) {
+                e.role.relays.push_back(r);
+            }
+            e.drain_switch(now);
+            return;
+        }
+        let ppp = datagram.get(payload_offset..).and_then(frame::decapsulate);
+        let sequenced = frame::sequenced(datagram).is_some();
+        let early = !e.calls.contains_key(&key) && e.awaiting_iccn(key, from);
+        if sequenced && e.calls.get(&key).is_some_and(|s| s.wire.peer == from) {
+            e.peer_sequences(key);
+        }
+        match (e.calls.get_mut(&key), ppp) {
+            // Subscriber traffic is the data plane's; it reaches us
+            // only while no worker socket is bound (the data plane is
+            // down or restarting). Counted, not handed to PPP.
+            (Some(s), Some((protocol, _)))
+                if s.wire.peer == from && matches!(protocol, 0x0021 | 0x0057) =>
+            {
+                e.role.data_punted += 1;
+            }
+            (Some(s), Some((protocol, info))) if s.wire.peer == from => {
+                s.link.receive(now, protocol, info);
+                e.after_link(now, key);
+            }
+            (None, Some((protocol, info))) if early => {
+                e.hold_early(key, protocol, info, sequenced);
+            }
+            _ => e.role.ppp_orphans += 1,
+        }
+    }
+
+    /// Session-Timeout, Acct-Interim-Interval and Idle-Timeout, then the
+    /// link's own timers.
+    fn on_call_due(e: &mut LnsCore, now: Instant, key: SessionKey) {
+        let mut interim = None;
+        if let Some(s) = e.calls.get_mut(&key) {
+            let due = s.clock.due(now);
+            if due.timed_out {
+                s.link.close(now, DownCause::SessionTimeout);
+            }
+            if due.interim {
+                interim = Some(s.forwarded);
+                // The running count is the data plane's: the update
+                // goes when it answers.
+                if s.installed {
+                    s.interim_asked = true;
+                    interim = None;
+                }
+            }
+            if due.idle_check {
+                if s.installed {
+                    s.idle_asked = true;
+                } else {
+                    // Nothing forwards its traffic: none came.
+                    s.clock.active(now, false);
+                    if s.clock.idle_expired(now) {
+                        s.link.close(now, DownCause::IdleTimeout);
+                    }
+                }
+            }
+            if s.installed && (due.interim || due.idle_check) {
+                e.role.dp_ops.push_back(DataPlaneOp::Read(key));
+            }
+            s.link.on_timeout(now);
+        }
+        if let Some(forwarded) = interim {
+            e.account(now, key, Status::Interim, None, forwarded);
+        }
+    }
+
+    /// The gateway's, the dials' deadlines, RADIUS retransmissions.
+    fn on_timeout(e: &mut LnsCore, now: Instant) {
+        e.role.switch.on_timeout(now, &mut e.endpoint);
+        e.drain_switch(now);
+        e.expire_dials(now);
+        if let Some(r) = &mut e.role.radius {
+            r.on_timeout(now);
+        }
+        e.pump_radius(now);
+    }
+
+    fn next_timeout(&self) -> Option<Instant> {
+        [
+            self.radius.as_ref().and_then(Client::poll_timeout),
+            self.dials.values().min().copied(),
+            self.switch.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Numbered by the engine alone: for an engine no data plane numbers
+    /// (lnsd and the simulator go through [`Lns::poll_transmit`]).
+    fn poll_transmit(e: &mut LnsCore) -> Option<Transmit> {
+        e.poll_transmit_numbered(&mut |_| None)
     }
 }
 

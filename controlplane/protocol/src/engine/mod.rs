@@ -9,6 +9,7 @@
 //!   passed on to a target LNS, both legs bound; outgoing calls relayed).
 //! * [`lac`]: the LAC role with PPP clients behind it (the emulated LAC of
 //!   the tests and lns-bench; the voluntary client builds on it).
+//! * [`role`]: the one engine type, and the hooks a role supplies to it.
 //! * [`call`]: the calls of a role that speaks PPP: links, timers, drains.
 //! * [`dataplane`]: the data plane as engine outputs and inputs.
 //! * [`frame`]: PPP packets inside L2TP data messages, both directions.
@@ -22,5 +23,6 @@ pub mod frame;
 pub mod lac;
 pub mod lns;
 pub mod proxy;
+pub mod role;
 pub mod sim;
 pub mod switch;

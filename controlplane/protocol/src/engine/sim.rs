@@ -40,9 +40,11 @@ impl Default for Impairments {
     }
 }
 
-/// Anything that speaks datagrams sans-IO: the bare [`Endpoint`], the LNS
-/// engine, the emulated LAC.
-pub trait Engine: std::fmt::Debug {
+/// Anything that speaks datagrams sans-IO: the bare [`Endpoint`], the
+/// engine in any role (`engine::role::Driven<R>`: the emulated LAC, the
+/// LNS without a data plane), and the LNS with its data plane
+/// ([`crate::lns::Lns`], which applies the engine's data-plane ops).
+pub trait Driven: std::fmt::Debug {
     /// What it reports.
     type Event: std::fmt::Debug;
     /// A datagram arrived on `local` from `from`.
@@ -57,7 +59,7 @@ pub trait Engine: std::fmt::Debug {
     fn on_timeout(&mut self, now: Instant);
 }
 
-impl Engine for Endpoint {
+impl Driven for Endpoint {
     type Event = Event;
     fn handle(&mut self, now: Instant, local: SocketAddr, from: SocketAddr, datagram: &[u8]) {
         Endpoint::handle(self, now, local, from, datagram);
@@ -76,7 +78,7 @@ impl Engine for Endpoint {
     }
 }
 
-impl<D: crate::lns::DataPlane> Engine for crate::lns::Lns<D> {
+impl<D: crate::lns::DataPlane> Driven for crate::lns::Lns<D> {
     type Event = crate::lns::LnsEvent;
     fn handle(&mut self, now: Instant, local: SocketAddr, from: SocketAddr, datagram: &[u8]) {
         crate::lns::Lns::handle(self, now, local, from, datagram)
@@ -95,28 +97,28 @@ impl<D: crate::lns::DataPlane> Engine for crate::lns::Lns<D> {
     }
 }
 
-impl Engine for crate::lac::Lac {
-    type Event = crate::lac::LacEvent;
+impl<R: crate::engine::role::Role> Driven for crate::engine::role::Engine<R> {
+    type Event = R::Event;
     fn handle(&mut self, now: Instant, local: SocketAddr, from: SocketAddr, datagram: &[u8]) {
-        crate::lac::Lac::handle(self, now, local, from, datagram)
+        crate::engine::role::Engine::handle(self, now, local, from, datagram)
     }
     fn poll_transmit(&mut self) -> Option<Transmit> {
-        crate::lac::Lac::poll_transmit(self)
+        crate::engine::role::Engine::poll_transmit(self)
     }
     fn poll_event(&mut self) -> Option<Self::Event> {
-        crate::lac::Lac::poll_event(self)
+        crate::engine::role::Engine::poll_event(self)
     }
     fn poll_timeout(&self) -> Option<Instant> {
-        crate::lac::Lac::poll_timeout(self)
+        crate::engine::role::Engine::poll_timeout(self)
     }
     fn on_timeout(&mut self, now: Instant) {
-        crate::lac::Lac::on_timeout(self, now)
+        crate::engine::role::Engine::on_timeout(self, now)
     }
 }
 
 /// One engine on the wire, with the events it reported.
 #[derive(Debug)]
-pub struct Node<E: Engine> {
+pub struct Node<E: Driven> {
     /// Its address.
     pub addr: SocketAddr,
     /// The engine.
@@ -137,7 +139,7 @@ struct InFlight {
 /// The simulated network, over one kind of engine (`E`); mixed networks
 /// (an LNS and LACs) use an enum engine, see [`Mixed`].
 #[derive(Debug)]
-pub struct Sim<E: Engine = Endpoint> {
+pub struct Sim<E: Driven = Endpoint> {
     /// Virtual now.
     pub now: Instant,
     /// The endpoints.
@@ -160,7 +162,7 @@ pub struct Sim<E: Engine = Endpoint> {
     pub recorded: Vec<Transmit>,
 }
 
-impl<E: Engine> Sim<E> {
+impl<E: Driven> Sim<E> {
     /// An empty network starting at `start`, impairments drawn from `seed`.
     pub fn new(start: Instant, impairments: Impairments, seed: u64) -> Self {
         Sim {
@@ -317,7 +319,8 @@ impl<E: Engine> Sim<E> {
     }
 }
 
-/// An LNS engine or an emulated LAC, so both can share one simulated wire.
+/// The LNS (with its data plane) or an emulated LAC, so both roles share
+/// one simulated wire.
 #[derive(Debug)]
 #[allow(
     clippy::large_enum_variant,
@@ -373,7 +376,7 @@ impl<D: crate::lns::DataPlane> Mixed<D> {
     }
 }
 
-impl<D: crate::lns::DataPlane> Engine for Mixed<D> {
+impl<D: crate::lns::DataPlane> Driven for Mixed<D> {
     type Event = MixedEvent;
     fn handle(&mut self, now: Instant, local: SocketAddr, from: SocketAddr, datagram: &[u8]) {
         match self {
