@@ -25,7 +25,7 @@ use lns_dataplane::node::encap::encap;
 use lns_dataplane::node::forward::{Allowed, NextHop as FwdHop, to_core};
 use lns_dataplane::node::icmp;
 use lns_dataplane::node::switch;
-use lns_dataplane::table::{CORE_V4, NextHop, Sizes, Writer};
+use lns_dataplane::table::{CORE_V4, NextHop, Rate, Rates, Session, Sizes, Writer};
 use lns_dataplane::worker::pipeline::{Env, Out, Pipeline};
 use std::hint::black_box;
 use std::net::IpAddr;
@@ -147,9 +147,7 @@ fn terminated(n: u32, rounds: u32) {
     })
     .unwrap();
     let t = Instant::now();
-    for i in 0..n {
-        w.insert(&session(i)).unwrap();
-    }
+    let ids: Vec<_> = (0..n).map(|i| w.insert(&session(i)).unwrap()).collect();
     let fill = t.elapsed();
     let hop = NextHop {
         dst_mac: [2, 0, 0, 0, 0, 2],
@@ -214,26 +212,35 @@ fn terminated(n: u32, rounds: u32) {
                 black_box(&buf[s]);
             }
         });
-        let up_ns = time(rounds, up, restore_ns, |_, b| {
-            for (buf, &len) in b.work.iter_mut().zip(&b.lens) {
-                let o = p.upstream(buf, HEADROOM, len);
-                debug_assert!(matches!(o, Out::Core(..)));
-                black_box(o);
-            }
-            p.flush();
-        });
-        let down_ns = time(rounds, down, restore_ns, |_, b| {
-            for (buf, &len) in b.work.iter_mut().zip(&b.lens) {
-                let o = p.downstream(buf, HEADROOM, len);
-                debug_assert!(matches!(o, Out::Access(..)));
-                black_box(o);
-            }
-            p.flush();
-        });
+        let [up_ns, down_ns] = pipeline(&mut p, rounds, up, down, restore_ns);
         [classify, decap_ns, encap_ns, up_ns, down_ns, restore_ns]
     };
     let hot = run(1);
     let spread = run(SETS);
+    // The same pipeline with a rate on every session, each way: rates
+    // every packet here conforms to, so the figure is the bucket's cost.
+    for (i, id) in ids.iter().enumerate() {
+        let rated = Session {
+            rates: Rates {
+                up: Some(Rate::with_default_burst(1_000_000)),
+                down: Some(Rate::with_default_burst(1_000_000)),
+            },
+            ..session(i as u32)
+        };
+        w.update(*id, &rated).unwrap();
+    }
+    let mut rated = |nsets: usize| -> [f64; 2] {
+        let restore_ns = restore_cost(rounds, &mut up[..nsets]);
+        pipeline(
+            &mut p,
+            rounds,
+            &mut up[..nsets],
+            &mut down[..nsets],
+            restore_ns,
+        )
+    };
+    let rated_hot = rated(1);
+    let rated_spread = rated(SETS);
     println!(
         "{n} sessions in the table (filled in {:.2} s); {rounds} rounds of {BATCH}-packet batches; 64-byte IP packets",
         fill.as_secs_f64()
@@ -254,6 +261,23 @@ fn terminated(n: u32, rounds: u32) {
     for (i, name) in names.iter().enumerate() {
         println!("  {name:<46} {:>16.1} {:>22.1}", hot[i], spread[i]);
     }
+    let rated_names = [
+        "pipeline upstream,   a rate on every session",
+        "pipeline downstream, a rate on every session",
+    ];
+    for (i, name) in rated_names.iter().enumerate() {
+        println!(
+            "  {name:<46} {:>16.1} {:>22.1}",
+            rated_hot[i], rated_spread[i]
+        );
+    }
+    println!(
+        "  => the token bucket: {:+.1} / {:+.1} ns/packet hot, {:+.1} / {:+.1} spread (up / down)",
+        rated_hot[0] - hot[3],
+        rated_hot[1] - hot[4],
+        rated_spread[0] - spread[3],
+        rated_spread[1] - spread[4]
+    );
     println!(
         "  => one core: {:.2} Mpps upstream, {:.2} Mpps downstream (hot); {:.2} / {:.2} (spread)",
         1e3 / hot[3],
@@ -265,6 +289,37 @@ fn terminated(n: u32, rounds: u32) {
         "  (batch restore, subtracted above: {:.1} / {:.1} ns/packet)",
         hot[5], spread[5]
     );
+}
+
+/// The whole pipeline over `up` and `down`, the clock read once per
+/// batch as the worker does; ns/packet each way.
+fn pipeline(
+    p: &mut Pipeline<'_>,
+    rounds: u32,
+    up: &mut [Batch],
+    down: &mut [Batch],
+    restore_ns: f64,
+) -> [f64; 2] {
+    let clock = Instant::now();
+    let up_ns = time(rounds, up, restore_ns, |_, b| {
+        p.set_time(clock.elapsed().as_nanos() as u64);
+        for (buf, &len) in b.work.iter_mut().zip(&b.lens) {
+            let o = p.upstream(buf, HEADROOM, len);
+            debug_assert!(matches!(o, Out::Core(..)));
+            black_box(o);
+        }
+        p.flush();
+    });
+    let down_ns = time(rounds, down, restore_ns, |_, b| {
+        p.set_time(clock.elapsed().as_nanos() as u64);
+        for (buf, &len) in b.work.iter_mut().zip(&b.lens) {
+            let o = p.downstream(buf, HEADROOM, len);
+            debug_assert!(matches!(o, Out::Access(..)));
+            black_box(o);
+        }
+        p.flush();
+    });
+    [up_ns, down_ns]
 }
 
 fn switched(n: u32, rounds: u32) {

@@ -35,6 +35,7 @@ fn session(n: u8, mru: u16) -> Session {
         lac_nexthop: 2,
         template: Template::new(&to_lac(n, false)),
         switched: None,
+        rates: Default::default(),
     }
 }
 
@@ -622,4 +623,85 @@ fn a_sequenced_session_gets_consecutive_ns_and_a_drop_takes_none() {
     }
     // lnsd's next frame (an LCP echo) takes the next number.
     assert_eq!(lab.w.next_ns(id), Some(7));
+}
+
+#[test]
+fn a_sessions_rate_is_policed_each_way_and_changes_live() {
+    use lns_dataplane::table::{Rate, Rates};
+    let mut lab = lab();
+    lac_hop(&mut lab.w);
+    // 1 Mbit/s up with a 2,000-byte bucket; 400 kbit/s down, 1,000 bytes.
+    let rates = Rates {
+        up: Some(Rate {
+            kbps: 1_000,
+            burst: 2_000,
+        }),
+        down: Some(Rate {
+            kbps: 400,
+            burst: 1_000,
+        }),
+    };
+    let rated = Session {
+        rates,
+        ..session(1, 1500)
+    };
+    lab.w.update(lab.ids[0], &rated).unwrap();
+    let r = lab.w.reader();
+    let mut p = Pipeline::new(&r, 0, env()).unwrap();
+    // Times on whole policing ticks (16.384 µs) keep the arithmetic exact.
+    let tick = 1u64 << 14;
+    let t0 = 1u64 << 30;
+    p.set_time(t0);
+    let up = |p: &mut Pipeline<'_>, n: u8| {
+        let (mut b, s, l) = from_lac(n, &ipv4(sub(n), HOST, 64, 100), LAC);
+        p.upstream(&mut b, s, l)
+    };
+    let down = |p: &mut Pipeline<'_>, n: u8| {
+        let (mut b, s, l) = from_core(&ipv4(HOST, sub(n), 64, 100));
+        p.downstream(&mut b, s, l)
+    };
+    let passed = |p: &mut Pipeline<'_>, f: &dyn Fn(&mut Pipeline<'_>) -> Out, n: usize| {
+        (0..n)
+            .filter(|_| f(p) != Out::Drop(Drop::RateLimited))
+            .count()
+    };
+    // The full bucket passes its burst, then nothing within the tick.
+    assert_eq!(passed(&mut p, &|p| up(p, 1), 25), 20);
+    assert_eq!(passed(&mut p, &|p| down(p, 1), 15), 10);
+    // A session without a rate is not touched.
+    assert_eq!(passed(&mut p, &|p| up(p, 2), 25), 25);
+    // 489 ticks (8.01 ms) later: 1,001 bytes up (125 B/ms), 400 down
+    // (50 B/ms).
+    p.set_time(t0 + 489 * tick);
+    assert_eq!(passed(&mut p, &|p| up(p, 1), 25), 10);
+    assert_eq!(passed(&mut p, &|p| down(p, 1), 15), 4);
+    p.flush();
+    let c = lab.w.counters(lab.ids[0]);
+    assert_eq!((c.up_packets, c.down_packets), (30, 14));
+    assert_eq!((c.up_rate_limited, c.down_rate_limited), (20, 16));
+    assert_eq!(c.drops, 36, "rate drops are the session's drops too");
+    let b = lab.w.worker(0).unwrap();
+    assert_eq!(b.drops(Drop::RateLimited), 36);
+    assert_eq!(lab.w.counters(lab.ids[1]).drops, 0);
+
+    // The rate changes live (one slot write, the same session): the
+    // bucket keeps its state, the new rate fills it from now on.
+    let faster = Session {
+        rates: Rates {
+            up: Some(Rate {
+                kbps: 10_000,
+                burst: 2_000,
+            }),
+            down: None,
+        },
+        ..rated
+    };
+    lab.w.update(lab.ids[0], &faster).unwrap();
+    p.set_time(t0 + (489 + 62) * tick);
+    // 1.016 ms at 10 Mbit/s: 1,269 bytes, on a bucket holding 1 byte.
+    assert_eq!(passed(&mut p, &|p| up(p, 1), 25), 12);
+    assert_eq!(passed(&mut p, &|p| down(p, 1), 50), 50, "no rate down");
+    p.flush();
+    let c = lab.w.counters(lab.ids[0]);
+    assert_eq!((c.up_packets, c.down_packets), (42, 64));
 }

@@ -102,6 +102,7 @@ fn lab_with(a: Leg, b: Leg) -> Lab {
                 sequencing: false,
             }),
             switched: None,
+            rates: Default::default(),
         })
         .unwrap();
     for (i, dst_mac, src_mac, addr) in [

@@ -50,6 +50,7 @@ fn session(n: u32, variant: u16) -> Session {
             sequencing: n.is_multiple_of(2),
         }),
         switched: None,
+        rates: Default::default(),
     }
 }
 

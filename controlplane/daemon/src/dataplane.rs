@@ -551,6 +551,7 @@ impl TableDataPlane {
                 sequencing: e.sequencing,
             }),
             switched: None,
+            rates: Default::default(),
         })
     }
 }

@@ -55,6 +55,7 @@ pub fn session(n: u32) -> Session {
             sequencing: false,
         }),
         switched: None,
+        rates: Default::default(),
     }
 }
 

@@ -73,6 +73,8 @@ drops! {
     /// A switched frame larger, with the other leg's headers, than its
     /// egress interface's MTU.
     SwitchTooBig = "switch_too_big",
+    /// Over the session's policed rate (its token bucket was short).
+    RateLimited = "rate_limited",
 }
 
 #[cfg(test)]

@@ -16,6 +16,8 @@
 //!   Don't Fragment clear, cut into fragments (RFC 791).
 //! * [`icmp`]: downstream, the error for a packet too big for its
 //!   subscriber that must not be fragmented.
+//! * [`police`]: either way, a session's token bucket: whether a packet
+//!   is within its rate.
 //! * [`switch`]: either way, a switched session's data frame rewritten
 //!   from one leg's headers to the other's, its PPP frame untouched.
 //!
@@ -29,4 +31,5 @@ pub mod forward;
 pub mod frag;
 pub mod gateway;
 pub mod icmp;
+pub mod police;
 pub mod switch;

@@ -74,8 +74,15 @@ counters! {
 pub const GLOBAL_WORDS: usize = 64;
 /// Where the drop counters start in the block.
 pub const DROPS_AT: usize = 32;
-/// Words of one session's counters.
-pub const SESSION_COUNTER_WORDS: usize = 8;
+/// Words of one session's counters: generation, packets and bytes each
+/// way, drops, the two token buckets (the worker's own state, in the
+/// first cache line with the counts a forwarded packet bumps), then the
+/// rate-limited drops each way (second line: touched only by a drop).
+pub const SESSION_COUNTER_WORDS: usize = 16;
+const BUCKET_UP: usize = 6;
+const BUCKET_DOWN: usize = 7;
+const RATE_LIMITED_UP: usize = 8;
+const RATE_LIMITED_DOWN: usize = 9;
 
 const _: () = assert!(Counter::ALL.len() <= DROPS_AT);
 const _: () = assert!(DROPS_AT + Drop::ALL.len() <= GLOBAL_WORDS);
@@ -93,8 +100,13 @@ pub struct SessionCounters {
     pub down_packets: u64,
     /// Their inner bytes.
     pub down_bytes: u64,
-    /// Packets of this session dropped (spoofed, too big, ...).
+    /// Packets of this session dropped (spoofed, too big, over its rate,
+    /// ...).
     pub drops: u64,
+    /// Of those, packets from the subscriber over its upstream rate.
+    pub up_rate_limited: u64,
+    /// Packets to the subscriber over its downstream rate.
+    pub down_rate_limited: u64,
 }
 
 impl std::ops::AddAssign for SessionCounters {
@@ -104,6 +116,8 @@ impl std::ops::AddAssign for SessionCounters {
         self.down_packets += o.down_packets;
         self.down_bytes += o.down_bytes;
         self.drops += o.drops;
+        self.up_rate_limited += o.up_rate_limited;
+        self.down_rate_limited += o.down_rate_limited;
     }
 }
 
@@ -168,6 +182,48 @@ impl WorkerBlock<'_> {
         }
     }
 
+    /// Whether a packet of `bytes` of the session in `slot` conforms to
+    /// its `rate` in direction `dir` at tick `now` (see `node::police`);
+    /// the bucket is this worker's.
+    #[inline]
+    pub fn police(
+        &self,
+        slot: u32,
+        generation: u64,
+        dir: Dir,
+        rate: crate::table::Rate,
+        now: u32,
+        bytes: u32,
+    ) -> bool {
+        let Some(c) = self.session_words(slot) else {
+            return true;
+        };
+        self.adopt(c, generation);
+        let w = &c[match dir {
+            Dir::Up => BUCKET_UP,
+            Dir::Down => BUCKET_DOWN,
+        }];
+        let (state, ok) = crate::node::police::admit(w.load(Ordering::Relaxed), rate, now, bytes);
+        w.store(state, Ordering::Relaxed);
+        ok
+    }
+
+    /// Counts a packet of the session in `slot` dropped over its rate.
+    #[inline]
+    pub fn session_rate_drop(&self, slot: u32, generation: u64, dir: Dir) {
+        if let Some(c) = self.session_words(slot) {
+            self.adopt(c, generation);
+            bump(&c[5], 1);
+            bump(
+                &c[match dir {
+                    Dir::Up => RATE_LIMITED_UP,
+                    Dir::Down => RATE_LIMITED_DOWN,
+                }],
+                1,
+            );
+        }
+    }
+
     fn session_words(&self, slot: u32) -> Option<&[AtomicU64]> {
         let at = slot as usize * SESSION_COUNTER_WORDS;
         self.sessions.get(at..at + SESSION_COUNTER_WORDS)
@@ -221,6 +277,8 @@ impl WorkerBlock<'_> {
             down_packets: r(3),
             down_bytes: r(4),
             drops: r(5),
+            up_rate_limited: r(RATE_LIMITED_UP),
+            down_rate_limited: r(RATE_LIMITED_DOWN),
         }
     }
 }

@@ -52,7 +52,7 @@ pub mod seqlock;
 
 use counters::{GLOBAL_WORDS, SESSION_COUNTER_WORDS, SessionCounters, WorkerBlock};
 use index::Index;
-pub use record::{Egress, Leg, NextHop, Session, up_key};
+pub use record::{Egress, Leg, NextHop, Rate, Rates, Session, up_key};
 use record::{NEXTHOP_WORDS, SESSION_WORDS};
 use seqlock::Std;
 use std::collections::HashMap;
@@ -1214,6 +1214,7 @@ mod tests {
                 sequencing: false,
             }),
             switched: None,
+            rates: Default::default(),
         }
     }
 

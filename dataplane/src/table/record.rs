@@ -25,9 +25,14 @@ use crate::node::encap::{Outer, TEMPLATE_BYTES, Template};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Words of session data in a slot (the slot adds its sequence word).
-pub const SESSION_WORDS: usize = 15;
+pub const SESSION_WORDS: usize = 17;
 /// Words of a next-hop record (the slot adds its sequence word).
 pub const NEXTHOP_WORDS: usize = 4;
+
+/// Where the rates start in a session record's bytes: up (kbit/s, burst),
+/// then down, each two little-endian `u32`s.
+const RATES_AT: usize = 120;
+const _: () = assert!(50 + TEMPLATE_BYTES <= RATES_AT && RATES_AT + 16 <= SESSION_WORDS * 8);
 
 /// The session bit: an IPv4 address is assigned.
 const F_V4: u16 = 1;
@@ -49,6 +54,41 @@ pub enum Egress {
     Access,
     /// The core interface (with one interface for both sides, the same).
     Core,
+}
+
+/// A policed rate: a token bucket of `burst` bytes filled at `kbps`
+/// (1,000 bit/s units) with IP packet bytes, as the session counters
+/// count them. Written in the session's slot with the rest of it, so a
+/// worker never sees one direction's rate with the other's burst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Rate {
+    /// The rate, kbit/s; never 0 (no rate is `None`).
+    pub kbps: u32,
+    /// The bucket's depth, bytes (what may pass at once after a pause).
+    pub burst: u32,
+}
+
+impl Rate {
+    /// The burst when none is given: 100 ms at the rate, and at least
+    /// 8 full-size (1,500-byte) packets, so TCP at the rate is not cut by
+    /// its own bursts (the usual policer sizing: Cisco's default
+    /// `bc` is rate/8 bytes, 125 ms).
+    pub fn with_default_burst(kbps: u32) -> Rate {
+        let burst = (u64::from(kbps) * 1000 / 8 / 10).max(12_000);
+        Rate {
+            kbps,
+            burst: u32::try_from(burst).unwrap_or(u32::MAX),
+        }
+    }
+}
+
+/// A session's rates each way; `None`: not limited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct Rates {
+    /// From the subscriber (upstream).
+    pub up: Option<Rate>,
+    /// To the subscriber (downstream).
+    pub down: Option<Rate>,
 }
 
 /// One session as the workers see it: a terminated subscriber, or one
@@ -86,6 +126,9 @@ pub struct Session {
     /// `Some` for one leg of a switched session: the interface its
     /// rewritten frames leave on. `None` for a terminated session.
     pub switched: Option<Egress>,
+    /// The subscriber's policed rates (a terminated session's; a switched
+    /// leg is not policed).
+    pub rates: Rates,
 }
 
 /// One leg of a switched session, as lnsd knows it from that leg's
@@ -168,6 +211,7 @@ impl Session {
             lac_nexthop: tx.nexthop,
             template: Template::new(&tx.outer()),
             switched: Some(tx.egress),
+            rates: Rates::default(),
         }
     }
 
@@ -210,6 +254,11 @@ impl Session {
         b[32..48].copy_from_slice(&peer.octets());
         b[48..50].copy_from_slice(&self.peer_port.to_le_bytes());
         b[50..50 + TEMPLATE_BYTES].copy_from_slice(&self.template.to_bytes());
+        for (at, r) in [(RATES_AT, self.rates.up), (RATES_AT + 8, self.rates.down)] {
+            let (kbps, burst) = r.map_or((0, 0), |r| (r.kbps, r.burst));
+            b[at..at + 4].copy_from_slice(&kbps.to_le_bytes());
+            b[at + 4..at + 8].copy_from_slice(&burst.to_le_bytes());
+        }
         to_words(&b)
     }
 
@@ -242,6 +291,14 @@ impl Session {
         let peer = Ipv6Addr::from(peer);
         let mut v6 = [0u8; 8];
         v6.copy_from_slice(&b[24..32]);
+        let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+        let rate_at = |i: usize| {
+            let kbps = u32_at(i);
+            (kbps != 0).then(|| Rate {
+                kbps,
+                burst: u32_at(i + 4),
+            })
+        };
         Some((
             generation,
             Session {
@@ -255,6 +312,10 @@ impl Session {
                 lac_nexthop: u32::from_le_bytes([b[20], b[21], b[22], b[23]]),
                 template: Template::from_bytes(&t)?,
                 switched,
+                rates: Rates {
+                    up: rate_at(RATES_AT),
+                    down: rate_at(RATES_AT + 8),
+                },
             },
         ))
     }
@@ -357,6 +418,13 @@ mod tests {
                 sequencing: true,
             }),
             switched: None,
+            rates: Rates {
+                up: Some(Rate::with_default_burst(20_000)),
+                down: Some(Rate {
+                    kbps: 100_000,
+                    burst: 1_250_000,
+                }),
+            },
         }
     }
 

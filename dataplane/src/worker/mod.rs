@@ -69,7 +69,9 @@ pub fn run(
         s.core.as_ref().map_or(-1, |c| c.raw_fd()),
     ];
     let nfds = if s.core.is_some() { 2 } else { 1 };
+    let clock = std::time::Instant::now();
     while !stop.load(Ordering::Relaxed) {
+        p.set_time(u64::try_from(clock.elapsed().as_nanos()).unwrap_or(u64::MAX));
         s.access.reap(&mut s.umem);
         s.access.refill(&mut s.umem);
         if let Some(c) = s.core.as_mut() {

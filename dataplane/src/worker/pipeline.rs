@@ -12,6 +12,12 @@
 //! check → encapsulate from the template, with the LAC's current MACs and
 //! the session's Ns.
 //!
+//! A session with a rate is policed each way (`node::police`): upstream
+//! once the packet has passed every other check, downstream once it is
+//! known to fit (or to be fragmented); over the rate it is dropped as
+//! `rate_limited`, counted for the session too. The clock is read once
+//! per batch ([`Pipeline::set_time`]).
+//!
 //! The size check bounds a packet by its subscriber's MRU and by what the
 //! access link's MTU leaves after the session's outer headers. Above it,
 //! IPv4 with DF clear is fragmented (RFC 791), the rest answered with ICMP
@@ -38,6 +44,7 @@ use crate::node::forward::{Allowed, NextHop as FwdHop, to_core};
 use crate::node::frag::{self, Plan};
 use crate::node::gateway;
 use crate::node::icmp::{self, too_big};
+use crate::node::police;
 use crate::node::switch;
 use crate::table::counters::{Counter, Dir, LocalCounters, WorkerBlock};
 use crate::table::{CORE_V4, CORE_V6, Egress, Found, Reader};
@@ -114,6 +121,8 @@ pub struct Pipeline<'a> {
     pub local: LocalCounters,
     /// The last packet [`Out::Fragments`] announced.
     pending: Option<Pending>,
+    /// The batch's time, in policing ticks (see [`Pipeline::set_time`]).
+    tick: u32,
 }
 
 impl<'a> Pipeline<'a> {
@@ -126,12 +135,43 @@ impl<'a> Pipeline<'a> {
             env,
             local: LocalCounters::default(),
             pending: None,
+            tick: 0,
         })
+    }
+
+    /// The time of the batch about to be worked, in nanoseconds on any
+    /// monotonic clock the worker keeps: one reading per batch is what
+    /// the sessions' rates are policed against.
+    pub fn set_time(&mut self, ns: u64) {
+        self.tick = police::tick(ns);
     }
 
     /// Publishes the batch's counts (once per batch).
     pub fn flush(&mut self) {
         self.block.flush(&mut self.local);
+    }
+
+    /// Whether `f`'s packet of `bytes` going `dir` is within the
+    /// session's rate that way; counted when not.
+    #[inline(always)]
+    fn conforms(&mut self, f: &Found, dir: Dir, bytes: usize) -> bool {
+        let rate = match dir {
+            Dir::Up => f.session.rates.up,
+            Dir::Down => f.session.rates.down,
+        };
+        let Some(r) = rate else {
+            return true;
+        };
+        let bytes = u32::try_from(bytes).unwrap_or(u32::MAX);
+        if self
+            .block
+            .police(f.slot, f.generation, dir, r, self.tick, bytes)
+        {
+            return true;
+        }
+        self.local.drop(Drop::RateLimited);
+        self.block.session_rate_drop(f.slot, f.generation, dir);
+        false
     }
 
     fn drop(&mut self, d: Drop, s: Option<&Found>) -> Out {
@@ -312,6 +352,11 @@ impl<'a> Pipeline<'a> {
             Ok(x) => x,
             Err(x) => return self.drop(x, Some(&f)),
         };
+        // Policed once every check has passed: a spoofed or expired
+        // packet takes none of the subscriber's rate.
+        if !self.conforms(&f, Dir::Up, d.inner_len) {
+            return Out::Drop(Drop::RateLimited);
+        }
         let bytes = d.inner_len as u64;
         self.block.session(f.slot, f.generation, Dir::Up, bytes);
         self.local.add(Counter::Upstream, 1);
@@ -412,12 +457,18 @@ impl<'a> Pipeline<'a> {
     fn deliver(&mut self, buf: &mut [u8], to: &Found, p: &ToSubscriber, sender: Sender) -> Out {
         let limit = limit(to.session.mru, self.env.access_mtu, &to.session.template);
         if fits(p, limit).is_ok() {
+            if !self.conforms(to, Dir::Down, p.len) {
+                return Out::Drop(Drop::RateLimited);
+            }
             return self.encap_for(buf, to, p.start, p.len);
         }
         if !p.dont_fragment {
             // Fragments that could not leave would each count a drop.
             if self.table.nexthop(to.session.lac_nexthop).is_none() {
                 return self.drop(Drop::NoNextHop, Some(to));
+            }
+            if !self.conforms(to, Dir::Down, p.len) {
+                return Out::Drop(Drop::RateLimited);
             }
             let Some(pkt) = buf.get(p.start..p.start + p.len) else {
                 return self.drop(Drop::Truncated, Some(to));

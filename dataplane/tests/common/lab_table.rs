@@ -57,6 +57,7 @@ pub fn lab_table(
                     sequencing: false,
                 }),
                 switched: None,
+                rates: Default::default(),
             })
             .unwrap()
         })

@@ -8,6 +8,9 @@
 //! * [`tunnel`]: which LNS a switched or access call goes to (RFC 2868
 //!   Tunnel-* attributes, realm rules, failover and hold-down).
 //!
+//! * [`rate`]: subscriber rates from RADIUS (Mikrotik, WISPr, Cisco, Filter-Id),
+//!   profiles and defaults.
+//!
 //! * [`radius`]: RADIUS (RFC 2865/2866/2869, Disconnect/CoA RFC 5176).
 
 pub mod assign;
@@ -15,5 +18,6 @@ pub mod dae;
 pub mod local;
 pub mod pool;
 pub mod radius;
+pub mod rate;
 pub mod schedule;
 pub mod tunnel;
