@@ -52,6 +52,8 @@ pub enum Call {
         pb::DisconnectSessionRequest,
         Reply<pb::DisconnectSessionResponse>,
     ),
+    /// `SetSessionRate`.
+    SetRate(pb::SetSessionRateRequest, Reply<pb::Session>),
     /// `Dial`.
     Dial(pb::DialRequest, Reply<pb::DialResponse>),
     /// `GetStats`.
@@ -129,6 +131,13 @@ impl pb::admin_server::Admin for Service {
         r: Request<pb::DisconnectSessionRequest>,
     ) -> Result<Response<pb::DisconnectSessionResponse>, Status> {
         self.ask(|tx| Call::Disconnect(r.into_inner(), tx)).await
+    }
+
+    async fn set_session_rate(
+        &self,
+        r: Request<pb::SetSessionRateRequest>,
+    ) -> Result<Response<pb::Session>, Status> {
+        self.ask(|tx| Call::SetRate(r.into_inner(), tx)).await
     }
 
     async fn dial(
@@ -269,6 +278,38 @@ fn counters_pb(c: lns_dataplane::table::counters::SessionCounters) -> pb::DataCo
         packets_down: c.down_packets,
         bytes_down: c.down_bytes,
         drops: c.drops,
+        rate_limited_up: c.up_rate_limited,
+        rate_limited_down: c.down_rate_limited,
+    }
+}
+
+fn rate_pb(r: lns_protocol::aaa::rate::Rate) -> pb::Rate {
+    pb::Rate {
+        bits_per_sec: r.bits(),
+        burst_bytes: r.burst,
+    }
+}
+
+/// One direction of a `SetSessionRate`: "" leaves it, "none" lifts it,
+/// a speed sets it (default burst).
+fn rate_source(v: &str, which: &str) -> Result<Option<lns_protocol::aaa::rate::Source>, Status> {
+    use lns_protocol::aaa::rate::{Rate, Source, parse_speed};
+    match v.trim() {
+        "" => Ok(None),
+        "none" | "unlimited" => Ok(Some(Source::Fixed(None))),
+        s => {
+            let bits = parse_speed(s).ok_or_else(|| {
+                Status::invalid_argument(format!(
+                    "{which}: {s:?} is not a speed (e.g. 20M, 512k, or none)"
+                ))
+            })?;
+            let r = Rate::of_bits(bits).ok_or_else(|| {
+                Status::invalid_argument(format!(
+                    "{which}: {s:?} is under 1k; say none for no limit"
+                ))
+            })?;
+            Ok(Some(Source::Fixed(Some(r))))
+        }
     }
 }
 
@@ -432,7 +473,32 @@ impl Admin {
                 .up_since
                 .map_or(0, |t| now.saturating_duration_since(t).as_secs()),
             counters,
+            rate_up: s.rates.up.map(rate_pb),
+            rate_down: s.rates.down.map(rate_pb),
         }
+    }
+
+    fn set_rate(
+        &self,
+        lns: &mut Lns<Plane>,
+        q: &pb::SetSessionRateRequest,
+        now: Instant,
+    ) -> Result<pb::Session, Status> {
+        let asked = lns_protocol::aaa::rate::Asked {
+            up: rate_source(&q.up, "up")?,
+            down: rate_source(&q.down, "down")?,
+        };
+        if asked.is_empty() {
+            return Err(Status::invalid_argument("give --up, --down or both"));
+        }
+        let missing = || not_found(format!("no session {}/{}", q.tunnel, q.session));
+        let key = key_of(q.tunnel, q.session).ok_or_else(missing)?;
+        if !lns.set_rates(now, key, &asked) {
+            return Err(missing());
+        }
+        lns.subscriber(key)
+            .map(|s| self.session_pb(lns, &s, now))
+            .ok_or_else(missing)
     }
 
     /// Subscribers up, per tunnel (one pass over the subscribers).
@@ -510,6 +576,9 @@ impl Admin {
                 } else {
                     Err(not_found(format!("no session {}/{}", q.tunnel, q.session)))
                 });
+            }
+            Call::SetRate(q, r) => {
+                let _ = r.send(self.set_rate(lns, &q, now));
             }
             Call::Dial(q, r) => self.dial(lns, q, r, now),
             Call::Stats(r) => {
@@ -779,6 +848,7 @@ impl Admin {
             ("dae_dropped", a.dae_dropped),
             ("dae_stale", a.dae_stale),
             ("coa_changes", a.coa_changes),
+            ("rate_invalid", a.rate_invalid),
             ("admin_refused", self.refused.load(Ordering::Relaxed)),
             ("switched_calls", lns.switch.len() as u64),
             ("switch_calls_total", lns.switch.stats.calls),

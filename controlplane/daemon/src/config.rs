@@ -56,6 +56,55 @@ pub struct Config {
     /// `[[dialout]]`: outgoing calls (OCRQ) from LNSs relayed to LACs.
     #[serde(default, rename = "dialout")]
     pub dialouts: Vec<Dialout>,
+    /// `[[rate_profile]]`: named rates (RADIUS Filter-Id and Cisco-AVPair
+    /// name them; pools and local users default to them).
+    #[serde(default, rename = "rate_profile")]
+    pub rate_profiles: Vec<RateProfile>,
+    /// `[rates]`: what an unusable RADIUS rate does.
+    #[serde(default)]
+    pub rates: RatesCfg,
+}
+
+/// `[[rate_profile]]`: a rate each way (speeds as `"100M"`, `"512k"`,
+/// `"1.5G"`; a direction left out is not limited), with optional bursts
+/// in bytes (default: 100 ms at the rate, at least 12,000).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateProfile {
+    /// The name RADIUS and the rest of the file use.
+    pub name: String,
+    /// To the subscriber.
+    pub down: Option<String>,
+    /// From the subscriber.
+    pub up: Option<String>,
+    /// Bucket depth downstream, bytes.
+    pub down_burst: Option<u64>,
+    /// Bucket depth upstream, bytes.
+    pub up_burst: Option<u64>,
+}
+
+/// `[rates]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RatesCfg {
+    /// `"refuse"` (the default): a session whose Access-Accept carries a
+    /// rate that does not parse, or names no profile, is refused;
+    /// `"fallback"`: it gets `fallback_profile` instead.
+    #[serde(default)]
+    pub on_invalid: OnInvalidCfg,
+    /// The profile for `on_invalid = "fallback"`.
+    pub fallback_profile: Option<String>,
+}
+
+/// `rates.on_invalid`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum OnInvalidCfg {
+    /// Refuse the session.
+    #[default]
+    Refuse,
+    /// Use `rates.fallback_profile`.
+    Fallback,
 }
 
 /// `[[dialout]]`: the LACs that place outgoing calls to numbers starting
@@ -532,6 +581,9 @@ pub struct PoolCfg {
     pub name: String,
     /// Ranges: `"a.b.c.d-e.f.g.h"` or `"a.b.c.d/nn"`, parsed once here.
     pub ranges: Vec<lns_protocol::aaa::pool::Range>,
+    /// The rate profile of sessions leasing from this pool, when RADIUS
+    /// and the local user give none.
+    pub rate_profile: Option<String>,
 }
 
 /// `[l2tp]`.
@@ -992,6 +1044,17 @@ impl Config {
                 return Err(bad(format!("pool[{i}].ranges"), "needs at least one range"));
             }
         }
+        let profiles = self.rate_settings()?.profiles;
+        for (i, pool) in self.pools.iter().enumerate() {
+            if let Some(p) = &pool.rate_profile
+                && !profiles.contains_key(p)
+            {
+                return Err(bad(
+                    format!("pool[{i}].rate_profile"),
+                    format!("no [[rate_profile]] named {p:?}"),
+                ));
+            }
+        }
         if let Some(r) = &self.radius {
             if r.auth.is_empty() && r.acct.is_empty() && r.dae.is_none() {
                 return Err(bad(
@@ -1062,6 +1125,62 @@ impl Config {
         Ok(Some(fit_mru(mtu)))
     }
 
+    /// The rate profiles, pool defaults and `[rates]`, checked: each
+    /// speed parses, names are unique, the fallback profile exists.
+    pub fn rate_settings(&self) -> Result<lns_protocol::aaa::rate::Settings, ConfigError> {
+        use lns_protocol::aaa::rate::{OnInvalid, Rate, Rates, Settings, parse_speed};
+        let mut s = Settings::default();
+        for (i, p) in self.rate_profiles.iter().enumerate() {
+            let key = |k: &str| format!("rate_profile[{i}].{k}");
+            let one = |speed: &Option<String>, burst: Option<u64>, k: &str| {
+                let Some(v) = speed else {
+                    return Ok(None);
+                };
+                let bits = parse_speed(v).ok_or_else(|| {
+                    bad(
+                        key(k),
+                        format!("{v:?} is not a speed (e.g. \"100M\", \"512k\")"),
+                    )
+                })?;
+                let r = Rate::of_bits(bits).ok_or_else(|| {
+                    bad(key(k), "must be at least 1k (leave it out for no limit)")
+                })?;
+                Ok(Some(burst.map_or(r, |b| r.with_burst(b))))
+            };
+            let rates = Rates {
+                up: one(&p.up, p.up_burst, "up")?,
+                down: one(&p.down, p.down_burst, "down")?,
+            };
+            if s.profiles.insert(p.name.clone(), rates).is_some() {
+                return Err(bad(key("name"), format!("{:?} listed twice", p.name)));
+            }
+        }
+        for pool in &self.pools {
+            if let Some(p) = &pool.rate_profile {
+                s.pools.insert(pool.name.clone(), p.clone());
+            }
+        }
+        s.on_invalid = match (self.rates.on_invalid, &self.rates.fallback_profile) {
+            (OnInvalidCfg::Refuse, _) => OnInvalid::Refuse,
+            (OnInvalidCfg::Fallback, Some(p)) if s.profiles.contains_key(p) => {
+                OnInvalid::Fallback(p.clone())
+            }
+            (OnInvalidCfg::Fallback, Some(p)) => {
+                return Err(bad(
+                    "rates.fallback_profile",
+                    format!("no [[rate_profile]] named {p:?}"),
+                ));
+            }
+            (OnInvalidCfg::Fallback, None) => {
+                return Err(bad(
+                    "rates.fallback_profile",
+                    "on_invalid = \"fallback\" needs a profile",
+                ));
+            }
+        };
+        Ok(s)
+    }
+
     /// PPP settings for the LNS engine.
     pub fn lns(&self) -> lns_protocol::lns::LnsConfig {
         use lns_protocol::ppp::lcp::AuthProtocol;
@@ -1106,6 +1225,8 @@ impl Config {
             gateway: p.gateway,
             dns: [p.dns.first().copied(), p.dns.get(1).copied()],
             default_pool: p.default_pool.clone(),
+            // Validated by `parse`.
+            rates: self.rate_settings().unwrap_or_default(),
             radius: self.radius.as_ref().map(|r| {
                 use lns_protocol::aaa::radius::client::{ClientConfig, Server};
                 let servers = |v: &[RadiusServer]| {
@@ -1498,6 +1619,41 @@ mod tests {
         assert!(a.pools_v4.contains(&("100.64.128.0".parse().unwrap(), 18)));
         assert_eq!(a.gateway, Some(c.ppp.gateway));
         assert_eq!(lns_dataplane::daemon::Args::parse(a.to_args()), Ok(a));
+    }
+
+    #[test]
+    fn rate_profiles_pools_and_on_invalid_are_checked_and_named() {
+        use lns_protocol::aaa::rate::{OnInvalid, Rate};
+        let text = format!(
+            "{MIN}[[pool]]\nname = \"default\"\nranges = [\"100.64.0.0/24\"]\n\
+             rate_profile = \"gold\"\n\
+             [[rate_profile]]\nname = \"gold\"\ndown = \"100M\"\nup = \"20M\"\nup_burst = 500000\n\
+             [[rate_profile]]\nname = \"slow\"\ndown = \"1.5M\"\n\
+             [rates]\non_invalid = \"fallback\"\nfallback_profile = \"slow\"\n"
+        );
+        let c = Config::parse(&text).unwrap();
+        let r = c.lns().rates;
+        assert_eq!(r.profiles["gold"].down, Rate::of_bits(100_000_000));
+        assert_eq!(r.profiles["gold"].up.map(|r| r.burst), Some(500_000));
+        assert_eq!(r.profiles["slow"].up, None, "a direction left out");
+        assert_eq!(r.pools["default"], "gold");
+        assert_eq!(r.on_invalid, OnInvalid::Fallback("slow".into()));
+        let bad = format!("{MIN}[[rate_profile]]\nname = \"x\"\ndown = \"fast\"\n");
+        assert!(err(&bad).contains("rate_profile[0].down"), "{}", err(&bad));
+        let tiny = format!("{MIN}[[rate_profile]]\nname = \"x\"\nup = \"100\"\n");
+        assert!(err(&tiny).contains("rate_profile[0].up"), "{}", err(&tiny));
+        let dup = format!("{MIN}[[rate_profile]]\nname = \"x\"\n[[rate_profile]]\nname = \"x\"\n");
+        assert!(err(&dup).contains("rate_profile[1].name"), "{}", err(&dup));
+        let pool = format!(
+            "{MIN}[[pool]]\nname = \"default\"\nranges = [\"100.64.0.0/24\"]\nrate_profile = \"nope\"\n"
+        );
+        assert!(
+            err(&pool).contains("pool[0].rate_profile"),
+            "{}",
+            err(&pool)
+        );
+        let fb = format!("{MIN}[rates]\non_invalid = \"fallback\"\n");
+        assert!(err(&fb).contains("rates.fallback_profile"), "{}", err(&fb));
     }
 
     #[test]

@@ -551,8 +551,19 @@ impl TableDataPlane {
                 sequencing: e.sequencing,
             }),
             switched: None,
-            rates: Default::default(),
+            rates: lns_dataplane::table::Rates {
+                up: e.rates.up.map(worker_rate),
+                down: e.rates.down.map(worker_rate),
+            },
         })
+    }
+}
+
+/// The protocol's rate as the workers police it.
+fn worker_rate(r: lns_protocol::aaa::rate::Rate) -> lns_dataplane::table::Rate {
+    lns_dataplane::table::Rate {
+        kbps: r.kbps,
+        burst: r.burst,
     }
 }
 
@@ -987,6 +998,7 @@ mod tests {
             mru: 1500,
             sequencing: false,
             next_ns: 0,
+            rates: Default::default(),
         }
     }
 

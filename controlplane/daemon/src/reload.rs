@@ -148,5 +148,14 @@ pub fn apply(lns: &mut Lns<Plane>, old: &Config, new: &Config) -> Result<Vec<Str
     if radius_changed {
         changes.push("RADIUS servers replaced".into());
     }
+    // Profiles, pool and user defaults: the sessions using what changed
+    // get their new rates now.
+    let rated = lns.resolve_rates(std::time::Instant::now());
+    if old.rate_profiles != new.rate_profiles || old.rates != new.rates || rated > 0 {
+        changes.push(format!(
+            "rate profiles: {}; {rated} sessions' rates changed",
+            new.rate_profiles.len()
+        ));
+    }
     Ok(changes)
 }

@@ -60,6 +60,7 @@ fn main() {
             password: format!("p{i}"),
             address: None,
             pool: None,
+            rate_profile: None,
         });
     }
     let mut pools = Pools::default();
@@ -69,6 +70,7 @@ fn main() {
         gateway: Ipv4Addr::new(100, 127, 255, 254),
         dns: [Some(Ipv4Addr::new(9, 9, 9, 9)), None],
         default_pool: "default".into(),
+        rates: Default::default(),
         radius: None,
     };
     let mut lns = Lns::new(endpoint(1), cfg, users, pools, NullDataPlane::default(), 3);

@@ -39,6 +39,7 @@ fn lab(lac_answers: bool) -> (Sim<Mixed<NullDataPlane>>, usize) {
         gateway: Ipv4Addr::new(100, 64, 0, 1),
         dns: [None, None],
         default_pool: "default".into(),
+        rates: Default::default(),
         radius: None,
     };
     let lns = Lns::new(

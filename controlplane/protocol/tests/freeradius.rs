@@ -96,6 +96,7 @@ impl World {
             gateway: Ipv4Addr::new(100, 64, 255, 254),
             dns: [None, None],
             default_pool: "default".into(),
+            rates: Default::default(),
             radius: Some(RadiusSettings {
                 client: ClientConfig {
                     auth: vec![server(r.auth)],

@@ -60,6 +60,7 @@ fn lns_cfg(auth: AuthProtocol, gateway: Ipv4Addr) -> LnsConfig {
         gateway,
         dns: [None, None],
         default_pool: "default".into(),
+        rates: Default::default(),
         radius: None,
     }
 }
@@ -73,6 +74,7 @@ fn users(n: usize) -> Users {
                 password: format!("pw-{i}"),
                 address: None,
                 pool: None,
+                rate_profile: None,
             });
         }
     }

@@ -74,6 +74,7 @@ fn lns(sequencing: DataSequencing, fast_start: bool) -> Lns<NumberingPlane> {
             password: format!("pw{i}"),
             address: None,
             pool: None,
+            rate_profile: None,
         });
     }
     let mut pools = Pools::default();
@@ -93,6 +94,7 @@ fn lns(sequencing: DataSequencing, fast_start: bool) -> Lns<NumberingPlane> {
         gateway: Ipv4Addr::new(100, 64, 0, 1),
         dns: [None, None],
         default_pool: "default".into(),
+        rates: Default::default(),
         radius: None,
     };
     Lns::new(

@@ -55,6 +55,7 @@ fn lns_with_pool(users: usize, auth: AuthProtocol, range: &str) -> Lns<NullDataP
             password: format!("pw-{i}"),
             address: None,
             pool: None,
+            rate_profile: None,
         });
     }
     // A user with a static address, to check claims mix with leases.
@@ -63,6 +64,7 @@ fn lns_with_pool(users: usize, auth: AuthProtocol, range: &str) -> Lns<NullDataP
         password: "pw-static".into(),
         address: Some(Ipv4Addr::new(100, 64, 0, 1 + 10)),
         pool: None,
+        rate_profile: None,
     });
     let mut pools = Pools::default();
     pools.add("default", vec![range.parse().unwrap()]);
@@ -78,6 +80,7 @@ fn lns_with_pool(users: usize, auth: AuthProtocol, range: &str) -> Lns<NullDataP
         gateway: Ipv4Addr::new(100, 127, 255, 254),
         dns: [Some(Ipv4Addr::new(9, 9, 9, 9)), None],
         default_pool: "default".into(),
+        rates: Default::default(),
         radius: None,
     };
     Lns::new(endpoint(1), cfg, u, pools, NullDataPlane::default(), 7)

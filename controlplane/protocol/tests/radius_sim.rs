@@ -39,6 +39,8 @@ fn rad_addr(port: u16) -> SocketAddr {
 #[derive(Default)]
 struct Fake {
     users: HashMap<Vec<u8>, (String, Option<Ipv4Addr>)>,
+    /// More attributes for a user's Access-Accept.
+    accept_attrs: HashMap<Vec<u8>, Vec<Attr>>,
     up: bool,
     accounting: Vec<Packet>,
     access: usize,
@@ -104,6 +106,9 @@ impl Fake {
                             .push(Attr::new(attr::FRAMED_IP_ADDRESS, ip.octets().to_vec()));
                     }
                     reply.attrs.extend(extra);
+                    reply
+                        .attrs
+                        .extend(self.accept_attrs.get(&user).cloned().unwrap_or_default());
                 } else {
                     reply
                         .attrs
@@ -160,6 +165,7 @@ fn lns_with<D: DataPlane>(
         gateway: Ipv4Addr::new(100, 64, 255, 254),
         dns: [None, None],
         default_pool: "default".into(),
+        rates: Default::default(),
         radius: Some(RadiusSettings {
             client: ClientConfig {
                 auth: vec![Server {
@@ -761,7 +767,8 @@ fn coa_changes_session_timeout_and_naks_what_it_cannot_do() {
                 ]
             )
         ),
-        (Some(Code::CoaNak), Some(401))
+        (Some(Code::CoaNak), Some(407)),
+        "a profile that is not configured"
     );
     // Nothing changed: bob is still up well past 30 s of service.
     w.run(Duration::from_secs(30));
@@ -803,4 +810,127 @@ fn coa_changes_session_timeout_and_naks_what_it_cannot_do() {
             ..
         }
     )));
+}
+
+/// A data plane that keeps every entry it was given.
+#[derive(Debug, Default)]
+struct RecordingPlane {
+    inner: NullDataPlane,
+    installs: Vec<SessionEntry>,
+}
+
+impl DataPlane for RecordingPlane {
+    fn install(&mut self, e: &SessionEntry) {
+        self.installs.push(e.clone());
+        self.inner.install(e)
+    }
+    fn remove(&mut self, key: lns_protocol::l2tp::SessionKey) -> Removed {
+        self.inner.remove(key)
+    }
+}
+
+/// Rates from the Access-Accept reach the data plane with the session;
+/// an unusable one refuses it; a CoA changes one direction and keeps the
+/// other; a reload that changes a profile changes the sessions using it;
+/// an operator's change holds.
+#[test]
+fn rates_from_radius_a_coa_a_reload_and_an_operator_reach_the_data_plane() {
+    use lns_protocol::aaa::rate::{self, Asked, Rate, Rates, Source};
+    let mut engine = lns_with(AuthProtocol::Pap, None, None, RecordingPlane::default());
+    let mut cfg = engine.config().clone();
+    let gold = |up: u64, down: u64| Rates {
+        up: Rate::of_bits(up),
+        down: Rate::of_bits(down),
+    };
+    cfg.rates = rate::Settings {
+        profiles: [("gold".to_string(), gold(20_000_000, 100_000_000))].into(),
+        ..Default::default()
+    };
+    engine.reconfigure(cfg.clone(), false).unwrap();
+    let mut w = World::with_lns(AuthProtocol::Pap, engine);
+    w.radius
+        .users
+        .insert(b"carol".to_vec(), ("carol-pw".into(), None));
+    for (user, attr) in [
+        ("bob", Attr::vendor(14988, 8, b"10M/50M")),
+        ("alice", Attr::new(attr::FILTER_ID, b"gold".to_vec())),
+        ("carol", Attr::vendor(14988, 8, b"fast")),
+    ] {
+        w.radius
+            .accept_attrs
+            .insert(user.as_bytes().to_vec(), vec![attr]);
+    }
+    let bob = w.call("bob", "bob-pw");
+    w.run(Duration::from_secs(5));
+    let alice = w.call("alice", "alice-pw");
+    w.run(Duration::from_secs(5));
+    w.call("carol", "carol-pw");
+    w.run(Duration::from_secs(10));
+    assert_eq!(w.lac_ups().len(), 2, "carol's unusable rate refuses her");
+    assert_eq!(w.lns_engine().aaa.rate_invalid, 1);
+    let last = |w: &mut World<RecordingPlane>, lac_key| {
+        let lns_key = w
+            .lns_engine()
+            .subscribers()
+            .find(|s| s.peer_ids.1 == lac_key)
+            .map(|s| s.key);
+        let plane = &w.lns_engine().dataplane;
+        plane
+            .installs
+            .iter()
+            .rev()
+            .find(|e| Some(e.key) == lns_key)
+            .map(|e| e.rates)
+    };
+    let (bob_k, alice_k) = (bob.session, alice.session);
+    assert_eq!(last(&mut w, bob_k), Some(gold(10_000_000, 50_000_000)));
+    assert_eq!(last(&mut w, alice_k), Some(gold(20_000_000, 100_000_000)));
+
+    // CoA: bob's download to 5 Mbit/s, his upload kept.
+    let from = SocketAddr::from(([127, 0, 0, 1], 40000));
+    let mut req = Packet::new(Code::CoaRequest, 9, [0; 16]);
+    req.attrs = vec![
+        Attr::new(attr::USER_NAME, b"bob".to_vec()),
+        Attr::vendor(14122, 8, &5_000_000u32.to_be_bytes()),
+    ];
+    let req = req.seal_md5_request(b"dae-secret").unwrap();
+    let now = w.sim.now;
+    let r = w.lns_engine().handle_dae(now, from, &req).unwrap();
+    assert_eq!(Packet::decode(&r).unwrap().code(), Some(Code::CoaAck));
+    assert_eq!(last(&mut w, bob_k), Some(gold(10_000_000, 5_000_000)));
+
+    // A reload makes gold faster: alice follows, bob (no profile) not.
+    cfg.rates
+        .profiles
+        .insert("gold".into(), gold(30_000_000, 200_000_000));
+    let installs = w.lns_engine().dataplane.installs.len();
+    let now = w.sim.now;
+    w.lns_engine().reconfigure(cfg, false).unwrap();
+    assert_eq!(w.lns_engine().resolve_rates(now), 1, "alice alone");
+    assert_eq!(last(&mut w, alice_k), Some(gold(30_000_000, 200_000_000)));
+    assert_eq!(w.lns_engine().dataplane.installs.len(), installs + 1);
+
+    // The operator lifts bob's upload limit.
+    let key = w
+        .lns_engine()
+        .subscribers()
+        .find(|s| s.peer_ids.1 == bob_k)
+        .map(|s| s.key)
+        .unwrap();
+    let lift = Asked {
+        up: Some(Source::Fixed(None)),
+        down: None,
+    };
+    assert!(w.lns_engine().set_rates(now, key, &lift));
+    assert_eq!(
+        last(&mut w, bob_k),
+        Some(Rates {
+            up: None,
+            down: Rate::of_bits(5_000_000)
+        })
+    );
+    assert_eq!(
+        w.lns_engine().subscriber(key).map(|s| s.rates.down),
+        Some(Rate::of_bits(5_000_000))
+    );
 }

@@ -56,6 +56,8 @@ usage: lnsctl [--server URL] [--token-file FILE] [--ca FILE] [--json] COMMAND
            [--page-size N] [--page TOKEN] one page (all pages without --page-size)
   session TUNNEL/SESSION                  one session, with data-plane counters
   session kill TUNNEL/SESSION [--cause TEXT]
+  session rate TUNNEL/SESSION [--down SPEED] [--up SPEED]
+                                          set a session's rates (20M, 512k, none)
                                           LCP Terminate, then CDN to the LAC
   dial LAC[:PORT] [--called NUMBER] [--timeout SECS]
                                           outgoing call (OCRQ) through that LAC
@@ -206,6 +208,17 @@ fn print_json<T: serde::Serialize>(v: &T) {
         Ok(s) => out!("{s}"),
         Err(e) => err!("lnsctl: {e}"),
     }
+}
+
+/// A rate as operators write it, or "none".
+fn rate_text(r: Option<&pb::Rate>) -> String {
+    r.map_or("none".into(), |r| {
+        format!(
+            "{} (burst {} B)",
+            lns_protocol::aaa::rate::speed(r.bits_per_sec),
+            r.burst_bytes
+        )
+    })
 }
 
 fn session_rows(s: &[pb::Session]) -> Vec<Vec<String>> {
@@ -425,6 +438,37 @@ async fn run(o: Opts) -> Result<(), Fail> {
                 out!("session {tunnel}/{session}: disconnecting");
             }
         }
+        ("session", Some("rate")) => {
+            let down = flag(&mut args, "--down")
+                .map_err(usage)?
+                .unwrap_or_default();
+            let up = flag(&mut args, "--up").map_err(usage)?.unwrap_or_default();
+            let (Some(id), true) = (args.get(1), !(up.is_empty() && down.is_empty())) else {
+                return Err(usage(
+                    "session rate TUNNEL/SESSION [--down SPEED] [--up SPEED]".into(),
+                ));
+            };
+            let (tunnel, session) = key(id).map_err(usage)?;
+            let s = c
+                .set_session_rate(pb::SetSessionRateRequest {
+                    tunnel,
+                    session,
+                    up,
+                    down,
+                })
+                .await
+                .map_err(rpc)?
+                .into_inner();
+            if o.json {
+                print_json(&s);
+            } else {
+                out!(
+                    "session {tunnel}/{session}: rate down {}, up {}",
+                    rate_text(s.rate_down.as_ref()),
+                    rate_text(s.rate_up.as_ref())
+                );
+            }
+        }
         ("session", Some(id)) if args.len() == 1 => {
             let (tunnel, session) = key(id).map_err(usage)?;
             let s = c
@@ -446,18 +490,23 @@ async fn run(o: Opts) -> Result<(), Fail> {
                     ("state", s.state.clone()),
                     ("PPP phase", s.ppp_phase.clone()),
                     ("up (s)", s.uptime_secs.to_string()),
+                    ("rate down", rate_text(s.rate_down.as_ref())),
+                    ("rate up", rate_text(s.rate_up.as_ref())),
                 ] {
                     out!("{k:<16}{v}");
                 }
                 match cnt {
                     Some(c) => out!(
-                        "{:<16}up {} packets {} bytes, down {} packets {} bytes, {} dropped",
+                        "{:<16}up {} packets {} bytes, down {} packets {} bytes, {} dropped \
+                         ({} up, {} down over the rate)",
                         "data plane",
                         c.packets_up,
                         c.bytes_up,
                         c.packets_down,
                         c.bytes_down,
-                        c.drops
+                        c.drops,
+                        c.rate_limited_up,
+                        c.rate_limited_down
                     ),
                     None => out!("{:<16}not forwarding (no data plane)", "data plane"),
                 }

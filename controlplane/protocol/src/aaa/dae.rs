@@ -25,8 +25,13 @@
 //!    503 Session Context Not Found.
 //! 5. A CoA-Request asking to re-authorize (Service-Type Authorize Only,
 //!    §3.2): 405 Unsupported Service; asking for anything but
-//!    Session-Timeout (RFC 2865 §5.27) or Idle-Timeout (§5.28): 401
-//!    Unsupported Attribute, nothing changed (not partly applied).
+//!    Session-Timeout (RFC 2865 §5.27), Idle-Timeout (§5.28) or rates
+//!    (`crate::aaa::rate`: Mikrotik-Rate-Limit, WISPr-Bandwidth-Max-*,
+//!    Cisco-AVPair sub-qos-policy-*, Filter-Id): 401 Unsupported
+//!    Attribute, or 406 Unsupported Extension for another
+//!    Vendor-Specific attribute; a rate that does not parse or names no
+//!    configured profile: 407 Invalid Attribute Value. Nothing is changed
+//!    (not partly applied).
 //! 6. A CoA-Request that asks nothing: 404 Invalid Request.
 //! 7. A CoA-Request: ACK, every matching session changed.
 //! 8. A Disconnect-Request: ACK, and every matching session is cleared
@@ -105,6 +110,12 @@ pub enum ErrorCause {
     InvalidRequest = 404,
     /// 405: the service asked is not supported.
     UnsupportedService = 405,
+    /// 406: a vendor extension (Vendor-Specific attribute) we do not
+    /// support.
+    UnsupportedExtension = 406,
+    /// 407: an attribute we support with a value we cannot use (a rate
+    /// that does not parse, a profile that is not configured).
+    InvalidAttributeValue = 407,
     /// 503: no session matches.
     SessionContextNotFound = 503,
 }
@@ -152,13 +163,16 @@ pub struct Decision<K> {
 
 /// What a CoA-Request changes in a session (RFC 5176 §3.1: the
 /// authorization attributes it carries replace the session's).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Change {
     /// Session-Timeout: the session's whole time, from when it came up
     /// (RFC 2865 §5.27); 0 removes the limit.
     pub session_timeout: Option<u32>,
     /// Idle-Timeout, seconds (RFC 2865 §5.28); 0 removes it.
     pub idle_timeout: Option<u32>,
+    /// The rates it asks, each way (`crate::aaa::rate`): the directions
+    /// it names replace the session's.
+    pub rates: crate::aaa::rate::Asked,
 }
 
 impl<K> Decision<K> {
@@ -186,12 +200,14 @@ impl<K> Decision<K> {
 }
 
 /// Decides the answer to `req` (see the module's contract) given our NAS
-/// identity (`None`: no NAS identity is checked) and the live `sessions`.
-/// `None` when `req` is neither a Disconnect-Request nor a CoA-Request.
+/// identity (`None`: no NAS identity is checked), the live `sessions`,
+/// and the rate `profiles` a CoA's rate attributes may name. `None` when
+/// `req` is neither a Disconnect-Request nor a CoA-Request.
 pub fn decide<'a, K: Ord>(
     req: &Packet,
     nas: Option<&Nas>,
     sessions: impl IntoIterator<Item = SessionView<'a, K>>,
+    profiles: &crate::aaa::rate::Profiles,
 ) -> Option<Decision<K>> {
     let kind = Kind::of(req.code())?;
     // 1. §3 NAS identification attributes.
@@ -256,8 +272,16 @@ pub fn decide<'a, K: Ord>(
                 attr::SESSION_TIMEOUT => with.session_timeout = a.as_u32(),
                 attr::IDLE_TIMEOUT => with.idle_timeout = a.as_u32(),
                 k if COA_NOT_CHANGES.contains(&k) => {}
+                _ if crate::aaa::rate::is_rate_attr(a) => {}
+                attr::VENDOR_SPECIFIC => {
+                    return Some(Decision::nak(kind, ErrorCause::UnsupportedExtension));
+                }
                 _ => return Some(Decision::nak(kind, ErrorCause::UnsupportedAttribute)),
             }
+        }
+        match crate::aaa::rate::asked(&req.attrs, profiles) {
+            Ok(r) => with.rates = r,
+            Err(_) => return Some(Decision::nak(kind, ErrorCause::InvalidAttributeValue)),
         }
         if with == Change::default() {
             return Some(Decision::nak(kind, ErrorCause::InvalidRequest));
@@ -416,7 +440,7 @@ mod tests {
 
     /// Decision as (code, Error-Cause value, keys cleared).
     fn outcome(code: Code, nas: Option<&Nas>, attrs: Vec<Attr>) -> (Code, Option<u32>, Vec<u32>) {
-        let d = decide(&request(code, attrs), nas, sessions()).unwrap();
+        let d = decide(&request(code, attrs), nas, sessions(), &Default::default()).unwrap();
         assert_eq!(d.error_cause.is_some(), d.code != code_ack(code), "{d:?}");
         (d.code, d.error_cause.map(ErrorCause::value), d.clear)
     }
@@ -446,7 +470,7 @@ mod tests {
                 Attr::u32(attr::EVENT_TIMESTAMP, 1_800_000_000),
             ],
         );
-        let d = decide(&req, None, sessions()).unwrap();
+        let d = decide(&req, None, sessions(), &Default::default()).unwrap();
         assert_eq!((d.code, d.error_cause), (Code::CoaAck, None));
         assert!(d.clear.is_empty());
         assert!(!d.change.is_empty());
@@ -455,6 +479,7 @@ mod tests {
             Change {
                 session_timeout: Some(3600),
                 idle_timeout: Some(600),
+                rates: Default::default(),
             }
         );
     }
@@ -631,10 +656,34 @@ mod tests {
             // A CoA for a session we have, asking what we cannot do or
             // nothing.
             (
-                "CoA for a rate profile",
+                "CoA naming a rate profile that is not configured",
                 Coa,
                 ours.clone(),
                 vec![bob(), text(attr::FILTER_ID, "gold")],
+                CoaNak,
+                407,
+            ),
+            (
+                "CoA with a rate that does not parse",
+                Coa,
+                ours.clone(),
+                vec![bob(), Attr::vendor(14988, 8, b"fast/faster")],
+                CoaNak,
+                407,
+            ),
+            (
+                "CoA with a vendor attribute we do not know",
+                Coa,
+                ours.clone(),
+                vec![bob(), Attr::vendor(2636, 1, b"x")],
+                CoaNak,
+                406,
+            ),
+            (
+                "CoA for another pool",
+                Coa,
+                ours.clone(),
+                vec![bob(), text(attr::FRAMED_POOL, "biz")],
                 CoaNak,
                 401,
             ),
@@ -754,7 +803,7 @@ mod tests {
     #[test]
     fn reply_carries_the_identifier_and_the_error_cause() {
         let req = request(Code::DisconnectRequest, vec![]);
-        let d = decide(&req, None, sessions()).unwrap();
+        let d = decide(&req, None, sessions(), &Default::default()).unwrap();
         let reply = d.reply(&req);
         assert_eq!(reply.code(), Some(Code::DisconnectNak));
         assert_eq!(reply.identifier, 9);
@@ -766,7 +815,9 @@ mod tests {
             Code::DisconnectRequest,
             vec![text(attr::USER_NAME, "alice")],
         );
-        let reply = decide(&req, None, sessions()).unwrap().reply(&req);
+        let reply = decide(&req, None, sessions(), &Default::default())
+            .unwrap()
+            .reply(&req);
         assert_eq!(reply.code(), Some(Code::DisconnectAck));
         assert!(reply.attrs.is_empty());
     }
@@ -780,11 +831,18 @@ mod tests {
             Code::CoaNak,
         ] {
             let req = request(code, vec![text(attr::USER_NAME, "bob")]);
-            assert_eq!(decide(&req, None, sessions()), None, "{code:?}");
+            assert_eq!(
+                decide(&req, None, sessions(), &Default::default()),
+                None,
+                "{code:?}"
+            );
         }
         let mut unknown = request(Code::DisconnectRequest, vec![]);
         unknown.code = 99;
-        assert_eq!(decide(&unknown, None, sessions()), None);
+        assert_eq!(
+            decide(&unknown, None, sessions(), &Default::default()),
+            None
+        );
     }
 
     fn sealed(code: u8, secret: &[u8], attrs: Vec<Attr>) -> Vec<u8> {

@@ -7,6 +7,7 @@
 //! password = "s3cret"
 //! address = "100.64.0.10"   # optional static address
 //! pool = "business"         # optional pool (else the default pool)
+//! rate_profile = "gold"     # optional rate profile (lnsd's [[rate_profile]])
 //! ```
 //!
 //! Contract: [`Users::parse`] refuses duplicates and unknown keys, naming
@@ -31,6 +32,10 @@ pub struct User {
     pub address: Option<Ipv4Addr>,
     /// Pool to lease from.
     pub pool: Option<String>,
+    /// Rate profile (`[[rate_profile]]` in lnsd's configuration) when
+    /// RADIUS gives none.
+    #[serde(default)]
+    pub rate_profile: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

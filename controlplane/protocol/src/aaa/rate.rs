@@ -125,14 +125,37 @@ impl Rates {
     }
 }
 
-/// What a packet asks of a session's rates, each way: `None`, nothing
-/// (the rate stays); `Some(None)`, no limit; `Some(Some(r))`, `r`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Where one direction of a session's rate comes from. Kept per session
+/// rather than the rate itself, so a reload that changes a profile
+/// changes the sessions using it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Hash)]
+pub enum Source {
+    /// The configured default (the local user's profile, else the pool's).
+    #[default]
+    Default,
+    /// This rate, or no limit (RADIUS gave a number, or an operator did).
+    Fixed(Option<Rate>),
+    /// That direction of this profile (no limit if it has none).
+    Profile(String),
+}
+
+/// Which direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// From the subscriber.
+    Up,
+    /// To the subscriber.
+    Down,
+}
+
+/// What a packet asks of a session's rates, each way (`None`: nothing,
+/// the direction stays as it is).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Asked {
     /// Upload.
-    pub up: Option<Option<Rate>>,
+    pub up: Option<Source>,
     /// Download.
-    pub down: Option<Option<Rate>>,
+    pub down: Option<Source>,
 }
 
 impl Asked {
@@ -142,11 +165,11 @@ impl Asked {
     }
 
     /// `to` with what is asked replacing it.
-    pub fn apply(&self, to: Rates) -> Rates {
-        Rates {
-            up: self.up.unwrap_or(to.up),
-            down: self.down.unwrap_or(to.down),
-        }
+    pub fn apply(&self, to: &[Source; 2]) -> [Source; 2] {
+        [
+            self.up.clone().unwrap_or_else(|| to[0].clone()),
+            self.down.clone().unwrap_or_else(|| to[1].clone()),
+        ]
     }
 
     /// Each direction from `self`, else from `other`.
@@ -280,8 +303,16 @@ fn mikrotik(value: &str) -> Option<Asked> {
         })
     };
     Some(Asked {
-        up: Some(with(rx, burst_rate.map(|b| b.0), burst_time.map(|t| t.0))),
-        down: Some(with(tx, burst_rate.map(|b| b.1), burst_time.map(|t| t.1))),
+        up: Some(Source::Fixed(with(
+            rx,
+            burst_rate.map(|b| b.0),
+            burst_time.map(|t| t.0),
+        ))),
+        down: Some(Source::Fixed(with(
+            tx,
+            burst_rate.map(|b| b.1),
+            burst_time.map(|t| t.1),
+        ))),
     })
 }
 
@@ -332,13 +363,15 @@ pub fn asked(attrs: &[Attr], profiles: &Profiles) -> Result<Asked, RateError> {
     for a in attrs {
         if a.kind == attr::FILTER_ID {
             let name = text(&a.value);
-            let p = profiles.get(&name).ok_or(RateError::UnknownProfile {
-                attr: "Filter-Id",
-                name,
-            })?;
+            if !profiles.contains_key(&name) {
+                return Err(RateError::UnknownProfile {
+                    attr: "Filter-Id",
+                    name,
+                });
+            }
             filter = filter.or(Asked {
-                up: Some(p.up),
-                down: Some(p.down),
+                up: Some(Source::Profile(name.clone())),
+                down: Some(Source::Profile(name)),
             });
             continue;
         }
@@ -366,7 +399,7 @@ pub fn asked(attrs: &[Attr], profiles: &Profiles) -> Result<Asked, RateError> {
                         attr: name,
                         value: format!("{v:02x?}"),
                     })?;
-                let r = Some(Rate::of_bits(u64::from(bits)));
+                let r = Some(Source::Fixed(Rate::of_bits(u64::from(bits))));
                 if k == vendor::WISPR_MAX_UP {
                     wispr.up = wispr.up.or(r);
                 } else {
@@ -387,15 +420,18 @@ pub fn asked(attrs: &[Attr], profiles: &Profiles) -> Result<Asked, RateError> {
                 } else {
                     (p.down, "down")
                 };
-                let r = rate.ok_or(RateError::NoDirection {
-                    attr: "Cisco-AVPair",
-                    name,
-                    direction,
-                })?;
+                if rate.is_none() {
+                    return Err(RateError::NoDirection {
+                        attr: "Cisco-AVPair",
+                        name,
+                        direction,
+                    });
+                }
+                let src = Some(Source::Profile(name));
                 if inbound {
-                    cisco.up = cisco.up.or(Some(Some(r)));
+                    cisco.up = cisco.up.or(src);
                 } else {
-                    cisco.down = cisco.down.or(Some(Some(r)));
+                    cisco.down = cisco.down.or(src);
                 }
             }
             _ => {}
@@ -405,13 +441,13 @@ pub fn asked(attrs: &[Attr], profiles: &Profiles) -> Result<Asked, RateError> {
 }
 
 /// What to do with a session whose RADIUS rates cannot be used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum OnInvalid {
     /// Refuse the session (authentication fails with the reason).
     #[default]
     Refuse,
-    /// Give it these rates instead (a configured profile).
-    Fallback(Rates),
+    /// Give it this profile instead.
+    Fallback(String),
 }
 
 /// The rate settings: profiles, defaults, and what an unusable RADIUS
@@ -420,9 +456,9 @@ pub enum OnInvalid {
 pub struct Settings {
     /// `[[rate_profile]]` by name.
     pub profiles: Profiles,
-    /// The rates of sessions whose address comes from a pool, by pool
+    /// The profile of sessions whose address comes from a pool, by pool
     /// (a pool's `rate_profile`).
-    pub pools: HashMap<String, Rates>,
+    pub pools: HashMap<String, String>,
     /// What an unusable RADIUS value does.
     pub on_invalid: OnInvalid,
 }
@@ -433,9 +469,51 @@ impl Settings {
     pub fn default_for(&self, user_profile: Option<&str>, pool: Option<&str>) -> Rates {
         user_profile
             .and_then(|p| self.profiles.get(p))
-            .or_else(|| pool.and_then(|p| self.pools.get(p)))
+            .or_else(|| {
+                pool.and_then(|p| self.pools.get(p))
+                    .and_then(|p| self.profiles.get(p))
+            })
             .copied()
             .unwrap_or_default()
+    }
+
+    /// A session's rates from where each direction comes from (`src`,
+    /// up then down), its defaults as in [`Settings::default_for`]. A
+    /// profile that is gone (a reload removed it) gives the default.
+    pub fn resolve(
+        &self,
+        src: &[Source; 2],
+        user_profile: Option<&str>,
+        pool: Option<&str>,
+    ) -> Rates {
+        let default = self.default_for(user_profile, pool);
+        let one = |s: &Source, d: Direction| {
+            let pick = |r: &Rates| match d {
+                Direction::Up => r.up,
+                Direction::Down => r.down,
+            };
+            match s {
+                Source::Default => pick(&default),
+                Source::Fixed(r) => *r,
+                Source::Profile(p) => self.profiles.get(p).map_or(pick(&default), pick),
+            }
+        };
+        Rates {
+            up: one(&src[0], Direction::Up),
+            down: one(&src[1], Direction::Down),
+        }
+    }
+
+    /// What a session whose RADIUS rates are unusable gets: `None` to
+    /// refuse it.
+    pub fn on_invalid(&self) -> Option<Asked> {
+        match &self.on_invalid {
+            OnInvalid::Refuse => None,
+            OnInvalid::Fallback(p) => Some(Asked {
+                up: Some(Source::Profile(p.clone())),
+                down: Some(Source::Profile(p.clone())),
+            }),
+        }
     }
 }
 
@@ -490,21 +568,25 @@ mod tests {
     #[test]
     fn mikrotik_rate_limit_is_rx_up_and_tx_down() {
         let a = asked(&[vsa(vendor::MIKROTIK, 8, b"10M/50M")], &Profiles::new()).unwrap();
-        assert_eq!(a.up, Some(Rate::of_bits(10_000_000)));
-        assert_eq!(a.down, Some(Rate::of_bits(50_000_000)));
+        assert_eq!(a.up, Some(Source::Fixed(Rate::of_bits(10_000_000))));
+        assert_eq!(a.down, Some(Source::Fixed(Rate::of_bits(50_000_000))));
         // One value: both ways. 0: no limit that way.
         let a = asked(&[vsa(vendor::MIKROTIK, 8, b"2M")], &Profiles::new()).unwrap();
         assert_eq!(a.up, a.down);
         let a = asked(&[vsa(vendor::MIKROTIK, 8, b"0/8M")], &Profiles::new()).unwrap();
-        assert_eq!(a.up, Some(None));
+        assert_eq!(a.up, Some(Source::Fixed(None)));
         // With bursts: burst-rate × burst-time ÷ 8 bytes.
         let a = asked(
             &[vsa(vendor::MIKROTIK, 8, b"1M/2M 4M/8M 768k/1500k 8/8")],
             &Profiles::new(),
         )
         .unwrap();
-        assert_eq!(a.up.unwrap().unwrap().burst, 4_000_000);
-        assert_eq!(a.down.unwrap().unwrap().burst, 8_000_000);
+        let burst = |s: Option<Source>| match s {
+            Some(Source::Fixed(Some(r))) => r.burst,
+            s => panic!("{s:?}"),
+        };
+        assert_eq!(burst(a.up), 4_000_000);
+        assert_eq!(burst(a.down), 8_000_000);
         for bad in ["", "fast", "10M/", "1M 2M/x", "1M 2M 1M x/8"] {
             assert!(
                 matches!(
@@ -530,8 +612,8 @@ mod tests {
             &p,
         )
         .unwrap();
-        assert_eq!(w.up, Some(Rate::of_bits(3_000_000)));
-        assert_eq!(w.down, Some(Rate::of_bits(9_000_000)));
+        assert_eq!(w.up, Some(Source::Fixed(Rate::of_bits(3_000_000))));
+        assert_eq!(w.down, Some(Source::Fixed(Rate::of_bits(9_000_000))));
         assert!(matches!(
             asked(&[vsa(vendor::WISPR, 7, &[1, 2])], &p),
             Err(RateError::Malformed { .. })
@@ -545,8 +627,8 @@ mod tests {
             &p,
         )
         .unwrap();
-        assert_eq!(c.up, Some(Rate::of_bits(20_000_000)));
-        assert_eq!(c.down, Some(Rate::of_bits(5_000_000)));
+        assert_eq!(c.up, Some(Source::Profile("gold".into())));
+        assert_eq!(c.down, Some(Source::Profile("down-only".into())));
         assert_eq!(
             asked(&[vsa(vendor::CISCO, 1, b"sub-qos-policy-in=down-only")], &p),
             Err(RateError::NoDirection {
@@ -556,7 +638,12 @@ mod tests {
             })
         );
         let f = asked(&[Attr::new(attr::FILTER_ID, b"down-only".to_vec())], &p).unwrap();
-        assert_eq!((f.up, f.down), (Some(None), Some(Rate::of_bits(5_000_000))));
+        let s = Settings {
+            profiles: p.clone(),
+            ..Settings::default()
+        };
+        let fr = s.resolve(&f.apply(&Default::default()), None, None);
+        assert_eq!((fr.up, fr.down), (None, Rate::of_bits(5_000_000)));
         assert!(matches!(
             asked(&[Attr::new(attr::FILTER_ID, b"platinum".to_vec())], &p),
             Err(RateError::UnknownProfile { .. })
@@ -571,7 +658,7 @@ mod tests {
             &p,
         )
         .unwrap();
-        assert_eq!(all.down, Some(Rate::of_bits(2_000_000)));
+        assert_eq!(all.down, Some(Source::Fixed(Rate::of_bits(2_000_000))));
         let some = asked(
             &[
                 Attr::new(attr::FILTER_ID, b"gold".to_vec()),
@@ -580,35 +667,46 @@ mod tests {
             &p,
         )
         .unwrap();
-        assert_eq!(some.down, Some(Rate::of_bits(9_000_000)));
-        assert_eq!(some.up, Some(Rate::of_bits(20_000_000)), "from the profile");
+        assert_eq!(some.down, Some(Source::Fixed(Rate::of_bits(9_000_000))));
+        assert_eq!(
+            some.up,
+            Some(Source::Profile("gold".into())),
+            "from the profile"
+        );
         assert!(asked(&[], &p).unwrap().is_empty());
     }
 
     #[test]
-    fn asked_replaces_only_the_directions_it_names() {
-        let now = Rates {
-            up: Rate::of_bits(1_000_000),
-            down: Rate::of_bits(2_000_000),
-        };
+    fn sources_resolve_against_profiles_and_defaults() {
+        let now = [Source::Default, Source::Fixed(Rate::of_bits(2_000_000))];
         let a = Asked {
             up: None,
-            down: Some(None),
+            down: Some(Source::Fixed(None)),
         };
-        assert_eq!(
-            a.apply(now),
-            Rates {
-                up: now.up,
-                down: None
-            }
-        );
-        let s = Settings {
+        assert_eq!(a.apply(&now), [Source::Default, Source::Fixed(None)]);
+        let mut s = Settings {
             profiles: profiles(),
-            pools: [("biz".to_string(), now)].into(),
+            pools: [("biz".to_string(), "down-only".to_string())].into(),
             on_invalid: OnInvalid::Refuse,
         };
         assert_eq!(s.default_for(Some("gold"), Some("biz")), s.profiles["gold"]);
-        assert_eq!(s.default_for(None, Some("biz")), now);
+        assert_eq!(s.default_for(None, Some("biz")), s.profiles["down-only"]);
         assert_eq!(s.default_for(Some("nope"), None), Rates::default());
+        let src = [Source::Profile("gold".into()), Source::Default];
+        let r = s.resolve(&src, None, Some("biz"));
+        assert_eq!(r.up, Rate::of_bits(20_000_000));
+        assert_eq!(r.down, Rate::of_bits(5_000_000));
+        // A reload changes the profile: the session follows; removes it:
+        // the default.
+        s.profiles.get_mut("gold").unwrap().up = Rate::of_bits(30_000_000);
+        assert_eq!(s.resolve(&src, None, None).up, Rate::of_bits(30_000_000));
+        s.profiles.remove("gold");
+        assert_eq!(s.resolve(&src, None, None).up, None);
+        assert_eq!(s.on_invalid(), None);
+        s.on_invalid = OnInvalid::Fallback("down-only".into());
+        assert_eq!(
+            s.on_invalid().unwrap().down,
+            Some(Source::Profile("down-only".into()))
+        );
     }
 }

@@ -47,6 +47,8 @@ pub struct SessionEntry {
     /// The Ns the data plane goes on from when it takes the session over
     /// (lnsd numbered the session's PPP negotiation until now).
     pub next_ns: u16,
+    /// Its policed rates each way (`None`: not limited).
+    pub rates: crate::aaa::rate::Rates,
 }
 
 /// What the engine asks of the data plane, in the order it must happen

@@ -23,6 +23,7 @@ use crate::aaa::pool::Pools;
 use crate::aaa::radius::client::{Client, ClientConfig, ClientOutput, Service};
 use crate::aaa::radius::nas::{self, Authorization, Call, Nas, Status, Usage};
 use crate::aaa::radius::packet::Packet;
+use crate::aaa::rate;
 use crate::aaa::schedule::Schedule;
 use crate::engine::call::{PppCall, Wire};
 use crate::engine::frame;
@@ -56,6 +57,8 @@ pub struct LnsConfig {
     pub default_pool: String,
     /// RADIUS; `None`: local users only.
     pub radius: Option<RadiusSettings>,
+    /// Rate profiles, defaults, and what an unusable RADIUS rate does.
+    pub rates: rate::Settings,
 }
 
 fn settings_nas_of(cfg: &LnsConfig) -> Option<&Nas> {
@@ -146,6 +149,14 @@ pub struct Sub {
     link: Link,
     wire: Wire,
     user: Vec<u8>,
+    /// Where its rates come from, up then down (RADIUS, a CoA, an
+    /// operator, or the defaults), kept so a reload re-resolves them.
+    rate_src: [rate::Source; 2],
+    /// The pool its address came from (its default rate may be the
+    /// pool's).
+    pool: Option<String>,
+    /// Its rates as the data plane has them.
+    rates: rate::Rates,
     ipv4: Option<Ipv4Addr>,
     ipv6_id: Option<[u8; 8]>,
     reported_up: bool,
@@ -236,6 +247,8 @@ pub struct SubscriberInfo<'a> {
     pub phase: crate::ppp::link::Phase,
     /// When it came up.
     pub up_since: Option<Instant>,
+    /// Its policed rates.
+    pub rates: rate::Rates,
 }
 
 impl<'a> SubscriberInfo<'a> {
@@ -250,6 +263,7 @@ impl<'a> SubscriberInfo<'a> {
             up: s.reported_up,
             phase: s.link.phase(),
             up_since: s.clock.started(),
+            rates: s.rates,
         }
     }
 }
@@ -269,6 +283,10 @@ pub struct AaaStats {
     pub disconnects: u64,
     /// Sessions changed by an acknowledged CoA-Request.
     pub coa_changes: u64,
+    /// Access-Accepts whose rate attributes could not be used (a value
+    /// that does not parse, a profile that is not configured): the
+    /// session was refused or given the fallback profile.
+    pub rate_invalid: u64,
     /// Disconnect/CoA requests refused with a NAK.
     pub dae_naks: u64,
     /// Disconnect/CoA datagrams dropped (unknown client, bad
@@ -469,6 +487,19 @@ impl LnsCore {
         }
         self.role.cfg = cfg;
         Ok(())
+    }
+
+    /// Resolves every session's rates again (after a reload changed the
+    /// profiles, the pools' defaults or the users'): the sessions using
+    /// what changed get their new rates. How many changed.
+    pub fn resolve_rates(&mut self) -> usize {
+        let keys: Vec<SessionKey> = self.calls.iter().map(|(k, _)| *k).collect();
+        keys.into_iter().filter(|&k| self.refresh_rates(k)).count()
+    }
+
+    /// The settings it runs with.
+    pub fn config(&self) -> &LnsConfig {
+        &self.role.cfg
     }
 
     /// Every subscriber, in no particular order (the admin API sorts).
@@ -720,10 +751,35 @@ impl LnsCore {
         let decision = match reply {
             Some(p) => {
                 let z = nas::authorization(p, &creds);
-                let d = z.decision.clone();
+                let mut d = z.decision.clone();
                 if matches!(d, Decision::Accept { .. }) {
-                    self.role.aaa.accepts += 1;
-                    s.authz = Some(z);
+                    let settings = &self.role.cfg.rates;
+                    let asked = rate::asked(&p.attrs, &settings.profiles).or_else(|e| {
+                        self.role.aaa.rate_invalid += 1;
+                        match settings.on_invalid() {
+                            Some(a) => {
+                                tracing::warn!(tunnel = key.tunnel, session = key.session, error = %e, "unusable RADIUS rate; the fallback profile applies");
+                                Ok(a)
+                            }
+                            None => {
+                                tracing::warn!(tunnel = key.tunnel, session = key.session, error = %e, "unusable RADIUS rate; the session is refused");
+                                Err(e)
+                            }
+                        }
+                    });
+                    match asked {
+                        Ok(a) => {
+                            self.role.aaa.accepts += 1;
+                            s.rate_src = a.apply(&s.rate_src);
+                            s.authz = Some(z);
+                        }
+                        Err(e) => {
+                            self.role.aaa.rejects += 1;
+                            d = Decision::Reject {
+                                message: format!("unusable RADIUS rate: {e}"),
+                            };
+                        }
+                    }
                 } else {
                     self.role.aaa.rejects += 1;
                 }
@@ -866,7 +922,8 @@ impl LnsCore {
             nas_port: s.call.nas_port,
             calling: s.call.calling.as_deref(),
         });
-        let Some(decision) = dae::decide(&req, settings_nas_of(&self.role.cfg), sessions) else {
+        let nas = settings_nas_of(&self.role.cfg);
+        let Some(decision) = dae::decide(&req, nas, sessions, &self.role.cfg.rates.profiles) else {
             self.role.aaa.dae_dropped += 1;
             return None;
         };
@@ -876,7 +933,7 @@ impl LnsCore {
         }
         for &k in &decision.change {
             self.role.aaa.coa_changes += 1;
-            self.change(now, k, decision.with);
+            self.change(now, k, decision.with.clone());
         }
         if decision.error_cause.is_some() {
             self.role.aaa.dae_naks += 1;
@@ -903,7 +960,13 @@ impl LnsCore {
             let idle = (t > 0).then(|| Duration::from_secs(u64::from(t)));
             s.clock.set_idle(now, idle);
         }
-        tracing::info!(tunnel = key.tunnel, session = key.session, session_timeout = ?with.session_timeout, idle_timeout = ?with.idle_timeout, "CoA applied");
+        if !with.rates.is_empty() {
+            s.rate_src = with.rates.apply(&s.rate_src);
+        }
+        tracing::info!(tunnel = key.tunnel, session = key.session, session_timeout = ?with.session_timeout, idle_timeout = ?with.idle_timeout, rates = ?with.rates, "CoA applied");
+        if !with.rates.is_empty() {
+            self.refresh_rates(key);
+        }
         // The clock's next instant may have moved: the session's timer
         // is set again from it.
         self.after_link(now, key);
@@ -938,6 +1001,48 @@ impl LnsCore {
         }
     }
 
+    /// Resolves `key`'s rates again from where they come from (after a
+    /// CoA, an operator's change or a reload) and, if they changed and the
+    /// session is forwarding, gives the data plane the new ones (one slot
+    /// write: its counters and buckets go on). Whether they changed.
+    fn refresh_rates(&mut self, key: SessionKey) -> bool {
+        let Some(s) = self.calls.get_mut(&key) else {
+            return false;
+        };
+        let user = self
+            .role
+            .users
+            .get(&s.user)
+            .and_then(|u| u.rate_profile.as_deref());
+        let rates = self
+            .role
+            .cfg
+            .rates
+            .resolve(&s.rate_src, user, s.pool.as_deref());
+        if rates == s.rates {
+            return false;
+        }
+        s.rates = rates;
+        if s.installed {
+            let entry = Self::entry(key, s);
+            self.role.dp_ops.push_back(DataPlaneOp::Install(entry));
+        }
+        true
+    }
+
+    /// An operator sets `key`'s rates (the directions `asked` names):
+    /// they hold until a CoA or another operator change replaces them.
+    /// `false` when there is no such session.
+    pub fn set_rates(&mut self, key: SessionKey, asked: &rate::Asked) -> bool {
+        let Some(s) = self.calls.get_mut(&key) else {
+            return false;
+        };
+        s.rate_src = asked.apply(&s.rate_src);
+        self.refresh_rates(key);
+        tracing::info!(tunnel = key.tunnel, session = key.session, rates = ?asked, "rates set by the operator");
+        true
+    }
+
     /// The data-plane entry of a subscriber as it stands.
     fn entry(key: SessionKey, s: &Sub) -> SessionEntry {
         SessionEntry {
@@ -951,6 +1056,7 @@ impl LnsCore {
             mru: s.link.lcp().peer_mru,
             sequencing: s.sequencing,
             next_ns: s.ns,
+            rates: s.rates,
         }
     }
 
@@ -1363,6 +1469,9 @@ impl LnsCore {
                 peer_ids: (t.peer_id, peer_session),
             },
             user: Vec::new(),
+            rate_src: Default::default(),
+            pool: None,
+            rates: rate::Rates::default(),
             ipv4: None,
             ipv6_id: None,
             reported_up: false,
@@ -1411,7 +1520,8 @@ impl LnsCore {
         let Some(s) = self.calls.get_mut(&key) else {
             return;
         };
-        // Re-authenticated after an LCP renegotiation: same addresses.
+        // Re-authenticated after an LCP renegotiation: same addresses
+        // (RADIUS may have changed the rates).
         if let Some(addr) = s.ipv4 {
             let ipv6 = s.ipv6_id.map(|p| ([0x02, 0, 0, 0, 0, 0, 0, 1], p));
             s.link.assign(
@@ -1419,6 +1529,7 @@ impl LnsCore {
                 Some((self.role.cfg.gateway, addr, self.role.cfg.dns)),
                 ipv6,
             );
+            self.refresh_rates(key);
             return;
         }
         let user = self.role.users.get(&s.user);
@@ -1432,6 +1543,18 @@ impl LnsCore {
             ids: (key.tunnel, key.session),
             ipv6: self.role.cfg.link.ipv6,
         };
+        // A leased address's pool (a static one has none): the session's
+        // default rate may be the pool's.
+        let pool = match wanted.radius_ip.or(wanted.user_ip) {
+            Some(_) => None,
+            None => Some(
+                wanted
+                    .radius_pool
+                    .or(wanted.user_pool)
+                    .unwrap_or(wanted.default_pool)
+                    .to_string(),
+            ),
+        };
         let got = match self.role.addressing.assign(&wanted) {
             Ok(g) => g,
             Err(e) => {
@@ -1443,12 +1566,14 @@ impl LnsCore {
         };
         s.ipv4 = Some(got.ipv4);
         s.ipv6_id = got.ipv6_id;
+        s.pool = pool;
         let ipv6 = got.ipv6_id.map(|p| ([0x02, 0, 0, 0, 0, 0, 0, 1], p));
         s.link.assign(
             now,
             Some((self.role.cfg.gateway, got.ipv4, self.role.cfg.dns)),
             ipv6,
         );
+        self.refresh_rates(key);
     }
 
     fn finish(&mut self, now: Instant, key: SessionKey, cause: DownCause) {
@@ -1914,6 +2039,21 @@ impl<D: DataPlane> Lns<D> {
         let r = self.core.disconnect(now, key, cause);
         self.sync(now);
         r
+    }
+
+    /// See [`LnsCore::set_rates`]; the data plane has them on return.
+    pub fn set_rates(&mut self, now: Instant, key: SessionKey, asked: &rate::Asked) -> bool {
+        let r = self.core.set_rates(key, asked);
+        self.sync(now);
+        r
+    }
+
+    /// See [`LnsCore::resolve_rates`]; the data plane has the new rates
+    /// on return.
+    pub fn resolve_rates(&mut self, now: Instant) -> usize {
+        let n = self.core.resolve_rates();
+        self.sync(now);
+        n
     }
 
     /// Next datagram to send, a sequenced session's frames numbered from
