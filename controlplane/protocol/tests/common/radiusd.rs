@@ -42,14 +42,17 @@ impl Radiusd {
             let _ = std::fs::remove_file(raddb.join(l));
         }
         let (auth, acct) = (super::free_udp_port(), super::free_udp_port());
-        let patch = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../deploy/radius/raddb.patch"
-        ))
-        .unwrap()
-        .replace("@DIR@", &dir.to_string_lossy())
-        .replace("@AUTH_PORT@", &auth.to_string())
-        .replace("@ACCT_PORT@", &acct.to_string());
+        // The repository's deploy/, from whichever crate's tests these are.
+        let patch_in = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .ancestors()
+            .map(|d| d.join("deploy/radius/raddb.patch"))
+            .find(|p| p.exists())
+            .expect("deploy/radius/raddb.patch above the crate");
+        let patch = std::fs::read_to_string(patch_in)
+            .unwrap()
+            .replace("@DIR@", &dir.to_string_lossy())
+            .replace("@AUTH_PORT@", &auth.to_string())
+            .replace("@ACCT_PORT@", &acct.to_string());
         let patch_file = dir.join("raddb.patch");
         std::fs::write(&patch_file, patch).unwrap();
         let out = Command::new("patch")
