@@ -710,3 +710,46 @@ fn interim_updates_carry_the_running_count() {
         assert!(stop.contains(want), "{want:?} in\n{stop}");
     }
 }
+
+/// A data-plane restart loses no accounting (issue 17): the counts live
+/// in lnsd's table, which the restarted data plane attaches to again, so
+/// the Stop holds what crossed before the restart and after it.
+#[test]
+fn a_stop_after_a_data_plane_restart_carries_everything() {
+    if std::env::var_os("XLNS_TCP").is_some()
+        || !root_or_skip()
+        || !common::tool_or_skip("freeradius")
+    {
+        return;
+    }
+    let lab = AccessLab::new("dprestart");
+    let table = Table(format!("/dev/shm/xlns-dprestart-{}", std::process::id()));
+    let mut radius = common::radiusd::Radiusd::build();
+    radius.add_user("dave", "dave-pw", &[]);
+    radius.start_in(Some(&lab.lns));
+    let lns = radius_lnsd(&lab, &table.0, &radius);
+    let mut home = dial_in(&lab, &lns, "dave", "dave-pw");
+    pings(&lab, 5);
+    let pid = lns_dataplane::table::Reader::inspect(std::path::Path::new(&table.0))
+        .unwrap()
+        .status()
+        .pid;
+    assert!(pid > 1, "the data plane's PID is in the table header");
+    let _ = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status();
+    assert!(lns.wait_for("data plane attached", 2, T), "{}", lns.log());
+    pings(&lab, 3);
+    home.signal("TERM");
+    assert_eq!(home.wait_status(T).and_then(|s| s.code()), Some(0));
+    let stop = record(&radius, "Acct-Status-Type = Stop", T);
+    for want in [
+        "User-Name = \"dave\"",
+        "Acct-Input-Packets = 8",
+        "Acct-Input-Octets = 1024",
+        "Acct-Output-Packets = 8",
+        "Acct-Output-Octets = 1024",
+    ] {
+        assert!(stop.contains(want), "{want:?} in\n{stop}\n{}", lns.log());
+    }
+}
