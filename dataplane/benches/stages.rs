@@ -146,8 +146,27 @@ fn terminated(n: u32, rounds: u32) {
         workers: 1,
     })
     .unwrap();
+    // Odd sessions have a rate each way (one every packet here conforms
+    // to), even ones none: the same table, the same memory, measured in
+    // turns, so the difference is the bucket's cost and not the machine's
+    // drift between two runs.
+    let rated = |i: u32| {
+        let s = session(i);
+        if i.is_multiple_of(2) {
+            return s;
+        }
+        Session {
+            rates: Rates {
+                up: Some(Rate::with_default_burst(1_000_000)),
+                down: Some(Rate::with_default_burst(1_000_000)),
+            },
+            ..s
+        }
+    };
     let t = Instant::now();
-    let ids: Vec<_> = (0..n).map(|i| w.insert(&session(i)).unwrap()).collect();
+    for i in 0..n {
+        w.insert(&rated(i)).unwrap();
+    }
     let fill = t.elapsed();
     let hop = NextHop {
         dst_mac: [2, 0, 0, 0, 0, 2],
@@ -158,7 +177,24 @@ fn terminated(n: u32, rounds: u32) {
     w.set_nexthop(2, &hop).unwrap();
     let r = w.reader();
 
-    let pick = spread(n);
+    // Even sessions for the stages and the unrated pipeline, odd ones for
+    // the rated pipeline.
+    let pick: Vec<Vec<u32>> = spread(n)
+        .iter()
+        .map(|p| p.iter().map(|&s| s & !1).collect())
+        .collect();
+    let pick_rated: Vec<Vec<u32>> = pick
+        .iter()
+        .map(|p| p.iter().map(|&s| (s | 1).min(n - 1)).collect())
+        .collect();
+    let mut up_rated: Vec<Batch> = pick_rated
+        .iter()
+        .map(|p| Batch::new(p.iter().map(|&s| upstream_frame(s, 64)).collect()))
+        .collect();
+    let mut down_rated: Vec<Batch> = pick_rated
+        .iter()
+        .map(|p| Batch::new(p.iter().map(|&s| downstream_frame(s, 64)).collect()))
+        .collect();
     let mut up: Vec<Batch> = pick
         .iter()
         .map(|p| Batch::new(p.iter().map(|&s| upstream_frame(s, 64)).collect()))
@@ -212,37 +248,47 @@ fn terminated(n: u32, rounds: u32) {
                 black_box(&buf[s]);
             }
         });
-        let [up_ns, down_ns] = pipeline(&mut p, rounds, up, down, restore_ns);
-        [classify, decap_ns, encap_ns, up_ns, down_ns, restore_ns]
+        [classify, decap_ns, encap_ns, 0.0, 0.0, restore_ns]
     };
-    let hot = run(1);
-    let spread = run(SETS);
-    // The same pipeline with a rate on every session, each way: rates
-    // every packet here conforms to, so the figure is the bucket's cost.
-    for (i, id) in ids.iter().enumerate() {
-        let rated = Session {
-            rates: Rates {
-                up: Some(Rate::with_default_burst(1_000_000)),
-                down: Some(Rate::with_default_burst(1_000_000)),
-            },
-            ..session(i as u32)
+    let mut hot = run(1);
+    let mut spread = run(SETS);
+    // The pipeline without and with rates, in turns, the best of three
+    // each (the machine's noise only ever adds).
+    let mut rated_hot = [f64::MAX; 2];
+    let mut rated_spread = [f64::MAX; 2];
+    for (i, h) in [&mut hot, &mut spread].into_iter().enumerate() {
+        let nsets = if i == 0 { 1 } else { SETS };
+        let best = if i == 0 {
+            &mut rated_hot
+        } else {
+            &mut rated_spread
         };
-        w.update(*id, &rated).unwrap();
+        h[3] = f64::MAX;
+        h[4] = f64::MAX;
+        for _ in 0..3 {
+            let restore_ns = restore_cost(rounds, &mut up[..nsets]);
+            let plain = pipeline(
+                &mut p,
+                rounds,
+                &mut up[..nsets],
+                &mut down[..nsets],
+                restore_ns,
+            );
+            let rated = pipeline(
+                &mut p,
+                rounds,
+                &mut up_rated[..nsets],
+                &mut down_rated[..nsets],
+                restore_ns,
+            );
+            for d in 0..2 {
+                h[3 + d] = h[3 + d].min(plain[d]);
+                best[d] = best[d].min(rated[d]);
+            }
+        }
     }
-    let mut rated = |nsets: usize| -> [f64; 2] {
-        let restore_ns = restore_cost(rounds, &mut up[..nsets]);
-        pipeline(
-            &mut p,
-            rounds,
-            &mut up[..nsets],
-            &mut down[..nsets],
-            restore_ns,
-        )
-    };
-    let rated_hot = rated(1);
-    let rated_spread = rated(SETS);
     println!(
-        "{n} sessions in the table (filled in {:.2} s); {rounds} rounds of {BATCH}-packet batches; 64-byte IP packets",
+        "{n} sessions in the table, every other one with a rate (filled in {:.2} s); {rounds} rounds of {BATCH}-packet batches; 64-byte IP packets",
         fill.as_secs_f64()
     );
     println!(
@@ -258,12 +304,13 @@ fn terminated(n: u32, rounds: u32) {
         "pipeline upstream   (all stages, counters)",
         "pipeline downstream (all stages, counters)",
     ];
+    println!("  (pipeline figures: the best of three runs, in turns with the rated ones)");
     for (i, name) in names.iter().enumerate() {
         println!("  {name:<46} {:>16.1} {:>22.1}", hot[i], spread[i]);
     }
     let rated_names = [
-        "pipeline upstream,   a rate on every session",
-        "pipeline downstream, a rate on every session",
+        "pipeline upstream,   sessions with a rate",
+        "pipeline downstream, sessions with a rate",
     ];
     for (i, name) in rated_names.iter().enumerate() {
         println!(

@@ -648,7 +648,8 @@ fn a_sessions_rate_is_policed_each_way_and_changes_live() {
     lab.w.update(lab.ids[0], &rated).unwrap();
     let r = lab.w.reader();
     let mut p = Pipeline::new(&r, 0, env()).unwrap();
-    // Times on whole policing ticks (16.384 µs) keep the arithmetic exact.
+    // Times on whole, even policing ticks (16.384 µs; the worker's clock
+    // steps by two) keep the arithmetic exact.
     let tick = 1u64 << 14;
     let t0 = 1u64 << 30;
     p.set_time(t0);
@@ -670,9 +671,9 @@ fn a_sessions_rate_is_policed_each_way_and_changes_live() {
     assert_eq!(passed(&mut p, &|p| down(p, 1), 15), 10);
     // A session without a rate is not touched.
     assert_eq!(passed(&mut p, &|p| up(p, 2), 25), 25);
-    // 489 ticks (8.01 ms) later: 1,001 bytes up (125 B/ms), 400 down
+    // 490 ticks (8.03 ms) later: 1,003 bytes up (125 B/ms), 401 down
     // (50 B/ms).
-    p.set_time(t0 + 489 * tick);
+    p.set_time(t0 + 490 * tick);
     assert_eq!(passed(&mut p, &|p| up(p, 1), 25), 10);
     assert_eq!(passed(&mut p, &|p| down(p, 1), 15), 4);
     p.flush();
@@ -697,8 +698,8 @@ fn a_sessions_rate_is_policed_each_way_and_changes_live() {
         ..rated
     };
     lab.w.update(lab.ids[0], &faster).unwrap();
-    p.set_time(t0 + (489 + 62) * tick);
-    // 1.016 ms at 10 Mbit/s: 1,269 bytes, on a bucket holding 1 byte.
+    p.set_time(t0 + (490 + 62) * tick);
+    // 1.016 ms at 10 Mbit/s: 1,269 bytes, on a bucket holding 3.
     assert_eq!(passed(&mut p, &|p| up(p, 1), 25), 12);
     assert_eq!(passed(&mut p, &|p| down(p, 1), 50), 50, "no rate down");
     p.flush();

@@ -276,6 +276,27 @@ fn every_rpc_through_lnsctl_against_emulated_subscribers() {
     let (code, _, err) = lnsctl(&server, &["session", &format!("{tid}/1")]);
     assert!(code == 1 && err.contains("no session"), "{err}");
 
+    // Its rates, set by the operator; one direction, then lifted.
+    assert!(got["rate_down"].is_null(), "not limited: {got}");
+    let (code, out, err) = lnsctl(
+        &server,
+        &["session", "rate", &id, "--down", "100M", "--up", "20M"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("rate down 100M (burst 1250000 B), up 20M (burst 250000 B)"),
+        "{out}"
+    );
+    let (_, out, _) = lnsctl(&server, &["session", &id]);
+    assert!(out.contains("rate down       100M"), "{out}");
+    let got = json(&server, &["session", "rate", &id, "--up", "none"]);
+    assert_eq!(got["rate_down"]["bits_per_sec"], 100_000_000);
+    assert!(got["rate_up"].is_null(), "lifted: {got}");
+    let (code, _, err) = lnsctl(&server, &["session", "rate", &id, "--down", "fast"]);
+    assert!(code == 1 && err.contains("not a speed"), "{err}");
+    let (code, _, err) = lnsctl(&server, &["session", "rate", &id]);
+    assert!(code == 2 && err.contains("--down"), "{err}");
+
     // Events stream while we disconnect user2.
     let mut watch = Command::new(env!("CARGO_BIN_EXE_lnsctl"));
     watch.args(["--server", &server, "--json", "events"]);

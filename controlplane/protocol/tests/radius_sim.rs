@@ -934,3 +934,34 @@ fn rates_from_radius_a_coa_a_reload_and_an_operator_reach_the_data_plane() {
         Some(Rate::of_bits(5_000_000))
     );
 }
+
+/// With `on_invalid = fallback`, a subscriber whose Access-Accept carries
+/// a rate that does not parse comes up with the fallback profile's rates
+/// (counted), never unlimited.
+#[test]
+fn an_unusable_rate_falls_back_to_the_configured_profile() {
+    use lns_protocol::aaa::rate::{self, OnInvalid, Rate, Rates};
+    let mut engine = lns_with(AuthProtocol::Pap, None, None, RecordingPlane::default());
+    let mut cfg = engine.config().clone();
+    let slow = Rates {
+        up: Rate::of_bits(1_000_000),
+        down: Rate::of_bits(2_000_000),
+    };
+    cfg.rates = rate::Settings {
+        profiles: [("slow".to_string(), slow)].into(),
+        on_invalid: OnInvalid::Fallback("slow".into()),
+        ..Default::default()
+    };
+    engine.reconfigure(cfg, false).unwrap();
+    let mut w = World::with_lns(AuthProtocol::Pap, engine);
+    w.radius.accept_attrs.insert(
+        b"bob".to_vec(),
+        vec![Attr::new(attr::FILTER_ID, b"platinum".to_vec())],
+    );
+    w.call("bob", "bob-pw");
+    w.run(Duration::from_secs(10));
+    assert_eq!(w.lac_ups().len(), 1, "up, on the fallback");
+    assert_eq!(w.lns_engine().aaa.rate_invalid, 1);
+    let installed = w.lns_engine().dataplane.installs.last().map(|e| e.rates);
+    assert_eq!(installed, Some(slow));
+}

@@ -11,10 +11,11 @@
 //! answer.
 //!
 //! State layout: tokens in 1/16 byte in the high 32 bits (so a burst is
-//! at most 256 MiB), the tick of the last refill in the low 32. Ticks are
-//! 2^14 ns (16.384 µs) and wrap after 19.5 hours: a session silent for a
-//! multiple of that finds its bucket refilled by the remainder, which
-//! is almost always more than a burst's worth anyway.
+//! at most 256 MiB), the tick of the last refill in the low 32 (never 0,
+//! so a used state is never 0). Ticks are 2^14 ns (16.384 µs), odd ones
+//! only, and wrap after 19.5 hours: a session silent for a multiple of
+//! that finds its bucket refilled by the remainder, which is almost
+//! always more than a burst's worth anyway.
 
 use crate::table::Rate;
 
@@ -23,39 +24,47 @@ pub const TICK_SHIFT: u32 = 14;
 
 /// Token units (1/16 byte) per tick per kbit/s, with 20 fractional bits:
 /// 1 kbit/s is 2,000 units/s, × 16.384 µs = 0.032768, × 2^20 = 34,359.7.
-const UNITS_PER_TICK_KBPS: u128 = 34_360;
+const UNITS_PER_TICK_KBPS: u64 = 34_360;
 const FRACTION: u32 = 20;
 /// 1/16 byte.
 const UNIT_SHIFT: u32 = 4;
 
-/// The tick of `ns` nanoseconds on the worker's clock.
+/// The tick of `ns` nanoseconds on the worker's clock. Never 0 (the
+/// lowest bit is set, so ticks step by two: 32 µs, still far finer than
+/// any bucket), which keeps a used state from ever reading as fresh.
 #[inline(always)]
 pub fn tick(ns: u64) -> u32 {
-    (ns >> TICK_SHIFT) as u32
+    (ns >> TICK_SHIFT) as u32 | 1
 }
 
-/// Whether a packet of `bytes` conforms to `rate` at tick `now`, and the
-/// bucket's new state.
+/// Whether a packet of `bytes` conforms to `rate` at tick `now` (from
+/// [`tick`]), and the bucket's new state.
 #[inline(always)]
 pub fn admit(state: u64, rate: Rate, now: u32, bytes: u32) -> (u64, bool) {
+    let need = u64::from(bytes) << UNIT_SHIFT;
+    let (tokens, stamp) = (state >> 32, state as u32);
+    // A busy session's packets mostly share the batch's tick: nothing to
+    // add, only to take.
+    if stamp == now {
+        return match tokens.checked_sub(need) {
+            Some(left) => ((left << 32) | u64::from(now), true),
+            None => (state, false),
+        };
+    }
     let depth = (u64::from(rate.burst) << UNIT_SHIFT).min(u64::from(u32::MAX));
     let tokens = if state == 0 {
         depth
     } else {
-        let (tokens, stamp) = (state >> 32, state as u32);
-        let elapsed = u128::from(now.wrapping_sub(stamp));
-        let fill = (elapsed * u128::from(rate.kbps) * UNITS_PER_TICK_KBPS) >> FRACTION;
-        // `fill` can exceed u64 only for absurd rates × a long silence:
-        // the bucket is full either way.
-        (tokens + u64::try_from(fill).unwrap_or(depth)).min(depth)
+        let elapsed = now.wrapping_sub(stamp);
+        // kbps × units ≤ 2^32 × 2^16: one 64 × 64 → 128-bit multiply.
+        let per_tick = u64::from(rate.kbps) * UNITS_PER_TICK_KBPS;
+        let fill = (u128::from(per_tick) * u128::from(elapsed)) >> FRACTION;
+        // A fill beyond the depth (a long silence, an absurd rate) fills
+        // the bucket, no more.
+        (tokens + fill.min(u128::from(depth)) as u64).min(depth)
     };
-    let need = u64::from(bytes) << UNIT_SHIFT;
     match tokens.checked_sub(need) {
-        // Never 0 once used: 0 is a fresh (full) bucket.
-        Some(left) => (
-            (left << 32) | u64::from(now) | u64::from(left == 0 && now == 0),
-            true,
-        ),
+        Some(left) => ((left << 32) | u64::from(now), true),
         // Refused: the state stays, so the time since the last refill
         // keeps counting whole (refilling now would round away a fraction
         // of a unit at every refusal, which at a low rate and a high

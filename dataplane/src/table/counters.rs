@@ -185,7 +185,7 @@ impl WorkerBlock<'_> {
     /// Whether a packet of `bytes` of the session in `slot` conforms to
     /// its `rate` in direction `dir` at tick `now` (see `node::police`);
     /// the bucket is this worker's.
-    #[inline]
+    #[inline(always)]
     pub fn police(
         &self,
         slot: u32,
@@ -209,7 +209,7 @@ impl WorkerBlock<'_> {
     }
 
     /// Counts a packet of the session in `slot` dropped over its rate.
-    #[inline]
+    #[inline(never)]
     pub fn session_rate_drop(&self, slot: u32, generation: u64, dir: Dir) {
         if let Some(c) = self.session_words(slot) {
             self.adopt(c, generation);
