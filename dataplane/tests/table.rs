@@ -38,8 +38,9 @@ fn session(n: u32, variant: u16) -> Session {
         peer_port: variant,
         lac_nexthop: 2 + n % 7,
         template: Template::new(&Outer {
-            dst_mac: [2, 0, 0, 0, 0, 2],
-            src_mac: [2, 0, 0, 0, 0, 1],
+            // A slot keeps no MACs (the next hop's are written).
+            dst_mac: [0; 6],
+            src_mac: [0; 6],
             vlan: None,
             src: Ipv4Addr::new(192, 0, 2, 1),
             src_port: 1701,

@@ -935,15 +935,36 @@ fn reload_applies_new_secrets_to_new_tunnels_and_keeps_sessions() {
     a.wait("its subscriber up", |e| {
         e.iter().any(|e| matches!(e, LacEvent::SubscriberUp { .. }))
     });
-    // Now LACs must authenticate their tunnels with a secret.
-    let strict = open.replace(
-        "[[peer]]\naddress = \"127.0.0.1\"\n",
-        "[[peer]]\naddress = \"127.0.0.1\"\nsecret = \"new-secret\"\ntunnel_auth = \"required\"\n",
-    );
+    // Now LACs must authenticate their tunnels with a secret, and the
+    // pool's sessions get a rate.
+    let strict = open
+        .replace(
+            "[[peer]]\naddress = \"127.0.0.1\"\n",
+            "[[peer]]\naddress = \"127.0.0.1\"\nsecret = \"new-secret\"\ntunnel_auth = \"required\"\n",
+        )
+        .replace(
+            "ranges = [\"100.64.7.1-100.64.7.99\"]\n",
+            "ranges = [\"100.64.7.1-100.64.7.99\"]\nrate_profile = \"basic\"\n",
+        )
+        + "[[rate_profile]]\nname = \"basic\"\ndown = \"10M\"\nup = \"2M\"\n";
     assert_ne!(strict, open);
     std::fs::write(&cfg, &strict).unwrap();
     let r = json(&server, &["reload"]);
     assert!(r["changes"].to_string().contains("secrets"), "{r}");
+    assert!(
+        r["changes"]
+            .to_string()
+            .contains("rate profiles: 1; 1 sessions' rates changed"),
+        "{r}"
+    );
+    let up = json(&server, &["sessions", "--state", "up"]);
+    let id = format!(
+        "{}/{}",
+        up["sessions"][0]["tunnel"], up["sessions"][0]["session"]
+    );
+    let s = json(&server, &["session", &id]);
+    assert_eq!(s["rate_down"]["bits_per_sec"], 10_000_000, "{s}");
+    assert_eq!(s["rate_up"]["bits_per_sec"], 2_000_000, "{s}");
     // A new LAC without the secret is refused...
     let b = LacThread::start(lns, 1);
     b.wait("its tunnel refused", |e| {

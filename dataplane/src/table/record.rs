@@ -24,15 +24,21 @@
 use crate::node::encap::{Outer, TEMPLATE_BYTES, Template};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-/// Words of session data in a slot (the slot adds its sequence word).
-pub const SESSION_WORDS: usize = 17;
+/// Words of session data in a slot (the slot adds its sequence word):
+/// a slot is 128 bytes, two cache lines.
+pub const SESSION_WORDS: usize = 15;
 /// Words of a next-hop record (the slot adds its sequence word).
 pub const NEXTHOP_WORDS: usize = 4;
 
-/// Where the rates start in a session record's bytes: up (kbit/s, burst),
-/// then down, each two little-endian `u32`s.
-const RATES_AT: usize = 120;
-const _: () = assert!(50 + TEMPLATE_BYTES <= RATES_AT && RATES_AT + 16 <= SESSION_WORDS * 8);
+/// The template's Ethernet addresses, which a record does not keep: the
+/// workers write the next hop's over them in every frame.
+const TEMPLATE_MACS: usize = 12;
+/// Where the rates start in a session record's bytes: up, then down, each
+/// kbit/s (little-endian `u32`) and the burst in 16-byte units
+/// (little-endian, 3 bytes: up to 256 MiB, the most a bucket holds).
+const RATES_AT: usize = 50 + TEMPLATE_BYTES - TEMPLATE_MACS;
+const RATE_BYTES: usize = 7;
+const _: () = assert!(RATES_AT + 2 * RATE_BYTES <= SESSION_WORDS * 8);
 
 /// The session bit: an IPv4 address is assigned.
 const F_V4: u16 = 1;
@@ -64,7 +70,8 @@ pub enum Egress {
 pub struct Rate {
     /// The rate, kbit/s; never 0 (no rate is `None`).
     pub kbps: u32,
-    /// The bucket's depth, bytes (what may pass at once after a pause).
+    /// The bucket's depth, bytes (what may pass at once after a pause);
+    /// kept in 16-byte units, rounded up, at most 256 MiB.
     pub burst: u32,
 }
 
@@ -121,7 +128,9 @@ pub struct Session {
     pub lac_nexthop: u32,
     /// The outer headers toward the LAC (a switched leg: toward the other
     /// leg's peer, with that leg's ids and sequencing; its trailing PPP
-    /// bytes are not used).
+    /// bytes are not used). Its Ethernet addresses are not kept in the
+    /// slot (read back, they are zero): the next hop's are written over
+    /// them in every frame.
     pub template: Template,
     /// `Some` for one leg of a switched session: the interface its
     /// rewritten frames leave on. `None` for a terminated session.
@@ -253,11 +262,14 @@ impl Session {
         };
         b[32..48].copy_from_slice(&peer.octets());
         b[48..50].copy_from_slice(&self.peer_port.to_le_bytes());
-        b[50..50 + TEMPLATE_BYTES].copy_from_slice(&self.template.to_bytes());
-        for (at, r) in [(RATES_AT, self.rates.up), (RATES_AT + 8, self.rates.down)] {
-            let (kbps, burst) = r.map_or((0, 0), |r| (r.kbps, r.burst));
+        b[50..RATES_AT].copy_from_slice(&self.template.to_bytes()[TEMPLATE_MACS..]);
+        for (at, r) in [
+            (RATES_AT, self.rates.up),
+            (RATES_AT + RATE_BYTES, self.rates.down),
+        ] {
+            let (kbps, burst) = r.map_or((0, 0), |r| (r.kbps, r.burst.div_ceil(16).min(0xff_ffff)));
             b[at..at + 4].copy_from_slice(&kbps.to_le_bytes());
-            b[at + 4..at + 8].copy_from_slice(&burst.to_le_bytes());
+            b[at + 4..at + 7].copy_from_slice(&burst.to_le_bytes()[..3]);
         }
         to_words(&b)
     }
@@ -285,7 +297,7 @@ impl Session {
             return None;
         }
         let mut t = [0u8; TEMPLATE_BYTES];
-        t.copy_from_slice(&b[50..50 + TEMPLATE_BYTES]);
+        t[TEMPLATE_MACS..].copy_from_slice(&b[50..RATES_AT]);
         let mut peer = [0u8; 16];
         peer.copy_from_slice(&b[32..48]);
         let peer = Ipv6Addr::from(peer);
@@ -296,7 +308,7 @@ impl Session {
             let kbps = u32_at(i);
             (kbps != 0).then(|| Rate {
                 kbps,
-                burst: u32_at(i + 4),
+                burst: u32::from_le_bytes([b[i + 4], b[i + 5], b[i + 6], 0]) * 16,
             })
         };
         Some((
@@ -314,7 +326,7 @@ impl Session {
                 switched,
                 rates: Rates {
                     up: rate_at(RATES_AT),
-                    down: rate_at(RATES_AT + 8),
+                    down: rate_at(RATES_AT + RATE_BYTES),
                 },
             },
         ))
@@ -406,8 +418,8 @@ mod tests {
             peer_port: 1701,
             lac_nexthop: 3,
             template: Template::new(&Outer {
-                dst_mac: [2, 0, 0, 0, 0, 2],
-                src_mac: [2, 0, 0, 0, 0, 1],
+                dst_mac: [0; 6],
+                src_mac: [0; 6],
                 vlan: None,
                 src: Ipv4Addr::new(192, 0, 2, 1),
                 src_port: 1701,
@@ -498,6 +510,55 @@ mod tests {
         // Generation 0 is a free slot.
         assert_eq!(Session::decode(&s.encode(0)), None);
         assert_eq!(Session::decode(&[0; SESSION_WORDS]), None);
+        // No rate either way; the largest; a burst kept in 16-byte units.
+        let none = Session {
+            rates: Rates::default(),
+            ..s
+        };
+        assert_eq!(Session::decode(&none.encode(3)), Some((3, none)));
+        let odd = Session {
+            rates: Rates {
+                up: Some(Rate {
+                    kbps: u32::MAX,
+                    burst: u32::MAX,
+                }),
+                down: Some(Rate {
+                    kbps: 1,
+                    burst: 1_001,
+                }),
+            },
+            ..s
+        };
+        let (_, back) = Session::decode(&odd.encode(3)).unwrap();
+        assert_eq!(
+            back.rates.up.map(|r| (r.kbps, r.burst)),
+            Some((u32::MAX, 0xff_ffff * 16))
+        );
+        assert_eq!(back.rates.down.map(|r| (r.kbps, r.burst)), Some((1, 1_008)));
+        // The template's MACs are not kept.
+        let mut macs = s;
+        macs.template = Template::new(&Outer {
+            dst_mac: [9; 6],
+            src_mac: [8; 6],
+            ..outer_of(&s)
+        });
+        assert_eq!(Session::decode(&macs.encode(5)), Some((5, s)));
+    }
+
+    /// The outer headers `sample` was made from.
+    fn outer_of(_: &Session) -> Outer {
+        Outer {
+            dst_mac: [0; 6],
+            src_mac: [0; 6],
+            vlan: None,
+            src: Ipv4Addr::new(192, 0, 2, 1),
+            src_port: 1701,
+            dst: Ipv4Addr::new(198, 51, 100, 7),
+            dst_port: 1701,
+            tunnel: 9,
+            session: 10,
+            sequencing: true,
+        }
     }
 
     #[test]
