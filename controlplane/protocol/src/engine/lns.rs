@@ -1009,11 +1009,7 @@ impl LnsCore {
         let Some(s) = self.calls.get_mut(&key) else {
             return false;
         };
-        let user = self
-            .role
-            .users
-            .get(&s.user)
-            .and_then(|u| u.rate_profile.as_deref());
+        let user = self.role.users.get(&s.user).and_then(|u| u.rate_profile);
         let rates = self
             .role
             .cfg
@@ -1538,7 +1534,7 @@ impl LnsCore {
             radius_ip: z.and_then(|z| z.framed_ip),
             radius_pool: z.and_then(|z| z.framed_pool.as_deref()),
             user_ip: user.and_then(|u| u.address),
-            user_pool: user.and_then(|u| u.pool.as_deref()),
+            user_pool: user.and_then(|u| u.pool),
             default_pool: &self.role.cfg.default_pool,
             ids: (key.tunnel, key.session),
             ipv6: self.role.cfg.link.ipv6,
