@@ -25,7 +25,7 @@ use lns_dataplane::node::encap::encap;
 use lns_dataplane::node::forward::{Allowed, NextHop as FwdHop, to_core};
 use lns_dataplane::node::icmp;
 use lns_dataplane::node::switch;
-use lns_dataplane::table::{CORE_V4, NextHop, Rate, Rates, Session, Sizes, Writer};
+use lns_dataplane::table::{CORE_V4, NextHop, Pages, Rate, Rates, Session, Sizes, Writer};
 use lns_dataplane::worker::pipeline::{Env, Out, Pipeline};
 use std::hint::black_box;
 use std::net::IpAddr;
@@ -100,7 +100,9 @@ fn main() {
     let rounds = args.get(1).copied().unwrap_or(20_000);
     let all = words.is_empty();
     if all || words.iter().any(|w| w == "terminated") {
-        terminated(n, rounds);
+        // The same table on 4 KiB pages, then on 2 MiB pages.
+        terminated(n, rounds, Pages::Small);
+        terminated(n, rounds, Pages::Huge);
     }
     if all || words.iter().any(|w| w == "switched") {
         switched(n, rounds);
@@ -140,11 +142,14 @@ fn restore_cost(rounds: u32, sets: &mut [Batch]) -> f64 {
     t.elapsed().as_nanos() as f64 / f64::from(rounds) / BATCH as f64
 }
 
-fn terminated(n: u32, rounds: u32) {
-    let mut w = Writer::heap(Sizes {
-        capacity: n,
-        workers: 1,
-    })
+fn terminated(n: u32, rounds: u32, pages: Pages) {
+    let mut w = Writer::heap_on(
+        Sizes {
+            capacity: n,
+            workers: 1,
+        },
+        pages,
+    )
     .unwrap();
     let t = Instant::now();
     let ids: Vec<_> = (0..n).map(|i| w.insert(&session(i)).unwrap()).collect();
@@ -268,8 +273,14 @@ fn terminated(n: u32, rounds: u32) {
         }
     }
     println!(
-        "{n} sessions in the table (filled in {:.2} s); {rounds} rounds of {BATCH}-packet batches; 64-byte IP packets",
-        fill.as_secs_f64()
+        "{n} sessions in the table (filled in {:.2} s) on {} pages ({:.0} of its {:.0} MiB on huge pages); {rounds} rounds of {BATCH}-packet batches; 64-byte IP packets",
+        fill.as_secs_f64(),
+        match pages {
+            Pages::Huge => "2 MiB",
+            Pages::Small => "4 KiB",
+        },
+        w.huge_page_bytes().unwrap_or(0) as f64 / (1 << 20) as f64,
+        w.size_bytes() as f64 / (1 << 20) as f64,
     );
     println!(
         "{:<48} {:>16} {:>22}",

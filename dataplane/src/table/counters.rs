@@ -208,6 +208,41 @@ impl WorkerBlock<'_> {
         ok
     }
 
+    /// [`WorkerBlock::police`] then, if it conforms, [`WorkerBlock::session`]:
+    /// one look-up of the session's counter block for both (a packet
+    /// counted as soon as it is known to pass).
+    #[inline(always)]
+    pub fn police_and_count(
+        &self,
+        slot: u32,
+        generation: u64,
+        dir: Dir,
+        rate: Option<crate::table::Rate>,
+        now: u32,
+        bytes: u32,
+    ) -> bool {
+        let Some(c) = self.session_words(slot) else {
+            return true;
+        };
+        self.adopt(c, generation);
+        let (bucket, at) = match dir {
+            Dir::Up => (BUCKET_UP, 1),
+            Dir::Down => (BUCKET_DOWN, 3),
+        };
+        if let Some(rate) = rate {
+            let w = &c[bucket];
+            let (state, ok) =
+                crate::node::police::admit(w.load(Ordering::Relaxed), rate, now, bytes);
+            w.store(state, Ordering::Relaxed);
+            if !ok {
+                return false;
+            }
+        }
+        bump(&c[at], 1);
+        bump(&c[at + 1], u64::from(bytes));
+        true
+    }
+
     /// Counts a packet of the session in `slot` dropped over its rate.
     #[inline(never)]
     pub fn session_rate_drop(&self, slot: u32, generation: u64, dir: Dir) {

@@ -65,8 +65,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// "XLNSTBL\0", little-endian.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"XLNSTBL\0");
 /// Bumped whenever the layout or a record's encoding changes (2: switched
-/// legs in the session flags, the switched journal, more counters).
-pub const ABI_VERSION: u64 = 2;
+/// legs in the session flags, the switched journal, more counters; 3: a
+/// session's rates in its record, its template without MACs, the token
+/// buckets and rate drops in its counters).
+pub const ABI_VERSION: u64 = 3;
 
 /// The largest table the layout supports (slot numbers are 32-bit).
 pub const MAX_CAPACITY: u32 = 1 << 26;
@@ -229,6 +231,55 @@ impl std::error::Error for TableError {}
 enum Backing {
     Map(memmap2::MmapMut),
     Heap(Box<[AtomicU64]>),
+}
+
+/// The pages a table asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pages {
+    /// 2 MiB pages: a TLB entry covers 512 times the memory, so lookups
+    /// spread over a million sessions miss the TLB far less.
+    Huge,
+    /// 4 KiB pages.
+    Small,
+}
+
+/// Bytes on huge pages in the mapping that starts at `addr`, from
+/// `/proc/self/smaps` (transparent: `AnonHugePages`, `ShmemPmdMapped`,
+/// `FilePmdMapped`; hugetlbfs: `Shared_Hugetlb`, `Private_Hugetlb`).
+fn huge_bytes_of(addr: usize) -> Option<u64> {
+    let smaps = std::fs::read_to_string("/proc/self/smaps").ok()?;
+    let mut inside = false;
+    let mut kib = 0u64;
+    for line in smaps.lines() {
+        let first = line.split_whitespace().next().unwrap_or("");
+        if let Some((start, _)) = first.split_once('-')
+            && let Ok(start) = usize::from_str_radix(start, 16)
+        {
+            if inside {
+                break;
+            }
+            inside = start == addr;
+            continue;
+        }
+        if inside
+            && let Some((key, rest)) = line.split_once(':')
+            && matches!(
+                key,
+                "AnonHugePages"
+                    | "ShmemPmdMapped"
+                    | "FilePmdMapped"
+                    | "Shared_Hugetlb"
+                    | "Private_Hugetlb"
+            )
+        {
+            kib += rest
+                .split_whitespace()
+                .next()
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    Some(kib * 1024)
 }
 
 /// A mapped (or heap) table: the words and their layout.
@@ -766,11 +817,46 @@ impl Writer {
         // SAFETY: the file was just created by us; see `Region::words` for
         // why sharing it with the data plane is sound.
         let map = unsafe { memmap2::MmapMut::map_mut(&file) }.map_err(io)?;
+        // Huge pages where the file system gives them (tmpfs with
+        // `shmem_enabled` at advise or above; a hugetlbfs file is on them
+        // already); `huge_page_bytes` says what came of it.
+        let _ = map.advise(memmap2::Advice::HugePage);
         Ok(Self::init(
             Backing::Map(map),
             layout,
             Some(path.to_path_buf()),
         ))
+    }
+
+    /// A table in this process's anonymous memory on `pages` (benchmarks:
+    /// the same table on 2 MiB and on 4 KiB pages). Huge pages are asked
+    /// of the kernel (transparent huge pages, `madvise`); whether it gave
+    /// them is [`Writer::huge_page_bytes`].
+    pub fn heap_on(sizes: Sizes, pages: Pages) -> Result<Writer, TableError> {
+        let layout = Self::check(sizes)?;
+        let io = |e| TableError::Io(PathBuf::from("(anonymous)"), e);
+        let map = memmap2::MmapOptions::new()
+            .len(layout.total * 8)
+            .map_anon()
+            .map_err(io)?;
+        let advice = match pages {
+            Pages::Huge => memmap2::Advice::HugePage,
+            Pages::Small => memmap2::Advice::NoHugePage,
+        };
+        // Advice the kernel cannot take leaves the table on small pages,
+        // which `huge_page_bytes` reports.
+        let _ = map.advise(advice);
+        Ok(Self::init(Backing::Map(map), layout, None))
+    }
+
+    /// How much of the table the kernel has on huge pages now (2 MiB
+    /// transparent, or hugetlbfs), from `/proc/self/smaps`; `None` for a
+    /// table on the heap, or when smaps cannot be read.
+    pub fn huge_page_bytes(&self) -> Option<u64> {
+        let Backing::Map(m) = &self.region.backing else {
+            return None;
+        };
+        huge_bytes_of(m.as_ptr() as usize)
     }
 
     /// A table in this process's memory (tests, benchmarks).
@@ -811,6 +897,11 @@ impl Writer {
         Reader {
             region: self.region.clone(),
         }
+    }
+
+    /// The table's size in bytes.
+    pub fn size_bytes(&self) -> u64 {
+        (self.region.layout.total * 8) as u64
     }
 
     /// The file, if the table is one.
@@ -1189,6 +1280,37 @@ impl Drop for Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn anonymous_tables_on_either_page_size_work_and_say_what_they_got() {
+        for pages in [Pages::Small, Pages::Huge] {
+            let mut w = Writer::heap_on(
+                Sizes {
+                    capacity: 4096,
+                    workers: 1,
+                },
+                pages,
+            )
+            .unwrap();
+            let id = w.insert(&session(7, 1)).unwrap();
+            let r = w.reader();
+            assert_eq!(r.by_ids(1, 7).map(|f| f.slot), Some(id.slot));
+            let huge = w.huge_page_bytes().expect("smaps is readable");
+            assert!(huge <= w.size_bytes().next_multiple_of(2 << 20));
+            if pages == Pages::Small {
+                assert_eq!(huge, 0, "4 KiB pages asked");
+            }
+        }
+        assert_eq!(
+            Writer::heap(Sizes {
+                capacity: 16,
+                workers: 1
+            })
+            .unwrap()
+            .huge_page_bytes(),
+            None
+        );
+    }
     use crate::node::encap::{Outer, Template};
 
     fn session(n: u16, variant: u16) -> Session {

@@ -352,13 +352,20 @@ impl<'a> Pipeline<'a> {
             Ok(x) => x,
             Err(x) => return self.drop(x, Some(&f)),
         };
-        // Policed once every check has passed: a spoofed or expired
-        // packet takes none of the subscriber's rate.
-        if !self.conforms(&f, Dir::Up, d.inner_len) {
+        // Policed once every check has passed (a spoofed or expired
+        // packet takes none of the subscriber's rate), and counted with
+        // the same look-up of its counters.
+        let bytes = d.inner_len as u64;
+        let len = u32::try_from(d.inner_len).unwrap_or(u32::MAX);
+        let rate = f.session.rates.up;
+        if !self
+            .block
+            .police_and_count(f.slot, f.generation, Dir::Up, rate, self.tick, len)
+        {
+            self.local.drop(Drop::RateLimited);
+            self.block.session_rate_drop(f.slot, f.generation, Dir::Up);
             return Out::Drop(Drop::RateLimited);
         }
-        let bytes = d.inner_len as u64;
-        self.block.session(f.slot, f.generation, Dir::Up, bytes);
         self.local.add(Counter::Upstream, 1);
         self.local.add(Counter::UpstreamBytes, bytes);
         match (peer, dst) {
