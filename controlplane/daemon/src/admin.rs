@@ -893,6 +893,8 @@ impl Admin {
             use lns_dataplane::loader::AttachMode;
             use lns_dataplane::loader::abi::Verdict;
             let w = t.writer();
+            s.table_bytes = w.size_bytes();
+            s.table_huge_page_bytes = w.huge_page_bytes().unwrap_or(0);
             // The mode the data plane reported, while its process lives
             // (the header keeps the last mode after it dies).
             let st = w.reader_status();

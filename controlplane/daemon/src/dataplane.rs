@@ -188,6 +188,16 @@ impl TableDataPlane {
         core_gateway: Ipv4Addr,
     ) -> Result<TableDataPlane, TableError> {
         let writer = Writer::create(path, sizes)?;
+        match lns_dataplane::table::huge_pages_at(path) {
+            Ok(fs) => {
+                tracing::info!(table = %path.display(), %fs, "session table on huge pages where the kernel has them")
+            }
+            Err(why) => tracing::warn!(
+                table = %path.display(),
+                "session table on 4 KiB pages: {why}; lookups spread over many sessions miss the TLB \
+                 more (xlns_table_bytes{{pages=\"huge\"}} shows what the kernel gave)"
+            ),
+        }
         let mut t = TableDataPlane {
             writer,
             access: access.to_string(),

@@ -123,6 +123,10 @@ impl Metrics {
                 counter!("xlns_radius_retransmits_total").absolute(r.retransmits);
                 counter!("xlns_radius_failovers_total").absolute(r.failovers);
             }
+            if s.table_bytes > 0 {
+                gauge!("xlns_table_bytes", "pages" => "all").set(s.table_bytes as f64);
+                gauge!("xlns_table_bytes", "pages" => "huge").set(s.table_huge_page_bytes as f64);
+            }
             if !s.dataplane_mode.is_empty() {
                 for m in ["native-zerocopy", "native-copy", "generic", "not attached"] {
                     gauge!("xlns_dataplane_attach_mode", "mode" => m)

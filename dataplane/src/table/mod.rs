@@ -243,6 +243,78 @@ pub enum Pages {
     Small,
 }
 
+/// Whether the file system holding `path` gives huge pages to a mapping
+/// advised for them: `Ok` with its kind (hugetlbfs; tmpfs with
+/// `shmem_enabled` at `always`, `within_size`, `advise` or `force`),
+/// `Err` saying why not.
+pub fn huge_pages_at(path: &Path) -> Result<String, String> {
+    let (dir, fs) = fs_of(path).map_err(|e| format!("cannot read /proc/mounts: {e}"))?;
+    match fs.as_str() {
+        "hugetlbfs" => Ok("hugetlbfs".into()),
+        "tmpfs" => {
+            let knob = "/sys/kernel/mm/transparent_hugepage/shmem_enabled";
+            let v = std::fs::read_to_string(knob).unwrap_or_default();
+            // The setting in force is the bracketed one.
+            let on = v
+                .split_whitespace()
+                .find(|w| w.starts_with('['))
+                .map(|w| w.trim_matches(|c| c == '[' || c == ']').to_string())
+                .unwrap_or_default();
+            match on.as_str() {
+                "always" | "within_size" | "advise" | "force" => Ok(format!("tmpfs ({on})")),
+                "" => Err(format!(
+                    "{} is on tmpfs and {knob} cannot be read",
+                    dir.display()
+                )),
+                _ => Err(format!(
+                    "{} is on tmpfs and {knob} is {on:?} (set it to advise, or put the table on hugetlbfs)",
+                    dir.display()
+                )),
+            }
+        }
+        other => Err(format!(
+            "{} is on {}, which has no huge pages for it (use tmpfs with {} or hugetlbfs)",
+            dir.display(),
+            if other.is_empty() {
+                "an unknown file system"
+            } else {
+                other
+            },
+            "shmem_enabled=advise"
+        )),
+    }
+}
+
+/// The directory holding `path` and its file system's type ("" if none
+/// is found), from `/proc/mounts`: the longest mount point above it.
+fn fs_of(path: &Path) -> std::io::Result<(PathBuf, String)> {
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let mounts = std::fs::read_to_string("/proc/mounts")?;
+    let fs = mounts
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let (_, at, kind) = (f.next()?, f.next()?, f.next()?);
+            dir.starts_with(at).then(|| (at.len(), kind.to_string()))
+        })
+        .max_by_key(|(n, _)| *n)
+        .map(|(_, k)| k)
+        .unwrap_or_default();
+    Ok((dir, fs))
+}
+
+/// The length of a table file of `bytes` at `path`: on hugetlbfs, whole
+/// 2 MiB pages (a file there can only be sized so; mount it with
+/// `pagesize=2M`); elsewhere `bytes`.
+fn file_len(path: &Path, bytes: usize) -> usize {
+    const HUGE: usize = 2 << 20;
+    match fs_of(path) {
+        Ok((_, fs)) if fs == "hugetlbfs" => bytes.next_multiple_of(HUGE),
+        _ => bytes,
+    }
+}
+
 /// Bytes on huge pages in the mapping that starts at `addr`, from
 /// `/proc/self/smaps` (transparent: `AnonHugePages`, `ShmemPmdMapped`,
 /// `FilePmdMapped`; hugetlbfs: `Shared_Hugetlb`, `Private_Hugetlb`).
@@ -519,7 +591,10 @@ impl Reader {
             return Err(TableError::Mismatch("sizes out of range".into()));
         }
         let layout = Layout::new(sizes);
-        if (layout.total * 8) as u64 != len || h(hdr::TOTAL_WORDS) != layout.total as u64 {
+        // A file on hugetlbfs is rounded up to whole huge pages.
+        if file_len(path, layout.total * 8) as u64 != len
+            || h(hdr::TOTAL_WORDS) != layout.total as u64
+        {
             return Err(TableError::Mismatch(format!(
                 "{}: {len} bytes, but its header describes {}",
                 path.display(),
@@ -813,7 +888,8 @@ impl Writer {
             .create_new(true)
             .open(path)
             .map_err(io)?;
-        file.set_len((layout.total * 8) as u64).map_err(io)?;
+        file.set_len(file_len(path, layout.total * 8) as u64)
+            .map_err(io)?;
         // SAFETY: the file was just created by us; see `Region::words` for
         // why sharing it with the data plane is sound.
         let map = unsafe { memmap2::MmapMut::map_mut(&file) }.map_err(io)?;
@@ -1280,6 +1356,31 @@ impl Drop for Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn huge_pages_at_says_what_the_file_system_gives() {
+        let knob = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/shmem_enabled")
+            .unwrap_or_default();
+        let shmem_on = ["[always]", "[within_size]", "[advise]", "[force]"]
+            .iter()
+            .any(|w| knob.contains(w));
+        match huge_pages_at(Path::new("/dev/shm/xlns-table")) {
+            Ok(fs) => assert!(shmem_on && fs.starts_with("tmpfs"), "{fs} with {knob}"),
+            Err(why) => assert!(!shmem_on && why.contains("shmem_enabled"), "{why}"),
+        }
+        let root = std::fs::read_to_string("/proc/mounts")
+            .unwrap()
+            .lines()
+            .find_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                (f.get(1) == Some(&"/")).then(|| f[2].to_string())
+            })
+            .unwrap();
+        if root != "tmpfs" && root != "hugetlbfs" {
+            let why = huge_pages_at(Path::new("/xlns-table")).unwrap_err();
+            assert!(why.contains(&root), "{why}");
+        }
+    }
 
     #[test]
     fn anonymous_tables_on_either_page_size_work_and_say_what_they_got() {
