@@ -367,6 +367,20 @@ pub fn run(a: &Args, stop: Arc<AtomicBool>) -> Result<(), String> {
                 }
                 match Sockets::open(access, core, w, &xc) {
                     Ok(s) => {
+                        if polling == Polling::Busy {
+                            // 20 µs per call and one batch: the worker's
+                            // loop comes back at once anyway.
+                            let budget = crate::xsk::BATCH as u32;
+                            let fds = [Some(s.access.raw_fd()), s.core.as_ref().map(|c| c.raw_fd())];
+                            match fds
+                                .into_iter()
+                                .flatten()
+                                .try_for_each(|fd| crate::xsk::busy_poll(fd, 20, budget))
+                            {
+                                Ok(()) => tracing::info!(worker = w, budget, "busy polling: SO_PREFER_BUSY_POLL on"),
+                                Err(e) => tracing::warn!(worker = w, error = %e, "busy polling without the kernel's busy-poll options (spinning on the rings only)"),
+                            }
+                        }
                         let fds = (
                             w,
                             s.access.raw_fd(),

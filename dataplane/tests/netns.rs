@@ -136,6 +136,10 @@ fn replies(got: &[Vec<u8>]) -> Vec<u16> {
 }
 
 fn start_dataplane(t: &AccessLab, table: &std::path::Path) -> Proc {
+    start_dataplane_with(t, table, &[])
+}
+
+fn start_dataplane_with(t: &AccessLab, table: &std::path::Path, more: &[&str]) -> Proc {
     let mut c = t.cmd(&t.lns, env!("CARGO_BIN_EXE_lns-dataplane"));
     c.args([
         "--table",
@@ -151,6 +155,7 @@ fn start_dataplane(t: &AccessLab, table: &std::path::Path) -> Proc {
         "--icmp-v4",
         &LNS_CORE.to_string(),
     ]);
+    c.args(more);
     let p = Proc::spawn("lns-dataplane", c);
     assert!(
         p.wait_for("data plane attached", 1, Duration::from_secs(10)),
@@ -221,6 +226,41 @@ fn pings_through_the_data_plane_and_survive_a_restart() {
         "{}",
         dp.log()
     );
+}
+
+/// Busy polling (`--polling busy`): the sockets get the kernel's
+/// busy-poll options, the worker spins and runs NAPI itself when its rings
+/// are empty, and every subscriber's ping comes back.
+#[test]
+fn busy_polling_forwards_too() {
+    if !root_or_skip() {
+        return;
+    }
+    const N: u16 = 20;
+    let t = AccessLab::new("busy");
+    let table = std::path::PathBuf::from(format!("/dev/shm/xlns-test-busy-{}", std::process::id()));
+    let (w, _) = lab_table(&t, &table, N, 64);
+    let dp = start_dataplane_with(&t, &table, &["--polling", "busy"]);
+    assert!(
+        dp.wait_for(
+            "busy polling: SO_PREFER_BUSY_POLL on",
+            1,
+            Duration::from_secs(5)
+        ),
+        "{}",
+        dp.log()
+    );
+    let pings: Vec<Vec<u8>> = (1..=N).map(|n| l2tp_data(n, &echo(n, 1))).collect();
+    let got = lac_exchange(&t, &pings, 2.0);
+    assert_eq!(
+        replies(&got),
+        (1..=N).collect::<Vec<_>>(),
+        "every ping comes back\n{}",
+        dp.log()
+    );
+    assert_eq!(w.worker(0).unwrap().get(Counter::Upstream), u64::from(N));
+    drop(dp);
+    drop(w);
 }
 
 /// lnsd reads the data plane's log through a pipe and the journal keeps

@@ -91,6 +91,11 @@ pub fn run(
             };
             let n = port.recv(&mut rx);
             if n == 0 {
+                // Busy polling: an empty ring asks the kernel to run the
+                // interface's NAPI for us.
+                if polling == Polling::Busy {
+                    crate::xsk::kick_rx(port.raw_fd());
+                }
                 continue;
             }
             work += n;

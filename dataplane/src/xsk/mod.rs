@@ -423,6 +423,61 @@ impl Sockets {
     }
 }
 
+/// `SO_BUSY_POLL`, `SO_PREFER_BUSY_POLL` and `SO_BUSY_POLL_BUDGET`
+/// (asm-generic/socket.h; Linux 5.11 for the last two).
+const SO_BUSY_POLL: libc::c_int = 46;
+const SO_PREFER_BUSY_POLL: libc::c_int = 69;
+const SO_BUSY_POLL_BUDGET: libc::c_int = 70;
+
+/// Busy polling on an AF_XDP socket (the kernel's `Documentation/
+/// networking/af_xdp.rst`, "busy polling"): the worker's own syscalls run
+/// the driver's NAPI instead of interrupts, `budget` packets at a time,
+/// spinning up to `usecs` per call. Interrupts stay deferred only with the
+/// interface's `napi_defer_hard_irqs` and `gro_flush_timeout` set
+/// (OPERATIONS.md). `Err` names the option the kernel refused.
+pub fn busy_poll(fd: i32, usecs: u32, budget: u32) -> Result<(), String> {
+    for (name, opt, v) in [
+        ("SO_PREFER_BUSY_POLL", SO_PREFER_BUSY_POLL, 1),
+        ("SO_BUSY_POLL", SO_BUSY_POLL, usecs),
+        ("SO_BUSY_POLL_BUDGET", SO_BUSY_POLL_BUDGET, budget),
+    ] {
+        let v = v as libc::c_int;
+        // SAFETY: `v` is an int that lives across the call, whose size is
+        // passed; the kernel only reads it.
+        let r = unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                opt,
+                (&v as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if r != 0 {
+            return Err(format!("{name}: {}", std::io::Error::last_os_error()));
+        }
+    }
+    Ok(())
+}
+
+/// Runs the socket's NAPI once (busy polling): a receive that takes
+/// nothing and never blocks. Its result does not matter: frames arrive
+/// in the RX ring.
+pub fn kick_rx(fd: i32) {
+    // SAFETY: a zero-length receive into no buffer, non-blocking; the
+    // kernel writes nothing.
+    unsafe {
+        libc::recvfrom(
+            fd,
+            std::ptr::null_mut(),
+            0,
+            libc::MSG_DONTWAIT,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        )
+    };
+}
+
 /// Waits until one of the sockets has something to receive, or `timeout_ms`
 /// passes (poll mode's idle wait).
 pub fn wait(fds: &[i32], timeout_ms: i32) {
