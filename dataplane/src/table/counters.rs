@@ -137,6 +137,20 @@ pub struct WorkerBlock<'a> {
     pub(crate) sessions: &'a [AtomicU64],
 }
 
+/// Takes a packet of `bytes` from the bucket of direction `dir` in a
+/// session's counter words `c` (the worker's own state): whether it
+/// conforms (see `node::police`).
+#[inline(always)]
+fn take(c: &[AtomicU64], dir: Dir, rate: crate::table::Rate, now: u32, bytes: u32) -> bool {
+    let w = &c[match dir {
+        Dir::Up => BUCKET_UP,
+        Dir::Down => BUCKET_DOWN,
+    }];
+    let (state, ok) = crate::node::police::admit(w.load(Ordering::Relaxed), rate, now, bytes);
+    w.store(state, Ordering::Relaxed);
+    ok
+}
+
 #[inline(always)]
 fn bump(w: &AtomicU64, by: u64) {
     // Single writer per block: load + store is exact and cheaper than
@@ -199,13 +213,7 @@ impl WorkerBlock<'_> {
             return true;
         };
         self.adopt(c, generation);
-        let w = &c[match dir {
-            Dir::Up => BUCKET_UP,
-            Dir::Down => BUCKET_DOWN,
-        }];
-        let (state, ok) = crate::node::police::admit(w.load(Ordering::Relaxed), rate, now, bytes);
-        w.store(state, Ordering::Relaxed);
-        ok
+        take(c, dir, rate, now, bytes)
     }
 
     /// [`WorkerBlock::police`] then, if it conforms, [`WorkerBlock::session`]:
@@ -225,19 +233,15 @@ impl WorkerBlock<'_> {
             return true;
         };
         self.adopt(c, generation);
-        let (bucket, at) = match dir {
-            Dir::Up => (BUCKET_UP, 1),
-            Dir::Down => (BUCKET_DOWN, 3),
-        };
-        if let Some(rate) = rate {
-            let w = &c[bucket];
-            let (state, ok) =
-                crate::node::police::admit(w.load(Ordering::Relaxed), rate, now, bytes);
-            w.store(state, Ordering::Relaxed);
-            if !ok {
-                return false;
-            }
+        if let Some(rate) = rate
+            && !take(c, dir, rate, now, bytes)
+        {
+            return false;
         }
+        let at = match dir {
+            Dir::Up => 1,
+            Dir::Down => 3,
+        };
         bump(&c[at], 1);
         bump(&c[at + 1], u64::from(bytes));
         true
