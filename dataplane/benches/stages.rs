@@ -166,9 +166,14 @@ fn terminated(n: u32, rounds: u32, pages: Pages) {
     // here conforms to), rewritten in place between runs: the same table,
     // the same slots, the same writes before each run, so the difference
     // is the bucket's cost.
+    // 1 Gbit/s with 100 ms of burst.
+    let rate = Rate {
+        kbps: 1_000_000,
+        burst: 12_500_000,
+    };
     let rates = Rates {
-        up: Some(Rate::with_default_burst(1_000_000)),
-        down: Some(Rate::with_default_burst(1_000_000)),
+        up: Some(rate),
+        down: Some(rate),
     };
     let mut set_rates = |on: bool| {
         for (i, id) in ids.iter().enumerate() {

@@ -225,13 +225,15 @@ mod tests {
             sessions: 9,
             subscribers_up: 7,
             dataplane_mode: "native-copy".into(),
+            table_bytes: 300 << 20,
+            table_huge_page_bytes: 284 << 20,
             ..Default::default()
         };
         s.l2tp.insert("rx_messages".into(), 42);
         s.workers.push(pb::WorkerStats {
             worker: 0,
             counters: [("upstream_packets".to_string(), 100)].into(),
-            drops: [("spoofed".to_string(), 3)].into(),
+            drops: [("spoofed".to_string(), 3), ("rate_limited".to_string(), 11)].into(),
         });
         let radius = lns_protocol::aaa::radius::client::Stats {
             requests: 5,
@@ -280,6 +282,9 @@ mod tests {
             "xlns_l2tp_total{counter=\"rx_messages\"} 42",
             "xlns_dataplane_packets_total{worker=\"0\",counter=\"upstream_packets\"} 100",
             "xlns_dataplane_drops_total{worker=\"0\",reason=\"spoofed\"} 3",
+            "xlns_dataplane_drops_total{worker=\"0\",reason=\"rate_limited\"} 11",
+            "xlns_table_bytes{pages=\"all\"} 314572800",
+            "xlns_table_bytes{pages=\"huge\"} 297795584",
             "xlns_dataplane_attach_mode{mode=\"native-copy\"} 1",
             "xlns_dataplane_attach_mode{mode=\"generic\"} 0",
             "xlns_radius_requests_total 5",

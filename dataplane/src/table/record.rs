@@ -75,20 +75,6 @@ pub struct Rate {
     pub burst: u32,
 }
 
-impl Rate {
-    /// The burst when none is given: 100 ms at the rate, and at least
-    /// 8 full-size (1,500-byte) packets, so TCP at the rate is not cut by
-    /// its own bursts (the usual policer sizing: Cisco's default
-    /// `bc` is rate/8 bytes, 125 ms).
-    pub fn with_default_burst(kbps: u32) -> Rate {
-        let burst = (u64::from(kbps) * 1000 / 8 / 10).max(12_000);
-        Rate {
-            kbps,
-            burst: u32::try_from(burst).unwrap_or(u32::MAX),
-        }
-    }
-}
-
 /// A session's rates each way; `None`: not limited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
 pub struct Rates {
@@ -407,6 +393,22 @@ mod tests {
     use super::*;
     use crate::node::encap::Outer;
 
+    /// The outer headers `sample` is made from.
+    fn sample_outer() -> Outer {
+        Outer {
+            dst_mac: [0; 6],
+            src_mac: [0; 6],
+            vlan: None,
+            src: Ipv4Addr::new(192, 0, 2, 1),
+            src_port: 1701,
+            dst: Ipv4Addr::new(198, 51, 100, 7),
+            dst_port: 1701,
+            tunnel: 9,
+            session: 10,
+            sequencing: true,
+        }
+    }
+
     pub(crate) fn sample(tunnel: u16, session: u16) -> Session {
         Session {
             tunnel,
@@ -417,21 +419,13 @@ mod tests {
             peer: IpAddr::V4(Ipv4Addr::new(198, 51, 100, 7)),
             peer_port: 1701,
             lac_nexthop: 3,
-            template: Template::new(&Outer {
-                dst_mac: [0; 6],
-                src_mac: [0; 6],
-                vlan: None,
-                src: Ipv4Addr::new(192, 0, 2, 1),
-                src_port: 1701,
-                dst: Ipv4Addr::new(198, 51, 100, 7),
-                dst_port: 1701,
-                tunnel: 9,
-                session: 10,
-                sequencing: true,
-            }),
+            template: Template::new(&sample_outer()),
             switched: None,
             rates: Rates {
-                up: Some(Rate::with_default_burst(20_000)),
+                up: Some(Rate {
+                    kbps: 20_000,
+                    burst: 250_000,
+                }),
                 down: Some(Rate {
                     kbps: 100_000,
                     burst: 1_250_000,
@@ -540,25 +534,9 @@ mod tests {
         macs.template = Template::new(&Outer {
             dst_mac: [9; 6],
             src_mac: [8; 6],
-            ..outer_of(&s)
+            ..sample_outer()
         });
         assert_eq!(Session::decode(&macs.encode(5)), Some((5, s)));
-    }
-
-    /// The outer headers `sample` was made from.
-    fn outer_of(_: &Session) -> Outer {
-        Outer {
-            dst_mac: [0; 6],
-            src_mac: [0; 6],
-            vlan: None,
-            src: Ipv4Addr::new(192, 0, 2, 1),
-            src_port: 1701,
-            dst: Ipv4Addr::new(198, 51, 100, 7),
-            dst_port: 1701,
-            tunnel: 9,
-            session: 10,
-            sequencing: true,
-        }
     }
 
     #[test]

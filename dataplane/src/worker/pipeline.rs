@@ -151,27 +151,31 @@ impl<'a> Pipeline<'a> {
         self.block.flush(&mut self.local);
     }
 
-    /// Whether `f`'s packet of `bytes` going `dir` is within the
-    /// session's rate that way; counted when not.
+    /// Whether a packet of `bytes` to `f`'s subscriber is within the
+    /// session's downstream rate; counted when not. (Upstream polices
+    /// and counts in one step: `WorkerBlock::police_and_count`.)
     #[inline(always)]
-    fn conforms(&mut self, f: &Found, dir: Dir, bytes: usize) -> bool {
-        let rate = match dir {
-            Dir::Up => f.session.rates.up,
-            Dir::Down => f.session.rates.down,
-        };
-        let Some(r) = rate else {
+    fn conforms_down(&mut self, f: &Found, bytes: usize) -> bool {
+        let Some(r) = f.session.rates.down else {
             return true;
         };
         let bytes = u32::try_from(bytes).unwrap_or(u32::MAX);
         if self
             .block
-            .police(f.slot, f.generation, dir, r, self.tick, bytes)
+            .police(f.slot, f.generation, Dir::Down, r, self.tick, bytes)
         {
             return true;
         }
+        self.rate_drop(f, Dir::Down);
+        false
+    }
+
+    /// Counts `f`'s packet going `dir` dropped over its rate, by name and
+    /// for the session.
+    fn rate_drop(&mut self, f: &Found, dir: Dir) -> Out {
         self.local.drop(Drop::RateLimited);
         self.block.session_rate_drop(f.slot, f.generation, dir);
-        false
+        Out::Drop(Drop::RateLimited)
     }
 
     fn drop(&mut self, d: Drop, s: Option<&Found>) -> Out {
@@ -362,9 +366,7 @@ impl<'a> Pipeline<'a> {
             .block
             .police_and_count(f.slot, f.generation, Dir::Up, rate, self.tick, len)
         {
-            self.local.drop(Drop::RateLimited);
-            self.block.session_rate_drop(f.slot, f.generation, Dir::Up);
-            return Out::Drop(Drop::RateLimited);
+            return self.rate_drop(&f, Dir::Up);
         }
         self.local.add(Counter::Upstream, 1);
         self.local.add(Counter::UpstreamBytes, bytes);
@@ -464,7 +466,7 @@ impl<'a> Pipeline<'a> {
     fn deliver(&mut self, buf: &mut [u8], to: &Found, p: &ToSubscriber, sender: Sender) -> Out {
         let limit = limit(to.session.mru, self.env.access_mtu, &to.session.template);
         if fits(p, limit).is_ok() {
-            if !self.conforms(to, Dir::Down, p.len) {
+            if !self.conforms_down(to, p.len) {
                 return Out::Drop(Drop::RateLimited);
             }
             return self.encap_for(buf, to, p.start, p.len);
@@ -474,7 +476,7 @@ impl<'a> Pipeline<'a> {
             if self.table.nexthop(to.session.lac_nexthop).is_none() {
                 return self.drop(Drop::NoNextHop, Some(to));
             }
-            if !self.conforms(to, Dir::Down, p.len) {
+            if !self.conforms_down(to, p.len) {
                 return Out::Drop(Drop::RateLimited);
             }
             let Some(pkt) = buf.get(p.start..p.start + p.len) else {
