@@ -64,7 +64,7 @@ fn benches(c: &mut Criterion) {
     c.bench_function("node/encap_from_template", |b| {
         b.iter_batched_ref(
             || down.clone(),
-            |buf| encap(&f.session.template, buf, HEADROOM + 14, down_len - 14, 0),
+            |buf| encap(f.template().unwrap(), buf, HEADROOM + 14, down_len - 14, 0),
             BatchSize::SmallInput,
         )
     });

@@ -88,7 +88,7 @@ fn a_table_on_hugetlbfs_is_created_attached_and_on_huge_pages() {
     let id = w.insert(&session(7)).unwrap();
     let r = Reader::attach(&path).unwrap();
     let f = r.by_ids(1, 7).unwrap();
-    assert_eq!((f.slot, f.session), (id.slot, session(7)));
+    assert_eq!((f.slot, f.session().unwrap()), (id.slot, session(7)));
     assert!(
         w.huge_page_bytes().unwrap() >= 2 << 20,
         "the mapping is on huge pages"

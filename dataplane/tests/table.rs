@@ -86,11 +86,17 @@ fn sessions_are_found_by_every_key_and_gone_after_removal() {
     let id = w.insert(&a).unwrap();
     let f = r.by_ids(a.tunnel, a.session).unwrap();
     assert_eq!(
-        (f.slot, f.generation, f.session),
+        (f.slot, f.generation, f.session().unwrap()),
         (id.slot, id.generation, a)
     );
-    assert_eq!(r.by_ipv4(a.ipv4.unwrap()).unwrap().session, a);
-    assert_eq!(r.by_ipv6_prefix(a.ipv6_prefix.unwrap()).unwrap().session, a);
+    assert_eq!(r.by_ipv4(a.ipv4.unwrap()).unwrap().session().unwrap(), a);
+    assert_eq!(
+        r.by_ipv6_prefix(a.ipv6_prefix.unwrap())
+            .unwrap()
+            .session()
+            .unwrap(),
+        a
+    );
     assert!(r.by_ids(a.tunnel, a.session + 1).is_none());
 
     // Duplicates by any key are refused and change nothing.
@@ -129,7 +135,10 @@ fn sessions_are_found_by_every_key_and_gone_after_removal() {
     w.update(id2, &moved).unwrap();
     assert!(r.by_ipv4(session(3, 1).ipv4.unwrap()).is_none());
     assert_eq!(
-        r.by_ipv4(Ipv4Addr::new(100, 127, 0, 1)).unwrap().session,
+        r.by_ipv4(Ipv4Addr::new(100, 127, 0, 1))
+            .unwrap()
+            .session()
+            .unwrap(),
         moved
     );
     assert_eq!(
@@ -245,7 +254,7 @@ fn the_file_is_shared_and_mismatches_are_refused() {
     // A separate mapping, as the data plane process has.
     let r = Reader::attach(&path).unwrap();
     assert_eq!(r.sizes().capacity, 1000);
-    assert_eq!(r.by_ids(1, 5).unwrap().session, session(5, 3));
+    assert_eq!(r.by_ids(1, 5).unwrap().session().unwrap(), session(5, 3));
     r.worker(1)
         .unwrap()
         .session(id.slot, id.generation, Dir::Up, 64);
@@ -332,8 +341,11 @@ fn torture_churn_against_concurrent_readers() {
                         r.by_ipv6_prefix(s.ipv6_prefix.unwrap()),
                     ];
                     for f in found.iter().flatten() {
-                        assert_eq!(n_of(f.session.tunnel, f.session.session), n);
-                        consistent(n, &f.session);
+                        assert_eq!(
+                            n_of(f.session().unwrap().tunnel, f.session().unwrap().session),
+                            n
+                        );
+                        consistent(n, &f.session().unwrap());
                         hits += 1;
                     }
                     if n < STABLE {
@@ -410,9 +422,9 @@ fn a_million_sessions() {
     let r = Reader::attach(&path).unwrap();
     for n in (0..N).step_by(997) {
         let s = session(n, 1);
-        assert_eq!(r.by_ids(s.tunnel, s.session).unwrap().session, s);
+        assert_eq!(r.by_ids(s.tunnel, s.session).unwrap().session().unwrap(), s);
         assert_eq!(
-            r.by_ipv4(s.ipv4.unwrap()).unwrap().session.key(),
+            r.by_ipv4(s.ipv4.unwrap()).unwrap().session().unwrap().key(),
             up_key(s.tunnel, s.session)
         );
     }
@@ -454,11 +466,11 @@ fn a_switched_session_is_two_slots_found_by_ids_only() {
     let ids = w.insert_switched(&a, &b).unwrap();
     let fa = r.by_ids(501, 7).unwrap();
     let fb = r.by_ids(502, 8).unwrap();
-    assert_eq!(fa.session, Session::switched_leg(&a, &b));
-    assert_eq!(fb.session, Session::switched_leg(&b, &a));
+    assert_eq!(fa.session().unwrap(), Session::switched_leg(&a, &b));
+    assert_eq!(fb.session().unwrap(), Session::switched_leg(&b, &a));
     assert_eq!((fa.slot, fb.slot), (ids.a.slot, ids.b.slot));
-    assert_eq!(fa.session.switched, Some(Egress::Core));
-    assert_eq!(fb.session.switched, Some(Egress::Access));
+    assert_eq!(fa.switched(), Some(Egress::Core));
+    assert_eq!(fb.switched(), Some(Egress::Access));
     // Slot A sends on leg B, which sequences from lnsd's 20.
     assert_eq!(r.next_ns(fa.slot, fa.generation), Some(20));
     assert_eq!(r.next_ns(fb.slot, fb.generation), Some(10));
@@ -481,9 +493,12 @@ fn a_switched_session_is_two_slots_found_by_ids_only() {
     let mut a2 = a;
     a2.peer_port = 40000;
     w.update_switched(ids, &a2, &b).unwrap();
-    assert_eq!(r.by_ids(501, 7).unwrap().session.peer_port, 40000);
     assert_eq!(
-        r.by_ids(502, 8).unwrap().session.template,
+        r.by_ids(501, 7).unwrap().session().unwrap().peer_port,
+        40000
+    );
+    assert_eq!(
+        r.by_ids(502, 8).unwrap().session().unwrap().template,
         Session::switched_leg(&b, &a2).template
     );
     assert!(

@@ -1044,7 +1044,7 @@ mod tests {
         assert!(!t.hops.contains_key(&lac), "the on-link guess is released");
         // What the workers read.
         let found = t.writer.reader().by_ids(1, 1).unwrap();
-        assert_eq!(found.session.lac_nexthop, s.lac_nexthop);
+        assert_eq!(found.lac_nexthop(), s.lac_nexthop);
 
         let second = entry(2, lac);
         t.install(&second);

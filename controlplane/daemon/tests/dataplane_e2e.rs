@@ -707,7 +707,7 @@ fn lnsd_forwards_100_subscribers_through_xdp() {
     let r = Reader::inspect(std::path::Path::new(&table)).unwrap();
     let sequenced = addrs
         .iter()
-        .filter(|a| r.by_ipv4(**a).unwrap().session.template.sequencing())
+        .filter(|a| r.by_ipv4(**a).unwrap().template().unwrap().sequencing())
         .count();
     assert_eq!(sequenced, SEQ, "{}", lnsd.log());
     lac.send("idle 2500");
@@ -1073,7 +1073,7 @@ impl std::ops::Drop for Cleanup {
 
 /// The MRU lnsd wrote for a subscriber.
 fn lns_mru(r: &Reader, a: Ipv4Addr) -> u16 {
-    r.by_ipv4(a).unwrap().session.mru
+    r.by_ipv4(a).unwrap().mru()
 }
 
 /// The data plane writes its PID into the table header when it attaches.

@@ -5,7 +5,7 @@
 //! "fragmentation needed" / "packet too big".
 
 use super::drop::Drop;
-use super::encap::Template;
+use super::encap::TemplateRef;
 use crate::wire::{EtherType, EthernetFrame, Ipv4Packet, Ipv6Packet};
 use std::net::IpAddr;
 
@@ -57,7 +57,8 @@ pub fn from_core(frame: &[u8]) -> Result<ToSubscriber, Drop> {
 /// after the Ethernet header (the session's IP, UDP, L2TP and PPP headers,
 /// and its 802.1Q tag). `access_mtu` unknown: the MRU alone.
 #[inline]
-pub fn limit(mru: u16, access_mtu: Option<u16>, template: &Template) -> usize {
+pub fn limit<'t>(mru: u16, access_mtu: Option<u16>, template: impl Into<TemplateRef<'t>>) -> usize {
+    let template = template.into();
     let mru = usize::from(mru);
     match access_mtu {
         Some(mtu) => mru.min(usize::from(mtu).saturating_sub(template.overhead())),
@@ -127,7 +128,7 @@ mod tests {
 
     #[test]
     fn the_access_link_bounds_the_limit_too() {
-        use super::super::encap::Outer;
+        use super::super::encap::{Outer, Template};
         let t = |vlan, sequencing| {
             Template::new(&Outer {
                 dst_mac: [0; 6],

@@ -118,25 +118,35 @@ impl Template {
         }
     }
 
+    /// The template where it lies, for [`encap`] and `switch::rewrite`.
+    #[inline(always)]
+    pub fn as_ref(&self) -> TemplateRef<'_> {
+        TemplateRef {
+            bytes: &self.bytes,
+            from: 0,
+            len: self.len,
+            ip: self.ip,
+            udp: self.udp,
+            ns: self.ns,
+            ppp_proto: self.ppp_proto,
+            ip_sum: self.ip_sum,
+        }
+    }
+
     /// Bytes the template puts in front of a packet.
     pub fn len(&self) -> usize {
-        usize::from(self.len)
+        self.as_ref().len()
     }
 
     /// Bytes up to the end of the L2TP header: the template without PPP's
     /// FF 03 and protocol, which a switched frame keeps as it came.
     pub fn header_len(&self) -> usize {
-        usize::from(self.ppp_proto) - 2
-    }
-
-    /// Where the L2TP header starts (after UDP).
-    pub(crate) fn l2tp_at(&self) -> usize {
-        usize::from(self.udp) + 8
+        self.as_ref().header_len()
     }
 
     /// What it adds after the Ethernet header (see [`overhead`]).
     pub fn overhead(&self) -> usize {
-        self.len().saturating_sub(14)
+        self.as_ref().overhead()
     }
 
     /// Never empty; here for clippy's `len_without_is_empty`.
@@ -149,16 +159,11 @@ impl Template {
         self.ns != 0
     }
 
-    /// Writes `ns` into a frame this template made (a no-op for a
-    /// template without sequence numbers, or a frame too short for it).
+    /// Writes `ns` into a frame this template made (see
+    /// [`TemplateRef::patch_ns`]).
     #[inline]
     pub fn patch_ns(&self, frame: &mut [u8], ns: u16) {
-        let at = usize::from(self.ns);
-        if at != 0
-            && let Some(b) = frame.get_mut(at..at + 2)
-        {
-            b.copy_from_slice(&ns.to_be_bytes());
-        }
+        self.as_ref().patch_ns(frame, ns)
     }
 
     /// The template as stored in a shared-memory session slot
@@ -175,7 +180,57 @@ impl Template {
     /// patched field outside the template, so a damaged slot can never make
     /// [`encap`] index out of bounds.
     pub fn from_bytes(b: &[u8; TEMPLATE_BYTES]) -> Option<Template> {
-        let [len, ip, udp, ns, ppp_proto] = [b[60], b[61], b[62], b[63], b[64]];
+        let r = TemplateRef::stored(b, 0)?;
+        let mut bytes = [0u8; MAX_TEMPLATE];
+        bytes.copy_from_slice(&b[..MAX_TEMPLATE]);
+        Some(Template {
+            bytes,
+            len: r.len,
+            ip: r.ip,
+            udp: r.udp,
+            ns: r.ns,
+            ppp_proto: r.ppp_proto,
+            ip_sum: r.ip_sum,
+        })
+    }
+}
+
+/// A template read where it lies, without a copy: in a [`Template`], or in
+/// a session slot as a worker copied it out (which keeps the template from
+/// its 13th byte on: the Ethernet addresses are the next hop's, written by
+/// the worker over every frame). Built only from offsets that are checked
+/// ([`TemplateRef::stored`]), so writing it never indexes out of bounds.
+#[derive(Debug, Clone, Copy)]
+pub struct TemplateRef<'a> {
+    /// The template's bytes from `from` on.
+    bytes: &'a [u8],
+    /// Where `bytes` starts in the template: 0, or 12 when the Ethernet
+    /// addresses are not kept (the frame's are left as they are).
+    from: u8,
+    len: u8,
+    ip: u8,
+    udp: u8,
+    ns: u8,
+    ppp_proto: u8,
+    ip_sum: u16,
+}
+
+impl<'a> From<&'a Template> for TemplateRef<'a> {
+    #[inline(always)]
+    fn from(t: &'a Template) -> TemplateRef<'a> {
+        t.as_ref()
+    }
+}
+
+impl<'a> TemplateRef<'a> {
+    /// [`Template::to_bytes`]'s form from byte `from` of it on (0, or 12
+    /// in a session slot): `None` if its offsets are impossible (a patched
+    /// field outside the template, or the template not reaching past the
+    /// bytes left out).
+    #[inline]
+    pub fn stored(b: &'a [u8], from: usize) -> Option<TemplateRef<'a>> {
+        let meta = b.get(MAX_TEMPLATE.checked_sub(from)?..TEMPLATE_BYTES - from)?;
+        let [len, ip, udp, ns, ppp_proto, s0, s1] = <[u8; 7]>::try_from(meta).ok()?;
         let fits = |at: u8, n: u8| u16::from(at) + u16::from(n) <= u16::from(len);
         // UDP, then the 6-byte L2TP data header (Ns and Nr inside it when
         // sequencing), then FF 03 and the protocol.
@@ -186,21 +241,67 @@ impl Template {
             && u16::from(udp) >= u16::from(ip) + 20
             && u16::from(ppp_proto) >= u16::from(udp) + 8 + 6 + 2
             && fits(ppp_proto, 2)
+            && usize::from(ip) >= from
             && (ns == 0
                 || (u16::from(ns) >= u16::from(udp) + 8 + 6 && u16::from(ns) + 2 <= l2tp_end));
-        ok.then(|| {
-            let mut bytes = [0u8; MAX_TEMPLATE];
-            bytes.copy_from_slice(&b[..MAX_TEMPLATE]);
-            Template {
-                bytes,
-                len,
-                ip,
-                udp,
-                ns,
-                ppp_proto,
-                ip_sum: u16::from_le_bytes([b[65], b[66]]),
-            }
+        ok.then_some(TemplateRef {
+            bytes: &b[..MAX_TEMPLATE - from],
+            from: from as u8,
+            len,
+            ip,
+            udp,
+            ns,
+            ppp_proto,
+            ip_sum: u16::from_le_bytes([s0, s1]),
         })
+    }
+
+    /// Bytes the template puts in front of a packet.
+    #[inline(always)]
+    pub fn len(&self) -> usize {
+        usize::from(self.len)
+    }
+
+    /// Never empty; here for clippy's `len_without_is_empty`.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Bytes up to the end of the L2TP header: the template without PPP's
+    /// FF 03 and protocol, which a switched frame keeps as it came.
+    #[inline(always)]
+    pub fn header_len(&self) -> usize {
+        usize::from(self.ppp_proto) - 2
+    }
+
+    /// Where the L2TP header starts (after UDP).
+    #[inline(always)]
+    pub(crate) fn l2tp_at(&self) -> usize {
+        usize::from(self.udp) + 8
+    }
+
+    /// What it adds after the Ethernet header (see [`overhead`]).
+    #[inline(always)]
+    pub fn overhead(&self) -> usize {
+        self.len().saturating_sub(14)
+    }
+
+    /// Whether Ns must be supplied.
+    #[inline(always)]
+    pub fn sequencing(&self) -> bool {
+        self.ns != 0
+    }
+
+    /// Writes `ns` into a frame this template made (a no-op for a
+    /// template without sequence numbers, or a frame too short for it).
+    #[inline]
+    pub fn patch_ns(&self, frame: &mut [u8], ns: u16) {
+        let at = usize::from(self.ns);
+        if at != 0
+            && let Some(b) = frame.get_mut(at..at + 2)
+        {
+            b.copy_from_slice(&ns.to_be_bytes());
+        }
     }
 }
 
@@ -217,15 +318,17 @@ fn ppp_protocol(packet: &[u8]) -> Result<u16, Drop> {
     }
 }
 
-impl Template {
-    /// Writes the first `hl` template bytes at the front of `frame` (the
-    /// rest of which is the payload already in place) and patches the
-    /// IPv4 total length and checksum and the UDP length for the frame's
-    /// size, and Ns when the session sequences. `hl` is [`Template::len`]
-    /// or [`Template::header_len`], which both cover every patched field.
+impl TemplateRef<'_> {
+    /// Writes template bytes `from..hl` at the front of `frame` (the rest
+    /// of which is the payload already in place; with `from` 12 the
+    /// Ethernet addresses are the caller's to write) and patches the IPv4
+    /// total length and checksum and the UDP length for the frame's size,
+    /// and Ns when the session sequences. `hl` is [`TemplateRef::len`] or
+    /// [`TemplateRef::header_len`], which both cover every patched field.
     #[inline(always)]
     pub(crate) fn write_outer(&self, frame: &mut [u8], hl: usize, ns: u16) -> Result<(), Drop> {
-        frame[..hl].copy_from_slice(&self.bytes[..hl]);
+        let from = usize::from(self.from);
+        frame[from..hl].copy_from_slice(&self.bytes[..hl - from]);
         let ip = usize::from(self.ip);
         let udp = usize::from(self.udp);
         let ip_len = u16::try_from(frame.len() - ip).map_err(|_| Drop::TooBig)?;
@@ -245,14 +348,18 @@ impl Template {
 
 /// Encapsulates in place: the IP packet at `buf[start..start + len]`
 /// gets the template written in front of it. Returns where the frame now
-/// starts and its length. `ns` is used when the session sequences.
-pub fn encap(
-    t: &Template,
+/// starts and its length. `ns` is used when the session sequences. A
+/// template read from a slot leaves the frame's Ethernet addresses to the
+/// caller (see [`TemplateRef`]).
+#[inline]
+pub fn encap<'t>(
+    t: impl Into<TemplateRef<'t>>,
     buf: &mut [u8],
     start: usize,
     len: usize,
     ns: u16,
 ) -> Result<(usize, usize), Drop> {
+    let t = t.into();
     let hl = t.len();
     let end = start.checked_add(len).ok_or(Drop::Truncated)?;
     if end > buf.len() {

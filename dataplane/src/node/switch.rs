@@ -5,8 +5,8 @@
 //! the gateway is the LNS of leg A and the LAC of leg B at once.
 //!
 //! What is guaranteed: the outgoing frame is the other leg's headers from
-//! its [`Template`] up to the end of the L2TP data header
-//! ([`Template::header_len`]: Ethernet, optional 802.1Q tag, IPv4, UDP, the
+//! its template ([`TemplateRef`]) up to the end of the L2TP data header
+//! ([`TemplateRef::header_len`]: Ethernet, optional 802.1Q tag, IPv4, UDP, the
 //! L2TP header with the other leg's tunnel and session ids, and Ns when
 //! that leg sequences) followed by the received PPP frame byte for byte
 //! from its first byte after the received L2TP header: FF 03 present or
@@ -35,30 +35,32 @@
 //! either interface.
 
 use super::drop::Drop;
-use super::encap::Template;
+use super::encap::TemplateRef;
 
 /// Whether a PPP frame of `ppp_len` bytes, behind `t`'s headers, fits an
 /// interface whose MTU is `mtu` (`None`: not known, anything goes). Like
 /// the encapsulation limit (`classify::limit`), the MTU holds everything
 /// after the Ethernet header, 802.1Q tag included.
 #[inline]
-pub fn fits(t: &Template, ppp_len: usize, mtu: Option<u16>) -> bool {
+pub fn fits<'t>(t: impl Into<TemplateRef<'t>>, ppp_len: usize, mtu: Option<u16>) -> bool {
+    let t = t.into();
     mtu.is_none_or(|m| t.header_len() - 14 + ppp_len <= usize::from(m))
 }
 
 /// Rewrites in place: the PPP frame at `buf[ppp..ppp + ppp_len]` gets
 /// `t`'s headers (without its PPP bytes) written in front of it, Ns 0
-/// (patch it with [`Template::patch_ns`] once the frame leaves), and the
+/// (patch it with [`TemplateRef::patch_ns`] once the frame leaves), and the
 /// P bit when `priority`. Returns where the frame now starts and its
 /// length.
 #[inline]
-pub fn rewrite(
-    t: &Template,
+pub fn rewrite<'t>(
+    t: impl Into<TemplateRef<'t>>,
     buf: &mut [u8],
     ppp: usize,
     ppp_len: usize,
     priority: bool,
 ) -> Result<(usize, usize), Drop> {
+    let t = t.into();
     if ppp_len == 0 {
         return Err(Drop::Truncated);
     }
@@ -80,7 +82,7 @@ pub fn rewrite(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::node::encap::Outer;
+    use crate::node::encap::{Outer, Template};
     use crate::wire::checksum;
     use std::net::Ipv4Addr;
 

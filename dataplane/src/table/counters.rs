@@ -263,6 +263,15 @@ impl WorkerBlock<'_> {
         }
     }
 
+    /// Prefetches the line of `slot`'s counters that every packet
+    /// touches (counts and buckets).
+    #[inline(always)]
+    pub fn prefetch(&self, slot: u32) {
+        if let Some(w) = self.sessions.get(slot as usize * SESSION_COUNTER_WORDS) {
+            super::prefetch(w);
+        }
+    }
+
     fn session_words(&self, slot: u32) -> Option<&[AtomicU64]> {
         let at = slot as usize * SESSION_COUNTER_WORDS;
         self.sessions.get(at..at + SESSION_COUNTER_WORDS)

@@ -70,6 +70,22 @@ impl<'a> Index<'a> {
         None
     }
 
+    /// The bucket `key`'s probe starts at (what [`Index::find`] reads
+    /// first), for prefetching.
+    #[inline(always)]
+    pub fn home(&self, key: u64) -> &AtomicU64 {
+        &self.buckets[(hash(key) as usize) & self.mask()]
+    }
+
+    /// The slot the home bucket names if its tag is `key`'s: where a
+    /// look-up of `key` will most likely end (a hint, not an answer).
+    #[inline(always)]
+    pub fn likely_slot(&self, key: u64) -> Option<u32> {
+        let h = hash(key);
+        let e = self.buckets[(h as usize) & self.mask()].load(Ordering::Relaxed);
+        (e != 0 && e != TOMB && e >> 32 == h >> 32).then(|| (e as u32).wrapping_sub(1))
+    }
+
     /// Writer: adds `key → slot`. The slot must already hold the record.
     /// Returns false only if the index is full, which the layout's sizing
     /// (twice the slot count) rules out.

@@ -52,7 +52,7 @@ pub mod seqlock;
 
 use counters::{GLOBAL_WORDS, SESSION_COUNTER_WORDS, SessionCounters, WorkerBlock};
 use index::Index;
-pub use record::{Egress, Leg, NextHop, Rate, Rates, Session, up_key};
+pub use record::{Egress, Leg, NextHop, Rate, Rates, Session, SlotView, up_key};
 use record::{NEXTHOP_WORDS, SESSION_WORDS};
 use seqlock::Std;
 use std::collections::HashMap;
@@ -67,8 +67,9 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"XLNSTBL\0");
 /// Bumped whenever the layout or a record's encoding changes (2: switched
 /// legs in the session flags, the switched journal, more counters; 3: a
 /// session's rates in its record, its template without MACs, the token
-/// buckets and rate drops in its counters).
-pub const ABI_VERSION: u64 = 3;
+/// buckets and rate drops in its counters; 4: the subscriber address
+/// filter).
+pub const ABI_VERSION: u64 = 4;
 
 /// The largest table the layout supports (slot numbers are 32-bit).
 pub const MAX_CAPACITY: u32 = 1 << 26;
@@ -88,6 +89,10 @@ const READ_TRIES: u32 = 64;
 /// interval (10 ms) lnsd would have to switch or unswitch 400,000
 /// sessions a second to overrun it.
 pub const JOURNAL_ENTRIES: usize = 4096;
+/// Bits in each family's subscriber filter (see [`Reader::may_hold_v4`]).
+const FILTER_BITS: usize = 1 << 16;
+const FILTER_WORDS: usize = FILTER_BITS / 64;
+
 /// A journal entry's position tag: the low bits of its position, so a
 /// reader tells the entry it wants from a newer one written over it.
 const JOURNAL_TAG_BITS: u32 = 31;
@@ -154,6 +159,7 @@ struct Layout {
     v6: usize,
     nexthops: usize,
     journal: usize,
+    filter: usize,
     ns: usize,
     counters: usize,
     worker_words: usize,
@@ -171,7 +177,8 @@ impl Layout {
         let v6 = v4 + buckets;
         let nexthops = v6 + buckets;
         let journal = nexthops + NEXTHOPS as usize * NH_SLOT_WORDS;
-        let ns = journal + JOURNAL_ENTRIES;
+        let filter = journal + JOURNAL_ENTRIES;
+        let ns = filter + 2 * FILTER_WORDS;
         let counters = ns + cap;
         let worker_words = GLOBAL_WORDS + cap * SESSION_COUNTER_WORDS;
         let total = counters + sizes.workers as usize * worker_words;
@@ -184,6 +191,7 @@ impl Layout {
             v6,
             nexthops,
             journal,
+            filter,
             ns,
             counters,
             worker_words,
@@ -435,6 +443,26 @@ impl Region {
         Session::decode(&w)
     }
 
+    /// The filter word and bit for key bit `bit` of family `fam` (0: IPv4,
+    /// 1: IPv6).
+    #[inline(always)]
+    fn filter_bit(&self, fam: usize, bit: usize) -> (&AtomicU64, u64) {
+        let at = self.layout.filter + fam * FILTER_WORDS + bit / 64;
+        (&self.words()[at], 1 << (bit % 64))
+    }
+
+    /// A worker's read of a slot: the record copied out, not decoded.
+    #[inline(always)]
+    fn read_view(&self, slot: u32) -> Option<SlotView> {
+        if slot >= self.layout.sizes.capacity {
+            return None;
+        }
+        let (seq, words) = self.slot(slot);
+        SlotView::new(&seqlock::read::<Std, SESSION_WORDS>(
+            seq, words, READ_TRIES,
+        )?)
+    }
+
     /// A slot's Ns word: the generation it belongs to in the high 48
     /// bits, the next Ns in the low 16. Tagged with the generation so a
     /// reused slot never continues its previous session's sequence.
@@ -494,15 +522,64 @@ impl Region {
     }
 }
 
-/// A session found by a worker.
+/// Asks the CPU for the cache line holding `w`, without waiting for it:
+/// the vector passes (DESIGN §4) hash a batch's keys and prefetch their
+/// buckets, then their slots, so the packets' look-ups find them in cache.
+#[inline(always)]
+pub(crate) fn prefetch(w: &AtomicU64) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint: it reads nothing the program can see
+    // and cannot fault, whatever the address (here one from a reference
+    // into the mapping); SSE, which it needs, is in x86_64's baseline.
+    unsafe {
+        use core::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        _mm_prefetch::<_MM_HINT_T0>((w as *const AtomicU64).cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = w;
+}
+
+/// A packet's look-up key, taken ahead of its processing to prefetch for
+/// it ([`Reader::prefetch_bucket`], [`Reader::prefetch_slot`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key {
+    /// A data message's (tunnel, session) ([`up_key`]).
+    Up(u64),
+    /// A subscriber's IPv4 address.
+    V4(u64),
+    /// A subscriber's /64.
+    V6(u64),
+}
+
+/// The filter bit of an IPv4 index key: its /16.
+fn filter_v4(key: u64) -> usize {
+    (key >> 16) as usize & (FILTER_BITS - 1)
+}
+
+/// The filter bit of an IPv6 index key (a /64): its /32, hashed.
+fn filter_v6(key: u64) -> usize {
+    (index::hash(key >> 32) >> 48) as usize & (FILTER_BITS - 1)
+}
+
+/// A session found by a worker: its record as read, whose fields it
+/// reads through (`Deref` to [`SlotView`]; [`SlotView::session`] decodes
+/// the whole of it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Found {
     /// Its slot (for counters and Ns).
     pub slot: u32,
     /// The generation it was written with (for counters).
     pub generation: u64,
-    /// The session.
-    pub session: Session,
+    /// The record.
+    pub view: SlotView,
+}
+
+impl std::ops::Deref for Found {
+    type Target = SlotView;
+    #[inline(always)]
+    fn deref(&self) -> &SlotView {
+        &self.view
+    }
 }
 
 /// The read side: what the workers use. Cheap to clone (one `Arc`).
@@ -624,25 +701,25 @@ impl Reader {
     #[inline]
     pub fn by_ipv4(&self, a: Ipv4Addr) -> Option<Found> {
         let key = u64::from(a.to_bits());
-        self.find(self.region.layout.v4, key, |s| s.ipv4 == Some(a))
+        self.find(self.region.layout.v4, key, |s| s.ipv4() == Some(a))
     }
 
     /// Downstream: the session with this IPv6 /64 (first 8 octets).
     #[inline]
     pub fn by_ipv6_prefix(&self, p: [u8; 8]) -> Option<Found> {
         let key = u64::from_be_bytes(p);
-        self.find(self.region.layout.v6, key, |s| s.ipv6_prefix == Some(p))
+        self.find(self.region.layout.v6, key, |s| s.ipv6_prefix() == Some(p))
     }
 
     #[inline(always)]
-    fn find(&self, index: usize, key: u64, is: impl Fn(&Session) -> bool) -> Option<Found> {
+    fn find(&self, index: usize, key: u64, is: impl Fn(&SlotView) -> bool) -> Option<Found> {
         let r = &*self.region;
         r.index(index).find(key, |slot| {
-            let (generation, session) = r.read_session(slot)?;
-            is(&session).then_some(Found {
+            let view = r.read_view(slot)?;
+            is(&view).then_some(Found {
                 slot,
-                generation,
-                session,
+                generation: view.generation(),
+                view,
             })
         })
     }
@@ -654,6 +731,68 @@ impl Reader {
         NextHop::decode(&seqlock::read::<Std, NEXTHOP_WORDS>(
             seq, words, READ_TRIES,
         )?)
+    }
+
+    fn index_of(&self, k: Key) -> (Index<'_>, u64) {
+        let r = &*self.region;
+        match k {
+            Key::Up(k) => (r.index(r.layout.up), k),
+            Key::V4(k) => (r.index(r.layout.v4), k),
+            Key::V6(k) => (r.index(r.layout.v6), k),
+        }
+    }
+
+    /// The first pass for a packet: prefetches the bucket its look-up
+    /// starts at.
+    #[inline(always)]
+    pub fn prefetch_bucket(&self, k: Key) {
+        let (index, key) = self.index_of(k);
+        prefetch(index.home(key));
+    }
+
+    /// The second pass (its bucket prefetched by the first): prefetches
+    /// the slot the bucket names, both lines, and returns it, for the
+    /// caller to prefetch its counters. `None`: nothing to prefetch.
+    #[inline(always)]
+    pub fn prefetch_slot(&self, k: Key) -> Option<u32> {
+        let (index, key) = self.index_of(k);
+        let slot = index.likely_slot(key)?;
+        let r = &*self.region;
+        if slot >= r.layout.sizes.capacity {
+            return None;
+        }
+        let (seq, words) = r.slot(slot);
+        prefetch(seq);
+        prefetch(&words[SESSION_WORDS - 1]);
+        Some(slot)
+    }
+
+    /// Whether some subscriber may have an address in `a`'s /16: `false`
+    /// means none has (as of the last write), so a packet to `a` needs no
+    /// look-up in the address index (an upstream packet is looked up
+    /// there in case it hairpins; almost all go to the Internet).
+    #[inline(always)]
+    pub fn may_hold_v4(&self, a: Ipv4Addr) -> bool {
+        let (w, b) = self.region.filter_bit(0, filter_v4(u64::from(a.to_bits())));
+        w.load(Ordering::Acquire) & b != 0
+    }
+
+    /// [`Reader::may_hold_v4`] for a /64 (its first 8 octets): whether
+    /// some subscriber's /64 may share its /32.
+    #[inline(always)]
+    pub fn may_hold_v6(&self, p: [u8; 8]) -> bool {
+        let (w, b) = self.region.filter_bit(1, filter_v6(u64::from_be_bytes(p)));
+        w.load(Ordering::Acquire) & b != 0
+    }
+
+    /// A next hop's Ethernet addresses alone, if lnsd has resolved it:
+    /// the two words of its record that hold them, what a worker writes
+    /// in every frame.
+    #[inline]
+    pub fn macs(&self, i: u32) -> Option<crate::node::forward::NextHop> {
+        let (seq, words) = self.region.nexthop_words(i)?;
+        let w = seqlock::read::<Std, 2>(seq, words, READ_TRIES)?;
+        NextHop::macs(&w)
     }
 
     /// The next Ns for a sequenced session (RFC 2661 §5.4: per session),
@@ -807,6 +946,8 @@ pub struct Writer {
     by_up: HashMap<u64, u32>,
     by_v4: HashMap<u64, u32>,
     by_v6: HashMap<u64, u32>,
+    /// Subscribers per filter bit, each family (see [`Reader::may_hold_v4`]).
+    filter_counts: Vec<u32>,
     generation: u64,
 }
 
@@ -817,6 +958,28 @@ impl std::fmt::Debug for Writer {
             .field("sizes", &self.region.layout.sizes)
             .field("live", &self.len())
             .finish()
+    }
+}
+
+/// Writer: one more subscriber under filter bit `bit` of family `fam`;
+/// the bit is set with the first (before its index entry is written).
+fn filter_add(r: &Region, counts: &mut [u32], fam: usize, bit: usize) {
+    let c = &mut counts[fam * FILTER_BITS + bit];
+    *c += 1;
+    if *c == 1 {
+        let (w, b) = r.filter_bit(fam, bit);
+        w.fetch_or(b, Ordering::Release);
+    }
+}
+
+/// Writer: one subscriber fewer; the bit is cleared with the last (after
+/// its index entry is gone).
+fn filter_remove(r: &Region, counts: &mut [u32], fam: usize, bit: usize) {
+    let c = &mut counts[fam * FILTER_BITS + bit];
+    *c = c.saturating_sub(1);
+    if *c == 0 {
+        let (w, b) = r.filter_bit(fam, bit);
+        w.fetch_and(!b, Ordering::Release);
     }
 }
 
@@ -964,6 +1127,7 @@ impl Writer {
             by_up: HashMap::new(),
             by_v4: HashMap::new(),
             by_v6: HashMap::new(),
+            filter_counts: vec![0; 2 * FILTER_BITS],
             generation: 0,
         }
     }
@@ -1038,10 +1202,12 @@ impl Writer {
         r.index(r.layout.up).insert(up, slot);
         self.by_up.insert(up, slot);
         if let Some(k) = v4 {
+            filter_add(r, &mut self.filter_counts, 0, filter_v4(k));
             r.index(r.layout.v4).insert(k, slot);
             self.by_v4.insert(k, slot);
         }
         if let Some(k) = v6 {
+            filter_add(r, &mut self.filter_counts, 1, filter_v6(k));
             r.index(r.layout.v6).insert(k, slot);
             self.by_v6.insert(k, slot);
         }
@@ -1166,23 +1332,44 @@ impl Writer {
             (r.layout.v6, old.v6, new.v6, &mut self.by_v6),
         ];
         let mut adds = Vec::new();
-        for (at, o, n, map) in moves {
+        let mut filter_moves = Vec::new();
+        for (fam, (at, o, n, map)) in moves.into_iter().enumerate() {
             if o == n {
                 continue;
             }
+            // The filter bits of the address indexes (1: IPv4, 2: IPv6).
+            let bit = |k: u64| match fam {
+                1 => Some((0, filter_v4(k))),
+                2 => Some((1, filter_v6(k))),
+                _ => None,
+            };
             if let Some(o) = o {
                 r.index(at).remove(o, slot);
                 map.remove(&o);
+                filter_moves.extend(bit(o).map(|b| (b, false)));
             }
             if let Some(n) = n {
                 map.insert(n, slot);
                 adds.push((at, n));
+                filter_moves.extend(bit(n).map(|b| (b, true)));
             }
         }
         let (seq, words) = r.slot(slot);
         seqlock::write::<Std>(seq, words, &s.encode(id.generation));
+        // A bit is set before the index entry it covers and cleared after
+        // the entry is gone: a worker never skips a session in the index.
+        for &((fam, bit), add) in &filter_moves {
+            if add {
+                filter_add(r, &mut self.filter_counts, fam, bit);
+            }
+        }
         for (at, n) in adds {
             r.index(at).insert(n, slot);
+        }
+        for &((fam, bit), add) in &filter_moves {
+            if !add {
+                filter_remove(r, &mut self.filter_counts, fam, bit);
+            }
         }
         if old.switched && (!new.switched || old.up != new.up) {
             r.journal(SwitchedChange::Removed(old.up as u32));
@@ -1228,10 +1415,12 @@ impl Writer {
         if let Some(x) = k.v4 {
             r.index(r.layout.v4).remove(x, id.slot);
             self.by_v4.remove(&x);
+            filter_remove(r, &mut self.filter_counts, 0, filter_v4(x));
         }
         if let Some(x) = k.v6 {
             r.index(r.layout.v6).remove(x, id.slot);
             self.by_v6.remove(&x);
+            filter_remove(r, &mut self.filter_counts, 1, filter_v6(x));
         }
         let (seq, words) = r.slot(id.slot);
         seqlock::write::<Std>(seq, words, &[0; SESSION_WORDS]);
@@ -1414,6 +1603,46 @@ mod tests {
     }
     use crate::node::encap::{Outer, Template};
 
+    #[test]
+    fn the_address_filter_follows_every_write() {
+        let mut w = Writer::heap(Sizes {
+            capacity: 8,
+            workers: 1,
+        })
+        .unwrap();
+        let r = w.reader();
+        let v4 = |a: [u8; 4]| r.may_hold_v4(Ipv4Addr::from(a));
+        let p1 = [0x20, 1, 0xd, 0xb8, 0, 0, 0, 1];
+        let p2 = [0x20, 1, 0xd, 0xb8, 0, 0, 0, 2];
+        assert!(!v4([100, 64, 0, 1]) && !r.may_hold_v6(p1));
+        let a = w.insert(&session(1, 0)).unwrap();
+        let b = w
+            .insert(&Session {
+                ipv6_prefix: Some(p2),
+                ..session(2, 0)
+            })
+            .unwrap();
+        // 100.64.0.1 and .2 share a /16; 8.8.8.8 is nobody's.
+        assert!(v4([100, 64, 0, 1]) && v4([100, 64, 200, 7]));
+        assert!(!v4([8, 8, 8, 8]) && !v4([100, 65, 0, 1]));
+        assert!(r.may_hold_v6(p1), "p1 shares p2's /32");
+        assert!(!r.may_hold_v6([0x20, 1, 0xd, 0xb9, 0, 0, 0, 1]));
+        // One of two gone: the /16 still has one.
+        w.remove(a).unwrap();
+        assert!(v4([100, 64, 0, 1]));
+        // An address moved: the old /16 empties, the new one fills.
+        let moved = Session {
+            ipv4: Some(Ipv4Addr::new(10, 1, 2, 3)),
+            ipv6_prefix: None,
+            ..session(2, 0)
+        };
+        w.update(b, &moved).unwrap();
+        assert!(!v4([100, 64, 0, 2]) && v4([10, 1, 0, 0]));
+        assert!(!r.may_hold_v6(p2));
+        w.remove(b).unwrap();
+        assert!(!v4([10, 1, 2, 3]));
+    }
+
     fn session(n: u16, variant: u16) -> Session {
         Session {
             tunnel: 1,
@@ -1457,7 +1686,10 @@ mod tests {
         let reader = std::thread::spawn(move || {
             for i in 0..200u16 {
                 if let Some(f) = r.by_ids(1, i % 4) {
-                    assert_eq!(f.session, session(i % 4, f.session.peer_port));
+                    assert_eq!(
+                        f.session().unwrap(),
+                        session(i % 4, f.session().unwrap().peer_port)
+                    );
                 } else {
                     panic!("session {} missed", i % 4);
                 }

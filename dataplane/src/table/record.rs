@@ -21,7 +21,7 @@
 //!   and is in no address index. [`Leg`] and [`Session::switched_pair`]
 //!   build the two mirrored records from what lnsd knows of each leg.
 
-use crate::node::encap::{Outer, TEMPLATE_BYTES, Template};
+use crate::node::encap::{Outer, TEMPLATE_BYTES, Template, TemplateRef};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Words of session data in a slot (the slot adds its sequence word):
@@ -36,7 +36,7 @@ const TEMPLATE_MACS: usize = 12;
 /// Where the rates start in a session record's bytes: up, then down, each
 /// kbit/s (little-endian `u32`) and the burst in 16-byte units
 /// (little-endian, 3 bytes: up to 256 MiB, the most a bucket holds).
-const RATES_AT: usize = 50 + TEMPLATE_BYTES - TEMPLATE_MACS;
+const RATES_AT: usize = TEMPLATE_AT + TEMPLATE_BYTES - TEMPLATE_MACS;
 const RATE_BYTES: usize = 7;
 const _: () = assert!(RATES_AT + 2 * RATE_BYTES <= SESSION_WORDS * 8);
 
@@ -248,7 +248,7 @@ impl Session {
         };
         b[32..48].copy_from_slice(&peer.octets());
         b[48..50].copy_from_slice(&self.peer_port.to_le_bytes());
-        b[50..RATES_AT].copy_from_slice(&self.template.to_bytes()[TEMPLATE_MACS..]);
+        b[TEMPLATE_AT..RATES_AT].copy_from_slice(&self.template.to_bytes()[TEMPLATE_MACS..]);
         for (at, r) in [
             (RATES_AT, self.rates.up),
             (RATES_AT + RATE_BYTES, self.rates.down),
@@ -283,7 +283,7 @@ impl Session {
             return None;
         }
         let mut t = [0u8; TEMPLATE_BYTES];
-        t[TEMPLATE_MACS..].copy_from_slice(&b[50..RATES_AT]);
+        t[TEMPLATE_MACS..].copy_from_slice(&b[TEMPLATE_AT..RATES_AT]);
         let mut peer = [0u8; 16];
         peer.copy_from_slice(&b[32..48]);
         let peer = Ipv6Addr::from(peer);
@@ -319,6 +319,157 @@ impl Session {
     }
 }
 
+/// Bytes of a session record.
+const SESSION_BYTES: usize = SESSION_WORDS * 8;
+/// Where the template's bytes (from its 13th, see [`TEMPLATE_MACS`]) start.
+const TEMPLATE_AT: usize = 50;
+
+/// A session record as a worker copied it out of its slot: the bytes as
+/// [`Session::encode`] laid them out, each field read where it lies when
+/// it is asked for. Decoding the whole [`Session`] costs a worker more
+/// than the rest of its packet's work; a packet needs a few fields.
+///
+/// Built only by [`SlotView::new`], which refuses a free slot and a
+/// switched leg with an address, as [`Session::decode`] does; the
+/// template, which only the packets that go out through it need, is
+/// checked when it is asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlotView {
+    b: [u8; SESSION_BYTES],
+}
+
+impl SlotView {
+    #[inline(always)]
+    pub(crate) fn new(w: &[u64; SESSION_WORDS]) -> Option<SlotView> {
+        let mut b = [0u8; SESSION_BYTES];
+        for (c, x) in b.chunks_exact_mut(8).zip(w) {
+            c.copy_from_slice(&x.to_le_bytes());
+        }
+        let v = SlotView { b };
+        let flags = v.flags();
+        let ok = w[0] != 0 && (flags & F_SWITCHED == 0 || flags & (F_V4 | F_V6) == 0);
+        ok.then_some(v)
+    }
+
+    #[inline(always)]
+    fn u16_at(&self, i: usize) -> u16 {
+        u16::from_le_bytes([self.b[i], self.b[i + 1]])
+    }
+
+    #[inline(always)]
+    fn u32_at(&self, i: usize) -> u32 {
+        u32::from_le_bytes([self.b[i], self.b[i + 1], self.b[i + 2], self.b[i + 3]])
+    }
+
+    #[inline(always)]
+    fn flags(&self) -> u16 {
+        self.u16_at(12)
+    }
+
+    /// The generation the record was written with.
+    #[inline(always)]
+    pub fn generation(&self) -> u64 {
+        u64::from_le_bytes([
+            self.b[0], self.b[1], self.b[2], self.b[3], self.b[4], self.b[5], self.b[6], self.b[7],
+        ])
+    }
+
+    /// [`Session::key`].
+    #[inline(always)]
+    pub fn key(&self) -> u64 {
+        up_key(self.u16_at(8), self.u16_at(10))
+    }
+
+    /// [`Session::ipv4`].
+    #[inline(always)]
+    pub fn ipv4(&self) -> Option<Ipv4Addr> {
+        (self.flags() & F_V4 != 0)
+            .then(|| Ipv4Addr::new(self.b[16], self.b[17], self.b[18], self.b[19]))
+    }
+
+    /// [`Session::ipv6_prefix`].
+    #[inline(always)]
+    pub fn ipv6_prefix(&self) -> Option<[u8; 8]> {
+        let mut p = [0u8; 8];
+        p.copy_from_slice(&self.b[24..32]);
+        (self.flags() & F_V6 != 0).then_some(p)
+    }
+
+    /// [`Session::mru`].
+    #[inline(always)]
+    pub fn mru(&self) -> u16 {
+        self.u16_at(14)
+    }
+
+    /// [`Session::peer`].
+    #[inline(always)]
+    pub fn peer(&self) -> IpAddr {
+        let mut a = [0u8; 16];
+        a.copy_from_slice(&self.b[32..48]);
+        let a = Ipv6Addr::from(a);
+        a.to_ipv4_mapped().map_or(IpAddr::V6(a), IpAddr::V4)
+    }
+
+    /// [`Session::lac_nexthop`].
+    #[inline(always)]
+    pub fn lac_nexthop(&self) -> u32 {
+        self.u32_at(20)
+    }
+
+    /// [`Session::switched`].
+    #[inline(always)]
+    pub fn switched(&self) -> Option<Egress> {
+        let flags = self.flags();
+        match (flags & F_SWITCHED != 0, flags & F_EGRESS_CORE != 0) {
+            (false, _) => None,
+            (true, false) => Some(Egress::Access),
+            (true, true) => Some(Egress::Core),
+        }
+    }
+
+    /// [`Session::template`], where it lies (without the Ethernet
+    /// addresses: the next hop's go in every frame). Checked here, where
+    /// a packet needs it, not at every look-up: `None` for a template with
+    /// impossible offsets, which only a damaged slot holds.
+    #[inline(always)]
+    pub fn template(&self) -> Option<TemplateRef<'_>> {
+        TemplateRef::stored(&self.b[TEMPLATE_AT..RATES_AT], TEMPLATE_MACS)
+    }
+
+    #[inline(always)]
+    fn rate_at(&self, i: usize) -> Option<Rate> {
+        let kbps = self.u32_at(i);
+        (kbps != 0).then(|| Rate {
+            kbps,
+            burst: u32::from_le_bytes([self.b[i + 4], self.b[i + 5], self.b[i + 6], 0]) * 16,
+        })
+    }
+
+    /// [`Session::rates`]`.up`.
+    #[inline(always)]
+    pub fn rate_up(&self) -> Option<Rate> {
+        self.rate_at(RATES_AT)
+    }
+
+    /// [`Session::rates`]`.down`.
+    #[inline(always)]
+    pub fn rate_down(&self) -> Option<Rate> {
+        self.rate_at(RATES_AT + RATE_BYTES)
+    }
+
+    /// The whole session (for lnsd, tests and slow paths); `None` for a
+    /// damaged template (see [`SlotView::template`]).
+    pub fn session(&self) -> Option<Session> {
+        let mut w = [0u64; SESSION_WORDS];
+        for (x, c) in w.iter_mut().zip(self.b.chunks_exact(8)) {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(c);
+            *x = u64::from_le_bytes(a);
+        }
+        Session::decode(&w).map(|(_, s)| s)
+    }
+}
+
 /// Where a worker sends a frame: the neighbour's MAC and ours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct NextHop {
@@ -348,6 +499,16 @@ impl NextHop {
         };
         b[16..32].copy_from_slice(&a.octets());
         to_words(&b)
+    }
+
+    /// The addresses from the record's first two words (bytes 2..14).
+    #[inline(always)]
+    pub(crate) fn macs(w: &[u64; 2]) -> Option<crate::node::forward::NextHop> {
+        let (a, b) = (w[0].to_le_bytes(), w[1].to_le_bytes());
+        (a[0] == 1).then(|| crate::node::forward::NextHop {
+            dst_mac: [a[2], a[3], a[4], a[5], a[6], a[7]],
+            src_mac: [b[0], b[1], b[2], b[3], b[4], b[5]],
+        })
     }
 
     pub(crate) fn decode(w: &[u64; NEXTHOP_WORDS]) -> Option<NextHop> {
@@ -537,6 +698,57 @@ mod tests {
             ..sample_outer()
         });
         assert_eq!(Session::decode(&macs.encode(5)), Some((5, s)));
+    }
+
+    /// Every field a worker reads where it lies is the decoded session's,
+    /// and the template it writes from the slot is the session's, but for
+    /// the Ethernet addresses, which it leaves to the next hop.
+    #[test]
+    fn a_slot_view_reads_what_decode_reads() {
+        let s = sample(1, 2);
+        let legs =
+            Session::switched_pair(&leg(1, Egress::Access, false), &leg(2, Egress::Core, true));
+        let v6 = Session {
+            ipv4: None,
+            peer: IpAddr::V6(Ipv6Addr::LOCALHOST),
+            rates: Rates::default(),
+            ..s
+        };
+        for s in [s, v6, legs.0, legs.1] {
+            let v = SlotView::new(&s.encode(9)).unwrap();
+            assert_eq!(v.generation(), 9);
+            assert_eq!(v.key(), s.key());
+            assert_eq!(v.ipv4(), s.ipv4);
+            assert_eq!(v.ipv6_prefix(), s.ipv6_prefix);
+            assert_eq!(v.mru(), s.mru);
+            assert_eq!(v.peer(), s.peer);
+            assert_eq!(v.lac_nexthop(), s.lac_nexthop);
+            assert_eq!(v.switched(), s.switched);
+            assert_eq!((v.rate_up(), v.rate_down()), (s.rates.up, s.rates.down));
+            assert_eq!(v.session(), Some(s));
+            let t = v.template().unwrap();
+            let mut from_slot = [0xeeu8; 128];
+            let mut from_template = [0xeeu8; 128];
+            let ip = [0x45u8; 28];
+            from_slot[100..128].copy_from_slice(&ip);
+            from_template[100..128].copy_from_slice(&ip);
+            let a = crate::node::encap::encap(t, &mut from_slot, 100, 28, 5).unwrap();
+            let b = crate::node::encap::encap(&s.template, &mut from_template, 100, 28, 5).unwrap();
+            assert_eq!(a, b);
+            assert_eq!(from_slot[a.0..a.0 + 12], [0xee; 12], "MACs left alone");
+            assert_eq!(from_slot[a.0 + 12..], from_template[a.0 + 12..]);
+        }
+        // A free slot, and a switched leg with an address, are no view.
+        assert_eq!(SlotView::new(&s.encode(0)), None);
+        let mut bad = legs.0.encode(3);
+        bad[1] |= u64::from(F_V4) << 32;
+        assert_eq!(SlotView::new(&bad), None);
+        // A template with impossible offsets: no template, no session.
+        let mut w = s.encode(4);
+        let len_at = TEMPLATE_AT + (crate::node::encap::MAX_TEMPLATE - TEMPLATE_MACS);
+        w[len_at / 8] |= 0xff << (8 * (len_at % 8));
+        let v = SlotView::new(&w).unwrap();
+        assert!(v.template().is_none() && v.session().is_none());
     }
 
     #[test]

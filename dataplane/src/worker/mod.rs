@@ -100,6 +100,24 @@ pub fn run(
             }
             work += n;
             p.local.add(Counter::Batches, 1);
+            // The vector passes (DESIGN §4): every frame's key and its
+            // index bucket first, then the slots the buckets name, so the
+            // packets below find them in cache instead of each waiting
+            // for its own misses in turn.
+            let mut keys = [None; BATCH];
+            for (k, d) in keys.iter_mut().zip(&rx[..n]) {
+                if let Some(f) = s.umem.frame(d.addr, d.len as usize) {
+                    *k = match from {
+                        From::Access => p.peek_upstream(f),
+                        From::Core => p.peek_downstream(f),
+                        From::Both => p.peek_either(f),
+                    };
+                    p.prefetch_bucket(*k);
+                }
+            }
+            for k in &keys[..n] {
+                p.prefetch_slot(*k);
+            }
             for d in &rx[..n] {
                 let Some((chunk, off)) = s.umem.chunk(d.addr) else {
                     continue;

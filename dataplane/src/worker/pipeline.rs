@@ -39,7 +39,7 @@
 use crate::node::classify::{ToSubscriber, fits, from_core, limit};
 use crate::node::decap::{DataMessage, Decapped, Family, data_message, ip_payload};
 use crate::node::drop::Drop;
-use crate::node::encap::encap;
+use crate::node::encap::{TemplateRef, encap};
 use crate::node::forward::{Allowed, NextHop as FwdHop, to_core};
 use crate::node::frag::{self, Plan};
 use crate::node::gateway;
@@ -47,7 +47,7 @@ use crate::node::icmp::{self, too_big};
 use crate::node::police;
 use crate::node::switch;
 use crate::table::counters::{Counter, Dir, LocalCounters, WorkerBlock};
-use crate::table::{CORE_V4, CORE_V6, Egress, Found, Reader};
+use crate::table::{CORE_V4, CORE_V6, Egress, Found, Key, Reader, up_key};
 use std::net::{IpAddr, Ipv4Addr};
 
 /// Where a fragment after the first is written in the frame it gets: the
@@ -146,6 +146,77 @@ impl<'a> Pipeline<'a> {
         self.tick = police::tick(ns);
     }
 
+    /// The key an access-side frame will be looked up by, read without
+    /// parsing it (the common shape only: Ethernet without a tag, IPv4,
+    /// UDP to our port, an L2TP data header): for the vector passes'
+    /// prefetching, which a frame of another shape just does without.
+    #[inline(always)]
+    pub fn peek_upstream(&self, frame: &[u8]) -> Option<Key> {
+        if frame.get(12..14)? != [0x08, 0x00] {
+            return None;
+        }
+        let l4 = 14 + usize::from(frame.get(14)? & 0x0f) * 4;
+        let udp = frame.get(l4..l4 + 8)?;
+        if u16::from_be_bytes([udp[2], udp[3]]) != self.env.lns_port {
+            return None;
+        }
+        let l2tp = l4 + 8;
+        let flags = *frame.get(l2tp)?;
+        // T clear (data), then the ids, after Length when L is set.
+        if flags & 0x80 != 0 {
+            return None;
+        }
+        let ids = l2tp + if flags & 0x40 != 0 { 4 } else { 2 };
+        let b = frame.get(ids..ids + 4)?;
+        Some(Key::Up(up_key(
+            u16::from_be_bytes([b[0], b[1]]),
+            u16::from_be_bytes([b[2], b[3]]),
+        )))
+    }
+
+    /// The key a core-side frame will be looked up by (untagged IPv4 or
+    /// IPv6; see [`Pipeline::peek_upstream`]).
+    #[inline(always)]
+    pub fn peek_downstream(&self, frame: &[u8]) -> Option<Key> {
+        match frame.get(12..14)? {
+            [0x08, 0x00] => {
+                let a = frame.get(30..34)?;
+                Some(Key::V4(u64::from(u32::from_be_bytes([
+                    a[0], a[1], a[2], a[3],
+                ]))))
+            }
+            [0x86, 0xdd] => {
+                let p: [u8; 8] = frame.get(38..46)?.try_into().ok()?;
+                Some(Key::V6(u64::from_be_bytes(p)))
+            }
+            _ => None,
+        }
+    }
+
+    /// A key for either kind of frame on one interface for both sides.
+    #[inline(always)]
+    pub fn peek_either(&self, frame: &[u8]) -> Option<Key> {
+        self.peek_upstream(frame)
+            .or_else(|| self.peek_downstream(frame))
+    }
+
+    /// The vector passes' first: `key`'s index bucket on its way to cache.
+    #[inline(always)]
+    pub fn prefetch_bucket(&self, key: Option<Key>) {
+        if let Some(k) = key {
+            self.table.prefetch_bucket(k);
+        }
+    }
+
+    /// The second, once the first has run over the whole batch: the slot
+    /// the bucket names, and that slot's counters, on their way to cache.
+    #[inline(always)]
+    pub fn prefetch_slot(&self, key: Option<Key>) {
+        if let Some(slot) = key.and_then(|k| self.table.prefetch_slot(k)) {
+            self.block.prefetch(slot);
+        }
+    }
+
     /// Publishes the batch's counts (once per batch).
     pub fn flush(&mut self) {
         self.block.flush(&mut self.local);
@@ -156,7 +227,7 @@ impl<'a> Pipeline<'a> {
     /// and counts in one step: `WorkerBlock::police_and_count`.)
     #[inline(always)]
     fn conforms_down(&mut self, f: &Found, bytes: usize) -> bool {
-        let Some(r) = f.session.rates.down else {
+        let Some(r) = f.rate_down() else {
             return true;
         };
         let bytes = u32::try_from(bytes).unwrap_or(u32::MAX);
@@ -229,7 +300,7 @@ impl<'a> Pipeline<'a> {
     fn data(&mut self, buf: &mut [u8], start: usize, len: usize, m: &DataMessage) -> Out {
         let found = self.table.by_ids(m.tunnel, m.session);
         if let Some(f) = &found
-            && let Some(egress) = f.session.switched
+            && let Some(egress) = f.switched()
         {
             return self.switch(buf, start, m, f, egress);
         }
@@ -260,10 +331,13 @@ impl<'a> Pipeline<'a> {
         // The leg's data comes from the peer of its tunnel, whose address
         // stays for the tunnel's life (RFC 2661 §8.1), nobody else: a
         // forged frame would inject PPP into the other leg.
-        if m.peer != f.session.peer {
+        if m.peer != f.peer() {
             return self.drop(Drop::SwitchWrongPeer, Some(f));
         }
-        let t = &f.session.template;
+        // A damaged slot's template is no session to send to.
+        let Some(t) = f.template() else {
+            return self.drop(Drop::UnknownSession, None);
+        };
         let mtu = match egress {
             Egress::Access => self.env.access_mtu,
             Egress::Core => self.env.core_mtu,
@@ -271,7 +345,7 @@ impl<'a> Pipeline<'a> {
         if !switch::fits(t, m.ppp_len, mtu) {
             return self.drop(Drop::SwitchTooBig, Some(f));
         }
-        let Some(h) = self.table.nexthop(f.session.lac_nexthop) else {
+        let Some(h) = self.table.macs(f.lac_nexthop()) else {
             return self.drop(Drop::NoNextHop, Some(f));
         };
         let (s, n) = match switch::rewrite(t, buf, start + m.ppp, m.ppp_len, m.priority) {
@@ -304,13 +378,13 @@ impl<'a> Pipeline<'a> {
             inner: start + d.inner,
             ..d
         };
-        if d.peer != f.session.peer {
+        if d.peer != f.peer() {
             return self.drop(Drop::WrongPeer, Some(&f));
         }
         // No IPv6 service for this subscriber (no prefix handed out) or
         // none at all (no IPv6 core next hop): its own name, since
         // `no_next_hop` means an unresolved MAC.
-        if d.family == Family::V6 && f.session.ipv6_prefix.is_none() {
+        if d.family == Family::V6 && f.ipv6_prefix().is_none() {
             return self.drop(Drop::Ipv6Unrouted, Some(&f));
         }
         let (hop_index, dst) = match d.family {
@@ -323,18 +397,24 @@ impl<'a> Pipeline<'a> {
             return self.for_gateway(buf, &d, &f, gw);
         }
         let allowed = Allowed {
-            ipv4: f.session.ipv4,
-            ipv6_prefix: f.session.ipv6_prefix,
+            ipv4: f.ipv4(),
+            ipv6_prefix: f.ipv6_prefix(),
         };
-        // Hairpin: another subscriber of ours is the destination.
+        // Hairpin: another subscriber of ours is the destination. The
+        // table's address filter rules most destinations out without a
+        // look-up in the index (a cache miss at scale).
         let peer = match dst {
-            Some(IpAddr::V4(a)) => self.table.by_ipv4(a),
+            Some(IpAddr::V4(a)) if self.table.may_hold_v4(a) => self.table.by_ipv4(a),
             Some(IpAddr::V6(a)) => {
                 let mut p = [0u8; 8];
                 p.copy_from_slice(&a.octets()[..8]);
-                self.table.by_ipv6_prefix(p)
+                if self.table.may_hold_v6(p) {
+                    self.table.by_ipv6_prefix(p)
+                } else {
+                    None
+                }
             }
-            None => None,
+            _ => None,
         };
         let hop = match peer {
             // The Ethernet header written here is overwritten by the
@@ -343,11 +423,8 @@ impl<'a> Pipeline<'a> {
                 dst_mac: [0; 6],
                 src_mac: [0; 6],
             },
-            None => match self.table.nexthop(hop_index) {
-                Some(h) => FwdHop {
-                    dst_mac: h.dst_mac,
-                    src_mac: h.src_mac,
-                },
+            None => match self.table.macs(hop_index) {
+                Some(h) => h,
                 None if d.family == Family::V6 => return self.drop(Drop::Ipv6Unrouted, Some(&f)),
                 None => return self.drop(Drop::NoNextHop, Some(&f)),
             },
@@ -361,7 +438,7 @@ impl<'a> Pipeline<'a> {
         // the same look-up of its counters.
         let bytes = d.inner_len as u64;
         let len = u32::try_from(d.inner_len).unwrap_or(u32::MAX);
-        let rate = f.session.rates.up;
+        let rate = f.rate_up();
         if !self
             .block
             .police_and_count(f.slot, f.generation, Dir::Up, rate, self.tick, len)
@@ -395,7 +472,7 @@ impl<'a> Pipeline<'a> {
         // into this tunnel whatever the source says, and a forged source
         // must not make the LNS answer for someone else.
         let src = pkt.get(12..16).and_then(|b| <[u8; 4]>::try_from(b).ok());
-        if src.is_none() || src.map(Ipv4Addr::from) != f.session.ipv4 {
+        if src.is_none() || src.map(Ipv4Addr::from) != f.ipv4() {
             return self.drop(Drop::Spoofed, Some(f));
         }
         match gateway::echo_reply(pkt, gw) {
@@ -453,7 +530,7 @@ impl<'a> Pipeline<'a> {
         if let Some(frame) = buf.get(start..start + len)
             && let Ok(m) = data_message(frame, self.env.lns_port)
             && let Some(f) = self.table.by_ids(m.tunnel, m.session)
-            && let Some(egress) = f.session.switched
+            && let Some(egress) = f.switched()
         {
             return self.switch(buf, start, &m, &f, egress);
         }
@@ -464,16 +541,20 @@ impl<'a> Pipeline<'a> {
     /// it fits, else fragmented or refused with an ICMP error to `sender`.
     #[inline]
     fn deliver(&mut self, buf: &mut [u8], to: &Found, p: &ToSubscriber, sender: Sender) -> Out {
-        let limit = limit(to.session.mru, self.env.access_mtu, &to.session.template);
+        // A damaged slot's template is no session to send to.
+        let Some(t) = to.template() else {
+            return self.drop(Drop::UnknownSession, None);
+        };
+        let limit = limit(to.mru(), self.env.access_mtu, t);
         if fits(p, limit).is_ok() {
             if !self.conforms_down(to, p.len) {
                 return Out::Drop(Drop::RateLimited);
             }
-            return self.encap_for(buf, to, p.start, p.len);
+            return self.encap_for(buf, to, t, p.start, p.len);
         }
         if !p.dont_fragment {
             // Fragments that could not leave would each count a drop.
-            if self.table.nexthop(to.session.lac_nexthop).is_none() {
+            if self.table.macs(to.lac_nexthop()).is_none() {
                 return self.drop(Drop::NoNextHop, Some(to));
             }
             if !self.conforms_down(to, p.len) {
@@ -500,13 +581,10 @@ impl<'a> Pipeline<'a> {
         let hop = match sender {
             Sender::Core => {
                 let hop_index = if p.dst.is_ipv4() { CORE_V4 } else { CORE_V6 };
-                let Some(h) = self.table.nexthop(hop_index) else {
+                let Some(h) = self.table.macs(hop_index) else {
                     return Out::Drop(Drop::TooBig);
                 };
-                FwdHop {
-                    dst_mac: h.dst_mac,
-                    src_mac: h.src_mac,
-                }
+                h
             }
             // Overwritten by the encapsulation.
             Sender::Subscriber(_) => FwdHop {
@@ -522,10 +600,13 @@ impl<'a> Pipeline<'a> {
                 self.local.add(Counter::IcmpTooBig, 1);
                 Out::Core(s, n)
             }
-            (Ok((s, n)), Sender::Subscriber(from)) => {
-                self.local.add(Counter::IcmpTooBig, 1);
-                self.encap_for(buf, from, s + 14, n - 14)
-            }
+            (Ok((s, n)), Sender::Subscriber(from)) => match from.template() {
+                Some(t) => {
+                    self.local.add(Counter::IcmpTooBig, 1);
+                    self.encap_for(buf, from, t, s + 14, n - 14)
+                }
+                None => self.drop(Drop::UnknownSession, None),
+            },
             (Err(_), _) => Out::Drop(Drop::TooBig),
         }
     }
@@ -575,7 +656,10 @@ impl<'a> Pipeline<'a> {
     }
 
     fn fragment_out(&mut self, buf: &mut [u8], to: &Found, start: usize, len: usize) -> Out {
-        match self.encap_raw(buf, to, start, len) {
+        let Some(t) = to.template() else {
+            return self.drop(Drop::UnknownSession, None);
+        };
+        match self.encap_raw(buf, to, t, start, len) {
             Ok((s, n)) => {
                 self.local.add(Counter::Fragments, 1);
                 Out::Access(s, n)
@@ -587,8 +671,15 @@ impl<'a> Pipeline<'a> {
     /// Encapsulates the IP packet at `buf[start..start + len]` for `f`,
     /// and counts it.
     #[inline]
-    fn encap_for(&mut self, buf: &mut [u8], f: &Found, start: usize, len: usize) -> Out {
-        match self.encap_raw(buf, f, start, len) {
+    fn encap_for(
+        &mut self,
+        buf: &mut [u8],
+        f: &Found,
+        t: TemplateRef<'_>,
+        start: usize,
+        len: usize,
+    ) -> Out {
+        match self.encap_raw(buf, f, t, start, len) {
             Ok((s, n)) => {
                 self.block
                     .session(f.slot, f.generation, Dir::Down, len as u64);
@@ -606,17 +697,14 @@ impl<'a> Pipeline<'a> {
         &mut self,
         buf: &mut [u8],
         f: &Found,
+        t: TemplateRef<'_>,
         start: usize,
         len: usize,
     ) -> Result<(usize, usize), Drop> {
-        let t = &f.session.template;
         // The LAC's neighbour as lnsd last resolved it: a LAC that moved
         // (or whose gateway did) needs one next-hop write, not one per
         // session. Until it is resolved nothing is sent.
-        let h = self
-            .table
-            .nexthop(f.session.lac_nexthop)
-            .ok_or(Drop::NoNextHop)?;
+        let h = self.table.macs(f.lac_nexthop()).ok_or(Drop::NoNextHop)?;
         let (s, n) = encap(t, buf, start, len, 0)?;
         buf[s..s + 6].copy_from_slice(&h.dst_mac);
         buf[s + 6..s + 12].copy_from_slice(&h.src_mac);

@@ -132,6 +132,18 @@ impl Umem {
         Some((&mut self.area[base as usize..end as usize], off))
     }
 
+    /// The `len` bytes of a received frame at `addr`, to read (`None`
+    /// if they are not all inside its chunk).
+    #[inline]
+    pub fn frame(&self, addr: u64, len: usize) -> Option<&[u8]> {
+        let base = addr - addr % self.frame_size;
+        let end = addr.checked_add(len as u64)?;
+        if end > base.checked_add(self.frame_size)? || end > self.area.len() as u64 {
+            return None;
+        }
+        self.area.get(addr as usize..end as usize)
+    }
+
     /// Two different frames' chunks at once: one to read (a packet being
     /// fragmented), one to write (a fragment of it). `None` if they are
     /// the same frame or either lies outside the UMEM.
