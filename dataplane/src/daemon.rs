@@ -112,7 +112,7 @@ usage: lns-dataplane --table PATH --access IFACE [--core IFACE]
          [--lowest-mode native-zerocopy|native-copy|generic]
          [--polling busy|wakeup] [--icmp-v4 ADDR] [--icmp-v6 ADDR]
          [--gateway ADDR]   (the subscribers' PPP peer address: answers pings)
-         [--bare]   (benchmark reference: forward access to core untouched)";
+         [--bare]   (benchmark reference: forward access to core and core to access untouched)";
 
 fn prefix<A: std::str::FromStr>(s: &str, max: u8) -> Result<(A, u8), String> {
     let (a, l) = s

@@ -221,6 +221,37 @@ fn downstream_is_encapsulated_with_the_lac_neighbour() {
     assert_eq!((c.down_packets, c.down_bytes, c.drops), (2, 200, 1));
 }
 
+/// The benchmarks' reference forwarder: each side's frames to the other
+/// untouched, whatever they hold, counted as received and nothing else.
+#[test]
+fn the_bare_forwarder_forwards_both_ways_untouched() {
+    let lab = lab();
+    let r = lab.w.reader();
+    let mut p = Pipeline::new(
+        &r,
+        0,
+        Env {
+            bare: true,
+            ..env()
+        },
+    )
+    .unwrap();
+    let (mut up, s, l) = from_lac(1, &ipv4(sub(1), HOST, 64, 84), LAC);
+    let before = up.clone();
+    assert_eq!(p.upstream(&mut up, s, l), Out::Core(s, l));
+    let (mut down, ds, dl) = from_core(&ipv4(HOST, sub(1), 60, 100));
+    let down_before = down.clone();
+    assert_eq!(p.downstream(&mut down, ds, dl), Out::Access(ds, dl));
+    assert_eq!((up, down), (before, down_before));
+    p.flush();
+    let b = lab.w.worker(0).unwrap();
+    assert_eq!((b.get(Counter::RxAccess), b.get(Counter::RxCore)), (1, 1));
+    assert_eq!(
+        (b.get(Counter::Upstream), b.get(Counter::Downstream)),
+        (0, 0)
+    );
+}
+
 #[test]
 fn drops_are_named_and_counted() {
     let lab = lab();

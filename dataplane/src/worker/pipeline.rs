@@ -87,7 +87,9 @@ pub struct Env {
     /// The core interface's MTU, which a switched frame leaving there must
     /// fit (`None`: not known, not checked).
     pub core_mtu: Option<u16>,
-    /// Benchmark reference: access frames go to the core untouched.
+    /// Benchmark reference: access frames go to the core untouched, and
+    /// core frames to the access side (the same sockets and loop, no
+    /// L2TP work, for each direction).
     pub bare: bool,
 }
 
@@ -496,6 +498,9 @@ impl<'a> Pipeline<'a> {
     #[inline]
     pub fn downstream(&mut self, buf: &mut [u8], start: usize, len: usize) -> Out {
         self.local.add(Counter::RxCore, 1);
+        if self.env.bare {
+            return Out::Access(start, len);
+        }
         let Some(frame) = buf.get(start..start + len) else {
             return self.drop(Drop::Truncated, None);
         };
