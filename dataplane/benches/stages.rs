@@ -25,7 +25,7 @@ use lns_dataplane::node::encap::encap;
 use lns_dataplane::node::forward::{Allowed, to_core};
 use lns_dataplane::node::icmp;
 use lns_dataplane::node::switch;
-use lns_dataplane::table::{CORE_V4, NextHop, Pages, Rate, Rates, Session, Sizes, Writer};
+use lns_dataplane::table::{CORE_V4, Key, NextHop, Pages, Rate, Rates, Session, Sizes, Writer};
 use lns_dataplane::worker::pipeline::{Env, Out, Pipeline};
 use std::hint::black_box;
 use std::net::IpAddr;
@@ -363,14 +363,7 @@ fn pipeline(
     let up_ns = time(rounds, up, restore_ns, |_, b| {
         p.set_time(now());
         if vector {
-            let mut keys = [None; BATCH];
-            for ((k, buf), &len) in keys.iter_mut().zip(&b.work).zip(&b.lens) {
-                *k = p.peek_upstream(&buf[HEADROOM..HEADROOM + len]);
-                p.prefetch_bucket(*k);
-            }
-            for k in keys {
-                p.prefetch_slot(k);
-            }
+            prefetch(p, b, |p, f| p.peek_upstream(f));
         }
         for (buf, &len) in b.work.iter_mut().zip(&b.lens) {
             let o = p.upstream(buf, HEADROOM, len);
@@ -382,14 +375,7 @@ fn pipeline(
     let down_ns = time(rounds, down, restore_ns, |_, b| {
         p.set_time(now());
         if vector {
-            let mut keys = [None; BATCH];
-            for ((k, buf), &len) in keys.iter_mut().zip(&b.work).zip(&b.lens) {
-                *k = p.peek_downstream(&buf[HEADROOM..HEADROOM + len]);
-                p.prefetch_bucket(*k);
-            }
-            for k in keys {
-                p.prefetch_slot(k);
-            }
+            prefetch(p, b, |p, f| p.peek_downstream(f));
         }
         for (buf, &len) in b.work.iter_mut().zip(&b.lens) {
             let o = p.downstream(buf, HEADROOM, len);
@@ -399,6 +385,19 @@ fn pipeline(
         p.flush();
     });
     [up_ns, down_ns]
+}
+
+/// The worker's vector passes over a batch: keys and buckets, then the
+/// slots and their counters.
+fn prefetch(p: &Pipeline<'_>, b: &Batch, peek: impl Fn(&Pipeline<'_>, &[u8]) -> Option<Key>) {
+    let mut keys = [None; BATCH];
+    for ((k, buf), &len) in keys.iter_mut().zip(&b.work).zip(&b.lens) {
+        *k = peek(p, &buf[HEADROOM..HEADROOM + len]);
+        p.prefetch_bucket(*k);
+    }
+    for k in keys {
+        p.prefetch_slot(k);
+    }
 }
 
 fn switched(n: u32, rounds: u32) {
