@@ -263,6 +263,156 @@ fn busy_polling_forwards_too() {
     drop(w);
 }
 
+/// Sends each `(cpu, frame)` from the LAC's interface as a raw frame from
+/// that CPU, bypassing the qdisc, so it leaves on transmit queue `cpu`
+/// modulo the queues (the kernel's choice for a packet socket without a
+/// flow: `packet_pick_tx_queue`) and reaches the same receive queue of the
+/// LNS's end of the veth pair; then collects what comes back to the LAC's
+/// UDP port 1701, as [`lac_exchange`] does.
+fn lac_exchange_on_cpus(t: &AccessLab, frames: &[(usize, Vec<u8>)], secs: f32) -> Vec<Vec<u8>> {
+    let script = format!(
+        r#"
+import socket, sys, os, time, binascii
+rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+rx.bind(("{LAC}", 1701))
+tx = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+tx.bind(("vl", 0))
+tx.setsockopt(263, 20, 1)  # SOL_PACKET, PACKET_QDISC_BYPASS
+for line in sys.stdin:
+    cpu, frame = line.split()
+    os.sched_setaffinity(0, {{int(cpu)}})
+    tx.send(binascii.unhexlify(frame))
+rx.settimeout(0.2)
+end = time.time() + {secs}
+while time.time() < end:
+    try:
+        d = rx.recv(4096)
+        print(binascii.hexlify(d).decode(), flush=True)
+    except socket.timeout:
+        pass
+"#
+    );
+    let mut child = t
+        .cmd(&t.lac, "python3")
+        .args(["-c", &script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    {
+        let mut stdin = child.stdin.take().unwrap();
+        for (cpu, f) in frames {
+            let hex: String = f.iter().map(|b| format!("{b:02x}")).collect();
+            writeln!(stdin, "{cpu} {hex}").unwrap();
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            (0..l.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&l[i..i + 2], 16).unwrap())
+                .collect()
+        })
+        .collect()
+}
+
+/// Subscriber `n`'s echo request as the LAC's whole frame to the LNS.
+fn lac_frame(t: &AccessLab, n: u16) -> Vec<u8> {
+    use lns_dataplane::node::encap::{Outer, Template, encap};
+    let tpl = Template::new(&Outer {
+        dst_mac: t.mac(&t.lns, "va"),
+        src_mac: t.mac(&t.lac, "vl"),
+        vlan: None,
+        src: LAC,
+        src_port: 1701,
+        dst: LNS,
+        dst_port: 1701,
+        tunnel: 1,
+        session: n,
+        sequencing: false,
+    });
+    let p = echo(n, 1);
+    let mut buf = vec![0u8; 128 + p.len()];
+    buf[128..].copy_from_slice(&p);
+    let (s, l) = encap(&tpl, &mut buf, 128, p.len(), 0).unwrap();
+    buf[s..s + l].to_vec()
+}
+
+/// Two workers on two queues of each interface (DESIGN §2: a worker per
+/// core, each with its queue's AF_XDP sockets): each works
+/// the frames its queue receives, every subscriber's ping comes back
+/// whichever workers carry it each way, the counters add up exactly over
+/// the workers, and a write to the table (a session removed) is seen by
+/// both.
+#[test]
+fn two_workers_on_two_queues_share_the_table() {
+    if !root_or_skip() {
+        return;
+    }
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+        eprintln!("skipped: needs 2 CPUs to send on 2 queues");
+        return;
+    }
+    const N: u16 = 40;
+    let t = AccessLab::with_queues("mq", 2);
+    let table = std::path::PathBuf::from(format!("/dev/shm/xlns-test-mq-{}", std::process::id()));
+    let (mut w, ids) = lab_table(&t, &table, N, 64);
+    let dp = start_dataplane_with(&t, &table, &["--workers", "2", "--cores", "0,1"]);
+    // Odd subscribers from CPU 1 (queue 1), even ones from CPU 0.
+    let frames: Vec<(usize, Vec<u8>)> = (1..=N)
+        .map(|n| (usize::from(n % 2), lac_frame(&t, n)))
+        .collect();
+    let got = lac_exchange_on_cpus(&t, &frames, 2.0);
+    assert_eq!(
+        replies(&got),
+        (1..=N).collect::<Vec<_>>(),
+        "every ping comes back\n{}",
+        dp.log()
+    );
+    let (b0, b1) = (w.worker(0).unwrap(), w.worker(1).unwrap());
+    assert_eq!(
+        (b0.get(Counter::Upstream), b1.get(Counter::Upstream)),
+        (u64::from(N / 2), u64::from(N / 2)),
+        "each worker took its queue's half\n{}",
+        dp.log()
+    );
+    assert_eq!(
+        b0.get(Counter::Downstream) + b1.get(Counter::Downstream),
+        u64::from(N)
+    );
+    let echo_len = echo(1, 1).len() as u64;
+    for id in &ids {
+        let c = w.counters(*id);
+        assert_eq!((c.up_packets, c.up_bytes), (1, echo_len));
+        assert_eq!((c.down_packets, c.down_bytes), (1, echo_len));
+    }
+    // One session gone from each queue's half: both workers see it.
+    w.remove(ids[0]).unwrap();
+    w.remove(ids[1]).unwrap();
+    let got = lac_exchange_on_cpus(&t, &frames, 1.0);
+    assert_eq!(replies(&got), (3..=N).collect::<Vec<_>>(), "{}", dp.log());
+    let (b0, b1) = (w.worker(0).unwrap(), w.worker(1).unwrap());
+    assert_eq!(
+        (
+            b0.drops(lns_dataplane::node::drop::Drop::UnknownSession),
+            b1.drops(lns_dataplane::node::drop::Drop::UnknownSession)
+        ),
+        (1, 1),
+        "{}",
+        dp.log()
+    );
+    drop(dp);
+    drop(w);
+}
+
 /// lnsd reads the data plane's log through a pipe and the journal keeps
 /// it: plain text (no ANSI colour codes) on stderr, nothing on stdout, up
 /// to the error it exits with when its table goes away.

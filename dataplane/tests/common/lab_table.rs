@@ -27,7 +27,8 @@ pub fn lab_table(
         path,
         Sizes {
             capacity,
-            workers: 1,
+            // Counter blocks for up to 4 workers (one per queue).
+            workers: 4,
         },
     )
     .unwrap();

@@ -243,6 +243,12 @@ impl AccessLab {
     pub const HOST: std::net::Ipv4Addr = std::net::Ipv4Addr::new(203, 0, 113, 2);
 
     pub fn new(tag: &str) -> AccessLab {
+        AccessLab::with_queues(tag, 1)
+    }
+
+    /// The lab with `queues` receive and transmit queues on every veth, so
+    /// that several data-plane workers (one per queue) each get traffic.
+    pub fn with_queues(tag: &str, queues: u32) -> AccessLab {
         let id = format!("{}-{tag}", std::process::id() % 100_000);
         let dir = std::env::temp_dir().join(format!("xlns-{id}"));
         let _ = std::fs::remove_dir_all(&dir);
@@ -257,14 +263,16 @@ impl AccessLab {
             ip(&["netns", "add", ns]);
             ip(&["-n", ns, "link", "set", "lo", "up"]);
         }
-        ip(&[
-            "link", "add", "vl", "netns", &t.lac, "type", "veth", "peer", "name", "va", "netns",
-            &t.lns,
-        ]);
-        ip(&[
-            "link", "add", "vc", "netns", &t.lns, "type", "veth", "peer", "name", "vk", "netns",
-            &t.core,
-        ]);
+        let q = queues.to_string();
+        let qs = ["numtxqueues", &q, "numrxqueues", &q];
+        for (a, a_ns, b, b_ns) in [("vl", &t.lac, "va", &t.lns), ("vc", &t.lns, "vk", &t.core)] {
+            let mut args = vec!["link", "add", a];
+            args.extend(qs);
+            args.extend(["netns", a_ns, "type", "veth", "peer", "name", b]);
+            args.extend(qs);
+            args.extend(["netns", b_ns]);
+            ip(&args);
+        }
         for (ns, dev, addr) in [
             (&t.lac, "vl", Self::LAC),
             (&t.lns, "va", Self::LNS),
