@@ -10,6 +10,7 @@
 //! takes its extra frames from the same free list; without enough of them
 //! it is dropped whole, by name.
 
+pub mod handoff;
 pub mod pipeline;
 
 use crate::table::Reader;
