@@ -25,6 +25,7 @@ use crate::loader::switched::SwitchedSync;
 use crate::loader::{AttachMode, Side, Steering};
 use crate::node::icmp;
 use crate::table::Reader;
+use crate::worker::handoff::{self, Links};
 use crate::worker::pipeline::Env;
 use crate::worker::{self, Polling};
 use crate::xsk::{self, Sockets, XskConfig};
@@ -80,6 +81,11 @@ pub struct Args {
     /// Benchmark reference: forward every access frame to the core
     /// unchanged, with no L2TP work (`benches/veth.rs` compares the two).
     pub bare: bool,
+    /// The hand-off (`worker::handoff`): every access frame is worked by
+    /// the worker owning its session, whichever queue received it, so one
+    /// LAC's tunnel (one 5-tuple, one queue) spreads over every worker.
+    /// The workers' sockets share one UMEM.
+    pub handoff: bool,
 }
 
 impl Default for Args {
@@ -100,6 +106,7 @@ impl Default for Args {
             icmp: icmp::Source::default(),
             gateway: None,
             bare: false,
+            handoff: false,
         }
     }
 }
@@ -112,6 +119,7 @@ usage: lns-dataplane --table PATH --access IFACE [--core IFACE]
          [--lowest-mode native-zerocopy|native-copy|generic]
          [--polling busy|wakeup] [--icmp-v4 ADDR] [--icmp-v6 ADDR]
          [--gateway ADDR]   (the subscribers' PPP peer address: answers pings)
+         [--handoff]   (spread each tunnel's sessions over every worker)
          [--bare]   (benchmark reference: forward access to core and core to access untouched)";
 
 fn prefix<A: std::str::FromStr>(s: &str, max: u8) -> Result<(A, u8), String> {
@@ -186,6 +194,7 @@ impl Args {
                     };
                 }
                 "--bare" => a.bare = true,
+                "--handoff" => a.handoff = true,
                 "--icmp-v4" => {
                     let v = val()?;
                     a.icmp.v4 = Some(v.parse().map_err(|_| bad(&v))?);
@@ -256,6 +265,9 @@ impl Args {
         );
         if self.bare {
             v.push("--bare".into());
+        }
+        if self.handoff {
+            v.push("--handoff".into());
         }
         for (a, l) in &self.pools_v4 {
             v.push("--pool".into());
@@ -339,8 +351,18 @@ pub fn run(a: &Args, stop: Arc<AtomicBool>) -> Result<(), String> {
         core_mtu,
         bare: a.bare,
     };
-    // The sockets are opened on the worker's own thread (the UMEM is not
-    // `Send`), then reported here to be put in the socket map.
+    // With the hand-off, every worker's sockets are opened here on one
+    // UMEM and moved to the workers with their rings; otherwise each
+    // worker opens its own on its thread. Either way they are reported
+    // here to be put in the socket map.
+    let mut shared: Vec<Option<(Sockets, Links)>> = if a.handoff && a.workers > 1 {
+        let socks =
+            Sockets::open_shared(access, core, a.workers, &xc).map_err(|e| e.to_string())?;
+        let links = handoff::links(a.workers, xc.ring as usize);
+        socks.into_iter().zip(links).map(Some).collect()
+    } else {
+        (0..a.workers).map(|_| None).collect()
+    };
     let (tx, rx) = std::sync::mpsc::channel::<Result<(u32, i32, Option<i32>, bool), String>>();
     /// Stops the workers however the supervising closure ends (error,
     /// early return, panic), so the scope's join cannot wait forever.
@@ -359,14 +381,19 @@ pub fn run(a: &Args, stop: Arc<AtomicBool>) -> Result<(), String> {
                 .get(w as usize)
                 .and_then(|c| cores.iter().find(|id| id.id == *c).copied());
             let polling = a.polling;
+            let opened = shared[w as usize].take();
             scope.spawn(move || {
                 if let Some(id) = pin
                     && !core_affinity::set_for_current(id)
                 {
                     tracing::warn!(worker = w, core = id.id, "could not pin the worker");
                 }
-                match Sockets::open(access, core, w, &xc) {
-                    Ok(s) => {
+                let opened = match opened {
+                    Some((s, l)) => Ok((s, Some(l))),
+                    None => Sockets::open(access, core, w, &xc).map(|s| (s, None)),
+                };
+                match opened {
+                    Ok((s, links)) => {
                         if polling == Polling::Busy {
                             // 20 µs per call and one batch: the worker's
                             // loop comes back at once anyway.
@@ -388,7 +415,7 @@ pub fn run(a: &Args, stop: Arc<AtomicBool>) -> Result<(), String> {
                             s.zero_copy,
                         );
                         let _ = tx.send(Ok(fds));
-                        worker::run(s, &table, w, env, polling, &stop);
+                        worker::run(s, &table, w, env, polling, &stop, links);
                     }
                     Err(e) => {
                         let _ = tx.send(Err(format!("worker {w}: {e}")));
@@ -432,6 +459,7 @@ pub fn run(a: &Args, stop: Arc<AtomicBool>) -> Result<(), String> {
             access_mtu = access_mtu.map_or(0, u32::from),
             core = %a.core,
             workers = a.workers,
+            handoff = a.handoff && a.workers > 1,
             switched = switched.len(),
             "data plane attached"
         );
@@ -488,6 +516,7 @@ mod tests {
             },
             gateway: Some(Ipv4Addr::new(100, 64, 0, 1)),
             bare: true,
+            handoff: true,
             ..Args::default()
         };
         assert_eq!(Args::parse(a.to_args()), Ok(a));

@@ -274,14 +274,18 @@ fn lac_exchange_on_cpus(t: &AccessLab, frames: &[(usize, Vec<u8>)], secs: f32) -
         r#"
 import socket, sys, os, time, binascii
 rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+rx.setsockopt(socket.SOL_SOCKET, 33, 64 << 20)  # SO_RCVBUFFORCE: every reply waits
 rx.bind(("{LAC}", 1701))
 tx = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
 tx.bind(("vl", 0))
 tx.setsockopt(263, 20, 1)  # SOL_PACKET, PACKET_QDISC_BYPASS
-for line in sys.stdin:
+for i, line in enumerate(sys.stdin):
     cpu, frame = line.split()
     os.sched_setaffinity(0, {{int(cpu)}})
     tx.send(binascii.unhexlify(frame))
+    # Paced: a veth queue holds a few hundred frames.
+    if i % 64 == 63:
+        time.sleep(0.001)
 rx.settimeout(0.2)
 end = time.time() + {secs}
 while time.time() < end:
@@ -324,12 +328,18 @@ while time.time() < end:
         .collect()
 }
 
-/// Subscriber `n`'s echo request as the LAC's whole frame to the LNS.
-fn lac_frame(t: &AccessLab, n: u16) -> Vec<u8> {
+/// The LAC's and the LNS's MACs on the access link, in that order.
+fn lac_macs(t: &AccessLab) -> ([u8; 6], [u8; 6]) {
+    (t.mac(&t.lac, "vl"), t.mac(&t.lns, "va"))
+}
+
+/// Subscriber `n`'s echo request number `seq` as the LAC's whole frame
+/// to the LNS, between `macs` ([`lac_macs`]).
+fn lac_frame_seq(macs: &([u8; 6], [u8; 6]), n: u16, seq: u16) -> Vec<u8> {
     use lns_dataplane::node::encap::{Outer, Template, encap};
     let tpl = Template::new(&Outer {
-        dst_mac: t.mac(&t.lns, "va"),
-        src_mac: t.mac(&t.lac, "vl"),
+        dst_mac: macs.1,
+        src_mac: macs.0,
         vlan: None,
         src: LAC,
         src_port: 1701,
@@ -339,7 +349,7 @@ fn lac_frame(t: &AccessLab, n: u16) -> Vec<u8> {
         session: n,
         sequencing: false,
     });
-    let p = echo(n, 1);
+    let p = echo(n, seq);
     let mut buf = vec![0u8; 128 + p.len()];
     buf[128..].copy_from_slice(&p);
     let (s, l) = encap(&tpl, &mut buf, 128, p.len(), 0).unwrap();
@@ -367,8 +377,9 @@ fn two_workers_on_two_queues_share_the_table() {
     let (mut w, ids) = lab_table(&t, &table, N, 64);
     let dp = start_dataplane_with(&t, &table, &["--workers", "2", "--cores", "0,1"]);
     // Odd subscribers from CPU 1 (queue 1), even ones from CPU 0.
+    let macs = lac_macs(&t);
     let frames: Vec<(usize, Vec<u8>)> = (1..=N)
-        .map(|n| (usize::from(n % 2), lac_frame(&t, n)))
+        .map(|n| (usize::from(n % 2), lac_frame_seq(&macs, n, 1)))
         .collect();
     let got = lac_exchange_on_cpus(&t, &frames, 2.0);
     assert_eq!(
@@ -409,6 +420,78 @@ fn two_workers_on_two_queues_share_the_table() {
         "{}",
         dp.log()
     );
+    drop(dp);
+    drop(w);
+}
+
+/// The (subscriber, echo sequence number) of each echo reply the LAC got,
+/// in the order it got them.
+fn replies_in_order(got: &[Vec<u8>]) -> Vec<(u16, u16)> {
+    got.iter()
+        .filter_map(|d| {
+            let session = u16::from_be_bytes([*d.get(4)?, *d.get(5)?]);
+            let ip = d.get(10..)?;
+            let ok = ip.get(9) == Some(&1) && ip.get(20) == Some(&0);
+            let seq = u16::from_be_bytes([*ip.get(26)?, *ip.get(27)?]);
+            Some((session.checked_sub(1000)?, seq)).filter(|_| ok)
+        })
+        .collect()
+}
+
+/// The elephant tunnel (issue 18): one LAC's tunnel arrives on one queue,
+/// and the hand-off spreads its sessions over both workers. Every frame
+/// is worked by its session's owner, each session's replies come back in
+/// the order its requests left, and more frames pass to the other worker
+/// than the receiving worker has of its own (8,192): without them coming
+/// back to it once sent, it would run dry and replies would be missing.
+#[test]
+fn the_hand_off_spreads_one_tunnel_over_two_workers_in_order() {
+    if !root_or_skip() {
+        return;
+    }
+    const N: u16 = 100;
+    const ROUNDS: u16 = 200;
+    let t = AccessLab::with_queues("ho", 2);
+    let table = std::path::PathBuf::from(format!("/dev/shm/xlns-test-ho-{}", std::process::id()));
+    let (w, _) = lab_table(&t, &table, N, 128);
+    let dp = start_dataplane_with(&t, &table, &["--workers", "2", "--handoff"]);
+    assert!(dp.log().contains("handoff=true"), "{}", dp.log());
+    // Everything from CPU 0: queue 0, as RSS does with one tunnel.
+    let macs = lac_macs(&t);
+    let frames: Vec<(usize, Vec<u8>)> = (1..=ROUNDS)
+        .flat_map(|r| (1..=N).map(move |n| (n, r)))
+        .map(|(n, r)| (0, lac_frame_seq(&macs, n, r)))
+        .collect();
+    let got = replies_in_order(&lac_exchange_on_cpus(&t, &frames, 3.0));
+    let mut per: Vec<Vec<u16>> = vec![Vec::new(); usize::from(N) + 1];
+    for (n, seq) in &got {
+        per[usize::from(*n)].push(*seq);
+    }
+    for n in 1..=N {
+        assert_eq!(
+            per[usize::from(n)],
+            (1..=ROUNDS).collect::<Vec<_>>(),
+            "subscriber {n}: every reply, in order\n{}",
+            dp.log()
+        );
+    }
+    let owned_by_1 = (1..=N)
+        .filter(|&n| {
+            lns_dataplane::worker::handoff::owner(lns_dataplane::table::up_key(1, n), 2) == 1
+        })
+        .count() as u64;
+    assert!(owned_by_1 * u64::from(ROUNDS) > 8192 && owned_by_1 < u64::from(N));
+    let (b0, b1) = (w.worker(0).unwrap(), w.worker(1).unwrap());
+    let total = u64::from(N) * u64::from(ROUNDS);
+    assert_eq!(b0.get(Counter::RxAccess), total, "all on queue 0");
+    assert_eq!(b0.get(Counter::HandedOff), owned_by_1 * u64::from(ROUNDS));
+    assert_eq!(
+        b1.get(Counter::HandoffReceived),
+        owned_by_1 * u64::from(ROUNDS)
+    );
+    assert_eq!(b1.get(Counter::Upstream), owned_by_1 * u64::from(ROUNDS));
+    assert_eq!(b0.get(Counter::Upstream) + b1.get(Counter::Upstream), total);
+    assert_eq!(b0.drops(lns_dataplane::node::drop::Drop::HandoffFull), 0);
     drop(dp);
     drop(w);
 }

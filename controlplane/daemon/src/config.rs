@@ -289,6 +289,11 @@ pub struct Dataplane {
     /// CPU cores to pin the workers to, in order (empty: not pinned).
     #[serde(default)]
     pub cores: Vec<usize>,
+    /// Spread each tunnel's sessions over every worker: a frame is
+    /// worked by the worker owning its session, whichever queue received
+    /// it (one LAC's tunnel is one 5-tuple, which RSS puts on one queue).
+    #[serde(default)]
+    pub handoff: bool,
     /// The interface toward the LACs.
     pub access_interface: Option<String>,
     /// The interface toward the core (default: the access interface).
@@ -327,6 +332,7 @@ impl Default for Dataplane {
             capacity: default_capacity(),
             workers: 1,
             cores: Vec::new(),
+            handoff: false,
             access_interface: None,
             core_interface: None,
             core_gateway: None,
@@ -1414,6 +1420,7 @@ impl Config {
             // The subscribers' IPCP peer: the data plane answers its pings.
             gateway: Some(self.ppp.gateway),
             bare: false,
+            handoff: d.handoff,
         }
     }
 
@@ -1618,7 +1625,14 @@ mod tests {
         assert_eq!((a.access.as_str(), a.core.as_str()), ("eth0", "eth1"));
         assert!(a.pools_v4.contains(&("100.64.128.0".parse().unwrap(), 18)));
         assert_eq!(a.gateway, Some(c.ppp.gateway));
+        assert!(!a.handoff, "the hand-off is off unless asked for");
         assert_eq!(lns_dataplane::daemon::Args::parse(a.to_args()), Ok(a));
+        let on = Config::parse(&text.replace("handoff = false", "handoff = true")).unwrap();
+        assert!(
+            on.dataplane_args()
+                .to_args()
+                .contains(&"--handoff".to_string())
+        );
     }
 
     #[test]

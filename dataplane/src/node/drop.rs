@@ -75,6 +75,9 @@ drops! {
     SwitchTooBig = "switch_too_big",
     /// Over the session's policed rate (its token bucket was short).
     RateLimited = "rate_limited",
+    /// The worker owning the frame's session had no room in its hand-off
+    /// ring (`worker::handoff`): it is behind by a ring's worth.
+    HandoffFull = "handoff_full",
 }
 
 #[cfg(test)]

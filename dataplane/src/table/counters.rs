@@ -68,6 +68,11 @@ counters! {
     Switched = "switched_packets",
     /// Their bytes (the PPP frame, as carried).
     SwitchedBytes = "switched_bytes",
+    /// Access frames passed to the worker that owns their session
+    /// (`worker::handoff`).
+    HandedOff = "handed_off_packets",
+    /// Access frames another worker passed here.
+    HandoffReceived = "handoff_received_packets",
 }
 
 /// Words in a worker's named-counter block: the counters, then the drops.

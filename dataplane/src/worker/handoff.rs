@@ -20,8 +20,14 @@
 //!   the ring looks full (or empty), so a batch costs each side one atomic
 //!   read-modify of a line the other side writes.
 //!
-//! Who calls it: the worker loop, one ring per ordered pair of workers.
+//! A frame handed over is sent (or dropped) by its owner, and released
+//! there; it goes back to the worker it came from, whose fill rings it
+//! belongs to, through a second ring ([`Links`]), so no worker runs out
+//! of frames to receive into.
+//!
+//! Who calls it: the worker loop, two rings per ordered pair of workers.
 
+use crate::xsk::{BATCH, Umem};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use xdpilone::xdp::XdpDesc;
@@ -149,6 +155,118 @@ impl Consumer {
             r.head.0.store(self.head, Ordering::Release);
         }
         n
+    }
+}
+
+/// One worker's ends of the rings: frames of sessions other workers own
+/// go out, frames of sessions it owns come in, and frames go back home.
+#[derive(Debug)]
+pub struct Links {
+    me: u32,
+    workers: u32,
+    /// To worker `i` (`None` for this one): frames it owns.
+    to: Vec<Option<Producer>>,
+    /// From the other workers: frames this one owns.
+    pub(crate) from: Vec<Consumer>,
+    /// To worker `i`: its frames, released here.
+    home_to: Vec<Option<Producer>>,
+    /// From the other workers: this worker's frames, released there.
+    home_from: Vec<Consumer>,
+    /// The batch being worked: frames for each worker, before they go.
+    staged: Vec<Vec<XdpDesc>>,
+}
+
+/// The rings between `workers` workers, `capacity` descriptors each, as
+/// each worker's [`Links`] (worker `i` at index `i`).
+pub fn links(workers: u32, capacity: usize) -> Vec<Links> {
+    let n = workers as usize;
+    let mut out: Vec<Links> = (0..workers)
+        .map(|me| Links {
+            me,
+            workers,
+            to: (0..n).map(|_| None).collect(),
+            from: Vec::with_capacity(n.saturating_sub(1)),
+            home_to: (0..n).map(|_| None).collect(),
+            home_from: Vec::with_capacity(n.saturating_sub(1)),
+            staged: (0..n).map(|_| Vec::with_capacity(BATCH)).collect(),
+        })
+        .collect();
+    for a in 0..n {
+        for b in 0..n {
+            if a == b {
+                continue;
+            }
+            let (p, c) = ring(capacity);
+            out[a].to[b] = Some(p);
+            out[b].from.push(c);
+            let (p, c) = ring(capacity);
+            out[b].home_to[a] = Some(p);
+            out[a].home_from.push(c);
+        }
+    }
+    out
+}
+
+impl Links {
+    /// Sets `d` aside for the worker owning the session of `key`, unless
+    /// that is this one; returns whether it did.
+    #[inline]
+    pub fn stage(&mut self, key: u64, d: XdpDesc) -> bool {
+        let o = owner(key, self.workers);
+        if o == self.me {
+            return false;
+        }
+        self.staged[o as usize].push(d);
+        true
+    }
+
+    /// Passes the staged frames to their owners; a frame whose owner's
+    /// ring is full is released. Returns (passed, released).
+    #[inline]
+    pub fn pass_staged(&mut self, umem: &mut Umem) -> (usize, usize) {
+        let (mut passed, mut full) = (0, 0);
+        for (o, staged) in self.staged.iter_mut().enumerate() {
+            if staged.is_empty() {
+                continue;
+            }
+            let n = self.to[o].as_mut().map_or(0, |p| p.push(staged));
+            for d in &staged[n..] {
+                umem.release(d.addr);
+            }
+            passed += n;
+            full += staged.len() - n;
+            staged.clear();
+        }
+        (passed, full)
+    }
+
+    /// Takes back this worker's frames that others have released.
+    #[inline]
+    pub fn frames_home(&mut self, umem: &mut Umem) {
+        let mut buf = [XdpDesc::default(); BATCH];
+        for c in &mut self.home_from {
+            loop {
+                let n = c.pop(&mut buf);
+                for d in &buf[..n] {
+                    umem.release(d.addr);
+                }
+                if n < BATCH {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Sends the frames of other workers released here back to them.
+    #[inline]
+    pub fn strays_home(&mut self, umem: &mut Umem) {
+        let home_to = &mut self.home_to;
+        umem.send_strays(|h, d| {
+            home_to
+                .get_mut(h as usize)
+                .and_then(Option::as_mut)
+                .map_or(0, |p| p.push(d))
+        });
     }
 }
 

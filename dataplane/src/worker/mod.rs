@@ -13,9 +13,11 @@
 pub mod handoff;
 pub mod pipeline;
 
-use crate::table::Reader;
+use crate::node::drop::Drop;
 use crate::table::counters::Counter;
+use crate::table::{Key, Reader};
 use crate::xsk::{BATCH, Sockets};
+use handoff::Links;
 use pipeline::{Env, Out, Pipeline};
 use std::sync::atomic::{AtomicBool, Ordering};
 use xdpilone::xdp::XdpDesc;
@@ -46,7 +48,9 @@ struct Tx {
     na: usize,
 }
 
-/// Runs until `stop` is set. `worker` numbers the counter block.
+/// Runs until `stop` is set. `worker` numbers the counter block. With
+/// `links`, the frames of sessions another worker owns go to it, and the
+/// frames other workers pass here are worked here (`handoff`).
 pub fn run(
     mut s: Sockets,
     table: &Reader,
@@ -54,6 +58,7 @@ pub fn run(
     env: Env,
     polling: Polling,
     stop: &AtomicBool,
+    mut links: Option<Links>,
 ) {
     let Some(mut p) = Pipeline::new(table, worker, env) else {
         return;
@@ -73,6 +78,9 @@ pub fn run(
     let clock = std::time::Instant::now();
     while !stop.load(Ordering::Relaxed) {
         p.set_time(u64::try_from(clock.elapsed().as_nanos()).unwrap_or(u64::MAX));
+        if let Some(l) = links.as_mut() {
+            l.frames_home(&mut s.umem);
+        }
         s.access.reap(&mut s.umem);
         s.access.refill(&mut s.umem);
         if let Some(c) = s.core.as_mut() {
@@ -101,49 +109,37 @@ pub fn run(
             }
             work += n;
             p.local.add(Counter::Batches, 1);
-            // The vector passes (DESIGN §4): every frame's key and its
-            // index bucket first, then the slots the buckets name, so the
-            // packets below find them in cache instead of each waiting
-            // for its own misses in turn.
-            let mut keys = [None; BATCH];
-            for (k, d) in keys.iter_mut().zip(&rx[..n]) {
-                if let Some(f) = s.umem.frame(d.addr, d.len as usize) {
-                    *k = match from {
-                        From::Access => p.peek_upstream(f),
-                        From::Core => p.peek_downstream(f),
-                        From::Both => p.peek_either(f),
+            let links = if from == From::Core {
+                None
+            } else {
+                links.as_mut()
+            };
+            work_batch(&mut s, &mut p, &mut tx, from, &rx[..n], links, Rx::Own);
+        }
+        // What other workers passed here: frames of sessions this worker
+        // owns, received on the access side.
+        if let Some(l) = links.as_mut() {
+            for i in 0..l.from.len() {
+                let n = l.from[i].pop(&mut rx);
+                if n > 0 {
+                    work += n;
+                    let from = if s.core.is_some() {
+                        From::Access
+                    } else {
+                        From::Both
                     };
-                    p.prefetch_bucket(*k);
+                    work_batch(
+                        &mut s,
+                        &mut p,
+                        &mut tx,
+                        from,
+                        &rx[..n],
+                        None,
+                        Rx::HandedOver,
+                    );
                 }
             }
-            for k in &keys[..n] {
-                p.prefetch_slot(*k);
-            }
-            for d in &rx[..n] {
-                let Some((chunk, off)) = s.umem.chunk(d.addr) else {
-                    continue;
-                };
-                let base = d.addr - off as u64;
-                let len = d.len as usize;
-                let out = match from {
-                    From::Access => p.upstream(chunk, off, len),
-                    From::Core => p.downstream(chunk, off, len),
-                    From::Both => p.either(chunk, off, len),
-                };
-                let desc = |st: usize, len: usize| XdpDesc {
-                    addr: base + st as u64,
-                    len: len as u32,
-                    options: 0,
-                };
-                match out {
-                    Out::Core(st, len) => push_core(&mut s, &mut p, &mut tx, desc(st, len)),
-                    Out::Access(st, len) => push_access(&mut s, &mut p, &mut tx, desc(st, len)),
-                    Out::Fragments(k) => fragments(&mut s, &mut p, &mut tx, d.addr, k),
-                    Out::Drop(_) => s.umem.release(d.addr),
-                }
-            }
-            send_core(&mut s, &mut p, &mut tx);
-            send_access(&mut s, &mut p, &mut tx);
+            l.strays_home(&mut s.umem);
         }
         p.flush();
         if work == 0 && polling == Polling::Wakeup {
@@ -151,6 +147,101 @@ pub fn run(
         }
     }
     p.flush();
+}
+
+/// Where a batch's frames were received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rx {
+    /// On this worker's own queue (counted as received here).
+    Own,
+    /// By another worker, which counted them and passed them here.
+    HandedOver,
+}
+
+/// Works one batch from `from`: the vector passes (DESIGN §4: every
+/// frame's key and index bucket first, then the slots the buckets name,
+/// so the packets find them in cache instead of each waiting for its own
+/// misses in turn), the hand-off of frames other workers own (with
+/// `links`), then each remaining packet through the pipeline, then the
+/// TX batches out.
+fn work_batch(
+    s: &mut Sockets,
+    p: &mut Pipeline<'_>,
+    tx: &mut Tx,
+    from: From,
+    descs: &[XdpDesc],
+    links: Option<&mut Links>,
+    rx: Rx,
+) {
+    let mut keys = [None; BATCH];
+    for (k, d) in keys.iter_mut().zip(descs) {
+        if let Some(f) = s.umem.frame(d.addr, d.len as usize) {
+            *k = match from {
+                From::Access => p.peek_upstream(f),
+                From::Core => p.peek_downstream(f),
+                From::Both => p.peek_either(f),
+            };
+        }
+    }
+    let mut mine = [true; BATCH];
+    if let Some(l) = links {
+        for (i, (k, d)) in keys.iter().zip(descs).enumerate() {
+            if let Some(Key::Up(k)) = k {
+                mine[i] = !l.stage(*k, *d);
+            }
+        }
+        let (passed, full) = l.pass_staged(&mut s.umem);
+        // Counted as received here, where they were; the owner counts
+        // what it makes of them.
+        p.local.add(Counter::RxAccess, (passed + full) as u64);
+        p.local.add(Counter::HandedOff, passed as u64);
+        for _ in 0..full {
+            p.local.drop(Drop::HandoffFull);
+        }
+    }
+    for (k, m) in keys.iter().zip(&mine) {
+        if *m {
+            p.prefetch_bucket(*k);
+        }
+    }
+    for (k, m) in keys.iter().zip(&mine) {
+        if *m {
+            p.prefetch_slot(*k);
+        }
+    }
+    if rx == Rx::HandedOver {
+        p.local.add(Counter::HandoffReceived, descs.len() as u64);
+    }
+    for (d, m) in descs.iter().zip(mine) {
+        if !m {
+            continue;
+        }
+        let Some((chunk, off)) = s.umem.chunk(d.addr) else {
+            continue;
+        };
+        let base = d.addr - off as u64;
+        let len = d.len as usize;
+        let out = match (from, rx) {
+            // Passed only when its key was an L2TP session's.
+            (From::Access | From::Both, Rx::HandedOver) => p.upstream_counted(chunk, off, len),
+            (From::Access, Rx::Own) => p.upstream(chunk, off, len),
+            (From::Core, _) => p.downstream(chunk, off, len),
+            (From::Both, Rx::Own) => p.either(chunk, off, len),
+        };
+        let desc = |st: usize, len: usize| XdpDesc {
+            addr: base + st as u64,
+            len: len as u32,
+            options: 0,
+        };
+        match out {
+            Out::Core(st, len) => push_core(s, p, tx, desc(st, len)),
+            Out::Access(st, len) => push_access(s, p, tx, desc(st, len)),
+            Out::Fragments(k) => fragments(s, p, tx, d.addr, k),
+            Out::Drop(_) => s.umem.release(d.addr),
+        }
+    }
+    send_core(s, p, tx);
+    send_access(s, p, tx);
 }
 
 /// Queues a frame for the core side, sending the queue first if full.

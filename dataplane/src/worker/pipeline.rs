@@ -264,6 +264,13 @@ impl<'a> Pipeline<'a> {
     #[inline]
     pub fn upstream(&mut self, buf: &mut [u8], start: usize, len: usize) -> Out {
         self.local.add(Counter::RxAccess, 1);
+        self.upstream_counted(buf, start, len)
+    }
+
+    /// [`Pipeline::upstream`] for a frame already counted as received,
+    /// by the worker that passed it here (`worker::handoff`).
+    #[inline]
+    pub fn upstream_counted(&mut self, buf: &mut [u8], start: usize, len: usize) -> Out {
         if self.env.bare {
             return Out::Core(start, len);
         }

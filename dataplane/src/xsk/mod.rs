@@ -8,18 +8,33 @@
 //! descriptor: no copy. Each socket has its own fill and completion rings;
 //! frames come from and return to the worker's single free list.
 //!
+//! With the hand-off between workers (`worker::handoff`), every worker's
+//! sockets share one UMEM instead ([`Sockets::open_shared`]), so a frame
+//! one worker received can be worked and sent by another. Each worker has
+//! its *home* frames, the only ones it puts in its fill rings; a frame
+//! released away from home is set aside ([`Umem::take_strays`]) for the
+//! worker loop to give back to its home worker.
+//!
 //! Guarantees: every frame is in exactly one place (free list, a fill
-//! ring, the kernel, an RX batch being processed, a TX ring); a frame that
-//! cannot be transmitted goes back to the free list and is counted by the
-//! caller. Refused: queues beyond `loader::abi::MAX_QUEUES`.
+//! ring, the kernel, an RX batch being processed, a hand-off ring, a TX
+//! ring); a frame that cannot be transmitted goes back to the free list
+//! and is counted by the caller. A worker touches a frame's bytes only
+//! while it holds the frame (received, taken from its free list, or
+//! popped from a hand-off ring, whose release/acquire order hands the
+//! bytes over). Refused: queues beyond `loader::abi::MAX_QUEUES`.
 
-// `Umem::new` takes raw memory: the one `unsafe` of this layer.
-#![allow(unsafe_code, reason = "registering the UMEM area with the kernel")]
+// The UMEM is raw memory registered with the kernel and reached from
+// several workers: the `unsafe` of this layer.
+#![allow(
+    unsafe_code,
+    reason = "registering the UMEM area with the kernel and reaching its frames"
+)]
 
 use crate::loader::Side;
 use std::ffi::CString;
 use std::num::NonZeroU32;
 use std::ptr::NonNull;
+use std::sync::Arc;
 use xdpilone::xdp::XdpDesc;
 use xdpilone::{DeviceQueue, IfInfo, RingRx, RingTx, Socket, SocketConfig, UmemConfig, User};
 
@@ -73,27 +88,57 @@ fn e(what: impl std::fmt::Display, errno: xdpilone::Errno) -> XskError {
     ))
 }
 
-/// The packet memory.
-pub struct Umem {
+/// The packet memory and its registration with the kernel, shared by
+/// the workers whose sockets use it.
+struct Region {
     // Declared before `area`: the registration goes before the memory.
     inner: xdpilone::Umem,
     area: memmap2::MmapMut,
+    /// The area's first byte.
+    ptr: NonNull<u8>,
+}
+
+// SAFETY: `inner` and `ptr` point into `area`, which lives as long as they
+// do (same struct, dropped last). After set-up `inner` is only used to
+// make and bind sockets (system calls on `&self`) and to be dropped; the
+// area's bytes are reached only through a `Umem`, by the worker holding
+// the frame (module docs), so no two threads touch the same bytes at once.
+unsafe impl Send for Region {}
+// SAFETY: as for `Send`: shared references give no access to the bytes.
+unsafe impl Sync for Region {}
+
+/// One worker's view of the packet memory: the frames it holds.
+pub struct Umem {
+    region: Arc<Region>,
+    len: u64,
     frame_size: u64,
     free: Vec<u64>,
+    /// This worker's home frames: addresses in `home.0..home.1` (its
+    /// free list never holds more: its capacity is theirs).
+    home: (u64, u64),
+    /// Bytes of home frames per worker (0: the UMEM is this worker's).
+    per_worker: u64,
+    /// Frames released here whose home is another worker's.
+    strays: Vec<u64>,
 }
+
+// SAFETY: the region is `Send + Sync` (above); a `Umem` reaches only the
+// frames its worker holds, wherever that worker runs.
+unsafe impl Send for Umem {}
 
 impl std::fmt::Debug for Umem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Umem")
-            .field("bytes", &self.area.len())
+            .field("bytes", &self.len)
+            .field("home", &self.home)
             .field("free", &self.free.len())
             .finish()
     }
 }
 
-impl Umem {
-    fn new(c: &XskConfig) -> Result<Umem, XskError> {
-        let bytes = c.frames as usize * c.frame_size as usize;
+impl Region {
+    fn new(c: &XskConfig, frames: u64) -> Result<Region, XskError> {
+        let bytes = frames as usize * c.frame_size as usize;
         let mut area = memmap2::MmapMut::map_anon(bytes)
             .map_err(|err| XskError(format!("allocating {bytes} bytes of UMEM: {err}")))?;
         let ptr = NonNull::from(&mut area[..]);
@@ -109,13 +154,60 @@ impl Umem {
         // (field order); nothing else frees or remaps it.
         let inner =
             unsafe { xdpilone::Umem::new(cfg, ptr) }.map_err(|x| e("registering UMEM", x))?;
-        let fs = u64::from(c.frame_size);
-        Ok(Umem {
+        let first = NonNull::from(&mut area[..]).cast::<u8>();
+        Ok(Region {
             inner,
             area,
-            frame_size: fs,
-            free: (0..u64::from(c.frames)).rev().map(|i| i * fs).collect(),
+            ptr: first,
         })
+    }
+}
+
+impl Umem {
+    /// Worker `w`'s view of `region`, shared by `workers`, each with
+    /// `frames` home frames.
+    fn view(region: &Arc<Region>, c: &XskConfig, frames: u64, w: u32, workers: u32) -> Umem {
+        let fs = u64::from(c.frame_size);
+        let per_worker = frames * fs;
+        let start = u64::from(w) * per_worker;
+        Umem {
+            region: region.clone(),
+            len: region.area.len() as u64,
+            frame_size: fs,
+            free: (0..frames).rev().map(|i| start + i * fs).collect(),
+            home: (start, start + per_worker),
+            per_worker: if workers > 1 { per_worker } else { 0 },
+            // Room for every frame: the loop never allocates.
+            strays: Vec::with_capacity(if workers > 1 {
+                (frames * u64::from(workers)) as usize
+            } else {
+                0
+            }),
+        }
+    }
+
+    /// `len` bytes at `at` of the area, which the caller has checked lie
+    /// inside it, in a frame its worker holds.
+    #[inline(always)]
+    fn bytes(&self, at: u64, len: u64) -> &[u8] {
+        debug_assert!(at + len <= self.len);
+        // SAFETY: in bounds (checked by every caller against `self.len`),
+        // the area lives as long as `self.region`, and the frame is this
+        // worker's (module docs): nobody writes it meanwhile.
+        unsafe {
+            std::slice::from_raw_parts(self.region.ptr.as_ptr().add(at as usize), len as usize)
+        }
+    }
+
+    /// As [`Umem::bytes`], to write: `&mut self` keeps it the only view.
+    #[inline(always)]
+    fn bytes_mut(&mut self, at: u64, len: u64) -> &mut [u8] {
+        debug_assert!(at + len <= self.len);
+        // SAFETY: as in `bytes`; the frame is this worker's alone, and the
+        // borrow of `self` keeps any other slice of it from coexisting.
+        unsafe {
+            std::slice::from_raw_parts_mut(self.region.ptr.as_ptr().add(at as usize), len as usize)
+        }
     }
 
     /// The whole chunk a descriptor points into, and the offset of the
@@ -125,11 +217,12 @@ impl Umem {
     pub fn chunk(&mut self, addr: u64) -> Option<(&mut [u8], usize)> {
         let base = addr - addr % self.frame_size;
         let end = base.checked_add(self.frame_size)?;
-        if end > self.area.len() as u64 {
+        if end > self.len {
             return None;
         }
         let off = (addr - base) as usize;
-        Some((&mut self.area[base as usize..end as usize], off))
+        let fs = self.frame_size;
+        Some((self.bytes_mut(base, fs), off))
     }
 
     /// The `len` bytes of a received frame at `addr`, to read (`None`
@@ -138,10 +231,10 @@ impl Umem {
     pub fn frame(&self, addr: u64, len: usize) -> Option<&[u8]> {
         let base = addr - addr % self.frame_size;
         let end = addr.checked_add(len as u64)?;
-        if end > base.checked_add(self.frame_size)? || end > self.area.len() as u64 {
+        if end > base.checked_add(self.frame_size)? || end > self.len {
             return None;
         }
-        self.area.get(addr as usize..end as usize)
+        Some(self.bytes(addr, len as u64))
     }
 
     /// Two different frames' chunks at once: one to read (a packet being
@@ -151,17 +244,18 @@ impl Umem {
     pub fn pair(&mut self, read: u64, write: u64) -> Option<(&[u8], &mut [u8])> {
         let fs = self.frame_size;
         let (r, w) = (self.base(read), self.base(write));
-        let len = self.area.len() as u64;
-        if r == w || r.checked_add(fs)? > len || w.checked_add(fs)? > len {
+        if r == w || r.checked_add(fs)? > self.len || w.checked_add(fs)? > self.len {
             return None;
         }
-        let (r, w, fs) = (r as usize, w as usize, fs as usize);
-        if r < w {
-            let (lo, hi) = self.area.split_at_mut(w);
-            Some((&lo[r..r + fs], &mut hi[..fs]))
-        } else {
-            let (lo, hi) = self.area.split_at_mut(r);
-            Some((&hi[..fs], &mut lo[w..w + fs]))
+        let p = self.region.ptr.as_ptr();
+        // SAFETY: two different frames (checked), each inside the area
+        // (checked) and held by this worker; the borrow of `self` keeps
+        // any other slice of them from coexisting.
+        unsafe {
+            Some((
+                std::slice::from_raw_parts(p.add(r as usize), fs as usize),
+                std::slice::from_raw_parts_mut(p.add(w as usize), fs as usize),
+            ))
         }
     }
 
@@ -177,11 +271,52 @@ impl Umem {
         self.free.pop()
     }
 
-    /// Returns a frame to the free list.
+    /// Returns a frame to the free list, or, if its home is another
+    /// worker's, sets it aside for [`Umem::take_strays`].
     #[inline]
     pub fn release(&mut self, addr: u64) {
         let base = self.base(addr);
-        self.free.push(base);
+        if self.per_worker == 0 || (self.home.0..self.home.1).contains(&base) {
+            self.free.push(base);
+        } else {
+            self.strays.push(base);
+        }
+    }
+
+    /// The worker whose home frame `addr` is (0 when the UMEM is not
+    /// shared).
+    #[inline]
+    pub fn home_of(&self, addr: u64) -> u32 {
+        addr.checked_div(self.per_worker).unwrap_or(0) as u32
+    }
+
+    /// Offers the frames released here that belong to other workers to
+    /// `push(home, frames)`, a batch at a time, which says how many it
+    /// took; the rest stay for the next call.
+    #[inline]
+    pub fn send_strays(&mut self, mut push: impl FnMut(u32, &[XdpDesc]) -> usize) {
+        let mut buf = [XdpDesc::default(); BATCH];
+        let (mut i, mut keep) = (0, 0);
+        while i < self.strays.len() {
+            let h = self.home_of(self.strays[i]);
+            let start = i;
+            let mut k = 0;
+            while i < self.strays.len() && k < BATCH && self.home_of(self.strays[i]) == h {
+                buf[k] = XdpDesc {
+                    addr: self.strays[i],
+                    len: 0,
+                    options: 0,
+                };
+                k += 1;
+                i += 1;
+            }
+            let sent = push(h, &buf[..k]).min(k);
+            for j in start + sent..i {
+                self.strays[keep] = self.strays[j];
+                keep += 1;
+            }
+        }
+        self.strays.truncate(keep);
     }
 
     /// Frames not in any ring.
@@ -351,22 +486,54 @@ impl Sockets {
     /// Opens the worker's sockets on `queue`, zero-copy first when asked
     /// (and the XDP program is native), else copy mode.
     pub fn open(access: u32, core: u32, queue: u32, c: &XskConfig) -> Result<Sockets, XskError> {
+        let mut v = Self::open_queues(access, core, queue..queue + 1, c)?;
+        v.pop()
+            .ok_or_else(|| XskError("no sockets opened".to_string()))
+    }
+
+    /// Every worker's sockets, for queues `0..workers`, on one UMEM they
+    /// share (for the hand-off between workers; module docs): worker `w`
+    /// gets `c.frames` home frames.
+    pub fn open_shared(
+        access: u32,
+        core: u32,
+        workers: u32,
+        c: &XskConfig,
+    ) -> Result<Vec<Sockets>, XskError> {
+        Self::open_queues(access, core, 0..workers, c)
+    }
+
+    fn open_queues(
+        access: u32,
+        core: u32,
+        queues: std::ops::Range<u32>,
+        c: &XskConfig,
+    ) -> Result<Vec<Sockets>, XskError> {
         if c.try_zero_copy
-            && let Ok(s) = Self::open_with(access, core, queue, c, SocketConfig::XDP_BIND_ZEROCOPY)
+            && let Ok(s) = Self::open_with(
+                access,
+                core,
+                queues.clone(),
+                c,
+                SocketConfig::XDP_BIND_ZEROCOPY,
+            )
         {
             return Ok(s);
         }
-        Self::open_with(access, core, queue, c, SocketConfig::XDP_BIND_COPY)
+        Self::open_with(access, core, queues, c, SocketConfig::XDP_BIND_COPY)
     }
 
     fn open_with(
         access: u32,
         core: u32,
-        queue: u32,
+        queues: std::ops::Range<u32>,
         c: &XskConfig,
         mode: u16,
-    ) -> Result<Sockets, XskError> {
-        let umem = Umem::new(c)?;
+    ) -> Result<Vec<Sockets>, XskError> {
+        let workers = queues.len() as u32;
+        let frames = u64::from(c.frames);
+        let region = Arc::new(Region::new(c, frames * u64::from(workers))?);
+        let umem = &region.inner;
         let mut flags = mode;
         if c.need_wakeup {
             flags |= SocketConfig::XDP_BIND_NEED_WAKEUP;
@@ -383,21 +550,23 @@ impl Sockets {
             bind_flags: 0,
             ..sc.clone()
         };
-        let port = |side: Side, ifindex: u32, sock: Socket| -> Result<Port, XskError> {
+        let port = |side: Side,
+                    ifindex: u32,
+                    queue: u32,
+                    sock: Socket,
+                    first: bool|
+         -> Result<Port, XskError> {
             let what = |s: &str| format!("{s} on ifindex {ifindex} queue {queue}");
-            let sc = if side == Side::Access { &sc } else { &shared };
+            let sc = if first { &sc } else { &shared };
             let dev = umem
-                .inner
                 .fq_cq(&sock)
                 .map_err(|x| e(what("fill/completion rings"), x))?;
             let user = umem
-                .inner
                 .rx_tx(&sock, sc)
                 .map_err(|x| e(what("rx/tx rings"), x))?;
             let rx = user.map_rx().map_err(|x| e(what("mapping rx"), x))?;
             let tx = user.map_tx().map_err(|x| e(what("mapping tx"), x))?;
-            umem.inner
-                .bind(&user)
+            umem.bind(&user)
                 .map_err(|x| e(what("binding the AF_XDP socket"), x))?;
             Ok(Port {
                 side,
@@ -410,28 +579,40 @@ impl Sockets {
                 wakeup: c.need_wakeup,
             })
         };
-        let a_info = ifinfo(access, queue)?;
-        let a_sock = Socket::with_shared(&a_info, &umem.inner)
+        let mut out = Vec::new();
+        for (w, queue) in queues.enumerate() {
+            let first = w == 0;
+            let a_info = ifinfo(access, queue)?;
+            // The UMEM's own socket is the first one bound; the others
+            // share it.
+            let a_sock = if first {
+                Socket::with_shared(&a_info, umem)
+            } else {
+                Socket::new(&a_info)
+            }
             .map_err(|x| e("creating the AF_XDP socket", x))?;
-        let access_port = port(Side::Access, access, a_sock)?;
-        let core_port = if core == access {
-            None
-        } else {
-            let c_info = ifinfo(core, queue)?;
-            let c_sock = Socket::new(&c_info).map_err(|x| e("creating the AF_XDP socket", x))?;
-            Some(port(Side::Core, core, c_sock)?)
-        };
-        let mut s = Sockets {
-            access: access_port,
-            core: core_port,
-            umem,
-            zero_copy: mode == SocketConfig::XDP_BIND_ZEROCOPY,
-        };
-        s.access.refill(&mut s.umem);
-        if let Some(p) = s.core.as_mut() {
-            p.refill(&mut s.umem);
+            let access_port = port(Side::Access, access, queue, a_sock, first)?;
+            let core_port = if core == access {
+                None
+            } else {
+                let c_info = ifinfo(core, queue)?;
+                let c_sock =
+                    Socket::new(&c_info).map_err(|x| e("creating the AF_XDP socket", x))?;
+                Some(port(Side::Core, core, queue, c_sock, false)?)
+            };
+            let mut s = Sockets {
+                access: access_port,
+                core: core_port,
+                umem: Umem::view(&region, c, frames, w as u32, workers),
+                zero_copy: mode == SocketConfig::XDP_BIND_ZEROCOPY,
+            };
+            s.access.refill(&mut s.umem);
+            if let Some(p) = s.core.as_mut() {
+                p.refill(&mut s.umem);
+            }
+            out.push(s);
         }
-        Ok(s)
+        Ok(out)
     }
 }
 
