@@ -441,8 +441,15 @@ fn side(
             try_zero_copy: mode == AttachMode::NativeZeroCopy,
             ..XskConfig::default()
         };
-        let s = Sockets::open(ix, ix, 0, &xc)
+        // A socket on every receive queue (on one UMEM): the LNS's
+        // workers each send on their own queue, which arrives on the same
+        // queue here. Probes leave on queue 0.
+        let queues = xsk::rx_queues(dev)
+            .unwrap_or(1)
+            .min(lns_dataplane::loader::abi::MAX_QUEUES);
+        let mut all = Sockets::open_shared(ix, ix, queues, &xc)
             .map_err(|e| format!("{what} interface {dev}: AF_XDP socket: {e}"))?;
+        let s = all.remove(0);
         let mode = if mode == AttachMode::NativeZeroCopy && !s.zero_copy {
             AttachMode::NativeCopy
         } else {
@@ -453,12 +460,14 @@ fn side(
         } else {
             Side::Core
         };
-        steer
-            .register_socket(side, 0, &s.access.raw_fd())
-            .map_err(|e| e.to_string())?;
-        Ok((steer, s, (hop, mac), mode))
+        for (q, o) in std::iter::once(&s).chain(&all).enumerate() {
+            steer
+                .register_socket(side, q as u32, &o.access.raw_fd())
+                .map_err(|e| e.to_string())?;
+        }
+        Ok((steer, s, all, (hop, mac), mode))
     };
-    let (steer, mut s, macs, mode) = match set_up() {
+    let (steer, mut s, mut others, macs, mode) = match set_up() {
         Ok(x) => {
             let _ = ready.send(Ok(()));
             x
@@ -487,7 +496,10 @@ fn side(
     let mut txf = [0usize; xsk::BATCH];
     let mut rxd = [XdpDesc::default(); xsk::BATCH];
     let mut total = 0u64;
-    let fd = s.access.raw_fd();
+    let fds: Vec<i32> = std::iter::once(&s)
+        .chain(&others)
+        .map(|q| q.access.raw_fd())
+        .collect();
     while Instant::now() < t0 {
         std::thread::sleep(Duration::from_micros(100));
     }
@@ -535,32 +547,38 @@ fn side(
             total += took as u64;
             plan.live.sent.fetch_add(took as u64, Ordering::Relaxed);
         }
-        let got = s.access.recv(&mut rxd);
-        let now_ns = epoch.elapsed().as_nanos() as u64;
-        for d in &rxd[..got] {
-            if let Some((chunk, off)) = s.umem.chunk(d.addr) {
-                let frame = &chunk[off..(off + d.len as usize).min(chunk.len())];
-                match probe::parse(frame, plan.expect.l2tp_port) {
-                    Some(p) => match plan.expect.matches(&p) {
-                        Some(f) => {
-                            r.rx[f].record(p.seq);
-                            r.rx_bytes += frame.len() as u64;
-                            let _ = r.hist.record(now_ns.saturating_sub(p.sent_ns).max(1));
-                        }
-                        None => r.misdelivered += 1,
-                    },
-                    None => r.foreign += 1,
+        let mut got = 0;
+        for q in std::iter::once(&mut s).chain(others.iter_mut()) {
+            let n = q.access.recv(&mut rxd);
+            let now_ns = epoch.elapsed().as_nanos() as u64;
+            for d in &rxd[..n] {
+                if let Some((chunk, off)) = q.umem.chunk(d.addr) {
+                    let frame = &chunk[off..(off + d.len as usize).min(chunk.len())];
+                    match probe::parse(frame, plan.expect.l2tp_port) {
+                        Some(p) => match plan.expect.matches(&p) {
+                            Some(f) => {
+                                r.rx[f].record(p.seq);
+                                r.rx_bytes += frame.len() as u64;
+                                let _ = r.hist.record(now_ns.saturating_sub(p.sent_ns).max(1));
+                            }
+                            None => r.misdelivered += 1,
+                        },
+                        None => r.foreign += 1,
+                    }
                 }
+                q.umem.release(d.addr);
             }
-            s.umem.release(d.addr);
+            if n > 0 {
+                q.access.refill(&mut q.umem);
+            }
+            got += n;
         }
         if got > 0 {
-            s.access.refill(&mut s.umem);
             plan.live.received.fetch_add(got as u64, Ordering::Relaxed);
         }
         if got == 0 && (!sending || (plan.rate != Rate::Max && due == 0)) {
             // Idle: sleep until something arrives or the next probe is due.
-            xsk::wait(&[fd], 1);
+            xsk::wait(&fds, 1);
         }
     }
     drop(steer);

@@ -172,6 +172,11 @@ fn the_demo_cleans_up_when_interrupted() {
 /// An lnsd supervising lns-dataplane in the access lab, with room on the
 /// access link for 1500-byte subscriber packets.
 fn lab_lnsd(lab: &AccessLab, users: u32) -> (Proc, TableFile) {
+    lab_lnsd_with(lab, users, "")
+}
+
+/// [`lab_lnsd`] with more `[dataplane]` settings.
+fn lab_lnsd_with(lab: &AccessLab, users: u32, dataplane: &str) -> (Proc, TableFile) {
     for (ns, dev) in [(&lab.lac, "vl"), (&lab.lns, "va")] {
         let ok = Command::new("ip")
             .args(["-n", ns, "link", "set", dev, "mtu", "1600"])
@@ -195,10 +200,10 @@ fn lab_lnsd(lab: &AccessLab, users: u32) -> (Proc, TableFile) {
              [[peer]]\naddress = \"{lac}\"\n\
              [ppp]\nauth = [\"chap\"]\nusers_file = \"{users}\"\ngateway = \"100.64.0.1\"\n\
              ipv6 = false\nmru = 1500\n\
-             [[pool]]\nname = \"default\"\nranges = [\"100.64.1.1-100.64.1.254\"]\n\
+             [[pool]]\nname = \"default\"\nranges = [\"100.64.1.1-100.64.4.254\"]\n\
              [dataplane]\nmode = \"supervised\"\nbinary = \"{bin}\"\ntable = \"{table}\"\n\
-             capacity = 1024\naccess_interface = \"va\"\ncore_interface = \"vc\"\n\
-             core_gateway = \"{host}\"\nicmp_source = \"{lns_core}\"\n",
+             capacity = 2048\naccess_interface = \"va\"\ncore_interface = \"vc\"\n\
+             core_gateway = \"{host}\"\nicmp_source = \"{lns_core}\"\n{dataplane}",
             lns = AccessLab::LNS,
             lac = AccessLab::LAC,
             users = users.display(),
@@ -309,6 +314,69 @@ fn traffic_counts_imix_probes_both_ways_and_says_when_a_rate_is_out_of_reach() {
     assert!(!ok, "{text}");
     assert!(text.contains("the generator reached"), "{text}");
     assert_eq!(json(&out)["traffic"]["up"]["rate_missed"], true);
+}
+
+/// The elephant tunnel (issue 18): 1,000 sessions in one tunnel from one
+/// LAC arrive on one queue, and the hand-off spreads them over lnsd's two
+/// data-plane workers. Every probe arrives once, none out of order, each
+/// way; both workers forward upstream.
+#[test]
+fn one_tunnel_spreads_over_two_workers_with_the_hand_off() {
+    if !root_or_skip() {
+        return;
+    }
+    let lab = AccessLab::with_queues("bho", 2);
+    let (lnsd, table) = lab_lnsd_with(&lab, 1000, "workers = 2\nhandoff = true\n");
+    let out = lab.dir.join("ho.json");
+    let (ok, text) = run(&mut traffic_cmd(
+        &lab,
+        &[
+            "--sessions",
+            "1000",
+            "--rate",
+            "20000",
+            "--duration",
+            "2",
+            "--json",
+            out.to_str().unwrap(),
+        ],
+    ));
+    assert!(ok, "{text}\n{}", lnsd.log());
+    let r = lns_dataplane::table::Reader::inspect(Path::new(&table.0)).unwrap();
+    let workers: Vec<String> = (0..2)
+        .map(|w| {
+            let b = r.worker(w).unwrap();
+            let all: Vec<String> = b
+                .named()
+                .chain(b.named_drops())
+                .filter(|(_, n)| *n > 0)
+                .map(|(k, n)| format!("{k}={n}"))
+                .collect();
+            format!("worker {w}: {}", all.join(" "))
+        })
+        .collect();
+    let text = format!("{text}\n{}", workers.join("\n"));
+    let j = json(&out);
+    assert_eq!(u(&j["sessions"]["up"]), 1000, "{text}");
+    for dir in ["up", "down"] {
+        let d = &j["traffic"][dir];
+        assert_exact(d, &text);
+        assert_eq!(u(&d["reordered"]), 0, "{dir}: {text}");
+    }
+    let get = |w, c| r.worker(w).unwrap().get(c);
+    use lns_dataplane::table::counters::Counter;
+    let up = u(&j["traffic"]["up"]["sent"]);
+    assert_eq!(get(0, Counter::Upstream) + get(1, Counter::Upstream), up);
+    assert!(
+        get(0, Counter::Upstream) > up / 4 && get(1, Counter::Upstream) > up / 4,
+        "both workers work the tunnel: {} and {} of {up}",
+        get(0, Counter::Upstream),
+        get(1, Counter::Upstream)
+    );
+    assert_eq!(
+        get(0, Counter::HandedOff) + get(1, Counter::HandedOff),
+        get(0, Counter::HandoffReceived) + get(1, Counter::HandoffReceived)
+    );
 }
 
 #[test]

@@ -142,8 +142,14 @@ pub fn run(
             l.strays_home(&mut s.umem);
         }
         p.flush();
-        if work == 0 && polling == Polling::Wakeup {
-            crate::xsk::wait(&fds[..nfds], 100);
+        let sending =
+            s.access.in_flight() > 0 || s.core.as_ref().is_some_and(|c| c.in_flight() > 0);
+        if work == 0 && polling == Polling::Wakeup && !sending {
+            // Frames another worker passes wake nothing here: with the
+            // hand-off, an idle worker looks at its rings every
+            // millisecond.
+            let ms = if links.is_some() { 1 } else { 100 };
+            crate::xsk::wait(&fds[..nfds], ms);
         }
     }
     p.flush();

@@ -338,6 +338,8 @@ pub struct Port {
     ring: u32,
     /// Bound with the need-wakeup protocol.
     wakeup: bool,
+    /// Frames queued for transmission and not yet completed.
+    in_flight: u64,
 }
 
 impl std::fmt::Debug for Port {
@@ -400,7 +402,14 @@ impl Port {
         if self.tx.needs_wakeup() || (n > 0 && !self.wakeup) {
             self.tx.wake();
         }
+        self.in_flight += n as u64;
         n
+    }
+
+    /// Frames queued for transmission whose completion has not been
+    /// reaped.
+    pub fn in_flight(&self) -> u64 {
+        self.in_flight
     }
 
     /// Returns transmitted frames to the free list.
@@ -413,6 +422,13 @@ impl Port {
             n += 1;
         }
         c.release();
+        self.in_flight = self.in_flight.saturating_sub(n as u64);
+        // In copy mode the kernel sends only on a wakeup, a few dozen
+        // frames each (xsk_generic_xmit): frames still queued get another,
+        // or they wait for the next batch sent, however long that is.
+        if self.in_flight > 0 && self.tx.needs_wakeup() {
+            self.tx.wake();
+        }
         n
     }
 
@@ -577,6 +593,7 @@ impl Sockets {
                 user,
                 ring: c.ring,
                 wakeup: c.need_wakeup,
+                in_flight: 0,
             })
         };
         let mut out = Vec::new();
@@ -614,6 +631,63 @@ impl Sockets {
         }
         Ok(out)
     }
+}
+
+/// The receive queues of interface `name` in the calling thread's network
+/// namespace (what a socket on each needs), from the driver's channel
+/// counts (`ethtool -l`): its receive-only and combined channels, at
+/// least 1. Read through a socket rather than sysfs, which shows the
+/// namespace it was mounted in, not the thread's.
+pub fn rx_queues(name: &str) -> Result<u32, XskError> {
+    /// `struct ethtool_channels` (linux/ethtool.h).
+    #[repr(C)]
+    #[derive(Default)]
+    struct Channels {
+        cmd: u32,
+        max_rx: u32,
+        max_tx: u32,
+        max_other: u32,
+        max_combined: u32,
+        rx_count: u32,
+        tx_count: u32,
+        other_count: u32,
+        combined_count: u32,
+    }
+    const ETHTOOL_GCHANNELS: u32 = 0x3c;
+    const SIOCETHTOOL: libc::c_ulong = 0x8946;
+    let bytes = name.as_bytes();
+    if bytes.is_empty() || bytes.len() >= libc::IFNAMSIZ {
+        return Err(XskError(format!("bad interface name {name:?}")));
+    }
+    let mut ch = Channels {
+        cmd: ETHTOOL_GCHANNELS,
+        ..Channels::default()
+    };
+    // SAFETY: a zeroed `ifreq` is valid (plain integers and pointers).
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (d, b) in req.ifr_name.iter_mut().zip(bytes) {
+        *d = *b as libc::c_char;
+    }
+    req.ifr_ifru.ifru_data = (&mut ch as *mut Channels).cast();
+    // SAFETY: a socket call with constant arguments.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(XskError(format!(
+            "a socket to ask {name}'s queues: {}",
+            std::io::Error::last_os_error()
+        )));
+    }
+    // SAFETY: `req` names the interface (NUL-terminated: zeroed past the
+    // name) and points at `ch`, which both outlive the call; the kernel
+    // writes only `ch`'s fields.
+    let r = unsafe { libc::ioctl(fd, SIOCETHTOOL as _, &mut req) };
+    let err = std::io::Error::last_os_error();
+    // SAFETY: `fd` is ours, closed once.
+    unsafe { libc::close(fd) };
+    if r < 0 {
+        return Err(XskError(format!("{name}'s channels (ethtool -l): {err}")));
+    }
+    Ok((ch.rx_count + ch.combined_count).max(1))
 }
 
 /// `SO_BUSY_POLL`, `SO_PREFER_BUSY_POLL` and `SO_BUSY_POLL_BUDGET`
