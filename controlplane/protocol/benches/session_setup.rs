@@ -4,7 +4,9 @@
 //!
 //! An emulated LAC and the LNS engine exchange datagrams in memory on one
 //! thread with a virtual clock. Prints sessions/s end to end (both sides'
-//! work) and for the LNS engine alone (time inside its calls).
+//! work) and for the LNS engine alone (time inside its calls), then the
+//! heap the LNS engine holds per session: what dropping it frees, less
+//! its users table (issue 18: lnsd's memory per session).
 //!
 //! Run: `cargo bench -p lns-protocol --bench session_setup [-- TUNNELS SESSIONS]`
 
@@ -18,8 +20,21 @@ use lns_protocol::ppp::lcp_opts::{LcpConfig, Side};
 use lns_protocol::ppp::link::LinkConfig;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
+use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
+use std::alloc::System;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
+
+/// The system allocator, counting what is allocated and freed.
+#[global_allocator]
+static ALLOC: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+/// Heap bytes live now.
+fn live() -> usize {
+    let s = ALLOC.stats();
+    (s.bytes_allocated + s.bytes_reallocated.max(0) as usize)
+        .saturating_sub(s.bytes_deallocated + (-s.bytes_reallocated).max(0) as usize)
+}
 
 fn endpoint(seed: u64) -> Endpoint {
     let cfg = EndpointConfig {
@@ -53,6 +68,7 @@ fn main() {
     let tunnels = args.first().copied().unwrap_or(10);
     let per_tunnel = args.get(1).copied().unwrap_or(2_000).min(65_535);
     let total = tunnels * per_tunnel;
+    let before_users = live();
     let mut users = Users::default();
     for i in 0..total {
         users.insert(User {
@@ -63,6 +79,7 @@ fn main() {
             rate_profile: None,
         });
     }
+    let users_bytes = live() - before_users;
     let mut pools = Pools::default();
     pools.add("default", vec!["100.64.0.0/10".parse().expect("range")]);
     let cfg = LnsConfig {
@@ -161,4 +178,12 @@ fn main() {
         lns_time.as_secs_f64() * 1e6 / total as f64
     );
     assert_eq!(lns.addressing.pools.leased(), total);
+    let held = live();
+    drop(lns);
+    let freed = held - live();
+    println!(
+        "  LNS engine heap      : {:>9.0} bytes/session  (all it holds, less its {:.1} MB users table)",
+        freed.saturating_sub(users_bytes) as f64 / total as f64,
+        users_bytes as f64 / 1e6
+    );
 }

@@ -81,9 +81,14 @@ pub trait PppCall {
 }
 
 /// A role's calls by key, with their timers.
+///
+/// Each call is boxed: the map's buckets come in powers of two, up to
+/// twice the calls, and a call is kilobytes, so unboxed the spare
+/// buckets would cost as much as the calls (issue 18: memory per
+/// session).
 #[derive(Debug)]
 pub struct Calls<C> {
-    calls: HashMap<SessionKey, C>,
+    calls: HashMap<SessionKey, Box<C>>,
     timers: Timers<SessionKey>,
 }
 
@@ -99,23 +104,23 @@ impl<C> Default for Calls<C> {
 impl<C: PppCall> Calls<C> {
     /// Adds (or replaces) a call.
     pub fn insert(&mut self, key: SessionKey, call: C) -> Option<C> {
-        self.calls.insert(key, call)
+        self.calls.insert(key, Box::new(call)).map(|c| *c)
     }
 
     /// Removes a call, and its timer with it.
     pub fn remove(&mut self, key: &SessionKey) -> Option<C> {
         self.timers.set(*key, None);
-        self.calls.remove(key)
+        self.calls.remove(key).map(|c| *c)
     }
 
     /// A call.
     pub fn get(&self, key: &SessionKey) -> Option<&C> {
-        self.calls.get(key)
+        self.calls.get(key).map(|c| &**c)
     }
 
     /// A call, to change.
     pub fn get_mut(&mut self, key: &SessionKey) -> Option<&mut C> {
-        self.calls.get_mut(key)
+        self.calls.get_mut(key).map(|c| &mut **c)
     }
 
     /// Whether there is a call `key`.
@@ -135,12 +140,12 @@ impl<C: PppCall> Calls<C> {
 
     /// Every call.
     pub fn iter(&self) -> impl Iterator<Item = (&SessionKey, &C)> {
-        self.calls.iter()
+        self.calls.iter().map(|(k, c)| (k, &**c))
     }
 
     /// Every call, to change.
     pub fn values_mut(&mut self) -> impl Iterator<Item = &mut C> {
-        self.calls.values_mut()
+        self.calls.values_mut().map(|c| &mut **c)
     }
 
     /// The next thing `key`'s link asks of the role. `None` when the call

@@ -37,6 +37,7 @@ use crate::ppp::link::{DownCause, Link, LinkConfig, LinkOutput};
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::ops::ControlFlow;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use crate::engine::dataplane::{
@@ -303,6 +304,8 @@ pub struct AaaStats {
 #[derive(Debug)]
 pub struct LnsRole {
     cfg: LnsConfig,
+    /// `cfg.link`, shared by every session's PPP link.
+    link_cfg: Arc<LinkConfig>,
     /// Local users.
     pub users: Users,
     /// Address pools and IPv6CP identifiers.
@@ -413,6 +416,7 @@ impl LnsCore {
             Client::new(r.client.clone(), rs)
         });
         let role = LnsRole {
+            link_cfg: Arc::new(cfg.link.clone()),
             cfg,
             users,
             addressing: Addressing::new(pools),
@@ -485,6 +489,7 @@ impl LnsCore {
                 Client::new(r.client.clone(), rs)
             });
         }
+        self.role.link_cfg = Arc::new(cfg.link.clone());
         self.role.cfg = cfg;
         Ok(())
     }
@@ -1406,7 +1411,7 @@ impl LnsCore {
             return;
         };
         self.role.seed = self.role.seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut link = Link::new(self.role.cfg.link.clone(), self.role.seed);
+        let mut link = Link::new(self.role.link_cfg.clone(), self.role.seed);
         let find = |f: fn(&crate::l2tp::Avp) -> Option<&Vec<u8>>| avps.iter().find_map(f).cloned();
         let call = Call {
             user: Vec::new(),

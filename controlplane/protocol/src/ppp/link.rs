@@ -22,10 +22,10 @@ use super::lcp::{AuthProtocol, LcpOption, LcpPacket};
 use super::lcp_opts::{Lcp, LcpConfig, Side};
 use super::ncp::{Ipcp, Ipv6cp};
 use super::packet::{Body, CpPacket, PppOption};
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use crate::ppp::rng::LinkRng;
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// PPP protocol numbers handled here.
@@ -188,8 +188,9 @@ enum AuthSide {
 /// One PPP link.
 #[derive(Debug)]
 pub struct Link {
-    cfg: LinkConfig,
-    rng: StdRng,
+    /// Shared by every link the engine makes from one configuration.
+    cfg: Arc<LinkConfig>,
+    rng: LinkRng,
     phase: Phase,
     lcp: Automaton<Lcp>,
     auth: Option<AuthSide>,
@@ -221,8 +222,9 @@ fn encode<O: PppOption>(p: &CpPacket<O>) -> Option<Vec<u8>> {
 
 impl Link {
     /// A link in Dead; `seed` drives Magic-Numbers and challenges.
-    pub fn new(cfg: LinkConfig, seed: u64) -> Self {
-        let mut rng = StdRng::seed_from_u64(seed);
+    pub fn new(cfg: impl Into<Arc<LinkConfig>>, seed: u64) -> Self {
+        let cfg = cfg.into();
+        let mut rng = LinkRng::seed_from_u64(seed);
         let mut lcp = Automaton::new(Lcp::new(cfg.lcp.clone(), rng.next_u64()), cfg.limits, true);
         lcp.resend_on_first_request(cfg.lcp_fast_start);
         Link {

@@ -25,6 +25,7 @@ pub mod mschapv2;
 pub mod ncp;
 pub mod packet;
 pub mod pap;
+pub mod rng;
 
 pub use lns_dataplane::wire::PppProtocol;
 pub use packet::{Body, Code, CpPacket, PppOption};

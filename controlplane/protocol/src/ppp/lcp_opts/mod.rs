@@ -12,8 +12,7 @@ pub mod mru;
 
 use super::automaton::{Negotiator, Verdict};
 use super::lcp::{AuthProtocol, LcpOption};
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use crate::ppp::rng::LinkRng;
 
 /// One option's verdict.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,7 +71,7 @@ impl Default for LcpConfig {
 #[derive(Debug)]
 pub struct Lcp {
     cfg: LcpConfig,
-    rng: StdRng,
+    rng: LinkRng,
     our_mru: Option<u16>,
     our_magic: Option<u32>,
     /// Server: the protocol we currently demand.
@@ -98,7 +97,7 @@ pub struct Lcp {
 impl Lcp {
     /// A negotiator; `seed` drives Magic-Number choice.
     pub fn new(cfg: LcpConfig, seed: u64) -> Self {
-        let mut rng = StdRng::seed_from_u64(seed);
+        let mut rng = LinkRng::seed_from_u64(seed);
         let magic = rng.next_u32().max(1);
         let auth_demand = match cfg.side {
             Side::Server => cfg.auth.first().cloned(),
