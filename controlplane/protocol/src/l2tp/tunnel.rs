@@ -229,7 +229,9 @@ pub struct Tunnel {
     pub(crate) transport: Transport<Inbound>,
     pub(crate) tie_breaker: Option<u64>,
     challenge: Option<[u8; 16]>,
-    sessions: HashMap<u16, Session>,
+    /// Boxed, so the map's spare buckets are pointers, not sessions
+    /// (issue 18: memory per session).
+    sessions: HashMap<u16, Box<Session>>,
     setup_deadlines: BTreeSet<(Instant, u16)>,
     setup_deadline_of: HashMap<u16, Instant>,
     hello_at: Option<Instant>,
@@ -287,12 +289,12 @@ impl Tunnel {
 
     /// One session.
     pub fn session(&self, id: u16) -> Option<&Session> {
-        self.sessions.get(&id)
+        self.sessions.get(&id).map(|s| &**s)
     }
 
     /// Every session.
     pub fn sessions(&self) -> impl Iterator<Item = &Session> {
-        self.sessions.values()
+        self.sessions.values().map(|s| &**s)
     }
 
     /// The tunnel's state is released; the endpoint forgets it.
@@ -888,7 +890,7 @@ impl Tunnel {
         let deadline = ctx.now + ctx.cfg.session_setup_timeout;
         self.setup_deadlines.insert((deadline, id));
         self.setup_deadline_of.insert(id, deadline);
-        self.sessions.insert(id, s);
+        self.sessions.insert(id, Box::new(s));
     }
 
     /// A call we originate: LAC incoming (ICRQ) or LNS outgoing (OCRQ).

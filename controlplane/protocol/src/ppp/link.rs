@@ -553,7 +553,16 @@ impl Link {
 
     /// Next output.
     pub fn poll_output(&mut self) -> Option<LinkOutput> {
-        self.out.pop_front()
+        let o = self.out.pop_front();
+        // Drained once the link is up: the queue's buffer goes too. An up
+        // link is idle almost all its life, and a buffer kept for its next
+        // burst would cost every session hundreds of bytes (issue 18:
+        // memory per session); during negotiation it is kept, used again
+        // at once.
+        if o.is_none() && (self.ipv4_up || self.ipv6_up) && self.out.capacity() > 0 {
+            self.out = VecDeque::new();
+        }
+        o
     }
 
     /// Earliest timer.
