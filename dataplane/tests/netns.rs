@@ -67,18 +67,39 @@ fn l2tp_data(n: u16, pkt: &[u8]) -> Vec<u8> {
 /// The LAC: a UDP socket on 198.51.100.2:1701 that sends the given
 /// datagrams to the LNS and prints, in hex, what comes back in `secs`.
 fn lac_exchange(t: &AccessLab, datagrams: &[Vec<u8>], secs: f32) -> Vec<Vec<u8>> {
+    let send = format!(
+        r#"for line in sys.stdin:
+    rx.sendto(binascii.unhexlify(line.strip()), ("{LNS}", 1701))"#
+    );
+    let lines = datagrams.iter().map(|d| hex(d));
+    lac_script(t, &send, lines, secs)
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Runs the LAC's side in python: a UDP socket `rx` on the LAC's port
+/// 1701, then `send` (python, reading `lines` from stdin), then prints in
+/// hex what comes back to `rx` for `secs`, which this returns.
+fn lac_script(
+    t: &AccessLab,
+    send: &str,
+    lines: impl Iterator<Item = String>,
+    secs: f32,
+) -> Vec<Vec<u8>> {
     let script = format!(
         r#"
-import socket, sys, time, binascii
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("{LAC}", 1701))
-for line in sys.stdin:
-    s.sendto(binascii.unhexlify(line.strip()), ("{LNS}", 1701))
-s.settimeout(0.2)
+import socket, sys, os, time, binascii
+rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+rx.setsockopt(socket.SOL_SOCKET, 33, 64 << 20)  # SO_RCVBUFFORCE: every reply waits
+rx.bind(("{LAC}", 1701))
+{send}
+rx.settimeout(0.2)
 end = time.time() + {secs}
 while time.time() < end:
     try:
-        d = s.recv(4096)
+        d = rx.recv(4096)
         print(binascii.hexlify(d).decode(), flush=True)
     except socket.timeout:
         pass
@@ -89,16 +110,21 @@ while time.time() < end:
         .args(["-c", &script])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("python3");
     {
         let mut stdin = child.stdin.take().unwrap();
-        for d in datagrams {
-            let hex: String = d.iter().map(|b| format!("{b:02x}")).collect();
-            writeln!(stdin, "{hex}").unwrap();
+        for l in lines {
+            writeln!(stdin, "{l}").unwrap();
         }
     }
     let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| {
@@ -110,9 +136,6 @@ while time.time() < end:
         .collect()
 }
 
-/// Which subscribers got an echo reply, from what came back to the LAC:
-/// L2TP data for the LAC's session `1000 + n`, an ICMP echo reply from the
-/// host to subscriber n.
 fn replies(got: &[Vec<u8>]) -> Vec<u16> {
     let mut who: Vec<u16> = got
         .iter()
@@ -270,62 +293,18 @@ fn busy_polling_forwards_too() {
 /// LNS's end of the veth pair; then collects what comes back to the LAC's
 /// UDP port 1701, as [`lac_exchange`] does.
 fn lac_exchange_on_cpus(t: &AccessLab, frames: &[(usize, Vec<u8>)], secs: f32) -> Vec<Vec<u8>> {
-    let script = format!(
-        r#"
-import socket, sys, os, time, binascii
-rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-rx.setsockopt(socket.SOL_SOCKET, 33, 64 << 20)  # SO_RCVBUFFORCE: every reply waits
-rx.bind(("{LAC}", 1701))
-tx = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+    let send = r#"tx = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
 tx.bind(("vl", 0))
 tx.setsockopt(263, 20, 1)  # SOL_PACKET, PACKET_QDISC_BYPASS
 for i, line in enumerate(sys.stdin):
     cpu, frame = line.split()
-    os.sched_setaffinity(0, {{int(cpu)}})
+    os.sched_setaffinity(0, {int(cpu)})
     tx.send(binascii.unhexlify(frame))
     # Paced: a veth queue holds a few hundred frames.
     if i % 64 == 63:
-        time.sleep(0.001)
-rx.settimeout(0.2)
-end = time.time() + {secs}
-while time.time() < end:
-    try:
-        d = rx.recv(4096)
-        print(binascii.hexlify(d).decode(), flush=True)
-    except socket.timeout:
-        pass
-"#
-    );
-    let mut child = t
-        .cmd(&t.lac, "python3")
-        .args(["-c", &script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3");
-    {
-        let mut stdin = child.stdin.take().unwrap();
-        for (cpu, f) in frames {
-            let hex: String = f.iter().map(|b| format!("{b:02x}")).collect();
-            writeln!(stdin, "{cpu} {hex}").unwrap();
-        }
-    }
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| {
-            (0..l.len())
-                .step_by(2)
-                .map(|i| u8::from_str_radix(&l[i..i + 2], 16).unwrap())
-                .collect()
-        })
-        .collect()
+        time.sleep(0.001)"#;
+    let lines = frames.iter().map(|(cpu, f)| format!("{cpu} {}", hex(f)));
+    lac_script(t, send, lines, secs)
 }
 
 /// The LAC's and the LNS's MACs on the access link, in that order.
@@ -581,10 +560,6 @@ while time.time() < end:
         p.log()
     );
     p
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// A multi-hop gateway in the lab: the LAC's session (leg A: our tunnel
