@@ -70,19 +70,19 @@ impl<'a> Index<'a> {
         None
     }
 
-    /// The bucket `key`'s probe starts at (what [`Index::find`] reads
-    /// first), for prefetching.
+    /// The bucket the probe of a key whose [`hash`] is `h` starts at
+    /// (what [`Index::find`] reads first), for prefetching.
     #[inline(always)]
-    pub fn home(&self, key: u64) -> &AtomicU64 {
-        &self.buckets[(hash(key) as usize) & self.mask()]
+    pub fn home(&self, h: u64) -> &AtomicU64 {
+        &self.buckets[(h as usize) & self.mask()]
     }
 
-    /// The slot the home bucket names if its tag is `key`'s: where a
-    /// look-up of `key` will most likely end (a hint, not an answer).
+    /// The slot the home bucket of a key hashing to `h` names if its tag
+    /// is the key's: where a look-up of the key will most likely end (a
+    /// hint, not an answer).
     #[inline(always)]
-    pub fn likely_slot(&self, key: u64) -> Option<u32> {
-        let h = hash(key);
-        let e = self.buckets[(h as usize) & self.mask()].load(Ordering::Relaxed);
+    pub fn likely_slot(&self, h: u64) -> Option<u32> {
+        let e = self.home(h).load(Ordering::Relaxed);
         (e != 0 && e != TOMB && e >> 32 == h >> 32).then(|| (e as u32).wrapping_sub(1))
     }
 

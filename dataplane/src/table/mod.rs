@@ -540,15 +540,61 @@ pub(crate) fn prefetch(w: &AtomicU64) {
 }
 
 /// A packet's look-up key, taken ahead of its processing to prefetch for
-/// it ([`Reader::prefetch_bucket`], [`Reader::prefetch_slot`]).
+/// it ([`Reader::prefetch_bucket`], [`Reader::prefetch_slot`]) and to
+/// pick its worker (`worker::handoff`), hashed once for all of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Key {
+pub struct Key {
+    index: KeyIndex,
+    hash: u64,
+}
+
+/// The index a [`Key`] is looked up in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyIndex {
+    Up,
+    V4,
+    V6,
+}
+
+impl Key {
     /// A data message's (tunnel, session) ([`up_key`]).
-    Up(u64),
-    /// A subscriber's IPv4 address.
-    V4(u64),
-    /// A subscriber's /64.
-    V6(u64),
+    #[inline(always)]
+    pub fn up(key: u64) -> Key {
+        Key {
+            index: KeyIndex::Up,
+            hash: index::hash(key),
+        }
+    }
+
+    /// A subscriber's IPv4 address (its bits).
+    #[inline(always)]
+    pub fn v4(key: u64) -> Key {
+        Key {
+            index: KeyIndex::V4,
+            hash: index::hash(key),
+        }
+    }
+
+    /// A subscriber's /64 (its first 8 octets, big-endian).
+    #[inline(always)]
+    pub fn v6(key: u64) -> Key {
+        Key {
+            index: KeyIndex::V6,
+            hash: index::hash(key),
+        }
+    }
+
+    /// Whether it is a data message's (tunnel, session).
+    #[inline(always)]
+    pub fn is_up(&self) -> bool {
+        self.index == KeyIndex::Up
+    }
+
+    /// The key's [`index::hash`].
+    #[inline(always)]
+    pub fn hash(&self) -> u64 {
+        self.hash
+    }
 }
 
 /// The filter bit of an IPv4 index key: its /16.
@@ -733,21 +779,20 @@ impl Reader {
         )?)
     }
 
-    fn index_of(&self, k: Key) -> (Index<'_>, u64) {
+    fn index_of(&self, k: Key) -> Index<'_> {
         let r = &*self.region;
-        match k {
-            Key::Up(k) => (r.index(r.layout.up), k),
-            Key::V4(k) => (r.index(r.layout.v4), k),
-            Key::V6(k) => (r.index(r.layout.v6), k),
-        }
+        r.index(match k.index {
+            KeyIndex::Up => r.layout.up,
+            KeyIndex::V4 => r.layout.v4,
+            KeyIndex::V6 => r.layout.v6,
+        })
     }
 
     /// The first pass for a packet: prefetches the bucket its look-up
     /// starts at.
     #[inline(always)]
     pub fn prefetch_bucket(&self, k: Key) {
-        let (index, key) = self.index_of(k);
-        prefetch(index.home(key));
+        prefetch(self.index_of(k).home(k.hash));
     }
 
     /// The second pass (its bucket prefetched by the first): prefetches
@@ -755,8 +800,7 @@ impl Reader {
     /// caller to prefetch its counters. `None`: nothing to prefetch.
     #[inline(always)]
     pub fn prefetch_slot(&self, k: Key) -> Option<u32> {
-        let (index, key) = self.index_of(k);
-        let slot = index.likely_slot(key)?;
+        let slot = self.index_of(k).likely_slot(k.hash)?;
         let r = &*self.region;
         if slot >= r.layout.sizes.capacity {
             return None;

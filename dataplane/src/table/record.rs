@@ -512,25 +512,21 @@ impl NextHop {
     }
 
     pub(crate) fn decode(w: &[u64; NEXTHOP_WORDS]) -> Option<NextHop> {
-        let mut b = [0u8; NEXTHOP_WORDS * 8];
-        for (c, x) in b.chunks_exact_mut(8).zip(w) {
-            c.copy_from_slice(&x.to_le_bytes());
-        }
-        if b[0] != 1 {
-            return None;
-        }
+        // The flag and the MACs, as a worker reads them.
+        let m = NextHop::macs(&[w[0], w[1]])?;
         let mut a = [0u8; 16];
-        a.copy_from_slice(&b[16..32]);
+        a[..8].copy_from_slice(&w[2].to_le_bytes());
+        a[8..].copy_from_slice(&w[3].to_le_bytes());
         let a = Ipv6Addr::from(a);
-        let mut nh = NextHop::default();
-        nh.dst_mac.copy_from_slice(&b[2..8]);
-        nh.src_mac.copy_from_slice(&b[8..14]);
-        nh.addr = match b[1] {
-            4 => a.to_ipv4_mapped().map(IpAddr::V4),
-            6 => Some(IpAddr::V6(a)),
-            _ => None,
-        };
-        Some(nh)
+        Some(NextHop {
+            dst_mac: m.dst_mac,
+            src_mac: m.src_mac,
+            addr: match w[0].to_le_bytes()[1] {
+                4 => a.to_ipv4_mapped().map(IpAddr::V4),
+                6 => Some(IpAddr::V6(a)),
+                _ => None,
+            },
+        })
     }
 }
 

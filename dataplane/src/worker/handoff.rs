@@ -27,6 +27,7 @@
 //!
 //! Who calls it: the worker loop, two rings per ordered pair of workers.
 
+use crate::table::Key;
 use crate::xsk::{BATCH, Umem};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -37,8 +38,13 @@ use xdpilone::xdp::XdpDesc;
 /// mapped onto the range, so sessions spread evenly whatever their ids.
 #[inline(always)]
 pub fn owner(key: u64, workers: u32) -> u32 {
-    let h = crate::table::index::hash(key) >> 32;
-    ((h * u64::from(workers)) >> 32) as u32
+    owner_of_hash(crate::table::index::hash(key), workers)
+}
+
+/// [`owner`] of a key whose hash the caller has (a [`Key`]'s).
+#[inline(always)]
+fn owner_of_hash(h: u64, workers: u32) -> u32 {
+    (((h >> 32) * u64::from(workers)) >> 32) as u32
 }
 
 /// A value on a cache line of its own, so the producer's and the
@@ -208,11 +214,11 @@ pub fn links(workers: u32, capacity: usize) -> Vec<Links> {
 }
 
 impl Links {
-    /// Sets `d` aside for the worker owning the session of `key`, unless
-    /// that is this one; returns whether it did.
+    /// Sets `d` aside for the worker owning the session of `key` (a data
+    /// message's), unless that is this one; returns whether it did.
     #[inline]
-    pub fn stage(&mut self, key: u64, d: XdpDesc) -> bool {
-        let o = owner(key, self.workers);
+    pub fn stage(&mut self, key: Key, d: XdpDesc) -> bool {
+        let o = owner_of_hash(key.hash(), self.workers);
         if o == self.me {
             return false;
         }

@@ -192,8 +192,8 @@ fn work_batch(
     let mut mine = [true; BATCH];
     if let Some(l) = links {
         for (i, (k, d)) in keys.iter().zip(descs).enumerate() {
-            if let Some(Key::Up(k)) = k {
-                mine[i] = !l.stage(*k, *d);
+            if let Some(k) = k.filter(Key::is_up) {
+                mine[i] = !l.stage(k, *d);
             }
         }
         let (passed, full) = l.pass_staged(&mut s.umem);

@@ -170,7 +170,7 @@ impl<'a> Pipeline<'a> {
         }
         let ids = l2tp + if flags & 0x40 != 0 { 4 } else { 2 };
         let b = frame.get(ids..ids + 4)?;
-        Some(Key::Up(up_key(
+        Some(Key::up(up_key(
             u16::from_be_bytes([b[0], b[1]]),
             u16::from_be_bytes([b[2], b[3]]),
         )))
@@ -183,13 +183,13 @@ impl<'a> Pipeline<'a> {
         match frame.get(12..14)? {
             [0x08, 0x00] => {
                 let a = frame.get(30..34)?;
-                Some(Key::V4(u64::from(u32::from_be_bytes([
+                Some(Key::v4(u64::from(u32::from_be_bytes([
                     a[0], a[1], a[2], a[3],
                 ]))))
             }
             [0x86, 0xdd] => {
                 let p: [u8; 8] = frame.get(38..46)?.try_into().ok()?;
-                Some(Key::V6(u64::from_be_bytes(p)))
+                Some(Key::v6(u64::from_be_bytes(p)))
             }
             _ => None,
         }
