@@ -29,6 +29,12 @@ use std::time::{Duration, Instant};
 #[global_allocator]
 static ALLOC: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
+/// Allocations (and reallocations) made so far.
+fn allocations() -> usize {
+    let s = ALLOC.stats();
+    s.allocations + s.reallocations
+}
+
 /// Heap bytes live now.
 fn live() -> usize {
     let s = ALLOC.stats();
@@ -115,19 +121,21 @@ fn main() {
         }
     }
     let mut lns_time = Duration::ZERO;
+    let mut lns_allocs = 0;
     let mut up = 0;
     let mut datagrams = 0u64;
     while up < total {
         let mut moved = false;
         while let Some(tx) = lac.poll_transmit() {
-            let t0 = Instant::now();
+            let (t0, a0) = (Instant::now(), allocations());
             lns.handle(now, lns_addr, lac_addr, &tx.payload);
             lns_time += t0.elapsed();
+            lns_allocs += allocations() - a0;
             datagrams += 1;
             moved = true;
         }
-        let t0 = Instant::now();
         let mut out = Vec::new();
+        let (t0, a0) = (Instant::now(), allocations());
         while let Some(tx) = lns.poll_transmit() {
             out.push(tx);
         }
@@ -137,6 +145,7 @@ fn main() {
             }
         }
         lns_time += t0.elapsed();
+        lns_allocs += allocations() - a0;
         for tx in out {
             lac.handle(now, lac_addr, lns_addr, &tx.payload);
             datagrams += 1;
@@ -156,9 +165,10 @@ fn main() {
                 panic!("stalled with {up} subscribers up");
             };
             now = now.max(next);
-            let t0 = Instant::now();
+            let (t0, a0) = (Instant::now(), allocations());
             lns.on_timeout(now);
             lns_time += t0.elapsed();
+            lns_allocs += allocations() - a0;
             lac.on_timeout(now);
         }
     }
@@ -176,6 +186,11 @@ fn main() {
         "  LNS engine alone     : {:>9.0} sessions/s  ({:.2} us/session)",
         rate(lns_time),
         lns_time.as_secs_f64() * 1e6 / total as f64
+    );
+    println!(
+        "  LNS engine allocations: {:>7.1} per session  ({:.2} per datagram it took or sent)",
+        lns_allocs as f64 / total as f64,
+        lns_allocs as f64 / (datagrams as f64 / 1.0)
     );
     assert_eq!(lns.addressing.pools.leased(), total);
     let held = live();

@@ -14,11 +14,13 @@
 //!   multi-hop gateway, LAC), and the simulator.
 //! * [`cause`]: why a session ended, and every code each cause maps to.
 //! * [`octets`]: the panic-free cursor every TLV codec here reads through.
+//! * [`map`]: the engine's hash maps (a fast keyed hash).
 
 pub mod aaa;
 pub mod cause;
 pub mod engine;
 pub mod l2tp;
+pub mod map;
 pub mod octets;
 pub mod ppp;
 pub mod timers;

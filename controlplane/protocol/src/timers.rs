@@ -1,7 +1,8 @@
 //! A deadline per key, earliest first: how the engines keep one timer per
 //! session without scanning them all on every tick.
 
-use std::collections::{BTreeSet, HashMap};
+use crate::map::HashMap;
+use std::collections::BTreeSet;
 use std::hash::Hash;
 use std::time::Instant;
 
@@ -16,7 +17,7 @@ impl<K: Ord + Hash + Copy> Default for Timers<K> {
     fn default() -> Self {
         Timers {
             order: BTreeSet::new(),
-            of: HashMap::new(),
+            of: HashMap::default(),
         }
     }
 }
@@ -24,6 +25,11 @@ impl<K: Ord + Hash + Copy> Default for Timers<K> {
 impl<K: Ord + Hash + Copy> Timers<K> {
     /// Sets (or clears, with `None`) the deadline of `k`.
     pub fn set(&mut self, k: K, at: Option<Instant>) {
+        // Most calls leave a deadline where it was (every event on a call
+        // sets its timer again); the ordered set is the costly part.
+        if self.of.get(&k).copied() == at {
+            return;
+        }
         if let Some(old) = self.of.remove(&k) {
             self.order.remove(&(old, k));
         }

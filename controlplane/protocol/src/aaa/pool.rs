@@ -11,7 +11,7 @@
 //! address) is never leased nor claimed, whatever pool covers it: a
 //! subscriber given it would have local = remote address.
 
-use std::collections::{HashMap, HashSet};
+use crate::map::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 
 /// An inclusive range.
@@ -268,7 +268,7 @@ mod tests {
     fn no_address_twice_exhaustion_and_release() {
         let mut p = Pools::default();
         p.add("small", vec![r("10.0.0.1-10.0.0.2"), r("10.0.1.1/32")]);
-        let mut got = HashSet::new();
+        let mut got = HashSet::default();
         for _ in 0..3 {
             assert!(got.insert(p.lease("small").unwrap()));
         }

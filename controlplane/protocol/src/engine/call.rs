@@ -11,9 +11,9 @@
 
 use crate::engine::frame;
 use crate::l2tp::{Endpoint, SessionKey, Transmit};
+use crate::map::HashMap;
 use crate::ppp::link::{Link, LinkOutput};
 use crate::timers::Timers;
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -56,6 +56,12 @@ impl Wire {
         )
     }
 
+    /// [`Wire::transmit`] for a packet the PPP encoders built, framed in
+    /// its own buffer.
+    pub fn transmit_owned(&self, ns: Option<u16>, protocol: u16, packet: Vec<u8>) -> Transmit {
+        frame::transmit_owned(self.local, self.peer, self.peer_ids, ns, protocol, packet)
+    }
+
     /// The data message carrying a PPP frame as it was received (a
     /// switched call's).
     pub fn rewrap(&self, ns: Option<u16>, ppp: &[u8]) -> Transmit {
@@ -95,7 +101,7 @@ pub struct Calls<C> {
 impl<C> Default for Calls<C> {
     fn default() -> Self {
         Calls {
-            calls: HashMap::new(),
+            calls: HashMap::default(),
             timers: Timers::default(),
         }
     }

@@ -20,7 +20,7 @@
 
 use crate::engine::switch::{LegUsage, SwitchedEntry};
 use crate::l2tp::SessionKey;
-use std::collections::HashMap;
+use crate::map::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
 
 /// What the data plane needs to forward a subscriber's traffic.

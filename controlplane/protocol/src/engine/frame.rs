@@ -9,6 +9,32 @@
 use lns_dataplane::wire::l2tp::{L2tpPacket, L2tpRepr, Sequence};
 use lns_dataplane::wire::ppp::{PppFrame, PppRepr};
 
+/// What precedes a PPP packet in the data message carrying it to (peer
+/// tunnel, peer session): the L2TP data header (with Ns when `ns` is
+/// given, and Nr 0: reserved in data messages, ignored on receipt, RFC
+/// 2661 §3.1), then FF 03 and the protocol. At most 14 octets, within
+/// [`crate::ppp::HEADROOM`].
+fn header(
+    peer_tunnel: u16,
+    peer_session: u16,
+    ns: Option<u16>,
+    protocol: u16,
+    info_len: usize,
+) -> ([u8; crate::ppp::HEADROOM], usize) {
+    let mut l2tp = L2tpRepr::data(peer_tunnel, peer_session, 4 + info_len);
+    l2tp.sequence = ns.map(|ns| Sequence { ns, nr: 0 });
+    let hl = l2tp.buffer_len();
+    let mut h = [0u8; crate::ppp::HEADROOM];
+    // The repr fits the buffer (at most 10 octets); emit cannot fail on
+    // its length.
+    let _ = l2tp.emit(&mut h);
+    let [p0, p1] = protocol.to_be_bytes();
+    if let Some(ppp) = h.get_mut(hl..hl + 4) {
+        ppp.copy_from_slice(&[0xff, 0x03, p0, p1]);
+    }
+    (h, hl + 4)
+}
+
 /// An L2TP data message carrying one PPP packet to (peer tunnel, peer
 /// session). With `ns`, the S bit is set and the message carries Ns (and
 /// Nr 0: reserved in data messages, ignored on receipt, RFC 2661 §3.1).
@@ -19,17 +45,32 @@ pub fn encapsulate(
     protocol: u16,
     info: &[u8],
 ) -> Vec<u8> {
-    let mut l2tp = L2tpRepr::data(peer_tunnel, peer_session, 4 + info.len());
-    l2tp.sequence = ns.map(|ns| Sequence { ns, nr: 0 });
-    let hl = l2tp.buffer_len();
-    let mut out = vec![0u8; hl + 4 + info.len()];
-    // The repr was built for this buffer; emit cannot fail on its length.
-    let _ = l2tp.emit(&mut out);
-    out[hl] = 0xff;
-    out[hl + 1] = 0x03;
-    out[hl + 2..hl + 4].copy_from_slice(&protocol.to_be_bytes());
-    out[hl + 4..].copy_from_slice(info);
+    let (h, n) = header(peer_tunnel, peer_session, ns, protocol, info.len());
+    let mut out = Vec::with_capacity(n + info.len());
+    out.extend_from_slice(h.get(..n).unwrap_or_default());
+    out.extend_from_slice(info);
     out
+}
+
+/// [`encapsulate`], with the headers written in front of `packet` in its
+/// own buffer: a packet from this crate's PPP encoders has the spare
+/// capacity for them ([`crate::ppp::HEADROOM`]), so a control packet
+/// goes out in the one buffer it was built in.
+pub fn encapsulate_owned(
+    peer_tunnel: u16,
+    peer_session: u16,
+    ns: Option<u16>,
+    protocol: u16,
+    mut packet: Vec<u8>,
+) -> Vec<u8> {
+    let len = packet.len();
+    let (h, n) = header(peer_tunnel, peer_session, ns, protocol, len);
+    packet.resize(len + n, 0);
+    packet.copy_within(..len, n);
+    if let (Some(to), Some(from)) = (packet.get_mut(..n), h.get(..n)) {
+        to.copy_from_slice(from);
+    }
+    packet
 }
 
 /// An L2TP data message carrying a PPP frame exactly as another call
@@ -62,6 +103,23 @@ pub fn transmit(
         local,
         peer,
         payload: encapsulate(peer_tunnel, peer_session, ns, protocol, info),
+    }
+}
+
+/// [`transmit`] for a packet this crate's PPP encoders built: framed in
+/// its own buffer ([`encapsulate_owned`]).
+pub fn transmit_owned(
+    local: std::net::SocketAddr,
+    peer: std::net::SocketAddr,
+    (peer_tunnel, peer_session): (u16, u16),
+    ns: Option<u16>,
+    protocol: u16,
+    packet: Vec<u8>,
+) -> crate::l2tp::Transmit {
+    crate::l2tp::Transmit {
+        local,
+        peer,
+        payload: encapsulate_owned(peer_tunnel, peer_session, ns, protocol, packet),
     }
 }
 
@@ -107,5 +165,33 @@ mod tests {
             Some((0x0021, &[0x45u8][..]))
         );
         assert_eq!(decapsulate(&[]), None);
+    }
+
+    /// In place or copied, the same datagram; a packet from the PPP
+    /// encoders gets its headers in the buffer it was built in.
+    #[test]
+    fn encapsulated_in_place_as_when_copied() {
+        let packet = || {
+            crate::ppp::chap::ChapPacket::Success {
+                identifier: 3,
+                message: b"welcome".to_vec(),
+            }
+            .encode()
+            .unwrap()
+        };
+        for ns in [None, Some(7)] {
+            let p = packet();
+            let copied = encapsulate(7, 9, ns, 0xc223, &p);
+            let at = p.as_ptr();
+            let framed = encapsulate_owned(7, 9, ns, 0xc223, p);
+            assert_eq!(framed, copied);
+            assert_eq!(framed.as_ptr(), at, "no new buffer");
+        }
+        // A packet without the headroom is framed all the same.
+        let p = packet();
+        assert_eq!(
+            encapsulate_owned(7, 9, None, 0xc223, p.clone()),
+            encapsulate(7, 9, None, 0xc223, &p)
+        );
     }
 }

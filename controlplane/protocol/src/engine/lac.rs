@@ -21,8 +21,9 @@ use crate::engine::role::{Engine, Role};
 use crate::l2tp::avp::ResultCode;
 use crate::l2tp::result::CdnResult;
 use crate::l2tp::{CallKind, CallParams, Endpoint, Event, RequestError, SessionKey, Transmit};
+use crate::map::HashMap;
 use crate::ppp::link::{DownCause, Link, LinkConfig, LinkOutput};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
@@ -248,7 +249,7 @@ impl Lac {
                 link,
                 default_credentials,
                 transmits: VecDeque::new(),
-                held: HashMap::new(),
+                held: HashMap::default(),
                 held_marks: BTreeMap::new(),
                 seed,
                 behaviour: LacBehaviour::default(),
@@ -572,7 +573,7 @@ impl Role for LacRole {
         match out {
             LinkOutput::Send { protocol, packet } => {
                 let ns = s.sends_ns().then(|| Lac::take_ns(s));
-                let tx = s.wire.transmit(ns, protocol, &packet);
+                let tx = s.wire.transmit_owned(ns, protocol, packet);
                 let mark = s.iccn_mark;
                 e.queue_ppp(key, mark, tx);
             }

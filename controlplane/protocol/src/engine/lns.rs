@@ -32,9 +32,10 @@ use crate::engine::switch::{self, Leg, Relay, Switch, SwitchConfig, SwitchOutput
 use crate::l2tp::avp::ResultCode;
 use crate::l2tp::result::{CdnResult, ErrorCode};
 use crate::l2tp::{CallKind, Endpoint, Event, SessionKey, Transmit};
+use crate::map::HashMap;
 use crate::ppp::auth::{Credentials, Decision};
 use crate::ppp::link::{DownCause, Link, LinkConfig, LinkOutput};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -426,7 +427,7 @@ impl LnsCore {
             seed,
             ppp_orphans: 0,
             ppp_early: 0,
-            early: HashMap::new(),
+            early: HashMap::default(),
             address_failures: 0,
             proxy_adopted: 0,
             proxy_renegotiated: 0,
@@ -434,7 +435,7 @@ impl LnsCore {
             sequencing_requested: 0,
             sequencing_refused: 0,
             radius: cfg_radius,
-            radius_tokens: HashMap::new(),
+            radius_tokens: HashMap::default(),
             radius_out: VecDeque::new(),
             boot: (seed >> 32) as u32 ^ seed as u32,
             next_acct: 1,
@@ -442,13 +443,13 @@ impl LnsCore {
             shutting_down: false,
             dae_replies: Default::default(),
             radius_latencies: VecDeque::new(),
-            dials: HashMap::new(),
+            dials: HashMap::default(),
             switch: Switch::new(SwitchConfig::default()),
             relays: VecDeque::new(),
-            switch_acct: HashMap::new(),
-            switch_usage: HashMap::new(),
-            switch_closing: HashMap::new(),
-            stops: HashMap::new(),
+            switch_acct: HashMap::default(),
+            switch_usage: HashMap::default(),
+            switch_closing: HashMap::default(),
+            stops: HashMap::default(),
             wall: None,
         };
         Engine::with_role(endpoint, role)
@@ -556,7 +557,7 @@ impl LnsCore {
                 })
             })
         });
-        Some(f.wire.transmit(ns, f.protocol, &f.packet))
+        Some(f.wire.transmit_owned(ns, f.protocol, f.packet))
     }
 
     /// Next thing the data plane is to do (see `engine::dataplane` for

@@ -43,10 +43,11 @@ use crate::l2tp::{
     Avp, CallParams, ClearCause, ControlMessage, Endpoint, Event, PeerPolicy, ResultCode,
     SessionKey, Transmit,
 };
+use crate::map::HashMap;
 use crate::ppp::auth::Credentials;
 use crate::ppp::link::ProxyLcp;
 use crate::timers::Timers;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -315,18 +316,18 @@ impl Switch {
     pub fn new(cfg: SwitchConfig) -> Self {
         Switch {
             cfg,
-            calls: HashMap::new(),
-            by_b: HashMap::new(),
-            tunnels: HashMap::new(),
-            tunnel_of: HashMap::new(),
-            idle: HashMap::new(),
+            calls: HashMap::default(),
+            by_b: HashMap::default(),
+            tunnels: HashMap::default(),
+            tunnel_of: HashMap::default(),
+            idle: HashMap::default(),
             deadlines: Timers::default(),
-            dials: HashMap::new(),
-            dial_load: HashMap::new(),
-            dial_by_a: HashMap::new(),
-            expect_name: HashMap::new(),
-            load: HashMap::new(),
-            endpoint_load: HashMap::new(),
+            dials: HashMap::default(),
+            dial_load: HashMap::default(),
+            dial_by_a: HashMap::default(),
+            expect_name: HashMap::default(),
+            load: HashMap::default(),
+            endpoint_load: HashMap::default(),
             hold: HoldDown::default(),
             out: VecDeque::new(),
             stats: SwitchStats::default(),

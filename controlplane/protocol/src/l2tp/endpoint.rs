@@ -31,10 +31,11 @@ use super::result::{ErrorCode, StopCcnResult};
 use super::session::{CallKind, CallParams};
 use super::stats::{Counter, Counters};
 use super::tunnel::{Ctx, Event, Role, SessionKey, Tunnel, TunnelCause, TunnelState};
+use crate::map::HashMap;
 use lns_dataplane::wire::l2tp::{L2tpKind, L2tpPacket};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
@@ -131,10 +132,10 @@ impl Endpoint {
         Endpoint {
             cfg,
             rng,
-            tunnels: HashMap::new(),
-            by_peer: HashMap::new(),
-            per_peer: HashMap::new(),
-            originating: HashMap::new(),
+            tunnels: HashMap::default(),
+            by_peer: HashMap::default(),
+            per_peer: HashMap::default(),
+            originating: HashMap::default(),
             timers: BTreeSet::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),

@@ -28,7 +28,8 @@
 
 use super::message::{ControlHeader, ControlPacket};
 use super::seq;
-use std::collections::{HashMap, VecDeque};
+use crate::map::HashMap;
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 /// Offsets of the Ns and Nr fields in the control header we emit
@@ -186,7 +187,7 @@ impl<T> Transport<T> {
             ack_deadline: None,
             ack_now: false,
             unacked: 0,
-            held: HashMap::new(),
+            held: HashMap::default(),
             failed: false,
         }
     }

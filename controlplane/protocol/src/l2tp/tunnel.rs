@@ -26,9 +26,10 @@ use super::session::{
 };
 use super::stats::{Counter, Counters};
 use super::transport::{RxDrop, RxKind, TimeoutOutcome, Transport, TxKind};
+use crate::map::HashMap;
 use rand::Rng;
 use rand::rngs::StdRng;
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -268,9 +269,9 @@ impl Tunnel {
             transport: Transport::new(ctx.cfg.transport),
             tie_breaker: None,
             challenge: None,
-            sessions: HashMap::new(),
+            sessions: HashMap::default(),
             setup_deadlines: BTreeSet::new(),
-            setup_deadline_of: HashMap::new(),
+            setup_deadline_of: HashMap::default(),
             hello_at: None,
             // A peer that acknowledges but never completes the three-way
             // exchange must not hold the tunnel forever.

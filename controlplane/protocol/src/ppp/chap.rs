@@ -8,7 +8,7 @@
 //! MS-CHAPv2 (RFC 2759) uses these same packets; see [`super::mschapv2`]
 //! for its value and message formats.
 
-use super::{Malformed, read_header, write_packet};
+use super::{Malformed, finish_packet, packet_buffer, read_header};
 use crate::octets::Reader;
 use md5::{Digest, Md5};
 
@@ -103,7 +103,7 @@ impl ChapPacket {
 
     /// Encodes the packet; a value over 255 octets is refused.
     pub fn encode(&self) -> Result<Vec<u8>, Malformed> {
-        let mut d = Vec::new();
+        let mut d = packet_buffer(64);
         let (code, id) = match self {
             ChapPacket::Challenge {
                 identifier,
@@ -150,7 +150,7 @@ impl ChapPacket {
                 (*code, *identifier)
             }
         };
-        write_packet(code, id, &d)
+        finish_packet(d, code, id)
     }
 }
 

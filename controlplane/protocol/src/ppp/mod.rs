@@ -58,13 +58,31 @@ pub(crate) fn read_header(buf: &[u8]) -> Result<(u8, u8, &[u8]), Malformed> {
     Ok((code, id, data))
 }
 
-/// Writes a Code/Identifier/Length header followed by `data`.
-pub(crate) fn write_packet(code: u8, id: u8, data: &[u8]) -> Result<Vec<u8>, Malformed> {
-    let len = u16::try_from(4 + data.len()).map_err(|_| Malformed)?;
-    let mut out = Vec::with_capacity(4 + data.len());
-    out.push(code);
-    out.push(id);
-    out.extend_from_slice(&len.to_be_bytes());
-    out.extend_from_slice(data);
+/// Spare capacity every packet encoder here leaves in the buffer it
+/// returns, so that whatever carries the packet can put its headers in
+/// front without allocating again (L2TP's data header and PPP's
+/// address, control and protocol fields take at most 16 octets:
+/// `engine::frame::encapsulate_owned`). PPP itself does not use it.
+pub const HEADROOM: usize = 16;
+
+/// A buffer for a Code/Identifier/Length packet (RFC 1661 §5) about
+/// `data` octets of data long: the 4 header octets, filled in by
+/// [`finish_packet`], then room for the data and [`HEADROOM`].
+pub(crate) fn packet_buffer(data: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4 + data + HEADROOM);
+    out.extend_from_slice(&[0; 4]);
+    out
+}
+
+/// Fills in the header of a packet built in a [`packet_buffer`]: Code,
+/// Identifier and a Length covering everything written; a packet over
+/// 65,535 octets is refused.
+pub(crate) fn finish_packet(mut out: Vec<u8>, code: u8, id: u8) -> Result<Vec<u8>, Malformed> {
+    let len = u16::try_from(out.len()).map_err(|_| Malformed)?;
+    let [hi, lo] = len.to_be_bytes();
+    match out.get_mut(..4) {
+        Some(h) => h.copy_from_slice(&[code, id, hi, lo]),
+        None => return Err(Malformed),
+    }
     Ok(out)
 }

@@ -15,7 +15,7 @@
 //! §3 list 1–7 only). A code the protocol does not define decodes to
 //! [`Body::Unknown`], which the automaton answers with Code-Reject.
 
-use super::{Malformed, read_header, write_packet};
+use super::{Malformed, finish_packet, packet_buffer, read_header};
 use crate::octets::Reader;
 
 /// Packet codes (RFC 1661 §5).
@@ -110,16 +110,17 @@ pub fn decode_options<O: PppOption>(data: &[u8]) -> Result<Vec<O>, Malformed> {
 }
 
 /// Appends an option list; an option whose data exceeds 253 octets cannot
-/// be framed and is refused.
+/// be framed and is refused. Each option's data is written in place and
+/// its Length filled in after.
 pub fn encode_options<O: PppOption>(opts: &[O], out: &mut Vec<u8>) -> Result<(), Malformed> {
-    let mut data = Vec::new();
     for o in opts {
-        data.clear();
-        o.encode_data(&mut data);
-        let len = u8::try_from(2 + data.len()).map_err(|_| Malformed)?;
-        out.push(o.kind());
-        out.push(len);
-        out.extend_from_slice(&data);
+        let at = out.len();
+        out.extend_from_slice(&[o.kind(), 0]);
+        o.encode_data(out);
+        let len = u8::try_from(out.len() - at).map_err(|_| Malformed)?;
+        if let Some(l) = out.get_mut(at + 1) {
+            *l = len;
+        }
     }
     Ok(())
 }
@@ -190,7 +191,7 @@ impl<O: PppOption> CpPacket<O> {
 
     /// Encodes the packet (without the PPP protocol field).
     pub fn encode(&self) -> Result<Vec<u8>, Malformed> {
-        let mut data = Vec::new();
+        let mut data = packet_buffer(64);
         match &self.body {
             Body::ConfigureRequest(o)
             | Body::ConfigureAck(o)
@@ -214,6 +215,6 @@ impl<O: PppOption> CpPacket<O> {
                 data.extend_from_slice(d);
             }
         }
-        write_packet(self.code(), self.identifier, &data)
+        finish_packet(data, self.code(), self.identifier)
     }
 }

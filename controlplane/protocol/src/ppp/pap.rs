@@ -5,7 +5,7 @@
 //! Authenticate-Ack/Nak: Code=2/3 | Id | Length | Msg-Length | Message
 //! ```
 
-use super::{Malformed, read_header, write_packet};
+use super::{Malformed, finish_packet, packet_buffer, read_header};
 use crate::octets::Reader;
 
 /// A PAP packet.
@@ -77,7 +77,7 @@ impl PapPacket {
 
     /// Encodes the packet; strings over 255 octets are refused.
     pub fn encode(&self) -> Result<Vec<u8>, Malformed> {
-        let mut d = Vec::new();
+        let mut d = packet_buffer(64);
         let (code, id) = match self {
             PapPacket::Request {
                 identifier,
@@ -103,7 +103,7 @@ impl PapPacket {
                 (3, *identifier)
             }
         };
-        write_packet(code, id, &d)
+        finish_packet(d, code, id)
     }
 }
 

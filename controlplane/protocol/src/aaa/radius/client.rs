@@ -14,10 +14,11 @@
 //! when all are dead, to the one that died first (so recovery is noticed).
 
 use super::packet::{Attr, Code, Packet, attr, hide_password};
+use crate::map::HashMap;
 use crate::timers::Timers;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -161,10 +162,10 @@ impl Client {
             cfg,
             rng: StdRng::from_seed(seed),
             next_token: 1,
-            pending: HashMap::new(),
-            by_wire: HashMap::new(),
-            next_id: HashMap::new(),
-            dead_until: HashMap::new(),
+            pending: HashMap::default(),
+            by_wire: HashMap::default(),
+            next_id: HashMap::default(),
+            dead_until: HashMap::default(),
             timers: Timers::default(),
             out: VecDeque::new(),
             stats: Stats::default(),
