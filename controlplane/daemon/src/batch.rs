@@ -1,22 +1,30 @@
-//! Several UDP datagrams per system call (`recvmmsg(2)`, `sendmmsg(2)`)
-//! on a tokio socket: what a data path that tunnels packets one by one
-//! needs to keep up without a system call per packet.
+//! Several UDP datagrams per system call (`recvmmsg(2)`, `sendmmsg(2)`):
+//! what lnsd's control channel (a burst of call setups is tens of
+//! datagrams per session), the voluntary client's data path and
+//! lns-bench's emulated LAC need to keep up without a system call per
+//! datagram.
 //!
 //! Guarantees: datagrams are received and sent in order; a send batch
 //! the socket can only partly take is resumed where it stopped once the
 //! socket is writable again, so nothing is dropped here (the kernel may
 //! still drop, as for any UDP send). Refuses nothing; errors other than
-//! "would block" are returned to the caller.
+//! "would block" are returned to the caller. [`recv_now`] and
+//! [`send_now`] are the blocking-socket forms, for callers outside tokio
+//! (lns-bench); [`recv`] and [`send`] wrap them for a tokio socket.
 
 use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg, sendmmsg};
 use std::io::{IoSlice, IoSliceMut};
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
 
 /// Datagrams per system call.
 pub const BATCH: usize = 32;
+
+/// Datagrams waiting to leave, in order: payload, and the destination
+/// (`None` on a connected socket).
+pub type Queue = Vec<(Vec<u8>, Option<SocketAddr>)>;
 
 /// Receive buffers for [`recv`]: `BATCH` of 64 KiB.
 #[derive(Debug)]
@@ -42,6 +50,56 @@ impl RecvBufs {
     }
 }
 
+/// Takes up to [`BATCH`] datagrams from `sock` in one call: (length,
+/// sender) of each, in order, their bytes in `bufs`. With
+/// `MSG_DONTWAIT` it never waits ("would block" when none is there);
+/// with `MSG_WAITFORONE` on a blocking socket it waits for the first (as
+/// long as the socket's receive timeout allows) and then takes only what
+/// has already arrived.
+pub fn recv_now(
+    sock: &impl AsFd,
+    bufs: &mut RecvBufs,
+    flags: MsgFlags,
+) -> std::io::Result<Vec<(usize, Option<SocketAddr>)>> {
+    let mut iovs: Vec<[IoSliceMut<'_>; 1]> =
+        bufs.bufs.iter_mut().map(|b| [IoSliceMut::new(b)]).collect();
+    let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(iovs.len(), None);
+    let got = recvmmsg(
+        sock.as_fd().as_raw_fd(),
+        &mut headers,
+        iovs.iter_mut(),
+        flags,
+        None,
+    )
+    .map_err(std::io::Error::from)?;
+    Ok(got
+        .map(|r| (r.bytes, r.address.and_then(socket_addr)))
+        .collect())
+}
+
+/// Sends the first [`BATCH`] (at most) datagrams of `out` (payload,
+/// destination; `None` on a connected socket) in one call, without
+/// waiting; returns how many the socket took, from the front.
+pub fn send_now(sock: &impl AsFd, out: &[(Vec<u8>, Option<SocketAddr>)]) -> std::io::Result<usize> {
+    let n = out.len().min(BATCH);
+    let Some(out) = out.get(..n) else {
+        return Ok(0);
+    };
+    let slices: Vec<[IoSlice<'_>; 1]> = out.iter().map(|(p, _)| [IoSlice::new(p)]).collect();
+    let addrs: Vec<Option<SockaddrStorage>> = out.iter().map(|(_, a)| a.map(storage)).collect();
+    let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(n, None);
+    let sent = sendmmsg(
+        sock.as_fd().as_raw_fd(),
+        &mut headers,
+        slices.iter(),
+        addrs,
+        [],
+        MsgFlags::MSG_DONTWAIT,
+    )
+    .map_err(std::io::Error::from)?;
+    Ok(sent.count())
+}
+
 /// Waits for datagrams and takes up to [`BATCH`] in one call: (length,
 /// sender) of each, in order, their bytes in `bufs`.
 pub async fn recv(
@@ -50,23 +108,9 @@ pub async fn recv(
 ) -> std::io::Result<Vec<(usize, Option<SocketAddr>)>> {
     loop {
         sock.readable().await?;
-        let got = sock.try_io(Interest::READABLE, || {
-            let mut iovs: Vec<[IoSliceMut<'_>; 1]> =
-                bufs.bufs.iter_mut().map(|b| [IoSliceMut::new(b)]).collect();
-            let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(iovs.len(), None);
-            let got = recvmmsg(
-                sock.as_raw_fd(),
-                &mut headers,
-                iovs.iter_mut(),
-                MsgFlags::MSG_DONTWAIT,
-                None,
-            )
-            .map_err(std::io::Error::from)?;
-            Ok(got
-                .map(|r| (r.bytes, r.address.and_then(socket_addr)))
-                .collect::<Vec<_>>())
-        });
-        match got {
+        match sock.try_io(Interest::READABLE, || {
+            recv_now(sock, bufs, MsgFlags::MSG_DONTWAIT)
+        }) {
             Ok(v) => return Ok(v),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
             Err(e) => return Err(e),
@@ -78,31 +122,10 @@ pub async fn recv(
 /// connected socket), [`BATCH`] per call, waiting while the socket is
 /// full. `out` is empty afterwards unless an error is returned, when what
 /// was not sent is left in it.
-pub async fn send(
-    sock: &UdpSocket,
-    out: &mut Vec<(Vec<u8>, Option<SocketAddr>)>,
-) -> std::io::Result<()> {
+pub async fn send(sock: &UdpSocket, out: &mut Queue) -> std::io::Result<()> {
     while !out.is_empty() {
         sock.writable().await?;
-        let sent = sock.try_io(Interest::WRITABLE, || {
-            let n = out.len().min(BATCH);
-            let slices: Vec<[IoSlice<'_>; 1]> =
-                out[..n].iter().map(|(p, _)| [IoSlice::new(p)]).collect();
-            let addrs: Vec<Option<SockaddrStorage>> =
-                out[..n].iter().map(|(_, a)| a.map(storage)).collect();
-            let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(n, None);
-            let sent = sendmmsg(
-                sock.as_raw_fd(),
-                &mut headers,
-                slices.iter(),
-                addrs,
-                [],
-                MsgFlags::MSG_DONTWAIT,
-            )
-            .map_err(std::io::Error::from)?;
-            Ok(sent.count())
-        });
-        match sent {
+        match sock.try_io(Interest::WRITABLE, || send_now(sock, out)) {
             Ok(n) => {
                 out.drain(..n.min(out.len()));
             }

@@ -746,14 +746,24 @@ pub struct Log {
     /// `RUST_LOG` overrides it.
     #[serde(default = "default_level")]
     pub level: String,
+    /// Seconds between the info-level summaries of sessions set up and
+    /// ended (each session's own lines are at debug, target
+    /// `lnsd::session`); 0: no summaries.
+    #[serde(default = "default_summary_secs")]
+    pub summary_secs: u64,
 }
 
 impl Default for Log {
     fn default() -> Self {
         Log {
             level: default_level(),
+            summary_secs: default_summary_secs(),
         }
     }
+}
+
+fn default_summary_secs() -> u64 {
+    10
 }
 
 fn default_host_name() -> String {

@@ -79,23 +79,45 @@ enum Port {
     Dae,
 }
 
-struct Datagram {
+/// Datagrams read together from one socket (one `recvmmsg`): their
+/// bytes end to end in one buffer, so a burst costs the engine one
+/// channel message and two allocations, not one per datagram.
+struct Datagrams {
     port: Port,
-    from: SocketAddr,
     bytes: Vec<u8>,
+    /// Each datagram's sender and where its bytes end in `bytes`.
+    ends: Vec<(SocketAddr, usize)>,
 }
 
-fn spawn_reader(sock: Arc<UdpSocket>, port: Port, tx: mpsc::Sender<Datagram>) {
+impl Datagrams {
+    fn iter(&self) -> impl Iterator<Item = (SocketAddr, &[u8])> {
+        let mut start = 0;
+        self.ends.iter().map(move |&(from, end)| {
+            let bytes = self.bytes.get(start..end).unwrap_or_default();
+            start = end;
+            (from, bytes)
+        })
+    }
+}
+
+fn spawn_reader(sock: Arc<UdpSocket>, port: Port, tx: mpsc::Sender<Datagrams>) {
     tokio::spawn(async move {
-        let mut buf = vec![0u8; 65_536];
+        let mut bufs = batch::RecvBufs::default();
         loop {
-            match sock.recv_from(&mut buf).await {
-                Ok((n, from)) => {
-                    let d = Datagram {
+            match batch::recv(&sock, &mut bufs).await {
+                Ok(got) => {
+                    let total = got.iter().map(|&(n, _)| n).sum();
+                    let mut d = Datagrams {
                         port,
-                        from,
-                        bytes: buf[..n].to_vec(),
+                        bytes: Vec::with_capacity(total),
+                        ends: Vec::with_capacity(got.len()),
                     };
+                    for (i, &(n, from)) in got.iter().enumerate() {
+                        // recvmmsg names the sender of every UDP datagram.
+                        let Some(from) = from else { continue };
+                        d.bytes.extend_from_slice(bufs.get(i, n));
+                        d.ends.push((from, d.bytes.len()));
+                    }
                     if tx.send(d).await.is_err() {
                         return;
                     }
@@ -118,30 +140,117 @@ fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// The tracing target of each session's own lines, at debug: at tens of
+/// thousands of setups a second, a line per session per step would cost
+/// the engine more than the setups; [`Tally`] sums them up at info.
+pub const SESSION_LOG: &str = "lnsd::session";
+
+/// Sessions set up and ended since the last summary, for the info-level
+/// line every `log.summary_secs`.
+struct Tally {
+    every: Option<std::time::Duration>,
+    next: std::time::Instant,
+    calls_up: u64,
+    calls_down: u64,
+    subscribers_up: u64,
+    subscribers_down: u64,
+    /// Why calls ended, by cause as logged.
+    causes: std::collections::BTreeMap<String, u64>,
+}
+
+impl Tally {
+    fn new(summary_secs: u64, now: std::time::Instant) -> Tally {
+        let every = (summary_secs > 0).then(|| std::time::Duration::from_secs(summary_secs));
+        Tally {
+            every,
+            next: now + every.unwrap_or_default(),
+            calls_up: 0,
+            calls_down: 0,
+            subscribers_up: 0,
+            subscribers_down: 0,
+            causes: Default::default(),
+        }
+    }
+
+    fn count(&mut self, ev: &LnsEvent) {
+        match ev {
+            LnsEvent::L2tp(Event::SessionUp { .. }) => self.calls_up += 1,
+            LnsEvent::L2tp(Event::SessionDown { cause, .. }) => {
+                self.calls_down += 1;
+                *self.causes.entry(cause.describe()).or_default() += 1;
+            }
+            LnsEvent::SubscriberUp { .. } => self.subscribers_up += 1,
+            LnsEvent::SubscriberDown { .. } => self.subscribers_down += 1,
+            _ => {}
+        }
+    }
+
+    /// Logs the summary when one is due and something happened.
+    fn maybe_log(&mut self, now: std::time::Instant, calls: usize, subscribers: usize) {
+        let Some(every) = self.every else { return };
+        if now < self.next {
+            return;
+        }
+        self.next = now + every;
+        if self.calls_up + self.calls_down + self.subscribers_up + self.subscribers_down == 0 {
+            return;
+        }
+        let mut causes: Vec<(&String, &u64)> = self.causes.iter().collect();
+        causes.sort_by(|a, b| b.1.cmp(a.1));
+        let causes: Vec<String> = causes
+            .iter()
+            .take(5)
+            .map(|(c, n)| format!("{n}x {c}"))
+            .collect();
+        tracing::info!(
+            sessions = calls,
+            subscribers,
+            calls_up = self.calls_up,
+            calls_down = self.calls_down,
+            subscribers_up = self.subscribers_up,
+            subscribers_down = self.subscribers_down,
+            down_causes = %causes.join("; "),
+            period_secs = every.as_secs(),
+            "sessions summary"
+        );
+        *self = Tally::new(every.as_secs(), now);
+    }
+
+    /// When the next summary is due, if there is anything to sum up.
+    fn due(&self) -> Option<std::time::Instant> {
+        let busy = self.calls_up + self.calls_down + self.subscribers_up + self.subscribers_down;
+        (self.every.is_some() && busy > 0).then_some(self.next)
+    }
+}
+
 fn log_lns_event(ev: &LnsEvent) {
     match ev {
         LnsEvent::L2tp(e) => log_event(e),
-        LnsEvent::SubscriberUp { key, user, ipv4 } => tracing::info!(
+        LnsEvent::SubscriberUp { key, user, ipv4 } => tracing::debug!(
+            target: SESSION_LOG,
             tunnel = key.tunnel,
             session = key.session,
             user = %lossy(user),
             ipv4 = %ipv4.map(|a| a.to_string()).unwrap_or_default(),
             "subscriber up"
         ),
-        LnsEvent::SubscriberDown { key, user, cause } => tracing::info!(
+        LnsEvent::SubscriberDown { key, user, cause } => tracing::debug!(
+            target: SESSION_LOG,
             tunnel = key.tunnel,
             session = key.session,
             user = %lossy(user),
             cause = %cause,
             "subscriber down"
         ),
-        LnsEvent::Dialed { key, outcome } => tracing::info!(
+        LnsEvent::Dialed { key, outcome } => tracing::debug!(
+            target: SESSION_LOG,
             tunnel = key.tunnel,
             session = key.session,
             outcome = ?outcome,
             "outgoing call settled"
         ),
-        LnsEvent::SwitchedUp { a, b, user, target } => tracing::info!(
+        LnsEvent::SwitchedUp { a, b, user, target } => tracing::debug!(
+            target: SESSION_LOG,
             tunnel = a.tunnel,
             session = a.session,
             lns_tunnel = b.tunnel,
@@ -151,7 +260,8 @@ fn log_lns_event(ev: &LnsEvent) {
             "switched call up"
         ),
         LnsEvent::SwitchTargetFailed { .. } => {}
-        LnsEvent::SwitchedDown { a, b, user, cause } => tracing::info!(
+        LnsEvent::SwitchedDown { a, b, user, cause } => tracing::debug!(
+            target: SESSION_LOG,
             tunnel = a.tunnel,
             session = a.session,
             lns_tunnel = b.map(|b| b.tunnel),
@@ -165,7 +275,8 @@ fn log_lns_event(ev: &LnsEvent) {
 
 fn log_event(ev: &Event) {
     match ev {
-        Event::OutgoingCallRequest { key, .. } => tracing::info!(
+        Event::OutgoingCallRequest { key, .. } => tracing::debug!(
+            target: SESSION_LOG,
             tunnel = key.tunnel,
             session = key.session,
             "outgoing call requested; relaying it to a LAC"
@@ -197,7 +308,8 @@ fn log_event(ev: &Event) {
                 lns_protocol::l2tp::Avp::CallingNumber(v) => Some(lossy(v)),
                 _ => None,
             });
-            tracing::info!(
+            tracing::debug!(
+            target: SESSION_LOG,
                 tunnel,
                 session,
                 peer_session,
@@ -209,11 +321,13 @@ fn log_event(ev: &Event) {
         Event::SessionDown {
             key: SessionKey { tunnel, session },
             cause,
-        } => tracing::info!(tunnel, session, cause = %cause.describe(), "session down"),
+        } => tracing::debug!(
+            target: SESSION_LOG,tunnel, session, cause = %cause.describe(), "session down"),
         Event::SessionInfo {
             key: SessionKey { tunnel, session },
             message,
-        } => tracing::info!(tunnel, session, message = %message.msg_type.name(), "session info"),
+        } => tracing::debug!(
+            target: SESSION_LOG,tunnel, session, message = %message.msg_type.name(), "session info"),
     }
 }
 
@@ -333,7 +447,9 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), RunError> 
     // Validated when the file was read.
     .with_switch(cfg.switch_config().map_err(RunError::Config)?);
 
-    let (tx, mut rx) = mpsc::channel::<Datagram>(4096);
+    // Batches of up to batch::BATCH datagrams: room for 4096 datagrams
+    // waiting, as the socket buffers behind them hold more.
+    let (tx, mut rx) = mpsc::channel::<Datagrams>(4096 / batch::BATCH);
     for (&local, sock) in &sockets {
         spawn_reader(Arc::clone(sock), Port::L2tp(local), tx.clone());
     }
@@ -406,8 +522,14 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), RunError> 
     // writes such a peer's sessions as if it were on the link meanwhile.
     let (route_tx, mut route_rx) = mpsc::channel::<dataplane::Resolved>(16);
 
+    // One timer, moved each turn: a new one per turn costs the runtime a
+    // timer-wheel entry per batch.
+    let sleep = tokio::time::sleep(std::time::Duration::from_secs(3600));
+    tokio::pin!(sleep);
+    let mut out = Outgoing::default();
+    let mut tally = Tally::new(cfg.log.summary_secs, std::time::Instant::now());
     loop {
-        flush(&mut lns, &sockets, &aux, &mut admin).await;
+        flush(&mut lns, &sockets, &aux, &mut admin, &mut out, &mut tally).await;
         if let Plane::Table(t) = &mut lns.dataplane {
             let peers = t.take_lookups();
             if !peers.is_empty() {
@@ -436,34 +558,43 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), RunError> 
             }
         }
         let mut wake = lns.poll_timeout();
+        if let Some(d) = tally.due() {
+            wake = Some(wake.map_or(d, |w| w.min(d)));
+        }
         if let Some(d) = shutdown_deadline {
             wake = Some(wake.map_or(d, |w| w.min(d)));
         }
         let sleep_until = wake
             .map(TokioInstant::from_std)
             .unwrap_or_else(|| TokioInstant::now() + std::time::Duration::from_secs(3600));
+        if sleep.deadline() != sleep_until {
+            sleep.as_mut().reset(sleep_until);
+        }
         tokio::select! {
             d = rx.recv() => {
                 let Some(d) = d else { break };
+                // One clock read per batch: its datagrams arrived together.
                 let now = std::time::Instant::now();
-                match d.port {
-                    Port::L2tp(local) => lns.handle(now, local, d.from, &d.bytes),
-                    Port::Radius => lns.handle_radius(now, d.from, &d.bytes),
-                    Port::Dae => {
-                        // Event-Timestamps are checked against the wall
-                        // clock as it reads now (RFC 5176 §6.3).
-                        if let Ok(unix) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
-                            lns.set_wall_clock(now, unix.as_secs());
-                        }
-                        if let (Some(reply), Some(sock)) = (lns.handle_dae(now, d.from, &d.bytes), &aux.dae)
-                            && let Err(e) = sock.send_to(&reply, d.from).await
-                        {
-                            tracing::warn!(to = %d.from, error = %e, "Disconnect/CoA reply failed");
+                for (from, bytes) in d.iter() {
+                    match d.port {
+                        Port::L2tp(local) => lns.handle(now, local, from, bytes),
+                        Port::Radius => lns.handle_radius(now, from, bytes),
+                        Port::Dae => {
+                            // Event-Timestamps are checked against the wall
+                            // clock as it reads now (RFC 5176 §6.3).
+                            if let Ok(unix) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+                                lns.set_wall_clock(now, unix.as_secs());
+                            }
+                            if let (Some(reply), Some(sock)) = (lns.handle_dae(now, from, bytes), &aux.dae)
+                                && let Err(e) = sock.send_to(&reply, from).await
+                            {
+                                tracing::warn!(to = %from, error = %e, "Disconnect/CoA reply failed");
+                            }
                         }
                     }
                 }
             }
-            _ = tokio::time::sleep_until(sleep_until) => {
+            _ = &mut sleep => {
                 let now = std::time::Instant::now();
                 lns.on_timeout(now);
             }
@@ -510,32 +641,70 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), RunError> 
     Ok(())
 }
 
+/// Datagrams the engine produced, waiting to leave: per L2TP socket
+/// (by its local address) and for the RADIUS socket; kept between turns
+/// so their buffers are reused.
+#[derive(Default)]
+struct Outgoing {
+    l2tp: HashMap<SocketAddr, batch::Queue>,
+    radius: batch::Queue,
+}
+
 async fn flush(
     lns: &mut Lns<Plane>,
     sockets: &HashMap<SocketAddr, Arc<UdpSocket>>,
     aux: &Aux,
     admin: &mut admin::Admin,
+    out: &mut Outgoing,
+    tally: &mut Tally,
 ) {
     while let Some(ev) = lns.poll_event() {
         log_lns_event(&ev);
+        tally.count(&ev);
         admin.on_event(&ev);
     }
+    tally.maybe_log(
+        std::time::Instant::now(),
+        lns.endpoint.session_count(),
+        lns.subscriber_count(),
+    );
     while let Some((to, bytes)) = lns.poll_radius() {
-        if let Some(sock) = &aux.radius
-            && let Err(e) = sock.send_to(&bytes, to).await
-        {
-            // The RADIUS client retransmits and fails over.
-            tracing::warn!(server = %to, error = %e, "RADIUS send failed");
+        out.radius.push((bytes, Some(to)));
+    }
+    if let Some(sock) = &aux.radius {
+        // The RADIUS client retransmits and fails over.
+        send_all(sock, &mut out.radius, "RADIUS send failed").await;
+    }
+    out.radius.clear();
+    while let Some(t) = lns.poll_transmit() {
+        if sockets.contains_key(&t.local) {
+            out.l2tp
+                .entry(t.local)
+                .or_default()
+                .push((t.payload, Some(t.peer)));
+        } else {
+            tracing::error!(local = %t.local, "no socket for this local address");
         }
     }
-    while let Some(t) = lns.poll_transmit() {
-        let Some(sock) = sockets.get(&t.local) else {
-            tracing::error!(local = %t.local, "no socket for this local address");
+    for (local, queued) in out.l2tp.iter_mut().filter(|(_, q)| !q.is_empty()) {
+        let Some(sock) = sockets.get(local) else {
+            queued.clear();
             continue;
         };
-        if let Err(e) = sock.send_to(&t.payload, t.peer).await {
-            // The transport retransmits; a send error is a lost datagram.
-            tracing::warn!(peer = %t.peer, error = %e, "send failed");
+        // The transport retransmits; a send error is a lost datagram.
+        send_all(sock, queued, "send failed").await;
+    }
+}
+
+/// Sends every datagram of `queued`; one that fails (`sendmmsg` reports
+/// the error on the first datagram it could not send) is logged and
+/// skipped, so one peer's error does not cost the others theirs.
+async fn send_all(sock: &UdpSocket, queued: &mut batch::Queue, what: &str) {
+    while let Err(e) = batch::send(sock, queued).await {
+        let to = queued.first().and_then(|(_, p)| *p);
+        tracing::warn!(to = ?to, error = %e, "{what}");
+        if !queued.is_empty() {
+            queued.remove(0);
         }
     }
 }

@@ -56,7 +56,9 @@ fn config(port: u16, users_file: &std::path::Path, admin: &str) -> String {
 /// lnsd running `cfg`; returns it and its admin address.
 fn start_lnsd(cfg: &std::path::Path) -> (Proc, String) {
     let mut c = Command::new(env!("CARGO_BIN_EXE_lnsd"));
-    c.arg("--config").arg(cfg).env("RUST_LOG", "info");
+    c.arg("--config")
+        .arg(cfg)
+        .env("RUST_LOG", "info,lnsd::session=debug");
     let lnsd = Proc::spawn("lnsd", c);
     assert!(lnsd.wait_for("admin API listening", 1, T), "{}", lnsd.log());
     let log = lnsd.log();
@@ -877,7 +879,9 @@ fn off_loopback_the_admin_api_serves_only_tls_with_the_token() {
         ),
     );
     let mut c = lab.cmd(&lab.a, env!("CARGO_BIN_EXE_lnsd"));
-    c.arg("--config").arg(&cfg).env("RUST_LOG", "info");
+    c.arg("--config")
+        .arg(&cfg)
+        .env("RUST_LOG", "info,lnsd::session=debug");
     let mut lnsd = Proc::spawn("lnsd", c);
     assert!(lnsd.wait_for("admin API listening", 1, T), "{}", lnsd.log());
     // From the other namespace, across the veth.

@@ -185,7 +185,9 @@ fn lnsd(lab: &AccessLab, table: &str, auth: &str, ipv6: bool) -> Proc {
         ),
     );
     let mut c = lab.cmd(&lab.lns, env!("CARGO_BIN_EXE_lnsd"));
-    c.arg("--config").arg(&cfg).env("RUST_LOG", "info");
+    c.arg("--config")
+        .arg(&cfg)
+        .env("RUST_LOG", "info,lnsd::session=debug");
     let p = Proc::spawn("lnsd", c);
     assert!(p.wait_for("data plane attached", 1, T), "{}", p.log());
     p
@@ -195,7 +197,7 @@ fn client(lab: &AccessLab, args: &[&str]) -> Proc {
     let mut c = lab.cmd(&lab.lac, CLIENT);
     c.args(["--lns", &AccessLab::LNS.to_string(), "--tun", "xl0"])
         .args(args)
-        .env("RUST_LOG", "info");
+        .env("RUST_LOG", "info,lnsd::session=debug");
     Proc::spawn("xlns-client", c)
 }
 
@@ -461,7 +463,7 @@ fn lnsctl_dial_brings_up_the_dial_out_profile() {
             "203.0.113.0/24",
             "--ipv6",
         ])
-        .env("RUST_LOG", "info");
+        .env("RUST_LOG", "info,lnsd::session=debug");
         Proc::spawn("xlns-client", c)
     };
     home.expect("waiting for calls", 1, T, &lns);
@@ -549,9 +551,10 @@ fn radius_lnsd(lab: &AccessLab, table: &str, radius: &common::radiusd::Radiusd) 
         ),
     );
     let mut c = lab.cmd(&lab.lns, env!("CARGO_BIN_EXE_lnsd"));
-    c.arg("--config")
-        .arg(&cfg)
-        .env("RUST_LOG", "info,lns_daemon::dataplane=debug");
+    c.arg("--config").arg(&cfg).env(
+        "RUST_LOG",
+        "info,lnsd::session=debug,lns_daemon::dataplane=debug",
+    );
     let lns = Proc::spawn("lnsd", c);
     assert!(lns.wait_for("data plane attached", 1, T), "{}", lns.log());
     lns

@@ -532,7 +532,9 @@ fn lnsd_forwards_100_subscribers_through_xdp() {
     // plane or remove the table: do both (dropped after lnsd's Proc).
     let _cleanup = Cleanup(table.clone());
     let mut c = lab.cmd(&lab.lns, env!("CARGO_BIN_EXE_lnsd"));
-    c.arg("--config").arg(&cfg).env("RUST_LOG", "info");
+    c.arg("--config")
+        .arg(&cfg)
+        .env("RUST_LOG", "info,lnsd::session=debug");
     let mut lnsd = Proc::spawn("lnsd", c);
     assert!(lnsd.wait_for("data plane attached", 1, T), "{}", lnsd.log());
 

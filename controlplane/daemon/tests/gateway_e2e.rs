@@ -390,7 +390,9 @@ impl GwLab {
 
     fn lnsd(&self, role: &str, cfg: &std::path::Path) -> Proc {
         let mut c = ns_cmd(&self.name(role), env!("CARGO_BIN_EXE_lnsd"));
-        c.arg("--config").arg(cfg).env("RUST_LOG", "info");
+        c.arg("--config")
+            .arg(cfg)
+            .env("RUST_LOG", "info,lnsd::session=debug");
         let p = Proc::spawn(role, c);
         assert!(p.wait_for("data plane attached", 1, T), "{}", p.log());
         p

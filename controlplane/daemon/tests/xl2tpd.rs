@@ -405,7 +405,7 @@ fn xlns_client_to_xl2tpd_as_the_lns() {
         "--timeout",
         "15",
     ])
-    .env("RUST_LOG", "info");
+    .env("RUST_LOG", "info,lnsd::session=debug");
     let mut client = Proc::spawn("xlns-client", cmd);
     lns.expect(
         &format!("Connection established to {}", Lab::A_IP),
