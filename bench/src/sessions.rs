@@ -11,12 +11,14 @@
 //! one asked for.
 
 use hdrhistogram::Histogram;
+use lns_daemon::batch;
 use lns_protocol::l2tp::{CallParams, Event, SessionKey};
 use lns_protocol::l2tp::{Endpoint, EndpointConfig, PeerPolicy, PeerRule};
 use lns_protocol::lac::{Lac, LacEvent};
 use lns_protocol::ppp::lcp::AuthProtocol;
 use lns_protocol::ppp::lcp_opts::{LcpConfig, Side};
 use lns_protocol::ppp::link::LinkConfig;
+use nix::sys::socket::MsgFlags;
 use rand::SeedableRng;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -141,32 +143,67 @@ struct Run {
     failed: BTreeMap<String, u64>,
     hist: Histogram<u64>,
     last_up: Option<Instant>,
+    bufs: batch::RecvBufs,
+    out: batch::Queue,
+    /// When [`Run::expire`] last looked.
+    expired: Instant,
 }
 
 impl Run {
     fn pump(&mut self, until: Instant) {
-        let mut buf = [0u8; 4096];
         loop {
-            while let Some(tx) = self.lac.poll_transmit() {
-                let _ = self.sock.send_to(&tx.payload, tx.peer);
+            self.flush();
+            let got = match batch::recv_now(&self.sock, &mut self.bufs, MsgFlags::MSG_DONTWAIT) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    // Nothing waiting: sleep in the receive until the
+                    // next timer, the caller's deadline or a datagram.
+                    let wait = self
+                        .lac
+                        .poll_timeout()
+                        .map_or(until, |t| t.min(until))
+                        .saturating_duration_since(Instant::now())
+                        .max(Duration::from_micros(200))
+                        .min(Duration::from_millis(5));
+                    let _ = self.sock.set_read_timeout(Some(wait));
+                    batch::recv_now(&self.sock, &mut self.bufs, MsgFlags::MSG_WAITFORONE)
+                }
+                r => r,
+            };
+            let now = Instant::now();
+            for (i, &(n, from)) in got.iter().flatten().enumerate() {
+                if let Some(from) = from {
+                    self.lac.handle(now, self.me, from, self.bufs.get(i, n));
+                }
             }
-            let wait = self
-                .lac
-                .poll_timeout()
-                .map_or(until, |t| t.min(until))
-                .saturating_duration_since(Instant::now())
-                .max(Duration::from_micros(200))
-                .min(Duration::from_millis(5));
-            let _ = self.sock.set_read_timeout(Some(wait));
-            if let Ok((n, from)) = self.sock.recv_from(&mut buf) {
-                self.lac.handle(Instant::now(), self.me, from, &buf[..n]);
-            }
-            self.lac.on_timeout(Instant::now());
+            self.lac.on_timeout(now);
             self.events();
-            if Instant::now() >= until {
+            if now >= until {
+                self.flush();
                 return;
             }
         }
+    }
+
+    /// Sends what the LAC has queued, a batch per system call; waits
+    /// while the socket buffer is full (a lost setup datagram would be
+    /// measured as the LNS's latency).
+    fn flush(&mut self) {
+        while let Some(tx) = self.lac.poll_transmit() {
+            self.out.push((tx.payload, Some(tx.peer)));
+        }
+        let mut sent = 0;
+        while sent < self.out.len() {
+            match batch::send_now(&self.sock, &self.out[sent..]) {
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(Duration::from_micros(50));
+                }
+                // As a lost datagram: the control channel and PPP
+                // retransmit.
+                Err(_) => sent += 1,
+            }
+        }
+        self.out.clear();
     }
 
     fn events(&mut self) {
@@ -211,8 +248,14 @@ impl Run {
         }
     }
 
-    /// Pending calls older than the timeout fail as "timeout".
+    /// Pending calls older than the timeout fail as "timeout". Looks
+    /// every 10 ms at most (`timeout` zero: now): the whole pending set is
+    /// walked, and at 20,000 calls/s the caller comes every 50 µs.
     fn expire(&mut self, timeout: Duration) {
+        if !timeout.is_zero() && self.expired.elapsed() < Duration::from_millis(10) {
+            return;
+        }
+        self.expired = Instant::now();
         let old: Vec<SessionKey> = self
             .pending
             .iter()
@@ -336,6 +379,9 @@ pub fn bring_up(o: &Opts) -> Result<Held, String> {
         failed: BTreeMap::new(),
         hist: Histogram::new_with_bounds(1, 600_000_000, 3).map_err(|e| e.to_string())?,
         last_up: None,
+        bufs: batch::RecvBufs::default(),
+        out: Vec::new(),
+        expired: Instant::now(),
     };
     let mut tunnels = Vec::new();
     for _ in 0..o.tunnels {

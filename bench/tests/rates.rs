@@ -68,7 +68,9 @@ fn lnsd(lab: &AccessLab, table: &str, radius: &common::radiusd::Radiusd, dae: u1
         ),
     );
     let mut c = lab.cmd(&lab.lns, sibling("lnsd").to_str().unwrap());
-    c.arg("--config").arg(&cfg).env("RUST_LOG", "info");
+    c.arg("--config")
+        .arg(&cfg)
+        .env("RUST_LOG", "info,lnsd::session=debug");
     let lns = Proc::spawn("lnsd", c);
     assert!(lns.wait_for("data plane attached", 1, T), "{}", lns.log());
     lns

@@ -213,7 +213,9 @@ fn lab_lnsd_with(lab: &AccessLab, users: u32, dataplane: &str) -> (Proc, TableFi
         ),
     );
     let mut c = lab.cmd(&lab.lns, sibling("lnsd").to_str().unwrap());
-    c.arg("--config").arg(&cfg).env("RUST_LOG", "info");
+    c.arg("--config")
+        .arg(&cfg)
+        .env("RUST_LOG", "info,lnsd::session=debug");
     let lnsd = Proc::spawn("lnsd", c);
     assert!(
         lnsd.wait_for("data plane attached", 1, Duration::from_secs(20)),
