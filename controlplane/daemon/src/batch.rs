@@ -26,44 +26,78 @@ pub const BATCH: usize = 32;
 /// (`None` on a connected socket).
 pub type Queue = Vec<(Vec<u8>, Option<SocketAddr>)>;
 
-/// Receive buffers for [`recv`]: `BATCH` of 64 KiB.
-#[derive(Debug)]
+/// Receive buffers for [`recv`] and [`recv_now`]: `BATCH` of 64 KiB,
+/// kept from call to call. (The message headers are made per call: they
+/// hold raw pointers, and a reader task's buffers must be `Send`; and the
+/// kernel leaves each header's address length at the last sender's, which
+/// a socket of another family would find too short.)
 pub struct RecvBufs {
     bufs: Vec<Vec<u8>>,
+    /// Length and sender of each datagram of the last batch.
+    got: Vec<(usize, Option<SocketAddr>)>,
+}
+
+impl std::fmt::Debug for RecvBufs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecvBufs")
+            .field("got", &self.got.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for RecvBufs {
     fn default() -> Self {
         RecvBufs {
             bufs: vec![vec![0u8; 65_536]; BATCH],
+            got: Vec::with_capacity(BATCH),
         }
     }
 }
 
 impl RecvBufs {
-    /// Datagram `i` of the last [`recv`], `len` bytes long.
-    pub fn get(&self, i: usize, len: usize) -> &[u8] {
-        self.bufs
-            .get(i)
-            .and_then(|b| b.get(..len))
-            .unwrap_or_default()
+    /// The datagrams of the last batch, in order: sender and bytes.
+    pub fn iter(&self) -> impl Iterator<Item = (Option<SocketAddr>, &[u8])> {
+        self.got
+            .iter()
+            .zip(&self.bufs)
+            .map(|(&(n, from), b)| (from, b.get(..n).unwrap_or_default()))
     }
 }
 
-/// Takes up to [`BATCH`] datagrams from `sock` in one call: (length,
-/// sender) of each, in order, their bytes in `bufs`. With
-/// `MSG_DONTWAIT` it never waits ("would block" when none is there);
-/// with `MSG_WAITFORONE` on a blocking socket it waits for the first (as
-/// long as the socket's receive timeout allows) and then takes only what
-/// has already arrived.
-pub fn recv_now(
-    sock: &impl AsFd,
-    bufs: &mut RecvBufs,
-    flags: MsgFlags,
-) -> std::io::Result<Vec<(usize, Option<SocketAddr>)>> {
+/// Send headers and addresses for [`send`] and [`send_now`], kept from
+/// call to call (every call sets each header's address and its length).
+/// Not `Send`: the headers hold raw pointers, so a sending loop owns
+/// them.
+pub struct SendBufs {
+    headers: MultiHeaders<SockaddrStorage>,
+    addrs: Vec<Option<SockaddrStorage>>,
+}
+
+impl std::fmt::Debug for SendBufs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SendBufs").finish_non_exhaustive()
+    }
+}
+
+impl Default for SendBufs {
+    fn default() -> Self {
+        SendBufs {
+            headers: MultiHeaders::preallocate(BATCH, None),
+            addrs: Vec::with_capacity(BATCH),
+        }
+    }
+}
+
+/// Takes up to [`BATCH`] datagrams from `sock` in one call into `bufs`
+/// ([`RecvBufs::iter`]), returning how many. With `MSG_DONTWAIT` it never
+/// waits ("would block" when none is there); with `MSG_WAITFORONE` on a
+/// blocking socket it waits for the first (as long as the socket's
+/// receive timeout allows) and then takes only what has already arrived.
+pub fn recv_now(sock: &impl AsFd, bufs: &mut RecvBufs, flags: MsgFlags) -> std::io::Result<usize> {
+    bufs.got.clear();
     let mut iovs: Vec<[IoSliceMut<'_>; 1]> =
         bufs.bufs.iter_mut().map(|b| [IoSliceMut::new(b)]).collect();
-    let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(iovs.len(), None);
+    let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, None);
     let got = recvmmsg(
         sock.as_fd().as_raw_fd(),
         &mut headers,
@@ -72,27 +106,30 @@ pub fn recv_now(
         None,
     )
     .map_err(std::io::Error::from)?;
-    Ok(got
-        .map(|r| (r.bytes, r.address.and_then(socket_addr)))
-        .collect())
+    bufs.got
+        .extend(got.map(|r| (r.bytes, r.address.and_then(socket_addr))));
+    Ok(bufs.got.len())
 }
 
 /// Sends the first [`BATCH`] (at most) datagrams of `out` (payload,
 /// destination; `None` on a connected socket) in one call, without
 /// waiting; returns how many the socket took, from the front.
-pub fn send_now(sock: &impl AsFd, out: &[(Vec<u8>, Option<SocketAddr>)]) -> std::io::Result<usize> {
-    let n = out.len().min(BATCH);
-    let Some(out) = out.get(..n) else {
+pub fn send_now(
+    sock: &impl AsFd,
+    bufs: &mut SendBufs,
+    out: &[(Vec<u8>, Option<SocketAddr>)],
+) -> std::io::Result<usize> {
+    let Some(out) = out.get(..out.len().min(BATCH)) else {
         return Ok(0);
     };
     let slices: Vec<[IoSlice<'_>; 1]> = out.iter().map(|(p, _)| [IoSlice::new(p)]).collect();
-    let addrs: Vec<Option<SockaddrStorage>> = out.iter().map(|(_, a)| a.map(storage)).collect();
-    let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(n, None);
+    bufs.addrs.clear();
+    bufs.addrs.extend(out.iter().map(|(_, a)| a.map(storage)));
     let sent = sendmmsg(
         sock.as_fd().as_raw_fd(),
-        &mut headers,
+        &mut bufs.headers,
         slices.iter(),
-        addrs,
+        &bufs.addrs,
         [],
         MsgFlags::MSG_DONTWAIT,
     )
@@ -100,18 +137,15 @@ pub fn send_now(sock: &impl AsFd, out: &[(Vec<u8>, Option<SocketAddr>)]) -> std:
     Ok(sent.count())
 }
 
-/// Waits for datagrams and takes up to [`BATCH`] in one call: (length,
-/// sender) of each, in order, their bytes in `bufs`.
-pub async fn recv(
-    sock: &UdpSocket,
-    bufs: &mut RecvBufs,
-) -> std::io::Result<Vec<(usize, Option<SocketAddr>)>> {
+/// Waits for datagrams and takes up to [`BATCH`] in one call into `bufs`
+/// ([`RecvBufs::iter`]), returning how many.
+pub async fn recv(sock: &UdpSocket, bufs: &mut RecvBufs) -> std::io::Result<usize> {
     loop {
         sock.readable().await?;
         match sock.try_io(Interest::READABLE, || {
             recv_now(sock, bufs, MsgFlags::MSG_DONTWAIT)
         }) {
-            Ok(v) => return Ok(v),
+            Ok(n) => return Ok(n),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
             Err(e) => return Err(e),
         }
@@ -122,10 +156,10 @@ pub async fn recv(
 /// connected socket), [`BATCH`] per call, waiting while the socket is
 /// full. `out` is empty afterwards unless an error is returned, when what
 /// was not sent is left in it.
-pub async fn send(sock: &UdpSocket, out: &mut Queue) -> std::io::Result<()> {
+pub async fn send(sock: &UdpSocket, bufs: &mut SendBufs, out: &mut Queue) -> std::io::Result<()> {
     while !out.is_empty() {
         sock.writable().await?;
-        match sock.try_io(Interest::WRITABLE, || send_now(sock, out)) {
+        match sock.try_io(Interest::WRITABLE, || send_now(sock, bufs, out)) {
             Ok(n) => {
                 out.drain(..n.min(out.len()));
             }
@@ -152,7 +186,7 @@ fn socket_addr(s: SockaddrStorage) -> Option<SocketAddr> {
 
 #[cfg(test)]
 mod tests {
-    use super::{BATCH, RecvBufs, recv, send};
+    use super::{BATCH, RecvBufs, SendBufs, recv, send};
 
     /// More datagrams than one batch, both ways, in order, with their
     /// senders.
@@ -164,14 +198,15 @@ mod tests {
         let n = BATCH * 2 + 5;
         let mut out: Vec<(Vec<u8>, Option<std::net::SocketAddr>)> =
             (0..n).map(|i| (vec![i as u8; 10 + i], Some(to))).collect();
-        send(&a, &mut out).await.unwrap();
+        send(&a, &mut SendBufs::default(), &mut out).await.unwrap();
         assert!(out.is_empty());
         let mut bufs = RecvBufs::default();
         let mut seen = Vec::new();
         while seen.len() < n {
-            for (i, (len, from)) in recv(&b, &mut bufs).await.unwrap().into_iter().enumerate() {
+            recv(&b, &mut bufs).await.unwrap();
+            for (from, bytes) in bufs.iter() {
                 assert_eq!(from, Some(a.local_addr().unwrap()));
-                seen.push(bufs.get(i, len).to_vec());
+                seen.push(bytes.to_vec());
             }
         }
         for (i, d) in seen.iter().enumerate() {

@@ -763,6 +763,7 @@ struct Io<'a> {
     /// engine's peer policy judges them.
     connected: Option<SocketAddr>,
     rx: batch::RecvBufs,
+    send_bufs: batch::SendBufs,
     tx: Vec<u8>,
     /// Datagrams waiting to leave: payload, and the destination when the
     /// socket is not connected.
@@ -782,6 +783,7 @@ impl<'a> Io<'a> {
             local,
             connected,
             rx: batch::RecvBufs::default(),
+            send_bufs: batch::SendBufs::default(),
             tx: vec![0u8; 65_536],
             out: Vec::new(),
         }
@@ -794,7 +796,7 @@ impl<'a> Io<'a> {
         while let Some(t) = lac.poll_transmit() {
             self.out.push((t.payload, addressed.then_some(t.peer)));
         }
-        if let Err(e) = batch::send(self.sock, &mut self.out).await {
+        if let Err(e) = batch::send(self.sock, &mut self.send_bufs, &mut self.out).await {
             // UDP: a lost datagram, as if the network lost it (PPP and
             // the control channel retransmit; TCP inside does too).
             tracing::debug!(error = %e, lost = self.out.len(), "send failed");
@@ -820,10 +822,11 @@ impl<'a> Io<'a> {
             .min(Instant::now() + Duration::from_secs(1));
         tokio::select! {
             r = batch::recv(self.sock, &mut self.rx) => {
+                r?;
                 let now = Instant::now();
-                for (i, (len, from)) in r?.into_iter().enumerate() {
+                for (from, bytes) in self.rx.iter() {
                     if let Some(from) = self.connected.or(from) {
-                        lac.handle(now, self.local, from, self.rx.get(i, len));
+                        lac.handle(now, self.local, from, bytes);
                     }
                 }
             }

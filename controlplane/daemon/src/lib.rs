@@ -1,10 +1,11 @@
 //! The daemon crate: `lnsd`, the tokio shell around the sans-IO control
 //! plane (`lns-protocol`), and `lnsctl`.
 //!
-//! One task per UDP socket reads datagrams into a channel; one engine task
-//! owns the [`Endpoint`], feeds it datagrams and timer ticks, sends what
-//! it produces and logs its events. No task per tunnel, no lock: the
-//! engine is the only owner of protocol state (DESIGN §4).
+//! One task per UDP socket reads datagrams, a batch per system call
+//! (`batch`), into a channel; one engine task owns the [`Endpoint`],
+//! feeds it datagrams and timer ticks, sends what it produces a batch per
+//! call and logs its events. No task per tunnel, no lock: the engine is
+//! the only owner of protocol state (DESIGN §4).
 //!
 //! On SIGTERM or SIGINT the engine sends StopCCN (result 6, "shutting
 //! down") to every peer and keeps running until each is acknowledged or
@@ -26,7 +27,6 @@ use dataplane::{Plane, TableDataPlane};
 use lns_protocol::aaa::local::Users;
 use lns_protocol::l2tp::{Endpoint, Event, SessionKey};
 use lns_protocol::lns::{Lns, LnsEvent, NullDataPlane};
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::UdpSocket;
@@ -100,22 +100,24 @@ impl Datagrams {
     }
 }
 
+/// Reads `sock` a batch per system call and hands each batch to the
+/// engine task. A reader per socket drains it while the engine works, so
+/// a burst waits in the channel rather than in the socket buffer.
 fn spawn_reader(sock: Arc<UdpSocket>, port: Port, tx: mpsc::Sender<Datagrams>) {
     tokio::spawn(async move {
         let mut bufs = batch::RecvBufs::default();
         loop {
             match batch::recv(&sock, &mut bufs).await {
-                Ok(got) => {
-                    let total = got.iter().map(|&(n, _)| n).sum();
+                Ok(_) => {
                     let mut d = Datagrams {
                         port,
-                        bytes: Vec::with_capacity(total),
-                        ends: Vec::with_capacity(got.len()),
+                        bytes: Vec::with_capacity(bufs.iter().map(|(_, b)| b.len()).sum()),
+                        ends: Vec::with_capacity(batch::BATCH),
                     };
-                    for (i, &(n, from)) in got.iter().enumerate() {
+                    for (from, bytes) in bufs.iter() {
                         // recvmmsg names the sender of every UDP datagram.
                         let Some(from) = from else { continue };
-                        d.bytes.extend_from_slice(bufs.get(i, n));
+                        d.bytes.extend_from_slice(bytes);
                         d.ends.push((from, d.bytes.len()));
                     }
                     if tx.send(d).await.is_err() {
@@ -128,6 +130,14 @@ fn spawn_reader(sock: Arc<UdpSocket>, port: Port, tx: mpsc::Sender<Datagrams>) {
             }
         }
     });
+}
+
+/// An L2TP socket, and what waits to leave through it (a batch per
+/// system call).
+struct L2tpPort {
+    local: SocketAddr,
+    sock: Arc<UdpSocket>,
+    out: batch::Queue,
 }
 
 /// The sockets besides L2TP's.
@@ -350,14 +360,18 @@ pub fn grow_receive_buffer(s: &impl std::os::fd::AsFd) -> usize {
 /// Runs the daemon until a signal and a drained shutdown; `path` is where
 /// `cfg` came from (re-read on reload).
 pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), RunError> {
-    let mut sockets: HashMap<SocketAddr, Arc<UdpSocket>> = HashMap::new();
+    let mut l2tp: Vec<L2tpPort> = Vec::new();
     for &addr in &cfg.l2tp.listen {
         let s = UdpSocket::bind(addr)
             .await
             .map_err(|e| RunError::Bind(addr, e))?;
         let rcvbuf = grow_receive_buffer(&s);
         tracing::info!(%addr, rcvbuf, "listening");
-        sockets.insert(addr, Arc::new(s));
+        l2tp.push(L2tpPort {
+            local: addr,
+            sock: Arc::new(s),
+            out: Vec::new(),
+        });
     }
     let endpoint = Endpoint::new(cfg.endpoint()).map_err(RunError::Entropy)?;
     let users = match &cfg.ppp.users_file {
@@ -450,8 +464,8 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), RunError> 
     // Batches of up to batch::BATCH datagrams: room for 4096 datagrams
     // waiting, as the socket buffers behind them hold more.
     let (tx, mut rx) = mpsc::channel::<Datagrams>(4096 / batch::BATCH);
-    for (&local, sock) in &sockets {
-        spawn_reader(Arc::clone(sock), Port::L2tp(local), tx.clone());
+    for p in &l2tp {
+        spawn_reader(Arc::clone(&p.sock), Port::L2tp(p.local), tx.clone());
     }
     let mut aux = Aux {
         radius: None,
@@ -529,7 +543,7 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), RunError> 
     let mut out = Outgoing::default();
     let mut tally = Tally::new(cfg.log.summary_secs, std::time::Instant::now());
     loop {
-        flush(&mut lns, &sockets, &aux, &mut admin, &mut out, &mut tally).await;
+        flush(&mut lns, &mut l2tp, &aux, &mut admin, &mut out, &mut tally).await;
         if let Plane::Table(t) = &mut lns.dataplane {
             let peers = t.take_lookups();
             if !peers.is_empty() {
@@ -641,18 +655,18 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), RunError> 
     Ok(())
 }
 
-/// Datagrams the engine produced, waiting to leave: per L2TP socket
-/// (by its local address) and for the RADIUS socket; kept between turns
-/// so their buffers are reused.
+/// What the engine produced for the RADIUS socket, waiting to leave, and
+/// the send buffers every socket's batches go through; kept between
+/// turns so their buffers are reused.
 #[derive(Default)]
 struct Outgoing {
-    l2tp: HashMap<SocketAddr, batch::Queue>,
     radius: batch::Queue,
+    bufs: batch::SendBufs,
 }
 
 async fn flush(
     lns: &mut Lns<Plane>,
-    sockets: &HashMap<SocketAddr, Arc<UdpSocket>>,
+    l2tp: &mut [L2tpPort],
     aux: &Aux,
     admin: &mut admin::Admin,
     out: &mut Outgoing,
@@ -673,34 +687,31 @@ async fn flush(
     }
     if let Some(sock) = &aux.radius {
         // The RADIUS client retransmits and fails over.
-        send_all(sock, &mut out.radius, "RADIUS send failed").await;
+        send_all(sock, &mut out.bufs, &mut out.radius, "RADIUS send failed").await;
     }
     out.radius.clear();
     while let Some(t) = lns.poll_transmit() {
-        if sockets.contains_key(&t.local) {
-            out.l2tp
-                .entry(t.local)
-                .or_default()
-                .push((t.payload, Some(t.peer)));
-        } else {
-            tracing::error!(local = %t.local, "no socket for this local address");
+        match l2tp.iter_mut().find(|p| p.local == t.local) {
+            Some(p) => p.out.push((t.payload, Some(t.peer))),
+            None => tracing::error!(local = %t.local, "no socket for this local address"),
         }
     }
-    for (local, queued) in out.l2tp.iter_mut().filter(|(_, q)| !q.is_empty()) {
-        let Some(sock) = sockets.get(local) else {
-            queued.clear();
-            continue;
-        };
+    for p in l2tp.iter_mut().filter(|p| !p.out.is_empty()) {
         // The transport retransmits; a send error is a lost datagram.
-        send_all(sock, queued, "send failed").await;
+        send_all(&p.sock, &mut out.bufs, &mut p.out, "send failed").await;
     }
 }
 
 /// Sends every datagram of `queued`; one that fails (`sendmmsg` reports
 /// the error on the first datagram it could not send) is logged and
 /// skipped, so one peer's error does not cost the others theirs.
-async fn send_all(sock: &UdpSocket, queued: &mut batch::Queue, what: &str) {
-    while let Err(e) = batch::send(sock, queued).await {
+async fn send_all(
+    sock: &UdpSocket,
+    bufs: &mut batch::SendBufs,
+    queued: &mut batch::Queue,
+    what: &str,
+) {
+    while let Err(e) = batch::send(sock, bufs, queued).await {
         let to = queued.first().and_then(|(_, p)| *p);
         tracing::warn!(to = ?to, error = %e, "{what}");
         if !queued.is_empty() {
