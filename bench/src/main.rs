@@ -29,10 +29,11 @@ usage:
       10k packets/s each way), then the upstream capacity of the L2TP
       pipeline and of the bare AF_XDP forwarder (3 s each; 0 skips).
 
-  lns-bench sessions SESSION_OPTIONS [--churn SECS] [--json FILE]
+  lns-bench sessions SESSION_OPTIONS [--churn SECS] [--lns-pid PID] [--json FILE]
       Brings up N tunnels x M sessions through the LAC role and PPP client,
       placing calls at the target rate; prints sessions/s, setup latency
-      percentiles and failures by cause.
+      percentiles and failures by cause. With --lns-pid (an LNS on this
+      host), also the LNS's CPU time per session set up.
 
   lns-bench traffic SESSION_OPTIONS --access-if DEV --core-if DEV
          --core-host ADDR --core-gateway ADDR [--core-netns NAME]
@@ -224,6 +225,10 @@ fn parse(cmd: &str, args: &[String]) -> Result<Cli, String> {
             "--password" if takes(SESS) => s.password = val()?,
             "--timeout" if takes(SESS) => s.timeout = secs(&val()?)?,
             "--churn" if cmd == "sessions" => s.churn = secs(&val()?)?,
+            "--lns-pid" if cmd == "sessions" => {
+                let v = val()?;
+                s.lns_pid = Some(v.parse().map_err(|_| bad(&v))?);
+            }
             "--ipv6" if takes(SESS) => s.ipv6 = true,
             "--sequencing" if takes(SESS) => {
                 s.behaviour.ask_seq = true;

@@ -57,6 +57,9 @@ pub struct Opts {
     pub behaviour: lns_protocol::lac::LacBehaviour,
     /// Write the summary here as JSON.
     pub json: Option<std::path::PathBuf>,
+    /// The LNS's process, when it runs on this host: the CPU time it
+    /// spent during setup is reported per session (`--lns-pid`).
+    pub lns_pid: Option<u32>,
 }
 
 impl Default for Opts {
@@ -77,6 +80,7 @@ impl Default for Opts {
             ipv6: false,
             behaviour: Default::default(),
             json: None,
+            lns_pid: None,
         }
     }
 }
@@ -103,6 +107,26 @@ pub struct Report {
     /// Data messages the emulated LAC discarded (unsequenced, out of
     /// sequence, before PPP attached).
     pub lac_discards: Discards,
+    /// With `--lns-pid`: the LNS process's CPU time (user and system,
+    /// every thread) from the first call to the last subscriber up,
+    /// microseconds per session up.
+    pub lns_cpu_us_per_session: Option<f64>,
+}
+
+/// CPU time a process has used so far, every thread (user and system, as
+/// the scheduler accounts it: `/proc/PID/task/*/schedstat`, nanoseconds).
+pub fn process_cpu(pid: u32) -> Option<Duration> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut ns = 0u64;
+    for t in tasks.flatten() {
+        let text = std::fs::read_to_string(t.path().join("schedstat")).unwrap_or_default();
+        ns += text
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    Some(Duration::from_nanos(ns))
 }
 
 /// Data messages the emulated LAC discarded, by reason.
@@ -144,6 +168,7 @@ struct Run {
     hist: Histogram<u64>,
     last_up: Option<Instant>,
     bufs: batch::RecvBufs,
+    send_bufs: batch::SendBufs,
     out: batch::Queue,
     /// When [`Run::expire`] last looked.
     expired: Instant,
@@ -170,9 +195,11 @@ impl Run {
                 r => r,
             };
             let now = Instant::now();
-            for (i, &(n, from)) in got.iter().flatten().enumerate() {
-                if let Some(from) = from {
-                    self.lac.handle(now, self.me, from, self.bufs.get(i, n));
+            if got.is_ok() {
+                for (from, bytes) in self.bufs.iter() {
+                    if let Some(from) = from {
+                        self.lac.handle(now, self.me, from, bytes);
+                    }
                 }
             }
             self.lac.on_timeout(now);
@@ -193,7 +220,7 @@ impl Run {
         }
         let mut sent = 0;
         while sent < self.out.len() {
-            match batch::send_now(&self.sock, &self.out[sent..]) {
+            match batch::send_now(&self.sock, &mut self.send_bufs, &self.out[sent..]) {
                 Ok(n) => sent += n,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                     std::thread::sleep(Duration::from_micros(50));
@@ -298,6 +325,8 @@ pub struct Held {
     elapsed: Duration,
     addresses: u64,
     gap: Duration,
+    /// The LNS's CPU time during setup (`--lns-pid`).
+    lns_cpu: Option<Duration>,
 }
 
 impl std::fmt::Debug for Run {
@@ -380,6 +409,7 @@ pub fn bring_up(o: &Opts) -> Result<Held, String> {
         hist: Histogram::new_with_bounds(1, 600_000_000, 3).map_err(|e| e.to_string())?,
         last_up: None,
         bufs: batch::RecvBufs::default(),
+        send_bufs: batch::SendBufs::default(),
         out: Vec::new(),
         expired: Instant::now(),
     };
@@ -393,6 +423,7 @@ pub fn bring_up(o: &Opts) -> Result<Held, String> {
     }
     let total = u64::from(o.tunnels) * u64::from(o.sessions);
     let gap = Duration::from_secs_f64(1.0 / o.rate.max(0.001));
+    let cpu_before = o.lns_pid.and_then(process_cpu);
     let start = Instant::now();
     let mut placed = 0u64;
     while placed < total {
@@ -414,6 +445,9 @@ pub fn bring_up(o: &Opts) -> Result<Held, String> {
         r.pump(Instant::now() + Duration::from_millis(20));
         r.expire(o.timeout);
     }
+    let lns_cpu = cpu_before
+        .zip(o.lns_pid.and_then(process_cpu))
+        .map(|(a, b)| b.saturating_sub(a));
     r.expire(Duration::ZERO);
     let elapsed = r
         .last_up
@@ -432,6 +466,7 @@ pub fn bring_up(o: &Opts) -> Result<Held, String> {
         elapsed,
         addresses,
         gap,
+        lns_cpu,
     })
 }
 
@@ -530,6 +565,10 @@ impl Held {
                 out_of_sequence: r.lac.data_stats.out_of_sequence,
                 before_attach: r.lac.data_stats.before_attach,
             },
+            lns_cpu_us_per_session: self
+                .lns_cpu
+                .filter(|_| up > 0)
+                .map(|c| c.as_secs_f64() * 1e6 / up as f64),
         };
         // Leave politely: StopCCN to the LNS, acknowledged.
         let now = Instant::now();
@@ -575,6 +614,12 @@ pub fn print(r: &Report) {
         "setup latency (ICRQ to IPCP up): p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         l.p50, l.p90, l.p99, l.max
     );
+    if let Some(us) = r.lns_cpu_us_per_session {
+        println!(
+            "LNS CPU during setup: {us:.1} us per session (one core of it sets up {:.0} sessions/s)",
+            1e6 / us.max(0.001)
+        );
+    }
     if r.churn_cycles > 0 {
         println!("churn: {} hang-up/re-dial cycles", r.churn_cycles);
     }
