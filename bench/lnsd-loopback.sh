@@ -38,7 +38,7 @@ name = "default"
 ranges = ["100.64.0.1-100.127.255.254"]
 ''')
 PY
-  RUST_LOG=warn taskset -c "${LNSD_CPUS:-0-1023}" "$lnsd" --config "$tmp/lnsd.toml" > "$tmp/lnsd.log" 2>&1 &
+  RUST_LOG=${LNSD_LOG:-warn} taskset -c "${LNSD_CPUS:-0-1023}" "$lnsd" --config "$tmp/lnsd.toml" > "$tmp/lnsd.log" 2>&1 &
   lnsd_pid=$!
   local i
   for i in $(seq 50); do
