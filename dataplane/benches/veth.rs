@@ -8,7 +8,9 @@
 //! XDP program, sockets, UMEM and loop). The ratios are the share of the
 //! environment's limit the L2TP pipeline reaches.
 //!
-//! Needs root. Run: `cargo bench -p lns-dataplane --bench veth [-- SECONDS]`
+//! Needs root. Run: `cargo bench -p lns-dataplane --bench veth [-- SECONDS]
+//! [busy|wakeup]]`: lns-dataplane polls its rings busily (the default) or
+//! sleeps in the kernel until frames come (`--polling wakeup`).
 //! Rates are frames the data plane handed to the TX ring of the far side
 //! per second, from its own counters, over the middle of each run.
 
@@ -146,7 +148,7 @@ fn generate(dir: Dir, secs: f64, src_mac: [u8; 6], dst_mac: [u8; 6]) {
 fn phase(
     lab: &AccessLab,
     table: &str,
-    secs: f64,
+    (secs, polling): (f64, &str),
     bare: bool,
     dir: Dir,
     macs: ([u8; 6], [u8; 6]),
@@ -164,7 +166,7 @@ fn phase(
         "--pool",
         "100.64.0.0/16",
         "--polling",
-        "busy",
+        polling,
         "--cores",
         "1",
     ]);
@@ -240,6 +242,11 @@ fn main() {
         return;
     }
     let secs: f64 = args.iter().find_map(|a| a.parse().ok()).unwrap_or(8.0);
+    let polling = if args.iter().any(|a| a == "wakeup") {
+        "wakeup"
+    } else {
+        "busy"
+    };
     let lab = AccessLab::new("bench");
     let table = format!("/dev/shm/xlns-bench-{}", std::process::id());
     let (mut w, _) = lab_table(&lab, std::path::Path::new(&table), SESSIONS, 4096);
@@ -260,7 +267,7 @@ fn main() {
     }
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
-        "veth end to end, 64-byte IP packets in L2TP, {SESSIONS} sessions, {secs} s per run, {cores} CPUs"
+        "veth end to end, 64-byte IP packets in L2TP, {SESSIONS} sessions, {secs} s per run, {cores} CPUs, {polling} polling"
     );
     for (dir, macs, what) in [
         (
@@ -274,8 +281,8 @@ fn main() {
             "downstream L2TP pipeline (lookup, size check, encap, LAC next hop)",
         ),
     ] {
-        let (l2tp, sent_l) = phase(&lab, &table, secs, false, dir, macs);
-        let (bare, sent_b) = phase(&lab, &table, secs, true, dir, macs);
+        let (l2tp, sent_l) = phase(&lab, &table, (secs, polling), false, dir, macs);
+        let (bare, sent_b) = phase(&lab, &table, (secs, polling), true, dir, macs);
         println!(
             "  {what:<72} {:8.3} Mpps   (generator sent {:.3} Mpps)",
             l2tp / 1e6,
