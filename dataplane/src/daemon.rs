@@ -358,7 +358,8 @@ pub fn run(a: &Args, stop: Arc<AtomicBool>) -> Result<(), String> {
     let mut shared: Vec<Option<(Sockets, Links)>> = if a.handoff && a.workers > 1 {
         let socks =
             Sockets::open_shared(access, core, a.workers, &xc).map_err(|e| e.to_string())?;
-        let links = handoff::links(a.workers, xc.ring as usize);
+        let links = handoff::links(a.workers, xc.ring as usize)
+            .map_err(|e| format!("hand-off doorbells: {e}"))?;
         socks.into_iter().zip(links).map(Some).collect()
     } else {
         (0..a.workers).map(|_| None).collect()

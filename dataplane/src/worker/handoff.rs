@@ -25,10 +25,14 @@
 //! belongs to, through a second ring ([`Links`]), so no worker runs out
 //! of frames to receive into.
 //!
+//! A worker sleeping in poll mode is woken by its [`Doorbell`] when a
+//! frame is passed to it or sent home to it (rung only while it sleeps),
+//! so a handed-over frame waits for no timeout.
+//!
 //! Who calls it: the worker loop, two rings per ordered pair of workers.
 
 use crate::table::Key;
-use crate::xsk::{BATCH, Umem};
+use crate::xsk::{BATCH, Doorbell, Umem};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use xdpilone::xdp::XdpDesc;
@@ -139,6 +143,13 @@ impl Producer {
 }
 
 impl Consumer {
+    /// Whether nothing waits to be taken.
+    pub fn is_empty(&self) -> bool {
+        self.head == self.ring.tail.0.load(Ordering::Acquire)
+    }
+}
+
+impl Consumer {
     /// Takes up to `out.len()` descriptors, oldest first; returns how many.
     #[inline]
     pub fn pop(&mut self, out: &mut [XdpDesc]) -> usize {
@@ -180,12 +191,18 @@ pub struct Links {
     home_from: Vec<Consumer>,
     /// The batch being worked: frames for each worker, before they go.
     staged: Vec<Vec<XdpDesc>>,
+    /// Every worker's doorbell (this one's at `me`).
+    bells: Vec<Arc<Doorbell>>,
 }
 
 /// The rings between `workers` workers, `capacity` descriptors each, as
-/// each worker's [`Links`] (worker `i` at index `i`).
-pub fn links(workers: u32, capacity: usize) -> Vec<Links> {
+/// each worker's [`Links`] (worker `i` at index `i`); fails only when an
+/// eventfd for a doorbell cannot be had.
+pub fn links(workers: u32, capacity: usize) -> std::io::Result<Vec<Links>> {
     let n = workers as usize;
+    let bells = (0..n)
+        .map(|_| Doorbell::new().map(Arc::new))
+        .collect::<std::io::Result<Vec<_>>>()?;
     let mut out: Vec<Links> = (0..workers)
         .map(|me| Links {
             me,
@@ -195,6 +212,7 @@ pub fn links(workers: u32, capacity: usize) -> Vec<Links> {
             home_to: (0..n).map(|_| None).collect(),
             home_from: Vec::with_capacity(n.saturating_sub(1)),
             staged: (0..n).map(|_| Vec::with_capacity(BATCH)).collect(),
+            bells: bells.clone(),
         })
         .collect();
     for a in 0..n {
@@ -210,7 +228,7 @@ pub fn links(workers: u32, capacity: usize) -> Vec<Links> {
             out[a].home_from.push(c);
         }
     }
-    out
+    Ok(out)
 }
 
 impl Links {
@@ -236,6 +254,11 @@ impl Links {
                 continue;
             }
             let n = self.to[o].as_mut().map_or(0, |p| p.push(staged));
+            if n > 0
+                && let Some(b) = self.bells.get(o)
+            {
+                b.ring();
+            }
             for d in &staged[n..] {
                 umem.release(d.addr);
             }
@@ -266,13 +289,33 @@ impl Links {
     /// Sends the frames of other workers released here back to them.
     #[inline]
     pub fn strays_home(&mut self, umem: &mut Umem) {
-        let home_to = &mut self.home_to;
+        let (home_to, bells) = (&mut self.home_to, &self.bells);
         umem.send_strays(|h, d| {
-            home_to
+            let n = home_to
                 .get_mut(h as usize)
                 .and_then(Option::as_mut)
-                .map_or(0, |p| p.push(d))
+                .map_or(0, |p| p.push(d));
+            if n > 0
+                && let Some(b) = bells.get(h as usize)
+            {
+                b.ring();
+            }
+            n
         });
+    }
+
+    /// This worker's doorbell.
+    pub fn bell(&self) -> Option<&Doorbell> {
+        self.bells.get(self.me as usize).map(|b| &**b)
+    }
+
+    /// Whether another worker has passed frames here, or sent frames of
+    /// this worker's home, that are not taken yet.
+    pub fn pending(&self) -> bool {
+        self.from
+            .iter()
+            .chain(&self.home_from)
+            .any(|c| !c.is_empty())
     }
 }
 
@@ -294,6 +337,45 @@ mod tests {
             addr: i * 2048,
             len: (i % 1500) as u32 + 60,
             options: (i % 3) as u32,
+        }
+    }
+
+    /// A worker asleep in `wait` on its doorbell wakes when another
+    /// passes it a frame, not at the end of its (20 s) timeout; one that
+    /// is passed a frame as it goes to sleep sees it and does not sleep.
+    #[test]
+    fn a_sleeping_owner_is_rung_awake() {
+        use std::time::{Duration, Instant};
+        for early in [false, true] {
+            let (mut p, mut c) = ring(64);
+            let bell = Arc::new(Doorbell::new().unwrap());
+            let theirs = Arc::clone(&bell);
+            let (ready, go) = std::sync::mpsc::channel::<()>();
+            let sleeper = std::thread::spawn(move || {
+                if early {
+                    go.recv().unwrap();
+                }
+                let t0 = Instant::now();
+                theirs.sleeping();
+                if c.is_empty() {
+                    crate::xsk::wait(&[theirs.raw_fd()], 20_000);
+                }
+                theirs.awake();
+                let mut out = [XdpDesc::default(); 4];
+                (t0.elapsed(), c.pop(&mut out))
+            });
+            if !early {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            assert_eq!(p.push(&[desc(1)]), 1);
+            bell.ring();
+            let _ = ready.send(());
+            let (slept, got) = sleeper.join().unwrap();
+            assert_eq!(got, 1);
+            assert!(
+                slept < Duration::from_secs(10),
+                "{slept:?}: the bell did not wake it"
+            );
         }
     }
 

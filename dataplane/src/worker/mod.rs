@@ -70,9 +70,11 @@ pub fn run(
         access: [XdpDesc::default(); BATCH],
         na: 0,
     };
+    // The sockets, and room for a doorbell.
     let fds = [
         s.access.raw_fd(),
         s.core.as_ref().map_or(-1, |c| c.raw_fd()),
+        -1,
     ];
     let nfds = if s.core.is_some() { 2 } else { 1 };
     let clock = std::time::Instant::now();
@@ -145,11 +147,22 @@ pub fn run(
         let sending =
             s.access.in_flight() > 0 || s.core.as_ref().is_some_and(|c| c.in_flight() > 0);
         if work == 0 && polling == Polling::Wakeup && !sending {
-            // Frames another worker passes wake nothing here: with the
-            // hand-off, an idle worker looks at its rings every
-            // millisecond.
-            let ms = if links.is_some() { 1 } else { 100 };
-            crate::xsk::wait(&fds[..nfds], ms);
+            match links.as_ref().and_then(|l| Some((l, l.bell()?))) {
+                // With the hand-off, another worker rings this one's
+                // doorbell when it passes frames here or sends frames
+                // home while this one sleeps; it looks at its rings once
+                // more after saying so, so none is missed.
+                Some((l, bell)) => {
+                    bell.sleeping();
+                    if !l.pending() {
+                        let mut all = fds;
+                        all[nfds] = bell.raw_fd();
+                        crate::xsk::wait(&all[..=nfds], 100);
+                    }
+                    bell.awake();
+                }
+                None => crate::xsk::wait(&fds[..nfds], 100),
+            }
         }
     }
     p.flush();

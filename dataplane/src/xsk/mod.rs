@@ -745,14 +745,15 @@ pub fn kick_rx(fd: i32) {
     };
 }
 
-/// Waits until one of the sockets has something to receive, or `timeout_ms`
-/// passes (poll mode's idle wait).
+/// Waits until one of the sockets (or a [`Doorbell`]) has something to
+/// receive, or `timeout_ms` passes (poll mode's idle wait). Up to three
+/// descriptors: the access socket, the core socket, the doorbell.
 pub fn wait(fds: &[i32], timeout_ms: i32) {
     let mut p = [libc::pollfd {
         fd: -1,
         events: libc::POLLIN,
         revents: 0,
-    }; 2];
+    }; 3];
     let n = fds.len().min(p.len());
     for (q, &fd) in p.iter_mut().zip(fds) {
         q.fd = fd;
@@ -760,4 +761,73 @@ pub fn wait(fds: &[i32], timeout_ms: i32) {
     // SAFETY: `p` holds `n` valid pollfds for the call's duration; poll
     // only writes their `revents`.
     unsafe { libc::poll(p.as_mut_ptr(), n as libc::nfds_t, timeout_ms) };
+}
+
+/// Wakes a worker sleeping in [`wait`] from another worker's thread: an
+/// eventfd in the sleeper's poll set, written only while its owner says
+/// it sleeps, so a busy worker's hand-offs cost no system call.
+///
+/// The protocol (a Dekker pair, hence the SeqCst fences): the sleeper
+/// marks itself asleep, fences, looks at its rings once more and only
+/// then waits; a producer publishes to the ring, fences, and rings if the
+/// mark is set. One of the two always sees the other.
+#[derive(Debug)]
+pub struct Doorbell {
+    fd: std::os::fd::OwnedFd,
+    asleep: std::sync::atomic::AtomicBool,
+}
+
+impl Doorbell {
+    /// A doorbell (a non-blocking eventfd).
+    pub fn new() -> std::io::Result<Doorbell> {
+        use std::os::fd::FromRawFd;
+        // SAFETY: eventfd takes no pointers; the result is checked before
+        // it is used.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(Doorbell {
+            // SAFETY: `fd` was just created and is owned by nothing else.
+            fd: unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) },
+            asleep: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    /// The descriptor to add to [`wait`]'s set.
+    pub fn raw_fd(&self) -> i32 {
+        use std::os::fd::AsRawFd;
+        self.fd.as_raw_fd()
+    }
+
+    /// The owner is about to sleep: after this, it must look at its rings
+    /// once more before it waits.
+    pub fn sleeping(&self) {
+        self.asleep
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The owner is awake again: clears the mark and any ring it got.
+    pub fn awake(&self) {
+        self.asleep
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        let mut v = 0u64;
+        // SAFETY: reads 8 bytes into `v`, which outlives the call; the fd
+        // is non-blocking, so an unrung bell returns EAGAIN at once.
+        unsafe { libc::read(self.raw_fd(), (&raw mut v).cast(), 8) };
+    }
+
+    /// Called by a producer after publishing to the owner's ring: wakes
+    /// the owner if it sleeps.
+    pub fn ring(&self) {
+        std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+        if self.asleep.load(std::sync::atomic::Ordering::Relaxed) {
+            let v = 1u64;
+            // SAFETY: writes the 8 bytes of `v`, which outlives the call.
+            // A full counter (never, at one write per sleep) is EAGAIN,
+            // and the owner is awake by then anyway.
+            unsafe { libc::write(self.raw_fd(), (&raw const v).cast(), 8) };
+        }
+    }
 }
