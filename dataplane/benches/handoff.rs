@@ -18,7 +18,7 @@
 //!
 //! Run: `cargo bench -p lns-dataplane --bench handoff [-- MILLIONS]`
 
-use lns_dataplane::worker::handoff::ring;
+use lns_dataplane::worker::handoff::{Consumer, Producer, ring};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Instant;
@@ -56,18 +56,11 @@ fn main() {
 
     // Two threads, a worker's ring size (1,024).
     let (mut p, mut c) = ring(1024);
-    let pin = |i: usize| {
-        if let Some(id) = cores.get(i) {
-            core_affinity::set_for_current(*id);
-        }
-    };
     let producer = {
         let batch = batch.clone();
-        let pin1 = cores.get(1).copied();
+        let second = cores.get(1).copied();
         std::thread::spawn(move || {
-            if let Some(id) = pin1 {
-                core_affinity::set_for_current(id);
-            }
+            pin(second);
             let mut sent = 0u64;
             while sent < n {
                 let k = p.push(&batch[..BATCH.min((n - sent) as usize)]);
@@ -78,18 +71,9 @@ fn main() {
             }
         })
     };
-    pin(0);
-    let t = Instant::now();
-    let mut got = 0u64;
-    let mut sum = 0u64;
-    while got < n {
-        let k = c.pop(&mut out);
-        sum += out[..k].iter().map(|d| d.addr).sum::<u64>();
-        got += k as u64;
-    }
-    let two = t.elapsed().as_nanos() as f64 / n as f64;
+    pin(cores.first().copied());
+    let two = drain(&mut c, n, |got| got.iter().map(|d| d.addr).sum());
     producer.join().unwrap();
-    black_box(sum);
     println!(
         "hand-off ring, {BATCH}-descriptor batches, {millions} M descriptors, {} CPUs",
         cores.len()
@@ -100,6 +84,36 @@ fn main() {
         1e3 / two
     );
     whole_hop(n / 5, &cores);
+}
+
+/// Pins this thread to `core`, when the machine has it.
+fn pin(core: Option<core_affinity::CoreId>) {
+    if let Some(id) = core {
+        core_affinity::set_for_current(id);
+    }
+}
+
+/// Pops `n` descriptors as they come, a batch at a time through `each`;
+/// returns ns per descriptor.
+fn drain(c: &mut Consumer, n: u64, mut each: impl FnMut(&[XdpDesc]) -> u64) -> f64 {
+    let mut out = [XdpDesc::default(); BATCH];
+    let t = Instant::now();
+    let (mut got, mut sum) = (0u64, 0u64);
+    while got < n {
+        let k = c.pop(&mut out);
+        sum = sum.wrapping_add(each(&out[..k]));
+        got += k as u64;
+    }
+    black_box(sum);
+    t.elapsed().as_nanos() as f64 / n as f64
+}
+
+/// Pushes every descriptor of `descs`, waiting for room.
+fn push_all(p: &mut Producer, descs: &[XdpDesc]) {
+    let mut off = 0;
+    while off < descs.len() {
+        off += p.push(&descs[off..]);
+    }
 }
 
 const FRAMES: usize = 4096;
@@ -158,11 +172,9 @@ fn whole_hop(n: u64, cores: &[core_affinity::CoreId]) {
     let (mut to_home, mut at_home) = ring(FRAMES);
     let rx = {
         let umem = std::sync::Arc::clone(&umem);
-        let pin1 = cores.get(1).copied();
+        let second = cores.get(1).copied();
         std::thread::spawn(move || {
-            if let Some(id) = pin1 {
-                core_affinity::set_for_current(id);
-            }
+            pin(second);
             let mut free: Vec<usize> = (0..FRAMES).collect();
             let mut back = [XdpDesc::default(); BATCH];
             let mut batch = Vec::with_capacity(BATCH);
@@ -177,10 +189,7 @@ fn whole_hop(n: u64, cores: &[core_affinity::CoreId]) {
                     sum ^= receive(&umem, f, sent + j as u64);
                     batch.push(desc(f));
                 }
-                let mut off = 0;
-                while off < batch.len() {
-                    off += to_owner.push(&batch[off..]);
-                }
+                push_all(&mut to_owner, &batch);
                 sent += batch.len() as u64;
                 if want == 0 {
                     std::hint::spin_loop();
@@ -189,26 +198,13 @@ fn whole_hop(n: u64, cores: &[core_affinity::CoreId]) {
             black_box(sum);
         })
     };
-    if let Some(id) = cores.first() {
-        core_affinity::set_for_current(*id);
-    }
-    let mut got_batch = [XdpDesc::default(); BATCH];
-    let t = Instant::now();
-    let (mut got, mut sum) = (0u64, 0u64);
-    while got < n {
-        let k = at_owner.pop(&mut got_batch);
-        for d in &got_batch[..k] {
-            sum ^= work(&umem, frame(d));
-        }
-        let mut off = 0;
-        while off < k {
-            off += to_home.push(&got_batch[off..k]);
-        }
-        got += k as u64;
-    }
-    let pair = t.elapsed().as_nanos() as f64 / n as f64;
+    pin(cores.first().copied());
+    let pair = drain(&mut at_owner, n, |got| {
+        let sum = got.iter().fold(0, |x, d| x ^ work(&umem, frame(d)));
+        push_all(&mut to_home, got);
+        sum
+    });
     rx.join().unwrap();
-    black_box(sum);
     println!(
         "whole hop, {FRAMES} frames of 2 KiB, 64 bytes received into, read and 16 rewritten per frame, {} M frames",
         n / 1_000_000

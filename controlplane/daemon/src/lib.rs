@@ -202,7 +202,7 @@ impl Tally {
             return;
         }
         self.next = now + every;
-        if self.calls_up + self.calls_down + self.subscribers_up + self.subscribers_down == 0 {
+        if !self.busy() {
             return;
         }
         let mut causes: Vec<(&String, &u64)> = self.causes.iter().collect();
@@ -228,8 +228,12 @@ impl Tally {
 
     /// When the next summary is due, if there is anything to sum up.
     fn due(&self) -> Option<std::time::Instant> {
-        let busy = self.calls_up + self.calls_down + self.subscribers_up + self.subscribers_down;
-        (self.every.is_some() && busy > 0).then_some(self.next)
+        (self.every.is_some() && self.busy()).then_some(self.next)
+    }
+
+    /// Whether anything happened since the last summary.
+    fn busy(&self) -> bool {
+        self.calls_up + self.calls_down + self.subscribers_up + self.subscribers_down > 0
     }
 }
 

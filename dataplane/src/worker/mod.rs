@@ -147,21 +147,22 @@ pub fn run(
         let sending =
             s.access.in_flight() > 0 || s.core.as_ref().is_some_and(|c| c.in_flight() > 0);
         if work == 0 && polling == Polling::Wakeup && !sending {
-            match links.as_ref().and_then(|l| Some((l, l.bell()?))) {
-                // With the hand-off, another worker rings this one's
-                // doorbell when it passes frames here or sends frames
-                // home while this one sleeps; it looks at its rings once
-                // more after saying so, so none is missed.
-                Some((l, bell)) => {
-                    bell.sleeping();
-                    if !l.pending() {
-                        let mut all = fds;
-                        all[nfds] = bell.raw_fd();
-                        crate::xsk::wait(&all[..=nfds], 100);
-                    }
-                    bell.awake();
+            // With the hand-off, another worker rings this one's doorbell
+            // when it passes frames here or sends frames home while this
+            // one sleeps; it looks at its rings once more after saying
+            // so, so none is missed.
+            if let Some(l) = links.as_ref()
+                && let Some(bell) = l.bell()
+            {
+                bell.sleeping();
+                if !l.pending() {
+                    let mut all = fds;
+                    all[nfds] = bell.raw_fd();
+                    crate::xsk::wait(&all[..=nfds], 100);
                 }
-                None => crate::xsk::wait(&fds[..nfds], 100),
+                bell.awake();
+            } else {
+                crate::xsk::wait(&fds[..nfds], 100);
             }
         }
     }

@@ -43,33 +43,35 @@ impl Wire {
     }
 
     /// The data message carrying one PPP packet, with Ns `ns` if the
-    /// call is sequenced.
+    /// call is sequenced: both engines (LNS and emulated LAC) send their
+    /// PPP this way.
     pub fn transmit(&self, ns: Option<u16>, protocol: u16, info: &[u8]) -> Transmit {
-        frame::transmit(
-            self.local,
-            self.peer,
-            self.peer_ids.0,
-            self.peer_ids.1,
-            ns,
-            protocol,
-            info,
-        )
+        let (tunnel, session) = self.peer_ids;
+        self.datagram(frame::encapsulate(tunnel, session, ns, protocol, info))
     }
 
     /// [`Wire::transmit`] for a packet the PPP encoders built, framed in
-    /// its own buffer.
+    /// its own buffer ([`frame::encapsulate_owned`]).
     pub fn transmit_owned(&self, ns: Option<u16>, protocol: u16, packet: Vec<u8>) -> Transmit {
-        frame::transmit_owned(self.local, self.peer, self.peer_ids, ns, protocol, packet)
+        let (tunnel, session) = self.peer_ids;
+        self.datagram(frame::encapsulate_owned(
+            tunnel, session, ns, protocol, packet,
+        ))
+    }
+
+    fn datagram(&self, payload: Vec<u8>) -> Transmit {
+        Transmit {
+            local: self.local,
+            peer: self.peer,
+            payload,
+        }
     }
 
     /// The data message carrying a PPP frame as it was received (a
     /// switched call's).
     pub fn rewrap(&self, ns: Option<u16>, ppp: &[u8]) -> Transmit {
-        Transmit {
-            local: self.local,
-            peer: self.peer,
-            payload: frame::rewrap(self.peer_ids.0, self.peer_ids.1, ns, ppp),
-        }
+        let (tunnel, session) = self.peer_ids;
+        self.datagram(frame::rewrap(tunnel, session, ns, ppp))
     }
 }
 

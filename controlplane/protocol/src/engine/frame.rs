@@ -88,41 +88,6 @@ pub fn rewrap(peer_tunnel: u16, peer_session: u16, ns: Option<u16>, ppp: &[u8]) 
     out
 }
 
-/// The datagram carrying one PPP packet to a call: both engines (LNS and
-/// emulated LAC) send their PPP this way.
-pub fn transmit(
-    local: std::net::SocketAddr,
-    peer: std::net::SocketAddr,
-    peer_tunnel: u16,
-    peer_session: u16,
-    ns: Option<u16>,
-    protocol: u16,
-    info: &[u8],
-) -> crate::l2tp::Transmit {
-    crate::l2tp::Transmit {
-        local,
-        peer,
-        payload: encapsulate(peer_tunnel, peer_session, ns, protocol, info),
-    }
-}
-
-/// [`transmit`] for a packet this crate's PPP encoders built: framed in
-/// its own buffer ([`encapsulate_owned`]).
-pub fn transmit_owned(
-    local: std::net::SocketAddr,
-    peer: std::net::SocketAddr,
-    (peer_tunnel, peer_session): (u16, u16),
-    ns: Option<u16>,
-    protocol: u16,
-    packet: Vec<u8>,
-) -> crate::l2tp::Transmit {
-    crate::l2tp::Transmit {
-        local,
-        peer,
-        payload: encapsulate_owned(peer_tunnel, peer_session, ns, protocol, packet),
-    }
-}
-
 /// Whether an L2TP data message carries Ns/Nr (its S bit, RFC 2661
 /// §3.1): a peer that sequences its own data expects ours sequenced too.
 pub fn sequenced(datagram: &[u8]) -> Option<Sequence> {
