@@ -19,7 +19,6 @@
 
 use super::fsm::{Action, Event, State, transition};
 use super::packet::{Body, CpPacket, PppOption};
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 /// Timers and counters (§4.6).
@@ -114,7 +113,7 @@ pub struct Automaton<N: Negotiator> {
     resend_on_first_request: bool,
     /// Something of this protocol came from the peer.
     heard: bool,
-    out: VecDeque<Output<N::Opt>>,
+    out: super::Outbox<Output<N::Opt>>,
 }
 
 /// The packet an event came with, so actions can answer it.
@@ -142,7 +141,7 @@ impl<N: Negotiator> Automaton<N> {
             magic: 0,
             resend_on_first_request: false,
             heard: false,
-            out: VecDeque::new(),
+            out: Default::default(),
         }
     }
 
@@ -171,7 +170,7 @@ impl<N: Negotiator> Automaton<N> {
 
     /// Next output.
     pub fn poll_output(&mut self) -> Option<Output<N::Opt>> {
-        self.out.pop_front()
+        self.out.pop(self.state == State::Opened)
     }
 
     /// When the restart timer fires.
@@ -349,10 +348,10 @@ impl<N: Negotiator> Automaton<N> {
         ctx: &Context<'_, N::Opt>,
     ) {
         match a {
-            Action::Tlu => self.out.push_back(Output::Up),
-            Action::Tld => self.out.push_back(Output::Down),
-            Action::Tls => self.out.push_back(Output::Started),
-            Action::Tlf => self.out.push_back(Output::Finished { exhausted }),
+            Action::Tlu => self.out.push(Output::Up),
+            Action::Tld => self.out.push(Output::Down),
+            Action::Tls => self.out.push(Output::Started),
+            Action::Tlf => self.out.push(Output::Finished { exhausted }),
             Action::Irc => {
                 self.restart_count = if terminating {
                     self.limits.max_terminate
@@ -430,8 +429,7 @@ impl<N: Negotiator> Automaton<N> {
     }
 
     fn send(&mut self, identifier: u8, body: Body<N::Opt>) {
-        self.out
-            .push_back(Output::Send(CpPacket { identifier, body }));
+        self.out.push(Output::Send(CpPacket { identifier, body }));
     }
 }
 

@@ -23,7 +23,6 @@ use super::lcp_opts::{Lcp, LcpConfig, Side};
 use super::ncp::{Ipcp, Ipv6cp};
 use super::packet::{Body, CpPacket, PppOption};
 use crate::ppp::rng::LinkRng;
-use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -193,7 +192,8 @@ pub struct Link {
     rng: LinkRng,
     phase: Phase,
     lcp: Automaton<Lcp>,
-    auth: Option<AuthSide>,
+    /// Boxed and dropped once an NCP opens: an up link needs none of it.
+    auth: Option<Box<AuthSide>>,
     ipcp: Option<Automaton<Ipcp>>,
     ipv6cp: Option<Automaton<Ipv6cp>>,
     ipv4_up: bool,
@@ -213,7 +213,7 @@ pub struct Link {
     proxy_verdict: Option<(u16, u8)>,
     /// LCP Configure-Requests as they went (see [`ProxyLcp`]).
     proxy_lcp: ProxyLcp,
-    out: VecDeque<LinkOutput>,
+    out: super::Outbox<LinkOutput>,
 }
 
 fn encode<O: PppOption>(p: &CpPacket<O>) -> Option<Vec<u8>> {
@@ -247,7 +247,7 @@ impl Link {
             setup_at: None,
             proxy_verdict: None,
             proxy_lcp: ProxyLcp::default(),
-            out: VecDeque::new(),
+            out: Default::default(),
         }
     }
 
@@ -328,7 +328,7 @@ impl Link {
                     Credentials::Pap { .. } => (auth::PAP, id),
                     _ => (auth::CHAP, id),
                 });
-                self.out.push_back(LinkOutput::Verify(c));
+                self.out.push(LinkOutput::Verify(c));
                 self.pump(now);
             }
             // LCP adopted, authentication runs on it.
@@ -372,13 +372,13 @@ impl Link {
                         } else {
                             vec![code, id, 0, 4]
                         };
-                        self.out.push_back(LinkOutput::Send { protocol, packet });
+                        self.out.push(LinkOutput::Send { protocol, packet });
                     }
                     self.authenticated(now)
                 }
                 Decision::Reject { message } => self.close(now, DownCause::AuthFailed(message)),
             }
-        } else if let Some(AuthSide::Server(a)) = &mut self.auth {
+        } else if let Some(AuthSide::Server(a)) = self.auth.as_deref_mut() {
             a.decide(decision);
         }
         self.pump(now);
@@ -465,7 +465,7 @@ impl Link {
                 }
                 self.lcp.receive(now, &p, info);
             }
-            auth::PAP | auth::CHAP => match &mut self.auth {
+            auth::PAP | auth::CHAP => match self.auth.as_deref_mut() {
                 // §3.5: authentication packets outside the phase are
                 // silently discarded, except that the authenticator keeps
                 // answering a repeated request once in Network: its verdict
@@ -517,7 +517,7 @@ impl Link {
             },
         };
         if let Some(packet) = encode(&p) {
-            self.out.push_back(LinkOutput::Send {
+            self.out.push(LinkOutput::Send {
                 protocol: proto::LCP,
                 packet,
             });
@@ -545,7 +545,7 @@ impl Link {
     /// Server: the identifier of the subscriber's authentication request
     /// now being judged (a gateway passes it on as Proxy Authen ID).
     pub fn auth_id(&self) -> Option<u8> {
-        match &self.auth {
+        match self.auth.as_deref() {
             Some(AuthSide::Server(a)) => a.deciding(),
             _ => None,
         }
@@ -553,16 +553,7 @@ impl Link {
 
     /// Next output.
     pub fn poll_output(&mut self) -> Option<LinkOutput> {
-        let o = self.out.pop_front();
-        // Drained once the link is up: the queue's buffer goes too. An up
-        // link is idle almost all its life, and a buffer kept for its next
-        // burst would cost every session hundreds of bytes (issue 18:
-        // memory per session); during negotiation it is kept, used again
-        // at once.
-        if o.is_none() && (self.ipv4_up || self.ipv6_up) && self.out.capacity() > 0 {
-            self.out = VecDeque::new();
-        }
-        o
+        self.out.pop(self.ipv4_up || self.ipv6_up)
     }
 
     /// Earliest timer.
@@ -570,7 +561,7 @@ impl Link {
         if self.finished {
             return None;
         }
-        let auth = match &self.auth {
+        let auth = match self.auth.as_deref() {
             Some(AuthSide::Server(a)) => a.poll_timeout(),
             Some(AuthSide::Client(a)) => a.poll_timeout(),
             None => None,
@@ -594,7 +585,7 @@ impl Link {
             return;
         }
         self.lcp.on_timeout(now);
-        match &mut self.auth {
+        match self.auth.as_deref_mut() {
             Some(AuthSide::Server(a)) => a.on_timeout(now),
             Some(AuthSide::Client(a)) => a.on_timeout(now),
             None => {}
@@ -637,7 +628,7 @@ impl Link {
             },
         };
         if let Some(packet) = encode(&p) {
-            self.out.push_back(LinkOutput::Send {
+            self.out.push(LinkOutput::Send {
                 protocol: proto::LCP,
                 packet,
             });
@@ -654,7 +645,7 @@ impl Link {
         self.echo_at = None;
         self.setup_at = None;
         let cause = self.cause.take().unwrap_or(DownCause::LcpNegotiation);
-        self.out.push_back(LinkOutput::Down(cause));
+        self.out.push(LinkOutput::Down(cause));
     }
 
     /// Moves every sub-machine's outputs into ours, reacting to layer
@@ -681,7 +672,7 @@ impl Link {
                     if packet.first() == Some(&1) {
                         self.proxy_lcp.last_sent = Self::cp_options(&packet);
                     }
-                    self.out.push_back(LinkOutput::Send {
+                    self.out.push(LinkOutput::Send {
                         protocol: proto::LCP,
                         packet,
                     });
@@ -704,7 +695,7 @@ impl Link {
                     self.ipcp = None;
                     self.ipv6cp = None;
                     if std::mem::take(&mut self.ipv4_up) | std::mem::take(&mut self.ipv6_up) {
-                        self.out.push_back(LinkOutput::NetworkDown);
+                        self.out.push(LinkOutput::NetworkDown);
                     }
                     self.auth = None;
                     self.proxy_verify = false;
@@ -750,14 +741,14 @@ impl Link {
         self.rng.fill_bytes(&mut challenge);
         match (side, agreed) {
             (Side::Server, Some(m)) => {
-                self.auth = Some(AuthSide::Server(AuthServer::start(
+                self.auth = Some(Box::new(AuthSide::Server(AuthServer::start(
                     now,
                     m,
                     &self.cfg.name,
                     challenge,
                     self.cfg.limits.restart,
                     self.cfg.auth_tries,
-                )));
+                ))));
             }
             (Side::Server, None) if !self.cfg.lcp.auth.is_empty() => {
                 self.close(now, DownCause::AuthRefused)
@@ -766,7 +757,7 @@ impl Link {
             (Side::Client, Some(m)) => {
                 let (user, pw) = self.cfg.credentials.clone().unwrap_or_default();
                 self.user = user.clone();
-                self.auth = Some(AuthSide::Client(AuthClient::start(
+                self.auth = Some(Box::new(AuthSide::Client(AuthClient::start(
                     now,
                     m,
                     &user,
@@ -774,7 +765,7 @@ impl Link {
                     challenge,
                     self.cfg.limits.restart,
                     self.cfg.auth_tries,
-                )));
+                ))));
             }
             (Side::Client, None) => self.authenticated(now),
         }
@@ -789,7 +780,7 @@ impl Link {
         self.phase = Phase::Network;
         self.setup_at = None;
         match self.cfg.lcp.side {
-            Side::Server => self.out.push_back(LinkOutput::Authenticated {
+            Side::Server => self.out.push(LinkOutput::Authenticated {
                 user: self.user.clone(),
             }),
             Side::Client => {
@@ -808,17 +799,17 @@ impl Link {
     fn pump_auth(&mut self, now: Instant) -> bool {
         let mut moved = false;
         let mut verdict: Option<Result<(), String>> = None;
-        match &mut self.auth {
+        match self.auth.as_deref_mut() {
             Some(AuthSide::Server(a)) => {
                 while let Some(o) = a.poll_output() {
                     moved = true;
                     match o {
                         ServerOutput::Send { protocol, packet } => {
-                            self.out.push_back(LinkOutput::Send { protocol, packet })
+                            self.out.push(LinkOutput::Send { protocol, packet })
                         }
                         ServerOutput::Verify(c) => {
                             self.user = c.user().to_vec();
-                            self.out.push_back(LinkOutput::Verify(c));
+                            self.out.push(LinkOutput::Verify(c));
                         }
                         ServerOutput::Success => verdict = Some(Ok(())),
                         ServerOutput::Failure(m) => verdict = Some(Err(m)),
@@ -830,7 +821,7 @@ impl Link {
                     moved = true;
                     match o {
                         ClientOutput::Send { protocol, packet } => {
-                            self.out.push_back(LinkOutput::Send { protocol, packet })
+                            self.out.push(LinkOutput::Send { protocol, packet })
                         }
                         ClientOutput::Success => verdict = Some(Ok(())),
                         ClientOutput::Failure(m) => verdict = Some(Err(m)),
@@ -856,7 +847,7 @@ impl Link {
                 match o {
                     Output::Send(p) => {
                         if let Some(packet) = encode::<IpcpOption>(&p) {
-                            self.out.push_back(LinkOutput::Send {
+                            self.out.push(LinkOutput::Send {
                                 protocol: proto::IPCP,
                                 packet,
                             });
@@ -864,11 +855,14 @@ impl Link {
                     }
                     Output::Up => {
                         self.ipv4_up = true;
+                        // The peer is in Network: it has our verdict, and
+                        // a late request is discarded (RFC 1661 §3.5).
+                        self.auth = None;
                         let peer = match self.cfg.lcp.side {
                             Side::Server => a.negotiator.peer,
                             Side::Client => a.negotiator.local,
                         };
-                        self.out.push_back(LinkOutput::Up {
+                        self.out.push(LinkOutput::Up {
                             ipv4: Some(peer),
                             ipv6: None,
                         });
@@ -876,7 +870,7 @@ impl Link {
                     Output::Down => {
                         self.ipv4_up = false;
                         if !self.ipv6_up {
-                            self.out.push_back(LinkOutput::NetworkDown);
+                            self.out.push(LinkOutput::NetworkDown);
                         }
                     }
                     Output::Finished { .. } => ncp_down = true,
@@ -890,7 +884,7 @@ impl Link {
                 match o {
                     Output::Send(p) => {
                         if let Some(packet) = encode::<Ipv6cpOption>(&p) {
-                            self.out.push_back(LinkOutput::Send {
+                            self.out.push(LinkOutput::Send {
                                 protocol: proto::IPV6CP,
                                 packet,
                             });
@@ -898,11 +892,12 @@ impl Link {
                     }
                     Output::Up => {
                         self.ipv6_up = true;
+                        self.auth = None;
                         let id = match self.cfg.lcp.side {
                             Side::Server => a.negotiator.peer,
                             Side::Client => a.negotiator.local,
                         };
-                        self.out.push_back(LinkOutput::Up {
+                        self.out.push(LinkOutput::Up {
                             ipv4: None,
                             ipv6: Some(id),
                         });
@@ -910,7 +905,7 @@ impl Link {
                     Output::Down => {
                         self.ipv6_up = false;
                         if !self.ipv4_up {
-                            self.out.push_back(LinkOutput::NetworkDown);
+                            self.out.push(LinkOutput::NetworkDown);
                         }
                     }
                     Output::Finished { .. } => ncp_down = true,
@@ -1091,6 +1086,35 @@ mod tests {
             assert_eq!(p.c.ipcp().unwrap().dns[0], Some(Ipv4Addr::new(9, 9, 9, 9)));
             assert!(downs(&p.s_log).is_empty());
         }
+    }
+
+    #[test]
+    fn an_up_link_keeps_no_authentication_state_or_spare_buffers() {
+        let mut p = Pair::new(
+            server_cfg(vec![AuthProtocol::ChapMd5]),
+            client_cfg(vec![AuthProtocol::ChapMd5], "pw", true),
+        );
+        p.run(Duration::from_secs(5));
+        assert_eq!(ups(&p.s_log), (Some(SUB), Some([2, 0, 0, 0, 0, 0, 0, 77])));
+        assert!(p.s.auth.is_none() && p.c.auth.is_none());
+        assert_eq!(p.s.out.0.capacity(), 0);
+        // The subscriber's Response, repeated once both NCPs are open: it
+        // has our Success (it is in Network), so this one is discarded.
+        let response = p
+            .c_log
+            .iter()
+            .find_map(|o| match o {
+                LinkOutput::Send { protocol, packet }
+                    if *protocol == auth::CHAP && packet[0] == 2 =>
+                {
+                    Some(packet.clone())
+                }
+                _ => None,
+            })
+            .expect("the subscriber answered the challenge");
+        p.s.receive(p.now, auth::CHAP, &response);
+        assert!(p.s.poll_output().is_none());
+        assert_eq!(p.s.phase(), Phase::Network);
     }
 
     #[test]

@@ -86,3 +86,35 @@ pub(crate) fn finish_packet(mut out: Vec<u8>, code: u8, id: u8) -> Result<Vec<u8
     }
     Ok(out)
 }
+
+/// An output queue (a link's, an automaton's, an authenticator's) that
+/// gives its buffer back when drained once its owner has settled.
+///
+/// An up session is idle almost all its life: a buffer kept for its next
+/// burst would cost every session hundreds of bytes at a million sessions
+/// (issue 18: memory per session). While its owner negotiates the buffer
+/// is kept, as it is used again at once.
+#[derive(Debug)]
+pub(crate) struct Outbox<T>(std::collections::VecDeque<T>);
+
+impl<T> Default for Outbox<T> {
+    fn default() -> Self {
+        Outbox(std::collections::VecDeque::new())
+    }
+}
+
+impl<T> Outbox<T> {
+    pub(crate) fn push(&mut self, t: T) {
+        self.0.push_back(t);
+    }
+
+    /// The next output; `settled`: its owner is done negotiating, so a
+    /// drained queue frees its buffer.
+    pub(crate) fn pop(&mut self, settled: bool) -> Option<T> {
+        let o = self.0.pop_front();
+        if o.is_none() && settled && self.0.capacity() > 0 {
+            self.0 = std::collections::VecDeque::new();
+        }
+        o
+    }
+}
