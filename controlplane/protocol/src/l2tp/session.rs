@@ -162,8 +162,9 @@ pub struct Session {
     pub serial: u32,
     /// Parameters when we originate (LAC incoming, LNS outgoing).
     pub params: CallParams,
-    /// AVPs the peer sent for this call (request, reply, connect), in order;
-    /// PPP and AAA read proxy LCP, calling number etc. from here.
+    /// AVPs the peer sent for this call (request, reply, connect), in order,
+    /// until it is up: then they go to PPP and AAA (proxy LCP, calling
+    /// number etc.) with [`Event::SessionUp`](crate::l2tp::Event::SessionUp).
     pub peer_avps: Vec<Avp>,
 }
 

@@ -1111,13 +1111,17 @@ impl Tunnel {
                     self.setup_deadlines.remove(&(t, id));
                 }
                 ctx.counters.inc(Counter::SessionsUp);
-                let s = &self.sessions[&id];
-                ctx.events.push_back(Event::SessionUp {
-                    key,
-                    peer_session: s.peer_id,
-                    kind: s.kind,
-                    peer_avps: s.peer_avps.clone(),
-                });
+                // The AVPs go with the event: an up session never reads
+                // them again, and a million sessions would each keep a few
+                // hundred bytes of them (issue 18: memory per session).
+                if let Some(s) = self.sessions.get_mut(&id) {
+                    ctx.events.push_back(Event::SessionUp {
+                        key,
+                        peer_session: s.peer_id,
+                        kind: s.kind,
+                        peer_avps: std::mem::take(&mut s.peer_avps),
+                    });
+                }
             }
             Action::Info(m) => ctx.events.push_back(Event::SessionInfo { key, message: m }),
             Action::Clear(m, cause) => {
