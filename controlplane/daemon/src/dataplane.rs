@@ -30,7 +30,7 @@ use lns_dataplane::table::{
 };
 use lns_protocol::engine::switch::SwitchedEntry;
 use lns_protocol::l2tp::SessionKey;
-use lns_protocol::lns::{DataPlane, LegUsage, NullDataPlane, Removed, SessionEntry, SessionUsage};
+use lns_protocol::lns::{DataPlane, LegUsage, NoDataPlane, Removed, SessionEntry, SessionUsage};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -780,7 +780,7 @@ fn usage(c: &lns_dataplane::table::counters::SessionCounters) -> SessionUsage {
 #[derive(Debug)]
 pub enum Plane {
     /// `dataplane.mode = "off"`.
-    Null(NullDataPlane),
+    Null(NoDataPlane),
     /// The shared-memory tables.
     Table(Box<TableDataPlane>),
 }

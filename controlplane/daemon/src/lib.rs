@@ -26,7 +26,7 @@ use config::{Config, DataplaneMode};
 use dataplane::{Plane, TableDataPlane};
 use lns_protocol::aaa::local::Users;
 use lns_protocol::l2tp::{Endpoint, Event, SessionKey};
-use lns_protocol::lns::{Lns, LnsEvent, NullDataPlane};
+use lns_protocol::lns::{Lns, LnsEvent, NoDataPlane};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::UdpSocket;
@@ -397,7 +397,7 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), RunError> 
     getrandom::fill(&mut seed).map_err(RunError::Entropy)?;
     let d = &cfg.dataplane;
     let plane = match d.mode {
-        DataplaneMode::Off => Plane::Null(NullDataPlane::default()),
+        DataplaneMode::Off => Plane::Null(NoDataPlane),
         DataplaneMode::Supervised | DataplaneMode::External => {
             let access = d.access_interface.clone().unwrap_or_default();
             let t = TableDataPlane::create(

@@ -7,7 +7,8 @@
 //! work) and for the LNS engine alone (time inside its calls), then the
 //! heap the LNS engine holds per session: what dropping it frees, less
 //! its users table (issue 18: lnsd's memory per session), and the
-//! allocations it makes per session.
+//! allocations it makes per session. Its data plane keeps nothing, as in
+//! lnsd with none; a table-backed one keeps its own record per session.
 //!
 //! Run: `cargo bench -p lns-protocol --bench session_setup [-- TUNNELS SESSIONS]`
 
@@ -15,7 +16,7 @@ use lns_protocol::aaa::local::{User, Users};
 use lns_protocol::aaa::pool::Pools;
 use lns_protocol::l2tp::{CallParams, Endpoint, EndpointConfig, PeerPolicy, PeerRule};
 use lns_protocol::lac::{Lac, LacEvent};
-use lns_protocol::lns::{Lns, LnsConfig, LnsEvent, NullDataPlane};
+use lns_protocol::lns::{Lns, LnsConfig, LnsEvent, NoDataPlane};
 use lns_protocol::ppp::lcp::AuthProtocol;
 use lns_protocol::ppp::lcp_opts::{LcpConfig, Side};
 use lns_protocol::ppp::link::LinkConfig;
@@ -97,7 +98,7 @@ fn main() {
         rates: Default::default(),
         radius: None,
     };
-    let mut lns = Lns::new(endpoint(1), cfg, users, pools, NullDataPlane::default(), 3);
+    let mut lns = Lns::new(endpoint(1), cfg, users, pools, NoDataPlane, 3);
     let mut lac = Lac::new(
         endpoint(2),
         link(Side::Client),

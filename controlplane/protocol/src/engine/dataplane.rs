@@ -4,7 +4,8 @@
 //! or call left the data plane, with the Ns its frames had reached and
 //! what it forwarded; a session's counters now). The engine never calls a
 //! data plane: the shell applies [`DataPlaneOp`]s, in order, to whatever
-//! it has (shared-memory tables in lnsd, [`NullDataPlane`] elsewhere) and
+//! it has (shared-memory tables in lnsd, [`NoDataPlane`] without them,
+//! [`NullDataPlane`] in tests) and
 //! hands each result back as an [`Answer`] (DESIGN §3).
 //!
 //! One thing cannot wait for a round trip: a sequenced session's Ns is
@@ -196,6 +197,19 @@ pub fn apply(dp: &mut impl DataPlane, op: &DataPlaneOp) -> Option<Answer> {
             a: *a,
             usage: dp.remove_switched(*a, *b).unwrap_or_default(),
         }),
+    }
+}
+
+/// A data plane that forwards and keeps nothing: lnsd with no data plane
+/// (`[dataplane] mode = "off"`), where a copy of every entry would be a
+/// few hundred bytes a session spent on nothing.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoDataPlane;
+
+impl DataPlane for NoDataPlane {
+    fn install(&mut self, _entry: &SessionEntry) {}
+    fn remove(&mut self, _key: SessionKey) -> Removed {
+        Removed::default()
     }
 }
 

@@ -42,7 +42,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use crate::engine::dataplane::{
-    Answer, DataPlane, DataPlaneOp, NullDataPlane, Removed, SessionEntry, SessionUsage,
+    Answer, DataPlane, DataPlaneOp, NoDataPlane, NullDataPlane, Removed, SessionEntry, SessionUsage,
 };
 pub use crate::engine::switch::LegUsage;
 
