@@ -170,10 +170,12 @@ pub struct Sub {
     ns: u16,
     /// RADIUS view of the call.
     call: Call,
-    /// Credentials waiting for RADIUS.
-    pending: Option<(u64, Credentials)>,
+    /// Credentials waiting for RADIUS (boxed, as for `authz`: most of a
+    /// session's life it has none, and a million sessions each carrying
+    /// the room inline would pay for it; issue 18, memory per session).
+    pending: Option<Box<(u64, Credentials)>>,
     /// What RADIUS granted.
-    authz: Option<Authorization>,
+    authz: Option<Box<Authorization>>,
     /// Accounting clock: start, Session-Timeout, interims.
     clock: Schedule,
     /// What the data plane forwarded in earlier installs of this session
@@ -719,10 +721,10 @@ impl LnsCore {
         };
         // Only the answer to the request for these credentials counts (a
         // renegotiation may have replaced them meanwhile).
-        let creds = match s.pending.take() {
+        let creds = match s.pending.take().map(|p| *p) {
             Some((t, c)) if t == token => c,
             other => {
-                s.pending = other;
+                s.pending = other.map(Box::new);
                 return;
             }
         };
@@ -777,7 +779,7 @@ impl LnsCore {
                         Ok(a) => {
                             self.role.aaa.accepts += 1;
                             s.rate_src = a.apply(&s.rate_src);
-                            s.authz = Some(z);
+                            s.authz = Some(Box::new(z));
                         }
                         Err(e) => {
                             self.role.aaa.rejects += 1;
@@ -1535,7 +1537,7 @@ impl LnsCore {
             return;
         }
         let user = self.role.users.get(&s.user);
-        let z = s.authz.as_ref();
+        let z = s.authz.as_deref();
         let wanted = Wanted {
             radius_ip: z.and_then(|z| z.framed_ip),
             radius_pool: z.and_then(|z| z.framed_pool.as_deref()),
@@ -1584,7 +1586,7 @@ impl LnsCore {
         };
         let stop = self.stop_of(now, &s, &cause);
         // A RADIUS answer still on its way has no session to go to.
-        if let (Some((t, _)), Some(r)) = (&s.pending, &mut self.role.radius) {
+        if let (Some((t, _)), Some(r)) = (s.pending.as_deref(), &mut self.role.radius) {
             r.cancel(*t);
             self.role.radius_tokens.remove(t);
         }
@@ -1727,12 +1729,12 @@ impl Role for LnsRole {
                         s.call.user = c.user().to_vec();
                         let (attrs, pw) = nas::access_request(&settings.nas, &s.call, &c);
                         // One Access-Request per session at a time.
-                        if let Some((old, _)) = s.pending.take() {
+                        if let Some((old, _)) = s.pending.take().map(|p| *p) {
                             r.cancel(old);
                             e.role.radius_tokens.remove(&old);
                         }
                         let token = r.request(now, Service::Auth, attrs, pw);
-                        s.pending = Some((token, c));
+                        s.pending = Some(Box::new((token, c)));
                         e.role.radius_tokens.insert(token, (key, Service::Auth));
                         e.pump_radius(now);
                     }
@@ -1756,7 +1758,7 @@ impl Role for LnsRole {
                 let (user, v4) = (s.user.clone(), s.ipv4);
                 e.role.dp_ops.push_back(DataPlaneOp::Install(entry));
                 if first {
-                    let z = s.authz.as_ref();
+                    let z = s.authz.as_deref();
                     s.clock.start(
                         now,
                         z.and_then(|z| z.session_timeout),

@@ -198,6 +198,7 @@ pub struct Link {
     ipv6cp: Option<Automaton<Ipv6cp>>,
     ipv4_up: bool,
     ipv6_up: bool,
+    /// The user authenticating, until `Authenticated` hands it over.
     user: Vec<u8>,
     echo_at: Option<Instant>,
     echo_unanswered: u32,
@@ -212,7 +213,9 @@ pub struct Link {
     /// authentication protocol and the subscriber's identifier.
     proxy_verdict: Option<(u16, u8)>,
     /// LCP Configure-Requests as they went (see [`ProxyLcp`]).
-    proxy_lcp: ProxyLcp,
+    /// Until an NCP opens (the gateway and the access role read it before
+    /// then); boxed so an up link keeps no room for it.
+    proxy_lcp: Option<Box<ProxyLcp>>,
     out: super::Outbox<LinkOutput>,
 }
 
@@ -246,7 +249,7 @@ impl Link {
             proxy_verify: false,
             setup_at: None,
             proxy_verdict: None,
-            proxy_lcp: ProxyLcp::default(),
+            proxy_lcp: None,
             out: Default::default(),
         }
     }
@@ -440,10 +443,11 @@ impl Link {
                 };
                 if let Body::ConfigureRequest(_) = &p.body {
                     let opts = Self::cp_options(info);
-                    if self.proxy_lcp.initial_received.is_empty() {
-                        self.proxy_lcp.initial_received = opts.clone();
+                    let proxy = self.proxy_lcp.get_or_insert_default();
+                    if proxy.initial_received.is_empty() {
+                        proxy.initial_received = opts.clone();
                     }
-                    self.proxy_lcp.last_received = opts;
+                    proxy.last_received = opts;
                 }
                 match &p.body {
                     Body::EchoReply { .. } => self.echo_unanswered = 0,
@@ -539,7 +543,9 @@ impl Link {
     /// The LCP negotiation as proxy LCP reports it, once LCP is Opened
     /// (see [`ProxyLcp`]).
     pub fn proxy_lcp(&self) -> Option<&ProxyLcp> {
-        (self.lcp.state() == State::Opened).then_some(&self.proxy_lcp)
+        self.proxy_lcp
+            .as_deref()
+            .filter(|_| self.lcp.state() == State::Opened)
     }
 
     /// Server: the identifier of the subscriber's authentication request
@@ -670,7 +676,8 @@ impl Link {
             Output::Send(p) => {
                 if let Some(packet) = encode(&p) {
                     if packet.first() == Some(&1) {
-                        self.proxy_lcp.last_sent = Self::cp_options(&packet);
+                        self.proxy_lcp.get_or_insert_default().last_sent =
+                            Self::cp_options(&packet);
                     }
                     self.out.push(LinkOutput::Send {
                         protocol: proto::LCP,
@@ -781,7 +788,7 @@ impl Link {
         self.setup_at = None;
         match self.cfg.lcp.side {
             Side::Server => self.out.push(LinkOutput::Authenticated {
-                user: self.user.clone(),
+                user: std::mem::take(&mut self.user),
             }),
             Side::Client => {
                 self.ipcp = Some(Automaton::new(Ipcp::client(), self.cfg.limits, false));
@@ -858,6 +865,7 @@ impl Link {
                         // The peer is in Network: it has our verdict, and
                         // a late request is discarded (RFC 1661 §3.5).
                         self.auth = None;
+                        self.proxy_lcp = None;
                         let peer = match self.cfg.lcp.side {
                             Side::Server => a.negotiator.peer,
                             Side::Client => a.negotiator.local,
@@ -893,6 +901,7 @@ impl Link {
                     Output::Up => {
                         self.ipv6_up = true;
                         self.auth = None;
+                        self.proxy_lcp = None;
                         let id = match self.cfg.lcp.side {
                             Side::Server => a.negotiator.peer,
                             Side::Client => a.negotiator.local,
