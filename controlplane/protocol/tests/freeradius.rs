@@ -23,7 +23,7 @@ use common::tool_or_skip;
 use lns_protocol::aaa::local::Users;
 use lns_protocol::aaa::pool::Pools;
 use lns_protocol::aaa::radius::client::{Client, ClientConfig, ClientOutput, Server, Service};
-use lns_protocol::aaa::radius::nas::{Call, Nas, access_request};
+use lns_protocol::aaa::radius::nas::{Call, CallTunnel, Nas, access_request};
 use lns_protocol::aaa::radius::packet::{Code, Packet};
 use lns_protocol::aaa::tunnel::{TunnelAttrError, TunnelTarget, from_radius};
 use lns_protocol::l2tp::{CallParams, Endpoint, EndpointConfig, PeerPolicy, PeerRule, SessionKey};
@@ -481,12 +481,14 @@ fn authenticate(r: &Radiusd, user: &str, password: &str) -> (Packet, SocketAddr,
         nas_port: 1,
         calling: None,
         called: None,
-        lac: "10.0.0.10".parse().unwrap(),
-        lns: "10.0.0.1".parse().unwrap(),
-        lac_name: b"lac".to_vec(),
-        lns_name: b"xlns".to_vec(),
+        tunnel: std::sync::Arc::new(CallTunnel {
+            lac: "10.0.0.10".parse().unwrap(),
+            lns: "10.0.0.1".parse().unwrap(),
+            lac_name: b"lac".to_vec(),
+            lns_name: b"xlns".to_vec(),
+            connection: "1".into(),
+        }),
         session_id: "00000001".into(),
-        tunnel_connection: "1".into(),
     };
     let creds = Credentials::Pap {
         user: user.as_bytes().to_vec(),

@@ -354,6 +354,61 @@ fn each_method_accepts_with_radius_and_framed_ip_is_honoured() {
 }
 
 #[test]
+fn calls_of_one_tunnel_report_it_alike_and_each_tunnel_its_own() {
+    let mut w = World::new(AuthProtocol::ChapMd5);
+    w.call("alice", "alice-pw");
+    w.call("bob", "bob-pw");
+    let second = w
+        .sim
+        .with(w.lac, |e, now| {
+            e.lac().unwrap().open_tunnel(now, addr(2), addr(1))
+        })
+        .unwrap();
+    w.run(Duration::from_secs(5));
+    let creds = (b"bob".to_vec(), "bob-pw".to_string());
+    w.sim
+        .with(w.lac, |e, now| {
+            e.lac()
+                .unwrap()
+                .place_call(now, second, CallParams::default(), creds)
+        })
+        .unwrap();
+    w.run(Duration::from_secs(10));
+    assert_eq!(w.lac_ups().len(), 3, "{:?}", w.lns_events());
+    let text = |p: &Packet, a: u8| String::from_utf8(p.get(a).unwrap().value.clone()).unwrap();
+    // (our tunnel id from NAS-Port, Acct-Tunnel-Connection, Acct-Session-Id)
+    let mut starts: Vec<(u32, String, String)> = w
+        .radius
+        .accounting
+        .iter()
+        .filter(|p| acct_status(p) == 1)
+        .map(|p| {
+            assert_eq!(text(p, attr::TUNNEL_CLIENT_ENDPOINT), "10.0.0.2");
+            assert_eq!(text(p, attr::TUNNEL_SERVER_ENDPOINT), "10.0.0.1");
+            let port = p.get(attr::NAS_PORT).and_then(Attr::as_u32).unwrap();
+            (
+                port >> 16,
+                text(p, attr::ACCT_TUNNEL_CONNECTION),
+                text(p, attr::ACCT_SESSION_ID),
+            )
+        })
+        .collect();
+    starts.sort();
+    assert_eq!(starts.len(), 3);
+    let tunnels: std::collections::BTreeMap<u32, std::collections::BTreeSet<&str>> =
+        starts.iter().fold(Default::default(), |mut m, (t, c, _)| {
+            m.entry(*t).or_default().insert(c.as_str());
+            m
+        });
+    assert_eq!(tunnels.len(), 2, "{starts:?}");
+    assert!(tunnels.values().all(|c| c.len() == 1), "{starts:?}");
+    let connections: std::collections::BTreeSet<_> = tunnels.values().flatten().collect();
+    assert_eq!(connections.len(), 2, "{starts:?}");
+    let ids: std::collections::BTreeSet<_> = starts.iter().map(|s| &s.2).collect();
+    assert_eq!(ids.len(), 3, "{starts:?}");
+}
+
+#[test]
 fn reject_fails_the_session_and_hangup_sends_stop() {
     let mut w = World::new(AuthProtocol::ChapMd5);
     w.call("alice", "wrong");

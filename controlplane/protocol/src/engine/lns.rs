@@ -21,7 +21,7 @@ use crate::aaa::assign::{Addressing, Wanted};
 use crate::aaa::local::Users;
 use crate::aaa::pool::Pools;
 use crate::aaa::radius::client::{Client, ClientConfig, ClientOutput, Service};
-use crate::aaa::radius::nas::{self, Authorization, Call, Nas, Status, Usage};
+use crate::aaa::radius::nas::{self, Authorization, Call, CallTunnel, Nas, Status, Usage};
 use crate::aaa::radius::packet::Packet;
 use crate::aaa::rate;
 use crate::aaa::schedule::Schedule;
@@ -350,6 +350,11 @@ pub struct LnsRole {
     radius_out: VecDeque<(SocketAddr, Vec<u8>)>,
     boot: u32,
     next_acct: u64,
+    /// Each tunnel's part of its calls' RADIUS view, shared while a call
+    /// of it lives (see [`CallTunnel`]).
+    call_tunnels: HashMap<u16, std::sync::Weak<CallTunnel>>,
+    /// Entries of `call_tunnels` after its last pruning.
+    call_tunnels_kept: usize,
     /// RADIUS counters.
     pub aaa: AaaStats,
     shutting_down: bool,
@@ -441,6 +446,8 @@ impl LnsCore {
             radius_out: VecDeque::new(),
             boot: (seed >> 32) as u32 ^ seed as u32,
             next_acct: 1,
+            call_tunnels: HashMap::default(),
+            call_tunnels_kept: 64,
             aaa: AaaStats::default(),
             shutting_down: false,
             dae_replies: Default::default(),
@@ -1252,12 +1259,14 @@ impl LnsCore {
                     nas_port: (u32::from(a.tunnel) << 16) | u32::from(a.session),
                     calling,
                     called,
-                    lac: t.local.ip(),
-                    lns: target.ip(),
-                    lac_name: self.endpoint.config().host_name.clone(),
-                    lns_name: t.peer_info.host_name.clone(),
+                    tunnel: Arc::new(CallTunnel {
+                        lac: t.local.ip(),
+                        lns: target.ip(),
+                        lac_name: self.endpoint.config().host_name.clone(),
+                        lns_name: t.peer_info.host_name.clone(),
+                        connection: format!("{:08X}{:04X}", self.role.boot, b.tunnel),
+                    }),
                     session_id: format!("{:08X}{:08X}", self.role.boot, self.role.next_acct),
-                    tunnel_connection: format!("{:08X}{:04X}", self.role.boot, b.tunnel),
                 };
                 self.role.next_acct += 1;
                 self.role.switch_acct.insert(a, (call.clone(), now));
@@ -1416,6 +1425,39 @@ impl LnsCore {
         self.role.seed = self.role.seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut link = Link::new(self.role.link_cfg.clone(), self.role.seed);
         let find = |f: fn(&crate::l2tp::Avp) -> Option<&Vec<u8>>| avps.iter().find_map(f).cloned();
+        // The tunnel's calls share one; a tunnel id used again by a new
+        // tunnel (another LAC, another name) gets its own.
+        let host_name = &self.endpoint.config().host_name;
+        let shared = self
+            .role
+            .call_tunnels
+            .get(&key.tunnel)
+            .and_then(|w| w.upgrade())
+            .filter(|c| {
+                (c.lac, c.lns) == (t.peer.ip(), t.local.ip())
+                    && c.lac_name == t.peer_info.host_name
+                    && c.lns_name == *host_name
+            });
+        let tunnel = match shared {
+            Some(c) => c,
+            None => {
+                let c = Arc::new(CallTunnel {
+                    lac: t.peer.ip(),
+                    lns: t.local.ip(),
+                    lac_name: t.peer_info.host_name.clone(),
+                    lns_name: host_name.clone(),
+                    connection: format!("{:08X}{:04X}", self.role.boot, key.tunnel),
+                });
+                let tunnels = &mut self.role.call_tunnels;
+                tunnels.insert(key.tunnel, Arc::downgrade(&c));
+                // Gone tunnels' entries are dropped now and then.
+                if tunnels.len() > 2 * self.role.call_tunnels_kept {
+                    tunnels.retain(|_, w| w.strong_count() > 0);
+                    self.role.call_tunnels_kept = tunnels.len().max(64);
+                }
+                c
+            }
+        };
         let call = Call {
             user: Vec::new(),
             nas_port: (u32::from(key.tunnel) << 16) | u32::from(key.session),
@@ -1427,13 +1469,9 @@ impl LnsCore {
                 crate::l2tp::Avp::CalledNumber(v) => Some(v),
                 _ => None,
             }),
-            lac: t.peer.ip(),
-            lns: t.local.ip(),
-            lac_name: t.peer_info.host_name.clone(),
-            lns_name: self.endpoint.config().host_name.clone(),
+            tunnel,
             // Unique across restarts: a per-boot prefix and a counter.
             session_id: format!("{:08X}{:08X}", self.role.boot, self.role.next_acct),
-            tunnel_connection: format!("{:08X}{:04X}", self.role.boot, key.tunnel),
         };
         self.role.next_acct += 1;
         // RFC 2661 §5.4: the LAC asks with Sequencing Required (AVP 39) in

@@ -11,6 +11,7 @@ use super::packet::{Attr, Code, Packet, attr, ms};
 use crate::ppp::auth::{Credentials, Decision};
 use crate::ppp::link::DownCause;
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
 
 /// The NAS's identity.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +33,17 @@ pub struct Call {
     pub calling: Option<Vec<u8>>,
     /// Called-Station-Id: the L2TP Called Number.
     pub called: Option<Vec<u8>>,
+    /// What it shares with the other calls of its tunnel.
+    pub tunnel: Arc<CallTunnel>,
+    /// Acct-Session-Id.
+    pub session_id: String,
+}
+
+/// What every call of one tunnel tells RADIUS alike: shared by them, not
+/// copied into each (a tunnel may carry tens of thousands of calls; issue
+/// 18, memory per session).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallTunnel {
     /// Tunnel-Client-Endpoint (the LAC) and Tunnel-Server-Endpoint (us).
     pub lac: IpAddr,
     /// See `lac`.
@@ -40,10 +52,8 @@ pub struct Call {
     pub lac_name: Vec<u8>,
     /// Tunnel-Server-Auth-ID: our Host Name.
     pub lns_name: Vec<u8>,
-    /// Acct-Session-Id.
-    pub session_id: String,
     /// Acct-Tunnel-Connection: the tunnel's identity (RFC 2867).
-    pub tunnel_connection: String,
+    pub connection: String,
 }
 
 /// Service-Type Framed, Framed-Protocol PPP, NAS-Port-Type Virtual (RFC
@@ -78,25 +88,20 @@ fn common(nas: &Nas, call: &Call, out: &mut Vec<Attr>) {
     // in the first octet.
     out.push(Attr::new(attr::TUNNEL_TYPE, vec![0, 0, 0, 3]));
     out.push(Attr::new(attr::TUNNEL_MEDIUM_TYPE, vec![0, 0, 0, 1]));
+    let t = &call.tunnel;
     out.push(Attr::new(
         attr::TUNNEL_CLIENT_ENDPOINT,
-        call.lac.to_string().into_bytes(),
+        t.lac.to_string().into_bytes(),
     ));
     out.push(Attr::new(
         attr::TUNNEL_SERVER_ENDPOINT,
-        call.lns.to_string().into_bytes(),
+        t.lns.to_string().into_bytes(),
     ));
-    if !call.lac_name.is_empty() {
-        out.push(Attr::new(
-            attr::TUNNEL_CLIENT_AUTH_ID,
-            call.lac_name.clone(),
-        ));
+    if !t.lac_name.is_empty() {
+        out.push(Attr::new(attr::TUNNEL_CLIENT_AUTH_ID, t.lac_name.clone()));
     }
-    if !call.lns_name.is_empty() {
-        out.push(Attr::new(
-            attr::TUNNEL_SERVER_AUTH_ID,
-            call.lns_name.clone(),
-        ));
+    if !t.lns_name.is_empty() {
+        out.push(Attr::new(attr::TUNNEL_SERVER_AUTH_ID, t.lns_name.clone()));
     }
     out.push(Attr::new(
         attr::ACCT_SESSION_ID,
@@ -286,7 +291,7 @@ pub fn accounting_request(
     a.push(Attr::u32(attr::ACCT_AUTHENTIC, 1)); // RADIUS
     a.push(Attr::new(
         attr::ACCT_TUNNEL_CONNECTION,
-        call.tunnel_connection.clone().into_bytes(),
+        call.tunnel.connection.clone().into_bytes(),
     ));
     if let Some(ip) = framed_ip {
         a.push(Attr::new(attr::FRAMED_IP_ADDRESS, ip.octets().to_vec()));
@@ -329,12 +334,14 @@ mod tests {
             nas_port: 0x0001_0002,
             calling: Some(b"0123".to_vec()),
             called: None,
-            lac: "10.0.0.2".parse().unwrap(),
-            lns: "10.0.0.1".parse().unwrap(),
-            lac_name: b"lac1".to_vec(),
-            lns_name: b"xlns".to_vec(),
+            tunnel: Arc::new(CallTunnel {
+                lac: "10.0.0.2".parse().unwrap(),
+                lns: "10.0.0.1".parse().unwrap(),
+                lac_name: b"lac1".to_vec(),
+                lns_name: b"xlns".to_vec(),
+                connection: "1".into(),
+            }),
             session_id: "00000001-00000001".into(),
-            tunnel_connection: "1".into(),
         }
     }
 
