@@ -147,6 +147,14 @@ impl Resolved {
     }
 }
 
+/// A session lnsd wrote into the table (see `TableDataPlane::sessions`).
+#[derive(Debug, Clone, Copy)]
+struct Written {
+    id: SlotId,
+    via: Ipv4Addr,
+    sequenced: bool,
+}
+
 /// The table-backed data plane.
 #[derive(Debug)]
 pub struct TableDataPlane {
@@ -154,7 +162,11 @@ pub struct TableDataPlane {
     access: String,
     core: String,
     core_gateway: Ipv4Addr,
-    sessions: HashMap<SessionKey, (SlotId, Session, Ipv4Addr)>,
+    /// What lnsd keeps of each session it wrote: its slot, the neighbour
+    /// its frames go to, and whether it is sequenced. The record itself is
+    /// in the table, read back when needed, not copied here (a million
+    /// sessions would each pay for it twice; issue 18, memory).
+    sessions: HashMap<SessionKey, Written>,
     hops: HashMap<Ipv4Addr, Hop>,
     free_hops: Vec<u32>,
     /// Switched calls by leg A.
@@ -272,7 +284,11 @@ impl TableDataPlane {
     /// next hop its route gives.
     fn reroute(&mut self, key: SessionKey, lac: Ipv4Addr, route: Option<(Ipv4Addr, u32)>) {
         let via = route.map_or(lac, |(v, _)| v);
-        let Some((id, s, old)) = self.sessions.get(&key).cloned() else {
+        let Some(w) = self.sessions.get(&key).copied() else {
+            return;
+        };
+        let (id, old) = (w.id, w.via);
+        let Some(s) = self.writer.session(id) else {
             return;
         };
         // The ids may have been reused by a session of another LAC.
@@ -291,7 +307,7 @@ impl TableDataPlane {
         match self.writer.update(id, &moved) {
             Ok(()) => {
                 self.release_hop(old);
-                self.sessions.insert(key, (id, moved, via));
+                self.sessions.insert(key, Written { via, ..w });
             }
             Err(err) => {
                 self.release_hop(via);
@@ -388,9 +404,7 @@ impl TableDataPlane {
         &self,
         key: SessionKey,
     ) -> Option<lns_dataplane::table::counters::SessionCounters> {
-        self.sessions
-            .get(&key)
-            .map(|(id, _, _)| self.writer.counters(*id))
+        self.sessions.get(&key).map(|w| self.writer.counters(w.id))
     }
 
     /// The next-hop index for neighbour `via`, taking a reference.
@@ -666,11 +680,8 @@ impl DataPlane for TableDataPlane {
         if let Some((id, seq)) = self.legs.get(&key) {
             return seq.then(|| self.writer.next_ns(*id)).flatten();
         }
-        let (id, s, _) = self.sessions.get(&key)?;
-        s.template
-            .sequencing()
-            .then(|| self.writer.next_ns(*id))
-            .flatten()
+        let w = self.sessions.get(&key)?;
+        w.sequenced.then(|| self.writer.next_ns(w.id)).flatten()
     }
 
     fn install(&mut self, e: &SessionEntry) {
@@ -683,13 +694,13 @@ impl DataPlane for TableDataPlane {
             );
             return;
         };
-        if let Some((id, _, via)) = self.sessions.get(&e.key).cloned() {
+        if let Some(Written { id, via, .. }) = self.sessions.get(&e.key).copied() {
             let hop = self.hops.get(&via).map_or(0, |h| h.index);
             if let Some(s) = self.session(e, hop) {
                 match self.writer.update(id, &s) {
                     Ok(()) => {
                         if let Some(x) = self.sessions.get_mut(&e.key) {
-                            x.1 = s;
+                            x.sequenced = s.template.sequencing();
                         }
                     }
                     Err(err) => {
@@ -719,7 +730,8 @@ impl DataPlane for TableDataPlane {
         // lnsd numbered the session's PPP negotiation: the workers go on.
         match self.writer.insert_at_ns(&s, e.next_ns) {
             Ok(id) => {
-                self.sessions.insert(e.key, (id, s, via));
+                let sequenced = s.template.sequencing();
+                self.sessions.insert(e.key, Written { id, via, sequenced });
                 self.stats.installed += 1;
                 if route == Route::Asked {
                     self.wait_for(lac, Waiter::Session(e.key));
@@ -737,7 +749,7 @@ impl DataPlane for TableDataPlane {
     }
 
     fn remove(&mut self, key: SessionKey) -> Removed {
-        let Some((id, s, via)) = self.sessions.remove(&key) else {
+        let Some(Written { id, via, sequenced }) = self.sessions.remove(&key) else {
             return Removed::default();
         };
         let removed = self.writer.remove_taking_ns(id);
@@ -754,7 +766,7 @@ impl DataPlane for TableDataPlane {
             "session left the data plane"
         );
         Removed {
-            next_ns: s.template.sequencing().then_some(ns),
+            next_ns: sequenced.then_some(ns),
             usage: usage(&c),
         }
     }
@@ -1030,16 +1042,18 @@ mod tests {
         t.install(&first);
         assert_eq!(t.take_lookups(), vec![lac]);
         assert!(t.take_lookups().is_empty(), "asked once");
-        let (_, s, via) = t.sessions[&first.key];
-        assert_eq!(via, lac);
+        let w = t.sessions[&first.key];
+        let s = t.writer.session(w.id).unwrap();
+        assert_eq!(w.via, lac);
         assert_eq!(s.lac_nexthop, t.hops[&lac].index);
 
         t.routes_resolved(&Resolved {
             routes: vec![(lac, Some((router, 1)))],
             neighbours: vec![],
         });
-        let (_, s, via) = t.sessions[&first.key];
-        assert_eq!(via, router);
+        let w = t.sessions[&first.key];
+        let s = t.writer.session(w.id).unwrap();
+        assert_eq!(w.via, router);
         assert_eq!(s.lac_nexthop, t.hops[&router].index);
         assert!(!t.hops.contains_key(&lac), "the on-link guess is released");
         // What the workers read.
@@ -1049,7 +1063,7 @@ mod tests {
         let second = entry(2, lac);
         t.install(&second);
         assert!(t.take_lookups().is_empty(), "the route is known");
-        assert_eq!(t.sessions[&second.key].2, router);
+        assert_eq!(t.sessions[&second.key].via, router);
         assert_eq!(t.hops[&router].users, 2);
         t.remove(first.key);
         t.remove(second.key);

@@ -1488,6 +1488,19 @@ impl Writer {
         self.region.take_ns(id.slot, id.generation)
     }
 
+    /// The record in slot `id`, read back (lnsd keeps no copy of what it
+    /// wrote: a million sessions would each pay for it twice); `None` if
+    /// `id` is not live.
+    pub fn session(&self, id: SlotId) -> Option<Session> {
+        if !self.live(id) {
+            return None;
+        }
+        self.region
+            .read_session(id.slot)
+            .filter(|&(generation, _)| generation == id.generation)
+            .map(|(_, s)| s)
+    }
+
     /// The Ns the session's next data message will carry, not taken
     /// (read before [`Writer::remove`] so lnsd continues the sequence).
     pub fn peek_ns(&self, id: SlotId) -> Option<u16> {
@@ -1685,6 +1698,26 @@ mod tests {
         assert!(!r.may_hold_v6(p2));
         w.remove(b).unwrap();
         assert!(!v4([10, 1, 2, 3]));
+    }
+
+    #[test]
+    fn the_writer_reads_back_what_it_wrote_while_it_is_live() {
+        let mut w = Writer::heap(Sizes {
+            capacity: 8,
+            workers: 1,
+        })
+        .unwrap();
+        let a = w.insert(&session(1, 7)).unwrap();
+        assert_eq!(w.session(a), Some(session(1, 7)));
+        w.update(a, &session(1, 9)).unwrap();
+        assert_eq!(w.session(a), Some(session(1, 9)));
+        w.remove(a).unwrap();
+        assert_eq!(w.session(a), None);
+        // Its slot reused: the old id does not read the new session.
+        let b = w.insert(&session(2, 7)).unwrap();
+        assert_eq!(b.slot, a.slot);
+        assert_eq!(w.session(a), None);
+        assert_eq!(w.session(b), Some(session(2, 7)));
     }
 
     fn session(n: u16, variant: u16) -> Session {
