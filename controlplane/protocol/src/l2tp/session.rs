@@ -101,21 +101,23 @@ pub struct CallParams {
 
 impl Default for CallParams {
     fn default() -> Self {
-        CallParams {
-            calling_number: None,
-            called_number: None,
-            sub_address: None,
-            bearer_type: bearer::DIGITAL,
-            framing_type: framing::SYNC,
-            connect_speed: 100_000_000,
-            minimum_bps: 0,
-            physical_channel: None,
-            sequencing_required: false,
-            extra_request: Vec::new(),
-            extra_connect: Vec::new(),
-        }
+        DEFAULT_PARAMS.clone()
     }
 }
+
+static DEFAULT_PARAMS: CallParams = CallParams {
+    calling_number: None,
+    called_number: None,
+    sub_address: None,
+    bearer_type: bearer::DIGITAL,
+    framing_type: framing::SYNC,
+    connect_speed: 100_000_000,
+    minimum_bps: 0,
+    physical_channel: None,
+    sequencing_required: false,
+    extra_request: Vec::new(),
+    extra_connect: Vec::new(),
+};
 
 /// Why a session ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,8 +162,10 @@ pub struct Session {
     pub state: SessionState,
     /// Call Serial Number (§4.4.5).
     pub serial: u32,
-    /// Parameters when we originate (LAC incoming, LNS outgoing).
-    pub params: CallParams,
+    /// Parameters when we originate (LAC incoming, LNS outgoing); `None`
+    /// for a call the peer placed, whose messages carry none of them (a
+    /// session keeps no room for them then: issue 18, memory).
+    pub params: Option<Box<CallParams>>,
     /// AVPs the peer sent for this call (request, reply, connect), in order,
     /// until it is up: then they go to PPP and AAA (proxy LCP, calling
     /// number etc.) with [`Event::SessionUp`](crate::l2tp::Event::SessionUp).
@@ -205,15 +209,20 @@ impl Session {
             kind,
             state,
             serial: 0,
-            params: CallParams::default(),
+            params: None,
             peer_avps: Vec::new(),
         }
+    }
+
+    /// Its parameters (the defaults when none were given).
+    pub fn params(&self) -> &CallParams {
+        self.params.as_deref().unwrap_or(&DEFAULT_PARAMS)
     }
 
     /// The request that opens a call we originate: ICRQ (§6.6) or OCRQ
     /// (§6.9).
     pub fn request(&self) -> ControlMessage {
-        let p = &self.params;
+        let p = self.params();
         let mut avps = vec![
             Avp::AssignedSessionId(self.local_id),
             Avp::CallSerialNumber(self.serial),
@@ -252,7 +261,7 @@ impl Session {
 
     /// ICCN (§6.8) or OCCN (§6.10).
     fn connect(&self, t: MessageType) -> ControlMessage {
-        let p = &self.params;
+        let p = self.params();
         let mut avps = vec![
             Avp::TxConnectSpeed(p.connect_speed),
             Avp::FramingType(p.framing_type),
@@ -589,7 +598,7 @@ mod tests {
     #[test]
     fn lns_outgoing_all_states() {
         let mut s = Session::new(5, 0, CallKind::LnsOutgoing, SessionState::WaitTunnel);
-        s.params.called_number = Some(b"5551234".to_vec());
+        s.params.get_or_insert_default().called_number = Some(b"5551234".to_vec());
         assert_eq!(
             sent_type(&s.step(Input::TunnelOpen)),
             Some(MessageType::Ocrq)
@@ -622,7 +631,7 @@ mod tests {
         // Encoding then decoding runs the §6 required-AVP check.
         for kind in [CallKind::LacIncoming, CallKind::LnsOutgoing] {
             let mut s = Session::new(5, 0, kind, SessionState::WaitTunnel);
-            s.params.called_number = Some(b"1".to_vec());
+            s.params.get_or_insert_default().called_number = Some(b"1".to_vec());
             let msg = s.request();
             let mut out = Vec::new();
             msg.encode(&mut out, None).unwrap();

@@ -908,7 +908,7 @@ impl Tunnel {
         let id = self.alloc_session_id(ctx)?;
         let mut s = Session::new(id, 0, kind, SessionState::WaitTunnel);
         s.serial = serial;
-        s.params = params;
+        s.params = Some(Box::new(params));
         self.add_session(ctx, s);
         if self.state == TunnelState::Established {
             self.step_session(ctx, id, Input::TunnelOpen);
@@ -942,7 +942,7 @@ impl Tunnel {
     /// The bearer answered a call we were asked to place (§7.5.1).
     pub(crate) fn bearer_answer(&mut self, ctx: &mut Ctx<'_>, id: u16, sequencing: bool) {
         if let Some(s) = self.sessions.get_mut(&id) {
-            s.params.sequencing_required |= sequencing;
+            s.params.get_or_insert_default().sequencing_required |= sequencing;
         }
         self.step_session(ctx, id, Input::BearerAnswer);
     }
