@@ -1,6 +1,7 @@
 # Sourced by bench/lnsd-memory and bench/lnsd-setup-rate: lnsd on
 # loopback with CHAP local users user1..N (pw1..N), an IPv4 pool, no data
-# plane, and lns-bench as its LAC. Cleans up on exit.
+# plane (LNSD_TABLE=1: the tables of an external one), and lns-bench as
+# its LAC. Cleans up on exit.
 #   lnsd_lab SESSIONS      -> $tmp, $port, $lnsd_pid (lnsd started on $LNSD_CPUS)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -18,7 +19,7 @@ lnsd_lab() {
   }
   port=$((20000 + RANDOM % 20000))
   python3 - "$tmp" "$sessions" "$port" <<'PY'
-import sys
+import os, sys
 tmp, n, port = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 with open(f"{tmp}/users.toml", "w") as f:
     for i in range(1, n + 1):
@@ -36,6 +37,17 @@ ipv6 = false
 [[pool]]
 name = "default"
 ranges = ["100.64.0.1-100.127.255.254"]
+''')
+    # LNSD_TABLE=1: lnsd writes every session into the shared-memory
+    # table as it would for a data plane (none runs), so its own
+    # bookkeeping for the data plane is counted too.
+    if os.environ.get("LNSD_TABLE") == "1":
+        f.write(f'''[dataplane]
+mode = "external"
+table = "{tmp}/table"
+capacity = {max(2 * n, 1024)}
+access_interface = "lo"
+core_gateway = "127.0.0.1"
 ''')
 PY
   RUST_LOG=${LNSD_LOG:-warn} taskset -c "${LNSD_CPUS:-0-1023}" "$lnsd" --config "$tmp/lnsd.toml" > "$tmp/lnsd.log" 2>&1 &
