@@ -10,6 +10,8 @@
 //!   IPv6CP, PAP, CHAP, MS-CHAPv2); knows nothing of L2TP.
 //! * [`aaa`]: local users, pools, RADIUS, Disconnect/CoA, tunnel
 //!   selection.
+//! * [`ipv6`]: IPv6 on a subscriber's link as its router (Router
+//!   Advertisements and when to send them).
 //! * [`engine`]: calls composed from the above, in every role (LNS,
 //!   multi-hop gateway, LAC), and the simulator.
 //! * [`cause`]: why a session ended, and every code each cause maps to.
@@ -19,6 +21,7 @@
 pub mod aaa;
 pub mod cause;
 pub mod engine;
+pub mod ipv6;
 pub mod l2tp;
 pub mod map;
 pub mod octets;

@@ -1,6 +1,7 @@
 //! Authentication, authorization and addressing for subscribers.
 //!
-//! * [`pool`]: IPv4 address pools (no address leased twice).
+//! * [`pool`]: IPv4 address pools and IPv6 prefix pools (nothing leased
+//!   twice); [`prefix`]: IPv6 prefixes and how a pool cuts its block.
 //! * [`assign`]: which address and IPv6CP identifier a subscriber gets.
 //! * [`schedule`]: a session's accounting clock (Session-Timeout, interims).
 //! * [`local`]: the local users file.
@@ -17,6 +18,7 @@ pub mod assign;
 pub mod dae;
 pub mod local;
 pub mod pool;
+pub mod prefix;
 pub mod radius;
 pub mod rate;
 pub mod schedule;

@@ -1,5 +1,7 @@
 //! IPv4 address pools: named sets of ranges that lease each address to at
-//! most one session at a time.
+//! most one session at a time; and IPv6 prefix pools, named blocks that
+//! lease each of their prefixes the same way ([`Pools::lease_prefix`],
+//! [`Pools::claim_prefix`], [`Pools::release_prefix`]).
 //!
 //! Contract: [`Pools::lease`] hands out an address from the named pool or
 //! says the pool is exhausted (never a duplicate); [`Pools::claim`] takes a
@@ -11,6 +13,7 @@
 //! address) is never leased nor claimed, whatever pool covers it: a
 //! subscriber given it would have local = remote address.
 
+use super::prefix::{Ipv6Net, PrefixPool};
 use crate::map::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 
@@ -137,6 +140,8 @@ pub enum PoolError {
     InUse(Ipv4Addr),
     /// The requested address is the LNS's own (reserved).
     Reserved(Ipv4Addr),
+    /// The requested prefix is leased to another session.
+    PrefixInUse(Ipv6Net),
 }
 
 impl std::fmt::Display for PoolError {
@@ -146,6 +151,7 @@ impl std::fmt::Display for PoolError {
             PoolError::Exhausted(p) => write!(f, "address pool {p:?} is exhausted"),
             PoolError::InUse(a) => write!(f, "address {a} is already in use"),
             PoolError::Reserved(a) => write!(f, "address {a} is the LNS's own (ppp.gateway)"),
+            PoolError::PrefixInUse(p) => write!(f, "prefix {p} is already in use"),
         }
     }
 }
@@ -158,6 +164,8 @@ pub struct Pools {
     pools: HashMap<String, Pool>,
     leased: HashSet<Ipv4Addr>,
     reserved: HashSet<Ipv4Addr>,
+    prefix_pools: HashMap<String, (PrefixPool, u64)>,
+    prefixes: HashSet<Ipv6Net>,
 }
 
 impl Pools {
@@ -241,6 +249,61 @@ impl Pools {
     pub fn release(&mut self, a: Ipv4Addr) -> bool {
         self.leased.remove(&a)
     }
+
+    /// Adds an IPv6 prefix pool (replacing one of that name).
+    pub fn add_prefixes(&mut self, name: &str, pool: PrefixPool) {
+        self.prefix_pools.insert(name.to_string(), (pool, 0));
+    }
+
+    /// Whether a prefix pool of that name exists.
+    pub fn has_prefix_pool(&self, name: &str) -> bool {
+        self.prefix_pools.contains_key(name)
+    }
+
+    /// Leases a free prefix from prefix pool `name`, round-robin as
+    /// addresses are (a just-released prefix is the last to be reused).
+    pub fn lease_prefix(&mut self, name: &str) -> Result<Ipv6Net, PoolError> {
+        let (p, cursor) = self
+            .prefix_pools
+            .get_mut(name)
+            .ok_or_else(|| PoolError::NoSuchPool(name.to_string()))?;
+        // A full pool of millions is not scanned whole: past its size in
+        // tries it is called exhausted (a lease is held per session, so
+        // the set says how many are out).
+        let size = p.size();
+        for _ in 0..size.min(self.prefixes.len() as u64 + 1) {
+            let net = p.nth(*cursor);
+            *cursor = (*cursor + 1) % size;
+            if self.prefixes.insert(net) {
+                return Ok(net);
+            }
+        }
+        Err(PoolError::Exhausted(name.to_string()))
+    }
+
+    /// Takes a specific prefix (RADIUS Framed-IPv6-Prefix or
+    /// Delegated-IPv6-Prefix), inside a pool or not.
+    pub fn claim_prefix(&mut self, net: Ipv6Net) -> Result<Ipv6Net, PoolError> {
+        if self.prefixes.insert(net) {
+            Ok(net)
+        } else {
+            Err(PoolError::PrefixInUse(net))
+        }
+    }
+
+    /// Returns a prefix; false if it was not leased.
+    pub fn release_prefix(&mut self, net: Ipv6Net) -> bool {
+        self.prefixes.remove(&net)
+    }
+
+    /// (size, leased) of one prefix pool.
+    pub fn prefix_usage(&self, name: &str) -> Option<(u64, usize)> {
+        let (p, _) = self.prefix_pools.get(name)?;
+        Some((
+            p.size(),
+            self.prefixes.iter().filter(|n| p.holds(n)).count(),
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -307,6 +370,40 @@ mod tests {
         assert_eq!(p.claim(gw), Err(PoolError::Reserved(gw)));
         p.unreserve(gw);
         assert_eq!(p.lease("x"), Ok(gw));
+    }
+
+    #[test]
+    fn prefixes_are_leased_once_claimed_ones_skipped_and_released() {
+        let mut p = Pools::default();
+        let block: Ipv6Net = "2001:db8:100::/62".parse().unwrap();
+        p.add_prefixes("v6", PrefixPool::new(block, 64).unwrap());
+        let second: Ipv6Net = "2001:db8:100:1::/64".parse().unwrap();
+        assert_eq!(p.claim_prefix(second), Ok(second));
+        assert_eq!(p.claim_prefix(second), Err(PoolError::PrefixInUse(second)));
+        let got: Vec<String> = (0..3)
+            .map(|_| p.lease_prefix("v6").unwrap().to_string())
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "2001:db8:100::/64",
+                "2001:db8:100:2::/64",
+                "2001:db8:100:3::/64"
+            ]
+        );
+        assert_eq!(p.lease_prefix("v6"), Err(PoolError::Exhausted("v6".into())));
+        assert_eq!(p.prefix_usage("v6"), Some((4, 4)));
+        assert!(p.release_prefix(second));
+        assert!(!p.release_prefix(second));
+        assert_eq!(p.lease_prefix("v6"), Ok(second));
+        assert_eq!(
+            p.lease_prefix("none"),
+            Err(PoolError::NoSuchPool("none".into()))
+        );
+        // A claim outside every pool is held too.
+        let outside: Ipv6Net = "2001:db8:ffff::/56".parse().unwrap();
+        assert_eq!(p.claim_prefix(outside), Ok(outside));
+        assert_eq!(p.prefix_usage("v6"), Some((4, 4)));
     }
 
     #[test]
