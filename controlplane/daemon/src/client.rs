@@ -560,6 +560,11 @@ async fn session(
                         }
                     }
                 }
+                // The address is the LNS's to route; the TUN keeps its
+                // link-local one (global IPv6 on the TUN is not built).
+                LacEvent::Ipv6Configured { address, .. } => {
+                    tracing::info!(%address, "IPv6 address from the LNS's Router Advertisement");
+                }
                 LacEvent::Packet { key, packet, .. } => {
                     if up.as_ref().is_some_and(|u| u.key == key)
                         && let Err(e) = tun.send(&packet).await
@@ -693,6 +698,11 @@ async fn answer(
                             lac.hang_up(Instant::now(), key);
                         }
                     }
+                }
+                // The address is the LNS's to route; the TUN keeps its
+                // link-local one (global IPv6 on the TUN is not built).
+                LacEvent::Ipv6Configured { address, .. } => {
+                    tracing::info!(%address, "IPv6 address from the LNS's Router Advertisement");
                 }
                 LacEvent::Packet { key, packet, .. } => {
                     if up.as_ref().is_some_and(|u| u.key == key)

@@ -33,6 +33,12 @@ pub struct Config {
     /// `[[pool]]`: IPv4 address pools.
     #[serde(default, rename = "pool")]
     pub pools: Vec<PoolCfg>,
+    /// `[ipv6]`: IPv6 on subscriber links (Router Advertisements).
+    #[serde(default)]
+    pub ipv6: Ipv6Cfg,
+    /// `[[ipv6_pool]]`: IPv6 prefix pools.
+    #[serde(default, rename = "ipv6_pool")]
+    pub ipv6_pools: Vec<Ipv6PoolCfg>,
     /// `[radius]`: RADIUS authentication, accounting, Disconnect/CoA.
     pub radius: Option<Radius>,
     /// `[dataplane]`: the AF_XDP forwarding process.
@@ -592,6 +598,116 @@ pub struct PoolCfg {
     pub rate_profile: Option<String>,
 }
 
+/// `[[ipv6_pool]]`: a block handing out prefixes of one length.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ipv6PoolCfg {
+    /// Pool name (`ipv6.pool` and RADIUS Framed-IPv6-Pool refer to it).
+    pub name: String,
+    /// The block, `"2001:db8:100::/40"`.
+    pub prefix: lns_protocol::aaa::prefix::Ipv6Net,
+    /// The length of each prefix handed out (64 for a subscriber link).
+    #[serde(default = "default_v6_length")]
+    pub length: u8,
+}
+
+fn default_v6_length() -> u8 {
+    64
+}
+
+/// `[ipv6]`: IPv6 on subscriber links once their IPv6CP opens (needs
+/// `ppp.ipv6`). Names follow RFC 4861 §6.2.1.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ipv6Cfg {
+    /// Send Router Advertisements with a /64 per link (RFC 4861, 4862).
+    #[serde(default)]
+    pub ra: bool,
+    /// The `[[ipv6_pool]]` of /64s for links RADIUS gives no prefix to.
+    pub pool: Option<String>,
+    /// M flag: addresses by DHCPv6.
+    #[serde(default)]
+    pub managed: bool,
+    /// O flag: other configuration (DNS) by DHCPv6.
+    #[serde(default)]
+    pub other: bool,
+    /// Recursive DNS servers in each advertisement (RFC 8106 §5.1).
+    #[serde(default)]
+    pub dns: Vec<std::net::Ipv6Addr>,
+    /// DNS search list in each advertisement (RFC 8106 §5.2).
+    #[serde(default)]
+    pub dns_search: Vec<String>,
+    /// MaxRtrAdvInterval, seconds (4 to 1800); MinRtrAdvInterval is a
+    /// third of it (at least 3).
+    #[serde(default = "default_ra_interval")]
+    pub ra_interval_secs: u32,
+    /// Router Lifetime, seconds (default three intervals).
+    pub router_lifetime_secs: Option<u16>,
+    /// The prefix's valid lifetime, seconds.
+    #[serde(default = "default_valid_lifetime")]
+    pub valid_lifetime_secs: u32,
+    /// The prefix's preferred lifetime, seconds.
+    #[serde(default = "default_preferred_lifetime")]
+    pub preferred_lifetime_secs: u32,
+    /// An MTU option (none: the subscriber's MRU stands).
+    pub mtu: Option<u32>,
+}
+
+fn default_ra_interval() -> u32 {
+    600
+}
+
+fn default_valid_lifetime() -> u32 {
+    2_592_000
+}
+
+fn default_preferred_lifetime() -> u32 {
+    604_800
+}
+
+impl Default for Ipv6Cfg {
+    fn default() -> Self {
+        Ipv6Cfg {
+            ra: false,
+            pool: None,
+            managed: false,
+            other: false,
+            dns: Vec::new(),
+            dns_search: Vec::new(),
+            ra_interval_secs: default_ra_interval(),
+            router_lifetime_secs: None,
+            valid_lifetime_secs: default_valid_lifetime(),
+            preferred_lifetime_secs: default_preferred_lifetime(),
+            mtu: None,
+        }
+    }
+}
+
+impl Ipv6Cfg {
+    /// The advertisements' settings, unchecked.
+    pub fn ra_config(&self) -> lns_protocol::ipv6::nd::RaConfig {
+        let max = self.ra_interval_secs;
+        lns_protocol::ipv6::nd::RaConfig {
+            managed: self.managed,
+            other: self.other,
+            router_lifetime: self.router_lifetime_secs.unwrap_or_else(|| {
+                u16::try_from(max.saturating_mul(3))
+                    .unwrap_or(9000)
+                    .min(9000)
+            }),
+            mtu: self.mtu,
+            valid_lifetime: self.valid_lifetime_secs,
+            preferred_lifetime: self.preferred_lifetime_secs,
+            dns: self.dns.clone(),
+            search: self.dns_search.clone(),
+            dns_lifetime: max.saturating_mul(3),
+            max_interval: max,
+            min_interval: (max / 3).max(3),
+            ..Default::default()
+        }
+    }
+}
+
 /// `[l2tp]`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -1060,6 +1176,7 @@ impl Config {
                 return Err(bad(format!("pool[{i}].ranges"), "needs at least one range"));
             }
         }
+        self.validate_ipv6()?;
         let profiles = self.rate_settings()?.profiles;
         for (i, pool) in self.pools.iter().enumerate() {
             if let Some(p) = &pool.rate_profile
@@ -1243,6 +1360,10 @@ impl Config {
             default_pool: p.default_pool.clone(),
             // Validated by `parse`.
             rates: self.rate_settings().unwrap_or_default(),
+            ipv6: lns_protocol::lns::Ipv6Settings {
+                ra: self.ipv6.ra.then(|| self.ipv6.ra_config()),
+                pool: self.ipv6.pool.clone(),
+            },
             radius: self.radius.as_ref().map(|r| {
                 use lns_protocol::aaa::radius::client::{ClientConfig, Server};
                 let servers = |v: &[RadiusServer]| {
@@ -1289,6 +1410,12 @@ impl Config {
         for p in &self.pools {
             pools.add(&p.name, p.ranges.clone());
         }
+        for p in &self.ipv6_pools {
+            // Validated by `parse`.
+            if let Ok(v6) = lns_protocol::aaa::prefix::PrefixPool::new(p.prefix, p.length) {
+                pools.add_prefixes(&p.name, v6);
+            }
+        }
         let covering = pools.reserve(self.ppp.gateway);
         if !covering.is_empty() {
             tracing::info!(
@@ -1305,6 +1432,56 @@ impl Config {
             .iter()
             .find(|p| p.address == Some(ip))
             .or_else(|| self.peers.iter().find(|p| p.address.is_none()))
+    }
+
+    fn validate_ipv6(&self) -> Result<(), ConfigError> {
+        use lns_protocol::aaa::prefix::PrefixPool;
+        let mut seen: Vec<(&str, PrefixPool)> = Vec::new();
+        for (i, p) in self.ipv6_pools.iter().enumerate() {
+            let pool = PrefixPool::new(p.prefix, p.length)
+                .map_err(|e| bad(format!("ipv6_pool[{i}]"), e))?;
+            for (name, other) in &seen {
+                if *name == p.name {
+                    return Err(bad(
+                        format!("ipv6_pool[{i}].name"),
+                        format!("{name:?} listed twice"),
+                    ));
+                }
+                if other.block.contains(&pool.block) || pool.block.contains(&other.block) {
+                    return Err(bad(
+                        format!("ipv6_pool[{i}].prefix"),
+                        format!("{} overlaps pool {name:?} ({})", pool.block, other.block),
+                    ));
+                }
+            }
+            seen.push((&p.name, pool));
+        }
+        let v = &self.ipv6;
+        if !v.ra {
+            return Ok(());
+        }
+        if !self.ppp.ipv6 {
+            return Err(bad(
+                "ipv6.ra",
+                "needs ppp.ipv6 = true (advertisements go over IPv6CP)",
+            ));
+        }
+        if let Some(name) = &v.pool {
+            match seen.iter().find(|(n, _)| n == name) {
+                None => return Err(bad("ipv6.pool", format!("no [[ipv6_pool]] named {name:?}"))),
+                Some((_, p)) if p.len != 64 => {
+                    return Err(bad(
+                        "ipv6.pool",
+                        format!(
+                            "pool {name:?} hands out /{}; a link's prefix is a /64 (RFC 4862 §5.5.3)",
+                            p.len
+                        ),
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        v.ra_config().check().map_err(|e| bad("ipv6", e))
     }
 
     fn validate_admin(&self) -> Result<(), ConfigError> {

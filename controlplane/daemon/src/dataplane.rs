@@ -1017,6 +1017,7 @@ mod tests {
             peer: (lac, 1701).into(),
             ipv4: Some(Ipv4Addr::new(100, 64, 0, session as u8)),
             ipv6_id: None,
+            ipv6_prefix: None,
             mru: 1500,
             sequencing: false,
             next_ns: 0,

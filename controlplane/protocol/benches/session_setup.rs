@@ -91,6 +91,7 @@ fn main() {
     let mut pools = Pools::default();
     pools.add("default", vec!["100.64.0.0/10".parse().expect("range")]);
     let cfg = LnsConfig {
+        ipv6: Default::default(),
         link: link(Side::Server),
         gateway: Ipv4Addr::new(100, 127, 255, 254),
         dns: [Some(Ipv4Addr::new(9, 9, 9, 9)), None],

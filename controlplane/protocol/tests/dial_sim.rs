@@ -29,6 +29,7 @@ fn lab(lac_answers: bool) -> (Sim<Mixed<NullDataPlane>>, usize) {
     let mut pools = Pools::default();
     pools.add("default", vec!["100.64.0.0/24".parse().unwrap()]);
     let cfg = LnsConfig {
+        ipv6: Default::default(),
         link: LinkConfig {
             lcp: LcpConfig {
                 side: Side::Server,

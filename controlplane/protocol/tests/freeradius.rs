@@ -85,6 +85,7 @@ impl World {
             AuthProtocol::Pap,
         ];
         let cfg = LnsConfig {
+            ipv6: Default::default(),
             link: LinkConfig {
                 lcp: LcpConfig {
                     side: Side::Server,

@@ -56,6 +56,7 @@ fn server_link(auth: AuthProtocol) -> LinkConfig {
 
 fn lns_cfg(auth: AuthProtocol, gateway: Ipv4Addr) -> LnsConfig {
     LnsConfig {
+        ipv6: Default::default(),
         link: server_link(auth),
         gateway,
         dns: [None, None],

@@ -80,6 +80,7 @@ fn lns(sequencing: DataSequencing, fast_start: bool) -> Lns<NumberingPlane> {
     let mut pools = Pools::default();
     pools.add("default", vec!["100.64.0.0/24".parse().unwrap()]);
     let cfg = LnsConfig {
+        ipv6: Default::default(),
         link: LinkConfig {
             lcp: LcpConfig {
                 side: Side::Server,

@@ -69,6 +69,7 @@ fn lns_with_pool(users: usize, auth: AuthProtocol, range: &str) -> Lns<NullDataP
     let mut pools = Pools::default();
     pools.add("default", vec![range.parse().unwrap()]);
     let cfg = LnsConfig {
+        ipv6: Default::default(),
         link: LinkConfig {
             lcp: LcpConfig {
                 side: Side::Server,

@@ -41,6 +41,9 @@ pub struct SessionEntry {
     pub ipv4: Option<Ipv4Addr>,
     /// The subscriber's interface identifier, once IPv6CP is open.
     pub ipv6_id: Option<[u8; 8]>,
+    /// The subscriber link's /64 (its first 8 octets), once IPv6CP is
+    /// open and a prefix was given.
+    pub ipv6_prefix: Option<[u8; 8]>,
     /// The subscriber's MRU (larger downstream packets are refused).
     pub mru: u16,
     /// Our data messages carry Ns/Nr (RFC 2661 §5.4).

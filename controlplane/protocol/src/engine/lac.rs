@@ -130,6 +130,19 @@ pub enum LacEvent {
         /// The packet.
         packet: Vec<u8>,
     },
+    /// A subscriber configured IPv6 from a Router Advertisement (RFC 4862
+    /// §5.5.3: the advertised /64 and its IPv6CP interface identifier);
+    /// again if a later advertisement changes its prefix.
+    Ipv6Configured {
+        /// The call.
+        key: SessionKey,
+        /// Its global address.
+        address: std::net::Ipv6Addr,
+        /// The router (the advertisement's source, its link-local address).
+        router: std::net::Ipv6Addr,
+        /// The advertisement as read.
+        advert: Box<crate::ipv6::nd::Advert>,
+    },
     /// A subscriber's PPP ended before it came up (its credentials
     /// refused, LCP or an NCP failed, ...): the call is being cleared.
     SetupFailed {
@@ -156,6 +169,8 @@ pub struct Sub {
     wire: Wire,
     ipv4: Option<Ipv4Addr>,
     ipv6_id: Option<[u8; 8]>,
+    /// Its address from the last Router Advertisement (SLAAC).
+    slaac: Option<std::net::Ipv6Addr>,
     reported: bool,
     /// The tunnel's queued-message count once the call's ICCN was
     /// queued: PPP waits until that many have left the send queue.
@@ -181,6 +196,7 @@ impl Sub {
             wire,
             ipv4: None,
             ipv6_id: None,
+            slaac: None,
             reported: false,
             iccn_mark: 0,
             attach_at: None,
@@ -357,6 +373,12 @@ impl Lac {
     /// it opened (possibly after IPCP).
     pub fn ipv6_id(&self, key: SessionKey) -> Option<[u8; 8]> {
         self.calls.get(&key).and_then(|s| s.ipv6_id)
+    }
+
+    /// A subscriber's global IPv6 address, once a Router Advertisement
+    /// gave it a prefix.
+    pub fn ipv6_address(&self, key: SessionKey) -> Option<std::net::Ipv6Addr> {
+        self.calls.get(&key).and_then(|s| s.slaac)
     }
 
     /// The DNS servers the LNS gave a subscriber in IPCP (RFC 1877).
@@ -580,6 +602,19 @@ impl Role for LacRole {
             LinkOutput::Up { ipv4, ipv6 } => {
                 s.ipv4 = s.ipv4.or(ipv4);
                 s.ipv6_id = s.ipv6_id.or(ipv6);
+                // A host whose interface comes up asks for a router at
+                // once (RFC 4861 §6.3.7).
+                if let Some(id) = ipv6 {
+                    let ns = s.sends_ns().then(|| Lac::take_ns(s));
+                    let tx = s
+                        .wire
+                        .transmit_owned(ns, 0x0057, crate::ipv6::nd::solicit(id));
+                    let mark = s.iccn_mark;
+                    e.queue_ppp(key, mark, tx);
+                }
+                let Some(s) = e.calls.get_mut(&key) else {
+                    return ControlFlow::Break(());
+                };
                 if !s.reported && s.ipv4.is_some() {
                     s.reported = true;
                     e.events.push_back(LacEvent::SubscriberUp {
@@ -623,6 +658,34 @@ impl Role for LacRole {
             s.lns_sequences = frame::sequenced(datagram).is_some();
         }
         let ppp = datagram.get(payload_offset..).and_then(frame::decapsulate);
+        // A Router Advertisement configures the host (RFC 4862 §5.5.3);
+        // it is not traffic.
+        if let (Some(s), Some((0x0057, info))) = (e.calls.get_mut(&key), ppp)
+            && let Some(advert) = crate::ipv6::nd::Advert::parse(info)
+        {
+            let id = s.ipv6_id.unwrap_or_default();
+            let address = advert
+                .prefixes
+                .iter()
+                .find(|p| p.autonomous && p.len == 64 && p.valid > 0)
+                .map(|p| {
+                    let mut a = p.prefix.octets();
+                    a[8..].copy_from_slice(&id);
+                    std::net::Ipv6Addr::from(a)
+                });
+            if let Some(address) = address
+                && s.slaac != Some(address)
+            {
+                s.slaac = Some(address);
+                e.events.push_back(LacEvent::Ipv6Configured {
+                    key,
+                    address,
+                    router: advert.src,
+                    advert: Box::new(advert),
+                });
+            }
+            return;
+        }
         if let (Some(_), Some((p @ (0x0021 | 0x0057), info))) = (e.calls.get(&key), ppp) {
             e.events.push_back(LacEvent::Packet {
                 key,

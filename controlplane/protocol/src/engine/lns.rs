@@ -20,6 +20,7 @@
 use crate::aaa::assign::{Addressing, Wanted};
 use crate::aaa::local::Users;
 use crate::aaa::pool::Pools;
+use crate::aaa::prefix::Ipv6Net;
 use crate::aaa::radius::client::{Client, ClientConfig, ClientOutput, Service};
 use crate::aaa::radius::nas::{self, Authorization, Call, CallTunnel, Nas, Status, Usage};
 use crate::aaa::radius::packet::Packet;
@@ -29,6 +30,8 @@ use crate::engine::call::{PppCall, Wire};
 use crate::engine::frame;
 use crate::engine::role::{Engine, Role};
 use crate::engine::switch::{self, Leg, Relay, Switch, SwitchConfig, SwitchOutput};
+use crate::ipv6::nd::{NdError, RaConfig, RouterAdvert};
+use crate::ipv6::ra::Advertiser;
 use crate::l2tp::avp::ResultCode;
 use crate::l2tp::result::{CdnResult, ErrorCode};
 use crate::l2tp::{CallKind, Endpoint, Event, SessionKey, Transmit};
@@ -61,6 +64,48 @@ pub struct LnsConfig {
     pub radius: Option<RadiusSettings>,
     /// Rate profiles, defaults, and what an unusable RADIUS rate does.
     pub rates: rate::Settings,
+    /// IPv6 service on subscriber links.
+    pub ipv6: Ipv6Settings,
+}
+
+/// IPv6 service on subscriber links (DESIGN §2.2, dual stack).
+#[derive(Debug, Clone, Default)]
+pub struct Ipv6Settings {
+    /// Router Advertisements once a link's IPv6CP opens (RFC 4861 §6.2);
+    /// `None`: none, and no prefix (IPv6CP alone).
+    pub ra: Option<RaConfig>,
+    /// The pool of /64s a link's prefix comes from when RADIUS names
+    /// neither a prefix (Framed-IPv6-Prefix) nor a pool
+    /// (Framed-IPv6-Pool).
+    pub pool: Option<String>,
+}
+
+/// IPv6 counters (subscriber links).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Ipv6Stats {
+    /// Router Advertisements sent.
+    pub advertisements: u64,
+    /// Valid Router Solicitations received.
+    pub solicitations: u64,
+    /// Router Solicitations refused (RFC 4861 §6.1.1: wrong hop limit,
+    /// checksum, code or options), dropped.
+    pub solicitations_invalid: u64,
+    /// Other IPv6 packets to us as the link's router (neighbor
+    /// discovery we do not answer on a PPP link), dropped.
+    pub ignored: u64,
+    /// Links whose IPv6CP opened without a prefix: the pool was
+    /// exhausted or unknown, or RADIUS gave one that is taken or not a
+    /// /64. Their IPv4 is unaffected.
+    pub prefix_failures: u64,
+}
+
+/// A subscriber link's IPv6 service once its IPv6CP opened.
+#[derive(Debug)]
+struct V6Link {
+    /// Its /64 (leased or claimed; released when the session ends).
+    prefix: Option<Ipv6Net>,
+    /// When to advertise it.
+    ra: Advertiser,
 }
 
 fn settings_nas_of(cfg: &LnsConfig) -> Option<&Nas> {
@@ -190,6 +235,9 @@ pub struct Sub {
     removing: bool,
     /// Packets from the subscriber at the last look (Idle-Timeout).
     seen_up: u64,
+    /// IPv6 service, once IPv6CP opened with Router Advertisements on
+    /// (boxed: an IPv4-only session keeps no room for it).
+    v6: Option<Box<V6Link>>,
 }
 
 /// An Accounting-Stop waiting for the session's last counters from the
@@ -198,6 +246,7 @@ pub struct Sub {
 struct PendingStop {
     call: Call,
     ipv4: Option<Ipv4Addr>,
+    ipv6_prefix: Option<Ipv6Net>,
     class: Vec<Vec<u8>>,
     session_time: u32,
     cause: DownCause,
@@ -211,9 +260,15 @@ impl PppCall for Sub {
     fn link_mut(&mut self) -> Option<&mut Link> {
         Some(&mut self.link)
     }
-    /// Session-Timeout and Acct-Interim-Interval.
+    /// Session-Timeout and Acct-Interim-Interval, and the next Router
+    /// Advertisement.
     fn deadline(&self) -> Option<Instant> {
-        self.clock.next()
+        let ra = self
+            .v6
+            .as_ref()
+            .filter(|_| self.link.ipv6_open())
+            .map(|v| v.ra.next());
+        [self.clock.next(), ra].into_iter().flatten().min()
     }
 }
 
@@ -318,6 +373,8 @@ pub struct LnsRole {
     /// Subscriber IP packets that reached the control plane (only while
     /// the data plane is not forwarding); dropped.
     pub data_punted: u64,
+    /// IPv6 on subscriber links.
+    pub ipv6: Ipv6Stats,
     /// PPP frames to send, numbered (sequenced sessions) when taken.
     transmits: VecDeque<PppOut>,
     seed: u64,
@@ -430,6 +487,7 @@ impl LnsCore {
             addressing: Addressing::new(pools),
             dp_ops: VecDeque::new(),
             data_punted: 0,
+            ipv6: Ipv6Stats::default(),
             transmits: VecDeque::new(),
             seed,
             ppp_orphans: 0,
@@ -838,7 +896,10 @@ impl LnsCore {
             &settings.nas,
             &s.call,
             status,
-            s.ipv4,
+            nas::Framed {
+                ipv4: s.ipv4,
+                ipv6_prefix: s.v6.as_ref().and_then(|v| v.prefix),
+            },
             usage,
             cause.map(nas::terminate_cause),
             &class,
@@ -859,6 +920,7 @@ impl LnsCore {
         Some(PendingStop {
             call: s.call.clone(),
             ipv4: s.ipv4,
+            ipv6_prefix: s.v6.as_ref().and_then(|v| v.prefix),
             class: s
                 .authz
                 .as_ref()
@@ -880,7 +942,10 @@ impl LnsCore {
             &settings.nas,
             &p.call,
             Status::Stop,
-            p.ipv4,
+            nas::Framed {
+                ipv4: p.ipv4,
+                ipv6_prefix: p.ipv6_prefix,
+            },
             usage_of(p.forwarded + last, p.session_time),
             Some(nas::terminate_cause(&p.cause)),
             &p.class,
@@ -1064,6 +1129,7 @@ impl LnsCore {
             peer: s.wire.peer,
             ipv4: s.ipv4,
             ipv6_id: s.ipv6_id,
+            ipv6_prefix: s.v6.as_ref().and_then(|v| v.prefix).map(|p| p.head()),
             mru: s.link.lcp().peer_mru,
             sequencing: s.sequencing,
             next_ns: s.ns,
@@ -1294,7 +1360,7 @@ impl LnsCore {
             &settings.nas,
             &call,
             status,
-            None,
+            nas::Framed::default(),
             usage,
             cause.map(nas::terminate_cause),
             &[],
@@ -1529,6 +1595,7 @@ impl LnsCore {
             idle_asked: false,
             removing: false,
             seen_up: 0,
+            v6: None,
             link: {
                 match crate::engine::proxy::from_avps(avps) {
                     Some(p) => match link.start_proxied(now, &p) {
@@ -1646,6 +1713,9 @@ impl LnsCore {
             (_, None) => {}
         }
         self.role.addressing.release(s.ipv4, s.ipv6_id);
+        if let Some(p) = s.v6.as_ref().and_then(|v| v.prefix) {
+            self.role.addressing.pools.release_prefix(p);
+        }
         let ppp = cause.ppp_cause();
         // RFC 2661 §4.4.2: our own decision to end the call (operator,
         // RADIUS Disconnect, session timeout, no address) is result 3
@@ -1789,6 +1859,24 @@ impl Role for LnsRole {
             LinkOutput::Up { ipv4, ipv6 } => {
                 s.ipv4 = s.ipv4.or(ipv4);
                 s.ipv6_id = s.ipv6_id.or(ipv6);
+                if ipv6.is_some()
+                    && s.v6.is_none()
+                    && let Some(ra) = &e.role.cfg.ipv6.ra
+                {
+                    let prefix =
+                        link_prefix(&mut e.role.addressing, &e.role.cfg.ipv6, s.authz.as_deref());
+                    if let Err(why) = &prefix {
+                        e.role.ipv6.prefix_failures += 1;
+                        tracing::warn!(tunnel = key.tunnel, session = key.session, user = %String::from_utf8_lossy(&s.user), reason = %why, "IPv6CP open without a prefix");
+                    }
+                    let seed =
+                        e.role.seed as u32 ^ u32::from(key.session) << 16 ^ u32::from(key.tunnel);
+                    s.v6 = Some(Box::new(V6Link {
+                        prefix: prefix.ok(),
+                        ra: Advertiser::start(now, seed),
+                    }));
+                    advertise(s, ra, &mut e.role.ipv6, &mut e.role.transmits, key, now);
+                }
                 let entry = LnsCore::entry(key, s);
                 let first = !s.reported_up;
                 s.reported_up = true;
@@ -1857,6 +1945,22 @@ impl Role for LnsRole {
             // Subscriber traffic is the data plane's; it reaches us
             // only while no worker socket is bound (the data plane is
             // down or restarting). Counted, not handed to PPP.
+            // IPv6 to us as the link's router (RFC 4861 §6.1.1): a
+            // Router Solicitation brings the next advertisement forward.
+            (Some(s), Some((0x0057, info))) if s.wire.peer == from && s.v6.is_some() => {
+                match crate::ipv6::nd::solicitation(info) {
+                    Ok(_) => {
+                        e.role.ipv6.solicitations += 1;
+                        if let Some(v) = &mut s.v6 {
+                            v.ra.solicited(now);
+                        }
+                        e.after_link(now, key);
+                    }
+                    Err(NdError::NotSolicitation) if to_router(info) => e.role.ipv6.ignored += 1,
+                    Err(NdError::NotSolicitation | NdError::Malformed) => e.role.data_punted += 1,
+                    Err(_) => e.role.ipv6.solicitations_invalid += 1,
+                }
+            }
             (Some(s), Some((protocol, _)))
                 if s.wire.peer == from && matches!(protocol, 0x0021 | 0x0057) =>
             {
@@ -1904,6 +2008,9 @@ impl Role for LnsRole {
             }
             if s.installed && (due.interim || due.idle_check) {
                 e.role.dp_ops.push_back(DataPlaneOp::Read(key));
+            }
+            if let Some(ra) = &e.role.cfg.ipv6.ra {
+                advertise(s, ra, &mut e.role.ipv6, &mut e.role.transmits, key, now);
             }
             s.link.on_timeout(now);
         }
@@ -2111,4 +2218,73 @@ impl<D: DataPlane> Lns<D> {
         self.sync_polled();
         self.core.poll_event()
     }
+}
+
+/// The prefix of a link whose IPv6CP opened: RADIUS Framed-IPv6-Prefix
+/// (RFC 3162 §2.3; a /64, as SLAAC needs, RFC 4862 §5.5.3), else a /64
+/// from the pool RADIUS names (Framed-IPv6-Pool, §2.6), else from the
+/// configured one.
+fn link_prefix(
+    addressing: &mut Addressing,
+    cfg: &Ipv6Settings,
+    authz: Option<&Authorization>,
+) -> Result<Ipv6Net, String> {
+    if let Some(p) = authz.and_then(|z| z.framed_ipv6_prefix) {
+        if p.len != 64 {
+            return Err(format!("RADIUS Framed-IPv6-Prefix {p} is not a /64"));
+        }
+        return addressing.pools.claim_prefix(p).map_err(|e| e.to_string());
+    }
+    let pool = authz
+        .and_then(|z| z.framed_ipv6_pool.as_deref())
+        .or(cfg.pool.as_deref())
+        .ok_or("no IPv6 prefix pool is configured (ipv6.pool) and RADIUS named none")?;
+    addressing
+        .pools
+        .lease_prefix(pool)
+        .map_err(|e| e.to_string())
+}
+
+/// Sends `s` its Router Advertisement if one is due (and its IPv6CP is
+/// open: RFC 5072 §3, IPv6 only over an open IPv6CP).
+fn advertise(
+    s: &mut Sub,
+    cfg: &RaConfig,
+    stats: &mut Ipv6Stats,
+    transmits: &mut VecDeque<PppOut>,
+    key: SessionKey,
+    now: Instant,
+) {
+    let Some(v) = s.v6.as_mut() else {
+        return;
+    };
+    if !s.link.ipv6_open() || !v.ra.due(now, cfg) {
+        return;
+    }
+    let ra = RouterAdvert {
+        cfg,
+        prefix: v.prefix.map(|p| p.head()),
+    };
+    // Our link-local address is made of our IPv6CP identifier.
+    let ours = s
+        .link
+        .ipv6cp()
+        .map_or([0x02, 0, 0, 0, 0, 0, 0, 1], |n| n.local);
+    stats.advertisements += 1;
+    transmits.push_back(PppOut {
+        key,
+        wire: s.wire,
+        sequenced: s.sequencing,
+        protocol: 0x0057,
+        packet: ra.encode(ours, crate::ipv6::ALL_NODES),
+    });
+}
+
+/// Whether an IPv6 packet is addressed to us as the link's router: a
+/// link-local or multicast destination (what the data plane passes up
+/// rather than routes).
+fn to_router(packet: &[u8]) -> bool {
+    packet
+        .get(24..26)
+        .is_some_and(|d| d[0] == 0xff || (d[0] == 0xfe && d[1] & 0xc0 == 0x80))
 }

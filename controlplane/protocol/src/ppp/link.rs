@@ -274,6 +274,11 @@ impl Link {
         self.ipv6cp.as_ref().map(|a| &a.negotiator)
     }
 
+    /// Whether IPv6CP is open (IPv6 may cross the link, RFC 5072 §3).
+    pub fn ipv6_open(&self) -> bool {
+        self.ipv6_up
+    }
+
     /// The link has ended ([`LinkOutput::Down`] was emitted).
     pub fn is_finished(&self) -> bool {
         self.finished

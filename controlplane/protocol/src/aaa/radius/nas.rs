@@ -8,6 +8,7 @@
 //! and hands the attribute lists to the [`super::client::Client`].
 
 use super::packet::{Attr, Code, Packet, attr, ms};
+use crate::aaa::prefix::Ipv6Net;
 use crate::ppp::auth::{Credentials, Decision};
 use crate::ppp::link::DownCause;
 use std::net::{IpAddr, Ipv4Addr};
@@ -168,6 +169,10 @@ pub struct Authorization {
     pub interim: Option<u32>,
     /// Class attributes, echoed in accounting (RFC 2865 §5.25).
     pub class: Vec<Vec<u8>>,
+    /// Framed-IPv6-Prefix: the subscriber link's prefix (RFC 3162 §2.3).
+    pub framed_ipv6_prefix: Option<Ipv6Net>,
+    /// Framed-IPv6-Pool: the prefix pool to take it from (RFC 3162 §2.6).
+    pub framed_ipv6_pool: Option<String>,
 }
 
 /// Reads a verified Access-Accept or Access-Reject.
@@ -187,6 +192,8 @@ pub fn authorization(reply: &Packet, creds: &Credentials) -> Authorization {
         idle_timeout: None,
         interim: None,
         class: Vec::new(),
+        framed_ipv6_prefix: None,
+        framed_ipv6_pool: None,
     };
     if reply.code() != Some(Code::AccessAccept) {
         return out;
@@ -241,7 +248,34 @@ pub fn authorization(reply: &Packet, creds: &Credentials) -> Authorization {
         .filter(|a| a.kind == attr::CLASS)
         .map(|a| a.value.clone())
         .collect();
+    out.framed_ipv6_prefix = reply
+        .get(attr::FRAMED_IPV6_PREFIX)
+        .and_then(|a| prefix_of(&a.value));
+    out.framed_ipv6_pool = reply
+        .get(attr::FRAMED_IPV6_POOL)
+        .map(|a| String::from_utf8_lossy(&a.value).into_owned());
     out
+}
+
+/// A prefix attribute's value (RFC 3162 §2.3, RFC 4818 §3): Reserved,
+/// Prefix-Length, then up to 16 octets of prefix. `None` when it does not
+/// hold together (a length past 128, or past the octets given).
+pub fn prefix_of(v: &[u8]) -> Option<Ipv6Net> {
+    let (&len, prefix) = v.get(1..)?.split_first()?;
+    if len > 128 || prefix.len() > 16 || prefix.len() * 8 < usize::from(len) {
+        return None;
+    }
+    let mut a = [0u8; 16];
+    a[..prefix.len()].copy_from_slice(prefix);
+    Some(Ipv6Net::new(std::net::Ipv6Addr::from(a), len))
+}
+
+/// A prefix attribute (RFC 3162 §2.3, RFC 4818 §3), its prefix in full
+/// 16 octets.
+pub fn prefix_attr(kind: u8, net: Ipv6Net) -> Attr {
+    let mut v = vec![0, net.len];
+    v.extend_from_slice(&net.addr.octets());
+    Attr::new(kind, v)
 }
 
 /// Acct-Status-Type (RFC 2866 §5.1).
@@ -275,12 +309,21 @@ pub fn terminate_cause(cause: &DownCause) -> u32 {
     cause.row().acct_terminate
 }
 
+/// What a session holds, as accounting reports it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Framed {
+    /// Framed-IP-Address.
+    pub ipv4: Option<Ipv4Addr>,
+    /// Framed-IPv6-Prefix (RFC 3162 §2.3).
+    pub ipv6_prefix: Option<Ipv6Net>,
+}
+
 /// An Accounting-Request's attributes.
 pub fn accounting_request(
     nas: &Nas,
     call: &Call,
     status: Status,
-    framed_ip: Option<Ipv4Addr>,
+    framed: Framed,
     usage: Usage,
     terminate: Option<u32>,
     class: &[Vec<u8>],
@@ -293,8 +336,11 @@ pub fn accounting_request(
         attr::ACCT_TUNNEL_CONNECTION,
         call.tunnel.connection.clone().into_bytes(),
     ));
-    if let Some(ip) = framed_ip {
+    if let Some(ip) = framed.ipv4 {
         a.push(Attr::new(attr::FRAMED_IP_ADDRESS, ip.octets().to_vec()));
+    }
+    if let Some(p) = framed.ipv6_prefix {
+        a.push(prefix_attr(attr::FRAMED_IPV6_PREFIX, p));
     }
     for c in class {
         a.push(Attr::new(attr::CLASS, c.clone()));
@@ -343,6 +389,23 @@ mod tests {
             }),
             session_id: "00000001-00000001".into(),
         }
+    }
+
+    #[test]
+    fn prefix_attributes_read_back_and_odd_ones_are_refused() {
+        let p: Ipv6Net = "2001:db8:1:2::/64".parse().unwrap();
+        let a = prefix_attr(attr::FRAMED_IPV6_PREFIX, p);
+        assert_eq!(a.value.len(), 18);
+        assert_eq!(prefix_of(&a.value), Some(p));
+        // The prefix's significant octets only (RFC 3162 allows it).
+        assert_eq!(prefix_of(&[0, 64, 0x20, 1, 0xd, 0xb8, 0, 1, 0, 2]), Some(p));
+        assert_eq!(
+            prefix_of(&[0, 64, 0x20, 1]),
+            None,
+            "fewer octets than its length"
+        );
+        assert_eq!(prefix_of(&[0, 129]), None);
+        assert_eq!(prefix_of(&[0]), None);
     }
 
     fn nas() -> Nas {
@@ -455,12 +518,28 @@ mod tests {
             output_packets: 4,
             session_time: 61,
         };
-        let a = accounting_request(&nas(), &call(), Status::Stop, None, u, Some(1), &[]);
+        let a = accounting_request(
+            &nas(),
+            &call(),
+            Status::Stop,
+            Framed::default(),
+            u,
+            Some(1),
+            &[],
+        );
         assert!(a.contains(&Attr::u32(attr::ACCT_INPUT_OCTETS, 7)));
         assert!(a.contains(&Attr::u32(attr::ACCT_INPUT_GIGAWORDS, 5)));
         assert!(a.contains(&Attr::u32(attr::ACCT_SESSION_TIME, 61)));
         assert!(a.contains(&Attr::u32(attr::ACCT_TERMINATE_CAUSE, 1)));
-        let s = accounting_request(&nas(), &call(), Status::Start, None, u, None, &[]);
+        let s = accounting_request(
+            &nas(),
+            &call(),
+            Status::Start,
+            Framed::default(),
+            u,
+            None,
+            &[],
+        );
         assert!(!s.iter().any(|x| x.kind == attr::ACCT_INPUT_OCTETS));
     }
 }

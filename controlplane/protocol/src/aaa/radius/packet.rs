@@ -107,6 +107,8 @@ pub mod attr {
     pub const ACCT_INTERIM_INTERVAL: u8 = 85;
     pub const NAS_PORT_ID: u8 = 87;
     pub const FRAMED_POOL: u8 = 88;
+    pub const FRAMED_IPV6_PREFIX: u8 = 97;
+    pub const FRAMED_IPV6_POOL: u8 = 100;
     pub const ERROR_CAUSE: u8 = 101;
 }
 

@@ -1,0 +1,267 @@
+//! IPv6 on subscriber links, end to end in the simulator: emulated LACs'
+//! subscribers open IPv6CP, solicit a router, and configure themselves
+//! from the LNS's Router Advertisements (RFC 4861, RFC 4862); each link
+//! gets its own /64 from the prefix pool, the data plane learns it, and
+//! it goes back to the pool when the session ends.
+
+use lns_protocol::aaa::local::{User, Users};
+use lns_protocol::aaa::pool::Pools;
+use lns_protocol::aaa::prefix::{Ipv6Net, PrefixPool};
+use lns_protocol::engine::sim::{Impairments, Mixed, MixedEvent, Sim};
+use lns_protocol::ipv6::nd::RaConfig;
+use lns_protocol::l2tp::{CallParams, Endpoint, EndpointConfig, PeerPolicy, PeerRule};
+use lns_protocol::lac::{Lac, LacEvent};
+use lns_protocol::lns::{Ipv6Settings, Lns, LnsConfig, LnsEvent, NullDataPlane};
+use lns_protocol::ppp::lcp::AuthProtocol;
+use lns_protocol::ppp::lcp_opts::{LcpConfig, Side};
+use lns_protocol::ppp::link::LinkConfig;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use std::collections::{HashMap, HashSet};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+fn addr(i: u8) -> SocketAddr {
+    SocketAddr::from(([10, 0, 0, i], 1701))
+}
+
+fn endpoint(seed: u64) -> Endpoint {
+    let cfg = EndpointConfig {
+        peers: vec![PeerRule {
+            address: None,
+            policy: PeerPolicy::default(),
+        }],
+        ..Default::default()
+    };
+    Endpoint::with_rng(cfg, StdRng::seed_from_u64(seed))
+}
+
+const BLOCK: &str = "2001:db8:100::/56";
+
+fn ra() -> RaConfig {
+    RaConfig {
+        dns: vec!["2001:db8::53".parse().unwrap()],
+        search: vec!["isp.example".into()],
+        ..Default::default()
+    }
+}
+
+fn lns(users: usize) -> Lns<NullDataPlane> {
+    let mut u = Users::default();
+    for i in 0..users {
+        u.insert(User {
+            name: format!("user{i}"),
+            password: format!("pw-{i}"),
+            address: None,
+            pool: None,
+            rate_profile: None,
+        });
+    }
+    let mut pools = Pools::default();
+    pools.add("default", vec!["100.64.0.0/20".parse().unwrap()]);
+    pools.add_prefixes(
+        "links",
+        PrefixPool::new(BLOCK.parse().unwrap(), 64).unwrap(),
+    );
+    let cfg = LnsConfig {
+        link: LinkConfig {
+            lcp: LcpConfig {
+                side: Side::Server,
+                auth: vec![AuthProtocol::ChapMd5],
+                ..Default::default()
+            },
+            ipv6: true,
+            ..Default::default()
+        },
+        gateway: Ipv4Addr::new(100, 127, 255, 254),
+        dns: [None, None],
+        default_pool: "default".into(),
+        rates: Default::default(),
+        radius: None,
+        ipv6: Ipv6Settings {
+            ra: Some(ra()),
+            pool: Some("links".into()),
+        },
+    };
+    Lns::new(endpoint(1), cfg, u, pools, NullDataPlane::default(), 7)
+}
+
+fn lac(seed: u64) -> Lac {
+    let link = LinkConfig {
+        lcp: LcpConfig {
+            side: Side::Client,
+            auth: vec![AuthProtocol::ChapMd5],
+            ..Default::default()
+        },
+        ipv6: true,
+        ..Default::default()
+    };
+    Lac::new(endpoint(seed), link, (Vec::new(), String::new()), seed)
+}
+
+/// The subscribers' SLAAC addresses and the routers they learned, by call.
+fn configured(
+    events: &[MixedEvent],
+) -> HashMap<lns_protocol::l2tp::SessionKey, (Ipv6Addr, Ipv6Addr)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            MixedEvent::Lac(LacEvent::Ipv6Configured {
+                key,
+                address,
+                router,
+                advert,
+            }) => {
+                assert_eq!(advert.dns, ra().dns);
+                assert_eq!(advert.search, ra().search);
+                assert!(advert.prefixes.iter().all(|p| p.len == 64 && p.on_link));
+                Some((*key, (*address, *router)))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_hundred_dual_stack_subscribers_each_get_their_own_64_by_router_advertisement() {
+    let total = 100;
+    let mut sim: Sim<Mixed<NullDataPlane>> = Sim::new(Instant::now(), Impairments::default(), 3);
+    let l = sim.add(addr(1), Mixed::Lns(lns(total)));
+    let c = sim.add(addr(2), Mixed::Lac(lac(2)));
+    let mut n = 0;
+    for _ in 0..2 {
+        let t = sim
+            .with(c, |e, now| {
+                e.lac().unwrap().open_tunnel(now, addr(2), addr(1))
+            })
+            .unwrap();
+        for _ in 0..total / 2 {
+            let creds = (format!("user{n}").into_bytes(), format!("pw-{n}"));
+            n += 1;
+            sim.with(c, |e, now| {
+                e.lac()
+                    .unwrap()
+                    .place_call(now, t, CallParams::default(), creds)
+            })
+            .unwrap();
+        }
+    }
+    let done = sim.run_until(Duration::from_secs(60), |sim| {
+        configured(&sim.nodes[c].events).len() == total
+    });
+    assert!(
+        done,
+        "{} of {total} configured",
+        configured(&sim.nodes[c].events).len()
+    );
+    // Past the solicitations' answers (3 s after the first advertisement).
+    sim.run_idle(Duration::from_secs(5));
+
+    let block: Ipv6Net = BLOCK.parse().unwrap();
+    let got = configured(&sim.nodes[c].events);
+    let lac = sim.nodes[c].endpoint.as_lac().unwrap();
+    let mut prefixes = HashSet::new();
+    for (key, (address, router)) in &got {
+        // Our link-local address, from our IPv6CP interface identifier.
+        assert_eq!(*router, "fe80::200:0:0:1".parse::<Ipv6Addr>().unwrap());
+        let net = Ipv6Net::new(*address, 64);
+        assert!(block.contains(&net), "{net} outside {block}");
+        assert!(prefixes.insert(net), "{net} given twice");
+        // The address is the prefix and the identifier IPv6CP agreed.
+        assert_eq!(address.octets()[8..], lac.ipv6_id(*key).unwrap());
+        assert_eq!(lac.ipv6_address(*key), Some(*address));
+    }
+    assert_eq!(prefixes.len(), total);
+
+    let lns = sim.nodes[l].endpoint.as_lns().unwrap();
+    // Each host solicited once, as its IPv6CP opened; the LNS had
+    // advertised at once, and answered each solicitation (rate limited).
+    assert_eq!(lns.ipv6.solicitations, total as u64);
+    assert_eq!(lns.ipv6.solicitations_invalid + lns.ipv6.prefix_failures, 0);
+    assert!(
+        lns.ipv6.advertisements >= 2 * total as u64,
+        "{:?}",
+        lns.ipv6
+    );
+    assert_eq!(
+        lns.addressing.pools.prefix_usage("links"),
+        Some((256, total))
+    );
+    // The data plane knows each link's /64.
+    let in_plane: HashSet<[u8; 8]> = lns
+        .dataplane
+        .entries
+        .values()
+        .filter_map(|e| e.ipv6_prefix)
+        .collect();
+    assert_eq!(in_plane, prefixes.iter().map(Ipv6Net::head).collect());
+
+    // Advertisements go on: three quick ones, then every 200 to 600 s.
+    let before = lns.ipv6.advertisements;
+    sim.run_idle(Duration::from_secs(40));
+    let after = sim.nodes[l].endpoint.as_lns().unwrap().ipv6.advertisements;
+    assert!(after >= before + total as u64, "{before} then {after}");
+
+    // Hang up: every prefix goes back.
+    let keys: Vec<_> = got.keys().copied().collect();
+    for k in keys {
+        sim.with(c, |e, now| e.lac().unwrap().hang_up(now, k));
+    }
+    let down = sim.run_until(Duration::from_secs(60), |sim| {
+        sim.nodes[l]
+            .events
+            .iter()
+            .filter(|e| matches!(e, MixedEvent::Lns(LnsEvent::SubscriberDown { .. })))
+            .count()
+            == total
+    });
+    assert!(down);
+    let lns = sim.nodes[l].endpoint.as_lns().unwrap();
+    assert_eq!(lns.addressing.pools.prefix_usage("links"), Some((256, 0)));
+}
+
+#[test]
+fn an_exhausted_prefix_pool_leaves_ipv4_up_and_is_counted() {
+    let mut sim: Sim<Mixed<NullDataPlane>> = Sim::new(Instant::now(), Impairments::default(), 5);
+    let mut engine = lns(3);
+    // A pool of one /64.
+    engine.addressing.pools.add_prefixes(
+        "links",
+        PrefixPool::new("2001:db8:1::/64".parse().unwrap(), 64).unwrap(),
+    );
+    let l = sim.add(addr(1), Mixed::Lns(engine));
+    let c = sim.add(addr(2), Mixed::Lac(lac(2)));
+    let t = sim
+        .with(c, |e, now| {
+            e.lac().unwrap().open_tunnel(now, addr(2), addr(1))
+        })
+        .unwrap();
+    for n in 0..2 {
+        let creds = (format!("user{n}").into_bytes(), format!("pw-{n}"));
+        sim.with(c, |e, now| {
+            e.lac()
+                .unwrap()
+                .place_call(now, t, CallParams::default(), creds)
+        })
+        .unwrap();
+    }
+    sim.run_idle(Duration::from_secs(20));
+    let ups = sim.nodes[c]
+        .events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                MixedEvent::Lac(LacEvent::SubscriberUp { ipv4: Some(_), .. })
+            )
+        })
+        .count();
+    assert_eq!(ups, 2, "both up on IPv4");
+    assert_eq!(
+        configured(&sim.nodes[c].events).len(),
+        1,
+        "one got the only /64"
+    );
+    let lns = sim.nodes[l].endpoint.as_lns().unwrap();
+    assert_eq!(lns.ipv6.prefix_failures, 1);
+}
