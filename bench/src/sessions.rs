@@ -104,6 +104,9 @@ pub struct Report {
     pub churn_cycles: u64,
     /// Distinct IPv4 addresses handed out at the end of setup.
     pub addresses: u64,
+    /// Distinct /64s the subscribers configured from Router
+    /// Advertisements (SLAAC) at the end of setup.
+    pub ipv6_prefixes: u64,
     /// Data messages the emulated LAC discarded (unsequenced, out of
     /// sequence, before PPP attached).
     pub lac_discards: Discards,
@@ -324,6 +327,7 @@ pub struct Held {
     total: u64,
     elapsed: Duration,
     addresses: u64,
+    ipv6_prefixes: u64,
     gap: Duration,
     /// The LNS's CPU time during setup (`--lns-pid`).
     lns_cpu: Option<Duration>,
@@ -448,6 +452,16 @@ pub fn bring_up(o: &Opts) -> Result<Held, String> {
     let lns_cpu = cpu_before
         .zip(o.lns_pid.and_then(process_cpu))
         .map(|(a, b)| b.saturating_sub(a));
+    // IPv6CP may open just after IPCP, and its Router Advertisement
+    // follow: a moment for the links that have IPv6CP but no address yet.
+    let end = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < end
+        && r.up
+            .keys()
+            .any(|&k| r.lac.ipv6_id(k).is_some() && r.lac.ipv6_address(k).is_none())
+    {
+        r.pump(Instant::now() + Duration::from_millis(20));
+    }
     r.expire(Duration::ZERO);
     let elapsed = r
         .last_up
@@ -458,7 +472,18 @@ pub fn bring_up(o: &Opts) -> Result<Held, String> {
         a.dedup();
         a.len() as u64
     };
+    let ipv6_prefixes = {
+        let mut p: Vec<_> =
+            r.up.keys()
+                .filter_map(|&k| r.lac.ipv6_address(k))
+                .map(|a| u128::from(a) >> 64)
+                .collect();
+        p.sort_unstable();
+        p.dedup();
+        p.len() as u64
+    };
     Ok(Held {
+        ipv6_prefixes,
         up: r.up.len() as u64,
         r,
         tunnels,
@@ -560,6 +585,7 @@ impl Held {
             },
             churn_cycles: cycles,
             addresses: self.addresses,
+            ipv6_prefixes: self.ipv6_prefixes,
             lac_discards: Discards {
                 unsequenced: r.lac.data_stats.unsequenced,
                 out_of_sequence: r.lac.data_stats.out_of_sequence,
@@ -609,6 +635,12 @@ pub fn print(r: &Report) {
             ""
         }
     );
+    if r.ipv6_prefixes > 0 {
+        println!(
+            "ipv6: {} distinct /64s configured from Router Advertisements",
+            r.ipv6_prefixes
+        );
+    }
     let l = &r.latency_ms;
     println!(
         "setup latency (ICRQ to IPCP up): p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",

@@ -43,6 +43,12 @@ impl Drop for Lns {
 }
 
 fn lnsd(users: u32) -> Lns {
+    lnsd_with(users, false)
+}
+
+/// An lnsd with `users` CHAP/PAP users; with `ipv6`, IPv6CP on and a /64
+/// per link by Router Advertisement from a /56 pool.
+fn lnsd_with(users: u32, ipv6: bool) -> Lns {
     let port = free_port();
     let dir = std::env::temp_dir().join(format!("xlns-bench-{}-{port}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -59,10 +65,16 @@ fn lnsd(users: u32) -> Lns {
         format!(
             "[l2tp]\nlisten = [\"127.0.0.1:{port}\"]\nshutdown_timeout_secs = 1\n\
              [[peer]]\naddress = \"127.0.0.1\"\n\
-             [ppp]\nauth = [\"chap\", \"pap\"]\nusers_file = \"{}\"\nipv6 = false\n\
+             [ppp]\nauth = [\"chap\", \"pap\"]\nusers_file = \"{}\"\nipv6 = {ipv6}\n\
              [[pool]]\nname = \"default\"\nranges = [\"100.64.0.1-100.64.3.254\"]\n\
-             [admin]\nlisten = \"127.0.0.1:0\"\n",
-            dir.join("users.toml").display()
+             [admin]\nlisten = \"127.0.0.1:0\"\n{}",
+            dir.join("users.toml").display(),
+            if ipv6 {
+                "[ipv6]\nra = true\npool = \"links\"\ndns = [\"2001:db8::53\"]\n\
+                 [[ipv6_pool]]\nname = \"links\"\nprefix = \"2001:db8:100::/56\"\nlength = 64\n"
+            } else {
+                ""
+            }
         ),
     )
     .unwrap();
@@ -145,6 +157,32 @@ fn sessions_come_up_and_are_measured() {
     assert!(p50 > 0.0 && max >= p50, "{text}");
     assert!(j["rate_achieved"].as_f64().unwrap() > 0.0);
     assert!(text.contains("sessions: 40 of 40 up"), "{text}");
+}
+
+/// Dual-stack subscribers over UDP into lnsd: IPv6CP opens beside IPCP,
+/// each subscriber configures a global address by SLAAC from the Router
+/// Advertisement lnsd sends, and no two share a /64.
+#[test]
+fn dual_stack_subscribers_each_configure_their_own_64() {
+    let l = lnsd_with(40, true);
+    let args = [
+        "--tunnels",
+        "2",
+        "--sessions",
+        "20",
+        "--rate",
+        "400",
+        "--ipv6",
+    ];
+    let (ok, text, j) = sessions(&l, "v6.json", &args);
+    assert!(ok, "{text}\n{}", l.proc.log());
+    assert_eq!(j["up"], 40, "{text}");
+    assert_eq!(j["addresses"], 40, "{text}");
+    assert_eq!(j["ipv6_prefixes"], 40, "{text}\n{}", l.proc.log());
+    assert!(
+        text.contains("ipv6: 40 distinct /64s configured from Router Advertisements"),
+        "{text}"
+    );
 }
 
 #[test]

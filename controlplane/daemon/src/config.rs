@@ -463,10 +463,10 @@ pub struct Ppp {
     /// otherwise wait `restart_secs`.
     #[serde(default = "default_true")]
     pub lcp_fast_start: bool,
-    /// Negotiate IPv6CP. Off by default: xlns hands out no IPv6 prefix
-    /// yet (no RA, no DHCPv6-PD), so an open IPv6CP would only invite
-    /// IPv6 traffic the data plane drops (`ipv6_unrouted`); with it off,
-    /// a subscriber's IPv6CP is Protocol-Rejected (RFC 1661 §5.7) and its
+    /// Negotiate IPv6CP. Off by default; with it on and `ipv6.ra`, each
+    /// link gets a /64 by Router Advertisement. The data plane does not
+    /// forward subscriber IPv6 yet (`ipv6_unrouted`); with it off, a
+    /// subscriber's IPv6CP is Protocol-Rejected (RFC 1661 §5.7) and its
     /// IPv6 stack stays quiet.
     #[serde(default)]
     pub ipv6: bool,
@@ -1820,6 +1820,52 @@ mod tests {
                 .to_args()
                 .contains(&"--handoff".to_string())
         );
+    }
+
+    #[test]
+    fn ipv6_advertisements_and_prefix_pools_are_checked_and_named() {
+        let pools = "[[ipv6_pool]]\nname = \"links\"\nprefix = \"2001:db8:100::/40\"\n\
+                     [[ipv6_pool]]\nname = \"pd\"\nprefix = \"2001:db8:200::/40\"\nlength = 56\n";
+        let on =
+            |extra: &str| format!("{MIN}[ppp]\nipv6 = true\n[ipv6]\nra = true\n{extra}{pools}");
+        let c = Config::parse(&on("pool = \"links\"\ndns = [\"2001:db8::53\"]\n")).unwrap();
+        let lns = c.lns();
+        let ra = lns.ipv6.ra.unwrap();
+        assert_eq!(
+            (ra.max_interval, ra.min_interval, ra.router_lifetime),
+            (600, 200, 1800)
+        );
+        assert_eq!(
+            ra.dns,
+            ["2001:db8::53".parse::<std::net::Ipv6Addr>().unwrap()]
+        );
+        assert_eq!(lns.ipv6.pool.as_deref(), Some("links"));
+        let mut p = c.pools();
+        assert_eq!(
+            p.lease_prefix("links").unwrap().to_string(),
+            "2001:db8:100::/64"
+        );
+        assert_eq!(
+            p.lease_prefix("pd").unwrap().to_string(),
+            "2001:db8:200::/56"
+        );
+        // Off by default.
+        assert!(Config::parse(MIN).unwrap().lns().ipv6.ra.is_none());
+        // Mistakes, each named.
+        assert!(err(&format!("{MIN}[ipv6]\nra = true\n")).contains("ppp.ipv6"));
+        assert!(err(&on("pool = \"nope\"\n")).contains("no [[ipv6_pool]] named \"nope\""));
+        assert!(err(&on("pool = \"pd\"\n")).contains("/56"));
+        assert!(err(&on("ra_interval_secs = 2\n")).contains("4..=1800"));
+        assert!(err(&on("dns_search = [\"a..b\"]\n")).contains("label"));
+        let overlap = format!(
+            "{MIN}{pools}[[ipv6_pool]]\nname = \"x\"\nprefix = \"2001:db8:100:100::/56\"\n"
+        );
+        assert!(err(&overlap).contains("overlaps pool \"links\""));
+        let stray = format!("{MIN}[[ipv6_pool]]\nname = \"x\"\nprefix = \"2001:db8::1/48\"\n");
+        assert!(err(&stray).contains("bits set"));
+        let short =
+            format!("{MIN}[[ipv6_pool]]\nname = \"x\"\nprefix = \"2001:db8::/48\"\nlength = 40\n");
+        assert!(err(&short).contains("between"));
     }
 
     #[test]

@@ -280,3 +280,123 @@ fn tshark_reads_the_values_we_wrote() {
         assert_eq!(field(by_name(n), f), v, "{n} field {f}");
     }
 }
+
+/// Router Advertisements as lnsd sends them over a session (the smallest
+/// and one with every option), and a host's Router Solicitation: clean
+/// in tshark, checksums verified, every field as we meant it.
+#[test]
+fn tshark_reads_router_advertisements_as_sent() {
+    use lns_protocol::ipv6::nd::{RaConfig, RouterAdvert, solicit};
+    if !tool_or_skip("tshark") {
+        return;
+    }
+    let ours = [0x02, 0, 0, 0, 0, 0, 0, 1];
+    let full = RaConfig {
+        managed: true,
+        other: true,
+        mtu: Some(1492),
+        dns: vec![
+            "2001:db8::53".parse().unwrap(),
+            "2001:db8::54".parse().unwrap(),
+        ],
+        search: vec!["isp.example".into(), "example.net".into()],
+        ..Default::default()
+    };
+    let bare = RaConfig::default();
+    let all_nodes = lns_protocol::ipv6::ALL_NODES;
+    let packets = [
+        RouterAdvert {
+            cfg: &full,
+            prefix: Some([0x20, 0x01, 0x0d, 0xb8, 0x01, 0x00, 0x00, 0x2a]),
+        }
+        .encode(ours, all_nodes),
+        RouterAdvert {
+            cfg: &bare,
+            prefix: None,
+        }
+        .encode(ours, all_nodes),
+        solicit([0x02, 0, 0, 0x12, 0, 0x34, 0, 0x56]),
+    ];
+    let frames: Vec<Vec<u8>> = packets
+        .iter()
+        .map(|p| {
+            ether_udp(&l2tp_data(
+                0x3c4d,
+                0x0505,
+                lns_protocol::ppp::PppProtocol(0x0057),
+                p,
+            ))
+        })
+        .collect();
+    let path = std::env::temp_dir().join(format!("xlns-{}-nd.pcap", std::process::id()));
+    std::fs::write(&path, pcap(&frames)).unwrap();
+    let text = tshark(&path, &["-V"]);
+    let expert = tshark(&path, &["-q", "-z", "expert,warn"]);
+    let fields = [
+        "icmpv6.type",
+        "icmpv6.checksum.status",
+        "icmpv6.nd.ra.cur_hop_limit",
+        "icmpv6.nd.ra.flag.m",
+        "icmpv6.nd.ra.flag.o",
+        "icmpv6.nd.ra.router_lifetime",
+        "icmpv6.opt.prefix",
+        "icmpv6.opt.prefix.length",
+        "icmpv6.opt.prefix.flag.l",
+        "icmpv6.opt.prefix.flag.a",
+        "icmpv6.opt.prefix.valid_lifetime",
+        "icmpv6.opt.mtu",
+        "icmpv6.opt.rdnss",
+        "icmpv6.opt.dnssl",
+        "ipv6.src",
+        "ipv6.dst",
+        "ipv6.hlim",
+    ];
+    let mut args = vec!["-T", "fields", "-E", "separator=|", "-E", "aggregator=,"];
+    for f in fields {
+        args.extend(["-e", f]);
+    }
+    let out = tshark(&path, &args);
+    std::fs::remove_file(&path).ok();
+    assert!(!text.contains("Malformed"), "{text}");
+    assert!(!text.contains("[Expert Info (Error"), "{text}");
+    assert!(!expert.contains("Error"), "expert errors:\n{expert}");
+    let rows: Vec<std::collections::HashMap<&str, &str>> = out
+        .lines()
+        .map(|l| fields.iter().copied().zip(l.split('|')).collect())
+        .collect();
+    assert_eq!(rows.len(), 3);
+    let want: &[(usize, &str, &str)] = &[
+        (0, "icmpv6.type", "134"),
+        (0, "icmpv6.checksum.status", "1"),
+        (0, "icmpv6.nd.ra.cur_hop_limit", "64"),
+        (0, "icmpv6.nd.ra.flag.m", "1"),
+        (0, "icmpv6.nd.ra.flag.o", "1"),
+        (0, "icmpv6.nd.ra.router_lifetime", "1800"),
+        (0, "icmpv6.opt.prefix", "2001:db8:100:2a::"),
+        (0, "icmpv6.opt.prefix.length", "64"),
+        (0, "icmpv6.opt.prefix.flag.l", "1"),
+        (0, "icmpv6.opt.prefix.flag.a", "1"),
+        (0, "icmpv6.opt.prefix.valid_lifetime", "2592000"),
+        (0, "icmpv6.opt.mtu", "1492"),
+        (0, "icmpv6.opt.rdnss", "2001:db8::53,2001:db8::54"),
+        (0, "icmpv6.opt.dnssl", "isp.example,example.net"),
+        (0, "ipv6.src", "fe80::200:0:0:1"),
+        (0, "ipv6.dst", "ff02::1"),
+        (0, "ipv6.hlim", "255"),
+        (1, "icmpv6.type", "134"),
+        (1, "icmpv6.checksum.status", "1"),
+        (1, "icmpv6.nd.ra.flag.m", "0"),
+        (1, "icmpv6.opt.prefix", ""),
+        (2, "icmpv6.type", "133"),
+        (2, "icmpv6.checksum.status", "1"),
+        (2, "ipv6.src", "fe80::200:12:34:56"),
+        (2, "ipv6.dst", "ff02::2"),
+    ];
+    for &(r, f, v) in want {
+        assert_eq!(
+            rows[r].get(f).copied().unwrap_or(""),
+            v,
+            "packet {r} field {f}"
+        );
+    }
+}
