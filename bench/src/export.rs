@@ -273,6 +273,7 @@ pub fn run(o: &Opts) -> Result<(), String> {
         );
     };
     let mut held = sessions::bring_up(so)?;
+    println!("{}", held.setup_summary());
     let subs = held.subscribers();
     let Some(first) = subs.first() else {
         held.finish(so, false)?;

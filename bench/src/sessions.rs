@@ -496,6 +496,16 @@ pub fn bring_up(o: &Opts) -> Result<Held, String> {
 }
 
 impl Held {
+    /// Calls up of those placed, and the failures by cause (what `export`
+    /// prints before it holds them).
+    pub fn setup_summary(&self) -> String {
+        let mut s = format!("sessions: {} of {} up", self.up, self.total);
+        for (cause, n) in &self.r.failed {
+            s.push_str(&format!("\nfailed: {n} x {cause}"));
+        }
+        s
+    }
+
     /// Subscribers up now, in subscriber-number order.
     pub fn subscribers(&self) -> Vec<Subscriber> {
         // The smallest IPv4 packet, only to learn the framing before it.
