@@ -31,6 +31,7 @@ int main(void)
 	P("XLNS_CORE_NO_XSK", XLNS_CORE_NO_XSK);
 	P("XLNS_PASS_OTHER_IFACE", XLNS_PASS_OTHER_IFACE);
 	P("XLNS_SWITCHED_TO_XSK", XLNS_SWITCHED_TO_XSK);
+	P("XLNS_PASS_LINK_LOCAL", XLNS_PASS_LINK_LOCAL);
 	P("sizeof(struct xlns_config)", sizeof(struct xlns_config));
 	P("offsetof(xlns_config.access_ifindex)", offsetof(struct xlns_config, access_ifindex));
 	P("offsetof(xlns_config.core_ifindex)", offsetof(struct xlns_config, core_ifindex));

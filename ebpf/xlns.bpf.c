@@ -255,6 +255,22 @@ static __always_inline __u32 classify_access(struct xdp_md *ctx, struct xlns_con
 	}
 	if (pp != 0x0021 && pp != 0x0057)
 		return XLNS_PASS_PPP_CONTROL;
+	if (pp == 0x0057) {
+		/* Link-scope IPv6 (RFC 4291 §2.5.6, §2.7: fe80::/10 and
+		 * multicast ff02::/16) never leaves the link: Router
+		 * Solicitations (RFC 4861 §6.1.1), DHCPv6 (RFC 8415 §7.1) and
+		 * Neighbor Discovery are for lnsd, which answers them on the
+		 * session. */
+		struct ipv6hdr *in6 = (struct ipv6hdr *)(ppp + ((ppp[0] & 1) ? 1 : 2));
+
+		if ((void *)(in6 + 1) > end)
+			return XLNS_PASS_MALFORMED;
+		__u8 d0 = in6->daddr.in6_u.u6_addr8[0];
+		__u8 d1 = in6->daddr.in6_u.u6_addr8[1];
+
+		if ((d0 == 0xff && (d1 & 0x0f) <= 2) || (d0 == 0xfe && (d1 & 0xc0) == 0x80))
+			return XLNS_PASS_LINK_LOCAL;
+	}
 	return XLNS_ACCESS_TO_XSK;
 }
 

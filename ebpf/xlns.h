@@ -43,7 +43,9 @@ enum xlns_verdict {
 	XLNS_CORE_NO_XSK = 9,       /* the same, core side */
 	XLNS_PASS_OTHER_IFACE = 10, /* attached where the config does not say */
 	XLNS_SWITCHED_TO_XSK = 11,  /* L2TP data of a switched session, any PPP */
-	XLNS_VERDICTS = 12,
+	XLNS_PASS_LINK_LOCAL = 12,  /* subscriber IPv6 to a link-scope address
+	                             * (RS, DHCPv6, ND): lnsd */
+	XLNS_VERDICTS = 13,
 };
 
 /* The one entry of the `xlns_config` array map. Addresses and the port

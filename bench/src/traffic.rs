@@ -354,7 +354,7 @@ fn neighbour_mac(ip: Ipv4Addr, dev: &str, ix: u32) -> Result<[u8; 6], String> {
     if let Some(m) = lookup() {
         return Ok(m);
     }
-    kernel::prod(ip);
+    kernel::prod(ip.into(), 0);
     let end = Instant::now() + Duration::from_secs(2);
     while Instant::now() < end {
         std::thread::sleep(Duration::from_millis(20));

@@ -67,6 +67,17 @@ fn ipv4(src: Ipv4Addr, dst: Ipv4Addr, ttl: u8, len: usize) -> Vec<u8> {
     p
 }
 
+/// IPv4 packet `pkt` as a router passes it on: its TTL spent once, the
+/// header checksum computed again.
+fn hop_spent(pkt: &[u8]) -> Vec<u8> {
+    let mut p = pkt.to_vec();
+    p[8] -= 1;
+    p[10..12].copy_from_slice(&[0, 0]);
+    let c = !checksum::sum(&p[..20]);
+    p[10..12].copy_from_slice(&c.to_be_bytes());
+    p
+}
+
 /// What the LAC sends for session `n`: our ids, from the LAC.
 fn from_lac(n: u8, inner: &[u8], src: Ipv4Addr) -> (Vec<u8>, usize, usize) {
     let t = Template::new(&Outer {
@@ -195,7 +206,7 @@ fn downstream_is_encapsulated_with_the_lac_neighbour() {
     // Exactly what the template makes.
     let t = session(1, 1500).template;
     let mut expect = vec![0u8; 512];
-    expect[256..356].copy_from_slice(&inner);
+    expect[256..356].copy_from_slice(&hop_spent(&inner));
     let (es, el) = encap(&t, &mut expect, 256, 100, 0).unwrap();
     assert_eq!(&buf[os..os + ol], &expect[es..es + el]);
 
@@ -359,6 +370,59 @@ fn ipv6_without_service_has_its_own_drop_name() {
     assert_eq!(lab.w.counters(lab.ids[0]).drops, 1);
 }
 
+#[test]
+fn downstream_spends_a_hop_and_drops_what_has_none_left() {
+    let mut lab = lab();
+    lac_hop(&mut lab.w);
+    let r = lab.w.reader();
+    let mut p = Pipeline::new(&r, 0, env()).unwrap();
+    let (mut b, s, l) = from_core(&ipv4(HOST, sub(1), 1, 100));
+    assert_eq!(p.downstream(&mut b, s, l), Out::Drop(Drop::TtlExpired));
+    let (mut b, s, l) = from_core(&ipv4(HOST, sub(1), 2, 100));
+    let Out::Access(os, ol) = p.downstream(&mut b, s, l) else {
+        panic!("TTL 2 passes");
+    };
+    let ip = &b[os + ol - 100..os + ol];
+    assert_eq!(ip[8], 1);
+    assert_eq!(checksum::sum(&ip[..20]), 0xffff, "header checksum patched");
+    p.flush();
+    let w = lab.w.worker(0).unwrap();
+    assert_eq!(w.drops(Drop::TtlExpired), 1);
+    assert_eq!(lab.w.counters(lab.ids[0]).drops, 1);
+}
+
+#[test]
+fn link_scope_ipv6_is_never_forwarded() {
+    let lab = lab();
+    let r = lab.w.reader();
+    let mut p = Pipeline::new(&r, 0, env()).unwrap();
+    // A Router Solicitation (to ff02::2) and anything to a link-local
+    // address are lnsd's: the XDP program passes them to it, and one that
+    // reaches a worker all the same is named, not taken for spoofing.
+    for dst in ["ff02::2", "fe80::1", "ff01::1"] {
+        let mut v6 = vec![0u8; 48];
+        v6[0] = 0x60;
+        v6[4..6].copy_from_slice(&8u16.to_be_bytes());
+        v6[6] = 58;
+        v6[7] = 255;
+        v6[8] = 0xfe;
+        v6[9] = 0x80;
+        let d: std::net::Ipv6Addr = dst.parse().unwrap();
+        v6[24..40].copy_from_slice(&d.octets());
+        v6[40] = 133;
+        let (mut b, s, l) = from_lac(1, &v6, LAC);
+        assert_eq!(
+            p.upstream(&mut b, s, l),
+            Out::Drop(Drop::Ipv6LinkLocal),
+            "{dst}"
+        );
+    }
+    p.flush();
+    let w = lab.w.worker(0).unwrap();
+    assert_eq!(w.drops(Drop::Ipv6LinkLocal), 3);
+    assert_eq!(w.drops(Drop::Spoofed), 0);
+}
+
 const GATEWAY: Ipv4Addr = Ipv4Addr::new(100, 64, 0, 254);
 
 /// An ICMP echo request (`kind` 8) from `src` to `dst`, 56 bytes of data.
@@ -518,7 +582,7 @@ fn oversize_downstream_without_df_is_fragmented() {
     assert_eq!(out, Out::Fragments(2));
     let frames = fragment(&mut p, out, &mut b);
     let t = session(2, 576).template;
-    assert_eq!(reassemble(&frames, &t, 576), pkt);
+    assert_eq!(reassemble(&frames, &t, 576), hop_spent(&pkt));
     p.flush();
     let w = lab.w.worker(0).unwrap();
     assert_eq!(w.get(Counter::Fragmented), 1);
@@ -564,7 +628,7 @@ fn the_access_mtu_limits_a_full_size_mru() {
     let frames = fragment(&mut p, out, &mut b);
     assert_eq!(frames.len(), 2);
     assert!(frames.iter().all(|f| f.len() <= 14 + 1500));
-    assert_eq!(reassemble(&frames, &t, 1462), pkt);
+    assert_eq!(reassemble(&frames, &t, 1462), hop_spent(&pkt));
     // DF set: "fragmentation needed" with the limit as next-hop MTU.
     let (mut b, s, l) = from_core(&core_packet(sub(1), 1500, true));
     let Out::Core(os, ol) = p.downstream(&mut b, s, l) else {

@@ -130,6 +130,38 @@ fn fixtures_access() -> Vec<(&'static str, Vec<u8>, Verdict)> {
             Verdict::AccessNoXsk,
         ),
         (
+            "IPv6 Router Solicitation to ff02::2: lnsd's",
+            access_frame(&data(&ppp(
+                &[0, 0x57],
+                &ipv6("ff02::2".parse().unwrap(), 58, &[133, 0, 0, 0, 0, 0, 0, 0]),
+            ))),
+            Verdict::PassLinkLocal,
+        ),
+        (
+            "IPv6 to a link-local address, protocol compressed: lnsd's",
+            access_frame(&data(
+                &[
+                    &[0x57u8][..],
+                    &ipv6("fe80::1".parse().unwrap(), 17, &[0; 8]),
+                ]
+                .concat(),
+            )),
+            Verdict::PassLinkLocal,
+        ),
+        (
+            "IPv6 to a site-scope multicast group: routed, the workers'",
+            access_frame(&data(&ppp(
+                &[0, 0x57],
+                &ipv6("ff05::1:3".parse().unwrap(), 17, &[0; 8]),
+            ))),
+            Verdict::AccessNoXsk,
+        ),
+        (
+            "IPv6 in PPP shorter than its header",
+            access_frame(&data(&ppp(&[0, 0x57], &[0x60; 20]))),
+            Verdict::PassMalformed,
+        ),
+        (
             "L, S and O bits with two bytes of offset padding",
             access_frame(&l2tp(
                 0x4a02,

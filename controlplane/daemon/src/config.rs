@@ -12,7 +12,7 @@ use lns_protocol::l2tp::{
     CallParams, DataSequencing, EndpointConfig, PeerPolicy, PeerRule, TunnelAuth,
 };
 use serde::Deserialize;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 /// The whole file.
@@ -306,12 +306,19 @@ pub struct Dataplane {
     pub core_interface: Option<String>,
     /// The core-side IPv4 gateway subscriber traffic is sent to.
     pub core_gateway: Option<Ipv4Addr>,
+    /// The core-side IPv6 gateway subscriber IPv6 is sent to (its global
+    /// or link-local address on the core interface, resolved by Neighbor
+    /// Discovery). None: subscriber IPv6 is dropped as `ipv6_unrouted`.
+    pub core_gateway6: Option<Ipv6Addr>,
     /// The LNS address the LACs send data to (default: the first IPv4
     /// address in `l2tp.listen`).
     pub lns_address: Option<Ipv4Addr>,
     /// Source of ICMP "fragmentation needed" toward the core (none: such
     /// packets are dropped and counted without an error).
     pub icmp_source: Option<Ipv4Addr>,
+    /// Source of ICMPv6 "packet too big" toward the core (none: such
+    /// packets are dropped and counted without an error).
+    pub icmp_source6: Option<Ipv6Addr>,
     /// Lowest XDP attach mode accepted: "native-zerocopy", "native-copy"
     /// or "generic".
     #[serde(default = "default_lowest_mode")]
@@ -342,8 +349,10 @@ impl Default for Dataplane {
             access_interface: None,
             core_interface: None,
             core_gateway: None,
+            core_gateway6: None,
             lns_address: None,
             icmp_source: None,
+            icmp_source6: None,
             lowest_mode: default_lowest_mode(),
             polling: PollingMode::Wakeup,
             restart_delay_ms: default_restart_delay(),
@@ -464,8 +473,8 @@ pub struct Ppp {
     #[serde(default = "default_true")]
     pub lcp_fast_start: bool,
     /// Negotiate IPv6CP. Off by default; with it on and `ipv6.ra`, each
-    /// link gets a /64 by Router Advertisement. The data plane does not
-    /// forward subscriber IPv6 yet (`ipv6_unrouted`); with it off, a
+    /// link gets a /64 by Router Advertisement, which the data plane
+    /// forwards (with `dataplane.core_gateway6`); with it off, a
     /// subscriber's IPv6CP is Protocol-Rejected (RFC 1661 §5.7) and its
     /// IPv6 stack stays quiet.
     #[serde(default)]
@@ -1584,6 +1593,12 @@ impl Config {
         }
         pools_v4.sort_unstable();
         pools_v4.dedup();
+        // Core traffic to the subscribers' IPv6 prefixes is the workers'.
+        let pools_v6 = self
+            .ipv6_pools
+            .iter()
+            .map(|p| (p.prefix.addr, p.prefix.len))
+            .collect();
         Args {
             table: d.table.clone(),
             core: d.core_interface.clone().unwrap_or_else(|| access.clone()),
@@ -1592,7 +1607,7 @@ impl Config {
             lns_v6: None,
             lns_port: port,
             pools_v4,
-            pools_v6: Vec::new(),
+            pools_v6,
             workers: d.workers,
             cores: d.cores.clone(),
             lowest: d.lowest_mode.0,
@@ -1602,7 +1617,7 @@ impl Config {
             },
             icmp: lns_dataplane::node::icmp::Source {
                 v4: d.icmp_source,
-                v6: None,
+                v6: d.icmp_source6,
             },
             // The subscribers' IPCP peer: the data plane answers its pings.
             gateway: Some(self.ppp.gateway),

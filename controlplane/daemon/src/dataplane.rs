@@ -26,19 +26,19 @@ use super::netlink;
 use lns_dataplane::node::encap::{Outer, Template};
 use lns_dataplane::table::record::{Egress, Leg as TableLeg};
 use lns_dataplane::table::{
-    CORE_V4, NextHop, Session, Sizes, SlotId, SwitchedIds, TableError, Writer,
+    CORE_V4, CORE_V6, NextHop, Session, Sizes, SlotId, SwitchedIds, TableError, Writer,
 };
 use lns_protocol::engine::switch::SwitchedEntry;
 use lns_protocol::l2tp::SessionKey;
 use lns_protocol::lns::{DataPlane, LegUsage, NoDataPlane, Removed, SessionEntry, SessionUsage};
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 /// What lnsd reads about its own interfaces and neighbours (also the MAC
 /// parser `lns-bench` uses).
 pub mod kernel {
-    use std::net::Ipv4Addr;
+    use std::net::{IpAddr, SocketAddr};
 
     /// `aa:bb:cc:dd:ee:ff` (surrounding whitespace ignored); `None` for
     /// anything else, and for the all-zero MAC of an unresolved neighbour.
@@ -65,10 +65,19 @@ pub mod kernel {
             .ok()
     }
 
-    /// Makes the kernel resolve `ip`: a datagram to its discard port.
-    pub fn prod(ip: Ipv4Addr) {
-        if let Ok(s) = std::net::UdpSocket::bind("0.0.0.0:0") {
-            let _ = s.send_to(&[], (ip, 9));
+    /// Makes the kernel resolve `ip` (ARP, or Neighbor Discovery out of
+    /// interface `scope` for a link-local one): a datagram to its discard
+    /// port.
+    pub fn prod(ip: IpAddr, scope: u32) {
+        let (bind, to) = match ip {
+            IpAddr::V4(a) => ("0.0.0.0:0", SocketAddr::from((a, 9))),
+            IpAddr::V6(a) => (
+                "[::]:0",
+                SocketAddr::V6(std::net::SocketAddrV6::new(a, 9, 0, scope)),
+            ),
+        };
+        if let Ok(s) = std::net::UdpSocket::bind(bind) {
+            let _ = s.send_to(&[], to);
         }
     }
 }
@@ -183,7 +192,10 @@ pub struct TableDataPlane {
     waiting: HashMap<Ipv4Addr, Vec<Waiter>>,
     /// The core interface's index (read at each refresh).
     core_ifindex: Option<u32>,
-    core_hop: Option<NextHop>,
+    /// The core's IPv6 gateway, if subscriber IPv6 is routed.
+    core_gateway6: Option<Ipv6Addr>,
+    /// The core next hops written, IPv4 and IPv6.
+    core_hops: [Option<NextHop>; 2],
     /// Data plane attaches seen (the header counts them).
     attaches: u64,
     /// Counters.
@@ -224,7 +236,8 @@ impl TableDataPlane {
             waiting: HashMap::new(),
             core_ifindex: kernel::ifindex(core),
             free_hops: (2..lns_dataplane::table::NEXTHOPS).rev().collect(),
-            core_hop: None,
+            core_gateway6: None,
+            core_hops: [None; 2],
             attaches: 0,
             stats: DpStats::default(),
         };
@@ -275,7 +288,7 @@ impl TableDataPlane {
             .collect();
         for via in fresh {
             if !self.resolve_hop(&r.neighbours, via) {
-                kernel::prod(via);
+                kernel::prod(IpAddr::V4(via), 0);
             }
         }
     }
@@ -469,41 +482,53 @@ impl TableDataPlane {
                 self.lookups.push(*peer);
             }
         }
-        let mut unresolved = 0;
-        if !self.resolve_core(table) {
-            unresolved += 1;
-            kernel::prod(self.core_gateway);
-        }
+        let mut unresolved = self.resolve_core(table);
         let vias: Vec<Ipv4Addr> = self.hops.keys().copied().collect();
         for via in vias {
             if !self.resolve_hop(table, via) {
                 unresolved += 1;
-                kernel::prod(via);
+                kernel::prod(IpAddr::V4(via), 0);
             }
         }
         self.stats.unresolved = unresolved;
     }
 
-    /// Writes the core gateway's next hop if it changed; false when the
-    /// kernel has not resolved it.
-    fn resolve_core(&mut self, table: &[netlink::Neighbour]) -> bool {
+    /// Writes the core gateways' next hops (IPv4, and IPv6 when routed)
+    /// where they changed; how many the kernel has not resolved (each
+    /// prodded to resolve).
+    fn resolve_core(&mut self, table: &[netlink::Neighbour]) -> u64 {
         let ix = kernel::ifindex(&self.core).unwrap_or(0);
-        let (Some(dst), Some(src)) = (
-            netlink::find(table, self.core_gateway, ix),
-            kernel::own_mac(&self.core),
-        ) else {
-            return false;
-        };
-        let nh = NextHop {
-            dst_mac: dst,
-            src_mac: src,
-            addr: Some(IpAddr::V4(self.core_gateway)),
-        };
-        if self.core_hop != Some(nh) && self.writer_set(CORE_V4, &nh) {
-            tracing::info!(gateway = %self.core_gateway, "core next hop resolved");
-            self.core_hop = Some(nh);
+        let src = kernel::own_mac(&self.core);
+        let gateways = [
+            (CORE_V4, Some(IpAddr::V4(self.core_gateway))),
+            (CORE_V6, self.core_gateway6.map(IpAddr::V6)),
+        ];
+        let mut unresolved = 0;
+        for (i, (index, gw)) in gateways.into_iter().enumerate() {
+            let Some(gw) = gw else { continue };
+            let (Some(dst), Some(src)) = (netlink::find(table, gw, ix), src) else {
+                unresolved += 1;
+                kernel::prod(gw, ix);
+                continue;
+            };
+            let nh = NextHop {
+                dst_mac: dst,
+                src_mac: src,
+                addr: Some(gw),
+            };
+            if self.core_hops[i] != Some(nh) && self.writer_set(index, &nh) {
+                tracing::info!(gateway = %gw, "core next hop resolved");
+                self.core_hops[i] = Some(nh);
+            }
         }
-        true
+        unresolved
+    }
+
+    /// Routes subscriber IPv6 to `gw` on the core interface (none: it is
+    /// dropped as `ipv6_unrouted`).
+    pub fn set_core_gateway6(&mut self, gw: Option<Ipv6Addr>) {
+        self.core_gateway6 = gw;
+        self.refresh();
     }
 
     /// Writes LAC next hop `via` if it changed; false when unresolved.
@@ -553,10 +578,9 @@ impl TableDataPlane {
             tunnel: e.key.tunnel,
             session: e.key.session,
             ipv4: e.ipv4,
-            // IPv6CP gives an interface identifier, not a prefix: routed
-            // IPv6 needs a delegated prefix, which xlns does not hand out
-            // yet, so IPv6 is not forwarded.
-            ipv6_prefix: None,
+            // The link's /64 (Router Advertisements): its IPv6 is
+            // forwarded, from that prefix only.
+            ipv6_prefix: e.ipv6_prefix,
             mru: e.mru,
             peer: IpAddr::V4(*peer.ip()),
             peer_port: peer.port(),

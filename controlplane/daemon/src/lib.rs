@@ -387,10 +387,18 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), RunError> 
         pools = cfg.pools.len(),
         "AAA ready (local users)"
     );
-    if cfg.ppp.ipv6 {
+    if cfg.ppp.ipv6 && !cfg.ipv6.ra {
         tracing::warn!(
-            "ppp.ipv6 = true: IPv6CP opens, but no IPv6 prefix is handed out yet; subscribers' \
-             IPv6 is dropped as ipv6_unrouted"
+            "ppp.ipv6 = true without ipv6.ra: IPv6CP opens, but no prefix is advertised; \
+             subscribers' IPv6 is dropped as ipv6_unrouted"
+        );
+    } else if cfg.ppp.ipv6
+        && cfg.dataplane.mode != DataplaneMode::Off
+        && cfg.dataplane.core_gateway6.is_none()
+    {
+        tracing::warn!(
+            "ppp.ipv6 = true without dataplane.core_gateway6: subscribers get prefixes, but \
+             their IPv6 is dropped as ipv6_unrouted"
         );
     }
     let mut seed = [0u8; 8];
@@ -411,6 +419,8 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), RunError> 
                 d.core_gateway.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
             )
             .map_err(|e| RunError::Dataplane(e.to_string()))?;
+            let mut t = t;
+            t.set_core_gateway6(d.core_gateway6);
             tracing::info!(table = %d.table.display(), capacity = d.capacity, "data plane tables created");
             Plane::Table(Box::new(t))
         }

@@ -29,6 +29,7 @@ const RTM_GETROUTE: u16 = 26;
 const RTM_NEWNEIGH: u16 = 28;
 const RTM_GETNEIGH: u16 = 30;
 const AF_INET: u8 = 2;
+const AF_INET6: u8 = 10;
 const RTA_DST: u16 = 1;
 const RTA_OIF: u16 = 4;
 const RTA_GATEWAY: u16 = 5;
@@ -249,7 +250,6 @@ impl Address {
     fn ifaddrmsg(&self) -> Vec<u8> {
         const IFA_ADDRESS: u16 = 1;
         const IFA_LOCAL: u16 = 2;
-        const AF_INET6: u8 = 10;
         const RT_SCOPE_LINK: u8 = 253;
         let octets = |a: IpAddr| match a {
             IpAddr::V4(a) => a.octets().to_vec(),
@@ -286,11 +286,11 @@ impl Address {
     }
 }
 
-/// A usable IPv4 neighbour entry.
+/// A usable neighbour entry (ARP or IPv6 Neighbor Discovery).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Neighbour {
     /// Its address.
-    pub ip: Ipv4Addr,
+    pub ip: IpAddr,
     /// The interface it is on.
     pub ifindex: u32,
     /// Its MAC.
@@ -303,7 +303,7 @@ fn parse_neighbours(msgs: &[(u16, Vec<u8>)]) -> Vec<Neighbour> {
     for (k, p) in msgs {
         // struct ndmsg: family, pad, pad16, ifindex (i32), state (u16),
         // flags, type: 12 bytes.
-        if *k != RTM_NEWNEIGH || p.first() != Some(&AF_INET) {
+        if *k != RTM_NEWNEIGH || !matches!(p.first(), Some(&AF_INET | &AF_INET6)) {
             continue;
         }
         let (Some(ifindex), Some(state)) = (u32_at(p, 4), u16_at(p, 8)) else {
@@ -314,30 +314,32 @@ fn parse_neighbours(msgs: &[(u16, Vec<u8>)]) -> Vec<Neighbour> {
         }
         let a = attrs(p, 12);
         let get = |t: u16| a.iter().find(|(k, _)| *k == t).map(|(_, v)| *v);
-        let ip = get(NDA_DST).and_then(|v| <[u8; 4]>::try_from(v).ok());
+        let ip = get(NDA_DST).and_then(|v| match v.len() {
+            4 => <[u8; 4]>::try_from(v).ok().map(IpAddr::from),
+            16 => <[u8; 16]>::try_from(v).ok().map(IpAddr::from),
+            _ => None,
+        });
         let mac = get(NDA_LLADDR).and_then(|v| <[u8; 6]>::try_from(v).ok());
         if let (Some(ip), Some(mac)) = (ip, mac) {
-            out.push(Neighbour {
-                ip: Ipv4Addr::from(ip),
-                ifindex,
-                mac,
-            });
+            out.push(Neighbour { ip, ifindex, mac });
         }
     }
     out
 }
 
-/// The kernel's usable IPv4 neighbours (one dump; look up many in it).
+/// The kernel's usable neighbours, IPv4 and IPv6 (one dump; look up many
+/// in it).
 pub fn neighbours() -> Vec<Neighbour> {
-    let mut ndmsg = [0u8; 12];
-    ndmsg[0] = AF_INET;
+    // AF_UNSPEC: every family's entries in one dump.
+    let ndmsg = [0u8; 12];
     ask(RTM_GETNEIGH, NLM_F_DUMP, &ndmsg)
         .map(|m| parse_neighbours(&m))
         .unwrap_or_default()
 }
 
 /// The MAC of `ip` on interface `ifindex` in a dump.
-pub fn find(table: &[Neighbour], ip: Ipv4Addr, ifindex: u32) -> Option<[u8; 6]> {
+pub fn find(table: &[Neighbour], ip: impl Into<IpAddr>, ifindex: u32) -> Option<[u8; 6]> {
+    let ip = ip.into();
     table
         .iter()
         .find(|n| n.ip == ip && n.ifindex == ifindex)
@@ -393,8 +395,10 @@ mod tests {
             (RTM_NEWNEIGH, p)
         };
         let mac = [2, 0, 0, 0, 0, 7];
-        let parse_neighbour =
-            |ip, ifindex, msgs: &[(u16, Vec<u8>)]| find(&parse_neighbours(msgs), ip, ifindex);
+        let parse_neighbour = |ip: IpAddr, ifindex, msgs: &[(u16, Vec<u8>)]| {
+            find(&parse_neighbours(msgs), ip, ifindex)
+        };
+        let ip = IpAddr::V4(ip);
         assert_eq!(parse_neighbour(ip, 3, &[entry(3, 0x02, &mac)]), Some(mac));
         assert_eq!(
             parse_neighbour(ip, 4, &[entry(3, 0x02, &mac)]),
@@ -412,6 +416,17 @@ mod tests {
             "short address"
         );
         assert_eq!(parse_neighbour(ip, 3, &[(RTM_NEWNEIGH, vec![2, 0])]), None);
+        // IPv6 Neighbor Discovery's entries, in the same dump.
+        let ip6: std::net::Ipv6Addr = "2001:db8:c::2".parse().unwrap();
+        let mut p = vec![AF_INET6, 0, 0, 0];
+        p.extend(3u32.to_ne_bytes());
+        p.extend(0x02u16.to_ne_bytes());
+        p.extend([0, 0]);
+        p.extend(attr(NDA_DST, &ip6.octets()));
+        p.extend(attr(NDA_LLADDR, &mac));
+        let both = [entry(3, 0x02, &[2, 0, 0, 0, 0, 4]), (RTM_NEWNEIGH, p)];
+        assert_eq!(parse_neighbour(ip6.into(), 3, &both), Some(mac));
+        assert_eq!(parse_neighbour(ip, 3, &both), Some([2, 0, 0, 0, 0, 4]));
     }
 
     /// The kernel answers: loopback is routed out of `lo` (every Linux

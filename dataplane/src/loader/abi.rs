@@ -71,6 +71,10 @@ verdicts! {
     /// L2TP data of a switched session, whatever PPP it carries, on
     /// either interface, to the workers (no socket: `*_no_xsk`).
     SwitchedToXsk = "XLNS_SWITCHED_TO_XSK" / "switched_to_xsk",
+    /// A subscriber's IPv6 to a link-scope destination (Router
+    /// Solicitations, DHCPv6, Neighbor Discovery), to lnsd: the link's
+    /// business, never the core's.
+    PassLinkLocal = "XLNS_PASS_LINK_LOCAL" / "pass_link_local",
 }
 
 /// `sizeof(struct xlns_config)`.

@@ -78,6 +78,10 @@ drops! {
     /// The worker owning the frame's session had no room in its hand-off
     /// ring (`worker::handoff`): it is behind by a ring's worth.
     HandoffFull = "handoff_full",
+    /// A subscriber's IPv6 to a link-scope destination (fe80::/10,
+    /// ff02::/16): lnsd's, which the XDP program passes to it. Counted
+    /// here only when one reaches a worker all the same.
+    Ipv6LinkLocal = "ipv6_link_local",
 }
 
 #[cfg(test)]

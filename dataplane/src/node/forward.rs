@@ -73,6 +73,32 @@ pub fn to_core(
     Ok((front, end - front))
 }
 
+/// Downstream, once the packet `pkt` (from its IP header on) is known to
+/// be a subscriber's: the TTL or hop limit is spent once, as by any
+/// router on the way (RFC 1812 §5.3.1, RFC 8200 §3), the IPv4 checksum
+/// patched incrementally. One that would reach zero goes no further.
+#[inline]
+pub fn spend_hop(pkt: &mut [u8]) -> Result<(), Drop> {
+    match pkt.first().map(|b| b >> 4) {
+        Some(4) => {
+            let mut ip = Ipv4Packet::new_checked(pkt).map_err(|_| Drop::Truncated)?;
+            if ip.ttl() <= 1 {
+                return Err(Drop::TtlExpired);
+            }
+            ip.decrement_ttl();
+        }
+        Some(6) => {
+            let mut ip = Ipv6Packet::new_checked(pkt).map_err(|_| Drop::Truncated)?;
+            if ip.hop_limit() <= 1 {
+                return Err(Drop::TtlExpired);
+            }
+            ip.decrement_hop_limit();
+        }
+        _ => return Err(Drop::NotIp),
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::decap::decap;

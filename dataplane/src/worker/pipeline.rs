@@ -40,7 +40,7 @@ use crate::node::classify::{ToSubscriber, fits, from_core, limit};
 use crate::node::decap::{DataMessage, Decapped, Family, data_message, ip_payload};
 use crate::node::drop::Drop;
 use crate::node::encap::{TemplateRef, encap};
-use crate::node::forward::{Allowed, NextHop as FwdHop, to_core};
+use crate::node::forward::{Allowed, NextHop as FwdHop, spend_hop, to_core};
 use crate::node::frag::{self, Plan};
 use crate::node::gateway;
 use crate::node::icmp::{self, too_big};
@@ -393,8 +393,13 @@ impl<'a> Pipeline<'a> {
         // No IPv6 service for this subscriber (no prefix handed out) or
         // none at all (no IPv6 core next hop): its own name, since
         // `no_next_hop` means an unresolved MAC.
-        if d.family == Family::V6 && f.ipv6_prefix().is_none() {
-            return self.drop(Drop::Ipv6Unrouted, Some(&f));
+        if d.family == Family::V6 {
+            if inner_dst_v6(buf, d.inner).is_some_and(link_scope) {
+                return self.drop(Drop::Ipv6LinkLocal, Some(&f));
+            }
+            if f.ipv6_prefix().is_none() {
+                return self.drop(Drop::Ipv6Unrouted, Some(&f));
+            }
         }
         let (hop_index, dst) = match d.family {
             Family::V4 => (CORE_V4, inner_dst_v4(buf, d.inner)),
@@ -530,6 +535,9 @@ impl<'a> Pipeline<'a> {
         let Some(f) = found else {
             return self.core_l2tp(buf, start, len);
         };
+        if let Err(x) = spend_hop(&mut buf[p.start..p.start + p.len]) {
+            return self.drop(x, Some(&f));
+        }
         self.deliver(buf, &f, &p, Sender::Core)
     }
 
@@ -742,4 +750,15 @@ fn inner_dst_v4(buf: &[u8], at: usize) -> Option<IpAddr> {
 fn inner_dst_v6(buf: &[u8], at: usize) -> Option<IpAddr> {
     let b: [u8; 16] = buf.get(at + 24..at + 40)?.try_into().ok()?;
     Some(IpAddr::from(b))
+}
+
+/// A link-scope IPv6 destination (RFC 4291 §2.5.6 link-local unicast,
+/// §2.7 interface- and link-local multicast): never forwarded.
+fn link_scope(a: IpAddr) -> bool {
+    match a {
+        IpAddr::V6(a) => {
+            a.is_unicast_link_local() || (a.is_multicast() && a.octets()[1] & 0x0f <= 2)
+        }
+        IpAddr::V4(_) => false,
+    }
 }
