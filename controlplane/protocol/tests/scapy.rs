@@ -131,6 +131,8 @@ fn scapy_frames_parse_to_what_scapy_was_given() {
         "cdn-vendor-avp",
         "chap-challenge",
         "chap-success",
+        "dhcp6-request",
+        "dhcp6-solicit",
         "dot1q",
         "ipcp-confnak",
         "ipv4-offset",
@@ -151,7 +153,8 @@ fn scapy_frames_parse_to_what_scapy_was_given() {
         frames.keys().map(String::as_str).collect::<Vec<_>>(),
         expected
     );
-    for (name, f) in &frames {
+    // The DHCPv6 packets are IPv6 alone, answered in their own test.
+    for (name, f) in frames.iter().filter(|(n, _)| !n.starts_with("dhcp6-")) {
         let s = parse_stack(f);
         assert_eq!(s.eth.src, EthernetAddress([2, 0, 0, 0, 0, 1]), "{name}");
         assert_eq!(s.eth.dst, EthernetAddress([2, 0, 0, 0, 0, 2]), "{name}");
@@ -334,5 +337,79 @@ fn scapy_frames_parse_to_what_scapy_was_given() {
             }
             other => panic!("frame {other} has no expectation"),
         }
+    }
+}
+
+/// Our reply packet, decoded by scapy: one line of fields.
+fn scapy_reads(packet: &[u8]) -> String {
+    let hex: String = packet.iter().map(|b| format!("{b:02x}")).collect();
+    let script = format!(
+        "from scapy.all import IPv6, UDP, raw\n\
+         from scapy.layers.dhcp6 import *\n\
+         p = IPv6(bytes.fromhex('{hex}'))\n\
+         u = p[UDP]\n\
+         sent = u.chksum\n\
+         del u.chksum\n\
+         ok = IPv6(raw(p))[UDP].chksum == sent\n\
+         m = u.payload\n\
+         pd = m[DHCP6OptIA_PD]\n\
+         pre = pd[DHCP6OptIAPrefix]\n\
+         print(type(m).__name__, hex(m.trid), u.sport, u.dport, ok, pd.iaid, pd.T1, pd.T2, \n\
+               pre.prefix, pre.plen, pre.preflft, pre.validlft, \n\
+               raw(m[DHCP6OptServerId].duid).hex(), raw(m[DHCP6OptClientId].duid).hex(), \n\
+               m[DHCP6OptDNSServers].dnsservers if DHCP6OptDNSServers in m else None)\n"
+    );
+    let out = std::process::Command::new("/usr/bin/python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "scapy: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// scapy's Solicit and Request get an Advertise and a Reply delegating
+/// the link's prefix, which scapy reads back field by field.
+#[test]
+fn scapy_dhcpv6_solicit_and_request_get_correct_replies() {
+    use lns_protocol::ipv6::dhcp;
+    let Some(frames) = scapy_frames() else { return };
+    let cfg = dhcp::ServerConfig {
+        duid: dhcp::duid_uuid([7; 16]),
+        preferred: 3600,
+        valid: 7200,
+        rapid_commit: true,
+        preference: 255,
+        dns: vec!["2001:db8::53".parse().unwrap()],
+        domains: vec!["isp.example".into()],
+    };
+    let leases = dhcp::Leases {
+        prefix: Some("2001:db8:200:100::/56".parse().unwrap()),
+        address: None,
+        link: Some("2001:db8:100:7::/64".parse().unwrap()),
+    };
+    let us: std::net::Ipv6Addr = "fe80::1".parse().unwrap();
+    let client_duid = "00030001020000000009";
+    for (name, kind, bound) in [
+        ("dhcp6-solicit", "DHCP6_Advertise 0x123456", false),
+        ("dhcp6-request", "DHCP6_Reply 0xabcdef", true),
+    ] {
+        let d = dhcp::udp_of(&frames[name]).expect("scapy's UDP checksum verifies");
+        assert_eq!((d.src_port, d.dst_port), (546, 547));
+        let m = dhcp::Message::parse(d.payload).unwrap();
+        let a = dhcp::respond(&cfg, &m, d.dst, &leases).unwrap();
+        assert_eq!(a.bound, bound, "{name}");
+        let reply = dhcp::udp_packet(us, d.src, (547, 546), &a.reply.encode());
+        assert_eq!(
+            scapy_reads(&reply),
+            format!(
+                "{kind} 547 546 True 7 1800 2880 2001:db8:200:100:: 56 3600 7200 \
+                 000407070707070707070707070707070707 {client_duid} ['2001:db8::53']"
+            ),
+            "{name}"
+        );
     }
 }

@@ -400,3 +400,144 @@ fn tshark_reads_router_advertisements_as_sent() {
         );
     }
 }
+
+/// Every DHCPv6 message the server sends (Advertise, Reply with a
+/// delegated prefix, Reply to Release, Reply to Information-Request,
+/// NoPrefixAvail) reads in Wireshark's dissector with the fields we set,
+/// no malformed packet and no expert error.
+#[test]
+fn tshark_reads_dhcpv6_replies_as_sent() {
+    use lns_protocol::ipv6::dhcp::{self, Ia, Leases, Message, Opt, ServerConfig, code, kind};
+    if !tool_or_skip("tshark") {
+        return;
+    }
+    let cfg = ServerConfig {
+        duid: dhcp::duid_uuid([7; 16]),
+        preferred: 3600,
+        valid: 7200,
+        rapid_commit: true,
+        preference: 255,
+        dns: vec!["2001:db8::53".parse().unwrap()],
+        domains: vec!["isp.example".into()],
+    };
+    let prefix: lns_protocol::aaa::prefix::Ipv6Net = "2001:db8:200:100::/56".parse().unwrap();
+    let leases = Leases {
+        prefix: Some(prefix),
+        address: None,
+        link: None,
+    };
+    let client: std::net::Ipv6Addr = "fe80::9".parse().unwrap();
+    let us: std::net::Ipv6Addr = "fe80::1".parse().unwrap();
+    let ask = |k: u8, extra: Vec<Opt>| {
+        let mut options = vec![
+            Opt::ClientId(vec![0, 3, 0, 1, 2, 0, 0, 0, 0, 9]),
+            Opt::Oro(vec![code::DNS_SERVERS, code::DOMAIN_LIST]),
+        ];
+        options.extend(extra);
+        Message {
+            kind: k,
+            xid: [0x12, 0x34, 0x56],
+            options,
+        }
+    };
+    let ia = |held: bool| {
+        Opt::IaPd(Ia {
+            iaid: 7,
+            t1: 0,
+            t2: 0,
+            options: if held {
+                vec![Opt::IaPrefix {
+                    preferred: 0,
+                    valid: 0,
+                    prefix,
+                    options: Vec::new(),
+                }]
+            } else {
+                Vec::new()
+            },
+        })
+    };
+    let sid = Opt::ServerId(cfg.duid.clone());
+    let asks = [
+        (ask(kind::SOLICIT, vec![ia(false)]), leases),
+        (ask(kind::REQUEST, vec![sid.clone(), ia(false)]), leases),
+        (ask(kind::RELEASE, vec![sid.clone(), ia(true)]), leases),
+        (ask(kind::INFORMATION_REQUEST, vec![]), leases),
+        (ask(kind::SOLICIT, vec![ia(false)]), Leases::default()),
+    ];
+    let frames: Vec<Vec<u8>> = asks
+        .iter()
+        .map(|(m, l)| {
+            let a = dhcp::respond(&cfg, m, dhcp::ALL_SERVERS, l).unwrap();
+            let p = dhcp::udp_packet(us, client, (547, 546), &a.reply.encode());
+            ether_udp(&l2tp_data(
+                0x3c4d,
+                0x0505,
+                lns_protocol::ppp::PppProtocol(0x0057),
+                &p,
+            ))
+        })
+        .collect();
+    let path = std::env::temp_dir().join(format!("xlns-{}-dhcp6.pcap", std::process::id()));
+    std::fs::write(&path, pcap(&frames)).unwrap();
+    let text = tshark(&path, &["-V"]);
+    let expert = tshark(&path, &["-q", "-z", "expert,warn"]);
+    let fields = [
+        "dhcpv6.msgtype",
+        "dhcpv6.xid",
+        "dhcpv6.iaid",
+        "dhcpv6.iaprefix.pref_addr",
+        "dhcpv6.iaprefix.pref_len",
+        "dhcpv6.iaprefix.valid_lifetime",
+        "dhcpv6.status_code",
+        "dhcpv6.dns_server",
+        "dhcpv6.search_list_entry",
+        "dhcpv6.duid.type",
+        "udp.checksum.status",
+    ];
+    let mut args = vec![
+        "-o",
+        "udp.check_checksum:TRUE",
+        "-T",
+        "fields",
+        "-E",
+        "separator=|",
+        "-E",
+        "aggregator=,",
+    ];
+    for f in fields {
+        args.extend(["-e", f]);
+    }
+    let out = tshark(&path, &args);
+    std::fs::remove_file(&path).ok();
+    assert!(!text.contains("Malformed"), "{text}");
+    assert!(!text.contains("[Expert Info (Error"), "{text}");
+    assert!(!expert.contains("Error"), "expert errors:\n{expert}");
+    let rows: Vec<std::collections::HashMap<&str, &str>> = out
+        .lines()
+        .map(|l| fields.iter().copied().zip(l.split('|')).collect())
+        .collect();
+    assert_eq!(rows.len(), 5, "{out}");
+    let want: &[(usize, &str, &str)] = &[
+        (0, "dhcpv6.msgtype", "2"),
+        (0, "dhcpv6.xid", "0x123456"),
+        (0, "dhcpv6.iaid", "00000007"),
+        (0, "dhcpv6.iaprefix.pref_addr", "2001:db8:200:100::"),
+        (0, "dhcpv6.iaprefix.pref_len", "56"),
+        (0, "dhcpv6.iaprefix.valid_lifetime", "7200"),
+        (0, "dhcpv6.dns_server", "2001:db8::53"),
+        (0, "dhcpv6.search_list_entry", "isp.example."),
+        (0, "udp.checksum.status", "1,1"),
+        (1, "dhcpv6.msgtype", "7"),
+        (1, "dhcpv6.iaprefix.pref_len", "56"),
+        (2, "dhcpv6.msgtype", "7"),
+        (2, "dhcpv6.status_code", "0"),
+        (3, "dhcpv6.msgtype", "7"),
+        (3, "dhcpv6.dns_server", "2001:db8::53"),
+        (4, "dhcpv6.msgtype", "2"),
+        (4, "dhcpv6.status_code", "6"),
+    ];
+    for &(i, f, v) in want {
+        assert_eq!(rows[i][f], v, "message {i}, {f}\n{out}");
+    }
+}

@@ -7,6 +7,7 @@
 //! Sans-IO, like the rest of the library: packets in as bytes, packets
 //! out as bytes, `now` passed in.
 
+pub mod dhcp;
 pub mod nd;
 pub mod ra;
 

@@ -188,7 +188,7 @@ impl RouterAdvert<'_> {
 
 /// A DNS name in wire format (RFC 1035 §3.1): labels of 1 to 63 octets,
 /// ending with the root label; at most 255 octets.
-fn encode_name(name: &str) -> Result<Vec<u8>, String> {
+pub(super) fn encode_name(name: &str) -> Result<Vec<u8>, String> {
     let mut out = Vec::with_capacity(name.len() + 2);
     for label in name.trim_end_matches('.').split('.') {
         if label.is_empty() || label.len() > 63 {
@@ -393,7 +393,7 @@ impl Advert {
 }
 
 /// Names in DNS wire format, back to back, then zero padding.
-fn decode_names(mut b: &[u8]) -> Option<Vec<String>> {
+pub(super) fn decode_names(mut b: &[u8]) -> Option<Vec<String>> {
     let mut out = Vec::new();
     while b.first().is_some_and(|&l| l != 0) {
         let mut labels = Vec::new();

@@ -11,6 +11,10 @@ import sys
 
 from scapy.all import Ether, IP, IPv6, UDP, Raw, Dot1Q, Dot1AD
 from scapy.layers.l2tp import L2TP
+from scapy.layers.dhcp6 import (
+    DHCP6_Solicit, DHCP6_Request, DHCP6OptClientId, DHCP6OptServerId, DHCP6OptElapsedTime,
+    DHCP6OptIA_PD, DHCP6OptIAPrefix, DHCP6OptOptReq, DUID_LL, DUID_UUID,
+)
 from scapy.layers.ppp import (
     HDLC, PPP, PPP_LCP_Configure, PPP_LCP_MRU_Option, PPP_LCP_Auth_Protocol_Option,
     PPP_LCP_Magic_Number_Option, PPP_LCP_ACCM_Option, PPP_LCP_Echo, PPP_LCP_Terminate,
@@ -106,6 +110,18 @@ def main():
            + avp(1, b"\x00\x2a", m=False, vendor=9))
     frame("cdn-vendor-avp", ETH / IP4 / UDP_L2TP
           / L2TP(hdr="control+length+sequence", tunnel_id=0xBEEF, session_id=0x0707, ns=2, nr=1) / Raw(cdn))
+    # DHCPv6 (RFC 8415) as a subscriber's router sends it over PPP: from
+    # its link-local address to All_DHCP_Relay_Agents_and_Servers. The
+    # Request names xlns's DUID-UUID of sixteen 0x07 octets (the test's).
+    v6 = IPv6(src="fe80::9", dst="ff02::1:2") / UDP(sport=546, dport=547)
+    client = DHCP6OptClientId(duid=DUID_LL(lladdr="02:00:00:00:00:09"))
+    frame("dhcp6-solicit", v6 / DHCP6_Solicit(trid=0x123456) / client / DHCP6OptElapsedTime()
+          / DHCP6OptIA_PD(iaid=7) / DHCP6OptOptReq(reqopts=[23, 24]))
+    server = DHCP6OptServerId(duid=DUID_UUID(uuid="07070707-0707-0707-0707-070707070707"))
+    frame("dhcp6-request", v6 / DHCP6_Request(trid=0xABCDEF) / client / server
+          / DHCP6OptElapsedTime(elapsedtime=10)
+          / DHCP6OptIA_PD(iaid=7, iapdopt=[DHCP6OptIAPrefix(prefix="2001:db8:200:100::", plen=56)])
+          / DHCP6OptOptReq(reqopts=[23]))
     return 0
 
 
