@@ -12,8 +12,11 @@
 // The fixtures are the protocol crate's (one copy for both crates).
 #[path = "../../protocol/tests/common/mod.rs"]
 mod common;
+#[allow(dead_code, reason = "shared with the other data-plane tests")]
+mod dp;
 
 use common::process::{AccessLab, Proc, TestProcess, root_or_skip};
+use dp::dataplane_binary;
 use std::io::{Read, Write};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
@@ -135,16 +138,6 @@ fn has_link(lab: &AccessLab, ns: &str, dev: &str) -> bool {
 fn routes(lab: &AccessLab, ns: &str) -> String {
     let out = lab.cmd(ns, "ip").args(["-4", "route"]).output().unwrap();
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn dataplane_binary() -> std::path::PathBuf {
-    let bin = std::path::Path::new(CLIENT).with_file_name("lns-dataplane");
-    assert!(
-        bin.exists(),
-        "{} is missing: run the workspace tests (make test)",
-        bin.display()
-    );
-    bin
 }
 
 /// The table file lnsd creates, removed however the test ends.

@@ -15,8 +15,10 @@
 // The fixtures are the protocol crate's (one copy for both crates).
 #[path = "../../protocol/tests/common/mod.rs"]
 mod common;
+mod dp;
 
 use common::process::{AccessLab, Proc, root_or_skip};
+use dp::{Cleanup, dataplane_binary};
 use lns_dataplane::node::drop::Drop;
 use lns_dataplane::node::encap::{Outer, Template, encap};
 use lns_dataplane::table::Reader;
@@ -476,19 +478,6 @@ fn session_counters(r: &Reader, a: Ipv4Addr) -> SessionCounters {
         sum += r.worker(w).unwrap().session_counters(f.slot, f.generation);
     }
     sum
-}
-
-/// lnsd runs the data plane from next to itself. `cargo test --workspace`
-/// (what `make test` runs) builds it before any test starts; a nested
-/// cargo here would wait forever on the build lock the outer one holds.
-fn dataplane_binary() -> std::path::PathBuf {
-    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_lnsd")).with_file_name("lns-dataplane");
-    assert!(
-        bin.exists(),
-        "{} is missing: run the workspace tests (make test), or cargo build -p lns-dataplane",
-        bin.display()
-    );
-    bin
 }
 
 #[test]
@@ -1056,21 +1045,6 @@ fn check_sequence(lac: &mut LacProc, per_call: u64) {
     // LCP, PAP and IPCP, then the pings.
     assert!(accepted >= SEQ as u64 * (4 + per_call), "{f:?}");
     assert!(before_attach >= SEQ as u64, "PPP attached late: {f:?}");
-}
-
-struct Cleanup(String);
-
-impl std::ops::Drop for Cleanup {
-    fn drop(&mut self) {
-        let path = std::path::Path::new(&self.0);
-        if let Ok(r) = Reader::inspect(path) {
-            let pid = r.status().pid;
-            if pid > 1 {
-                let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-            }
-        }
-        let _ = std::fs::remove_file(path);
-    }
 }
 
 /// The MRU lnsd wrote for a subscriber.

@@ -19,8 +19,10 @@
 
 #[path = "../../protocol/tests/common/mod.rs"]
 mod common;
+mod dp;
 
 use common::process::{AccessLab, Proc, root_or_skip};
+use dp::{Cleanup, dataplane_binary};
 use lns_dataplane::node::drop::Drop;
 use lns_dataplane::node::encap::{Outer, Template, encap};
 use lns_dataplane::table::Reader;
@@ -311,35 +313,6 @@ mod lac {
 }
 
 type LacProc = common::process::TestProcess;
-
-/// lnsd runs the data plane from next to itself (built by the workspace's
-/// tests before any test starts).
-fn dataplane_binary() -> std::path::PathBuf {
-    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_lnsd")).with_file_name("lns-dataplane");
-    assert!(
-        bin.exists(),
-        "{} is missing: run the workspace tests (make test), or cargo build -p lns-dataplane",
-        bin.display()
-    );
-    bin
-}
-
-/// Kills the data plane lnsd left behind and removes its table, if the
-/// test fails before lnsd stops them.
-struct Cleanup(String);
-
-impl std::ops::Drop for Cleanup {
-    fn drop(&mut self) {
-        let path = std::path::Path::new(&self.0);
-        if let Ok(r) = Reader::inspect(path) {
-            let pid = r.status().pid;
-            if pid > 1 {
-                let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-            }
-        }
-        let _ = std::fs::remove_file(path);
-    }
-}
 
 /// A python sniffer on `dev` in `ns` printing, in hex, the first IPv6
 /// frame for which `cond` (on bytes `f`) holds; started once it listens.
