@@ -565,6 +565,9 @@ async fn session(
                 LacEvent::Ipv6Configured { address, .. } => {
                     tracing::info!(%address, "IPv6 address from the LNS's Router Advertisement");
                 }
+                LacEvent::PrefixDelegated { prefix, .. } => {
+                    tracing::info!(%prefix, "prefix delegated by the LNS's DHCPv6");
+                }
                 LacEvent::Packet { key, packet, .. } => {
                     if up.as_ref().is_some_and(|u| u.key == key)
                         && let Err(e) = tun.send(&packet).await
@@ -703,6 +706,9 @@ async fn answer(
                 // link-local one (global IPv6 on the TUN is not built).
                 LacEvent::Ipv6Configured { address, .. } => {
                     tracing::info!(%address, "IPv6 address from the LNS's Router Advertisement");
+                }
+                LacEvent::PrefixDelegated { prefix, .. } => {
+                    tracing::info!(%prefix, "prefix delegated by the LNS's DHCPv6");
                 }
                 LacEvent::Packet { key, packet, .. } => {
                     if up.as_ref().is_some_and(|u| u.key == key)

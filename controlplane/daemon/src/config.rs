@@ -660,6 +660,55 @@ pub struct Ipv6Cfg {
     pub preferred_lifetime_secs: u32,
     /// An MTU option (none: the subscriber's MRU stands).
     pub mtu: Option<u32>,
+    /// A DHCPv6 server on each link (RFC 8415; needs `ra`).
+    #[serde(default)]
+    pub dhcpv6: bool,
+    /// The `[[ipv6_pool]]` delegated prefixes (IA_PD) come from when
+    /// RADIUS gives no Delegated-IPv6-Prefix or -Pool (none: no prefix
+    /// delegation but RADIUS's).
+    pub dhcpv6_pd_pool: Option<String>,
+    /// Also offer an address (IA_NA): the link's /64 with the
+    /// subscriber's interface identifier.
+    #[serde(default)]
+    pub dhcpv6_address: bool,
+    /// Answer a Solicit with Rapid Commit by a Reply at once.
+    #[serde(default = "default_true")]
+    pub dhcpv6_rapid_commit: bool,
+    /// The server's DUID, hex (default: a DUID-UUID of /etc/machine-id,
+    /// which stays the same across restarts).
+    pub dhcpv6_duid: Option<String>,
+}
+
+/// `"00:04:ab..."` or `"0004ab..."` as bytes.
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    let h: String = s.chars().filter(|c| *c != ':').collect();
+    if !h.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..h.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(h.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// A DUID-UUID (RFC 6355) of this host's machine id, the same across
+/// restarts; without one, of its host name.
+fn machine_duid() -> Vec<u8> {
+    let id = std::fs::read_to_string("/etc/machine-id")
+        .ok()
+        .and_then(|s| unhex(s.trim()))
+        .filter(|b| b.len() == 16);
+    let uuid = id.unwrap_or_else(|| {
+        let name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        let mut u = [0u8; 16];
+        for (i, b) in name.trim().bytes().enumerate() {
+            u[i % 16] = u[i % 16].wrapping_mul(31).wrapping_add(b);
+        }
+        u.to_vec()
+    });
+    let mut u = [0u8; 16];
+    u.copy_from_slice(&uuid);
+    lns_protocol::ipv6::dhcp::duid_uuid(u)
 }
 
 fn default_ra_interval() -> u32 {
@@ -688,11 +737,40 @@ impl Default for Ipv6Cfg {
             valid_lifetime_secs: default_valid_lifetime(),
             preferred_lifetime_secs: default_preferred_lifetime(),
             mtu: None,
+            dhcpv6: false,
+            dhcpv6_pd_pool: None,
+            dhcpv6_address: false,
+            dhcpv6_rapid_commit: true,
+            dhcpv6_duid: None,
         }
     }
 }
 
 impl Ipv6Cfg {
+    /// The DHCPv6 server's settings (with `dhcpv6`), unchecked.
+    pub fn dhcp_settings(&self) -> Option<lns_protocol::lns::DhcpSettings> {
+        if !self.dhcpv6 {
+            return None;
+        }
+        let duid = match &self.dhcpv6_duid {
+            Some(hex) => unhex(hex).unwrap_or_default(),
+            None => machine_duid(),
+        };
+        Some(lns_protocol::lns::DhcpSettings {
+            server: lns_protocol::ipv6::dhcp::ServerConfig {
+                duid,
+                preferred: self.preferred_lifetime_secs,
+                valid: self.valid_lifetime_secs,
+                rapid_commit: self.dhcpv6_rapid_commit,
+                preference: 255,
+                dns: self.dns.clone(),
+                domains: self.dns_search.clone(),
+            },
+            pd_pool: self.dhcpv6_pd_pool.clone(),
+            address: self.dhcpv6_address,
+        })
+    }
+
     /// The advertisements' settings, unchecked.
     pub fn ra_config(&self) -> lns_protocol::ipv6::nd::RaConfig {
         let max = self.ra_interval_secs;
@@ -1372,6 +1450,7 @@ impl Config {
             ipv6: lns_protocol::lns::Ipv6Settings {
                 ra: self.ipv6.ra.then(|| self.ipv6.ra_config()),
                 pool: self.ipv6.pool.clone(),
+                dhcp: self.ipv6.dhcp_settings(),
             },
             radius: self.radius.as_ref().map(|r| {
                 use lns_protocol::aaa::radius::client::{ClientConfig, Server};
@@ -1466,6 +1545,12 @@ impl Config {
             seen.push((&p.name, pool));
         }
         let v = &self.ipv6;
+        if v.dhcpv6 && !v.ra {
+            return Err(bad(
+                "ipv6.dhcpv6",
+                "needs ipv6.ra = true (DHCPv6 runs on links that have their /64)",
+            ));
+        }
         if !v.ra {
             return Ok(());
         }
@@ -1490,7 +1575,36 @@ impl Config {
                 Some(_) => {}
             }
         }
-        v.ra_config().check().map_err(|e| bad("ipv6", e))
+        v.ra_config().check().map_err(|e| bad("ipv6", e))?;
+        if let Some(name) = &v.dhcpv6_pd_pool {
+            match seen.iter().find(|(n, _)| n == name) {
+                None => {
+                    return Err(bad(
+                        "ipv6.dhcpv6_pd_pool",
+                        format!("no [[ipv6_pool]] named {name:?}"),
+                    ));
+                }
+                Some((_, p)) if !(48..=64).contains(&p.len) => {
+                    return Err(bad(
+                        "ipv6.dhcpv6_pd_pool",
+                        format!("pool {name:?} hands out /{}; delegate /48 to /64", p.len),
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        if let Some(d) = &v.dhcpv6_duid
+            && unhex(d).is_none_or(|b| !(3..=130).contains(&b.len()))
+        {
+            return Err(bad(
+                "ipv6.dhcpv6_duid",
+                "hex of 3 to 130 octets (RFC 8415 §11.1), e.g. \"0004\" and a UUID",
+            ));
+        }
+        if let Some(d) = v.dhcp_settings() {
+            d.server.check().map_err(|e| bad("ipv6.dhcpv6", e))?;
+        }
+        Ok(())
     }
 
     fn validate_admin(&self) -> Result<(), ConfigError> {
@@ -1881,6 +1995,54 @@ mod tests {
         let short =
             format!("{MIN}[[ipv6_pool]]\nname = \"x\"\nprefix = \"2001:db8::/48\"\nlength = 40\n");
         assert!(err(&short).contains("between"));
+    }
+
+    #[test]
+    fn dhcpv6_is_checked_and_named() {
+        let pools = "[[ipv6_pool]]\nname = \"links\"\nprefix = \"2001:db8:100::/40\"\n\
+                     [[ipv6_pool]]\nname = \"pd\"\nprefix = \"2001:db8:200::/40\"\nlength = 56\n";
+        let on = |extra: &str| {
+            format!("{MIN}[ppp]\nipv6 = true\n[ipv6]\nra = true\npool = \"links\"\n{extra}{pools}")
+        };
+        let c = Config::parse(&on(
+            "dhcpv6 = true\ndhcpv6_pd_pool = \"pd\"\ndhcpv6_duid = \"00:04:01:02:03:04\"\n",
+        ))
+        .unwrap();
+        let d = c.lns().ipv6.dhcp.unwrap();
+        assert_eq!(d.pd_pool.as_deref(), Some("pd"));
+        assert_eq!(d.server.duid, [0, 4, 1, 2, 3, 4]);
+        assert!(d.server.rapid_commit && !d.address);
+        // Without a DUID configured: one of the machine's, the same each
+        // time lnsd reads its config.
+        let a = Config::parse(&on("dhcpv6 = true\n"))
+            .unwrap()
+            .lns()
+            .ipv6
+            .dhcp
+            .unwrap();
+        let b = Config::parse(&on("dhcpv6 = true\n"))
+            .unwrap()
+            .lns()
+            .ipv6
+            .dhcp
+            .unwrap();
+        assert_eq!(a.server.duid.len(), 18);
+        assert_eq!(a.server.duid, b.server.duid);
+        assert!(Config::parse(MIN).unwrap().lns().ipv6.dhcp.is_none());
+        // Mistakes, each named.
+        let no_ra = format!("{MIN}[ppp]\nipv6 = true\n[ipv6]\ndhcpv6 = true\n");
+        assert!(err(&no_ra).contains("ipv6.ra"));
+        assert!(
+            err(&on("dhcpv6 = true\ndhcpv6_pd_pool = \"x\"\n"))
+                .contains("no [[ipv6_pool]] named \"x\"")
+        );
+        let wide = format!(
+            "{}[[ipv6_pool]]\nname = \"wide\"\nprefix = \"2001:db8:300::/40\"\nlength = 44\n",
+            on("dhcpv6 = true\ndhcpv6_pd_pool = \"wide\"\n")
+        );
+        assert!(err(&wide).contains("delegate /48 to /64"));
+        assert!(err(&on("dhcpv6 = true\ndhcpv6_duid = \"zz\"\n")).contains("ipv6.dhcpv6_duid"));
+        assert!(err(&on("dhcpv6 = true\ndhcpv6_duid = \"0004\"\n")).contains("3 to 130"));
     }
 
     #[test]

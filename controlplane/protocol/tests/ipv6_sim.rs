@@ -11,7 +11,7 @@ use lns_protocol::engine::sim::{Impairments, Mixed, MixedEvent, Sim};
 use lns_protocol::ipv6::nd::RaConfig;
 use lns_protocol::l2tp::{CallParams, Endpoint, EndpointConfig, PeerPolicy, PeerRule};
 use lns_protocol::lac::{Lac, LacEvent};
-use lns_protocol::lns::{Ipv6Settings, Lns, LnsConfig, LnsEvent, NullDataPlane};
+use lns_protocol::lns::{DhcpSettings, Ipv6Settings, Lns, LnsConfig, LnsEvent, NullDataPlane};
 use lns_protocol::ppp::lcp::AuthProtocol;
 use lns_protocol::ppp::lcp_opts::{LcpConfig, Side};
 use lns_protocol::ppp::link::LinkConfig;
@@ -47,6 +47,29 @@ fn ra() -> RaConfig {
 }
 
 fn lns(users: usize) -> Lns<NullDataPlane> {
+    lns_with(users, None)
+}
+
+const PD_BLOCK: &str = "2001:db8:8000::/40";
+
+/// The DHCPv6 server: /56s from `PD_BLOCK`'s pool "pd".
+fn dhcp() -> DhcpSettings {
+    DhcpSettings {
+        server: lns_protocol::ipv6::dhcp::ServerConfig {
+            duid: lns_protocol::ipv6::dhcp::duid_uuid([7; 16]),
+            preferred: 3600,
+            valid: 7200,
+            rapid_commit: true,
+            preference: 255,
+            dns: vec!["2001:db8::53".parse().unwrap()],
+            domains: Vec::new(),
+        },
+        pd_pool: Some("pd".into()),
+        address: false,
+    }
+}
+
+fn lns_with(users: usize, dhcp: Option<DhcpSettings>) -> Lns<NullDataPlane> {
     let mut u = Users::default();
     for i in 0..users {
         u.insert(User {
@@ -62,6 +85,10 @@ fn lns(users: usize) -> Lns<NullDataPlane> {
     pools.add_prefixes(
         "links",
         PrefixPool::new(BLOCK.parse().unwrap(), 64).unwrap(),
+    );
+    pools.add_prefixes(
+        "pd",
+        PrefixPool::new(PD_BLOCK.parse().unwrap(), 56).unwrap(),
     );
     let cfg = LnsConfig {
         link: LinkConfig {
@@ -81,6 +108,7 @@ fn lns(users: usize) -> Lns<NullDataPlane> {
         ipv6: Ipv6Settings {
             ra: Some(ra()),
             pool: Some("links".into()),
+            dhcp,
         },
     };
     Lns::new(endpoint(1), cfg, u, pools, NullDataPlane::default(), 7)
@@ -264,4 +292,138 @@ fn an_exhausted_prefix_pool_leaves_ipv4_up_and_is_counted() {
     );
     let lns = sim.nodes[l].endpoint.as_lns().unwrap();
     assert_eq!(lns.ipv6.prefix_failures, 1);
+}
+
+/// The prefixes DHCPv6 delegated, by call.
+fn delegated(events: &[MixedEvent]) -> HashMap<lns_protocol::l2tp::SessionKey, Ipv6Net> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            MixedEvent::Lac(LacEvent::PrefixDelegated { key, prefix }) => Some((*key, *prefix)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Places calls for `users` on a new tunnel of LAC `c`; their keys.
+fn dial(
+    sim: &mut Sim<Mixed<NullDataPlane>>,
+    c: usize,
+    users: std::ops::Range<usize>,
+) -> Vec<lns_protocol::l2tp::SessionKey> {
+    let t = sim
+        .with(c, |e, now| {
+            e.lac().unwrap().open_tunnel(now, addr(2), addr(1))
+        })
+        .unwrap();
+    users
+        .map(|n| {
+            let creds = (format!("user{n}").into_bytes(), format!("pw-{n}"));
+            sim.with(c, |e, now| {
+                e.lac()
+                    .unwrap()
+                    .place_call(now, t, CallParams::default(), creds)
+            })
+            .unwrap()
+        })
+        .collect()
+}
+
+/// Home routers behind 100 subscribers: each configures its link by RA,
+/// then asks DHCPv6 for a prefix (Solicit, Advertise, Request, Reply) and
+/// gets its own /56; one that hangs up and dials again gets the same /56
+/// back; hung up, every prefix returns to the pool.
+#[test]
+fn a_hundred_home_routers_each_get_their_own_56_by_dhcpv6_and_keep_it_across_a_redial() {
+    let total = 100;
+    let mut sim: Sim<Mixed<NullDataPlane>> = Sim::new(Instant::now(), Impairments::default(), 9);
+    let l = sim.add(addr(1), Mixed::Lns(lns_with(total, Some(dhcp()))));
+    let c = sim.add(addr(2), Mixed::Lac(lac(2).with_dhcpv6_pd(true)));
+    let user0 = dial(&mut sim, c, 0..total / 2)[0];
+    dial(&mut sim, c, total / 2..total);
+    let done = sim.run_until(Duration::from_secs(60), |sim| {
+        delegated(&sim.nodes[c].events).len() == total
+    });
+    assert!(
+        done,
+        "{} of {total} delegated: {:?}",
+        delegated(&sim.nodes[c].events).len(),
+        sim.nodes[l].endpoint.as_lns().unwrap().ipv6
+    );
+    let block: Ipv6Net = PD_BLOCK.parse().unwrap();
+    let got = delegated(&sim.nodes[c].events);
+    let distinct: HashSet<Ipv6Net> = got.values().copied().collect();
+    assert_eq!(distinct.len(), total);
+    assert!(distinct.iter().all(|p| p.len == 56 && block.contains(p)));
+    let lac = sim.nodes[c].endpoint.as_lac().unwrap();
+    for (k, p) in &got {
+        assert_eq!(lac.delegated_prefix(*k), Some(*p));
+    }
+    let lns = sim.nodes[l].endpoint.as_lns().unwrap();
+    let v6 = lns.ipv6;
+    assert_eq!(v6.dhcp_delegated, total as u64, "{v6:?}");
+    // An Advertise and a Reply each, nothing refused or failed.
+    assert_eq!(v6.dhcp_replies, 2 * total as u64, "{v6:?}");
+    assert_eq!(v6.dhcp_refused + v6.dhcp_pd_failures, 0, "{v6:?}");
+    assert_eq!(
+        lns.addressing.pools.prefix_usage("pd"),
+        Some((65536, total))
+    );
+
+    // user0 hangs up and dials again: the same /56.
+    let p0 = got[&user0];
+    sim.with(c, |e, now| e.lac().unwrap().hang_up(now, user0));
+    sim.run_idle(Duration::from_secs(5));
+    assert_eq!(
+        sim.nodes[l]
+            .endpoint
+            .as_lns()
+            .unwrap()
+            .addressing
+            .pools
+            .prefix_usage("pd"),
+        Some((65536, total - 1))
+    );
+    let before = sim.nodes[c].events.len();
+    dial(&mut sim, c, 0..1);
+    let back = sim.run_until(Duration::from_secs(30), |sim| {
+        delegated(&sim.nodes[c].events[before..]).len() == 1
+    });
+    assert!(back);
+    let again = delegated(&sim.nodes[c].events[before..]);
+    assert_eq!(again.values().next(), Some(&p0), "the same prefix again");
+
+    // Everyone hangs up: every prefix goes back.
+    let keys: Vec<_> = got
+        .keys()
+        .copied()
+        .filter(|k| *k != user0)
+        .chain(again.keys().copied())
+        .collect();
+    for k in keys {
+        sim.with(c, |e, now| e.lac().unwrap().hang_up(now, k));
+    }
+    sim.run_idle(Duration::from_secs(10));
+    let lns = sim.nodes[l].endpoint.as_lns().unwrap();
+    assert_eq!(lns.addressing.pools.prefix_usage("pd"), Some((65536, 0)));
+}
+
+/// A pool of one /56 for two home routers: one is delegated it, the
+/// other is told NoPrefixAvail and counted; both keep IPv4 and their /64.
+#[test]
+fn an_exhausted_delegation_pool_is_answered_and_counted() {
+    let mut sim: Sim<Mixed<NullDataPlane>> = Sim::new(Instant::now(), Impairments::default(), 11);
+    let mut engine = lns_with(2, Some(dhcp()));
+    engine.addressing.pools.add_prefixes(
+        "pd",
+        PrefixPool::new("2001:db8:9::/56".parse().unwrap(), 56).unwrap(),
+    );
+    let l = sim.add(addr(1), Mixed::Lns(engine));
+    let c = sim.add(addr(2), Mixed::Lac(lac(2).with_dhcpv6_pd(true)));
+    dial(&mut sim, c, 0..2);
+    sim.run_idle(Duration::from_secs(20));
+    assert_eq!(configured(&sim.nodes[c].events).len(), 2);
+    assert_eq!(delegated(&sim.nodes[c].events).len(), 1);
+    let v6 = sim.nodes[l].endpoint.as_lns().unwrap().ipv6;
+    assert_eq!((v6.dhcp_delegated, v6.dhcp_pd_failures), (1, 1), "{v6:?}");
 }

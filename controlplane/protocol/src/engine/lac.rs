@@ -143,6 +143,14 @@ pub enum LacEvent {
         /// The advertisement as read.
         advert: Box<crate::ipv6::nd::Advert>,
     },
+    /// A subscriber was delegated a prefix by DHCPv6 (RFC 8415 §18.2.10:
+    /// the Reply's IA_PD), with [`Lac::with_dhcpv6_pd`].
+    PrefixDelegated {
+        /// The call.
+        key: SessionKey,
+        /// The prefix.
+        prefix: crate::aaa::prefix::Ipv6Net,
+    },
     /// A subscriber's PPP ended before it came up (its credentials
     /// refused, LCP or an NCP failed, ...): the call is being cleared.
     SetupFailed {
@@ -171,6 +179,8 @@ pub struct Sub {
     ipv6_id: Option<[u8; 8]>,
     /// Its address from the last Router Advertisement (SLAAC).
     slaac: Option<std::net::Ipv6Addr>,
+    /// Its DHCPv6 prefix delegation, once started.
+    pd: Option<Box<PdClient>>,
     reported: bool,
     /// The tunnel's queued-message count once the call's ICCN was
     /// queued: PPP waits until that many have left the send queue.
@@ -197,6 +207,7 @@ impl Sub {
             ipv4: None,
             ipv6_id: None,
             slaac: None,
+            pd: None,
             reported: false,
             iccn_mark: 0,
             attach_at: None,
@@ -229,6 +240,48 @@ impl PppCall for Sub {
     }
 }
 
+/// A subscriber router's DHCPv6 prefix delegation (RFC 8415 §18.2: Solicit,
+/// Advertise, Request, Reply).
+#[derive(Debug)]
+struct PdClient {
+    xid: [u8; 3],
+    /// The prefix the Reply delegated.
+    prefix: Option<crate::aaa::prefix::Ipv6Net>,
+}
+
+impl PdClient {
+    /// The subscriber's DUID: a DUID-UUID of its interface identifier.
+    fn duid(id: [u8; 8]) -> Vec<u8> {
+        let mut u = [0u8; 16];
+        u[..8].copy_from_slice(&id);
+        u[8..].copy_from_slice(&id);
+        crate::ipv6::dhcp::duid_uuid(u)
+    }
+
+    /// A message of `kind` asking for a prefix, with `extra` options, as
+    /// an IPv6 packet to All_DHCP_Relay_Agents_and_Servers.
+    fn ask(&self, id: [u8; 8], kind: u8, extra: Vec<crate::ipv6::dhcp::Opt>) -> Vec<u8> {
+        use crate::ipv6::dhcp::{self, Opt, code};
+        let mut options = vec![
+            Opt::ClientId(Self::duid(id)),
+            Opt::ElapsedTime(0),
+            Opt::Oro(vec![code::DNS_SERVERS, code::DOMAIN_LIST]),
+        ];
+        options.extend(extra);
+        let m = dhcp::Message {
+            kind,
+            xid: self.xid,
+            options,
+        };
+        dhcp::udp_packet(
+            crate::ipv6::link_local(id),
+            dhcp::ALL_SERVERS,
+            (dhcp::CLIENT_PORT, dhcp::SERVER_PORT),
+            &m.encode(),
+        )
+    }
+}
+
 /// The LAC role: what the emulated LAC keeps besides the endpoint and
 /// its calls (see [`Engine`]).
 #[derive(Debug)]
@@ -244,6 +297,8 @@ pub struct LacRole {
     held_marks: BTreeMap<(u16, u64), Vec<SessionKey>>,
     seed: u64,
     behaviour: LacBehaviour,
+    /// Subscribers ask for a prefix by DHCPv6 once an RA configures them.
+    dhcpv6_pd: bool,
     /// Data messages discarded, by reason.
     pub data_stats: LacDataStats,
 }
@@ -269,6 +324,7 @@ impl Lac {
                 held_marks: BTreeMap::new(),
                 seed,
                 behaviour: LacBehaviour::default(),
+                dhcpv6_pd: false,
                 data_stats: LacDataStats::default(),
             },
         )
@@ -279,6 +335,22 @@ impl Lac {
     pub fn with_behaviour(mut self, b: LacBehaviour) -> Self {
         self.role.behaviour = b;
         self
+    }
+
+    /// The same LAC whose subscribers, once a Router Advertisement
+    /// configures them, ask for a prefix by DHCPv6 (as a home router does,
+    /// RFC 7084 WPD-1), reported as [`LacEvent::PrefixDelegated`].
+    pub fn with_dhcpv6_pd(mut self, on: bool) -> Self {
+        self.role.dhcpv6_pd = on;
+        self
+    }
+
+    /// The prefix DHCPv6 delegated to a subscriber.
+    pub fn delegated_prefix(&self, key: SessionKey) -> Option<crate::aaa::prefix::Ipv6Net> {
+        self.calls
+            .get(&key)
+            .and_then(|s| s.pd.as_ref())
+            .and_then(|p| p.prefix)
     }
 
     /// Subscribers with a call.
@@ -354,6 +426,18 @@ impl Lac {
             _ => return None,
         };
         Some(s.wire.transmit(ns, protocol, packet))
+    }
+
+    /// Sends IPv6 packet `packet` on `key`'s link (numbered if the call
+    /// sequences).
+    fn send_ipv6(&mut self, key: SessionKey, packet: Vec<u8>) {
+        let Some(s) = self.calls.get_mut(&key) else {
+            return;
+        };
+        let ns = s.sends_ns().then(|| Lac::take_ns(s));
+        let tx = s.wire.transmit_owned(ns, 0x0057, packet);
+        let mark = s.iccn_mark;
+        self.queue_ppp(key, mark, tx);
     }
 
     fn take_ns(s: &mut Sub) -> u16 {
@@ -683,6 +767,52 @@ impl Role for LacRole {
                     router: advert.src,
                     advert: Box::new(advert),
                 });
+                if e.role.dhcpv6_pd && s.pd.is_none() {
+                    let xid = [
+                        (key.tunnel & 0xff) as u8,
+                        (key.session >> 8) as u8,
+                        key.session as u8,
+                    ];
+                    let c = PdClient { xid, prefix: None };
+                    let packet = c.ask(id, crate::ipv6::dhcp::kind::SOLICIT, vec![pd_ia(None)]);
+                    s.pd = Some(Box::new(c));
+                    e.send_ipv6(key, packet);
+                }
+            }
+            return;
+        }
+        // DHCPv6 from the LNS to the subscriber's client (RFC 8415 §18.2).
+        if let (Some(s), Some((0x0057, info))) = (e.calls.get_mut(&key), ppp)
+            && let Some(d) = crate::ipv6::dhcp::udp_of(info)
+            && d.dst_port == crate::ipv6::dhcp::CLIENT_PORT
+        {
+            use crate::ipv6::dhcp::{Message, Opt, kind};
+            let (Some(c), Some(id), Ok(m)) = (s.pd.as_mut(), s.ipv6_id, Message::parse(d.payload))
+            else {
+                return;
+            };
+            if m.xid != c.xid {
+                return;
+            }
+            let offered = m.find(|o| match o {
+                Opt::IaPd(ia) => ia.options.iter().find_map(|o| match o {
+                    Opt::IaPrefix { prefix, valid, .. } if *valid > 0 => Some(*prefix),
+                    _ => None,
+                }),
+                _ => None,
+            });
+            match (m.kind, offered, m.server_id()) {
+                (kind::ADVERTISE, Some(p), Some(server)) if c.prefix.is_none() => {
+                    let extra = vec![Opt::ServerId(server.to_vec()), pd_ia(Some(p))];
+                    let packet = c.ask(id, kind::REQUEST, extra);
+                    e.send_ipv6(key, packet);
+                }
+                (kind::REPLY, Some(p), _) if c.prefix != Some(p) => {
+                    c.prefix = Some(p);
+                    e.events
+                        .push_back(LacEvent::PrefixDelegated { key, prefix: p });
+                }
+                _ => {}
             }
             return;
         }
@@ -723,4 +853,23 @@ impl Role for LacRole {
         e.release_held();
         e.role.transmits.pop_front()
     }
+}
+
+/// An IA_PD (IAID 1) asking for a prefix, or for `held`.
+fn pd_ia(held: Option<crate::aaa::prefix::Ipv6Net>) -> crate::ipv6::dhcp::Opt {
+    use crate::ipv6::dhcp::{Ia, Opt};
+    Opt::IaPd(Ia {
+        iaid: 1,
+        t1: 0,
+        t2: 0,
+        options: held
+            .map(|prefix| Opt::IaPrefix {
+                preferred: 0,
+                valid: 0,
+                prefix,
+                options: Vec::new(),
+            })
+            .into_iter()
+            .collect(),
+    })
 }

@@ -78,6 +78,23 @@ pub struct Ipv6Settings {
     /// neither a prefix (Framed-IPv6-Prefix) nor a pool
     /// (Framed-IPv6-Pool).
     pub pool: Option<String>,
+    /// A DHCPv6 server on each link (RFC 8415); `None`: DHCPv6 to us is
+    /// counted as ignored.
+    pub dhcp: Option<DhcpSettings>,
+}
+
+/// The DHCPv6 server on subscriber links.
+#[derive(Debug, Clone)]
+pub struct DhcpSettings {
+    /// What it answers with (DUID, lifetimes, DNS, Rapid Commit).
+    pub server: crate::ipv6::dhcp::ServerConfig,
+    /// The prefix pool delegated prefixes (IA_PD) come from when RADIUS
+    /// names neither a prefix (Delegated-IPv6-Prefix) nor a pool
+    /// (Delegated-IPv6-Prefix-Pool).
+    pub pd_pool: Option<String>,
+    /// Offer an address (IA_NA): the link's /64 with the subscriber's
+    /// IPv6CP interface identifier, the address SLAAC would make.
+    pub address: bool,
 }
 
 /// IPv6 counters (subscriber links).
@@ -97,6 +114,18 @@ pub struct Ipv6Stats {
     /// exhausted or unknown, or RADIUS gave one that is taken or not a
     /// /64. Their IPv4 is unaffected.
     pub prefix_failures: u64,
+    /// DHCPv6 replies (Advertise and Reply) sent.
+    pub dhcp_replies: u64,
+    /// DHCPv6 messages refused (RFC 8415 §16: malformed, no Client
+    /// Identifier, another server's, unicast, not for a server).
+    pub dhcp_refused: u64,
+    /// Prefixes delegated (IA_PD), one per link at most.
+    pub dhcp_delegated: u64,
+    /// Links that asked for a prefix and got none (pool exhausted or
+    /// unknown, RADIUS's prefix taken): answered NoPrefixAvail.
+    pub dhcp_pd_failures: u64,
+    /// Delegated prefixes the subscriber released (or declined).
+    pub dhcp_released: u64,
 }
 
 /// A subscriber link's IPv6 service once its IPv6CP opened.
@@ -104,6 +133,9 @@ pub struct Ipv6Stats {
 struct V6Link {
     /// Its /64 (leased or claimed; released when the session ends).
     prefix: Option<Ipv6Net>,
+    /// The prefix delegated by DHCPv6 (released when the session ends or
+    /// the subscriber releases it).
+    pd: Option<Ipv6Net>,
     /// When to advertise it.
     ra: Advertiser,
 }
@@ -247,6 +279,7 @@ struct PendingStop {
     call: Call,
     ipv4: Option<Ipv4Addr>,
     ipv6_prefix: Option<Ipv6Net>,
+    delegated: Option<Ipv6Net>,
     class: Vec<Vec<u8>>,
     session_time: u32,
     cause: DownCause,
@@ -375,6 +408,10 @@ pub struct LnsRole {
     pub data_punted: u64,
     /// IPv6 on subscriber links.
     pub ipv6: Ipv6Stats,
+    /// The prefix each user was last delegated, so that one who
+    /// reconnects gets it again while it is free (at most
+    /// [`STICKY_PREFIXES`] users remembered).
+    sticky_pd: HashMap<Box<[u8]>, Ipv6Net>,
     /// PPP frames to send, numbered (sequenced sessions) when taken.
     transmits: VecDeque<PppOut>,
     seed: u64,
@@ -488,6 +525,7 @@ impl LnsCore {
             dp_ops: VecDeque::new(),
             data_punted: 0,
             ipv6: Ipv6Stats::default(),
+            sticky_pd: HashMap::default(),
             transmits: VecDeque::new(),
             seed,
             ppp_orphans: 0,
@@ -899,6 +937,7 @@ impl LnsCore {
             nas::Framed {
                 ipv4: s.ipv4,
                 ipv6_prefix: s.v6.as_ref().and_then(|v| v.prefix),
+                delegated: s.v6.as_ref().and_then(|v| v.pd),
             },
             usage,
             cause.map(nas::terminate_cause),
@@ -921,6 +960,7 @@ impl LnsCore {
             call: s.call.clone(),
             ipv4: s.ipv4,
             ipv6_prefix: s.v6.as_ref().and_then(|v| v.prefix),
+            delegated: s.v6.as_ref().and_then(|v| v.pd),
             class: s
                 .authz
                 .as_ref()
@@ -945,6 +985,7 @@ impl LnsCore {
             nas::Framed {
                 ipv4: p.ipv4,
                 ipv6_prefix: p.ipv6_prefix,
+                delegated: p.delegated,
             },
             usage_of(p.forwarded + last, p.session_time),
             Some(nas::terminate_cause(&p.cause)),
@@ -1716,6 +1757,17 @@ impl LnsCore {
         if let Some(p) = s.v6.as_ref().and_then(|v| v.prefix) {
             self.role.addressing.pools.release_prefix(p);
         }
+        if let Some(p) = s.v6.as_ref().and_then(|v| v.pd) {
+            self.role.addressing.pools.release_prefix(p);
+            // The user gets it back on reconnecting, if nobody took it
+            // meanwhile (a released prefix is reused last).
+            let sticky = &mut self.role.sticky_pd;
+            if !s.user.is_empty()
+                && (sticky.len() < STICKY_PREFIXES || sticky.contains_key(&*s.user))
+            {
+                sticky.insert(s.user.clone().into_boxed_slice(), p);
+            }
+        }
         let ppp = cause.ppp_cause();
         // RFC 2661 §4.4.2: our own decision to end the call (operator,
         // RADIUS Disconnect, session timeout, no address) is result 3
@@ -1873,6 +1925,7 @@ impl Role for LnsRole {
                         e.role.seed as u32 ^ u32::from(key.session) << 16 ^ u32::from(key.tunnel);
                     s.v6 = Some(Box::new(V6Link {
                         prefix: prefix.ok(),
+                        pd: None,
                         ra: Advertiser::start(now, seed),
                     }));
                     advertise(s, ra, &mut e.role.ipv6, &mut e.role.transmits, key, now);
@@ -1947,6 +2000,27 @@ impl Role for LnsRole {
             // down or restarting). Counted, not handed to PPP.
             // IPv6 to us as the link's router (RFC 4861 §6.1.1): a
             // Router Solicitation brings the next advertisement forward.
+            (Some(s), Some((0x0057, info)))
+                if s.wire.peer == from
+                    && s.v6.is_some()
+                    && let Some(d) = crate::ipv6::dhcp::udp_of(info)
+                    && d.dst_port == crate::ipv6::dhcp::SERVER_PORT =>
+            {
+                let r = &mut e.role;
+                match &r.cfg.ipv6.dhcp {
+                    Some(cfg) => serve_dhcp(
+                        s,
+                        key,
+                        &d,
+                        cfg,
+                        &mut r.addressing,
+                        &mut r.sticky_pd,
+                        &mut r.ipv6,
+                        &mut r.transmits,
+                    ),
+                    None => r.ipv6.ignored += 1,
+                }
+            }
             (Some(s), Some((0x0057, info))) if s.wire.peer == from && s.v6.is_some() => {
                 match crate::ipv6::nd::solicitation(info) {
                     Ok(_) => {
@@ -2278,6 +2352,134 @@ fn advertise(
         protocol: 0x0057,
         packet: ra.encode(ours, crate::ipv6::ALL_NODES),
     });
+}
+
+/// Users whose last delegated prefix is remembered (about 50 bytes each).
+pub const STICKY_PREFIXES: usize = 1 << 20;
+
+/// Answers a DHCPv6 message `d` from `s`'s subscriber (RFC 8415 §18.3),
+/// delegating a prefix first if it asks for one and the link has none.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the role's parts, borrowed apart from the call"
+)]
+fn serve_dhcp(
+    s: &mut Sub,
+    key: SessionKey,
+    d: &crate::ipv6::dhcp::Datagram<'_>,
+    cfg: &DhcpSettings,
+    addressing: &mut Addressing,
+    sticky: &mut HashMap<Box<[u8]>, Ipv6Net>,
+    stats: &mut Ipv6Stats,
+    transmits: &mut VecDeque<PppOut>,
+) {
+    use crate::ipv6::dhcp::{self, Leases, Message, Opt, kind};
+    let Ok(m) = Message::parse(d.payload) else {
+        stats.dhcp_refused += 1;
+        return;
+    };
+    let Some(v) = s.v6.as_mut() else {
+        return;
+    };
+    let wants_pd = matches!(
+        m.kind,
+        kind::SOLICIT | kind::REQUEST | kind::RENEW | kind::REBIND
+    ) && m.options.iter().any(|o| matches!(o, Opt::IaPd(_)))
+        && m.client_id().is_some();
+    if wants_pd && v.pd.is_none() {
+        match delegate(addressing, cfg, s.authz.as_deref(), &s.user, sticky) {
+            Ok(p) => {
+                v.pd = Some(p);
+                stats.dhcp_delegated += 1;
+                tracing::debug!(tunnel = key.tunnel, session = key.session, prefix = %p, "prefix delegated");
+            }
+            Err(why) => {
+                stats.dhcp_pd_failures += 1;
+                tracing::warn!(tunnel = key.tunnel, session = key.session, user = %String::from_utf8_lossy(&s.user), reason = %why, "no prefix to delegate");
+            }
+        }
+    }
+    let address = cfg
+        .address
+        .then(|| v.prefix.zip(s.ipv6_id))
+        .flatten()
+        .map(|(p, id)| {
+            let mut a = p.addr.octets();
+            a[8..].copy_from_slice(&id);
+            std::net::Ipv6Addr::from(a)
+        });
+    let leases = Leases {
+        prefix: v.pd,
+        address,
+        link: v.prefix,
+    };
+    match dhcp::respond(&cfg.server, &m, d.dst, &leases) {
+        Err(why) => {
+            stats.dhcp_refused += 1;
+            tracing::debug!(
+                tunnel = key.tunnel,
+                session = key.session,
+                reason = why.name(),
+                "DHCPv6 message refused"
+            );
+        }
+        Ok(a) => {
+            if a.release_prefix
+                && let Some(p) = v.pd.take()
+            {
+                addressing.pools.release_prefix(p);
+                stats.dhcp_released += 1;
+            }
+            // Our link-local address is made of our IPv6CP identifier.
+            let ours = s
+                .link
+                .ipv6cp()
+                .map_or([0x02, 0, 0, 0, 0, 0, 0, 1], |n| n.local);
+            stats.dhcp_replies += 1;
+            transmits.push_back(PppOut {
+                key,
+                wire: s.wire,
+                sequenced: s.sequencing,
+                protocol: 0x0057,
+                packet: dhcp::udp_packet(
+                    crate::ipv6::link_local(ours),
+                    d.src,
+                    (dhcp::SERVER_PORT, dhcp::CLIENT_PORT),
+                    &a.reply.encode(),
+                ),
+            });
+        }
+    }
+}
+
+/// The prefix to delegate to a link: RADIUS Delegated-IPv6-Prefix, else
+/// the one its user had last if still free, else one from RADIUS
+/// Delegated-IPv6-Prefix-Pool's pool or `ipv6.dhcpv6_pd_pool`.
+fn delegate(
+    addressing: &mut Addressing,
+    cfg: &DhcpSettings,
+    authz: Option<&Authorization>,
+    user: &[u8],
+    sticky: &mut HashMap<Box<[u8]>, Ipv6Net>,
+) -> Result<Ipv6Net, String> {
+    if let Some(p) = authz.and_then(|z| z.delegated_ipv6_prefix) {
+        return addressing.pools.claim_prefix(p).map_err(|e| e.to_string());
+    }
+    if let Some(p) = sticky.remove(user)
+        && let Ok(p) = addressing.pools.claim_prefix(p)
+    {
+        return Ok(p);
+    }
+    let pool = authz
+        .and_then(|z| z.delegated_ipv6_pool.as_deref())
+        .or(cfg.pd_pool.as_deref())
+        .ok_or(
+            "no delegated-prefix pool is configured (ipv6.dhcpv6_pd_pool) and RADIUS named none",
+        )?;
+    addressing
+        .pools
+        .lease_prefix(pool)
+        .map_err(|e| e.to_string())
 }
 
 /// Whether an IPv6 packet is addressed to us as the link's router: a

@@ -173,6 +173,11 @@ pub struct Authorization {
     pub framed_ipv6_prefix: Option<Ipv6Net>,
     /// Framed-IPv6-Pool: the prefix pool to take it from (RFC 3162 §2.6).
     pub framed_ipv6_pool: Option<String>,
+    /// Delegated-IPv6-Prefix: the prefix DHCPv6 delegates (RFC 4818 §3).
+    pub delegated_ipv6_prefix: Option<Ipv6Net>,
+    /// Delegated-IPv6-Prefix-Pool: the pool to delegate one from (RFC
+    /// 6911 §3.3).
+    pub delegated_ipv6_pool: Option<String>,
 }
 
 /// Reads a verified Access-Accept or Access-Reject.
@@ -194,6 +199,8 @@ pub fn authorization(reply: &Packet, creds: &Credentials) -> Authorization {
         class: Vec::new(),
         framed_ipv6_prefix: None,
         framed_ipv6_pool: None,
+        delegated_ipv6_prefix: None,
+        delegated_ipv6_pool: None,
     };
     if reply.code() != Some(Code::AccessAccept) {
         return out;
@@ -253,6 +260,12 @@ pub fn authorization(reply: &Packet, creds: &Credentials) -> Authorization {
         .and_then(|a| prefix_of(&a.value));
     out.framed_ipv6_pool = reply
         .get(attr::FRAMED_IPV6_POOL)
+        .map(|a| String::from_utf8_lossy(&a.value).into_owned());
+    out.delegated_ipv6_prefix = reply
+        .get(attr::DELEGATED_IPV6_PREFIX)
+        .and_then(|a| prefix_of(&a.value));
+    out.delegated_ipv6_pool = reply
+        .get(attr::DELEGATED_IPV6_PREFIX_POOL)
         .map(|a| String::from_utf8_lossy(&a.value).into_owned());
     out
 }
@@ -316,6 +329,8 @@ pub struct Framed {
     pub ipv4: Option<Ipv4Addr>,
     /// Framed-IPv6-Prefix (RFC 3162 §2.3).
     pub ipv6_prefix: Option<Ipv6Net>,
+    /// Delegated-IPv6-Prefix (RFC 4818 §3).
+    pub delegated: Option<Ipv6Net>,
 }
 
 /// An Accounting-Request's attributes.
@@ -341,6 +356,9 @@ pub fn accounting_request(
     }
     if let Some(p) = framed.ipv6_prefix {
         a.push(prefix_attr(attr::FRAMED_IPV6_PREFIX, p));
+    }
+    if let Some(p) = framed.delegated {
+        a.push(prefix_attr(attr::DELEGATED_IPV6_PREFIX, p));
     }
     for c in class {
         a.push(Attr::new(attr::CLASS, c.clone()));

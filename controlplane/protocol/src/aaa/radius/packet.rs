@@ -110,6 +110,8 @@ pub mod attr {
     pub const FRAMED_IPV6_PREFIX: u8 = 97;
     pub const FRAMED_IPV6_POOL: u8 = 100;
     pub const ERROR_CAUSE: u8 = 101;
+    pub const DELEGATED_IPV6_PREFIX: u8 = 123;
+    pub const DELEGATED_IPV6_PREFIX_POOL: u8 = 171;
 }
 
 /// Microsoft vendor id and attributes (RFC 2548).
