@@ -107,6 +107,9 @@ pub struct Report {
     /// Distinct /64s the subscribers configured from Router
     /// Advertisements (SLAAC) at the end of setup.
     pub ipv6_prefixes: u64,
+    /// Distinct prefixes DHCPv6 delegated to the subscribers (each asks,
+    /// with `--ipv6`, as a home router does).
+    pub delegated_prefixes: u64,
     /// Data messages the emulated LAC discarded (unsequenced, out of
     /// sequence, before PPP attached).
     pub lac_discards: Discards,
@@ -328,6 +331,7 @@ pub struct Held {
     elapsed: Duration,
     addresses: u64,
     ipv6_prefixes: u64,
+    delegated_prefixes: u64,
     gap: Duration,
     /// The LNS's CPU time during setup (`--lns-pid`).
     lns_cpu: Option<Duration>,
@@ -404,7 +408,8 @@ pub fn bring_up(o: &Opts) -> Result<Held, String> {
     };
     let mut r = Run {
         lac: Lac::new(endpoint, link, (Vec::new(), String::new()), seed)
-            .with_behaviour(o.behaviour),
+            .with_behaviour(o.behaviour)
+            .with_dhcpv6_pd(o.ipv6),
         sock,
         me,
         pending: HashMap::new(),
@@ -452,13 +457,16 @@ pub fn bring_up(o: &Opts) -> Result<Held, String> {
     let lns_cpu = cpu_before
         .zip(o.lns_pid.and_then(process_cpu))
         .map(|(a, b)| b.saturating_sub(a));
-    // IPv6CP may open just after IPCP, and its Router Advertisement
-    // follow: a moment for the links that have IPv6CP but no address yet.
+    // IPv6CP may open just after IPCP, its Router Advertisement and
+    // DHCPv6 exchange follow: a moment for the links that have IPv6CP but
+    // no address or delegated prefix yet (an LNS without DHCPv6 leaves
+    // them waiting it out).
     let end = Instant::now() + Duration::from_secs(2);
     while Instant::now() < end
-        && r.up
-            .keys()
-            .any(|&k| r.lac.ipv6_id(k).is_some() && r.lac.ipv6_address(k).is_none())
+        && r.up.keys().any(|&k| {
+            r.lac.ipv6_id(k).is_some()
+                && (r.lac.ipv6_address(k).is_none() || r.lac.delegated_prefix(k).is_none())
+        })
     {
         r.pump(Instant::now() + Duration::from_millis(20));
     }
@@ -482,8 +490,18 @@ pub fn bring_up(o: &Opts) -> Result<Held, String> {
         p.dedup();
         p.len() as u64
     };
+    let delegated_prefixes = {
+        let mut p: Vec<_> =
+            r.up.keys()
+                .filter_map(|&k| r.lac.delegated_prefix(k))
+                .collect();
+        p.sort_unstable();
+        p.dedup();
+        p.len() as u64
+    };
     Ok(Held {
         ipv6_prefixes,
+        delegated_prefixes,
         up: r.up.len() as u64,
         r,
         tunnels,
@@ -596,6 +614,7 @@ impl Held {
             churn_cycles: cycles,
             addresses: self.addresses,
             ipv6_prefixes: self.ipv6_prefixes,
+            delegated_prefixes: self.delegated_prefixes,
             lac_discards: Discards {
                 unsequenced: r.lac.data_stats.unsequenced,
                 out_of_sequence: r.lac.data_stats.out_of_sequence,
@@ -647,8 +666,8 @@ pub fn print(r: &Report) {
     );
     if r.ipv6_prefixes > 0 {
         println!(
-            "ipv6: {} distinct /64s configured from Router Advertisements",
-            r.ipv6_prefixes
+            "ipv6: {} distinct /64s configured from Router Advertisements, {} distinct prefixes delegated by DHCPv6",
+            r.ipv6_prefixes, r.delegated_prefixes
         );
     }
     let l = &r.latency_ms;

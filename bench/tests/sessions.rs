@@ -71,7 +71,9 @@ fn lnsd_with(users: u32, ipv6: bool) -> Lns {
             dir.join("users.toml").display(),
             if ipv6 {
                 "[ipv6]\nra = true\npool = \"links\"\ndns = [\"2001:db8::53\"]\n\
-                 [[ipv6_pool]]\nname = \"links\"\nprefix = \"2001:db8:100::/56\"\nlength = 64\n"
+                 dhcpv6 = true\ndhcpv6_pd_pool = \"pd\"\n\
+                 [[ipv6_pool]]\nname = \"links\"\nprefix = \"2001:db8:100::/56\"\nlength = 64\n\
+                 [[ipv6_pool]]\nname = \"pd\"\nprefix = \"2001:db8:8000::/40\"\nlength = 56\n"
             } else {
                 ""
             }
@@ -161,9 +163,10 @@ fn sessions_come_up_and_are_measured() {
 
 /// Dual-stack subscribers over UDP into lnsd: IPv6CP opens beside IPCP,
 /// each subscriber configures a global address by SLAAC from the Router
-/// Advertisement lnsd sends, and no two share a /64.
+/// Advertisement lnsd sends, and no two share a /64; each asks DHCPv6 for
+/// a prefix and no two share a /56.
 #[test]
-fn dual_stack_subscribers_each_configure_their_own_64() {
+fn dual_stack_subscribers_each_configure_their_own_64_and_get_their_own_56() {
     let l = lnsd_with(40, true);
     let args = [
         "--tunnels",
@@ -179,8 +182,12 @@ fn dual_stack_subscribers_each_configure_their_own_64() {
     assert_eq!(j["up"], 40, "{text}");
     assert_eq!(j["addresses"], 40, "{text}");
     assert_eq!(j["ipv6_prefixes"], 40, "{text}\n{}", l.proc.log());
+    assert_eq!(j["delegated_prefixes"], 40, "{text}\n{}", l.proc.log());
     assert!(
-        text.contains("ipv6: 40 distinct /64s configured from Router Advertisements"),
+        text.contains(
+            "ipv6: 40 distinct /64s configured from Router Advertisements, \
+             40 distinct prefixes delegated by DHCPv6"
+        ),
         "{text}"
     );
 }

@@ -5,9 +5,9 @@
 //! global address from it (SLAAC, RFC 4862), and a host in `core` they
 //! exchange IPv6 with.
 //!
-//! What it checks: each subscriber gets its own /64; its Router
-//! Solicitation reaches lnsd past the XDP program (link-scope traffic is
-//! lnsd's); its IPv6 goes to the core and back byte for byte, the hop
+//! What it checks: each subscriber gets its own /64 and, by DHCPv6, its
+//! own /56; its Router Solicitation and DHCPv6 messages reach lnsd past
+//! the XDP program (link-scope traffic is lnsd's); its IPv6 goes to the core and back byte for byte, the hop
 //! limit spent once; the core host reaches a subscriber; a spoofed source
 //! is dropped by name; a packet above the subscriber's MRU gets ICMPv6
 //! Packet Too Big; the session counters are exact.
@@ -42,6 +42,8 @@ const LNS_CORE6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xc, 0, 0, 0, 0, 1);
 const HOST6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xc, 0, 0, 0, 0, 2);
 /// The block the subscribers' /64s come from.
 const BLOCK: &str = "2001:db8:100::/56";
+/// The block their delegated /56s come from.
+const PD_BLOCK: &str = "2001:db8:8000::/40";
 
 /// An ICMPv6 echo request (type 128) from `src` to `dst` with `data`
 /// bytes of data, hop limit 64.
@@ -104,6 +106,8 @@ mod lac {
         me: SocketAddr,
         up: HashMap<SessionKey, Ipv4Addr>,
         v6: HashMap<SessionKey, Ipv6Addr>,
+        /// Prefixes DHCPv6 delegated.
+        pd: HashMap<SessionKey, lns_protocol::aaa::prefix::Ipv6Net>,
         /// Echo replies that came back, by call.
         replies: Vec<(SessionKey, Vec<u8>)>,
         /// Echo requests from the core the subscribers answered.
@@ -136,6 +140,9 @@ mod lac {
                         }
                         LacEvent::Ipv6Configured { key, address, .. } => {
                             self.v6.insert(key, address);
+                        }
+                        LacEvent::PrefixDelegated { key, prefix } => {
+                            self.pd.insert(key, prefix);
                         }
                         LacEvent::Packet {
                             key,
@@ -249,11 +256,12 @@ mod lac {
             ..Default::default()
         };
         let mut d = Driver {
-            lac: Lac::new(endpoint, link, (Vec::new(), String::new()), 6),
+            lac: Lac::new(endpoint, link, (Vec::new(), String::new()), 6).with_dhcpv6_pd(true),
             sock,
             me,
             up: HashMap::new(),
             v6: HashMap::new(),
+            pd: HashMap::new(),
             replies: Vec::new(),
             answered: 0,
         };
@@ -271,7 +279,9 @@ mod lac {
                 .unwrap();
         }
         let end = Instant::now() + T;
-        while (d.up.len() < users || d.v6.len() < users) && Instant::now() < end {
+        while (d.up.len() < users || d.v6.len() < users || d.pd.len() < users)
+            && Instant::now() < end
+        {
             d.pump(Instant::now() + Duration::from_millis(50));
         }
         // Each subscriber's IPv6 address with its IPv4 one and the LAC's
@@ -305,6 +315,11 @@ mod lac {
                 ["ping6", seq] => d.ping_all(seq.parse().unwrap()),
                 ["spoof", n] => d.spoof(n.parse().unwrap()),
                 ["answered"] => println!("ANSWERED {}", d.answered),
+                ["pd"] => {
+                    let mut p: Vec<String> = d.pd.values().map(|p| p.to_string()).collect();
+                    p.sort();
+                    println!("PD {}", p.join(","));
+                }
                 ["quit"] => return,
                 _ => println!("ERR {line}"),
             }
@@ -421,7 +436,9 @@ fn dual_stack_subscribers_get_a_64_each_and_ipv6_through_xdp() {
              [ppp]\nauth = [\"pap\"]\nusers_file = \"{users}\"\nipv6 = true\n\
              [[pool]]\nname = \"default\"\nranges = [\"100.64.1.2-100.64.1.254\"]\n\
              [ipv6]\nra = true\npool = \"links\"\ndns = [\"2001:db8::53\"]\n\
+             dhcpv6 = true\ndhcpv6_pd_pool = \"pd\"\n\
              [[ipv6_pool]]\nname = \"links\"\nprefix = \"{BLOCK}\"\nlength = 64\n\
+             [[ipv6_pool]]\nname = \"pd\"\nprefix = \"{PD_BLOCK}\"\nlength = 56\n\
              [dataplane]\nmode = \"supervised\"\nbinary = \"{bin}\"\ntable = \"{table}\"\n\
              capacity = 4096\naccess_interface = \"va\"\ncore_interface = \"vc\"\n\
              core_gateway = \"{host}\"\ncore_gateway6 = \"{HOST6}\"\n\
@@ -504,6 +521,18 @@ fn dual_stack_subscribers_get_a_64_each_and_ipv6_through_xdp() {
         "{stats}"
     );
     assert_eq!(e["ipv6_solicitations_invalid"], 0, "{stats}");
+    // And each asked DHCPv6 for a prefix (Solicit and Request to
+    // ff02::1:2, past the XDP program too): a /56 each.
+    assert_eq!(e["dhcpv6_delegated"], N, "{stats}");
+    assert_eq!(e["dhcpv6_refused"], 0, "{stats}");
+    let pd = lac.ask("pd", "PD ");
+    let pds: std::collections::HashSet<&str> = pd.split(',').collect();
+    assert_eq!(pds.len(), N, "{pd}");
+    assert!(
+        pds.iter()
+            .all(|p| p.starts_with("2001:db8:80") && p.ends_with("/56")),
+        "{pd}"
+    );
     assert_eq!(e["ipv6_prefix_failures"], 0, "{stats}");
 
     // Byte for byte: the first echo request the LNS decapsulated toward
