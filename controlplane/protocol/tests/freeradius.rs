@@ -72,6 +72,12 @@ const LNS: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::new(10, 0
 
 impl World {
     fn new(r: &Radiusd) -> World {
+        World::build(r, false)
+    }
+
+    /// With `ipv6`: IPv6CP on both ends, Router Advertisements and a
+    /// DHCPv6 server at the LNS, subscribers that ask for a prefix.
+    fn build(r: &Radiusd, ipv6: bool) -> World {
         let mut pools = Pools::default();
         pools.add("default", vec!["100.64.0.0/24".parse().unwrap()]);
         pools.add("business", vec!["100.65.0.0/24".parse().unwrap()]);
@@ -84,14 +90,36 @@ impl World {
             AuthProtocol::ChapMd5,
             AuthProtocol::Pap,
         ];
+        let ipv6_settings = if ipv6 {
+            lns_protocol::lns::Ipv6Settings {
+                ra: Some(Default::default()),
+                pool: None,
+                dhcp: Some(lns_protocol::lns::DhcpSettings {
+                    server: lns_protocol::ipv6::dhcp::ServerConfig {
+                        duid: lns_protocol::ipv6::dhcp::duid_uuid([7; 16]),
+                        preferred: 3600,
+                        valid: 7200,
+                        rapid_commit: true,
+                        preference: 255,
+                        dns: Vec::new(),
+                        domains: Vec::new(),
+                    },
+                    pd_pool: None,
+                    address: false,
+                }),
+            }
+        } else {
+            Default::default()
+        };
         let cfg = LnsConfig {
-            ipv6: Default::default(),
+            ipv6: ipv6_settings,
             link: LinkConfig {
                 lcp: LcpConfig {
                     side: Side::Server,
                     auth: all,
                     ..Default::default()
                 },
+                ipv6,
                 ..Default::default()
             },
             gateway: Ipv4Addr::new(100, 64, 255, 254),
@@ -153,6 +181,7 @@ impl World {
                     auth: vec![m.clone()],
                     ..Default::default()
                 },
+                ipv6,
                 ..Default::default()
             };
             let mut lac = Lac::new(
@@ -160,7 +189,8 @@ impl World {
                 link,
                 (Vec::new(), String::new()),
                 i as u64,
-            );
+            )
+            .with_dhcpv6_pd(ipv6);
             let now = Instant::now();
             let t = lac.open_tunnel(now, Self::lac_addr(i), LNS).unwrap();
             w.lacs.push((m, lac, t));
@@ -315,6 +345,67 @@ impl World {
                 )
             })
             .count()
+    }
+}
+
+/// FreeRADIUS gives one user Framed-IPv6-Prefix and Delegated-IPv6-Prefix
+/// (RFC 3162, RFC 4818): the subscriber configures its address from
+/// exactly that /64 (Router Advertisement) and is delegated exactly that
+/// /56 (DHCPv6); the accounting records report both.
+#[test]
+fn freeradius_ipv6_prefixes_are_given_and_accounted() {
+    if !ready() {
+        return;
+    }
+    let mut rad = Radiusd::build();
+    rad.add_user(
+        "dave",
+        "dave-pw",
+        &[
+            "Framed-IPv6-Prefix = 2001:db8:77:1::/64",
+            "Delegated-IPv6-Prefix = 2001:db8:99:100::/56",
+            "Acct-Interim-Interval = 60",
+        ],
+    );
+    rad.start();
+    let mut w = World::build(&rad, true);
+    let k = w.call(&AuthProtocol::ChapMd5, "dave", "dave-pw");
+    let pd = |w: &World| {
+        w.lac_events.iter().find_map(|e| match e {
+            LacEvent::PrefixDelegated { key, prefix } if *key == k => Some(*prefix),
+            _ => None,
+        })
+    };
+    let addr = |w: &World| {
+        w.lac_events.iter().find_map(|e| match e {
+            LacEvent::Ipv6Configured { key, address, .. } if *key == k => Some(*address),
+            _ => None,
+        })
+    };
+    let ok = w.run_until(Duration::from_secs(30), |w| {
+        pd(w).is_some() && addr(w).is_some()
+    });
+    assert!(ok, "{:?}\n{:?}", w.lns_events, w.lac_events);
+    assert_eq!(pd(&w).unwrap().to_string(), "2001:db8:99:100::/56");
+    let a = addr(&w).unwrap();
+    assert_eq!(a.segments()[..4], [0x2001, 0xdb8, 0x77, 1], "{a}");
+    // An Interim-Update (60 s) and the Stop carry both prefixes.
+    w.run_until(Duration::from_secs(65), |_| false);
+    w.hang_up(k);
+    assert!(w.run_until(Duration::from_secs(10), |w| w.down(k)));
+    w.run_until(Duration::from_secs(3), |_| false);
+    let detail = rad.detail();
+    for status in ["Interim-Update", "Stop"] {
+        let r = records(&detail, status);
+        assert_eq!(r.len(), 1, "{status}: {detail}");
+        assert!(
+            r[0].contains("Framed-IPv6-Prefix = 2001:db8:77:1::/64"),
+            "{status}: {detail}"
+        );
+        assert!(
+            r[0].contains("Delegated-IPv6-Prefix = 2001:db8:99:100::/56"),
+            "{status}: {detail}"
+        );
     }
 }
 
