@@ -242,3 +242,45 @@ pub fn radius_packet(data: &[u8]) {
         );
     }
 }
+
+/// A DHCPv6 message from a subscriber (the UDP payload): reading never
+/// panics, what reads re-encodes to a message that reads again, and the
+/// server's answer to it (with and without leases) never panics.
+pub fn dhcpv6(data: &[u8]) {
+    use crate::ipv6::dhcp::{self, Leases, Message, ServerConfig};
+    // The same bytes as a whole IPv6 packet, for the UDP reader.
+    let _ = dhcp::udp_of(data);
+    let Ok(m) = Message::parse(data) else {
+        return;
+    };
+    let again = Message::parse(&m.encode());
+    assert!(again.is_ok(), "re-encoded message must read back");
+    let cfg = ServerConfig {
+        duid: dhcp::duid_uuid([7; 16]),
+        preferred: 3600,
+        valid: 7200,
+        rapid_commit: true,
+        preference: 255,
+        dns: vec![std::net::Ipv6Addr::LOCALHOST],
+        domains: vec!["example.net".into()],
+    };
+    let full = Leases {
+        prefix: Some(crate::aaa::prefix::Ipv6Net::new(
+            std::net::Ipv6Addr::new(0x2001, 0xdb8, 0x200, 0x100, 0, 0, 0, 0),
+            56,
+        )),
+        address: Some(std::net::Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 9)),
+        link: Some(crate::aaa::prefix::Ipv6Net::new(
+            std::net::Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 0),
+            64,
+        )),
+    };
+    for leases in [Leases::default(), full] {
+        if let Ok(a) = dhcp::respond(&cfg, &m, dhcp::ALL_SERVERS, &leases) {
+            assert!(
+                Message::parse(&a.reply.encode()).is_ok(),
+                "our reply must read back"
+            );
+        }
+    }
+}

@@ -35,3 +35,8 @@ fn l2tp_endpoint_corpus() {
 fn radius_packet_corpus() {
     replay("radius_packet", lns_protocol::fuzzing::radius_packet);
 }
+
+#[test]
+fn dhcpv6_corpus() {
+    replay("dhcpv6", lns_protocol::fuzzing::dhcpv6);
+}
