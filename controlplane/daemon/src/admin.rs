@@ -475,6 +475,11 @@ impl Admin {
             counters,
             rate_up: s.rates.up.map(rate_pb),
             rate_down: s.rates.down.map(rate_pb),
+            ipv6_prefix: s.ipv6_prefix.map(|p| p.to_string()).unwrap_or_default(),
+            delegated_prefix: s
+                .delegated_prefix
+                .map(|p| p.to_string())
+                .unwrap_or_default(),
         }
     }
 

@@ -534,6 +534,16 @@ fn dual_stack_subscribers_get_a_64_each_and_ipv6_through_xdp() {
         "{pd}"
     );
     assert_eq!(e["ipv6_prefix_failures"], 0, "{stats}");
+    // The admin API shows a subscriber's prefixes.
+    let (a6, a4, ..) = subs[0];
+    let list = lnsctl(&["sessions", "--address", &a4.to_string()]);
+    let one = &list["sessions"][0];
+    let link = lns_protocol::aaa::prefix::Ipv6Net::new(a6, 64).to_string();
+    assert_eq!(one["ipv6_prefix"], link.as_str(), "{list}");
+    assert!(
+        pds.contains(one["delegated_prefix"].as_str().unwrap()),
+        "{list}"
+    );
 
     // Byte for byte: the first echo request the LNS decapsulated toward
     // the core (hop limit spent once), and the first IPv6 frame it

@@ -487,6 +487,8 @@ async fn run(o: Opts) -> Result<(), Fail> {
                     ("user", s.user.clone()),
                     ("IPv4", s.ipv4.clone()),
                     ("IPv6 interface", s.ipv6_interface_id.clone()),
+                    ("IPv6 prefix", s.ipv6_prefix.clone()),
+                    ("delegated", s.delegated_prefix.clone()),
                     ("state", s.state.clone()),
                     ("PPP phase", s.ppp_phase.clone()),
                     ("up (s)", s.uptime_secs.to_string()),

@@ -333,6 +333,10 @@ pub struct SubscriberInfo<'a> {
     pub ipv4: Option<Ipv4Addr>,
     /// IPv6 interface identifier, once IPv6CP agreed one.
     pub ipv6_id: Option<[u8; 8]>,
+    /// The link's /64 (Router Advertisements).
+    pub ipv6_prefix: Option<Ipv6Net>,
+    /// The prefix DHCPv6 delegated.
+    pub delegated_prefix: Option<Ipv6Net>,
     /// Whether its first NCP opened (it is installed in the data plane).
     pub up: bool,
     /// Its PPP phase (RFC 1661 §3.2).
@@ -352,6 +356,8 @@ impl<'a> SubscriberInfo<'a> {
             user: &s.user,
             ipv4: s.ipv4,
             ipv6_id: s.ipv6_id,
+            ipv6_prefix: s.v6.as_ref().and_then(|v| v.prefix),
+            delegated_prefix: s.v6.as_ref().and_then(|v| v.pd),
             up: s.reported_up,
             phase: s.link.phase(),
             up_since: s.clock.started(),
