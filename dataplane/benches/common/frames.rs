@@ -9,7 +9,7 @@
 use lns_dataplane::node::encap::{Outer, Template, encap};
 use lns_dataplane::table::{Egress, Leg, Session};
 use lns_dataplane::wire::checksum;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 pub const LNS: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 pub const LAC: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 7);
@@ -59,6 +59,43 @@ pub fn session(n: u32) -> Session {
     }
 }
 
+/// The core host of IPv6 traffic.
+pub const HOST6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xc, 0, 0, 0, 0, 9);
+
+/// Subscriber `n`'s /64: 2001:db8 and `n` (first 8 octets).
+pub fn sub6_prefix(n: u32) -> [u8; 8] {
+    let mut p = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0];
+    p[4..].copy_from_slice(&n.to_be_bytes());
+    p
+}
+
+/// Subscriber `n`'s IPv6 address: its /64 and ::1.
+pub fn sub6(n: u32) -> Ipv6Addr {
+    let mut a = [0u8; 16];
+    a[..8].copy_from_slice(&sub6_prefix(n));
+    a[15] = 1;
+    Ipv6Addr::from(a)
+}
+
+/// Subscriber `n` with its IPv4 address and its /64 (dual stack).
+pub fn dual_session(n: u32) -> Session {
+    Session {
+        ipv6_prefix: Some(sub6_prefix(n)),
+        ..session(n)
+    }
+}
+
+/// An IPv6 packet of `len` bytes (UDP, hop limit 64).
+pub fn ipv6(src: Ipv6Addr, dst: Ipv6Addr, len: usize) -> Vec<u8> {
+    let mut p = vec![0x60, 0, 0, 0];
+    p.extend(((len - 40) as u16).to_be_bytes());
+    p.extend([17, 64]);
+    p.extend(src.octets());
+    p.extend(dst.octets());
+    p.resize(len, 0x5a);
+    p
+}
+
 pub fn ipv4(src: Ipv4Addr, dst: Ipv4Addr, len: usize) -> Vec<u8> {
     let mut p = vec![0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, 17, 0, 0];
     p[2..4].copy_from_slice(&(len as u16).to_be_bytes());
@@ -72,6 +109,26 @@ pub fn ipv4(src: Ipv4Addr, dst: Ipv4Addr, len: usize) -> Vec<u8> {
 
 /// A 2 KiB buffer with the frame at HEADROOM; returns it and the length.
 pub fn upstream_frame(n: u32, len: usize) -> (Vec<u8>, usize) {
+    upstream_frame_of(n, &ipv4(sub(n), HOST, len))
+}
+
+/// The same for subscriber `n`'s IPv6 packet of `len` bytes to the core.
+pub fn upstream_frame6(n: u32, len: usize) -> (Vec<u8>, usize) {
+    upstream_frame_of(n, &ipv6(sub6(n), HOST6, len))
+}
+
+/// The core's IPv6 packet of `len` bytes to subscriber `n`.
+pub fn downstream_frame6(n: u32, len: usize) -> (Vec<u8>, usize) {
+    let mut buf = vec![0u8; 2048];
+    buf[HEADROOM..HEADROOM + 12].copy_from_slice(&[2, 0, 0, 0, 0xc0, 1, 2, 0, 0, 0, 0xc0, 2]);
+    buf[HEADROOM + 12..HEADROOM + 14].copy_from_slice(&[0x86, 0xdd]);
+    buf[HEADROOM + 14..HEADROOM + 14 + len].copy_from_slice(&ipv6(HOST6, sub6(n), len));
+    (buf, 14 + len)
+}
+
+/// Subscriber `n`'s packet `inner` as its LAC sends it.
+fn upstream_frame_of(n: u32, inner: &[u8]) -> (Vec<u8>, usize) {
+    let len = inner.len();
     let (tunnel, session) = ids(n);
     let t = Template::new(&Outer {
         dst_mac: [2, 0, 0, 0, 0, 1],
@@ -85,10 +142,9 @@ pub fn upstream_frame(n: u32, len: usize) -> (Vec<u8>, usize) {
         session,
         sequencing: false,
     });
-    let inner = ipv4(sub(n), HOST, len);
     let mut buf = vec![0u8; 2048];
     let at = 512;
-    buf[at..at + len].copy_from_slice(&inner);
+    buf[at..at + len].copy_from_slice(inner);
     let (s, l) = encap(&t, &mut buf, at, len, 0).unwrap();
     let mut out = vec![0u8; 2048];
     out[HEADROOM..HEADROOM + l].copy_from_slice(&buf[s..s + l]);
