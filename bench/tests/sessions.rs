@@ -34,6 +34,8 @@ struct Lns {
     proc: Proc,
     port: u16,
     dir: PathBuf,
+    /// The loopback address lnsd listens on and takes LACs from.
+    host: &'static str,
 }
 
 impl Drop for Lns {
@@ -49,6 +51,11 @@ fn lnsd(users: u32) -> Lns {
 /// An lnsd with `users` CHAP/PAP users; with `ipv6`, IPv6CP on and a /64
 /// per link by Router Advertisement from a /56 pool.
 fn lnsd_with(users: u32, ipv6: bool) -> Lns {
+    lnsd_on(users, ipv6, "127.0.0.1")
+}
+
+/// The same, its L2TP on loopback address `host` ("127.0.0.1" or "::1").
+fn lnsd_on(users: u32, ipv6: bool, host: &'static str) -> Lns {
     let port = free_port();
     let dir = std::env::temp_dir().join(format!("xlns-bench-{}-{port}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -60,11 +67,12 @@ fn lnsd_with(users: u32, ipv6: bool) -> Lns {
     }
     std::fs::write(dir.join("users.toml"), u).unwrap();
     let cfg = dir.join("lnsd.toml");
+    let listen = std::net::SocketAddr::new(host.parse().unwrap(), port);
     std::fs::write(
         &cfg,
         format!(
-            "[l2tp]\nlisten = [\"127.0.0.1:{port}\"]\nshutdown_timeout_secs = 1\n\
-             [[peer]]\naddress = \"127.0.0.1\"\n\
+            "[l2tp]\nlisten = [\"{listen}\"]\nshutdown_timeout_secs = 1\n\
+             [[peer]]\naddress = \"{host}\"\n\
              [ppp]\nauth = [\"chap\", \"pap\"]\nusers_file = \"{}\"\nipv6 = {ipv6}\n\
              [[pool]]\nname = \"default\"\nranges = [\"100.64.0.1-100.64.3.254\"]\n\
              [admin]\nlisten = \"127.0.0.1:0\"\n{}",
@@ -84,7 +92,12 @@ fn lnsd_with(users: u32, ipv6: bool) -> Lns {
     c.arg("--config").arg(&cfg).env("RUST_LOG", "warn");
     let proc = Proc::spawn("lnsd", c);
     std::thread::sleep(Duration::from_millis(300));
-    Lns { proc, port, dir }
+    Lns {
+        proc,
+        port,
+        dir,
+        host,
+    }
 }
 
 fn bench(args: &[&str]) -> (bool, String) {
@@ -106,8 +119,9 @@ fn json(path: &std::path::Path) -> serde_json::Value {
 /// printed, and the report.
 fn sessions(l: &Lns, name: &str, args: &[&str]) -> (bool, String, serde_json::Value) {
     let out = l.dir.join(name);
-    let lns = format!("127.0.0.1:{}", l.port);
-    let mut all = vec!["sessions", "--lns", &lns, "--local", "127.0.0.1:0"];
+    let lns = std::net::SocketAddr::new(l.host.parse().unwrap(), l.port).to_string();
+    let local = std::net::SocketAddr::new(l.host.parse().unwrap(), 0).to_string();
+    let mut all = vec!["sessions", "--lns", &lns, "--local", &local];
     all.extend_from_slice(args);
     all.extend(["--json", out.to_str().unwrap()]);
     let (ok, text) = bench(&all);
@@ -190,6 +204,20 @@ fn dual_stack_subscribers_each_configure_their_own_64_and_get_their_own_56() {
         ),
         "{text}"
     );
+}
+
+/// The tunnel itself over IPv6 (issue 19, item 4, control plane): lnsd
+/// listens on ::1, the LAC reaches it over IPv6 only, and dual-stack
+/// subscribers come up through it with their /64s and delegated prefixes.
+#[test]
+fn the_tunnel_itself_runs_over_ipv6() {
+    let l = lnsd_on(10, true, "::1");
+    let args = ["--sessions", "10", "--rate", "200", "--ipv6"];
+    let (ok, text, j) = sessions(&l, "over6.json", &args);
+    assert!(ok, "{text}\n{}", l.proc.log());
+    assert_eq!(j["up"], 10, "{text}\n{}", l.proc.log());
+    assert_eq!(j["ipv6_prefixes"], 10, "{text}");
+    assert_eq!(j["delegated_prefixes"], 10, "{text}");
 }
 
 #[test]
