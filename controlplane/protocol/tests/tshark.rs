@@ -407,7 +407,7 @@ fn tshark_reads_router_advertisements_as_sent() {
 /// no malformed packet and no expert error.
 #[test]
 fn tshark_reads_dhcpv6_replies_as_sent() {
-    use lns_protocol::ipv6::dhcp::{self, Ia, Leases, Message, Opt, ServerConfig, code, kind};
+    use lns_protocol::ipv6::dhcp::{self, Leases, Message, Opt, ServerConfig, code, kind};
     if !tool_or_skip("tshark") {
         return;
     }
@@ -440,23 +440,7 @@ fn tshark_reads_dhcpv6_replies_as_sent() {
             options,
         }
     };
-    let ia = |held: bool| {
-        Opt::IaPd(Ia {
-            iaid: 7,
-            t1: 0,
-            t2: 0,
-            options: if held {
-                vec![Opt::IaPrefix {
-                    preferred: 0,
-                    valid: 0,
-                    prefix,
-                    options: Vec::new(),
-                }]
-            } else {
-                Vec::new()
-            },
-        })
-    };
+    let ia = |held: bool| Opt::ia_pd(7, held.then_some(prefix));
     let sid = Opt::ServerId(cfg.duid.clone());
     let asks = [
         (ask(kind::SOLICIT, vec![ia(false)]), leases),

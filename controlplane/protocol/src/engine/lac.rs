@@ -774,7 +774,11 @@ impl Role for LacRole {
                         key.session as u8,
                     ];
                     let c = PdClient { xid, prefix: None };
-                    let packet = c.ask(id, crate::ipv6::dhcp::kind::SOLICIT, vec![pd_ia(None)]);
+                    let packet = c.ask(
+                        id,
+                        crate::ipv6::dhcp::kind::SOLICIT,
+                        vec![crate::ipv6::dhcp::Opt::ia_pd(1, None)],
+                    );
                     s.pd = Some(Box::new(c));
                     e.send_ipv6(key, packet);
                 }
@@ -803,7 +807,7 @@ impl Role for LacRole {
             });
             match (m.kind, offered, m.server_id()) {
                 (kind::ADVERTISE, Some(p), Some(server)) if c.prefix.is_none() => {
-                    let extra = vec![Opt::ServerId(server.to_vec()), pd_ia(Some(p))];
+                    let extra = vec![Opt::ServerId(server.to_vec()), Opt::ia_pd(1, Some(p))];
                     let packet = c.ask(id, kind::REQUEST, extra);
                     e.send_ipv6(key, packet);
                 }
@@ -853,23 +857,4 @@ impl Role for LacRole {
         e.release_held();
         e.role.transmits.pop_front()
     }
-}
-
-/// An IA_PD (IAID 1) asking for a prefix, or for `held`.
-fn pd_ia(held: Option<crate::aaa::prefix::Ipv6Net>) -> crate::ipv6::dhcp::Opt {
-    use crate::ipv6::dhcp::{Ia, Opt};
-    Opt::IaPd(Ia {
-        iaid: 1,
-        t1: 0,
-        t2: 0,
-        options: held
-            .map(|prefix| Opt::IaPrefix {
-                preferred: 0,
-                valid: 0,
-                prefix,
-                options: Vec::new(),
-            })
-            .into_iter()
-            .collect(),
-    })
 }

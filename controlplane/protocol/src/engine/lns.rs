@@ -286,6 +286,27 @@ struct PendingStop {
     forwarded: SessionUsage,
 }
 
+impl Sub {
+    /// Our IPv6CP interface identifier on this link: our link-local
+    /// address is made of it (RFC 5072 §5).
+    fn our_ipv6_id(&self) -> [u8; 8] {
+        self.link
+            .ipv6cp()
+            .map_or([0x02, 0, 0, 0, 0, 0, 0, 1], |n| n.local)
+    }
+
+    /// IPv6 packet `packet` to send to the subscriber of call `key`.
+    fn ipv6_out(&self, key: SessionKey, packet: Vec<u8>) -> PppOut {
+        PppOut {
+            key,
+            wire: self.wire,
+            sequenced: self.sequencing,
+            protocol: 0x0057,
+            packet,
+        }
+    }
+}
+
 impl PppCall for Sub {
     fn link(&self) -> Option<&Link> {
         Some(&self.link)
@@ -2345,19 +2366,8 @@ fn advertise(
         cfg,
         prefix: v.prefix.map(|p| p.head()),
     };
-    // Our link-local address is made of our IPv6CP identifier.
-    let ours = s
-        .link
-        .ipv6cp()
-        .map_or([0x02, 0, 0, 0, 0, 0, 0, 1], |n| n.local);
     stats.advertisements += 1;
-    transmits.push_back(PppOut {
-        key,
-        wire: s.wire,
-        sequenced: s.sequencing,
-        protocol: 0x0057,
-        packet: ra.encode(ours, crate::ipv6::ALL_NODES),
-    });
+    transmits.push_back(s.ipv6_out(key, ra.encode(s.our_ipv6_id(), crate::ipv6::ALL_NODES)));
 }
 
 /// Users whose last delegated prefix is remembered (about 50 bytes each).
@@ -2436,24 +2446,14 @@ fn serve_dhcp(
                 addressing.pools.release_prefix(p);
                 stats.dhcp_released += 1;
             }
-            // Our link-local address is made of our IPv6CP identifier.
-            let ours = s
-                .link
-                .ipv6cp()
-                .map_or([0x02, 0, 0, 0, 0, 0, 0, 1], |n| n.local);
             stats.dhcp_replies += 1;
-            transmits.push_back(PppOut {
-                key,
-                wire: s.wire,
-                sequenced: s.sequencing,
-                protocol: 0x0057,
-                packet: dhcp::udp_packet(
-                    crate::ipv6::link_local(ours),
-                    d.src,
-                    (dhcp::SERVER_PORT, dhcp::CLIENT_PORT),
-                    &a.reply.encode(),
-                ),
-            });
+            let reply = dhcp::udp_packet(
+                crate::ipv6::link_local(s.our_ipv6_id()),
+                d.src,
+                (dhcp::SERVER_PORT, dhcp::CLIENT_PORT),
+                &a.reply.encode(),
+            );
+            transmits.push_back(s.ipv6_out(key, reply));
         }
     }
 }

@@ -333,6 +333,25 @@ fn parse_option(c: u16, v: &[u8], depth: u8) -> Result<Opt, Malformed> {
 }
 
 impl Opt {
+    /// A client's IA_PD asking for a prefix, or naming the one it holds
+    /// (its lifetimes zero: the server sets them).
+    pub fn ia_pd(iaid: u32, held: Option<Ipv6Net>) -> Opt {
+        Opt::IaPd(Ia {
+            iaid,
+            t1: 0,
+            t2: 0,
+            options: held
+                .map(|prefix| Opt::IaPrefix {
+                    preferred: 0,
+                    valid: 0,
+                    prefix,
+                    options: Vec::new(),
+                })
+                .into_iter()
+                .collect(),
+        })
+    }
+
     /// Appends the option in wire format to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) {
         let at = out.len();
@@ -879,20 +898,7 @@ mod tests {
     }
 
     fn pd(iaid: u32, held: Option<Ipv6Net>) -> Opt {
-        Opt::IaPd(Ia {
-            iaid,
-            t1: 0,
-            t2: 0,
-            options: held
-                .map(|prefix| Opt::IaPrefix {
-                    preferred: 0,
-                    valid: 0,
-                    prefix,
-                    options: Vec::new(),
-                })
-                .into_iter()
-                .collect(),
-        })
+        Opt::ia_pd(iaid, held)
     }
 
     fn msg(kind: u8, extra: Vec<Opt>) -> Message {
