@@ -409,26 +409,9 @@ mod lac {
             .map(|(a, k)| format!("{a}/{}/{}", k.tunnel, k.session))
             .collect();
         println!("UP {} {}", d.up.len(), list.join(","));
-        // Sessions must stay alive between commands: the protocol keeps
-        // running while a thread waits on stdin.
-        let (tx, rx) = std::sync::mpsc::channel::<String>();
-        std::thread::spawn(move || {
-            for line in std::io::stdin().lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        loop {
-            let line = match rx.try_recv() {
-                Ok(l) => l,
-                Err(std::sync::mpsc::TryRecvError::Empty) => {
-                    d.pump(Instant::now() + Duration::from_millis(20));
-                    continue;
-                }
-                Err(std::sync::mpsc::TryRecvError::Disconnected) => return,
-            };
+        let commands = common::process::Commands::start();
+        while let Some(line) = commands.next(|| d.pump(Instant::now() + Duration::from_millis(20)))
+        {
             let w: Vec<&str> = line.split_whitespace().collect();
             match w.as_slice() {
                 ["ping", seq] => d.ping_all(seq.parse().unwrap()),

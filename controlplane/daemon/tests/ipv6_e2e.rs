@@ -292,24 +292,9 @@ mod lac {
             .map(|(k, a)| format!("{a}/{}/{}/{}", d.up[k], k.tunnel, k.session))
             .collect();
         println!("UP {} {} {}", d.up.len(), d.v6.len(), list.join(","));
-        let (tx, rx) = std::sync::mpsc::channel::<String>();
-        std::thread::spawn(move || {
-            for line in std::io::stdin().lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        loop {
-            let line = match rx.try_recv() {
-                Ok(l) => l,
-                Err(std::sync::mpsc::TryRecvError::Empty) => {
-                    d.pump(Instant::now() + Duration::from_millis(20));
-                    continue;
-                }
-                Err(std::sync::mpsc::TryRecvError::Disconnected) => return,
-            };
+        let commands = common::process::Commands::start();
+        while let Some(line) = commands.next(|| d.pump(Instant::now() + Duration::from_millis(20)))
+        {
             let w: Vec<&str> = line.split_whitespace().collect();
             match w.as_slice() {
                 ["ping6", seq] => d.ping_all(seq.parse().unwrap()),

@@ -122,6 +122,38 @@ impl Drop for Proc {
 
 /// True when running as root; otherwise prints why the test is skipped
 /// (CI runs as root, where XLNS_REQUIRE_TOOLS makes this mandatory).
+/// The other end of [`TestProcess`]: the commands the test sends, a line
+/// each, read on a thread so that the process keeps running its protocol
+/// (its sessions must stay alive) between them.
+pub struct Commands(std::sync::mpsc::Receiver<String>);
+
+impl Commands {
+    pub fn start() -> Commands {
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for line in std::io::stdin().lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Commands(rx)
+    }
+
+    /// The next command, `idle` called over and over until it comes;
+    /// `None` once the test closed stdin.
+    pub fn next(&self, mut idle: impl FnMut()) -> Option<String> {
+        loop {
+            match self.0.try_recv() {
+                Ok(line) => return Some(line),
+                Err(std::sync::mpsc::TryRecvError::Empty) => idle(),
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => return None,
+            }
+        }
+    }
+}
+
 pub fn root_or_skip() -> bool {
     let uid = Command::new("id").arg("-u").output().ok();
     let root = uid.is_some_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
