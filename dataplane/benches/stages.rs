@@ -311,6 +311,7 @@ fn terminated(n: u32, rounds: u32, pages: Pages) {
                 let allowed = Allowed {
                     ipv4: f.ipv4(),
                     ipv6_prefix: None,
+                    ipv6_delegated: None,
                 };
                 let hop = r.macs(CORE_V4).unwrap();
                 black_box(to_core(buf, &d, &allowed, &hop).unwrap());

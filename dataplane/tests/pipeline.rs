@@ -391,6 +391,84 @@ fn downstream_spends_a_hop_and_drops_what_has_none_left() {
     assert_eq!(lab.w.counters(lab.ids[0]).drops, 1);
 }
 
+/// An IPv6 packet (UDP, hop limit 64) of `len` bytes.
+fn ipv6(src: &str, dst: &str, len: usize) -> Vec<u8> {
+    let mut p = vec![0x60, 0, 0, 0];
+    p.extend(((len - 40) as u16).to_be_bytes());
+    p.extend([17, 64]);
+    p.extend(src.parse::<std::net::Ipv6Addr>().unwrap().octets());
+    p.extend(dst.parse::<std::net::Ipv6Addr>().unwrap().octets());
+    p.resize(len, 0x5a);
+    p
+}
+
+/// The core's IPv6 frame carrying `inner`.
+fn from_core6(inner: &[u8]) -> (Vec<u8>, usize, usize) {
+    let (mut buf, s, l) = from_core(inner);
+    buf[s + 12..s + 14].copy_from_slice(&[0x86, 0xdd]);
+    (buf, s, l)
+}
+
+/// A prefix delegated to a subscriber (DHCPv6 IA_PD) is routed to it,
+/// and it may send from it; not once the delegation is taken back.
+#[test]
+fn a_delegated_prefix_is_routed_both_ways() {
+    let mut lab = lab();
+    lac_hop(&mut lab.w);
+    lab.w
+        .set_nexthop(
+            lns_dataplane::table::CORE_V6,
+            &NextHop {
+                dst_mac: GW_MAC,
+                src_mac: CORE_MAC,
+                addr: None,
+            },
+        )
+        .unwrap();
+    let link = [0x20, 1, 0x0d, 0xb8, 0, 1, 0, 7];
+    let s1 = Session {
+        ipv6_prefix: Some(link),
+        ..session(1, 1500)
+    };
+    lab.w.update(lab.ids[0], &s1).unwrap();
+    let pd = ([0x20, 1, 0x0d, 0xb8, 0x02, 0x00, 0x01, 0x00], 56);
+    lab.w.set_delegated(lab.ids[0], Some(pd)).unwrap();
+    // Another session may not take it.
+    assert!(lab.w.set_delegated(lab.ids[1], Some(pd)).is_err());
+    let r = lab.w.reader();
+    let mut p = Pipeline::new(&r, 0, env()).unwrap();
+    // Down: to a host on the router's LAN, inside the /56.
+    let pkt = ipv6("2001:db8:c::9", "2001:db8:200:1ff::42", 100);
+    let (mut b, s, l) = from_core6(&pkt);
+    let Out::Access(os, ol) = p.downstream(&mut b, s, l) else {
+        panic!("not routed to the delegating session");
+    };
+    let mut want = pkt.clone();
+    want[7] -= 1;
+    let mut expect = vec![0u8; 512];
+    expect[256..356].copy_from_slice(&want);
+    let (es, el) = encap(&s1.template, &mut expect, 256, 100, 0).unwrap();
+    assert_eq!(&b[os..os + ol], &expect[es..es + el]);
+    // Up: from the LAN behind it, and from its link; not from elsewhere.
+    for (src, ok) in [
+        ("2001:db8:200:1ff::42", true),
+        ("2001:db8:1:7::1", true),
+        ("2001:db8:200:200::42", false),
+    ] {
+        let (mut b, s, l) = from_lac(1, &ipv6(src, "2001:db8:c::9", 80), LAC);
+        let o = p.upstream(&mut b, s, l);
+        assert_eq!(matches!(o, Out::Core(..)), ok, "{src}: {o:?}");
+    }
+    p.flush();
+    assert_eq!(lab.w.worker(0).unwrap().drops(Drop::Spoofed), 1);
+    // Taken back: no longer routed.
+    lab.w.set_delegated(lab.ids[0], None).unwrap();
+    let (mut b, s, l) = from_core6(&pkt);
+    assert_eq!(p.downstream(&mut b, s, l), Out::Drop(Drop::UnknownSession));
+    // And it may go to another session now.
+    lab.w.set_delegated(lab.ids[1], Some(pd)).unwrap();
+}
+
 #[test]
 fn link_scope_ipv6_is_never_forwarded() {
     let lab = lab();

@@ -570,6 +570,15 @@ impl TableDataPlane {
         }
     }
 
+    /// Routes `e`'s delegated prefix (or none) to its slot.
+    fn delegate(&mut self, e: &SessionEntry, id: SlotId) {
+        let pd = e.ipv6_delegated.map(|p| (p.head(), p.len));
+        if let Err(err) = self.writer.set_delegated(id, pd) {
+            self.stats.refused += 1;
+            tracing::error!(tunnel = e.key.tunnel, session = e.key.session, error = %err, "data plane refused the delegated prefix");
+        }
+    }
+
     fn session(&self, e: &SessionEntry, lac_nexthop: u32) -> Option<Session> {
         let (SocketAddr::V4(local), SocketAddr::V4(peer)) = (e.local, e.peer) else {
             return None;
@@ -726,6 +735,7 @@ impl DataPlane for TableDataPlane {
                         if let Some(x) = self.sessions.get_mut(&e.key) {
                             x.sequenced = s.template.sequencing();
                         }
+                        self.delegate(e, id);
                     }
                     Err(err) => {
                         self.stats.refused += 1;
@@ -757,6 +767,7 @@ impl DataPlane for TableDataPlane {
                 let sequenced = s.template.sequencing();
                 self.sessions.insert(e.key, Written { id, via, sequenced });
                 self.stats.installed += 1;
+                self.delegate(e, id);
                 if route == Route::Asked {
                     self.wait_for(lac, Waiter::Session(e.key));
                 }
@@ -1042,6 +1053,7 @@ mod tests {
             ipv4: Some(Ipv4Addr::new(100, 64, 0, session as u8)),
             ipv6_id: None,
             ipv6_prefix: None,
+            ipv6_delegated: None,
             mru: 1500,
             sequencing: false,
             next_ns: 0,

@@ -158,12 +158,23 @@ mod lac {
             }
         }
 
-        /// The subscriber's IPv6 stack: answers echo requests to its own
-        /// address (RFC 4443 §4.2), keeps the rest.
+        /// The subscriber's IPv6 stack (a home router): answers echo
+        /// requests to its own address and to hosts on its LAN, inside its
+        /// delegated prefix (RFC 4443 §4.2), from that address; keeps the
+        /// rest.
         fn on_ipv6(&mut self, key: SessionKey, p: Vec<u8>) {
-            let mine = self.v6.get(&key).copied();
-            if p.len() >= 48 && p[40] == 128 && Some(addr6(&p[24..])) == mine && icmp6_ok(&p) {
-                let mine = mine.unwrap();
+            let to = (p.len() >= 40).then(|| addr6(&p[24..]));
+            let ours = to.filter(|a| {
+                self.v6.get(&key) == Some(a)
+                    || self.pd.get(&key).is_some_and(|n| {
+                        n.contains(&lns_protocol::aaa::prefix::Ipv6Net::new(*a, 128))
+                    })
+            });
+            if let Some(mine) = ours
+                && p.len() >= 48
+                && p[40] == 128
+                && icmp6_ok(&p)
+            {
                 let src = addr6(&p[8..]);
                 let mut m = p[40..].to_vec();
                 m[0] = 129;
@@ -401,10 +412,12 @@ fn dual_stack_subscribers_get_a_64_each_and_ipv6_through_xdp() {
             "nodad",
         ],
     );
-    ip(
-        &lab.core,
-        &["-6", "route", "add", BLOCK, "via", &LNS_CORE6.to_string()],
-    );
+    for block in [BLOCK, PD_BLOCK] {
+        ip(
+            &lab.core,
+            &["-6", "route", "add", block, "via", &LNS_CORE6.to_string()],
+        );
+    }
     let mut users = String::new();
     for i in 1..=N {
         users.push_str(&format!(
@@ -525,10 +538,8 @@ fn dual_stack_subscribers_get_a_64_each_and_ipv6_through_xdp() {
     let one = &list["sessions"][0];
     let link = lns_protocol::aaa::prefix::Ipv6Net::new(a6, 64).to_string();
     assert_eq!(one["ipv6_prefix"], link.as_str(), "{list}");
-    assert!(
-        pds.contains(one["delegated_prefix"].as_str().unwrap()),
-        "{list}"
-    );
+    let first_pd = one["delegated_prefix"].as_str().unwrap().to_string();
+    assert!(pds.contains(first_pd.as_str()), "{list}");
 
     // Byte for byte: the first echo request the LNS decapsulated toward
     // the core (hop limit spent once), and the first IPv6 frame it
@@ -579,8 +590,30 @@ fn dual_stack_subscribers_get_a_64_each_and_ipv6_through_xdp() {
             lnsd.log()
         );
     }
+    // And three hosts behind other subscribers' routers, inside their
+    // delegated /56s: routed to the delegating session, answered from the
+    // LAN (a source the spoof check lets through).
+    let lan: Vec<String> = pds
+        .iter()
+        .filter(|p| **p != first_pd)
+        .take(3)
+        .map(|p| p.replace("::/56", "::42"))
+        .collect();
+    for a in &lan {
+        let out = lab
+            .cmd(&lab.core, "ping")
+            .args(["-6", "-c", "1", "-W", "3", a])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "ping {a} (a delegated prefix): {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            lnsd.log()
+        );
+    }
     lac.send("answered");
-    assert_eq!(lac.expect("ANSWERED "), "3");
+    assert_eq!(lac.expect("ANSWERED "), "6");
     let frame = sniffed(lac_sniff);
     assert!(frame.len() > 52 + 40, "sniffed {frame:02x?}");
     let inner = frame[52..].to_vec();
@@ -654,11 +687,12 @@ fn dual_stack_subscribers_get_a_64_each_and_ipv6_through_xdp() {
         "the XDP program passed them"
     );
 
-    // Counters exact: N pings up and their replies down; three pings from
-    // the core down and their answers up. Subscriber 1 (the lowest
+    // Counters exact: N pings up and their replies down; six pings from
+    // the core (three to /64s, three into delegated prefixes) down and
+    // their answers up. Subscriber 1 (the lowest
     // address) had a ping each way and its four drops.
-    assert_eq!(w.get(Counter::Upstream), N as u64 + 3);
-    assert_eq!(w.get(Counter::Downstream), N as u64 + 3);
+    assert_eq!(w.get(Counter::Upstream), N as u64 + 6);
+    assert_eq!(w.get(Counter::Downstream), N as u64 + 6);
     let f = r.by_ipv4(subs[0].1).unwrap();
     let c = r.worker(0).unwrap().session_counters(f.slot, f.generation);
     assert_eq!((c.up_packets, c.down_packets, c.drops), (2, 2, 4), "{c:?}");

@@ -369,6 +369,14 @@ fn a_hundred_home_routers_each_get_their_own_56_by_dhcpv6_and_keep_it_across_a_r
         lns.addressing.pools.prefix_usage("pd"),
         Some((65536, total))
     );
+    // The data plane routes each delegated prefix to its session.
+    let in_plane: HashSet<Ipv6Net> = lns
+        .dataplane
+        .entries
+        .values()
+        .filter_map(|e| e.ipv6_delegated)
+        .collect();
+    assert_eq!(in_plane, distinct);
 
     // user0 hangs up and dials again: the same /56.
     let p0 = got[&user0];

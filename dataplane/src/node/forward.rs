@@ -17,6 +17,9 @@ pub struct Allowed {
     pub ipv4: Option<Ipv4Addr>,
     /// The IPv6 /64 (IPv6CP + prefix delegation or SLAAC), first 8 octets.
     pub ipv6_prefix: Option<[u8; 8]>,
+    /// The prefix delegated by DHCPv6 (first 8 octets, length): a router
+    /// behind the subscriber sends from its LAN.
+    pub ipv6_delegated: Option<(u64, u8)>,
 }
 
 /// Where the packet goes next on the core side.
@@ -55,7 +58,13 @@ pub fn to_core(
             let src: Ipv6Addr = ip.src_addr();
             // Link-local sources (router solicitations and the like) are
             // the control plane's business, not the core's.
-            if allowed.ipv6_prefix.is_none_or(|p| src.octets()[..8] != p) {
+            let mut head = [0u8; 8];
+            head.copy_from_slice(&src.octets()[..8]);
+            let in_link = allowed.ipv6_prefix == Some(head);
+            let in_delegated = allowed.ipv6_delegated.is_some_and(|(p, len)| {
+                u64::from_be_bytes(head) & crate::table::prefix_mask(len) == p
+            });
+            if !in_link && !in_delegated {
                 return Err(Drop::Spoofed);
             }
             if ip.hop_limit() <= 1 {
@@ -149,6 +158,7 @@ mod tests {
         let allowed = Allowed {
             ipv4: Some(SUB),
             ipv6_prefix: None,
+            ipv6_delegated: None,
         };
         let (start, len) = to_core(&mut f, &d, &allowed, &hop()).unwrap();
         let mut expect = vec![2, 0, 0, 0, 0xc0, 0x12, 2, 0, 0, 0, 0xc0, 0x01, 0x08, 0x00];
@@ -167,6 +177,7 @@ mod tests {
         let allowed = Allowed {
             ipv4: Some(SUB),
             ipv6_prefix: None,
+            ipv6_delegated: None,
         };
         let mut f = lac_frame(Ipv4Addr::new(100, 64, 0, 11), 64);
         let d = decap(&f, 1701).unwrap();

@@ -9,10 +9,11 @@
 //! |---|---|---|
 //! | header | lnsd (data plane: its own words) | magic, ABI version, sizes, state |
 //! | session slots | lnsd, behind a [`seqlock`] each | [`Session`]s |
-//! | three indexes | lnsd | (tunnel, session), IPv4, IPv6 /64 → slot ([`index`]) |
+//! | four indexes | lnsd | (tunnel, session), IPv4, IPv6 /64, delegated prefix → slot ([`index`]) |
 //! | next hops | lnsd, seqlocked | [`NextHop`] MACs toward the core and the LACs |
 //! | switched journal | lnsd | a ring of "switched key added/removed" ([`SwitchedChange`]) |
 //! | Ns | workers | the next Ns of each sequenced session |
+//! | delegated prefixes | lnsd | each slot's DHCPv6 prefix, tagged with its generation |
 //! | counters | each worker its own block | [`counters`] |
 //!
 //! The switched journal exists for the data plane's XDP program, which
@@ -68,8 +69,8 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"XLNSTBL\0");
 /// legs in the session flags, the switched journal, more counters; 3: a
 /// session's rates in its record, its template without MACs, the token
 /// buckets and rate drops in its counters; 4: the subscriber address
-/// filter).
-pub const ABI_VERSION: u64 = 4;
+/// filter; 5: delegated IPv6 prefixes).
+pub const ABI_VERSION: u64 = 5;
 
 /// The largest table the layout supports (slot numbers are 32-bit).
 pub const MAX_CAPACITY: u32 = 1 << 26;
@@ -114,6 +115,8 @@ mod hdr {
     pub const LIVE: usize = 9;
     /// Switched journal entries ever appended (the ring's head).
     pub const JOURNAL_HEAD: usize = 10;
+    /// The lengths of the delegated prefixes in the table: bit `64 - len`.
+    pub const PD_LENGTHS: usize = 11;
     /// Written by the data plane.
     pub const READER_PID: usize = 32;
     pub const READER_ATTACHES: usize = 33;
@@ -157,10 +160,15 @@ struct Layout {
     up: usize,
     v4: usize,
     v6: usize,
+    /// The delegated-prefix index (key: the prefix's first 8 octets).
+    pd_index: usize,
     nexthops: usize,
     journal: usize,
     filter: usize,
     ns: usize,
+    /// Two words per slot: its delegated prefix's first 8 octets, then
+    /// its generation and length (`generation << 8 | len`; 0: none).
+    pd: usize,
     counters: usize,
     worker_words: usize,
     total: usize,
@@ -175,11 +183,13 @@ impl Layout {
         let up = slots + cap * SLOT_WORDS;
         let v4 = up + buckets;
         let v6 = v4 + buckets;
-        let nexthops = v6 + buckets;
+        let pd_index = v6 + buckets;
+        let nexthops = pd_index + buckets;
         let journal = nexthops + NEXTHOPS as usize * NH_SLOT_WORDS;
         let filter = journal + JOURNAL_ENTRIES;
         let ns = filter + 2 * FILTER_WORDS;
-        let counters = ns + cap;
+        let pd = ns + cap;
+        let counters = pd + 2 * cap;
         let worker_words = GLOBAL_WORDS + cap * SESSION_COUNTER_WORDS;
         let total = counters + sizes.workers as usize * worker_words;
         Layout {
@@ -189,10 +199,12 @@ impl Layout {
             up,
             v4,
             v6,
+            pd_index,
             nexthops,
             journal,
             filter,
             ns,
+            pd,
             counters,
             worker_words,
             total,
@@ -471,6 +483,25 @@ impl Region {
             return None;
         }
         self.words().get(self.layout.ns + slot as usize)
+    }
+
+    /// A slot's delegated-prefix words (see [`Layout::pd`]).
+    fn pd_words(&self, slot: u32) -> Option<&[AtomicU64]> {
+        if slot >= self.layout.sizes.capacity {
+            return None;
+        }
+        let at = self.layout.pd + 2 * slot as usize;
+        self.words().get(at..at + 2)
+    }
+
+    /// The delegated prefix of `(slot, generation)`: its first 8 octets
+    /// and its length.
+    #[inline]
+    fn delegated(&self, slot: u32, generation: u64) -> Option<(u64, u8)> {
+        let w = self.pd_words(slot)?;
+        let tag = w[1].load(Ordering::Acquire);
+        let head = w[0].load(Ordering::Relaxed);
+        (tag != 0 && tag >> 8 == generation).then_some((head, tag as u8))
     }
 
     /// The next Ns of `(slot, generation)`, without taking it.
@@ -757,6 +788,40 @@ impl Reader {
         self.find(self.region.layout.v6, key, |s| s.ipv6_prefix() == Some(p))
     }
 
+    /// Downstream: the session delegated a prefix (DHCPv6 IA_PD) that
+    /// holds the /64 `p`, tried at each delegated length in the table
+    /// (usually one), longest first.
+    #[inline]
+    pub fn by_delegated(&self, p: [u8; 8]) -> Option<Found> {
+        let addr = u64::from_be_bytes(p);
+        let mut lengths = self.region.hdr(hdr::PD_LENGTHS).load(Ordering::Relaxed);
+        while lengths != 0 {
+            let len = 64 - lengths.trailing_zeros() as u8;
+            lengths &= lengths - 1;
+            let head = addr & prefix_mask(len);
+            let r = &*self.region;
+            let found = r.index(r.layout.pd_index).find(head, |slot| {
+                let view = r.read_view(slot)?;
+                let generation = view.generation();
+                (r.delegated(slot, generation) == Some((head, len))).then_some(Found {
+                    slot,
+                    generation,
+                    view,
+                })
+            });
+            if found.is_some() {
+                return found;
+            }
+        }
+        None
+    }
+
+    /// The prefix delegated to the session in `f` (first 8 octets, length).
+    #[inline]
+    pub fn delegated_of(&self, f: &Found) -> Option<(u64, u8)> {
+        self.region.delegated(f.slot, f.generation)
+    }
+
     #[inline(always)]
     fn find(&self, index: usize, key: u64, is: impl Fn(&SlotView) -> bool) -> Option<Found> {
         let r = &*self.region;
@@ -978,7 +1043,19 @@ struct Keys {
     up: u64,
     v4: Option<u64>,
     v6: Option<u64>,
+    /// Its delegated prefix (first 8 octets, length).
+    pd: Option<(u64, u8)>,
     switched: bool,
+}
+
+/// The mask of a prefix `len` bits long over the first 8 octets.
+#[inline]
+pub fn prefix_mask(len: u8) -> u64 {
+    match len {
+        0 => 0,
+        l if l >= 64 => u64::MAX,
+        l => !(u64::MAX >> l),
+    }
 }
 
 /// The write side: lnsd's. One per table (`&mut self` serialises writes).
@@ -990,6 +1067,10 @@ pub struct Writer {
     by_up: HashMap<u64, u32>,
     by_v4: HashMap<u64, u32>,
     by_v6: HashMap<u64, u32>,
+    /// Delegated prefixes (first 8 octets, length).
+    by_pd: HashMap<(u64, u8), u32>,
+    /// Delegated prefixes in the table per length.
+    pd_lengths: [u32; 65],
     /// Subscribers per filter bit, each family (see [`Reader::may_hold_v4`]).
     filter_counts: Vec<u32>,
     generation: u64,
@@ -1171,6 +1252,8 @@ impl Writer {
             by_up: HashMap::new(),
             by_v4: HashMap::new(),
             by_v6: HashMap::new(),
+            by_pd: HashMap::new(),
+            pd_lengths: [0; 65],
             filter_counts: vec![0; 2 * FILTER_BITS],
             generation: 0,
         }
@@ -1260,6 +1343,7 @@ impl Writer {
             up,
             v4,
             v6,
+            pd: None,
             switched: s.switched.is_some(),
         });
         if s.switched.is_some() {
@@ -1354,6 +1438,8 @@ impl Writer {
             up: s.key(),
             v4: s.ipv4.map(|a| u64::from(a.to_bits())),
             v6: s.ipv6_prefix.map(u64::from_be_bytes),
+            // An update keeps the delegated prefix (set_delegated's).
+            pd: old.pd,
             switched: s.switched.is_some(),
         };
         let taken = |m: &HashMap<u64, u32>, k: Option<u64>| {
@@ -1466,6 +1552,8 @@ impl Writer {
             self.by_v6.remove(&x);
             filter_remove(r, &mut self.filter_counts, 1, filter_v6(x));
         }
+        self.retire_delegated(id.slot, k.pd);
+        let r = &*self.region;
         let (seq, words) = r.slot(id.slot);
         seqlock::write::<Std>(seq, words, &[0; SESSION_WORDS]);
         if k.switched {
@@ -1476,6 +1564,84 @@ impl Writer {
         r.hdr(hdr::LIVE)
             .store(self.by_up.len() as u64, Ordering::Relaxed);
         Some(self.counters(id))
+    }
+
+    /// Routes delegated prefix `pd` (DHCPv6 IA_PD: its first 8 octets
+    /// and its length, 1 to 64) to session `id`, or none: downstream
+    /// packets to it reach the session, and upstream ones from it pass
+    /// the spoof check. Refused for a session that is not live, a prefix
+    /// another session holds, or a length out of range.
+    pub fn set_delegated(
+        &mut self,
+        id: SlotId,
+        pd: Option<([u8; 8], u8)>,
+    ) -> Result<(), TableError> {
+        let Some(Some(k)) = self.keys.get(id.slot as usize).copied() else {
+            return Err(TableError::Invalid("no such session"));
+        };
+        if k.generation != id.generation {
+            return Err(TableError::Invalid("no such session"));
+        }
+        let new = match pd {
+            Some((p, len)) => {
+                if !(1..=64).contains(&len) {
+                    return Err(TableError::Invalid(
+                        "a delegated prefix is 1 to 64 bits long",
+                    ));
+                }
+                Some((u64::from_be_bytes(p) & prefix_mask(len), len))
+            }
+            None => None,
+        };
+        if new == k.pd {
+            return Ok(());
+        }
+        if let Some(n) = new
+            && self.by_pd.contains_key(&n)
+        {
+            return Err(TableError::Duplicate("delegated IPv6 prefix"));
+        }
+        self.retire_delegated(id.slot, k.pd);
+        let r = &*self.region;
+        if let (Some((head, len)), Some(w)) = (new, r.pd_words(id.slot)) {
+            // The words, then the index (index.rs: a reader that finds the
+            // bucket finds the prefix).
+            w[0].store(head, Ordering::Relaxed);
+            w[1].store(id.generation << 8 | u64::from(len), Ordering::Release);
+            r.index(r.layout.pd_index).insert(head, id.slot);
+            self.by_pd.insert((head, len), id.slot);
+            self.pd_lengths[usize::from(len)] += 1;
+            self.publish_pd_lengths();
+        }
+        if let Some(Some(k)) = self.keys.get_mut(id.slot as usize) {
+            k.pd = new;
+        }
+        Ok(())
+    }
+
+    /// Takes `pd` of `slot` out of the index and the slot's words.
+    fn retire_delegated(&mut self, slot: u32, pd: Option<(u64, u8)>) {
+        let Some((head, len)) = pd else {
+            return;
+        };
+        let r = &*self.region;
+        r.index(r.layout.pd_index).remove(head, slot);
+        if let Some(w) = r.pd_words(slot) {
+            w[1].store(0, Ordering::Release);
+        }
+        self.by_pd.remove(&(head, len));
+        let n = &mut self.pd_lengths[usize::from(len)];
+        *n = n.saturating_sub(1);
+        self.publish_pd_lengths();
+    }
+
+    fn publish_pd_lengths(&self) {
+        let mask = (1..=64u8)
+            .filter(|&l| self.pd_lengths[usize::from(l)] > 0)
+            .fold(0u64, |m, l| m | 1 << (64 - l));
+        self.region
+            .hdr(hdr::PD_LENGTHS)
+            .store(mask, Ordering::Relaxed);
     }
 
     /// Takes the next Ns of a session (lnsd's own PPP frames to a

@@ -413,6 +413,11 @@ impl<'a> Pipeline<'a> {
         let allowed = Allowed {
             ipv4: f.ipv4(),
             ipv6_prefix: f.ipv6_prefix(),
+            // Read only for IPv6: its own words, another cache line.
+            ipv6_delegated: match d.family {
+                Family::V6 => self.table.delegated_of(&f),
+                Family::V4 => None,
+            },
         };
         // Hairpin: another subscriber of ours is the destination. The
         // table's address filter rules most destinations out without a
@@ -529,7 +534,9 @@ impl<'a> Pipeline<'a> {
             IpAddr::V6(a) => {
                 let mut k = [0u8; 8];
                 k.copy_from_slice(&a.octets()[..8]);
-                self.table.by_ipv6_prefix(k)
+                self.table
+                    .by_ipv6_prefix(k)
+                    .or_else(|| self.table.by_delegated(k))
             }
         };
         let Some(f) = found else {

@@ -44,6 +44,9 @@ pub struct SessionEntry {
     /// The subscriber link's /64 (its first 8 octets), once IPv6CP is
     /// open and a prefix was given.
     pub ipv6_prefix: Option<[u8; 8]>,
+    /// The prefix DHCPv6 delegated to the subscriber (routed to it, and
+    /// allowed as a source).
+    pub ipv6_delegated: Option<crate::aaa::prefix::Ipv6Net>,
     /// The subscriber's MRU (larger downstream packets are refused).
     pub mru: u16,
     /// Our data messages carry Ns/Nr (RFC 2661 §5.4).

@@ -1198,6 +1198,7 @@ impl LnsCore {
             ipv4: s.ipv4,
             ipv6_id: s.ipv6_id,
             ipv6_prefix: s.v6.as_ref().and_then(|v| v.prefix).map(|p| p.head()),
+            ipv6_delegated: s.v6.as_ref().and_then(|v| v.pd),
             mru: s.link.lcp().peer_mru,
             sequencing: s.sequencing,
             next_ns: s.ns,
@@ -2034,6 +2035,7 @@ impl Role for LnsRole {
                     && d.dst_port == crate::ipv6::dhcp::SERVER_PORT =>
             {
                 let r = &mut e.role;
+                let before = s.v6.as_ref().and_then(|v| v.pd);
                 match &r.cfg.ipv6.dhcp {
                     Some(cfg) => serve_dhcp(
                         s,
@@ -2046,6 +2048,12 @@ impl Role for LnsRole {
                         &mut r.transmits,
                     ),
                     None => r.ipv6.ignored += 1,
+                }
+                // A prefix delegated or given back: the data plane routes
+                // it to the session, or no longer.
+                if s.installed && s.v6.as_ref().and_then(|v| v.pd) != before {
+                    let entry = LnsCore::entry(key, s);
+                    e.role.dp_ops.push_back(DataPlaneOp::Install(entry));
                 }
             }
             (Some(s), Some((0x0057, info))) if s.wire.peer == from && s.v6.is_some() => {
