@@ -474,31 +474,13 @@ pub fn bring_up(o: &Opts) -> Result<Held, String> {
     let elapsed = r
         .last_up
         .map_or(Duration::ZERO, |t| t.saturating_duration_since(start));
-    let addresses = {
-        let mut a: Vec<_> = r.up.values().filter_map(|v| v.1).collect();
-        a.sort_unstable();
-        a.dedup();
-        a.len() as u64
-    };
-    let ipv6_prefixes = {
-        let mut p: Vec<_> =
-            r.up.keys()
-                .filter_map(|&k| r.lac.ipv6_address(k))
-                .map(|a| u128::from(a) >> 64)
-                .collect();
-        p.sort_unstable();
-        p.dedup();
-        p.len() as u64
-    };
-    let delegated_prefixes = {
-        let mut p: Vec<_> =
-            r.up.keys()
-                .filter_map(|&k| r.lac.delegated_prefix(k))
-                .collect();
-        p.sort_unstable();
-        p.dedup();
-        p.len() as u64
-    };
+    let addresses = distinct(r.up.values().filter_map(|v| v.1));
+    let ipv6_prefixes = distinct(
+        r.up.keys()
+            .filter_map(|&k| r.lac.ipv6_address(k))
+            .map(|a| u128::from(a) >> 64),
+    );
+    let delegated_prefixes = distinct(r.up.keys().filter_map(|&k| r.lac.delegated_prefix(k)));
     Ok(Held {
         ipv6_prefixes,
         delegated_prefixes,
@@ -511,6 +493,14 @@ pub fn bring_up(o: &Opts) -> Result<Held, String> {
         gap,
         lns_cpu,
     })
+}
+
+/// How many different values `v` yields.
+fn distinct<T: Ord>(v: impl Iterator<Item = T>) -> u64 {
+    let mut v: Vec<T> = v.collect();
+    v.sort_unstable();
+    v.dedup();
+    v.len() as u64
 }
 
 impl Held {

@@ -90,13 +90,10 @@ fn lac_process() {
 
 mod lac {
     use super::*;
+    use lns_protocol::l2tp::CallParams;
     use lns_protocol::l2tp::SessionKey;
-    use lns_protocol::l2tp::{CallParams, Endpoint, EndpointConfig, PeerPolicy, PeerRule};
     use lns_protocol::lac::{Lac, LacBehaviour, LacEvent};
     use lns_protocol::ppp::lcp::AuthProtocol;
-    use lns_protocol::ppp::lcp_opts::{LcpConfig, Side};
-    use lns_protocol::ppp::link::LinkConfig;
-    use rand::SeedableRng;
     use std::collections::HashMap;
     use std::net::{SocketAddr, UdpSocket};
 
@@ -246,28 +243,9 @@ mod lac {
         let sock = UdpSocket::bind(me).unwrap();
         sock.set_read_timeout(Some(Duration::from_millis(2)))
             .unwrap();
-        let endpoint = Endpoint::with_rng(
-            EndpointConfig {
-                peers: vec![PeerRule {
-                    address: None,
-                    policy: PeerPolicy::default(),
-                }],
-                ..Default::default()
-            },
-            rand::rngs::StdRng::seed_from_u64(6),
-        );
-        let link = LinkConfig {
-            lcp: LcpConfig {
-                side: Side::Client,
-                auth: vec![AuthProtocol::Pap],
-                mru: Some(SUBSCRIBER_MRU),
-                ..Default::default()
-            },
-            ipv6: true,
-            ..Default::default()
-        };
         let mut d = Driver {
-            lac: Lac::new(endpoint, link, (Vec::new(), String::new()), 6).with_dhcpv6_pd(true),
+            lac: common::emulated_lac_with(AuthProtocol::Pap, 6, SUBSCRIBER_MRU, true)
+                .with_dhcpv6_pd(true),
             sock,
             me,
             up: HashMap::new(),

@@ -56,6 +56,36 @@ fn write_pcap(name: &str) -> std::path::PathBuf {
     path
 }
 
+/// The `fields` Wireshark reads in each frame of the pcap at `path`
+/// (removed after), a line per frame, `|` between fields and `,` between
+/// repeats; with `prefs` (`-o` settings) for every reading. Its verbose
+/// dissection and expert info must show no malformed packet or error.
+fn clean_fields(path: &std::path::Path, prefs: &[&str], fields: &[&str]) -> String {
+    let text = tshark(path, &[prefs, &["-V"]].concat());
+    let expert = tshark(path, &[prefs, &["-q", "-z", "expert,warn"]].concat());
+    let mut args = prefs.to_vec();
+    args.extend(["-T", "fields", "-E", "separator=|", "-E", "aggregator=,"]);
+    for f in fields {
+        args.extend(["-e", f]);
+    }
+    let out = tshark(path, &args);
+    std::fs::remove_file(path).ok();
+    assert!(!text.contains("Malformed"), "{text}");
+    assert!(!text.contains("[Expert Info (Error"), "{text}");
+    assert!(!expert.contains("Error"), "expert errors:\n{expert}");
+    out
+}
+
+/// [`clean_fields`]' lines as field name → value.
+fn field_rows<'a>(
+    out: &'a str,
+    fields: &[&'a str],
+) -> Vec<std::collections::HashMap<&'a str, &'a str>> {
+    out.lines()
+        .map(|l| fields.iter().copied().zip(l.split('|')).collect())
+        .collect()
+}
+
 fn tshark(path: &std::path::Path, args: &[&str]) -> String {
     let out = Command::new("tshark")
         .arg("-n")
@@ -330,8 +360,6 @@ fn tshark_reads_router_advertisements_as_sent() {
         .collect();
     let path = std::env::temp_dir().join(format!("xlns-{}-nd.pcap", std::process::id()));
     std::fs::write(&path, pcap(&frames)).unwrap();
-    let text = tshark(&path, &["-V"]);
-    let expert = tshark(&path, &["-q", "-z", "expert,warn"]);
     let fields = [
         "icmpv6.type",
         "icmpv6.checksum.status",
@@ -351,19 +379,8 @@ fn tshark_reads_router_advertisements_as_sent() {
         "ipv6.dst",
         "ipv6.hlim",
     ];
-    let mut args = vec!["-T", "fields", "-E", "separator=|", "-E", "aggregator=,"];
-    for f in fields {
-        args.extend(["-e", f]);
-    }
-    let out = tshark(&path, &args);
-    std::fs::remove_file(&path).ok();
-    assert!(!text.contains("Malformed"), "{text}");
-    assert!(!text.contains("[Expert Info (Error"), "{text}");
-    assert!(!expert.contains("Error"), "expert errors:\n{expert}");
-    let rows: Vec<std::collections::HashMap<&str, &str>> = out
-        .lines()
-        .map(|l| fields.iter().copied().zip(l.split('|')).collect())
-        .collect();
+    let out = clean_fields(&path, &[], &fields);
+    let rows = field_rows(&out, &fields);
     assert_eq!(rows.len(), 3);
     let want: &[(usize, &str, &str)] = &[
         (0, "icmpv6.type", "134"),
@@ -464,8 +481,6 @@ fn tshark_reads_dhcpv6_replies_as_sent() {
         .collect();
     let path = std::env::temp_dir().join(format!("xlns-{}-dhcp6.pcap", std::process::id()));
     std::fs::write(&path, pcap(&frames)).unwrap();
-    let text = tshark(&path, &["-V"]);
-    let expert = tshark(&path, &["-q", "-z", "expert,warn"]);
     let fields = [
         "dhcpv6.msgtype",
         "dhcpv6.xid",
@@ -479,28 +494,8 @@ fn tshark_reads_dhcpv6_replies_as_sent() {
         "dhcpv6.duid.type",
         "udp.checksum.status",
     ];
-    let mut args = vec![
-        "-o",
-        "udp.check_checksum:TRUE",
-        "-T",
-        "fields",
-        "-E",
-        "separator=|",
-        "-E",
-        "aggregator=,",
-    ];
-    for f in fields {
-        args.extend(["-e", f]);
-    }
-    let out = tshark(&path, &args);
-    std::fs::remove_file(&path).ok();
-    assert!(!text.contains("Malformed"), "{text}");
-    assert!(!text.contains("[Expert Info (Error"), "{text}");
-    assert!(!expert.contains("Error"), "expert errors:\n{expert}");
-    let rows: Vec<std::collections::HashMap<&str, &str>> = out
-        .lines()
-        .map(|l| fields.iter().copied().zip(l.split('|')).collect())
-        .collect();
+    let out = clean_fields(&path, &["-o", "udp.check_checksum:TRUE"], &fields);
+    let rows = field_rows(&out, &fields);
     assert_eq!(rows.len(), 5, "{out}");
     let want: &[(usize, &str, &str)] = &[
         (0, "dhcpv6.msgtype", "2"),

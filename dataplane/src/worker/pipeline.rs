@@ -390,33 +390,40 @@ impl<'a> Pipeline<'a> {
         if d.peer != f.peer() {
             return self.drop(Drop::WrongPeer, Some(&f));
         }
+        let (hop_index, dst) = match d.family {
+            Family::V4 => (CORE_V4, inner_dst_v4(buf, d.inner)),
+            Family::V6 => (CORE_V6, inner_dst_v6(buf, d.inner)),
+        };
         // No IPv6 service for this subscriber (no prefix handed out) or
         // none at all (no IPv6 core next hop): its own name, since
         // `no_next_hop` means an unresolved MAC.
         if d.family == Family::V6 {
-            if inner_dst_v6(buf, d.inner).is_some_and(link_scope) {
+            if dst.is_some_and(link_scope) {
                 return self.drop(Drop::Ipv6LinkLocal, Some(&f));
             }
             if f.ipv6_prefix().is_none() {
                 return self.drop(Drop::Ipv6Unrouted, Some(&f));
             }
         }
-        let (hop_index, dst) = match d.family {
-            Family::V4 => (CORE_V4, inner_dst_v4(buf, d.inner)),
-            Family::V6 => (CORE_V6, inner_dst_v6(buf, d.inner)),
-        };
         if let (Some(gw), Some(IpAddr::V4(a))) = (self.env.gateway, dst)
             && a == gw
         {
             return self.for_gateway(buf, &d, &f, gw);
         }
+        // The delegated prefix is read (its own words, another cache
+        // line) only for IPv6 from outside the link's /64: a router
+        // sending from the LAN behind it.
+        let outside_link = d.family == Family::V6
+            && buf
+                .get(d.inner + 8..d.inner + 16)
+                .is_some_and(|src| f.ipv6_prefix().is_none_or(|p| src != p));
         let allowed = Allowed {
             ipv4: f.ipv4(),
             ipv6_prefix: f.ipv6_prefix(),
-            // Read only for IPv6: its own words, another cache line.
-            ipv6_delegated: match d.family {
-                Family::V6 => self.table.delegated_of(&f),
-                Family::V4 => None,
+            ipv6_delegated: if outside_link {
+                self.table.delegated_of(&f)
+            } else {
+                None
             },
         };
         // Hairpin: another subscriber of ours is the destination. The

@@ -2346,8 +2346,21 @@ fn link_prefix(
     }
     let pool = authz
         .and_then(|z| z.framed_ipv6_pool.as_deref())
-        .or(cfg.pool.as_deref())
-        .ok_or("no IPv6 prefix pool is configured (ipv6.pool) and RADIUS named none")?;
+        .or(cfg.pool.as_deref());
+    lease_from(
+        addressing,
+        pool,
+        "no IPv6 prefix pool is configured (ipv6.pool) and RADIUS named none",
+    )
+}
+
+/// A prefix from pool `pool`; `none` says why there is no pool.
+fn lease_from(
+    addressing: &mut Addressing,
+    pool: Option<&str>,
+    none: &str,
+) -> Result<Ipv6Net, String> {
+    let pool = pool.ok_or(none)?;
     addressing
         .pools
         .lease_prefix(pool)
@@ -2486,14 +2499,12 @@ fn delegate(
     }
     let pool = authz
         .and_then(|z| z.delegated_ipv6_pool.as_deref())
-        .or(cfg.pd_pool.as_deref())
-        .ok_or(
-            "no delegated-prefix pool is configured (ipv6.dhcpv6_pd_pool) and RADIUS named none",
-        )?;
-    addressing
-        .pools
-        .lease_prefix(pool)
-        .map_err(|e| e.to_string())
+        .or(cfg.pd_pool.as_deref());
+    lease_from(
+        addressing,
+        pool,
+        "no delegated-prefix pool is configured (ipv6.dhcpv6_pd_pool) and RADIUS named none",
+    )
 }
 
 /// Whether an IPv6 packet is addressed to us as the link's router: a

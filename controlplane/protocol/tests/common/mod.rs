@@ -587,6 +587,16 @@ pub fn emulated_lac(
     seed: u64,
     mru: u16,
 ) -> lns_protocol::lac::Lac {
+    emulated_lac_with(auth, seed, mru, false)
+}
+
+/// The same, its subscribers negotiating IPv6CP too with `ipv6`.
+pub fn emulated_lac_with(
+    auth: lns_protocol::ppp::lcp::AuthProtocol,
+    seed: u64,
+    mru: u16,
+    ipv6: bool,
+) -> lns_protocol::lac::Lac {
     use lns_protocol::l2tp::{Endpoint, EndpointConfig, PeerPolicy, PeerRule};
     use lns_protocol::ppp::lcp_opts::{LcpConfig, Side};
     use lns_protocol::ppp::link::LinkConfig;
@@ -608,6 +618,7 @@ pub fn emulated_lac(
             mru: Some(mru),
             ..Default::default()
         },
+        ipv6,
         ..Default::default()
     };
     lns_protocol::lac::Lac::new(endpoint, link, (Vec::new(), String::new()), seed)
