@@ -435,3 +435,35 @@ fn an_exhausted_delegation_pool_is_answered_and_counted() {
     let v6 = sim.nodes[l].endpoint.as_lns().unwrap().ipv6;
     assert_eq!((v6.dhcp_delegated, v6.dhcp_pd_failures), (1, 1), "{v6:?}");
 }
+
+/// Home routers on a wire that loses a tenth of everything: a lost
+/// Solicit, Advertise, Request or Reply is sent again at the RFC 8415
+/// pace (§15, the emulated router retransmits as a real one does), and
+/// every router ends up with its own prefix.
+#[test]
+fn delegation_completes_over_a_lossy_wire() {
+    let total = 20;
+    let lossy = Impairments {
+        loss: 0.1,
+        ..Default::default()
+    };
+    let mut sim: Sim<Mixed<NullDataPlane>> = Sim::new(Instant::now(), lossy, 13);
+    let l = sim.add(addr(1), Mixed::Lns(lns_with(total, Some(dhcp()))));
+    let c = sim.add(addr(2), Mixed::Lac(lac(2).with_dhcpv6_pd(true)));
+    dial(&mut sim, c, 0..total);
+    let done = sim.run_until(Duration::from_secs(300), |sim| {
+        delegated(&sim.nodes[c].events).len() == total
+    });
+    let v6 = sim.nodes[l].endpoint.as_lns().unwrap().ipv6;
+    assert!(
+        done,
+        "{} of {total} delegated: {v6:?}",
+        delegated(&sim.nodes[c].events).len()
+    );
+    let distinct: HashSet<Ipv6Net> = delegated(&sim.nodes[c].events).into_values().collect();
+    assert_eq!(distinct.len(), total);
+    assert_eq!(
+        v6.dhcp_delegated, total as u64,
+        "one prefix each, kept across retries"
+    );
+}

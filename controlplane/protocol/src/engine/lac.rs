@@ -236,7 +236,8 @@ impl PppCall for Sub {
     }
     /// PPP attaching to the call (see [`LacBehaviour::ppp_attach_delay`]).
     fn deadline(&self) -> Option<Instant> {
-        self.attach_at
+        let retry = self.pd.as_ref().and_then(|c| c.retry.as_ref()).map(|r| r.0);
+        [self.attach_at, retry].into_iter().flatten().min()
     }
 }
 
@@ -247,9 +248,35 @@ struct PdClient {
     xid: [u8; 3],
     /// The prefix the Reply delegated.
     prefix: Option<crate::aaa::prefix::Ipv6Net>,
+    /// The Solicit or Request awaiting its answer: when it goes again,
+    /// the retransmission timeout, the packet.
+    retry: Option<(Instant, Duration, Vec<u8>)>,
 }
 
+/// RFC 8415 §7.6: SOL_TIMEOUT and REQ_TIMEOUT (1 s), doubled after each
+/// retransmission (§15) up to REQ_MAX_RT (30 s).
+const DHCP_RT: Duration = Duration::from_secs(1);
+const DHCP_MAX_RT: Duration = Duration::from_secs(30);
+
 impl PdClient {
+    /// Sends `packet` (returned) and waits for its answer, sending it
+    /// again at the RFC's pace until one comes.
+    fn expect_answer(&mut self, now: Instant, packet: Vec<u8>) -> Vec<u8> {
+        self.retry = Some((now + DHCP_RT, DHCP_RT, packet.clone()));
+        packet
+    }
+
+    /// The packet to send again, if its timeout ran out.
+    fn due(&mut self, now: Instant) -> Option<Vec<u8>> {
+        let (at, rt, packet) = self.retry.as_mut()?;
+        if *at > now {
+            return None;
+        }
+        *rt = (*rt * 2).min(DHCP_MAX_RT);
+        *at = now + *rt;
+        Some(packet.clone())
+    }
+
     /// The subscriber's DUID: a DUID-UUID of its interface identifier.
     fn duid(id: [u8; 8]) -> Vec<u8> {
         let mut u = [0u8; 16];
@@ -773,12 +800,17 @@ impl Role for LacRole {
                         (key.session >> 8) as u8,
                         key.session as u8,
                     ];
-                    let c = PdClient { xid, prefix: None };
-                    let packet = c.ask(
+                    let mut c = PdClient {
+                        xid,
+                        prefix: None,
+                        retry: None,
+                    };
+                    let solicit = c.ask(
                         id,
                         crate::ipv6::dhcp::kind::SOLICIT,
                         vec![crate::ipv6::dhcp::Opt::ia_pd(1, None)],
                     );
+                    let packet = c.expect_answer(now, solicit);
                     s.pd = Some(Box::new(c));
                     e.send_ipv6(key, packet);
                 }
@@ -808,11 +840,13 @@ impl Role for LacRole {
             match (m.kind, offered, m.server_id()) {
                 (kind::ADVERTISE, Some(p), Some(server)) if c.prefix.is_none() => {
                     let extra = vec![Opt::ServerId(server.to_vec()), Opt::ia_pd(1, Some(p))];
-                    let packet = c.ask(id, kind::REQUEST, extra);
+                    let request = c.ask(id, kind::REQUEST, extra);
+                    let packet = c.expect_answer(now, request);
                     e.send_ipv6(key, packet);
                 }
                 (kind::REPLY, Some(p), _) if c.prefix != Some(p) => {
                     c.prefix = Some(p);
+                    c.retry = None;
                     e.events
                         .push_back(LacEvent::PrefixDelegated { key, prefix: p });
                 }
@@ -840,8 +874,14 @@ impl Role for LacRole {
         };
         if s.attach_at.is_some_and(|t| t <= now) {
             e.attach(now, key);
-        } else if let Some(l) = &mut s.link {
+            return;
+        }
+        let again = s.pd.as_mut().and_then(|c| c.due(now));
+        if let Some(l) = &mut s.link {
             l.on_timeout(now);
+        }
+        if let Some(packet) = again {
+            e.send_ipv6(key, packet);
         }
     }
 

@@ -122,7 +122,8 @@ pub struct Ipv6Stats {
     /// Prefixes delegated (IA_PD), one per link at most.
     pub dhcp_delegated: u64,
     /// Links that asked for a prefix and got none (pool exhausted or
-    /// unknown, RADIUS's prefix taken): answered NoPrefixAvail.
+    /// unknown, RADIUS's prefix taken): answered NoPrefixAvail. Counted
+    /// once per link, however often its router asks again.
     pub dhcp_pd_failures: u64,
     /// Delegated prefixes the subscriber released (or declined).
     pub dhcp_released: u64,
@@ -136,6 +137,9 @@ struct V6Link {
     /// The prefix delegated by DHCPv6 (released when the session ends or
     /// the subscriber releases it).
     pd: Option<Ipv6Net>,
+    /// A delegation failed on this link (counted once; each new request
+    /// tries again).
+    pd_failed: bool,
     /// When to advertise it.
     ra: Advertiser,
 }
@@ -1954,6 +1958,7 @@ impl Role for LnsRole {
                     s.v6 = Some(Box::new(V6Link {
                         prefix: prefix.ok(),
                         pd: None,
+                        pd_failed: false,
                         ra: Advertiser::start(now, seed),
                     }));
                     advertise(s, ra, &mut e.role.ipv6, &mut e.role.transmits, key, now);
@@ -2430,10 +2435,12 @@ fn serve_dhcp(
                 stats.dhcp_delegated += 1;
                 tracing::debug!(tunnel = key.tunnel, session = key.session, prefix = %p, "prefix delegated");
             }
-            Err(why) => {
+            Err(why) if !v.pd_failed => {
+                v.pd_failed = true;
                 stats.dhcp_pd_failures += 1;
                 tracing::warn!(tunnel = key.tunnel, session = key.session, user = %String::from_utf8_lossy(&s.user), reason = %why, "no prefix to delegate");
             }
+            Err(_) => {}
         }
     }
     let address = cfg
