@@ -515,6 +515,22 @@ fn lac_gateway_and_two_lns_switch_100_subscribers() {
     let mut lac = TestProcess::start(&lab.name("lac"), "lac_process", "XLNS_GW_LAC", "1");
     let up = lac.ask(&format!("UP {N}"), "UP ");
     let (count, list) = up.split_once(' ').unwrap_or((&up, ""));
+    if count != N.to_string() {
+        // Where the missing ones stopped: their PPP phase at each LNS, and
+        // what the gateway switched and dropped for them.
+        let mut why = String::from("not all up");
+        for r in ["la", "lb"] {
+            let v = lab.lnsctl(r, &["sessions"]);
+            for s in v["sessions"].as_array().into_iter().flatten() {
+                if s["state"] != "up" {
+                    why += &format!("\n{r}: {s}");
+                }
+            }
+        }
+        why += &format!("\ngw switched: {}", lab.lnsctl("gw", &["switched"]));
+        why += &format!("\ngw drops: {}", lab.lnsctl("gw", &["stats"])["drops"]);
+        panic!("{}", logs(&why, &la));
+    }
     assert_eq!(count, N.to_string(), "{}", logs("not all up", &la));
     let addrs: Vec<Ipv4Addr> = list.split(',').map(|a| a.parse().unwrap()).collect();
     assert_eq!(addrs.iter().filter(|a| a.octets()[2] == 11).count(), N / 2);

@@ -167,6 +167,33 @@ impl AuthServer {
         s
     }
 
+    /// An authenticator whose verdict was reached on a request someone
+    /// else took: the LAC or the multi-hop gateway challenged the peer and
+    /// passed its answer on as proxy authentication (RFC 2661 §4.4.5),
+    /// and `reply` (the Success, Ack, Failure or Nak for `identifier`)
+    /// went out once. It sends nothing by itself; a retransmitted request
+    /// with `identifier` gets `reply` again (RFC 1994 §4.2, RFC 1334
+    /// §2.2.1): without that a lost verdict leaves the peer waiting in
+    /// Authenticate while we run the NCPs it must discard.
+    pub fn decided(method: AuthProtocol, identifier: u8, success: bool, reply: Vec<u8>) -> Self {
+        AuthServer {
+            method,
+            name: Vec::new(),
+            state: ServerState::Done {
+                identifier,
+                success,
+                reply,
+            },
+            identifier,
+            challenge: Vec::new(),
+            tries: 0,
+            max_tries: 1,
+            restart: Duration::ZERO,
+            deadline: None,
+            out: VecDeque::new(),
+        }
+    }
+
     fn is_chap(&self) -> bool {
         matches!(self.method, AuthProtocol::ChapMd5 | AuthProtocol::MsChapV2)
     }

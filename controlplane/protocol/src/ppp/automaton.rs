@@ -182,10 +182,16 @@ impl<N: Negotiator> Automaton<N> {
     /// 2661 §4.4.5 proxy LCP: the LAC already ran LCP with the peer). The
     /// negotiator must already hold those options. No This-Layer-Up is
     /// emitted: the caller is the one deciding the layer is up.
+    ///
+    /// The restart counter is left as the RFC 1661 table leaves it on the
+    /// way into Opened (RCA in Ack-Sent is irc,tlu): full. Opened+RCR is
+    /// tld,scr,sca with no irc, so a renegotiation the peer starts later
+    /// runs on this count; at zero the first lost Configure-Request would
+    /// end the link at once.
     pub fn adopt_opened(&mut self) {
         self.state = State::Opened;
         self.timer = None;
-        self.restart_count = 0;
+        self.restart_count = self.limits.max_configure;
     }
 
     /// Administrative Open.

@@ -374,13 +374,21 @@ impl Link {
                     // still waits for the verdict on the request the LAC
                     // (or the multi-hop gateway) took; it is ours to send.
                     if let Some((protocol, id)) = self.proxy_verdict.take() {
-                        let code = if protocol == auth::PAP { 2 } else { 3 };
-                        let packet = if protocol == auth::PAP {
-                            vec![code, id, 0, 5, 0]
+                        let (method, packet) = if protocol == auth::PAP {
+                            (AuthProtocol::Pap, vec![2, id, 0, 5, 0])
                         } else {
-                            vec![code, id, 0, 4]
+                            (AuthProtocol::ChapMd5, vec![3, id, 0, 4])
                         };
-                        self.out.push(LinkOutput::Send { protocol, packet });
+                        self.out.push(LinkOutput::Send {
+                            protocol,
+                            packet: packet.clone(),
+                        });
+                        // The verdict may be lost like any frame: the
+                        // subscriber then repeats its request, which must
+                        // get it again (see `AuthServer::decided`).
+                        self.auth = Some(Box::new(AuthSide::Server(AuthServer::decided(
+                            method, id, true, packet,
+                        ))));
                     }
                     self.authenticated(now)
                 }
@@ -1293,6 +1301,109 @@ mod tests {
             echo.iter()
                 .any(|p| p[0] == 9 && p[4..8] == [0x11, 0x11, 0x11, 0x11])
         );
+    }
+
+    /// The Success for a proxied CHAP Response is ours to send (the
+    /// gateway took the Response); when it is lost the subscriber sends its
+    /// Response again and must get the Success again, or it waits in
+    /// Authenticate and discards our IPCP for ever (seen through a
+    /// multi-hop gateway whose data plane had not resolved the LAC yet).
+    #[test]
+    fn a_lost_success_for_proxied_chap_is_sent_again() {
+        let now = Instant::now();
+        let mut s = Link::new(server_cfg(vec![AuthProtocol::ChapMd5]), 1);
+        let challenge = vec![5u8; 16];
+        let response = crate::ppp::chap::md5_response(7, b"pw", &challenge);
+        let creds = Credentials::ChapMd5 {
+            user: b"alice".to_vec(),
+            identifier: 7,
+            challenge,
+            response,
+        };
+        let mut p = proxy(
+            &[
+                LcpOption::AuthProtocol(AuthProtocol::ChapMd5),
+                LcpOption::MagicNumber(0x1111_1111),
+            ],
+            &[LcpOption::MagicNumber(0x2222_2222)],
+            Some(creds.clone()),
+        );
+        p.auth_id = Some(7);
+        assert_eq!(s.start_proxied(now, &p), Ok(()));
+        outputs(&mut s);
+        s.decide(now, auth::verify_with_password(&creds, b"pw"));
+        let success = vec![3, 7, 0, 4];
+        assert_eq!(sends(&outputs(&mut s), auth::CHAP), vec![success.clone()]);
+        s.assign(now, Some((GW, SUB, [None, None])), None);
+        outputs(&mut s);
+        // That Success was lost: the subscriber repeats its Response.
+        let repeat = |id: u8| {
+            crate::ppp::chap::ChapPacket::Response {
+                identifier: id,
+                value: response.to_vec(),
+                name: b"alice".to_vec(),
+            }
+            .encode()
+            .unwrap()
+        };
+        s.receive(now, auth::CHAP, &repeat(7));
+        assert_eq!(sends(&outputs(&mut s), auth::CHAP), vec![success]);
+        // A Response to no challenge of ours gets nothing (RFC 1994 §4.1).
+        s.receive(now, auth::CHAP, &repeat(8));
+        assert!(sends(&outputs(&mut s), auth::CHAP).is_empty());
+        assert_eq!(s.phase(), Phase::Network);
+    }
+
+    /// LCP adopted from proxy LCP, then renegotiated by the subscriber
+    /// (a duplicated or late Configure-Request reaches it once Opened):
+    /// our Configure-Request must be retransmitted like any other, not
+    /// given up on at its first timeout (found by the gateway simulation
+    /// over a lossy wire).
+    #[test]
+    fn lcp_adopted_from_proxy_renegotiates_with_its_full_retry_count() {
+        let now = Instant::now();
+        let mut s = Link::new(server_cfg(vec![AuthProtocol::Pap]), 1);
+        let creds = Credentials::Pap {
+            user: b"alice".to_vec(),
+            password: b"pw".to_vec(),
+        };
+        let mut p = proxy(
+            &[
+                LcpOption::AuthProtocol(AuthProtocol::Pap),
+                LcpOption::MagicNumber(0x1111_1111),
+            ],
+            &[LcpOption::MagicNumber(0x2222_2222)],
+            Some(creds.clone()),
+        );
+        p.auth_id = Some(181);
+        assert_eq!(s.start_proxied(now, &p), Ok(()));
+        s.decide(now, auth::verify_with_password(&creds, b"pw"));
+        s.assign(now, Some((GW, SUB, [None, None])), None);
+        outputs(&mut s);
+        let req = LcpPacket {
+            identifier: 3,
+            body: Body::ConfigureRequest(vec![LcpOption::MagicNumber(0x2222_2222)]),
+        }
+        .encode()
+        .unwrap();
+        s.receive(now, proto::LCP, &req);
+        let o = outputs(&mut s);
+        let lcp = sends(&o, proto::LCP);
+        assert_eq!(lcp.len(), 2, "our request and the ack: {o:?}");
+        assert_eq!((lcp[0][0], lcp[1][0]), (1, 2));
+        assert_eq!(s.phase(), Phase::Establish);
+        // Every answer to our request is lost: it goes out ten times
+        // (Max-Configure, RFC 1661 §4.6), then the link gives up.
+        let mut sent = 1;
+        while let Some(t) = s.poll_timeout() {
+            s.on_timeout(t);
+            let o = outputs(&mut s);
+            sent += sends(&o, proto::LCP).iter().filter(|p| p[0] == 1).count();
+            if o.iter().any(|x| matches!(x, LinkOutput::Down(_))) {
+                break;
+            }
+        }
+        assert_eq!(sent, 10);
     }
 
     #[test]
