@@ -45,9 +45,9 @@ fn to_lac(n: u8, sequencing: bool) -> Outer {
         dst_mac: LAC_MAC,
         src_mac: LNS_MAC,
         vlan: None,
-        src: LNS,
+        src: std::net::IpAddr::from(LNS),
         src_port: 1701,
-        dst: LAC,
+        dst: std::net::IpAddr::from(LAC),
         dst_port: 1701,
         tunnel: 20,
         session: 200 + u16::from(n),
@@ -84,9 +84,9 @@ fn from_lac(n: u8, inner: &[u8], src: Ipv4Addr) -> (Vec<u8>, usize, usize) {
         dst_mac: LNS_MAC,
         src_mac: LAC_MAC,
         vlan: None,
-        src,
+        src: std::net::IpAddr::from(src),
         src_port: 1701,
-        dst: LNS,
+        dst: std::net::IpAddr::from(LNS),
         dst_port: 1701,
         tunnel: 10,
         session: 100 + u16::from(n),
@@ -878,4 +878,114 @@ fn a_sessions_rate_is_policed_each_way_and_changes_live() {
     p.flush();
     let c = lab.w.counters(lab.ids[0]);
     assert_eq!((c.up_packets, c.down_packets), (42, 64));
+}
+
+const LNS6: std::net::Ipv6Addr = std::net::Ipv6Addr::new(0x2001, 0xdb8, 0xacc, 0, 0, 0, 0, 1);
+const LAC6: std::net::Ipv6Addr = std::net::Ipv6Addr::new(0x2001, 0xdb8, 0xacc, 0, 0, 0, 0, 7);
+/// The next-hop record lnsd keeps our IPv6 address in.
+const SOURCE6: u32 = 3;
+
+/// The outer headers between us and a LAC reached over IPv6 (`to_lac`:
+/// from us; else from the LAC).
+fn outer6(n: u8, to_lac: bool) -> Outer {
+    let (src, dst) = if to_lac { (LNS6, LAC6) } else { (LAC6, LNS6) };
+    Outer {
+        src: src.into(),
+        dst: dst.into(),
+        ..if to_lac {
+            self::to_lac(n, false)
+        } else {
+            Outer {
+                dst_mac: LNS_MAC,
+                src_mac: LAC_MAC,
+                tunnel: 10,
+                session: 100 + u16::from(n),
+                ..self::to_lac(n, false)
+            }
+        }
+    }
+}
+
+/// A LAC reached over IPv6 (RFC 2661 over UDP/IPv6): its frames are
+/// decapsulated when their UDP checksum is right (and only then: RFC 8200
+/// §8.1), and downstream goes out with an IPv6 outer header from our
+/// address, which lnsd keeps in a next-hop record, with a checksum the
+/// LAC's stack accepts.
+#[test]
+fn a_lac_over_ipv6_both_ways() {
+    let mut lab = lab();
+    lac_hop(&mut lab.w);
+    let id = lab
+        .w
+        .insert(&Session {
+            peer: IpAddr::V6(LAC6),
+            template: Template::new(&outer6(3, true)).with_source_hop(SOURCE6 as u16),
+            ..session(3, 1500)
+        })
+        .unwrap();
+    let r = lab.w.reader();
+    let mut p = Pipeline::new(&r, 0, env()).unwrap();
+    let (lns, lac) = (LNS6.octets(), LAC6.octets());
+
+    // Upstream.
+    let inner = ipv4(sub(3), HOST, 64, 84);
+    let t = Template::new(&outer6(3, false));
+    let frame = || {
+        let mut buf = vec![0u8; 2048];
+        buf[256..256 + inner.len()].copy_from_slice(&inner);
+        let (s, l) = encap(t.as_ref().with_addresses(&lac, &lns), &mut buf, 256, 84, 0).unwrap();
+        (buf, s, l)
+    };
+    let (mut buf, s, l) = frame();
+    let Out::Core(os, ol) = p.upstream(&mut buf, s, l) else {
+        panic!("not forwarded");
+    };
+    assert_eq!(&buf[os + 14..os + ol], &hop_spent(&inner)[..]);
+    // A wrong checksum, and none at all, are refused by name.
+    for bad in [[0x12, 0x34], [0, 0]] {
+        let (mut buf, s, l) = frame();
+        buf[s + 14 + 40 + 6..s + 14 + 40 + 8].copy_from_slice(&bad);
+        assert_eq!(p.upstream(&mut buf, s, l), Out::Drop(Drop::BadUdpChecksum));
+    }
+
+    // Downstream: nothing until our address is written, then the frame
+    // the template makes with both addresses.
+    let inner = ipv4(HOST, sub(3), 60, 100);
+    let (mut buf, s, l) = from_core(&inner);
+    assert_eq!(p.downstream(&mut buf, s, l), Out::Drop(Drop::NoNextHop));
+    lab.w
+        .set_nexthop(
+            SOURCE6,
+            &NextHop {
+                dst_mac: [0; 6],
+                src_mac: [0; 6],
+                addr: Some(IpAddr::V6(LNS6)),
+            },
+        )
+        .unwrap();
+    let (mut buf, s, l) = from_core(&inner);
+    let Out::Access(os, ol) = p.downstream(&mut buf, s, l) else {
+        panic!("not encapsulated");
+    };
+    let mut expect = vec![0u8; 512];
+    expect[256..356].copy_from_slice(&hop_spent(&inner));
+    let t = Template::new(&outer6(3, true));
+    let (es, el) = encap(
+        t.as_ref().with_addresses(&lns, &lac),
+        &mut expect,
+        256,
+        100,
+        0,
+    )
+    .unwrap();
+    assert_eq!(&buf[os..os + ol], &expect[es..es + el]);
+    let f = &buf[os..os + ol];
+    let seg = &f[14 + 40..];
+    let pseudo = checksum::pseudo_header_v6(LNS6, LAC6, 17, seg.len() as u32);
+    assert_eq!(checksum::combine(&[pseudo, checksum::sum(seg)]), 0xffff);
+    p.flush();
+    let c = lab.w.counters(id);
+    assert_eq!((c.up_packets, c.down_packets, c.drops), (1, 1, 1));
+    let b = lab.w.worker(0).unwrap();
+    assert_eq!(b.drops(Drop::BadUdpChecksum), 2);
 }

@@ -15,6 +15,7 @@
 //! [`ip_payload`] reads the PPP header of a terminated session's frame.
 
 use super::drop::Drop;
+use crate::wire::checksum;
 use crate::wire::{
     EtherType, EthernetFrame, Ipv4Packet, Ipv6Packet, L2tpKind, L2tpPacket, PppFrame, UdpPacket,
 };
@@ -188,11 +189,19 @@ fn data_message_any(frame: &[u8], lns_port: u16) -> Result<DataMessage, Drop> {
             if ip.next_header() != 17 {
                 return Err(Drop::NotL2tpUdp);
             }
-            (
-                IpAddr::V6(ip.src_addr()),
-                l3 + 40,
-                usize::from(ip.payload_len()),
-            )
+            let len = usize::from(ip.payload_len());
+            // RFC 8200 §8.1: the checksum is required over IPv6, and a
+            // datagram with a wrong or zero one is discarded.
+            let seg = frame.get(l3 + 40..l3 + 40 + len).ok_or(Drop::Truncated)?;
+            if seg.len() < 8 || seg[6..8] == [0, 0] {
+                return Err(Drop::BadUdpChecksum);
+            }
+            let addrs = frame.get(l3 + 8..l3 + 40).ok_or(Drop::Truncated)?;
+            let acc = checksum::accumulate(0, addrs) + len as u32 + 17;
+            if checksum::fold(checksum::accumulate(acc, seg)) != 0xffff {
+                return Err(Drop::BadUdpChecksum);
+            }
+            (IpAddr::V6(ip.src_addr()), l3 + 40, len)
         }
         _ => return Err(Drop::NotIp),
     };
@@ -258,9 +267,9 @@ mod tests {
             dst_mac: [2, 0, 0, 0, 0, 1],
             src_mac: [2, 0, 0, 0, 0, 2],
             vlan,
-            src: Ipv4Addr::new(198, 51, 100, 7),
+            src: std::net::IpAddr::from(Ipv4Addr::new(198, 51, 100, 7)),
             src_port: 40000,
-            dst: Ipv4Addr::new(192, 0, 2, 1),
+            dst: std::net::IpAddr::from(Ipv4Addr::new(192, 0, 2, 1)),
             dst_port: 1701,
             tunnel: 7,
             session: 9,

@@ -53,7 +53,8 @@ drops! {
     TooBig = "too_big",
     /// No room in the buffer for the encapsulation headers.
     NoHeadroom = "no_headroom",
-    /// No next hop resolved yet.
+    /// No next hop resolved yet (or, toward a LAC reached over IPv6, our
+    /// address not written yet: it is kept in a next-hop record).
     NoNextHop = "no_next_hop",
     /// Subscriber IPv6 with no IPv6 service: the session has no prefix,
     /// or there is no IPv6 core next hop. Kept apart from `no_next_hop`,
@@ -82,6 +83,9 @@ drops! {
     /// ff02::/16): lnsd's, which the XDP program passes to it. Counted
     /// here only when one reaches a worker all the same.
     Ipv6LinkLocal = "ipv6_link_local",
+    /// L2TP over IPv6 whose UDP checksum is wrong or zero (RFC 8200 §8.1:
+    /// a zero checksum over IPv6 is discarded).
+    BadUdpChecksum = "bad_udp_checksum",
 }
 
 #[cfg(test)]

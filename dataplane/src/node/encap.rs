@@ -2,20 +2,35 @@
 //! (DESIGN §4, after Linux `l2tp_core.c` and Katran's `pckt_encap.h`).
 //!
 //! The control plane builds one [`Template`] per session when it comes up:
-//! Ethernet (with an optional 802.1Q tag) + IPv4 + UDP + the L2TPv2 data
-//! header + PPP (FF 03 and protocol). The worker copies it in front of the
-//! packet, already in the buffer's headroom, and patches only what varies:
-//! the lengths, the IPv4 checksum (incrementally, from the template's
-//! precomputed sum), the PPP protocol, and Ns when the session sequences.
-//! No allocation, no branch on the template's shape beyond the offsets.
+//! Ethernet (with an optional 802.1Q tag) + IPv4 or IPv6 + UDP + the
+//! L2TPv2 data header + PPP (FF 03 and protocol). The worker copies it in
+//! front of the packet, already in the buffer's headroom, and patches only
+//! what varies: the lengths, the IPv4 checksum (incrementally, from the
+//! template's precomputed sum), the PPP protocol, and Ns when the session
+//! sequences. No allocation, no branch on the template's shape beyond the
+//! offsets and the family.
+//!
+//! Over IPv6 (a LAC reached over IPv6, RFC 2661 §8 leaves the transport
+//! open) the UDP checksum is required (RFC 8200 §8.1): it is computed over
+//! the whole datagram once every byte is in place ([`TemplateRef::seal`]),
+//! and kept right by [`TemplateRef::patch_ns`]. An IPv6 template does not
+//! hold its two addresses: a session slot has no room for them (it holds
+//! the LAC's address already, and ours is one of few, kept in a next-hop
+//! record the template names, [`Template::with_source_hop`]); they are
+//! given when a frame is written ([`TemplateRef::with_addresses`]).
 
 use super::drop::Drop;
 use crate::wire::checksum;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 /// The longest template: Ethernet 14 + 802.1Q 4 + IPv4 20 + UDP 8 + L2TP
-/// with sequence numbers 10 + PPP 4.
+/// with sequence numbers 10 + PPP 4; an IPv6 one is as long without its
+/// addresses ([`V6_ADDRESSES`]).
 pub const MAX_TEMPLATE: usize = 60;
+
+/// The bytes of an IPv6 header's two addresses, which an IPv6 template
+/// leaves out (see the module docs).
+pub const V6_ADDRESSES: usize = 32;
 
 /// What a session's outer headers are made of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,12 +41,14 @@ pub struct Outer {
     pub src_mac: [u8; 6],
     /// 802.1Q VLAN id on the access side.
     pub vlan: Option<u16>,
-    /// Our address and port (the tunnel's).
-    pub src: Ipv4Addr,
+    /// Our address and port (the tunnel's); of the same family as `dst`
+    /// (if not, the template is IPv6, and the addresses are the ones given
+    /// with each frame anyway).
+    pub src: IpAddr,
     /// See `src`.
     pub src_port: u16,
     /// The LAC's address and port.
-    pub dst: Ipv4Addr,
+    pub dst: IpAddr,
     /// See `dst`.
     pub dst_port: u16,
     /// The LAC's tunnel and session ids.
@@ -46,10 +63,16 @@ pub struct Outer {
 /// the access link's MTU must hold with the packet: the 802.1Q tag, IPv4
 /// 20, UDP 8, the L2TP data header 6 (10 with Ns and Nr, RFC 2661 §3.1),
 /// PPP FF 03 and protocol 4 ([`Template::overhead`] of such a session).
+/// Over IPv6, 20 more ([`overhead6`]).
 pub const fn overhead(vlan: bool, sequencing: bool) -> usize {
     let tag = if vlan { 4 } else { 0 };
     let l2tp = if sequencing { 10 } else { 6 };
     tag + 20 + 8 + l2tp + 4
+}
+
+/// [`overhead`] with an IPv6 outer header (40 bytes, not 20).
+pub const fn overhead6(vlan: bool, sequencing: bool) -> usize {
+    overhead(vlan, sequencing) + 20
 }
 
 /// A precomputed encapsulation. A switched session's leg uses the same
@@ -63,13 +86,17 @@ pub struct Template {
     udp: u8,
     ns: u8,
     ppp_proto: u8,
-    /// Ones'-complement sum of the IPv4 header with length and checksum 0.
+    /// IPv4: ones'-complement sum of the header with length and checksum
+    /// 0. IPv6: the next-hop record holding our address (see
+    /// [`Template::with_source_hop`]).
     ip_sum: u16,
 }
 
 impl Template {
-    /// Builds the template.
+    /// Builds the template. Offsets are where fields lie in the frames it
+    /// makes; an IPv6 one keeps its header without the addresses.
     pub fn new(o: &Outer) -> Template {
+        let v6 = !matches!((o.src, o.dst), (IpAddr::V4(_), IpAddr::V4(_)));
         let mut b = [0u8; MAX_TEMPLATE];
         let mut n = 0;
         let mut put = |v: &[u8], n: &mut usize| {
@@ -82,13 +109,27 @@ impl Template {
             put(&[0x81, 0x00], &mut n);
             put(&(v & 0x0fff).to_be_bytes(), &mut n);
         }
-        put(&[0x08, 0x00], &mut n);
-        let ip = n;
-        // Version 4, IHL 5; TTL 64; UDP; length and checksum patched later.
-        put(&[0x45, 0, 0, 0, 0, 0, 0, 0, 64, 17, 0, 0], &mut n);
-        put(&o.src.octets(), &mut n);
-        put(&o.dst.octets(), &mut n);
-        let udp = n;
+        // Offsets into the frames: an IPv6 template's bytes lack the 32
+        // address bytes after the header's first 8.
+        let gap = if v6 { V6_ADDRESSES } else { 0 };
+        let ip = n + 2;
+        let ip_sum_at = ip;
+        match (o.src, o.dst) {
+            (IpAddr::V4(src), IpAddr::V4(dst)) => {
+                put(&[0x08, 0x00], &mut n);
+                // Version 4, IHL 5; TTL 64; UDP; length and checksum later.
+                put(&[0x45, 0, 0, 0, 0, 0, 0, 0, 64, 17, 0, 0], &mut n);
+                put(&src.octets(), &mut n);
+                put(&dst.octets(), &mut n);
+            }
+            _ => {
+                put(&[0x86, 0xdd], &mut n);
+                // Version 6, no traffic class or flow label; payload length
+                // later; next header UDP; hop limit 64 (RFC 8200 §3).
+                put(&[0x60, 0, 0, 0, 0, 0, 17, 64], &mut n);
+            }
+        }
+        let udp = n + gap;
         put(&o.src_port.to_be_bytes(), &mut n);
         put(&o.dst_port.to_be_bytes(), &mut n);
         // Length patched; checksum 0 (RFC 768: none, allowed on IPv4).
@@ -100,22 +141,42 @@ impl Template {
         put(&o.session.to_be_bytes(), &mut n);
         let mut ns = 0;
         if o.sequencing {
-            ns = n;
+            ns = n + gap;
             put(&[0, 0, 0, 0], &mut n);
         }
         put(&[0xff, 0x03], &mut n);
-        let ppp_proto = n;
+        let ppp_proto = n + gap;
         put(&[0, 0], &mut n);
-        let ip_sum = checksum::fold(checksum::accumulate(0, &b[ip..ip + 20]));
+        let ip_sum = if v6 {
+            0
+        } else {
+            checksum::fold(checksum::accumulate(0, &b[ip_sum_at..ip_sum_at + 20]))
+        };
         Template {
             bytes: b,
-            len: n as u8,
+            len: (n + gap) as u8,
             ip: ip as u8,
             udp: udp as u8,
             ns: ns as u8,
             ppp_proto: ppp_proto as u8,
             ip_sum,
         }
+    }
+
+    /// An IPv6 template's source: next-hop record `i` holds our address
+    /// (lnsd writes it there; the workers read it for every frame). No
+    /// effect on an IPv4 template.
+    pub fn with_source_hop(mut self, i: u16) -> Template {
+        if self.is_v6() {
+            self.ip_sum = i;
+        }
+        self
+    }
+
+    /// Whether the outer header is IPv6.
+    pub fn is_v6(&self) -> bool {
+        let ip = usize::from(self.ip);
+        self.bytes[ip - 2..ip] == [0x86, 0xdd]
     }
 
     /// The template where it lies, for [`encap`] and `switch::rewrite`.
@@ -130,6 +191,8 @@ impl Template {
             ns: self.ns,
             ppp_proto: self.ppp_proto,
             ip_sum: self.ip_sum,
+            v6: self.is_v6(),
+            addrs: None,
         }
     }
 
@@ -213,6 +276,10 @@ pub struct TemplateRef<'a> {
     ns: u8,
     ppp_proto: u8,
     ip_sum: u16,
+    /// The outer header is IPv6.
+    v6: bool,
+    /// IPv6: our address and the LAC's, for the frames it writes.
+    addrs: Option<(&'a [u8; 16], &'a [u8; 16])>,
 }
 
 impl<'a> From<&'a Template> for TemplateRef<'a> {
@@ -231,14 +298,19 @@ impl<'a> TemplateRef<'a> {
     pub fn stored(b: &'a [u8], from: usize) -> Option<TemplateRef<'a>> {
         let meta = b.get(MAX_TEMPLATE.checked_sub(from)?..TEMPLATE_BYTES - from)?;
         let [len, ip, udp, ns, ppp_proto, s0, s1] = <[u8; 7]>::try_from(meta).ok()?;
+        // The EtherType in front of the IP header says the family.
+        let v6 = usize::from(ip) >= from + 2
+            && b.get(usize::from(ip) - 2 - from..usize::from(ip) - from) == Some(&[0x86, 0xdd][..]);
+        let (ip_len, gap) = if v6 { (40, V6_ADDRESSES) } else { (20, 0) };
         let fits = |at: u8, n: u8| u16::from(at) + u16::from(n) <= u16::from(len);
         // UDP, then the 6-byte L2TP data header (Ns and Nr inside it when
         // sequencing), then FF 03 and the protocol.
         let l2tp_end = u16::from(ppp_proto).wrapping_sub(2);
-        let ok = usize::from(len) <= MAX_TEMPLATE
-            && fits(ip, 20)
+        let ok = usize::from(len) <= MAX_TEMPLATE + gap
+            && usize::from(len) >= gap
+            && fits(ip, ip_len)
             && fits(udp, 8)
-            && u16::from(udp) >= u16::from(ip) + 20
+            && u16::from(udp) >= u16::from(ip) + u16::from(ip_len)
             && u16::from(ppp_proto) >= u16::from(udp) + 8 + 6 + 2
             && fits(ppp_proto, 2)
             && usize::from(ip) >= from
@@ -253,7 +325,34 @@ impl<'a> TemplateRef<'a> {
             ns,
             ppp_proto,
             ip_sum: u16::from_le_bytes([s0, s1]),
+            v6,
+            addrs: None,
         })
+    }
+
+    /// Whether the outer header is IPv6: frames need
+    /// [`TemplateRef::with_addresses`].
+    #[inline(always)]
+    pub fn is_v6(&self) -> bool {
+        self.v6
+    }
+
+    /// The next-hop record holding our IPv6 address (IPv6 only).
+    #[inline(always)]
+    pub fn source_hop(&self) -> u32 {
+        u32::from(self.ip_sum)
+    }
+
+    /// The IPv6 addresses for the frames this template writes: ours (from
+    /// [`TemplateRef::source_hop`]'s record) and the LAC's (the session's
+    /// peer). Without them an IPv6 template writes nothing
+    /// (`no_next_hop`).
+    #[inline(always)]
+    pub fn with_addresses(self, src: &'a [u8; 16], dst: &'a [u8; 16]) -> TemplateRef<'a> {
+        TemplateRef {
+            addrs: Some((src, dst)),
+            ..self
+        }
     }
 
     /// Bytes the template puts in front of a packet.
@@ -292,16 +391,46 @@ impl<'a> TemplateRef<'a> {
         self.ns != 0
     }
 
-    /// Writes `ns` into a frame this template made (a no-op for a
-    /// template without sequence numbers, or a frame too short for it).
+    /// Writes `ns` into a frame this template made and sealed (a no-op
+    /// for a template without sequence numbers, or a frame too short for
+    /// it); over IPv6 the UDP checksum follows (RFC 1624).
     #[inline]
     pub fn patch_ns(&self, frame: &mut [u8], ns: u16) {
         let at = usize::from(self.ns);
-        if at != 0
-            && let Some(b) = frame.get_mut(at..at + 2)
-        {
-            b.copy_from_slice(&ns.to_be_bytes());
+        if at == 0 || frame.len() < at + 2 {
+            return;
         }
+        let old = u16::from_be_bytes([frame[at], frame[at + 1]]);
+        frame[at..at + 2].copy_from_slice(&ns.to_be_bytes());
+        let c = usize::from(self.udp) + 6;
+        if self.v6
+            && let Some(b) = frame.get_mut(c..c + 2)
+        {
+            let sum = checksum::update(u16::from_be_bytes([b[0], b[1]]), old, ns);
+            // RFC 768: a computed 0 goes out as all ones.
+            let sum = if sum == 0 { 0xffff } else { sum };
+            b.copy_from_slice(&sum.to_be_bytes());
+        }
+    }
+
+    /// Completes a frame once every byte before Ns is written: over IPv6,
+    /// its UDP checksum (RFC 8200 §8.1: required), over the pseudo-header,
+    /// the UDP header and all that follows. Nothing to do over IPv4 (the
+    /// UDP checksum is 0, RFC 768).
+    #[inline]
+    pub fn seal(&self, frame: &mut [u8]) {
+        if !self.v6 {
+            return;
+        }
+        let (ip, udp) = (usize::from(self.ip), usize::from(self.udp));
+        let (Some(addrs), Some(seg)) = (frame.get(ip + 8..ip + 40), frame.get(udp..)) else {
+            return;
+        };
+        let mut acc = checksum::accumulate(0, addrs);
+        acc += seg.len() as u32 + 17;
+        let sum = !checksum::fold(checksum::accumulate(acc, seg));
+        let sum = if sum == 0 { 0xffff } else { sum };
+        frame[udp + 6..udp + 8].copy_from_slice(&sum.to_be_bytes());
     }
 }
 
@@ -327,6 +456,9 @@ impl TemplateRef<'_> {
     /// [`TemplateRef::header_len`], which both cover every patched field.
     #[inline(always)]
     pub(crate) fn write_outer(&self, frame: &mut [u8], hl: usize, ns: u16) -> Result<(), Drop> {
+        if self.v6 {
+            return self.write_outer6(frame, hl, ns);
+        }
         let from = usize::from(self.from);
         frame[from..hl].copy_from_slice(&self.bytes[..hl - from]);
         let ip = usize::from(self.ip);
@@ -338,6 +470,34 @@ impl TemplateRef<'_> {
         let sum = checksum::fold(u32::from(self.ip_sum) + u32::from(ip_len));
         frame[ip + 10..ip + 12].copy_from_slice(&(!sum).to_be_bytes());
         frame[udp + 4..udp + 6].copy_from_slice(&udp_len.to_be_bytes());
+        if self.ns != 0 {
+            let at = usize::from(self.ns);
+            frame[at..at + 2].copy_from_slice(&ns.to_be_bytes());
+        }
+        Ok(())
+    }
+
+    /// [`TemplateRef::write_outer`] for an IPv6 template: its bytes with
+    /// the addresses put back after the header's first 8, then the payload
+    /// length and the UDP length. The checksum waits for
+    /// [`TemplateRef::seal`].
+    #[inline]
+    fn write_outer6(&self, frame: &mut [u8], hl: usize, ns: u16) -> Result<(), Drop> {
+        let Some((src, dst)) = self.addrs else {
+            return Err(Drop::NoNextHop);
+        };
+        let from = usize::from(self.from);
+        let ip = usize::from(self.ip);
+        let udp = usize::from(self.udp);
+        let a = ip + 8;
+        frame[from..a].copy_from_slice(&self.bytes[..a - from]);
+        frame[a..a + 16].copy_from_slice(src);
+        frame[a + 16..a + V6_ADDRESSES].copy_from_slice(dst);
+        frame[a + V6_ADDRESSES..hl]
+            .copy_from_slice(&self.bytes[a - from..hl - V6_ADDRESSES - from]);
+        let payload = u16::try_from(frame.len() - ip - 40).map_err(|_| Drop::TooBig)?;
+        frame[ip + 4..ip + 6].copy_from_slice(&payload.to_be_bytes());
+        frame[udp + 4..udp + 6].copy_from_slice(&payload.to_be_bytes());
         if self.ns != 0 {
             let at = usize::from(self.ns);
             frame[at..at + 2].copy_from_slice(&ns.to_be_bytes());
@@ -373,22 +533,24 @@ pub fn encap<'t>(
     t.write_outer(frame, hl, ns)?;
     let p = usize::from(t.ppp_proto);
     frame[p..p + 2].copy_from_slice(&proto.to_be_bytes());
+    t.seal(frame);
     Ok((front, end - front))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{EthernetFrame, Ipv4Packet, L2tpPacket, PppFrame, UdpPacket};
+    use crate::wire::{EthernetFrame, Ipv4Packet, Ipv6Packet, L2tpPacket, PppFrame, UdpPacket};
+    use std::net::{Ipv4Addr, Ipv6Addr};
 
     fn outer(vlan: Option<u16>, sequencing: bool) -> Outer {
         Outer {
             dst_mac: [2, 0, 0, 0, 0, 2],
             src_mac: [2, 0, 0, 0, 0, 1],
             vlan,
-            src: Ipv4Addr::new(192, 0, 2, 1),
+            src: Ipv4Addr::new(192, 0, 2, 1).into(),
             src_port: 1701,
-            dst: Ipv4Addr::new(198, 51, 100, 7),
+            dst: Ipv4Addr::new(198, 51, 100, 7).into(),
             dst_port: 1701,
             tunnel: 0x1234,
             session: 0xabcd,
@@ -527,6 +689,109 @@ mod tests {
         b[63] = b[64] - 2;
         assert_eq!(Template::from_bytes(&b), None);
         assert_eq!(Template::from_bytes(&[0u8; TEMPLATE_BYTES]), None);
+    }
+
+    const LNS6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 1, 0, 0, 0, 1);
+    const LAC6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 1, 0, 0, 0, 2);
+
+    fn outer6(vlan: Option<u16>, sequencing: bool) -> Outer {
+        Outer {
+            src: LNS6.into(),
+            dst: LAC6.into(),
+            ..outer(vlan, sequencing)
+        }
+    }
+
+    /// The UDP checksum over IPv6 (RFC 8200 §8.1) checks out: the sum of
+    /// the pseudo-header and the whole datagram is all ones.
+    fn udp6_ok(ip: &Ipv6Packet<&[u8]>) -> bool {
+        let seg = ip.payload();
+        let pseudo = checksum::pseudo_header_v6(ip.src_addr(), ip.dst_addr(), 17, seg.len() as u32);
+        seg[6..8] != [0, 0] && checksum::combine(&[pseudo, checksum::sum(seg)]) == 0xffff
+    }
+
+    #[test]
+    fn ipv6_outer_frame_is_byte_exact_with_its_udp_checksum() {
+        let t = Template::new(&outer6(None, false)).with_source_hop(9);
+        assert!(t.is_v6());
+        assert_eq!(t.len(), 14 + 40 + 8 + 6 + 4);
+        assert_eq!(t.overhead(), overhead6(false, false));
+        let (src, dst) = (LNS6.octets(), LAC6.octets());
+        let r = t.as_ref().with_addresses(&src, &dst);
+        assert_eq!(r.source_hop(), 9);
+        let mut buf = vec![0u8; 192];
+        let pkt = inner();
+        buf[128..128 + pkt.len()].copy_from_slice(&pkt);
+        let (front, len) = encap(r, &mut buf, 128, pkt.len(), 0).unwrap();
+        let f = &buf[front..front + len];
+        let mut want = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x86, 0xdd];
+        want.extend([0x60, 0, 0, 0, 0, 46, 17, 64]);
+        want.extend(src);
+        want.extend(dst);
+        want.extend([0x06, 0xa5, 0x06, 0xa5, 0, 46]);
+        want.extend(&f[60..62]);
+        want.extend([0x00, 0x02, 0x12, 0x34, 0xab, 0xcd, 0xff, 0x03, 0x00, 0x21]);
+        want.extend(&pkt);
+        assert_eq!(f, &want[..]);
+        let e = EthernetFrame::new_checked(f).unwrap();
+        let ip = Ipv6Packet::new_checked(e.payload()).unwrap();
+        assert_eq!((ip.src_addr(), ip.dst_addr()), (LNS6, LAC6));
+        assert!(udp6_ok(&ip));
+        let u = UdpPacket::new_checked(ip.payload()).unwrap();
+        let l = L2tpPacket::new_checked(u.payload()).unwrap();
+        assert_eq!((l.tunnel_id(), l.session_id()), (0x1234, 0xabcd));
+    }
+
+    #[test]
+    fn ipv6_outer_keeps_its_checksum_through_ns_for_every_length() {
+        let t = Template::new(&outer6(Some(42), true));
+        let (src, dst) = (LNS6.octets(), LAC6.octets());
+        let r = t.as_ref().with_addresses(&src, &dst);
+        let mut buf = vec![0u8; 1700];
+        for (len, ns) in [
+            (20usize, 0u16),
+            (21, 1),
+            (100, 0xffff),
+            (1001, 0x8000),
+            (1500, 7),
+        ] {
+            buf[150] = 0x45;
+            let (front, n) = encap(r, &mut buf, 150, len, 0).unwrap();
+            r.patch_ns(&mut buf[front..front + n], ns);
+            let f = &buf[front..front + n];
+            assert_eq!(&f[12..16], &[0x81, 0x00, 0x00, 42]);
+            let ip = Ipv6Packet::new_checked(&f[18..]).unwrap();
+            assert_eq!(usize::from(ip.payload_len()), n - 18 - 40);
+            assert!(udp6_ok(&ip), "{len} {ns}");
+            let l = L2tpPacket::new_checked(&f[18 + 48..]).unwrap();
+            assert_eq!(l.sequence().map(|s| s.ns), Some(ns));
+        }
+    }
+
+    #[test]
+    fn ipv6_outer_without_its_addresses_writes_nothing() {
+        let t = Template::new(&outer6(None, false));
+        let mut buf = vec![0u8; 192];
+        buf[128] = 0x45;
+        assert_eq!(encap(&t, &mut buf, 128, 20, 0), Err(Drop::NoNextHop));
+    }
+
+    #[test]
+    fn ipv6_stored_form_round_trips_and_reads_from_a_slot() {
+        for (vlan, seq) in [(None, false), (Some(7), true)] {
+            let t = Template::new(&outer6(vlan, seq)).with_source_hop(300);
+            let b = t.to_bytes();
+            assert_eq!(Template::from_bytes(&b), Some(t));
+            // As a worker reads it: from byte 12, the family and the
+            // source record known, the offsets those of the frame.
+            let r = TemplateRef::stored(&b[12..], 12).unwrap();
+            assert!(r.is_v6());
+            assert_eq!(r.source_hop(), 300);
+            assert_eq!((r.len(), r.header_len()), (t.len(), t.header_len()));
+        }
+        // An IPv4 template is not taken for an IPv6 one.
+        let b = Template::new(&outer(None, false)).to_bytes();
+        assert!(!TemplateRef::stored(&b[12..], 12).unwrap().is_v6());
     }
 
     #[test]

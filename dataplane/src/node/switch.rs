@@ -71,11 +71,14 @@ pub fn rewrite<'t>(
     let hl = t.header_len();
     let front = ppp.checked_sub(hl).ok_or(Drop::SwitchNoRoom)?;
     let frame = &mut buf[front..end];
-    t.write_outer(frame, hl, 0)
-        .map_err(|_| Drop::SwitchTooBig)?;
+    t.write_outer(frame, hl, 0).map_err(|e| match e {
+        Drop::TooBig => Drop::SwitchTooBig,
+        e => e,
+    })?;
     if priority {
         frame[t.l2tp_at()] |= 0x01;
     }
+    t.seal(frame);
     Ok((front, end - front))
 }
 
@@ -91,9 +94,9 @@ mod tests {
             dst_mac: [2, 0, 0, 0, 0, 0xb],
             src_mac: [2, 0, 0, 0, 0, 0xa],
             vlan,
-            src: Ipv4Addr::new(192, 0, 2, 1),
+            src: std::net::IpAddr::from(Ipv4Addr::new(192, 0, 2, 1)),
             src_port: 1701,
-            dst: Ipv4Addr::new(203, 0, 113, 50),
+            dst: std::net::IpAddr::from(Ipv4Addr::new(203, 0, 113, 50)),
             dst_port: 1702,
             tunnel: 0x0b0b,
             session: 0x0c0c,

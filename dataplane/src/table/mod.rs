@@ -58,7 +58,7 @@ use record::{NEXTHOP_WORDS, SESSION_WORDS};
 use seqlock::Std;
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -842,6 +842,17 @@ impl Reader {
         NextHop::decode(&seqlock::read::<Std, NEXTHOP_WORDS>(
             seq, words, READ_TRIES,
         )?)
+    }
+
+    /// The IPv6 address next-hop record `i` holds: ours, for an IPv6
+    /// template naming it as its source
+    /// ([`crate::node::encap::TemplateRef::source_hop`]).
+    #[inline]
+    pub fn source6(&self, i: u32) -> Option<[u8; 16]> {
+        match self.nexthop(i)?.addr? {
+            IpAddr::V6(a) => Some(a.octets()),
+            IpAddr::V4(_) => None,
+        }
     }
 
     fn index_of(&self, k: Key) -> Index<'_> {
@@ -1900,9 +1911,9 @@ mod tests {
                 dst_mac: [0; 6],
                 src_mac: [0; 6],
                 vlan: None,
-                src: Ipv4Addr::LOCALHOST,
+                src: std::net::IpAddr::from(Ipv4Addr::LOCALHOST),
                 src_port: 1701,
-                dst: Ipv4Addr::LOCALHOST,
+                dst: std::net::IpAddr::from(Ipv4Addr::LOCALHOST),
                 dst_port: variant,
                 tunnel: 1,
                 session: n,

@@ -174,9 +174,9 @@ impl Leg {
             dst_mac: [0; 6],
             src_mac: [0; 6],
             vlan: self.vlan,
-            src: self.local,
+            src: self.local.into(),
             src_port: self.local_port,
-            dst: self.peer,
+            dst: self.peer.into(),
             dst_port: self.peer_port,
             tunnel: self.peer_tunnel,
             session: self.peer_session,
@@ -410,6 +410,13 @@ impl SlotView {
         a.to_ipv4_mapped().map_or(IpAddr::V6(a), IpAddr::V4)
     }
 
+    /// The peer's address as stored: IPv6, or IPv4 mapped (the
+    /// destination of an IPv6 template's frames).
+    #[inline(always)]
+    pub fn peer_octets(&self) -> &[u8; 16] {
+        self.b[32..48].try_into().expect("16 bytes")
+    }
+
     /// [`Session::lac_nexthop`].
     #[inline(always)]
     pub fn lac_nexthop(&self) -> u32 {
@@ -556,9 +563,9 @@ mod tests {
             dst_mac: [0; 6],
             src_mac: [0; 6],
             vlan: None,
-            src: Ipv4Addr::new(192, 0, 2, 1),
+            src: std::net::IpAddr::from(Ipv4Addr::new(192, 0, 2, 1)),
             src_port: 1701,
-            dst: Ipv4Addr::new(198, 51, 100, 7),
+            dst: std::net::IpAddr::from(Ipv4Addr::new(198, 51, 100, 7)),
             dst_port: 1701,
             tunnel: 9,
             session: 10,

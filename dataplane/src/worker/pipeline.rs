@@ -259,6 +259,13 @@ impl<'a> Pipeline<'a> {
         Out::Drop(d)
     }
 
+    /// A frame for `f` that its template could not make (see
+    /// [`Pipeline::template_of`]): a damaged slot is nobody's drop.
+    fn no_template(&mut self, d: Drop, f: &Found) -> Out {
+        let s = (d != Drop::UnknownSession).then_some(f);
+        self.drop(d, s)
+    }
+
     /// A frame from the access side at `buf[start..start + len]`; `buf`
     /// has room before `start` for hairpin encapsulation.
     #[inline]
@@ -343,9 +350,10 @@ impl<'a> Pipeline<'a> {
         if m.peer != f.peer() {
             return self.drop(Drop::SwitchWrongPeer, Some(f));
         }
-        // A damaged slot's template is no session to send to.
-        let Some(t) = f.template() else {
-            return self.drop(Drop::UnknownSession, None);
+        let mut src = [0; 16];
+        let t = match self.template_of(f, &mut src) {
+            Ok(t) => t,
+            Err(x) => return self.no_template(x, f),
         };
         let mtu = match egress {
             Egress::Access => self.env.access_mtu,
@@ -575,9 +583,10 @@ impl<'a> Pipeline<'a> {
     /// it fits, else fragmented or refused with an ICMP error to `sender`.
     #[inline]
     fn deliver(&mut self, buf: &mut [u8], to: &Found, p: &ToSubscriber, sender: Sender) -> Out {
-        // A damaged slot's template is no session to send to.
-        let Some(t) = to.template() else {
-            return self.drop(Drop::UnknownSession, None);
+        let mut src = [0; 16];
+        let t = match self.template_of(to, &mut src) {
+            Ok(t) => t,
+            Err(x) => return self.no_template(x, to),
         };
         let limit = limit(to.mru(), self.env.access_mtu, t);
         if fits(p, limit).is_ok() {
@@ -634,13 +643,16 @@ impl<'a> Pipeline<'a> {
                 self.local.add(Counter::IcmpTooBig, 1);
                 Out::Core(s, n)
             }
-            (Ok((s, n)), Sender::Subscriber(from)) => match from.template() {
-                Some(t) => {
-                    self.local.add(Counter::IcmpTooBig, 1);
-                    self.encap_for(buf, from, t, s + 14, n - 14)
+            (Ok((s, n)), Sender::Subscriber(from)) => {
+                let mut src = [0; 16];
+                match self.template_of(from, &mut src) {
+                    Ok(t) => {
+                        self.local.add(Counter::IcmpTooBig, 1);
+                        self.encap_for(buf, from, t, s + 14, n - 14)
+                    }
+                    Err(x) => self.no_template(x, from),
                 }
-                None => self.drop(Drop::UnknownSession, None),
-            },
+            }
             (Err(_), _) => Out::Drop(Drop::TooBig),
         }
     }
@@ -690,8 +702,10 @@ impl<'a> Pipeline<'a> {
     }
 
     fn fragment_out(&mut self, buf: &mut [u8], to: &Found, start: usize, len: usize) -> Out {
-        let Some(t) = to.template() else {
-            return self.drop(Drop::UnknownSession, None);
+        let mut src = [0; 16];
+        let t = match self.template_of(to, &mut src) {
+            Ok(t) => t,
+            Err(x) => return self.no_template(x, to),
         };
         match self.encap_raw(buf, to, t, start, len) {
             Ok((s, n)) => {
@@ -723,6 +737,25 @@ impl<'a> Pipeline<'a> {
             }
             Err(x) => self.drop(x, Some(f)),
         }
+    }
+
+    /// `f`'s template, with the addresses an IPv6 one writes: ours, from
+    /// the next-hop record it names (copied into `src`), and its LAC's.
+    /// A damaged slot's template is no session to send to
+    /// (`unknown_session`); our IPv6 address not written yet is a next hop
+    /// not resolved (`no_next_hop`).
+    #[inline(always)]
+    fn template_of<'f>(
+        &self,
+        f: &'f Found,
+        src: &'f mut [u8; 16],
+    ) -> Result<TemplateRef<'f>, Drop> {
+        let t = f.template().ok_or(Drop::UnknownSession)?;
+        if !t.is_v6() {
+            return Ok(t);
+        }
+        *src = self.table.source6(t.source_hop()).ok_or(Drop::NoNextHop)?;
+        Ok(t.with_addresses(src, f.peer_octets()))
     }
 
     /// The encapsulation itself: template, Ns, the LAC's MACs.
