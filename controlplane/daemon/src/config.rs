@@ -313,6 +313,9 @@ pub struct Dataplane {
     /// The LNS address the LACs send data to (default: the first IPv4
     /// address in `l2tp.listen`).
     pub lns_address: Option<Ipv4Addr>,
+    /// The same for LACs that reach us over IPv6 (default: the first
+    /// global IPv6 address in `l2tp.listen`).
+    pub lns_address6: Option<Ipv6Addr>,
     /// Source of ICMP "fragmentation needed" toward the core (none: such
     /// packets are dropped and counted without an error).
     pub icmp_source: Option<Ipv4Addr>,
@@ -351,6 +354,7 @@ impl Default for Dataplane {
             core_gateway: None,
             core_gateway6: None,
             lns_address: None,
+            lns_address6: None,
             icmp_source: None,
             icmp_source6: None,
             lowest_mode: default_lowest_mode(),
@@ -1656,10 +1660,10 @@ impl Config {
                 "required unless mode = \"off\"",
             ));
         }
-        if self.lns_address().is_none() {
+        if self.lns_address().is_none() && self.lns_address6().is_none() {
             return Err(bad(
                 "dataplane.lns_address",
-                "required when l2tp.listen has no specific IPv4 address",
+                "required when l2tp.listen has no specific address (or set dataplane.lns_address6)",
             ));
         }
         if d.capacity == 0 || d.capacity > lns_dataplane::table::MAX_CAPACITY {
@@ -1693,6 +1697,21 @@ impl Config {
         })
     }
 
+    /// The data plane's IPv6 address for LACs (see
+    /// `dataplane.lns_address6`).
+    pub fn lns_address6(&self) -> Option<Ipv6Addr> {
+        self.dataplane.lns_address6.or_else(|| {
+            self.l2tp.listen.iter().find_map(|a| match a.ip() {
+                IpAddr::V6(v)
+                    if !v.is_unspecified() && !v.is_loopback() && !v.is_unicast_link_local() =>
+                {
+                    Some(v)
+                }
+                _ => None,
+            })
+        })
+    }
+
     /// The data plane's command line (see `lns_dataplane::daemon::Args`).
     pub fn dataplane_args(&self) -> lns_dataplane::daemon::Args {
         use lns_dataplane::daemon::Args;
@@ -1718,7 +1737,7 @@ impl Config {
             core: d.core_interface.clone().unwrap_or_else(|| access.clone()),
             access,
             lns_v4: self.lns_address(),
-            lns_v6: None,
+            lns_v6: self.lns_address6(),
             lns_port: port,
             pools_v4,
             pools_v6,

@@ -89,7 +89,7 @@ pub struct DpStats {
     pub installed: u64,
     /// Sessions removed.
     pub removed: u64,
-    /// Sessions the table refused (full, duplicate, IPv6 LAC).
+    /// Sessions the table refused (full, duplicate, no next-hop record).
     pub refused: u64,
     /// Next hops not (yet) resolved at the last refresh.
     pub unresolved: u64,
@@ -114,7 +114,7 @@ struct Hop {
 struct Switched {
     ids: SwitchedIds,
     b: SessionKey,
-    vias: [Ipv4Addr; 2],
+    vias: [IpAddr; 2],
     entry: SwitchedEntry,
 }
 
@@ -122,7 +122,7 @@ struct Switched {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Route {
     /// Asked of the kernel (gateway, output interface; `None`: no route).
-    Known(Option<(Ipv4Addr, u32)>),
+    Known(Option<(IpAddr, u32)>),
     /// Not known yet: asked, and written as if the peer were on the link.
     Asked,
 }
@@ -141,16 +141,16 @@ enum Waiter {
 #[derive(Debug, Default)]
 pub struct Resolved {
     /// Each peer asked, with its route (gateway, output interface).
-    pub routes: Vec<(Ipv4Addr, Option<(Ipv4Addr, u32)>)>,
+    pub routes: Vec<(IpAddr, Option<(IpAddr, u32)>)>,
     /// The neighbour table.
     pub neighbours: Vec<netlink::Neighbour>,
 }
 
 impl Resolved {
     /// Asks the kernel (blocking: netlink round trips).
-    pub fn lookup(peers: &[Ipv4Addr]) -> Resolved {
+    pub fn lookup(peers: &[IpAddr]) -> Resolved {
         Resolved {
-            routes: peers.iter().map(|&p| (p, netlink::route_get(p))).collect(),
+            routes: peers.iter().map(|&p| (p, netlink::route_to(p))).collect(),
             neighbours: netlink::neighbours(),
         }
     }
@@ -160,7 +160,7 @@ impl Resolved {
 #[derive(Debug, Clone, Copy)]
 struct Written {
     id: SlotId,
-    via: Ipv4Addr,
+    via: IpAddr,
     sequenced: bool,
 }
 
@@ -176,7 +176,7 @@ pub struct TableDataPlane {
     /// in the table, read back when needed, not copied here (a million
     /// sessions would each pay for it twice; issue 18, memory).
     sessions: HashMap<SessionKey, Written>,
-    hops: HashMap<Ipv4Addr, Hop>,
+    hops: HashMap<IpAddr, Hop>,
     free_hops: Vec<u32>,
     /// Switched calls by leg A.
     switched: HashMap<SessionKey, Switched>,
@@ -185,11 +185,15 @@ pub struct TableDataPlane {
     legs: HashMap<SessionKey, (SlotId, bool)>,
     /// The kernel's route to each peer, asked once per peer (and again
     /// after each refresh), off the engine task.
-    routes: HashMap<Ipv4Addr, Route>,
+    routes: HashMap<IpAddr, Route>,
     /// Peers whose route is to be asked (taken by lnsd).
-    lookups: Vec<Ipv4Addr>,
+    lookups: Vec<IpAddr>,
     /// What was written while a peer's route was not known, by peer.
-    waiting: HashMap<Ipv4Addr, Vec<Waiter>>,
+    waiting: HashMap<IpAddr, Vec<Waiter>>,
+    /// Our IPv6 addresses toward LACs reached over IPv6, each kept in a
+    /// next-hop record (an IPv6 template names it, having no room for
+    /// the address): its index and how many sessions use it.
+    sources: HashMap<Ipv6Addr, (u32, usize)>,
     /// The core interface's index (read at each refresh).
     core_ifindex: Option<u32>,
     /// The core's IPv6 gateway, if subscriber IPv6 is routed.
@@ -234,6 +238,7 @@ impl TableDataPlane {
             routes: HashMap::new(),
             lookups: Vec::new(),
             waiting: HashMap::new(),
+            sources: HashMap::new(),
             core_ifindex: kernel::ifindex(core),
             free_hops: (2..lns_dataplane::table::NEXTHOPS).rev().collect(),
             core_gateway6: None,
@@ -246,7 +251,7 @@ impl TableDataPlane {
     }
 
     /// The route to `peer` if known; otherwise asked (see `lookups`).
-    fn route(&mut self, peer: Ipv4Addr) -> Route {
+    fn route(&mut self, peer: IpAddr) -> Route {
         let r = *self.routes.entry(peer).or_insert(Route::Asked);
         if r == Route::Asked && !self.lookups.contains(&peer) {
             self.lookups.push(peer);
@@ -256,7 +261,7 @@ impl TableDataPlane {
 
     /// Peers whose route lnsd is to ask of the kernel (off the engine
     /// task) and hand back with [`TableDataPlane::routes_resolved`].
-    pub fn take_lookups(&mut self) -> Vec<Ipv4Addr> {
+    pub fn take_lookups(&mut self) -> Vec<IpAddr> {
         std::mem::take(&mut self.lookups)
     }
 
@@ -277,7 +282,7 @@ impl TableDataPlane {
                 }
             }
         }
-        let fresh: Vec<Ipv4Addr> = self
+        let fresh: Vec<IpAddr> = self
             .hops
             .iter_mut()
             .filter(|(_, h)| h.written.is_none())
@@ -288,14 +293,14 @@ impl TableDataPlane {
             .collect();
         for via in fresh {
             if !self.resolve_hop(&r.neighbours, via) {
-                kernel::prod(IpAddr::V4(via), 0);
+                self.prod_hop(via);
             }
         }
     }
 
     /// Moves session `key`, written as if its LAC were on the link, to the
     /// next hop its route gives.
-    fn reroute(&mut self, key: SessionKey, lac: Ipv4Addr, route: Option<(Ipv4Addr, u32)>) {
+    fn reroute(&mut self, key: SessionKey, lac: IpAddr, route: Option<(IpAddr, u32)>) {
         let via = route.map_or(lac, |(v, _)| v);
         let Some(w) = self.sessions.get(&key).copied() else {
             return;
@@ -305,7 +310,7 @@ impl TableDataPlane {
             return;
         };
         // The ids may have been reused by a session of another LAC.
-        if via == old || s.peer != IpAddr::V4(lac) {
+        if via == old || s.peer != lac {
             return;
         }
         let access = self.access.clone();
@@ -330,7 +335,7 @@ impl TableDataPlane {
     }
 
     /// Remembers that `w` was written before `peer`'s route was known.
-    fn wait_for(&mut self, peer: Ipv4Addr, w: Waiter) {
+    fn wait_for(&mut self, peer: IpAddr, w: Waiter) {
         let list = self.waiting.entry(peer).or_default();
         if !list.contains(&w) {
             list.push(w);
@@ -339,7 +344,7 @@ impl TableDataPlane {
 
     /// A next hop just taken that nothing has written: its neighbour is
     /// looked up with `peer`'s route (off the engine task).
-    fn look_up_new_hop(&mut self, via: Ipv4Addr, peer: Ipv4Addr) {
+    fn look_up_new_hop(&mut self, via: IpAddr, peer: IpAddr) {
         let Some(h) = self.hops.get_mut(&via) else {
             return;
         };
@@ -371,15 +376,15 @@ impl TableDataPlane {
     /// routes the peer through: the access or the core side.
     /// A leg whose peer's route is not known yet is written as if the
     /// peer were on the access link (and waits for the route).
-    fn table_leg(&mut self, l: &lns_protocol::engine::switch::Leg) -> Option<(TableLeg, Ipv4Addr)> {
+    fn table_leg(&mut self, l: &lns_protocol::engine::switch::Leg) -> Option<(TableLeg, IpAddr)> {
         let (SocketAddr::V4(local), SocketAddr::V4(peer)) = (l.local, l.peer) else {
             return None;
         };
-        let route = match self.route(*peer.ip()) {
+        let route = match self.route(IpAddr::V4(*peer.ip())) {
             Route::Known(r) => r,
             Route::Asked => None,
         };
-        let via = route.map_or(*peer.ip(), |(v, _)| v);
+        let via = route.map_or(IpAddr::V4(*peer.ip()), |(v, _)| v);
         let egress = match route {
             Some((_, oif)) if Some(oif) == self.core_ifindex && self.core != self.access => {
                 Egress::Core
@@ -421,7 +426,7 @@ impl TableDataPlane {
     }
 
     /// The next-hop index for neighbour `via`, taking a reference.
-    fn hop_for(&mut self, via: Ipv4Addr, dev: &str) -> Option<u32> {
+    fn hop_for(&mut self, via: IpAddr, dev: &str) -> Option<u32> {
         if let Some(h) = self.hops.get_mut(&via) {
             h.users += 1;
             return Some(h.index);
@@ -440,7 +445,7 @@ impl TableDataPlane {
         Some(index)
     }
 
-    fn release_hop(&mut self, via: Ipv4Addr) {
+    fn release_hop(&mut self, via: IpAddr) {
         if let Some(h) = self.hops.get_mut(&via) {
             h.users -= 1;
             if h.users == 0 {
@@ -449,6 +454,52 @@ impl TableDataPlane {
                 self.free_hops.push(index);
             }
         }
+    }
+
+    /// The next-hop record holding our IPv6 address `a`, taking a
+    /// reference (written when first taken: nothing resolves it).
+    fn take_source(&mut self, a: Ipv6Addr) -> Option<u32> {
+        if let Some((i, users)) = self.sources.get_mut(&a) {
+            *users += 1;
+            return Some(*i);
+        }
+        let i = self.free_hops.pop()?;
+        let nh = NextHop {
+            dst_mac: [0; 6],
+            src_mac: [0; 6],
+            addr: Some(IpAddr::V6(a)),
+        };
+        if !self.writer_set(i, &nh) {
+            self.free_hops.push(i);
+            return None;
+        }
+        self.sources.insert(a, (i, 1));
+        Some(i)
+    }
+
+    fn release_source(&mut self, a: Ipv6Addr) {
+        if let Some((i, users)) = self.sources.get_mut(&a) {
+            *users -= 1;
+            if *users == 0 {
+                let i = *i;
+                self.sources.remove(&a);
+                self.free_hops.push(i);
+            }
+        }
+    }
+
+    /// Makes the kernel resolve next hop `via` (a link-local IPv6 one is
+    /// asked on its interface).
+    fn prod_hop(&self, via: IpAddr) {
+        let scope = match via {
+            IpAddr::V6(a) if a.is_unicast_link_local() => self
+                .hops
+                .get(&via)
+                .and_then(|h| kernel::ifindex(&h.dev))
+                .unwrap_or(0),
+            _ => 0,
+        };
+        kernel::prod(via, scope);
     }
 
     /// Re-reads every next hop in use from the kernel and writes the ones
@@ -483,11 +534,11 @@ impl TableDataPlane {
             }
         }
         let mut unresolved = self.resolve_core(table);
-        let vias: Vec<Ipv4Addr> = self.hops.keys().copied().collect();
+        let vias: Vec<IpAddr> = self.hops.keys().copied().collect();
         for via in vias {
             if !self.resolve_hop(table, via) {
                 unresolved += 1;
-                kernel::prod(IpAddr::V4(via), 0);
+                self.prod_hop(via);
             }
         }
         self.stats.unresolved = unresolved;
@@ -532,7 +583,7 @@ impl TableDataPlane {
     }
 
     /// Writes LAC next hop `via` if it changed; false when unresolved.
-    fn resolve_hop(&mut self, table: &[netlink::Neighbour], via: Ipv4Addr) -> bool {
+    fn resolve_hop(&mut self, table: &[netlink::Neighbour], via: IpAddr) -> bool {
         let dev = self
             .hops
             .get(&via)
@@ -544,7 +595,7 @@ impl TableDataPlane {
         let nh = NextHop {
             dst_mac: dst,
             src_mac: src,
-            addr: Some(IpAddr::V4(via)),
+            addr: Some(via),
         };
         let Some(h) = self.hops.get(&via) else {
             return true;
@@ -579,9 +630,32 @@ impl TableDataPlane {
         }
     }
 
+    /// The record of session `e`, its LAC's neighbour at next hop
+    /// `lac_nexthop`; `None` for addresses of two families, or an IPv6
+    /// one whose source record was not taken.
     fn session(&self, e: &SessionEntry, lac_nexthop: u32) -> Option<Session> {
-        let (SocketAddr::V4(local), SocketAddr::V4(peer)) = (e.local, e.peer) else {
-            return None;
+        let source = match (e.local, e.peer) {
+            (SocketAddr::V4(_), SocketAddr::V4(_)) => None,
+            (SocketAddr::V6(l), SocketAddr::V6(_)) => Some(self.sources.get(l.ip())?.0),
+            _ => return None,
+        };
+        let (local, peer) = (e.local, e.peer);
+        let template = Template::new(&Outer {
+            // The workers write the next hop's MACs over both.
+            dst_mac: [0; 6],
+            src_mac: [0; 6],
+            vlan: None,
+            src: local.ip(),
+            src_port: local.port(),
+            dst: peer.ip(),
+            dst_port: peer.port(),
+            tunnel: e.peer_tunnel,
+            session: e.peer_session,
+            sequencing: e.sequencing,
+        });
+        let template = match source {
+            Some(i) => template.with_source_hop(u16::try_from(i).ok()?),
+            None => template,
         };
         Some(Session {
             tunnel: e.key.tunnel,
@@ -591,22 +665,10 @@ impl TableDataPlane {
             // forwarded, from that prefix only.
             ipv6_prefix: e.ipv6_prefix,
             mru: e.mru,
-            peer: IpAddr::V4(*peer.ip()),
+            peer: peer.ip(),
             peer_port: peer.port(),
             lac_nexthop,
-            template: Template::new(&Outer {
-                // The workers write the next hop's MACs over both.
-                dst_mac: [0; 6],
-                src_mac: [0; 6],
-                vlan: None,
-                src: std::net::IpAddr::from(*local.ip()),
-                src_port: local.port(),
-                dst: std::net::IpAddr::from(*peer.ip()),
-                dst_port: peer.port(),
-                tunnel: e.peer_tunnel,
-                session: e.peer_session,
-                sequencing: e.sequencing,
-            }),
+            template,
             switched: None,
             rates: lns_dataplane::table::Rates {
                 up: e.rates.up.map(worker_rate),
@@ -672,9 +734,7 @@ impl DataPlane for TableDataPlane {
                     self.stats.installed += 1;
                 }
                 for (leg, via) in [(&e.a, via_a), (&e.b, via_b)] {
-                    let IpAddr::V4(peer) = leg.peer.ip() else {
-                        continue;
-                    };
+                    let peer = leg.peer.ip();
                     if self.routes.get(&peer) == Some(&Route::Asked) {
                         self.wait_for(peer, Waiter::Switched(e.a.key));
                     }
@@ -718,15 +778,7 @@ impl DataPlane for TableDataPlane {
     }
 
     fn install(&mut self, e: &SessionEntry) {
-        let IpAddr::V4(lac) = e.peer.ip() else {
-            self.stats.refused += 1;
-            tracing::warn!(
-                tunnel = e.key.tunnel,
-                session = e.key.session,
-                "IPv6 LACs are not forwarded yet"
-            );
-            return;
-        };
+        let lac = e.peer.ip();
         if let Some(Written { id, via, .. }) = self.sessions.get(&e.key).copied() {
             let hop = self.hops.get(&via).map_or(0, |h| h.index);
             if let Some(s) = self.session(e, hop) {
@@ -756,9 +808,24 @@ impl DataPlane for TableDataPlane {
             tracing::error!("next-hop table full");
             return;
         };
-        let Some(s) = self.session(e, hop) else {
+        // Over IPv6, our address goes in a record of its own first.
+        let source = match e.local {
+            SocketAddr::V6(local) => self.take_source(*local.ip()),
+            SocketAddr::V4(_) => Some(0),
+        };
+        let Some(s) = source.and_then(|_| self.session(e, hop)) else {
             self.release_hop(via);
+            if let (Some(_), SocketAddr::V6(local)) = (source, e.local) {
+                self.release_source(*local.ip());
+            }
             self.stats.refused += 1;
+            tracing::warn!(
+                tunnel = e.key.tunnel,
+                session = e.key.session,
+                local = %e.local,
+                peer = %e.peer,
+                "not written to the data plane: addresses of two families, or no next-hop record left"
+            );
             return;
         };
         // lnsd numbered the session's PPP negotiation: the workers go on.
@@ -777,6 +844,9 @@ impl DataPlane for TableDataPlane {
             }
             Err(err) => {
                 self.release_hop(via);
+                if let SocketAddr::V6(local) = e.local {
+                    self.release_source(*local.ip());
+                }
                 self.stats.refused += 1;
                 tracing::error!(tunnel = e.key.tunnel, session = e.key.session, error = %err, "data plane refused the session");
             }
@@ -787,6 +857,18 @@ impl DataPlane for TableDataPlane {
         let Some(Written { id, via, sequenced }) = self.sessions.remove(&key) else {
             return Removed::default();
         };
+        // The record of our IPv6 address, named by the template.
+        if !self.sources.is_empty()
+            && let Some(t) = self.writer.session(id).map(|s| s.template)
+            && t.is_v6()
+            && let Some(a) = self
+                .sources
+                .iter()
+                .find(|(_, (i, _))| *i == t.as_ref().source_hop())
+                .map(|(a, _)| *a)
+        {
+            self.release_source(a);
+        }
         let removed = self.writer.remove_taking_ns(id);
         self.release_hop(via);
         self.stats.removed += 1;
@@ -1040,15 +1122,19 @@ mod tests {
     use lns_dataplane::table::Sizes;
     use lns_protocol::l2tp::SessionKey;
     use lns_protocol::lns::{DataPlane, SessionEntry};
-    use std::net::Ipv4Addr;
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
     use std::time::Duration;
 
-    fn entry(session: u16, lac: Ipv4Addr) -> SessionEntry {
+    fn entry(session: u16, lac: impl Into<IpAddr>) -> SessionEntry {
+        let lac = lac.into();
         SessionEntry {
             key: SessionKey { tunnel: 1, session },
             peer_tunnel: 9,
             peer_session: 100 + session,
-            local: "127.0.0.1:1701".parse().unwrap(),
+            local: match lac {
+                IpAddr::V4(_) => "127.0.0.1:1701".parse().unwrap(),
+                IpAddr::V6(_) => "[2001:db8::1]:1701".parse().unwrap(),
+            },
             peer: (lac, 1701).into(),
             ipv4: Some(Ipv4Addr::new(100, 64, 0, session as u8)),
             ipv6_id: None,
@@ -1074,7 +1160,10 @@ mod tests {
         };
         let gw = Ipv4Addr::new(127, 0, 0, 1);
         let mut t = TableDataPlane::create(&path, sizes, "lo", "lo", gw).unwrap();
-        let (lac, router) = (Ipv4Addr::new(127, 0, 0, 7), Ipv4Addr::new(127, 0, 0, 9));
+        let (lac, router): (IpAddr, IpAddr) = (
+            Ipv4Addr::new(127, 0, 0, 7).into(),
+            Ipv4Addr::new(127, 0, 0, 9).into(),
+        );
         let first = entry(1, lac);
         t.install(&first);
         assert_eq!(t.take_lookups(), vec![lac]);
@@ -1105,6 +1194,41 @@ mod tests {
         t.remove(first.key);
         t.remove(second.key);
         assert!(t.hops.is_empty());
+        drop(t);
+        let _ = std::fs::remove_file(&path);
+    }
+
+    /// A LAC reached over IPv6: its sessions are written with an IPv6
+    /// template naming the next-hop record that holds our address, one
+    /// record for every session from that address, freed with the last.
+    #[test]
+    fn a_lac_over_ipv6_is_written_with_our_address_in_a_record() {
+        let path = std::env::temp_dir().join(format!("xlns-route6-test-{}", std::process::id()));
+        let sizes = Sizes {
+            capacity: 64,
+            workers: 1,
+        };
+        let gw = Ipv4Addr::new(127, 0, 0, 1);
+        let mut t = TableDataPlane::create(&path, sizes, "lo", "lo", gw).unwrap();
+        let lac: Ipv6Addr = "2001:db8::7".parse().unwrap();
+        let ours: Ipv6Addr = "2001:db8::1".parse().unwrap();
+        let (a, b) = (entry(1, lac), entry(2, lac));
+        t.install(&a);
+        t.install(&b);
+        assert_eq!(t.stats.refused, 0);
+        assert_eq!(t.take_lookups(), vec![IpAddr::V6(lac)]);
+        let r = t.writer.reader();
+        let found = r.by_ids(1, 1).unwrap();
+        assert_eq!(found.peer(), IpAddr::V6(lac));
+        let tpl = found.template().unwrap();
+        assert!(tpl.is_v6());
+        assert_eq!(r.source6(tpl.source_hop()), Some(ours.octets()));
+        assert_eq!(t.sources[&ours].1, 2, "one record for both");
+        t.remove(a.key);
+        assert_eq!(r.source6(tpl.source_hop()), Some(ours.octets()));
+        t.remove(b.key);
+        assert!(t.sources.is_empty() && t.hops.is_empty());
+        drop(r);
         drop(t);
         let _ = std::fs::remove_file(&path);
     }

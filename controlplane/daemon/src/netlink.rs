@@ -141,13 +141,18 @@ fn rtmsg_v4() -> [u8; 12] {
 }
 
 /// Parses an RTM_NEWROUTE answer: (next hop, output interface).
-fn parse_route(dst: Ipv4Addr, msgs: &[(u16, Vec<u8>)]) -> Option<(Ipv4Addr, u32)> {
+fn parse_route(dst: IpAddr, msgs: &[(u16, Vec<u8>)]) -> Option<(IpAddr, u32)> {
     let (_, p) = msgs.iter().find(|(k, _)| *k == RTM_NEWROUTE)?;
     let mut via = dst;
     let mut oif = None;
     for (k, v) in attrs(p, 12) {
         match k {
-            RTA_GATEWAY => via = Ipv4Addr::from(<[u8; 4]>::try_from(v).ok()?),
+            RTA_GATEWAY => {
+                via = match v.len() {
+                    4 => IpAddr::from(<[u8; 4]>::try_from(v).ok()?),
+                    _ => IpAddr::from(<[u8; 16]>::try_from(v).ok()?),
+                }
+            }
             RTA_OIF => oif = u32_at(v, 0),
             _ => {}
         }
@@ -158,8 +163,24 @@ fn parse_route(dst: Ipv4Addr, msgs: &[(u16, Vec<u8>)]) -> Option<(Ipv4Addr, u32)
 /// The next hop toward `dst` (its gateway, or `dst` itself on a connected
 /// network) and the interface index it leaves by.
 pub fn route_get(dst: Ipv4Addr) -> Option<(Ipv4Addr, u32)> {
+    match route_to(IpAddr::V4(dst))? {
+        (IpAddr::V4(via), oif) => Some((via, oif)),
+        _ => None,
+    }
+}
+
+/// [`route_get`] for either family (an IPv6 gateway is often link-local:
+/// it is only meaningful with the interface).
+pub fn route_to(dst: IpAddr) -> Option<(IpAddr, u32)> {
     let mut p = rtmsg_v4().to_vec();
-    p.extend(attr(RTA_DST, &dst.octets()));
+    match dst {
+        IpAddr::V4(a) => p.extend(attr(RTA_DST, &a.octets())),
+        IpAddr::V6(a) => {
+            p[0] = AF_INET6;
+            p[1] = 128;
+            p.extend(attr(RTA_DST, &a.octets()));
+        }
+    }
     parse_route(dst, &ask(RTM_GETROUTE, 0, &p).ok()?)
 }
 
@@ -356,9 +377,10 @@ mod tests {
 
     #[test]
     fn route_replies_parse() {
-        let dst = Ipv4Addr::new(203, 0, 113, 9);
+        let d4 = Ipv4Addr::new(203, 0, 113, 9);
+        let dst = IpAddr::V4(d4);
         let mut p = rtmsg_v4().to_vec();
-        p.extend(attr(RTA_DST, &dst.octets()));
+        p.extend(attr(RTA_DST, &d4.octets()));
         p.extend(attr(RTA_OIF, &7u32.to_ne_bytes()));
         p.extend(attr(RTA_GATEWAY, &[198, 51, 100, 1]));
         let msgs: Vec<_> = messages(&wrap(RTM_NEWROUTE, &p))
@@ -367,8 +389,17 @@ mod tests {
             .collect();
         assert_eq!(
             parse_route(dst, &msgs),
-            Some((Ipv4Addr::new(198, 51, 100, 1), 7))
+            Some((Ipv4Addr::new(198, 51, 100, 1).into(), 7))
         );
+        // An IPv6 route through a link-local router.
+        let d6: std::net::Ipv6Addr = "2001:db8::9".parse().unwrap();
+        let gw6: std::net::Ipv6Addr = "fe80::1".parse().unwrap();
+        let mut p = rtmsg_v4().to_vec();
+        p[0] = AF_INET6;
+        p.extend(attr(RTA_OIF, &4u32.to_ne_bytes()));
+        p.extend(attr(RTA_GATEWAY, &gw6.octets()));
+        let msgs = vec![(RTM_NEWROUTE, p)];
+        assert_eq!(parse_route(d6.into(), &msgs), Some((gw6.into(), 4)));
         // Connected: no gateway, the destination is the next hop.
         let mut p = rtmsg_v4().to_vec();
         p.extend(attr(RTA_OIF, &3u32.to_ne_bytes()));
@@ -436,6 +467,13 @@ mod tests {
         let (via, oif) = route_get(Ipv4Addr::LOCALHOST).expect("rtnetlink route lookup");
         assert_eq!(via, Ipv4Addr::LOCALHOST);
         assert_eq!(oif, 1, "lo is interface 1");
+        // And over IPv6, where the host has it (CI machines may not).
+        if std::fs::read_to_string("/proc/sys/net/ipv6/conf/lo/disable_ipv6")
+            .is_ok_and(|v| v.trim() == "0")
+        {
+            let (via, oif) = route_to(std::net::Ipv6Addr::LOCALHOST.into()).expect("IPv6 lookup");
+            assert_eq!((via, oif), (std::net::Ipv6Addr::LOCALHOST.into(), 1));
+        }
     }
 
     #[test]

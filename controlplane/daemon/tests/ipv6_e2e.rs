@@ -82,10 +82,25 @@ fn addr6(b: &[u8]) -> Ipv6Addr {
 /// below inside the `lac` namespace.
 #[test]
 fn lac_process() {
-    let Ok(users) = std::env::var("XLNS_E2E6_LAC") else {
+    let Ok(args) = std::env::var("XLNS_E2E6_LAC") else {
         return;
     };
-    lac::run(users.parse().unwrap());
+    let mut w = args.split_whitespace();
+    let users = w.next().unwrap().parse().unwrap();
+    lac::run(users, w.next() == Some("v6"));
+}
+
+/// The access link's IPv6 addresses, when the tunnel runs over IPv6.
+const ACCESS_LNS6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xacc, 0, 0, 0, 0, 1);
+const ACCESS_LAC6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xacc, 0, 0, 0, 0, 2);
+
+/// The LAC's and the LNS's tunnel addresses: over IPv6 or IPv4.
+fn tunnel_ends(access6: bool) -> (std::net::IpAddr, std::net::IpAddr) {
+    if access6 {
+        (ACCESS_LAC6.into(), ACCESS_LNS6.into())
+    } else {
+        (AccessLab::LAC.into(), AccessLab::LNS.into())
+    }
 }
 
 mod lac {
@@ -237,9 +252,10 @@ mod lac {
         }
     }
 
-    pub fn run(users: usize) {
-        let me = SocketAddr::from((AccessLab::LAC, 1701));
-        let lns = SocketAddr::from((AccessLab::LNS, 1701));
+    pub fn run(users: usize, access6: bool) {
+        let (lac, lns) = tunnel_ends(access6);
+        let me = SocketAddr::from((lac, 1701));
+        let lns = SocketAddr::from((lns, 1701));
         let sock = UdpSocket::bind(me).unwrap();
         sock.set_read_timeout(Some(Duration::from_millis(2)))
             .unwrap();
@@ -356,8 +372,23 @@ fn dual_stack_subscribers_get_a_64_each_and_ipv6_through_xdp() {
     if std::env::var_os("XLNS_E2E6_LAC").is_some() || !root_or_skip() {
         return;
     }
+    dual_stack(false);
+}
+
+/// The same, with the LAC reaching the LNS over IPv6 only: the access
+/// link has no IPv4 address, the tunnel and its data run over IPv6 (UDP
+/// checksummed, RFC 8200 §8.1) through the XDP program and the workers.
+#[test]
+fn the_same_over_an_ipv6_only_link_between_lac_and_lns() {
+    if std::env::var_os("XLNS_E2E6_LAC").is_some() || !root_or_skip() {
+        return;
+    }
+    dual_stack(true);
+}
+
+fn dual_stack(access6: bool) {
     let bin = dataplane_binary();
-    let lab = AccessLab::new("v6");
+    let lab = AccessLab::new(if access6 { "v6a" } else { "v6" });
     let ip = |ns: &str, args: &[&str]| {
         let st = Command::new("ip")
             .args(["-n", ns])
@@ -396,6 +427,31 @@ fn dual_stack_subscribers_get_a_64_each_and_ipv6_through_xdp() {
             &["-6", "route", "add", block, "via", &LNS_CORE6.to_string()],
         );
     }
+    if access6 {
+        for (ns, dev, a) in [(&lab.lac, "vl", ACCESS_LAC6), (&lab.lns, "va", ACCESS_LNS6)] {
+            ip(ns, &["-4", "addr", "flush", "dev", dev]);
+            ip(
+                ns,
+                &["-6", "addr", "add", &format!("{a}/64"), "dev", dev, "nodad"],
+            );
+        }
+        // A veth hands its peer UDP checksums left for a NIC to finish
+        // (checksum offload); the XDP program sees them unfinished. The
+        // LAC's kernel computes them itself, as behind a real NIC they
+        // arrive complete.
+        let st = lab
+            .cmd(&lab.lac, "ethtool")
+            .args(["-K", "vl", "tx", "off"])
+            .output()
+            .unwrap();
+        assert!(
+            st.status.success(),
+            "{}",
+            String::from_utf8_lossy(&st.stderr)
+        );
+    }
+    let (lac_addr, lns_addr) = tunnel_ends(access6);
+    let listen = std::net::SocketAddr::from((lns_addr, 1701));
     let mut users = String::new();
     for i in 1..=N {
         users.push_str(&format!(
@@ -403,11 +459,11 @@ fn dual_stack_subscribers_get_a_64_each_and_ipv6_through_xdp() {
         ));
     }
     let users = lab.file("users.toml", &users);
-    let table = format!("/dev/shm/xlns-e2e6-{}", std::process::id());
+    let table = format!("/dev/shm/xlns-e2e6-{}-{access6}", std::process::id());
     let cfg = lab.file(
         "lnsd.toml",
         &format!(
-            "[l2tp]\nlisten = [\"{lns}:1701\"]\nshutdown_timeout_secs = 2\n\
+            "[l2tp]\nlisten = [\"{listen}\"]\nshutdown_timeout_secs = 2\n\
              [[peer]]\naddress = \"{lac}\"\n\
              [ppp]\nauth = [\"pap\"]\nusers_file = \"{users}\"\nipv6 = true\n\
              [[pool]]\nname = \"default\"\nranges = [\"100.64.1.2-100.64.1.254\"]\n\
@@ -419,8 +475,7 @@ fn dual_stack_subscribers_get_a_64_each_and_ipv6_through_xdp() {
              capacity = 4096\naccess_interface = \"va\"\ncore_interface = \"vc\"\n\
              core_gateway = \"{host}\"\ncore_gateway6 = \"{HOST6}\"\n\
              icmp_source6 = \"{LNS_CORE6}\"\nneighbour_refresh_secs = 1\n",
-            lns = AccessLab::LNS,
-            lac = AccessLab::LAC,
+            lac = lac_addr,
             users = users.display(),
             bin = bin.display(),
             host = AccessLab::HOST,
@@ -433,7 +488,8 @@ fn dual_stack_subscribers_get_a_64_each_and_ipv6_through_xdp() {
     assert!(lnsd.wait_for("data plane attached", 1, T), "{}", lnsd.log());
 
     // 100 subscribers up, each configured from its own /64.
-    let mut lac = LacProc::start(&lab.lac, "lac_process", "XLNS_E2E6_LAC", &N.to_string());
+    let lac_args = format!("{N}{}", if access6 { " v6" } else { "" });
+    let mut lac = LacProc::start(&lab.lac, "lac_process", "XLNS_E2E6_LAC", &lac_args);
     let up = lac.expect("UP ");
     let f: Vec<&str> = up.splitn(3, ' ').collect();
     assert_eq!(
@@ -533,7 +589,8 @@ fn dual_stack_subscribers_get_a_64_each_and_ipv6_through_xdp() {
     assert_eq!(
         replies,
         N,
-        "every subscriber's ping6 came back\n{}",
+        "every subscriber's ping6 came back\n{}\n{}",
+        lnsctl(&["stats"]),
         lnsd.log()
     );
     let frame = sniffed(core_sniff);
@@ -549,11 +606,23 @@ fn dual_stack_subscribers_get_a_64_each_and_ipv6_through_xdp() {
 
     // The core host pings three subscribers: the LNS encapsulates into
     // each one's call, the subscriber answers.
+    // The inner packet's offset: after Ethernet, the outer IP header,
+    // UDP 8, L2TP 6 and PPP 4.
+    let at = 14 + if access6 { 40 } else { 20 } + 8 + 6 + 4;
+    let outer = if access6 {
+        "f[12:14]==b'\\x86\\xdd' and f[20]==17"
+    } else {
+        "f[12:14]==b'\\x08\\x00' and f[23]==17"
+    };
     let lac_sniff = sniffer(
         &lab,
         &lab.lac,
         "vl",
-        "f[12:14]==b'\\x08\\x00' and f[23]==17 and f[48:52]==b'\\xff\\x03\\x00\\x57' and f[92]==128",
+        &format!(
+            "{outer} and f[{}:{at}]==b'\\xff\\x03\\x00\\x57' and f[{}]==128",
+            at - 4,
+            at + 40
+        ),
     );
     for (a6, _, _, _) in &subs[..3] {
         let out = lab
@@ -593,8 +662,8 @@ fn dual_stack_subscribers_get_a_64_each_and_ipv6_through_xdp() {
     lac.send("answered");
     assert_eq!(lac.expect("ANSWERED "), "6");
     let frame = sniffed(lac_sniff);
-    assert!(frame.len() > 52 + 40, "sniffed {frame:02x?}");
-    let inner = frame[52..].to_vec();
+    assert!(frame.len() > at + 40, "sniffed {frame:02x?}");
+    let inner = frame[at..].to_vec();
     assert_eq!(addr6(&inner[8..]), HOST6);
     assert_eq!(inner[7], 63, "the hop limit spent once");
     let &(_, _, tunnel, session) = subs
@@ -605,9 +674,9 @@ fn dual_stack_subscribers_get_a_64_each_and_ipv6_through_xdp() {
         dst_mac: lab.mac(&lab.lac, "vl"),
         src_mac: lab.mac(&lab.lns, "va"),
         vlan: None,
-        src: std::net::IpAddr::from(AccessLab::LNS),
+        src: lns_addr,
         src_port: 1701,
-        dst: std::net::IpAddr::from(AccessLab::LAC),
+        dst: lac_addr,
         dst_port: 1701,
         tunnel,
         session,
@@ -615,7 +684,12 @@ fn dual_stack_subscribers_get_a_64_each_and_ipv6_through_xdp() {
     });
     let mut want = vec![0u8; 256 + inner.len()];
     want[256..].copy_from_slice(&inner);
-    let (ws, wl) = encap(&t, &mut want, 256, inner.len(), 0).unwrap();
+    let (src6, dst6) = (ACCESS_LNS6.octets(), ACCESS_LAC6.octets());
+    let t = match access6 {
+        true => t.as_ref().with_addresses(&src6, &dst6),
+        false => t.as_ref(),
+    };
+    let (ws, wl) = encap(t, &mut want, 256, inner.len(), 0).unwrap();
     assert_eq!(
         frame,
         want[ws..ws + wl],
