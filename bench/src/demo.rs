@@ -26,7 +26,7 @@ use lns_dataplane::loader::AttachMode;
 use lns_dataplane::table::Reader;
 use lns_dataplane::table::counters::WorkerBlock;
 use serde::Serialize;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -35,6 +35,12 @@ const LAC: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
 const LNS: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
 const LNS_CORE: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
 const HOST: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 2);
+/// The core link's IPv6 addresses (`--ipv6`).
+const LNS_CORE6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xc, 0, 0, 0, 0, 1);
+const HOST6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xc, 0, 0, 0, 0, 2);
+/// The subscribers' /64s and their delegated /56s (`--ipv6`).
+const LINKS6: &str = "2001:db8:100::/40";
+const DELEGATED6: &str = "2001:db8:8000::/40";
 /// Namespace names start with this, then the demo's pid.
 const PREFIX: &str = "xlns-demo-";
 
@@ -57,6 +63,9 @@ pub struct Opts {
     pub capacity: Duration,
     /// lnsd's data-plane polling: `wakeup` or `busy`.
     pub polling: String,
+    /// Dual-stack subscribers (RA, DHCPv6 prefix delegation), and IPv6
+    /// probes: to each one's SLAAC address and into its delegated prefix.
+    pub ipv6: bool,
     /// Write the summary here.
     pub json: Option<PathBuf>,
 }
@@ -200,7 +209,7 @@ struct Lab {
 }
 
 impl Lab {
-    fn new() -> Result<Lab, String> {
+    fn new(ipv6: bool) -> Result<Lab, String> {
         sweep_stale();
         let id = std::process::id();
         let dir = std::env::temp_dir().join(format!("{PREFIX}{id}"));
@@ -245,6 +254,33 @@ impl Lab {
             "via",
             &LNS_CORE.to_string(),
         ])?;
+        if ipv6 {
+            for (ns, dev, addr) in [(&lab.lns, "vc", LNS_CORE6), (&lab.core, "vk", HOST6)] {
+                ip(&[
+                    "-n",
+                    ns,
+                    "-6",
+                    "addr",
+                    "add",
+                    &format!("{addr}/64"),
+                    "dev",
+                    dev,
+                    "nodad",
+                ])?;
+            }
+            for block in [LINKS6, DELEGATED6] {
+                ip(&[
+                    "-n",
+                    &lab.core,
+                    "-6",
+                    "route",
+                    "add",
+                    block,
+                    "via",
+                    &LNS_CORE6.to_string(),
+                ])?;
+            }
+        }
         Ok(lab)
     }
 
@@ -328,17 +364,33 @@ fn lnsd_config(lab: &Lab, o: &Opts, dataplane: &Path) -> Result<PathBuf, String>
          [l2tp]\nlisten = [\"{LNS}:1701\"]\nshutdown_timeout_secs = 2\n\
          [[peer]]\naddress = \"{LAC}\"\n\
          [ppp]\nauth = [\"chap\", \"pap\"]\nusers_file = \"{users}\"\ngateway = \"100.64.0.1\"\n\
-         ipv6 = false\nmru = 1500\n\
+         ipv6 = {ipv6}\nmru = 1500\n\
          [[pool]]\nname = \"default\"\nranges = [\"100.64.0.2-100.64.255.254\"]\n\
+         {v6}\
          [dataplane]\nmode = \"external\"\nbinary = \"{bin}\"\ntable = \"{table}\"\n\
          capacity = {cap}\naccess_interface = \"va\"\ncore_interface = \"vc\"\n\
          core_gateway = \"{HOST}\"\nicmp_source = \"{LNS_CORE}\"\nneighbour_refresh_secs = 1\n\
-         polling = \"{polling}\"\n",
+         polling = \"{polling}\"\n{dp6}",
         users = users_file.display(),
         bin = dataplane.display(),
         table = lab.table.display(),
         cap = (total * 2).max(1024),
         polling = o.polling,
+        ipv6 = o.ipv6,
+        v6 = if o.ipv6 {
+            format!(
+                "[ipv6]\nra = true\npool = \"links\"\ndhcpv6 = true\ndhcpv6_pd_pool = \"pd\"\n\
+                 [[ipv6_pool]]\nname = \"links\"\nprefix = \"{LINKS6}\"\nlength = 64\n\
+                 [[ipv6_pool]]\nname = \"pd\"\nprefix = \"{DELEGATED6}\"\nlength = 56\n"
+            )
+        } else {
+            String::new()
+        },
+        dp6 = if o.ipv6 {
+            format!("core_gateway6 = \"{HOST6}\"\nicmp_source6 = \"{LNS_CORE6}\"\n")
+        } else {
+            String::new()
+        },
     );
     let p = lab.dir.join("lnsd.toml");
     std::fs::write(&p, text).map_err(|e| e.to_string())?;
@@ -398,7 +450,7 @@ pub fn run(o: &Opts) -> Result<Report, String> {
          {total} sessions; {:.0} s of traffic both ways",
         o.duration.as_secs_f64()
     );
-    let lab = Lab::new()?;
+    let lab = Lab::new(o.ipv6)?;
     let cfg = lnsd_config(&lab, o, &dp_bin)?;
     let config = lns_daemon::config::Config::load(&cfg).map_err(|e| format!("{e}"))?;
     let dp_args = config.dataplane_args();
@@ -421,6 +473,7 @@ pub fn run(o: &Opts) -> Result<Report, String> {
         tunnels: o.tunnels,
         sessions: o.sessions,
         rate: o.setup_rate,
+        ipv6: o.ipv6,
         ..sessions::Opts::default()
     };
     let mut held: Held = sessions::bring_up(&so)?;
@@ -433,14 +486,15 @@ pub fn run(o: &Opts) -> Result<Report, String> {
         local: SocketAddrV4::new(LAC, 1701),
         peer: SocketAddrV4::new(LNS, 1701),
     };
-    let flows: Vec<Flow> = subs
-        .iter()
-        .map(|s| Flow {
-            ipv4: s.ipv4,
-            l2tp: s.l2tp.clone(),
-            mru: s.mru,
-        })
-        .collect();
+    let flows: Vec<Flow> = subs.iter().flat_map(|s| s.flows(o.ipv6)).collect();
+    if o.ipv6 {
+        println!(
+            "ipv6: {} flows, to {} SLAAC addresses and into {} delegated prefixes",
+            flows.len(),
+            subs.iter().filter(|s| s.ipv6.is_some()).count(),
+            subs.iter().filter(|s| s.delegated.is_some()).count()
+        );
+    }
     let topts = traffic::Opts {
         access: Port {
             dev: "vl".into(),
@@ -451,6 +505,7 @@ pub fn run(o: &Opts) -> Result<Report, String> {
             netns: Some(lab.core.clone()),
         },
         core_host: HOST,
+        core_host6: o.ipv6.then_some(HOST6),
         core_gateway: LNS_CORE,
         access_mac: None,
         core_mac: None,

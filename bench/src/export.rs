@@ -126,7 +126,7 @@ fn write(
             &outer,
             &s.l2tp,
             size,
-            (s.ipv4, o.core_host),
+            (s.ipv4.into(), o.core_host.into()),
             (i as u32, 0, 0),
         );
         up.push(buf[..n].to_vec());
@@ -134,7 +134,7 @@ fn write(
             &mut buf,
             (o.core_mac, o.host_mac),
             size,
-            (o.core_host, s.ipv4),
+            (o.core_host.into(), s.ipv4.into()),
             (i as u32, 0, 0),
         );
         down.push(buf[..n].to_vec());

@@ -23,11 +23,14 @@ const USAGE: &str = "\
 usage:
   lns-bench demo [--sessions N] [--tunnels N] [--setup-rate CALLS_PER_S]
          [--rate PPS|max] [--size 64|512|imix|BYTES] [--duration SECS]
-         [--capacity SECS] [--polling wakeup|busy] [--json FILE]
+         [--capacity SECS] [--polling wakeup|busy] [--ipv6] [--json FILE]
       The whole product in a lab of network namespaces on this machine:
       lnsd and lns-dataplane, N sessions (1000), traffic both ways (10 s at
       10k packets/s each way), then the upstream capacity of the L2TP
       pipeline and of the bare AF_XDP forwarder (3 s each; 0 skips).
+      With --ipv6, dual-stack subscribers (a /64 by RA, a /56 by
+      DHCPv6-PD) and IPv6 traffic: to each one's address and into its
+      delegated prefix.
 
   lns-bench sessions SESSION_OPTIONS [--churn SECS] [--lns-pid PID] [--json FILE]
       Brings up N tunnels x M sessions through the LAC role and PPP client,
@@ -37,7 +40,7 @@ usage:
 
   lns-bench traffic SESSION_OPTIONS --access-if DEV --core-if DEV
          --core-host ADDR --core-gateway ADDR [--core-netns NAME]
-         [--lns-mac MAC] [--core-mac MAC] [--rate PPS|max]
+         [--core-host6 ADDR] [--lns-mac MAC] [--core-mac MAC] [--rate PPS|max]
          [--size 64|512|imix|BYTES] [--duration SECS] [--direction up|down|both]
          [--xdp native|generic] [--json FILE]
       Brings the sessions up, then sends probes through them both ways over
@@ -45,7 +48,10 @@ usage:
       interface), downstream as plain IP from --core-if to each subscriber
       via the LNS at --core-gateway; --core-host is the core-side address
       upstream probes go to. Reports Mpps, Gbps, loss, duplicates,
-      reordering and one-way latency per direction.
+      reordering and one-way latency per direction. With --ipv6 the probes
+      are IPv6, to and from each subscriber's SLAAC address and a host
+      (::1) inside its delegated prefix, and --core-host6 is the core
+      host's IPv6 address.
 
   lns-bench export --dir DIR [SESSION_OPTIONS] [--hold SECS] [--size ...]
          [--core-host ADDR] [--lns-mac MAC] [--lac-mac MAC] [--core-mac MAC]
@@ -96,6 +102,7 @@ fn default_traffic() -> traffic::Opts {
         access: port(""),
         core: port(""),
         core_host: std::net::Ipv4Addr::UNSPECIFIED,
+        core_host6: None,
         core_gateway: std::net::Ipv4Addr::UNSPECIFIED,
         access_mac: None,
         core_mac: None,
@@ -123,6 +130,7 @@ fn parse(cmd: &str, args: &[String]) -> Result<Cli, String> {
         duration: Duration::from_secs(10),
         capacity: Duration::from_secs(3),
         polling: "wakeup".into(),
+        ipv6: false,
         json: None,
     };
     let mut e = export::Opts::default();
@@ -230,6 +238,7 @@ fn parse(cmd: &str, args: &[String]) -> Result<Cli, String> {
                 s.lns_pid = Some(v.parse().map_err(|_| bad(&v))?);
             }
             "--ipv6" if takes(SESS) => s.ipv6 = true,
+            "--ipv6" if cmd == "demo" => d.ipv6 = true,
             "--sequencing" if takes(SESS) => {
                 s.behaviour.ask_seq = true;
                 s.behaviour.recv_seq = true;
@@ -251,6 +260,13 @@ fn parse(cmd: &str, args: &[String]) -> Result<Cli, String> {
                 e.core_host = v;
             }
             "--core-gateway" if takes(TRAF) => t.core_gateway = ipv4(&val()?)?,
+            "--core-host6" if takes(TRAF) => {
+                let v = val()?;
+                t.core_host6 = Some(
+                    v.parse()
+                        .map_err(|_| format!("--core-host6: {v} is not an IPv6 address"))?,
+                );
+            }
             "--lns-mac" if takes(&["traffic", "export"]) => {
                 let m = mac(&val()?)?;
                 t.access_mac = Some(m);
@@ -362,14 +378,7 @@ fn traffic_cmd(cli: Cli) -> Result<(), String> {
     let (SocketAddr::V4(local), SocketAddr::V4(peer)) = (first.local, first.peer) else {
         return Err("the traffic generator sends L2TP over IPv4 only".into());
     };
-    let flows: Vec<traffic::Flow> = subs
-        .iter()
-        .map(|s| traffic::Flow {
-            ipv4: s.ipv4,
-            l2tp: s.l2tp.clone(),
-            mru: s.mru,
-        })
-        .collect();
+    let flows: Vec<traffic::Flow> = subs.iter().flat_map(|s| s.flows(so.ipv6)).collect();
     let tr = traffic::run(&t, traffic::Tunnel { local, peer }, flows, |until| {
         held.pump(until)
     });

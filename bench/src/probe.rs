@@ -2,7 +2,8 @@
 //! parse. Pure functions over byte slices, so the pcap export, the
 //! generator and the unit tests share one definition.
 //!
-//! A probe is a UDP/IPv4 packet whose payload carries who sent it and when:
+//! A probe is a UDP packet over IPv4 or IPv6 whose payload carries who
+//! sent it and when:
 //!
 //! ```text
 //! "XLNB" | flow u32 | seq u64 | sent_ns u64      (24 bytes, big endian)
@@ -21,7 +22,7 @@
 //! encapsulated.
 
 use lns_dataplane::wire::checksum;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Payload marker.
 pub const MAGIC: [u8; 4] = *b"XLNB";
@@ -29,6 +30,8 @@ pub const MAGIC: [u8; 4] = *b"XLNB";
 pub const PAYLOAD: usize = 24;
 /// The smallest probe: IPv4 + UDP + payload.
 pub const MIN_IP: usize = 20 + 8 + PAYLOAD;
+/// The smallest IPv6 probe: IPv6 + UDP + payload.
+pub const MIN_IP6: usize = 40 + 8 + PAYLOAD;
 /// UDP source port of upstream probes (subscriber to core).
 pub const PORT_UP: u16 = 5001;
 /// UDP source port of downstream probes.
@@ -46,9 +49,9 @@ pub struct Probe {
     /// The sender's timestamp.
     pub sent_ns: u64,
     /// Inner source address.
-    pub src: Ipv4Addr,
+    pub src: IpAddr,
     /// Inner destination address.
-    pub dst: Ipv4Addr,
+    pub dst: IpAddr,
     /// Inner IP packet length.
     pub ip_len: usize,
 }
@@ -83,6 +86,62 @@ pub fn write_ip(
     len
 }
 
+/// Writes a probe IPv6 packet of `len` bytes (at least [`MIN_IP6`]) at
+/// the start of `out`, its UDP checksum computed (RFC 8200 §8.1: required
+/// over IPv6); returns `len`.
+pub fn write_ip6(
+    out: &mut [u8],
+    len: usize,
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    sport: u16,
+    p: (u32, u64, u64),
+) -> usize {
+    let len = len.max(MIN_IP6);
+    let o = &mut out[..len];
+    let udp_len = (len - 40) as u16;
+    o[..8].copy_from_slice(&[0x60, 0, 0, 0, 0, 0, 17, 64]);
+    o[4..6].copy_from_slice(&udp_len.to_be_bytes());
+    o[8..24].copy_from_slice(&src.octets());
+    o[24..40].copy_from_slice(&dst.octets());
+    o[40..42].copy_from_slice(&sport.to_be_bytes());
+    o[42..44].copy_from_slice(&PORT_DST.to_be_bytes());
+    o[44..46].copy_from_slice(&udp_len.to_be_bytes());
+    o[46..48].fill(0);
+    o[48..52].copy_from_slice(&MAGIC);
+    o[52..56].copy_from_slice(&p.0.to_be_bytes());
+    o[56..64].copy_from_slice(&p.1.to_be_bytes());
+    o[64..72].copy_from_slice(&p.2.to_be_bytes());
+    o[72..].fill(0x5a);
+    let pseudo = checksum::pseudo_header_v6(src, dst, 17, u32::from(udp_len));
+    let c = !checksum::combine(&[pseudo, checksum::sum(&o[40..])]);
+    o[46..48].copy_from_slice(&(if c == 0 { 0xffff } else { c }).to_be_bytes());
+    len
+}
+
+/// [`write_ip`] or [`write_ip6`], by the addresses' family (they must
+/// share one).
+fn write_any(
+    out: &mut [u8],
+    len: usize,
+    src: IpAddr,
+    dst: IpAddr,
+    sport: u16,
+    p: (u32, u64, u64),
+) -> usize {
+    match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => write_ip(out, len, s, d, sport, p),
+        (s, d) => write_ip6(out, len, v6(s), v6(d), sport, p),
+    }
+}
+
+fn v6(a: IpAddr) -> Ipv6Addr {
+    match a {
+        IpAddr::V4(a) => a.to_ipv6_mapped(),
+        IpAddr::V6(a) => a,
+    }
+}
+
 /// Ethernet + IPv4 + UDP around an L2TP payload, as the LAC sends it.
 #[derive(Debug, Clone)]
 pub struct Outer {
@@ -100,7 +159,7 @@ pub struct Outer {
     pub dport: u16,
 }
 
-/// Writes an Ethernet header; returns its length.
+/// Writes an Ethernet header (IPv4); returns its length.
 pub fn write_eth(out: &mut [u8], dst: [u8; 6], src: [u8; 6]) -> usize {
     out[..6].copy_from_slice(&dst);
     out[6..12].copy_from_slice(&src);
@@ -116,7 +175,7 @@ pub fn write_upstream(
     o: &Outer,
     l2tp: &[u8],
     ip_len: usize,
-    inner: (Ipv4Addr, Ipv4Addr),
+    inner: (IpAddr, IpAddr),
     p: (u32, u64, u64),
 ) -> usize {
     let e = write_eth(out, o.dst_mac, o.src_mac);
@@ -124,7 +183,7 @@ pub fn write_upstream(
     let udp = ip + 20;
     let l = udp + 8;
     out[l..l + l2tp.len()].copy_from_slice(l2tp);
-    let n = write_ip(
+    let n = write_any(
         &mut out[l + l2tp.len()..],
         ip_len,
         inner.0,
@@ -152,11 +211,14 @@ pub fn write_downstream(
     out: &mut [u8],
     macs: ([u8; 6], [u8; 6]),
     ip_len: usize,
-    inner: (Ipv4Addr, Ipv4Addr),
+    inner: (IpAddr, IpAddr),
     p: (u32, u64, u64),
 ) -> usize {
     let e = write_eth(out, macs.0, macs.1);
-    e + write_ip(&mut out[e..], ip_len, inner.0, inner.1, PORT_DOWN, p)
+    if inner.0.is_ipv6() {
+        out[12..14].copy_from_slice(&0x86ddu16.to_be_bytes());
+    }
+    e + write_any(&mut out[e..], ip_len, inner.0, inner.1, PORT_DOWN, p)
 }
 
 fn be16(b: &[u8], at: usize) -> Option<u16> {
@@ -171,16 +233,49 @@ pub fn parse(frame: &[u8], l2tp_port: u16) -> Option<Probe> {
     use lns_dataplane::node::decap::{Family, decap};
     use lns_dataplane::wire::{EtherType, EthernetFrame};
     if let Ok(d) = decap(frame, l2tp_port) {
+        let inner = frame.get(d.inner..d.inner + d.inner_len)?;
         return match d.family {
-            Family::V4 => parse_ip(frame.get(d.inner..d.inner + d.inner_len)?),
-            Family::V6 => None,
+            Family::V4 => parse_ip(inner),
+            Family::V6 => parse_ip6(inner),
         };
     }
     let eth = EthernetFrame::new_checked(frame).ok()?;
-    if eth.ethertype() != EtherType::IPV4 {
+    match eth.ethertype() {
+        EtherType::IPV4 => parse_ip(eth.payload()),
+        EtherType::IPV6 => parse_ip6(eth.payload()),
+        _ => None,
+    }
+}
+
+/// A probe in an IPv6 packet (`ip` may run past its end): UDP right after
+/// the fixed header, its checksum right.
+fn parse_ip6(ip: &[u8]) -> Option<Probe> {
+    if ip.first()? >> 4 != 6 || ip.get(6)? != &17 {
         return None;
     }
-    parse_ip(eth.payload())
+    let total = 40 + usize::from(be16(ip, 4)?);
+    let ip = ip.get(..total)?;
+    let src = Ipv6Addr::from(<[u8; 16]>::try_from(&ip[8..24]).ok()?);
+    let dst = Ipv6Addr::from(<[u8; 16]>::try_from(&ip[24..40]).ok()?);
+    let seg = &ip[40..];
+    let pseudo = checksum::pseudo_header_v6(src, dst, 17, seg.len() as u32);
+    if seg.len() < 8 + PAYLOAD || checksum::combine(&[pseudo, checksum::sum(seg)]) != 0xffff {
+        return None;
+    }
+    let pl = &seg[8..8 + PAYLOAD];
+    if pl[..4] != MAGIC {
+        return None;
+    }
+    let u32_at = |i: usize| u32::from_be_bytes(pl[i..i + 4].try_into().unwrap_or_default());
+    let u64_at = |i: usize| u64::from_be_bytes(pl[i..i + 8].try_into().unwrap_or_default());
+    Some(Probe {
+        flow: u32_at(4),
+        seq: u64_at(8),
+        sent_ns: u64_at(16),
+        src: src.into(),
+        dst: dst.into(),
+        ip_len: total,
+    })
 }
 
 /// A probe in an IPv4 packet (`ip` may run past its end).
@@ -204,8 +299,8 @@ fn parse_ip(ip: &[u8]) -> Option<Probe> {
         flow: u32_at(4),
         seq: u64_at(8),
         sent_ns: u64_at(16),
-        src: Ipv4Addr::from(u32::from_be_bytes(ip[12..16].try_into().ok()?)),
-        dst: Ipv4Addr::from(u32::from_be_bytes(ip[16..20].try_into().ok()?)),
+        src: Ipv4Addr::from(u32::from_be_bytes(ip[12..16].try_into().ok()?)).into(),
+        dst: Ipv4Addr::from(u32::from_be_bytes(ip[16..20].try_into().ok()?)).into(),
         ip_len: total,
     })
 }
@@ -286,8 +381,46 @@ impl FlowRx {
 mod tests {
     use super::*;
 
-    const SUB: Ipv4Addr = Ipv4Addr::new(100, 64, 0, 7);
-    const HOST: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 2);
+    const SUB: IpAddr = IpAddr::V4(Ipv4Addr::new(100, 64, 0, 7));
+    const HOST: IpAddr = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 2));
+    const SUB6: IpAddr = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0x100, 0, 0, 0, 0, 7));
+    const HOST6: IpAddr = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0xc, 0, 0, 0, 0, 2));
+
+    /// An IPv6 probe goes in L2TP with PPP protocol 0x0057 and out as
+    /// plain IPv6, each parsed back; its UDP checksum is right (a wrong
+    /// one is no probe: the LNS delivered it damaged).
+    #[test]
+    fn an_ipv6_probe_survives_encapsulation_and_parsing() {
+        let o = Outer {
+            dst_mac: [2; 6],
+            src_mac: [4; 6],
+            src: Ipv4Addr::new(198, 51, 100, 2),
+            dst: Ipv4Addr::new(198, 51, 100, 1),
+            sport: 1701,
+            dport: 1701,
+        };
+        let l2tp = [0x00, 0x02, 0, 7, 0, 9, 0xff, 0x03, 0x00, 0x57];
+        let mut buf = [0u8; 2048];
+        let n = write_upstream(&mut buf, &o, &l2tp, 64, (SUB6, HOST6), (3, 41, 99));
+        assert_eq!(n, 14 + 20 + 8 + l2tp.len() + MIN_IP6, "at least 72 bytes");
+        let p = parse(&buf[..n], 1701).expect("a probe");
+        assert_eq!(
+            (p.flow, p.seq, p.sent_ns, p.src, p.dst, p.ip_len),
+            (3, 41, 99, SUB6, HOST6, MIN_IP6)
+        );
+        let n = write_downstream(&mut buf, ([1; 6], [2; 6]), 1500, (HOST6, SUB6), (5, 6, 7));
+        assert_eq!(buf[12..14], [0x86, 0xdd]);
+        let p = parse(&buf[..n], 1701).expect("a probe");
+        assert_eq!(
+            (p.flow, p.seq, p.ip_len, p.src, p.dst),
+            (5, 6, 1500, HOST6, SUB6)
+        );
+        buf[14 + 40 + 20] ^= 1;
+        assert_eq!(parse(&buf[..n], 1701), None, "a damaged probe");
+        for cut in 0..n {
+            assert_eq!(parse(&buf[..cut], 1701), None, "cut at {cut}");
+        }
+    }
 
     #[test]
     fn a_probe_survives_encapsulation_and_parsing() {

@@ -316,8 +316,39 @@ pub struct Subscriber {
     /// The L2TP data header and PPP framing that precede an IPv4 packet
     /// (the LNS's tunnel and session ids; RFC 2661 §3.1).
     pub l2tp: Vec<u8>,
+    /// The same before an IPv6 packet (PPP protocol 0x0057).
+    pub l2tp6: Vec<u8>,
     /// The largest IP packet the LNS takes from it (its LCP MRU).
     pub mru: u16,
+    /// Its IPv6 address (SLAAC from the LNS's Router Advertisement), with
+    /// `--ipv6`.
+    pub ipv6: Option<std::net::Ipv6Addr>,
+    /// The prefix DHCPv6 delegated to it, with `--ipv6`.
+    pub delegated: Option<lns_protocol::aaa::prefix::Ipv6Net>,
+}
+
+impl Subscriber {
+    /// The traffic generator's flows for it: its IPv4 address, or with
+    /// `ipv6` its IPv6 address and a host (::1) inside its delegated
+    /// prefix, as far as it has them.
+    pub fn flows(&self, ipv6: bool) -> Vec<crate::traffic::Flow> {
+        let flow = |addr: std::net::IpAddr, l2tp: &Vec<u8>| crate::traffic::Flow {
+            addr,
+            l2tp: l2tp.clone(),
+            mru: self.mru,
+        };
+        if !ipv6 {
+            return vec![flow(self.ipv4.into(), &self.l2tp)];
+        }
+        let behind = self
+            .delegated
+            .map(|p| std::net::Ipv6Addr::from(u128::from(p.addr) | 1));
+        [self.ipv6, behind]
+            .into_iter()
+            .flatten()
+            .map(|a| flow(a.into(), &self.l2tp6))
+            .collect()
+    }
 }
 
 /// Sessions brought up and held: pump it while they should stay up, then
@@ -516,9 +547,12 @@ impl Held {
 
     /// Subscribers up now, in subscriber-number order.
     pub fn subscribers(&self) -> Vec<Subscriber> {
-        // The smallest IPv4 packet, only to learn the framing before it.
+        // The smallest IPv4 and IPv6 packets, only to learn the framing
+        // before them.
         let mut ip = [0u8; 20];
         ip[0] = 0x45;
+        let mut ip6 = [0u8; 40];
+        ip6[0] = 0x60;
         let mut v: Vec<(u64, Subscriber)> = self
             .r
             .up
@@ -526,6 +560,8 @@ impl Held {
             .filter_map(|(k, (n, a))| {
                 let tx = self.r.lac.frame_ip(*k, &ip, None)?;
                 let l2tp = tx.payload[..tx.payload.len() - ip.len()].to_vec();
+                let tx6 = self.r.lac.frame_ip(*k, &ip6, None)?;
+                let l2tp6 = tx6.payload[..tx6.payload.len() - ip6.len()].to_vec();
                 Some((
                     *n,
                     Subscriber {
@@ -533,7 +569,10 @@ impl Held {
                         local: tx.local,
                         peer: tx.peer,
                         l2tp,
+                        l2tp6,
                         mru: self.r.lac.peer_mru(*k)?,
+                        ipv6: self.r.lac.ipv6_address(*k),
+                        delegated: self.r.lac.delegated_prefix(*k),
                     },
                 ))
             })

@@ -32,7 +32,7 @@ use lns_dataplane::loader::abi::Config;
 use lns_dataplane::loader::{AttachMode, Side, Steering};
 use lns_dataplane::xsk::{self, Sockets, XskConfig};
 use serde::Serialize;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -103,6 +103,8 @@ pub struct Opts {
     /// The core host's address: upstream probes go to it, downstream come
     /// from it; the core side receives packets sent to it.
     pub core_host: Ipv4Addr,
+    /// Its IPv6 address, for the flows to subscribers' IPv6 addresses.
+    pub core_host6: Option<Ipv6Addr>,
     /// The LNS's address on the core network (its MAC is the downstream
     /// next hop).
     pub core_gateway: Ipv4Addr,
@@ -180,7 +182,7 @@ pub struct Direction {
 #[derive(Debug, Clone, Serialize)]
 pub struct LossySession {
     /// The subscriber's address.
-    pub address: Ipv4Addr,
+    pub address: IpAddr,
     /// Probes sent.
     pub sent: u64,
     /// Distinct probes received.
@@ -190,7 +192,9 @@ pub struct LossySession {
 /// The whole run.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Report {
-    /// Sessions carrying traffic.
+    /// Flows carrying traffic: one per subscriber address probed (a
+    /// session has one; with `--ipv6`, its address and one in its
+    /// delegated prefix).
     pub sessions: u64,
     /// Seconds of sending.
     pub seconds: f64,
@@ -206,12 +210,15 @@ pub struct Report {
     pub foreign: u64,
 }
 
-/// One session as the generator sends it.
+/// One session's address as the generator sends to and from it (a
+/// session may have several: its IPv4 address, its IPv6 one, one in its
+/// delegated prefix).
 #[derive(Debug, Clone)]
 pub struct Flow {
-    /// The subscriber's address.
-    pub ipv4: Ipv4Addr,
-    /// The L2TP data header and PPP framing for it.
+    /// The subscriber's address (or a host's behind it).
+    pub addr: IpAddr,
+    /// The L2TP data header and PPP framing for it (PPP's protocol is
+    /// the address's family's).
     pub l2tp: Vec<u8>,
     /// The LNS's MRU for it: no upstream probe is bigger.
     pub mru: u16,
@@ -251,13 +258,13 @@ enum Gen {
     Up {
         outer: Outer,
         flows: Arc<Vec<Flow>>,
-        host: Ipv4Addr,
+        host: Hosts,
     },
     /// Plain IP toward the LNS's core side.
     Down {
         macs: ([u8; 6], [u8; 6]),
         flows: Arc<Vec<Flow>>,
-        host: Ipv4Addr,
+        host: Hosts,
     },
 }
 
@@ -282,7 +289,7 @@ impl Gen {
                     outer,
                     &f.l2tp,
                     size,
-                    (f.ipv4, *host),
+                    (f.addr, host.of(f.addr)),
                     (flow as u32, seq, ts),
                 )
             }
@@ -290,7 +297,7 @@ impl Gen {
                 out,
                 *macs,
                 size,
-                (*host, flows[flow].ipv4),
+                (host.of(flows[flow].addr), flows[flow].addr),
                 (flow as u32, seq, ts),
             ),
         }
@@ -301,7 +308,7 @@ impl Gen {
 #[derive(Debug, Clone)]
 struct Expect {
     flows: Arc<Vec<Flow>>,
-    host: Ipv4Addr,
+    host: Hosts,
     /// Probes arrive at the core (to the host) or at the LAC.
     at_core: bool,
     l2tp_port: u16,
@@ -310,12 +317,29 @@ struct Expect {
 impl Expect {
     fn matches(&self, p: &probe::Probe) -> Option<usize> {
         let f = self.flows.get(p.flow as usize)?;
+        let host = self.host.of(f.addr);
         let ok = if self.at_core {
-            p.src == f.ipv4 && p.dst == self.host
+            p.src == f.addr && p.dst == host
         } else {
-            p.src == self.host && p.dst == f.ipv4
+            p.src == host && p.dst == f.addr
         };
         ok.then_some(p.flow as usize)
+    }
+}
+
+/// The core host's addresses: the one of a flow's family talks to it.
+#[derive(Debug, Clone, Copy)]
+struct Hosts {
+    v4: Ipv4Addr,
+    v6: Option<Ipv6Addr>,
+}
+
+impl Hosts {
+    fn of(&self, flow: IpAddr) -> IpAddr {
+        match (flow, self.v6) {
+            (IpAddr::V6(_), Some(h)) => h.into(),
+            _ => self.v4.into(),
+        }
     }
 }
 
@@ -377,7 +401,7 @@ struct SidePlan {
     /// Our L2TP address and port (access side).
     lac: Option<(Ipv4Addr, u16)>,
     /// Addresses received on the core side.
-    steer: Vec<Ipv4Addr>,
+    steer: Vec<IpAddr>,
     lowest: AttachMode,
     /// The generator (its MACs are filled in on the thread).
     generator: Gen,
@@ -419,8 +443,25 @@ fn side(
                 switched: false,
             })
             .map_err(|e| e.to_string())?;
-        let pools: Vec<(Ipv4Addr, u8)> = plan.steer.iter().map(|a| (*a, 32)).collect();
-        steer.set_pools(&pools, &[]).map_err(|e| e.to_string())?;
+        let pools: Vec<(Ipv4Addr, u8)> = plan
+            .steer
+            .iter()
+            .filter_map(|a| match a {
+                IpAddr::V4(a) => Some((*a, 32)),
+                IpAddr::V6(_) => None,
+            })
+            .collect();
+        let pools6: Vec<(Ipv6Addr, u8)> = plan
+            .steer
+            .iter()
+            .filter_map(|a| match a {
+                IpAddr::V6(a) => Some((*a, 128)),
+                IpAddr::V4(_) => None,
+            })
+            .collect();
+        steer
+            .set_pools(&pools, &pools6)
+            .map_err(|e| e.to_string())?;
         let mode = steer.attach(ix, plan.lowest).map_err(|e| {
             if plan.lowest == AttachMode::Generic {
                 format!("{what} interface {dev}: XDP cannot attach: {e}")
@@ -609,7 +650,7 @@ fn direction(
         d.sessions_with_loss += u64::from(lost > 0);
         if lost > 0 && d.lossy_sessions.len() < 20 {
             d.lossy_sessions.push(LossySession {
-                address: flow.ipv4,
+                address: flow.addr,
                 sent: *s,
                 received: f.unique,
             });
@@ -648,7 +689,7 @@ pub fn run(
         return Err(format!(
             "--size: {}-byte packets are bigger than the LNS's MRU for {} ({}): choose smaller sizes",
             o.mix.max(),
-            f.ipv4,
+            f.addr,
             f.mru
         ));
     }
@@ -663,7 +704,13 @@ pub fn run(
         sport: tunnel.local.port(),
         dport: lns_port,
     };
-    let host = o.core_host;
+    if o.core_host6.is_none() && flows.iter().any(|f| f.addr.is_ipv6()) {
+        return Err("IPv6 flows need the core host's IPv6 address (--core-host6)".into());
+    }
+    let host = Hosts {
+        v4: o.core_host,
+        v6: o.core_host6,
+    };
     let access = SidePlan {
         port: o.access.clone(),
         access_side: true,
@@ -687,8 +734,9 @@ pub fn run(
         mix: o.mix.clone(),
         live: live[0].clone(),
     };
-    let mut steer = vec![host];
-    steer.extend(&o.core_extra);
+    let mut steer: Vec<IpAddr> = vec![o.core_host.into()];
+    steer.extend(o.core_host6.map(IpAddr::V6));
+    steer.extend(o.core_extra.iter().map(|a| IpAddr::V4(*a)));
     let core = SidePlan {
         port: o.core.clone(),
         access_side: false,
@@ -803,7 +851,16 @@ pub fn run(
     Ok(Report {
         sessions: flows.len() as u64,
         seconds: secs,
-        sizes: o.mix.0.clone(),
+        // An IPv6 probe is at least 72 bytes (its header is 20 longer).
+        sizes: o
+            .mix
+            .0
+            .iter()
+            .map(|&n| match flows.first().map(|f| f.addr.is_ipv6()) {
+                Some(true) => n.max(probe::MIN_IP6),
+                _ => n.max(probe::MIN_IP),
+            })
+            .collect(),
         up: if o.directions.up() {
             Some(direction(a, c, &flows, secs, o.rate))
         } else {
@@ -829,7 +886,7 @@ pub fn print_direction(name: &str, d: &Direction) {
         d.sent, d.tx_mpps, d.received, d.rx_mpps, d.rx_gbps
     );
     println!(
-        "  lost {} ({:.4}%, {} sessions), duplicates {}, reordered {}, misdelivered {}",
+        "  lost {} ({:.4}%, {} flows), duplicates {}, reordered {}, misdelivered {}",
         d.lost,
         if d.sent > 0 {
             d.lost as f64 * 100.0 / d.sent as f64
@@ -866,7 +923,7 @@ pub fn print_direction(name: &str, d: &Direction) {
 /// Prints the report for people.
 pub fn print(r: &Report) {
     println!(
-        "traffic: {} sessions, {:.1} s, IP sizes {:?}, XDP {} (access) / {} (core)",
+        "traffic: {} flows, {:.1} s, IP sizes {:?}, XDP {} (access) / {} (core)",
         r.sessions, r.seconds, r.sizes, r.attach.0, r.attach.1
     );
     if let Some(d) = &r.up {

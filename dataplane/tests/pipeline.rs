@@ -925,7 +925,13 @@ fn a_lac_over_ipv6_both_ways() {
         .unwrap();
     let r = lab.w.reader();
     let mut p = Pipeline::new(&r, 0, env()).unwrap();
-    let (lns, lac) = (LNS6.octets(), LAC6.octets());
+    let cat = |a: std::net::Ipv6Addr, b: std::net::Ipv6Addr| {
+        let mut x = [0u8; 32];
+        x[..16].copy_from_slice(&a.octets());
+        x[16..].copy_from_slice(&b.octets());
+        x
+    };
+    let (to_lns, to_lac) = (cat(LAC6, LNS6), cat(LNS6, LAC6));
 
     // Upstream.
     let inner = ipv4(sub(3), HOST, 64, 84);
@@ -933,7 +939,7 @@ fn a_lac_over_ipv6_both_ways() {
     let frame = || {
         let mut buf = vec![0u8; 2048];
         buf[256..256 + inner.len()].copy_from_slice(&inner);
-        let (s, l) = encap(t.as_ref().with_addresses(&lac, &lns), &mut buf, 256, 84, 0).unwrap();
+        let (s, l) = encap(t.as_ref().with_addresses(&to_lns), &mut buf, 256, 84, 0).unwrap();
         (buf, s, l)
     };
     let (mut buf, s, l) = frame();
@@ -970,14 +976,7 @@ fn a_lac_over_ipv6_both_ways() {
     let mut expect = vec![0u8; 512];
     expect[256..356].copy_from_slice(&hop_spent(&inner));
     let t = Template::new(&outer6(3, true));
-    let (es, el) = encap(
-        t.as_ref().with_addresses(&lns, &lac),
-        &mut expect,
-        256,
-        100,
-        0,
-    )
-    .unwrap();
+    let (es, el) = encap(t.as_ref().with_addresses(&to_lac), &mut expect, 256, 100, 0).unwrap();
     assert_eq!(&buf[os..os + ol], &expect[es..es + el]);
     let f = &buf[os..os + ol];
     let seg = &f[14 + 40..];

@@ -684,9 +684,11 @@ fn dual_stack(access6: bool) {
     });
     let mut want = vec![0u8; 256 + inner.len()];
     want[256..].copy_from_slice(&inner);
-    let (src6, dst6) = (ACCESS_LNS6.octets(), ACCESS_LAC6.octets());
+    let mut addrs = [0u8; 32];
+    addrs[..16].copy_from_slice(&ACCESS_LNS6.octets());
+    addrs[16..].copy_from_slice(&ACCESS_LAC6.octets());
     let t = match access6 {
-        true => t.as_ref().with_addresses(&src6, &dst6),
+        true => t.as_ref().with_addresses(&addrs),
         false => t.as_ref(),
     };
     let (ws, wl) = encap(t, &mut want, 256, inner.len(), 0).unwrap();

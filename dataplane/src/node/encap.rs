@@ -90,6 +90,8 @@ pub struct Template {
     /// 0. IPv6: the next-hop record holding our address (see
     /// [`Template::with_source_hop`]).
     ip_sum: u16,
+    /// The outer header is IPv6.
+    v6: bool,
 }
 
 impl Template {
@@ -160,6 +162,7 @@ impl Template {
             ns: ns as u8,
             ppp_proto: ppp_proto as u8,
             ip_sum,
+            v6,
         }
     }
 
@@ -175,8 +178,7 @@ impl Template {
 
     /// Whether the outer header is IPv6.
     pub fn is_v6(&self) -> bool {
-        let ip = usize::from(self.ip);
-        self.bytes[ip - 2..ip] == [0x86, 0xdd]
+        self.v6
     }
 
     /// The template where it lies, for [`encap`] and `switch::rewrite`.
@@ -184,14 +186,13 @@ impl Template {
     pub fn as_ref(&self) -> TemplateRef<'_> {
         TemplateRef {
             bytes: &self.bytes,
-            from: 0,
+            from: if self.v6 { V6_FLAG } else { 0 },
             len: self.len,
             ip: self.ip,
             udp: self.udp,
             ns: self.ns,
             ppp_proto: self.ppp_proto,
             ip_sum: self.ip_sum,
-            v6: self.is_v6(),
             addrs: None,
         }
     }
@@ -234,7 +235,9 @@ impl Template {
     pub fn to_bytes(&self) -> [u8; TEMPLATE_BYTES] {
         let mut b = [0u8; TEMPLATE_BYTES];
         b[..MAX_TEMPLATE].copy_from_slice(&self.bytes);
-        b[60..65].copy_from_slice(&[self.len, self.ip, self.udp, self.ns, self.ppp_proto]);
+        // The IP header's offset is below 128: its top bit says IPv6.
+        let ip = self.ip | if self.is_v6() { V6_FLAG } else { 0 };
+        b[60..65].copy_from_slice(&[self.len, ip, self.udp, self.ns, self.ppp_proto]);
         b[65..67].copy_from_slice(&self.ip_sum.to_le_bytes());
         b
     }
@@ -254,6 +257,7 @@ impl Template {
             ns: r.ns,
             ppp_proto: r.ppp_proto,
             ip_sum: r.ip_sum,
+            v6: r.is_v6(),
         })
     }
 }
@@ -268,7 +272,8 @@ pub struct TemplateRef<'a> {
     /// The template's bytes from `from` on.
     bytes: &'a [u8],
     /// Where `bytes` starts in the template: 0, or 12 when the Ethernet
-    /// addresses are not kept (the frame's are left as they are).
+    /// addresses are not kept (the frame's are left as they are); its top
+    /// bit ([`V6_FLAG`]) set when the outer header is IPv6.
     from: u8,
     len: u8,
     ip: u8,
@@ -276,10 +281,10 @@ pub struct TemplateRef<'a> {
     ns: u8,
     ppp_proto: u8,
     ip_sum: u16,
-    /// The outer header is IPv6.
-    v6: bool,
-    /// IPv6: our address and the LAC's, for the frames it writes.
-    addrs: Option<(&'a [u8; 16], &'a [u8; 16])>,
+    /// IPv6: our address then the LAC's, for the frames it writes. (Kept
+    /// to a pointer, and the family to `from`'s top bit: a worker passes
+    /// this around for every packet.)
+    addrs: Option<&'a [u8; 32]>,
 }
 
 impl<'a> From<&'a Template> for TemplateRef<'a> {
@@ -298,9 +303,7 @@ impl<'a> TemplateRef<'a> {
     pub fn stored(b: &'a [u8], from: usize) -> Option<TemplateRef<'a>> {
         let meta = b.get(MAX_TEMPLATE.checked_sub(from)?..TEMPLATE_BYTES - from)?;
         let [len, ip, udp, ns, ppp_proto, s0, s1] = <[u8; 7]>::try_from(meta).ok()?;
-        // The EtherType in front of the IP header says the family.
-        let v6 = usize::from(ip) >= from + 2
-            && b.get(usize::from(ip) - 2 - from..usize::from(ip) - from) == Some(&[0x86, 0xdd][..]);
+        let (v6, ip) = (ip & V6_FLAG != 0, ip & !V6_FLAG);
         let (ip_len, gap) = if v6 { (40, V6_ADDRESSES) } else { (20, 0) };
         let fits = |at: u8, n: u8| u16::from(at) + u16::from(n) <= u16::from(len);
         // UDP, then the 6-byte L2TP data header (Ns and Nr inside it when
@@ -318,14 +321,13 @@ impl<'a> TemplateRef<'a> {
                 || (u16::from(ns) >= u16::from(udp) + 8 + 6 && u16::from(ns) + 2 <= l2tp_end));
         ok.then_some(TemplateRef {
             bytes: &b[..MAX_TEMPLATE - from],
-            from: from as u8,
+            from: from as u8 | if v6 { V6_FLAG } else { 0 },
             len,
             ip,
             udp,
             ns,
             ppp_proto,
             ip_sum: u16::from_le_bytes([s0, s1]),
-            v6,
             addrs: None,
         })
     }
@@ -334,7 +336,7 @@ impl<'a> TemplateRef<'a> {
     /// [`TemplateRef::with_addresses`].
     #[inline(always)]
     pub fn is_v6(&self) -> bool {
-        self.v6
+        self.from & V6_FLAG != 0
     }
 
     /// The next-hop record holding our IPv6 address (IPv6 only).
@@ -344,13 +346,13 @@ impl<'a> TemplateRef<'a> {
     }
 
     /// The IPv6 addresses for the frames this template writes: ours (from
-    /// [`TemplateRef::source_hop`]'s record) and the LAC's (the session's
-    /// peer). Without them an IPv6 template writes nothing
+    /// [`TemplateRef::source_hop`]'s record), then the LAC's (the
+    /// session's peer). Without them an IPv6 template writes nothing
     /// (`no_next_hop`).
     #[inline(always)]
-    pub fn with_addresses(self, src: &'a [u8; 16], dst: &'a [u8; 16]) -> TemplateRef<'a> {
+    pub fn with_addresses(self, addrs: &'a [u8; 32]) -> TemplateRef<'a> {
         TemplateRef {
-            addrs: Some((src, dst)),
+            addrs: Some(addrs),
             ..self
         }
     }
@@ -403,7 +405,7 @@ impl<'a> TemplateRef<'a> {
         let old = u16::from_be_bytes([frame[at], frame[at + 1]]);
         frame[at..at + 2].copy_from_slice(&ns.to_be_bytes());
         let c = usize::from(self.udp) + 6;
-        if self.v6
+        if self.is_v6()
             && let Some(b) = frame.get_mut(c..c + 2)
         {
             let sum = checksum::update(u16::from_be_bytes([b[0], b[1]]), old, ns);
@@ -417,11 +419,15 @@ impl<'a> TemplateRef<'a> {
     /// its UDP checksum (RFC 8200 §8.1: required), over the pseudo-header,
     /// the UDP header and all that follows. Nothing to do over IPv4 (the
     /// UDP checksum is 0, RFC 768).
-    #[inline]
+    #[inline(always)]
     pub fn seal(&self, frame: &mut [u8]) {
-        if !self.v6 {
-            return;
+        if self.is_v6() {
+            self.seal6(frame);
         }
+    }
+
+    #[inline(never)]
+    fn seal6(&self, frame: &mut [u8]) {
         let (ip, udp) = (usize::from(self.ip), usize::from(self.udp));
         let (Some(addrs), Some(seg)) = (frame.get(ip + 8..ip + 40), frame.get(udp..)) else {
             return;
@@ -433,6 +439,10 @@ impl<'a> TemplateRef<'a> {
         frame[udp + 6..udp + 8].copy_from_slice(&sum.to_be_bytes());
     }
 }
+
+/// In [`Template::to_bytes`]'s IP-offset byte: the outer header is IPv6
+/// (read with one mask per packet, not from the EtherType).
+const V6_FLAG: u8 = 0x80;
 
 /// Size of [`Template::to_bytes`].
 pub const TEMPLATE_BYTES: usize = MAX_TEMPLATE + 7;
@@ -456,7 +466,7 @@ impl TemplateRef<'_> {
     /// [`TemplateRef::header_len`], which both cover every patched field.
     #[inline(always)]
     pub(crate) fn write_outer(&self, frame: &mut [u8], hl: usize, ns: u16) -> Result<(), Drop> {
-        if self.v6 {
+        if self.is_v6() {
             return self.write_outer6(frame, hl, ns);
         }
         let from = usize::from(self.from);
@@ -481,18 +491,17 @@ impl TemplateRef<'_> {
     /// the addresses put back after the header's first 8, then the payload
     /// length and the UDP length. The checksum waits for
     /// [`TemplateRef::seal`].
-    #[inline]
+    #[inline(never)]
     fn write_outer6(&self, frame: &mut [u8], hl: usize, ns: u16) -> Result<(), Drop> {
-        let Some((src, dst)) = self.addrs else {
+        let Some(addrs) = self.addrs else {
             return Err(Drop::NoNextHop);
         };
-        let from = usize::from(self.from);
+        let from = usize::from(self.from & !V6_FLAG);
         let ip = usize::from(self.ip);
         let udp = usize::from(self.udp);
         let a = ip + 8;
         frame[from..a].copy_from_slice(&self.bytes[..a - from]);
-        frame[a..a + 16].copy_from_slice(src);
-        frame[a + 16..a + V6_ADDRESSES].copy_from_slice(dst);
+        frame[a..a + V6_ADDRESSES].copy_from_slice(addrs);
         frame[a + V6_ADDRESSES..hl]
             .copy_from_slice(&self.bytes[a - from..hl - V6_ADDRESSES - from]);
         let payload = u16::try_from(frame.len() - ip - 40).map_err(|_| Drop::TooBig)?;
@@ -694,6 +703,13 @@ mod tests {
     const LNS6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 1, 0, 0, 0, 1);
     const LAC6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 1, 0, 0, 0, 2);
 
+    fn both(src: Ipv6Addr, dst: Ipv6Addr) -> [u8; 32] {
+        let mut a = [0u8; 32];
+        a[..16].copy_from_slice(&src.octets());
+        a[16..].copy_from_slice(&dst.octets());
+        a
+    }
+
     fn outer6(vlan: Option<u16>, sequencing: bool) -> Outer {
         Outer {
             src: LNS6.into(),
@@ -717,7 +733,8 @@ mod tests {
         assert_eq!(t.len(), 14 + 40 + 8 + 6 + 4);
         assert_eq!(t.overhead(), overhead6(false, false));
         let (src, dst) = (LNS6.octets(), LAC6.octets());
-        let r = t.as_ref().with_addresses(&src, &dst);
+        let addrs = both(LNS6, LAC6);
+        let r = t.as_ref().with_addresses(&addrs);
         assert_eq!(r.source_hop(), 9);
         let mut buf = vec![0u8; 192];
         let pkt = inner();
@@ -745,8 +762,8 @@ mod tests {
     #[test]
     fn ipv6_outer_keeps_its_checksum_through_ns_for_every_length() {
         let t = Template::new(&outer6(Some(42), true));
-        let (src, dst) = (LNS6.octets(), LAC6.octets());
-        let r = t.as_ref().with_addresses(&src, &dst);
+        let addrs = both(LNS6, LAC6);
+        let r = t.as_ref().with_addresses(&addrs);
         let mut buf = vec![0u8; 1700];
         for (len, ns) in [
             (20usize, 0u16),

@@ -350,8 +350,8 @@ impl<'a> Pipeline<'a> {
         if m.peer != f.peer() {
             return self.drop(Drop::SwitchWrongPeer, Some(f));
         }
-        let mut src = [0; 16];
-        let t = match self.template_of(f, &mut src) {
+        let mut addrs = [0; 32];
+        let t = match self.template_of(f, &mut addrs) {
             Ok(t) => t,
             Err(x) => return self.no_template(x, f),
         };
@@ -583,8 +583,8 @@ impl<'a> Pipeline<'a> {
     /// it fits, else fragmented or refused with an ICMP error to `sender`.
     #[inline]
     fn deliver(&mut self, buf: &mut [u8], to: &Found, p: &ToSubscriber, sender: Sender) -> Out {
-        let mut src = [0; 16];
-        let t = match self.template_of(to, &mut src) {
+        let mut addrs = [0; 32];
+        let t = match self.template_of(to, &mut addrs) {
             Ok(t) => t,
             Err(x) => return self.no_template(x, to),
         };
@@ -644,8 +644,8 @@ impl<'a> Pipeline<'a> {
                 Out::Core(s, n)
             }
             (Ok((s, n)), Sender::Subscriber(from)) => {
-                let mut src = [0; 16];
-                match self.template_of(from, &mut src) {
+                let mut addrs = [0; 32];
+                match self.template_of(from, &mut addrs) {
                     Ok(t) => {
                         self.local.add(Counter::IcmpTooBig, 1);
                         self.encap_for(buf, from, t, s + 14, n - 14)
@@ -702,8 +702,8 @@ impl<'a> Pipeline<'a> {
     }
 
     fn fragment_out(&mut self, buf: &mut [u8], to: &Found, start: usize, len: usize) -> Out {
-        let mut src = [0; 16];
-        let t = match self.template_of(to, &mut src) {
+        let mut addrs = [0; 32];
+        let t = match self.template_of(to, &mut addrs) {
             Ok(t) => t,
             Err(x) => return self.no_template(x, to),
         };
@@ -740,7 +740,7 @@ impl<'a> Pipeline<'a> {
     }
 
     /// `f`'s template, with the addresses an IPv6 one writes: ours, from
-    /// the next-hop record it names (copied into `src`), and its LAC's.
+    /// the next-hop record it names, and its LAC's (copied into `addrs`).
     /// A damaged slot's template is no session to send to
     /// (`unknown_session`); our IPv6 address not written yet is a next hop
     /// not resolved (`no_next_hop`).
@@ -748,14 +748,24 @@ impl<'a> Pipeline<'a> {
     fn template_of<'f>(
         &self,
         f: &'f Found,
-        src: &'f mut [u8; 16],
+        addrs: &'f mut [u8; 32],
     ) -> Result<TemplateRef<'f>, Drop> {
         let t = f.template().ok_or(Drop::UnknownSession)?;
         if !t.is_v6() {
             return Ok(t);
         }
-        *src = self.table.source6(t.source_hop()).ok_or(Drop::NoNextHop)?;
-        Ok(t.with_addresses(src, f.peer_octets()))
+        self.addresses6(t, f, addrs)?;
+        Ok(t.with_addresses(addrs))
+    }
+
+    /// Our address (from `t`'s source record) and `f`'s LAC's, into
+    /// `addrs`: out of the IPv4 path's way.
+    #[inline(never)]
+    fn addresses6(&self, t: TemplateRef<'_>, f: &Found, addrs: &mut [u8; 32]) -> Result<(), Drop> {
+        let src = self.table.source6(t.source_hop()).ok_or(Drop::NoNextHop)?;
+        addrs[..16].copy_from_slice(&src);
+        addrs[16..].copy_from_slice(f.peer_octets());
+        Ok(())
     }
 
     /// The encapsulation itself: template, Ns, the LAC's MACs.
