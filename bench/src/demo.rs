@@ -549,9 +549,11 @@ pub fn run(o: &Opts) -> Result<Report, String> {
         let mut bare = start_dataplane(&lab, &dp_bin, &bare_args, "lns-dataplane-bare")?;
         let b = traffic::run(&cap, tunnel, flows, |t| held.pump(t))?;
         bare.stop(Duration::from_secs(5));
+        let sizes = l2tp.sizes.clone();
         let (lu, bu) = (l2tp.up.unwrap_or_default(), b.up.unwrap_or_default());
         Some(Capacity {
-            sizes: cap.mix.0.clone(),
+            // As sent: an IPv6 probe is at least 72 bytes.
+            sizes,
             down_mpps: down.rx_mpps,
             l2tp_mpps: lu.rx_mpps,
             bare_mpps: bu.rx_mpps,

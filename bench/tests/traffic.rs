@@ -123,6 +123,73 @@ fn the_demo_brings_up_sessions_and_counts_every_probe() {
     assert_nothing_left(child.pid());
 }
 
+/// `demo --ipv6`: dual-stack subscribers, each with a /64 by RA and a /56
+/// by DHCPv6-PD, and IPv6 probes both ways to each one's address and to a
+/// host inside its delegated prefix: every one counted, by the LNS too.
+#[test]
+fn the_demo_sends_ipv6_to_each_subscriber_and_into_its_delegated_prefix() {
+    if !root_or_skip() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("lns-bench-demo6-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("demo.json");
+    let mut c = Command::new(BENCH);
+    c.args([
+        "demo",
+        "--ipv6",
+        "--sessions",
+        "20",
+        "--setup-rate",
+        "200",
+        "--rate",
+        "2000",
+        "--duration",
+        "2",
+        "--capacity",
+        "0",
+        "--json",
+    ])
+    .arg(&out);
+    let mut child = Proc::spawn("demo6", c);
+    let status = child.wait_status(Duration::from_secs(120));
+    let text = child.log();
+    assert!(status.is_some_and(|s| s.success()), "{text}");
+    let j = json(&out);
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    let s = &j["sessions"];
+    assert_eq!(u(&s["up"]), 20, "{text}");
+    assert_eq!(u(&s["ipv6_prefixes"]), 20, "{text}");
+    assert_eq!(u(&s["delegated_prefixes"]), 20, "{text}");
+    let t = &j["traffic"];
+    assert_eq!(u(&t["sessions"]), 40, "two flows a subscriber: {text}");
+    assert_eq!(
+        t["sizes"],
+        serde_json::json!([72]),
+        "the smallest IPv6 probe"
+    );
+    assert_exact(&t["up"], &text);
+    assert_exact(&t["down"], &text);
+    assert_eq!(
+        counter(&j["lns_counters"], "upstream_packets"),
+        u(&t["up"]["sent"]),
+        "{text}"
+    );
+    assert_eq!(
+        counter(&j["lns_counters"], "downstream_packets"),
+        u(&t["down"]["sent"]),
+        "{text}"
+    );
+    assert_eq!(
+        counter(&j["lns_counters"], "upstream_bytes"),
+        72 * u(&t["up"]["sent"]),
+        "{text}"
+    );
+    assert!(j["lns_drops"].as_array().unwrap().is_empty(), "{text}");
+    assert_nothing_left(child.pid());
+}
+
 /// Nothing of demo `pid` is left: namespaces, table, directory, processes.
 fn assert_nothing_left(pid: u32) {
     let out = |program: &str, args: &[&str]| {
