@@ -483,8 +483,8 @@ pub fn run(o: &Opts) -> Result<Report, String> {
         return Err(format!("no session came up; lnsd's log:\n{}", lnsd.log()));
     }
     let tunnel = Tunnel {
-        local: SocketAddrV4::new(LAC, 1701),
-        peer: SocketAddrV4::new(LNS, 1701),
+        local: SocketAddrV4::new(LAC, 1701).into(),
+        peer: SocketAddrV4::new(LNS, 1701).into(),
     };
     let flows: Vec<Flow> = subs.iter().flat_map(|s| s.flows(o.ipv6)).collect();
     if o.ipv6 {

@@ -111,8 +111,8 @@ fn write(
     let outer = Outer {
         dst_mac: o.lns_mac,
         src_mac: o.lac_mac,
-        src: lac.0,
-        dst: lns.0,
+        src: lac.0.into(),
+        dst: lns.0.into(),
         sport: lac.1,
         dport: lns.1,
     };

@@ -51,7 +51,8 @@ usage:
       reordering and one-way latency per direction. With --ipv6 the probes
       are IPv6, to and from each subscriber's SLAAC address and a host
       (::1) inside its delegated prefix, and --core-host6 is the core
-      host's IPv6 address.
+      host's IPv6 address. --lns and --local may be IPv6 addresses: the
+      L2TP itself then runs over IPv6 (UDP checksummed).
 
   lns-bench export --dir DIR [SESSION_OPTIONS] [--hold SECS] [--size ...]
          [--core-host ADDR] [--lns-mac MAC] [--lac-mac MAC] [--core-mac MAC]
@@ -375,9 +376,12 @@ fn traffic_cmd(cli: Cli) -> Result<(), String> {
         held.finish(&so, false)?;
         return Err(no_session(so.lns));
     };
-    let (SocketAddr::V4(local), SocketAddr::V4(peer)) = (first.local, first.peer) else {
-        return Err("the traffic generator sends L2TP over IPv4 only".into());
-    };
+    let (local, peer) = (first.local, first.peer);
+    if local.is_ipv4() != peer.is_ipv4() {
+        return Err(format!(
+            "--local {local} and --lns {peer}: not of one family"
+        ));
+    }
     let flows: Vec<traffic::Flow> = subs.iter().flat_map(|s| s.flows(so.ipv6)).collect();
     let tr = traffic::run(&t, traffic::Tunnel { local, peer }, flows, |until| {
         held.pump(until)

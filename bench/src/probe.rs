@@ -131,28 +131,29 @@ fn write_any(
 ) -> usize {
     match (src, dst) {
         (IpAddr::V4(s), IpAddr::V4(d)) => write_ip(out, len, s, d, sport, p),
-        (s, d) => write_ip6(out, len, v6(s), v6(d), sport, p),
+        (s, d) => write_ip6(out, len, v6_of(s), v6_of(d), sport, p),
     }
 }
 
-fn v6(a: IpAddr) -> Ipv6Addr {
+fn v6_of(a: IpAddr) -> Ipv6Addr {
     match a {
         IpAddr::V4(a) => a.to_ipv6_mapped(),
         IpAddr::V6(a) => a,
     }
 }
 
-/// Ethernet + IPv4 + UDP around an L2TP payload, as the LAC sends it.
+/// Ethernet + IPv4 or IPv6 + UDP around an L2TP payload, as the LAC
+/// sends it.
 #[derive(Debug, Clone)]
 pub struct Outer {
     /// Next hop toward the LNS.
     pub dst_mac: [u8; 6],
     /// Our interface.
     pub src_mac: [u8; 6],
-    /// LAC address.
-    pub src: Ipv4Addr,
+    /// LAC address (of the same family as `dst`).
+    pub src: IpAddr,
     /// LNS address.
-    pub dst: Ipv4Addr,
+    pub dst: IpAddr,
     /// LAC port.
     pub sport: u16,
     /// LNS port.
@@ -167,9 +168,10 @@ pub fn write_eth(out: &mut [u8], dst: [u8; 6], src: [u8; 6]) -> usize {
     14
 }
 
-/// Writes a whole upstream frame: Ethernet, IPv4, UDP, then `l2tp` (the
-/// session's L2TP data header and PPP framing, from the LAC), then a probe
-/// of `ip_len` bytes. Returns the frame length.
+/// Writes a whole upstream frame: Ethernet, IPv4 or IPv6, UDP (over IPv6
+/// with its checksum, RFC 8200 §8.1), then `l2tp` (the session's L2TP
+/// data header and PPP framing, from the LAC), then a probe of `ip_len`
+/// bytes. Returns the frame length.
 pub fn write_upstream(
     out: &mut [u8],
     o: &Outer,
@@ -180,7 +182,8 @@ pub fn write_upstream(
 ) -> usize {
     let e = write_eth(out, o.dst_mac, o.src_mac);
     let ip = e;
-    let udp = ip + 20;
+    let v6 = o.dst.is_ipv6();
+    let udp = ip + if v6 { 40 } else { 20 };
     let l = udp + 8;
     out[l..l + l2tp.len()].copy_from_slice(l2tp);
     let n = write_any(
@@ -192,17 +195,36 @@ pub fn write_upstream(
         p,
     );
     let udp_len = 8 + l2tp.len() + n;
-    out[ip..ip + 12].copy_from_slice(&[0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 17, 0, 0]);
-    out[ip + 2..ip + 4].copy_from_slice(&((20 + udp_len) as u16).to_be_bytes());
-    out[ip + 12..ip + 16].copy_from_slice(&o.src.octets());
-    out[ip + 16..ip + 20].copy_from_slice(&o.dst.octets());
-    let c = !checksum::sum(&out[ip..ip + 20]);
-    out[ip + 10..ip + 12].copy_from_slice(&c.to_be_bytes());
     out[udp..udp + 2].copy_from_slice(&o.sport.to_be_bytes());
     out[udp + 2..udp + 4].copy_from_slice(&o.dport.to_be_bytes());
     out[udp + 4..udp + 6].copy_from_slice(&(udp_len as u16).to_be_bytes());
     out[udp + 6..udp + 8].fill(0);
+    if v6 {
+        let (src, dst) = (v6_of(o.src), v6_of(o.dst));
+        out[12..14].copy_from_slice(&0x86ddu16.to_be_bytes());
+        out[ip..ip + 8].copy_from_slice(&[0x60, 0, 0, 0, 0, 0, 17, 64]);
+        out[ip + 4..ip + 6].copy_from_slice(&(udp_len as u16).to_be_bytes());
+        out[ip + 8..ip + 24].copy_from_slice(&src.octets());
+        out[ip + 24..ip + 40].copy_from_slice(&dst.octets());
+        let pseudo = checksum::pseudo_header_v6(src, dst, 17, udp_len as u32);
+        let c = !checksum::combine(&[pseudo, checksum::sum(&out[udp..udp + udp_len])]);
+        out[udp + 6..udp + 8].copy_from_slice(&(if c == 0 { 0xffff } else { c }).to_be_bytes());
+        return udp + udp_len;
+    }
+    out[ip..ip + 12].copy_from_slice(&[0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 17, 0, 0]);
+    out[ip + 2..ip + 4].copy_from_slice(&((20 + udp_len) as u16).to_be_bytes());
+    out[ip + 12..ip + 16].copy_from_slice(&v4_of(o.src).octets());
+    out[ip + 16..ip + 20].copy_from_slice(&v4_of(o.dst).octets());
+    let c = !checksum::sum(&out[ip..ip + 20]);
+    out[ip + 10..ip + 12].copy_from_slice(&c.to_be_bytes());
     udp + udp_len
+}
+
+fn v4_of(a: IpAddr) -> Ipv4Addr {
+    match a {
+        IpAddr::V4(a) => a,
+        IpAddr::V6(a) => a.to_ipv4_mapped().unwrap_or(Ipv4Addr::UNSPECIFIED),
+    }
 }
 
 /// Writes a whole downstream frame: Ethernet then a probe. Returns its
@@ -394,8 +416,8 @@ mod tests {
         let o = Outer {
             dst_mac: [2; 6],
             src_mac: [4; 6],
-            src: Ipv4Addr::new(198, 51, 100, 2),
-            dst: Ipv4Addr::new(198, 51, 100, 1),
+            src: Ipv4Addr::new(198, 51, 100, 2).into(),
+            dst: Ipv4Addr::new(198, 51, 100, 1).into(),
             sport: 1701,
             dport: 1701,
         };
@@ -420,6 +442,20 @@ mod tests {
         for cut in 0..n {
             assert_eq!(parse(&buf[..cut], 1701), None, "cut at {cut}");
         }
+        // And with the LAC reaching the LNS over IPv6: the outer UDP
+        // checksum is right (the data plane drops it otherwise).
+        let o6 = Outer {
+            src: "2001:db8:acc::2".parse::<Ipv6Addr>().unwrap().into(),
+            dst: "2001:db8:acc::1".parse::<Ipv6Addr>().unwrap().into(),
+            ..o
+        };
+        let n = write_upstream(&mut buf, &o6, &l2tp, 64, (SUB6, HOST6), (3, 42, 99));
+        assert_eq!(n, 14 + 40 + 8 + l2tp.len() + MIN_IP6);
+        assert_eq!(buf[12..14], [0x86, 0xdd]);
+        let p = parse(&buf[..n], 1701).expect("a probe");
+        assert_eq!((p.seq, p.src, p.dst), (42, SUB6, HOST6));
+        buf[14 + 40 + 8] ^= 0x40;
+        assert_eq!(parse(&buf[..n], 1701), None, "a wrong outer checksum");
     }
 
     #[test]
@@ -427,8 +463,8 @@ mod tests {
         let o = Outer {
             dst_mac: [2; 6],
             src_mac: [4; 6],
-            src: Ipv4Addr::new(198, 51, 100, 2),
-            dst: Ipv4Addr::new(198, 51, 100, 1),
+            src: Ipv4Addr::new(198, 51, 100, 2).into(),
+            dst: Ipv4Addr::new(198, 51, 100, 1).into(),
             sport: 1701,
             dport: 1701,
         };
@@ -457,8 +493,8 @@ mod tests {
         let o = Outer {
             dst_mac: [2; 6],
             src_mac: [4; 6],
-            src: Ipv4Addr::new(198, 51, 100, 2),
-            dst: Ipv4Addr::new(198, 51, 100, 1),
+            src: Ipv4Addr::new(198, 51, 100, 2).into(),
+            dst: Ipv4Addr::new(198, 51, 100, 1).into(),
             sport: 1701,
             dport: 1701,
         };

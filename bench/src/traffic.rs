@@ -224,13 +224,14 @@ pub struct Flow {
     pub mru: u16,
 }
 
-/// Where the LAC's UDP traffic goes: our and the LNS's address and port.
+/// Where the LAC's UDP traffic goes: our and the LNS's address and port
+/// (both IPv4, or both IPv6).
 #[derive(Debug, Clone, Copy)]
 pub struct Tunnel {
     /// The LAC.
-    pub local: std::net::SocketAddrV4,
+    pub local: std::net::SocketAddr,
     /// The LNS.
-    pub peer: std::net::SocketAddrV4,
+    pub peer: std::net::SocketAddr,
 }
 
 /// Live counts for the progress bar.
@@ -372,13 +373,13 @@ fn own_mac(dev: &str) -> Result<[u8; 6], String> {
 /// The neighbour table's MAC for `ip` on interface `ix` (`dev`), in this
 /// thread's namespace, read over rtnetlink as lnsd does; asks the kernel to
 /// resolve it first and waits up to 2 s.
-fn neighbour_mac(ip: Ipv4Addr, dev: &str, ix: u32) -> Result<[u8; 6], String> {
+fn neighbour_mac(ip: IpAddr, dev: &str, ix: u32) -> Result<[u8; 6], String> {
     use lns_daemon::{dataplane::kernel, netlink};
     let lookup = || netlink::find(&netlink::neighbours(), ip, ix);
     if let Some(m) = lookup() {
         return Ok(m);
     }
-    kernel::prod(ip.into(), 0);
+    kernel::prod(ip, ix);
     let end = Instant::now() + Duration::from_secs(2);
     while Instant::now() < end {
         std::thread::sleep(Duration::from_millis(20));
@@ -387,7 +388,7 @@ fn neighbour_mac(ip: Ipv4Addr, dev: &str, ix: u32) -> Result<[u8; 6], String> {
         }
     }
     Err(format!(
-        "{ip} does not answer ARP on {dev}: is it the right next hop? (or give its MAC)"
+        "{ip} does not answer ARP or Neighbor Discovery on {dev}: is it the right next hop? (or give its MAC)"
     ))
 }
 
@@ -399,14 +400,14 @@ struct SidePlan {
     /// Steering config for the classifier on this interface.
     access_side: bool,
     /// Our L2TP address and port (access side).
-    lac: Option<(Ipv4Addr, u16)>,
+    lac: Option<(IpAddr, u16)>,
     /// Addresses received on the core side.
     steer: Vec<IpAddr>,
     lowest: AttachMode,
     /// The generator (its MACs are filled in on the thread).
     generator: Gen,
     /// The next hop's address, or its MAC.
-    next_hop: Result<[u8; 6], Ipv4Addr>,
+    next_hop: Result<[u8; 6], IpAddr>,
     send: bool,
     expect: Expect,
     rate: Rate,
@@ -432,13 +433,19 @@ fn side(
         let mut steer = Steering::load().map_err(|e| {
             format!("loading the XDP classifier: {e} (lns-bench needs root and a kernel with XDP and AF_XDP)")
         })?;
-        let (lac, port) = plan.lac.unwrap_or((Ipv4Addr::UNSPECIFIED, 0));
+        let port = plan.lac.map_or(0, |l| l.1);
         steer
             .configure(&Config {
                 access_ifindex: if plan.access_side { ix } else { 0 },
                 core_ifindex: if plan.access_side { 0 } else { ix },
-                lns_ipv4: plan.lac.map(|_| lac),
-                lns_ipv6: None,
+                lns_ipv4: plan.lac.and_then(|l| match l.0 {
+                    IpAddr::V4(a) => Some(a),
+                    IpAddr::V6(_) => None,
+                }),
+                lns_ipv6: plan.lac.and_then(|l| match l.0 {
+                    IpAddr::V6(a) => Some(a),
+                    IpAddr::V4(_) => None,
+                }),
                 lns_port: port,
                 switched: false,
             })
@@ -699,8 +706,8 @@ pub fn run(
     let up_outer = Outer {
         dst_mac: [0; 6],
         src_mac: [0; 6],
-        src: *tunnel.local.ip(),
-        dst: *tunnel.peer.ip(),
+        src: tunnel.local.ip(),
+        dst: tunnel.peer.ip(),
         sport: tunnel.local.port(),
         dport: lns_port,
     };
@@ -714,7 +721,7 @@ pub fn run(
     let access = SidePlan {
         port: o.access.clone(),
         access_side: true,
-        lac: Some((*tunnel.local.ip(), tunnel.local.port())),
+        lac: Some((tunnel.local.ip(), tunnel.local.port())),
         steer: Vec::new(),
         lowest: o.lowest,
         generator: Gen::Up {
@@ -722,7 +729,7 @@ pub fn run(
             flows: flows.clone(),
             host,
         },
-        next_hop: o.access_mac.ok_or(*tunnel.peer.ip()),
+        next_hop: o.access_mac.ok_or(tunnel.peer.ip()),
         send: o.directions.up(),
         expect: Expect {
             flows: flows.clone(),
@@ -748,7 +755,7 @@ pub fn run(
             flows: flows.clone(),
             host,
         },
-        next_hop: o.core_mac.ok_or(o.core_gateway),
+        next_hop: o.core_mac.ok_or(o.core_gateway.into()),
         send: o.directions.down(),
         expect: Expect {
             flows: flows.clone(),

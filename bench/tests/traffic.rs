@@ -8,6 +8,7 @@
 mod process;
 
 use process::{AccessLab, Proc, root_or_skip};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -244,6 +245,18 @@ fn lab_lnsd(lab: &AccessLab, users: u32) -> (Proc, TableFile) {
 
 /// [`lab_lnsd`] with more `[dataplane]` settings.
 fn lab_lnsd_with(lab: &AccessLab, users: u32, dataplane: &str) -> (Proc, TableFile) {
+    let ends = (AccessLab::LNS.into(), AccessLab::LAC.into());
+    lab_lnsd_at(lab, users, dataplane, ends)
+}
+
+/// [`lab_lnsd_with`], the tunnel between these addresses (the LNS's, the
+/// LAC's).
+fn lab_lnsd_at(
+    lab: &AccessLab,
+    users: u32,
+    dataplane: &str,
+    (lns, lac): (IpAddr, IpAddr),
+) -> (Proc, TableFile) {
     for (ns, dev) in [(&lab.lac, "vl"), (&lab.lns, "va")] {
         let ok = Command::new("ip")
             .args(["-n", ns, "link", "set", dev, "mtu", "1600"])
@@ -263,7 +276,7 @@ fn lab_lnsd_with(lab: &AccessLab, users: u32, dataplane: &str) -> (Proc, TableFi
     let cfg = lab.file(
         "lnsd.toml",
         &format!(
-            "[l2tp]\nlisten = [\"{lns}:1701\"]\nshutdown_timeout_secs = 1\n\
+            "[l2tp]\nlisten = [\"{listen}\"]\nshutdown_timeout_secs = 1\n\
              [[peer]]\naddress = \"{lac}\"\n\
              [ppp]\nauth = [\"chap\"]\nusers_file = \"{users}\"\ngateway = \"100.64.0.1\"\n\
              ipv6 = false\nmru = 1500\n\
@@ -271,8 +284,7 @@ fn lab_lnsd_with(lab: &AccessLab, users: u32, dataplane: &str) -> (Proc, TableFi
              [dataplane]\nmode = \"supervised\"\nbinary = \"{bin}\"\ntable = \"{table}\"\n\
              capacity = 2048\naccess_interface = \"va\"\ncore_interface = \"vc\"\n\
              core_gateway = \"{host}\"\nicmp_source = \"{lns_core}\"\n{dataplane}",
-            lns = AccessLab::LNS,
-            lac = AccessLab::LAC,
+            listen = SocketAddr::from((lns, 1701)),
             users = users.display(),
             bin = sibling("lns-dataplane").display(),
             host = AccessLab::HOST,
@@ -302,13 +314,19 @@ impl Drop for TableFile {
 }
 
 fn traffic_cmd(lab: &AccessLab, extra: &[&str]) -> Command {
+    traffic_cmd_at(lab, (AccessLab::LNS.into(), AccessLab::LAC.into()), extra)
+}
+
+/// [`traffic_cmd`] with the tunnel between these addresses (the LNS's,
+/// the LAC's).
+fn traffic_cmd_at(lab: &AccessLab, (lns, lac): (IpAddr, IpAddr), extra: &[&str]) -> Command {
     let mut c = lab.cmd(&lab.lac, BENCH);
     c.args([
         "traffic",
         "--lns",
-        &format!("{}:1701", AccessLab::LNS),
+        &SocketAddr::from((lns, 1701)).to_string(),
         "--local",
-        &format!("{}:1701", AccessLab::LAC),
+        &SocketAddr::from((lac, 1701)).to_string(),
         "--access-if",
         "vl",
         "--core-if",
@@ -322,6 +340,74 @@ fn traffic_cmd(lab: &AccessLab, extra: &[&str]) -> Command {
     ]);
     c.args(extra);
     c
+}
+
+/// The LAC reaches the LNS over IPv6 only (no IPv4 on the access link):
+/// the generator's L2TP goes over IPv6 with its UDP checksum, the LNS's
+/// workers take it and answer the same way, and every probe is counted.
+#[test]
+fn traffic_runs_over_an_ipv6_only_access_link() {
+    if !root_or_skip() {
+        return;
+    }
+    let lab = AccessLab::new("b6");
+    let (lns6, lac6): (Ipv6Addr, Ipv6Addr) = (
+        "2001:db8:acc::1".parse().unwrap(),
+        "2001:db8:acc::2".parse().unwrap(),
+    );
+    for (ns, dev, a) in [(&lab.lac, "vl", lac6), (&lab.lns, "va", lns6)] {
+        for args in [
+            vec!["-n", ns, "-4", "addr", "flush", "dev", dev],
+            vec![
+                "-n",
+                ns,
+                "-6",
+                "addr",
+                "add",
+                &format!("{a}/64"),
+                "dev",
+                dev,
+                "nodad",
+            ],
+        ] {
+            let a: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+            assert!(
+                Command::new("ip").args(&a).status().unwrap().success(),
+                "{a:?}"
+            );
+        }
+    }
+    let ends = (IpAddr::V6(lns6), IpAddr::V6(lac6));
+    let (lnsd, table) = lab_lnsd_at(&lab, 10, "", ends);
+    let out = lab.dir.join("t6.json");
+    let (ok, text) = run(&mut traffic_cmd_at(
+        &lab,
+        ends,
+        &[
+            "--sessions",
+            "10",
+            "--rate",
+            "2000",
+            "--duration",
+            "2",
+            "--json",
+            out.to_str().unwrap(),
+        ],
+    ));
+    assert!(ok, "{text}\n{}", lnsd.log());
+    let j = json(&out);
+    assert_eq!(u(&j["sessions"]["up"]), 10, "{text}");
+    assert_exact(&j["traffic"]["up"], &text);
+    assert_exact(&j["traffic"]["down"], &text);
+    // Through the workers, each way, nothing dropped (a wrong checksum
+    // would be `bad_udp_checksum`).
+    use lns_dataplane::table::counters::Counter;
+    let r = lns_dataplane::table::Reader::inspect(Path::new(&table.0)).unwrap();
+    let w = r.worker(0).unwrap();
+    assert_eq!(w.get(Counter::Upstream), u(&j["traffic"]["up"]["sent"]));
+    assert_eq!(w.get(Counter::Downstream), u(&j["traffic"]["down"]["sent"]));
+    let drops: Vec<_> = w.named_drops().filter(|(_, n)| *n > 0).collect();
+    assert!(drops.is_empty(), "{drops:?}");
 }
 
 #[test]
