@@ -105,7 +105,7 @@ impl World {
                         domains: Vec::new(),
                     },
                     pd_pool: None,
-                    address: false,
+                    address: true,
                 }),
             }
         } else {
@@ -190,7 +190,8 @@ impl World {
                 (Vec::new(), String::new()),
                 i as u64,
             )
-            .with_dhcpv6_pd(ipv6);
+            .with_dhcpv6_pd(ipv6)
+            .with_dhcpv6_address(ipv6);
             let now = Instant::now();
             let t = lac.open_tunnel(now, Self::lac_addr(i), LNS).unwrap();
             w.lacs.push((m, lac, t));
@@ -351,7 +352,8 @@ impl World {
 /// FreeRADIUS gives one user Framed-IPv6-Prefix and Delegated-IPv6-Prefix
 /// (RFC 3162, RFC 4818): the subscriber configures its address from
 /// exactly that /64 (Router Advertisement) and is delegated exactly that
-/// /56 (DHCPv6); the accounting records report both.
+/// /56 (DHCPv6); the accounting records report both, and the address
+/// DHCPv6 IA_NA bound inside that /64 (RFC 6911 Framed-IPv6-Address).
 #[test]
 fn freeradius_ipv6_prefixes_are_given_and_accounted() {
     if !ready() {
@@ -389,6 +391,16 @@ fn freeradius_ipv6_prefixes_are_given_and_accounted() {
     assert_eq!(pd(&w).unwrap().to_string(), "2001:db8:99:100::/56");
     let a = addr(&w).unwrap();
     assert_eq!(a.segments()[..4], [0x2001, 0xdb8, 0x77, 1], "{a}");
+    // IA_NA's address: the /64 and the IPv6CP interface identifier.
+    let id = w
+        .lacs
+        .iter()
+        .find_map(|(_, l, _)| l.ipv6_id(k))
+        .expect("IPv6CP's interface identifier");
+    let mut na = [0u8; 16];
+    na[..8].copy_from_slice(&a.octets()[..8]);
+    na[8..].copy_from_slice(&id);
+    let want = format!("Framed-IPv6-Address = {}", std::net::Ipv6Addr::from(na));
     // An Interim-Update (60 s) and the Stop carry both prefixes.
     w.run_until(Duration::from_secs(65), |_| false);
     w.hang_up(k);
@@ -406,6 +418,7 @@ fn freeradius_ipv6_prefixes_are_given_and_accounted() {
             r[0].contains("Delegated-IPv6-Prefix = 2001:db8:99:100::/56"),
             "{status}: {detail}"
         );
+        assert!(r[0].contains(&want), "{want}: {status}: {detail}");
     }
 }
 

@@ -253,6 +253,25 @@ struct PdClient {
     retry: Option<(Instant, Duration, Vec<u8>)>,
 }
 
+/// An IA_NA (IAID 1), holding `addr` when the server offered one.
+fn ia_na(addr: Option<std::net::Ipv6Addr>) -> crate::ipv6::dhcp::Opt {
+    use crate::ipv6::dhcp::{Ia, Opt};
+    Opt::IaNa(Ia {
+        iaid: 1,
+        t1: 0,
+        t2: 0,
+        options: addr
+            .map(|addr| Opt::IaAddr {
+                addr,
+                preferred: 0,
+                valid: 0,
+                options: Vec::new(),
+            })
+            .into_iter()
+            .collect(),
+    })
+}
+
 /// RFC 8415 §7.6: SOL_TIMEOUT and REQ_TIMEOUT (1 s), doubled after each
 /// retransmission (§15) up to REQ_MAX_RT (30 s).
 const DHCP_RT: Duration = Duration::from_secs(1);
@@ -326,6 +345,8 @@ pub struct LacRole {
     behaviour: LacBehaviour,
     /// Subscribers ask for a prefix by DHCPv6 once an RA configures them.
     dhcpv6_pd: bool,
+    /// ... and for an address too (IA_NA).
+    dhcpv6_address: bool,
     /// Data messages discarded, by reason.
     pub data_stats: LacDataStats,
 }
@@ -352,6 +373,7 @@ impl Lac {
                 seed,
                 behaviour: LacBehaviour::default(),
                 dhcpv6_pd: false,
+                dhcpv6_address: false,
                 data_stats: LacDataStats::default(),
             },
         )
@@ -369,6 +391,14 @@ impl Lac {
     /// RFC 7084 WPD-1), reported as [`LacEvent::PrefixDelegated`].
     pub fn with_dhcpv6_pd(mut self, on: bool) -> Self {
         self.role.dhcpv6_pd = on;
+        self
+    }
+
+    /// With [`Lac::with_dhcpv6_pd`], the routers ask for an address on
+    /// the link too (IA_NA beside IA_PD, as most home routers do by
+    /// default), bound in the same exchange.
+    pub fn with_dhcpv6_address(mut self, on: bool) -> Self {
+        self.role.dhcpv6_address = on;
         self
     }
 
@@ -805,11 +835,11 @@ impl Role for LacRole {
                         prefix: None,
                         retry: None,
                     };
-                    let solicit = c.ask(
-                        id,
-                        crate::ipv6::dhcp::kind::SOLICIT,
-                        vec![crate::ipv6::dhcp::Opt::ia_pd(1, None)],
-                    );
+                    let mut ias = vec![crate::ipv6::dhcp::Opt::ia_pd(1, None)];
+                    if e.role.dhcpv6_address {
+                        ias.push(ia_na(None));
+                    }
+                    let solicit = c.ask(id, crate::ipv6::dhcp::kind::SOLICIT, ias);
                     let packet = c.expect_answer(now, solicit);
                     s.pd = Some(Box::new(c));
                     e.send_ipv6(key, packet);
@@ -839,7 +869,17 @@ impl Role for LacRole {
             });
             match (m.kind, offered, m.server_id()) {
                 (kind::ADVERTISE, Some(p), Some(server)) if c.prefix.is_none() => {
-                    let extra = vec![Opt::ServerId(server.to_vec()), Opt::ia_pd(1, Some(p))];
+                    let mut extra = vec![Opt::ServerId(server.to_vec()), Opt::ia_pd(1, Some(p))];
+                    if e.role.dhcpv6_address {
+                        let offered = m.find(|o| match o {
+                            Opt::IaNa(ia) => ia.options.iter().find_map(|o| match o {
+                                Opt::IaAddr { addr, .. } => Some(*addr),
+                                _ => None,
+                            }),
+                            _ => None,
+                        });
+                        extra.push(ia_na(offered));
+                    }
                     let request = c.ask(id, kind::REQUEST, extra);
                     let packet = c.expect_answer(now, request);
                     e.send_ipv6(key, packet);

@@ -140,6 +140,9 @@ struct V6Link {
     /// A delegation failed on this link (counted once; each new request
     /// tries again).
     pd_failed: bool,
+    /// The address DHCPv6 IA_NA bound (`dhcpv6_address`), until released
+    /// or declined: accounting's Framed-IPv6-Address.
+    na: Option<std::net::Ipv6Addr>,
     /// When to advertise it.
     ra: Advertiser,
 }
@@ -284,6 +287,7 @@ struct PendingStop {
     ipv4: Option<Ipv4Addr>,
     ipv6_prefix: Option<Ipv6Net>,
     delegated: Option<Ipv6Net>,
+    ipv6_address: Option<std::net::Ipv6Addr>,
     class: Vec<Vec<u8>>,
     session_time: u32,
     cause: DownCause,
@@ -969,6 +973,7 @@ impl LnsCore {
                 ipv4: s.ipv4,
                 ipv6_prefix: s.v6.as_ref().and_then(|v| v.prefix),
                 delegated: s.v6.as_ref().and_then(|v| v.pd),
+                ipv6_address: s.v6.as_ref().and_then(|v| v.na),
             },
             usage,
             cause.map(nas::terminate_cause),
@@ -992,6 +997,7 @@ impl LnsCore {
             ipv4: s.ipv4,
             ipv6_prefix: s.v6.as_ref().and_then(|v| v.prefix),
             delegated: s.v6.as_ref().and_then(|v| v.pd),
+            ipv6_address: s.v6.as_ref().and_then(|v| v.na),
             class: s
                 .authz
                 .as_ref()
@@ -1017,6 +1023,7 @@ impl LnsCore {
                 ipv4: p.ipv4,
                 ipv6_prefix: p.ipv6_prefix,
                 delegated: p.delegated,
+                ipv6_address: p.ipv6_address,
             },
             usage_of(p.forwarded + last, p.session_time),
             Some(nas::terminate_cause(&p.cause)),
@@ -1959,6 +1966,7 @@ impl Role for LnsRole {
                         prefix: prefix.ok(),
                         pd: None,
                         pd_failed: false,
+                        na: None,
                         ra: Advertiser::start(now, seed),
                     }));
                     advertise(s, ra, &mut e.role.ipv6, &mut e.role.transmits, key, now);
@@ -2473,6 +2481,12 @@ fn serve_dhcp(
             {
                 addressing.pools.release_prefix(p);
                 stats.dhcp_released += 1;
+            }
+            // RFC 6911: what IA_NA bound is the user's Framed-IPv6-Address.
+            if a.release_address {
+                v.na = None;
+            } else if a.bound && m.options.iter().any(|o| matches!(o, Opt::IaNa(_))) {
+                v.na = address;
             }
             stats.dhcp_replies += 1;
             let reply = dhcp::udp_packet(

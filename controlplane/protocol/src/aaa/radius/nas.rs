@@ -331,6 +331,9 @@ pub struct Framed {
     pub ipv6_prefix: Option<Ipv6Net>,
     /// Delegated-IPv6-Prefix (RFC 4818 §3).
     pub delegated: Option<Ipv6Net>,
+    /// Framed-IPv6-Address (RFC 6911 §3.1): the address DHCPv6 IA_NA
+    /// bound.
+    pub ipv6_address: Option<std::net::Ipv6Addr>,
 }
 
 /// An Accounting-Request's attributes.
@@ -359,6 +362,9 @@ pub fn accounting_request(
     }
     if let Some(p) = framed.delegated {
         a.push(prefix_attr(attr::DELEGATED_IPV6_PREFIX, p));
+    }
+    if let Some(ip) = framed.ipv6_address {
+        a.push(Attr::new(attr::FRAMED_IPV6_ADDRESS, ip.octets().to_vec()));
     }
     for c in class {
         a.push(Attr::new(attr::CLASS, c.clone()));

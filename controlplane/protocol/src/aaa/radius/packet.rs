@@ -111,6 +111,9 @@ pub mod attr {
     pub const FRAMED_IPV6_POOL: u8 = 100;
     pub const ERROR_CAUSE: u8 = 101;
     pub const DELEGATED_IPV6_PREFIX: u8 = 123;
+    /// RFC 6911 §3.1: an IPv6 address assigned to the user (DHCPv6
+    /// IA_NA), 16 octets.
+    pub const FRAMED_IPV6_ADDRESS: u8 = 168;
     pub const DELEGATED_IPV6_PREFIX_POOL: u8 = 171;
 }
 
