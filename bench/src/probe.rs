@@ -404,6 +404,18 @@ mod tests {
     use super::*;
 
     const SUB: IpAddr = IpAddr::V4(Ipv4Addr::new(100, 64, 0, 7));
+
+    /// The LAC's outer headers over IPv4.
+    fn outer4() -> Outer {
+        Outer {
+            dst_mac: [2; 6],
+            src_mac: [4; 6],
+            src: Ipv4Addr::new(198, 51, 100, 2).into(),
+            dst: Ipv4Addr::new(198, 51, 100, 1).into(),
+            sport: 1701,
+            dport: 1701,
+        }
+    }
     const HOST: IpAddr = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 2));
     const SUB6: IpAddr = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0x100, 0, 0, 0, 0, 7));
     const HOST6: IpAddr = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0xc, 0, 0, 0, 0, 2));
@@ -413,14 +425,7 @@ mod tests {
     /// one is no probe: the LNS delivered it damaged).
     #[test]
     fn an_ipv6_probe_survives_encapsulation_and_parsing() {
-        let o = Outer {
-            dst_mac: [2; 6],
-            src_mac: [4; 6],
-            src: Ipv4Addr::new(198, 51, 100, 2).into(),
-            dst: Ipv4Addr::new(198, 51, 100, 1).into(),
-            sport: 1701,
-            dport: 1701,
-        };
+        let o = outer4();
         let l2tp = [0x00, 0x02, 0, 7, 0, 9, 0xff, 0x03, 0x00, 0x57];
         let mut buf = [0u8; 2048];
         let n = write_upstream(&mut buf, &o, &l2tp, 64, (SUB6, HOST6), (3, 41, 99));
@@ -460,14 +465,7 @@ mod tests {
 
     #[test]
     fn a_probe_survives_encapsulation_and_parsing() {
-        let o = Outer {
-            dst_mac: [2; 6],
-            src_mac: [4; 6],
-            src: Ipv4Addr::new(198, 51, 100, 2).into(),
-            dst: Ipv4Addr::new(198, 51, 100, 1).into(),
-            sport: 1701,
-            dport: 1701,
-        };
+        let o = outer4();
         // L2TP data header (no L/S/O), tunnel 7, session 9, then FF03 0021.
         let l2tp = [0x00, 0x02, 0, 7, 0, 9, 0xff, 0x03, 0x00, 0x21];
         let mut buf = [0u8; 2048];
@@ -490,14 +488,7 @@ mod tests {
 
     #[test]
     fn every_l2tp_and_ppp_header_form_is_skipped() {
-        let o = Outer {
-            dst_mac: [2; 6],
-            src_mac: [4; 6],
-            src: Ipv4Addr::new(198, 51, 100, 2).into(),
-            dst: Ipv4Addr::new(198, 51, 100, 1).into(),
-            sport: 1701,
-            dport: 1701,
-        };
+        let o = outer4();
         let mut buf = [0u8; 512];
         let mut frame = |l2tp: &[u8]| {
             let n = write_upstream(&mut buf, &o, l2tp, 64, (SUB, HOST), (1, 2, 3));

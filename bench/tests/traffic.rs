@@ -63,12 +63,11 @@ fn counter(list: &serde_json::Value, name: &str) -> u64 {
         .map_or(0, |e| u(&e[1]))
 }
 
-#[test]
-fn the_demo_brings_up_sessions_and_counts_every_probe() {
-    if !root_or_skip() {
-        return;
-    }
-    let dir = std::env::temp_dir().join(format!("lns-bench-demo-test-{}", std::process::id()));
+/// `lns-bench demo` with 20 sessions, 2,000 probes a second each way for
+/// 2 s, and `extra`: its JSON report, its output, and its process (to
+/// check nothing is left of it).
+fn demo(tag: &str, extra: &[&str]) -> (serde_json::Value, String, Proc) {
+    let dir = std::env::temp_dir().join(format!("lns-bench-{tag}-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let out = dir.join("demo.json");
     let mut c = Command::new(BENCH);
@@ -82,17 +81,25 @@ fn the_demo_brings_up_sessions_and_counts_every_probe() {
         "2000",
         "--duration",
         "2",
-        "--capacity",
-        "1",
-        "--json",
     ])
+    .args(extra)
+    .arg("--json")
     .arg(&out);
-    let mut child = Proc::spawn("demo", c);
+    let mut child = Proc::spawn(tag, c);
     let status = child.wait_status(Duration::from_secs(120));
     let text = child.log();
     assert!(status.is_some_and(|s| s.success()), "{text}");
     let j = json(&out);
     std::fs::remove_dir_all(&dir).unwrap();
+    (j, text, child)
+}
+
+#[test]
+fn the_demo_brings_up_sessions_and_counts_every_probe() {
+    if !root_or_skip() {
+        return;
+    }
+    let (j, text, child) = demo("demo", &["--capacity", "1"]);
 
     assert_eq!(u(&j["sessions"]["up"]), 20, "{text}");
     assert_eq!(u(&j["sessions"]["addresses"]), 20, "{text}");
@@ -132,32 +139,7 @@ fn the_demo_sends_ipv6_to_each_subscriber_and_into_its_delegated_prefix() {
     if !root_or_skip() {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("lns-bench-demo6-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let out = dir.join("demo.json");
-    let mut c = Command::new(BENCH);
-    c.args([
-        "demo",
-        "--ipv6",
-        "--sessions",
-        "20",
-        "--setup-rate",
-        "200",
-        "--rate",
-        "2000",
-        "--duration",
-        "2",
-        "--capacity",
-        "0",
-        "--json",
-    ])
-    .arg(&out);
-    let mut child = Proc::spawn("demo6", c);
-    let status = child.wait_status(Duration::from_secs(120));
-    let text = child.log();
-    assert!(status.is_some_and(|s| s.success()), "{text}");
-    let j = json(&out);
-    std::fs::remove_dir_all(&dir).unwrap();
+    let (j, text, child) = demo("demo6", &["--ipv6", "--capacity", "0"]);
 
     let s = &j["sessions"];
     assert_eq!(u(&s["up"]), 20, "{text}");
