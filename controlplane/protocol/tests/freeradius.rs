@@ -630,6 +630,24 @@ fn authenticate(r: &Radiusd, user: &str, password: &str) -> (Packet, SocketAddr,
     panic!("no answer from FreeRADIUS in {T:?}");
 }
 
+/// Tests run in parallel, so a port chosen free may be taken before the
+/// server binds it: the server then moves to free ones and still answers.
+#[test]
+fn the_server_moves_off_a_port_taken_before_it_started() {
+    if !ready() {
+        return;
+    }
+    let mut rad = Radiusd::build();
+    let taken = rad.auth;
+    let squatter = std::net::UdpSocket::bind(("127.0.0.1", taken)).unwrap();
+    rad.start();
+    assert_ne!(rad.auth, taken);
+    let (reply, server, _) = authenticate(&rad, "switched@radius.example", "switched-pw");
+    assert_eq!(reply.code(), Some(Code::AccessAccept));
+    assert_eq!(server, SocketAddr::from(([127, 0, 0, 1], rad.auth)));
+    drop(squatter);
+}
+
 #[test]
 fn switched_user_gets_tunnel_targets() {
     if !ready() {

@@ -78,20 +78,56 @@ impl Radiusd {
         self.start_in(None);
     }
 
-    /// Starts it inside network namespace `ns` (its loopback then).
+    /// Starts it inside network namespace `ns` (its loopback then). Its
+    /// ports were free when [`Radiusd::build`] chose them; if something
+    /// took one since (tests run in parallel), it moves to others and
+    /// tries again: read [`Radiusd::auth`] and [`Radiusd::acct`] after.
     pub fn start_in(&mut self, ns: Option<&str>) {
-        let mut c = match ns {
-            Some(ns) => ns_cmd(ns, "freeradius"),
-            None => Command::new("freeradius"),
-        };
-        c.arg("-X").arg("-d").arg(self.dir.join("raddb"));
-        let p = Proc::spawn("freeradius", c);
-        assert!(
-            p.wait_for("Ready to process requests", 1, T),
-            "freeradius did not start:\n{}",
-            p.log()
-        );
-        self.proc = Some(p);
+        for _ in 0..5 {
+            let mut c = match ns {
+                Some(ns) => ns_cmd(ns, "freeradius"),
+                None => Command::new("freeradius"),
+            };
+            c.arg("-X").arg("-d").arg(self.dir.join("raddb"));
+            let p = Proc::spawn("freeradius", c);
+            let end = std::time::Instant::now() + T;
+            let log = loop {
+                let log = p.log();
+                if log.contains("Ready to process requests") {
+                    self.proc = Some(p);
+                    return;
+                }
+                if log.contains("Address already in use") || std::time::Instant::now() > end {
+                    break log;
+                }
+                std::thread::sleep(Duration::from_millis(25));
+            };
+            assert!(
+                log.contains("Address already in use"),
+                "freeradius did not start:\n{log}"
+            );
+            drop(p);
+            self.move_ports();
+        }
+        panic!("freeradius found no free ports in five tries");
+    }
+
+    /// New free ports for both listeners.
+    fn move_ports(&mut self) {
+        let site = self.dir.join("raddb/sites-available/default");
+        let text = std::fs::read_to_string(&site).unwrap();
+        let (auth, acct) = (super::free_udp_port(), super::free_udp_port());
+        let text = text
+            .replace(
+                &format!("port = {}\n", self.auth),
+                &format!("port = {auth}\n"),
+            )
+            .replace(
+                &format!("port = {}\n", self.acct),
+                &format!("port = {acct}\n"),
+            );
+        std::fs::write(&site, text).unwrap();
+        (self.auth, self.acct) = (auth, acct);
     }
 
     pub fn stop(&mut self) {
