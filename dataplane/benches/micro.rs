@@ -68,6 +68,7 @@ fn benches(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
+    tunnel_outer(c);
     let env = Env {
         lns_port: 1701,
         icmp: icmp::Source::default(),
@@ -99,6 +100,70 @@ fn benches(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
+}
+
+/// The same packet, 64 to 1500 bytes, written into L2TP behind an IPv4
+/// and an IPv6 outer header (the latter with its UDP checksum over the
+/// whole datagram, RFC 8200 §8.1), and read back out of each (the IPv6
+/// one checking that checksum): what a LAC reached over IPv6 costs.
+fn tunnel_outer(c: &mut Criterion) {
+    use lns_dataplane::node::encap::{Outer, Template};
+    use std::net::{Ipv4Addr, Ipv6Addr};
+    let outer = |src: std::net::IpAddr, dst: std::net::IpAddr| Outer {
+        dst_mac: [2, 0, 0, 0, 0, 2],
+        src_mac: [2, 0, 0, 0, 0, 1],
+        vlan: None,
+        src,
+        src_port: 1701,
+        dst,
+        dst_port: 1701,
+        tunnel: 7,
+        session: 9,
+        sequencing: false,
+    };
+    let v4 = Template::new(&outer(
+        Ipv4Addr::new(192, 0, 2, 1).into(),
+        Ipv4Addr::new(198, 51, 100, 7).into(),
+    ));
+    let (lns6, lac6): (Ipv6Addr, Ipv6Addr) = (
+        "2001:db8::1".parse().unwrap(),
+        "2001:db8::7".parse().unwrap(),
+    );
+    let v6 = Template::new(&outer(lns6.into(), lac6.into()));
+    let mut addrs = [0u8; 32];
+    addrs[..16].copy_from_slice(&lns6.octets());
+    addrs[16..].copy_from_slice(&lac6.octets());
+    for len in [64usize, 512, 1500] {
+        // A valid IPv4 packet of `len` bytes (decapsulation reads its
+        // header).
+        let mut pkt = vec![0u8; HEADROOM + len];
+        let ip = &mut pkt[HEADROOM..HEADROOM + 20];
+        ip.copy_from_slice(&[
+            0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 17, 0, 0, 100, 64, 0, 1, 203, 0, 113, 9,
+        ]);
+        ip[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+        let sum = !checksum::sum(ip);
+        ip[10..12].copy_from_slice(&sum.to_be_bytes());
+        for (family, t) in [
+            ("ipv4", v4.as_ref()),
+            ("ipv6", v6.as_ref().with_addresses(&addrs)),
+        ] {
+            c.bench_function(&format!("tunnel_outer/encap_{family}/{len}"), |b| {
+                b.iter_batched_ref(
+                    || pkt.clone(),
+                    |buf| encap(t, buf, HEADROOM, len, 0),
+                    BatchSize::SmallInput,
+                )
+            });
+            let mut frame = pkt.clone();
+            let (s, n) = encap(t, &mut frame, HEADROOM, len, 0).expect("encapsulated");
+            let frame = frame[s..s + n].to_vec();
+            assert!(decap(&frame, 1701).is_ok(), "{family} {len}");
+            c.bench_function(&format!("tunnel_outer/decap_{family}/{len}"), |b| {
+                b.iter(|| decap(black_box(&frame), 1701).is_ok())
+            });
+        }
+    }
 }
 
 criterion_group!(micro, benches);

@@ -6,21 +6,32 @@
 //! decrements TTL and rewrites lengths without re-summing the packet.
 
 /// Adds `data` as big-endian 16-bit words to `acc` (an odd trailing byte is
-/// padded with zero, RFC 1071 §4.1). Not folded, not complemented.
+/// padded with zero, RFC 1071 §4.1). Not complemented; folded to 16 bits
+/// (so a caller may add a few more words before [`fold`]).
+///
+/// Whole datagrams go through here (UDP over IPv6 must be checksummed),
+/// so it adds 32-bit words into a 64-bit sum, four bytes an addition
+/// with no carry to test: a 32-bit word is congruent to the sum of its
+/// two halves modulo 0xffff (RFC 1071 §2(C), deferred carries), and a
+/// u64 cannot overflow before 2^32 words.
 #[inline]
-pub fn accumulate(mut acc: u32, data: &[u8]) -> u32 {
-    let mut words = data.chunks_exact(2);
+pub fn accumulate(acc: u32, data: &[u8]) -> u32 {
+    let mut sum = u64::from(acc);
+    let mut words = data.chunks_exact(4);
     for w in &mut words {
-        acc = acc.wrapping_add(u32::from(u16::from_be_bytes([w[0], w[1]])));
-        // Fold early enough that a jumbo buffer cannot overflow the u32.
-        if acc & 0x8000_0000 != 0 {
-            acc = (acc & 0xffff) + (acc >> 16);
-        }
+        sum += u64::from(u32::from_be_bytes([w[0], w[1], w[2], w[3]]));
     }
-    if let [last] = words.remainder() {
-        acc = acc.wrapping_add(u32::from(*last) << 8);
+    let rest = words.remainder();
+    if rest.len() >= 2 {
+        sum += u64::from(u16::from_be_bytes([rest[0], rest[1]]));
     }
-    acc
+    if rest.len() % 2 == 1 {
+        sum += u64::from(rest[rest.len() - 1]) << 8;
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    sum as u32
 }
 
 /// Folds the carries of an accumulator into 16 bits (one's complement sum).
@@ -98,6 +109,36 @@ mod tests {
         // RFC 1071 §3 worked example: the sum of these words is 0xddf2.
         let data = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
         assert_eq!(sum(&data), 0xddf2);
+    }
+
+    /// The word-at-a-time sum agrees with the plain 16-bit one for every
+    /// length and alignment, and with a large starting accumulator.
+    #[test]
+    fn wide_sum_matches_the_sixteen_bit_definition() {
+        fn reference(mut acc: u64, data: &[u8]) -> u16 {
+            for w in data.chunks(2) {
+                acc += u64::from(w[0]) << 8 | u64::from(*w.get(1).unwrap_or(&0));
+            }
+            while acc > 0xffff {
+                acc = (acc & 0xffff) + (acc >> 16);
+            }
+            acc as u16
+        }
+        let data: Vec<u8> = (0..3000u32).map(|i| (i * 7919 % 251) as u8 ^ 0xa5).collect();
+        for len in (0..64).chain([1499, 1500, 1501, 2999, 3000]) {
+            for start in 0..3 {
+                let d = &data[start..start + len.min(data.len() - start)];
+                for acc in [0u32, 1, 0xffff, 0x1_2345] {
+                    assert_eq!(
+                        fold(accumulate(acc, d)),
+                        reference(u64::from(acc), d),
+                        "len {len} start {start} acc {acc:#x}"
+                    );
+                }
+            }
+        }
+        // All ones in, all ones out: no carry is lost.
+        assert_eq!(fold(accumulate(0, &[0xff; 1500])), 0xffff);
     }
 
     #[test]
