@@ -124,7 +124,9 @@ mod tests {
             }
             acc as u16
         }
-        let data: Vec<u8> = (0..3000u32).map(|i| (i * 7919 % 251) as u8 ^ 0xa5).collect();
+        let data: Vec<u8> = (0..3000u32)
+            .map(|i| (i * 7919 % 251) as u8 ^ 0xa5)
+            .collect();
         for len in (0..64).chain([1499, 1500, 1501, 2999, 3000]) {
             for start in 0..3 {
                 let d = &data[start..start + len.min(data.len() - start)];
