@@ -74,16 +74,23 @@ pub fn write_ip(
     o[16..20].copy_from_slice(&dst.octets());
     let c = !checksum::sum(&o[..20]);
     o[10..12].copy_from_slice(&c.to_be_bytes());
-    o[20..22].copy_from_slice(&sport.to_be_bytes());
-    o[22..24].copy_from_slice(&PORT_DST.to_be_bytes());
-    o[24..26].copy_from_slice(&((len - 20) as u16).to_be_bytes());
-    o[26..28].fill(0); // no UDP checksum (RFC 768: zero means none)
-    o[28..32].copy_from_slice(&MAGIC);
-    o[32..36].copy_from_slice(&p.0.to_be_bytes());
-    o[36..44].copy_from_slice(&p.1.to_be_bytes());
-    o[44..52].copy_from_slice(&p.2.to_be_bytes());
-    o[52..].fill(0x5a);
+    // No UDP checksum (RFC 768: zero means none).
+    write_udp(&mut o[20..], sport, p);
     len
+}
+
+/// The UDP header (checksum 0) and the probe's payload, filling `seg`.
+fn write_udp(seg: &mut [u8], sport: u16, p: (u32, u64, u64)) {
+    seg[0..2].copy_from_slice(&sport.to_be_bytes());
+    seg[2..4].copy_from_slice(&PORT_DST.to_be_bytes());
+    let len = seg.len() as u16;
+    seg[4..6].copy_from_slice(&len.to_be_bytes());
+    seg[6..8].fill(0);
+    seg[8..12].copy_from_slice(&MAGIC);
+    seg[12..16].copy_from_slice(&p.0.to_be_bytes());
+    seg[16..24].copy_from_slice(&p.1.to_be_bytes());
+    seg[24..32].copy_from_slice(&p.2.to_be_bytes());
+    seg[32..].fill(0x5a);
 }
 
 /// Writes a probe IPv6 packet of `len` bytes (at least [`MIN_IP6`]) at
@@ -104,15 +111,7 @@ pub fn write_ip6(
     o[4..6].copy_from_slice(&udp_len.to_be_bytes());
     o[8..24].copy_from_slice(&src.octets());
     o[24..40].copy_from_slice(&dst.octets());
-    o[40..42].copy_from_slice(&sport.to_be_bytes());
-    o[42..44].copy_from_slice(&PORT_DST.to_be_bytes());
-    o[44..46].copy_from_slice(&udp_len.to_be_bytes());
-    o[46..48].fill(0);
-    o[48..52].copy_from_slice(&MAGIC);
-    o[52..56].copy_from_slice(&p.0.to_be_bytes());
-    o[56..64].copy_from_slice(&p.1.to_be_bytes());
-    o[64..72].copy_from_slice(&p.2.to_be_bytes());
-    o[72..].fill(0x5a);
+    write_udp(&mut o[40..], sport, p);
     let pseudo = checksum::pseudo_header_v6(src, dst, 17, u32::from(udp_len));
     let c = !checksum::combine(&[pseudo, checksum::sum(&o[40..])]);
     o[46..48].copy_from_slice(&(if c == 0 { 0xffff } else { c }).to_be_bytes());

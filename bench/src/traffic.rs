@@ -450,22 +450,15 @@ fn side(
                 switched: false,
             })
             .map_err(|e| e.to_string())?;
-        let pools: Vec<(Ipv4Addr, u8)> = plan
-            .steer
-            .iter()
-            .filter_map(|a| match a {
-                IpAddr::V4(a) => Some((*a, 32)),
-                IpAddr::V6(_) => None,
-            })
-            .collect();
-        let pools6: Vec<(Ipv6Addr, u8)> = plan
-            .steer
-            .iter()
-            .filter_map(|a| match a {
-                IpAddr::V6(a) => Some((*a, 128)),
-                IpAddr::V4(_) => None,
-            })
-            .collect();
+        // Each steered address as a host route of its family.
+        let mut pools: Vec<(Ipv4Addr, u8)> = Vec::new();
+        let mut pools6: Vec<(Ipv6Addr, u8)> = Vec::new();
+        for a in &plan.steer {
+            match *a {
+                IpAddr::V4(a) => pools.push((a, 32)),
+                IpAddr::V6(a) => pools6.push((a, 128)),
+            }
+        }
         steer
             .set_pools(&pools, &pools6)
             .map_err(|e| e.to_string())?;
