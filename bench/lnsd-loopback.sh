@@ -1,7 +1,8 @@
 # Sourced by bench/lnsd-memory and bench/lnsd-setup-rate: lnsd on
 # loopback with CHAP local users user1..N (pw1..N), an IPv4 pool, no data
 # plane (LNSD_TABLE=1: the tables of an external one), and lns-bench as
-# its LAC. Cleans up on exit.
+# its LAC. LNSD_PPP adds lines to lnsd's [ppp] section (as
+# LNSD_PPP='echo_adaptive = false'). Cleans up on exit.
 #   lnsd_lab SESSIONS      -> $tmp, $port, $lnsd_pid (lnsd started on $LNSD_CPUS)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -34,6 +35,7 @@ address = "127.0.0.1"
 auth = ["chap"]
 users_file = "{tmp}/users.toml"
 ipv6 = false
+{os.environ.get("LNSD_PPP", "")}
 [[pool]]
 name = "default"
 ranges = ["100.64.0.1-100.127.255.254"]

@@ -435,6 +435,9 @@ pub fn bring_up(o: &Opts) -> Result<Held, String> {
             ..Default::default()
         },
         ipv6: o.ipv6,
+        // As a CPE's pppd runs by default: an Echo-Request every 30 s
+        // whatever it hears (no lcp-echo-adaptive).
+        echo_adaptive: false,
         ..Default::default()
     };
     let mut r = Run {

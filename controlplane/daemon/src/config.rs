@@ -446,6 +446,10 @@ pub struct Ppp {
     /// Unanswered Echo-Requests before the subscriber is declared dead.
     #[serde(default = "default_echo_failures")]
     pub echo_failures: u32,
+    /// Send an Echo-Request only when nothing came from the subscriber
+    /// since the last one (pppd's `lcp-echo-adaptive`).
+    #[serde(default = "default_true")]
+    pub echo_adaptive: bool,
     /// Seconds without traffic from the subscriber before the session
     /// ends (RFC 2865 Idle-Timeout, when RADIUS does not send one; 0:
     /// never).
@@ -505,6 +509,7 @@ impl Default for Ppp {
             mru_fit_access_mtu: false,
             echo_interval_secs: default_echo(),
             echo_failures: default_echo_failures(),
+            echo_adaptive: true,
             idle_timeout_secs: 0,
             restart_secs: default_restart(),
             max_configure: default_max_configure(),
@@ -1437,6 +1442,7 @@ impl Config {
                 },
                 echo_interval: Duration::from_secs(p.echo_interval_secs),
                 echo_failures: p.echo_failures,
+                echo_adaptive: p.echo_adaptive,
                 auth_tries: p.auth_tries,
                 name: self.l2tp.host_name.clone().into_bytes(),
                 ipv6: p.ipv6,

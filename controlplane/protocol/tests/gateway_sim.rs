@@ -50,6 +50,7 @@ fn server_link(auth: AuthProtocol) -> LinkConfig {
         // went unanswered would go down within the test.
         echo_interval: Duration::from_secs(5),
         echo_failures: 3,
+        echo_adaptive: true,
         ..Default::default()
     }
 }

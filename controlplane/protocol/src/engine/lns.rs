@@ -732,6 +732,9 @@ impl LnsCore {
                 let forwarded = s.forwarded + usage;
                 let moved = forwarded.up_packets > s.seen_up;
                 s.seen_up = forwarded.up_packets;
+                if moved {
+                    s.link.heard();
+                }
                 let interim = std::mem::take(&mut s.interim_asked);
                 if std::mem::take(&mut s.idle_asked) || moved {
                     s.clock.active(now, moved);

@@ -137,6 +137,11 @@ pub struct LinkConfig {
     pub echo_interval: Duration,
     /// Unanswered Echo-Requests before the peer is declared dead.
     pub echo_failures: u32,
+    /// Skip an Echo-Request when the peer was heard from since the last
+    /// one (pppd's `lcp-echo-adaptive`): any frame it sent, or traffic
+    /// the data plane counted ([`Link::heard`]), proves it alive. A peer
+    /// that echoes too then costs one exchange per interval, not two.
+    pub echo_adaptive: bool,
     /// Authentication retransmissions (CHAP challenge, PAP request).
     pub auth_tries: u32,
     /// Our name in CHAP challenges.
@@ -167,6 +172,7 @@ impl Default for LinkConfig {
             limits: Limits::default(),
             echo_interval: Duration::from_secs(30),
             echo_failures: 3,
+            echo_adaptive: true,
             auth_tries: 10,
             name: b"xlns".to_vec(),
             ipv6: true,
@@ -203,6 +209,8 @@ pub struct Link {
     echo_at: Option<Instant>,
     echo_unanswered: u32,
     echo_id: u8,
+    /// A frame came from the peer since the last Echo-Request was due.
+    heard: bool,
     cause: Option<DownCause>,
     finished: bool,
     /// The pending Verify carries proxied credentials (no AuthServer).
@@ -244,6 +252,7 @@ impl Link {
             echo_at: None,
             echo_unanswered: 0,
             echo_id: 0,
+            heard: false,
             cause: None,
             finished: false,
             proxy_verify: false,
@@ -449,6 +458,7 @@ impl Link {
         if self.finished {
             return;
         }
+        self.heard = true;
         match protocol {
             proto::LCP => {
                 let Ok(p) = LcpPacket::decode_lcp(info) else {
@@ -629,9 +639,20 @@ impl Link {
         self.pump(now);
     }
 
+    /// The peer was heard from outside this link: the data plane counted
+    /// traffic from it. Counts as a received frame for adaptive echo.
+    pub fn heard(&mut self) {
+        self.heard = true;
+    }
+
     fn echo(&mut self, now: Instant) {
         self.echo_at = None;
         if self.lcp.state() != State::Opened {
+            return;
+        }
+        if std::mem::take(&mut self.heard) && self.cfg.echo_adaptive {
+            self.echo_unanswered = 0;
+            self.echo_at = Some(now + self.cfg.echo_interval);
             return;
         }
         if self.echo_unanswered >= self.cfg.echo_failures {
@@ -1172,6 +1193,42 @@ mod tests {
             .filter(|o| matches!(o, LinkOutput::Send { protocol: proto::LCP, packet } if packet[0] == 9))
             .count();
         assert!(echoes >= 3, "{echoes} echo requests");
+    }
+
+    /// pppd's `lcp-echo-adaptive`: while the subscriber's own
+    /// Echo-Requests keep coming, ours are not needed; without the option
+    /// both sides echo every interval. (A subscriber gone silent is still
+    /// found: `dead_subscriber_is_detected_by_echo` runs adaptive.)
+    #[test]
+    fn adaptive_echo_is_quiet_while_the_peer_echoes() {
+        let echoes = |log: &[LinkOutput]| {
+            log.iter()
+                .filter(|o| matches!(o, LinkOutput::Send { protocol: proto::LCP, packet } if packet[0] == 9))
+                .count()
+        };
+        let run = |adaptive: bool| {
+            let mut p = Pair::new(
+                LinkConfig {
+                    echo_adaptive: adaptive,
+                    ..server_cfg(vec![AuthProtocol::Pap])
+                },
+                LinkConfig {
+                    echo_adaptive: false,
+                    ..client_cfg(vec![AuthProtocol::Pap], "pw", false)
+                },
+            );
+            p.run(Duration::from_secs(5));
+            assert_eq!(ups(&p.s_log).0, Some(SUB));
+            let before = echoes(&p.s_log);
+            p.run(Duration::from_secs(300));
+            assert!(downs(&p.s_log).is_empty());
+            (echoes(&p.s_log) - before, echoes(&p.c_log))
+        };
+        let (ours, theirs) = run(true);
+        assert_eq!(ours, 0, "the subscriber echoed {theirs} times");
+        assert!(theirs >= 9, "{theirs}");
+        let (ours, _) = run(false);
+        assert!(ours >= 9, "{ours}");
     }
 
     #[test]
