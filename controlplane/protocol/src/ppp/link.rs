@@ -138,7 +138,8 @@ pub struct LinkConfig {
     /// Unanswered Echo-Requests before the peer is declared dead.
     pub echo_failures: u32,
     /// Skip an Echo-Request when the peer was heard from since the last
-    /// one (pppd's `lcp-echo-adaptive`): any frame it sent, or traffic
+    /// one (pppd's `lcp-echo-adaptive`): any frame it sent other than
+    /// the Echo-Reply to ours, or traffic
     /// the data plane counted ([`Link::heard`]), proves it alive. A peer
     /// that echoes too then costs one exchange per interval, not two.
     pub echo_adaptive: bool,
@@ -458,7 +459,12 @@ impl Link {
         if self.finished {
             return;
         }
-        self.heard = true;
+        // The reply to our own Echo-Request is not news: counting it would
+        // skip every other echo to a peer that sends nothing else.
+        const ECHO_REPLY: u8 = 10;
+        if protocol != proto::LCP || info.first() != Some(&ECHO_REPLY) {
+            self.heard = true;
+        }
         match protocol {
             proto::LCP => {
                 let Ok(p) = LcpPacket::decode_lcp(info) else {
@@ -1229,6 +1235,36 @@ mod tests {
         assert!(theirs >= 9, "{theirs}");
         let (ours, _) = run(false);
         assert!(ours >= 9, "{ours}");
+    }
+
+    /// A subscriber that only answers (no echoes, no traffic) is echoed
+    /// every interval even when adaptive: its Echo-Replies are answers to
+    /// ours, not news, so none of ours is skipped.
+    #[test]
+    fn adaptive_echo_still_echoes_a_quiet_subscriber_every_interval() {
+        let mut p = Pair::new(
+            server_cfg(vec![AuthProtocol::Pap]),
+            LinkConfig {
+                echo_interval: Duration::ZERO,
+                ..client_cfg(vec![AuthProtocol::Pap], "pw", false)
+            },
+        );
+        p.run(Duration::from_secs(5));
+        assert_eq!(ups(&p.s_log).0, Some(SUB));
+        let count = |log: &[LinkOutput]| {
+            log.iter()
+                .filter(|o| matches!(o, LinkOutput::Send { protocol: proto::LCP, packet } if packet[0] == 9))
+                .count()
+        };
+        let before = count(&p.s_log);
+        p.run(Duration::from_secs(300));
+        assert!(downs(&p.s_log).is_empty());
+        // 300 s at the default 30 s interval; the first may be skipped
+        // (the negotiation itself was hearing from the subscriber), none
+        // after it.
+        let ours = count(&p.s_log) - before;
+        assert!((9..=10).contains(&ours), "{ours} echoes in 300 s");
+        assert_eq!(count(&p.c_log), 0);
     }
 
     #[test]
