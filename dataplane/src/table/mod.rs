@@ -378,23 +378,49 @@ fn huge_bytes_of(addr: usize) -> Option<u64> {
 struct Region {
     backing: Backing,
     layout: Layout,
+    /// The backing's words, taken once: every look-up goes through
+    /// [`Region::words`], which then costs no match on the backing.
+    words: std::ptr::NonNull<AtomicU64>,
+    len: usize,
 }
 
+// SAFETY: `words` points into `backing`, which is `Send` and `Sync` and is
+// owned by the region; the pointer is only turned into a shared slice of
+// atomics, which any thread may use.
+unsafe impl Send for Region {}
+// SAFETY: as for `Send`: shared access is through atomics only.
+unsafe impl Sync for Region {}
+
 impl Region {
-    fn words(&self) -> &[AtomicU64] {
-        match &self.backing {
-            Backing::Heap(w) => w,
-            Backing::Map(m) => {
-                // SAFETY: the map is page-aligned (so 8-aligned), its length
-                // was checked to be a multiple of 8 when opened, and it lives
-                // as long as `self`. `AtomicU64` has the size and alignment
-                // of `u64` and every bit pattern is valid. Other processes
-                // touch the file only through atomics too, and the map is
-                // never accessed as plain bytes after creation, so there are
-                // no non-atomic races on it.
-                unsafe { std::slice::from_raw_parts(m.as_ptr().cast::<AtomicU64>(), m.len() / 8) }
-            }
+    fn new(backing: Backing, layout: Layout) -> Region {
+        let (words, len) = match &backing {
+            Backing::Heap(w) => (std::ptr::NonNull::from(&w[..]).cast(), w.len()),
+            Backing::Map(m) => (
+                std::ptr::NonNull::new(m.as_ptr().cast::<AtomicU64>().cast_mut())
+                    .unwrap_or(std::ptr::NonNull::dangling()),
+                m.len() / 8,
+            ),
+        };
+        Region {
+            backing,
+            layout,
+            words,
+            len,
         }
+    }
+
+    #[inline(always)]
+    fn words(&self) -> &[AtomicU64] {
+        // SAFETY: `words` and `len` were taken from `backing`, which the
+        // region owns and never resizes, and whose memory does not move
+        // when the region does (a heap box, or a mapping). A map is
+        // page-aligned (so 8-aligned) and its length was checked to be a
+        // multiple of 8 when opened. `AtomicU64` has the size and
+        // alignment of `u64` and every bit pattern is valid. Other
+        // processes touch the file only through atomics too, and the map
+        // is never accessed as plain bytes after creation, so there are no
+        // non-atomic races on it.
+        unsafe { std::slice::from_raw_parts(self.words.as_ptr(), self.len) }
     }
 
     fn hdr(&self, i: usize) -> &AtomicU64 {
@@ -707,13 +733,13 @@ impl Reader {
         // SAFETY: the file is shared with lnsd, which may change it at any
         // time; `Region::words` only ever exposes it as atomics.
         let map = unsafe { memmap2::MmapMut::map_mut(&file) }.map_err(io)?;
-        let probe = Region {
-            backing: Backing::Map(map),
-            layout: Layout::new(Sizes {
+        let probe = Region::new(
+            Backing::Map(map),
+            Layout::new(Sizes {
                 capacity: 0,
                 workers: 0,
             }),
-        };
+        );
         let h = |i| probe.hdr(i).load(Ordering::Acquire);
         if h(hdr::MAGIC) != MAGIC {
             return Err(TableError::Mismatch(format!(
@@ -756,7 +782,7 @@ impl Reader {
             )));
         }
         let Region { backing, .. } = probe;
-        let region = Region { backing, layout };
+        let region = Region::new(backing, layout);
         Ok(Reader {
             region: Arc::new(region),
         })
@@ -1242,7 +1268,7 @@ impl Writer {
     }
 
     fn init(backing: Backing, layout: Layout, path: Option<PathBuf>) -> Writer {
-        let region = Region { backing, layout };
+        let region = Region::new(backing, layout);
         let set = |i, v| region.hdr(i).store(v, Ordering::Relaxed);
         set(hdr::MAGIC, MAGIC);
         set(hdr::VERSION, ABI_VERSION);

@@ -62,10 +62,10 @@ pub fn try_read<A: Atomics, const N: usize>(seq: &A::W, words: &[A::W]) -> Optio
     if s1 & 1 == 1 {
         return None;
     }
-    let mut out = [0u64; N];
-    for (o, w) in out.iter_mut().zip(words) {
-        *o = w.load(Ordering::Relaxed);
-    }
+    // Built in place, not zeroed and then overwritten: a worker reads a
+    // slot per packet. Fewer than `N` words is no record.
+    let words = words.get(..N)?;
+    let out: [u64; N] = std::array::from_fn(|i| words[i].load(Ordering::Relaxed));
     // Orders the word loads before the second sequence load: if any of
     // them saw a later write, the second load sees that write's odd (or
     // later even) sequence (the seqlock recipe of Boehm, "Can seqlocks get

@@ -326,7 +326,7 @@ impl<'a> Pipeline<'a> {
             Ok(d) => d,
             Err(x) => return self.drop(x, None),
         };
-        let Some(f) = found else {
+        let Some(f) = &found else {
             return self.drop(Drop::UnknownSession, None);
         };
         self.decapped(buf, start, d, f)
@@ -390,13 +390,13 @@ impl<'a> Pipeline<'a> {
     }
 
     #[inline]
-    fn decapped(&mut self, buf: &mut [u8], start: usize, d: Decapped, f: Found) -> Out {
+    fn decapped(&mut self, buf: &mut [u8], start: usize, d: Decapped, f: &Found) -> Out {
         let d = Decapped {
             inner: start + d.inner,
             ..d
         };
         if d.peer != f.peer() {
-            return self.drop(Drop::WrongPeer, Some(&f));
+            return self.drop(Drop::WrongPeer, Some(f));
         }
         let (hop_index, dst) = match d.family {
             Family::V4 => (CORE_V4, inner_dst_v4(buf, d.inner)),
@@ -407,16 +407,16 @@ impl<'a> Pipeline<'a> {
         // `no_next_hop` means an unresolved MAC.
         if d.family == Family::V6 {
             if dst.is_some_and(link_scope) {
-                return self.drop(Drop::Ipv6LinkLocal, Some(&f));
+                return self.drop(Drop::Ipv6LinkLocal, Some(f));
             }
             if f.ipv6_prefix().is_none() {
-                return self.drop(Drop::Ipv6Unrouted, Some(&f));
+                return self.drop(Drop::Ipv6Unrouted, Some(f));
             }
         }
         if let (Some(gw), Some(IpAddr::V4(a))) = (self.env.gateway, dst)
             && a == gw
         {
-            return self.for_gateway(buf, &d, &f, gw);
+            return self.for_gateway(buf, &d, f, gw);
         }
         // The delegated prefix is read (its own words, another cache
         // line) only for IPv6 from outside the link's /64: a router
@@ -429,7 +429,7 @@ impl<'a> Pipeline<'a> {
             ipv4: f.ipv4(),
             ipv6_prefix: f.ipv6_prefix(),
             ipv6_delegated: if outside_link {
-                self.table.delegated_of(&f)
+                self.table.delegated_of(f)
             } else {
                 None
             },
@@ -459,13 +459,13 @@ impl<'a> Pipeline<'a> {
             },
             None => match self.table.macs(hop_index) {
                 Some(h) => h,
-                None if d.family == Family::V6 => return self.drop(Drop::Ipv6Unrouted, Some(&f)),
-                None => return self.drop(Drop::NoNextHop, Some(&f)),
+                None if d.family == Family::V6 => return self.drop(Drop::Ipv6Unrouted, Some(f)),
+                None => return self.drop(Drop::NoNextHop, Some(f)),
             },
         };
         let (s, n) = match to_core(buf, &d, &allowed, &hop) {
             Ok(x) => x,
-            Err(x) => return self.drop(x, Some(&f)),
+            Err(x) => return self.drop(x, Some(f)),
         };
         // Policed once every check has passed (a spoofed or expired
         // packet takes none of the subscriber's rate), and counted with
@@ -477,7 +477,7 @@ impl<'a> Pipeline<'a> {
             .block
             .police_and_count(f.slot, f.generation, Dir::Up, rate, self.tick, len)
         {
-            return self.rate_drop(&f, Dir::Up);
+            return self.rate_drop(f, Dir::Up);
         }
         self.local.add(Counter::Upstream, 1);
         self.local.add(Counter::UpstreamBytes, bytes);
@@ -491,7 +491,7 @@ impl<'a> Pipeline<'a> {
                     // IPv6 is never fragmented on the way (RFC 8200 §5).
                     dont_fragment: d.family == Family::V6 || buf[s + 14 + 6] & 0x40 != 0,
                 };
-                self.deliver(buf, &p, &pkt, Sender::Subscriber(&f))
+                self.deliver(buf, &p, &pkt, Sender::Subscriber(f))
             }
             _ => Out::Core(s, n),
         }
@@ -554,13 +554,13 @@ impl<'a> Pipeline<'a> {
                     .or_else(|| self.table.by_delegated(k))
             }
         };
-        let Some(f) = found else {
+        let Some(f) = &found else {
             return self.core_l2tp(buf, start, len);
         };
         if let Err(x) = spend_hop(&mut buf[p.start..p.start + p.len]) {
-            return self.drop(x, Some(&f));
+            return self.drop(x, Some(f));
         }
-        self.deliver(buf, &f, &p, Sender::Core)
+        self.deliver(buf, f, &p, Sender::Core)
     }
 
     /// A core-side frame for no subscriber: the data of a switched leg
