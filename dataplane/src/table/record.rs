@@ -410,6 +410,18 @@ impl SlotView {
         a.to_ipv4_mapped().map_or(IpAddr::V6(a), IpAddr::V4)
     }
 
+    /// Whether `a` is the peer: [`SlotView::peer`] compared in place, as
+    /// every packet from a LAC is checked (no address built per packet).
+    #[inline(always)]
+    pub fn is_peer(&self, a: IpAddr) -> bool {
+        const MAPPED: [u8; 12] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff];
+        let p = self.peer_octets();
+        match a {
+            IpAddr::V4(v4) => p[..12] == MAPPED && p[12..] == v4.octets(),
+            IpAddr::V6(v6) => *p == v6.octets() && p[..12] != MAPPED,
+        }
+    }
+
     /// The peer's address as stored: IPv6, or IPv4 mapped (the
     /// destination of an IPv6 template's frames).
     #[inline(always)]
@@ -732,6 +744,18 @@ mod tests {
             assert_eq!(v.ipv6_prefix(), s.ipv6_prefix);
             assert_eq!(v.mru(), s.mru);
             assert_eq!(v.peer(), s.peer);
+            assert!(v.is_peer(s.peer));
+            for other in [
+                IpAddr::V4(Ipv4Addr::new(192, 0, 2, 99)),
+                IpAddr::V6(Ipv6Addr::LOCALHOST),
+                IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+            ] {
+                assert_eq!(v.is_peer(other), other == s.peer, "{other} vs {}", s.peer);
+            }
+            if let IpAddr::V4(a) = s.peer {
+                // The same address, IPv4-mapped, is not an IPv4 peer's.
+                assert!(!v.is_peer(IpAddr::V6(a.to_ipv6_mapped())));
+            }
             assert_eq!(v.lac_nexthop(), s.lac_nexthop);
             assert_eq!(v.switched(), s.switched);
             assert_eq!((v.rate_up(), v.rate_down()), (s.rates.up, s.rates.down));

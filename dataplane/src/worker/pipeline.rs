@@ -347,7 +347,7 @@ impl<'a> Pipeline<'a> {
         // The leg's data comes from the peer of its tunnel, whose address
         // stays for the tunnel's life (RFC 2661 §8.1), nobody else: a
         // forged frame would inject PPP into the other leg.
-        if m.peer != f.peer() {
+        if !f.is_peer(m.peer) {
             return self.drop(Drop::SwitchWrongPeer, Some(f));
         }
         let mut addrs = [0; 32];
@@ -395,7 +395,7 @@ impl<'a> Pipeline<'a> {
             inner: start + d.inner,
             ..d
         };
-        if d.peer != f.peer() {
+        if !f.is_peer(d.peer) {
             return self.drop(Drop::WrongPeer, Some(f));
         }
         let (hop_index, dst) = match d.family {
