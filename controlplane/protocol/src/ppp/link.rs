@@ -21,7 +21,7 @@ use super::ipv6cp::{Ipv6cpOption, Ipv6cpPacket};
 use super::lcp::{AuthProtocol, LcpOption, LcpPacket};
 use super::lcp_opts::{Lcp, LcpConfig, Side};
 use super::ncp::{Ipcp, Ipv6cp};
-use super::packet::{Body, CpPacket, PppOption};
+use super::packet::{Body, Code, CpPacket, PppOption};
 use crate::ppp::rng::LinkRng;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -139,9 +139,9 @@ pub struct LinkConfig {
     pub echo_failures: u32,
     /// Skip an Echo-Request when the peer was heard from since the last
     /// one (pppd's `lcp-echo-adaptive`): any frame it sent other than
-    /// the Echo-Reply to ours, or traffic
-    /// the data plane counted ([`Link::heard`]), proves it alive. A peer
-    /// that echoes too then costs one exchange per interval, not two.
+    /// the Echo-Reply to ours, or traffic the data plane counted
+    /// ([`Link::heard`]), proves it alive. A peer that echoes too then
+    /// costs one exchange per interval, not two.
     pub echo_adaptive: bool,
     /// Authentication retransmissions (CHAP challenge, PAP request).
     pub auth_tries: u32,
@@ -210,7 +210,8 @@ pub struct Link {
     echo_at: Option<Instant>,
     echo_unanswered: u32,
     echo_id: u8,
-    /// A frame came from the peer since the last Echo-Request was due.
+    /// Something other than an Echo-Reply came from the peer since the
+    /// last Echo-Request was due.
     heard: bool,
     cause: Option<DownCause>,
     finished: bool,
@@ -461,8 +462,7 @@ impl Link {
         }
         // The reply to our own Echo-Request is not news: counting it would
         // skip every other echo to a peer that sends nothing else.
-        const ECHO_REPLY: u8 = 10;
-        if protocol != proto::LCP || info.first() != Some(&ECHO_REPLY) {
+        if protocol != proto::LCP || info.first() != Some(&(Code::EchoReply as u8)) {
             self.heard = true;
         }
         match protocol {
@@ -1182,6 +1182,13 @@ mod tests {
         assert_eq!(ups(&p.s_log), (None, None));
     }
 
+    /// The LCP Echo-Requests a side sent.
+    fn echo_requests(log: &[LinkOutput]) -> usize {
+        log.iter()
+            .filter(|o| matches!(o, LinkOutput::Send { protocol: proto::LCP, packet } if packet[0] == Code::EchoRequest as u8))
+            .count()
+    }
+
     #[test]
     fn dead_subscriber_is_detected_by_echo() {
         let mut p = Pair::new(
@@ -1193,11 +1200,7 @@ mod tests {
         p.client_dead = true;
         p.run(Duration::from_secs(200));
         assert_eq!(downs(&p.s_log), vec![DownCause::EchoTimeout]);
-        let echoes = p
-            .s_log
-            .iter()
-            .filter(|o| matches!(o, LinkOutput::Send { protocol: proto::LCP, packet } if packet[0] == 9))
-            .count();
+        let echoes = echo_requests(&p.s_log);
         assert!(echoes >= 3, "{echoes} echo requests");
     }
 
@@ -1207,11 +1210,6 @@ mod tests {
     /// found: `dead_subscriber_is_detected_by_echo` runs adaptive.)
     #[test]
     fn adaptive_echo_is_quiet_while_the_peer_echoes() {
-        let echoes = |log: &[LinkOutput]| {
-            log.iter()
-                .filter(|o| matches!(o, LinkOutput::Send { protocol: proto::LCP, packet } if packet[0] == 9))
-                .count()
-        };
         let run = |adaptive: bool| {
             let mut p = Pair::new(
                 LinkConfig {
@@ -1225,10 +1223,10 @@ mod tests {
             );
             p.run(Duration::from_secs(5));
             assert_eq!(ups(&p.s_log).0, Some(SUB));
-            let before = echoes(&p.s_log);
+            let before = echo_requests(&p.s_log);
             p.run(Duration::from_secs(300));
             assert!(downs(&p.s_log).is_empty());
-            (echoes(&p.s_log) - before, echoes(&p.c_log))
+            (echo_requests(&p.s_log) - before, echo_requests(&p.c_log))
         };
         let (ours, theirs) = run(true);
         assert_eq!(ours, 0, "the subscriber echoed {theirs} times");
@@ -1251,20 +1249,15 @@ mod tests {
         );
         p.run(Duration::from_secs(5));
         assert_eq!(ups(&p.s_log).0, Some(SUB));
-        let count = |log: &[LinkOutput]| {
-            log.iter()
-                .filter(|o| matches!(o, LinkOutput::Send { protocol: proto::LCP, packet } if packet[0] == 9))
-                .count()
-        };
-        let before = count(&p.s_log);
+        let before = echo_requests(&p.s_log);
         p.run(Duration::from_secs(300));
         assert!(downs(&p.s_log).is_empty());
         // 300 s at the default 30 s interval; the first may be skipped
         // (the negotiation itself was hearing from the subscriber), none
         // after it.
-        let ours = count(&p.s_log) - before;
+        let ours = echo_requests(&p.s_log) - before;
         assert!((9..=10).contains(&ours), "{ours} echoes in 300 s");
-        assert_eq!(count(&p.c_log), 0);
+        assert_eq!(echo_requests(&p.c_log), 0);
     }
 
     #[test]
