@@ -1204,6 +1204,19 @@ mod tests {
         assert!(echoes >= 3, "{echoes} echo requests");
     }
 
+    /// Brings a PAP link up between `server` and `client`, runs it 300 s
+    /// more, and returns the Echo-Requests each side sent in those 300 s
+    /// (the client's since the start); nobody may go down.
+    fn echoes_in_300s(server: LinkConfig, client: LinkConfig) -> (usize, usize) {
+        let mut p = Pair::new(server, client);
+        p.run(Duration::from_secs(5));
+        assert_eq!(ups(&p.s_log).0, Some(SUB));
+        let before = echo_requests(&p.s_log);
+        p.run(Duration::from_secs(300));
+        assert!(downs(&p.s_log).is_empty());
+        (echo_requests(&p.s_log) - before, echo_requests(&p.c_log))
+    }
+
     /// pppd's `lcp-echo-adaptive`: while the subscriber's own
     /// Echo-Requests keep coming, ours are not needed; without the option
     /// both sides echo every interval. (A subscriber gone silent is still
@@ -1211,7 +1224,7 @@ mod tests {
     #[test]
     fn adaptive_echo_is_quiet_while_the_peer_echoes() {
         let run = |adaptive: bool| {
-            let mut p = Pair::new(
+            echoes_in_300s(
                 LinkConfig {
                     echo_adaptive: adaptive,
                     ..server_cfg(vec![AuthProtocol::Pap])
@@ -1220,13 +1233,7 @@ mod tests {
                     echo_adaptive: false,
                     ..client_cfg(vec![AuthProtocol::Pap], "pw", false)
                 },
-            );
-            p.run(Duration::from_secs(5));
-            assert_eq!(ups(&p.s_log).0, Some(SUB));
-            let before = echo_requests(&p.s_log);
-            p.run(Duration::from_secs(300));
-            assert!(downs(&p.s_log).is_empty());
-            (echo_requests(&p.s_log) - before, echo_requests(&p.c_log))
+            )
         };
         let (ours, theirs) = run(true);
         assert_eq!(ours, 0, "the subscriber echoed {theirs} times");
@@ -1240,24 +1247,18 @@ mod tests {
     /// ours, not news, so none of ours is skipped.
     #[test]
     fn adaptive_echo_still_echoes_a_quiet_subscriber_every_interval() {
-        let mut p = Pair::new(
+        let (ours, theirs) = echoes_in_300s(
             server_cfg(vec![AuthProtocol::Pap]),
             LinkConfig {
                 echo_interval: Duration::ZERO,
                 ..client_cfg(vec![AuthProtocol::Pap], "pw", false)
             },
         );
-        p.run(Duration::from_secs(5));
-        assert_eq!(ups(&p.s_log).0, Some(SUB));
-        let before = echo_requests(&p.s_log);
-        p.run(Duration::from_secs(300));
-        assert!(downs(&p.s_log).is_empty());
         // 300 s at the default 30 s interval; the first may be skipped
         // (the negotiation itself was hearing from the subscriber), none
         // after it.
-        let ours = echo_requests(&p.s_log) - before;
         assert!((9..=10).contains(&ours), "{ours} echoes in 300 s");
-        assert_eq!(echo_requests(&p.c_log), 0);
+        assert_eq!(theirs, 0);
     }
 
     #[test]
