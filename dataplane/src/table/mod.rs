@@ -51,6 +51,7 @@ pub mod index;
 pub mod record;
 pub mod seqlock;
 
+use crate::node::forward::NextHop as FwdHop;
 use counters::{GLOBAL_WORDS, SESSION_COUNTER_WORDS, SessionCounters, WorkerBlock};
 use index::Index;
 pub use record::{Egress, Leg, NextHop, Rate, Rates, Session, SlotView, up_key};
@@ -463,6 +464,7 @@ impl Region {
         Index::new(&self.words()[at..at + self.layout.buckets])
     }
 
+    #[inline(always)]
     fn nexthop_words(&self, i: u32) -> Option<(&AtomicU64, &[AtomicU64])> {
         if i >= NEXTHOPS {
             return None;
@@ -489,16 +491,18 @@ impl Region {
         (&self.words()[at], 1 << (bit % 64))
     }
 
-    /// A worker's read of a slot: the record copied out, not decoded.
+    /// A worker's read of a slot: the record copied out, not decoded, into
+    /// the caller's storage, so it is copied once, from the slot to where
+    /// the packet's processing reads it. `false`: no record there (`out`
+    /// then holds anything).
     #[inline(always)]
-    fn read_view(&self, slot: u32) -> Option<SlotView> {
+    fn read_view_into(&self, slot: u32, out: &mut SlotView) -> bool {
         if slot >= self.layout.sizes.capacity {
-            return None;
+            return false;
         }
         let (seq, words) = self.slot(slot);
-        SlotView::new(&seqlock::read::<Std, SESSION_WORDS>(
-            seq, words, READ_TRIES,
-        )?)
+        seqlock::read_into::<Std, SESSION_WORDS>(seq, words, READ_TRIES, |i, w| out.put(i, w))
+            && out.is_valid()
     }
 
     /// A slot's Ns word: the generation it belongs to in the high 48
@@ -677,11 +681,61 @@ pub struct Found {
     pub view: SlotView,
 }
 
+impl Found {
+    /// Room for a look-up to write its answer into (`Reader::by_*_into`);
+    /// it holds no session.
+    #[inline(always)]
+    pub fn vacant() -> Found {
+        Found {
+            slot: 0,
+            generation: 0,
+            view: SlotView::FREE,
+        }
+    }
+}
+
 impl std::ops::Deref for Found {
     type Target = SlotView;
     #[inline(always)]
     fn deref(&self) -> &SlotView {
         &self.view
+    }
+}
+
+/// Entries in a [`HopCache`]: the core's two next hops and two LACs'
+/// (by next-hop index, direct-mapped).
+const HOP_CACHE_ENTRIES: usize = 4;
+
+/// A worker's copies of the next hops' MACs it used last
+/// ([`Reader::macs_cached`]), each with the record's sequence word and the
+/// value it had when read.
+#[derive(Debug, Clone, Copy)]
+pub struct HopCache<'r> {
+    entries: [HopEntry<'r>; HOP_CACHE_ENTRIES],
+}
+
+#[derive(Debug, Clone, Copy)]
+struct HopEntry<'r> {
+    index: u32,
+    /// The record's sequence word; `None`: the entry is empty.
+    seq: Option<&'r AtomicU64>,
+    at: u64,
+    hop: FwdHop,
+}
+
+impl Default for HopCache<'_> {
+    fn default() -> Self {
+        HopCache {
+            entries: [HopEntry {
+                index: u32::MAX,
+                seq: None,
+                at: 0,
+                hop: FwdHop {
+                    dst_mac: [0; 6],
+                    src_mac: [0; 6],
+                },
+            }; HOP_CACHE_ENTRIES],
+        }
     }
 }
 
@@ -796,22 +850,50 @@ impl Reader {
     /// Upstream: the session a LAC's data frame belongs to.
     #[inline]
     pub fn by_ids(&self, tunnel: u16, session: u16) -> Option<Found> {
+        let mut f = Found::vacant();
+        self.by_ids_into(tunnel, session, &mut f).then_some(f)
+    }
+
+    /// [`Reader::by_ids`] into the caller's `out` (a worker's way: the
+    /// record is copied once, where the packet's processing reads it);
+    /// `false` if not found, `out` then holding anything.
+    #[inline]
+    pub fn by_ids_into(&self, tunnel: u16, session: u16, out: &mut Found) -> bool {
         let key = up_key(tunnel, session);
-        self.find(self.region.layout.up, key, |s| s.key() == key)
+        self.find_into(self.region.layout.up, key, |s| s.key() == key, out)
     }
 
     /// Downstream: the session with this IPv4 address.
     #[inline]
     pub fn by_ipv4(&self, a: Ipv4Addr) -> Option<Found> {
+        let mut f = Found::vacant();
+        self.by_ipv4_into(a, &mut f).then_some(f)
+    }
+
+    /// [`Reader::by_ipv4`] into `out` (see [`Reader::by_ids_into`]).
+    #[inline]
+    pub fn by_ipv4_into(&self, a: Ipv4Addr, out: &mut Found) -> bool {
         let key = u64::from(a.to_bits());
-        self.find(self.region.layout.v4, key, |s| s.ipv4() == Some(a))
+        self.find_into(self.region.layout.v4, key, |s| s.ipv4() == Some(a), out)
     }
 
     /// Downstream: the session with this IPv6 /64 (first 8 octets).
     #[inline]
     pub fn by_ipv6_prefix(&self, p: [u8; 8]) -> Option<Found> {
+        let mut f = Found::vacant();
+        self.by_ipv6_prefix_into(p, &mut f).then_some(f)
+    }
+
+    /// [`Reader::by_ipv6_prefix`] into `out` (see [`Reader::by_ids_into`]).
+    #[inline]
+    pub fn by_ipv6_prefix_into(&self, p: [u8; 8], out: &mut Found) -> bool {
         let key = u64::from_be_bytes(p);
-        self.find(self.region.layout.v6, key, |s| s.ipv6_prefix() == Some(p))
+        self.find_into(
+            self.region.layout.v6,
+            key,
+            |s| s.ipv6_prefix() == Some(p),
+            out,
+        )
     }
 
     /// Downstream: the session delegated a prefix (DHCPv6 IA_PD) that
@@ -819,6 +901,13 @@ impl Reader {
     /// (usually one), longest first.
     #[inline]
     pub fn by_delegated(&self, p: [u8; 8]) -> Option<Found> {
+        let mut f = Found::vacant();
+        self.by_delegated_into(p, &mut f).then_some(f)
+    }
+
+    /// [`Reader::by_delegated`] into `out` (see [`Reader::by_ids_into`]).
+    #[inline]
+    pub fn by_delegated_into(&self, p: [u8; 8], out: &mut Found) -> bool {
         let addr = u64::from_be_bytes(p);
         let mut lengths = self.region.hdr(hdr::PD_LENGTHS).load(Ordering::Relaxed);
         while lengths != 0 {
@@ -827,19 +916,20 @@ impl Reader {
             let head = addr & prefix_mask(len);
             let r = &*self.region;
             let found = r.index(r.layout.pd_index).find(head, |slot| {
-                let view = r.read_view(slot)?;
-                let generation = view.generation();
-                (r.delegated(slot, generation) == Some((head, len))).then_some(Found {
-                    slot,
-                    generation,
-                    view,
+                if !r.read_view_into(slot, &mut out.view) {
+                    return None;
+                }
+                let generation = out.view.generation();
+                (r.delegated(slot, generation) == Some((head, len))).then(|| {
+                    out.slot = slot;
+                    out.generation = generation;
                 })
             });
             if found.is_some() {
-                return found;
+                return true;
             }
         }
-        None
+        false
     }
 
     /// The prefix delegated to the session in `f` (first 8 octets, length).
@@ -849,16 +939,22 @@ impl Reader {
     }
 
     #[inline(always)]
-    fn find(&self, index: usize, key: u64, is: impl Fn(&SlotView) -> bool) -> Option<Found> {
+    fn find_into(
+        &self,
+        index: usize,
+        key: u64,
+        is: impl Fn(&SlotView) -> bool,
+        out: &mut Found,
+    ) -> bool {
         let r = &*self.region;
-        r.index(index).find(key, |slot| {
-            let view = r.read_view(slot)?;
-            is(&view).then_some(Found {
-                slot,
-                generation: view.generation(),
-                view,
+        r.index(index)
+            .find(key, |slot| {
+                (r.read_view_into(slot, &mut out.view) && is(&out.view)).then(|| {
+                    out.slot = slot;
+                    out.generation = out.view.generation();
+                })
             })
-        })
+            .is_some()
     }
 
     /// A next hop, if lnsd has resolved it.
@@ -935,10 +1031,49 @@ impl Reader {
     /// the two words of its record that hold them, what a worker writes
     /// in every frame.
     #[inline]
-    pub fn macs(&self, i: u32) -> Option<crate::node::forward::NextHop> {
+    pub fn macs(&self, i: u32) -> Option<FwdHop> {
         let (seq, words) = self.region.nexthop_words(i)?;
         let w = seqlock::read::<Std, 2>(seq, words, READ_TRIES)?;
         NextHop::macs(&w)
+    }
+
+    /// [`Reader::macs`] through a worker's `cache`: the MACs kept from an
+    /// earlier read while the record's sequence word says no write has
+    /// happened since (a load and three compares a packet, where the read
+    /// and the shuffle out of the record were some forty instructions).
+    /// A write by lnsd is seen by the next packet, as without the cache.
+    #[inline(always)]
+    pub fn macs_cached<'r>(&'r self, i: u32, cache: &mut HopCache<'r>) -> Option<FwdHop> {
+        let e = &cache.entries[i as usize % HOP_CACHE_ENTRIES];
+        if e.index == i
+            && let Some(w) = e.seq
+            && w.load(Ordering::Acquire) == e.at
+        {
+            return Some(e.hop);
+        }
+        self.macs_refill(i, cache)
+    }
+
+    #[inline(never)]
+    fn macs_refill<'r>(&'r self, i: u32, cache: &mut HopCache<'r>) -> Option<FwdHop> {
+        let (seq, words) = self.region.nexthop_words(i)?;
+        // Loaded before the words: a write after this load changes the
+        // sequence, so a hit can never return older MACs than a write the
+        // worker could have seen.
+        let at = seq.load(Ordering::Acquire);
+        let mut w = [0; 2];
+        if at & 1 == 1 || !seqlock::try_read_into::<Std, 2>(seq, words, |k, x| w[k] = x) {
+            // A write in progress: read as without the cache, keep nothing.
+            return self.macs(i);
+        }
+        let hop = NextHop::macs(&w)?;
+        cache.entries[i as usize % HOP_CACHE_ENTRIES] = HopEntry {
+            index: i,
+            seq: Some(seq),
+            at,
+            hop,
+        };
+        Some(hop)
     }
 
     /// The next Ns for a sequenced session (RFC 2661 §5.4: per session),
@@ -1901,6 +2036,49 @@ mod tests {
         assert!(!r.may_hold_v6(p2));
         w.remove(b).unwrap();
         assert!(!v4([10, 1, 2, 3]));
+    }
+
+    #[test]
+    fn a_workers_cached_macs_follow_every_next_hop_write() {
+        let mut w = Writer::heap(Sizes {
+            capacity: 8,
+            workers: 1,
+        })
+        .unwrap();
+        let r = w.reader();
+        let mut cache = HopCache::default();
+        let hop = |d: u8| NextHop {
+            dst_mac: [2, 0, 0, 0, 0, d],
+            src_mac: [2, 0, 0, 0, 0, 1],
+            addr: None,
+        };
+        let macs_of = |h: &NextHop| FwdHop {
+            dst_mac: h.dst_mac,
+            src_mac: h.src_mac,
+        };
+        let macs = |d: u8| macs_of(&hop(d));
+        // Not resolved yet: nothing, and nothing kept.
+        assert_eq!(r.macs_cached(6, &mut cache), None);
+        w.set_nexthop(6, &hop(2)).unwrap();
+        assert_eq!(r.macs_cached(6, &mut cache), Some(macs(2)));
+        assert_eq!(r.macs_cached(6, &mut cache), Some(macs(2)));
+        // A move seen by the very next read, through the cache.
+        w.set_nexthop(6, &hop(3)).unwrap();
+        assert_eq!(r.macs_cached(6, &mut cache), Some(macs(3)));
+        // Another next hop in the same entry (10 % 4 == 6 % 4) evicts it,
+        // and each still reads its own.
+        w.set_nexthop(10, &hop(4)).unwrap();
+        assert_eq!(r.macs_cached(10, &mut cache), Some(macs(4)));
+        assert_eq!(r.macs_cached(6, &mut cache), Some(macs(3)));
+        w.set_nexthop(10, &hop(5)).unwrap();
+        assert_eq!(r.macs_cached(10, &mut cache), Some(macs(5)));
+        // Whatever is written is what the next read gives.
+        w.set_nexthop(10, &NextHop::default()).unwrap();
+        assert_eq!(
+            r.macs_cached(10, &mut cache),
+            Some(macs_of(&NextHop::default()))
+        );
+        assert_eq!(r.macs_cached(NEXTHOPS, &mut cache), None);
     }
 
     #[test]

@@ -329,26 +329,48 @@ const TEMPLATE_AT: usize = 50;
 /// it is asked for. Decoding the whole [`Session`] costs a worker more
 /// than the rest of its packet's work; a packet needs a few fields.
 ///
-/// Built only by [`SlotView::new`], which refuses a free slot and a
-/// switched leg with an address, as [`Session::decode`] does; the
-/// template, which only the packets that go out through it need, is
-/// checked when it is asked for.
+/// Filled word by word from its slot ([`SlotView::put`]) and kept only
+/// if [`SlotView::is_valid`], which refuses a free slot and a switched
+/// leg with an address, as [`Session::decode`] does; the template, which
+/// only the packets that go out through it need, is checked when it is
+/// asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SlotView {
     b: [u8; SESSION_BYTES],
 }
 
 impl SlotView {
-    #[inline(always)]
+    /// The view of a record's words, if valid (tests build views so).
+    #[cfg(test)]
     pub(crate) fn new(w: &[u64; SESSION_WORDS]) -> Option<SlotView> {
-        let mut b = [0u8; SESSION_BYTES];
-        for (c, x) in b.chunks_exact_mut(8).zip(w) {
-            c.copy_from_slice(&x.to_le_bytes());
+        let mut v = SlotView::FREE;
+        for (i, x) in w.iter().enumerate() {
+            v.put(i, *x);
         }
-        let v = SlotView { b };
-        let flags = v.flags();
-        let ok = w[0] != 0 && (flags & F_SWITCHED == 0 || flags & (F_V4 | F_V6) == 0);
-        ok.then_some(v)
+        v.is_valid().then_some(v)
+    }
+
+    /// A free slot's record: what a look-up into the caller's storage
+    /// ([`crate::table::Found::vacant`]) writes over.
+    pub(crate) const FREE: SlotView = SlotView {
+        b: [0; SESSION_BYTES],
+    };
+
+    /// Word `i` of the record, as read from its slot (little-endian, as
+    /// [`Session::encode`] lays it out).
+    #[inline(always)]
+    pub(crate) fn put(&mut self, i: usize, w: u64) {
+        if let Some(c) = self.b.get_mut(i * 8..i * 8 + 8) {
+            c.copy_from_slice(&w.to_le_bytes());
+        }
+    }
+
+    /// What [`SlotView::new`] accepts: a slot in use, and no switched leg
+    /// with an address.
+    #[inline(always)]
+    pub(crate) fn is_valid(&self) -> bool {
+        let flags = self.flags();
+        self.generation() != 0 && (flags & F_SWITCHED == 0 || flags & (F_V4 | F_V6) == 0)
     }
 
     #[inline(always)]

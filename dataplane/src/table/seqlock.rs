@@ -75,6 +75,48 @@ pub fn try_read<A: Atomics, const N: usize>(seq: &A::W, words: &[A::W]) -> Optio
     (s1 == s2).then_some(out)
 }
 
+/// [`try_read`] into the caller's storage: each word goes to `put(i,
+/// word)` as it is loaded (so a worker's copy of a slot lands where it is
+/// used, not in registers spilled and copied again). On `false` the words
+/// put are a torn mix, to be ignored.
+#[inline(always)]
+pub fn try_read_into<A: Atomics, const N: usize>(
+    seq: &A::W,
+    words: &[A::W],
+    mut put: impl FnMut(usize, u64),
+) -> bool {
+    let s1 = seq.load(Ordering::Acquire);
+    if s1 & 1 == 1 {
+        return false;
+    }
+    let Some(words) = words.get(..N) else {
+        return false;
+    };
+    for (i, w) in words.iter().enumerate() {
+        put(i, w.load(Ordering::Relaxed));
+    }
+    // As in `try_read`: the word loads before the second sequence load.
+    A::fence(Ordering::Acquire);
+    seq.load(Ordering::Relaxed) == s1
+}
+
+/// [`read`] into the caller's storage ([`try_read_into`]).
+#[inline(always)]
+pub fn read_into<A: Atomics, const N: usize>(
+    seq: &A::W,
+    words: &[A::W],
+    limit: u32,
+    mut put: impl FnMut(usize, u64),
+) -> bool {
+    for _ in 0..limit {
+        if try_read_into::<A, N>(seq, words, &mut put) {
+            return true;
+        }
+        std::hint::spin_loop();
+    }
+    false
+}
+
 /// Reads, retrying while a write is in progress. A write is a few dozen
 /// stores, so this spins for nanoseconds at most; `limit` bounds it anyway
 /// so a writer that died mid-write (its sequence stuck odd) costs a miss,
@@ -163,6 +205,10 @@ mod tests {
                 });
                 if let Some([a, b]) = try_read::<Loom, 2>(&seq, &words[..]) {
                     assert_eq!(a, b, "torn read");
+                }
+                let mut into = [0; 2];
+                if try_read_into::<Loom, 2>(&seq, &words[..], |i, w| into[i] = w) {
+                    assert_eq!(into[0], into[1], "torn read into");
                 }
                 writer.join().unwrap();
                 assert_eq!(try_read::<Loom, 2>(&seq, &words[..]), Some([2, 2]));

@@ -47,7 +47,7 @@ use crate::node::icmp::{self, too_big};
 use crate::node::police;
 use crate::node::switch;
 use crate::table::counters::{Counter, Dir, LocalCounters, WorkerBlock};
-use crate::table::{CORE_V4, CORE_V6, Egress, Found, Key, Reader, up_key};
+use crate::table::{CORE_V4, CORE_V6, Egress, Found, HopCache, Key, Reader, up_key};
 use std::net::{IpAddr, Ipv4Addr};
 
 /// Where a fragment after the first is written in the frame it gets: the
@@ -125,6 +125,8 @@ pub struct Pipeline<'a> {
     pending: Option<Pending>,
     /// The batch's time, in policing ticks (see [`Pipeline::set_time`]).
     tick: u32,
+    /// The next hops' MACs last written into frames.
+    hops: HopCache<'a>,
 }
 
 impl<'a> Pipeline<'a> {
@@ -138,6 +140,7 @@ impl<'a> Pipeline<'a> {
             local: LocalCounters::default(),
             pending: None,
             tick: 0,
+            hops: HopCache::default(),
         })
     }
 
@@ -314,11 +317,10 @@ impl<'a> Pipeline<'a> {
     /// switched, or decapsulated for a terminated session.
     #[inline]
     fn data(&mut self, buf: &mut [u8], start: usize, len: usize, m: &DataMessage) -> Out {
-        let found = self.table.by_ids(m.tunnel, m.session);
-        if let Some(f) = &found
-            && let Some(egress) = f.switched()
-        {
-            return self.switch(buf, start, m, f, egress);
+        let mut f = Found::vacant();
+        let known = self.table.by_ids_into(m.tunnel, m.session, &mut f);
+        if known && let Some(egress) = f.switched() {
+            return self.switch(buf, start, m, &f, egress);
         }
         // Drop reasons as before switching existed: a PPP control frame
         // is `not_ip_payload` whether or not its session is known.
@@ -326,10 +328,10 @@ impl<'a> Pipeline<'a> {
             Ok(d) => d,
             Err(x) => return self.drop(x, None),
         };
-        let Some(f) = &found else {
+        if !known {
             return self.drop(Drop::UnknownSession, None);
-        };
-        self.decapped(buf, start, d, f)
+        }
+        self.decapped(buf, start, d, &f)
     }
 
     /// A switched leg's data message: from its peer only, onto the other
@@ -362,7 +364,7 @@ impl<'a> Pipeline<'a> {
         if !switch::fits(t, m.ppp_len, mtu) {
             return self.drop(Drop::SwitchTooBig, Some(f));
         }
-        let Some(h) = self.table.macs(f.lac_nexthop()) else {
+        let Some(h) = self.table.macs_cached(f.lac_nexthop(), &mut self.hops) else {
             return self.drop(Drop::NoNextHop, Some(f));
         };
         let (s, n) = match switch::rewrite(t, buf, start + m.ppp, m.ppp_len, m.priority) {
@@ -457,7 +459,7 @@ impl<'a> Pipeline<'a> {
                 dst_mac: [0; 6],
                 src_mac: [0; 6],
             },
-            None => match self.table.macs(hop_index) {
+            None => match self.table.macs_cached(hop_index, &mut self.hops) {
                 Some(h) => h,
                 None if d.family == Family::V6 => return self.drop(Drop::Ipv6Unrouted, Some(f)),
                 None => return self.drop(Drop::NoNextHop, Some(f)),
@@ -544,19 +546,20 @@ impl<'a> Pipeline<'a> {
         if p.start + p.len > start + len {
             return self.drop(Drop::Truncated, None);
         }
-        let found = match p.dst {
-            IpAddr::V4(a) => self.table.by_ipv4(a),
+        let mut found = Found::vacant();
+        let known = match p.dst {
+            IpAddr::V4(a) => self.table.by_ipv4_into(a, &mut found),
             IpAddr::V6(a) => {
                 let mut k = [0u8; 8];
                 k.copy_from_slice(&a.octets()[..8]);
-                self.table
-                    .by_ipv6_prefix(k)
-                    .or_else(|| self.table.by_delegated(k))
+                self.table.by_ipv6_prefix_into(k, &mut found)
+                    || self.table.by_delegated_into(k, &mut found)
             }
         };
-        let Some(f) = &found else {
+        if !known {
             return self.core_l2tp(buf, start, len);
-        };
+        }
+        let f = &found;
         if let Err(x) = spend_hop(&mut buf[p.start..p.start + p.len]) {
             return self.drop(x, Some(f));
         }
@@ -781,7 +784,10 @@ impl<'a> Pipeline<'a> {
         // The LAC's neighbour as lnsd last resolved it: a LAC that moved
         // (or whose gateway did) needs one next-hop write, not one per
         // session. Until it is resolved nothing is sent.
-        let h = self.table.macs(f.lac_nexthop()).ok_or(Drop::NoNextHop)?;
+        let h = self
+            .table
+            .macs_cached(f.lac_nexthop(), &mut self.hops)
+            .ok_or(Drop::NoNextHop)?;
         let (s, n) = encap(t, buf, start, len, 0)?;
         buf[s..s + 6].copy_from_slice(&h.dst_mac);
         buf[s + 6..s + 12].copy_from_slice(&h.src_mac);
