@@ -13,14 +13,16 @@
 //!
 //! Rounds cycle through 256 different batches (16,384 sessions spread over
 //! the table), so slots and buckets come from memory rather than staying
-//! in L1. Frames are restored from pristine copies before every batch;
-//! that copy is timed on its own and subtracted.
+//! in L1. Each batch is written into frames from a small pool before its
+//! turn, as received frames are; that copy is timed on its own and
+//! subtracted.
 //!
 //! Then dual-stack sessions: the pipeline each way for IPv4 and IPv6
 //! packets over the same table, and their ratio.
 //!
-//! Run: `cargo bench -p lns-dataplane --bench stages [-- [terminated|switched|ipv6] [SESSIONS [ROUNDS]]]`
-//! (no word: all three).
+//! Run: `cargo bench -p lns-dataplane --bench stages [-- [terminated|switched|ipv6|schedules] [SESSIONS [ROUNDS]]]`
+//! (no word: the first three; `schedules` compares ways of prefetching a
+//! batch's look-ups, on its own).
 
 use lns_dataplane::node::classify::from_core;
 use lns_dataplane::node::decap::{data_message, decap};
@@ -29,7 +31,7 @@ use lns_dataplane::node::forward::{Allowed, to_core};
 use lns_dataplane::node::icmp;
 use lns_dataplane::node::switch;
 use lns_dataplane::table::{
-    CORE_V4, CORE_V6, Key, NextHop, Pages, Rate, Rates, Session, Sizes, Writer,
+    CORE_V4, CORE_V6, Found, Key, NextHop, Pages, Rate, Rates, Session, Sizes, Writer, up_key,
 };
 use lns_dataplane::worker::pipeline::{Env, Out, Pipeline};
 use std::hint::black_box;
@@ -46,27 +48,71 @@ use frames::{
 
 const BATCH: usize = 64;
 
+/// A batch's frames as they arrive (their first bytes, all a packet's
+/// work reads or writes) and their lengths. It is worked in frames lent
+/// by a [`Pool`] (`work`, empty between turns).
 struct Batch {
     pristine: Vec<Vec<u8>>,
     work: Vec<Vec<u8>>,
     lens: Vec<usize>,
 }
 
+/// The bytes of a frame written before each turn: the frame itself
+/// (every test frame fits), not the headroom in front of it, which a
+/// packet's work only writes.
+const RESTORED: std::ops::Range<usize> = HEADROOM..HEADROOM + 192;
+
 impl Batch {
     fn new(frames: Vec<(Vec<u8>, usize)>) -> Batch {
         let lens = frames.iter().map(|f| f.1).collect();
-        let pristine: Vec<Vec<u8>> = frames.into_iter().map(|f| f.0).collect();
+        let pristine = frames
+            .into_iter()
+            .map(|f| {
+                assert!(f.1 <= RESTORED.len(), "a test frame longer than restored");
+                f.0[RESTORED].to_vec()
+            })
+            .collect();
         Batch {
-            work: pristine.clone(),
+            work: Vec::new(),
             pristine,
             lens,
         }
     }
+}
 
-    fn restore(&mut self) {
-        for (w, p) in self.work.iter_mut().zip(&self.pristine) {
-            w[..HEADROOM + 128].copy_from_slice(&p[..HEADROOM + 128]);
+/// The frames batches are worked in: a few batches' worth, used in turn,
+/// as a worker's UMEM frames come round again, each written just before
+/// its batch is worked as a received frame is. (A frame of its own for
+/// each of the 16,384 packets, restored before its turn, made the
+/// restore's writes and their write-backs to memory part of every
+/// spread figure.)
+struct Pool {
+    frames: Vec<Vec<Vec<u8>>>,
+}
+
+/// Batches' worth of frames in a [`Pool`].
+const POOL_BATCHES: usize = 8;
+
+impl Pool {
+    fn new() -> Pool {
+        Pool {
+            frames: (0..POOL_BATCHES)
+                .map(|_| vec![vec![1u8; 2048]; BATCH])
+                .collect(),
         }
+    }
+
+    /// Lends turn `i`'s frames to `b`, its frames written into them.
+    fn lend(&mut self, i: usize, b: &mut Batch) {
+        std::mem::swap(&mut b.work, &mut self.frames[i % POOL_BATCHES]);
+        for (w, p) in b.work.iter_mut().zip(&b.pristine) {
+            w[RESTORED].copy_from_slice(p);
+        }
+    }
+
+    /// Takes them back.
+    fn reclaim(&mut self, i: usize, b: &mut Batch) {
+        std::mem::swap(&mut b.work, &mut self.frames[i % POOL_BATCHES]);
     }
 }
 
@@ -80,12 +126,14 @@ fn time(
     restore_ns: f64,
     mut f: impl FnMut(usize, &mut Batch),
 ) -> f64 {
+    let mut pool = Pool::new();
     let t = Instant::now();
     for i in 0..rounds as usize {
         let k = i % sets.len();
         let b = &mut sets[k];
-        b.restore();
+        pool.lend(i, b);
         f(k, b);
+        pool.reclaim(i, b);
     }
     let ns = t.elapsed().as_nanos() as f64 / f64::from(rounds) / BATCH as f64;
     (ns - restore_ns).max(0.0)
@@ -108,6 +156,10 @@ fn main() {
         // The same table on 4 KiB pages, then on 2 MiB pages.
         terminated(n, rounds, Pages::Small);
         terminated(n, rounds, Pages::Huge);
+    }
+    // Not in the default run: the prefetch schedules against each other.
+    if words.iter().any(|w| w == "schedules") {
+        schedules(n, rounds);
     }
     if all || words.iter().any(|w| w == "switched") {
         switched(n, rounds);
@@ -163,7 +215,7 @@ fn dual_stack(n: u32, rounds: u32) {
                     &mut up[..nsets],
                     &mut down[..nsets],
                     restore_ns,
-                    true,
+                    WORKER,
                 );
                 best[i][2 * j] = best[i][2 * j].min(t[0]);
                 best[i][2 * j + 1] = best[i][2 * j + 1].min(t[1]);
@@ -202,6 +254,131 @@ fn dual_stack(n: u32, rounds: u32) {
     );
 }
 
+/// The pipeline over sessions spread through a 2 MiB-page table on each
+/// prefetch schedule in turn, eleven times: the median and the best of
+/// each (this is where the memory's own speed shows, and a shared
+/// machine's moves it by half between runs, so only turns compare).
+fn schedules(n: u32, rounds: u32) {
+    let mut w = Writer::heap_on(
+        Sizes {
+            capacity: n,
+            workers: 1,
+        },
+        Pages::Huge,
+    )
+    .unwrap();
+    for i in 0..n {
+        w.insert(&session(i)).unwrap();
+    }
+    let hop = NextHop {
+        dst_mac: [2, 0, 0, 0, 0, 2],
+        src_mac: [2, 0, 0, 0, 0, 1],
+        addr: None,
+    };
+    w.set_nexthop(CORE_V4, &hop).unwrap();
+    w.set_nexthop(2, &hop).unwrap();
+    let r = w.reader();
+    let mut p = Pipeline::new(&r, 0, env()).unwrap();
+    let pick = spread(n);
+    let batches = |f: fn(u32, usize) -> (Vec<u8>, usize)| -> Vec<Batch> {
+        pick.iter()
+            .map(|p| Batch::new(p.iter().map(|&s| f(s, 64)).collect()))
+            .collect()
+    };
+    let (mut up, mut down) = (batches(upstream_frame), batches(downstream_frame));
+    let candidates = [
+        ("every bucket, every slot, then the work", WORKER),
+        (
+            "every bucket, then slots 8 ahead",
+            Schedule::Ahead {
+                buckets: BATCH,
+                slots: 8,
+            },
+        ),
+        (
+            "buckets 16 ahead, slots 8 ahead",
+            Schedule::Ahead {
+                buckets: 16,
+                slots: 8,
+            },
+        ),
+        (
+            "buckets 8 ahead, slots 4 ahead",
+            Schedule::Ahead {
+                buckets: 8,
+                slots: 4,
+            },
+        ),
+    ];
+    // The floor: the same sessions' look-ups alone, their keys known (no
+    // frames), every bucket then every slot prefetched, as the worker does.
+    let ids: Vec<Vec<(u16, u16)>> = up
+        .iter()
+        .map(|b| {
+            b.pristine
+                .iter()
+                .zip(&b.lens)
+                .map(|(f, &len)| {
+                    let m = data_message(&f[..len], 1701).unwrap();
+                    (m.tunnel, m.session)
+                })
+                .collect()
+        })
+        .collect();
+    let mut floor = Vec::new();
+    let mut seen = vec![(Vec::new(), Vec::new()); candidates.len()];
+    for _ in 0..11 {
+        let t = Instant::now();
+        let mut found = Found::vacant();
+        for i in 0..rounds as usize {
+            let set = &ids[i % ids.len()];
+            let mut keys = [None; BATCH];
+            for (k, &(t, s)) in keys.iter_mut().zip(set) {
+                *k = Some(Key::up(up_key(t, s)));
+                p.prefetch_bucket(*k);
+            }
+            for k in keys {
+                p.prefetch_slot(k);
+            }
+            for &(t, s) in set {
+                assert!(r.by_ids_into(t, s, &mut found));
+                black_box(&found);
+            }
+        }
+        floor.push(t.elapsed().as_nanos() as f64 / f64::from(rounds) / BATCH as f64);
+        let restore_ns = restore_cost(rounds, &mut up);
+        for ((_, s), (u, d)) in candidates.iter().zip(&mut seen) {
+            let t = pipeline(&mut p, rounds, &mut up, &mut down, restore_ns, *s);
+            u.push(t[0]);
+            d.push(t[1]);
+        }
+    }
+    println!(
+        "{n} sessions on 2 MiB pages, {} sessions' packets in turn; ns/packet, median (best) of 11 runs in turns",
+        SETS * BATCH
+    );
+    floor.sort_by(f64::total_cmp);
+    println!(
+        "  {:<52} {:>16}",
+        "the look-ups alone (keys known, no frames)",
+        format!("{:.1} ({:.1})", floor[floor.len() / 2], floor[0])
+    );
+    println!("{:<54} {:>16} {:>16}", "schedule", "upstream", "downstream");
+    for ((name, s), (u, d)) in candidates.iter().zip(&mut seen) {
+        let fig = |v: &mut Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            format!("{:.1} ({:.1})", v[v.len() / 2], v[0])
+        };
+        let worker = if *s == WORKER { " (worker's)" } else { "" };
+        println!(
+            "  {:<52} {:>16} {:>16}",
+            format!("{name}{worker}"),
+            fig(u),
+            fig(d)
+        );
+    }
+}
+
 /// Sessions spread over the whole table: `SETS` batches of `BATCH`.
 fn spread(n: u32) -> Vec<Vec<u32>> {
     (0..SETS as u32)
@@ -226,11 +403,13 @@ fn env() -> Env {
 
 /// The restore cost alone, ns/packet.
 fn restore_cost(rounds: u32, sets: &mut [Batch]) -> f64 {
+    let mut pool = Pool::new();
     let t = Instant::now();
     for i in 0..rounds as usize {
         let b = &mut sets[i % sets.len()];
-        b.restore();
+        pool.lend(i, b);
         black_box(&b.work);
+        pool.reclaim(i, b);
     }
     t.elapsed().as_nanos() as f64 / f64::from(rounds) / BATCH as f64
 }
@@ -347,20 +526,20 @@ fn terminated(n: u32, rounds: u32, pages: Pages) {
         for _ in 0..3 {
             let restore_ns = restore_cost(rounds, &mut up[..nsets]);
             set_rates(false);
-            let mut go = |vector| {
+            let mut go = |schedule| {
                 pipeline(
                     &mut p,
                     rounds,
                     &mut up[..nsets],
                     &mut down[..nsets],
                     restore_ns,
-                    vector,
+                    schedule,
                 )
             };
-            let one = go(false);
-            let vector = go(true);
+            let one = go(Schedule::OneAtATime);
+            let vector = go(WORKER);
             set_rates(true);
-            let rated = go(true);
+            let rated = go(WORKER);
             for d in 0..2 {
                 h[3 + d] = h[3 + d].min(one[d]);
                 h[5 + d] = h[5 + d].min(vector[d]);
@@ -429,17 +608,36 @@ fn terminated(n: u32, rounds: u32, pages: Pages) {
     );
 }
 
+/// How a batch's look-ups are prefetched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Schedule {
+    /// None: each packet waits for its own misses.
+    OneAtATime,
+    /// Every key first; then each packet's index bucket `buckets` packets
+    /// ahead of its work and its slot and counters `slots` ahead (`BATCH`:
+    /// all of them before any work).
+    Ahead { buckets: usize, slots: usize },
+}
+
+/// The worker's (`lns_dataplane::worker`'s `work_batch`): every bucket,
+/// then every slot, then the work. Prefetching each slot a few packets
+/// ahead of its work instead, which a synthetic loop of the same misses
+/// finds faster, gains nothing measurable here (`schedules`).
+const WORKER: Schedule = Schedule::Ahead {
+    buckets: BATCH,
+    slots: BATCH,
+};
+
 /// The whole pipeline over `up` and `down`, the clock read once per
-/// batch as the worker does; ns/packet each way. `vector`: with the
-/// worker's vector passes first (keys and buckets, then slots and
-/// counters prefetched), as its I/O loop runs them.
+/// batch as the worker does; ns/packet each way, with the look-ups
+/// prefetched on `schedule`.
 fn pipeline(
     p: &mut Pipeline<'_>,
     rounds: u32,
     up: &mut [Batch],
     down: &mut [Batch],
     restore_ns: f64,
-    vector: bool,
+    schedule: Schedule,
 ) -> [f64; 2] {
     // STAGES_CLOCK=fixed holds the clock still, so every packet after a
     // session's first takes the bucket's same-tick path: for counting
@@ -454,44 +652,52 @@ fn pipeline(
             clock.elapsed().as_nanos() as u64
         }
     };
-    let up_ns = time(rounds, up, restore_ns, |_, b| {
+    let (bahead, ahead) = match schedule {
+        Schedule::OneAtATime => (0, 0),
+        Schedule::Ahead { buckets, slots } => (buckets, slots),
+    };
+    let mut run = |b: &mut Batch, upstream: bool| {
         p.set_time(now());
-        if vector {
-            prefetch(p, b, |p, f| p.peek_upstream(f));
+        let mut keys = [None; BATCH];
+        if schedule != Schedule::OneAtATime {
+            for ((k, buf), &len) in keys.iter_mut().zip(&b.work).zip(&b.lens) {
+                let f = &buf[HEADROOM..HEADROOM + len];
+                *k = if upstream {
+                    p.peek_upstream(f)
+                } else {
+                    p.peek_downstream(f)
+                };
+            }
+            for &k in keys.iter().take(bahead) {
+                p.prefetch_bucket(k);
+            }
+            for &k in keys.iter().take(ahead) {
+                p.prefetch_slot(k);
+            }
         }
-        for (buf, &len) in b.work.iter_mut().zip(&b.lens) {
-            let o = p.upstream(buf, HEADROOM, len);
-            debug_assert!(matches!(o, Out::Core(..)));
+        for (i, (buf, &len)) in b.work.iter_mut().zip(&b.lens).enumerate() {
+            if let Some(&k) = keys.get(i + bahead) {
+                p.prefetch_bucket(k);
+            }
+            if let Some(&k) = keys.get(i + ahead) {
+                p.prefetch_slot(k);
+            }
+            let o = if upstream {
+                p.upstream(buf, HEADROOM, len)
+            } else {
+                p.downstream(buf, HEADROOM, len)
+            };
+            debug_assert!(matches!(
+                (upstream, o),
+                (true, Out::Core(..)) | (false, Out::Access(..))
+            ));
             black_box(o);
         }
         p.flush();
-    });
-    let down_ns = time(rounds, down, restore_ns, |_, b| {
-        p.set_time(now());
-        if vector {
-            prefetch(p, b, |p, f| p.peek_downstream(f));
-        }
-        for (buf, &len) in b.work.iter_mut().zip(&b.lens) {
-            let o = p.downstream(buf, HEADROOM, len);
-            debug_assert!(matches!(o, Out::Access(..)));
-            black_box(o);
-        }
-        p.flush();
-    });
+    };
+    let up_ns = time(rounds, up, restore_ns, |_, b| run(b, true));
+    let down_ns = time(rounds, down, restore_ns, |_, b| run(b, false));
     [up_ns, down_ns]
-}
-
-/// The worker's vector passes over a batch: keys and buckets, then the
-/// slots and their counters.
-fn prefetch(p: &Pipeline<'_>, b: &Batch, peek: impl Fn(&Pipeline<'_>, &[u8]) -> Option<Key>) {
-    let mut keys = [None; BATCH];
-    for ((k, buf), &len) in keys.iter_mut().zip(&b.work).zip(&b.lens) {
-        *k = peek(p, &buf[HEADROOM..HEADROOM + len]);
-        p.prefetch_bucket(*k);
-    }
-    for k in keys {
-        p.prefetch_slot(k);
-    }
 }
 
 fn switched(n: u32, rounds: u32) {
