@@ -216,10 +216,16 @@ fn body<O: PppOption + 'static>(
 ) -> BoxedStrategy<Body<O>> {
     let opts = proptest::collection::vec(opt, 0..6);
     let mut s = vec![
-        opts.clone().prop_map(Body::ConfigureRequest).boxed(),
-        opts.clone().prop_map(Body::ConfigureAck).boxed(),
-        opts.clone().prop_map(Body::ConfigureNak).boxed(),
-        opts.prop_map(Body::ConfigureReject).boxed(),
+        opts.clone()
+            .prop_map(|o| Body::ConfigureRequest(o.into()))
+            .boxed(),
+        opts.clone()
+            .prop_map(|o| Body::ConfigureAck(o.into()))
+            .boxed(),
+        opts.clone()
+            .prop_map(|o| Body::ConfigureNak(o.into()))
+            .boxed(),
+        opts.prop_map(|o| Body::ConfigureReject(o.into())).boxed(),
         bytes(16).prop_map(Body::TerminateRequest).boxed(),
         bytes(16).prop_map(Body::TerminateAck).boxed(),
         bytes(16).prop_map(Body::CodeReject).boxed(),

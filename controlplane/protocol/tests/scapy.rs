@@ -172,12 +172,15 @@ fn scapy_frames_parse_to_what_scapy_was_given() {
                 assert_eq!(p.identifier, 7);
                 assert_eq!(
                     p.body,
-                    Body::ConfigureRequest(vec![
-                        LcpOption::Mru(1492),
-                        LcpOption::AuthProtocol(AuthProtocol::ChapMd5),
-                        LcpOption::MagicNumber(0x1122_3344),
-                        LcpOption::Accm(0),
-                    ])
+                    Body::ConfigureRequest(
+                        vec![
+                            LcpOption::Mru(1492),
+                            LcpOption::AuthProtocol(AuthProtocol::ChapMd5),
+                            LcpOption::MagicNumber(0x1122_3344),
+                            LcpOption::Accm(0),
+                        ]
+                        .into()
+                    )
                 );
             }
             "ipcp-confnak" => {
@@ -188,11 +191,14 @@ fn scapy_frames_parse_to_what_scapy_was_given() {
                 assert_eq!(p.identifier, 2);
                 assert_eq!(
                     p.body,
-                    Body::ConfigureNak(vec![
-                        IpcpOption::IpAddress(Ipv4Addr::new(100, 64, 0, 7)),
-                        IpcpOption::PrimaryDns(Ipv4Addr::new(192, 0, 2, 53)),
-                        IpcpOption::SecondaryDns(Ipv4Addr::new(192, 0, 2, 54)),
-                    ])
+                    Body::ConfigureNak(
+                        vec![
+                            IpcpOption::IpAddress(Ipv4Addr::new(100, 64, 0, 7)),
+                            IpcpOption::PrimaryDns(Ipv4Addr::new(192, 0, 2, 53)),
+                            IpcpOption::SecondaryDns(Ipv4Addr::new(192, 0, 2, 54)),
+                        ]
+                        .into()
+                    )
                 );
             }
             "ipv4-offset" => {

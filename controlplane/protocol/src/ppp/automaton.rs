@@ -18,7 +18,7 @@
 //! [`fsm::transition`]: super::fsm::transition
 
 use super::fsm::{Action, Event, State, transition};
-use super::packet::{Body, CpPacket, PppOption};
+use super::packet::{Body, CpPacket, Options, PppOption};
 use std::time::{Duration, Instant};
 
 /// Timers and counters (§4.6).
@@ -51,9 +51,9 @@ pub enum Verdict<O> {
     /// Every option acceptable (RCR+).
     Ack,
     /// Acceptable with other values: these, in a Configure-Nak (RCR-).
-    Nak(Vec<O>),
+    Nak(Options<O>),
     /// These options are not negotiable at all (RCR-).
-    Reject(Vec<O>),
+    Reject(Options<O>),
 }
 
 /// What one protocol (and side) negotiates.
@@ -61,7 +61,7 @@ pub trait Negotiator {
     /// The protocol's option type.
     type Opt: PppOption;
     /// The options of our next Configure-Request.
-    fn request(&mut self) -> Vec<Self::Opt>;
+    fn request(&mut self) -> Options<Self::Opt>;
     /// Judges the peer's Configure-Request. With `may_nak` false
     /// (Max-Failure reached) a verdict of Nak must become Reject.
     fn judge(&mut self, options: &[Self::Opt], may_nak: bool) -> Verdict<Self::Opt>;
@@ -105,7 +105,9 @@ pub struct Automaton<N: Negotiator> {
     timer: Option<Instant>,
     next_id: u8,
     /// Identifier and options of our outstanding Configure-Request.
-    request: Option<(u8, Vec<N::Opt>)>,
+    /// Kept on the heap, exactly sized: it lives as long as the link, and
+    /// a list held inline would cost every session room for four options.
+    request: Option<(u8, Box<[N::Opt]>)>,
     extended: bool,
     magic: u32,
     /// Retransmit our Configure-Request at once when the peer's first
@@ -272,7 +274,7 @@ impl<N: Negotiator> Automaton<N> {
             Body::ConfigureAck(opts) => {
                 // §5.2: must match our outstanding request exactly.
                 match self.request.take() {
-                    Some((id, sent)) if id == packet.identifier && sent == *opts => {
+                    Some((id, sent)) if id == packet.identifier && *sent == opts[..] => {
                         // Answered: a duplicate of this Ack must not count
                         // again (it would renegotiate an open link).
                         self.negotiator.acked(&sent);
@@ -372,7 +374,7 @@ impl<N: Negotiator> Automaton<N> {
             Action::Scr => {
                 let id = self.id();
                 let opts = self.negotiator.request();
-                self.request = Some((id, opts.clone()));
+                self.request = Some((id, opts[..].into()));
                 self.restart_count = self.restart_count.saturating_sub(1);
                 self.start_timer(now);
                 self.send(id, Body::ConfigureRequest(opts));
@@ -465,8 +467,8 @@ mod tests {
 
     impl Negotiator for Mru {
         type Opt = LcpOption;
-        fn request(&mut self) -> Vec<LcpOption> {
-            vec![LcpOption::Mru(self.want)]
+        fn request(&mut self) -> Options<LcpOption> {
+            vec![LcpOption::Mru(self.want)].into()
         }
         fn judge(&mut self, options: &[LcpOption], may_nak: bool) -> Verdict<LcpOption> {
             for o in options {
@@ -474,9 +476,9 @@ mod tests {
                     && *m < self.min_peer_mru
                 {
                     return if may_nak {
-                        Verdict::Nak(vec![LcpOption::Mru(self.min_peer_mru)])
+                        Verdict::Nak(vec![LcpOption::Mru(self.min_peer_mru)].into())
                     } else {
-                        Verdict::Reject(vec![o.clone()])
+                        Verdict::Reject(vec![o.clone()].into())
                     };
                 }
             }
@@ -648,7 +650,7 @@ mod tests {
         for id in 0..7u8 {
             let req = CpPacket {
                 identifier: id,
-                body: Body::ConfigureRequest(vec![LcpOption::Mru(500)]),
+                body: Body::ConfigureRequest(vec![LcpOption::Mru(500)].into()),
             };
             a.receive(now, &req, &req.encode().unwrap());
             for p in sent(&drain(&mut a)) {
@@ -741,11 +743,11 @@ mod tests {
         for bad in [
             CpPacket {
                 identifier: req.identifier.wrapping_add(1),
-                body: Body::ConfigureAck(vec![LcpOption::Mru(1500)]),
+                body: Body::ConfigureAck(vec![LcpOption::Mru(1500)].into()),
             },
             CpPacket {
                 identifier: req.identifier,
-                body: Body::ConfigureAck(vec![LcpOption::Mru(1400)]),
+                body: Body::ConfigureAck(vec![LcpOption::Mru(1400)].into()),
             },
         ] {
             a.receive(now, &bad, &bad.encode().unwrap());
@@ -753,7 +755,7 @@ mod tests {
         }
         let good = CpPacket {
             identifier: req.identifier,
-            body: Body::ConfigureAck(vec![LcpOption::Mru(1500)]),
+            body: Body::ConfigureAck(vec![LcpOption::Mru(1500)].into()),
         };
         a.receive(now, &good, &good.encode().unwrap());
         assert_eq!(a.state(), State::AckRcvd);

@@ -116,11 +116,14 @@ mod tests {
     fn nak_with_address_and_dns() {
         let p = IpcpPacket {
             identifier: 2,
-            body: Body::ConfigureNak(vec![
-                IpcpOption::IpAddress(Ipv4Addr::new(100, 64, 0, 7)),
-                IpcpOption::PrimaryDns(Ipv4Addr::new(192, 0, 2, 53)),
-                IpcpOption::SecondaryDns(Ipv4Addr::new(192, 0, 2, 54)),
-            ]),
+            body: Body::ConfigureNak(
+                vec![
+                    IpcpOption::IpAddress(Ipv4Addr::new(100, 64, 0, 7)),
+                    IpcpOption::PrimaryDns(Ipv4Addr::new(192, 0, 2, 53)),
+                    IpcpOption::SecondaryDns(Ipv4Addr::new(192, 0, 2, 54)),
+                ]
+                .into(),
+            ),
         };
         let b = p.encode().unwrap();
         assert_eq!(
@@ -138,10 +141,13 @@ mod tests {
         let p = IpcpPacket::decode_ipcp(&b).unwrap();
         assert_eq!(
             p.body,
-            Body::ConfigureRequest(vec![IpcpOption::Unknown {
-                kind: 2,
-                data: vec![0, 0x2d, 0x0f, 1]
-            }])
+            Body::ConfigureRequest(
+                vec![IpcpOption::Unknown {
+                    kind: 2,
+                    data: vec![0, 0x2d, 0x0f, 1]
+                }]
+                .into()
+            )
         );
         let e = IpcpPacket::decode_ipcp(&[9, 1, 0, 8, 0, 0, 0, 0]).unwrap();
         assert!(matches!(e.body, Body::Unknown { code: 9, .. }));

@@ -68,7 +68,7 @@ mod tests {
         let id = [0x02, 0x11, 0x22, 0xff, 0xfe, 0x33, 0x44, 0x55];
         let p = Ipv6cpPacket {
             identifier: 1,
-            body: Body::ConfigureRequest(vec![Ipv6cpOption::InterfaceIdentifier(id)]),
+            body: Body::ConfigureRequest(vec![Ipv6cpOption::InterfaceIdentifier(id)].into()),
         };
         let b = p.encode().unwrap();
         assert_eq!(&b[..6], &[1, 1, 0, 14, 1, 10]);
@@ -76,10 +76,13 @@ mod tests {
         let short = Ipv6cpPacket::decode_ipv6cp(&[1, 1, 0, 8, 1, 4, 1, 2]).unwrap();
         assert_eq!(
             short.body,
-            Body::ConfigureRequest(vec![Ipv6cpOption::Unknown {
-                kind: 1,
-                data: vec![1, 2]
-            }])
+            Body::ConfigureRequest(
+                vec![Ipv6cpOption::Unknown {
+                    kind: 1,
+                    data: vec![1, 2]
+                }]
+                .into()
+            )
         );
     }
 }

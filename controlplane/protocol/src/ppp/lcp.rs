@@ -166,23 +166,26 @@ mod tests {
         assert_eq!(p.identifier, 7);
         assert_eq!(
             p.body,
-            Body::ConfigureRequest(vec![
-                LcpOption::Mru(1492),
-                LcpOption::AuthProtocol(AuthProtocol::ChapMd5),
-                LcpOption::MagicNumber(0x0102_0304),
-                LcpOption::Pfc,
-            ])
+            Body::ConfigureRequest(
+                vec![
+                    LcpOption::Mru(1492),
+                    LcpOption::AuthProtocol(AuthProtocol::ChapMd5),
+                    LcpOption::MagicNumber(0x0102_0304),
+                    LcpOption::Pfc,
+                ]
+                .into()
+            )
         );
         assert_eq!(p.encode().unwrap(), b[..21]);
     }
 
     #[test]
     fn wrong_length_and_unknown_options_are_kept_for_reject() {
-        let opts: Vec<LcpOption> =
+        let opts: crate::ppp::packet::Options<LcpOption> =
             crate::ppp::packet::decode_options(&[0x01, 0x03, 0x05, 0x0d, 0x03, 0x06]).unwrap();
         assert_eq!(
-            opts,
-            vec![
+            opts[..],
+            [
                 LcpOption::Unknown {
                     kind: 1,
                     data: vec![5]

@@ -1469,7 +1469,7 @@ mod tests {
         outputs(&mut s);
         let req = LcpPacket {
             identifier: 3,
-            body: Body::ConfigureRequest(vec![LcpOption::MagicNumber(0x2222_2222)]),
+            body: Body::ConfigureRequest(vec![LcpOption::MagicNumber(0x2222_2222)].into()),
         }
         .encode()
         .unwrap();

@@ -14,6 +14,7 @@ use super::automaton::{Negotiator, Verdict};
 use super::ipcp::IpcpOption;
 use super::ipv6cp::Ipv6cpOption;
 use super::lcp_opts::Side;
+use super::packet::Options;
 use core::net::Ipv4Addr;
 
 /// IPCP's negotiator.
@@ -77,8 +78,8 @@ fn dns_option(slot: usize, a: Ipv4Addr) -> IpcpOption {
 impl Negotiator for Ipcp {
     type Opt = IpcpOption;
 
-    fn request(&mut self) -> Vec<IpcpOption> {
-        let mut v = Vec::new();
+    fn request(&mut self) -> Options<IpcpOption> {
+        let mut v = Options::new();
         if self.ask_local {
             v.push(IpcpOption::IpAddress(self.local));
         }
@@ -164,15 +165,15 @@ impl Negotiator for Ipcp {
 /// over Nak; a Reject lists the options as received).
 #[derive(Debug)]
 struct Verdicts<O> {
-    naks: Vec<O>,
-    rejects: Vec<O>,
+    naks: Options<O>,
+    rejects: Options<O>,
 }
 
 impl<O> Default for Verdicts<O> {
     fn default() -> Self {
         Verdicts {
-            naks: Vec::new(),
-            rejects: Vec::new(),
+            naks: Options::new(),
+            rejects: Options::new(),
         }
     }
 }
@@ -236,8 +237,8 @@ impl Ipv6cp {
 impl Negotiator for Ipv6cp {
     type Opt = Ipv6cpOption;
 
-    fn request(&mut self) -> Vec<Ipv6cpOption> {
-        vec![Ipv6cpOption::InterfaceIdentifier(self.local)]
+    fn request(&mut self) -> Options<Ipv6cpOption> {
+        smallvec::smallvec![Ipv6cpOption::InterfaceIdentifier(self.local)]
     }
 
     fn judge(&mut self, options: &[Ipv6cpOption], may_nak: bool) -> Verdict<Ipv6cpOption> {

@@ -47,14 +47,19 @@ pub trait PppOption: Sized + Clone + PartialEq + core::fmt::Debug {
     fn encode_data(&self, out: &mut Vec<u8>);
 }
 
+/// A Configure-* option list, held inline up to four options (a
+/// session's requests and answers carry one to four), so that decoding,
+/// answering and sending one allocates nothing for the list.
+pub type Options<O> = smallvec::SmallVec<[O; 4]>;
+
 /// The data of a control packet, by code.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[allow(missing_docs, reason = "variants are RFC 1661 §5 packet kinds")]
 pub enum Body<O> {
-    ConfigureRequest(Vec<O>),
-    ConfigureAck(Vec<O>),
-    ConfigureNak(Vec<O>),
-    ConfigureReject(Vec<O>),
+    ConfigureRequest(Options<O>),
+    ConfigureAck(Options<O>),
+    ConfigureNak(Options<O>),
+    ConfigureReject(Options<O>),
     TerminateRequest(Vec<u8>),
     TerminateAck(Vec<u8>),
     /// The rejected packet, starting at its Information field (§5.6).
@@ -94,9 +99,9 @@ pub struct CpPacket<O> {
 
 /// Decodes a Configure-* option list (RFC 1661 §6): each option is Type,
 /// Length (≥ 2, covering Type and Length), Data.
-pub fn decode_options<O: PppOption>(data: &[u8]) -> Result<Vec<O>, Malformed> {
+pub fn decode_options<O: PppOption>(data: &[u8]) -> Result<Options<O>, Malformed> {
     let mut r = Reader::new(data);
-    let mut out = Vec::new();
+    let mut out = Options::new();
     while !r.is_empty() {
         let kind = r.u8().map_err(|_| Malformed)?;
         let len = usize::from(r.u8().map_err(|_| Malformed)?);

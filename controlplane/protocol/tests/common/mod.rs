@@ -204,18 +204,24 @@ pub fn all_ppp() -> Vec<PppSample> {
         LcpOption::Acfc,
     ];
     let lcp_bodies: Vec<(&'static str, Body<LcpOption>)> = vec![
-        ("lcp-confreq", Body::ConfigureRequest(lcp_opts.clone())),
-        ("lcp-confack", Body::ConfigureAck(lcp_opts)),
+        (
+            "lcp-confreq",
+            Body::ConfigureRequest(lcp_opts.clone().into()),
+        ),
+        ("lcp-confack", Body::ConfigureAck(lcp_opts.into())),
         (
             "lcp-confnak",
-            Body::ConfigureNak(vec![LcpOption::AuthProtocol(AuthProtocol::MsChapV2)]),
+            Body::ConfigureNak(vec![LcpOption::AuthProtocol(AuthProtocol::MsChapV2)].into()),
         ),
         (
             "lcp-confrej",
-            Body::ConfigureReject(vec![LcpOption::Unknown {
-                kind: 13,
-                data: vec![6],
-            }]),
+            Body::ConfigureReject(
+                vec![LcpOption::Unknown {
+                    kind: 13,
+                    data: vec![6],
+                }]
+                .into(),
+            ),
         ),
         ("lcp-termreq", Body::TerminateRequest(b"bye".to_vec())),
         ("lcp-termack", Body::TerminateAck(vec![])),
@@ -268,30 +274,39 @@ pub fn all_ppp() -> Vec<PppSample> {
     let ipcp_bodies: Vec<(&'static str, Body<IpcpOption>)> = vec![
         (
             "ipcp-confreq",
-            Body::ConfigureRequest(vec![
-                IpcpOption::IpAddress(Ipv4Addr::UNSPECIFIED),
-                IpcpOption::PrimaryDns(Ipv4Addr::UNSPECIFIED),
-                IpcpOption::SecondaryDns(Ipv4Addr::UNSPECIFIED),
-            ]),
+            Body::ConfigureRequest(
+                vec![
+                    IpcpOption::IpAddress(Ipv4Addr::UNSPECIFIED),
+                    IpcpOption::PrimaryDns(Ipv4Addr::UNSPECIFIED),
+                    IpcpOption::SecondaryDns(Ipv4Addr::UNSPECIFIED),
+                ]
+                .into(),
+            ),
         ),
         (
             "ipcp-confack",
-            Body::ConfigureAck(vec![IpcpOption::IpAddress(addr)]),
+            Body::ConfigureAck(vec![IpcpOption::IpAddress(addr)].into()),
         ),
         (
             "ipcp-confnak",
-            Body::ConfigureNak(vec![
-                IpcpOption::IpAddress(addr),
-                IpcpOption::PrimaryDns(Ipv4Addr::new(192, 0, 2, 53)),
-                IpcpOption::SecondaryDns(Ipv4Addr::new(192, 0, 2, 54)),
-            ]),
+            Body::ConfigureNak(
+                vec![
+                    IpcpOption::IpAddress(addr),
+                    IpcpOption::PrimaryDns(Ipv4Addr::new(192, 0, 2, 53)),
+                    IpcpOption::SecondaryDns(Ipv4Addr::new(192, 0, 2, 54)),
+                ]
+                .into(),
+            ),
         ),
         (
             "ipcp-confrej",
-            Body::ConfigureReject(vec![IpcpOption::Unknown {
-                kind: 2,
-                data: vec![0, 0x2d, 0x0f, 1],
-            }]),
+            Body::ConfigureReject(
+                vec![IpcpOption::Unknown {
+                    kind: 2,
+                    data: vec![0, 0x2d, 0x0f, 1],
+                }]
+                .into(),
+            ),
         ),
         ("ipcp-termreq", Body::TerminateRequest(vec![])),
         ("ipcp-termack", Body::TerminateAck(vec![])),
@@ -316,24 +331,27 @@ pub fn all_ppp() -> Vec<PppSample> {
     let v6_bodies: Vec<(&'static str, Body<Ipv6cpOption>)> = vec![
         (
             "ipv6cp-confreq",
-            Body::ConfigureRequest(vec![Ipv6cpOption::InterfaceIdentifier(iid)]),
+            Body::ConfigureRequest(vec![Ipv6cpOption::InterfaceIdentifier(iid)].into()),
         ),
         (
             "ipv6cp-confack",
-            Body::ConfigureAck(vec![Ipv6cpOption::InterfaceIdentifier(iid)]),
+            Body::ConfigureAck(vec![Ipv6cpOption::InterfaceIdentifier(iid)].into()),
         ),
         (
             "ipv6cp-confnak",
-            Body::ConfigureNak(vec![Ipv6cpOption::InterfaceIdentifier([
-                1, 2, 3, 4, 5, 6, 7, 8,
-            ])]),
+            Body::ConfigureNak(
+                vec![Ipv6cpOption::InterfaceIdentifier([1, 2, 3, 4, 5, 6, 7, 8])].into(),
+            ),
         ),
         (
             "ipv6cp-confrej",
-            Body::ConfigureReject(vec![Ipv6cpOption::Unknown {
-                kind: 2,
-                data: vec![0x00, 0x4f],
-            }]),
+            Body::ConfigureReject(
+                vec![Ipv6cpOption::Unknown {
+                    kind: 2,
+                    data: vec![0x00, 0x4f],
+                }]
+                .into(),
+            ),
         ),
         ("ipv6cp-termreq", Body::TerminateRequest(vec![])),
         ("ipv6cp-termack", Body::TerminateAck(vec![])),

@@ -12,6 +12,7 @@ pub mod mru;
 
 use super::automaton::{Negotiator, Verdict};
 use super::lcp::{AuthProtocol, LcpOption};
+use super::packet::Options;
 use crate::ppp::rng::LinkRng;
 
 /// One option's verdict.
@@ -202,8 +203,8 @@ impl Lcp {
 impl Negotiator for Lcp {
     type Opt = LcpOption;
 
-    fn request(&mut self) -> Vec<LcpOption> {
-        let mut v = Vec::new();
+    fn request(&mut self) -> Options<LcpOption> {
+        let mut v = Options::new();
         if let Some(m) = self.our_mru {
             v.push(LcpOption::Mru(m));
         }
@@ -217,8 +218,8 @@ impl Negotiator for Lcp {
     }
 
     fn judge(&mut self, options: &[LcpOption], may_nak: bool) -> Verdict<LcpOption> {
-        let mut naks = Vec::new();
-        let mut rejects = Vec::new();
+        let mut naks = Options::new();
+        let mut rejects = Options::new();
         // No MRU named means 1500 (§6.1): prompt for one that fits.
         if let Some(max) = self.cfg.max_mru
             && max < mru::DEFAULT
@@ -546,7 +547,8 @@ mod tests {
                 p
             });
             assert_eq!((s.state(), c.state()), (State::Opened, State::Opened));
-            assert_eq!(naks, vec![vec![LcpOption::Mru(1458)]], "{asked:?}");
+            assert_eq!(naks.len(), 1, "{asked:?}");
+            assert_eq!(naks[0][..], [LcpOption::Mru(1458)], "{asked:?}");
             assert_eq!(s.negotiator.peer_mru, 1458, "{asked:?}");
             assert_eq!(c.negotiator.peer_mru, 1458, "{asked:?}");
         }
