@@ -169,10 +169,9 @@ fn main() {
     }
 }
 
-/// Dual-stack sessions (an IPv4 address and a /64 each): the pipeline
-/// with vector passes, IPv4 and IPv6 packets over the same table in turns,
-/// the best of three each.
-fn dual_stack(n: u32, rounds: u32) {
+/// A table on 2 MiB pages of `n` sessions made by `session`, with the
+/// next hops `hops` resolved (all to one MAC).
+fn filled(n: u32, session: fn(u32) -> Session, hops: &[u32]) -> Writer {
     let mut w = Writer::heap_on(
         Sizes {
             capacity: n,
@@ -182,16 +181,24 @@ fn dual_stack(n: u32, rounds: u32) {
     )
     .unwrap();
     for i in 0..n {
-        w.insert(&dual_session(i)).unwrap();
+        w.insert(&session(i)).unwrap();
     }
     let hop = NextHop {
         dst_mac: [2, 0, 0, 0, 0, 2],
         src_mac: [2, 0, 0, 0, 0, 1],
         addr: None,
     };
-    for i in [CORE_V4, CORE_V6, 2] {
+    for &i in hops {
         w.set_nexthop(i, &hop).unwrap();
     }
+    w
+}
+
+/// Dual-stack sessions (an IPv4 address and a /64 each): the pipeline
+/// with vector passes, IPv4 and IPv6 packets over the same table in turns,
+/// the best of three each.
+fn dual_stack(n: u32, rounds: u32) {
+    let w = filled(n, dual_session, &[CORE_V4, CORE_V6, 2]);
     let r = w.reader();
     let mut p = Pipeline::new(&r, 0, env()).unwrap();
     let pick = spread(n);
@@ -259,24 +266,7 @@ fn dual_stack(n: u32, rounds: u32) {
 /// each (this is where the memory's own speed shows, and a shared
 /// machine's moves it by half between runs, so only turns compare).
 fn schedules(n: u32, rounds: u32) {
-    let mut w = Writer::heap_on(
-        Sizes {
-            capacity: n,
-            workers: 1,
-        },
-        Pages::Huge,
-    )
-    .unwrap();
-    for i in 0..n {
-        w.insert(&session(i)).unwrap();
-    }
-    let hop = NextHop {
-        dst_mac: [2, 0, 0, 0, 0, 2],
-        src_mac: [2, 0, 0, 0, 0, 1],
-        addr: None,
-    };
-    w.set_nexthop(CORE_V4, &hop).unwrap();
-    w.set_nexthop(2, &hop).unwrap();
+    let w = filled(n, session, &[CORE_V4, 2]);
     let r = w.reader();
     let mut p = Pipeline::new(&r, 0, env()).unwrap();
     let pick = spread(n);
