@@ -844,7 +844,11 @@ impl ControlPacket {
 
     /// Encodes header and body into a UDP payload.
     pub fn encode(&self, hiding: Option<&Hiding<'_>>) -> Result<Vec<u8>, EncodeError> {
-        let mut out = vec![0u8; CONTROL_HEADER_LEN];
+        // Room for a call's messages (ICRQ to CDN: under 128 bytes of
+        // AVPs) from the start: grown from the header's 12 bytes, the
+        // buffer was reallocated once or twice a message.
+        let mut out = Vec::with_capacity(CONTROL_HEADER_LEN + 128);
+        out.resize(CONTROL_HEADER_LEN, 0);
         if let Some(m) = &self.message {
             m.encode(&mut out, hiding)?;
         }
