@@ -112,6 +112,9 @@ pub struct Endpoint {
     originating: HashMap<IpAddr, u16>,
     timers: BTreeSet<(Instant, u16)>,
     transmits: VecDeque<Transmit>,
+    /// A tunnel's datagrams on their way to `transmits`, kept between
+    /// steps so a step allocates no list for them.
+    drained: Vec<Vec<u8>>,
     events: VecDeque<Event>,
     counters: Counters,
     next_serial: u32,
@@ -138,6 +141,7 @@ impl Endpoint {
             originating: HashMap::default(),
             timers: BTreeSet::new(),
             transmits: VecDeque::new(),
+            drained: Vec::new(),
             events: VecDeque::new(),
             counters: Counters::default(),
             next_serial: 1,
@@ -325,17 +329,17 @@ impl Endpoint {
         let Some(t) = self.tunnels.get_mut(&id) else {
             return;
         };
-        let mut out = Vec::new();
+        let mut out = std::mem::take(&mut self.drained);
         if !t.is_freed() {
             t.drain(now, &mut self.counters, &mut out);
         }
         let (local, peer) = (t.local, t.peer);
-        self.transmits
-            .extend(out.into_iter().map(|payload| Transmit {
-                local,
-                peer,
-                payload,
-            }));
+        self.transmits.extend(out.drain(..).map(|payload| Transmit {
+            local,
+            peer,
+            payload,
+        }));
+        self.drained = out;
         if t.state != TunnelState::WaitCtlReply && self.originating.get(&peer.ip()) == Some(&id) {
             self.originating.remove(&peer.ip());
         }

@@ -281,7 +281,7 @@ impl<T> Transport<T> {
         ns: u16,
         nr: u16,
         item: Option<T>,
-        delivered: &mut Vec<T>,
+        delivered: &mut impl Extend<T>,
     ) -> Result<RxKind, RxDrop> {
         if seq::lt(self.next_ns, nr) {
             return Err(RxDrop::BogusNr);
@@ -295,11 +295,11 @@ impl<T> Transport<T> {
         }
         self.on_ack(now, nr);
         if ns == self.nr {
-            delivered.push(item);
+            delivered.extend(Some(item));
             self.nr = self.nr.wrapping_add(1);
             self.unacked = self.unacked.saturating_add(1);
             while let Some(next) = self.held.remove(&self.nr) {
-                delivered.push(next);
+                delivered.extend(Some(next));
                 self.nr = self.nr.wrapping_add(1);
                 self.unacked = self.unacked.saturating_add(1);
             }

@@ -521,7 +521,8 @@ impl Tunnel {
         header: ControlHeader,
         body: Option<Result<ControlMessage, MessageError>>,
     ) {
-        let mut delivered = Vec::new();
+        // Almost always the one message just received: held inline.
+        let mut delivered: smallvec::SmallVec<[_; 1]> = smallvec::SmallVec::new();
         let item = body.map(|b| (header.session_id, b));
         match self
             .transport
