@@ -52,12 +52,18 @@ impl<'a> Index<'a> {
     /// Probes for `key`; `check(slot)` reads the slot and answers whether
     /// it holds the key. The first `Some` wins.
     #[inline(always)]
-    pub fn find<R>(&self, key: u64, mut check: impl FnMut(u32) -> Option<R>) -> Option<R> {
-        let h = hash(key);
+    pub fn find<R>(&self, key: u64, check: impl FnMut(u32) -> Option<R>) -> Option<R> {
+        self.probe(hash(key), self.buckets.len(), check)
+    }
+
+    /// The probe run of a key hashing to `h`, for up to `limit` buckets:
+    /// `check(slot)` on each bucket with the key's tag until one answers.
+    #[inline(always)]
+    fn probe<R>(&self, h: u64, limit: usize, mut check: impl FnMut(u32) -> Option<R>) -> Option<R> {
         let tag = h >> 32;
         let mask = self.mask();
         let mut i = (h as usize) & mask;
-        for _ in 0..self.buckets.len() {
+        for _ in 0..limit {
             let e = self.buckets[i].load(Ordering::Acquire);
             if e == 0 {
                 return None;
@@ -89,20 +95,7 @@ impl<'a> Index<'a> {
     /// their slots unprefetched, each a miss the packet then waited for.
     #[inline(always)]
     pub fn likely_slot(&self, h: u64) -> Option<u32> {
-        let tag = h >> 32;
-        let mask = self.mask();
-        let mut i = (h as usize) & mask;
-        for _ in 0..HINT_PROBES {
-            let e = self.buckets[i].load(Ordering::Relaxed);
-            if e == 0 {
-                return None;
-            }
-            if e != TOMB && e >> 32 == tag {
-                return Some((e as u32).wrapping_sub(1));
-            }
-            i = (i + 1) & mask;
-        }
-        None
+        self.probe(h, HINT_PROBES, Some)
     }
 
     /// Writer: adds `key → slot`. The slot must already hold the record.

@@ -58,27 +58,16 @@ impl Atomics for Std {
 /// One read attempt: the words if no write overlapped, else `None`.
 #[inline(always)]
 pub fn try_read<A: Atomics, const N: usize>(seq: &A::W, words: &[A::W]) -> Option<[u64; N]> {
-    let s1 = seq.load(Ordering::Acquire);
-    if s1 & 1 == 1 {
-        return None;
-    }
-    // Built in place, not zeroed and then overwritten: a worker reads a
-    // slot per packet. Fewer than `N` words is no record.
-    let words = words.get(..N)?;
-    let out: [u64; N] = std::array::from_fn(|i| words[i].load(Ordering::Relaxed));
-    // Orders the word loads before the second sequence load: if any of
-    // them saw a later write, the second load sees that write's odd (or
-    // later even) sequence (the seqlock recipe of Boehm, "Can seqlocks get
-    // along with programming language memory models?", 2012).
-    A::fence(Ordering::Acquire);
-    let s2 = seq.load(Ordering::Relaxed);
-    (s1 == s2).then_some(out)
+    // Every word is written before the array is used, so the zeroes are
+    // dead stores the compiler drops.
+    let mut out = [0; N];
+    try_read_into::<A, N>(seq, words, |i, w| out[i] = w).then_some(out)
 }
 
 /// [`try_read`] into the caller's storage: each word goes to `put(i,
 /// word)` as it is loaded (so a worker's copy of a slot lands where it is
 /// used, not in registers spilled and copied again). On `false` the words
-/// put are a torn mix, to be ignored.
+/// put are a torn mix, to be ignored. Fewer than `N` words is no record.
 #[inline(always)]
 pub fn try_read_into<A: Atomics, const N: usize>(
     seq: &A::W,
@@ -95,26 +84,12 @@ pub fn try_read_into<A: Atomics, const N: usize>(
     for (i, w) in words.iter().enumerate() {
         put(i, w.load(Ordering::Relaxed));
     }
-    // As in `try_read`: the word loads before the second sequence load.
+    // Orders the word loads before the second sequence load: if any of
+    // them saw a later write, the second load sees that write's odd (or
+    // later even) sequence (the seqlock recipe of Boehm, "Can seqlocks get
+    // along with programming language memory models?", 2012).
     A::fence(Ordering::Acquire);
     seq.load(Ordering::Relaxed) == s1
-}
-
-/// [`read`] into the caller's storage ([`try_read_into`]).
-#[inline(always)]
-pub fn read_into<A: Atomics, const N: usize>(
-    seq: &A::W,
-    words: &[A::W],
-    limit: u32,
-    mut put: impl FnMut(usize, u64),
-) -> bool {
-    for _ in 0..limit {
-        if try_read_into::<A, N>(seq, words, &mut put) {
-            return true;
-        }
-        std::hint::spin_loop();
-    }
-    false
 }
 
 /// Reads, retrying while a write is in progress. A write is a few dozen
@@ -127,8 +102,28 @@ pub fn read<A: Atomics, const N: usize>(
     words: &[A::W],
     limit: u32,
 ) -> Option<[u64; N]> {
+    retry(limit, || try_read::<A, N>(seq, words))
+}
+
+/// [`read`] into the caller's storage ([`try_read_into`]).
+#[inline(always)]
+pub fn read_into<A: Atomics, const N: usize>(
+    seq: &A::W,
+    words: &[A::W],
+    limit: u32,
+    mut put: impl FnMut(usize, u64),
+) -> bool {
+    retry(limit, || {
+        try_read_into::<A, N>(seq, words, &mut put).then_some(())
+    })
+    .is_some()
+}
+
+/// Up to `limit` attempts, spinning between them.
+#[inline(always)]
+fn retry<T>(limit: u32, mut attempt: impl FnMut() -> Option<T>) -> Option<T> {
     for _ in 0..limit {
-        if let Some(v) = try_read::<A, N>(seq, words) {
+        if let Some(v) = attempt() {
             return Some(v);
         }
         std::hint::spin_loop();
