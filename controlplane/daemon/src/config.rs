@@ -477,7 +477,9 @@ pub struct Ppp {
     /// Resend our LCP Configure-Request at once when the subscriber's
     /// first one finds ours unanswered: a LAC that attaches PPP after the
     /// call connected (xl2tpd with pppd) lost ours, and the link would
-    /// otherwise wait `restart_secs`.
+    /// otherwise wait `restart_secs`. One that comes within 2 ms of ours
+    /// crossed it and is answered without a resend
+    /// (`ppp::automaton::CROSSING`).
     #[serde(default = "default_true")]
     pub lcp_fast_start: bool,
     /// Negotiate IPv6CP. Off by default; with it on and `ipv6.ra`, each

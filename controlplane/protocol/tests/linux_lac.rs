@@ -7,8 +7,10 @@
 
 mod common;
 
+use lns_dataplane::wire::l2tp::{L2tpKind, L2tpPacket};
 use lns_protocol::aaa::local::{User, Users};
 use lns_protocol::aaa::pool::Pools;
+use lns_protocol::engine::frame;
 use lns_protocol::engine::sim::{Impairments, Mixed, MixedEvent, Sim};
 use lns_protocol::l2tp::{CallParams, DataSequencing, Endpoint, PeerPolicy, SessionKey};
 use lns_protocol::lac::{Lac, LacBehaviour, LacDataStats, LacEvent};
@@ -402,4 +404,37 @@ fn lac_keys(events: &[MixedEvent]) -> Vec<SessionKey> {
             _ => None,
         })
         .collect()
+}
+
+/// A LAC whose PPP runs before the call connects sends its first LCP
+/// request with the ICCN: it crossed ours, ours was not lost, and we send
+/// ours once. (Resending it cost every session two datagrams, ours and
+/// the LAC's second Configure-Ack: a tenth of a setup's.)
+#[test]
+fn a_lac_with_ppp_attached_gets_one_configure_request_a_call() {
+    let b = LacBehaviour {
+        ask_seq: false,
+        recv_seq: false,
+        send_seq: false,
+        ppp_attach_delay: Duration::ZERO,
+    };
+    let calls = 10;
+    let mut lab = lab(lns(DataSequencing::Auto, true), b, calls);
+    lab.sim.record = true;
+    let took = lab.until_up(Duration::from_secs(20)).expect("all up");
+    assert!(took < Duration::from_secs(1), "{took:?}");
+    let lns_requests = lab
+        .sim
+        .recorded
+        .iter()
+        .filter(|t| t.local == addr(1))
+        .filter_map(|t| {
+            let p = L2tpPacket::new_checked(&t.payload[..]).ok()?;
+            (p.kind() == L2tpKind::Data).then(|| p.payload().to_vec())
+        })
+        .filter(|ppp| {
+            frame::decapsulate(ppp).is_some_and(|(proto, info)| proto == 0xc021 && info[0] == 1)
+        })
+        .count();
+    assert_eq!(lns_requests, calls, "one LCP Configure-Request a call");
 }

@@ -1150,6 +1150,8 @@ impl LnsCore {
             return;
         }
         s.sequencing = true;
+        // What we sent before was unsequenced, which such a LAC discards.
+        s.link.earlier_frames_discarded();
         self.role.sequencing_started += 1;
         tracing::debug!(
             tunnel = key.tunnel,

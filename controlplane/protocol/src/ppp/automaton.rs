@@ -92,6 +92,16 @@ pub enum Output<O> {
     },
 }
 
+/// How soon after our first Configure-Request the peer's first one may
+/// come and still be taken as crossing ours rather than as a sign that
+/// ours was lost ([`Automaton::resend_on_first_request`]). A peer whose
+/// PPP runs before the call connects sends its request with the ICCN, so
+/// it arrives within the time the LNS takes between the two datagrams
+/// (microseconds; a batch of datagrams under a setup storm); a LAC that
+/// attaches PPP afterwards takes at least the start of a process (pppd),
+/// and loses ours only when that start is longer than a round trip.
+pub const CROSSING: Duration = Duration::from_millis(2);
+
 /// One protocol's automaton.
 #[derive(Debug)]
 pub struct Automaton<N: Negotiator> {
@@ -111,8 +121,14 @@ pub struct Automaton<N: Negotiator> {
     extended: bool,
     magic: u32,
     /// Retransmit our Configure-Request at once when the peer's first
-    /// packet is a Configure-Request and ours is unanswered.
+    /// packet is a Configure-Request, comes [`CROSSING`] or more after
+    /// our first, and ours is unanswered.
     resend_on_first_request: bool,
+    /// When our first Configure-Request left.
+    first_request_at: Option<Instant>,
+    /// The peer discarded what we sent so far (see
+    /// [`Automaton::presume_lost`]).
+    presumed_lost: bool,
     /// Something of this protocol came from the peer.
     heard: bool,
     out: super::Outbox<Output<N::Opt>>,
@@ -142,22 +158,37 @@ impl<N: Negotiator> Automaton<N> {
             extended,
             magic: 0,
             resend_on_first_request: false,
+            first_request_at: None,
+            presumed_lost: false,
             heard: false,
             out: Default::default(),
         }
     }
 
     /// When the peer's first packet is a Configure-Request while ours is
-    /// unanswered in Req-Sent, send ours again before answering (a TO+
-    /// ahead of time, §4.1). The peer was not listening when ours left:
-    /// a LAC whose PPP attaches to the call after it connected (xl2tpd
-    /// starts pppd after the ICCN) loses our first request, and without
-    /// this the link waits a whole restart timer (3 s). Sending ours
-    /// before our Configure-Ack keeps a peer whose requests merely
-    /// crossed ours from renegotiating: it sees both of our requests
-    /// before it opens, and our first one's Ack no longer matches (§5.2).
+    /// unanswered in Req-Sent, and it came [`CROSSING`] or more after
+    /// ours left, send ours again before answering (a TO+ ahead of time,
+    /// §4.1). The peer was not listening when ours left: a LAC whose PPP
+    /// attaches to the call after it connected (xl2tpd starts pppd after
+    /// the ICCN) loses our first request, and without this the link
+    /// waits a whole restart timer (3 s). A request that comes sooner
+    /// crossed ours: the peer sent it with the ICCN, before ours could
+    /// reach it, so it was listening and ours is on its way; resending
+    /// would cost two datagrams a session (ours and the peer's second
+    /// Ack) for nothing. Sending ours before our Configure-Ack keeps a
+    /// peer that gets both of our requests from renegotiating: it sees
+    /// both before it opens, and our first one's Ack no longer matches
+    /// (§5.2).
     pub fn resend_on_first_request(&mut self, on: bool) {
         self.resend_on_first_request = on;
+    }
+
+    /// What we sent so far is taken as discarded by the peer (it left
+    /// without the sequence numbers the peer turned out to require), so
+    /// [`Automaton::resend_on_first_request`] resends ours at the peer's
+    /// first request however soon it comes.
+    pub fn presume_lost(&mut self) {
+        self.presumed_lost = true;
     }
 
     /// Current state.
@@ -243,6 +274,10 @@ impl<N: Negotiator> Automaton<N> {
         if first
             && self.resend_on_first_request
             && matches!(packet.body, Body::ConfigureRequest(_))
+            && (self.presumed_lost
+                || self
+                    .first_request_at
+                    .is_some_and(|t| now.saturating_duration_since(t) >= CROSSING))
             && self.state == State::ReqSent
             && self.request.is_some()
             && self.restart_count > 0
@@ -375,6 +410,7 @@ impl<N: Negotiator> Automaton<N> {
                 let id = self.id();
                 let opts = self.negotiator.request();
                 self.request = Some((id, opts[..].into()));
+                self.first_request_at.get_or_insert(now);
                 self.restart_count = self.restart_count.saturating_sub(1);
                 self.start_timer(now);
                 self.send(id, Body::ConfigureRequest(opts));
@@ -554,12 +590,14 @@ mod tests {
         a.resend_on_first_request(true);
         a.open(now);
         a.up(now);
-        // Our first request is lost: the peer was not listening yet.
+        // Our first request is lost: the peer was not listening yet, and
+        // its PPP starts 200 ms later.
         drain(&mut a);
+        let later = now + Duration::from_millis(200);
         let mut b = auto(1500, 0);
-        b.open(now);
-        b.up(now);
-        let (la, lb) = converse(&mut a, &mut b, now);
+        b.open(later);
+        b.up(later);
+        let (la, lb) = converse(&mut a, &mut b, later);
         assert_eq!(a.state(), State::Opened, "without waiting for the timer");
         assert_eq!(b.state(), State::Opened);
         // Ours went again before our Configure-Ack of theirs.
@@ -571,11 +609,36 @@ mod tests {
     }
 
     #[test]
+    fn a_request_that_crossed_ours_is_answered_without_resending_ours() {
+        let now = Instant::now();
+        let mut a = auto(1500, 0);
+        let mut b = auto(1500, 0);
+        a.resend_on_first_request(true);
+        for x in [&mut a, &mut b] {
+            x.open(now);
+            x.up(now);
+        }
+        // The peer's request comes within CROSSING of ours: it was sent
+        // before ours could reach the peer, so ours is not lost.
+        let (la, lb) = converse(&mut a, &mut b, now + CROSSING / 2);
+        assert_eq!((a.state(), b.state()), (State::Opened, State::Opened));
+        let requests = |l: &[Output<LcpOption>]| {
+            sent(l)
+                .iter()
+                .filter(|p| matches!(p.body, Body::ConfigureRequest(_)))
+                .count()
+        };
+        assert_eq!(requests(&la), 1, "{la:?}");
+        assert_eq!(requests(&lb), 1, "{lb:?}");
+    }
+
+    #[test]
     fn crossed_first_requests_do_not_renegotiate() {
         let now = Instant::now();
-        // Both ends resend on the other's first request, and both first
-        // requests arrive: each sees two of the other's requests before
-        // it opens, and neither goes down again.
+        // Both ends resend on the other's first request (it came later
+        // than CROSSING), and both first requests arrive: each sees two
+        // of the other's requests before it opens, and neither goes down
+        // again.
         let mut a = auto(1500, 0);
         let mut b = auto(1400, 0);
         for x in [&mut a, &mut b] {
@@ -583,11 +646,16 @@ mod tests {
             x.open(now);
             x.up(now);
         }
-        let (la, lb) = converse(&mut a, &mut b, now);
+        let (la, lb) = converse(&mut a, &mut b, now + 2 * CROSSING);
         assert_eq!((a.state(), b.state()), (State::Opened, State::Opened));
         for l in [&la, &lb] {
             assert_eq!(l.iter().filter(|o| **o == Output::Up).count(), 1);
             assert!(!l.contains(&Output::Down), "{l:?}");
+            let requests = sent(l)
+                .iter()
+                .filter(|p| matches!(p.body, Body::ConfigureRequest(_)))
+                .count();
+            assert_eq!(requests, 2, "each end resent its request: {l:?}");
         }
         assert_eq!(a.negotiator.agreed, Some(1500));
         assert_eq!(b.negotiator.agreed, Some(1400));

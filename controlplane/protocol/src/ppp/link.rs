@@ -645,6 +645,14 @@ impl Link {
         self.pump(now);
     }
 
+    /// The peer discarded our frames so far: they left unsequenced and it
+    /// turned out to sequence (a Linux LAC with `recv_seq`). LCP's fast
+    /// start then resends our request at the peer's first one, even one
+    /// that crossed ours.
+    pub fn earlier_frames_discarded(&mut self) {
+        self.lcp.presume_lost();
+    }
+
     /// The peer was heard from outside this link: the data plane counted
     /// traffic from it. Counts as a received frame for adaptive echo.
     pub fn heard(&mut self) {
