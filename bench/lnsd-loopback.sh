@@ -1,5 +1,7 @@
 # Sourced by bench/lnsd-memory and bench/lnsd-setup-rate: lnsd on
-# loopback with CHAP local users user1..N (pw1..N), an IPv4 pool, no data
+# loopback with CHAP local users user1..N (pw1..N), an IPv4 pool, two DNS
+# servers offered in IPCP (as an ISP's LNS does; without them the
+# subscribers' DNS requests are rejected, an extra IPCP round), no data
 # plane (LNSD_TABLE=1: the tables of an external one), and lns-bench as
 # its LAC. LNSD_PPP adds lines to lnsd's [ppp] section (as
 # LNSD_PPP='echo_adaptive = false'). Cleans up on exit.
@@ -35,6 +37,7 @@ address = "127.0.0.1"
 auth = ["chap"]
 users_file = "{tmp}/users.toml"
 ipv6 = false
+dns = ["192.0.2.53", "198.51.100.53"]
 {os.environ.get("LNSD_PPP", "")}
 [[pool]]
 name = "default"
