@@ -122,10 +122,8 @@ pub struct Automaton<N: Negotiator> {
     magic: u32,
     /// Retransmit our Configure-Request at once when the peer's first
     /// packet is a Configure-Request, comes [`CROSSING`] or more after
-    /// our first, and ours is unanswered.
+    /// ours, and ours is unanswered.
     resend_on_first_request: bool,
-    /// When our first Configure-Request left.
-    first_request_at: Option<Instant>,
     /// The peer discarded what we sent so far (see
     /// [`Automaton::presume_lost`]).
     presumed_lost: bool,
@@ -158,7 +156,6 @@ impl<N: Negotiator> Automaton<N> {
             extended,
             magic: 0,
             resend_on_first_request: false,
-            first_request_at: None,
             presumed_lost: false,
             heard: false,
             out: Default::default(),
@@ -274,10 +271,7 @@ impl<N: Negotiator> Automaton<N> {
         if first
             && self.resend_on_first_request
             && matches!(packet.body, Body::ConfigureRequest(_))
-            && (self.presumed_lost
-                || self
-                    .first_request_at
-                    .is_some_and(|t| now.saturating_duration_since(t) >= CROSSING))
+            && (self.presumed_lost || self.request_age(now).is_some_and(|age| age >= CROSSING))
             && self.state == State::ReqSent
             && self.request.is_some()
             && self.restart_count > 0
@@ -372,6 +366,14 @@ impl<N: Negotiator> Automaton<N> {
         }
     }
 
+    /// How long ago our latest Configure-Request left, while its restart
+    /// timer runs (Req-Sent sets the timer only when it sends one). Read
+    /// off the timer, so a session holds no instant more for it.
+    fn request_age(&self, now: Instant) -> Option<Duration> {
+        let sent = self.timer?.checked_sub(self.limits.restart)?;
+        Some(now.saturating_duration_since(sent))
+    }
+
     fn start_timer(&mut self, now: Instant) {
         self.timer = Some(now + self.limits.restart);
     }
@@ -410,7 +412,6 @@ impl<N: Negotiator> Automaton<N> {
                 let id = self.id();
                 let opts = self.negotiator.request();
                 self.request = Some((id, opts[..].into()));
-                self.first_request_at.get_or_insert(now);
                 self.restart_count = self.restart_count.saturating_sub(1);
                 self.start_timer(now);
                 self.send(id, Body::ConfigureRequest(opts));

@@ -991,6 +991,19 @@ impl Link {
 mod tests {
     use super::*;
 
+    /// Every session holds a Link: at 1,000,000 sessions each byte of it
+    /// is a megabyte of lnsd's 2 KiB-a-session budget (issue 18; 2,040
+    /// bytes a session measured, `bench/lnsd-memory`). A field that grows
+    /// it must pay for itself elsewhere.
+    #[test]
+    fn a_link_stays_within_its_memory_budget() {
+        assert!(
+            std::mem::size_of::<Link>() <= 776,
+            "Link is {} bytes",
+            std::mem::size_of::<Link>()
+        );
+    }
+
     struct Pair {
         s: Link,
         c: Link,
