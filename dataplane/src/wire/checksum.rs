@@ -93,6 +93,17 @@ pub fn update(hc: u16, old: u16, new: u16) -> u16 {
     !fold(u32::from(!hc) + u32::from(!old) + u32::from(new))
 }
 
+/// [`update`] for the word holding an IPv4 TTL (its high octet) when the
+/// TTL goes down by one: the word drops by 0x0100, so `!old + new` is
+/// always 0xfeff and eqn. 3 is one addition and one fold (a sum of at
+/// most 0x1fefe folds to at most 0xfeff, no carry left). What every
+/// forwarded packet pays, in about a third of [`update`]'s instructions.
+#[inline]
+pub fn update_ttl_down(hc: u16) -> u16 {
+    let s = u32::from(!hc) + 0xfeff;
+    !(((s & 0xffff) + (s >> 16)) as u16)
+}
+
 /// [`update`] for a 32-bit field (two words), e.g. an address rewrite.
 #[inline]
 pub fn update_u32(hc: u16, old: u32, new: u32) -> u16 {
@@ -103,6 +114,19 @@ pub fn update_u32(hc: u16, old: u32, new: u32) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The TTL form is eqn. 3 for that one word, for every checksum and
+    /// every TTL it applies to (1..=255) and protocol.
+    #[test]
+    fn the_ttl_form_is_the_general_update() {
+        for hc in 0..=u16::MAX {
+            for (ttl, proto) in [(1u8, 17u8), (2, 6), (64, 1), (128, 17), (255, 0xff), (9, 0)] {
+                let old = u16::from_be_bytes([ttl, proto]);
+                let new = u16::from_be_bytes([ttl - 1, proto]);
+                assert_eq!(update_ttl_down(hc), update(hc, old, new), "{hc:#x} {ttl}");
+            }
+        }
+    }
 
     #[test]
     fn rfc1071_example() {

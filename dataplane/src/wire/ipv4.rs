@@ -177,13 +177,14 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
 
     /// Decrements TTL, patching the checksum incrementally (RFC 1624 eqn. 3).
     /// Returns the new TTL; the caller drops the packet when it reaches 0.
+    /// A TTL already 0 stays 0, and the checksum with it.
     pub fn decrement_ttl(&mut self) -> u8 {
         let b = self.buffer.as_mut();
-        let old = be::u16_at(b, field::TTL);
-        let ttl = b[field::TTL].saturating_sub(1);
+        let Some(ttl) = b[field::TTL].checked_sub(1) else {
+            return 0;
+        };
         b[field::TTL] = ttl;
-        let new = be::u16_at(b, field::TTL);
-        let c = checksum::update(be::u16_at(b, field::CHECKSUM), old, new);
+        let c = checksum::update_ttl_down(be::u16_at(b, field::CHECKSUM));
         be::put_u16(b, field::CHECKSUM, c);
         ttl
     }
