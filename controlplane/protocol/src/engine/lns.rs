@@ -239,8 +239,9 @@ pub struct Sub {
     /// operator, or the defaults), kept so a reload re-resolves them.
     rate_src: [rate::Source; 2],
     /// The pool its address came from (its default rate may be the
-    /// pool's).
-    pool: Option<String>,
+    /// pool's); the name shared with every session of that pool
+    /// ([`LnsRole::pool_names`]), not a copy each.
+    pool: Option<Arc<str>>,
     /// Its rates as the data plane has them.
     rates: rate::Rates,
     ipv4: Option<Ipv4Addr>,
@@ -277,6 +278,17 @@ pub struct Sub {
     /// IPv6 service, once IPv6CP opened with Router Advertisements on
     /// (boxed: an IPv4-only session keeps no room for it).
     v6: Option<Box<V6Link>>,
+}
+
+/// `name` from `names`, added when new: one allocation a pool, not one a
+/// session.
+fn pool_name(names: &mut Vec<Arc<str>>, name: &str) -> Arc<str> {
+    if let Some(n) = names.iter().find(|n| &***n == name) {
+        return Arc::clone(n);
+    }
+    let n: Arc<str> = Arc::from(name);
+    names.push(Arc::clone(&n));
+    n
 }
 
 /// An Accounting-Stop waiting for the session's last counters from the
@@ -430,6 +442,10 @@ pub struct AaaStats {
 #[derive(Debug)]
 pub struct LnsRole {
     cfg: LnsConfig,
+    /// The names of the pools sessions' addresses came from, each held
+    /// once and shared by its sessions (a copy each was 56 bytes a
+    /// session). Few: the configured pools, and names RADIUS gave.
+    pool_names: Vec<Arc<str>>,
     /// `cfg.link`, shared by every session's PPP link.
     link_cfg: Arc<LinkConfig>,
     /// Local users.
@@ -555,6 +571,7 @@ impl LnsCore {
         let role = LnsRole {
             link_cfg: Arc::new(cfg.link.clone()),
             cfg,
+            pool_names: Vec::new(),
             users,
             addressing: Addressing::new(pools),
             dp_ops: VecDeque::new(),
@@ -1745,8 +1762,7 @@ impl LnsCore {
                 wanted
                     .radius_pool
                     .or(wanted.user_pool)
-                    .unwrap_or(wanted.default_pool)
-                    .to_string(),
+                    .unwrap_or(wanted.default_pool),
             ),
         };
         let got = match self.role.addressing.assign(&wanted) {
@@ -1758,6 +1774,9 @@ impl LnsCore {
                 return;
             }
         };
+        // Named once the address is leased: only a pool that exists joins
+        // the list, whatever names RADIUS sends.
+        let pool = pool.map(|p| pool_name(&mut self.role.pool_names, p));
         s.ipv4 = Some(got.ipv4);
         s.ipv6_id = got.ipv6_id;
         s.pool = pool;
@@ -2540,4 +2559,21 @@ fn to_router(packet: &[u8]) -> bool {
     packet
         .get(24..26)
         .is_some_and(|d| d[0] == 0xff || (d[0] == 0xfe && d[1] & 0xc0 == 0x80))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every session is a boxed `Sub`, its PPP link inside: at 1,000,000
+    /// sessions each byte is a megabyte of lnsd's 2 KiB-a-session budget
+    /// (see `ppp::link`'s `a_link_stays_within_its_memory_budget`).
+    #[test]
+    fn a_session_stays_within_its_memory_budget() {
+        assert!(
+            std::mem::size_of::<Sub>() <= 1112,
+            "Sub is {} bytes",
+            std::mem::size_of::<Sub>()
+        );
+    }
 }

@@ -202,7 +202,9 @@ pub struct Link {
     /// Boxed and dropped once an NCP opens: an up link needs none of it.
     auth: Option<Box<AuthSide>>,
     ipcp: Option<Automaton<Ipcp>>,
-    ipv6cp: Option<Automaton<Ipv6cp>>,
+    /// Boxed: an IPv4-only link (most, and every one where `ipv6` is
+    /// off) keeps no room for it (issue 18, memory per session).
+    ipv6cp: Option<Box<Automaton<Ipv6cp>>>,
     ipv4_up: bool,
     ipv6_up: bool,
     /// The user authenticating, until `Authenticated` hands it over.
@@ -213,7 +215,9 @@ pub struct Link {
     /// Something other than an Echo-Reply came from the peer since the
     /// last Echo-Request was due.
     heard: bool,
-    cause: Option<DownCause>,
+    /// Why it is going down, once it is (boxed: rare, and a cause with
+    /// text is 32 bytes).
+    cause: Option<Box<DownCause>>,
     finished: bool,
     /// The pending Verify carries proxied credentials (no AuthServer).
     proxy_verify: bool,
@@ -361,7 +365,7 @@ impl Link {
 
     /// Closes the link: LCP Terminate-Request, then Down with `cause`.
     pub fn close(&mut self, now: Instant, cause: DownCause) {
-        self.cause.get_or_insert(cause);
+        self.cause.get_or_insert_with(|| Box::new(cause));
         self.phase = Phase::Terminate;
         self.lcp.close(now);
         self.pump(now);
@@ -369,7 +373,7 @@ impl Link {
 
     /// The call is gone (CDN, tunnel down): finish at once.
     pub fn lower_down(&mut self, now: Instant, cause: DownCause) {
-        self.cause.get_or_insert(cause);
+        self.cause.get_or_insert_with(|| Box::new(cause));
         self.lcp.down(now);
         self.lcp.close(now);
         self.pump(now);
@@ -431,11 +435,11 @@ impl Link {
             ));
         }
         if let Some((local, peer)) = ipv6.filter(|_| self.cfg.ipv6) {
-            self.ipv6cp = Some(Automaton::new(
+            self.ipv6cp = Some(Box::new(Automaton::new(
                 Ipv6cp::server(local, peer),
                 self.cfg.limits,
                 false,
-            ));
+            )));
         }
         self.open_ncps(now);
     }
@@ -605,7 +609,7 @@ impl Link {
             self.lcp.poll_timeout(),
             auth,
             self.ipcp.as_ref().and_then(Automaton::poll_timeout),
-            self.ipv6cp.as_ref().and_then(Automaton::poll_timeout),
+            self.ipv6cp.as_deref().and_then(Automaton::poll_timeout),
             self.echo_at,
             self.setup_at,
         ]
@@ -698,7 +702,7 @@ impl Link {
         self.phase = Phase::Dead;
         self.echo_at = None;
         self.setup_at = None;
-        let cause = self.cause.take().unwrap_or(DownCause::LcpNegotiation);
+        let cause = self.cause.take().map_or(DownCause::LcpNegotiation, |c| *c);
         self.out.push(LinkOutput::Down(cause));
     }
 
@@ -756,7 +760,8 @@ impl Link {
                     self.proxy_verify = false;
                     self.echo_at = None;
                     self.phase = if self.lcp.state() == State::Stopping {
-                        self.cause.get_or_insert(DownCause::PeerTerminated);
+                        self.cause
+                            .get_or_insert_with(|| Box::new(DownCause::PeerTerminated));
                         Phase::Terminate
                     } else {
                         Phase::Establish
@@ -766,7 +771,8 @@ impl Link {
             Output::Started => {}
             Output::Finished { .. } => {
                 if self.lcp.negotiator.looped_back() {
-                    self.cause.get_or_insert(DownCause::LoopedBack);
+                    self.cause
+                        .get_or_insert_with(|| Box::new(DownCause::LoopedBack));
                 }
                 self.finish();
             }
@@ -844,7 +850,11 @@ impl Link {
                     let mut id = [0u8; 8];
                     self.rng.fill_bytes(&mut id);
                     id[0] |= 0x02;
-                    self.ipv6cp = Some(Automaton::new(Ipv6cp::client(id), self.cfg.limits, false));
+                    self.ipv6cp = Some(Box::new(Automaton::new(
+                        Ipv6cp::client(id),
+                        self.cfg.limits,
+                        false,
+                    )));
                 }
                 self.open_ncps(now);
             }
@@ -974,7 +984,7 @@ impl Link {
             // A link with no open NCP carries nothing: end it.
             let any_alive = [
                 self.ipcp.as_ref().map(Automaton::state),
-                self.ipv6cp.as_ref().map(Automaton::state),
+                self.ipv6cp.as_deref().map(Automaton::state),
             ]
             .into_iter()
             .flatten()
@@ -992,13 +1002,14 @@ mod tests {
     use super::*;
 
     /// Every session holds a Link: at 1,000,000 sessions each byte of it
-    /// is a megabyte of lnsd's 2 KiB-a-session budget (issue 18; 2,040
-    /// bytes a session measured, `bench/lnsd-memory`). A field that grows
-    /// it must pay for itself elsewhere.
+    /// is a megabyte of lnsd's 2 KiB-a-session budget (issue 18; 1,814
+    /// bytes a session measured, `bench/lnsd-memory`,
+    /// `bench/results/2026-12-04-session-memory-amd.md`). A field that
+    /// grows it must pay for itself elsewhere.
     #[test]
     fn a_link_stays_within_its_memory_budget() {
         assert!(
-            std::mem::size_of::<Link>() <= 776,
+            std::mem::size_of::<Link>() <= 616,
             "Link is {} bytes",
             std::mem::size_of::<Link>()
         );
