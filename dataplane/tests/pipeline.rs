@@ -80,10 +80,15 @@ fn hop_spent(pkt: &[u8]) -> Vec<u8> {
 
 /// What the LAC sends for session `n`: our ids, from the LAC.
 fn from_lac(n: u8, inner: &[u8], src: Ipv4Addr) -> (Vec<u8>, usize, usize) {
+    from_lac_on(n, inner, src, None)
+}
+
+/// [`from_lac`] from a LAC on `vlan` of the access interface.
+fn from_lac_on(n: u8, inner: &[u8], src: Ipv4Addr, vlan: Option<u16>) -> (Vec<u8>, usize, usize) {
     let t = Template::new(&Outer {
         dst_mac: LNS_MAC,
         src_mac: LAC_MAC,
-        vlan: None,
+        vlan,
         src: std::net::IpAddr::from(src),
         src_port: 1701,
         dst: std::net::IpAddr::from(LNS),
@@ -187,6 +192,31 @@ fn upstream_is_decapsulated_byte_exact() {
     let b = lab.w.worker(0).unwrap();
     assert_eq!(b.get(Counter::Upstream), 1);
     assert_eq!(b.get(Counter::UpstreamBytes), 84);
+}
+
+/// A LAC on a VLAN of the access interface (one 802.1Q tag): the vector
+/// pass finds its frame's key as an untagged one's (its look-up is
+/// prefetched and the hand-off spreads its sessions), and the frame
+/// takes the fast reader and leaves for the core as an untagged one.
+#[test]
+fn a_tagged_frame_is_peeked_and_decapsulated_as_an_untagged_one() {
+    let lab = lab();
+    let r = lab.w.reader();
+    let mut p = Pipeline::new(&r, 0, env()).unwrap();
+    let inner = ipv4(sub(1), HOST, 64, 84);
+    let (mut plain, ps, pl) = from_lac(1, &inner, LAC);
+    let (mut tagged, ts, tl) = from_lac_on(1, &inner, LAC, Some(100));
+    assert_eq!(tl, pl + 4);
+    let key = p.peek_upstream(&plain[ps..ps + pl]);
+    assert!(key.is_some());
+    assert_eq!(p.peek_upstream(&tagged[ts..ts + tl]), key);
+    let Out::Core(a, an) = p.upstream(&mut plain, ps, pl) else {
+        panic!("untagged not forwarded");
+    };
+    let Out::Core(b, bn) = p.upstream(&mut tagged, ts, tl) else {
+        panic!("tagged not forwarded");
+    };
+    assert_eq!(&plain[a..a + an], &tagged[b..b + bn]);
 }
 
 #[test]

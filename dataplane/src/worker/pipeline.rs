@@ -152,15 +152,18 @@ impl<'a> Pipeline<'a> {
     }
 
     /// The key an access-side frame will be looked up by, read without
-    /// parsing it (the common shape only: Ethernet without a tag, IPv4,
-    /// UDP to our port, an L2TP data header): for the vector passes'
-    /// prefetching, which a frame of another shape just does without.
+    /// parsing it (the common shape only: Ethernet without a tag or with
+    /// one 802.1Q tag, IPv4, UDP to our port, an L2TP data header): for
+    /// the vector passes' prefetching, which a frame of another shape
+    /// just does without.
     #[inline(always)]
     pub fn peek_upstream(&self, frame: &[u8]) -> Option<Key> {
-        if frame.get(12..14)? != [0x08, 0x00] {
-            return None;
-        }
-        let l4 = 14 + usize::from(frame.get(14)? & 0x0f) * 4;
+        let ip = match frame.get(12..14)? {
+            [0x08, 0x00] => 14,
+            [0x81, 0x00] if frame.get(16..18)? == [0x08, 0x00] => 18,
+            _ => return None,
+        };
+        let l4 = ip + usize::from(frame.get(ip)? & 0x0f) * 4;
         let udp = frame.get(l4..l4 + 8)?;
         if u16::from_be_bytes([udp[2], udp[3]]) != self.env.lns_port {
             return None;
