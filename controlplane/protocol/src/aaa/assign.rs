@@ -36,10 +36,13 @@ pub struct Wanted<'a> {
 }
 
 /// What a subscriber got.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Assigned {
     /// Its IPv4 address.
     pub ipv4: Ipv4Addr,
+    /// The pool it was leased from (`None`: a static address), named as
+    /// the pools name it.
+    pub pool: Option<std::sync::Arc<str>>,
     /// Its IPv6CP interface identifier, when IPv6CP runs.
     pub ipv6_id: Option<[u8; 8]>,
 }
@@ -64,15 +67,19 @@ impl Addressing {
     /// An address (and identifier) for a subscriber; see the module
     /// contract for the precedence.
     pub fn assign(&mut self, w: &Wanted<'_>) -> Result<Assigned, PoolError> {
-        let ipv4 = match w.radius_ip.or(w.user_ip) {
-            Some(a) => self.pools.claim(a)?,
+        let (ipv4, pool) = match w.radius_ip.or(w.user_ip) {
+            Some(a) => (self.pools.claim(a)?, None),
             None => {
                 let pool = w.radius_pool.or(w.user_pool).unwrap_or(w.default_pool);
-                self.pools.lease(pool)?
+                (self.pools.lease(pool)?, self.pools.name(pool))
             }
         };
         let ipv6_id = w.ipv6.then(|| self.interface_id(ipv4, w.ids));
-        Ok(Assigned { ipv4, ipv6_id })
+        Ok(Assigned {
+            ipv4,
+            pool,
+            ipv6_id,
+        })
     }
 
     /// A unique, non-zero identifier derived from the address and the

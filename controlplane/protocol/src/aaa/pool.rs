@@ -16,6 +16,7 @@
 use super::prefix::{Ipv6Net, PrefixPool};
 use crate::map::{HashMap, HashSet};
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 /// An inclusive range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,7 +162,9 @@ impl std::error::Error for PoolError {}
 /// All pools, and every address leased from them or claimed outside them.
 #[derive(Debug, Default)]
 pub struct Pools {
-    pools: HashMap<String, Pool>,
+    /// By name; the name is shared with the sessions leased from it
+    /// ([`Pools::name`]).
+    pools: HashMap<Arc<str>, Pool>,
     leased: HashSet<Ipv4Addr>,
     reserved: HashSet<Ipv4Addr>,
     prefix_pools: HashMap<String, (PrefixPool, u64)>,
@@ -174,7 +177,7 @@ impl Pools {
     pub fn add(&mut self, name: &str, ranges: Vec<Range>) {
         let size = ranges.iter().map(Range::len).sum();
         self.pools.insert(
-            name.to_string(),
+            Arc::from(name),
             Pool {
                 ranges,
                 size,
@@ -191,7 +194,7 @@ impl Pools {
             .pools
             .iter()
             .filter(|(_, p)| p.ranges.iter().any(|r| r.contains(a)))
-            .map(|(n, _)| n.clone())
+            .map(|(n, _)| n.to_string())
             .collect();
         names.sort();
         names
@@ -214,6 +217,12 @@ impl Pools {
         let used = self.leased.iter().filter(inside).count();
         let reserved = self.reserved.iter().filter(inside).count() as u64;
         Some((p.size - reserved.min(p.size), used))
+    }
+
+    /// The pool `name`'s own name, for a session to keep without a copy
+    /// of its own (a million sessions of one pool share it).
+    pub fn name(&self, name: &str) -> Option<Arc<str>> {
+        self.pools.get_key_value(name).map(|(n, _)| Arc::clone(n))
     }
 
     /// Leases a free address from `name`.

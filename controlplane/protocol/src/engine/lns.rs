@@ -239,8 +239,8 @@ pub struct Sub {
     /// operator, or the defaults), kept so a reload re-resolves them.
     rate_src: [rate::Source; 2],
     /// The pool its address came from (its default rate may be the
-    /// pool's); the name shared with every session of that pool
-    /// ([`LnsRole::pool_names`]), not a copy each.
+    /// pool's); the pools' own name, shared by all its sessions
+    /// (`Pools::name`), not a copy each.
     pool: Option<Arc<str>>,
     /// Its rates as the data plane has them.
     rates: rate::Rates,
@@ -278,17 +278,6 @@ pub struct Sub {
     /// IPv6 service, once IPv6CP opened with Router Advertisements on
     /// (boxed: an IPv4-only session keeps no room for it).
     v6: Option<Box<V6Link>>,
-}
-
-/// `name` from `names`, added when new: one allocation a pool, not one a
-/// session.
-fn pool_name(names: &mut Vec<Arc<str>>, name: &str) -> Arc<str> {
-    if let Some(n) = names.iter().find(|n| &***n == name) {
-        return Arc::clone(n);
-    }
-    let n: Arc<str> = Arc::from(name);
-    names.push(Arc::clone(&n));
-    n
 }
 
 /// An Accounting-Stop waiting for the session's last counters from the
@@ -442,10 +431,6 @@ pub struct AaaStats {
 #[derive(Debug)]
 pub struct LnsRole {
     cfg: LnsConfig,
-    /// The names of the pools sessions' addresses came from, each held
-    /// once and shared by its sessions (a copy each was 56 bytes a
-    /// session). Few: the configured pools, and names RADIUS gave.
-    pool_names: Vec<Arc<str>>,
     /// `cfg.link`, shared by every session's PPP link.
     link_cfg: Arc<LinkConfig>,
     /// Local users.
@@ -571,7 +556,6 @@ impl LnsCore {
         let role = LnsRole {
             link_cfg: Arc::new(cfg.link.clone()),
             cfg,
-            pool_names: Vec::new(),
             users,
             addressing: Addressing::new(pools),
             dp_ops: VecDeque::new(),
@@ -1754,17 +1738,6 @@ impl LnsCore {
             ids: (key.tunnel, key.session),
             ipv6: self.role.cfg.link.ipv6,
         };
-        // A leased address's pool (a static one has none): the session's
-        // default rate may be the pool's.
-        let pool = match wanted.radius_ip.or(wanted.user_ip) {
-            Some(_) => None,
-            None => Some(
-                wanted
-                    .radius_pool
-                    .or(wanted.user_pool)
-                    .unwrap_or(wanted.default_pool),
-            ),
-        };
         let got = match self.role.addressing.assign(&wanted) {
             Ok(g) => g,
             Err(e) => {
@@ -1774,12 +1747,11 @@ impl LnsCore {
                 return;
             }
         };
-        // Named once the address is leased: only a pool that exists joins
-        // the list, whatever names RADIUS sends.
-        let pool = pool.map(|p| pool_name(&mut self.role.pool_names, p));
         s.ipv4 = Some(got.ipv4);
         s.ipv6_id = got.ipv6_id;
-        s.pool = pool;
+        // A leased address's pool (a static one has none): the session's
+        // default rate may be the pool's.
+        s.pool = got.pool;
         let ipv6 = got.ipv6_id.map(|p| ([0x02, 0, 0, 0, 0, 0, 0, 1], p));
         s.link.assign(
             now,

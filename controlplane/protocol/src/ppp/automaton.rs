@@ -92,7 +92,7 @@ pub enum Output<O> {
     },
 }
 
-/// How soon after our first Configure-Request the peer's first one may
+/// How soon after our Configure-Request the peer's first one may
 /// come and still be taken as crossing ours rather than as a sign that
 /// ours was lost ([`Automaton::resend_on_first_request`]). A peer whose
 /// PPP runs before the call connects sends its request with the ICCN, so
@@ -271,10 +271,10 @@ impl<N: Negotiator> Automaton<N> {
         if first
             && self.resend_on_first_request
             && matches!(packet.body, Body::ConfigureRequest(_))
-            && (self.presumed_lost || self.request_age(now).is_some_and(|age| age >= CROSSING))
             && self.state == State::ReqSent
             && self.request.is_some()
             && self.restart_count > 0
+            && (self.presumed_lost || self.request_age(now).is_some_and(|age| age >= CROSSING))
         {
             self.event(now, Event::TimeoutPlus, Context::none());
         }
@@ -560,6 +560,14 @@ mod tests {
     }
 
     /// Runs two automata against each other until quiet.
+    /// Configure-Requests among `out`'s packets.
+    fn requests(out: &[Output<LcpOption>]) -> usize {
+        sent(out)
+            .iter()
+            .filter(|p| matches!(p.body, Body::ConfigureRequest(_)))
+            .count()
+    }
+
     fn converse(
         a: &mut Automaton<Mru>,
         b: &mut Automaton<Mru>,
@@ -623,12 +631,6 @@ mod tests {
         // before ours could reach the peer, so ours is not lost.
         let (la, lb) = converse(&mut a, &mut b, now + CROSSING / 2);
         assert_eq!((a.state(), b.state()), (State::Opened, State::Opened));
-        let requests = |l: &[Output<LcpOption>]| {
-            sent(l)
-                .iter()
-                .filter(|p| matches!(p.body, Body::ConfigureRequest(_)))
-                .count()
-        };
         assert_eq!(requests(&la), 1, "{la:?}");
         assert_eq!(requests(&lb), 1, "{lb:?}");
     }
@@ -652,11 +654,7 @@ mod tests {
         for l in [&la, &lb] {
             assert_eq!(l.iter().filter(|o| **o == Output::Up).count(), 1);
             assert!(!l.contains(&Output::Down), "{l:?}");
-            let requests = sent(l)
-                .iter()
-                .filter(|p| matches!(p.body, Body::ConfigureRequest(_)))
-                .count();
-            assert_eq!(requests, 2, "each end resent its request: {l:?}");
+            assert_eq!(requests(l), 2, "each end resent its request: {l:?}");
         }
         assert_eq!(a.negotiator.agreed, Some(1500));
         assert_eq!(b.negotiator.agreed, Some(1400));
