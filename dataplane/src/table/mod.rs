@@ -54,8 +54,8 @@ pub mod seqlock;
 use crate::node::forward::NextHop as FwdHop;
 use counters::{GLOBAL_WORDS, SESSION_COUNTER_WORDS, SessionCounters, WorkerBlock};
 use index::Index;
-pub use record::{Egress, Leg, NextHop, Rate, Rates, Session, SlotView, up_key};
-use record::{NEXTHOP_WORDS, SESSION_WORDS};
+pub use record::{Egress, Leg, NextHop, Rate, Rates, Session, SlotView, UpView, up_key};
+use record::{NEXTHOP_WORDS, SESSION_WORDS, UP_WORDS};
 use seqlock::Std;
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -861,6 +861,25 @@ impl Reader {
     pub fn by_ids_into(&self, tunnel: u16, session: u16, out: &mut Found) -> bool {
         let key = up_key(tunnel, session);
         self.find_into(self.region.layout.up, key, |s| s.key() == key, out)
+    }
+
+    /// [`Reader::by_ids`] for the upstream express lane
+    /// (`worker::pipeline`): the slot and the few words of its record an
+    /// IPv4 packet from the subscriber reads ([`UpView`]), found as
+    /// [`Reader::by_ids`] finds it.
+    #[inline(always)]
+    pub fn by_ids_up(&self, tunnel: u16, session: u16) -> Option<(u32, UpView)> {
+        let r = &*self.region;
+        r.index(r.layout.up).find(up_key(tunnel, session), |slot| {
+            if slot >= r.layout.sizes.capacity {
+                return None;
+            }
+            let (seq, words) = r.slot(slot);
+            let v =
+                seqlock::read_some::<Std, { UP_WORDS.len() }>(seq, words, &UP_WORDS, READ_TRIES)
+                    .and_then(UpView::new)?;
+            v.has_ids(tunnel, session).then_some((slot, v))
+        })
     }
 
     /// Downstream: the session with this IPv4 address.

@@ -511,6 +511,81 @@ impl SlotView {
     }
 }
 
+/// The record's words an upstream IPv4 packet reads ([`UpView`]): the
+/// generation; ids, flags and MRU; IPv4 address and LAC next hop; the
+/// IPv6 prefix; the peer (two words); and the word of the up rate.
+pub(crate) const UP_WORDS: [usize; 7] = [0, 1, 2, 3, 4, 5, RATES_AT / 8];
+const _: () = assert!(RATES_AT % 8 + RATE_BYTES <= 8, "the up rate in one word");
+
+/// The words [`UP_WORDS`] names of a session record, as the upstream
+/// express lane (`worker::pipeline`) reads them: seven loads where a
+/// [`SlotView`] copies fifteen, each field read off its word. Holds what
+/// [`SlotView`] would read for these fields (`an_up_view_reads_what_a_slot_view_reads`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UpView {
+    w: [u64; UP_WORDS.len()],
+}
+
+impl UpView {
+    /// The view of the words read, if they are a valid record's (as
+    /// [`SlotView::is_valid`]).
+    #[inline(always)]
+    pub(crate) fn new(w: [u64; UP_WORDS.len()]) -> Option<UpView> {
+        let v = UpView { w };
+        let flags = v.flags();
+        (v.generation() != 0 && (flags & F_SWITCHED == 0 || flags & (F_V4 | F_V6) == 0))
+            .then_some(v)
+    }
+
+    #[inline(always)]
+    fn flags(&self) -> u16 {
+        (self.w[1] >> 32) as u16
+    }
+
+    /// [`SlotView::generation`].
+    #[inline(always)]
+    pub fn generation(&self) -> u64 {
+        self.w[0]
+    }
+
+    /// Whether the record is the session with these ids
+    /// ([`SlotView::key`] against [`up_key`]).
+    #[inline(always)]
+    pub fn has_ids(&self, tunnel: u16, session: u16) -> bool {
+        self.w[1] as u32 == u32::from(tunnel) | u32::from(session) << 16
+    }
+
+    /// Whether it is a switched leg ([`SlotView::switched`] is `Some`).
+    #[inline(always)]
+    pub fn is_switched(&self) -> bool {
+        self.flags() & F_SWITCHED != 0
+    }
+
+    /// [`SlotView::ipv4`], its octets.
+    #[inline(always)]
+    pub fn ipv4_octets(&self) -> Option<[u8; 4]> {
+        (self.flags() & F_V4 != 0).then(|| (self.w[2] as u32).to_le_bytes())
+    }
+
+    /// [`SlotView::is_peer`] for an IPv4 address, its octets: the peer is
+    /// stored IPv4-mapped.
+    #[inline(always)]
+    pub fn is_peer_v4(&self, a: [u8; 4]) -> bool {
+        self.w[4] == 0 && self.w[5] == u64::from(u32::from_le_bytes(a)) << 32 | 0xffff_0000
+    }
+
+    /// [`SlotView::rate_up`].
+    #[inline(always)]
+    pub fn rate_up(&self) -> Option<Rate> {
+        let w = self.w[UP_WORDS.len() - 1] >> (8 * (RATES_AT % 8));
+        let kbps = w as u32;
+        (kbps != 0).then(|| Rate {
+            kbps,
+            burst: ((w >> 32) as u32 & 0xff_ffff) * 16,
+        })
+    }
+}
+
 /// Where a worker sends a frame: the neighbour's MAC and ours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct NextHop {
@@ -805,6 +880,52 @@ mod tests {
         w[len_at / 8] |= 0xff << (8 * (len_at % 8));
         let v = SlotView::new(&w).unwrap();
         assert!(v.template().is_none() && v.session().is_none());
+    }
+
+    /// The express lane's few words say what the whole record says.
+    #[test]
+    fn an_up_view_reads_what_a_slot_view_reads() {
+        let s = sample(1, 2);
+        let legs =
+            Session::switched_pair(&leg(1, Egress::Access, false), &leg(2, Egress::Core, true));
+        let v6 = Session {
+            ipv4: None,
+            peer: IpAddr::V6(Ipv6Addr::LOCALHOST),
+            rates: Rates::default(),
+            ..s
+        };
+        let big = Session {
+            rates: Rates {
+                up: Some(Rate {
+                    kbps: u32::MAX,
+                    burst: 0xff_ffff * 16,
+                }),
+                down: None,
+            },
+            ..s
+        };
+        for s in [s, v6, big, legs.0, legs.1] {
+            let w = s.encode(9);
+            let v = SlotView::new(&w).unwrap();
+            let u = UpView::new(UP_WORDS.map(|i| w[i])).unwrap();
+            assert_eq!(u.generation(), 9);
+            assert!(u.has_ids((s.key() >> 16) as u16, s.key() as u16));
+            assert!(!u.has_ids((s.key() >> 16) as u16, s.key() as u16 ^ 1));
+            assert!(!u.has_ids((s.key() >> 16) as u16 ^ 1, s.key() as u16));
+            assert_eq!(u.is_switched(), v.switched().is_some());
+            assert_eq!(u.ipv4_octets(), v.ipv4().map(|a| a.octets()));
+            assert_eq!(u.rate_up(), v.rate_up());
+            for a in [[192, 0, 2, 99], [198, 51, 100, 7], [0, 0, 0, 0]] {
+                assert_eq!(u.is_peer_v4(a), v.is_peer(IpAddr::from(a)), "{a:?}");
+            }
+            if let IpAddr::V4(a) = s.peer {
+                assert!(u.is_peer_v4(a.octets()));
+            }
+        }
+        assert_eq!(UpView::new(UP_WORDS.map(|i| s.encode(0)[i])), None);
+        let mut bad = legs.0.encode(3);
+        bad[1] |= u64::from(F_V4) << 32;
+        assert_eq!(UpView::new(UP_WORDS.map(|i| bad[i])), None);
     }
 
     #[test]
