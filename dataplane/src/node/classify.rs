@@ -58,10 +58,16 @@ pub fn from_core(frame: &[u8]) -> Result<ToSubscriber, Drop> {
 /// and its 802.1Q tag). `access_mtu` unknown: the MRU alone.
 #[inline]
 pub fn limit<'t>(mru: u16, access_mtu: Option<u16>, template: impl Into<TemplateRef<'t>>) -> usize {
-    let template = template.into();
+    limit_over(mru, access_mtu, template.into().overhead())
+}
+
+/// [`limit`] for a template that adds `overhead` octets after the
+/// Ethernet header.
+#[inline(always)]
+pub fn limit_over(mru: u16, access_mtu: Option<u16>, overhead: usize) -> usize {
     let mru = usize::from(mru);
     match access_mtu {
-        Some(mtu) => mru.min(usize::from(mtu).saturating_sub(template.overhead())),
+        Some(mtu) => mru.min(usize::from(mtu).saturating_sub(overhead)),
         None => mru,
     }
 }

@@ -515,6 +515,111 @@ impl TemplateRef<'_> {
     }
 }
 
+/// Bytes of a slot's stored template ([`Template::to_bytes`] from its
+/// 13th byte on, as `table::record` keeps it).
+pub const STORED_BYTES: usize = TEMPLATE_BYTES - 12;
+
+/// A stored IPv4 template of the shape lnsd builds for a LAC reached over
+/// IPv4 (Ethernet with or without one 802.1Q tag, IPv4, UDP, the L2TP data
+/// header with or without Ns and Nr, FF 03 and the protocol), for the
+/// downstream express lane (`worker::pipeline`): its offsets checked
+/// against that shape once, so writing a frame is two fixed-size copies
+/// and four patches. Any other template (IPv6, or a damaged slot's) is
+/// `None`, left to [`TemplateRef`]. Where it is `Some`, [`encap`] with
+/// [`TemplateRef::stored`] writes the same frame
+/// (`the_express_template_writes_what_encap_writes`).
+#[derive(Debug, Clone, Copy)]
+pub struct ExpressTemplate<'a> {
+    bytes: &'a [u8; STORED_BYTES],
+    len: usize,
+    ip: usize,
+    ns: usize,
+    ip_sum: u16,
+}
+
+impl<'a> ExpressTemplate<'a> {
+    /// The template stored in `b`, if of the shape above.
+    #[inline(always)]
+    pub fn stored(b: &'a [u8; STORED_BYTES]) -> Option<ExpressTemplate<'a>> {
+        let m = MAX_TEMPLATE - 12;
+        let (len, ip, udp, ns, ppp_proto) = (
+            usize::from(b[m]),
+            usize::from(b[m + 1]),
+            usize::from(b[m + 2]),
+            usize::from(b[m + 3]),
+            usize::from(b[m + 4]),
+        );
+        // The IPv6 flag sets the offset's top bit: no IPv4 shape has it.
+        let l2tp = udp + 8;
+        let ppp = l2tp + if ns == 0 { 6 } else { 10 };
+        let shape = (ip == 14 || ip == 18)
+            && udp == ip + 20
+            && (ns == 0 || ns == l2tp + 6)
+            && ppp_proto == ppp + 2
+            && len == ppp_proto + 2;
+        shape.then_some(ExpressTemplate {
+            bytes: b,
+            len,
+            ip,
+            ns,
+            ip_sum: u16::from_le_bytes([b[m + 5], b[m + 6]]),
+        })
+    }
+
+    /// Bytes it puts in front of a packet.
+    #[inline(always)]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Never empty; here for clippy's `len_without_is_empty`.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Whether Ns must be supplied ([`ExpressTemplate::patch_ns`]).
+    #[inline(always)]
+    pub fn sequencing(&self) -> bool {
+        self.ns != 0
+    }
+
+    /// Whether an IPv4 packet of `len` octets fits the outer IPv4 Total
+    /// Length behind this template.
+    #[inline(always)]
+    pub fn takes(&self, len: usize) -> bool {
+        self.len - self.ip + len <= usize::from(u16::MAX)
+    }
+
+    /// Writes the template in front of the IPv4 packet that fills the
+    /// rest of `frame` (`frame.len()` is `len()` plus the packet's,
+    /// which [`ExpressTemplate::takes`]), but for the Ethernet addresses:
+    /// as [`encap`] does with the slot's [`TemplateRef`].
+    #[inline(always)]
+    pub fn write(&self, frame: &mut [u8]) {
+        let (hl, ip) = (self.len, self.ip);
+        let n = hl - 12;
+        // 40 to 48 octets: two 32-octet copies that overlap.
+        let head = &mut frame[12..hl];
+        head[..32].copy_from_slice(&self.bytes[..32]);
+        head[n - 32..].copy_from_slice(&self.bytes[n - 32..n]);
+        let ip_len = (frame.len() - ip) as u16;
+        frame[ip + 2..ip + 4].copy_from_slice(&ip_len.to_be_bytes());
+        let sum = checksum::fold(u32::from(self.ip_sum) + u32::from(ip_len));
+        frame[ip + 10..ip + 12].copy_from_slice(&(!sum).to_be_bytes());
+        frame[ip + 24..ip + 26].copy_from_slice(&(ip_len - 20).to_be_bytes());
+        // Ns and Nr are the template's zeroes until `patch_ns`.
+        frame[hl - 2..hl].copy_from_slice(&[0x00, 0x21]);
+    }
+
+    /// Writes `ns` into a frame it wrote (a template that sequences).
+    #[inline(always)]
+    pub fn patch_ns(&self, frame: &mut [u8], ns: u16) {
+        if self.ns != 0 {
+            frame[self.ns..self.ns + 2].copy_from_slice(&ns.to_be_bytes());
+        }
+    }
+}
+
 /// Encapsulates in place: the IP packet at `buf[start..start + len]`
 /// gets the template written in front of it. Returns where the frame now
 /// starts and its length. `ns` is used when the session sequences. A
@@ -576,6 +681,60 @@ mod tests {
         let c = !checksum::fold(checksum::accumulate(0, &p[..20]));
         p[10..12].copy_from_slice(&c.to_be_bytes());
         p
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2048))]
+        /// Where the express template takes a stored template, `encap`
+        /// takes it too and writes the same frame; it takes every shape
+        /// lnsd builds over IPv4; and it refuses IPv6 ones.
+        #[test]
+        fn the_express_template_writes_what_encap_writes(
+            vlan: bool,
+            sequencing: bool,
+            v6: bool,
+            edits in proptest::collection::vec((0usize..STORED_BYTES, proptest::num::u8::ANY), 0..3),
+            meta_edit in proptest::option::of((MAX_TEMPLATE - 12..STORED_BYTES, 0u8..70)),
+            len in 20usize..1500,
+            ns: u16,
+        ) {
+            let mut o = outer(vlan.then_some(9), sequencing);
+            if v6 {
+                o.src = "2001:db8::1".parse::<Ipv6Addr>().unwrap().into();
+                o.dst = "2001:db8::7".parse::<Ipv6Addr>().unwrap().into();
+            }
+            let stored = Template::new(&o).to_bytes();
+            let mut b: [u8; STORED_BYTES] = stored[12..].try_into().unwrap();
+            let pristine = edits.is_empty() && meta_edit.is_none();
+            for (at, x) in edits {
+                b[at] = x;
+            }
+            if let Some((at, x)) = meta_edit {
+                b[at] = x;
+            }
+            let Some(x) = ExpressTemplate::stored(&b) else {
+                proptest::prop_assert!(v6 || !pristine, "an IPv4 shape refused");
+                return Ok(());
+            };
+            proptest::prop_assert!(!v6, "an IPv6 template taken");
+            let t = TemplateRef::stored(&b, 12);
+            proptest::prop_assert!(t.is_some(), "taken where encap refuses it");
+            let t = t.unwrap();
+            proptest::prop_assert_eq!((x.len(), x.sequencing()), (t.len(), t.sequencing()));
+            proptest::prop_assume!(x.takes(len));
+            let mut by_encap = vec![0xeeu8; 128 + len];
+            for (i, c) in by_encap[128..].iter_mut().enumerate() {
+                *c = if i == 0 { 0x45 } else { i as u8 };
+            }
+            let mut by_express = by_encap.clone();
+            let (front, n) = encap(t, &mut by_encap, 128, len, 0).unwrap();
+            t.patch_ns(&mut by_encap[front..front + n], ns);
+            let frame = &mut by_express[128 - x.len()..];
+            x.write(frame);
+            x.patch_ns(frame, ns);
+            proptest::prop_assert_eq!(front, 128 - x.len());
+            proptest::prop_assert_eq!(&by_express[..], &by_encap[..]);
+        }
     }
 
     #[test]

@@ -454,12 +454,14 @@ impl Region {
         head.store(pos + 1, Ordering::Release);
     }
 
+    #[inline(always)]
     fn slot(&self, slot: u32) -> (&AtomicU64, &[AtomicU64]) {
         let at = self.layout.slots + slot as usize * SLOT_WORDS;
         let w = &self.words()[at..at + SLOT_WORDS];
         (&w[0], &w[1..])
     }
 
+    #[inline(always)]
     fn index(&self, at: usize) -> Index<'_> {
         Index::new(&self.words()[at..at + self.layout.buckets])
     }
@@ -996,6 +998,7 @@ impl Reader {
         }
     }
 
+    #[inline(always)]
     fn index_of(&self, k: Key) -> Index<'_> {
         let r = &*self.region;
         r.index(match k.index {

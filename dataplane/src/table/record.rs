@@ -21,7 +21,9 @@
 //!   and is in no address index. [`Leg`] and [`Session::switched_pair`]
 //!   build the two mirrored records from what lnsd knows of each leg.
 
-use crate::node::encap::{Outer, TEMPLATE_BYTES, Template, TemplateRef};
+use crate::node::encap::{
+    ExpressTemplate, Outer, STORED_BYTES, TEMPLATE_BYTES, Template, TemplateRef,
+};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Words of session data in a slot (the slot adds its sequence word):
@@ -37,6 +39,7 @@ const TEMPLATE_MACS: usize = 12;
 /// kbit/s (little-endian `u32`) and the burst in 16-byte units
 /// (little-endian, 3 bytes: up to 256 MiB, the most a bucket holds).
 const RATES_AT: usize = TEMPLATE_AT + TEMPLATE_BYTES - TEMPLATE_MACS;
+const _: () = assert!(RATES_AT - TEMPLATE_AT == STORED_BYTES);
 const RATE_BYTES: usize = 7;
 const _: () = assert!(RATES_AT + 2 * RATE_BYTES <= SESSION_WORDS * 8);
 
@@ -475,6 +478,14 @@ impl SlotView {
     #[inline(always)]
     pub fn template(&self) -> Option<TemplateRef<'_>> {
         TemplateRef::stored(&self.b[TEMPLATE_AT..RATES_AT], TEMPLATE_MACS)
+    }
+
+    /// The template as the downstream express lane writes it
+    /// ([`ExpressTemplate`]): `None` for any but the IPv4 shapes lnsd
+    /// builds, which [`SlotView::template`] serves.
+    #[inline(always)]
+    pub fn express_template(&self) -> Option<ExpressTemplate<'_>> {
+        ExpressTemplate::stored(self.b[TEMPLATE_AT..RATES_AT].try_into().ok()?)
     }
 
     #[inline(always)]
