@@ -327,7 +327,7 @@ fn schedules(n: u32, rounds: u32) {
                 *k = Some(Key::up(up_key(t, s)));
                 p.prefetch_bucket(*k);
             }
-            for k in keys {
+            for k in &mut keys {
                 p.prefetch_slot(k);
             }
             for &(t, s) in set {
@@ -661,7 +661,7 @@ fn pipeline(
             for &k in keys.iter().take(bahead) {
                 p.prefetch_bucket(k);
             }
-            for &k in keys.iter().take(ahead) {
+            for k in keys.iter_mut().take(ahead) {
                 p.prefetch_slot(k);
             }
         }
@@ -669,13 +669,15 @@ fn pipeline(
             if let Some(&k) = keys.get(i + bahead) {
                 p.prefetch_bucket(k);
             }
-            if let Some(&k) = keys.get(i + ahead) {
+            if let Some(k) = keys.get_mut(i + ahead) {
                 p.prefetch_slot(k);
             }
+            // The key the passes took (none one at a time), as the
+            // worker hands it to the packet's look-up.
             let o = if upstream {
-                p.upstream(buf, HEADROOM, len)
+                p.upstream_with(buf, HEADROOM, len, keys[i])
             } else {
-                p.downstream(buf, HEADROOM, len)
+                p.downstream_with(buf, HEADROOM, len, keys[i])
             };
             debug_assert!(matches!(
                 (upstream, o),

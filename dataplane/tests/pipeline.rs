@@ -1087,6 +1087,7 @@ proptest::proptest! {
         len in proptest::prop_oneof![proptest::strategy::Just(84usize), 21usize..120],
         edits in proptest::collection::vec((0usize..110, proptest::num::u8::ANY), 0..3),
         cut in proptest::prop_oneof![3 => proptest::strategy::Just(0usize), 1 => 0usize..60],
+        keyed in 0u8..3,
     ) {
         let gw = Ipv4Addr::new(100, 64, 0, 254);
         let dst = match dst {
@@ -1117,10 +1118,23 @@ proptest::proptest! {
         let mut pb = Pipeline::new(&rb, 0, env).unwrap();
         pa.set_time(1 << 30);
         pb.set_time(1 << 30);
+        // The key the vector passes take for it, another session's, or
+        // none: the look-up uses one only once it is the frame's.
+        let key = match keyed {
+            0 => None,
+            1 => pa.peek_upstream(&frame[s..s + l]),
+            _ => {
+                let (other, s, l) = from_lac_on(2, &inner, LAC, None);
+                pa.peek_upstream(&other[s..s + l])
+            }
+        };
         // Three times: a small rate passes the first and drops the rest.
         for _ in 0..3 {
             let (mut fa, mut fb) = (frame.clone(), frame.clone());
-            let oa = pa.upstream_counted(&mut fa, s, l);
+            let mut key = key;
+            pa.prefetch_bucket(key);
+            pa.prefetch_slot(&mut key);
+            let oa = pa.upstream_counted_with(&mut fa, s, l, key);
             let ob = pb.upstream_general(&mut fb, s, l);
             proptest::prop_assert_eq!(oa, ob);
             proptest::prop_assert!(fa == fb, "the frames differ");
@@ -1202,6 +1216,7 @@ proptest::proptest! {
         headroom in proptest::prop_oneof![4 => proptest::strategy::Just(256usize), 1 => 0usize..80],
         edits in proptest::collection::vec((0usize..40, proptest::num::u8::ANY), 0..3),
         cut in proptest::prop_oneof![3 => proptest::strategy::Just(0usize), 1 => 0usize..60],
+        keyed in 0u8..3,
     ) {
         let mut inner = ipv4(HOST, sub(dst), ttl, len);
         if !df {
@@ -1236,9 +1251,17 @@ proptest::proptest! {
         pb.set_time(1 << 30);
         // Three times: a small rate passes the first and drops the rest;
         // a sequenced session's Ns moves on.
+        let key = match keyed {
+            0 => None,
+            1 => pa.peek_downstream(&frame[s..s + l]),
+            _ => pa.peek_downstream(&from_core(&ipv4(HOST, sub(2), 64, 84)).0[256..]),
+        };
         for _ in 0..3 {
             let (mut fa, mut fb) = (frame.clone(), frame.clone());
-            let oa = pa.downstream(&mut fa, s, l);
+            let mut key = key;
+            pa.prefetch_bucket(key);
+            pa.prefetch_slot(&mut key);
+            let oa = pa.downstream_with(&mut fa, s, l, key);
             let ob = pb.downstream_general(&mut fb, s, l);
             proptest::prop_assert_eq!(oa, ob);
             proptest::prop_assert!(fa == fb, "the frames differ");

@@ -56,6 +56,12 @@ impl<'a> Index<'a> {
         self.probe(hash(key), self.buckets.len(), check)
     }
 
+    /// [`Index::find`] for a key whose [`hash`] is known to be `h`.
+    #[inline(always)]
+    pub fn find_hashed<R>(&self, h: u64, check: impl FnMut(u32) -> Option<R>) -> Option<R> {
+        self.probe(h, self.buckets.len(), check)
+    }
+
     /// The probe run of a key hashing to `h`, for up to `limit` buckets:
     /// `check(slot)` on each bucket with the key's tag until one answers.
     #[inline(always)]

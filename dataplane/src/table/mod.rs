@@ -604,11 +604,19 @@ pub(crate) fn prefetch(w: &AtomicU64) {
 
 /// A packet's look-up key, taken ahead of its processing to prefetch for
 /// it ([`Reader::prefetch_bucket`], [`Reader::prefetch_slot`]) and to
-/// pick its worker (`worker::handoff`), hashed once for all of them.
+/// pick its worker (`worker::handoff`), hashed once for all of them; then
+/// handed to the packet's own look-up ([`Reader::by_ids_up`],
+/// [`Reader::by_ipv4_into_with`]), which takes its hash and the slot the
+/// second pass found instead of finding them again, once it has checked
+/// that the key is the one its packet reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Key {
     index: KeyIndex,
+    raw: u64,
     hash: u64,
+    /// The slot [`Reader::prefetch_slot`] found: a hint, the record read
+    /// there is checked as any other.
+    slot: Option<u32>,
 }
 
 /// The index a [`Key`] is looked up in.
@@ -625,7 +633,9 @@ impl Key {
     pub fn up(key: u64) -> Key {
         Key {
             index: KeyIndex::Up,
+            raw: key,
             hash: index::hash(key),
+            slot: None,
         }
     }
 
@@ -634,7 +644,9 @@ impl Key {
     pub fn v4(key: u64) -> Key {
         Key {
             index: KeyIndex::V4,
+            raw: key,
             hash: index::hash(key),
+            slot: None,
         }
     }
 
@@ -643,7 +655,9 @@ impl Key {
     pub fn v6(key: u64) -> Key {
         Key {
             index: KeyIndex::V6,
+            raw: key,
             hash: index::hash(key),
+            slot: None,
         }
     }
 
@@ -657,6 +671,12 @@ impl Key {
     #[inline(always)]
     pub fn hash(&self) -> u64 {
         self.hash
+    }
+
+    /// Whether it is `raw` in index `index`.
+    #[inline(always)]
+    fn is(&self, index: KeyIndex, raw: u64) -> bool {
+        self.index == index && self.raw == raw
     }
 }
 
@@ -869,10 +889,12 @@ impl Reader {
     /// (`worker::pipeline`): the slot and the few words of its record an
     /// IPv4 packet from the subscriber reads ([`UpView`]), found as
     /// [`Reader::by_ids`] finds it.
+    /// `key`, if the vector passes took one for the packet, is used once
+    /// it is checked to be these ids' (see [`Key`]).
     #[inline(always)]
-    pub fn by_ids_up(&self, tunnel: u16, session: u16) -> Option<(u32, UpView)> {
+    pub fn by_ids_up(&self, tunnel: u16, session: u16, key: Option<Key>) -> Option<(u32, UpView)> {
         let r = &*self.region;
-        r.index(r.layout.up).find(up_key(tunnel, session), |slot| {
+        let read = |slot: u32| {
             if slot >= r.layout.sizes.capacity {
                 return None;
             }
@@ -881,7 +903,16 @@ impl Reader {
                 seqlock::read_some::<Std, { UP_WORDS.len() }>(seq, words, &UP_WORDS, READ_TRIES)
                     .and_then(UpView::new)?;
             v.has_ids(tunnel, session).then_some((slot, v))
-        })
+        };
+        let raw = up_key(tunnel, session);
+        let index = r.index(r.layout.up);
+        match key.filter(|k| k.is(KeyIndex::Up, raw)) {
+            Some(k) => k
+                .slot
+                .and_then(read)
+                .or_else(|| index.find_hashed(k.hash, read)),
+            None => index.find(raw, read),
+        }
     }
 
     /// Downstream: the session with this IPv4 address.
@@ -894,8 +925,35 @@ impl Reader {
     /// [`Reader::by_ipv4`] into `out` (see [`Reader::by_ids_into`]).
     #[inline]
     pub fn by_ipv4_into(&self, a: Ipv4Addr, out: &mut Found) -> bool {
-        let key = u64::from(a.to_bits());
-        self.find_into(self.region.layout.v4, key, |s| s.ipv4() == Some(a), out)
+        self.by_ipv4_into_with(a, None, out)
+    }
+
+    /// [`Reader::by_ipv4_into`] with the vector passes' `key` for the
+    /// packet, used once it is checked to be `a`'s (see [`Key`]).
+    #[inline(always)]
+    pub fn by_ipv4_into_with(&self, a: Ipv4Addr, key: Option<Key>, out: &mut Found) -> bool {
+        let raw = u64::from(a.to_bits());
+        let is = |s: &SlotView| s.ipv4() == Some(a);
+        let r = &*self.region;
+        let Some(k) = key.filter(|k| k.is(KeyIndex::V4, raw)) else {
+            return self.find_into(r.layout.v4, raw, is, out);
+        };
+        if let Some(slot) = k.slot
+            && r.read_view_into(slot, &mut out.view)
+            && is(&out.view)
+        {
+            out.slot = slot;
+            out.generation = out.view.generation();
+            return true;
+        }
+        r.index(r.layout.v4)
+            .find_hashed(k.hash, |slot| {
+                (r.read_view_into(slot, &mut out.view) && is(&out.view)).then(|| {
+                    out.slot = slot;
+                    out.generation = out.view.generation();
+                })
+            })
+            .is_some()
     }
 
     /// Downstream: the session with this IPv6 /64 (first 8 octets).
@@ -1016,11 +1074,12 @@ impl Reader {
     }
 
     /// The second pass (its bucket prefetched by the first): prefetches
-    /// the slot the bucket names, both lines, and returns it, for the
-    /// caller to prefetch its counters. `None`: nothing to prefetch.
+    /// the slot the bucket names, both lines, keeps it in the key for the
+    /// packet's look-up, and returns it, for the caller to prefetch its
+    /// counters. `None`: nothing to prefetch.
     #[inline(always)]
-    pub fn prefetch_slot(&self, k: Key) -> Option<u32> {
-        let slot = self.index_of(k).likely_slot(k.hash)?;
+    pub fn prefetch_slot(&self, k: &mut Key) -> Option<u32> {
+        let slot = self.index_of(*k).likely_slot(k.hash)?;
         let r = &*self.region;
         if slot >= r.layout.sizes.capacity {
             return None;
@@ -1028,6 +1087,7 @@ impl Reader {
         let (seq, words) = r.slot(slot);
         prefetch(seq);
         prefetch(&words[SESSION_WORDS - 1]);
+        k.slot = Some(slot);
         Some(slot)
     }
 

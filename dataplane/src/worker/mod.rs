@@ -224,15 +224,15 @@ fn work_batch(
             p.prefetch_bucket(*k);
         }
     }
-    for (k, m) in keys.iter().zip(&mine) {
+    for (k, m) in keys.iter_mut().zip(&mine) {
         if *m {
-            p.prefetch_slot(*k);
+            p.prefetch_slot(k);
         }
     }
     if rx == Rx::HandedOver {
         p.local.add(Counter::HandoffReceived, descs.len() as u64);
     }
-    for (d, m) in descs.iter().zip(mine) {
+    for ((d, m), key) in descs.iter().zip(mine).zip(keys) {
         if !m {
             continue;
         }
@@ -243,9 +243,11 @@ fn work_batch(
         let len = d.len as usize;
         let out = match (from, rx) {
             // Passed only when its key was an L2TP session's.
-            (From::Access | From::Both, Rx::HandedOver) => p.upstream_counted(chunk, off, len),
-            (From::Access, Rx::Own) => p.upstream(chunk, off, len),
-            (From::Core, _) => p.downstream(chunk, off, len),
+            (From::Access | From::Both, Rx::HandedOver) => {
+                p.upstream_counted_with(chunk, off, len, key)
+            }
+            (From::Access, Rx::Own) => p.upstream_with(chunk, off, len, key),
+            (From::Core, _) => p.downstream_with(chunk, off, len, key),
             (From::Both, Rx::Own) => p.either(chunk, off, len),
         };
         let desc = |st: usize, len: usize| XdpDesc {

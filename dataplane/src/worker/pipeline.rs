@@ -218,10 +218,12 @@ impl<'a> Pipeline<'a> {
     }
 
     /// The second, once the first has run over the whole batch: the slot
-    /// the bucket names, and that slot's counters, on their way to cache.
+    /// the bucket names, and that slot's counters, on their way to cache;
+    /// the slot is kept in the key, for the packet's look-up
+    /// ([`Pipeline::upstream_with`], [`Pipeline::downstream_with`]).
     #[inline(always)]
-    pub fn prefetch_slot(&self, key: Option<Key>) {
-        if let Some(slot) = key.and_then(|k| self.table.prefetch_slot(k)) {
+    pub fn prefetch_slot(&self, key: &mut Option<Key>) {
+        if let Some(slot) = key.as_mut().and_then(|k| self.table.prefetch_slot(k)) {
             self.block.prefetch(slot);
         }
     }
@@ -277,20 +279,46 @@ impl<'a> Pipeline<'a> {
     /// has room before `start` for hairpin encapsulation.
     #[inline]
     pub fn upstream(&mut self, buf: &mut [u8], start: usize, len: usize) -> Out {
+        self.upstream_with(buf, start, len, None)
+    }
+
+    /// [`Pipeline::upstream`] with the key the vector passes took for the
+    /// frame ([`Pipeline::peek_upstream`], [`Pipeline::prefetch_slot`]),
+    /// whose hash and slot its look-up then uses (`table::Key`).
+    #[inline]
+    pub fn upstream_with(
+        &mut self,
+        buf: &mut [u8],
+        start: usize,
+        len: usize,
+        key: Option<Key>,
+    ) -> Out {
         self.local.add(Counter::RxAccess, 1);
-        self.upstream_counted(buf, start, len)
+        self.upstream_counted_with(buf, start, len, key)
     }
 
     /// [`Pipeline::upstream`] for a frame already counted as received,
-    /// by the worker that passed it here (`worker::handoff`). Never
-    /// inlined: a packet's one call, which profiles and callgrind's
-    /// instruction counts find by name.
-    #[inline(never)]
+    /// by the worker that passed it here (`worker::handoff`).
+    #[inline]
     pub fn upstream_counted(&mut self, buf: &mut [u8], start: usize, len: usize) -> Out {
+        self.upstream_counted_with(buf, start, len, None)
+    }
+
+    /// [`Pipeline::upstream_counted`] with the frame's key (see
+    /// [`Pipeline::upstream_with`]). Never inlined: a packet's one call,
+    /// which profiles and callgrind's instruction counts find by name.
+    #[inline(never)]
+    pub fn upstream_counted_with(
+        &mut self,
+        buf: &mut [u8],
+        start: usize,
+        len: usize,
+        key: Option<Key>,
+    ) -> Out {
         if self.env.bare {
             return Out::Core(start, len);
         }
-        if let Some(out) = self.upstream_express(buf, start, len) {
+        if let Some(out) = self.upstream_express(buf, start, len, key) {
             return out;
         }
         self.upstream_general(buf, start, len)
@@ -311,9 +339,15 @@ impl<'a> Pipeline<'a> {
     /// general path answers the same, frame, counters and all
     /// (`the_express_lane_does_what_the_general_path_does`).
     #[inline(always)]
-    fn upstream_express(&mut self, buf: &mut [u8], start: usize, len: usize) -> Option<Out> {
+    fn upstream_express(
+        &mut self,
+        buf: &mut [u8],
+        start: usize,
+        len: usize,
+        key: Option<Key>,
+    ) -> Option<Out> {
         let x = express_v4(buf.get(start..start + len)?, self.env.lns_port)?;
-        let (slot, f) = self.table.by_ids_up(x.tunnel, x.session)?;
+        let (slot, f) = self.table.by_ids_up(x.tunnel, x.session, key)?;
         if f.is_switched() || !f.is_peer_v4(x.peer) {
             return None;
         }
@@ -604,12 +638,25 @@ impl<'a> Pipeline<'a> {
         }
     }
 
-    /// A frame from the core side. Never inlined, as
-    /// [`Pipeline::upstream_counted`].
-    #[inline(never)]
+    /// A frame from the core side.
+    #[inline]
     pub fn downstream(&mut self, buf: &mut [u8], start: usize, len: usize) -> Out {
+        self.downstream_with(buf, start, len, None)
+    }
+
+    /// [`Pipeline::downstream`] with the key the vector passes took for
+    /// the frame (see [`Pipeline::upstream_with`]). Never inlined, as
+    /// [`Pipeline::upstream_counted_with`].
+    #[inline(never)]
+    pub fn downstream_with(
+        &mut self,
+        buf: &mut [u8],
+        start: usize,
+        len: usize,
+        key: Option<Key>,
+    ) -> Out {
         if !self.env.bare
-            && let Some(out) = self.downstream_express(buf, start, len)
+            && let Some(out) = self.downstream_express(buf, start, len, key)
         {
             self.local.add(Counter::RxCore, 1);
             return out;
@@ -625,7 +672,13 @@ impl<'a> Pipeline<'a> {
     /// written, nothing counted) hands the frame to the general path
     /// (`the_downstream_express_lane_does_what_the_general_path_does`).
     #[inline(always)]
-    fn downstream_express(&mut self, buf: &mut [u8], start: usize, len: usize) -> Option<Out> {
+    fn downstream_express(
+        &mut self,
+        buf: &mut [u8],
+        start: usize,
+        len: usize,
+        key: Option<Key>,
+    ) -> Option<Out> {
         let h: &[u8; 34] = buf.get(start..start + len)?.get(..34)?.try_into().ok()?;
         // Untagged IPv4 with a 20-octet header, within the frame.
         if h[12..14] != [0x08, 0x00] || h[14] != 0x45 || h[22] <= 1 {
@@ -637,7 +690,7 @@ impl<'a> Pipeline<'a> {
         }
         let mut found = Found::vacant();
         let dst = Ipv4Addr::new(h[30], h[31], h[32], h[33]);
-        if !self.table.by_ipv4_into(dst, &mut found) {
+        if !self.table.by_ipv4_into_with(dst, key, &mut found) {
             return None;
         }
         let (f, slot) = (&found, found.slot);
