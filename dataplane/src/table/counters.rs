@@ -178,7 +178,7 @@ impl WorkerBlock<'_> {
     }
 
     /// Counts one packet of the session in `slot`, generation `generation`.
-    #[inline]
+    #[inline(always)]
     pub fn session(&self, slot: u32, generation: u64, dir: Dir, bytes: u64) {
         let Some(c) = self.session_words(slot) else {
             return;

@@ -503,7 +503,7 @@ impl Region {
             return false;
         }
         let (seq, words) = self.slot(slot);
-        seqlock::read_into::<Std, SESSION_WORDS>(seq, words, READ_TRIES, |i, w| out.put(i, w))
+        seqlock::read_le_into::<Std, SESSION_WORDS>(seq, words, out.words_mut(), READ_TRIES)
             && out.is_valid()
     }
 

@@ -322,8 +322,6 @@ impl Session {
     }
 }
 
-/// Bytes of a session record.
-const SESSION_BYTES: usize = SESSION_WORDS * 8;
 /// Where the template's bytes (from its 13th, see [`TEMPLATE_MACS`]) start.
 const TEMPLATE_AT: usize = 50;
 
@@ -332,40 +330,44 @@ const TEMPLATE_AT: usize = 50;
 /// it is asked for. Decoding the whole [`Session`] costs a worker more
 /// than the rest of its packet's work; a packet needs a few fields.
 ///
-/// Filled word by word from its slot ([`SlotView::put`]) and kept only
+/// Filled from its slot ([`SlotView::words_mut`]) and kept only
 /// if [`SlotView::is_valid`], which refuses a free slot and a switched
 /// leg with an address, as [`Session::decode`] does; the template, which
 /// only the packets that go out through it need, is checked when it is
 /// asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SlotView {
-    b: [u8; SESSION_BYTES],
+    w: [[u8; 8]; SESSION_WORDS],
 }
 
 impl SlotView {
     /// The view of a record's words, if valid (tests build views so).
     #[cfg(test)]
     pub(crate) fn new(w: &[u64; SESSION_WORDS]) -> Option<SlotView> {
-        let mut v = SlotView::FREE;
-        for (i, x) in w.iter().enumerate() {
-            v.put(i, *x);
-        }
+        let v = SlotView {
+            w: w.map(u64::to_le_bytes),
+        };
         v.is_valid().then_some(v)
     }
 
     /// A free slot's record: what a look-up into the caller's storage
     /// ([`crate::table::Found::vacant`]) writes over.
     pub(crate) const FREE: SlotView = SlotView {
-        b: [0; SESSION_BYTES],
+        w: [[0; 8]; SESSION_WORDS],
     };
 
-    /// Word `i` of the record, as read from its slot (little-endian, as
-    /// [`Session::encode`] lays it out).
+    /// The record's words as bytes, for a read from its slot to write
+    /// (`seqlock::read_le_into`: little-endian, as [`Session::encode`]
+    /// lays them out).
     #[inline(always)]
-    pub(crate) fn put(&mut self, i: usize, w: u64) {
-        if let Some(c) = self.b.get_mut(i * 8..i * 8 + 8) {
-            c.copy_from_slice(&w.to_le_bytes());
-        }
+    pub(crate) fn words_mut(&mut self) -> &mut [[u8; 8]; SESSION_WORDS] {
+        &mut self.w
+    }
+
+    /// The record's bytes.
+    #[inline(always)]
+    fn bytes(&self) -> &[u8] {
+        self.w.as_flattened()
     }
 
     /// What [`SlotView::new`] accepts: a slot in use, and no switched leg
@@ -378,12 +380,17 @@ impl SlotView {
 
     #[inline(always)]
     fn u16_at(&self, i: usize) -> u16 {
-        u16::from_le_bytes([self.b[i], self.b[i + 1]])
+        u16::from_le_bytes([self.bytes()[i], self.bytes()[i + 1]])
     }
 
     #[inline(always)]
     fn u32_at(&self, i: usize) -> u32 {
-        u32::from_le_bytes([self.b[i], self.b[i + 1], self.b[i + 2], self.b[i + 3]])
+        u32::from_le_bytes([
+            self.bytes()[i],
+            self.bytes()[i + 1],
+            self.bytes()[i + 2],
+            self.bytes()[i + 3],
+        ])
     }
 
     #[inline(always)]
@@ -395,7 +402,14 @@ impl SlotView {
     #[inline(always)]
     pub fn generation(&self) -> u64 {
         u64::from_le_bytes([
-            self.b[0], self.b[1], self.b[2], self.b[3], self.b[4], self.b[5], self.b[6], self.b[7],
+            self.bytes()[0],
+            self.bytes()[1],
+            self.bytes()[2],
+            self.bytes()[3],
+            self.bytes()[4],
+            self.bytes()[5],
+            self.bytes()[6],
+            self.bytes()[7],
         ])
     }
 
@@ -408,15 +422,21 @@ impl SlotView {
     /// [`Session::ipv4`].
     #[inline(always)]
     pub fn ipv4(&self) -> Option<Ipv4Addr> {
-        (self.flags() & F_V4 != 0)
-            .then(|| Ipv4Addr::new(self.b[16], self.b[17], self.b[18], self.b[19]))
+        (self.flags() & F_V4 != 0).then(|| {
+            Ipv4Addr::new(
+                self.bytes()[16],
+                self.bytes()[17],
+                self.bytes()[18],
+                self.bytes()[19],
+            )
+        })
     }
 
     /// [`Session::ipv6_prefix`].
     #[inline(always)]
     pub fn ipv6_prefix(&self) -> Option<[u8; 8]> {
         let mut p = [0u8; 8];
-        p.copy_from_slice(&self.b[24..32]);
+        p.copy_from_slice(&self.bytes()[24..32]);
         (self.flags() & F_V6 != 0).then_some(p)
     }
 
@@ -430,7 +450,7 @@ impl SlotView {
     #[inline(always)]
     pub fn peer(&self) -> IpAddr {
         let mut a = [0u8; 16];
-        a.copy_from_slice(&self.b[32..48]);
+        a.copy_from_slice(&self.bytes()[32..48]);
         let a = Ipv6Addr::from(a);
         a.to_ipv4_mapped().map_or(IpAddr::V6(a), IpAddr::V4)
     }
@@ -451,7 +471,7 @@ impl SlotView {
     /// destination of an IPv6 template's frames).
     #[inline(always)]
     pub fn peer_octets(&self) -> &[u8; 16] {
-        self.b[32..48].try_into().expect("16 bytes")
+        self.bytes()[32..48].try_into().expect("16 bytes")
     }
 
     /// [`Session::lac_nexthop`].
@@ -477,7 +497,7 @@ impl SlotView {
     /// impossible offsets, which only a damaged slot holds.
     #[inline(always)]
     pub fn template(&self) -> Option<TemplateRef<'_>> {
-        TemplateRef::stored(&self.b[TEMPLATE_AT..RATES_AT], TEMPLATE_MACS)
+        TemplateRef::stored(&self.bytes()[TEMPLATE_AT..RATES_AT], TEMPLATE_MACS)
     }
 
     /// The template as the downstream express lane writes it
@@ -485,15 +505,20 @@ impl SlotView {
     /// builds, which [`SlotView::template`] serves.
     #[inline(always)]
     pub fn express_template(&self) -> Option<ExpressTemplate<'_>> {
-        ExpressTemplate::stored(self.b[TEMPLATE_AT..RATES_AT].try_into().ok()?)
+        ExpressTemplate::stored(self.bytes()[TEMPLATE_AT..RATES_AT].try_into().ok()?)
     }
 
     #[inline(always)]
     fn rate_at(&self, i: usize) -> Option<Rate> {
         let kbps = self.u32_at(i);
-        (kbps != 0).then(|| Rate {
+        let b = self.bytes();
+        // Not `then(|| ..)`: a closure the compiler kept out of line.
+        if kbps == 0 {
+            return None;
+        }
+        Some(Rate {
             kbps,
-            burst: u32::from_le_bytes([self.b[i + 4], self.b[i + 5], self.b[i + 6], 0]) * 16,
+            burst: u32::from_le_bytes([b[i + 4], b[i + 5], b[i + 6], 0]) * 16,
         })
     }
 
@@ -513,7 +538,7 @@ impl SlotView {
     /// damaged template (see [`SlotView::template`]).
     pub fn session(&self) -> Option<Session> {
         let mut w = [0u64; SESSION_WORDS];
-        for (x, c) in w.iter_mut().zip(self.b.chunks_exact(8)) {
+        for (x, c) in w.iter_mut().zip(self.bytes().chunks_exact(8)) {
             let mut a = [0u8; 8];
             a.copy_from_slice(c);
             *x = u64::from_le_bytes(a);

@@ -147,6 +147,40 @@ pub fn read_some<A: Atomics, const N: usize>(
     })
 }
 
+/// [`read`] into the caller's bytes: the record's `N` words,
+/// little-endian, one after another. For a reader that keeps the record
+/// as bytes (a worker's copy of a session slot): a fixed run of loads and
+/// stores, no per-word call (the attempts are a loop of their own rather
+/// than [`retry`]'s closure, which the compiler would not inline). Fewer
+/// than `N` words is no record; `false`: none read (`out` then holds
+/// anything).
+#[inline(always)]
+pub fn read_le_into<A: Atomics, const N: usize>(
+    seq: &A::W,
+    words: &[A::W],
+    out: &mut [[u8; 8]; N],
+    limit: u32,
+) -> bool {
+    let Some(words) = words.get(..N) else {
+        return false;
+    };
+    for _ in 0..limit {
+        let s1 = seq.load(Ordering::Acquire);
+        if s1 & 1 == 0 {
+            for (o, w) in out.iter_mut().zip(words) {
+                *o = w.load(Ordering::Relaxed).to_le_bytes();
+            }
+            // As in `try_read_into`.
+            A::fence(Ordering::Acquire);
+            if seq.load(Ordering::Relaxed) == s1 {
+                return true;
+            }
+        }
+        std::hint::spin_loop();
+    }
+    false
+}
+
 /// Up to `limit` attempts, spinning between them.
 #[inline(always)]
 fn retry<T>(limit: u32, mut attempt: impl FnMut() -> Option<T>) -> Option<T> {
@@ -185,11 +219,16 @@ mod tests {
         write::<Std>(&seq, &words, &[1, 2, 3]);
         assert_eq!(read::<Std, 3>(&seq, &words, 1), Some([1, 2, 3]));
         assert_eq!(read_some::<Std, 2>(&seq, &words, &[2, 0], 1), Some([3, 1]));
+        let mut b = [[0xee; 8]; 2];
+        assert!(read_le_into::<Std, 2>(&seq, &words, &mut b, 1));
+        assert_eq!(b, [[1, 0, 0, 0, 0, 0, 0, 0], [2, 0, 0, 0, 0, 0, 0, 0]]);
+        assert!(!read_le_into::<Std, 4>(&seq, &words, &mut [[0; 8]; 4], 1));
         assert_eq!(read_some::<Std, 1>(&seq, &words, &[3], 1), None);
         assert_eq!(seq.load(Ordering::Relaxed), 2);
         seq.store(5, Ordering::Relaxed);
         assert_eq!(read::<Std, 3>(&seq, &words, 10), None);
         assert_eq!(read_some::<Std, 1>(&seq, &words, &[0], 10), None);
+        assert!(!read_le_into::<Std, 1>(&seq, &words, &mut [[0; 8]], 10));
         // The next writer recovers the record.
         write::<Std>(&seq, &words, &[4, 5, 6]);
         assert_eq!(read::<Std, 3>(&seq, &words, 1), Some([4, 5, 6]));
@@ -254,6 +293,25 @@ mod tests {
                 });
                 if let Some([c, a]) = read_some::<Loom, 2>(&seq, &words[..], &[2, 0], 1) {
                     assert_eq!(a, c, "torn read of some words");
+                }
+                writer.join().unwrap();
+            });
+        }
+
+        /// The same for a read into bytes.
+        #[test]
+        fn loom_no_torn_reads_into_bytes() {
+            loom::model(|| {
+                let seq = Arc::new(LAtomic::new(0));
+                let words = Arc::new([LAtomic::new(0), LAtomic::new(0)]);
+                let (s, w) = (seq.clone(), words.clone());
+                let writer = loom::thread::spawn(move || {
+                    write::<Loom>(&s, &w[..], &[1, 1]);
+                    write::<Loom>(&s, &w[..], &[2, 2]);
+                });
+                let mut b = [[0u8; 8]; 2];
+                if read_le_into::<Loom, 2>(&seq, &words[..], &mut b, 1) {
+                    assert_eq!(b[0], b[1], "torn read into bytes");
                 }
                 writer.join().unwrap();
             });
