@@ -25,6 +25,17 @@
 //! 1191 §4, RFC 4443 §3.2). Fragments need frames the packet did not come
 //! in: [`Out::Fragments`] asks the loop for them.
 //!
+//! Express lanes (issue 18): the packet nearly every frame is, an IPv4
+//! packet of a terminated session to the Internet or to a subscriber, is
+//! taken by a lane that does only its work (`Pipeline::upstream_express`,
+//! `Pipeline::downstream_express`): fixed offsets, the few words of the
+//! session's record it reads, every check before any write. A frame it
+//! does not take all the way goes, untouched and uncounted, to the
+//! general path, which takes any frame and names its drop. Each lane is
+//! held to the general path by a proptest on twin tables (answer, frame
+//! out, named and per-session counters), so the two never disagree on
+//! what happens to a packet, only on what it costs.
+//!
 //! Switched sessions (multi-hop, DESIGN §2.1): an L2TP data message whose
 //! (tunnel, session) finds a switched slot, whatever its PPP frame holds,
 //! must come from that leg's peer (else `switch_wrong_peer`); it is
