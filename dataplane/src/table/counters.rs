@@ -73,6 +73,10 @@ counters! {
     HandedOff = "handed_off_packets",
     /// Access frames another worker passed here.
     HandoffReceived = "handoff_received_packets",
+    /// Packets the express lanes answered, each way
+    /// (`worker::pipeline`): the rest of those received took the general
+    /// path.
+    Express = "express_packets",
 }
 
 /// Words in a worker's named-counter block: the counters, then the drops.

@@ -334,6 +334,7 @@ impl<'a> Pipeline<'a> {
             return Out::Core(start, len);
         }
         if let Some(out) = self.upstream_express(buf, start, len, key) {
+            self.local.add(Counter::Express, 1);
             return out;
         }
         self.upstream_general(buf, start, len)
@@ -674,6 +675,7 @@ impl<'a> Pipeline<'a> {
             && let Some(out) = self.downstream_express(buf, start, len, key)
         {
             self.local.add(Counter::RxCore, 1);
+            self.local.add(Counter::Express, 1);
             return out;
         }
         self.downstream_general(buf, start, len)
