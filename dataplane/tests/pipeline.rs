@@ -1019,6 +1019,30 @@ fn a_lac_over_ipv6_both_ways() {
     assert_eq!(b.drops(Drop::BadUdpChecksum), 2);
 }
 
+/// Whether twin tables `a` (the express lanes and the general path) and
+/// `b` (the general path alone) counted the same: every named counter
+/// but what the lanes answered (`a`'s alone), every drop, and each
+/// session's counters and next Ns.
+fn same_counts(a: &Lab, b: &Lab) -> Result<(), proptest::test_runner::TestCaseError> {
+    let (wa, wb) = (a.w.worker(0).unwrap(), b.w.worker(0).unwrap());
+    let named = |w: &lns_dataplane::table::counters::WorkerBlock<'_>| {
+        w.named()
+            .filter(|(n, _)| *n != Counter::Express.name())
+            .collect::<Vec<_>>()
+    };
+    proptest::prop_assert_eq!(named(&wa), named(&wb));
+    proptest::prop_assert_eq!(wb.get(Counter::Express), 0);
+    proptest::prop_assert_eq!(
+        wa.named_drops().collect::<Vec<_>>(),
+        wb.named_drops().collect::<Vec<_>>()
+    );
+    for (ia, ib) in a.ids.iter().zip(&b.ids) {
+        proptest::prop_assert_eq!(a.w.counters(*ia), b.w.counters(*ib));
+        proptest::prop_assert_eq!(a.w.peek_ns(*ia), b.w.peek_ns(*ib));
+    }
+    Ok(())
+}
+
 /// The table of [`the_express_lane_does_what_the_general_path_does`]:
 /// sessions 1 and 2, the first with or without its address and a rate,
 /// the core's next hop resolved or not.
@@ -1141,22 +1165,7 @@ proptest::proptest! {
         }
         pa.flush();
         pb.flush();
-        let (wa, wb) = (a.w.worker(0).unwrap(), b.w.worker(0).unwrap());
-        // All but the count of what the lanes answered, which is theirs.
-        let named = |w: &lns_dataplane::table::counters::WorkerBlock<'_>| {
-            w.named()
-                .filter(|(n, _)| *n != Counter::Express.name())
-                .collect::<Vec<_>>()
-        };
-        proptest::prop_assert_eq!(named(&wa), named(&wb));
-        proptest::prop_assert_eq!(wb.get(Counter::Express), 0);
-        proptest::prop_assert_eq!(
-            wa.named_drops().collect::<Vec<_>>(),
-            wb.named_drops().collect::<Vec<_>>()
-        );
-        for (ia, ib) in a.ids.iter().zip(&b.ids) {
-            proptest::prop_assert_eq!(a.w.counters(*ia), b.w.counters(*ib));
-        }
+        same_counts(&a, &b)?;
     }
 }
 
@@ -1275,23 +1284,7 @@ proptest::proptest! {
         }
         pa.flush();
         pb.flush();
-        let (wa, wb) = (a.w.worker(0).unwrap(), b.w.worker(0).unwrap());
-        // All but the count of what the lanes answered, which is theirs.
-        let named = |w: &lns_dataplane::table::counters::WorkerBlock<'_>| {
-            w.named()
-                .filter(|(n, _)| *n != Counter::Express.name())
-                .collect::<Vec<_>>()
-        };
-        proptest::prop_assert_eq!(named(&wa), named(&wb));
-        proptest::prop_assert_eq!(wb.get(Counter::Express), 0);
-        proptest::prop_assert_eq!(
-            wa.named_drops().collect::<Vec<_>>(),
-            wb.named_drops().collect::<Vec<_>>()
-        );
-        for (ia, ib) in a.ids.iter().zip(&b.ids) {
-            proptest::prop_assert_eq!(a.w.counters(*ia), b.w.counters(*ib));
-            proptest::prop_assert_eq!(a.w.peek_ns(*ia), b.w.peek_ns(*ib));
-        }
+        same_counts(&a, &b)?;
     }
 }
 

@@ -855,20 +855,27 @@ mod tests {
         assert_eq!(Session::decode(&macs.encode(5)), Some((5, s)));
     }
 
-    /// Every field a worker reads where it lies is the decoded session's,
-    /// and the template it writes from the slot is the session's, but for
-    /// the Ethernet addresses, which it leaves to the next hop.
-    #[test]
-    fn a_slot_view_reads_what_decode_reads() {
+    /// A session of each kind a worker reads: terminated over IPv4, with
+    /// an IPv6 LAC and no address or rate, and a switched pair's legs.
+    fn kinds() -> (Session, Session, (Session, Session)) {
         let s = sample(1, 2);
-        let legs =
-            Session::switched_pair(&leg(1, Egress::Access, false), &leg(2, Egress::Core, true));
         let v6 = Session {
             ipv4: None,
             peer: IpAddr::V6(Ipv6Addr::LOCALHOST),
             rates: Rates::default(),
             ..s
         };
+        let legs =
+            Session::switched_pair(&leg(1, Egress::Access, false), &leg(2, Egress::Core, true));
+        (s, v6, legs)
+    }
+
+    /// Every field a worker reads where it lies is the decoded session's,
+    /// and the template it writes from the slot is the session's, but for
+    /// the Ethernet addresses, which it leaves to the next hop.
+    #[test]
+    fn a_slot_view_reads_what_decode_reads() {
+        let (s, v6, legs) = kinds();
         for s in [s, v6, legs.0, legs.1] {
             let v = SlotView::new(&s.encode(9)).unwrap();
             assert_eq!(v.generation(), 9);
@@ -921,15 +928,7 @@ mod tests {
     /// The express lane's few words say what the whole record says.
     #[test]
     fn an_up_view_reads_what_a_slot_view_reads() {
-        let s = sample(1, 2);
-        let legs =
-            Session::switched_pair(&leg(1, Egress::Access, false), &leg(2, Egress::Core, true));
-        let v6 = Session {
-            ipv4: None,
-            peer: IpAddr::V6(Ipv6Addr::LOCALHOST),
-            rates: Rates::default(),
-            ..s
-        };
+        let (s, v6, legs) = kinds();
         let big = Session {
             rates: Rates {
                 up: Some(Rate {
