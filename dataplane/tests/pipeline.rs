@@ -1,11 +1,12 @@
 //! Worker pipeline fixtures (DESIGN §5.5): a frame in, the frame out (or
 //! the drop and its counter), through the tables as lnsd writes them.
 
+use lns_dataplane::node::decap::data_message;
 use lns_dataplane::node::drop::Drop;
 use lns_dataplane::node::encap::{Outer, Template, encap};
 use lns_dataplane::node::icmp;
 use lns_dataplane::table::counters::Counter;
-use lns_dataplane::table::{CORE_V4, NextHop, Session, Sizes, SlotId, Writer};
+use lns_dataplane::table::{CORE_V4, Key, NextHop, Session, Sizes, SlotId, Writer, up_key};
 use lns_dataplane::wire::checksum;
 use lns_dataplane::worker::pipeline::{Env, Out, Pipeline};
 use std::net::{IpAddr, Ipv4Addr};
@@ -1142,6 +1143,12 @@ proptest::proptest! {
         let mut pb = Pipeline::new(&rb, 0, env).unwrap();
         pa.set_time(1 << 30);
         pb.set_time(1 << 30);
+        // What the vector passes peek is the frame's own key, whichever
+        // reader (the fixed window or the general one) took it.
+        let f = &frame[s..s + l];
+        if let (Ok(m), Some(k)) = (data_message(f, 1701), pa.peek_upstream(f)) {
+            proptest::prop_assert_eq!(k, Key::up(up_key(m.tunnel, m.session)));
+        }
         // The key the vector passes take for it, another session's, or
         // none: the look-up uses one only once it is the frame's.
         let key = match keyed {
