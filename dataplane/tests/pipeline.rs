@@ -1044,17 +1044,11 @@ fn same_counts(a: &Lab, b: &Lab) -> Result<(), proptest::test_runner::TestCaseEr
     Ok(())
 }
 
-/// The table of [`the_express_lane_does_what_the_general_path_does`]:
-/// sessions 1 and 2, the first with or without its address and a rate,
-/// the core's next hop resolved or not.
-fn express_lab(addressed: bool, rate: u8, core_hop: bool) -> Lab {
-    use lns_dataplane::table::{Rate, Rates};
-    let mut w = Writer::heap(Sizes {
-        capacity: 16,
-        workers: 1,
-    })
-    .unwrap();
-    let up = match rate {
+/// A rate for the twin tables' first session: 0 none, 1 one that passes
+/// a packet then drops the next, else one nothing here exceeds.
+fn twin_rate(kind: u8) -> Option<lns_dataplane::table::Rate> {
+    use lns_dataplane::table::Rate;
+    match kind {
         0 => None,
         1 => Some(Rate {
             kbps: 8,
@@ -1064,7 +1058,20 @@ fn express_lab(addressed: bool, rate: u8, core_hop: bool) -> Lab {
             kbps: 100_000,
             burst: 1_000_000,
         }),
-    };
+    }
+}
+
+/// The table of [`the_express_lane_does_what_the_general_path_does`]:
+/// sessions 1 and 2, the first with or without its address and a rate,
+/// the core's next hop resolved or not.
+fn express_lab(addressed: bool, rate: u8, core_hop: bool) -> Lab {
+    use lns_dataplane::table::Rates;
+    let mut w = Writer::heap(Sizes {
+        capacity: 16,
+        workers: 1,
+    })
+    .unwrap();
+    let up = twin_rate(rate);
     let first = Session {
         ipv4: addressed.then_some(sub(1)),
         rates: Rates { up, down: None },
@@ -1180,23 +1187,13 @@ proptest::proptest! {
 /// sessions 1 and 2, the first with the template and rate asked for, the
 /// LACs' next hop resolved or not.
 fn express_down_lab(vlan: bool, sequencing: bool, rate: u8, mru: u16, lac: bool) -> Lab {
-    use lns_dataplane::table::{Rate, Rates};
+    use lns_dataplane::table::Rates;
     let mut w = Writer::heap(Sizes {
         capacity: 16,
         workers: 1,
     })
     .unwrap();
-    let down = match rate {
-        0 => None,
-        1 => Some(Rate {
-            kbps: 8,
-            burst: 150,
-        }),
-        _ => Some(Rate {
-            kbps: 100_000,
-            burst: 1_000_000,
-        }),
-    };
+    let down = twin_rate(rate);
     let first = Session {
         template: Template::new(&Outer {
             vlan: vlan.then_some(12),

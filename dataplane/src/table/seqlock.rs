@@ -74,22 +74,33 @@ pub fn try_read_into<A: Atomics, const N: usize>(
     words: &[A::W],
     mut put: impl FnMut(usize, u64),
 ) -> bool {
-    let s1 = seq.load(Ordering::Acquire);
-    if s1 & 1 == 1 {
-        return false;
-    }
     let Some(words) = words.get(..N) else {
         return false;
     };
-    for (i, w) in words.iter().enumerate() {
-        put(i, w.load(Ordering::Relaxed));
+    attempt::<A, _>(seq, || {
+        for (i, w) in words.iter().enumerate() {
+            put(i, w.load(Ordering::Relaxed));
+        }
+    })
+    .is_some()
+}
+
+/// The protocol every read here follows, once: `load` (the caller's
+/// relaxed loads of the words) between two loads of the sequence; its
+/// answer if they saw the same even value, else `None`.
+#[inline(always)]
+fn attempt<A: Atomics, T>(seq: &A::W, load: impl FnOnce() -> T) -> Option<T> {
+    let s1 = seq.load(Ordering::Acquire);
+    if s1 & 1 == 1 {
+        return None;
     }
+    let v = load();
     // Orders the word loads before the second sequence load: if any of
     // them saw a later write, the second load sees that write's odd (or
     // later even) sequence (the seqlock recipe of Boehm, "Can seqlocks get
     // along with programming language memory models?", 2012).
     A::fence(Ordering::Acquire);
-    seq.load(Ordering::Relaxed) == s1
+    (seq.load(Ordering::Relaxed) == s1).then_some(v)
 }
 
 /// Reads, retrying while a write is in progress. A write is a few dozen
@@ -105,25 +116,10 @@ pub fn read<A: Atomics, const N: usize>(
     retry(limit, || try_read::<A, N>(seq, words))
 }
 
-/// [`read`] into the caller's storage ([`try_read_into`]).
-#[inline(always)]
-pub fn read_into<A: Atomics, const N: usize>(
-    seq: &A::W,
-    words: &[A::W],
-    limit: u32,
-    mut put: impl FnMut(usize, u64),
-) -> bool {
-    retry(limit, || {
-        try_read_into::<A, N>(seq, words, &mut put).then_some(())
-    })
-    .is_some()
-}
-
 /// [`read`] of the words at offsets `at` only, in that order: for a
 /// reader that needs a few of a record's words (the upstream express
 /// lane reads seven of a session's fifteen), whose loads are the cost.
-/// The same protocol: the words are one write's, or nothing. An offset
-/// past the record is no record.
+/// An offset past the record is no record.
 #[inline(always)]
 pub fn read_some<A: Atomics, const N: usize>(
     seq: &A::W,
@@ -133,17 +129,7 @@ pub fn read_some<A: Atomics, const N: usize>(
 ) -> Option<[u64; N]> {
     let words = words.get(..=*at.iter().max()?)?;
     retry(limit, || {
-        let s1 = seq.load(Ordering::Acquire);
-        if s1 & 1 == 1 {
-            return None;
-        }
-        let mut out = [0; N];
-        for (o, &i) in out.iter_mut().zip(at) {
-            *o = words[i].load(Ordering::Relaxed);
-        }
-        // As in `try_read_into`.
-        A::fence(Ordering::Acquire);
-        (seq.load(Ordering::Relaxed) == s1).then_some(out)
+        attempt::<A, _>(seq, || at.map(|i| words[i].load(Ordering::Relaxed)))
     })
 }
 
@@ -165,16 +151,13 @@ pub fn read_le_into<A: Atomics, const N: usize>(
         return false;
     };
     for _ in 0..limit {
-        let s1 = seq.load(Ordering::Acquire);
-        if s1 & 1 == 0 {
+        let read = attempt::<A, _>(seq, || {
             for (o, w) in out.iter_mut().zip(words) {
                 *o = w.load(Ordering::Relaxed).to_le_bytes();
             }
-            // As in `try_read_into`.
-            A::fence(Ordering::Acquire);
-            if seq.load(Ordering::Relaxed) == s1 {
-                return true;
-            }
+        });
+        if read.is_some() {
+            return true;
         }
         std::hint::spin_loop();
     }

@@ -179,14 +179,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     /// Returns the new TTL; the caller drops the packet when it reaches 0.
     /// A TTL already 0 stays 0, and the checksum with it.
     pub fn decrement_ttl(&mut self) -> u8 {
-        let b = self.buffer.as_mut();
-        let Some(ttl) = b[field::TTL].checked_sub(1) else {
-            return 0;
-        };
-        b[field::TTL] = ttl;
-        let c = checksum::update_ttl_down(be::u16_at(b, field::CHECKSUM));
-        be::put_u16(b, field::CHECKSUM, c);
-        ttl
+        decrement_ttl(self.buffer.as_mut())
     }
 
     /// Rewrites Total Length, patching the checksum incrementally.
@@ -291,6 +284,20 @@ impl Ipv4Repr {
         be::put_u16(buf, field::CHECKSUM, c);
         Ok(())
     }
+}
+
+/// [`Ipv4Packet::decrement_ttl`] on the header at the start of `b`
+/// (at least 20 octets), for a caller that has checked the header itself
+/// (the workers' express lanes).
+#[inline]
+pub fn decrement_ttl(b: &mut [u8]) -> u8 {
+    let Some(ttl) = b[field::TTL].checked_sub(1) else {
+        return 0;
+    };
+    b[field::TTL] = ttl;
+    let c = checksum::update_ttl_down(be::u16_at(b, field::CHECKSUM));
+    be::put_u16(b, field::CHECKSUM, c);
+    ttl
 }
 
 #[cfg(test)]

@@ -59,7 +59,7 @@ use crate::node::police;
 use crate::node::switch;
 use crate::table::counters::{Counter, Dir, LocalCounters, WorkerBlock};
 use crate::table::{CORE_V4, CORE_V6, Egress, Found, HopCache, Key, Reader, up_key};
-use crate::wire::checksum::update_ttl_down;
+use crate::wire::ipv4::decrement_ttl;
 use std::net::{IpAddr, Ipv4Addr};
 
 /// Where a fragment after the first is written in the frame it gets: the
@@ -393,10 +393,7 @@ impl<'a> Pipeline<'a> {
         }
         let hop = self.table.macs_cached(CORE_V4, &mut self.hops)?;
         // Decided: what `to_core` and the policing do, in their order.
-        let ttl = pkt[8] - 1;
-        let sum = u16::from_be_bytes([pkt[10], pkt[11]]);
-        buf[inner + 8] = ttl;
-        buf[inner + 10..inner + 12].copy_from_slice(&update_ttl_down(sum).to_be_bytes());
+        decrement_ttl(&mut buf[inner..inner + 20]);
         let e = &mut buf[eth..inner];
         e[..6].copy_from_slice(&hop.dst_mac);
         e[6..12].copy_from_slice(&hop.src_mac);
@@ -732,10 +729,7 @@ impl<'a> Pipeline<'a> {
         let hop = self.table.macs_cached(f.lac_nexthop(), &mut self.hops)?;
         // Decided: what `spend_hop`, the policing and `encap_raw` do, in
         // their order.
-        let ttl = h[22] - 1;
-        let sum = u16::from_be_bytes([h[24], h[25]]);
-        buf[ip + 8] = ttl;
-        buf[ip + 10..ip + 12].copy_from_slice(&update_ttl_down(sum).to_be_bytes());
+        decrement_ttl(&mut buf[ip..ip + 20]);
         let generation = f.generation();
         if let Some(r) = f.rate_down() {
             let bytes = u32::try_from(total).unwrap_or(u32::MAX);
