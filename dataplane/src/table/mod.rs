@@ -680,6 +680,147 @@ impl Key {
     }
 }
 
+/// A worker's hot look-ups, over the table's slots, indexes and IPv4
+/// filter sliced once ([`Reader::lookups`]), for the worker to keep
+/// beside its pipeline: a look-up then starts from the slices, not from
+/// the region's layout through the reader (at a packet's budget of a few
+/// hundred instructions, those offsets, bounds and loads were some 10 a
+/// look-up and 20 a prefetch). It reads what the [`Reader`] methods of the
+/// same names read (they call it) and holds no state of its own: a write
+/// by lnsd is seen by the next look-up, as without it.
+#[derive(Debug, Clone, Copy)]
+pub struct Lookups<'a> {
+    up: Index<'a>,
+    v4: Index<'a>,
+    v6: Index<'a>,
+    /// Every slot, its sequence word first.
+    slots: &'a [[AtomicU64; SLOT_WORDS]],
+    filter_v4: &'a [AtomicU64; FILTER_WORDS],
+}
+
+impl<'a> Lookups<'a> {
+    #[inline(always)]
+    fn index_of(&self, k: &Key) -> Index<'a> {
+        match k.index {
+            KeyIndex::Up => self.up,
+            KeyIndex::V4 => self.v4,
+            KeyIndex::V6 => self.v6,
+        }
+    }
+
+    /// Slot `slot`'s sequence word and record words, if it is one.
+    #[inline(always)]
+    fn slot(&self, slot: u32) -> Option<(&'a AtomicU64, &'a [AtomicU64])> {
+        let (seq, words) = self.slots.get(slot as usize)?.split_first()?;
+        Some((seq, words))
+    }
+
+    /// The first pass for a packet: prefetches the bucket its look-up
+    /// starts at.
+    #[inline(always)]
+    pub fn prefetch_bucket(&self, k: Key) {
+        prefetch(self.index_of(&k).home(k.hash));
+    }
+
+    /// The second pass (its bucket prefetched by the first): prefetches
+    /// the slot the bucket names, both lines, keeps it in the key for the
+    /// packet's look-up, and returns it, for the caller to prefetch its
+    /// counters. `None`: nothing to prefetch.
+    #[inline(always)]
+    pub fn prefetch_slot(&self, k: &mut Key) -> Option<u32> {
+        let slot = self.index_of(k).likely_slot(k.hash)?;
+        let (seq, words) = self.slot(slot)?;
+        prefetch(seq);
+        prefetch(&words[SESSION_WORDS - 1]);
+        k.slot = Some(slot);
+        Some(slot)
+    }
+
+    /// Whether some subscriber may have an address in `a`'s /16: `false`
+    /// means none has (as of the last write), so a packet to `a` needs no
+    /// look-up in the address index (an upstream packet is looked up
+    /// there in case it hairpins; almost all go to the Internet).
+    #[inline(always)]
+    pub fn may_hold_v4(&self, a: Ipv4Addr) -> bool {
+        let bit = filter_v4(u64::from(a.to_bits()));
+        self.filter_v4[bit / 64].load(Ordering::Acquire) & (1 << (bit % 64)) != 0
+    }
+
+    /// Upstream: the slot of the session with these ids and the words an
+    /// IPv4 packet from the subscriber reads ([`UpView`]), found as
+    /// [`Reader::by_ids`] finds it.
+    /// `key`, if the vector passes took one for the packet, is used once
+    /// it is checked to be these ids' (see [`Key`]).
+    #[inline(always)]
+    pub fn by_ids_up(&self, tunnel: u16, session: u16, key: Option<Key>) -> Option<(u32, UpView)> {
+        let read = |slot: u32| {
+            let (seq, words) = self.slot(slot)?;
+            let v =
+                seqlock::read_some::<Std, { UP_WORDS.len() }>(seq, words, &UP_WORDS, READ_TRIES)
+                    .and_then(UpView::new)?;
+            v.has_ids(tunnel, session).then_some((slot, v))
+        };
+        let raw = up_key(tunnel, session);
+        match key.filter(|k| k.is(KeyIndex::Up, raw)) {
+            Some(k) => k
+                .slot
+                .and_then(read)
+                .or_else(|| self.up.find_hashed(k.hash, read)),
+            None => self.up.find(raw, read),
+        }
+    }
+
+    /// A worker's read of a slot into `out` (see
+    /// `Region::read_view_into`).
+    #[inline(always)]
+    fn read_view_into(&self, slot: u32, out: &mut SlotView) -> bool {
+        let Some((seq, words)) = self.slot(slot) else {
+            return false;
+        };
+        seqlock::read_le_into::<Std, SESSION_WORDS>(seq, words, out.words_mut(), READ_TRIES)
+            && out.is_valid()
+    }
+
+    /// Downstream: the session with IPv4 address `a`, into `out` (see
+    /// [`Reader::by_ids_into`]). `key`, if the vector passes took one for
+    /// the packet, is used once it is checked to be `a`'s (see [`Key`]).
+    #[inline(always)]
+    pub fn by_ipv4_into_with(&self, a: Ipv4Addr, key: Option<Key>, out: &mut Found) -> bool {
+        let raw = u64::from(a.to_bits());
+        let is = |s: &SlotView| s.ipv4() == Some(a);
+        let Some(k) = key.filter(|k| k.is(KeyIndex::V4, raw)) else {
+            return self
+                .v4
+                .find(raw, |slot| {
+                    (self.read_view_into(slot, &mut out.view) && is(&out.view)).then(|| {
+                        out.slot = slot;
+                        out.generation = out.view.generation();
+                    })
+                })
+                .is_some();
+        };
+        // The hinted slot and the probe each read in place, not through
+        // one closure called from both: the compiler then kept that
+        // closure out of line, some 40 instructions a packet more.
+        if let Some(slot) = k.slot
+            && self.read_view_into(slot, &mut out.view)
+            && is(&out.view)
+        {
+            out.slot = slot;
+            out.generation = out.view.generation();
+            return true;
+        }
+        self.v4
+            .find_hashed(k.hash, |slot| {
+                (self.read_view_into(slot, &mut out.view) && is(&out.view)).then(|| {
+                    out.slot = slot;
+                    out.generation = out.view.generation();
+                })
+            })
+            .is_some()
+    }
+}
+
 /// The filter bit of an IPv4 index key: its /16.
 fn filter_v4(key: u64) -> usize {
     (key >> 16) as usize & (FILTER_BITS - 1)
@@ -893,26 +1034,7 @@ impl Reader {
     /// it is checked to be these ids' (see [`Key`]).
     #[inline(always)]
     pub fn by_ids_up(&self, tunnel: u16, session: u16, key: Option<Key>) -> Option<(u32, UpView)> {
-        let r = &*self.region;
-        let read = |slot: u32| {
-            if slot >= r.layout.sizes.capacity {
-                return None;
-            }
-            let (seq, words) = r.slot(slot);
-            let v =
-                seqlock::read_some::<Std, { UP_WORDS.len() }>(seq, words, &UP_WORDS, READ_TRIES)
-                    .and_then(UpView::new)?;
-            v.has_ids(tunnel, session).then_some((slot, v))
-        };
-        let raw = up_key(tunnel, session);
-        let index = r.index(r.layout.up);
-        match key.filter(|k| k.is(KeyIndex::Up, raw)) {
-            Some(k) => k
-                .slot
-                .and_then(read)
-                .or_else(|| index.find_hashed(k.hash, read)),
-            None => index.find(raw, read),
-        }
+        self.lookups().by_ids_up(tunnel, session, key)
     }
 
     /// Downstream: the session with this IPv4 address.
@@ -932,31 +1054,7 @@ impl Reader {
     /// packet, used once it is checked to be `a`'s (see [`Key`]).
     #[inline(always)]
     pub fn by_ipv4_into_with(&self, a: Ipv4Addr, key: Option<Key>, out: &mut Found) -> bool {
-        let raw = u64::from(a.to_bits());
-        let is = |s: &SlotView| s.ipv4() == Some(a);
-        let r = &*self.region;
-        let Some(k) = key.filter(|k| k.is(KeyIndex::V4, raw)) else {
-            return self.find_into(r.layout.v4, raw, is, out);
-        };
-        // The hinted slot and the probe each read in place, not through
-        // one closure called from both: the compiler then kept that
-        // closure out of line, some 40 instructions a packet more.
-        if let Some(slot) = k.slot
-            && r.read_view_into(slot, &mut out.view)
-            && is(&out.view)
-        {
-            out.slot = slot;
-            out.generation = out.view.generation();
-            return true;
-        }
-        r.index(r.layout.v4)
-            .find_hashed(k.hash, |slot| {
-                (r.read_view_into(slot, &mut out.view) && is(&out.view)).then(|| {
-                    out.slot = slot;
-                    out.generation = out.view.generation();
-                })
-            })
-            .is_some()
+        self.lookups().by_ipv4_into_with(a, key, out)
     }
 
     /// Downstream: the session with this IPv6 /64 (first 8 octets).
@@ -1059,49 +1157,42 @@ impl Reader {
         }
     }
 
-    #[inline(always)]
-    fn index_of(&self, k: Key) -> Index<'_> {
+    /// The table's slots, indexes and IPv4 filter, sliced once, for a
+    /// worker to keep (see [`Lookups`]).
+    #[inline]
+    pub fn lookups(&self) -> Lookups<'_> {
         let r = &*self.region;
-        r.index(match k.index {
-            KeyIndex::Up => r.layout.up,
-            KeyIndex::V4 => r.layout.v4,
-            KeyIndex::V6 => r.layout.v6,
-        })
+        let l = &r.layout;
+        let slots = &r.words()[l.slots..l.slots + l.sizes.capacity as usize * SLOT_WORDS];
+        Lookups {
+            up: r.index(l.up),
+            v4: r.index(l.v4),
+            v6: r.index(l.v6),
+            slots: slots.as_chunks::<SLOT_WORDS>().0,
+            filter_v4: r.words()[l.filter..l.filter + FILTER_WORDS]
+                .try_into()
+                .expect("the filter is FILTER_WORDS long"),
+        }
     }
 
     /// The first pass for a packet: prefetches the bucket its look-up
-    /// starts at.
+    /// starts at ([`Lookups::prefetch_bucket`]).
     #[inline(always)]
     pub fn prefetch_bucket(&self, k: Key) {
-        prefetch(self.index_of(k).home(k.hash));
+        self.lookups().prefetch_bucket(k);
     }
 
-    /// The second pass (its bucket prefetched by the first): prefetches
-    /// the slot the bucket names, both lines, keeps it in the key for the
-    /// packet's look-up, and returns it, for the caller to prefetch its
-    /// counters. `None`: nothing to prefetch.
+    /// The second pass ([`Lookups::prefetch_slot`]).
     #[inline(always)]
     pub fn prefetch_slot(&self, k: &mut Key) -> Option<u32> {
-        let slot = self.index_of(*k).likely_slot(k.hash)?;
-        let r = &*self.region;
-        if slot >= r.layout.sizes.capacity {
-            return None;
-        }
-        let (seq, words) = r.slot(slot);
-        prefetch(seq);
-        prefetch(&words[SESSION_WORDS - 1]);
-        k.slot = Some(slot);
-        Some(slot)
+        self.lookups().prefetch_slot(k)
     }
 
-    /// Whether some subscriber may have an address in `a`'s /16: `false`
-    /// means none has (as of the last write), so a packet to `a` needs no
-    /// look-up in the address index (an upstream packet is looked up
-    /// there in case it hairpins; almost all go to the Internet).
+    /// Whether some subscriber may have an address in `a`'s /16
+    /// ([`Lookups::may_hold_v4`]).
     #[inline(always)]
     pub fn may_hold_v4(&self, a: Ipv4Addr) -> bool {
-        let (w, b) = self.region.filter_bit(0, filter_v4(u64::from(a.to_bits())));
-        w.load(Ordering::Acquire) & b != 0
+        self.lookups().may_hold_v4(a)
     }
 
     /// [`Reader::may_hold_v4`] for a /64 (its first 8 octets): whether

@@ -58,7 +58,7 @@ use crate::node::icmp::{self, too_big};
 use crate::node::police;
 use crate::node::switch;
 use crate::table::counters::{Counter, Dir, LocalCounters, WorkerBlock};
-use crate::table::{CORE_V4, CORE_V6, Egress, Found, HopCache, Key, Reader, up_key};
+use crate::table::{CORE_V4, CORE_V6, Egress, Found, HopCache, Key, Lookups, Reader, up_key};
 use crate::wire::ipv4::decrement_ttl;
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -142,6 +142,8 @@ pub struct Pipeline<'a> {
     /// Where the downstream express lane's look-up writes its answer,
     /// each packet's over the last's (no record zeroed per packet).
     found: Found,
+    /// The table's look-ups, sliced once.
+    look: Lookups<'a>,
 }
 
 impl<'a> Pipeline<'a> {
@@ -157,6 +159,7 @@ impl<'a> Pipeline<'a> {
             tick: 0,
             hops: HopCache::default(),
             found: Found::vacant(),
+            look: table.lookups(),
         })
     }
 
@@ -241,7 +244,7 @@ impl<'a> Pipeline<'a> {
     #[inline(always)]
     pub fn prefetch_bucket(&self, key: Option<Key>) {
         if let Some(k) = key {
-            self.table.prefetch_bucket(k);
+            self.look.prefetch_bucket(k);
         }
     }
 
@@ -251,7 +254,7 @@ impl<'a> Pipeline<'a> {
     /// ([`Pipeline::upstream_with`], [`Pipeline::downstream_with`]).
     #[inline(always)]
     pub fn prefetch_slot(&self, key: &mut Option<Key>) {
-        if let Some(slot) = key.as_mut().and_then(|k| self.table.prefetch_slot(k)) {
+        if let Some(slot) = key.as_mut().and_then(|k| self.look.prefetch_slot(k)) {
             self.block.prefetch(slot);
         }
     }
@@ -376,7 +379,7 @@ impl<'a> Pipeline<'a> {
         key: Option<Key>,
     ) -> Option<Out> {
         let x = express_v4(buf.get(start..start + len)?, self.env.lns_port)?;
-        let (slot, f) = self.table.by_ids_up(x.tunnel, x.session, key)?;
+        let (slot, f) = self.look.by_ids_up(x.tunnel, x.session, key)?;
         if f.is_switched() || !f.is_peer_v4(x.peer) {
             return None;
         }
@@ -387,7 +390,7 @@ impl<'a> Pipeline<'a> {
         if Some([pkt[12], pkt[13], pkt[14], pkt[15]]) != f.ipv4_octets()
             || pkt[8] <= 1
             || self.env.gateway == Some(dst)
-            || self.table.may_hold_v4(dst)
+            || self.look.may_hold_v4(dst)
         {
             return None;
         }
@@ -576,7 +579,7 @@ impl<'a> Pipeline<'a> {
         // table's address filter rules most destinations out without a
         // look-up in the index (a cache miss at scale).
         let peer = match dst {
-            Some(IpAddr::V4(a)) if self.table.may_hold_v4(a) => self.table.by_ipv4(a),
+            Some(IpAddr::V4(a)) if self.look.may_hold_v4(a) => self.table.by_ipv4(a),
             Some(IpAddr::V6(a)) => {
                 let mut p = [0u8; 8];
                 p.copy_from_slice(&a.octets()[..8]);
@@ -716,7 +719,7 @@ impl<'a> Pipeline<'a> {
             return None;
         }
         let dst = Ipv4Addr::new(h[30], h[31], h[32], h[33]);
-        if !self.table.by_ipv4_into_with(dst, key, &mut self.found) {
+        if !self.look.by_ipv4_into_with(dst, key, &mut self.found) {
             return None;
         }
         let (f, slot) = (&self.found, self.found.slot);
