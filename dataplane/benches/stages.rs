@@ -658,11 +658,15 @@ fn pipeline(
                     p.peek_downstream(f)
                 };
             }
-            for &k in keys.iter().take(bahead) {
-                p.prefetch_bucket(k);
-            }
-            for k in keys.iter_mut().take(ahead) {
-                p.prefetch_slot(k);
+            if schedule == WORKER {
+                p.prefetch(&mut keys);
+            } else {
+                for &k in keys.iter().take(bahead) {
+                    p.prefetch_bucket(k);
+                }
+                for k in keys.iter_mut().take(ahead) {
+                    p.prefetch_slot(k);
+                }
             }
         }
         // The worker's schedule prefetches nothing while it works: its

@@ -220,6 +220,45 @@ fn a_tagged_frame_is_peeked_and_decapsulated_as_an_untagged_one() {
     assert_eq!(&plain[a..a + an], &tagged[b..b + bn]);
 }
 
+/// The worker's one call for a batch's passes leaves every key as the
+/// two passes a key at a time do (the slot its look-up then reads first),
+/// over keys of both directions, of sessions there and not, and none.
+#[test]
+fn a_batchs_passes_leave_the_keys_the_passes_a_key_at_a_time_do() {
+    let mut lab = lab();
+    lac_hop(&mut lab.w);
+    let r = lab.w.reader();
+    let p = Pipeline::new(&r, 0, env()).unwrap();
+    let inner = ipv4(sub(1), HOST, 64, 84);
+    let up = |n| {
+        let (f, s, l) = from_lac(n, &inner, LAC);
+        p.peek_upstream(&f[s..s + l])
+    };
+    let down = |n| {
+        let (f, s, l) = from_core(&ipv4(HOST, sub(n), 64, 84));
+        p.peek_downstream(&f[s..s + l])
+    };
+    let keys = [up(1), down(2), None, up(9), down(1), up(2), down(9)];
+    for (i, k) in keys.iter().enumerate() {
+        assert_eq!(k.is_some(), i != 2, "key {i}");
+    }
+    let mut batch = keys;
+    p.prefetch(&mut batch);
+    let mut one = keys;
+    for k in &one {
+        p.prefetch_bucket(*k);
+    }
+    for k in &mut one {
+        p.prefetch_slot(k);
+    }
+    assert_eq!(batch, one);
+    // The sessions' keys came back with a slot: they differ from the
+    // keys peeked. A session not in the table has none to keep.
+    assert_ne!(batch[0], keys[0]);
+    assert_ne!(batch[1], keys[1]);
+    assert_eq!(batch[3], keys[3]);
+}
+
 #[test]
 fn downstream_is_encapsulated_with_the_lac_neighbour() {
     let mut lab = lab();

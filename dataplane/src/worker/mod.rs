@@ -219,16 +219,13 @@ fn work_batch(
             p.local.drop(Drop::HandoffFull);
         }
     }
-    for (k, m) in keys.iter().zip(&mine) {
-        if *m {
-            p.prefetch_bucket(*k);
-        }
-    }
+    // A frame passed to its owner is looked up there, not here.
     for (k, m) in keys.iter_mut().zip(&mine) {
-        if *m {
-            p.prefetch_slot(k);
+        if !*m {
+            *k = None;
         }
     }
+    p.prefetch(&mut keys);
     if rx == Rx::HandedOver {
         p.local.add(Counter::HandoffReceived, descs.len() as u64);
     }

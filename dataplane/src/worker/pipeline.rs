@@ -259,6 +259,25 @@ impl<'a> Pipeline<'a> {
         }
     }
 
+    /// Both vector passes over a batch's keys, the worker's schedule:
+    /// every key's bucket ([`Pipeline::prefetch_bucket`]), then every
+    /// key's slot and counters ([`Pipeline::prefetch_slot`]), each key
+    /// keeping its slot for its packet's look-up. One call for the batch,
+    /// so the table's slices are loaded once, not once a key (taken a key
+    /// at a time through `&mut self`, they were loaded again for each).
+    #[inline]
+    pub fn prefetch(&self, keys: &mut [Option<Key>]) {
+        let look = self.look;
+        for k in keys.iter().flatten() {
+            look.prefetch_bucket(*k);
+        }
+        for k in keys.iter_mut().flatten() {
+            if let Some(slot) = look.prefetch_slot(k) {
+                self.block.prefetch(slot);
+            }
+        }
+    }
+
     /// Publishes the batch's counts (once per batch).
     pub fn flush(&mut self) {
         self.block.flush(&mut self.local);
