@@ -22,7 +22,10 @@
 //!
 //! Run: `cargo bench -p lns-dataplane --bench stages [-- [terminated|switched|ipv6|schedules] [SESSIONS [ROUNDS]]]`
 //! (no word: the first three; `schedules` compares ways of prefetching a
-//! batch's look-ups, on its own).
+//! batch's look-ups, on its own). For counting instructions under
+//! callgrind: `STAGES_CLOCK=fixed` holds the clock still, and
+//! `STAGES_ONLY=worker` times the pipeline with the worker's schedule
+//! alone (no one-at-a-time or rated runs).
 
 use lns_dataplane::node::classify::from_core;
 use lns_dataplane::node::decap::{data_message, decap};
@@ -526,10 +529,21 @@ fn terminated(n: u32, rounds: u32, pages: Pages) {
                     schedule,
                 )
             };
-            let one = go(Schedule::OneAtATime);
+            // STAGES_ONLY=worker runs the worker's schedule alone, without
+            // rates: for counting its instructions a packet under callgrind.
+            let only_worker = std::env::var("STAGES_ONLY").is_ok_and(|v| v == "worker");
+            let one = if only_worker {
+                [f64::NAN; 2]
+            } else {
+                go(Schedule::OneAtATime)
+            };
             let vector = go(WORKER);
-            set_rates(true);
-            let rated = go(WORKER);
+            let rated = if only_worker {
+                [f64::NAN; 2]
+            } else {
+                set_rates(true);
+                go(WORKER)
+            };
             for d in 0..2 {
                 h[3 + d] = h[3 + d].min(one[d]);
                 h[5 + d] = h[5 + d].min(vector[d]);
