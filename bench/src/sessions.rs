@@ -236,7 +236,9 @@ impl Run {
                 Err(_) => sent += 1,
             }
         }
-        self.out.clear();
+        for (payload, _) in self.out.drain(..) {
+            lns_protocol::buffers::give(payload);
+        }
     }
 
     fn events(&mut self) {

@@ -7,7 +7,9 @@
 //! Guarantees: datagrams are received and sent in order; a send batch
 //! the socket can only partly take is resumed where it stopped once the
 //! socket is writable again, so nothing is dropped here (the kernel may
-//! still drop, as for any UDP send). Refuses nothing; errors other than
+//! still drop, as for any UDP send). The buffers of datagrams [`send`]
+//! sent go back to `lns_protocol::buffers` for the engine's next
+//! encodings. Refuses nothing; errors other than
 //! "would block" are returned to the caller. [`recv_now`] and
 //! [`send_now`] are the blocking-socket forms, for callers outside tokio
 //! (lns-bench); [`recv`] and [`send`] wrap them for a tokio socket.
@@ -161,7 +163,10 @@ pub async fn send(sock: &UdpSocket, bufs: &mut SendBufs, out: &mut Queue) -> std
         sock.writable().await?;
         match sock.try_io(Interest::WRITABLE, || send_now(sock, bufs, out)) {
             Ok(n) => {
-                out.drain(..n.min(out.len()));
+                // Sent: the buffers go back for the next encodings.
+                for (payload, _) in out.drain(..n.min(out.len())) {
+                    lns_protocol::buffers::give(payload);
+                }
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
             Err(e) => return Err(e),

@@ -19,6 +19,7 @@
 //! * [`map`]: the engine's hash maps (a fast keyed hash).
 
 pub mod aaa;
+pub mod buffers;
 pub mod cause;
 pub mod engine;
 pub mod ipv6;

@@ -81,7 +81,8 @@ pub fn rewrap(peer_tunnel: u16, peer_session: u16, ns: Option<u16>, ppp: &[u8]) 
     let mut l2tp = L2tpRepr::data(peer_tunnel, peer_session, ppp.len());
     l2tp.sequence = ns.map(|ns| Sequence { ns, nr: 0 });
     let hl = l2tp.buffer_len();
-    let mut out = vec![0u8; hl + ppp.len()];
+    let mut out = crate::buffers::take(hl + ppp.len());
+    out.resize(hl + ppp.len(), 0);
     // The repr was built for this buffer; emit cannot fail on its length.
     let _ = l2tp.emit(&mut out);
     out[hl..].copy_from_slice(ppp);

@@ -847,7 +847,7 @@ impl ControlPacket {
         // Room for a call's messages (ICRQ to CDN: under 128 bytes of
         // AVPs) from the start: grown from the header's 12 bytes, the
         // buffer was reallocated once or twice a message.
-        let mut out = Vec::with_capacity(CONTROL_HEADER_LEN + 128);
+        let mut out = crate::buffers::take(CONTROL_HEADER_LEN + 128);
         out.resize(CONTROL_HEADER_LEN, 0);
         if let Some(m) = &self.message {
             m.encode(&mut out, hiding)?;

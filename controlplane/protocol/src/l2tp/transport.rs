@@ -337,7 +337,9 @@ impl<T> Transport<T> {
             if !seq::lt(front.ns, nr) {
                 break;
             }
-            self.inflight.pop_front();
+            if let Some(acked) = self.inflight.pop_front() {
+                crate::buffers::give(acked.datagram);
+            }
             progressed = true;
             // Appendix A: +1 per ACK in slow start, +1 per CWND ACKs after.
             if self.cwnd < self.ssthresh {
@@ -372,7 +374,7 @@ impl<T> Transport<T> {
             self.ack_now = false;
             self.ack_deadline = None;
             self.unacked = 0;
-            return Some((m.datagram.clone(), TxKind::Retransmit));
+            return Some((crate::buffers::copy_of(&m.datagram), TxKind::Retransmit));
         }
         if self.inflight.len() < window
             && let Some(mut d) = self.queue.pop_front()
@@ -384,7 +386,7 @@ impl<T> Transport<T> {
             patch(&mut d, NR_OFFSET, nr);
             self.inflight.push_back(InFlight {
                 ns,
-                datagram: d.clone(),
+                datagram: crate::buffers::copy_of(&d),
                 sent: true,
             });
             self.rto_deadline.get_or_insert(now + self.rto);
@@ -517,6 +519,27 @@ mod tests {
         assert_eq!((h.ns, h.nr, h.session_id), (0, 1, 1));
         // The ack rode on the message: no ZLB follows.
         assert!(t.poll_transmit(now + Duration::from_secs(1)).is_none());
+    }
+
+    /// The copy kept for retransmission goes back to the thread's
+    /// buffers once the peer acknowledges it; the datagram sent is the
+    /// caller's to give back.
+    #[test]
+    fn an_acknowledged_message_gives_its_copy_back() {
+        let now = t0();
+        let mut t: Transport<u8> = Transport::new(TransportConfig::default());
+        while crate::buffers::kept() > 0 {
+            drop(crate::buffers::take(0));
+        }
+        t.send(msg(1));
+        let (d, _) = t.poll_transmit(now).unwrap();
+        assert_eq!(crate::buffers::kept(), 0);
+        let mut out = vec![];
+        // Its Nr (1) acknowledges our Ns 0.
+        t.on_receive(now, 0, 1, None, &mut out).unwrap();
+        assert_eq!(crate::buffers::kept(), 1, "the acknowledged copy");
+        crate::buffers::give(d);
+        assert_eq!(crate::buffers::kept(), 2);
     }
 
     #[test]

@@ -69,7 +69,7 @@ pub const HEADROOM: usize = 16;
 /// `data` octets of data long: the 4 header octets, filled in by
 /// [`finish_packet`], then room for the data and [`HEADROOM`].
 pub(crate) fn packet_buffer(data: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(4 + data + HEADROOM);
+    let mut out = crate::buffers::take(4 + data + HEADROOM);
     out.extend_from_slice(&[0; 4]);
     out
 }
