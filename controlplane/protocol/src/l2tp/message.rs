@@ -626,7 +626,9 @@ impl ControlMessage {
             (Some(h), Some(t)) => h.hide.contains(t) && t.spec().hideable,
             _ => false,
         };
-        let mut value = Vec::new();
+        // Each AVP's value is encoded here first: a buffer of the
+        // thread's, given back at the end (`crate::buffers`).
+        let mut value = crate::buffers::take(0);
         Avp::MessageType(self.msg_type as u16).encode_value(&mut value);
         put(
             out,
@@ -673,6 +675,7 @@ impl ControlMessage {
                 None => put(out, spec.mandatory, false, 0, 0, t as u16, &value, Some(t))?,
             }
         }
+        crate::buffers::give(value);
         Ok(())
     }
 }

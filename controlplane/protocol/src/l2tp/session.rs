@@ -312,7 +312,8 @@ impl Session {
     }
 
     fn remember(&mut self, m: &ControlMessage) {
-        self.peer_avps.extend(understood(&m.avps));
+        self.peer_avps
+            .extend(m.avps.iter().filter(|a| is_understood(a)).cloned());
     }
 
     /// Runs one input through the session's state table.
@@ -436,10 +437,16 @@ pub fn is_session_message(t: MessageType) -> bool {
 /// optional AVPs are dropped so a peer cannot make each of 65,535 calls
 /// hold 64 KB of padding.
 pub fn understood(avps: &[Avp]) -> Vec<Avp> {
-    avps.iter()
-        .filter(|a| !matches!(a, Avp::Other(_)))
-        .cloned()
-        .collect()
+    // Sized once: collected from a filter, the list grew (and moved)
+    // as it filled.
+    let mut v = Vec::with_capacity(avps.iter().filter(|a| is_understood(a)).count());
+    v.extend(avps.iter().filter(|a| is_understood(a)).cloned());
+    v
+}
+
+/// Whether a session keeps `a` among its peer AVPs ([`understood`]).
+fn is_understood(a: &Avp) -> bool {
+    !matches!(a, Avp::Other(_))
 }
 
 /// Finds an AVP of type `t` among a session's peer AVPs.

@@ -420,9 +420,11 @@ impl AuthServer {
             Err(_) => (false, Vec::new()),
         };
         let protocol = if self.is_chap() { CHAP } else { PAP };
+        // Sent, and kept to answer a repeated Response (RFC 1994 §4.2):
+        // the copy sent is a datagram buffer (`crate::buffers`).
         self.out.push_back(ServerOutput::Send {
             protocol,
-            packet: reply.clone(),
+            packet: crate::buffers::copy_of(&reply),
         });
         self.out.push_back(if success {
             ServerOutput::Success
