@@ -204,12 +204,8 @@ impl AuthServer {
         if !self.is_chap() {
             return;
         }
-        let p = ChapPacket::Challenge {
-            identifier: self.identifier,
-            value: self.challenge.clone(),
-            name: self.name.clone(),
-        };
-        if let Ok(packet) = p.encode() {
+        if let Ok(packet) = chap::encode_value_name(1, self.identifier, &self.challenge, &self.name)
+        {
             self.out.push_back(ServerOutput::Send {
                 protocol: CHAP,
                 packet,
@@ -397,22 +393,12 @@ impl AuthServer {
                 }
                 .encode(),
             ),
-            (_, Decision::Accept { message, .. }) => (
-                true,
-                ChapPacket::Success {
-                    identifier: id,
-                    message: message.clone().into_bytes(),
-                }
-                .encode(),
-            ),
-            (_, Decision::Reject { message }) => (
-                false,
-                ChapPacket::Failure {
-                    identifier: id,
-                    message: message.clone().into_bytes(),
-                }
-                .encode(),
-            ),
+            (_, Decision::Accept { message, .. }) => {
+                (true, chap::encode_message(3, id, message.as_bytes()))
+            }
+            (_, Decision::Reject { message }) => {
+                (false, chap::encode_message(4, id, message.as_bytes()))
+            }
         };
         let (success, reply) = match reply {
             Ok(r) => (success, r),

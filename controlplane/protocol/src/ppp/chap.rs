@@ -103,55 +103,57 @@ impl ChapPacket {
 
     /// Encodes the packet; a value over 255 octets is refused.
     pub fn encode(&self) -> Result<Vec<u8>, Malformed> {
-        let mut d = packet_buffer(64);
-        let (code, id) = match self {
+        match self {
             ChapPacket::Challenge {
                 identifier,
                 value,
                 name,
-            }
-            | ChapPacket::Response {
+            } => encode_value_name(1, *identifier, value, name),
+            ChapPacket::Response {
                 identifier,
                 value,
                 name,
-            } => {
-                d.push(u8::try_from(value.len()).map_err(|_| Malformed)?);
-                d.extend_from_slice(value);
-                d.extend_from_slice(name);
-                (
-                    if matches!(self, ChapPacket::Challenge { .. }) {
-                        1
-                    } else {
-                        2
-                    },
-                    *identifier,
-                )
-            }
+            } => encode_value_name(2, *identifier, value, name),
             ChapPacket::Success {
                 identifier,
                 message,
-            } => {
-                d.extend_from_slice(message);
-                (3, *identifier)
-            }
+            } => encode_message(3, *identifier, message),
             ChapPacket::Failure {
                 identifier,
                 message,
-            } => {
-                d.extend_from_slice(message);
-                (4, *identifier)
-            }
+            } => encode_message(4, *identifier, message),
             ChapPacket::Other {
                 code,
                 identifier,
                 data,
-            } => {
-                d.extend_from_slice(data);
-                (*code, *identifier)
-            }
-        };
-        finish_packet(d, code, id)
+            } => encode_message(*code, *identifier, data),
+        }
     }
+}
+
+/// A Challenge (code 1) or Response (code 2) from its parts where they
+/// lie: what [`ChapPacket::encode`] writes, for a caller that keeps them
+/// (the authenticator's challenge and name) and would otherwise copy them
+/// into a packet only to encode it. A value over 255 octets is refused.
+pub fn encode_value_name(
+    code: u8,
+    identifier: u8,
+    value: &[u8],
+    name: &[u8],
+) -> Result<Vec<u8>, Malformed> {
+    let mut d = packet_buffer(1 + value.len() + name.len());
+    d.push(u8::try_from(value.len()).map_err(|_| Malformed)?);
+    d.extend_from_slice(value);
+    d.extend_from_slice(name);
+    finish_packet(d, code, identifier)
+}
+
+/// A packet of `code` whose data is `message` (Success, Failure, or a
+/// code kept as [`ChapPacket::Other`]), from a borrowed message.
+pub fn encode_message(code: u8, identifier: u8, message: &[u8]) -> Result<Vec<u8>, Malformed> {
+    let mut d = packet_buffer(message.len());
+    d.extend_from_slice(message);
+    finish_packet(d, code, identifier)
 }
 
 /// The CHAP-MD5 response value: `MD5(Identifier ‖ secret ‖ challenge)`
