@@ -1083,6 +1083,39 @@ fn same_counts(a: &Lab, b: &Lab) -> Result<(), proptest::test_runner::TestCaseEr
     Ok(())
 }
 
+/// An express entry point under test ([`Pipeline::upstream_counted_with`],
+/// [`Pipeline::downstream_with`]) and the general path it is held to.
+type Lane<'p> = fn(&mut Pipeline<'p>, &mut [u8], usize, usize, Option<Key>) -> Out;
+type General<'p> = fn(&mut Pipeline<'p>, &mut [u8], usize, usize) -> Out;
+
+/// The twin tables' run: `frame[s..s + l]` three times (a small rate
+/// passes the first and drops the rest; a sequenced session's Ns moves
+/// on) through `lane` on `pa`, with `key` after the vector passes, and
+/// through `general` on `pb`: the same answer and frame out each time,
+/// then the same counts in `a` and `b`.
+fn twin_runs<'x, 'y>(
+    (a, pa, lane): (&Lab, &mut Pipeline<'x>, Lane<'x>),
+    (b, pb, general): (&Lab, &mut Pipeline<'y>, General<'y>),
+    frame: &[u8],
+    s: usize,
+    l: usize,
+    key: Option<Key>,
+) -> Result<(), proptest::test_runner::TestCaseError> {
+    for _ in 0..3 {
+        let (mut fa, mut fb) = (frame.to_vec(), frame.to_vec());
+        let mut key = key;
+        pa.prefetch_bucket(key);
+        pa.prefetch_slot(&mut key);
+        let oa = lane(pa, &mut fa, s, l, key);
+        let ob = general(pb, &mut fb, s, l);
+        proptest::prop_assert_eq!(oa, ob);
+        proptest::prop_assert!(fa == fb, "the frames differ");
+    }
+    pa.flush();
+    pb.flush();
+    same_counts(a, b)
+}
+
 /// A rate for the twin tables' first session: 0 none, 1 one that passes
 /// a packet then drops the next, else one nothing here exceeds.
 fn twin_rate(kind: u8) -> Option<lns_dataplane::table::Rate> {
@@ -1205,20 +1238,14 @@ proptest::proptest! {
                 pa.peek_upstream(&other[s..s + l])
             }
         };
-        // Three times: a small rate passes the first and drops the rest.
-        for _ in 0..3 {
-            let (mut fa, mut fb) = (frame.clone(), frame.clone());
-            let mut key = key;
-            pa.prefetch_bucket(key);
-            pa.prefetch_slot(&mut key);
-            let oa = pa.upstream_counted_with(&mut fa, s, l, key);
-            let ob = pb.upstream_general(&mut fb, s, l);
-            proptest::prop_assert_eq!(oa, ob);
-            proptest::prop_assert!(fa == fb, "the frames differ");
-        }
-        pa.flush();
-        pb.flush();
-        same_counts(&a, &b)?;
+        twin_runs(
+            (&a, &mut pa, Pipeline::upstream_counted_with),
+            (&b, &mut pb, Pipeline::upstream_general),
+            &frame,
+            s,
+            l,
+            key,
+        )?;
     }
 }
 
@@ -1308,26 +1335,19 @@ proptest::proptest! {
         let mut pb = Pipeline::new(&rb, 0, env).unwrap();
         pa.set_time(1 << 30);
         pb.set_time(1 << 30);
-        // Three times: a small rate passes the first and drops the rest;
-        // a sequenced session's Ns moves on.
         let key = match keyed {
             0 => None,
             1 => pa.peek_downstream(&frame[s..s + l]),
             _ => pa.peek_downstream(&from_core(&ipv4(HOST, sub(2), 64, 84)).0[256..]),
         };
-        for _ in 0..3 {
-            let (mut fa, mut fb) = (frame.clone(), frame.clone());
-            let mut key = key;
-            pa.prefetch_bucket(key);
-            pa.prefetch_slot(&mut key);
-            let oa = pa.downstream_with(&mut fa, s, l, key);
-            let ob = pb.downstream_general(&mut fb, s, l);
-            proptest::prop_assert_eq!(oa, ob);
-            proptest::prop_assert!(fa == fb, "the frames differ");
-        }
-        pa.flush();
-        pb.flush();
-        same_counts(&a, &b)?;
+        twin_runs(
+            (&a, &mut pa, Pipeline::downstream_with),
+            (&b, &mut pb, Pipeline::downstream_general),
+            &frame,
+            s,
+            l,
+            key,
+        )?;
     }
 }
 

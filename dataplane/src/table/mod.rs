@@ -91,7 +91,7 @@ const READ_TRIES: u32 = 64;
 /// interval (10 ms) lnsd would have to switch or unswitch 400,000
 /// sessions a second to overrun it.
 pub const JOURNAL_ENTRIES: usize = 4096;
-/// Bits in each family's subscriber filter (see [`Reader::may_hold_v4`]).
+/// Bits in each family's subscriber filter (see [`Lookups::may_hold_v4`]).
 const FILTER_BITS: usize = 1 << 16;
 const FILTER_WORDS: usize = FILTER_BITS / 64;
 
@@ -503,8 +503,7 @@ impl Region {
             return false;
         }
         let (seq, words) = self.slot(slot);
-        seqlock::read_le_into::<Std, SESSION_WORDS>(seq, words, out.words_mut(), READ_TRIES)
-            && out.is_valid()
+        read_view(seq, words, out)
     }
 
     /// A slot's Ns word: the generation it belongs to in the high 48
@@ -603,10 +602,10 @@ pub(crate) fn prefetch(w: &AtomicU64) {
 }
 
 /// A packet's look-up key, taken ahead of its processing to prefetch for
-/// it ([`Reader::prefetch_bucket`], [`Reader::prefetch_slot`]) and to
+/// it ([`Lookups::prefetch_bucket`], [`Lookups::prefetch_slot`]) and to
 /// pick its worker (`worker::handoff`), hashed once for all of them; then
-/// handed to the packet's own look-up ([`Reader::by_ids_up`],
-/// [`Reader::by_ipv4_into_with`]), which takes its hash and the slot the
+/// handed to the packet's own look-up ([`Lookups::by_ids_up`],
+/// [`Lookups::by_ipv4_into_with`]), which takes its hash and the slot the
 /// second pass found instead of finding them again, once it has checked
 /// that the key is the one its packet reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -614,7 +613,7 @@ pub struct Key {
     index: KeyIndex,
     raw: u64,
     hash: u64,
-    /// The slot [`Reader::prefetch_slot`] found: a hint, the record read
+    /// The slot [`Lookups::prefetch_slot`] found: a hint, the record read
     /// there is checked as any other.
     slot: Option<u32>,
 }
@@ -685,9 +684,9 @@ impl Key {
 /// beside its pipeline: a look-up then starts from the slices, not from
 /// the region's layout through the reader (at a packet's budget of a few
 /// hundred instructions, those offsets, bounds and loads were some 10 a
-/// look-up and 20 a prefetch). It reads what the [`Reader`] methods of the
-/// same names read (they call it) and holds no state of its own: a write
-/// by lnsd is seen by the next look-up, as without it.
+/// look-up and 20 a prefetch). It finds what [`Reader::by_ids`] and
+/// [`Reader::by_ipv4`] find, from the same words, and holds no state of
+/// its own: a write by lnsd is seen by the next look-up, as without it.
 #[derive(Debug, Clone, Copy)]
 pub struct Lookups<'a> {
     up: Index<'a>,
@@ -774,11 +773,8 @@ impl<'a> Lookups<'a> {
     /// `Region::read_view_into`).
     #[inline(always)]
     fn read_view_into(&self, slot: u32, out: &mut SlotView) -> bool {
-        let Some((seq, words)) = self.slot(slot) else {
-            return false;
-        };
-        seqlock::read_le_into::<Std, SESSION_WORDS>(seq, words, out.words_mut(), READ_TRIES)
-            && out.is_valid()
+        self.slot(slot)
+            .is_some_and(|(seq, words)| read_view(seq, words, out))
     }
 
     /// Downstream: the session with IPv4 address `a`, into `out` (see
@@ -819,6 +815,14 @@ impl<'a> Lookups<'a> {
             })
             .is_some()
     }
+}
+
+/// A slot's record (`seq`, `words`) copied into `out` in one seqlock read;
+/// `false` if no valid record could be read (`out` then holds anything).
+#[inline(always)]
+fn read_view(seq: &AtomicU64, words: &[AtomicU64], out: &mut SlotView) -> bool {
+    seqlock::read_le_into::<Std, SESSION_WORDS>(seq, words, out.words_mut(), READ_TRIES)
+        && out.is_valid()
 }
 
 /// The filter bit of an IPv4 index key: its /16.
@@ -1026,17 +1030,6 @@ impl Reader {
         self.find_into(self.region.layout.up, key, |s| s.key() == key, out)
     }
 
-    /// [`Reader::by_ids`] for the upstream express lane
-    /// (`worker::pipeline`): the slot and the few words of its record an
-    /// IPv4 packet from the subscriber reads ([`UpView`]), found as
-    /// [`Reader::by_ids`] finds it.
-    /// `key`, if the vector passes took one for the packet, is used once
-    /// it is checked to be these ids' (see [`Key`]).
-    #[inline(always)]
-    pub fn by_ids_up(&self, tunnel: u16, session: u16, key: Option<Key>) -> Option<(u32, UpView)> {
-        self.lookups().by_ids_up(tunnel, session, key)
-    }
-
     /// Downstream: the session with this IPv4 address.
     #[inline]
     pub fn by_ipv4(&self, a: Ipv4Addr) -> Option<Found> {
@@ -1047,14 +1040,8 @@ impl Reader {
     /// [`Reader::by_ipv4`] into `out` (see [`Reader::by_ids_into`]).
     #[inline]
     pub fn by_ipv4_into(&self, a: Ipv4Addr, out: &mut Found) -> bool {
-        self.by_ipv4_into_with(a, None, out)
-    }
-
-    /// [`Reader::by_ipv4_into`] with the vector passes' `key` for the
-    /// packet, used once it is checked to be `a`'s (see [`Key`]).
-    #[inline(always)]
-    pub fn by_ipv4_into_with(&self, a: Ipv4Addr, key: Option<Key>, out: &mut Found) -> bool {
-        self.lookups().by_ipv4_into_with(a, key, out)
+        let key = u64::from(a.to_bits());
+        self.find_into(self.region.layout.v4, key, |s| s.ipv4() == Some(a), out)
     }
 
     /// Downstream: the session with this IPv6 /64 (first 8 octets).
@@ -1175,27 +1162,7 @@ impl Reader {
         }
     }
 
-    /// The first pass for a packet: prefetches the bucket its look-up
-    /// starts at ([`Lookups::prefetch_bucket`]).
-    #[inline(always)]
-    pub fn prefetch_bucket(&self, k: Key) {
-        self.lookups().prefetch_bucket(k);
-    }
-
-    /// The second pass ([`Lookups::prefetch_slot`]).
-    #[inline(always)]
-    pub fn prefetch_slot(&self, k: &mut Key) -> Option<u32> {
-        self.lookups().prefetch_slot(k)
-    }
-
-    /// Whether some subscriber may have an address in `a`'s /16
-    /// ([`Lookups::may_hold_v4`]).
-    #[inline(always)]
-    pub fn may_hold_v4(&self, a: Ipv4Addr) -> bool {
-        self.lookups().may_hold_v4(a)
-    }
-
-    /// [`Reader::may_hold_v4`] for a /64 (its first 8 octets): whether
+    /// [`Lookups::may_hold_v4`] for a /64 (its first 8 octets): whether
     /// some subscriber's /64 may share its /32.
     #[inline(always)]
     pub fn may_hold_v6(&self, p: [u8; 8]) -> bool {
@@ -1419,7 +1386,7 @@ pub struct Writer {
     by_pd: HashMap<(u64, u8), u32>,
     /// Delegated prefixes in the table per length.
     pd_lengths: [u32; 65],
-    /// Subscribers per filter bit, each family (see [`Reader::may_hold_v4`]).
+    /// Subscribers per filter bit, each family (see [`Lookups::may_hold_v4`]).
     filter_counts: Vec<u32>,
     generation: u64,
 }
@@ -2182,7 +2149,7 @@ mod tests {
         })
         .unwrap();
         let r = w.reader();
-        let v4 = |a: [u8; 4]| r.may_hold_v4(Ipv4Addr::from(a));
+        let v4 = |a: [u8; 4]| r.lookups().may_hold_v4(Ipv4Addr::from(a));
         let p1 = [0x20, 1, 0xd, 0xb8, 0, 0, 0, 1];
         let p2 = [0x20, 1, 0xd, 0xb8, 0, 0, 0, 2];
         assert!(!v4([100, 64, 0, 1]) && !r.may_hold_v6(p1));

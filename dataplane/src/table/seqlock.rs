@@ -239,18 +239,29 @@ mod tests {
             }
         }
 
+        /// A record of `N` words and its sequence, and a thread writing it
+        /// all ones, then all twos: what the models read against.
+        fn two_writes<const N: usize>() -> (
+            Arc<LAtomic>,
+            Arc<[LAtomic; N]>,
+            loom::thread::JoinHandle<()>,
+        ) {
+            let seq = Arc::new(LAtomic::new(0));
+            let words = Arc::new(std::array::from_fn(|_| LAtomic::new(0)));
+            let (s, w) = (seq.clone(), words.clone());
+            let writer = loom::thread::spawn(move || {
+                write::<Loom>(&s, &w[..], &[1; N]);
+                write::<Loom>(&s, &w[..], &[2; N]);
+            });
+            (seq, words, writer)
+        }
+
         /// Every interleaving of two writes against a reader: whatever the
         /// reader accepts is one write's record, whole.
         #[test]
         fn loom_no_torn_reads() {
             loom::model(|| {
-                let seq = Arc::new(LAtomic::new(0));
-                let words = Arc::new([LAtomic::new(0), LAtomic::new(0)]);
-                let (s, w) = (seq.clone(), words.clone());
-                let writer = loom::thread::spawn(move || {
-                    write::<Loom>(&s, &w[..], &[1, 1]);
-                    write::<Loom>(&s, &w[..], &[2, 2]);
-                });
+                let (seq, words, writer) = two_writes::<2>();
                 if let Some([a, b]) = try_read::<Loom, 2>(&seq, &words[..]) {
                     assert_eq!(a, b, "torn read");
                 }
@@ -267,13 +278,7 @@ mod tests {
         #[test]
         fn loom_no_torn_reads_of_some_words() {
             loom::model(|| {
-                let seq = Arc::new(LAtomic::new(0));
-                let words = Arc::new([LAtomic::new(0), LAtomic::new(0), LAtomic::new(0)]);
-                let (s, w) = (seq.clone(), words.clone());
-                let writer = loom::thread::spawn(move || {
-                    write::<Loom>(&s, &w[..], &[1, 1, 1]);
-                    write::<Loom>(&s, &w[..], &[2, 2, 2]);
-                });
+                let (seq, words, writer) = two_writes::<3>();
                 if let Some([c, a]) = read_some::<Loom, 2>(&seq, &words[..], &[2, 0], 1) {
                     assert_eq!(a, c, "torn read of some words");
                 }
@@ -285,13 +290,7 @@ mod tests {
         #[test]
         fn loom_no_torn_reads_into_bytes() {
             loom::model(|| {
-                let seq = Arc::new(LAtomic::new(0));
-                let words = Arc::new([LAtomic::new(0), LAtomic::new(0)]);
-                let (s, w) = (seq.clone(), words.clone());
-                let writer = loom::thread::spawn(move || {
-                    write::<Loom>(&s, &w[..], &[1, 1]);
-                    write::<Loom>(&s, &w[..], &[2, 2]);
-                });
+                let (seq, words, writer) = two_writes::<2>();
                 let mut b = [[0u8; 8]; 2];
                 if read_le_into::<Loom, 2>(&seq, &words[..], &mut b, 1) {
                     assert_eq!(b[0], b[1], "torn read into bytes");

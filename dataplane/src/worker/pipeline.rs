@@ -305,16 +305,47 @@ impl<'a> Pipeline<'a> {
     /// Counts `f`'s packet going `dir` dropped over its rate, by name and
     /// for the session.
     fn rate_drop(&mut self, f: &Found, dir: Dir) -> Out {
-        self.local.drop(Drop::RateLimited);
-        self.block.session_rate_drop(f.slot, f.generation, dir);
+        Self::rate_dropped(&mut self.local, &self.block, f.slot, f.generation, dir)
+    }
+
+    /// [`Pipeline::rate_drop`] for session `(slot, generation)`, over the
+    /// counters alone: for the express lanes, whose template still
+    /// borrows the pipeline's record while they count.
+    #[inline(always)]
+    fn rate_dropped(
+        local: &mut LocalCounters,
+        block: &WorkerBlock<'_>,
+        slot: u32,
+        generation: u64,
+        dir: Dir,
+    ) -> Out {
+        local.drop(Drop::RateLimited);
+        block.session_rate_drop(slot, generation, dir);
         Out::Drop(Drop::RateLimited)
     }
 
     fn drop(&mut self, d: Drop, s: Option<&Found>) -> Out {
-        self.local.drop(d);
-        if let Some(f) = s {
-            self.block.session_drop(f.slot, f.generation);
+        match s {
+            Some(f) => Self::dropped(&mut self.local, &self.block, d, f.slot, f.generation),
+            None => {
+                self.local.drop(d);
+                Out::Drop(d)
+            }
         }
+    }
+
+    /// [`Pipeline::drop`] of session `(slot, generation)`'s packet, over
+    /// the counters alone (see [`Pipeline::rate_dropped`]).
+    #[inline(always)]
+    fn dropped(
+        local: &mut LocalCounters,
+        block: &WorkerBlock<'_>,
+        d: Drop,
+        slot: u32,
+        generation: u64,
+    ) -> Out {
+        local.drop(d);
+        block.session_drop(slot, generation);
         Out::Drop(d)
     }
 
@@ -380,7 +411,7 @@ impl<'a> Pipeline<'a> {
     /// Internet, taken with only the work it needs (issue 18: a hot packet
     /// was some 600 instructions through the general path). It reads the
     /// frame at fixed offsets (`decap::express_v4`), seven words of the
-    /// session's record ([`Reader::by_ids_up`]), and decides before it
+    /// session's record ([`Lookups::by_ids_up`]), and decides before it
     /// writes anything; `None`, having written and counted nothing, for
     /// any packet it does not take all the way: not the common shape, no
     /// such session, a switched one, another sender, a spoofed source, a
@@ -426,9 +457,13 @@ impl<'a> Pipeline<'a> {
             .block
             .police_and_count(slot, generation, Dir::Up, f.rate_up(), self.tick, bytes)
         {
-            self.local.drop(Drop::RateLimited);
-            self.block.session_rate_drop(slot, generation, Dir::Up);
-            return Some(Out::Drop(Drop::RateLimited));
+            return Some(Self::rate_dropped(
+                &mut self.local,
+                &self.block,
+                slot,
+                generation,
+                Dir::Up,
+            ));
         }
         self.local.add(Counter::Upstream, 1);
         self.local.add(Counter::UpstreamBytes, x.inner_len as u64);
@@ -759,9 +794,13 @@ impl<'a> Pipeline<'a> {
                 .block
                 .police(slot, generation, Dir::Down, r, self.tick, bytes)
             {
-                self.local.drop(Drop::RateLimited);
-                self.block.session_rate_drop(slot, generation, Dir::Down);
-                return Some(Out::Drop(Drop::RateLimited));
+                return Some(Self::rate_dropped(
+                    &mut self.local,
+                    &self.block,
+                    slot,
+                    generation,
+                    Dir::Down,
+                ));
             }
         }
         let frame = &mut buf[front..ip + total];
@@ -770,9 +809,13 @@ impl<'a> Pipeline<'a> {
         frame[6..12].copy_from_slice(&hop.src_mac);
         if t.sequencing() {
             let Some(ns) = self.table.next_ns(slot, generation) else {
-                self.local.drop(Drop::UnknownSession);
-                self.block.session_drop(slot, generation);
-                return Some(Out::Drop(Drop::UnknownSession));
+                return Some(Self::dropped(
+                    &mut self.local,
+                    &self.block,
+                    Drop::UnknownSession,
+                    slot,
+                    generation,
+                ));
             };
             t.patch_ns(frame, ns);
         }
