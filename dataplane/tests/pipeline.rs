@@ -129,6 +129,11 @@ fn lab() -> Lab {
         w.insert(&session(1, 1500)).unwrap(),
         w.insert(&session(2, 576)).unwrap(),
     ];
+    core_hop(&mut w);
+    Lab { w, ids }
+}
+
+fn core_hop(w: &mut Writer) {
     w.set_nexthop(
         CORE_V4,
         &NextHop {
@@ -138,7 +143,6 @@ fn lab() -> Lab {
         },
     )
     .unwrap();
-    Lab { w, ids }
 }
 
 fn lac_hop(w: &mut Writer) {
@@ -1154,15 +1158,7 @@ fn express_lab(addressed: bool, rate: u8, core_hop: bool) -> Lab {
         w.insert(&session(2, 1500)).unwrap(),
     ];
     if core_hop {
-        w.set_nexthop(
-            CORE_V4,
-            &NextHop {
-                dst_mac: GW_MAC,
-                src_mac: CORE_MAC,
-                addr: None,
-            },
-        )
-        .unwrap();
+        self::core_hop(&mut w);
     }
     Lab { w, ids }
 }
