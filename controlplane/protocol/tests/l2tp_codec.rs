@@ -169,10 +169,15 @@ fn hidden_values_are_not_in_clear_and_need_the_secret() {
     );
     // Proxy Authen Name has M=0: without the secret it is kept, opaque.
     let p = decode_packet(&b, None).unwrap();
-    let other = p.message.unwrap().avps.into_iter().find_map(|a| match a {
-        Avp::Other(r) if r.attr_type == AvpType::ProxyAuthenName as u16 => Some(r),
-        _ => None,
-    });
+    let other = p
+        .message
+        .unwrap()
+        .into_avps()
+        .into_iter()
+        .find_map(|a| match a {
+            Avp::Other(r) if r.attr_type == AvpType::ProxyAuthenName as u16 => Some(r),
+            _ => None,
+        });
     assert!(other.is_some_and(|r| r.hidden && !r.mandatory));
     // A hidden mandatory AVP without the secret clears the session.
     let b = packet(&iccn)

@@ -425,7 +425,11 @@ fn wait_ctl_conn_sccrp_is_an_fsm_error() {
     let r = p.send(&mut ep, 0, p.sccrq(vec![]));
     p.their_tid = only(&r, MessageType::Sccrp).assigned_tunnel_id().unwrap();
     let m = p.sccrq(vec![]);
-    let r = p.send(&mut ep, 0, ControlMessage::new(MessageType::Sccrp, m.avps));
+    let r = p.send(
+        &mut ep,
+        0,
+        ControlMessage::new(MessageType::Sccrp, m.into_avps()),
+    );
     assert_eq!(result_of(&only(&r, MessageType::StopCcn)).0, 7);
 }
 
@@ -514,7 +518,7 @@ fn hidden_avps_with_the_wrong_secret_are_refused() {
         ..Default::default()
     });
     let p = Peer::new();
-    let m = ControlMessage::new(MessageType::Sccrq, p.sccrq(vec![]).avps);
+    let m = ControlMessage::new(MessageType::Sccrq, p.sccrq(vec![]).into_avps());
     let pkt = ControlPacket {
         header: ControlHeader::default(),
         message: Some(m),
@@ -892,7 +896,7 @@ fn wait_ctl_reply_sccrp_with_good_response_establishes_and_places_waiting_calls(
             .is_some()
     );
     p.their_tid = tid;
-    let mut avps = p.sccrq(vec![]).avps;
+    let mut avps = p.sccrq(vec![]).into_avps();
     avps.push(Avp::ChallengeResponse(auth::challenge_response(
         MessageType::Sccrp,
         b"topsecret",
@@ -914,7 +918,7 @@ fn wait_ctl_reply_sccrp_with_good_response_establishes_and_places_waiting_calls(
 fn wait_ctl_reply_sccrp_with_bad_response_is_refused() {
     let (mut ep, mut p, tid, _) = originator();
     p.their_tid = tid;
-    let mut avps = p.sccrq(vec![]).avps;
+    let mut avps = p.sccrq(vec![]).into_avps();
     avps.push(Avp::ChallengeResponse([9; 16]));
     let r = p.send(&mut ep, 0, ControlMessage::new(MessageType::Sccrp, avps));
     assert_eq!(result_of(&only(&r, MessageType::StopCcn)).0, 4);
@@ -1118,7 +1122,7 @@ fn wait_ctl_reply_port_moves_only_with_an_accepted_sccrp() {
     // The real SCCRP from the new port: adopted, SCCCN goes there.
     p.nr = saved;
     p.ns = 0;
-    let avps = p.sccrq(vec![]).avps;
+    let avps = p.sccrq(vec![]).into_avps();
     let r = p.send(&mut ep, 0, ControlMessage::new(MessageType::Sccrp, avps));
     only(&r, MessageType::Scccn);
     assert_eq!(ep.tunnel(tid).unwrap().peer.port(), 5555);

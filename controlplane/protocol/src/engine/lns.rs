@@ -891,7 +891,7 @@ impl LnsCore {
                 s.link.decide(
                     now,
                     Decision::Reject {
-                        message: format!("unusable RADIUS tunnel attributes: {e}"),
+                        message: format!("unusable RADIUS tunnel attributes: {e}").into(),
                     },
                 );
                 return self.after_link(now, key);
@@ -926,7 +926,7 @@ impl LnsCore {
                         Err(e) => {
                             self.role.aaa.rejects += 1;
                             d = Decision::Reject {
-                                message: format!("unusable RADIUS rate: {e}"),
+                                message: format!("unusable RADIUS rate: {e}").into(),
                             };
                         }
                     }

@@ -12,6 +12,11 @@
 //!   Vector AVPs are consumed to unhide what follows and not kept.
 //! * [`MESSAGES`] is the single table of required and optional AVPs per
 //!   message; decoding checks the required ones.
+//! * A message's AVP list is used again (issue 18, item 5: no allocation
+//!   per message on the setup path): decoding and [`ControlMessage::of`]
+//!   take one from a per-thread pool ([`avp_list`]), and a dropped message
+//!   gives its list back, emptied. The pool keeps at most [`LISTS_KEPT`]
+//!   lists of at most [`LIST_LARGEST_KEPT`] AVPs; anything else is freed.
 
 use super::avp::{self, Avp, AvpType, RawAvp, ResultCode, WireAvp};
 use super::hidden;
@@ -498,10 +503,77 @@ impl fmt::Display for EncodeError {
 
 impl std::error::Error for EncodeError {}
 
+/// AVP lists a thread keeps for messages to come.
+pub const LISTS_KEPT: usize = 256;
+
+/// The least capacity of a list [`avp_list`] allocates: any message of a
+/// call's setup fits (an SCCRQ, the longest, carries about a dozen).
+pub const LIST_SMALLEST: usize = 16;
+
+/// The largest capacity of a list a dropped message gives back.
+pub const LIST_LARGEST_KEPT: usize = 64;
+
+thread_local! {
+    static LISTS: std::cell::RefCell<Vec<Vec<Avp>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// An empty AVP list for a message: one a dropped message gave back if
+/// the thread has one, else a new one of [`LIST_SMALLEST`].
+pub fn avp_list() -> Vec<Avp> {
+    LISTS
+        .with_borrow_mut(|l| l.pop())
+        .unwrap_or_else(|| Vec::with_capacity(LIST_SMALLEST))
+}
+
+/// AVP lists the calling thread keeps now.
+pub fn avp_lists_kept() -> usize {
+    LISTS.with_borrow(|l| l.len())
+}
+
+/// A message's list back to the pool, its AVPs dropped.
+fn give_list(mut v: Vec<Avp>) {
+    if !(LIST_SMALLEST..=LIST_LARGEST_KEPT).contains(&v.capacity()) {
+        return;
+    }
+    v.clear();
+    // `try_with`: a message dropped while the thread's locals are torn
+    // down frees its list.
+    let _ = LISTS.try_with(|l| {
+        if let Ok(mut l) = l.try_borrow_mut()
+            && l.len() < LISTS_KEPT
+        {
+            l.push(v);
+        }
+    });
+}
+
+impl Drop for ControlMessage {
+    fn drop(&mut self) {
+        give_list(std::mem::take(&mut self.avps));
+    }
+}
+
 impl ControlMessage {
     /// A message with the given AVPs.
     pub fn new(msg_type: MessageType, avps: Vec<Avp>) -> Self {
         ControlMessage { msg_type, avps }
+    }
+
+    /// Its AVPs, the message taken apart (its list then goes with them,
+    /// not back to the pool).
+    pub fn into_avps(mut self) -> Vec<Avp> {
+        std::mem::take(&mut self.avps)
+    }
+
+    /// A message with the given AVPs, in a list from the pool (see the
+    /// module docs): what the engines send on the setup path.
+    pub fn of<const N: usize>(msg_type: MessageType, avps: [Avp; N]) -> Self {
+        let mut list = avp_list();
+        list.extend(avps);
+        ControlMessage {
+            msg_type,
+            avps: list,
+        }
     }
 
     /// The first AVP of type `t`.
@@ -574,7 +646,7 @@ impl ControlMessage {
         err.msg_type = Some(msg_type);
 
         let mut fatal: Option<MessageErrorKind> = None;
-        let mut avps = Vec::new();
+        let mut avps = avp_list();
         let mut rv: Option<&[u8]> = None;
         while !r.is_empty() {
             let w = match avp::read_wire_avp(&mut r) {
@@ -866,5 +938,87 @@ impl ControlPacket {
         repr.emit(&mut out)
             .map_err(|_| EncodeError::MessageTooLong)?;
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn drain() {
+        while avp_lists_kept() > 0 {
+            drop(avp_list());
+        }
+    }
+
+    fn icrq_datagram() -> Vec<u8> {
+        ControlPacket {
+            header: ControlHeader {
+                tunnel_id: 7,
+                session_id: 0,
+                ns: 1,
+                nr: 1,
+            },
+            message: Some(ControlMessage::new(
+                MessageType::Icrq,
+                vec![
+                    Avp::AssignedSessionId(9),
+                    Avp::CallSerialNumber(3),
+                    Avp::BearerType(0),
+                ],
+            )),
+        }
+        .encode(None)
+        .unwrap()
+    }
+
+    /// A received message's list is the one the next message is built
+    /// in: no allocation a message once the thread has a list.
+    #[test]
+    fn a_dropped_message_gives_its_list_to_the_next_one() {
+        let d = icrq_datagram();
+        drain();
+        let m = decode_packet(&d, None).unwrap().message.unwrap();
+        assert_eq!(m.assigned_session_id(), Some(9));
+        let list = m.avps.as_ptr();
+        drop(m);
+        assert_eq!(avp_lists_kept(), 1);
+        let reply = ControlMessage::of(MessageType::Icrp, [Avp::AssignedSessionId(4)]);
+        assert_eq!(
+            reply.avps.as_ptr(),
+            list,
+            "the reply did not reuse the list"
+        );
+        assert_eq!(
+            reply.avps,
+            [Avp::AssignedSessionId(4)],
+            "the old AVPs stayed"
+        );
+        assert_eq!(avp_lists_kept(), 0);
+        drop(reply);
+        let again = decode_packet(&d, None).unwrap().message.unwrap();
+        assert_eq!(again.avps.as_ptr(), list);
+        assert_eq!(again.avps.len(), 3);
+    }
+
+    /// The pool is bounded in count and in each list's size, and a list
+    /// taken out of its message leaves with it.
+    #[test]
+    fn the_pool_keeps_a_bounded_number_of_bounded_lists() {
+        drain();
+        let mut big = ControlMessage::of(MessageType::Hello, []);
+        big.avps
+            .extend((0..=LIST_LARGEST_KEPT as u32).map(Avp::CallSerialNumber));
+        drop(big);
+        assert_eq!(avp_lists_kept(), 0, "kept a list over the bound");
+        let taken = ControlMessage::of(MessageType::Hello, []).into_avps();
+        assert!(taken.capacity() >= LIST_SMALLEST);
+        assert_eq!(avp_lists_kept(), 0, "a list taken out went back too");
+        let many: Vec<_> = (0..LISTS_KEPT + 5)
+            .map(|_| ControlMessage::of(MessageType::Hello, []))
+            .collect();
+        drop(many);
+        assert_eq!(avp_lists_kept(), LISTS_KEPT);
+        drain();
     }
 }

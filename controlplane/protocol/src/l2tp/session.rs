@@ -12,7 +12,7 @@
 //! them by the header's session id, and carries out the actions.
 
 use super::avp::{Avp, AvpType, PppDisconnectCause, ResultCode, bearer, framing};
-use super::message::{ControlMessage, MessageType};
+use super::message::{ControlMessage, MessageType, avp_list};
 use super::result::{CdnResult, ErrorCode};
 
 /// Which of the four call state machines a session runs.
@@ -223,10 +223,11 @@ impl Session {
     /// (§6.9).
     pub fn request(&self) -> ControlMessage {
         let p = self.params();
-        let mut avps = vec![
+        let mut avps = avp_list();
+        avps.extend([
             Avp::AssignedSessionId(self.local_id),
             Avp::CallSerialNumber(self.serial),
-        ];
+        ]);
         let t = match self.kind {
             CallKind::LnsOutgoing => {
                 avps.push(Avp::MinimumBps(p.minimum_bps));
@@ -262,10 +263,11 @@ impl Session {
     /// ICCN (§6.8) or OCCN (§6.10).
     fn connect(&self, t: MessageType) -> ControlMessage {
         let p = self.params();
-        let mut avps = vec![
+        let mut avps = avp_list();
+        avps.extend([
             Avp::TxConnectSpeed(p.connect_speed),
             Avp::FramingType(p.framing_type),
-        ];
+        ]);
         if p.sequencing_required {
             avps.push(Avp::SequencingRequired);
         }
@@ -275,10 +277,11 @@ impl Session {
 
     /// A CDN (§6.11) for this session with the given Result Code.
     pub fn cdn(&self, result: ResultCode, cause: Option<PppDisconnectCause>) -> ControlMessage {
-        let mut avps = vec![
+        let mut avps = avp_list();
+        avps.extend([
             Avp::ResultCode(result),
             Avp::AssignedSessionId(self.local_id),
-        ];
+        ]);
         if let Some(c) = cause {
             avps.push(Avp::PppDisconnectCause(c));
         }
@@ -437,12 +440,17 @@ pub fn is_session_message(t: MessageType) -> bool {
 /// optional AVPs are dropped so a peer cannot make each of 65,535 calls
 /// hold 64 KB of padding.
 pub fn understood(avps: &[Avp]) -> Vec<Avp> {
-    // Sized once: collected from a filter, the list grew (and moved)
-    // as it filled.
-    let mut v = Vec::with_capacity(avps.iter().filter(|a| is_understood(a)).count());
+    // Sized once, with room for what the connect message (ICCN, OCCN)
+    // adds (`Session::remember`): grown, the list moved as it filled.
+    let n = avps.iter().filter(|a| is_understood(a)).count();
+    let mut v = Vec::with_capacity(n + CONNECT_ROOM);
     v.extend(avps.iter().filter(|a| is_understood(a)).cloned());
     v
 }
+
+/// AVPs a connect message usually carries besides its type: Tx Connect
+/// Speed, Framing Type, and a few optional ones (RFC 2661 §6.8).
+const CONNECT_ROOM: usize = 6;
 
 /// Whether a session keeps `a` among its peer AVPs ([`understood`]).
 fn is_understood(a: &Avp) -> bool {

@@ -1063,7 +1063,7 @@ impl Tunnel {
         self.queue(
             ctx,
             peer_sid,
-            ControlMessage::new(reply, vec![Avp::AssignedSessionId(id)]),
+            ControlMessage::of(reply, [Avp::AssignedSessionId(id)]),
         );
         if !incoming {
             if ctx.cfg.defer_outgoing_answer {
@@ -1199,7 +1199,7 @@ impl Tunnel {
             self.arm_hello(ctx);
             if self.state == TunnelState::Established {
                 ctx.counters.inc(Counter::TxHello);
-                self.queue(ctx, 0, ControlMessage::new(MessageType::Hello, vec![]));
+                self.queue(ctx, 0, ControlMessage::of(MessageType::Hello, []));
             }
         }
         while let Some(&(t, id)) = self.setup_deadlines.first() {

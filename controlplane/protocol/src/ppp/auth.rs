@@ -18,6 +18,7 @@ use super::chap::{self, ChapPacket};
 use super::lcp::AuthProtocol;
 use super::mschapv2::{self, ResponseValue};
 use super::pap::PapPacket;
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
@@ -82,13 +83,13 @@ pub enum Decision {
     Accept {
         /// MS-CHAPv2 authenticator response.
         authenticator_response: Option<String>,
-        /// Text for the peer.
-        message: String,
+        /// Text for the peer (a fixed text costs no allocation a session).
+        message: Cow<'static, str>,
     },
     /// Refused.
     Reject {
         /// Text for the peer.
-        message: String,
+        message: Cow<'static, str>,
     },
 }
 
@@ -267,24 +268,19 @@ impl AuthServer {
                 _ => return,
             },
             (CHAP, AuthProtocol::ChapMd5 | AuthProtocol::MsChapV2) => {
-                match ChapPacket::decode(packet) {
-                    Ok(ChapPacket::Response {
-                        identifier,
-                        value,
-                        name,
-                    }) => {
-                        // RFC 1994 §4.1: a response to another challenge
-                        // is silently discarded.
-                        if identifier != self.identifier {
-                            return;
-                        }
-                        let Some(c) = self.chap_credentials(identifier, &value, name) else {
-                            return;
-                        };
-                        (identifier, c)
-                    }
-                    _ => return,
+                // Read in place: only the name is kept (as the user).
+                let Ok((identifier, value, name)) = chap::response_parts(packet) else {
+                    return;
+                };
+                // RFC 1994 §4.1: a response to another challenge is
+                // silently discarded.
+                if identifier != self.identifier {
+                    return;
                 }
+                let Some(c) = self.chap_credentials(identifier, value, name.to_vec()) else {
+                    return;
+                };
+                (identifier, c)
             }
             _ => return,
         };
@@ -343,7 +339,7 @@ impl AuthServer {
                 true,
                 PapPacket::Ack {
                     identifier: id,
-                    message: message.clone().into_bytes(),
+                    message: message.as_bytes().to_vec(),
                 }
                 .encode(),
             ),
@@ -351,7 +347,7 @@ impl AuthServer {
                 false,
                 PapPacket::Nak {
                     identifier: id,
-                    message: message.clone().into_bytes(),
+                    message: message.as_bytes().to_vec(),
                 }
                 .encode(),
             ),
@@ -416,7 +412,7 @@ impl AuthServer {
             ServerOutput::Success
         } else {
             ServerOutput::Failure(match decision {
-                Decision::Reject { message } => message,
+                Decision::Reject { message } => message.into_owned(),
                 Decision::Accept { .. } => "MS-CHAPv2 accept without authenticator response".into(),
             })
         });

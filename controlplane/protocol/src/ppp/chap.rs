@@ -62,11 +62,9 @@ impl ChapPacket {
     /// Decodes a CHAP packet.
     pub fn decode(buf: &[u8]) -> Result<Self, Malformed> {
         let (code, identifier, data) = read_header(buf)?;
-        let mut r = Reader::new(data);
-        let mut value_name = || -> Result<(Vec<u8>, Vec<u8>), Malformed> {
-            let n = r.u8().map_err(|_| Malformed)?;
-            let v = r.bytes(usize::from(n)).map_err(|_| Malformed)?.to_vec();
-            Ok((v, r.rest().to_vec()))
+        let value_name = || -> Result<(Vec<u8>, Vec<u8>), Malformed> {
+            let (v, n) = split_value_name(data)?;
+            Ok((v.to_vec(), n.to_vec()))
         };
         Ok(match code {
             1 => {
@@ -131,6 +129,28 @@ impl ChapPacket {
     }
 }
 
+/// A Response (code 2) read in place: its identifier, value and name,
+/// borrowed from `buf` (what [`ChapPacket::decode`] copies out). For the
+/// authenticator, which copies only the name it keeps.
+pub fn response_parts(buf: &[u8]) -> Result<(u8, &[u8], &[u8]), Malformed> {
+    match read_header(buf)? {
+        (2, identifier, data) => {
+            let (value, name) = split_value_name(data)?;
+            Ok((identifier, value, name))
+        }
+        _ => Err(Malformed),
+    }
+}
+
+/// The Value-Size, Value and Name of a Challenge or Response (RFC 1994
+/// §4.1) in its data.
+fn split_value_name(data: &[u8]) -> Result<(&[u8], &[u8]), Malformed> {
+    let mut r = Reader::new(data);
+    let n = r.u8().map_err(|_| Malformed)?;
+    let v = r.bytes(usize::from(n)).map_err(|_| Malformed)?;
+    Ok((v, r.rest()))
+}
+
 /// A Challenge (code 1) or Response (code 2) from its parts where they
 /// lie: what [`ChapPacket::encode`] writes, for a caller that keeps them
 /// (the authenticator's challenge and name) and would otherwise copy them
@@ -169,6 +189,37 @@ pub fn md5_response(identifier: u8, secret: &[u8], challenge: &[u8]) -> [u8; 16]
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The borrowed read of a Response finds what the copying decoder
+    /// finds, and refuses what it is not.
+    #[test]
+    fn a_response_read_in_place_is_the_decoded_one() {
+        let r = ChapPacket::Response {
+            identifier: 7,
+            value: vec![0x5a; 16],
+            name: b"alice@isp".to_vec(),
+        }
+        .encode()
+        .unwrap();
+        assert_eq!(
+            response_parts(&r),
+            Ok((7, &[0x5a; 16][..], &b"alice@isp"[..]))
+        );
+        let challenge = ChapPacket::Challenge {
+            identifier: 7,
+            value: vec![1; 16],
+            name: b"lns".to_vec(),
+        }
+        .encode()
+        .unwrap();
+        assert_eq!(response_parts(&challenge), Err(Malformed));
+        // A Value-Size past the packet's end.
+        let mut short = r.clone();
+        short[4] = 40;
+        assert_eq!(response_parts(&short), Err(Malformed));
+        assert_eq!(ChapPacket::decode(&short), Err(Malformed));
+        assert_eq!(response_parts(&r[..3]), Err(Malformed));
+    }
 
     #[test]
     fn challenge_response_round_trip() {

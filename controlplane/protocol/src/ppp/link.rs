@@ -407,7 +407,9 @@ impl Link {
                     }
                     self.authenticated(now)
                 }
-                Decision::Reject { message } => self.close(now, DownCause::AuthFailed(message)),
+                Decision::Reject { message } => {
+                    self.close(now, DownCause::AuthFailed(message.into_owned()))
+                }
             }
         } else if let Some(AuthSide::Server(a)) = self.auth.as_deref_mut() {
             a.decide(decision);

@@ -11,6 +11,7 @@ use super::packet::{Attr, Code, Packet, attr, ms};
 use crate::aaa::prefix::Ipv6Net;
 use crate::ppp::auth::{Credentials, Decision};
 use crate::ppp::link::DownCause;
+use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
@@ -189,7 +190,7 @@ pub fn authorization(reply: &Packet, creds: &Credentials) -> Authorization {
         decision: Decision::Reject {
             message: text
                 .clone()
-                .unwrap_or_else(|| "authentication failed".into()),
+                .map_or("authentication failed".into(), Cow::Owned),
         },
         framed_ip: None,
         framed_pool: None,
@@ -231,7 +232,7 @@ pub fn authorization(reply: &Packet, creds: &Credentials) -> Authorization {
     };
     out.decision = Decision::Accept {
         authenticator_response,
-        message: text.unwrap_or_else(|| "welcome".into()),
+        message: text.map_or("welcome".into(), Cow::Owned),
     };
     out.framed_ip = reply
         .get(attr::FRAMED_IP_ADDRESS)
