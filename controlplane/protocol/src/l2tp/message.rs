@@ -520,14 +520,18 @@ thread_local! {
 /// An empty AVP list for a message: one a dropped message gave back if
 /// the thread has one, else a new one of [`LIST_SMALLEST`].
 pub fn avp_list() -> Vec<Avp> {
+    // `try_with`: a message made while the thread's locals are torn down
+    // gets a list of its own.
     LISTS
-        .with_borrow_mut(|l| l.pop())
+        .try_with(|l| l.try_borrow_mut().ok().and_then(|mut l| l.pop()))
+        .ok()
+        .flatten()
         .unwrap_or_else(|| Vec::with_capacity(LIST_SMALLEST))
 }
 
 /// AVP lists the calling thread keeps now.
 pub fn avp_lists_kept() -> usize {
-    LISTS.with_borrow(|l| l.len())
+    LISTS.try_with(|l| l.borrow().len()).unwrap_or(0)
 }
 
 /// A message's list back to the pool, its AVPs dropped.
@@ -675,6 +679,7 @@ impl ControlMessage {
         }
         if let Some(kind) = fatal {
             err.kind = kind;
+            give_list(avps);
             return Err(err);
         }
         let msg = ControlMessage { msg_type, avps };
