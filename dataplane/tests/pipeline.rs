@@ -232,7 +232,7 @@ fn a_batchs_passes_leave_the_keys_the_passes_a_key_at_a_time_do() {
     let mut lab = lab();
     lac_hop(&mut lab.w);
     let r = lab.w.reader();
-    let p = Pipeline::new(&r, 0, env()).unwrap();
+    let mut p = Pipeline::new(&r, 0, env()).unwrap();
     let inner = ipv4(sub(1), HOST, 64, 84);
     let up = |n| {
         let (f, s, l) = from_lac(n, &inner, LAC);

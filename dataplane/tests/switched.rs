@@ -609,3 +609,28 @@ fn tshark_reads_switched_frames_with_the_other_legs_ids() {
         assert!(!row[9].contains("8388608"), "expert error: {text}");
     }
 }
+
+/// An upstream IPv4 packet of a terminated session reads its slot's
+/// first cache line alone, and its key says so to the prefetch; a leg's
+/// frames read the template too. A batch after one that switched a frame
+/// prefetches every upstream key's whole slot.
+#[test]
+fn upstream_keys_prefetch_the_whole_slot_after_a_switched_frame() {
+    let lab = lab();
+    let r = lab.w.reader();
+    let mut p = Pipeline::new(&r, 0, env()).unwrap();
+    let ip = from_lac(LAC, &plain(10, 150), &ip_compressed());
+    let key = |p: &Pipeline<'_>| p.peek_upstream(&ip).unwrap();
+    assert!(!key(&p).reads_whole(), "an IPv4 data message's key");
+    let mut keys = [Some(key(&p))];
+    p.prefetch(&mut keys);
+    assert!(!keys[0].unwrap().reads_whole(), "no switched frame yet");
+    let (mut b, s, l) = buffer(&from_lac(LAC, &plain(10, 150), &lcp()));
+    assert!(matches!(p.upstream(&mut b, s, l), Out::Core(..)));
+    let mut keys = [Some(key(&p))];
+    p.prefetch(&mut keys);
+    assert!(keys[0].unwrap().reads_whole(), "after a switched frame");
+    let mut keys = [Some(key(&p))];
+    p.prefetch(&mut keys);
+    assert!(!keys[0].unwrap().reads_whole(), "one batch later");
+}

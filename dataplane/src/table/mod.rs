@@ -70,8 +70,9 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"XLNSTBL\0");
 /// legs in the session flags, the switched journal, more counters; 3: a
 /// session's rates in its record, its template without MACs, the token
 /// buckets and rate drops in its counters; 4: the subscriber address
-/// filter; 5: delegated IPv6 prefixes).
-pub const ABI_VERSION: u64 = 5;
+/// filter; 5: delegated IPv6 prefixes; 6: the up rate in a record's first
+/// cache line, the IPv6 prefix after the template).
+pub const ABI_VERSION: u64 = 6;
 
 /// The largest table the layout supports (slot numbers are 32-bit).
 pub const MAX_CAPACITY: u32 = 1 << 26;
@@ -608,7 +609,7 @@ pub(crate) fn prefetch(w: &AtomicU64) {
 /// [`Lookups::by_ipv4_into_with`]), which takes its hash and the slot the
 /// second pass found instead of finding them again, once it has checked
 /// that the key is the one its packet reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub struct Key {
     index: KeyIndex,
     raw: u64,
@@ -616,7 +617,20 @@ pub struct Key {
     /// The slot [`Lookups::prefetch_slot`] found: a hint, the record read
     /// there is checked as any other.
     slot: Option<u32>,
+    /// Whether its packet reads the slot's second cache line too: all
+    /// but an upstream IPv4 packet of a terminated session, which reads
+    /// the first alone (`record::UP_WORDS`). A hint for the prefetch.
+    whole: bool,
 }
+
+/// Keys are the same key whatever their prefetch hint says.
+impl PartialEq for Key {
+    fn eq(&self, o: &Key) -> bool {
+        self.index == o.index && self.raw == o.raw && self.hash == o.hash && self.slot == o.slot
+    }
+}
+
+impl Eq for Key {}
 
 /// The index a [`Key`] is looked up in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -635,7 +649,27 @@ impl Key {
             raw: key,
             hash: index::hash(key),
             slot: None,
+            whole: true,
         }
+    }
+
+    /// [`Key::up`] for a data message carrying IPv4, which the upstream
+    /// express lane takes reading the slot's first cache line alone
+    /// (a switched leg's or an IPv6 packet's read both; see
+    /// [`Lookups::prefetch_slot_with`]).
+    #[inline(always)]
+    pub fn up_ipv4(key: u64) -> Key {
+        Key {
+            whole: false,
+            ..Key::up(key)
+        }
+    }
+
+    /// Whether the prefetch for it takes the slot's second cache line
+    /// too (see [`Key::up_ipv4`]).
+    #[inline(always)]
+    pub fn reads_whole(&self) -> bool {
+        self.whole
     }
 
     /// A subscriber's IPv4 address (its bits).
@@ -646,6 +680,7 @@ impl Key {
             raw: key,
             hash: index::hash(key),
             slot: None,
+            whole: true,
         }
     }
 
@@ -657,6 +692,7 @@ impl Key {
             raw: key,
             hash: index::hash(key),
             slot: None,
+            whole: true,
         }
     }
 
@@ -722,15 +758,30 @@ impl<'a> Lookups<'a> {
     }
 
     /// The second pass (its bucket prefetched by the first): prefetches
-    /// the slot the bucket names, both lines, keeps it in the key for the
-    /// packet's look-up, and returns it, for the caller to prefetch its
-    /// counters. `None`: nothing to prefetch.
+    /// the slot the bucket names (the lines its packet reads), keeps it
+    /// in the key for the packet's look-up, and returns it, for the caller
+    /// to prefetch its counters. `None`: nothing to prefetch.
     #[inline(always)]
     pub fn prefetch_slot(&self, k: &mut Key) -> Option<u32> {
+        self.prefetch_slot_with(k, false)
+    }
+
+    /// [`Lookups::prefetch_slot`]; `whole`: the key is taken as its
+    /// packet reading the whole slot, whatever it carries, and says so
+    /// from then on (for a worker that has lately switched a leg's
+    /// frames: their IPv4 frames read the template, in the second line).
+    #[inline(always)]
+    pub fn prefetch_slot_with(&self, k: &mut Key, whole: bool) -> Option<u32> {
         let slot = self.index_of(k).likely_slot(k.hash)?;
         let (seq, words) = self.slot(slot)?;
         prefetch(seq);
-        prefetch(&words[SESSION_WORDS - 1]);
+        // An upstream IPv4 packet of a terminated session reads the
+        // slot's first line alone (its sequence word and
+        // `record::UP_WORDS`); the rest read the second too.
+        k.whole |= whole;
+        if k.whole {
+            prefetch(&words[SESSION_WORDS - 1]);
+        }
         k.slot = Some(slot);
         Some(slot)
     }

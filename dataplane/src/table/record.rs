@@ -35,13 +35,24 @@ pub const NEXTHOP_WORDS: usize = 4;
 /// The template's Ethernet addresses, which a record does not keep: the
 /// workers write the next hop's over them in every frame.
 const TEMPLATE_MACS: usize = 12;
-/// Where the rates start in a session record's bytes: up, then down, each
-/// kbit/s (little-endian `u32`) and the burst in 16-byte units
-/// (little-endian, 3 bytes: up to 256 MiB, the most a bucket holds).
-const RATES_AT: usize = TEMPLATE_AT + TEMPLATE_BYTES - TEMPLATE_MACS;
-const _: () = assert!(RATES_AT - TEMPLATE_AT == STORED_BYTES);
+/// Where the template's bytes end in a session record.
+const TEMPLATE_END: usize = TEMPLATE_AT + TEMPLATE_BYTES - TEMPLATE_MACS;
+const _: () = assert!(TEMPLATE_END - TEMPLATE_AT == STORED_BYTES);
+/// A rate's bytes: kbit/s (little-endian `u32`) and the burst in 16-byte
+/// units (little-endian, 3 bytes: up to 256 MiB, the most a bucket holds).
 const RATE_BYTES: usize = 7;
-const _: () = assert!(RATES_AT + 2 * RATE_BYTES <= SESSION_WORDS * 8);
+/// Where the up rate lies: in the record's first cache line (the slot's
+/// sequence word and words 0-6), with everything else an upstream IPv4
+/// packet reads ([`UP_WORDS`]), so that packet touches one line of its
+/// slot, not two (issue 18: as few cache lines a packet as possible).
+const UP_RATE_AT: usize = 24;
+/// Where the IPv6 /64 lies: after the template, in the second line, which
+/// the packets that read it (IPv6, and any downstream packet, whose
+/// template is there) read anyway.
+const V6_AT: usize = TEMPLATE_END;
+/// Where the down rate lies (read with the template, downstream).
+const DOWN_RATE_AT: usize = V6_AT + 8;
+const _: () = assert!(DOWN_RATE_AT + RATE_BYTES <= SESSION_WORDS * 8);
 
 /// The session bit: an IPv4 address is assigned.
 const F_V4: u16 = 1;
@@ -244,18 +255,15 @@ impl Session {
         b[14..16].copy_from_slice(&self.mru.to_le_bytes());
         b[16..20].copy_from_slice(&self.ipv4.map_or([0; 4], |a| a.octets()));
         b[20..24].copy_from_slice(&self.lac_nexthop.to_le_bytes());
-        b[24..32].copy_from_slice(&self.ipv6_prefix.unwrap_or([0; 8]));
+        b[V6_AT..V6_AT + 8].copy_from_slice(&self.ipv6_prefix.unwrap_or([0; 8]));
         let peer = match self.peer {
             IpAddr::V4(a) => a.to_ipv6_mapped(),
             IpAddr::V6(a) => a,
         };
         b[32..48].copy_from_slice(&peer.octets());
         b[48..50].copy_from_slice(&self.peer_port.to_le_bytes());
-        b[TEMPLATE_AT..RATES_AT].copy_from_slice(&self.template.to_bytes()[TEMPLATE_MACS..]);
-        for (at, r) in [
-            (RATES_AT, self.rates.up),
-            (RATES_AT + RATE_BYTES, self.rates.down),
-        ] {
+        b[TEMPLATE_AT..TEMPLATE_END].copy_from_slice(&self.template.to_bytes()[TEMPLATE_MACS..]);
+        for (at, r) in [(UP_RATE_AT, self.rates.up), (DOWN_RATE_AT, self.rates.down)] {
             let (kbps, burst) = r.map_or((0, 0), |r| (r.kbps, r.burst.div_ceil(16).min(0xff_ffff)));
             b[at..at + 4].copy_from_slice(&kbps.to_le_bytes());
             b[at + 4..at + 7].copy_from_slice(&burst.to_le_bytes()[..3]);
@@ -286,12 +294,12 @@ impl Session {
             return None;
         }
         let mut t = [0u8; TEMPLATE_BYTES];
-        t[TEMPLATE_MACS..].copy_from_slice(&b[TEMPLATE_AT..RATES_AT]);
+        t[TEMPLATE_MACS..].copy_from_slice(&b[TEMPLATE_AT..TEMPLATE_END]);
         let mut peer = [0u8; 16];
         peer.copy_from_slice(&b[32..48]);
         let peer = Ipv6Addr::from(peer);
         let mut v6 = [0u8; 8];
-        v6.copy_from_slice(&b[24..32]);
+        v6.copy_from_slice(&b[V6_AT..V6_AT + 8]);
         let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
         let rate_at = |i: usize| {
             let kbps = u32_at(i);
@@ -314,8 +322,8 @@ impl Session {
                 template: Template::from_bytes(&t)?,
                 switched,
                 rates: Rates {
-                    up: rate_at(RATES_AT),
-                    down: rate_at(RATES_AT + RATE_BYTES),
+                    up: rate_at(UP_RATE_AT),
+                    down: rate_at(DOWN_RATE_AT),
                 },
             },
         ))
@@ -436,7 +444,7 @@ impl SlotView {
     #[inline(always)]
     pub fn ipv6_prefix(&self) -> Option<[u8; 8]> {
         let mut p = [0u8; 8];
-        p.copy_from_slice(&self.bytes()[24..32]);
+        p.copy_from_slice(&self.bytes()[V6_AT..V6_AT + 8]);
         (self.flags() & F_V6 != 0).then_some(p)
     }
 
@@ -497,7 +505,7 @@ impl SlotView {
     /// impossible offsets, which only a damaged slot holds.
     #[inline(always)]
     pub fn template(&self) -> Option<TemplateRef<'_>> {
-        TemplateRef::stored(&self.bytes()[TEMPLATE_AT..RATES_AT], TEMPLATE_MACS)
+        TemplateRef::stored(&self.bytes()[TEMPLATE_AT..TEMPLATE_END], TEMPLATE_MACS)
     }
 
     /// The template as the downstream express lane writes it
@@ -505,7 +513,7 @@ impl SlotView {
     /// builds, which [`SlotView::template`] serves.
     #[inline(always)]
     pub fn express_template(&self) -> Option<ExpressTemplate<'_>> {
-        ExpressTemplate::stored(self.bytes()[TEMPLATE_AT..RATES_AT].try_into().ok()?)
+        ExpressTemplate::stored(self.bytes()[TEMPLATE_AT..TEMPLATE_END].try_into().ok()?)
     }
 
     #[inline(always)]
@@ -525,13 +533,13 @@ impl SlotView {
     /// [`Session::rates`]`.up`.
     #[inline(always)]
     pub fn rate_up(&self) -> Option<Rate> {
-        self.rate_at(RATES_AT)
+        self.rate_at(UP_RATE_AT)
     }
 
     /// [`Session::rates`]`.down`.
     #[inline(always)]
     pub fn rate_down(&self) -> Option<Rate> {
-        self.rate_at(RATES_AT + RATE_BYTES)
+        self.rate_at(DOWN_RATE_AT)
     }
 
     /// The whole session (for lnsd, tests and slow paths); `None` for a
@@ -548,13 +556,14 @@ impl SlotView {
 }
 
 /// The record's words an upstream IPv4 packet reads ([`UpView`]): the
-/// generation; ids, flags and MRU; IPv4 address and LAC next hop; the
-/// IPv6 prefix; the peer (two words); and the word of the up rate.
-pub(crate) const UP_WORDS: [usize; 7] = [0, 1, 2, 3, 4, 5, RATES_AT / 8];
-const _: () = assert!(RATES_AT % 8 + RATE_BYTES <= 8, "the up rate in one word");
+/// generation; ids, flags and MRU; IPv4 address and LAC next hop; the up
+/// rate; the peer (two words). All in the slot's first cache line.
+pub(crate) const UP_WORDS: [usize; 6] = [0, 1, 2, UP_RATE_AT / 8, 4, 5];
+const _: () = assert!(UP_RATE_AT % 8 + RATE_BYTES <= 8, "the up rate in one word");
+const _: () = assert!(UP_RATE_AT / 8 == 3, "UP_WORDS names the up rate's word");
 
 /// The words [`UP_WORDS`] names of a session record, as the upstream
-/// express lane (`worker::pipeline`) reads them: seven loads where a
+/// express lane (`worker::pipeline`) reads them: six loads where a
 /// [`SlotView`] copies fifteen, each field read off its word. Holds what
 /// [`SlotView`] would read for these fields (`an_up_view_reads_what_a_slot_view_reads`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -613,7 +622,7 @@ impl UpView {
     /// [`SlotView::rate_up`].
     #[inline(always)]
     pub fn rate_up(&self) -> Option<Rate> {
-        let w = self.w[UP_WORDS.len() - 1] >> (8 * (RATES_AT % 8));
+        let w = self.w[3] >> (8 * (UP_RATE_AT % 8));
         let kbps = w as u32;
         (kbps != 0).then(|| Rate {
             kbps,

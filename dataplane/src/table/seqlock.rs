@@ -118,7 +118,8 @@ pub fn read<A: Atomics, const N: usize>(
 
 /// [`read`] of the words at offsets `at` only, in that order: for a
 /// reader that needs a few of a record's words (the upstream express
-/// lane reads seven of a session's fifteen), whose loads are the cost.
+/// lane reads six of a session's fifteen, all in its first cache line),
+/// whose loads are the cost.
 /// An offset past the record is no record.
 #[inline(always)]
 pub fn read_some<A: Atomics, const N: usize>(

@@ -144,6 +144,10 @@ pub struct Pipeline<'a> {
     found: Found,
     /// The table's look-ups, sliced once.
     look: Lookups<'a>,
+    /// A switched leg's frame was worked since the last vector passes:
+    /// the next batch's upstream keys prefetch the whole slot (a leg's
+    /// IPv4 frames read its template, in the second line).
+    switched_seen: bool,
 }
 
 impl<'a> Pipeline<'a> {
@@ -160,6 +164,7 @@ impl<'a> Pipeline<'a> {
             hops: HopCache::default(),
             found: Found::vacant(),
             look: table.lookups(),
+            switched_seen: false,
         })
     }
 
@@ -178,17 +183,25 @@ impl<'a> Pipeline<'a> {
     #[inline(always)]
     pub fn peek_upstream(&self, frame: &[u8]) -> Option<Key> {
         // IPv4 without options, untagged: one bounds check, fixed offsets.
-        if let Some(h) = frame.get(..50)
+        // 58 octets: the longest such header (Length, Ns and Nr) and the
+        // PPP protocol behind it, for the key's prefetch hint; every IPv4
+        // data message is longer.
+        if let Some(h) = frame.get(..58)
             && h[12..15] == [0x08, 0x00, 0x45]
         {
             if u16::from_be_bytes([h[36], h[37]]) != self.env.lns_port || h[42] & 0x80 != 0 {
                 return None;
             }
             let ids = if h[42] & 0x40 != 0 { 46 } else { 44 };
-            return Some(Key::up(up_key(
+            let key = up_key(
                 u16::from_be_bytes([h[ids], h[ids + 1]]),
                 u16::from_be_bytes([h[ids + 2], h[ids + 3]]),
-            )));
+            );
+            return Some(if carries_ipv4(h, ids + 4, h[42]) {
+                Key::up_ipv4(key)
+            } else {
+                Key::up(key)
+            });
         }
         let ip = match frame.get(12..14)? {
             [0x08, 0x00] => 14,
@@ -265,14 +278,17 @@ impl<'a> Pipeline<'a> {
     /// keeping its slot for its packet's look-up. One call for the batch,
     /// so the table's slices are loaded once, not once a key (taken a key
     /// at a time through `&mut self`, they were loaded again for each).
+    /// A batch after one that switched a leg's frame prefetches every
+    /// upstream key's whole slot (see [`Lookups::prefetch_slot_with`]).
     #[inline]
-    pub fn prefetch(&self, keys: &mut [Option<Key>]) {
+    pub fn prefetch(&mut self, keys: &mut [Option<Key>]) {
         let look = self.look;
         for k in keys.iter().flatten() {
             look.prefetch_bucket(*k);
         }
+        let whole = std::mem::take(&mut self.switched_seen);
         for k in keys.iter_mut().flatten() {
-            if let Some(slot) = look.prefetch_slot(k) {
+            if let Some(slot) = look.prefetch_slot_with(k, whole) {
                 self.block.prefetch(slot);
             }
         }
@@ -410,7 +426,7 @@ impl<'a> Pipeline<'a> {
     /// LAC carries, an IPv4 packet of a terminated session to the
     /// Internet, taken with only the work it needs (issue 18: a hot packet
     /// was some 600 instructions through the general path). It reads the
-    /// frame at fixed offsets (`decap::express_v4`), seven words of the
+    /// frame at fixed offsets (`decap::express_v4`), six words of the
     /// session's record ([`Lookups::by_ids_up`]), and decides before it
     /// writes anything; `None`, having written and counted nothing, for
     /// any packet it does not take all the way: not the common shape, no
@@ -539,6 +555,7 @@ impl<'a> Pipeline<'a> {
         f: &Found,
         egress: Egress,
     ) -> Out {
+        self.switched_seen = true;
         // The leg's data comes from the peer of its tunnel, whose address
         // stays for the tunnel's life (RFC 2661 §8.1), nobody else: a
         // forged frame would inject PPP into the other leg.
@@ -1105,6 +1122,23 @@ impl<'a> Pipeline<'a> {
     }
 }
 
+/// Whether the L2TP data message whose header has `flags` and whose ids
+/// end at `after_ids` carries IPv4 (PPP protocol 0x0021, with or without
+/// FF 03 and compressed or not): for the prefetch hint of its key
+/// ([`Key::up_ipv4`]). A message with an Offset (`O`) is taken as not.
+#[inline(always)]
+fn carries_ipv4(frame: &[u8], after_ids: usize, flags: u8) -> bool {
+    // S: Ns and Nr (4 octets) before the PPP frame.
+    let ppp = after_ids + usize::from(flags & 0x08) / 2;
+    let Some(p) = frame.get(ppp..ppp + 4) else {
+        return false;
+    };
+    let w = u32::from_be_bytes([p[0], p[1], p[2], p[3]]);
+    // Past FF 03 if present, then 21 (compressed) or 00 21.
+    let w = if w >> 16 == 0xff03 { w << 16 } else { w };
+    flags & 0x02 == 0 && ((w >> 24 == 0x21) | (w >> 16 == 0x0021))
+}
+
 fn inner_dst_v4(buf: &[u8], at: usize) -> Option<IpAddr> {
     let b = buf.get(at + 16..at + 20)?;
     Some(IpAddr::from([b[0], b[1], b[2], b[3]]))
@@ -1123,5 +1157,44 @@ fn link_scope(a: IpAddr) -> bool {
             a.is_unicast_link_local() || (a.is_multicast() && a.octets()[1] & 0x0f <= 2)
         }
         IpAddr::V4(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::carries_ipv4;
+
+    /// The PPP protocol behind an L2TP data header, as the peek reads it
+    /// for its key's prefetch hint.
+    #[test]
+    fn the_peek_tells_ipv4_from_the_rest() {
+        // Flags, ids (4), then Ns/Nr with S, then PPP.
+        let frame = |flags: u8, ppp: &[u8]| {
+            let mut f = vec![flags, 0x02, 0, 1, 0, 2];
+            if flags & 0x08 != 0 {
+                f.extend([0, 7, 0, 0]);
+            }
+            f.extend(ppp);
+            f.extend([0x45, 0, 0, 20]);
+            f
+        };
+        for (flags, ppp, v4) in [
+            (0x00, &[0xff, 0x03, 0x00, 0x21][..], true),
+            (0x00, &[0x00, 0x21][..], true),
+            (0x00, &[0x21][..], true),
+            (0x08, &[0xff, 0x03, 0x00, 0x21][..], true),
+            (0x08, &[0x21][..], true),
+            (0x00, &[0xff, 0x03, 0x00, 0x57][..], false),
+            (0x00, &[0x57][..], false),
+            (0x00, &[0xff, 0x03, 0xc0, 0x21][..], false),
+            (0x08, &[0xc0, 0x21][..], false),
+            // An Offset: not read, taken as not IPv4.
+            (0x02, &[0x21][..], false),
+        ] {
+            let f = frame(flags, ppp);
+            assert_eq!(carries_ipv4(&f, 6, flags), v4, "{flags:#x} {ppp:02x?}");
+        }
+        // Too short to tell.
+        assert!(!carries_ipv4(&[0x00, 0x02, 0, 1, 0, 2, 0x21], 6, 0));
     }
 }
