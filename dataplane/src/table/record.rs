@@ -558,9 +558,13 @@ impl SlotView {
 /// The record's words an upstream IPv4 packet reads ([`UpView`]): the
 /// generation; ids, flags and MRU; IPv4 address and LAC next hop; the up
 /// rate; the peer (two words). All in the slot's first cache line.
-pub(crate) const UP_WORDS: [usize; 6] = [0, 1, 2, UP_RATE_AT / 8, 4, 5];
+/// They are the record's first six, so [`UpView`] reads word `i` at `w[i]`.
+pub(crate) const UP_WORDS: [usize; 6] = [0, 1, 2, 3, 4, 5];
 const _: () = assert!(UP_RATE_AT % 8 + RATE_BYTES <= 8, "the up rate in one word");
-const _: () = assert!(UP_RATE_AT / 8 == 3, "UP_WORDS names the up rate's word");
+const _: () = assert!(
+    UP_RATE_AT / 8 < UP_WORDS.len(),
+    "the up rate among the words read"
+);
 
 /// The words [`UP_WORDS`] names of a session record, as the upstream
 /// express lane (`worker::pipeline`) reads them: six loads where a
@@ -622,7 +626,7 @@ impl UpView {
     /// [`SlotView::rate_up`].
     #[inline(always)]
     pub fn rate_up(&self) -> Option<Rate> {
-        let w = self.w[3] >> (8 * (UP_RATE_AT % 8));
+        let w = self.w[UP_RATE_AT / 8] >> (8 * (UP_RATE_AT % 8));
         let kbps = w as u32;
         (kbps != 0).then(|| Rate {
             kbps,

@@ -529,6 +529,13 @@ pub fn avp_list() -> Vec<Avp> {
         .unwrap_or_else(|| Vec::with_capacity(LIST_SMALLEST))
 }
 
+/// [`avp_list`] holding `avps`: what a message to send starts from.
+pub fn avp_list_of<const N: usize>(avps: [Avp; N]) -> Vec<Avp> {
+    let mut list = avp_list();
+    list.extend(avps);
+    list
+}
+
 /// AVP lists the calling thread keeps now.
 pub fn avp_lists_kept() -> usize {
     LISTS.try_with(|l| l.borrow().len()).unwrap_or(0)
@@ -572,11 +579,9 @@ impl ControlMessage {
     /// A message with the given AVPs, in a list from the pool (see the
     /// module docs): what the engines send on the setup path.
     pub fn of<const N: usize>(msg_type: MessageType, avps: [Avp; N]) -> Self {
-        let mut list = avp_list();
-        list.extend(avps);
         ControlMessage {
             msg_type,
-            avps: list,
+            avps: avp_list_of(avps),
         }
     }
 

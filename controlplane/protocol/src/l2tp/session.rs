@@ -12,7 +12,7 @@
 //! them by the header's session id, and carries out the actions.
 
 use super::avp::{Avp, AvpType, PppDisconnectCause, ResultCode, bearer, framing};
-use super::message::{ControlMessage, MessageType, avp_list};
+use super::message::{ControlMessage, MessageType, avp_list_of};
 use super::result::{CdnResult, ErrorCode};
 
 /// Which of the four call state machines a session runs.
@@ -223,8 +223,7 @@ impl Session {
     /// (§6.9).
     pub fn request(&self) -> ControlMessage {
         let p = self.params();
-        let mut avps = avp_list();
-        avps.extend([
+        let mut avps = avp_list_of([
             Avp::AssignedSessionId(self.local_id),
             Avp::CallSerialNumber(self.serial),
         ]);
@@ -263,8 +262,7 @@ impl Session {
     /// ICCN (§6.8) or OCCN (§6.10).
     fn connect(&self, t: MessageType) -> ControlMessage {
         let p = self.params();
-        let mut avps = avp_list();
-        avps.extend([
+        let mut avps = avp_list_of([
             Avp::TxConnectSpeed(p.connect_speed),
             Avp::FramingType(p.framing_type),
         ]);
@@ -277,8 +275,7 @@ impl Session {
 
     /// A CDN (§6.11) for this session with the given Result Code.
     pub fn cdn(&self, result: ResultCode, cause: Option<PppDisconnectCause>) -> ControlMessage {
-        let mut avps = avp_list();
-        avps.extend([
+        let mut avps = avp_list_of([
             Avp::ResultCode(result),
             Avp::AssignedSessionId(self.local_id),
         ]);
