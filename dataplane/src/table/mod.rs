@@ -2134,6 +2134,8 @@ impl Drop for Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::node::drop::Drop;
+    use counters::{Counter, LocalCounters};
 
     #[test]
     fn huge_pages_at_says_what_the_file_system_gives() {
@@ -2157,6 +2159,38 @@ mod tests {
         if root != "tmpfs" && root != "hugetlbfs" {
             let why = huge_pages_at(Path::new("/xlns-table")).unwrap_err();
             assert!(why.contains(&root), "{why}");
+        }
+    }
+
+    /// A flush skips runs of untouched words; every word touched, in any
+    /// run, is published once and left at zero for the next batch.
+    #[test]
+    fn a_flush_publishes_every_counter_and_drop_it_was_given() {
+        let w = Writer::heap(Sizes {
+            capacity: 16,
+            workers: 1,
+        })
+        .unwrap();
+        let r = w.reader();
+        let b = r.worker(0).unwrap();
+        let mut local = LocalCounters::default();
+        for (i, &c) in Counter::ALL.iter().enumerate() {
+            // Every other counter, so some runs are partly untouched.
+            if i % 2 == 0 {
+                local.add(c, i as u64 + 1);
+            }
+        }
+        for &d in Drop::ALL {
+            local.drop(d);
+        }
+        b.flush(&mut local);
+        b.flush(&mut local);
+        for (i, &c) in Counter::ALL.iter().enumerate() {
+            let want = if i % 2 == 0 { i as u64 + 1 } else { 0 };
+            assert_eq!(b.get(c), want, "{}", c.name());
+        }
+        for &d in Drop::ALL {
+            assert_eq!(b.drops(d), 1, "{}", d.name());
         }
     }
 
