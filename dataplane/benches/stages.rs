@@ -580,7 +580,7 @@ fn terminated(n: u32, rounds: u32, pages: Pages) {
         "  (pipeline figures: the best of three runs, in turns with the same sessions given a rate)"
     );
     for (i, name) in names.iter().enumerate() {
-        println!("  {name:<46} {:>16.1} {:>22.1}", hot[i], spread[i]);
+        println!("  {name:<46} {:>16} {:>22}", fig(hot[i]), fig(spread[i]));
     }
     let rated_names = [
         "pipeline upstream,   vector, a rate everywhere",
@@ -588,17 +588,20 @@ fn terminated(n: u32, rounds: u32, pages: Pages) {
     ];
     for (i, name) in rated_names.iter().enumerate() {
         println!(
-            "  {name:<46} {:>16.1} {:>22.1}",
-            rated_hot[i], rated_spread[i]
+            "  {name:<46} {:>16} {:>22}",
+            fig(rated_hot[i]),
+            fig(rated_spread[i])
         );
     }
-    println!(
-        "  => the token bucket: {:+.1} / {:+.1} ns/packet hot, {:+.1} / {:+.1} spread (up / down)",
-        rated_hot[0] - hot[5],
-        rated_hot[1] - hot[6],
-        rated_spread[0] - spread[5],
-        rated_spread[1] - spread[6]
-    );
+    if rated_hot[0] < f64::MAX {
+        println!(
+            "  => the token bucket: {:+.1} / {:+.1} ns/packet hot, {:+.1} / {:+.1} spread (up / down)",
+            rated_hot[0] - hot[5],
+            rated_hot[1] - hot[6],
+            rated_spread[0] - spread[5],
+            rated_spread[1] - spread[6]
+        );
+    }
     println!(
         "  => one core, vector passes: {:.2} Mpps upstream, {:.2} Mpps downstream (hot); {:.2} / {:.2} (spread)",
         1e3 / hot[5],
@@ -610,6 +613,17 @@ fn terminated(n: u32, rounds: u32, pages: Pages) {
         "  (batch restore, subtracted above: {:.1} / {:.1} ns/packet)",
         hot[7], spread[7]
     );
+}
+
+/// A figure for the tables, or `-` for one not measured in this run
+/// (`STAGES_ONLY=worker` runs neither the one-at-a-time nor the rated
+/// pipelines, whose best-of-three stays at its starting `f64::MAX`).
+fn fig(ns: f64) -> String {
+    if ns.is_finite() && ns < f64::MAX {
+        format!("{ns:.1}")
+    } else {
+        "-".to_string()
+    }
 }
 
 /// How a batch's look-ups are prefetched.
