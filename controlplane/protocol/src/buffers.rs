@@ -17,8 +17,12 @@
 //! [`KEPT`] buffers of at most [`LARGEST_KEPT`] octets (so at most 4 MiB a
 //! thread), and never shrinks a buffer it keeps. Refuses nothing: a
 //! buffer too large, or one over the count, is freed.
+//!
+//! The bounded per-thread pool behind them, [`Pool`], also keeps the
+//! control messages' AVP lists (`l2tp::message::avp_list`).
 
 use std::cell::RefCell;
+use std::thread::LocalKey;
 
 /// Buffers a thread keeps.
 pub const KEPT: usize = 1024;
@@ -31,23 +35,80 @@ pub const SMALLEST: usize = 512;
 /// The largest capacity of a buffer [`give`] keeps.
 pub const LARGEST_KEPT: usize = 4096;
 
+/// A thread's vectors kept for reuse: at most `kept` of them, each of a
+/// capacity in `smallest..=largest`. Lives in a `thread_local!`, used
+/// through [`Pool::take_from`] and [`Pool::give_to`], which work while
+/// the thread's locals are torn down too (a vector made then is new, one
+/// given then is freed).
+#[derive(Debug)]
+pub(crate) struct Pool<T> {
+    free: RefCell<Vec<Vec<T>>>,
+    kept: usize,
+    smallest: usize,
+    largest: usize,
+}
+
+impl<T> Pool<T> {
+    /// An empty pool with these bounds.
+    pub(crate) const fn new(kept: usize, smallest: usize, largest: usize) -> Pool<T> {
+        Pool {
+            free: RefCell::new(Vec::new()),
+            kept,
+            smallest,
+            largest,
+        }
+    }
+
+    /// An empty vector of at least `capacity`: one given back if the
+    /// thread has one, else a new one of at least the pool's smallest.
+    pub(crate) fn take_from(pool: &'static LocalKey<Pool<T>>, capacity: usize) -> Vec<T> {
+        let kept = pool
+            .try_with(|p| match p.free.try_borrow_mut() {
+                Ok(mut f) => f.pop().ok_or(p.smallest),
+                Err(_) => Err(p.smallest),
+            })
+            .unwrap_or(Err(0));
+        match kept {
+            Ok(mut v) => {
+                // Kept vectors hold at least the smallest: only a rare
+                // large one grows.
+                v.reserve(capacity);
+                v
+            }
+            Err(smallest) => Vec::with_capacity(capacity.max(smallest)),
+        }
+    }
+
+    /// `v` back, emptied, for [`Pool::take_from`]; freed instead when its
+    /// capacity is outside the bounds or the thread keeps enough.
+    pub(crate) fn give_to(pool: &'static LocalKey<Pool<T>>, mut v: Vec<T>) {
+        let _ = pool.try_with(|p| {
+            if !(p.smallest..=p.largest).contains(&v.capacity()) {
+                return;
+            }
+            if let Ok(mut f) = p.free.try_borrow_mut()
+                && f.len() < p.kept
+            {
+                v.clear();
+                f.push(v);
+            }
+        });
+    }
+
+    /// Vectors the calling thread's pool keeps now.
+    pub(crate) fn kept_in(pool: &'static LocalKey<Pool<T>>) -> usize {
+        pool.try_with(|p| p.free.borrow().len()).unwrap_or(0)
+    }
+}
+
 thread_local! {
-    static POOL: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+    static POOL: Pool<u8> = const { Pool::new(KEPT, SMALLEST, LARGEST_KEPT) };
 }
 
 /// An empty buffer of at least `capacity` octets: one given back if the
 /// thread has one, else a new one of at least [`SMALLEST`].
 pub fn take(capacity: usize) -> Vec<u8> {
-    let kept = POOL.with_borrow_mut(|p| p.pop());
-    match kept {
-        Some(mut b) => {
-            // Kept buffers hold at least SMALLEST: only a rare large
-            // encoding grows one.
-            b.reserve(capacity);
-            b
-        }
-        None => Vec::with_capacity(capacity.max(SMALLEST)),
-    }
+    Pool::take_from(&POOL, capacity)
 }
 
 /// A buffer holding a copy of `bytes` (see [`take`]).
@@ -60,21 +121,13 @@ pub fn copy_of(bytes: &[u8]) -> Vec<u8> {
 /// Hands back a datagram the caller is done with, for [`take`] to reuse;
 /// freed instead when it is outside [`SMALLEST`]..=[`LARGEST_KEPT`] or the
 /// thread keeps [`KEPT`] already.
-pub fn give(mut b: Vec<u8>) {
-    if !(SMALLEST..=LARGEST_KEPT).contains(&b.capacity()) {
-        return;
-    }
-    b.clear();
-    POOL.with_borrow_mut(|p| {
-        if p.len() < KEPT {
-            p.push(b);
-        }
-    });
+pub fn give(b: Vec<u8>) {
+    Pool::give_to(&POOL, b);
 }
 
 /// Buffers the calling thread keeps now.
 pub fn kept() -> usize {
-    POOL.with_borrow(|p| p.len())
+    Pool::kept_in(&POOL)
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@
 use super::avp::{self, Avp, AvpType, RawAvp, ResultCode, WireAvp};
 use super::hidden;
 use super::result::{CdnResult, ErrorCode, StopCcnResult};
+use crate::buffers::Pool;
 use crate::octets::Reader;
 use core::fmt;
 use lns_dataplane::wire::{
@@ -514,19 +515,13 @@ pub const LIST_SMALLEST: usize = 16;
 pub const LIST_LARGEST_KEPT: usize = 64;
 
 thread_local! {
-    static LISTS: std::cell::RefCell<Vec<Vec<Avp>>> = const { std::cell::RefCell::new(Vec::new()) };
+    static LISTS: Pool<Avp> = const { Pool::new(LISTS_KEPT, LIST_SMALLEST, LIST_LARGEST_KEPT) };
 }
 
 /// An empty AVP list for a message: one a dropped message gave back if
 /// the thread has one, else a new one of [`LIST_SMALLEST`].
 pub fn avp_list() -> Vec<Avp> {
-    // `try_with`: a message made while the thread's locals are torn down
-    // gets a list of its own.
-    LISTS
-        .try_with(|l| l.try_borrow_mut().ok().and_then(|mut l| l.pop()))
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| Vec::with_capacity(LIST_SMALLEST))
+    Pool::take_from(&LISTS, 0)
 }
 
 /// [`avp_list`] holding `avps`: what a message to send starts from.
@@ -538,24 +533,12 @@ pub fn avp_list_of<const N: usize>(avps: [Avp; N]) -> Vec<Avp> {
 
 /// AVP lists the calling thread keeps now.
 pub fn avp_lists_kept() -> usize {
-    LISTS.try_with(|l| l.borrow().len()).unwrap_or(0)
+    Pool::kept_in(&LISTS)
 }
 
 /// A message's list back to the pool, its AVPs dropped.
-fn give_list(mut v: Vec<Avp>) {
-    if !(LIST_SMALLEST..=LIST_LARGEST_KEPT).contains(&v.capacity()) {
-        return;
-    }
-    v.clear();
-    // `try_with`: a message dropped while the thread's locals are torn
-    // down frees its list.
-    let _ = LISTS.try_with(|l| {
-        if let Ok(mut l) = l.try_borrow_mut()
-            && l.len() < LISTS_KEPT
-        {
-            l.push(v);
-        }
-    });
+fn give_list(v: Vec<Avp>) {
+    Pool::give_to(&LISTS, v);
 }
 
 impl Drop for ControlMessage {
