@@ -257,23 +257,16 @@ fn express_at<const TAG: usize>(frame: &[u8], lns_port: u16) -> Option<Express> 
     if end < header || end > avail {
         return None;
     }
-    // PPP (RFC 1661 §2, RFC 1662 §3): FF 03 optional, then 0x0021 in two
-    // octets or, compressed, one.
     let ppp = L2TP + header;
     let ppp_len = end - header;
-    let ac = usize::from(h[ppp] == 0xff && h[ppp + 1] == 0x03) * 2;
-    let (proto_len, ipv4) = match (h[ppp + ac], h[ppp + ac + 1]) {
-        (0x21, _) => (1, true),
-        (0x00, 0x21) => (2, true),
-        _ => (0, false),
-    };
-    let inner = ppp + ac + proto_len;
+    let hdr = ipv4_ppp_header([h[ppp], h[ppp + 1], h[ppp + 2], h[ppp + 3]])?;
+    let inner = ppp + hdr;
     // The PPP header within the PPP frame, and an IPv4 header of 20
     // octets whose Total Length fits what follows it.
-    if !ipv4 || ac + proto_len + 20 > ppp_len || h[inner] != 0x45 {
+    if hdr + 20 > ppp_len || h[inner] != 0x45 {
         return None;
     }
-    let inner_len = ppp_len - ac - proto_len;
+    let inner_len = ppp_len - hdr;
     let ip_total = usize::from(u16_at(inner + 2));
     if ip_total < 20 || ip_total > inner_len {
         return None;
@@ -285,6 +278,28 @@ fn express_at<const TAG: usize>(frame: &[u8], lns_port: u16) -> Option<Express> 
         inner: TAG + inner,
         inner_len,
     })
+}
+
+/// The length (1 to 4 octets) of the PPP header at the start of `p` if
+/// it announces IPv4 (RFC 1661 §2, RFC 1662 §3): FF 03 optional, then
+/// protocol 0x0021 in two octets or, compressed, one. `None` for any
+/// other protocol. Read by the express reader and by the worker's peek.
+#[inline(always)]
+pub fn ipv4_ppp_header(p: [u8; 4]) -> Option<usize> {
+    // As one word, past FF 03 if present: a branch or two, not four.
+    let w = u32::from_be_bytes(p);
+    let (w, ac) = if w >> 16 == 0xff03 {
+        (w << 16, 2)
+    } else {
+        (w, 0)
+    };
+    if w >> 24 == 0x21 {
+        Some(ac + 1)
+    } else if w >> 16 == 0x0021 {
+        Some(ac + 2)
+    } else {
+        None
+    }
 }
 
 /// [`data_message`] for any frame: every shape the module docs list.

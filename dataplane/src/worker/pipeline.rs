@@ -48,7 +48,9 @@
 //! to port 1701 is never taken for it). The receiving slot counts it.
 
 use crate::node::classify::{ToSubscriber, fits, from_core, limit, limit_over};
-use crate::node::decap::{DataMessage, Decapped, Family, data_message, express_v4, ip_payload};
+use crate::node::decap::{
+    DataMessage, Decapped, Family, data_message, express_v4, ip_payload, ipv4_ppp_header,
+};
 use crate::node::drop::Drop;
 use crate::node::encap::{TemplateRef, encap};
 use crate::node::forward::{Allowed, NextHop as FwdHop, spend_hop, to_core};
@@ -1133,10 +1135,7 @@ fn carries_ipv4(frame: &[u8], after_ids: usize, flags: u8) -> bool {
     let Some(p) = frame.get(ppp..ppp + 4) else {
         return false;
     };
-    let w = u32::from_be_bytes([p[0], p[1], p[2], p[3]]);
-    // Past FF 03 if present, then 21 (compressed) or 00 21.
-    let w = if w >> 16 == 0xff03 { w << 16 } else { w };
-    flags & 0x02 == 0 && ((w >> 24 == 0x21) | (w >> 16 == 0x0021))
+    flags & 0x02 == 0 && ipv4_ppp_header([p[0], p[1], p[2], p[3]]).is_some()
 }
 
 fn inner_dst_v4(buf: &[u8], at: usize) -> Option<IpAddr> {
