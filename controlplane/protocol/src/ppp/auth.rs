@@ -205,8 +205,12 @@ impl AuthServer {
         if !self.is_chap() {
             return;
         }
-        if let Ok(packet) = chap::encode_value_name(1, self.identifier, &self.challenge, &self.name)
-        {
+        if let Ok(packet) = chap::encode_value_name(
+            chap::CHALLENGE,
+            self.identifier,
+            &self.challenge,
+            &self.name,
+        ) {
             self.out.push_back(ServerOutput::Send {
                 protocol: CHAP,
                 packet,
@@ -389,12 +393,14 @@ impl AuthServer {
                 }
                 .encode(),
             ),
-            (_, Decision::Accept { message, .. }) => {
-                (true, chap::encode_message(3, id, message.as_bytes()))
-            }
-            (_, Decision::Reject { message }) => {
-                (false, chap::encode_message(4, id, message.as_bytes()))
-            }
+            (_, Decision::Accept { message, .. }) => (
+                true,
+                chap::encode_message(chap::SUCCESS, id, message.as_bytes()),
+            ),
+            (_, Decision::Reject { message }) => (
+                false,
+                chap::encode_message(chap::FAILURE, id, message.as_bytes()),
+            ),
         };
         let (success, reply) = match reply {
             Ok(r) => (success, r),

@@ -12,6 +12,15 @@ use super::{Malformed, finish_packet, packet_buffer, read_header};
 use crate::octets::Reader;
 use md5::{Digest, Md5};
 
+/// The Challenge code (RFC 1994 §4.1).
+pub const CHALLENGE: u8 = 1;
+/// The Response code (RFC 1994 §4.1).
+pub const RESPONSE: u8 = 2;
+/// The Success code (RFC 1994 §4.2).
+pub const SUCCESS: u8 = 3;
+/// The Failure code (RFC 1994 §4.2).
+pub const FAILURE: u8 = 4;
+
 /// A CHAP packet.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ChapPacket {
@@ -67,7 +76,7 @@ impl ChapPacket {
             Ok((v.to_vec(), n.to_vec()))
         };
         Ok(match code {
-            1 => {
+            CHALLENGE => {
                 let (value, name) = value_name()?;
                 ChapPacket::Challenge {
                     identifier,
@@ -75,7 +84,7 @@ impl ChapPacket {
                     name,
                 }
             }
-            2 => {
+            RESPONSE => {
                 let (value, name) = value_name()?;
                 ChapPacket::Response {
                     identifier,
@@ -83,11 +92,11 @@ impl ChapPacket {
                     name,
                 }
             }
-            3 => ChapPacket::Success {
+            SUCCESS => ChapPacket::Success {
                 identifier,
                 message: data.to_vec(),
             },
-            4 => ChapPacket::Failure {
+            FAILURE => ChapPacket::Failure {
                 identifier,
                 message: data.to_vec(),
             },
@@ -106,20 +115,20 @@ impl ChapPacket {
                 identifier,
                 value,
                 name,
-            } => encode_value_name(1, *identifier, value, name),
+            } => encode_value_name(CHALLENGE, *identifier, value, name),
             ChapPacket::Response {
                 identifier,
                 value,
                 name,
-            } => encode_value_name(2, *identifier, value, name),
+            } => encode_value_name(RESPONSE, *identifier, value, name),
             ChapPacket::Success {
                 identifier,
                 message,
-            } => encode_message(3, *identifier, message),
+            } => encode_message(SUCCESS, *identifier, message),
             ChapPacket::Failure {
                 identifier,
                 message,
-            } => encode_message(4, *identifier, message),
+            } => encode_message(FAILURE, *identifier, message),
             ChapPacket::Other {
                 code,
                 identifier,
@@ -134,7 +143,7 @@ impl ChapPacket {
 /// authenticator, which copies only the name it keeps.
 pub fn response_parts(buf: &[u8]) -> Result<(u8, &[u8], &[u8]), Malformed> {
     match read_header(buf)? {
-        (2, identifier, data) => {
+        (RESPONSE, identifier, data) => {
             let (value, name) = split_value_name(data)?;
             Ok((identifier, value, name))
         }
