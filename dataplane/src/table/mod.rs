@@ -886,6 +886,14 @@ fn filter_v6(key: u64) -> usize {
     (index::hash(key >> 32) >> 48) as usize & (FILTER_BITS - 1)
 }
 
+/// `h`'s MACs as an Ethernet header's first 12 octets.
+fn header_macs(h: &FwdHop) -> [u8; 12] {
+    let mut m = [0; 12];
+    m[..6].copy_from_slice(&h.dst_mac);
+    m[6..].copy_from_slice(&h.src_mac);
+    m
+}
+
 /// A session found by a worker: its record as read, whose fields it
 /// reads through (`Deref` to [`SlotView`]; [`SlotView::session`] decodes
 /// the whole of it).
@@ -925,8 +933,8 @@ impl std::ops::Deref for Found {
 const HOP_CACHE_ENTRIES: usize = 4;
 
 /// A worker's copies of the next hops' MACs it used last
-/// ([`Reader::macs_cached`]), each with the record's sequence word and the
-/// value it had when read.
+/// ([`Reader::macs_cached`], [`Reader::write_macs_cached`]), each with
+/// the record's sequence word and the value it had when read.
 #[derive(Debug, Clone, Copy)]
 pub struct HopCache<'r> {
     entries: [HopEntry<'r>; HOP_CACHE_ENTRIES],
@@ -938,7 +946,11 @@ struct HopEntry<'r> {
     /// The record's sequence word; `None`: the entry is empty.
     seq: Option<&'r AtomicU64>,
     at: u64,
-    hop: FwdHop,
+    /// Destination then source: the Ethernet header's first 12 octets,
+    /// as a frame takes them (one 12-octet copy; read back as two 6-octet
+    /// fields, the copy out of a returned `FwdHop` spanned two stores,
+    /// which store-to-load forwarding cannot serve).
+    macs: [u8; 12],
 }
 
 impl Default for HopCache<'_> {
@@ -948,10 +960,7 @@ impl Default for HopCache<'_> {
                 index: u32::MAX,
                 seq: None,
                 at: 0,
-                hop: FwdHop {
-                    dst_mac: [0; 6],
-                    src_mac: [0; 6],
-                },
+                macs: [0; 12],
             }; HOP_CACHE_ENTRIES],
         }
     }
@@ -1238,18 +1247,49 @@ impl Reader {
     /// A write by lnsd is seen by the next packet, as without the cache.
     #[inline(always)]
     pub fn macs_cached<'r>(&'r self, i: u32, cache: &mut HopCache<'r>) -> Option<FwdHop> {
+        let mut m = [0; 12];
+        if !self.write_macs_cached(i, cache, &mut m) {
+            return None;
+        }
+        let mut h = FwdHop {
+            dst_mac: [0; 6],
+            src_mac: [0; 6],
+        };
+        h.dst_mac.copy_from_slice(&m[..6]);
+        h.src_mac.copy_from_slice(&m[6..]);
+        Some(h)
+    }
+
+    /// [`Reader::macs_cached`] written into `eth`, the first 12 octets
+    /// of a frame's Ethernet header (destination, then source), as the
+    /// express lanes take them; `false` (nothing written) if the next hop
+    /// is not resolved.
+    #[inline(always)]
+    pub fn write_macs_cached<'r>(
+        &'r self,
+        i: u32,
+        cache: &mut HopCache<'r>,
+        eth: &mut [u8; 12],
+    ) -> bool {
         let e = &cache.entries[i as usize % HOP_CACHE_ENTRIES];
         if e.index == i
             && let Some(w) = e.seq
             && w.load(Ordering::Acquire) == e.at
         {
-            return Some(e.hop);
+            *eth = e.macs;
+            return true;
         }
-        self.macs_refill(i, cache)
+        match self.macs_refill(i, cache) {
+            Some(m) => {
+                *eth = m;
+                true
+            }
+            None => false,
+        }
     }
 
     #[inline(never)]
-    fn macs_refill<'r>(&'r self, i: u32, cache: &mut HopCache<'r>) -> Option<FwdHop> {
+    fn macs_refill<'r>(&'r self, i: u32, cache: &mut HopCache<'r>) -> Option<[u8; 12]> {
         let (seq, words) = self.region.nexthop_words(i)?;
         // Loaded before the words: a write after this load changes the
         // sequence, so a hit can never return older MACs than a write the
@@ -1258,16 +1298,16 @@ impl Reader {
         let mut w = [0; 2];
         if at & 1 == 1 || !seqlock::try_read_into::<Std, 2>(seq, words, |k, x| w[k] = x) {
             // A write in progress: read as without the cache, keep nothing.
-            return self.macs(i);
+            return self.macs(i).map(|h| header_macs(&h));
         }
-        let hop = NextHop::macs(&w)?;
+        let macs = header_macs(&NextHop::macs(&w)?);
         cache.entries[i as usize % HOP_CACHE_ENTRIES] = HopEntry {
             index: i,
             seq: Some(seq),
             at,
-            hop,
+            macs,
         };
-        Some(hop)
+        Some(macs)
     }
 
     /// The next Ns for a sequenced session (RFC 2661 §5.4: per session),
@@ -2285,20 +2325,35 @@ mod tests {
             src_mac: h.src_mac,
         };
         let macs = |d: u8| macs_of(&hop(d));
+        // What the express lanes write into a frame's header, through
+        // the same cache: the same MACs, destination first.
+        type Macs = Option<([u8; 6], [u8; 6])>;
+        fn written<'r>(r: &'r Reader, i: u32, cache: &mut HopCache<'r>) -> Macs {
+            let mut eth = [0xee; 12];
+            let ok = r.write_macs_cached(i, cache, &mut eth);
+            assert!(ok || eth == [0xee; 12], "a miss wrote into the frame");
+            ok.then(|| (eth[..6].try_into().unwrap(), eth[6..].try_into().unwrap()))
+        }
+        let header = |h: FwdHop| Some((h.dst_mac, h.src_mac));
         // Not resolved yet: nothing, and nothing kept.
         assert_eq!(r.macs_cached(6, &mut cache), None);
+        assert_eq!(written(&r, 6, &mut cache), None);
         w.set_nexthop(6, &hop(2)).unwrap();
         assert_eq!(r.macs_cached(6, &mut cache), Some(macs(2)));
         assert_eq!(r.macs_cached(6, &mut cache), Some(macs(2)));
         // A move seen by the very next read, through the cache.
+        assert_eq!(written(&r, 6, &mut cache), header(macs(2)));
         w.set_nexthop(6, &hop(3)).unwrap();
+        assert_eq!(written(&r, 6, &mut cache), header(macs(3)));
         assert_eq!(r.macs_cached(6, &mut cache), Some(macs(3)));
         // Another next hop in the same entry (10 % 4 == 6 % 4) evicts it,
         // and each still reads its own.
         w.set_nexthop(10, &hop(4)).unwrap();
         assert_eq!(r.macs_cached(10, &mut cache), Some(macs(4)));
         assert_eq!(r.macs_cached(6, &mut cache), Some(macs(3)));
+        assert_eq!(written(&r, 10, &mut cache), header(macs(4)));
         w.set_nexthop(10, &hop(5)).unwrap();
+        assert_eq!(written(&r, 10, &mut cache), header(macs(5)));
         assert_eq!(r.macs_cached(10, &mut cache), Some(macs(5)));
         // Whatever is written is what the next read gives.
         w.set_nexthop(10, &NextHop::default()).unwrap();
@@ -2307,6 +2362,7 @@ mod tests {
             Some(macs_of(&NextHop::default()))
         );
         assert_eq!(r.macs_cached(NEXTHOPS, &mut cache), None);
+        assert_eq!(written(&r, NEXTHOPS, &mut cache), None);
     }
 
     #[test]

@@ -462,12 +462,17 @@ impl<'a> Pipeline<'a> {
         {
             return None;
         }
-        let hop = self.table.macs_cached(CORE_V4, &mut self.hops)?;
+        let mut macs = [0u8; 12];
+        if !self
+            .table
+            .write_macs_cached(CORE_V4, &mut self.hops, &mut macs)
+        {
+            return None;
+        }
         // Decided: what `to_core` and the policing do, in their order.
         decrement_ttl(&mut buf[inner..inner + 20]);
         let e = &mut buf[eth..inner];
-        e[..6].copy_from_slice(&hop.dst_mac);
-        e[6..12].copy_from_slice(&hop.src_mac);
+        e[..12].copy_from_slice(&macs);
         e[12..14].copy_from_slice(&[0x08, 0x00]);
         let generation = f.generation();
         let bytes = u32::try_from(x.inner_len).unwrap_or(u32::MAX);
@@ -802,7 +807,13 @@ impl<'a> Pipeline<'a> {
         if total > limit_over(f.mru(), self.env.access_mtu, t.len() - 14) || !t.takes(total) {
             return None;
         }
-        let hop = self.table.macs_cached(f.lac_nexthop(), &mut self.hops)?;
+        let mut macs = [0u8; 12];
+        if !self
+            .table
+            .write_macs_cached(f.lac_nexthop(), &mut self.hops, &mut macs)
+        {
+            return None;
+        }
         // Decided: what `spend_hop`, the policing and `encap_raw` do, in
         // their order.
         decrement_ttl(&mut buf[ip..ip + 20]);
@@ -824,8 +835,7 @@ impl<'a> Pipeline<'a> {
         }
         let frame = &mut buf[front..ip + total];
         t.write(frame);
-        frame[..6].copy_from_slice(&hop.dst_mac);
-        frame[6..12].copy_from_slice(&hop.src_mac);
+        frame[..12].copy_from_slice(&macs);
         if t.sequencing() {
             let Some(ns) = self.table.next_ns(slot, generation) else {
                 return Some(Self::dropped(
