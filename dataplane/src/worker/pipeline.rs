@@ -404,9 +404,12 @@ impl<'a> Pipeline<'a> {
     }
 
     /// [`Pipeline::upstream_counted`] with the frame's key (see
-    /// [`Pipeline::upstream_with`]). Never inlined: a packet's one call,
-    /// which profiles and callgrind's instruction counts find by name.
-    #[inline(never)]
+    /// [`Pipeline::upstream_with`]). Inlined into the batch loop with
+    /// its express lane (the general path stays out of line): as a call
+    /// of its own, each packet paid a prologue, an epilogue and spills of
+    /// the frame's bounds, some 16 instructions upstream and 8 downstream,
+    /// and downstream ~2 ns hot (`bench/results/2026-12-05-slot-naming-bound.md`).
+    #[inline(always)]
     pub fn upstream_counted_with(
         &mut self,
         buf: &mut [u8],
@@ -496,8 +499,8 @@ impl<'a> Pipeline<'a> {
     /// The upstream path for every frame (what [`Pipeline::upstream`]
     /// does with a frame the express lane does not take): public so
     /// tests and the `stages` benchmark can hold the lane against it.
-    /// Not inlined into [`Pipeline::upstream_counted`], whose express lane
-    /// then saves and restores only the registers it uses.
+    /// Not inlined into [`Pipeline::upstream_counted_with`] (and so into
+    /// the batch loop), which then carries the express lane alone.
     #[inline(never)]
     pub fn upstream_general(&mut self, buf: &mut [u8], start: usize, len: usize) -> Out {
         let Some(frame) = buf.get(start..start + len) else {
@@ -752,9 +755,9 @@ impl<'a> Pipeline<'a> {
     }
 
     /// [`Pipeline::downstream`] with the key the vector passes took for
-    /// the frame (see [`Pipeline::upstream_with`]). Never inlined, as
+    /// the frame (see [`Pipeline::upstream_with`]). Inlined, as
     /// [`Pipeline::upstream_counted_with`].
-    #[inline(never)]
+    #[inline(always)]
     pub fn downstream_with(
         &mut self,
         buf: &mut [u8],
