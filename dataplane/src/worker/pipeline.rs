@@ -408,7 +408,7 @@ impl<'a> Pipeline<'a> {
     /// its express lane (the general path stays out of line): as a call
     /// of its own, each packet paid a prologue, an epilogue and spills of
     /// the frame's bounds, some 16 instructions upstream and 8 downstream,
-    /// and downstream ~2 ns hot (`bench/results/2026-12-05-slot-naming-bound.md`).
+    /// and downstream ~2 ns hot (`bench/results/2026-12-05-hot-and-spread-bounds.md`).
     #[inline(always)]
     pub fn upstream_counted_with(
         &mut self,
