@@ -31,6 +31,31 @@ pub struct NextHop {
     pub src_mac: [u8; 6],
 }
 
+impl NextHop {
+    /// The first 12 octets of an Ethernet header to it: destination, then
+    /// source.
+    #[inline(always)]
+    pub fn header(&self) -> [u8; 12] {
+        let mut m = [0; 12];
+        m[..6].copy_from_slice(&self.dst_mac);
+        m[6..].copy_from_slice(&self.src_mac);
+        m
+    }
+
+    /// The next hop the first 12 octets of an Ethernet header name
+    /// ([`NextHop::header`]'s inverse).
+    #[inline(always)]
+    pub fn from_header(m: &[u8; 12]) -> NextHop {
+        let mut h = NextHop {
+            dst_mac: [0; 6],
+            src_mac: [0; 6],
+        };
+        h.dst_mac.copy_from_slice(&m[..6]);
+        h.src_mac.copy_from_slice(&m[6..]);
+        h
+    }
+}
+
 /// Rewrites the decapsulated frame in `buf` for the core; returns where
 /// the new frame starts and its length.
 pub fn to_core(

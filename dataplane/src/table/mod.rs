@@ -886,14 +886,6 @@ fn filter_v6(key: u64) -> usize {
     (index::hash(key >> 32) >> 48) as usize & (FILTER_BITS - 1)
 }
 
-/// `h`'s MACs as an Ethernet header's first 12 octets.
-fn header_macs(h: &FwdHop) -> [u8; 12] {
-    let mut m = [0; 12];
-    m[..6].copy_from_slice(&h.dst_mac);
-    m[6..].copy_from_slice(&h.src_mac);
-    m
-}
-
 /// A session found by a worker: its record as read, whose fields it
 /// reads through (`Deref` to [`SlotView`]; [`SlotView::session`] decodes
 /// the whole of it).
@@ -1248,16 +1240,8 @@ impl Reader {
     #[inline(always)]
     pub fn macs_cached<'r>(&'r self, i: u32, cache: &mut HopCache<'r>) -> Option<FwdHop> {
         let mut m = [0; 12];
-        if !self.write_macs_cached(i, cache, &mut m) {
-            return None;
-        }
-        let mut h = FwdHop {
-            dst_mac: [0; 6],
-            src_mac: [0; 6],
-        };
-        h.dst_mac.copy_from_slice(&m[..6]);
-        h.src_mac.copy_from_slice(&m[6..]);
-        Some(h)
+        self.write_macs_cached(i, cache, &mut m)
+            .then(|| FwdHop::from_header(&m))
     }
 
     /// [`Reader::macs_cached`] written into `eth`, the first 12 octets
@@ -1279,13 +1263,7 @@ impl Reader {
             *eth = e.macs;
             return true;
         }
-        match self.macs_refill(i, cache) {
-            Some(m) => {
-                *eth = m;
-                true
-            }
-            None => false,
-        }
+        self.macs_refill(i, cache).map(|m| *eth = m).is_some()
     }
 
     #[inline(never)]
@@ -1298,9 +1276,9 @@ impl Reader {
         let mut w = [0; 2];
         if at & 1 == 1 || !seqlock::try_read_into::<Std, 2>(seq, words, |k, x| w[k] = x) {
             // A write in progress: read as without the cache, keep nothing.
-            return self.macs(i).map(|h| header_macs(&h));
+            return self.macs(i).map(|h| h.header());
         }
-        let macs = header_macs(&NextHop::macs(&w)?);
+        let macs = NextHop::macs(&w)?.header();
         cache.entries[i as usize % HOP_CACHE_ENTRIES] = HopEntry {
             index: i,
             seq: Some(seq),
