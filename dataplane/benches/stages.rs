@@ -33,6 +33,7 @@ use lns_dataplane::node::encap::encap;
 use lns_dataplane::node::forward::{Allowed, to_core};
 use lns_dataplane::node::icmp;
 use lns_dataplane::node::switch;
+use lns_dataplane::table::counters::Counter;
 use lns_dataplane::table::{
     CORE_V4, CORE_V6, Found, Key, NextHop, Pages, Rate, Rates, Session, Sizes, Writer, up_key,
 };
@@ -698,11 +699,19 @@ fn pipeline(
                 }
             }
         }
-        // The worker's schedule prefetches nothing while it works: its
-        // loop carries no prefetch to skip.
-        let in_loop = bahead < BATCH || ahead < BATCH;
+        // The worker's schedule prefetches nothing while it works, and
+        // runs the lanes as the worker does: in a loop of their own,
+        // every frame they decline worked outside it.
+        if schedule == WORKER {
+            if upstream {
+                worker_lanes::<true>(p, b, &keys);
+            } else {
+                worker_lanes::<false>(p, b, &keys);
+            }
+            return;
+        }
         for (i, (buf, &len)) in b.work.iter_mut().zip(&b.lens).enumerate() {
-            if in_loop {
+            {
                 if let Some(&k) = keys.get(i + bahead) {
                     p.prefetch_bucket(k);
                 }
@@ -728,6 +737,45 @@ fn pipeline(
     let up_ns = time(rounds, up, restore_ns, |_, b| run(b, true));
     let down_ns = time(rounds, down, restore_ns, |_, b| run(b, false));
     [up_ns, down_ns]
+}
+
+/// A batch through the lanes as the worker runs them (`worker::work_batch`):
+/// each direction in a loop of its own, the express lane in an inner loop
+/// with no call in it, every frame it declines worked outside that loop.
+#[inline(never)]
+fn worker_lanes<const UP: bool>(p: &mut Pipeline<'_>, b: &mut Batch, keys: &[Option<Key>; BATCH]) {
+    let n = b.work.len();
+    if UP {
+        p.local.add(Counter::RxAccess, n as u64);
+    }
+    let mut i = 0;
+    while i < n {
+        while i < n {
+            let (buf, len) = (&mut b.work[i], b.lens[i]);
+            let o = if UP {
+                p.upstream_express_with(buf, HEADROOM, len, keys[i])
+            } else {
+                p.downstream_express_with(buf, HEADROOM, len, keys[i])
+            };
+            let Some(o) = o else { break };
+            debug_assert!(matches!(
+                (UP, o),
+                (true, Out::Core(..)) | (false, Out::Access(..))
+            ));
+            black_box(o);
+            i += 1;
+        }
+        if i < n {
+            let (buf, len) = (&mut b.work[i], b.lens[i]);
+            black_box(if UP {
+                p.upstream_declined(buf, HEADROOM, len)
+            } else {
+                p.downstream_general(buf, HEADROOM, len)
+            });
+            i += 1;
+        }
+    }
+    p.flush();
 }
 
 fn switched(n: u32, rounds: u32) {

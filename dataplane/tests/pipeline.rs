@@ -1120,6 +1120,67 @@ fn twin_runs<'x, 'y>(
     same_counts(a, b)
 }
 
+/// The worker's split entry points, as its batch loop uses them: the
+/// upstream express lane alone, then, for a frame it declines, the
+/// declined path (neither counts the frame received, as
+/// [`Pipeline::upstream_counted_with`] does not).
+fn split_up<'p>(p: &mut Pipeline<'p>, b: &mut [u8], s: usize, l: usize, k: Option<Key>) -> Out {
+    match p.upstream_express_with(b, s, l, k) {
+        Some(out) => out,
+        None => p.upstream_declined(b, s, l),
+    }
+}
+
+/// [`split_up`] downstream: the lane, then the general path.
+fn split_down<'p>(p: &mut Pipeline<'p>, b: &mut [u8], s: usize, l: usize, k: Option<Key>) -> Out {
+    match p.downstream_express_with(b, s, l, k) {
+        Some(out) => out,
+        None => p.downstream_general(b, s, l),
+    }
+}
+
+/// The twin tables' run of [`twin_runs`] for the split entry points
+/// (`split` on `pc`) against the per-frame one (`per_frame` on `pa`):
+/// the same answer and frame out each time, then every counter the
+/// same, `express_packets` too.
+fn split_runs<'x, 'y>(
+    (a, pa, per_frame): (&Lab, &mut Pipeline<'x>, Lane<'x>),
+    (c, pc, split): (&Lab, &mut Pipeline<'y>, Lane<'y>),
+    frame: &[u8],
+    s: usize,
+    l: usize,
+    key: Option<Key>,
+) -> Result<(), proptest::test_runner::TestCaseError> {
+    for _ in 0..3 {
+        let (mut fa, mut fc) = (frame.to_vec(), frame.to_vec());
+        let (mut ka, mut kc) = (key, key);
+        pa.prefetch_bucket(ka);
+        pa.prefetch_slot(&mut ka);
+        pc.prefetch_bucket(kc);
+        pc.prefetch_slot(&mut kc);
+        let oa = per_frame(pa, &mut fa, s, l, ka);
+        let oc = split(pc, &mut fc, s, l, kc);
+        proptest::prop_assert_eq!(oa, oc);
+        proptest::prop_assert!(fa == fc, "the frames differ");
+    }
+    pa.flush();
+    pc.flush();
+    let (wa, wc) = (a.w.worker(0).unwrap(), c.w.worker(0).unwrap());
+    proptest::prop_assert_eq!(
+        wa.named().collect::<Vec<_>>(),
+        wc.named().collect::<Vec<_>>()
+    );
+    proptest::prop_assert_eq!(
+        wa.named_drops().collect::<Vec<_>>(),
+        wc.named_drops().collect::<Vec<_>>()
+    );
+    for (ia, ic) in a.ids.iter().zip(&c.ids) {
+        proptest::prop_assert_eq!(a.w.counters(*ia), c.w.counters(*ic));
+        proptest::prop_assert_eq!(a.w.peek_ns(*ia), c.w.peek_ns(*ic));
+    }
+    Ok(())
+}
+
 /// A rate for the twin tables' first session: 0 none, 1 one that passes
 /// a packet then drops the next, else one nothing here exceeds.
 fn twin_rate(kind: u8) -> Option<lns_dataplane::table::Rate> {
@@ -1171,7 +1232,9 @@ proptest::proptest! {
     /// and without an address or a rate, the LAC or another sender, a
     /// spoofed source, a TTL running out, the gateway, another
     /// subscriber, no next hop: the same answer, the same frame out, the
-    /// same counters, named and the sessions'.
+    /// same counters, named and the sessions'. And the worker's split
+    /// entry points (the lane alone, then the declined path) against the
+    /// per-frame one: the same again, `express_packets` too.
     #[test]
     fn the_express_lane_does_what_the_general_path_does(
         addressed in proptest::bool::weighted(0.85),
@@ -1242,6 +1305,24 @@ proptest::proptest! {
             l,
             key,
         )?;
+        // The worker's split entry points do what the per-frame one does.
+        let (a, c) = (
+            express_lab(addressed, rate, core_hop),
+            express_lab(addressed, rate, core_hop),
+        );
+        let (ra, rc) = (a.w.reader(), c.w.reader());
+        let mut pa = Pipeline::new(&ra, 0, env).unwrap();
+        let mut pc = Pipeline::new(&rc, 0, env).unwrap();
+        pa.set_time(1 << 30);
+        pc.set_time(1 << 30);
+        split_runs(
+            (&a, &mut pa, Pipeline::upstream_counted_with),
+            (&c, &mut pc, split_up),
+            &frame,
+            s,
+            l,
+            key,
+        )?;
     }
 }
 
@@ -1282,7 +1363,8 @@ proptest::proptest! {
     /// MTUs that fit the packet or not, DF either way, a TTL running out,
     /// an unknown destination, the LAC's next hop unresolved, too little
     /// headroom, bytes changed: the same answer, the same frame out, the
-    /// same counters, named and the sessions'.
+    /// same counters, named and the sessions'; and the split entry points
+    /// against the per-frame one, as upstream.
     #[test]
     fn the_downstream_express_lane_does_what_the_general_path_does(
         vlan: bool,
@@ -1344,6 +1426,23 @@ proptest::proptest! {
             l,
             key,
         )?;
+        let (a, c) = (
+            express_down_lab(vlan, sequencing, rate, mru, lac),
+            express_down_lab(vlan, sequencing, rate, mru, lac),
+        );
+        let (ra, rc) = (a.w.reader(), c.w.reader());
+        let mut pa = Pipeline::new(&ra, 0, env).unwrap();
+        let mut pc = Pipeline::new(&rc, 0, env).unwrap();
+        pa.set_time(1 << 30);
+        pc.set_time(1 << 30);
+        split_runs(
+            (&a, &mut pa, Pipeline::downstream_with),
+            (&c, &mut pc, split_down),
+            &frame,
+            s,
+            l,
+            key,
+        )?;
     }
 }
 
@@ -1366,6 +1465,16 @@ fn the_common_packets_take_the_express_lanes() {
     lab.w.update(lab.ids[1], &sequenced).unwrap();
     let r = lab.w.reader();
     let mut p = Pipeline::new(&r, 0, env()).unwrap();
+    // The first packet through each next hop takes the general path,
+    // which reads the hop into the worker's cache; the lanes read the
+    // cache alone.
+    let w = lab.w.worker(0).unwrap();
+    let (mut b, s, l) = from_lac(1, &ipv4(sub(1), HOST, 64, 84), LAC);
+    assert!(matches!(p.upstream(&mut b, s, l), Out::Core(..)));
+    let (mut b, s, l) = from_core(&ipv4(HOST, sub(1), 64, 84));
+    assert!(matches!(p.downstream(&mut b, s, l), Out::Access(..)));
+    p.flush();
+    assert_eq!(w.get(Counter::Express), 0);
     let mut express = 0;
     for n in [1, 2] {
         for vlan in [None, Some(7)] {
@@ -1378,7 +1487,6 @@ fn the_common_packets_take_the_express_lanes() {
         express += 1;
     }
     p.flush();
-    let w = lab.w.worker(0).unwrap();
     assert_eq!(w.get(Counter::Express), express);
     // Subscriber to subscriber: the general path (a hairpin).
     let (mut b, s, l) = from_lac(1, &ipv4(sub(1), sub(2), 64, 84), LAC);

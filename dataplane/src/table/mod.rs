@@ -925,7 +925,7 @@ impl std::ops::Deref for Found {
 const HOP_CACHE_ENTRIES: usize = 4;
 
 /// A worker's copies of the next hops' MACs it used last
-/// ([`Reader::macs_cached`], [`Reader::write_macs_cached`]), each with
+/// ([`Reader::macs_cached`], [`HopCache::macs`]), each with
 /// the record's sequence word and the value it had when read.
 #[derive(Debug, Clone, Copy)]
 pub struct HopCache<'r> {
@@ -943,6 +943,22 @@ struct HopEntry<'r> {
     /// fields, the copy out of a returned `FwdHop` spanned two stores,
     /// which store-to-load forwarding cannot serve).
     macs: [u8; 12],
+}
+
+impl HopCache<'_> {
+    /// Next hop `i`'s MACs as the Ethernet header's first 12 octets, if
+    /// this cache holds them and no write has happened to the record
+    /// since they were read: what the express lanes copy into each frame
+    /// straight from here. `None` (not held, or stale): the lanes leave
+    /// the frame to the general path, whose [`Reader::macs_cached`] reads
+    /// the record and keeps it for the next. Never older MACs than a
+    /// write the worker could have seen.
+    #[inline(always)]
+    pub fn macs(&self, i: u32) -> Option<&[u8; 12]> {
+        let e = &self.entries[i as usize % HOP_CACHE_ENTRIES];
+        (e.index == i && e.seq.is_some_and(|w| w.load(Ordering::Acquire) == e.at))
+            .then_some(&e.macs)
+    }
 }
 
 impl Default for HopCache<'_> {
@@ -1235,35 +1251,15 @@ impl Reader {
     /// [`Reader::macs`] through a worker's `cache`: the MACs kept from an
     /// earlier read while the record's sequence word says no write has
     /// happened since (a load and three compares a packet, where the read
-    /// and the shuffle out of the record were some forty instructions).
-    /// A write by lnsd is seen by the next packet, as without the cache.
+    /// and the shuffle out of the record were some forty instructions),
+    /// else read from the record and kept. A write by lnsd is seen by the
+    /// next packet, as without the cache.
     #[inline(always)]
     pub fn macs_cached<'r>(&'r self, i: u32, cache: &mut HopCache<'r>) -> Option<FwdHop> {
-        let mut m = [0; 12];
-        self.write_macs_cached(i, cache, &mut m)
-            .then(|| FwdHop::from_header(&m))
-    }
-
-    /// [`Reader::macs_cached`] written into `eth`, the first 12 octets
-    /// of a frame's Ethernet header (destination, then source), as the
-    /// express lanes take them; `false` (nothing written) if the next hop
-    /// is not resolved.
-    #[inline(always)]
-    pub fn write_macs_cached<'r>(
-        &'r self,
-        i: u32,
-        cache: &mut HopCache<'r>,
-        eth: &mut [u8; 12],
-    ) -> bool {
-        let e = &cache.entries[i as usize % HOP_CACHE_ENTRIES];
-        if e.index == i
-            && let Some(w) = e.seq
-            && w.load(Ordering::Acquire) == e.at
-        {
-            *eth = e.macs;
-            return true;
+        match cache.macs(i) {
+            Some(m) => Some(FwdHop::from_header(m)),
+            None => self.macs_refill(i, cache).map(|m| FwdHop::from_header(&m)),
         }
-        self.macs_refill(i, cache).map(|m| *eth = m).is_some()
     }
 
     #[inline(never)]
@@ -2303,14 +2299,16 @@ mod tests {
             src_mac: h.src_mac,
         };
         let macs = |d: u8| macs_of(&hop(d));
-        // What the express lanes write into a frame's header, through
-        // the same cache: the same MACs, destination first.
+        // What the express lanes copy into a frame's header, from the
+        // cache alone: the same MACs, destination first, or nothing
+        // (the general path's read above then fills the cache).
         type Macs = Option<([u8; 6], [u8; 6])>;
         fn written<'r>(r: &'r Reader, i: u32, cache: &mut HopCache<'r>) -> Macs {
-            let mut eth = [0xee; 12];
-            let ok = r.write_macs_cached(i, cache, &mut eth);
-            assert!(ok || eth == [0xee; 12], "a miss wrote into the frame");
-            ok.then(|| (eth[..6].try_into().unwrap(), eth[6..].try_into().unwrap()))
+            if cache.macs(i).is_none() {
+                r.macs_cached(i, cache)?;
+            }
+            let eth = cache.macs(i).expect("held once read");
+            Some((eth[..6].try_into().unwrap(), eth[6..].try_into().unwrap()))
         }
         let header = |h: FwdHop| Some((h.dst_mac, h.src_mac));
         // Not resolved yet: nothing, and nothing kept.
@@ -2322,6 +2320,8 @@ mod tests {
         // A move seen by the very next read, through the cache.
         assert_eq!(written(&r, 6, &mut cache), header(macs(2)));
         w.set_nexthop(6, &hop(3)).unwrap();
+        // The lanes' read from the cache alone never serves the old ones.
+        assert_eq!(cache.macs(6), None);
         assert_eq!(written(&r, 6, &mut cache), header(macs(3)));
         assert_eq!(r.macs_cached(6, &mut cache), Some(macs(3)));
         // Another next hop in the same entry (10 % 4 == 6 % 4) evicts it,

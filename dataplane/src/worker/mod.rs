@@ -229,7 +229,132 @@ fn work_batch(
     if rx == Rx::HandedOver {
         p.local.add(Counter::HandoffReceived, descs.len() as u64);
     }
-    for ((d, m), key) in descs.iter().zip(mine).zip(keys) {
+    match (from, rx) {
+        (From::Both, Rx::Own) => either_frames(s, p, tx, descs, &mine),
+        (From::Core, _) => lanes::<false>(s, p, tx, descs, &mine, &keys, rx),
+        // Passed only when its key was an L2TP session's.
+        (From::Access | From::Both, _) => lanes::<true>(s, p, tx, descs, &mine, &keys, rx),
+    }
+    send_core(s, p, tx);
+    send_access(s, p, tx);
+}
+
+/// A frame's descriptor for a TX ring: `len` bytes at `start` in the
+/// chunk at `base`.
+fn tx_desc(base: u64, start: usize, len: usize) -> XdpDesc {
+    XdpDesc {
+        addr: base + start as u64,
+        len: len as u32,
+        options: 0,
+    }
+}
+
+/// A batch's frames from one side (`UP`: the access side) through the
+/// pipeline: the express lane in a loop with no call in it, each frame it
+/// declines (and any answer but a frame out or a drop) worked outside
+/// that loop, which then goes on from the next frame. A call in the loop
+/// that runs the lane, even one never taken, cost every packet spills
+/// (`Pipeline::upstream_express_with`); so the loop only writes TX
+/// descriptors, for which there is room for every frame it has left
+/// before it starts, and keeps the frames the lanes dropped to release
+/// after it. Frames go out in the order they came, whichever way each is
+/// worked.
+#[inline(never)]
+fn lanes<const UP: bool>(
+    s: &mut Sockets,
+    p: &mut Pipeline<'_>,
+    tx: &mut Tx,
+    descs: &[XdpDesc],
+    mine: &[bool; BATCH],
+    keys: &[Option<Key>; BATCH],
+    rx: Rx,
+) {
+    let n = descs.len().min(BATCH);
+    let mut dropped = [0u64; BATCH];
+    let mut nd = 0;
+    let mut i = 0;
+    while i < n {
+        if tx.nc + (n - i) > tx.core.len() {
+            send_core(s, p, tx);
+        }
+        if tx.na + (n - i) > tx.access.len() {
+            send_access(s, p, tx);
+        }
+        // The frame the loop stops at, and the lane's answer for it if it
+        // gave one the loop does not take (`None`: it declined).
+        let mut stop = None;
+        while i < n {
+            let d = descs[i];
+            let Some((chunk, off)) = s.umem.chunk(d.addr).filter(|_| mine[i]) else {
+                i += 1;
+                continue;
+            };
+            if UP && rx == Rx::Own {
+                p.local.add(Counter::RxAccess, 1);
+            }
+            let len = d.len as usize;
+            let out = if UP {
+                p.upstream_express_with(chunk, off, len, keys[i])
+            } else {
+                p.downstream_express_with(chunk, off, len, keys[i])
+            };
+            let base = d.addr - off as u64;
+            match out {
+                Some(Out::Core(st, len)) => {
+                    tx.core[tx.nc] = tx_desc(base, st, len);
+                    tx.nc += 1;
+                }
+                Some(Out::Access(st, len)) => {
+                    tx.access[tx.na] = tx_desc(base, st, len);
+                    tx.na += 1;
+                }
+                Some(Out::Drop(_)) => {
+                    dropped[nd] = d.addr;
+                    nd += 1;
+                }
+                other => {
+                    stop = Some(other);
+                    break;
+                }
+            }
+            i += 1;
+        }
+        let Some(answer) = stop else {
+            break;
+        };
+        let d = descs[i];
+        i += 1;
+        let Some((chunk, off)) = s.umem.chunk(d.addr) else {
+            continue;
+        };
+        let out = match answer {
+            Some(out) => out,
+            None if UP => p.upstream_declined(chunk, off, d.len as usize),
+            None => p.downstream_general(chunk, off, d.len as usize),
+        };
+        let base = d.addr - off as u64;
+        match out {
+            Out::Core(st, len) => push_core(s, p, tx, tx_desc(base, st, len)),
+            Out::Access(st, len) => push_access(s, p, tx, tx_desc(base, st, len)),
+            Out::Fragments(k) => fragments(s, p, tx, d.addr, k),
+            Out::Drop(_) => s.umem.release(d.addr),
+        }
+    }
+    for &a in &dropped[..nd] {
+        s.umem.release(a);
+    }
+}
+
+/// A batch from one interface for both sides, a frame at a time through
+/// [`Pipeline::either`] (its express lanes are not split out).
+fn either_frames(
+    s: &mut Sockets,
+    p: &mut Pipeline<'_>,
+    tx: &mut Tx,
+    descs: &[XdpDesc],
+    mine: &[bool; BATCH],
+) {
+    for (d, m) in descs.iter().zip(mine) {
         if !m {
             continue;
         }
@@ -237,30 +362,13 @@ fn work_batch(
             continue;
         };
         let base = d.addr - off as u64;
-        let len = d.len as usize;
-        let out = match (from, rx) {
-            // Passed only when its key was an L2TP session's.
-            (From::Access | From::Both, Rx::HandedOver) => {
-                p.upstream_counted_with(chunk, off, len, key)
-            }
-            (From::Access, Rx::Own) => p.upstream_with(chunk, off, len, key),
-            (From::Core, _) => p.downstream_with(chunk, off, len, key),
-            (From::Both, Rx::Own) => p.either(chunk, off, len),
-        };
-        let desc = |st: usize, len: usize| XdpDesc {
-            addr: base + st as u64,
-            len: len as u32,
-            options: 0,
-        };
-        match out {
-            Out::Core(st, len) => push_core(s, p, tx, desc(st, len)),
-            Out::Access(st, len) => push_access(s, p, tx, desc(st, len)),
+        match p.either(chunk, off, d.len as usize) {
+            Out::Core(st, len) => push_core(s, p, tx, tx_desc(base, st, len)),
+            Out::Access(st, len) => push_access(s, p, tx, tx_desc(base, st, len)),
             Out::Fragments(k) => fragments(s, p, tx, d.addr, k),
             Out::Drop(_) => s.umem.release(d.addr),
         }
     }
-    send_core(s, p, tx);
-    send_access(s, p, tx);
 }
 
 /// Queues a frame for the core side, sending the queue first if full.
@@ -316,14 +424,9 @@ fn fragments(s: &mut Sockets, p: &mut Pipeline<'_>, tx: &mut Tx, addr: u64, n: u
         s.umem.release(addr);
         return;
     }
-    let desc = |base: u64, st: usize, len: usize| XdpDesc {
-        addr: base + st as u64,
-        len: len as u32,
-        options: 0,
-    };
     let base = s.umem.base(addr);
     match s.umem.chunk(addr).map(|(c, _)| p.first_fragment(c)) {
-        Some(Out::Access(st, len)) => push_access(s, p, tx, desc(base, st, len)),
+        Some(Out::Access(st, len)) => push_access(s, p, tx, tx_desc(base, st, len)),
         // Counted by the pipeline; the rest would be useless without it.
         _ => {
             s.umem.release(addr);
@@ -343,7 +446,7 @@ fn fragments(s: &mut Sockets, p: &mut Pipeline<'_>, tx: &mut Tx, addr: u64, n: u
             return;
         };
         match p.next_fragment(i, src, dst) {
-            Out::Access(st, len) => push_access(s, p, tx, desc(f, st, len)),
+            Out::Access(st, len) => push_access(s, p, tx, tx_desc(f, st, len)),
             _ => s.umem.release(f),
         }
     }

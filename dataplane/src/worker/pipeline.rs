@@ -427,6 +427,48 @@ impl<'a> Pipeline<'a> {
         self.upstream_general(buf, start, len)
     }
 
+    /// The express lane alone, for a batch loop that keeps every call out
+    /// of the loop it runs the lane in (see [`Pipeline::upstream_declined`]):
+    /// `Some` where the lane takes the frame, counted as express (not as
+    /// received: the loop counts its batch's frames once, or, for frames
+    /// handed over, their receiver did); `None`, nothing written or
+    /// counted, for any frame it does not take, which then goes to
+    /// [`Pipeline::upstream_declined`]. The two together do what
+    /// [`Pipeline::upstream_counted_with`] does (`split_runs` in the
+    /// express lanes' proptests, `tests/pipeline.rs`).
+    ///
+    /// Why split: a call in the loop that runs the lane, even one never
+    /// taken, makes the compiler keep the loop's values where the call
+    /// cannot clobber them, and the lane paid for it in spills, some 1-2
+    /// ns a packet hot each way (`bench/results/2026-12-05-calls-out-of-the-loop.md`).
+    #[inline(always)]
+    pub fn upstream_express_with(
+        &mut self,
+        buf: &mut [u8],
+        start: usize,
+        len: usize,
+        key: Option<Key>,
+    ) -> Option<Out> {
+        if self.env.bare {
+            return None;
+        }
+        let out = self.upstream_express(buf, start, len, key)?;
+        self.local.add(Counter::Express, 1);
+        Some(out)
+    }
+
+    /// A frame [`Pipeline::upstream_express_with`] declined, already
+    /// counted as received: what [`Pipeline::upstream_counted_with`]
+    /// does with it. Out of line, for the batch loop to call from outside
+    /// the loop it runs the lane in.
+    #[inline(never)]
+    pub fn upstream_declined(&mut self, buf: &mut [u8], start: usize, len: usize) -> Out {
+        if self.env.bare {
+            return Out::Core(start, len);
+        }
+        self.upstream_general(buf, start, len)
+    }
+
     /// The upstream express lane: the packet nearly every frame from a
     /// LAC carries, an IPv4 packet of a terminated session to the
     /// Internet, taken with only the work it needs (issue 18: a hot packet
@@ -437,7 +479,8 @@ impl<'a> Pipeline<'a> {
     /// any packet it does not take all the way: not the common shape, no
     /// such session, a switched one, another sender, a spoofed source, a
     /// TTL that expires, a destination that is the gateway or might be a
-    /// subscriber (hairpin), no next hop. The general path then takes it
+    /// subscriber (hairpin), a next hop not in the worker's cache (the
+    /// general path reads it in for the next). The general path then takes it
     /// from the start and names its drop. Where the lane answers, the
     /// general path answers the same, frame, counters and all
     /// (`the_express_lane_does_what_the_general_path_does`).
@@ -465,17 +508,13 @@ impl<'a> Pipeline<'a> {
         {
             return None;
         }
-        let mut macs = [0u8; 12];
-        if !self
-            .table
-            .write_macs_cached(CORE_V4, &mut self.hops, &mut macs)
-        {
-            return None;
-        }
+        // From the cache alone: a miss is the general path's to read
+        // (a call here would cost every packet, see `upstream_express_with`).
+        let macs = self.hops.macs(CORE_V4)?;
         // Decided: what `to_core` and the policing do, in their order.
         decrement_ttl(&mut buf[inner..inner + 20]);
         let e = &mut buf[eth..inner];
-        e[..12].copy_from_slice(&macs);
+        e[..12].copy_from_slice(macs);
         e[12..14].copy_from_slice(&[0x08, 0x00]);
         let generation = f.generation();
         let bytes = u32::try_from(x.inner_len).unwrap_or(u32::MAX);
@@ -775,10 +814,33 @@ impl<'a> Pipeline<'a> {
         self.downstream_general(buf, start, len)
     }
 
+    /// [`Pipeline::upstream_express_with`] downstream: `Some` where the
+    /// lane takes the frame, counted as received and as express; `None`,
+    /// nothing written or counted, for [`Pipeline::downstream_general`],
+    /// which counts it received. The two together do what
+    /// [`Pipeline::downstream_with`] does.
+    #[inline(always)]
+    pub fn downstream_express_with(
+        &mut self,
+        buf: &mut [u8],
+        start: usize,
+        len: usize,
+        key: Option<Key>,
+    ) -> Option<Out> {
+        if self.env.bare {
+            return None;
+        }
+        let out = self.downstream_express(buf, start, len, key)?;
+        self.local.add(Counter::RxCore, 1);
+        self.local.add(Counter::Express, 1);
+        Some(out)
+    }
+
     /// The downstream express lane: an IPv4 packet from the core to a
     /// subscriber whose session's template is of the shape lnsd builds
     /// over IPv4 (`node::encap::ExpressTemplate`), that fits the session's limit,
-    /// has a TTL to spend and whose LAC's next hop is resolved. As the
+    /// has a TTL to spend and whose LAC's next hop is in the worker's cache
+    /// (the general path reads it in on a miss). As the
     /// upstream lane: it decides before it writes, and `None` (nothing
     /// written, nothing counted) hands the frame to the general path
     /// (`the_downstream_express_lane_does_what_the_general_path_does`).
@@ -810,13 +872,8 @@ impl<'a> Pipeline<'a> {
         if total > limit_over(f.mru(), self.env.access_mtu, t.len() - 14) || !t.takes(total) {
             return None;
         }
-        let mut macs = [0u8; 12];
-        if !self
-            .table
-            .write_macs_cached(f.lac_nexthop(), &mut self.hops, &mut macs)
-        {
-            return None;
-        }
+        // From the cache alone, as upstream.
+        let macs = *self.hops.macs(f.lac_nexthop())?;
         // Decided: what `spend_hop`, the policing and `encap_raw` do, in
         // their order.
         decrement_ttl(&mut buf[ip..ip + 20]);
