@@ -388,17 +388,15 @@ impl SlotView {
 
     #[inline(always)]
     fn u16_at(&self, i: usize) -> u16 {
-        u16::from_le_bytes([self.bytes()[i], self.bytes()[i + 1]])
+        // One load, not two and a shuffle (as an array of its octets).
+        let b: [u8; 2] = self.bytes()[i..i + 2].try_into().unwrap_or_default();
+        u16::from_le_bytes(b)
     }
 
     #[inline(always)]
     fn u32_at(&self, i: usize) -> u32 {
-        u32::from_le_bytes([
-            self.bytes()[i],
-            self.bytes()[i + 1],
-            self.bytes()[i + 2],
-            self.bytes()[i + 3],
-        ])
+        let b: [u8; 4] = self.bytes()[i..i + 4].try_into().unwrap_or_default();
+        u32::from_le_bytes(b)
     }
 
     #[inline(always)]

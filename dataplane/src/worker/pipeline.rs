@@ -1205,7 +1205,10 @@ fn carries_ipv4(frame: &[u8], after_ids: usize, flags: u8) -> bool {
     let Some(p) = frame.get(ppp..ppp + 4) else {
         return false;
     };
-    flags & 0x02 == 0 && ipv4_ppp_header([p[0], p[1], p[2], p[3]]).is_some()
+    // FF 03 00 21, what nearly every LAC sends, on one compare; the
+    // compressed forms through the general reader.
+    let w = [p[0], p[1], p[2], p[3]];
+    flags & 0x02 == 0 && (w == [0xff, 0x03, 0x00, 0x21] || ipv4_ppp_header(w).is_some())
 }
 
 fn inner_dst_v4(buf: &[u8], at: usize) -> Option<IpAddr> {
