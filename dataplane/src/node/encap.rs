@@ -522,19 +522,47 @@ pub const STORED_BYTES: usize = TEMPLATE_BYTES - 12;
 /// A stored IPv4 template of the shape lnsd builds for a LAC reached over
 /// IPv4 (Ethernet with or without one 802.1Q tag, IPv4, UDP, the L2TP data
 /// header with or without Ns and Nr, FF 03 and the protocol), for the
-/// downstream express lane (`worker::pipeline`): its offsets checked
-/// against that shape once, so writing a frame is two fixed-size copies
-/// and four patches. Any other template (IPv6, or a damaged slot's) is
+/// downstream express lane (`worker::pipeline`): its offsets matched
+/// against the four shapes' (one compare each), so writing a frame is
+/// two fixed-size copies and four patches at that shape's fixed offsets. Any other template (IPv6, or a damaged slot's) is
 /// `None`, left to [`TemplateRef`]. Where it is `Some`, [`encap`] with
 /// [`TemplateRef::stored`] writes the same frame
 /// (`the_express_template_writes_what_encap_writes`).
 #[derive(Debug, Clone, Copy)]
 pub struct ExpressTemplate<'a> {
     bytes: &'a [u8; STORED_BYTES],
-    len: usize,
-    ip: usize,
-    ns: usize,
+    shape: Shape,
     ip_sum: u16,
+}
+
+/// The four IPv4 shapes: Ethernet untagged or with one tag, the L2TP
+/// header without or with Ns and Nr. Each fixes every offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Plain,
+    Sequenced,
+    Tagged,
+    TaggedSequenced,
+}
+
+impl Shape {
+    /// The shape's offsets as a stored template keeps them: its length,
+    /// the IPv4 header's offset, UDP's, Ns's (0: none), as the four
+    /// octets of a little-endian word, and the PPP protocol's offset.
+    const fn stored(self) -> (u32, u8) {
+        let (ip, seq) = match self {
+            Shape::Plain => (14u32, false),
+            Shape::Sequenced => (14, true),
+            Shape::Tagged => (18, false),
+            Shape::TaggedSequenced => (18, true),
+        };
+        let udp = ip + 20;
+        let l2tp = udp + 8;
+        let ns = if seq { l2tp + 6 } else { 0 };
+        let ppp = l2tp + if seq { 10 } else { 6 };
+        let len = ppp + 4;
+        (len | ip << 8 | udp << 16 | ns << 24, (ppp + 2) as u8)
+    }
 }
 
 impl<'a> ExpressTemplate<'a> {
@@ -542,26 +570,21 @@ impl<'a> ExpressTemplate<'a> {
     #[inline(always)]
     pub fn stored(b: &'a [u8; STORED_BYTES]) -> Option<ExpressTemplate<'a>> {
         let m = MAX_TEMPLATE - 12;
-        let (len, ip, udp, ns, ppp_proto) = (
-            usize::from(b[m]),
-            usize::from(b[m + 1]),
-            usize::from(b[m + 2]),
-            usize::from(b[m + 3]),
-            usize::from(b[m + 4]),
-        );
-        // The IPv6 flag sets the offset's top bit: no IPv4 shape has it.
-        let l2tp = udp + 8;
-        let ppp = l2tp + if ns == 0 { 6 } else { 10 };
-        let shape = (ip == 14 || ip == 18)
-            && udp == ip + 20
-            && (ns == 0 || ns == l2tp + 6)
-            && ppp_proto == ppp + 2
-            && len == ppp_proto + 2;
-        shape.then_some(ExpressTemplate {
+        // The four offsets as one word against each shape's: a compare
+        // each, not a check of each offset. (The IPv6 flag sets the
+        // offset's top bit: no IPv4 shape has it.)
+        let offsets = u32::from_le_bytes([b[m], b[m + 1], b[m + 2], b[m + 3]]);
+        let shape = [
+            Shape::Plain,
+            Shape::Sequenced,
+            Shape::Tagged,
+            Shape::TaggedSequenced,
+        ]
+        .into_iter()
+        .find(|s| s.stored() == (offsets, b[m + 4]))?;
+        Some(ExpressTemplate {
             bytes: b,
-            len,
-            ip,
-            ns,
+            shape,
             ip_sum: u16::from_le_bytes([b[m + 5], b[m + 6]]),
         })
     }
@@ -569,7 +592,7 @@ impl<'a> ExpressTemplate<'a> {
     /// Bytes it puts in front of a packet.
     #[inline(always)]
     pub fn len(&self) -> usize {
-        self.len
+        (self.shape.stored().0 & 0xff) as usize
     }
 
     /// Never empty; here for clippy's `len_without_is_empty`.
@@ -580,42 +603,61 @@ impl<'a> ExpressTemplate<'a> {
     /// Whether Ns must be supplied ([`ExpressTemplate::patch_ns`]).
     #[inline(always)]
     pub fn sequencing(&self) -> bool {
-        self.ns != 0
+        matches!(self.shape, Shape::Sequenced | Shape::TaggedSequenced)
     }
 
     /// Whether an IPv4 packet of `len` octets fits the outer IPv4 Total
     /// Length behind this template.
     #[inline(always)]
     pub fn takes(&self, len: usize) -> bool {
-        self.len - self.ip + len <= usize::from(u16::MAX)
+        let (offsets, _) = self.shape.stored();
+        let (hl, ip) = ((offsets & 0xff) as usize, (offsets >> 8 & 0xff) as usize);
+        hl - ip + len <= usize::from(u16::MAX)
     }
 
     /// Writes the template in front of the IPv4 packet that fills the
     /// rest of `frame` (`frame.len()` is `len()` plus the packet's,
     /// which [`ExpressTemplate::takes`]), but for the Ethernet addresses:
-    /// as [`encap`] does with the slot's [`TemplateRef`].
+    /// as [`encap`] does with the slot's [`TemplateRef`]. Each shape at
+    /// its fixed offsets (one bounds check for the frame).
     #[inline(always)]
     pub fn write(&self, frame: &mut [u8]) {
-        let (hl, ip) = (self.len, self.ip);
-        let n = hl - 12;
+        match self.shape {
+            Shape::Plain => self.write_at::<14, 52>(frame),
+            Shape::Sequenced => self.write_at::<14, 56>(frame),
+            Shape::Tagged => self.write_at::<18, 56>(frame),
+            Shape::TaggedSequenced => self.write_at::<18, 60>(frame),
+        }
+    }
+
+    /// [`ExpressTemplate::write`] for a template whose IPv4 header is at
+    /// `IP` and which is `HL` octets long.
+    #[inline(always)]
+    fn write_at<const IP: usize, const HL: usize>(&self, frame: &mut [u8]) {
+        const { assert!(HL >= IP + 28 && HL >= 44 && HL - 12 <= STORED_BYTES) };
+        let total = frame.len();
+        let Some(head) = frame.first_chunk_mut::<HL>() else {
+            return;
+        };
+        let ip_len = (total - IP) as u16;
         // 40 to 48 octets: two 32-octet copies that overlap.
-        let head = &mut frame[12..hl];
-        head[..32].copy_from_slice(&self.bytes[..32]);
-        head[n - 32..].copy_from_slice(&self.bytes[n - 32..n]);
-        let ip_len = (frame.len() - ip) as u16;
-        frame[ip + 2..ip + 4].copy_from_slice(&ip_len.to_be_bytes());
+        let n = HL - 12;
+        head[12..44].copy_from_slice(&self.bytes[..32]);
+        head[HL - 32..].copy_from_slice(&self.bytes[n - 32..n]);
+        head[IP + 2..IP + 4].copy_from_slice(&ip_len.to_be_bytes());
         let sum = checksum::fold(u32::from(self.ip_sum) + u32::from(ip_len));
-        frame[ip + 10..ip + 12].copy_from_slice(&(!sum).to_be_bytes());
-        frame[ip + 24..ip + 26].copy_from_slice(&(ip_len - 20).to_be_bytes());
+        head[IP + 10..IP + 12].copy_from_slice(&(!sum).to_be_bytes());
+        head[IP + 24..IP + 26].copy_from_slice(&ip_len.wrapping_sub(20).to_be_bytes());
         // Ns and Nr are the template's zeroes until `patch_ns`.
-        frame[hl - 2..hl].copy_from_slice(&[0x00, 0x21]);
+        head[HL - 2..].copy_from_slice(&[0x00, 0x21]);
     }
 
     /// Writes `ns` into a frame it wrote (a template that sequences).
     #[inline(always)]
     pub fn patch_ns(&self, frame: &mut [u8], ns: u16) {
-        if self.ns != 0 {
-            frame[self.ns..self.ns + 2].copy_from_slice(&ns.to_be_bytes());
+        let at = (self.shape.stored().0 >> 24) as usize;
+        if at != 0 {
+            frame[at..at + 2].copy_from_slice(&ns.to_be_bytes());
         }
     }
 }
