@@ -23,8 +23,9 @@ mod lab_table;
 
 use lab_table::{lab_table, sub};
 use lns_dataplane::loader::abi::Verdict;
+use lns_dataplane::node::drop::Drop;
 use lns_dataplane::table::counters::Counter;
-use lns_dataplane::table::{Egress, Leg, NextHop};
+use lns_dataplane::table::{Egress, Leg, NextHop, Rate, Rates, Session};
 use lns_dataplane::wire::checksum;
 use process::{AccessLab, Proc, root_or_skip};
 use std::io::Write;
@@ -249,6 +250,50 @@ fn pings_through_the_data_plane_and_survive_a_restart() {
         "{}",
         dp.log()
     );
+}
+
+/// A session over its rate: the worker's express lane drops its packets
+/// by name, and each dropped frame goes back to the free list: more of
+/// them are dropped than the UMEM has frames (8,192), and the other
+/// sessions' pings still come back.
+#[test]
+fn frames_dropped_over_a_rate_go_back_to_the_free_list() {
+    if !root_or_skip() {
+        return;
+    }
+    const N: u16 = 4;
+    const FLOOD: u16 = 12_000;
+    let t = AccessLab::new("rl");
+    let table = std::path::PathBuf::from(format!("/dev/shm/xlns-test-rl-{}", std::process::id()));
+    let (mut w, ids) = lab_table(&t, &table, N, 1024);
+    // 8 kbit/s with a 150-octet bucket: the first echo passes, the rest
+    // of the flood is over the rate.
+    let over = Session {
+        rates: Rates {
+            up: Some(Rate {
+                kbps: 8,
+                burst: 150,
+            }),
+            down: None,
+        },
+        ..w.session(ids[0]).unwrap()
+    };
+    w.update(ids[0], &over).unwrap();
+    let dp = start_dataplane(&t, &table);
+    let flood: Vec<Vec<u8>> = (0..FLOOD).map(|k| l2tp_data(1, &echo(1, k))).collect();
+    lac_exchange(&t, &flood, 0.5);
+    std::thread::sleep(Duration::from_millis(200));
+    let b = w.worker(0).unwrap();
+    let limited = b.drops(Drop::RateLimited);
+    assert!(
+        limited > 8192,
+        "{limited} dropped over the rate\n{}",
+        dp.log()
+    );
+    assert_eq!(w.counters(ids[0]).up_rate_limited, limited);
+    let pings: Vec<Vec<u8>> = (2..=N).map(|n| l2tp_data(n, &echo(n, 1))).collect();
+    let got = lac_exchange(&t, &pings, 1.0);
+    assert_eq!(replies(&got), (2..=N).collect::<Vec<_>>(), "{}", dp.log());
 }
 
 /// Busy polling (`--polling busy`): the sockets get the kernel's

@@ -46,6 +46,10 @@ struct Tx {
     nc: usize,
     access: [XdpDesc; BATCH],
     na: usize,
+    /// Frames the express lanes dropped, released once their loop is
+    /// done (see [`lanes`]); empty between batches.
+    dropped: [u64; BATCH],
+    nd: usize,
 }
 
 /// Runs until `stop` is set. `worker` numbers the counter block. With
@@ -69,6 +73,8 @@ pub fn run(
         nc: 0,
         access: [XdpDesc::default(); BATCH],
         na: 0,
+        dropped: [0; BATCH],
+        nd: 0,
     };
     // The sockets, and room for a doorbell.
     let fds = [
@@ -256,8 +262,8 @@ fn tx_desc(base: u64, start: usize, len: usize) -> XdpDesc {
 /// that runs the lane, even one never taken, cost every packet spills
 /// (`Pipeline::upstream_express_with`); so the loop only writes TX
 /// descriptors, for which there is room for every frame it has left
-/// before it starts, and keeps the frames the lanes dropped to release
-/// after it. Frames go out in the order they came, whichever way each is
+/// before it starts, and keeps the frames the lanes dropped (at most one
+/// a frame, so never more than a batch) to release after it. Frames go out in the order they came, whichever way each is
 /// worked.
 #[inline(never)]
 fn lanes<const UP: bool>(
@@ -270,8 +276,6 @@ fn lanes<const UP: bool>(
     rx: Rx,
 ) {
     let n = descs.len().min(BATCH);
-    let mut dropped = [0u64; BATCH];
-    let mut nd = 0;
     let mut i = 0;
     while i < n {
         if tx.nc + (n - i) > tx.core.len() {
@@ -309,8 +313,8 @@ fn lanes<const UP: bool>(
                     tx.na += 1;
                 }
                 Some(Out::Drop(_)) => {
-                    dropped[nd] = d.addr;
-                    nd += 1;
+                    tx.dropped[tx.nd] = d.addr;
+                    tx.nd += 1;
                 }
                 other => {
                     stop = Some(other);
@@ -340,9 +344,10 @@ fn lanes<const UP: bool>(
             Out::Drop(_) => s.umem.release(d.addr),
         }
     }
-    for &a in &dropped[..nd] {
+    for &a in &tx.dropped[..tx.nd] {
         s.umem.release(a);
     }
+    tx.nd = 0;
 }
 
 /// A batch from one interface for both sides, a frame at a time through
