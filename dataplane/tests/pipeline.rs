@@ -1140,17 +1140,28 @@ fn split_down<'p>(p: &mut Pipeline<'p>, b: &mut [u8], s: usize, l: usize, k: Opt
 }
 
 /// The twin tables' run of [`twin_runs`] for the split entry points
-/// (`split` on `pc`) against the per-frame one (`per_frame` on `pa`):
-/// the same answer and frame out each time, then every counter the
-/// same, `express_packets` too.
-fn split_runs<'x, 'y>(
-    (a, pa, per_frame): (&Lab, &mut Pipeline<'x>, Lane<'x>),
-    (c, pc, split): (&Lab, &mut Pipeline<'y>, Lane<'y>),
+/// (`split`) against the per-frame one (`per_frame`), each on a table
+/// `lab` makes: the same answer and frame out each time, then every
+/// counter the same, `express_packets` too.
+fn split_runs<F, G>(
+    lab: impl Fn() -> Lab,
+    env: Env,
+    (per_frame, split): (F, G),
     frame: &[u8],
     s: usize,
     l: usize,
     key: Option<Key>,
-) -> Result<(), proptest::test_runner::TestCaseError> {
+) -> Result<(), proptest::test_runner::TestCaseError>
+where
+    F: for<'p> Fn(&mut Pipeline<'p>, &mut [u8], usize, usize, Option<Key>) -> Out,
+    G: for<'p> Fn(&mut Pipeline<'p>, &mut [u8], usize, usize, Option<Key>) -> Out,
+{
+    let (a, c) = (lab(), lab());
+    let (ra, rc) = (a.w.reader(), c.w.reader());
+    let mut pa = Pipeline::new(&ra, 0, env).unwrap();
+    let mut pc = Pipeline::new(&rc, 0, env).unwrap();
+    pa.set_time(1 << 30);
+    pc.set_time(1 << 30);
     for _ in 0..3 {
         let (mut fa, mut fc) = (frame.to_vec(), frame.to_vec());
         let (mut ka, mut kc) = (key, key);
@@ -1158,8 +1169,8 @@ fn split_runs<'x, 'y>(
         pa.prefetch_slot(&mut ka);
         pc.prefetch_bucket(kc);
         pc.prefetch_slot(&mut kc);
-        let oa = per_frame(pa, &mut fa, s, l, ka);
-        let oc = split(pc, &mut fc, s, l, kc);
+        let oa = per_frame(&mut pa, &mut fa, s, l, ka);
+        let oc = split(&mut pc, &mut fc, s, l, kc);
         proptest::prop_assert_eq!(oa, oc);
         proptest::prop_assert!(fa == fc, "the frames differ");
     }
@@ -1306,18 +1317,13 @@ proptest::proptest! {
             key,
         )?;
         // The worker's split entry points do what the per-frame one does.
-        let (a, c) = (
-            express_lab(addressed, rate, core_hop),
-            express_lab(addressed, rate, core_hop),
-        );
-        let (ra, rc) = (a.w.reader(), c.w.reader());
-        let mut pa = Pipeline::new(&ra, 0, env).unwrap();
-        let mut pc = Pipeline::new(&rc, 0, env).unwrap();
-        pa.set_time(1 << 30);
-        pc.set_time(1 << 30);
         split_runs(
-            (&a, &mut pa, Pipeline::upstream_counted_with),
-            (&c, &mut pc, split_up),
+            || express_lab(addressed, rate, core_hop),
+            env,
+            (
+                |p: &mut Pipeline<'_>, b: &mut [u8], s, l, k| p.upstream_counted_with(b, s, l, k),
+                split_up,
+            ),
             &frame,
             s,
             l,
@@ -1426,18 +1432,13 @@ proptest::proptest! {
             l,
             key,
         )?;
-        let (a, c) = (
-            express_down_lab(vlan, sequencing, rate, mru, lac),
-            express_down_lab(vlan, sequencing, rate, mru, lac),
-        );
-        let (ra, rc) = (a.w.reader(), c.w.reader());
-        let mut pa = Pipeline::new(&ra, 0, env).unwrap();
-        let mut pc = Pipeline::new(&rc, 0, env).unwrap();
-        pa.set_time(1 << 30);
-        pc.set_time(1 << 30);
         split_runs(
-            (&a, &mut pa, Pipeline::downstream_with),
-            (&c, &mut pc, split_down),
+            || express_down_lab(vlan, sequencing, rate, mru, lac),
+            env,
+            (
+                |p: &mut Pipeline<'_>, b: &mut [u8], s, l, k| p.downstream_with(b, s, l, k),
+                split_down,
+            ),
             &frame,
             s,
             l,
