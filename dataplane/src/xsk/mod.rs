@@ -111,6 +111,7 @@ unsafe impl Sync for Region {}
 pub struct Umem {
     region: Arc<Region>,
     len: u64,
+    /// A power of two ([`Region::new`] refuses any other).
     frame_size: u64,
     free: Vec<u64>,
     /// This worker's home frames: addresses in `home.0..home.1` (its
@@ -138,6 +139,15 @@ impl std::fmt::Debug for Umem {
 
 impl Region {
     fn new(c: &XskConfig, frames: u64) -> Result<Region, XskError> {
+        // AF_XDP's aligned chunks are a power of two, 2048 bytes to a
+        // page; the workers find a frame's chunk by masking its address
+        // (a division a packet otherwise).
+        if !c.frame_size.is_power_of_two() || c.frame_size < 2048 {
+            return Err(XskError(format!(
+                "frame size {} is not a power of two of at least 2048 bytes",
+                c.frame_size
+            )));
+        }
         let bytes = frames as usize * c.frame_size as usize;
         let mut area = memmap2::MmapMut::map_anon(bytes)
             .map_err(|err| XskError(format!("allocating {bytes} bytes of UMEM: {err}")))?;
@@ -215,7 +225,7 @@ impl Umem {
     /// UMEM (a kernel bug; counted by the caller).
     #[inline]
     pub fn chunk(&mut self, addr: u64) -> Option<(&mut [u8], usize)> {
-        let base = addr - addr % self.frame_size;
+        let base = self.base(addr);
         let end = base.checked_add(self.frame_size)?;
         if end > self.len {
             return None;
@@ -229,7 +239,7 @@ impl Umem {
     /// if they are not all inside its chunk).
     #[inline]
     pub fn frame(&self, addr: u64, len: usize) -> Option<&[u8]> {
-        let base = addr - addr % self.frame_size;
+        let base = self.base(addr);
         let end = addr.checked_add(len as u64)?;
         if end > base.checked_add(self.frame_size)? || end > self.len {
             return None;
@@ -259,10 +269,11 @@ impl Umem {
         }
     }
 
-    /// The chunk's base address (for descriptors).
+    /// The chunk's base address (for descriptors): the address with its
+    /// offset in the chunk masked off (`frame_size` is a power of two).
     #[inline]
     pub fn base(&self, addr: u64) -> u64 {
-        addr - addr % self.frame_size
+        addr & !(self.frame_size - 1)
     }
 
     /// Takes a frame off the free list (traffic generators fill their own).
@@ -828,6 +839,25 @@ impl Doorbell {
             // A full counter (never, at one write per sleep) is EAGAIN,
             // and the owner is awake by then anyway.
             unsafe { libc::write(self.raw_fd(), (&raw const v).cast(), 8) };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_sizes_that_are_not_aligned_chunks_are_refused() {
+        for frame_size in [0, 1000, 1536, 3000, 6144] {
+            let c = XskConfig {
+                frame_size,
+                ..XskConfig::default()
+            };
+            let Err(e) = Region::new(&c, 16) else {
+                panic!("frame size {frame_size} taken");
+            };
+            assert!(e.0.contains("power of two"), "{e}");
         }
     }
 }
