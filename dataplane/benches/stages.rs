@@ -711,13 +711,11 @@ fn pipeline(
             return;
         }
         for (i, (buf, &len)) in b.work.iter_mut().zip(&b.lens).enumerate() {
-            {
-                if let Some(&k) = keys.get(i + bahead) {
-                    p.prefetch_bucket(k);
-                }
-                if let Some(k) = keys.get_mut(i + ahead) {
-                    p.prefetch_slot(k);
-                }
+            if let Some(&k) = keys.get(i + bahead) {
+                p.prefetch_bucket(k);
+            }
+            if let Some(k) = keys.get_mut(i + ahead) {
+                p.prefetch_slot(k);
             }
             // The key the passes took (none one at a time), as the
             // worker hands it to the packet's look-up.

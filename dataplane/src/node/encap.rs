@@ -524,8 +524,9 @@ pub const STORED_BYTES: usize = TEMPLATE_BYTES - 12;
 /// header with or without Ns and Nr, FF 03 and the protocol), for the
 /// downstream express lane (`worker::pipeline`): its offsets matched
 /// against the four shapes' (one compare each), so writing a frame is
-/// two fixed-size copies and four patches at that shape's fixed offsets. Any other template (IPv6, or a damaged slot's) is
-/// `None`, left to [`TemplateRef`]. Where it is `Some`, [`encap`] with
+/// two fixed-size copies and four patches at that shape's fixed
+/// offsets. Any other template (IPv6, or a damaged slot's) is `None`,
+/// left to [`TemplateRef`]. Where it is `Some`, [`encap`] with
 /// [`TemplateRef::stored`] writes the same frame
 /// (`the_express_template_writes_what_encap_writes`).
 #[derive(Debug, Clone, Copy)]
@@ -546,22 +547,48 @@ enum Shape {
 }
 
 impl Shape {
-    /// The shape's offsets as a stored template keeps them: its length,
-    /// the IPv4 header's offset, UDP's, Ns's (0: none), as the four
-    /// octets of a little-endian word, and the PPP protocol's offset.
+    /// The IPv4 header's offset.
+    const fn ip(self) -> usize {
+        match self {
+            Shape::Plain | Shape::Sequenced => 14,
+            Shape::Tagged | Shape::TaggedSequenced => 18,
+        }
+    }
+
+    /// Whether the L2TP header carries Ns and Nr.
+    const fn sequenced(self) -> bool {
+        matches!(self, Shape::Sequenced | Shape::TaggedSequenced)
+    }
+
+    /// The L2TP header's offset.
+    const fn l2tp(self) -> usize {
+        self.ip() + 20 + 8
+    }
+
+    /// Ns's offset (0: none).
+    const fn ns(self) -> usize {
+        if self.sequenced() { self.l2tp() + 6 } else { 0 }
+    }
+
+    /// The PPP protocol's offset.
+    const fn ppp_proto(self) -> usize {
+        self.l2tp() + if self.sequenced() { 10 } else { 6 } + 2
+    }
+
+    /// The template's length.
+    const fn len(self) -> usize {
+        self.ppp_proto() + 2
+    }
+
+    /// The offsets as a stored template keeps them: its length, the IPv4
+    /// header's offset, UDP's, Ns's, as the four octets of a
+    /// little-endian word, and the PPP protocol's offset.
     const fn stored(self) -> (u32, u8) {
-        let (ip, seq) = match self {
-            Shape::Plain => (14u32, false),
-            Shape::Sequenced => (14, true),
-            Shape::Tagged => (18, false),
-            Shape::TaggedSequenced => (18, true),
-        };
-        let udp = ip + 20;
-        let l2tp = udp + 8;
-        let ns = if seq { l2tp + 6 } else { 0 };
-        let ppp = l2tp + if seq { 10 } else { 6 };
-        let len = ppp + 4;
-        (len | ip << 8 | udp << 16 | ns << 24, (ppp + 2) as u8)
+        let (len, ip, udp, ns) = (self.len(), self.ip(), self.ip() + 20, self.ns());
+        (
+            (len | ip << 8 | udp << 16 | ns << 24) as u32,
+            self.ppp_proto() as u8,
+        )
     }
 }
 
@@ -592,7 +619,7 @@ impl<'a> ExpressTemplate<'a> {
     /// Bytes it puts in front of a packet.
     #[inline(always)]
     pub fn len(&self) -> usize {
-        (self.shape.stored().0 & 0xff) as usize
+        self.shape.len()
     }
 
     /// Never empty; here for clippy's `len_without_is_empty`.
@@ -603,16 +630,14 @@ impl<'a> ExpressTemplate<'a> {
     /// Whether Ns must be supplied ([`ExpressTemplate::patch_ns`]).
     #[inline(always)]
     pub fn sequencing(&self) -> bool {
-        matches!(self.shape, Shape::Sequenced | Shape::TaggedSequenced)
+        self.shape.sequenced()
     }
 
     /// Whether an IPv4 packet of `len` octets fits the outer IPv4 Total
     /// Length behind this template.
     #[inline(always)]
     pub fn takes(&self, len: usize) -> bool {
-        let (offsets, _) = self.shape.stored();
-        let (hl, ip) = ((offsets & 0xff) as usize, (offsets >> 8 & 0xff) as usize);
-        hl - ip + len <= usize::from(u16::MAX)
+        self.shape.len() - self.shape.ip() + len <= usize::from(u16::MAX)
     }
 
     /// Writes the template in front of the IPv4 packet that fills the
@@ -622,11 +647,15 @@ impl<'a> ExpressTemplate<'a> {
     /// its fixed offsets (one bounds check for the frame).
     #[inline(always)]
     pub fn write(&self, frame: &mut [u8]) {
+        const P: Shape = Shape::Plain;
+        const S: Shape = Shape::Sequenced;
+        const T: Shape = Shape::Tagged;
+        const TS: Shape = Shape::TaggedSequenced;
         match self.shape {
-            Shape::Plain => self.write_at::<14, 52>(frame),
-            Shape::Sequenced => self.write_at::<14, 56>(frame),
-            Shape::Tagged => self.write_at::<18, 56>(frame),
-            Shape::TaggedSequenced => self.write_at::<18, 60>(frame),
+            P => self.write_at::<{ P.ip() }, { P.len() }>(frame),
+            S => self.write_at::<{ S.ip() }, { S.len() }>(frame),
+            T => self.write_at::<{ T.ip() }, { T.len() }>(frame),
+            TS => self.write_at::<{ TS.ip() }, { TS.len() }>(frame),
         }
     }
 
@@ -655,7 +684,7 @@ impl<'a> ExpressTemplate<'a> {
     /// Writes `ns` into a frame it wrote (a template that sequences).
     #[inline(always)]
     pub fn patch_ns(&self, frame: &mut [u8], ns: u16) {
-        let at = (self.shape.stored().0 >> 24) as usize;
+        let at = self.shape.ns();
         if at != 0 {
             frame[at..at + 2].copy_from_slice(&ns.to_be_bytes());
         }

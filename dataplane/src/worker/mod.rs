@@ -263,8 +263,8 @@ fn tx_desc(base: u64, start: usize, len: usize) -> XdpDesc {
 /// (`Pipeline::upstream_express_with`); so the loop only writes TX
 /// descriptors, for which there is room for every frame it has left
 /// before it starts, and keeps the frames the lanes dropped (at most one
-/// a frame, so never more than a batch) to release after it. Frames go out in the order they came, whichever way each is
-/// worked.
+/// a frame, so never more than a batch) to release after it. Frames go
+/// out in the order they came, whichever way each is worked.
 #[inline(never)]
 fn lanes<const UP: bool>(
     s: &mut Sockets,
@@ -336,13 +336,7 @@ fn lanes<const UP: bool>(
             None if UP => p.upstream_declined(chunk, off, d.len as usize),
             None => p.downstream_general(chunk, off, d.len as usize),
         };
-        let base = d.addr - off as u64;
-        match out {
-            Out::Core(st, len) => push_core(s, p, tx, tx_desc(base, st, len)),
-            Out::Access(st, len) => push_access(s, p, tx, tx_desc(base, st, len)),
-            Out::Fragments(k) => fragments(s, p, tx, d.addr, k),
-            Out::Drop(_) => s.umem.release(d.addr),
-        }
+        queue(s, p, tx, d.addr, d.addr - off as u64, out);
     }
     for &a in &tx.dropped[..tx.nd] {
         s.umem.release(a);
@@ -366,13 +360,19 @@ fn either_frames(
         let Some((chunk, off)) = s.umem.chunk(d.addr) else {
             continue;
         };
-        let base = d.addr - off as u64;
-        match p.either(chunk, off, d.len as usize) {
-            Out::Core(st, len) => push_core(s, p, tx, tx_desc(base, st, len)),
-            Out::Access(st, len) => push_access(s, p, tx, tx_desc(base, st, len)),
-            Out::Fragments(k) => fragments(s, p, tx, d.addr, k),
-            Out::Drop(_) => s.umem.release(d.addr),
-        }
+        let out = p.either(chunk, off, d.len as usize);
+        queue(s, p, tx, d.addr, d.addr - off as u64, out);
+    }
+}
+
+/// Where the pipeline's answer for the frame at `addr` (in the chunk at
+/// `base`) goes: a TX queue, the fragmenter, or back to the free list.
+fn queue(s: &mut Sockets, p: &mut Pipeline<'_>, tx: &mut Tx, addr: u64, base: u64, out: Out) {
+    match out {
+        Out::Core(st, len) => push_core(s, p, tx, tx_desc(base, st, len)),
+        Out::Access(st, len) => push_access(s, p, tx, tx_desc(base, st, len)),
+        Out::Fragments(k) => fragments(s, p, tx, addr, k),
+        Out::Drop(_) => s.umem.release(addr),
     }
 }
 

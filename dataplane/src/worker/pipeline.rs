@@ -404,11 +404,10 @@ impl<'a> Pipeline<'a> {
     }
 
     /// [`Pipeline::upstream_counted`] with the frame's key (see
-    /// [`Pipeline::upstream_with`]). Inlined into the batch loop with
-    /// its express lane (the general path stays out of line): as a call
-    /// of its own, each packet paid a prologue, an epilogue and spills of
-    /// the frame's bounds, some 16 instructions upstream and 8 downstream,
-    /// and downstream ~2 ns hot (`bench/results/2026-12-05-hot-and-spread-bounds.md`).
+    /// [`Pipeline::upstream_with`]): the express lane, then, for a frame
+    /// it declines, the declined path, a frame at a time (the worker's
+    /// batch loop calls the two itself, see
+    /// [`Pipeline::upstream_express_with`]).
     #[inline(always)]
     pub fn upstream_counted_with(
         &mut self,
@@ -417,14 +416,10 @@ impl<'a> Pipeline<'a> {
         len: usize,
         key: Option<Key>,
     ) -> Out {
-        if self.env.bare {
-            return Out::Core(start, len);
+        match self.upstream_express_with(buf, start, len, key) {
+            Some(out) => out,
+            None => self.upstream_declined(buf, start, len),
         }
-        if let Some(out) = self.upstream_express(buf, start, len, key) {
-            self.local.add(Counter::Express, 1);
-            return out;
-        }
-        self.upstream_general(buf, start, len)
     }
 
     /// The express lane alone, for a batch loop that keeps every call out
@@ -433,14 +428,15 @@ impl<'a> Pipeline<'a> {
     /// received: the loop counts its batch's frames once, or, for frames
     /// handed over, their receiver did); `None`, nothing written or
     /// counted, for any frame it does not take, which then goes to
-    /// [`Pipeline::upstream_declined`]. The two together do what
-    /// [`Pipeline::upstream_counted_with`] does (`split_runs` in the
-    /// express lanes' proptests, `tests/pipeline.rs`).
+    /// [`Pipeline::upstream_declined`]; the two, a frame at a time, are
+    /// [`Pipeline::upstream_counted_with`] (held to the general path by
+    /// the express lanes' proptests, `tests/pipeline.rs`).
     ///
     /// Why split: a call in the loop that runs the lane, even one never
     /// taken, makes the compiler keep the loop's values where the call
     /// cannot clobber them, and the lane paid for it in spills, some 1-2
-    /// ns a packet hot each way (`bench/results/2026-12-05-calls-out-of-the-loop.md`).
+    /// ns a packet hot each way
+    /// (`bench/results/2026-12-05-calls-out-of-the-loop.md`).
     #[inline(always)]
     pub fn upstream_express_with(
         &mut self,
@@ -458,9 +454,8 @@ impl<'a> Pipeline<'a> {
     }
 
     /// A frame [`Pipeline::upstream_express_with`] declined, already
-    /// counted as received: what [`Pipeline::upstream_counted_with`]
-    /// does with it. Out of line, for the batch loop to call from outside
-    /// the loop it runs the lane in.
+    /// counted as received, through the general path. Out of line, for
+    /// the batch loop to call from outside the loop it runs the lane in.
     #[inline(never)]
     pub fn upstream_declined(&mut self, buf: &mut [u8], start: usize, len: usize) -> Out {
         if self.env.bare {
@@ -480,8 +475,8 @@ impl<'a> Pipeline<'a> {
     /// such session, a switched one, another sender, a spoofed source, a
     /// TTL that expires, a destination that is the gateway or might be a
     /// subscriber (hairpin), a next hop not in the worker's cache (the
-    /// general path reads it in for the next). The general path then takes it
-    /// from the start and names its drop. Where the lane answers, the
+    /// general path reads it in for the next). The general path then
+    /// takes it from the start and names its drop. Where the lane answers, the
     /// general path answers the same, frame, counters and all
     /// (`the_express_lane_does_what_the_general_path_does`).
     #[inline(always)]
@@ -794,7 +789,8 @@ impl<'a> Pipeline<'a> {
     }
 
     /// [`Pipeline::downstream`] with the key the vector passes took for
-    /// the frame (see [`Pipeline::upstream_with`]). Inlined, as
+    /// the frame (see [`Pipeline::upstream_with`]): the express lane,
+    /// then the general path, a frame at a time, as
     /// [`Pipeline::upstream_counted_with`].
     #[inline(always)]
     pub fn downstream_with(
@@ -804,21 +800,17 @@ impl<'a> Pipeline<'a> {
         len: usize,
         key: Option<Key>,
     ) -> Out {
-        if !self.env.bare
-            && let Some(out) = self.downstream_express(buf, start, len, key)
-        {
-            self.local.add(Counter::RxCore, 1);
-            self.local.add(Counter::Express, 1);
-            return out;
+        match self.downstream_express_with(buf, start, len, key) {
+            Some(out) => out,
+            None => self.downstream_general(buf, start, len),
         }
-        self.downstream_general(buf, start, len)
     }
 
     /// [`Pipeline::upstream_express_with`] downstream: `Some` where the
     /// lane takes the frame, counted as received and as express; `None`,
     /// nothing written or counted, for [`Pipeline::downstream_general`],
-    /// which counts it received. The two together do what
-    /// [`Pipeline::downstream_with`] does.
+    /// which counts it received; the two, a frame at a time, are
+    /// [`Pipeline::downstream_with`].
     #[inline(always)]
     pub fn downstream_express_with(
         &mut self,
@@ -839,9 +831,9 @@ impl<'a> Pipeline<'a> {
     /// The downstream express lane: an IPv4 packet from the core to a
     /// subscriber whose session's template is of the shape lnsd builds
     /// over IPv4 (`node::encap::ExpressTemplate`), that fits the session's limit,
-    /// has a TTL to spend and whose LAC's next hop is in the worker's cache
-    /// (the general path reads it in on a miss). As the
-    /// upstream lane: it decides before it writes, and `None` (nothing
+    /// has a TTL to spend and whose LAC's next hop is in the worker's
+    /// cache (the general path reads it in on a miss). As the upstream
+    /// lane: it decides before it writes, and `None` (nothing
     /// written, nothing counted) hands the frame to the general path
     /// (`the_downstream_express_lane_does_what_the_general_path_does`).
     #[inline(always)]
