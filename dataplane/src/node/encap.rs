@@ -627,6 +627,12 @@ impl<'a> ExpressTemplate<'a> {
         false
     }
 
+    /// Whether it is the plain shape (untagged, no Ns and Nr).
+    #[inline(always)]
+    pub fn is_plain(&self) -> bool {
+        self.shape == Shape::Plain
+    }
+
     /// Whether Ns must be supplied ([`ExpressTemplate::patch_ns`]).
     #[inline(always)]
     pub fn sequencing(&self) -> bool {
