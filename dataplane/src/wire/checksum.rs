@@ -104,6 +104,18 @@ pub fn update_ttl_down(hc: u16) -> u16 {
     !(((s & 0xffff) + (s >> 16)) as u16)
 }
 
+/// [`update_ttl_down`] on the checksum's two octets as a little-endian
+/// machine loads them (`u16::from_le_bytes` of the header's octets 10
+/// and 11), the answer to be stored the same way: a one's complement
+/// sum commutes with swapping the octets of every word (RFC 1071 §2(B)),
+/// so the swapped form is the same sum with the constant swapped, and
+/// no swap is spent either side on a little-endian machine.
+#[inline]
+pub fn update_ttl_down_swapped(hc: u16) -> u16 {
+    let s = u32::from(!hc) + 0xfffe;
+    !(((s & 0xffff) + (s >> 16)) as u16)
+}
+
 /// [`update`] for a 32-bit field (two words), e.g. an address rewrite.
 #[inline]
 pub fn update_u32(hc: u16, old: u32, new: u32) -> u16 {
@@ -125,6 +137,19 @@ mod tests {
                 let new = u16::from_be_bytes([ttl - 1, proto]);
                 assert_eq!(update_ttl_down(hc), update(hc, old, new), "{hc:#x} {ttl}");
             }
+        }
+    }
+
+    /// The swapped form is the TTL form through swapped octets, for every
+    /// checksum.
+    #[test]
+    fn the_swapped_ttl_form_is_the_ttl_form() {
+        for hc in 0..=u16::MAX {
+            assert_eq!(
+                update_ttl_down_swapped(hc.swap_bytes()).swap_bytes(),
+                update_ttl_down(hc),
+                "{hc:#x}"
+            );
         }
     }
 

@@ -295,8 +295,10 @@ pub fn decrement_ttl(b: &mut [u8]) -> u8 {
         return 0;
     };
     b[field::TTL] = ttl;
-    let c = checksum::update_ttl_down(be::u16_at(b, field::CHECKSUM));
-    be::put_u16(b, field::CHECKSUM, c);
+    // The checksum's octets as they lie, not as a number: no swaps.
+    let at = field::CHECKSUM;
+    let c = checksum::update_ttl_down_swapped(u16::from_le_bytes([b[at], b[at + 1]]));
+    b[at..at + 2].copy_from_slice(&c.to_le_bytes());
     ttl
 }
 
