@@ -71,8 +71,9 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"XLNSTBL\0");
 /// session's rates in its record, its template without MACs, the token
 /// buckets and rate drops in its counters; 4: the subscriber address
 /// filter; 5: delegated IPv6 prefixes; 6: the up rate in a record's first
-/// cache line, the IPv6 prefix after the template).
-pub const ABI_VERSION: u64 = 6;
+/// cache line, the IPv6 prefix after the template; 7: the index's hash,
+/// one multiply and one shift-xor).
+pub const ABI_VERSION: u64 = 7;
 
 /// The largest table the layout supports (slot numbers are 32-bit).
 pub const MAX_CAPACITY: u32 = 1 << 26;
