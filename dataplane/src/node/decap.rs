@@ -242,6 +242,22 @@ fn express_at<const TAG: usize>(frame: &[u8], lns_port: u16) -> Option<Express> 
     if u16_at(36) != lns_port {
         return None;
     }
+    // Either reader's answer: the ids at `ids`, an IPv4 header of 20
+    // octets at `inner` (`inner_len` octets to the PPP frame's end, at
+    // least 20), whose Total Length fits them.
+    let express = |ids: usize, inner: usize, inner_len: usize| {
+        let ip_total = usize::from(u16_at(inner + 2));
+        if h[inner] != 0x45 || ip_total < 20 || ip_total > inner_len {
+            return None;
+        }
+        Some(Express {
+            tunnel: u16_at(ids),
+            session: u16_at(ids + 2),
+            peer: [h[26], h[27], h[28], h[29]],
+            inner: TAG + inner,
+            inner_len,
+        })
+    };
     let flags = u16_at(L2TP);
     // The shape Linux's L2TP sends (no Length; no Ns/Nr, sequencing
     // being off by default; FF 03, which the kernel puts before every
@@ -256,22 +272,11 @@ fn express_at<const TAG: usize>(frame: &[u8], lns_port: u16) -> Option<Express> 
     {
         const INNER: usize = L2TP + 6 + 4;
         // The UDP payload holds the L2TP and PPP headers and an IPv4
-        // header of 20 octets, whose Total Length fits what follows.
-        if udp_len < 8 + 10 + 20 || h[INNER] != 0x45 {
+        // header of 20 octets.
+        if udp_len < 8 + 10 + 20 {
             return None;
         }
-        let inner_len = udp_len - 8 - 10;
-        let ip_total = usize::from(u16_at(INNER + 2));
-        if ip_total < 20 || ip_total > inner_len {
-            return None;
-        }
-        return Some(Express {
-            tunnel: u16_at(L2TP + 2),
-            session: u16_at(L2TP + 4),
-            peer: [h[26], h[27], h[28], h[29]],
-            inner: TAG + INNER,
-            inner_len,
-        });
+        return express(L2TP + 2, INNER, udp_len - 8 - 10);
     }
     if flags & 0x8000 != 0 || flags & 0x000f != 2 || flags & 0x0200 != 0 {
         return None;
@@ -290,24 +295,12 @@ fn express_at<const TAG: usize>(frame: &[u8], lns_port: u16) -> Option<Express> 
     let ppp = L2TP + header;
     let ppp_len = end - header;
     let hdr = ipv4_ppp_header([h[ppp], h[ppp + 1], h[ppp + 2], h[ppp + 3]])?;
-    let inner = ppp + hdr;
-    // The PPP header within the PPP frame, and an IPv4 header of 20
-    // octets whose Total Length fits what follows it.
-    if hdr + 20 > ppp_len || h[inner] != 0x45 {
+    // The PPP header within the PPP frame, and room for an IPv4 header
+    // of 20 octets after it.
+    if hdr + 20 > ppp_len {
         return None;
     }
-    let inner_len = ppp_len - hdr;
-    let ip_total = usize::from(u16_at(inner + 2));
-    if ip_total < 20 || ip_total > inner_len {
-        return None;
-    }
-    Some(Express {
-        tunnel: u16_at(ids),
-        session: u16_at(ids + 2),
-        peer: [h[26], h[27], h[28], h[29]],
-        inner: TAG + inner,
-        inner_len,
-    })
+    express(ids, ppp + hdr, ppp_len - hdr)
 }
 
 /// The length (1 to 4 octets) of the PPP header at the start of `p` if
