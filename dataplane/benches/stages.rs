@@ -11,9 +11,12 @@
 //! sequences) and B to A (in on the core side, after the subscriber
 //! lookup misses, out on the access side).
 //!
-//! Rounds cycle through 256 different batches (16,384 sessions spread over
-//! the table), so slots and buckets come from memory rather than staying
-//! in L1. Each batch is written into frames from a small pool before its
+//! Spread rounds cycle through 256 batches (16,384 sessions), refilled
+//! (untimed) before each pass over them with sessions drawn in turn from
+//! every session in the table, so no session is worked twice until every
+//! other has been: the figure for a full LNS whose packets do not find
+//! each other's lines in cache. Hot rounds work one batch (64 sessions)
+//! over and over. Each batch is written into frames from a small pool before its
 //! turn, as received frames are; that copy is timed on its own and
 //! subtracted.
 //!
@@ -37,28 +40,33 @@ use lns_dataplane::table::counters::Counter;
 use lns_dataplane::table::{
     CORE_V4, CORE_V6, Found, Key, NextHop, Pages, Rate, Rates, Session, Sizes, Writer, up_key,
 };
-use lns_dataplane::worker::pipeline::{Env, Out, Pipeline};
+use lns_dataplane::worker::pipeline::{BUCKETS_AHEAD, Env, Out, Pipeline, SLOTS_AHEAD};
 use std::hint::black_box;
 use std::net::IpAddr;
+use std::rc::Rc;
 use std::time::Instant;
 
 #[path = "common/frames.rs"]
 mod frames;
 
 use frames::{
-    HEADROOM, HOP_LAC, HOP_TARGET, downstream_frame, downstream_frame6, dual_session, session, sub,
-    switched_frame_from_target, switched_legs, upstream_frame, upstream_frame6,
+    HEADROOM, HOP_LAC, HOP_TARGET, downstream_frame, downstream_frame6, dual_session, ids, session,
+    sub, switched_frame_from_target, switched_legs, upstream_frame, upstream_frame6,
 };
 
 const BATCH: usize = 64;
 
 /// A batch's frames as they arrive (their first bytes, all a packet's
-/// work reads or writes) and their lengths. It is worked in frames lent
-/// by a [`Pool`] (`work`, empty between turns).
+/// work reads or writes), their lengths and their sessions. It is worked
+/// in frames lent by a [`Pool`] (`work`, empty between turns). A spread
+/// batch is refilled with sessions not seen for a long time before each
+/// pass over its set ([`Batch::refill`]).
 struct Batch {
     pristine: Vec<Vec<u8>>,
     work: Vec<Vec<u8>>,
     lens: Vec<usize>,
+    sessions: Vec<u32>,
+    traffic: Rc<Traffic>,
 }
 
 /// The bytes of a frame written before each turn: the frame itself
@@ -67,21 +75,146 @@ struct Batch {
 const RESTORED: std::ops::Range<usize> = HEADROOM..HEADROOM + 192;
 
 impl Batch {
-    fn new(frames: Vec<(Vec<u8>, usize)>) -> Batch {
-        let lens = frames.iter().map(|f| f.1).collect();
-        let pristine = frames
-            .into_iter()
-            .map(|f| {
-                assert!(f.1 <= RESTORED.len(), "a test frame longer than restored");
-                f.0[RESTORED].to_vec()
-            })
-            .collect();
-        Batch {
+    /// The frames of `sessions` from `traffic`.
+    fn new(traffic: &Rc<Traffic>, sessions: &[u32]) -> Batch {
+        let mut b = Batch {
             work: Vec::new(),
-            pristine,
-            lens,
+            pristine: vec![vec![0; RESTORED.len()]; sessions.len()],
+            lens: vec![traffic.len; sessions.len()],
+            sessions: Vec::new(),
+            traffic: Rc::clone(traffic),
+        };
+        b.fill(sessions);
+        b
+    }
+
+    fn fill(&mut self, sessions: &[u32]) {
+        for (f, &s) in self.pristine.iter_mut().zip(sessions) {
+            self.traffic.write(s, f);
+        }
+        self.sessions.clear();
+        self.sessions.extend_from_slice(sessions);
+    }
+
+    /// Its frames for the next sessions the spread draws.
+    fn refill(&mut self) {
+        let sessions = SPREAD.with_borrow_mut(|s| s.draw());
+        self.fill(&sessions);
+    }
+}
+
+/// Every session's frame one way, kept as session 0's and, for each
+/// session, the octets where its frame differs from that one (its ids,
+/// its address and the checksum over it): a spread batch's frames are
+/// written from it for sessions drawn anywhere in the table, without a
+/// frame kept for each (a million would be read from memory, as the
+/// table's lines are).
+struct Traffic {
+    base: Vec<u8>,
+    len: usize,
+    at: Vec<usize>,
+    octets: Vec<u8>,
+}
+
+impl Traffic {
+    /// The `size`-byte packets of sessions `0..n` as `frame` builds them.
+    fn new(n: u32, frame: fn(u32, usize) -> (Vec<u8>, usize), size: usize) -> Rc<Traffic> {
+        let restored = |s| {
+            let (f, len) = frame(s, size);
+            assert!(len <= RESTORED.len(), "a test frame longer than restored");
+            (f[RESTORED].to_vec(), len)
+        };
+        let (base, len) = restored(0);
+        // Where any session's frame may differ from session 0's: one
+        // session for each bit of a session number, and the last.
+        let mut at = std::collections::BTreeSet::new();
+        for s in (0..32)
+            .map(|b| 1u32 << b)
+            .take_while(|&s| s < n)
+            .chain([n - 1])
+        {
+            let (f, l) = restored(s);
+            assert_eq!(l, len, "session {s}'s frame is not session 0's length");
+            at.extend((0..f.len()).filter(|&i| f[i] != base[i]));
+        }
+        let at: Vec<usize> = at.into_iter().collect();
+        let mut octets = Vec::with_capacity(n as usize * at.len());
+        let mut mask = vec![false; base.len()];
+        for &i in &at {
+            mask[i] = true;
+        }
+        for s in 0..n {
+            let (f, l) = restored(s);
+            // Every session's frame checked: the rest is session 0's.
+            assert!(
+                l == len && (0..f.len()).all(|i| mask[i] || f[i] == base[i]),
+                "session {s}'s frame differs from session 0's outside {at:?}"
+            );
+            octets.extend(at.iter().map(|&i| f[i]));
+        }
+        Rc::new(Traffic {
+            base,
+            len,
+            at,
+            octets,
+        })
+    }
+
+    /// Session `s`'s frame (its restored bytes) into `out`.
+    fn write(&self, s: u32, out: &mut [u8]) {
+        out.copy_from_slice(&self.base);
+        let m = self.at.len();
+        let mine = &self.octets[s as usize * m..][..m];
+        for (&i, &o) in self.at.iter().zip(mine) {
+            out[i] = o;
         }
     }
+}
+
+/// The sessions spread batches are drawn from: every session in the
+/// table in one pseudo-random order, round and round, so a session comes
+/// back only after every other has (a million sessions' lines, hundreds
+/// of MiB, in between), as in a full LNS whose subscribers all send.
+struct Spread {
+    order: Vec<u32>,
+    next: usize,
+}
+
+impl Spread {
+    fn draw(&mut self) -> Vec<u32> {
+        let n = self.order.len();
+        let out = (0..BATCH)
+            .map(|i| self.order[(self.next + i) % n])
+            .collect();
+        self.next = (self.next + BATCH) % n;
+        out
+    }
+}
+
+thread_local! {
+    static SPREAD: std::cell::RefCell<Spread> = const {
+        std::cell::RefCell::new(Spread { order: Vec::new(), next: 0 })
+    };
+}
+
+/// Spread batches drawn from here on come from the table's `n` sessions.
+fn spread_over(n: u32) {
+    // A fixed permutation (an odd multiplier is a bijection modulo a
+    // power of two; the numbers past `n` are skipped).
+    let bits = n.next_power_of_two().max(2);
+    let order = (0..bits)
+        .map(|i| i.wrapping_mul(2_654_435_761) & (bits - 1))
+        .filter(|&s| s < n)
+        .collect();
+    SPREAD.set(Spread { order, next: 0 });
+}
+
+/// `count` batches of `traffic`'s frames, their sessions drawn from the
+/// spread (the first, worked over and over, is the hot batch).
+fn batches(traffic: &Rc<Traffic>, count: usize) -> Vec<Batch> {
+    (0..count)
+        .map(|_| Batch::new(traffic, &SPREAD.with_borrow_mut(|s| s.draw())))
+        .collect()
 }
 
 /// The frames batches are worked in: a few batches' worth, used in turn,
@@ -124,23 +257,59 @@ impl Pool {
 const SETS: usize = 256;
 
 /// Times `rounds` batches of `f`, minus the restore cost; ns per packet.
+/// Over more than one batch (spread), each pass over them works sessions
+/// not seen for a long time ([`cold_rounds`]).
 fn time(
     rounds: u32,
     sets: &mut [Batch],
     restore_ns: f64,
     mut f: impl FnMut(usize, &mut Batch),
 ) -> f64 {
-    let mut pool = Pool::new();
-    let t = Instant::now();
-    for i in 0..rounds as usize {
+    let ns = cold_rounds(rounds, sets, |i, sets| {
         let k = i % sets.len();
-        let b = &mut sets[k];
-        pool.lend(i, b);
-        f(k, b);
-        pool.reclaim(i, b);
-    }
-    let ns = t.elapsed().as_nanos() as f64 / f64::from(rounds) / BATCH as f64;
+        f(k, &mut sets[k]);
+    });
     (ns - restore_ns).max(0.0)
+}
+
+/// `rounds` turns of `f` (turn `i` works batch `i % sets.len()` in frames
+/// from a pool, restored first), timed; ns per packet. Over more than one
+/// batch, every batch is refilled (untimed) with the spread's next
+/// sessions before each pass over them, so no session is worked twice
+/// until every other in the table has been: 16,384 sessions' buckets,
+/// slots and counters fit a 32 MiB last-level cache, where a quiet host
+/// kept them from one pass, or one run, to the next, and a fixed set of
+/// them measured a mix of cache and memory that moved with the
+/// neighbours' load.
+fn cold_rounds(rounds: u32, sets: &mut [Batch], mut f: impl FnMut(usize, &mut [Batch])) -> f64 {
+    let mut pool = Pool::new();
+    let cold = sets.len() > 1;
+    let mut timed = std::time::Duration::ZERO;
+    let mut i = 0;
+    let rounds = rounds as usize;
+    while i < rounds {
+        let end = if cold {
+            // The frames just written are in cache, as a NIC's writes
+            // into a UMEM frame are with DDIO; their copy into the work
+            // frames is subtracted.
+            for b in sets.iter_mut() {
+                b.refill();
+            }
+            (i + sets.len()).min(rounds)
+        } else {
+            rounds
+        };
+        let t = Instant::now();
+        for j in i..end {
+            let k = j % sets.len();
+            pool.lend(j, &mut sets[k]);
+            f(j, sets);
+            pool.reclaim(j, &mut sets[k]);
+        }
+        timed += t.elapsed();
+        i = end;
+    }
+    timed.as_nanos() as f64 / rounds as f64 / BATCH as f64
 }
 
 fn main() {
@@ -199,22 +368,18 @@ fn filled(n: u32, session: fn(u32) -> Session, hops: &[u32]) -> Writer {
 }
 
 /// Dual-stack sessions (an IPv4 address and a /64 each): the pipeline
-/// with vector passes, IPv4 and IPv6 packets over the same table in turns,
+/// on the worker's schedule, IPv4 and IPv6 packets over the same table in turns,
 /// the best of three each.
 fn dual_stack(n: u32, rounds: u32) {
     let w = filled(n, dual_session, &[CORE_V4, CORE_V6, 2]);
     let r = w.reader();
     let mut p = Pipeline::new(&r, 0, env()).unwrap();
-    let pick = spread(n);
-    let batches = |f: fn(u32, usize) -> (Vec<u8>, usize), len| -> Vec<Batch> {
-        pick.iter()
-            .map(|p| Batch::new(p.iter().map(|&s| f(s, len)).collect()))
-            .collect()
-    };
+    spread_over(n);
+    let sets = |f, len| batches(&Traffic::new(n, f, len), SETS);
     // 64-byte IPv4 packets and 84-byte IPv6 ones: the same 44 bytes past
     // the IP header.
-    let mut v4 = (batches(upstream_frame, 64), batches(downstream_frame, 64));
-    let mut v6 = (batches(upstream_frame6, 84), batches(downstream_frame6, 84));
+    let mut v4 = (sets(upstream_frame, 64), sets(downstream_frame, 64));
+    let mut v6 = (sets(upstream_frame6, 84), sets(downstream_frame6, 84));
     let mut best = [[f64::MAX; 4]; 2];
     for _ in 0..3 {
         for (i, (up, down)) in [&mut v4, &mut v6].into_iter().enumerate() {
@@ -238,7 +403,7 @@ fn dual_stack(n: u32, rounds: u32) {
     let drops: u64 = r.worker(0).unwrap().named_drops().map(|(_, n)| n).sum();
     assert_eq!(drops, 0, "the dual-stack run dropped packets");
     println!(
-        "{n} dual-stack sessions (an IPv4 address and a /64 each), {:.0} of the table's {:.0} MiB on 2 MiB pages; the pipeline with vector passes, best of three",
+        "{n} dual-stack sessions (an IPv4 address and a /64 each), {:.0} of the table's {:.0} MiB on 2 MiB pages; the pipeline on the worker's schedule, best of three",
         w.huge_page_bytes().unwrap_or(0) as f64 / (1 << 20) as f64,
         w.size_bytes() as f64 / (1 << 20) as f64,
     );
@@ -273,74 +438,41 @@ fn schedules(n: u32, rounds: u32) {
     let w = filled(n, session, &[CORE_V4, 2]);
     let r = w.reader();
     let mut p = Pipeline::new(&r, 0, env()).unwrap();
-    let pick = spread(n);
-    let batches = |f: fn(u32, usize) -> (Vec<u8>, usize)| -> Vec<Batch> {
-        pick.iter()
-            .map(|p| Batch::new(p.iter().map(|&s| f(s, 64)).collect()))
-            .collect()
-    };
-    let (mut up, mut down) = (batches(upstream_frame), batches(downstream_frame));
+    spread_over(n);
+    let sets = |f| batches(&Traffic::new(n, f, 64), SETS);
+    let (mut up, mut down) = (sets(upstream_frame), sets(downstream_frame));
+    let ahead = |buckets, slots| Schedule::Ahead { buckets, slots };
     let candidates = [
-        ("every bucket, every slot, then the work", WORKER),
-        (
-            "every bucket, then slots 8 ahead",
-            Schedule::Ahead {
-                buckets: BATCH,
-                slots: 8,
-            },
-        ),
-        (
-            "buckets 16 ahead, slots 8 ahead",
-            Schedule::Ahead {
-                buckets: 16,
-                slots: 8,
-            },
-        ),
-        (
-            "buckets 8 ahead, slots 4 ahead",
-            Schedule::Ahead {
-                buckets: 8,
-                slots: 4,
-            },
-        ),
+        ("every bucket, every slot, then the work", Schedule::Passes),
+        ("every bucket first, slots 8 ahead", ahead(BATCH, 8)),
+        ("buckets 8 ahead, slots 4 ahead", ahead(8, 4)),
+        ("buckets 12 ahead, slots 6 ahead", ahead(12, 6)),
+        ("buckets 16 ahead, slots 8 ahead", ahead(16, 8)),
+        ("buckets 24 ahead, slots 12 ahead", ahead(24, 12)),
     ];
     // The floor: the same sessions' look-ups alone, their keys known (no
-    // frames), every bucket then every slot prefetched, as the worker does.
-    let ids: Vec<Vec<(u16, u16)>> = up
-        .iter()
-        .map(|b| {
-            b.pristine
-                .iter()
-                .zip(&b.lens)
-                .map(|(f, &len)| {
-                    let m = data_message(&f[..len], 1701).unwrap();
-                    (m.tunnel, m.session)
-                })
-                .collect()
-        })
-        .collect();
+    // frames), prefetched on the worker's schedule.
     let mut floor = Vec::new();
     let mut seen = vec![(Vec::new(), Vec::new()); candidates.len()];
     for _ in 0..11 {
-        let t = Instant::now();
         let mut found = Found::vacant();
-        for i in 0..rounds as usize {
-            let set = &ids[i % ids.len()];
+        let restore_ns = restore_cost(rounds, &mut up);
+        let ns = cold_rounds(rounds, &mut up, |i, sets| {
+            let b = &sets[i % sets.len()];
             let mut keys = [None; BATCH];
-            for (k, &(t, s)) in keys.iter_mut().zip(set) {
+            for (k, &s) in keys.iter_mut().zip(&b.sessions) {
+                let (t, s) = ids(s);
                 *k = Some(Key::up(up_key(t, s)));
-                p.prefetch_bucket(*k);
             }
-            for k in &mut keys {
-                p.prefetch_slot(k);
-            }
-            for &(t, s) in set {
+            p.prefetch_first(&mut keys);
+            for (j, &s) in b.sessions.iter().enumerate() {
+                p.prefetch_ahead(&mut keys, j);
+                let (t, s) = ids(s);
                 assert!(r.by_ids_into(t, s, &mut found));
                 black_box(&found);
             }
-        }
-        floor.push(t.elapsed().as_nanos() as f64 / f64::from(rounds) / BATCH as f64);
-        let restore_ns = restore_cost(rounds, &mut up);
+        });
+        floor.push(ns - restore_ns);
         for ((_, s), (u, d)) in candidates.iter().zip(&mut seen) {
             let t = pipeline(&mut p, rounds, &mut up, &mut down, restore_ns, *s);
             u.push(t[0]);
@@ -354,7 +486,7 @@ fn schedules(n: u32, rounds: u32) {
     floor.sort_by(f64::total_cmp);
     println!(
         "  {:<52} {:>16}",
-        "the look-ups alone (keys known, no frames)",
+        "the look-ups alone (keys known, no frames, worker's schedule)",
         format!("{:.1} ({:.1})", floor[floor.len() / 2], floor[0])
     );
     println!("{:<54} {:>16} {:>16}", "schedule", "upstream", "downstream");
@@ -373,17 +505,6 @@ fn schedules(n: u32, rounds: u32) {
     }
 }
 
-/// Sessions spread over the whole table: `SETS` batches of `BATCH`.
-fn spread(n: u32) -> Vec<Vec<u32>> {
-    (0..SETS as u32)
-        .map(|k| {
-            (0..BATCH as u32)
-                .map(|i| ((k * BATCH as u32 + i).wrapping_mul(2_654_435_761) >> 3) % n)
-                .collect()
-        })
-        .collect()
-}
-
 fn env() -> Env {
     Env {
         lns_port: 1701,
@@ -397,15 +518,9 @@ fn env() -> Env {
 
 /// The restore cost alone, ns/packet.
 fn restore_cost(rounds: u32, sets: &mut [Batch]) -> f64 {
-    let mut pool = Pool::new();
-    let t = Instant::now();
-    for i in 0..rounds as usize {
-        let b = &mut sets[i % sets.len()];
-        pool.lend(i, b);
-        black_box(&b.work);
-        pool.reclaim(i, b);
-    }
-    t.elapsed().as_nanos() as f64 / f64::from(rounds) / BATCH as f64
+    cold_rounds(rounds, sets, |i, sets| {
+        black_box(&sets[i % sets.len()].work);
+    })
 }
 
 fn terminated(n: u32, rounds: u32, pages: Pages) {
@@ -449,21 +564,23 @@ fn terminated(n: u32, rounds: u32, pages: Pages) {
         }
     };
 
-    let pick = spread(n);
-    let mut up: Vec<Batch> = pick
-        .iter()
-        .map(|p| Batch::new(p.iter().map(|&s| upstream_frame(s, 64)).collect()))
-        .collect();
-    let mut down: Vec<Batch> = pick
-        .iter()
-        .map(|p| Batch::new(p.iter().map(|&s| downstream_frame(s, 64)).collect()))
-        .collect();
+    spread_over(n);
+    let mut up = batches(&Traffic::new(n, upstream_frame, 64), SETS);
+    let mut down = batches(&Traffic::new(n, downstream_frame, 64), SETS);
     let mut p = Pipeline::new(&r, 0, env()).unwrap();
-    let sessions: Vec<Vec<_>> = pick
+    // The encap stage's records, looked up before it is timed (its
+    // frames' sessions are whichever the spread drew: the stage writes
+    // from the record alone).
+    let sessions: Vec<Vec<_>> = down
         .iter()
-        .map(|p| p.iter().map(|&s| r.by_ipv4(sub(s)).unwrap()).collect())
+        .map(|b| {
+            b.sessions
+                .iter()
+                .map(|&s| r.by_ipv4(sub(s)).unwrap())
+                .collect()
+        })
         .collect();
-    let mut run = |nsets: usize| -> [f64; 8] {
+    let mut run = |nsets: usize| -> [f64; 10] {
         let (up, down) = (&mut up[..nsets], &mut down[..nsets]);
         let restore_ns = restore_cost(rounds, up);
         let classify = time(rounds, down, restore_ns, |_, b| {
@@ -499,7 +616,9 @@ fn terminated(n: u32, rounds: u32, pages: Pages) {
                 black_box(&buf[s]);
             }
         });
-        [classify, decap_ns, encap_ns, 0.0, 0.0, 0.0, 0.0, restore_ns]
+        [
+            classify, decap_ns, encap_ns, 0.0, 0.0, 0.0, 0.0, restore_ns, 0.0, 0.0,
+        ]
     };
     let mut hot = run(1);
     let mut spread = run(SETS);
@@ -514,8 +633,8 @@ fn terminated(n: u32, rounds: u32, pages: Pages) {
         } else {
             &mut rated_spread
         };
-        for x in &mut h[3..7] {
-            *x = f64::MAX;
+        for x in [3, 4, 5, 6, 8, 9] {
+            h[x] = f64::MAX;
         }
         for _ in 0..3 {
             let restore_ns = restore_cost(rounds, &mut up[..nsets]);
@@ -539,6 +658,11 @@ fn terminated(n: u32, rounds: u32, pages: Pages) {
                 go(Schedule::OneAtATime)
             };
             let vector = go(WORKER);
+            let passes = if only_worker {
+                [f64::NAN; 2]
+            } else {
+                go(Schedule::Passes)
+            };
             let rated = if only_worker {
                 [f64::NAN; 2]
             } else {
@@ -548,6 +672,7 @@ fn terminated(n: u32, rounds: u32, pages: Pages) {
             for d in 0..2 {
                 h[3 + d] = h[3 + d].min(one[d]);
                 h[5 + d] = h[5 + d].min(vector[d]);
+                h[8 + d] = h[8 + d].min(passes[d]);
                 best[d] = best[d].min(rated[d]);
             }
         }
@@ -574,13 +699,16 @@ fn terminated(n: u32, rounds: u32, pages: Pages) {
         "encap    (template + next hop)",
         "pipeline upstream   (one packet at a time)",
         "pipeline downstream (one packet at a time)",
-        "pipeline upstream   (vector passes, prefetch)",
-        "pipeline downstream (vector passes, prefetch)",
+        "pipeline upstream   (vector, prefetch ahead)",
+        "pipeline downstream (vector, prefetch ahead)",
+        "",
+        "pipeline upstream   (vector, in passes)",
+        "pipeline downstream (vector, in passes)",
     ];
     println!(
         "  (pipeline figures: the best of three runs, in turns with the same sessions given a rate)"
     );
-    for (i, name) in names.iter().enumerate() {
+    for (i, name) in names.iter().enumerate().filter(|(_, n)| !n.is_empty()) {
         println!("  {name:<46} {:>16} {:>22}", fig(hot[i]), fig(spread[i]));
     }
     let rated_names = [
@@ -604,7 +732,7 @@ fn terminated(n: u32, rounds: u32, pages: Pages) {
         );
     }
     println!(
-        "  => one core, vector passes: {:.2} Mpps upstream, {:.2} Mpps downstream (hot); {:.2} / {:.2} (spread)",
+        "  => one core, the worker's schedule: {:.2} Mpps upstream, {:.2} Mpps downstream (hot); {:.2} / {:.2} (spread)",
         1e3 / hot[5],
         1e3 / hot[6],
         1e3 / spread[5],
@@ -631,21 +759,23 @@ fn fig(ns: f64) -> String {
 /// How a batch's look-ups are prefetched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Schedule {
-    /// None: each packet waits for its own misses.
+    /// None: each packet waits for its own misses (the general path, no
+    /// keys taken).
     OneAtATime,
+    /// Every key first; then every key's bucket, then every key's slot
+    /// and counters, then the work (DESIGN §4's passes, the worker's
+    /// schedule until 2026-12-05).
+    Passes,
     /// Every key first; then each packet's index bucket `buckets` packets
-    /// ahead of its work and its slot and counters `slots` ahead (`BATCH`:
-    /// all of them before any work).
+    /// ahead of its work and its slot and counters `slots` ahead
+    /// (`Pipeline::prefetch_ahead_by`).
     Ahead { buckets: usize, slots: usize },
 }
 
-/// The worker's (`lns_dataplane::worker`'s `work_batch`): every bucket,
-/// then every slot, then the work. Prefetching each slot a few packets
-/// ahead of its work instead, which a synthetic loop of the same misses
-/// finds faster, gains nothing measurable here (`schedules`).
+/// The worker's (`lns_dataplane::worker`'s `work_batch`).
 const WORKER: Schedule = Schedule::Ahead {
-    buckets: BATCH,
-    slots: BATCH,
+    buckets: BUCKETS_AHEAD,
+    slots: SLOTS_AHEAD,
 };
 
 /// The whole pipeline over `up` and `down`, the clock read once per
@@ -672,65 +802,68 @@ fn pipeline(
             clock.elapsed().as_nanos() as u64
         }
     };
-    let (bahead, ahead) = match schedule {
-        Schedule::OneAtATime => (0, 0),
-        Schedule::Ahead { buckets, slots } => (buckets, slots),
-    };
     let mut run = |b: &mut Batch, upstream: bool| {
         p.set_time(now());
-        let mut keys = [None; BATCH];
-        if schedule != Schedule::OneAtATime {
-            for ((k, buf), &len) in keys.iter_mut().zip(&b.work).zip(&b.lens) {
-                let f = &buf[HEADROOM..HEADROOM + len];
-                *k = if upstream {
-                    p.peek_upstream(f)
+        if schedule == Schedule::OneAtATime {
+            for (buf, &len) in b.work.iter_mut().zip(&b.lens) {
+                let o = if upstream {
+                    p.upstream(buf, HEADROOM, len)
                 } else {
-                    p.peek_downstream(f)
+                    p.downstream(buf, HEADROOM, len)
                 };
+                debug_assert!(matches!(
+                    (upstream, o),
+                    (true, Out::Core(..)) | (false, Out::Access(..))
+                ));
+                black_box(o);
             }
-            if schedule == WORKER {
-                p.prefetch(&mut keys);
-            } else {
-                for &k in keys.iter().take(bahead) {
-                    p.prefetch_bucket(k);
-                }
-                for k in keys.iter_mut().take(ahead) {
-                    p.prefetch_slot(k);
-                }
-            }
-        }
-        // The worker's schedule prefetches nothing while it works, and
-        // runs the lanes as the worker does: in a loop of their own,
-        // every frame they decline worked outside it.
-        if schedule == WORKER {
-            if upstream {
-                worker_lanes::<true>(p, b, &keys);
-            } else {
-                worker_lanes::<false>(p, b, &keys);
-            }
+            p.flush();
             return;
         }
-        for (i, (buf, &len)) in b.work.iter_mut().zip(&b.lens).enumerate() {
-            if let Some(&k) = keys.get(i + bahead) {
-                p.prefetch_bucket(k);
-            }
-            if let Some(k) = keys.get_mut(i + ahead) {
-                p.prefetch_slot(k);
-            }
-            // The key the passes took (none one at a time), as the
-            // worker hands it to the packet's look-up.
-            let o = if upstream {
-                p.upstream_with(buf, HEADROOM, len, keys[i])
+        let mut keys = [None; BATCH];
+        for ((k, buf), &len) in keys.iter_mut().zip(&b.work).zip(&b.lens) {
+            let f = &buf[HEADROOM..HEADROOM + len];
+            *k = if upstream {
+                p.peek_upstream(f)
             } else {
-                p.downstream_with(buf, HEADROOM, len, keys[i])
+                p.peek_downstream(f)
             };
-            debug_assert!(matches!(
-                (upstream, o),
-                (true, Out::Core(..)) | (false, Out::Access(..))
-            ));
-            black_box(o);
         }
-        p.flush();
+        // The lanes as the worker runs them, on the schedule asked for
+        // (each distance its own copy, as the worker's constants are).
+        macro_rules! lanes {
+            ($b:literal, $s:literal) => {
+                if upstream {
+                    worker_lanes::<true, $b, $s>(p, b, &mut keys)
+                } else {
+                    worker_lanes::<false, $b, $s>(p, b, &mut keys)
+                }
+            };
+        }
+        match schedule {
+            Schedule::Ahead {
+                buckets: 16,
+                slots: 8,
+            } => lanes!(16, 8),
+            Schedule::Ahead {
+                buckets: 8,
+                slots: 4,
+            } => lanes!(8, 4),
+            Schedule::Ahead {
+                buckets: 12,
+                slots: 6,
+            } => lanes!(12, 6),
+            Schedule::Ahead {
+                buckets: 24,
+                slots: 12,
+            } => lanes!(24, 12),
+            Schedule::Ahead {
+                buckets: 64,
+                slots: 8,
+            } => lanes!(64, 8),
+            Schedule::Passes => lanes!(0, 0),
+            other => unreachable!("no lanes built for {other:?}"),
+        }
     };
     let up_ns = time(rounds, up, restore_ns, |_, b| run(b, true));
     let down_ns = time(rounds, down, restore_ns, |_, b| run(b, false));
@@ -739,9 +872,25 @@ fn pipeline(
 
 /// A batch through the lanes as the worker runs them (`worker::work_batch`):
 /// each direction in a loop of its own, the express lane in an inner loop
-/// with no call in it, every frame it declines worked outside that loop.
+/// with no call in it, every frame it declines worked outside that loop;
+/// the look-ups prefetched `B` (buckets) and `S` (slots) packets ahead of
+/// the work, or, with `S` 0, every bucket then every slot before it.
 #[inline(never)]
-fn worker_lanes<const UP: bool>(p: &mut Pipeline<'_>, b: &mut Batch, keys: &[Option<Key>; BATCH]) {
+fn worker_lanes<const UP: bool, const B: usize, const S: usize>(
+    p: &mut Pipeline<'_>,
+    b: &mut Batch,
+    keys: &mut [Option<Key>; BATCH],
+) {
+    if S == 0 {
+        for &k in keys.iter() {
+            p.prefetch_bucket(k);
+        }
+        for k in keys.iter_mut() {
+            p.prefetch_slot(k);
+        }
+    } else {
+        p.prefetch_first_by::<B, S>(keys);
+    }
     let n = b.work.len();
     if UP {
         p.local.add(Counter::RxAccess, n as u64);
@@ -749,6 +898,9 @@ fn worker_lanes<const UP: bool>(p: &mut Pipeline<'_>, b: &mut Batch, keys: &[Opt
     let mut i = 0;
     while i < n {
         while i < n {
+            if S > 0 {
+                p.prefetch_ahead_by::<B, S>(keys, i);
+            }
             let (buf, len) = (&mut b.work[i], b.lens[i]);
             let o = if UP {
                 p.upstream_express_with(buf, HEADROOM, len, keys[i])
@@ -800,21 +952,9 @@ fn switched(n: u32, rounds: u32) {
         .unwrap();
     }
     let r = w.reader();
-    let pick = spread(n);
-    let mut a_in: Vec<Batch> = pick
-        .iter()
-        .map(|p| Batch::new(p.iter().map(|&s| upstream_frame(s, 64)).collect()))
-        .collect();
-    let mut b_in: Vec<Batch> = pick
-        .iter()
-        .map(|p| {
-            Batch::new(
-                p.iter()
-                    .map(|&s| switched_frame_from_target(s, 64))
-                    .collect(),
-            )
-        })
-        .collect();
+    spread_over(n);
+    let mut a_in = batches(&Traffic::new(n, upstream_frame, 64), SETS);
+    let mut b_in = batches(&Traffic::new(n, switched_frame_from_target, 64), SETS);
     let mut p = Pipeline::new(&r, 0, env()).unwrap();
     let mut run = |nsets: usize| -> [f64; 4] {
         let (a_in, b_in) = (&mut a_in[..nsets], &mut b_in[..nsets]);

@@ -8,7 +8,7 @@ use lns_dataplane::node::icmp;
 use lns_dataplane::table::counters::Counter;
 use lns_dataplane::table::{CORE_V4, Key, NextHop, Session, Sizes, SlotId, Writer, up_key};
 use lns_dataplane::wire::checksum;
-use lns_dataplane::worker::pipeline::{Env, Out, Pipeline};
+use lns_dataplane::worker::pipeline::{BUCKETS_AHEAD, Env, Out, Pipeline};
 use std::net::{IpAddr, Ipv4Addr};
 
 const LNS: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
@@ -224,11 +224,14 @@ fn a_tagged_frame_is_peeked_and_decapsulated_as_an_untagged_one() {
     assert_eq!(&plain[a..a + an], &tagged[b..b + bn]);
 }
 
-/// The worker's one call for a batch's passes leaves every key as the
-/// two passes a key at a time do (the slot its look-up then reads first),
-/// over keys of both directions, of sessions there and not, and none.
+/// The worker's schedule (the batch's first keys, then a packet's worth
+/// of prefetching before each packet's work) leaves every key as the two
+/// passes a key at a time do (the slot its look-up then reads first), and
+/// a packet's key has its slot before the packet is worked: over a batch
+/// longer than the prefetch distances, of keys of both directions, of
+/// sessions there and not, and none.
 #[test]
-fn a_batchs_passes_leave_the_keys_the_passes_a_key_at_a_time_do() {
+fn the_rolling_prefetch_gives_each_key_its_slot_before_its_packet() {
     let mut lab = lab();
     lac_hop(&mut lab.w);
     let r = lab.w.reader();
@@ -242,25 +245,31 @@ fn a_batchs_passes_leave_the_keys_the_passes_a_key_at_a_time_do() {
         let (f, s, l) = from_core(&ipv4(HOST, sub(n), 64, 84));
         p.peek_downstream(&f[s..s + l])
     };
-    let keys = [up(1), down(2), None, up(9), down(1), up(2), down(9)];
-    for (i, k) in keys.iter().enumerate() {
+    let seven = [up(1), down(2), None, up(9), down(1), up(2), down(9)];
+    for (i, k) in seven.iter().enumerate() {
         assert_eq!(k.is_some(), i != 2, "key {i}");
     }
-    let mut batch = keys;
-    p.prefetch(&mut batch);
-    let mut one = keys;
+    let n = 3 * BUCKETS_AHEAD + 5;
+    let keys: Vec<_> = seven.iter().cycle().take(n).copied().collect();
+    let mut one = keys.clone();
     for k in &one {
         p.prefetch_bucket(*k);
     }
     for k in &mut one {
         p.prefetch_slot(k);
     }
+    let mut batch = keys.clone();
+    p.prefetch_first(&mut batch);
+    for i in 0..n {
+        assert_eq!(batch[i], one[i], "key {i} before its packet's work");
+        p.prefetch_ahead(&mut batch, i);
+    }
     assert_eq!(batch, one);
     // The sessions' keys came back with a slot: they differ from the
     // keys peeked. A session not in the table has none to keep.
-    assert_ne!(batch[0], keys[0]);
-    assert_ne!(batch[1], keys[1]);
-    assert_eq!(batch[3], keys[3]);
+    for i in (0..n).filter(|i| matches!(i % 7, 0 | 1 | 3)) {
+        assert_eq!(batch[i] != keys[i], i % 7 != 3, "key {i}");
+    }
 }
 
 #[test]

@@ -14,7 +14,7 @@ use lns_dataplane::node::icmp;
 use lns_dataplane::table::counters::Counter;
 use lns_dataplane::table::{Egress, Leg, NextHop, Session, Sizes, SlotId, SwitchedIds, Writer};
 use lns_dataplane::wire::checksum;
-use lns_dataplane::worker::pipeline::{Env, Out, Pipeline};
+use lns_dataplane::worker::pipeline::{Env, Out, Pipeline, SLOTS_AHEAD};
 use std::net::{IpAddr, Ipv4Addr};
 
 const GW: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
@@ -623,14 +623,23 @@ fn upstream_keys_prefetch_the_whole_slot_after_a_switched_frame() {
     let key = |p: &Pipeline<'_>| p.peek_upstream(&ip).unwrap();
     assert!(!key(&p).reads_whole(), "an IPv4 data message's key");
     let mut keys = [Some(key(&p))];
-    p.prefetch(&mut keys);
+    p.prefetch_first(&mut keys);
     assert!(!keys[0].unwrap().reads_whole(), "no switched frame yet");
     let (mut b, s, l) = buffer(&from_lac(LAC, &plain(10, 150), &lcp()));
     assert!(matches!(p.upstream(&mut b, s, l), Out::Core(..)));
-    let mut keys = [Some(key(&p))];
-    p.prefetch(&mut keys);
+    // The batch's first keys and those prefetched ahead of the work alike.
+    let mut keys = [Some(key(&p)); SLOTS_AHEAD + 1];
+    p.prefetch_first(&mut keys);
     assert!(keys[0].unwrap().reads_whole(), "after a switched frame");
-    let mut keys = [Some(key(&p))];
-    p.prefetch(&mut keys);
+    assert!(
+        !keys[SLOTS_AHEAD].unwrap().reads_whole(),
+        "not prefetched yet"
+    );
+    p.prefetch_ahead(&mut keys, 0);
+    assert!(keys[SLOTS_AHEAD].unwrap().reads_whole(), "prefetched ahead");
+    let mut keys = [Some(key(&p)); SLOTS_AHEAD + 1];
+    p.prefetch_first(&mut keys);
+    p.prefetch_ahead(&mut keys, 0);
     assert!(!keys[0].unwrap().reads_whole(), "one batch later");
+    assert!(!keys[SLOTS_AHEAD].unwrap().reads_whole(), "one batch later");
 }

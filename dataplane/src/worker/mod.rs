@@ -184,12 +184,13 @@ enum Rx {
     HandedOver,
 }
 
-/// Works one batch from `from`: the vector passes (DESIGN §4: every
-/// frame's key and index bucket first, then the slots the buckets name,
-/// so the packets find them in cache instead of each waiting for its own
-/// misses in turn), the hand-off of frames other workers own (with
-/// `links`), then each remaining packet through the pipeline, then the
-/// TX batches out.
+/// Works one batch from `from`: every frame's key first (DESIGN §4),
+/// the hand-off of frames other workers own (with `links`), then each
+/// remaining packet through the pipeline with its index bucket and slot
+/// prefetched a fixed distance ahead of its work
+/// ([`Pipeline::prefetch_first`], [`Pipeline::prefetch_ahead`]: the
+/// packets find them in cache instead of each waiting for its own misses
+/// in turn), then the TX batches out.
 fn work_batch(
     s: &mut Sockets,
     p: &mut Pipeline<'_>,
@@ -231,15 +232,15 @@ fn work_batch(
             *k = None;
         }
     }
-    p.prefetch(&mut keys);
+    p.prefetch_first(&mut keys);
     if rx == Rx::HandedOver {
         p.local.add(Counter::HandoffReceived, descs.len() as u64);
     }
     match (from, rx) {
-        (From::Both, Rx::Own) => either_frames(s, p, tx, descs, &mine),
-        (From::Core, _) => lanes::<false>(s, p, tx, descs, &mine, &keys, rx),
+        (From::Both, Rx::Own) => either_frames(s, p, tx, descs, &mine, &mut keys),
+        (From::Core, _) => lanes::<false>(s, p, tx, descs, &mine, &mut keys, rx),
         // Passed only when its key was an L2TP session's.
-        (From::Access | From::Both, _) => lanes::<true>(s, p, tx, descs, &mine, &keys, rx),
+        (From::Access | From::Both, _) => lanes::<true>(s, p, tx, descs, &mine, &mut keys, rx),
     }
     send_core(s, p, tx);
     send_access(s, p, tx);
@@ -272,7 +273,7 @@ fn lanes<const UP: bool>(
     tx: &mut Tx,
     descs: &[XdpDesc],
     mine: &[bool; BATCH],
-    keys: &[Option<Key>; BATCH],
+    keys: &mut [Option<Key>; BATCH],
     rx: Rx,
 ) {
     let n = descs.len().min(BATCH);
@@ -288,6 +289,7 @@ fn lanes<const UP: bool>(
         // gave one the loop does not take (`None`: it declined).
         let mut stop = None;
         while i < n {
+            p.prefetch_ahead(keys, i);
             let d = descs[i];
             let Some((chunk, off)) = s.umem.chunk(d.addr).filter(|_| mine[i]) else {
                 i += 1;
@@ -352,8 +354,10 @@ fn either_frames(
     tx: &mut Tx,
     descs: &[XdpDesc],
     mine: &[bool; BATCH],
+    keys: &mut [Option<Key>; BATCH],
 ) {
-    for (d, m) in descs.iter().zip(mine) {
+    for (i, (d, m)) in descs.iter().zip(mine).enumerate() {
+        p.prefetch_ahead(keys, i);
         if !m {
             continue;
         }
