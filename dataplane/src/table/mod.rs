@@ -72,8 +72,9 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"XLNSTBL\0");
 /// buckets and rate drops in its counters; 4: the subscriber address
 /// filter; 5: delegated IPv6 prefixes; 6: the up rate in a record's first
 /// cache line, the IPv6 prefix after the template; 7: the index's hash,
-/// one multiply and one shift-xor).
-pub const ABI_VERSION: u64 = 7;
+/// one multiply and one shift-xor; 8: the delegated prefixes and the
+/// counters start on a cache line whatever the capacity).
+pub const ABI_VERSION: u64 = 8;
 
 /// The largest table the layout supports (slot numbers are 32-bit).
 pub const MAX_CAPACITY: u32 = 1 << 26;
@@ -85,6 +86,9 @@ pub const CORE_V4: u32 = 0;
 pub const CORE_V6: u32 = 1;
 
 const HEADER_WORDS: usize = 512;
+/// Words in a cache line: the slots, the index buckets' lines and each
+/// session's counters start on one.
+const LINE_WORDS: usize = 8;
 const SLOT_WORDS: usize = 1 + SESSION_WORDS;
 const NH_SLOT_WORDS: usize = 1 + NEXTHOP_WORDS;
 /// Seqlock read attempts before a lookup gives up (see `seqlock::read`).
@@ -191,8 +195,12 @@ impl Layout {
         let journal = nexthops + NEXTHOPS as usize * NH_SLOT_WORDS;
         let filter = journal + JOURNAL_ENTRIES;
         let ns = filter + 2 * FILTER_WORDS;
-        let pd = ns + cap;
-        let counters = pd + 2 * cap;
+        // Regions after the per-slot arrays start on a cache line: with a
+        // capacity not a multiple of 8, a session's counters (the words
+        // every forwarded packet bumps, one line's worth) straddled two
+        // lines, a second miss a packet at scale.
+        let pd = (ns + cap).next_multiple_of(LINE_WORDS);
+        let counters = (pd + 2 * cap).next_multiple_of(LINE_WORDS);
         let worker_words = GLOBAL_WORDS + cap * SESSION_COUNTER_WORDS;
         let total = counters + sizes.workers as usize * worker_words;
         Layout {
@@ -250,10 +258,9 @@ impl std::fmt::Display for TableError {
 
 impl std::error::Error for TableError {}
 
-/// The words, wherever they live.
+/// The words: a mapping, of lnsd's file or anonymous (page-aligned either way).
 enum Backing {
     Map(memmap2::MmapMut),
-    Heap(Box<[AtomicU64]>),
 }
 
 /// The pages a table asks for.
@@ -396,14 +403,12 @@ unsafe impl Sync for Region {}
 
 impl Region {
     fn new(backing: Backing, layout: Layout) -> Region {
-        let (words, len) = match &backing {
-            Backing::Heap(w) => (std::ptr::NonNull::from(&w[..]).cast(), w.len()),
-            Backing::Map(m) => (
-                std::ptr::NonNull::new(m.as_ptr().cast::<AtomicU64>().cast_mut())
-                    .unwrap_or(std::ptr::NonNull::dangling()),
-                m.len() / 8,
-            ),
-        };
+        let Backing::Map(m) = &backing;
+        let (words, len) = (
+            std::ptr::NonNull::new(m.as_ptr().cast::<AtomicU64>().cast_mut())
+                .unwrap_or(std::ptr::NonNull::dangling()),
+            m.len() / 8,
+        );
         Region {
             backing,
             layout,
@@ -587,8 +592,9 @@ impl Region {
 }
 
 /// Asks the CPU for the cache line holding `w`, without waiting for it:
-/// the vector passes (DESIGN §4) hash a batch's keys and prefetch their
-/// buckets, then their slots, so the packets' look-ups find them in cache.
+/// the worker hashes a batch's keys and prefetches each one's bucket,
+/// then its slot, ahead of its packet (DESIGN §4), so the packets'
+/// look-ups find them in cache.
 #[inline(always)]
 pub(crate) fn prefetch(w: &AtomicU64) {
     #[cfg(target_arch = "x86_64")]
@@ -1595,20 +1601,25 @@ impl Writer {
     }
 
     /// How much of the table the kernel has on huge pages now (2 MiB
-    /// transparent, or hugetlbfs), from `/proc/self/smaps`; `None` for a
-    /// table on the heap, or when smaps cannot be read.
+    /// transparent, or hugetlbfs), from `/proc/self/smaps`; `None` when
+    /// smaps cannot be read.
     pub fn huge_page_bytes(&self) -> Option<u64> {
-        let Backing::Map(m) = &self.region.backing else {
-            return None;
-        };
+        let Backing::Map(m) = &self.region.backing;
         huge_bytes_of(m.as_ptr() as usize)
     }
 
-    /// A table in this process's memory (tests, benchmarks).
+    /// A table in this process's memory (tests, benchmarks): an
+    /// anonymous mapping, page-aligned as a file's is, so its slots and
+    /// counters start on cache lines as they do in lnsd's table (a heap
+    /// allocation of this size sits 16 bytes into its pages).
     pub fn heap(sizes: Sizes) -> Result<Writer, TableError> {
         let layout = Self::check(sizes)?;
-        let words: Box<[AtomicU64]> = (0..layout.total).map(|_| AtomicU64::new(0)).collect();
-        Ok(Self::init(Backing::Heap(words), layout, None))
+        let io = |e| TableError::Io(PathBuf::from("(anonymous)"), e);
+        let map = memmap2::MmapOptions::new()
+            .len(layout.total * 8)
+            .map_anon()
+            .map_err(io)?;
+        Ok(Self::init(Backing::Map(map), layout, None))
     }
 
     fn init(backing: Backing, layout: Layout, path: Option<PathBuf>) -> Writer {
@@ -2152,6 +2163,29 @@ mod tests {
     use crate::node::drop::Drop;
     use counters::{Counter, LocalCounters};
 
+    /// Every slot and every worker's counters for every session start on
+    /// a cache line (one line a packet, not two), whatever the capacity
+    /// and the number of workers.
+    #[test]
+    fn slots_and_session_counters_start_on_a_cache_line() {
+        let line = |w: &AtomicU64| (w as *const AtomicU64 as usize) % 64;
+        for capacity in [1, 3, 8, 9, 1001, 65_537] {
+            for workers in 1..=3 {
+                let w = Writer::heap(Sizes { capacity, workers }).unwrap();
+                let r = w.reader();
+                for slot in 0..capacity.min(20) {
+                    let (seq, _) = r.region.slot(slot);
+                    assert_eq!(line(seq), 0, "slot {slot} of {capacity}");
+                    for k in 0..workers {
+                        let b = r.worker(k).unwrap();
+                        let c = &b.sessions[slot as usize * SESSION_COUNTER_WORDS];
+                        assert_eq!(line(c), 0, "counters {slot}/{capacity}, worker {k}");
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn huge_pages_at_says_what_the_file_system_gives() {
         let knob = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/shmem_enabled")
@@ -2229,6 +2263,7 @@ mod tests {
                 assert_eq!(huge, 0, "4 KiB pages asked");
             }
         }
+        // A table for tests is a mapping too, smaller than a huge page.
         assert_eq!(
             Writer::heap(Sizes {
                 capacity: 16,
@@ -2236,7 +2271,7 @@ mod tests {
             })
             .unwrap()
             .huge_page_bytes(),
-            None
+            Some(0)
         );
     }
     use crate::node::encap::{Outer, Template};
