@@ -75,31 +75,25 @@ struct Batch {
 const RESTORED: std::ops::Range<usize> = HEADROOM..HEADROOM + 192;
 
 impl Batch {
-    /// The frames of `sessions` from `traffic`.
-    fn new(traffic: &Rc<Traffic>, sessions: &[u32]) -> Batch {
+    /// `traffic`'s frames for the next sessions the spread draws.
+    fn new(traffic: &Rc<Traffic>) -> Batch {
         let mut b = Batch {
             work: Vec::new(),
-            pristine: vec![vec![0; RESTORED.len()]; sessions.len()],
-            lens: vec![traffic.len; sessions.len()],
+            pristine: vec![vec![0; RESTORED.len()]; BATCH],
+            lens: vec![traffic.len; BATCH],
             sessions: Vec::new(),
             traffic: Rc::clone(traffic),
         };
-        b.fill(sessions);
+        b.refill();
         b
-    }
-
-    fn fill(&mut self, sessions: &[u32]) {
-        for (f, &s) in self.pristine.iter_mut().zip(sessions) {
-            self.traffic.write(s, f);
-        }
-        self.sessions.clear();
-        self.sessions.extend_from_slice(sessions);
     }
 
     /// Its frames for the next sessions the spread draws.
     fn refill(&mut self) {
-        let sessions = SPREAD.with_borrow_mut(|s| s.draw());
-        self.fill(&sessions);
+        self.sessions = SPREAD.with_borrow_mut(|s| s.draw());
+        for (f, &s) in self.pristine.iter_mut().zip(&self.sessions) {
+            self.traffic.write(s, f);
+        }
     }
 }
 
@@ -212,9 +206,7 @@ fn spread_over(n: u32) {
 /// `count` batches of `traffic`'s frames, their sessions drawn from the
 /// spread (the first, worked over and over, is the hot batch).
 fn batches(traffic: &Rc<Traffic>, count: usize) -> Vec<Batch> {
-    (0..count)
-        .map(|_| Batch::new(traffic, &SPREAD.with_borrow_mut(|s| s.draw())))
-        .collect()
+    (0..count).map(|_| Batch::new(traffic)).collect()
 }
 
 /// The frames batches are worked in: a few batches' worth, used in turn,
@@ -830,40 +822,30 @@ fn pipeline(
             };
         }
         // The lanes as the worker runs them, on the schedule asked for
-        // (each distance its own copy, as the worker's constants are).
+        // (each distance its own copy, as the worker's constants are; 0:
+        // in passes).
+        let (bd, sd) = match schedule {
+            Schedule::Passes => (0, 0),
+            Schedule::Ahead { buckets, slots } => (buckets, slots),
+            Schedule::OneAtATime => unreachable!("taken above"),
+        };
         macro_rules! lanes {
-            ($b:literal, $s:literal) => {
-                if upstream {
-                    worker_lanes::<true, $b, $s>(p, b, &mut keys)
-                } else {
-                    worker_lanes::<false, $b, $s>(p, b, &mut keys)
+            ($(($b:tt, $s:tt)),+) => {
+                match (bd, sd) {
+                    $(($b, $s) if upstream => worker_lanes::<true, { $b }, { $s }>(p, b, &mut keys),
+                    ($b, $s) => worker_lanes::<false, { $b }, { $s }>(p, b, &mut keys),)+
+                    other => unreachable!("no lanes built for {other:?}"),
                 }
             };
         }
-        match schedule {
-            Schedule::Ahead {
-                buckets: 16,
-                slots: 8,
-            } => lanes!(16, 8),
-            Schedule::Ahead {
-                buckets: 8,
-                slots: 4,
-            } => lanes!(8, 4),
-            Schedule::Ahead {
-                buckets: 12,
-                slots: 6,
-            } => lanes!(12, 6),
-            Schedule::Ahead {
-                buckets: 24,
-                slots: 12,
-            } => lanes!(24, 12),
-            Schedule::Ahead {
-                buckets: 64,
-                slots: 8,
-            } => lanes!(64, 8),
-            Schedule::Passes => lanes!(0, 0),
-            other => unreachable!("no lanes built for {other:?}"),
-        }
+        lanes!(
+            (BUCKETS_AHEAD, SLOTS_AHEAD),
+            (0, 0),
+            (8, 4),
+            (12, 6),
+            (24, 12),
+            (64, 8)
+        )
     };
     let up_ns = time(rounds, up, restore_ns, |_, b| run(b, true));
     let down_ns = time(rounds, down, restore_ns, |_, b| run(b, false));

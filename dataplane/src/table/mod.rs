@@ -258,11 +258,6 @@ impl std::fmt::Display for TableError {
 
 impl std::error::Error for TableError {}
 
-/// The words: a mapping, of lnsd's file or anonymous (page-aligned either way).
-enum Backing {
-    Map(memmap2::MmapMut),
-}
-
 /// The pages a table asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pages {
@@ -384,17 +379,19 @@ fn huge_bytes_of(addr: usize) -> Option<u64> {
     Some(kib * 1024)
 }
 
-/// A mapped (or heap) table: the words and their layout.
+/// A mapped table (lnsd's file, or anonymous memory): the words and their
+/// layout. Page-aligned either way, so its slots and counters start on
+/// cache lines.
 struct Region {
-    backing: Backing,
+    map: memmap2::MmapMut,
     layout: Layout,
-    /// The backing's words, taken once: every look-up goes through
-    /// [`Region::words`], which then costs no match on the backing.
+    /// The mapping's words, taken once: every look-up goes through
+    /// [`Region::words`].
     words: std::ptr::NonNull<AtomicU64>,
     len: usize,
 }
 
-// SAFETY: `words` points into `backing`, which is `Send` and `Sync` and is
+// SAFETY: `words` points into `map`, which is `Send` and `Sync` and is
 // owned by the region; the pointer is only turned into a shared slice of
 // atomics, which any thread may use.
 unsafe impl Send for Region {}
@@ -402,15 +399,14 @@ unsafe impl Send for Region {}
 unsafe impl Sync for Region {}
 
 impl Region {
-    fn new(backing: Backing, layout: Layout) -> Region {
-        let Backing::Map(m) = &backing;
+    fn new(map: memmap2::MmapMut, layout: Layout) -> Region {
         let (words, len) = (
-            std::ptr::NonNull::new(m.as_ptr().cast::<AtomicU64>().cast_mut())
+            std::ptr::NonNull::new(map.as_ptr().cast::<AtomicU64>().cast_mut())
                 .unwrap_or(std::ptr::NonNull::dangling()),
-            m.len() / 8,
+            map.len() / 8,
         );
         Region {
-            backing,
+            map,
             layout,
             words,
             len,
@@ -419,9 +415,9 @@ impl Region {
 
     #[inline(always)]
     fn words(&self) -> &[AtomicU64] {
-        // SAFETY: `words` and `len` were taken from `backing`, which the
+        // SAFETY: `words` and `len` were taken from `map`, which the
         // region owns and never resizes, and whose memory does not move
-        // when the region does (a heap box, or a mapping). A map is
+        // when the region does. A map is
         // page-aligned (so 8-aligned) and its length was checked to be a
         // multiple of 8 when opened. `AtomicU64` has the size and
         // alignment of `u64` and every bit pattern is valid. Other
@@ -589,6 +585,14 @@ impl Region {
             sessions: &words[GLOBAL_WORDS..],
         })
     }
+}
+
+/// Anonymous memory for a table of `layout`, zeroed and page-aligned.
+fn anonymous(layout: &Layout) -> Result<memmap2::MmapMut, TableError> {
+    memmap2::MmapOptions::new()
+        .len(layout.total * 8)
+        .map_anon()
+        .map_err(|e| TableError::Io(PathBuf::from("(anonymous)"), e))
 }
 
 /// Asks the CPU for the cache line holding `w`, without waiting for it:
@@ -806,7 +810,7 @@ impl<'a> Lookups<'a> {
     /// Upstream: the slot of the session with these ids and the words an
     /// IPv4 packet from the subscriber reads ([`UpView`]), found as
     /// [`Reader::by_ids`] finds it.
-    /// `key`, if the vector passes took one for the packet, is used once
+    /// `key`, if the worker's prefetching took one for the packet, is used once
     /// it is checked to be these ids' (see [`Key`]).
     #[inline(always)]
     pub fn by_ids_up(&self, tunnel: u16, session: u16, key: Option<Key>) -> Option<(u32, UpView)> {
@@ -836,7 +840,7 @@ impl<'a> Lookups<'a> {
     }
 
     /// Downstream: the session with IPv4 address `a`, into `out` (see
-    /// [`Reader::by_ids_into`]). `key`, if the vector passes took one for
+    /// [`Reader::by_ids_into`]). `key`, if the worker's prefetching took one for
     /// the packet, is used once it is checked to be `a`'s (see [`Key`]).
     #[inline(always)]
     pub fn by_ipv4_into_with(&self, a: Ipv4Addr, key: Option<Key>, out: &mut Found) -> bool {
@@ -1030,7 +1034,7 @@ impl Reader {
         // time; `Region::words` only ever exposes it as atomics.
         let map = unsafe { memmap2::MmapMut::map_mut(&file) }.map_err(io)?;
         let probe = Region::new(
-            Backing::Map(map),
+            map,
             Layout::new(Sizes {
                 capacity: 0,
                 workers: 0,
@@ -1077,8 +1081,8 @@ impl Reader {
                 layout.total * 8
             )));
         }
-        let Region { backing, .. } = probe;
-        let region = Region::new(backing, layout);
+        let Region { map, .. } = probe;
+        let region = Region::new(map, layout);
         Ok(Reader {
             region: Arc::new(region),
         })
@@ -1572,11 +1576,7 @@ impl Writer {
         // `shmem_enabled` at advise or above; a hugetlbfs file is on them
         // already); `huge_page_bytes` says what came of it.
         let _ = map.advise(memmap2::Advice::HugePage);
-        Ok(Self::init(
-            Backing::Map(map),
-            layout,
-            Some(path.to_path_buf()),
-        ))
+        Ok(Self::init(map, layout, Some(path.to_path_buf())))
     }
 
     /// A table in this process's anonymous memory on `pages` (benchmarks:
@@ -1585,11 +1585,7 @@ impl Writer {
     /// them is [`Writer::huge_page_bytes`].
     pub fn heap_on(sizes: Sizes, pages: Pages) -> Result<Writer, TableError> {
         let layout = Self::check(sizes)?;
-        let io = |e| TableError::Io(PathBuf::from("(anonymous)"), e);
-        let map = memmap2::MmapOptions::new()
-            .len(layout.total * 8)
-            .map_anon()
-            .map_err(io)?;
+        let map = anonymous(&layout)?;
         let advice = match pages {
             Pages::Huge => memmap2::Advice::HugePage,
             Pages::Small => memmap2::Advice::NoHugePage,
@@ -1597,15 +1593,14 @@ impl Writer {
         // Advice the kernel cannot take leaves the table on small pages,
         // which `huge_page_bytes` reports.
         let _ = map.advise(advice);
-        Ok(Self::init(Backing::Map(map), layout, None))
+        Ok(Self::init(map, layout, None))
     }
 
     /// How much of the table the kernel has on huge pages now (2 MiB
     /// transparent, or hugetlbfs), from `/proc/self/smaps`; `None` when
     /// smaps cannot be read.
     pub fn huge_page_bytes(&self) -> Option<u64> {
-        let Backing::Map(m) = &self.region.backing;
-        huge_bytes_of(m.as_ptr() as usize)
+        huge_bytes_of(self.region.map.as_ptr() as usize)
     }
 
     /// A table in this process's memory (tests, benchmarks): an
@@ -1614,16 +1609,11 @@ impl Writer {
     /// allocation of this size sits 16 bytes into its pages).
     pub fn heap(sizes: Sizes) -> Result<Writer, TableError> {
         let layout = Self::check(sizes)?;
-        let io = |e| TableError::Io(PathBuf::from("(anonymous)"), e);
-        let map = memmap2::MmapOptions::new()
-            .len(layout.total * 8)
-            .map_anon()
-            .map_err(io)?;
-        Ok(Self::init(Backing::Map(map), layout, None))
+        Ok(Self::init(anonymous(&layout)?, layout, None))
     }
 
-    fn init(backing: Backing, layout: Layout, path: Option<PathBuf>) -> Writer {
-        let region = Region::new(backing, layout);
+    fn init(map: memmap2::MmapMut, layout: Layout, path: Option<PathBuf>) -> Writer {
+        let region = Region::new(map, layout);
         let set = |i, v| region.hdr(i).store(v, Ordering::Relaxed);
         set(hdr::MAGIC, MAGIC);
         set(hdr::VERSION, ABI_VERSION);

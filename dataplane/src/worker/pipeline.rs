@@ -196,7 +196,7 @@ impl<'a> Pipeline<'a> {
     /// The key an access-side frame will be looked up by, read without
     /// parsing it (the common shape only: Ethernet without a tag or with
     /// one 802.1Q tag, IPv4, UDP to our port, an L2TP data header): for
-    /// the vector passes' prefetching, which a frame of another shape
+    /// the worker's prefetching, which a frame of another shape
     /// just does without.
     #[inline(always)]
     pub fn peek_upstream(&self, frame: &[u8]) -> Option<Key> {
@@ -271,7 +271,7 @@ impl<'a> Pipeline<'a> {
             .or_else(|| self.peek_downstream(frame))
     }
 
-    /// The vector passes' first: `key`'s index bucket on its way to cache.
+    /// A key's first prefetch: its index bucket on its way to cache.
     #[inline(always)]
     pub fn prefetch_bucket(&self, key: Option<Key>) {
         if let Some(k) = key {
@@ -279,13 +279,22 @@ impl<'a> Pipeline<'a> {
         }
     }
 
-    /// The second, once the first has run over the whole batch: the slot
-    /// the bucket names, and that slot's counters, on their way to cache;
-    /// the slot is kept in the key, for the packet's look-up
+    /// The second, once the first has had time to arrive: the slot the
+    /// bucket names, and that slot's counters, on their way to cache; the
+    /// slot is kept in the key, for the packet's look-up
     /// ([`Pipeline::upstream_with`], [`Pipeline::downstream_with`]).
     #[inline(always)]
     pub fn prefetch_slot(&self, key: &mut Option<Key>) {
-        if let Some(slot) = key.as_mut().and_then(|k| self.look.prefetch_slot(k)) {
+        if let Some(k) = key {
+            self.slot_and_counters(k, false);
+        }
+    }
+
+    /// [`Pipeline::prefetch_slot`]; `whole`: the slot's both lines (see
+    /// [`Lookups::prefetch_slot_with`]).
+    #[inline(always)]
+    fn slot_and_counters(&self, k: &mut Key, whole: bool) {
+        if let Some(slot) = self.look.prefetch_slot_with(k, whole) {
             self.block.prefetch(slot);
         }
     }
@@ -331,14 +340,11 @@ impl<'a> Pipeline<'a> {
     #[inline]
     pub fn prefetch_first_by<const B: usize, const S: usize>(&mut self, keys: &mut [Option<Key>]) {
         self.whole = std::mem::take(&mut self.switched_seen);
-        let look = self.look;
         for k in keys.iter().take(B).flatten() {
-            look.prefetch_bucket(*k);
+            self.look.prefetch_bucket(*k);
         }
         for k in keys.iter_mut().take(S).flatten() {
-            if let Some(slot) = look.prefetch_slot_with(k, self.whole) {
-                self.block.prefetch(slot);
-            }
+            self.slot_and_counters(k, self.whole);
         }
     }
 
@@ -353,10 +359,8 @@ impl<'a> Pipeline<'a> {
         if let Some(Some(k)) = keys.get(i + B) {
             self.look.prefetch_bucket(*k);
         }
-        if let Some(Some(k)) = keys.get_mut(i + S)
-            && let Some(slot) = self.look.prefetch_slot_with(k, self.whole)
-        {
-            self.block.prefetch(slot);
+        if let Some(Some(k)) = keys.get_mut(i + S) {
+            self.slot_and_counters(k, self.whole);
         }
     }
 
@@ -445,7 +449,7 @@ impl<'a> Pipeline<'a> {
         self.upstream_with(buf, start, len, None)
     }
 
-    /// [`Pipeline::upstream`] with the key the vector passes took for the
+    /// [`Pipeline::upstream`] with the key the worker's prefetching took for the
     /// frame ([`Pipeline::peek_upstream`], [`Pipeline::prefetch_slot`]),
     /// whose hash and slot its look-up then uses (`table::Key`).
     #[inline]
@@ -852,7 +856,7 @@ impl<'a> Pipeline<'a> {
         self.downstream_with(buf, start, len, None)
     }
 
-    /// [`Pipeline::downstream`] with the key the vector passes took for
+    /// [`Pipeline::downstream`] with the key the worker's prefetching took for
     /// the frame (see [`Pipeline::upstream_with`]): the express lane,
     /// then the general path, a frame at a time, as
     /// [`Pipeline::upstream_counted_with`].
