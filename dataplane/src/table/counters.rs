@@ -85,13 +85,19 @@ pub const GLOBAL_WORDS: usize = 64;
 pub const DROPS_AT: usize = 32;
 /// Words of one session's counters: generation, packets and bytes each
 /// way, drops, the two token buckets (the worker's own state, in the
-/// first cache line with the counts a forwarded packet bumps), then the
-/// rate-limited drops each way (second line: touched only by a drop).
+/// first cache line with the counts a forwarded packet bumps), then a
+/// generation of the second line's own and the rate-limited drops each
+/// way (second line: touched only by a rate drop, and adopted for a new
+/// session only then, so a session's first packet here touches one line
+/// as every later one does).
 pub const SESSION_COUNTER_WORDS: usize = 16;
 const BUCKET_UP: usize = 6;
 const BUCKET_DOWN: usize = 7;
-const RATE_LIMITED_UP: usize = 8;
-const RATE_LIMITED_DOWN: usize = 9;
+/// The generation the second line's counts are for.
+const GENERATION_2: usize = 8;
+const RATE_LIMITED_UP: usize = 9;
+const RATE_LIMITED_DOWN: usize = 10;
+const _: () = assert!(BUCKET_DOWN < GENERATION_2 && RATE_LIMITED_DOWN < SESSION_COUNTER_WORDS);
 
 const _: () = assert!(Counter::ALL.len() <= DROPS_AT);
 const _: () = assert!(DROPS_AT + Drop::ALL.len() <= GLOBAL_WORDS);
@@ -158,6 +164,20 @@ fn take(c: &[AtomicU64], dir: Dir, rate: crate::table::Rate, now: u32, bytes: u3
     let (state, ok) = crate::node::police::admit(w.load(Ordering::Relaxed), rate, now, bytes);
     w.store(state, Ordering::Relaxed);
     ok
+}
+
+/// Words `c` (a generation, then counts) start over for `generation` if
+/// they count for another.
+#[inline(always)]
+fn adopt_line(c: &[AtomicU64], generation: u64) {
+    if c[0].load(Ordering::Relaxed) != generation {
+        for w in &c[1..] {
+            w.store(0, Ordering::Relaxed);
+        }
+        // Released after the zeroes: a reader that sees the new
+        // generation sees zeroed counts, not the old session's.
+        c[0].store(generation, Ordering::Release);
+    }
 }
 
 /// The named counters a flush tests at once (see [`WorkerBlock::flush`]).
@@ -273,6 +293,7 @@ impl WorkerBlock<'_> {
     pub fn session_rate_drop(&self, slot: u32, generation: u64, dir: Dir) {
         if let Some(c) = self.session_words(slot) {
             self.adopt(c, generation);
+            adopt_line(&c[GENERATION_2..], generation);
             bump(&c[5], 1);
             bump(
                 &c[match dir {
@@ -298,17 +319,12 @@ impl WorkerBlock<'_> {
         self.sessions.get(at..at + SESSION_COUNTER_WORDS)
     }
 
-    /// A slot counting for an older session starts over.
+    /// A slot counting for an older session starts over: its first line
+    /// (the second starts over when first written, see
+    /// [`SESSION_COUNTER_WORDS`]).
     #[inline(always)]
     fn adopt(&self, c: &[AtomicU64], generation: u64) {
-        if c[0].load(Ordering::Relaxed) != generation {
-            for w in &c[1..] {
-                w.store(0, Ordering::Relaxed);
-            }
-            // Released after the zeroes: a reader that sees the new
-            // generation sees zeroed counts, not the old session's.
-            c[0].store(generation, Ordering::Release);
-        }
+        adopt_line(&c[..GENERATION_2], generation);
     }
 
     /// Reads the named counter.
@@ -340,14 +356,18 @@ impl WorkerBlock<'_> {
             return SessionCounters::default();
         }
         let r = |i: usize| c[i].load(Ordering::Relaxed);
+        // The second line's counts, if it has been adopted for this
+        // session (none before its first rate drop here).
+        let second = c[GENERATION_2].load(Ordering::Acquire) == generation;
+        let r2 = |i: usize| if second { r(i) } else { 0 };
         SessionCounters {
             up_packets: r(1),
             up_bytes: r(2),
             down_packets: r(3),
             down_bytes: r(4),
             drops: r(5),
-            up_rate_limited: r(RATE_LIMITED_UP),
-            down_rate_limited: r(RATE_LIMITED_DOWN),
+            up_rate_limited: r2(RATE_LIMITED_UP),
+            down_rate_limited: r2(RATE_LIMITED_DOWN),
         }
     }
 }
@@ -373,5 +393,59 @@ impl LocalCounters {
     #[inline(always)]
     pub fn drop(&mut self, d: Drop) {
         self.0[DROPS_AT + d as usize] += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A new session in a slot starts from zero on both lines, its first
+    /// packet writing only the first (the line every packet reads); the
+    /// second is taken over at its first rate drop.
+    #[test]
+    fn a_new_session_starts_from_zero_writing_one_line() {
+        let global: Vec<AtomicU64> = (0..GLOBAL_WORDS).map(|_| AtomicU64::new(0)).collect();
+        let words: Vec<AtomicU64> = (0..SESSION_COUNTER_WORDS)
+            .map(|_| AtomicU64::new(0))
+            .collect();
+        let b = WorkerBlock {
+            global: &global,
+            sessions: &words,
+        };
+        // The old session (generation 1): counted, and rate-dropped.
+        b.session(0, 1, Dir::Up, 100);
+        b.session_rate_drop(0, 1, Dir::Down);
+        let old = b.session_counters(0, 1);
+        assert_eq!((old.up_packets, old.up_bytes, old.drops), (1, 100, 1));
+        assert_eq!((old.up_rate_limited, old.down_rate_limited), (0, 1));
+        let second: Vec<u64> = words[8..]
+            .iter()
+            .map(|w| w.load(Ordering::Relaxed))
+            .collect();
+        // The new one (generation 2): its first packet.
+        b.session(0, 2, Dir::Down, 60);
+        let new = b.session_counters(0, 2);
+        assert_eq!(
+            new,
+            SessionCounters {
+                down_packets: 1,
+                down_bytes: 60,
+                ..SessionCounters::default()
+            }
+        );
+        let now: Vec<u64> = words[8..]
+            .iter()
+            .map(|w| w.load(Ordering::Relaxed))
+            .collect();
+        assert_eq!(now, second, "the first packet wrote the second line");
+        // Its first rate drop takes the second line over, from zero.
+        b.session_rate_drop(0, 2, Dir::Up);
+        let new = b.session_counters(0, 2);
+        assert_eq!(
+            (new.up_rate_limited, new.down_rate_limited, new.drops),
+            (1, 0, 1)
+        );
+        assert_eq!(b.session_counters(0, 1), SessionCounters::default());
     }
 }

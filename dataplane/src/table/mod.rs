@@ -73,8 +73,9 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"XLNSTBL\0");
 /// filter; 5: delegated IPv6 prefixes; 6: the up rate in a record's first
 /// cache line, the IPv6 prefix after the template; 7: the index's hash,
 /// one multiply and one shift-xor; 8: the delegated prefixes and the
-/// counters start on a cache line whatever the capacity).
-pub const ABI_VERSION: u64 = 8;
+/// counters start on a cache line whatever the capacity; 9: a session's
+/// second counter line has a generation of its own).
+pub const ABI_VERSION: u64 = 9;
 
 /// The largest table the layout supports (slot numbers are 32-bit).
 pub const MAX_CAPACITY: u32 = 1 << 26;
