@@ -1493,6 +1493,10 @@ fn the_common_packets_take_the_express_lanes() {
             express += 1;
         }
         let (mut b, s, l) = from_core(&ipv4(HOST, sub(n), 64, 84));
+        // Its session's template is in the slot's first line, which is
+        // all the key prefetches and all the lane reads.
+        let key = p.peek_downstream(&b[s..s + l]).unwrap();
+        assert!(!key.reads_whole());
         assert!(matches!(p.downstream(&mut b, s, l), Out::Access(..)));
         express += 1;
     }

@@ -519,21 +519,84 @@ impl TemplateRef<'_> {
 /// 13th byte on, as `table::record` keeps it).
 pub const STORED_BYTES: usize = TEMPLATE_BYTES - 12;
 
-/// A stored IPv4 template of the shape lnsd builds for a LAC reached over
-/// IPv4 (Ethernet with or without one 802.1Q tag, IPv4, UDP, the L2TP data
-/// header with or without Ns and Nr, FF 03 and the protocol), for the
-/// downstream express lane (`worker::pipeline`): its offsets matched
-/// against the four shapes' (one compare each), so writing a frame is
-/// two fixed-size copies and four patches at that shape's fixed
-/// offsets. Any other template (IPv6, or a damaged slot's) is `None`,
-/// left to [`TemplateRef`]. Where it is `Some`, [`encap`] with
-/// [`TemplateRef::stored`] writes the same frame
+/// An IPv4 template as lnsd builds it ([`Template::new`]) for a LAC
+/// reached over IPv4, kept as the little that varies between sessions:
+/// whether it is tagged and sequences, the VLAN, the addresses, ports
+/// and the LAC's ids. A session slot keeps it in its first cache line
+/// (`table::record`), so the downstream express lane writes a frame from
+/// that line alone ([`ExpressTemplate`]). Every other byte of such a
+/// template is a constant of its shape (TTL 64, no DF, UDP checksum 0,
+/// FF 03), which is why only a template [`Template::new`] would build
+/// from these fields has one ([`Template::compact`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Compact {
+    /// The 802.1Q tag's VLAN id, if tagged.
+    pub vlan: Option<u16>,
+    /// The L2TP header carries Ns and Nr.
+    pub sequencing: bool,
+    /// As on the wire: source and destination address and source and
+    /// destination port (the IPv4 header's last 8 octets, then UDP's
+    /// first 4), then the LAC's tunnel and session ids.
+    pub wire: [u8; COMPACT_WIRE],
+}
+
+/// Octets of [`Compact::wire`].
+pub const COMPACT_WIRE: usize = 16;
+
+impl Template {
+    /// The template's [`Compact`] form, if it has one: an IPv4 template
+    /// that [`Template::new`] builds from the fields it holds (with its
+    /// own Ethernet addresses), byte for byte. `None` for an IPv6 one and
+    /// for any other bytes (a template read back from a damaged slot).
+    pub fn compact(&self) -> Option<Compact> {
+        if self.v6 {
+            return None;
+        }
+        let b = &self.bytes;
+        let (ip, l2tp) = (usize::from(self.ip), usize::from(self.udp) + 8);
+        let vlan = (ip == 18).then(|| u16::from_be_bytes([b[14], b[15]]));
+        let mut wire = [0u8; COMPACT_WIRE];
+        wire[..12].copy_from_slice(b.get(ip + 12..ip + 24)?);
+        wire[12..].copy_from_slice(b.get(l2tp + 2..l2tp + 6)?);
+        let c = Compact {
+            vlan,
+            sequencing: self.ns != 0,
+            wire,
+        };
+        let at = |i: usize| [wire[i], wire[i + 1], wire[i + 2], wire[i + 3]];
+        let port = |i: usize| u16::from_be_bytes([wire[i], wire[i + 1]]);
+        let rebuilt = Template::new(&Outer {
+            dst_mac: b[..6].try_into().ok()?,
+            src_mac: b[6..12].try_into().ok()?,
+            vlan,
+            src: IpAddr::from(at(0)),
+            src_port: port(8),
+            dst: IpAddr::from(at(4)),
+            dst_port: port(10),
+            tunnel: port(12),
+            session: port(14),
+            sequencing: c.sequencing,
+        });
+        (rebuilt == *self).then_some(c)
+    }
+}
+
+/// The downstream express lane's template (`worker::pipeline`): a
+/// [`Compact`] as a slot's first line holds it, written as one of the
+/// four IPv4 shapes (Ethernet untagged or with one tag, the L2TP header
+/// without or with Ns and Nr), each of which fixes every offset: a frame
+/// is the shape's constant bytes, two copies of what varies and the
+/// lengths and checksum. [`encap`] with the [`Template`] the compact
+/// form came from writes the same frame
 /// (`the_express_template_writes_what_encap_writes`).
 #[derive(Debug, Clone, Copy)]
-pub struct ExpressTemplate<'a> {
-    bytes: &'a [u8; STORED_BYTES],
+pub struct ExpressTemplate {
     shape: Shape,
-    ip_sum: u16,
+    vlan: [u8; 2],
+    wire: [u8; COMPACT_WIRE],
+    /// The IPv4 header's ones'-complement sum with its length and
+    /// checksum 0.
+    ip_sum: u32,
 }
 
 /// The four IPv4 shapes: Ethernet untagged or with one tag, the L2TP
@@ -570,50 +633,68 @@ impl Shape {
         if self.sequenced() { self.l2tp() + 6 } else { 0 }
     }
 
-    /// The PPP protocol's offset.
-    const fn ppp_proto(self) -> usize {
-        self.l2tp() + if self.sequenced() { 10 } else { 6 } + 2
-    }
-
     /// The template's length.
     const fn len(self) -> usize {
-        self.ppp_proto() + 2
+        self.l2tp() + if self.sequenced() { 10 } else { 6 } + 4
     }
 
-    /// The offsets as a stored template keeps them: its length, the IPv4
-    /// header's offset, UDP's, Ns's, as the four octets of a
-    /// little-endian word, and the PPP protocol's offset.
-    const fn stored(self) -> (u32, u8) {
-        let (len, ip, udp, ns) = (self.len(), self.ip(), self.ip() + 20, self.ns());
-        (
-            (len | ip << 8 | udp << 16 | ns << 24) as u32,
-            self.ppp_proto() as u8,
-        )
+    /// The shape's constant bytes, as [`Template::new`] writes them: the
+    /// Ethertypes, IPv4's version, IHL, TTL 64 and protocol, the L2TP
+    /// flags, FF 03 and PPP's IPv4 protocol; zero where a frame's own
+    /// values go.
+    const fn constants(self) -> [u8; MAX_TEMPLATE] {
+        let mut b = [0u8; MAX_TEMPLATE];
+        let ip = self.ip();
+        if ip == 18 {
+            b[12] = 0x81;
+        }
+        b[ip - 2] = 0x08;
+        b[ip] = 0x45;
+        b[ip + 8] = 64;
+        b[ip + 9] = 17;
+        let l2tp = self.l2tp();
+        b[l2tp] = if self.sequenced() { 0x08 } else { 0 };
+        b[l2tp + 1] = 0x02;
+        let len = self.len();
+        b[len - 4] = 0xff;
+        b[len - 3] = 0x03;
+        b[len - 1] = 0x21;
+        b
     }
 }
 
-impl<'a> ExpressTemplate<'a> {
-    /// The template stored in `b`, if of the shape above.
+impl ExpressTemplate {
+    /// The template of a compact form as a slot's first line holds it:
+    /// tagged with `vlan` (its two octets as on the wire) or not,
+    /// sequencing or not, and `wire` ([`Compact::wire`]).
     #[inline(always)]
-    pub fn stored(b: &'a [u8; STORED_BYTES]) -> Option<ExpressTemplate<'a>> {
-        let m = MAX_TEMPLATE - 12;
-        // The four offsets as one word against each shape's: a compare
-        // each, not a check of each offset. (The IPv6 flag sets the
-        // offset's top bit: no IPv4 shape has it.)
-        let offsets = u32::from_le_bytes([b[m], b[m + 1], b[m + 2], b[m + 3]]);
-        let shape = [
-            Shape::Plain,
-            Shape::Sequenced,
-            Shape::Tagged,
-            Shape::TaggedSequenced,
-        ]
-        .into_iter()
-        .find(|s| s.stored() == (offsets, b[m + 4]))?;
-        Some(ExpressTemplate {
-            bytes: b,
+    pub fn new(
+        tagged: bool,
+        sequencing: bool,
+        vlan: [u8; 2],
+        wire: [u8; COMPACT_WIRE],
+    ) -> ExpressTemplate {
+        let shape = match (tagged, sequencing) {
+            (false, false) => Shape::Plain,
+            (false, true) => Shape::Sequenced,
+            (true, false) => Shape::Tagged,
+            (true, true) => Shape::TaggedSequenced,
+        };
+        // Version, IHL, TTL and protocol, then the two addresses.
+        let half = |i: usize| u32::from(u16::from_be_bytes([wire[i], wire[i + 1]]));
+        let ip_sum = 0x4500 + 0x4011 + half(0) + half(2) + half(4) + half(6);
+        ExpressTemplate {
             shape,
-            ip_sum: u16::from_le_bytes([b[m + 5], b[m + 6]]),
-        })
+            vlan,
+            wire,
+            ip_sum,
+        }
+    }
+
+    /// [`ExpressTemplate::new`] of a [`Compact`].
+    pub fn of(c: &Compact) -> ExpressTemplate {
+        let vlan = c.vlan.map_or([0; 2], |v| (v & 0x0fff).to_be_bytes());
+        ExpressTemplate::new(c.vlan.is_some(), c.sequencing, vlan, c.wire)
     }
 
     /// Bytes it puts in front of a packet.
@@ -649,42 +730,51 @@ impl<'a> ExpressTemplate<'a> {
     /// Writes the template in front of the IPv4 packet that fills the
     /// rest of `frame` (`frame.len()` is `len()` plus the packet's,
     /// which [`ExpressTemplate::takes`]), but for the Ethernet addresses:
-    /// as [`encap`] does with the slot's [`TemplateRef`]. Each shape at
-    /// its fixed offsets (one bounds check for the frame).
+    /// as [`encap`] does with the [`Template`] it came from. Each shape
+    /// at its fixed offsets (one bounds check for the frame).
     #[inline(always)]
     pub fn write(&self, frame: &mut [u8]) {
         const P: Shape = Shape::Plain;
         const S: Shape = Shape::Sequenced;
         const T: Shape = Shape::Tagged;
         const TS: Shape = Shape::TaggedSequenced;
+        const CP: [u8; MAX_TEMPLATE] = P.constants();
+        const CS: [u8; MAX_TEMPLATE] = S.constants();
+        const CT: [u8; MAX_TEMPLATE] = T.constants();
+        const CTS: [u8; MAX_TEMPLATE] = TS.constants();
         match self.shape {
-            P => self.write_at::<{ P.ip() }, { P.len() }>(frame),
-            S => self.write_at::<{ S.ip() }, { S.len() }>(frame),
-            T => self.write_at::<{ T.ip() }, { T.len() }>(frame),
-            TS => self.write_at::<{ TS.ip() }, { TS.len() }>(frame),
+            P => self.write_at::<{ P.ip() }, { P.len() }>(frame, &CP),
+            S => self.write_at::<{ S.ip() }, { S.len() }>(frame, &CS),
+            T => self.write_at::<{ T.ip() }, { T.len() }>(frame, &CT),
+            TS => self.write_at::<{ TS.ip() }, { TS.len() }>(frame, &CTS),
         }
     }
 
     /// [`ExpressTemplate::write`] for a template whose IPv4 header is at
-    /// `IP` and which is `HL` octets long.
+    /// `IP`, which is `HL` octets long and whose constant bytes are
+    /// `constants`.
     #[inline(always)]
-    fn write_at<const IP: usize, const HL: usize>(&self, frame: &mut [u8]) {
-        const { assert!(HL >= IP + 28 && HL >= 44 && HL - 12 <= STORED_BYTES) };
+    fn write_at<const IP: usize, const HL: usize>(
+        &self,
+        frame: &mut [u8],
+        constants: &[u8; MAX_TEMPLATE],
+    ) {
+        const { assert!(HL >= IP + 38 && HL <= MAX_TEMPLATE) };
         let total = frame.len();
         let Some(head) = frame.first_chunk_mut::<HL>() else {
             return;
         };
         let ip_len = (total - IP) as u16;
-        // 40 to 48 octets: two 32-octet copies that overlap.
-        let n = HL - 12;
-        head[12..44].copy_from_slice(&self.bytes[..32]);
-        head[HL - 32..].copy_from_slice(&self.bytes[n - 32..n]);
+        head[12..].copy_from_slice(&constants[12..HL]);
+        if IP == 18 {
+            head[14..16].copy_from_slice(&self.vlan);
+        }
+        head[IP + 12..IP + 24].copy_from_slice(&self.wire[..12]);
+        head[IP + 30..IP + 34].copy_from_slice(&self.wire[12..]);
         head[IP + 2..IP + 4].copy_from_slice(&ip_len.to_be_bytes());
-        let sum = checksum::fold(u32::from(self.ip_sum) + u32::from(ip_len));
+        let sum = checksum::fold(self.ip_sum + u32::from(ip_len));
         head[IP + 10..IP + 12].copy_from_slice(&(!sum).to_be_bytes());
         head[IP + 24..IP + 26].copy_from_slice(&ip_len.wrapping_sub(20).to_be_bytes());
-        // Ns and Nr are the template's zeroes until `patch_ns`.
-        head[HL - 2..].copy_from_slice(&[0x00, 0x21]);
     }
 
     /// Writes `ns` into a frame it wrote (a template that sequences).
@@ -762,41 +852,55 @@ mod tests {
 
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2048))]
-        /// Where the express template takes a stored template, `encap`
-        /// takes it too and writes the same frame; it takes every shape
-        /// lnsd builds over IPv4; and it refuses IPv6 ones.
+        /// Every IPv4 template lnsd builds has a compact form, and the
+        /// express template of that form writes the frame `encap` writes
+        /// with the template; an IPv6 template, or one whose bytes were
+        /// changed, has none unless it is still one `Template::new`
+        /// builds (and then writes the same).
         #[test]
         fn the_express_template_writes_what_encap_writes(
-            vlan: bool,
+            vlan in proptest::option::of(0u16..4096),
             sequencing: bool,
             v6: bool,
-            edits in proptest::collection::vec((0usize..STORED_BYTES, proptest::num::u8::ANY), 0..3),
-            meta_edit in proptest::option::of((MAX_TEMPLATE - 12..STORED_BYTES, 0u8..70)),
+            src: [u8; 4],
+            dst: [u8; 4],
+            ports: (u16, u16),
+            ids: (u16, u16),
+            edit in proptest::option::of((0usize..MAX_TEMPLATE, proptest::num::u8::ANY)),
             len in 20usize..1500,
             ns: u16,
         ) {
-            let mut o = outer(vlan.then_some(9), sequencing);
+            let mut o = Outer {
+                vlan,
+                src: src.into(),
+                dst: dst.into(),
+                src_port: ports.0,
+                dst_port: ports.1,
+                tunnel: ids.0,
+                session: ids.1,
+                ..outer(None, sequencing)
+            };
             if v6 {
                 o.src = "2001:db8::1".parse::<Ipv6Addr>().unwrap().into();
                 o.dst = "2001:db8::7".parse::<Ipv6Addr>().unwrap().into();
             }
-            let stored = Template::new(&o).to_bytes();
-            let mut b: [u8; STORED_BYTES] = stored[12..].try_into().unwrap();
-            let pristine = edits.is_empty() && meta_edit.is_none();
-            for (at, x) in edits {
+            let built = Template::new(&o);
+            let mut b = built.to_bytes();
+            if let Some((at, x)) = edit {
                 b[at] = x;
             }
-            if let Some((at, x)) = meta_edit {
-                b[at] = x;
-            }
-            let Some(x) = ExpressTemplate::stored(&b) else {
-                proptest::prop_assert!(v6 || !pristine, "an IPv4 shape refused");
+            let Some(t) = Template::from_bytes(&b) else {
+                return Ok(());
+            };
+            let Some(c) = t.compact() else {
+                proptest::prop_assert!(v6 || t != built, "an IPv4 template lnsd builds refused");
                 return Ok(());
             };
             proptest::prop_assert!(!v6, "an IPv6 template taken");
-            let t = TemplateRef::stored(&b, 12);
-            proptest::prop_assert!(t.is_some(), "taken where encap refuses it");
-            let t = t.unwrap();
+            if t == built {
+                proptest::prop_assert_eq!(c.vlan, vlan);
+            }
+            let x = ExpressTemplate::of(&c);
             proptest::prop_assert_eq!((x.len(), x.sequencing()), (t.len(), t.sequencing()));
             proptest::prop_assume!(x.takes(len));
             let mut by_encap = vec![0xeeu8; 128 + len];
@@ -804,13 +908,14 @@ mod tests {
                 *c = if i == 0 { 0x45 } else { i as u8 };
             }
             let mut by_express = by_encap.clone();
-            let (front, n) = encap(t, &mut by_encap, 128, len, 0).unwrap();
+            let (front, n) = encap(&t, &mut by_encap, 128, len, 0).unwrap();
             t.patch_ns(&mut by_encap[front..front + n], ns);
             let frame = &mut by_express[128 - x.len()..];
             x.write(frame);
             x.patch_ns(frame, ns);
             proptest::prop_assert_eq!(front, 128 - x.len());
-            proptest::prop_assert_eq!(&by_express[..], &by_encap[..]);
+            // The Ethernet addresses are the caller's.
+            proptest::prop_assert_eq!(&by_express[front + 12..], &by_encap[front + 12..]);
         }
     }
 

@@ -54,8 +54,8 @@ pub mod seqlock;
 use crate::node::forward::NextHop as FwdHop;
 use counters::{GLOBAL_WORDS, SESSION_COUNTER_WORDS, SessionCounters, WorkerBlock};
 use index::Index;
-pub use record::{Egress, Leg, NextHop, Rate, Rates, Session, SlotView, UpView, up_key};
-use record::{NEXTHOP_WORDS, SESSION_WORDS, UP_WORDS};
+pub use record::{Egress, FirstLine, Leg, NextHop, Rate, Rates, Session, SlotView, up_key};
+use record::{FIRST_LINE, NEXTHOP_WORDS, SESSION_WORDS};
 use seqlock::Std;
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -75,7 +75,7 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"XLNSTBL\0");
 /// one multiply and one shift-xor; 8: the delegated prefixes and the
 /// counters start on a cache line whatever the capacity; 9: a session's
 /// second counter line has a generation of its own).
-pub const ABI_VERSION: u64 = 9;
+pub const ABI_VERSION: u64 = 10;
 
 /// The largest table the layout supports (slot numbers are 32-bit).
 pub const MAX_CAPACITY: u32 = 1 << 26;
@@ -618,7 +618,7 @@ pub(crate) fn prefetch(w: &AtomicU64) {
 /// it ([`Lookups::prefetch_bucket`], [`Lookups::prefetch_slot`]) and to
 /// pick its worker (`worker::handoff`), hashed once for all of them; then
 /// handed to the packet's own look-up ([`Lookups::by_ids_up`],
-/// [`Lookups::by_ipv4_into_with`]), which takes its hash and the slot the
+/// [`Lookups::by_ipv4_first_line`]), which takes its hash and the slot the
 /// second pass found instead of finding them again, once it has checked
 /// that the key is the one its packet reads.
 #[derive(Debug, Clone, Copy)]
@@ -630,8 +630,9 @@ pub struct Key {
     /// there is checked as any other.
     slot: Option<u32>,
     /// Whether its packet reads the slot's second cache line too: all
-    /// but an upstream IPv4 packet of a terminated session, which reads
-    /// the first alone (`record::UP_WORDS`). A hint for the prefetch.
+    /// but an IPv4 packet of a terminated session, either way, which
+    /// reads the first alone (`record::FIRST_LINE`). A hint for the
+    /// prefetch.
     whole: bool,
 }
 
@@ -684,7 +685,11 @@ impl Key {
         self.whole
     }
 
-    /// A subscriber's IPv4 address (its bits).
+    /// A subscriber's IPv4 address (its bits): its packets' look-up,
+    /// which the downstream express lane takes reading the slot's first
+    /// cache line alone ([`Lookups::by_ipv4_first_line`]; a session whose
+    /// line holds no compact template is the general path's, which reads
+    /// the second line too).
     #[inline(always)]
     pub fn v4(key: u64) -> Key {
         Key {
@@ -692,7 +697,7 @@ impl Key {
             raw: key,
             hash: index::hash(key),
             slot: None,
-            whole: true,
+            whole: false,
         }
     }
 
@@ -787,9 +792,9 @@ impl<'a> Lookups<'a> {
         let slot = self.index_of(k).likely_slot(k.hash)?;
         let (seq, words) = self.slot(slot)?;
         prefetch(seq);
-        // An upstream IPv4 packet of a terminated session reads the
-        // slot's first line alone (its sequence word and
-        // `record::UP_WORDS`); the rest read the second too.
+        // An IPv4 packet of a terminated session reads the slot's first
+        // line alone (its sequence word and `record::FIRST_LINE`); the
+        // rest read the second too.
         k.whole |= whole;
         if k.whole {
             prefetch(&words[SESSION_WORDS - 1]);
@@ -808,18 +813,29 @@ impl<'a> Lookups<'a> {
         self.filter_v4[bit / 64].load(Ordering::Acquire) & (1 << (bit % 64)) != 0
     }
 
+    /// Slot `slot`'s first line ([`FirstLine`]), if it holds a valid
+    /// record.
+    #[inline(always)]
+    fn first_line(&self, slot: u32) -> Option<FirstLine> {
+        let (seq, words) = self.slot(slot)?;
+        seqlock::read_some::<Std, { FIRST_LINE.len() }>(seq, words, &FIRST_LINE, READ_TRIES)
+            .and_then(FirstLine::new)
+    }
+
     /// Upstream: the slot of the session with these ids and the words an
-    /// IPv4 packet from the subscriber reads ([`UpView`]), found as
+    /// IPv4 packet from the subscriber reads ([`FirstLine`]), found as
     /// [`Reader::by_ids`] finds it.
     /// `key`, if the worker's prefetching took one for the packet, is used once
     /// it is checked to be these ids' (see [`Key`]).
     #[inline(always)]
-    pub fn by_ids_up(&self, tunnel: u16, session: u16, key: Option<Key>) -> Option<(u32, UpView)> {
+    pub fn by_ids_up(
+        &self,
+        tunnel: u16,
+        session: u16,
+        key: Option<Key>,
+    ) -> Option<(u32, FirstLine)> {
         let read = |slot: u32| {
-            let (seq, words) = self.slot(slot)?;
-            let v =
-                seqlock::read_some::<Std, { UP_WORDS.len() }>(seq, words, &UP_WORDS, READ_TRIES)
-                    .and_then(UpView::new)?;
+            let v = self.first_line(slot)?;
             v.has_ids(tunnel, session).then_some((slot, v))
         };
         let raw = up_key(tunnel, session);
@@ -832,51 +848,24 @@ impl<'a> Lookups<'a> {
         }
     }
 
-    /// A worker's read of a slot into `out` (see
-    /// `Region::read_view_into`).
+    /// Downstream: the slot of the session with IPv4 address `a` and its
+    /// first line, which the express lane writes a frame from
+    /// ([`FirstLine::express_template`]), found as [`Reader::by_ipv4`]
+    /// finds it. `key` as for [`Lookups::by_ids_up`].
     #[inline(always)]
-    fn read_view_into(&self, slot: u32, out: &mut SlotView) -> bool {
-        self.slot(slot)
-            .is_some_and(|(seq, words)| read_view(seq, words, out))
-    }
-
-    /// Downstream: the session with IPv4 address `a`, into `out` (see
-    /// [`Reader::by_ids_into`]). `key`, if the worker's prefetching took one for
-    /// the packet, is used once it is checked to be `a`'s (see [`Key`]).
-    #[inline(always)]
-    pub fn by_ipv4_into_with(&self, a: Ipv4Addr, key: Option<Key>, out: &mut Found) -> bool {
-        let raw = u64::from(a.to_bits());
-        let is = |s: &SlotView| s.ipv4() == Some(a);
-        let Some(k) = key.filter(|k| k.is(KeyIndex::V4, raw)) else {
-            return self
-                .v4
-                .find(raw, |slot| {
-                    (self.read_view_into(slot, &mut out.view) && is(&out.view)).then(|| {
-                        out.slot = slot;
-                        out.generation = out.view.generation();
-                    })
-                })
-                .is_some();
+    pub fn by_ipv4_first_line(&self, a: Ipv4Addr, key: Option<Key>) -> Option<(u32, FirstLine)> {
+        let read = |slot: u32| {
+            let v = self.first_line(slot)?;
+            (v.ipv4_octets() == Some(a.octets())).then_some((slot, v))
         };
-        // The hinted slot and the probe each read in place, not through
-        // one closure called from both: the compiler then kept that
-        // closure out of line, some 40 instructions a packet more.
-        if let Some(slot) = k.slot
-            && self.read_view_into(slot, &mut out.view)
-            && is(&out.view)
-        {
-            out.slot = slot;
-            out.generation = out.view.generation();
-            return true;
+        let raw = u64::from(a.to_bits());
+        match key.filter(|k| k.is(KeyIndex::V4, raw)) {
+            Some(k) => k
+                .slot
+                .and_then(read)
+                .or_else(|| self.v4.find_hashed(k.hash, read)),
+            None => self.v4.find(raw, read),
         }
-        self.v4
-            .find_hashed(k.hash, |slot| {
-                (self.read_view_into(slot, &mut out.view) && is(&out.view)).then(|| {
-                    out.slot = slot;
-                    out.generation = out.view.generation();
-                })
-            })
-            .is_some()
     }
 }
 

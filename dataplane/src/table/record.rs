@@ -20,9 +20,23 @@
 //!   PPP protocol it carries, and never looks inside. It has no address
 //!   and is in no address index. [`Leg`] and [`Session::switched_pair`]
 //!   build the two mirrored records from what lnsd knows of each leg.
+//!
+//! A slot is two cache lines, and the common packets read the first alone
+//! (`FIRST_LINE`, [`FirstLine`]; issue 18: at a million sessions each
+//! line a packet reads is a miss to hide): an upstream IPv4 packet its
+//! ids, flags, address, up rate and peer; a downstream one its address,
+//! MRU, next hop, down rate and template, which for a terminated session
+//! over IPv4 (all lnsd writes for a LAC reached over IPv4) is there in
+//! its [`Compact`] form, whose destination is the peer. The whole
+//! template stays in the second line, with the IPv6 prefix, for the
+//! general path and for reading the session back; a record whose template
+//! has no compact form (IPv6, a switched leg's, a LAC sending from
+//! elsewhere than it is sent to) keeps its peer in the first line instead,
+//! and its downstream packets take the general path.
 
 use crate::node::encap::{
-    ExpressTemplate, Outer, STORED_BYTES, TEMPLATE_BYTES, Template, TemplateRef,
+    COMPACT_WIRE, Compact, ExpressTemplate, Outer, STORED_BYTES, TEMPLATE_BYTES, Template,
+    TemplateRef,
 };
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -42,17 +56,32 @@ const _: () = assert!(TEMPLATE_END - TEMPLATE_AT == STORED_BYTES);
 /// units (little-endian, 3 bytes: up to 256 MiB, the most a bucket holds).
 const RATE_BYTES: usize = 7;
 /// Where the up rate lies: in the record's first cache line (the slot's
-/// sequence word and words 0-6), with everything else an upstream IPv4
-/// packet reads ([`UP_WORDS`]), so that packet touches one line of its
+/// sequence word and words 0-6, [`FIRST_LINE`]), with everything else an
+/// upstream IPv4 packet reads, so that packet touches one line of its
 /// slot, not two (issue 18: as few cache lines a packet as possible).
 const UP_RATE_AT: usize = 24;
+/// Where the down rate lies: in the first line too, with the compact
+/// template, for the downstream express lane.
+const DOWN_RATE_AT: usize = UP_RATE_AT + RATE_BYTES;
+/// The rest of the first line: a terminated session over IPv4 keeps its
+/// template's [`Compact`] form here ([`F_COMPACT`]; the peer is the
+/// template's destination), any other record its peer.
+///
+/// Compact: the VLAN's two octets (as on the wire), then
+/// [`Compact::wire`] (whose destination address and port are the peer's).
+const VLAN_AT: usize = DOWN_RATE_AT + RATE_BYTES;
+/// See [`VLAN_AT`].
+const WIRE_AT: usize = VLAN_AT + 2;
+/// Not compact: the peer's port, then its address (IPv6, or IPv4 mapped).
+const PEER_PORT_AT: usize = VLAN_AT;
+/// See [`PEER_PORT_AT`].
+const PEER_AT: usize = PEER_PORT_AT + 2;
+const _: () = assert!(WIRE_AT + COMPACT_WIRE == FIRST_LINE.len() * 8);
+const _: () = assert!(PEER_AT + 16 == FIRST_LINE.len() * 8);
 /// Where the IPv6 /64 lies: after the template, in the second line, which
-/// the packets that read it (IPv6, and any downstream packet, whose
-/// template is there) read anyway.
+/// the packets that read it (IPv6) read anyway.
 const V6_AT: usize = TEMPLATE_END;
-/// Where the down rate lies (read with the template, downstream).
-const DOWN_RATE_AT: usize = V6_AT + 8;
-const _: () = assert!(DOWN_RATE_AT + RATE_BYTES <= SESSION_WORDS * 8);
+const _: () = assert!(V6_AT + 8 <= SESSION_WORDS * 8);
 
 /// The session bit: an IPv4 address is assigned.
 const F_V4: u16 = 1;
@@ -64,6 +93,13 @@ const F_SWITCHED: u16 = 4;
 /// The session bit: a switched leg's frames leave on the core interface
 /// (clear: the access interface).
 const F_EGRESS_CORE: u16 = 8;
+/// The session bit: the first line holds the template's compact form
+/// ([`VLAN_AT`]).
+const F_COMPACT: u16 = 16;
+/// With [`F_COMPACT`]: the template has an 802.1Q tag.
+const F_TAGGED: u16 = 32;
+/// With [`F_COMPACT`]: the template's L2TP header carries Ns and Nr.
+const F_SEQUENCED: u16 = 64;
 
 /// The interface a switched leg's rewritten frames leave on: the one its
 /// [`Session::lac_nexthop`] is reached through (the next hop's source MAC
@@ -239,29 +275,57 @@ impl Session {
         Ok(())
     }
 
+    /// The template's compact form, where the first line can hold it: a
+    /// terminated session whose template has one and sends to its peer.
+    fn compact(&self) -> Option<Compact> {
+        let c = self.template.compact()?;
+        let w = c.wire;
+        (self.switched.is_none()
+            && self.peer == IpAddr::from([w[4], w[5], w[6], w[7]])
+            && self.peer_port == u16::from_be_bytes([w[10], w[11]]))
+        .then_some(c)
+    }
+
     pub(crate) fn encode(&self, generation: u64) -> [u64; SESSION_WORDS] {
         let mut b = [0u8; SESSION_WORDS * 8];
         b[0..8].copy_from_slice(&generation.to_le_bytes());
         b[8..10].copy_from_slice(&self.tunnel.to_le_bytes());
         b[10..12].copy_from_slice(&self.session.to_le_bytes());
+        let compact = self.compact();
         let flags = if self.ipv4.is_some() { F_V4 } else { 0 }
             | if self.ipv6_prefix.is_some() { F_V6 } else { 0 }
             | match self.switched {
                 None => 0,
                 Some(Egress::Access) => F_SWITCHED,
                 Some(Egress::Core) => F_SWITCHED | F_EGRESS_CORE,
-            };
+            }
+            | compact.map_or(0, |c| {
+                F_COMPACT
+                    | if c.vlan.is_some() { F_TAGGED } else { 0 }
+                    | if c.sequencing { F_SEQUENCED } else { 0 }
+            });
         b[12..14].copy_from_slice(&flags.to_le_bytes());
         b[14..16].copy_from_slice(&self.mru.to_le_bytes());
         b[16..20].copy_from_slice(&self.ipv4.map_or([0; 4], |a| a.octets()));
         b[20..24].copy_from_slice(&self.lac_nexthop.to_le_bytes());
         b[V6_AT..V6_AT + 8].copy_from_slice(&self.ipv6_prefix.unwrap_or([0; 8]));
-        let peer = match self.peer {
-            IpAddr::V4(a) => a.to_ipv6_mapped(),
-            IpAddr::V6(a) => a,
-        };
-        b[32..48].copy_from_slice(&peer.octets());
-        b[48..50].copy_from_slice(&self.peer_port.to_le_bytes());
+        match compact {
+            Some(c) => {
+                let vlan = c.vlan.map_or(0, |v| v & 0x0fff);
+                b[VLAN_AT..VLAN_AT + 2].copy_from_slice(&vlan.to_be_bytes());
+                b[WIRE_AT..WIRE_AT + COMPACT_WIRE].copy_from_slice(&c.wire);
+            }
+            None => {
+                let peer = match self.peer {
+                    IpAddr::V4(a) => a.to_ipv6_mapped(),
+                    IpAddr::V6(a) => a,
+                };
+                b[PEER_AT..PEER_AT + 16].copy_from_slice(&peer.octets());
+                b[PEER_PORT_AT..PEER_PORT_AT + 2].copy_from_slice(&self.peer_port.to_le_bytes());
+            }
+        }
+        // Kept whole in the second line, compact or not: for the general
+        // path and for reading the session back.
         b[TEMPLATE_AT..TEMPLATE_END].copy_from_slice(&self.template.to_bytes()[TEMPLATE_MACS..]);
         for (at, r) in [(UP_RATE_AT, self.rates.up), (DOWN_RATE_AT, self.rates.down)] {
             let (kbps, burst) = r.map_or((0, 0), |r| (r.kbps, r.burst.div_ceil(16).min(0xff_ffff)));
@@ -290,14 +354,40 @@ impl Session {
             (true, false) => Some(Egress::Access),
             (true, true) => Some(Egress::Core),
         };
-        if switched.is_some() && flags & (F_V4 | F_V6) != 0 {
+        if !valid(generation, flags) {
             return None;
         }
         let mut t = [0u8; TEMPLATE_BYTES];
         t[TEMPLATE_MACS..].copy_from_slice(&b[TEMPLATE_AT..TEMPLATE_END]);
-        let mut peer = [0u8; 16];
-        peer.copy_from_slice(&b[32..48]);
-        let peer = Ipv6Addr::from(peer);
+        let template = Template::from_bytes(&t)?;
+        let (peer, peer_port) = if flags & F_COMPACT != 0 {
+            // The compact form is the template's own, or the record is
+            // no session (the express lane and the general path would
+            // write different frames).
+            let mut wire = [0u8; COMPACT_WIRE];
+            wire.copy_from_slice(&b[WIRE_AT..WIRE_AT + COMPACT_WIRE]);
+            let stored = Compact {
+                vlan: (flags & F_TAGGED != 0)
+                    .then(|| u16::from_be_bytes([b[VLAN_AT], b[VLAN_AT + 1]])),
+                sequencing: flags & F_SEQUENCED != 0,
+                wire,
+            };
+            if template.compact() != Some(stored) {
+                return None;
+            }
+            (
+                IpAddr::from([wire[4], wire[5], wire[6], wire[7]]),
+                u16::from_be_bytes([wire[10], wire[11]]),
+            )
+        } else {
+            let mut peer = [0u8; 16];
+            peer.copy_from_slice(&b[PEER_AT..PEER_AT + 16]);
+            let peer = Ipv6Addr::from(peer);
+            (
+                peer.to_ipv4_mapped().map_or(IpAddr::V6(peer), IpAddr::V4),
+                u16_at(PEER_PORT_AT),
+            )
+        };
         let mut v6 = [0u8; 8];
         v6.copy_from_slice(&b[V6_AT..V6_AT + 8]);
         let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
@@ -316,10 +406,10 @@ impl Session {
                 ipv4: (flags & F_V4 != 0).then(|| Ipv4Addr::new(b[16], b[17], b[18], b[19])),
                 ipv6_prefix: (flags & F_V6 != 0).then_some(v6),
                 mru: u16_at(14),
-                peer: peer.to_ipv4_mapped().map_or(IpAddr::V6(peer), IpAddr::V4),
-                peer_port: u16_at(48),
+                peer,
+                peer_port,
                 lac_nexthop: u32::from_le_bytes([b[20], b[21], b[22], b[23]]),
-                template: Template::from_bytes(&t)?,
+                template,
                 switched,
                 rates: Rates {
                     up: rate_at(UP_RATE_AT),
@@ -330,8 +420,17 @@ impl Session {
     }
 }
 
-/// Where the template's bytes (from its 13th, see [`TEMPLATE_MACS`]) start.
-const TEMPLATE_AT: usize = 50;
+/// Where the template's bytes (from its 13th, see [`TEMPLATE_MACS`])
+/// start: the second line's first byte.
+const TEMPLATE_AT: usize = FIRST_LINE.len() * 8;
+
+/// Whether a record's generation and flags make a session: a slot in use,
+/// and a switched leg with no address and no compact template (neither
+/// of which [`Session::encode`] gives one).
+#[inline(always)]
+fn valid(generation: u64, flags: u16) -> bool {
+    generation != 0 && (flags & F_SWITCHED == 0 || flags & (F_V4 | F_V6 | F_COMPACT) == 0)
+}
 
 /// A session record as a worker copied it out of its slot: the bytes as
 /// [`Session::encode`] laid them out, each field read where it lies when
@@ -379,11 +478,10 @@ impl SlotView {
     }
 
     /// What [`SlotView::new`] accepts: a slot in use, and no switched leg
-    /// with an address.
+    /// with an address (see [`valid`]).
     #[inline(always)]
     pub(crate) fn is_valid(&self) -> bool {
-        let flags = self.flags();
-        self.generation() != 0 && (flags & F_SWITCHED == 0 || flags & (F_V4 | F_V6) == 0)
+        valid(self.generation(), self.flags())
     }
 
     #[inline(always)]
@@ -455,10 +553,22 @@ impl SlotView {
     /// [`Session::peer`].
     #[inline(always)]
     pub fn peer(&self) -> IpAddr {
-        let mut a = [0u8; 16];
-        a.copy_from_slice(&self.bytes()[32..48]);
-        let a = Ipv6Addr::from(a);
+        let a = Ipv6Addr::from(self.peer_octets());
         a.to_ipv4_mapped().map_or(IpAddr::V6(a), IpAddr::V4)
+    }
+
+    /// Whether the first line holds the template's compact form (and the
+    /// peer as its destination).
+    #[inline(always)]
+    fn is_compact(&self) -> bool {
+        self.flags() & F_COMPACT != 0
+    }
+
+    /// The compact form's destination address: the peer's.
+    #[inline(always)]
+    fn compact_peer(&self) -> [u8; 4] {
+        let at = WIRE_AT + 4;
+        self.bytes()[at..at + 4].try_into().unwrap_or_default()
     }
 
     /// Whether `a` is the peer: [`SlotView::peer`] compared in place, as
@@ -466,18 +576,28 @@ impl SlotView {
     #[inline(always)]
     pub fn is_peer(&self, a: IpAddr) -> bool {
         const MAPPED: [u8; 12] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff];
-        let p = self.peer_octets();
+        if self.is_compact() {
+            return a == IpAddr::from(self.compact_peer());
+        }
+        let p = &self.bytes()[PEER_AT..PEER_AT + 16];
         match a {
             IpAddr::V4(v4) => p[..12] == MAPPED && p[12..] == v4.octets(),
             IpAddr::V6(v6) => *p == v6.octets() && p[..12] != MAPPED,
         }
     }
 
-    /// The peer's address as stored: IPv6, or IPv4 mapped (the
-    /// destination of an IPv6 template's frames).
+    /// The peer's address: IPv6, or IPv4 mapped (the destination of an
+    /// IPv6 template's frames).
     #[inline(always)]
-    pub fn peer_octets(&self) -> &[u8; 16] {
-        self.bytes()[32..48].try_into().expect("16 bytes")
+    pub fn peer_octets(&self) -> [u8; 16] {
+        if self.is_compact() {
+            return Ipv4Addr::from(self.compact_peer())
+                .to_ipv6_mapped()
+                .octets();
+        }
+        self.bytes()[PEER_AT..PEER_AT + 16]
+            .try_into()
+            .unwrap_or_default()
     }
 
     /// [`Session::lac_nexthop`].
@@ -504,14 +624,6 @@ impl SlotView {
     #[inline(always)]
     pub fn template(&self) -> Option<TemplateRef<'_>> {
         TemplateRef::stored(&self.bytes()[TEMPLATE_AT..TEMPLATE_END], TEMPLATE_MACS)
-    }
-
-    /// The template as the downstream express lane writes it
-    /// ([`ExpressTemplate`]): `None` for any but the IPv4 shapes lnsd
-    /// builds, which [`SlotView::template`] serves.
-    #[inline(always)]
-    pub fn express_template(&self) -> Option<ExpressTemplate<'_>> {
-        ExpressTemplate::stored(self.bytes()[TEMPLATE_AT..TEMPLATE_END].try_into().ok()?)
     }
 
     #[inline(always)]
@@ -553,35 +665,32 @@ impl SlotView {
     }
 }
 
-/// The record's words an upstream IPv4 packet reads ([`UpView`]): the
-/// generation; ids, flags and MRU; IPv4 address and LAC next hop; the up
-/// rate; the peer (two words). All in the slot's first cache line.
-/// They are the record's first six, so [`UpView`] reads word `i` at `w[i]`.
-pub(crate) const UP_WORDS: [usize; 6] = [0, 1, 2, 3, 4, 5];
+/// The record's words in the slot's first cache line (with its sequence
+/// word), all the express lanes read ([`FirstLine`]): the generation;
+/// ids, flags and MRU; IPv4 address and LAC next hop; both rates; the
+/// compact template or the peer. They are the record's first seven, so
+/// [`FirstLine`] reads word `i` at `w[i]`.
+pub(crate) const FIRST_LINE: [usize; 7] = [0, 1, 2, 3, 4, 5, 6];
 const _: () = assert!(UP_RATE_AT % 8 + RATE_BYTES <= 8, "the up rate in one word");
-const _: () = assert!(
-    UP_RATE_AT / 8 < UP_WORDS.len(),
-    "the up rate among the words read"
-);
+const _: () = assert!(DOWN_RATE_AT == 31, "the down rate across words 3 and 4");
 
-/// The words [`UP_WORDS`] names of a session record, as the upstream
-/// express lane (`worker::pipeline`) reads them: six loads where a
-/// [`SlotView`] copies fifteen, each field read off its word. Holds what
-/// [`SlotView`] would read for these fields (`an_up_view_reads_what_a_slot_view_reads`).
+/// The words [`FIRST_LINE`] names of a session record, as the express
+/// lanes (`worker::pipeline`) read them: seven loads where a [`SlotView`]
+/// copies fifteen, each field read off its word, and one cache line of
+/// the slot where the whole record is two. Holds what [`SlotView`] would
+/// read for these fields (`a_first_line_reads_what_a_slot_view_reads`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct UpView {
-    w: [u64; UP_WORDS.len()],
+pub struct FirstLine {
+    w: [u64; FIRST_LINE.len()],
 }
 
-impl UpView {
+impl FirstLine {
     /// The view of the words read, if they are a valid record's (as
     /// [`SlotView::is_valid`]).
     #[inline(always)]
-    pub(crate) fn new(w: [u64; UP_WORDS.len()]) -> Option<UpView> {
-        let v = UpView { w };
-        let flags = v.flags();
-        (v.generation() != 0 && (flags & F_SWITCHED == 0 || flags & (F_V4 | F_V6) == 0))
-            .then_some(v)
+    pub(crate) fn new(w: [u64; FIRST_LINE.len()]) -> Option<FirstLine> {
+        let v = FirstLine { w };
+        valid(v.generation(), v.flags()).then_some(v)
     }
 
     #[inline(always)]
@@ -608,28 +717,77 @@ impl UpView {
         self.flags() & F_SWITCHED != 0
     }
 
+    /// [`SlotView::mru`].
+    #[inline(always)]
+    pub fn mru(&self) -> u16 {
+        (self.w[1] >> 48) as u16
+    }
+
     /// [`SlotView::ipv4`], its octets.
     #[inline(always)]
     pub fn ipv4_octets(&self) -> Option<[u8; 4]> {
         (self.flags() & F_V4 != 0).then(|| (self.w[2] as u32).to_le_bytes())
     }
 
-    /// [`SlotView::is_peer`] for an IPv4 address, its octets: the peer is
-    /// stored IPv4-mapped.
+    /// [`SlotView::lac_nexthop`].
     #[inline(always)]
-    pub fn is_peer_v4(&self, a: [u8; 4]) -> bool {
-        self.w[4] == 0 && self.w[5] == u64::from(u32::from_le_bytes(a)) << 32 | 0xffff_0000
+    pub fn lac_nexthop(&self) -> u32 {
+        (self.w[2] >> 32) as u32
     }
 
-    /// [`SlotView::rate_up`].
+    /// [`SlotView::is_peer`] for an IPv4 address, its octets: the compact
+    /// template's destination, or the peer stored IPv4-mapped.
     #[inline(always)]
-    pub fn rate_up(&self) -> Option<Rate> {
-        let w = self.w[UP_RATE_AT / 8] >> (8 * (UP_RATE_AT % 8));
+    pub fn is_peer_v4(&self, a: [u8; 4]) -> bool {
+        let a = u32::from_le_bytes(a);
+        if self.flags() & F_COMPACT != 0 {
+            return (self.w[5] >> 32) as u32 == a;
+        }
+        self.w[5] == 0 && self.w[6] == u64::from(a) << 32 | 0xffff_0000
+    }
+
+    /// A rate's seven octets, little-endian in the low ones of `w`.
+    #[inline(always)]
+    fn rate(w: u64) -> Option<Rate> {
         let kbps = w as u32;
         (kbps != 0).then(|| Rate {
             kbps,
             burst: ((w >> 32) as u32 & 0xff_ffff) * 16,
         })
+    }
+
+    /// [`SlotView::rate_up`].
+    #[inline(always)]
+    pub fn rate_up(&self) -> Option<Rate> {
+        Self::rate(self.w[UP_RATE_AT / 8] >> (8 * (UP_RATE_AT % 8)))
+    }
+
+    /// [`SlotView::rate_down`]: its first octet ends word 3, the rest
+    /// begin word 4.
+    #[inline(always)]
+    pub fn rate_down(&self) -> Option<Rate> {
+        Self::rate(self.w[3] >> 56 | self.w[4] << 8)
+    }
+
+    /// The template as the downstream express lane writes it, from this
+    /// line alone: `Some` where the line holds its compact form (a
+    /// terminated session over IPv4, as lnsd writes them); any other is
+    /// the general path's, from the whole slot ([`SlotView::template`]).
+    #[inline(always)]
+    pub fn express_template(&self) -> Option<ExpressTemplate> {
+        let flags = self.flags();
+        if flags & F_COMPACT == 0 {
+            return None;
+        }
+        let mut wire = [0u8; COMPACT_WIRE];
+        wire[..8].copy_from_slice(&self.w[5].to_le_bytes());
+        wire[8..].copy_from_slice(&self.w[6].to_le_bytes());
+        Some(ExpressTemplate::new(
+            flags & F_TAGGED != 0,
+            flags & F_SEQUENCED != 0,
+            ((self.w[4] >> 48) as u16).to_le_bytes(),
+            wire,
+        ))
     }
 }
 
@@ -895,6 +1053,11 @@ mod tests {
             assert_eq!(v.ipv6_prefix(), s.ipv6_prefix);
             assert_eq!(v.mru(), s.mru);
             assert_eq!(v.peer(), s.peer);
+            let mapped = match s.peer {
+                IpAddr::V4(a) => a.to_ipv6_mapped(),
+                IpAddr::V6(a) => a,
+            };
+            assert_eq!(v.peer_octets(), mapped.octets());
             assert!(v.is_peer(s.peer));
             for other in [
                 IpAddr::V4(Ipv4Addr::new(192, 0, 2, 99)),
@@ -936,9 +1099,10 @@ mod tests {
         assert!(v.template().is_none() && v.session().is_none());
     }
 
-    /// The express lane's few words say what the whole record says.
+    /// The express lanes' line says what the whole record says, and its
+    /// template writes the frames the session's template writes.
     #[test]
-    fn an_up_view_reads_what_a_slot_view_reads() {
+    fn a_first_line_reads_what_a_slot_view_reads() {
         let (s, v6, legs) = kinds();
         let big = Session {
             rates: Rates {
@@ -946,32 +1110,86 @@ mod tests {
                     kbps: u32::MAX,
                     burst: 0xff_ffff * 16,
                 }),
-                down: None,
+                down: Some(Rate {
+                    kbps: 0x0102_0304,
+                    burst: 0x00ab_cdef * 16,
+                }),
             },
             ..s
         };
-        for s in [s, v6, big, legs.0, legs.1] {
+        let tagged = Session {
+            template: Template::new(&Outer {
+                vlan: Some(0x0abc),
+                sequencing: false,
+                ..sample_outer()
+            }),
+            rates: Rates::default(),
+            ..s
+        };
+        // A LAC that sends from elsewhere than it is sent to: the record
+        // keeps its peer, and the express lane leaves its frames.
+        let elsewhere = Session {
+            peer_port: 1702,
+            ..s
+        };
+        for (s, compact) in [
+            (s, true),
+            (v6, false),
+            (big, true),
+            (tagged, true),
+            (elsewhere, false),
+            (legs.0, false),
+            (legs.1, false),
+        ] {
             let w = s.encode(9);
+            assert_eq!(Session::decode(&w), Some((9, s)));
             let v = SlotView::new(&w).unwrap();
-            let u = UpView::new(UP_WORDS.map(|i| w[i])).unwrap();
+            let u = FirstLine::new(FIRST_LINE.map(|i| w[i])).unwrap();
             assert_eq!(u.generation(), 9);
             assert!(u.has_ids((s.key() >> 16) as u16, s.key() as u16));
             assert!(!u.has_ids((s.key() >> 16) as u16, s.key() as u16 ^ 1));
             assert!(!u.has_ids((s.key() >> 16) as u16 ^ 1, s.key() as u16));
             assert_eq!(u.is_switched(), v.switched().is_some());
+            assert_eq!(u.mru(), v.mru());
             assert_eq!(u.ipv4_octets(), v.ipv4().map(|a| a.octets()));
-            assert_eq!(u.rate_up(), v.rate_up());
+            assert_eq!(u.lac_nexthop(), v.lac_nexthop());
+            assert_eq!((u.rate_up(), u.rate_down()), (v.rate_up(), v.rate_down()));
             for a in [[192, 0, 2, 99], [198, 51, 100, 7], [0, 0, 0, 0]] {
                 assert_eq!(u.is_peer_v4(a), v.is_peer(IpAddr::from(a)), "{a:?}");
             }
             if let IpAddr::V4(a) = s.peer {
                 assert!(u.is_peer_v4(a.octets()));
             }
+            assert_eq!(u.express_template().is_some(), compact, "{s:?}");
+            let Some(x) = u.express_template() else {
+                continue;
+            };
+            let mut from_line = [0xeeu8; 128];
+            let mut from_template = [0xeeu8; 128];
+            let ip = [0x45u8; 28];
+            from_line[100..].copy_from_slice(&ip);
+            from_template[100..].copy_from_slice(&ip);
+            x.write(&mut from_line[100 - x.len()..]);
+            x.patch_ns(&mut from_line[100 - x.len()..], 5);
+            let (at, _) =
+                crate::node::encap::encap(&s.template, &mut from_template, 100, 28, 5).unwrap();
+            assert_eq!(at, 100 - x.len());
+            assert_eq!(from_line[at + 12..], from_template[at + 12..]);
         }
-        assert_eq!(UpView::new(UP_WORDS.map(|i| s.encode(0)[i])), None);
+        assert_eq!(FirstLine::new(FIRST_LINE.map(|i| s.encode(0)[i])), None);
         let mut bad = legs.0.encode(3);
         bad[1] |= u64::from(F_V4) << 32;
-        assert_eq!(UpView::new(UP_WORDS.map(|i| bad[i])), None);
+        assert_eq!(FirstLine::new(FIRST_LINE.map(|i| bad[i])), None);
+        // A switched leg with a compact template is no record either.
+        let mut bad = legs.0.encode(3);
+        bad[1] |= u64::from(F_COMPACT) << 32;
+        assert_eq!(FirstLine::new(FIRST_LINE.map(|i| bad[i])), None);
+        assert_eq!(SlotView::new(&bad), None);
+        // A compact form that is not the template's: no session (the
+        // lane and the general path would write different frames).
+        let mut w = s.encode(3);
+        w[6] ^= 1 << 56;
+        assert!(SlotView::new(&w).unwrap().session().is_none());
     }
 
     #[test]

@@ -52,7 +52,7 @@ use crate::node::decap::{
     DataMessage, Decapped, Family, data_message, express_v4, ip_payload, ipv4_ppp_header,
 };
 use crate::node::drop::Drop;
-use crate::node::encap::{TemplateRef, encap};
+use crate::node::encap::{ExpressTemplate, TemplateRef, encap};
 use crate::node::forward::{Allowed, NextHop as FwdHop, spend_hop, to_core};
 use crate::node::frag::{self, Plan};
 use crate::node::gateway;
@@ -60,7 +60,9 @@ use crate::node::icmp::{self, too_big};
 use crate::node::police;
 use crate::node::switch;
 use crate::table::counters::{Counter, Dir, LocalCounters, WorkerBlock};
-use crate::table::{CORE_V4, CORE_V6, Egress, Found, HopCache, Key, Lookups, Reader, up_key};
+use crate::table::{
+    CORE_V4, CORE_V6, Egress, FirstLine, Found, HopCache, Key, Lookups, Reader, up_key,
+};
 use crate::wire::ipv4::decrement_ttl;
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -153,9 +155,6 @@ pub struct Pipeline<'a> {
     tick: u32,
     /// The next hops' MACs last written into frames.
     hops: HopCache<'a>,
-    /// Where the downstream express lane's look-up writes its answer,
-    /// each packet's over the last's (no record zeroed per packet).
-    found: Found,
     /// The table's look-ups, sliced once.
     look: Lookups<'a>,
     /// A switched leg's frame was worked since the last batch started:
@@ -179,7 +178,6 @@ impl<'a> Pipeline<'a> {
             pending: None,
             tick: 0,
             hops: HopCache::default(),
-            found: Found::vacant(),
             look: table.lookups(),
             switched_seen: false,
             whole: false,
@@ -922,34 +920,36 @@ impl<'a> Pipeline<'a> {
             return None;
         }
         let dst = Ipv4Addr::new(h[30], h[31], h[32], h[33]);
-        if !self.look.by_ipv4_into_with(dst, key, &mut self.found) {
-            return None;
-        }
+        // The slot's first line alone: a session whose line holds no
+        // compact template is the general path's.
+        let (slot, f) = self.look.by_ipv4_first_line(dst, key)?;
+        let t = f.express_template()?;
         // The template's shape fixes every offset of what follows: the
         // plain one (untagged, no Ns and Nr, what a LAC on the access
         // interface without sequencing gets) has a copy of its own with
         // them constants, some 45 instructions fewer a packet than with
         // the shape a value (`stages`); the others share the other copy.
-        if self.found.express_template()?.is_plain() {
-            self.downstream_shaped::<true>(buf, start, total)
+        if t.is_plain() {
+            self.downstream_shaped::<true>(buf, start, total, slot, &f, &t)
         } else {
-            self.downstream_shaped::<false>(buf, start, total)
+            self.downstream_shaped::<false>(buf, start, total, slot, &f, &t)
         }
     }
 
     /// The rest of [`Pipeline::downstream_express`], for a frame of
-    /// `total` octets of IPv4 at `start + 14` whose session is in
-    /// `self.found` with an express template, plain or not as `PLAIN`.
+    /// `total` octets of IPv4 at `start + 14` whose session is in `slot`,
+    /// `f` its first line and `t` its template, plain or not as `PLAIN`.
     #[inline(always)]
     fn downstream_shaped<const PLAIN: bool>(
         &mut self,
         buf: &mut [u8],
         start: usize,
         total: usize,
+        slot: u32,
+        f: &FirstLine,
+        t: &ExpressTemplate,
     ) -> Option<Out> {
-        let (f, slot) = (&self.found, self.found.slot);
-        let t = f.express_template()?;
-        // Never taken (the caller read the same bytes), but what lets the
+        // Never taken (the caller asked the same), but what lets the
         // plain copy know its shape.
         if PLAIN != t.is_plain() {
             return None;
@@ -1243,7 +1243,7 @@ impl<'a> Pipeline<'a> {
     fn addresses6(&self, t: TemplateRef<'_>, f: &Found, addrs: &mut [u8; 32]) -> Result<(), Drop> {
         let src = self.table.source6(t.source_hop()).ok_or(Drop::NoNextHop)?;
         addrs[..16].copy_from_slice(&src);
-        addrs[16..].copy_from_slice(f.peer_octets());
+        addrs[16..].copy_from_slice(&f.peer_octets());
         Ok(())
     }
 
