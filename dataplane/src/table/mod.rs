@@ -767,11 +767,13 @@ impl<'a> Lookups<'a> {
         Some((seq, words))
     }
 
-    /// The first pass for a packet: prefetches the bucket its look-up
-    /// starts at.
+    /// The first pass for a packet: prefetches the buckets its look-up
+    /// starts at ([`index::Index::run_start`]).
     #[inline(always)]
     pub fn prefetch_bucket(&self, k: Key) {
-        prefetch(self.index_of(&k).home(k.hash));
+        for b in self.index_of(&k).run_start(k.hash) {
+            prefetch(b);
+        }
     }
 
     /// The second pass (its bucket prefetched by the first): prefetches
