@@ -107,9 +107,9 @@ impl<'a> Index<'a> {
     /// its home bucket's, and its packet's look-up, and the slot prefetch
     /// before it, then waited a whole memory latency for that line; two
     /// buckets on leaves one in fifty-five (the rest mostly one line, the
-    /// same, prefetched twice). Measured against the home line alone at
-    /// 1,000,000 sessions: 1 to 6 ns a packet less (`stages schedules`,
-    /// `bench/results/2026-12-05-first-line.md`).
+    /// same, prefetched twice). Against the home line alone at 1,000,000
+    /// sessions: 0 to 3 ns a packet less in the medians, and fewer slow
+    /// runs (`stages schedules`, `bench/results/2026-12-05-first-line.md`).
     #[inline(always)]
     pub fn run_start(&self, h: u64) -> [&AtomicU64; 2] {
         let i = h as usize;
