@@ -12,7 +12,7 @@
 mod frames;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use frames::{HEADROOM, downstream_frame, session, sub, upstream_frame};
+use frames::{HEADROOM, downstream_frame, ids, session, sub, upstream_frame};
 use lns_dataplane::node::classify::from_core;
 use lns_dataplane::node::decap::decap;
 use lns_dataplane::node::encap::encap;
@@ -30,7 +30,10 @@ fn benches(c: &mut Criterion) {
         workers: 1,
     })
     .expect("table");
+    let r = w.reader();
+    frames::unplace();
     for i in 0..SESSIONS {
+        frames::place(i, false, |t, s| r.home_is_free(t, s));
         w.insert(&session(i)).expect("insert");
     }
     let hop = NextHop {
@@ -55,7 +58,8 @@ fn benches(c: &mut Criterion) {
         b.iter(|| checksum::sum(black_box(&down[HEADROOM + 14..HEADROOM + 34])))
     });
     c.bench_function("table/lookup_by_ids", |b| {
-        b.iter(|| r.by_ids(black_box(1), black_box(n as u16)).is_some())
+        let (t, s) = ids(n);
+        b.iter(|| r.by_ids(black_box(t), black_box(s)).is_some())
     });
     c.bench_function("table/lookup_by_ipv4", |b| {
         b.iter(|| r.by_ipv4(black_box(sub(n))).is_some())

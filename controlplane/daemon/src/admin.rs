@@ -910,6 +910,7 @@ impl Admin {
             let w = t.writer();
             s.table_bytes = w.size_bytes();
             s.table_huge_page_bytes = w.huge_page_bytes().unwrap_or(0);
+            s.table_sessions_away = (w.len() - w.at_home()) as u64;
             // The mode the data plane reported, while its process lives
             // (the header keeps the last mode after it dies).
             let st = w.reader_status();

@@ -368,8 +368,10 @@ impl Default for Dataplane {
 fn default_table() -> std::path::PathBuf {
     std::path::PathBuf::from("/dev/shm/xlns.table")
 }
+/// 2^20: a million sessions with a twentieth spare, so nearly every one
+/// sits in its home slot (OPERATIONS.md, Capacity).
 fn default_capacity() -> u32 {
-    1_000_000
+    1 << 20
 }
 fn default_lowest_mode() -> LowestMode {
     LowestMode(lns_dataplane::loader::AttachMode::Generic)

@@ -25,7 +25,7 @@ pub mod snapshot;
 use config::{Config, DataplaneMode};
 use dataplane::{Plane, TableDataPlane};
 use lns_protocol::aaa::local::Users;
-use lns_protocol::l2tp::{Endpoint, Event, SessionKey};
+use lns_protocol::l2tp::{Endpoint, Event, SessionIdPreference, SessionKey};
 use lns_protocol::lns::{Lns, LnsEvent, NoDataPlane};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -387,7 +387,7 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), RunError> 
             out: Vec::new(),
         });
     }
-    let endpoint = Endpoint::new(cfg.endpoint()).map_err(RunError::Entropy)?;
+    let mut endpoint = Endpoint::new(cfg.endpoint()).map_err(RunError::Entropy)?;
     let users = match &cfg.ppp.users_file {
         Some(f) => Users::load(f).map_err(RunError::Users)?,
         None => Users::default(),
@@ -473,6 +473,15 @@ pub async fn run(cfg: Config, path: std::path::PathBuf) -> Result<(), RunError> 
                 }
             }
         });
+    }
+    if let Plane::Table(t) = &plane {
+        // Our session ids are picked so the session's home slot is free:
+        // the workers then find an upstream packet's session from its ids
+        // alone, without the index (`lns_dataplane::table::home_slot`).
+        let mut homes = lns_dataplane::table::HomeClaims::new(t.writer().reader());
+        endpoint.prefer_session_ids(SessionIdPreference(Box::new(move |tunnel, session| {
+            homes.claim(tunnel, session, std::time::Instant::now())
+        })));
     }
     let mut lns = Lns::new(
         endpoint,

@@ -126,6 +126,7 @@ impl Metrics {
             if s.table_bytes > 0 {
                 gauge!("xlns_table_bytes", "pages" => "all").set(s.table_bytes as f64);
                 gauge!("xlns_table_bytes", "pages" => "huge").set(s.table_huge_page_bytes as f64);
+                gauge!("xlns_table_sessions_away").set(s.table_sessions_away as f64);
             }
             if !s.dataplane_mode.is_empty() {
                 for m in ["native-zerocopy", "native-copy", "generic", "not attached"] {
@@ -227,6 +228,7 @@ mod tests {
             dataplane_mode: "native-copy".into(),
             table_bytes: 300 << 20,
             table_huge_page_bytes: 284 << 20,
+            table_sessions_away: 3,
             ..Default::default()
         };
         s.l2tp.insert("rx_messages".into(), 42);
@@ -285,6 +287,7 @@ mod tests {
             "xlns_dataplane_drops_total{worker=\"0\",reason=\"rate_limited\"} 11",
             "xlns_table_bytes{pages=\"all\"} 314572800",
             "xlns_table_bytes{pages=\"huge\"} 297795584",
+            "xlns_table_sessions_away 3",
             "xlns_dataplane_attach_mode{mode=\"native-copy\"} 1",
             "xlns_dataplane_attach_mode{mode=\"generic\"} 0",
             "xlns_radius_requests_total 5",

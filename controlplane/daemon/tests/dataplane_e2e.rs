@@ -684,6 +684,15 @@ fn lnsd_forwards_100_subscribers_through_xdp() {
         .filter(|a| r.by_ipv4(**a).unwrap().template().unwrap().sequencing())
         .count();
     assert_eq!(sequenced, SEQ, "{}", lnsd.log());
+    // lnsd picked each call's session id so the session sits in the slot
+    // its ids point to (where the workers read it without the index),
+    // calls set up at once included.
+    for a in &addrs {
+        let f = r.by_ipv4(*a).unwrap();
+        let key = f.key();
+        let home = lns_dataplane::table::home_slot_of((key >> 16) as u16, key as u16, 4096);
+        assert_eq!(f.slot, home, "{a}: slot {} for ids {key:#x}", f.slot);
+    }
     lac.send("idle 2500");
     lac.send("ping 11");
     assert_eq!(lac.expect("REPLIES ").parse::<usize>().unwrap(), N);
@@ -725,6 +734,7 @@ fn lnsd_forwards_100_subscribers_through_xdp() {
             .and_then(|v| v.parse().ok())
     };
     let n = 2.0 * N as f64;
+    assert_eq!(metric("xlns_table_sessions_away", &[]), Some(0.0), "{text}");
     assert_eq!(
         metric("xlns_sessions", &["state=\"up\""]),
         Some(N as f64),

@@ -1149,3 +1149,36 @@ fn wait_ctl_reply_without_our_tie_breaker_the_peers_wins() {
     assert_eq!(sccrp.assigned_tunnel_id(), Some(tid));
     assert_eq!(ep.session_count(), 1, "the waiting call moved over");
 }
+
+/// With a preference (lnsd's: the ids whose home slot in the data
+/// plane's table is free), the session ids we hand out are ones it likes,
+/// asked about with our tunnel id; when it likes none, calls are still
+/// answered, each with an id of its own.
+#[test]
+fn session_ids_follow_the_preference_and_fall_back_to_any_free_one() {
+    use lns_protocol::l2tp::SessionIdPreference;
+    use std::sync::{Arc, Mutex};
+    let mut ep = endpoint(PeerPolicy::default());
+    let asked = Arc::new(Mutex::new(std::collections::BTreeSet::new()));
+    let seen = Arc::clone(&asked);
+    ep.prefer_session_ids(SessionIdPreference(Box::new(move |t, s| {
+        seen.lock().unwrap().insert(t);
+        s % 4 == 1
+    })));
+    let mut p = Peer::new();
+    p.establish(&mut ep);
+    let ours = ep.tunnels().next().unwrap().local_id;
+    let mut ids = std::collections::HashSet::new();
+    for i in 1..=300 {
+        let sid = p.call(&mut ep, i);
+        assert_eq!(sid % 4, 1, "call {i} got session id {sid}");
+        assert!(ids.insert(sid));
+    }
+    assert_eq!(*asked.lock().unwrap(), [ours].into());
+    ep.prefer_session_ids(SessionIdPreference(Box::new(|_, _| false)));
+    for i in 301..=400 {
+        let sid = p.call(&mut ep, i);
+        assert!(sid != 0 && ids.insert(sid), "call {i} got session id {sid}");
+    }
+    assert_eq!(ep.session_count(), 400);
+}

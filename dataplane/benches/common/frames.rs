@@ -27,8 +27,80 @@ pub fn sub(n: u32) -> Ipv4Addr {
     Ipv4Addr::from(0x6440_0000 + n)
 }
 
+/// Our tunnels the subscribers come in, one after the other as calls
+/// from many LACs arrive (a million sessions: 15,625 a tunnel, a quarter
+/// of a tunnel's session ids).
+pub const TUNNELS: u32 = 64;
+
+thread_local! {
+    /// The ids handed out so far ([`place`]), subscriber `n`'s at `n`
+    /// (per thread: a benchmark places and reads on its own thread; a
+    /// lock here cost the look-ups it is read beside).
+    static IDS: std::cell::RefCell<Vec<(u16, u16)>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// The session ids in use, a bit each, 65,536 bits a tunnel.
+    static USED: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Subscriber `n`'s ids: our tunnel (`n % TUNNELS + 1`) and the
+/// session id [`place`] picked for it.
 pub fn ids(n: u32) -> (u16, u16) {
-    ((n >> 16) as u16 + 1, n as u16)
+    IDS.with_borrow(|v| v.get(n as usize).copied())
+        .unwrap_or_else(|| panic!("subscriber {n} has no ids: frames::place them first"))
+}
+
+/// Forgets the ids handed out, for a new table.
+pub fn unplace() {
+    IDS.with_borrow_mut(Vec::clear);
+    USED.with_borrow_mut(Vec::clear);
+}
+
+/// Picks subscriber `n`'s session id as lnsd does (the next after those
+/// before it): random ids not in use in its tunnel, the first of up to
+/// 64 whose home slot `free` says is free (for a switched session, the
+/// home of both legs' ids), else the first not in use.
+pub fn place(n: u32, legs: bool, free: impl Fn(u16, u16) -> bool) -> (u16, u16) {
+    assert_eq!(
+        IDS.with_borrow(Vec::len),
+        n as usize,
+        "subscribers are placed in order"
+    );
+    let tunnel = (n % TUNNELS + 1) as u16;
+    let s = USED.with_borrow_mut(|used| {
+        let base = usize::from(tunnel - 1) * 1024;
+        if used.len() < base + 1024 {
+            used.resize(base + 1024, 0);
+        }
+        let bits = &mut used[base..base + 1024];
+        let mut x = u64::from(n).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 16) as u16
+        };
+        let home = |s: u16| free(tunnel, s) && (!legs || free(tunnel | LEG_B, s));
+        let unused = |s: u16| s != 0 && bits[usize::from(s) / 64] & 1 << (s % 64) == 0;
+        let mut fallback = None;
+        let mut pick = None;
+        for _ in 0..64 {
+            let s = next();
+            if unused(s) {
+                fallback.get_or_insert(s);
+                if home(s) {
+                    pick = Some(s);
+                    break;
+                }
+            }
+        }
+        let s = pick
+            .or(fallback)
+            .or_else(|| (1..=u16::MAX).find(|&s| unused(s)))
+            .expect("a free session id");
+        bits[usize::from(s) / 64] |= 1 << (s % 64);
+        s
+    });
+    IDS.with_borrow_mut(|v| v.push((tunnel, s)));
+    (tunnel, s)
 }
 
 pub fn session(n: u32) -> Session {

@@ -16,6 +16,16 @@
 //! | delegated prefixes | lnsd | each slot's DHCPv6 prefix, tagged with its generation |
 //! | counters | each worker its own block | [`counters`] |
 //!
+//! A session's slot is where its ids point when lnsd can put it there
+//! ([`home_slot`]): lnsd picks the session ids it hands out so that their
+//! home slot is free ([`Reader::home_is_free`]), the writer takes the
+//! home slot when it is ([`Writer::insert`]), and a worker reads an
+//! upstream packet's slot straight from its ids, with no index bucket
+//! between (one memory latency and one cache line a packet fewer at a
+//! million sessions). The index still holds every session: a session
+//! away from home (its home was taken, or its ids came from elsewhere) is
+//! found through it, one look later.
+//!
 //! The switched journal exists for the data plane's XDP program, which
 //! must steer every data frame of a switched session to the workers (not
 //! only its IP ones, DESIGN §2.1) and so keeps a map of switched keys:
@@ -620,7 +630,9 @@ pub(crate) fn prefetch(w: &AtomicU64) {
 /// handed to the packet's own look-up ([`Lookups::by_ids_up`],
 /// [`Lookups::by_ipv4_first_line`]), which takes its hash and the slot the
 /// second pass found instead of finding them again, once it has checked
-/// that the key is the one its packet reads.
+/// that the key is the one its packet reads. A data message's ids have
+/// no bucket to prefetch: their slot is their [`home_slot`], from the
+/// hash alone.
 #[derive(Debug, Clone, Copy)]
 pub struct Key {
     index: KeyIndex,
@@ -768,18 +780,24 @@ impl<'a> Lookups<'a> {
     }
 
     /// The first pass for a packet: prefetches the buckets its look-up
-    /// starts at ([`index::Index::run_start`]).
+    /// starts at ([`index::Index::run_start`]). None for a data message's
+    /// ids: their session is looked for in its [`home_slot`] first, which
+    /// the second pass takes from the key alone.
     #[inline(always)]
     pub fn prefetch_bucket(&self, k: Key) {
+        if k.index == KeyIndex::Up {
+            return;
+        }
         for b in self.index_of(&k).run_start(k.hash) {
             prefetch(b);
         }
     }
 
     /// The second pass (its bucket prefetched by the first): prefetches
-    /// the slot the bucket names (the lines its packet reads), keeps it
-    /// in the key for the packet's look-up, and returns it, for the caller
-    /// to prefetch its counters. `None`: nothing to prefetch.
+    /// the slot the bucket names (the lines its packet reads), or a data
+    /// message's [`home_slot`], keeps it in the key for the packet's
+    /// look-up, and returns it, for the caller to prefetch its counters.
+    /// `None`: nothing to prefetch.
     #[inline(always)]
     pub fn prefetch_slot(&self, k: &mut Key) -> Option<u32> {
         self.prefetch_slot_with(k, false)
@@ -791,7 +809,10 @@ impl<'a> Lookups<'a> {
     /// frames: their IPv4 frames read the template, in the second line).
     #[inline(always)]
     pub fn prefetch_slot_with(&self, k: &mut Key, whole: bool) -> Option<u32> {
-        let slot = self.index_of(k).likely_slot(k.hash)?;
+        let slot = match k.index {
+            KeyIndex::Up => home_slot(k.hash, self.slots.len()),
+            _ => self.index_of(k).likely_slot(k.hash)?,
+        };
         let (seq, words) = self.slot(slot)?;
         prefetch(seq);
         // An IPv4 packet of a terminated session reads the slot's first
@@ -826,9 +847,10 @@ impl<'a> Lookups<'a> {
 
     /// Upstream: the slot of the session with these ids and the words an
     /// IPv4 packet from the subscriber reads ([`FirstLine`]), found as
-    /// [`Reader::by_ids`] finds it.
-    /// `key`, if the worker's prefetching took one for the packet, is used once
-    /// it is checked to be these ids' (see [`Key`]).
+    /// [`Reader::by_ids`] finds it: in its [`home_slot`], else through
+    /// the index. `key`, if the worker's prefetching took one for the
+    /// packet, gives its hash once it is checked to be these ids' (see
+    /// [`Key`]).
     #[inline(always)]
     pub fn by_ids_up(
         &self,
@@ -841,13 +863,13 @@ impl<'a> Lookups<'a> {
             v.has_ids(tunnel, session).then_some((slot, v))
         };
         let raw = up_key(tunnel, session);
-        match key.filter(|k| k.is(KeyIndex::Up, raw)) {
-            Some(k) => k
-                .slot
-                .and_then(read)
-                .or_else(|| self.up.find_hashed(k.hash, read)),
-            None => self.up.find(raw, read),
-        }
+        let h = match key.filter(|k| k.is(KeyIndex::Up, raw)) {
+            Some(k) => k.hash,
+            None => index::hash(raw),
+        };
+        // The home slot first (the key's hint is no other), then the
+        // index: a session away from home.
+        read(home_slot(h, self.slots.len())).or_else(|| self.up.find_hashed(h, read))
     }
 
     /// Downstream: the slot of the session with IPv4 address `a` and its
@@ -1098,7 +1120,26 @@ impl Reader {
     #[inline]
     pub fn by_ids_into(&self, tunnel: u16, session: u16, out: &mut Found) -> bool {
         let key = up_key(tunnel, session);
-        self.find_into(self.region.layout.up, key, |s| s.key() == key, out)
+        let r = &*self.region;
+        let home = home_slot(index::hash(key), r.layout.sizes.capacity as usize);
+        if r.read_view_into(home, &mut out.view) && out.view.key() == key {
+            out.slot = home;
+            out.generation = out.view.generation();
+            return true;
+        }
+        self.find_into(r.layout.up, key, |s| s.key() == key, out)
+    }
+
+    /// Whether the [`home_slot`] of a session with our ids `tunnel` and
+    /// `session` holds no session now: lnsd's question when it picks the
+    /// session id it hands out (a hint: a session set up meanwhile may
+    /// take the slot first, and the later one is then placed elsewhere).
+    pub fn home_is_free(&self, tunnel: u16, session: u16) -> bool {
+        let r = &*self.region;
+        let home = home_slot_of(tunnel, session, r.layout.sizes.capacity);
+        // A free slot's record is all zeros (`Writer::remove`); a
+        // session's generation, its first word, never is.
+        r.slot(home).1[0].load(Ordering::Relaxed) == 0
     }
 
     /// Downstream: the session with this IPv4 address.
@@ -1441,12 +1482,145 @@ pub fn prefix_mask(len: u8) -> u64 {
     }
 }
 
+/// The slot a session with up key `key` ([`up_key`]) is placed in when
+/// it is free, and where a worker looks for it first: taken from the
+/// key's [`index::hash`] (its high half, the index's tag, scaled to the
+/// capacity with a multiply), so the worker has it from the hash it
+/// computes anyway. Not a promise: the session may be elsewhere (see the
+/// module documentation).
+#[inline(always)]
+pub fn home_slot(hash: u64, capacity: usize) -> u32 {
+    (((hash >> 32) * capacity as u64) >> 32) as u32
+}
+
+/// [`home_slot`] of the session with our ids `tunnel` and `session` in a
+/// table of `capacity` slots.
+pub fn home_slot_of(tunnel: u16, session: u16, capacity: u32) -> u32 {
+    home_slot(index::hash(up_key(tunnel, session)), capacity as usize)
+}
+
+/// lnsd's answer to "may this call have these ids" ([`HomeClaims::claim`]):
+/// yes when the ids' [`home_slot`] holds no session and no call set up
+/// lately was told yes for it. A call's ids are handed out at its setup
+/// (ICRP, RFC 2661 §4.4.4) and its session written to the table only
+/// once PPP is up, a second or more later; without the claims, calls set
+/// up together (a LAC's reboot brings them all back at once) were given
+/// ids with one home, and all but one landed away from it (one in forty
+/// with a hundred calls at once in a table of 4,096).
+///
+/// A claim is held for one to two [`HomeClaims::HOLD`]s (two bitmaps of
+/// a bit a slot, the older cleared as the newer starts), longer than a
+/// call's setup takes: bounded memory (a bit a slot each), nothing to
+/// release when a call fails. A claim that lapses only costs placement,
+/// never correctness: a session away from home is found through the
+/// index.
+pub struct HomeClaims {
+    reader: Reader,
+    /// This period's claims and the last one's.
+    claims: [Vec<u64>; 2],
+    since: Option<std::time::Instant>,
+}
+
+impl std::fmt::Debug for HomeClaims {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HomeClaims")
+            .field("slots", &self.reader.sizes().capacity)
+            .field("since", &self.since)
+            .finish()
+    }
+}
+
+impl HomeClaims {
+    /// How long a period of claims lasts.
+    pub const HOLD: std::time::Duration = std::time::Duration::from_secs(30);
+
+    /// Claims on `reader`'s table.
+    pub fn new(reader: Reader) -> HomeClaims {
+        let words = (reader.sizes().capacity as usize).div_ceil(64);
+        HomeClaims {
+            reader,
+            claims: [vec![0; words], vec![0; words]],
+            since: None,
+        }
+    }
+
+    /// Whether a call may have our ids `tunnel` and `session` (their home
+    /// slot free and unclaimed); yes claims it, as of `now`.
+    pub fn claim(&mut self, tunnel: u16, session: u16, now: std::time::Instant) -> bool {
+        let since = *self.since.get_or_insert(now);
+        if now.saturating_duration_since(since) >= Self::HOLD {
+            // A period on: the older claims go.
+            self.claims.swap(0, 1);
+            self.claims[0].fill(0);
+            self.since = Some(now);
+        }
+        let slot = home_slot_of(tunnel, session, self.reader.sizes().capacity) as usize;
+        let (word, bit) = (slot / 64, 1u64 << (slot % 64));
+        if self.claims.iter().any(|c| c[word] & bit != 0)
+            || !self.reader.home_is_free(tunnel, session)
+        {
+            return false;
+        }
+        self.claims[0][word] |= bit;
+        true
+    }
+}
+
+/// The free slots: any one in O(1) ([`FreeSlots::pop`]), or a given one
+/// ([`FreeSlots::take`]), for a session whose home slot is free.
+struct FreeSlots {
+    free: Vec<u32>,
+    /// Each slot's place in `free`; [`FreeSlots::TAKEN`] if in use.
+    at: Vec<u32>,
+}
+
+impl FreeSlots {
+    const TAKEN: u32 = u32::MAX;
+
+    fn new(cap: u32) -> FreeSlots {
+        // Popped from the end: slot 0 first.
+        FreeSlots {
+            free: (0..cap).rev().collect(),
+            at: (0..cap).map(|s| cap - 1 - s).collect(),
+        }
+    }
+
+    fn pop(&mut self) -> Option<u32> {
+        let s = self.free.pop()?;
+        self.at[s as usize] = Self::TAKEN;
+        Some(s)
+    }
+
+    /// Takes `slot` if it is free.
+    fn take(&mut self, slot: u32) -> bool {
+        let Some(&i) = self.at.get(slot as usize) else {
+            return false;
+        };
+        if i == Self::TAKEN {
+            return false;
+        }
+        self.free.swap_remove(i as usize);
+        if let Some(&moved) = self.free.get(i as usize) {
+            self.at[moved as usize] = i;
+        }
+        self.at[slot as usize] = Self::TAKEN;
+        true
+    }
+
+    fn push(&mut self, slot: u32) {
+        self.at[slot as usize] = self.free.len() as u32;
+        self.free.push(slot);
+    }
+}
+
 /// The write side: lnsd's. One per table (`&mut self` serialises writes).
 pub struct Writer {
     region: Arc<Region>,
     path: Option<PathBuf>,
     keys: Vec<Option<Keys>>,
-    free: Vec<u32>,
+    free: FreeSlots,
+    /// Sessions in their [`home_slot`].
+    at_home: usize,
     by_up: HashMap<u64, u32>,
     by_v4: HashMap<u64, u32>,
     by_v6: HashMap<u64, u32>,
@@ -1621,8 +1795,8 @@ impl Writer {
             region: Arc::new(region),
             path,
             keys: vec![None; cap as usize],
-            // Popped from the end: slot 0 first.
-            free: (0..cap).rev().collect(),
+            free: FreeSlots::new(cap),
+            at_home: 0,
             by_up: HashMap::new(),
             by_v4: HashMap::new(),
             by_v6: HashMap::new(),
@@ -1689,7 +1863,13 @@ impl Writer {
         if v6.is_some_and(|k| self.by_v6.contains_key(&k)) {
             return Err(TableError::Duplicate("IPv6 prefix"));
         }
-        let slot = self.free.pop().ok_or(TableError::Full)?;
+        let home = self.home(up);
+        let slot = if self.free.take(home) {
+            self.at_home += 1;
+            home
+        } else {
+            self.free.pop().ok_or(TableError::Full)?
+        };
         self.generation += 1;
         let generation = self.generation;
         let r = &*self.region;
@@ -1884,6 +2064,10 @@ impl Writer {
         if new.switched {
             r.journal(SwitchedChange::Added(new.up as u32));
         }
+        if old.up != new.up {
+            let (was, is) = (self.home(old.up) == slot, self.home(new.up) == slot);
+            self.at_home = self.at_home + usize::from(is) - usize::from(was);
+        }
         self.keys[slot as usize] = Some(new);
         Ok(())
     }
@@ -1935,6 +2119,7 @@ impl Writer {
         }
         self.keys[id.slot as usize] = None;
         self.free.push(id.slot);
+        self.at_home -= usize::from(self.home(k.up) == id.slot);
         r.hdr(hdr::LIVE)
             .store(self.by_up.len() as u64, Ordering::Relaxed);
         Some(self.counters(id))
@@ -2099,6 +2284,18 @@ impl Writer {
             .min(hdr::VERDICT_SLOTS))
             .map(|i| self.region.hdr(hdr::VERDICTS + i).load(Ordering::Relaxed))
             .collect()
+    }
+
+    /// The [`home_slot`] of up key `up` in this table.
+    fn home(&self, up: u64) -> u32 {
+        home_slot(index::hash(up), self.keys.len())
+    }
+
+    /// Sessions in their [`home_slot`], where a worker finds an upstream
+    /// packet's session without the index (the rest cost it a look in
+    /// the index, a memory latency at scale).
+    pub fn at_home(&self) -> usize {
+        self.at_home
     }
 
     /// Tombstones across the indexes (a scan: for diagnostics).
@@ -2379,6 +2576,123 @@ mod tests {
         assert_eq!(b.slot, a.slot);
         assert_eq!(w.session(a), None);
         assert_eq!(w.session(b), Some(session(2, 7)));
+    }
+
+    /// lnsd's pick of a session id ([`Reader::home_is_free`]) puts each
+    /// session in its home slot while the table has room, and a worker
+    /// finds those without the index (here wiped); a session whose home
+    /// was taken is placed elsewhere and found through the index; the
+    /// count of sessions at home follows inserts, moves and removals.
+    #[test]
+    fn sessions_live_where_their_ids_point_and_the_rest_are_indexed() {
+        let cap = 1000;
+        let mut w = Writer::heap(Sizes {
+            capacity: cap,
+            workers: 1,
+        })
+        .unwrap();
+        let r = w.reader();
+        let with = |t: u16, s: u16, i: u32| Session {
+            tunnel: t,
+            session: s,
+            ipv4: Some(Ipv4Addr::from(0x6440_0000 + i)),
+            ..session(1, 1)
+        };
+        let mut placed = Vec::new();
+        for i in 0..700 {
+            let t = 1 + (i % 7) as u16;
+            let s = (1..=u16::MAX)
+                .find(|&s| {
+                    !placed.iter().any(|&(pt, ps, _)| (pt, ps) == (t, s)) && r.home_is_free(t, s)
+                })
+                .unwrap();
+            let id = w.insert(&with(t, s, i)).unwrap();
+            assert_eq!(id.slot, home_slot_of(t, s, cap), "session {i}");
+            assert!(!r.home_is_free(t, s));
+            placed.push((t, s, id));
+        }
+        assert_eq!(w.at_home(), 700);
+        // Ids whose home is taken: the session goes elsewhere.
+        let s = (1..=u16::MAX).find(|&s| !r.home_is_free(9, s)).unwrap();
+        let away = w.insert(&with(9, s, 5000)).unwrap();
+        assert_ne!(away.slot, home_slot_of(9, s, cap));
+        assert_eq!(w.at_home(), 700);
+        let look = r.lookups();
+        assert_eq!(
+            look.by_ids_up(9, s, None).map(|(slot, _)| slot),
+            Some(away.slot)
+        );
+        assert_eq!(r.by_ids(9, s).map(|f| f.slot), Some(away.slot));
+        // The index wiped: sessions at home are still found, from their
+        // ids alone; the one away is not.
+        let up = r.region.layout.up;
+        for b in &r.region.words()[up..up + r.region.layout.buckets] {
+            b.store(0, Ordering::Relaxed);
+        }
+        for &(t, s, id) in &placed {
+            let mut k = Some(Key::up(up_key(t, s)));
+            let look = r.lookups();
+            look.prefetch_bucket(k.unwrap());
+            assert_eq!(look.prefetch_slot(k.as_mut().unwrap()), Some(id.slot));
+            assert_eq!(look.by_ids_up(t, s, k).map(|(slot, _)| slot), Some(id.slot));
+            assert_eq!(r.by_ids(t, s).map(|f| f.slot), Some(id.slot));
+        }
+        assert_eq!(look.by_ids_up(9, s, None), None);
+        // Removing a session frees its home for the next pick.
+        let (t0, s0, id0) = placed[0];
+        w.remove(id0).unwrap();
+        assert!(r.home_is_free(t0, s0));
+        assert_eq!(w.at_home(), 699);
+        // A session moved to other ids is no longer at home.
+        let (t1, s1, id1) = placed[1];
+        let to = (1..=u16::MAX)
+            .find(|&s| home_slot_of(t1, s, cap) != id1.slot && r.by_ids(t1, s).is_none())
+            .unwrap();
+        w.update(id1, &with(t1, to, 1)).unwrap();
+        assert_eq!(w.at_home(), 698);
+        w.update(id1, &with(t1, s1, 1)).unwrap();
+        assert_eq!(w.at_home(), 699);
+    }
+
+    /// Two calls set up at once are not told yes for one home slot; a
+    /// slot with a session is no; a claim lapses after one to two
+    /// periods (the call it was for failed, or was placed long ago).
+    #[test]
+    fn a_home_slot_is_claimed_for_one_call_at_a_time() {
+        let cap = 64;
+        let mut w = Writer::heap(Sizes {
+            capacity: cap,
+            workers: 1,
+        })
+        .unwrap();
+        let mut claims = HomeClaims::new(w.reader());
+        let t0 = std::time::Instant::now();
+        let home = home_slot_of(1, 1, cap);
+        let twin = (2..=u16::MAX)
+            .find(|&s| home_slot_of(1, s, cap) == home)
+            .unwrap();
+        assert!(claims.claim(1, 1, t0));
+        assert!(!claims.claim(1, twin, t0), "the same home, claimed");
+        assert!(!claims.claim(1, 1, t0));
+        // Still held into the next period; gone after it.
+        let later = t0 + HomeClaims::HOLD;
+        assert!(!claims.claim(1, twin, later));
+        assert!(claims.claim(1, twin, later + HomeClaims::HOLD));
+        // A session in its home: no, whoever asks, until it goes.
+        let id = w
+            .insert(&Session {
+                tunnel: 2,
+                session: 2,
+                ..session(2, 1)
+            })
+            .unwrap();
+        let end = later + 4 * HomeClaims::HOLD;
+        let taken = (1..=u16::MAX)
+            .find(|&s| home_slot_of(3, s, cap) == id.slot)
+            .unwrap();
+        assert!(!claims.claim(3, taken, end));
+        w.remove(id).unwrap();
+        assert!(claims.claim(3, taken, end));
     }
 
     fn session(n: u16, variant: u16) -> Session {

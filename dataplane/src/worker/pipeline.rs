@@ -269,7 +269,9 @@ impl<'a> Pipeline<'a> {
             .or_else(|| self.peek_downstream(frame))
     }
 
-    /// A key's first prefetch: its index bucket on its way to cache.
+    /// A key's first prefetch: its index bucket on its way to cache (an
+    /// address's; a data message's ids need none, see
+    /// [`Lookups::prefetch_bucket`]).
     #[inline(always)]
     pub fn prefetch_bucket(&self, key: Option<Key>) {
         if let Some(k) = key {

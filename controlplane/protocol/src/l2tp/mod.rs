@@ -24,7 +24,7 @@ pub mod tunnel;
 
 pub use avp::{Avp, AvpType, RawAvp, ResultCode};
 pub use config::{DataSequencing, EndpointConfig, PeerPolicy, PeerRule, TunnelAuth};
-pub use endpoint::{Endpoint, Received, RequestError, Transmit};
+pub use endpoint::{Endpoint, Received, RequestError, SessionIdPreference, Transmit};
 pub use message::{
     ControlHeader, ControlMessage, ControlPacket, Hiding, MessageError, MessageErrorKind,
     MessageType, PacketError, Response, Scope, decode_packet,

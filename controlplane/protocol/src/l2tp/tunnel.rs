@@ -186,6 +186,9 @@ pub(crate) struct Ctx<'a> {
     pub rng: &'a mut StdRng,
     pub events: &'a mut VecDeque<Event>,
     pub counters: &'a mut Counters,
+    /// Which session ids to hand out first (see
+    /// `Endpoint::prefer_session_ids`).
+    pub prefer: Option<&'a mut super::endpoint::SessionIdPreference>,
 }
 
 /// What the peer told us about itself in SCCRQ/SCCRP.
@@ -874,6 +877,21 @@ impl Tunnel {
     fn alloc_session_id(&self, ctx: &mut Ctx<'_>) -> Option<u16> {
         if self.sessions.len() >= ctx.cfg.max_sessions_per_tunnel.min(65_535) {
             return None;
+        }
+        if let Some(prefer) = ctx.prefer.as_deref_mut() {
+            let mut free = None;
+            for _ in 0..super::endpoint::PREFERENCE_TRIES {
+                let id = (ctx.rng.next_u32() & 0xffff) as u16;
+                if id != 0 && !self.sessions.contains_key(&id) {
+                    if (prefer.0)(self.local_id, id) {
+                        return Some(id);
+                    }
+                    free.get_or_insert(id);
+                }
+            }
+            if free.is_some() {
+                return free;
+            }
         }
         for _ in 0..16 {
             let id = (ctx.rng.next_u32() & 0xffff) as u16;
