@@ -1,11 +1,20 @@
 //! Lock-free lookup from a key to a slot: open addressing with linear
-//! probing over atomic buckets, one writer, many readers.
+//! probing over atomic 32-bit buckets, one writer, many readers.
 //!
-//! A bucket is `tag << 32 | (slot + 1)`: 0 is empty, [`TOMB`] a deleted
-//! entry. The tag is the key's hash, so most wrong buckets are skipped
-//! without touching the slot; the slot itself is still read and its key
+//! A bucket is `tag | (slot + 1)`: the slot number plus one in its low
+//! `slot_bits` (as few as the capacity needs), the high bits of the key's
+//! hash above it; 0 is empty, [`TOMB`] a deleted entry (a slot field of
+//! all ones, which no slot has). The tag skips most wrong buckets without
+//! touching their slots (at a million slots, 11 bits: one wrong bucket in
+//! 2,048 costs a slot read); the slot itself is still read and its key
 //! compared, because the slot, not the bucket, is the truth (a slot reused
 //! for another session while a reader probes is just a mismatch).
+//!
+//! Why 4 bytes, not 8: at a million sessions an index of 8-byte buckets
+//! was 16 MiB, which the packets' other lines (their slots and counters,
+//! hundreds of MiB) pushed out of a 32 MiB last-level cache, so every
+//! look-up missed it; at 8 MiB more of them hit it, and a line holds 16
+//! buckets, so a probe run crosses into the next line half as often.
 //!
 //! The writer publishes a bucket only after its slot is written and
 //! retires it before the slot is cleared, so a reader that finds a bucket
@@ -14,16 +23,18 @@
 //! key's probe run is never cut short while it is in the table: a session
 //! that is not being changed is always found.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 /// A deleted entry.
-pub const TOMB: u64 = u64::MAX;
+pub const TOMB: u32 = u32::MAX;
 
 /// How far past its home bucket a key's prefetch reaches
 /// ([`Index::run_start`]).
 const RUN_PREFETCH: usize = 2;
 
-/// Buckets [`Index::likely_slot`] looks through: a cache line's worth.
+/// Buckets [`Index::likely_slot`] looks through: half a cache line's
+/// worth (a probe run at the index's load is under one bucket on
+/// average).
 const HINT_PROBES: usize = 8;
 
 /// The key's hash: one multiply by an odd constant (MurmurHash3's
@@ -46,21 +57,41 @@ pub fn hash(key: u64) -> u64 {
     p ^ (p >> 29)
 }
 
+/// The bits of a bucket that hold the slot number plus one, for a table
+/// of `capacity` slots: all ones is left over for [`TOMB`].
+pub fn slot_bits(capacity: u32) -> u32 {
+    u32::BITS - (capacity + 1).leading_zeros()
+}
+
 /// One index: a power-of-two run of buckets.
 #[derive(Debug, Clone, Copy)]
 pub struct Index<'a> {
-    buckets: &'a [AtomicU64],
+    buckets: &'a [AtomicU32],
+    /// The bucket's slot field ([`slot_bits`] ones).
+    slots: u32,
 }
 
 impl<'a> Index<'a> {
-    /// `buckets.len()` must be a power of two (the layout makes it one).
-    pub fn new(buckets: &'a [AtomicU64]) -> Index<'a> {
+    /// `buckets.len()` must be a power of two (the layout makes it one);
+    /// its slots are numbered below `capacity` (at most 2^30).
+    pub fn new(buckets: &'a [AtomicU32], capacity: u32) -> Index<'a> {
         debug_assert!(buckets.len().is_power_of_two());
-        Index { buckets }
+        debug_assert!(capacity < 1 << 30);
+        Index {
+            buckets,
+            slots: (1u32 << slot_bits(capacity)) - 1,
+        }
     }
 
     fn mask(&self) -> usize {
         self.buckets.len() - 1
+    }
+
+    /// The tag of a key hashing to `h`: its hash's high bits, where the
+    /// slot field is not.
+    #[inline(always)]
+    fn tag(&self, h: u64) -> u32 {
+        (h >> 32) as u32 & !self.slots
     }
 
     /// Probes for `key`; `check(slot)` reads the slot and answers whether
@@ -80,7 +111,7 @@ impl<'a> Index<'a> {
     /// `check(slot)` on each bucket with the key's tag until one answers.
     #[inline(always)]
     fn probe<R>(&self, h: u64, limit: usize, mut check: impl FnMut(u32) -> Option<R>) -> Option<R> {
-        let tag = h >> 32;
+        let tag = self.tag(h);
         let mask = self.mask();
         let mut i = (h as usize) & mask;
         for _ in 0..limit {
@@ -89,8 +120,8 @@ impl<'a> Index<'a> {
                 return None;
             }
             if e != TOMB
-                && e >> 32 == tag
-                && let Some(r) = check((e as u32).wrapping_sub(1))
+                && e & !self.slots == tag
+                && let Some(r) = check((e & self.slots).wrapping_sub(1))
             {
                 return Some(r);
             }
@@ -103,15 +134,17 @@ impl<'a> Index<'a> {
     /// bucket (what [`Index::find`] reads first) and the one
     /// [`RUN_PREFETCH`] on, so that a probe run that starts near the end
     /// of a cache line finds the next line on its way too. At the index's
-    /// load (under a half) about one key in sixteen lies in the line after
-    /// its home bucket's, and its packet's look-up, and the slot prefetch
-    /// before it, then waited a whole memory latency for that line; two
-    /// buckets on leaves one in fifty-five (the rest mostly one line, the
-    /// same, prefetched twice). Against the home line alone at 1,000,000
-    /// sessions: 0 to 3 ns a packet less in the medians, and fewer slow
-    /// runs (`stages schedules`, `bench/results/2026-12-05-first-line.md`).
+    /// load (under a half) about one key in thirty-four lies in the line
+    /// after its home bucket's (16 buckets a line), and its packet's
+    /// look-up, and the slot prefetch before it, then waited a whole
+    /// memory latency for that line; two buckets on leaves one in 120
+    /// (the rest mostly one line, the same, prefetched twice; four on
+    /// would leave one in 300 but fetch a line for nothing for a quarter
+    /// of the keys). With 8-byte buckets, against the home line alone at
+    /// 1,000,000 sessions: 0 to 3 ns a packet less in the medians
+    /// (`stages schedules`, `bench/results/2026-12-05-first-line.md`).
     #[inline(always)]
-    pub fn run_start(&self, h: u64) -> [&AtomicU64; 2] {
+    pub fn run_start(&self, h: u64) -> [&AtomicU32; 2] {
         let i = h as usize;
         [
             &self.buckets[i & self.mask()],
@@ -131,17 +164,26 @@ impl<'a> Index<'a> {
         self.probe(h, HINT_PROBES, Some)
     }
 
+    /// The bucket of `key → slot`, for a key hashing to `h`.
+    fn entry(&self, h: u64, slot: u32) -> u32 {
+        self.tag(h) | (slot + 1)
+    }
+
     /// Writer: adds `key → slot`. The slot must already hold the record.
     /// Returns false only if the index is full, which the layout's sizing
-    /// (twice the slot count) rules out.
+    /// (twice the slot count) rules out, or the slot is not one of the
+    /// capacity's.
     pub fn insert(&self, key: u64, slot: u32) -> bool {
+        if slot >= self.slots - 1 {
+            return false;
+        }
         let h = hash(key);
         let mask = self.mask();
         let mut i = (h as usize) & mask;
         for _ in 0..self.buckets.len() {
             let e = self.buckets[i].load(Ordering::Relaxed);
             if e == 0 || e == TOMB {
-                let v = ((h >> 32) << 32) | u64::from(slot + 1);
+                let v = self.entry(h, slot);
                 self.buckets[i].store(v, Ordering::Release);
                 return true;
             }
@@ -152,8 +194,11 @@ impl<'a> Index<'a> {
 
     /// Writer: retires `key → slot`; returns whether it was there.
     pub fn remove(&self, key: u64, slot: u32) -> bool {
+        if slot >= self.slots - 1 {
+            return false;
+        }
         let h = hash(key);
-        let want = ((h >> 32) << 32) | u64::from(slot + 1);
+        let want = self.entry(h, slot);
         let mask = self.mask();
         let mut i = (h as usize) & mask;
         for _ in 0..self.buckets.len() {
@@ -185,6 +230,14 @@ impl<'a> Index<'a> {
         }
     }
 
+    /// Empties the index (tests: a look-up that must not need it).
+    #[cfg(test)]
+    pub(crate) fn clear(&self) {
+        for b in self.buckets {
+            b.store(0, Ordering::Relaxed);
+        }
+    }
+
     /// Tombstones now in the index (for operators; a scan, not a counter).
     pub fn tombstones(&self) -> usize {
         self.buckets
@@ -199,8 +252,42 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    fn buckets(n: usize) -> Vec<AtomicU64> {
-        (0..n).map(|_| AtomicU64::new(0)).collect()
+    fn buckets(n: usize) -> Vec<AtomicU32> {
+        (0..n).map(|_| AtomicU32::new(0)).collect()
+    }
+
+    /// Whether bucket `e` names `slot`.
+    fn names(e: &AtomicU32, slot: usize, capacity: usize) -> bool {
+        let field = (1u32 << slot_bits(capacity as u32)) - 1;
+        e.load(Ordering::Relaxed) & field == slot as u32 + 1
+    }
+
+    /// The bucket layout: the slot field takes what the capacity needs,
+    /// the tag the rest, and neither an entry nor a tombstone reads as
+    /// another slot, at any capacity up to the layout's largest.
+    #[test]
+    fn a_bucket_holds_its_slot_and_a_tag_at_every_capacity() {
+        assert_eq!(slot_bits(1), 2);
+        assert_eq!(slot_bits(2), 2);
+        assert_eq!(slot_bits(3), 3);
+        assert_eq!(slot_bits(1 << 20), 21);
+        assert_eq!(slot_bits((1 << 20) - 2), 20);
+        for capacity in [1u32, 2, 3, 1000, (1 << 20) - 2, 1 << 20, 1 << 26] {
+            let b = buckets(16);
+            let ix = Index::new(&b, capacity);
+            let last = capacity - 1;
+            for (key, slot) in [(7u64, 0), (8, last)] {
+                assert!(ix.insert(key, slot), "{capacity}: slot {slot}");
+                assert_eq!(ix.find(key, Some), Some(slot), "{capacity}");
+            }
+            // The one slot number whose entry would read as a tombstone.
+            let tomb = (1u32 << slot_bits(capacity)) - 2;
+            assert!(tomb >= capacity);
+            assert!(!ix.insert(9, tomb), "{capacity}");
+            assert!(ix.remove(7, 0));
+            assert_eq!(ix.find(7, Some), None);
+            assert_eq!(ix.find(8, Some), Some(last));
+        }
     }
 
     /// The prefetch hint follows the probe run: a key pushed past its
@@ -208,7 +295,7 @@ mod tests {
     #[test]
     fn the_hint_finds_a_key_displaced_from_its_home_bucket() {
         let b = buckets(16);
-        let ix = Index::new(&b);
+        let ix = Index::new(&b, 16);
         let home = |k: u64| hash(k) as usize & 15;
         let a = 1;
         let displaced = (2..).find(|&k| home(k) == home(a)).unwrap();
@@ -253,16 +340,14 @@ mod tests {
         ];
         for (name, keys) in sets {
             let b = buckets((keys.len() * 2).next_power_of_two());
-            let ix = Index::new(&b);
+            let ix = Index::new(&b, keys.len() as u32);
             let mask = b.len() - 1;
             let (mut displaced, mut total, mut worst) = (0usize, 0usize, 0usize);
             for (slot, &k) in keys.iter().enumerate() {
                 assert!(ix.insert(k, slot as u32));
                 let home = hash(k) as usize & mask;
                 let at = (0..b.len())
-                    .find(|d| {
-                        b[(home + d) & mask].load(Ordering::Relaxed) as u32 == slot as u32 + 1
-                    })
+                    .find(|d| names(&b[(home + d) & mask], slot, keys.len()))
                     .unwrap();
                 displaced += usize::from(at > 0);
                 total += at;
@@ -278,8 +363,8 @@ mod tests {
     /// The two buckets a key's prefetch asks for ([`Index::run_start`])
     /// put nearly every key's bucket on its way to cache: at the layout's
     /// load, keys as the table gets them whose bucket lies in a cache line
-    /// (8 buckets) neither asked for are under 3% (the home bucket's line
-    /// alone: over 4%, about one in sixteen).
+    /// (16 buckets) neither asked for are under 1% (the home bucket's line
+    /// alone: over 2%, about one in thirty-four).
     #[test]
     fn the_prefetch_covers_nearly_every_probe_run() {
         let keys: Vec<u64> = (1..=16u64)
@@ -287,9 +372,9 @@ mod tests {
             .chain((0..256u64).flat_map(|p| (2..254u64).map(move |i| 0x6440_0000 + (p << 8) + i)))
             .collect();
         let b = buckets((keys.len() * 2).next_power_of_two());
-        let ix = Index::new(&b);
+        let ix = Index::new(&b, keys.len() as u32);
         // Lines as the table's indexes have them: from the first bucket.
-        let line = |a: &AtomicU64| (a as *const AtomicU64 as usize - b.as_ptr() as usize) / 64;
+        let line = |a: &AtomicU32| (a as *const AtomicU32 as usize - b.as_ptr() as usize) / 64;
         let mask = b.len() - 1;
         for (slot, &k) in keys.iter().enumerate() {
             assert!(ix.insert(k, slot as u32));
@@ -299,7 +384,7 @@ mod tests {
             let h = hash(k);
             let at = (0..b.len())
                 .map(|d| (h as usize + d) & mask)
-                .find(|&i| b[i].load(Ordering::Relaxed) as u32 == slot as u32 + 1)
+                .find(|&i| names(&b[i], slot, keys.len()))
                 .unwrap();
             let at = line(&b[at]);
             let [home, on] = ix.run_start(h);
@@ -307,9 +392,9 @@ mod tests {
             both += usize::from(line(home) != at && line(on) != at);
         }
         let n = keys.len();
-        assert!(both * 100 < n * 3, "{both} of {n} outside both lines");
+        assert!(both * 100 < n, "{both} of {n} outside both lines");
         assert!(
-            home_only * 100 > n * 4,
+            home_only * 100 > n * 2,
             "{home_only} of {n} outside the home line"
         );
         // The second bucket wraps at the index's end, as the probe does.
@@ -322,7 +407,7 @@ mod tests {
     #[test]
     fn agrees_with_a_map_under_churn() {
         let b = buckets(64);
-        let ix = Index::new(&b);
+        let ix = Index::new(&b, 32);
         let mut model: HashMap<u64, u32> = HashMap::new();
         let mut slots = [u64::MAX; 32];
         let mut x = 1u64;

@@ -72,7 +72,7 @@ use std::fs::{File, OpenOptions};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 /// "XLNSTBL\0", little-endian.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"XLNSTBL\0");
@@ -84,8 +84,10 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"XLNSTBL\0");
 /// cache line, the IPv6 prefix after the template; 7: the index's hash,
 /// one multiply and one shift-xor; 8: the delegated prefixes and the
 /// counters start on a cache line whatever the capacity; 9: a session's
-/// second counter line has a generation of its own).
-pub const ABI_VERSION: u64 = 10;
+/// second counter line has a generation of its own; 10: a terminated
+/// session's compact template in its first line; 11: 4-byte index
+/// buckets).
+pub const ABI_VERSION: u64 = 11;
 
 /// The largest table the layout supports (slot numbers are 32-bit).
 pub const MAX_CAPACITY: u32 = 1 << 26;
@@ -199,10 +201,11 @@ impl Layout {
         let buckets = (cap * 2).next_power_of_two().max(16);
         let slots = HEADER_WORDS;
         let up = slots + cap * SLOT_WORDS;
-        let v4 = up + buckets;
-        let v6 = v4 + buckets;
-        let pd_index = v6 + buckets;
-        let nexthops = pd_index + buckets;
+        // Two 4-byte buckets a word (`index`).
+        let v4 = up + buckets / 2;
+        let v6 = v4 + buckets / 2;
+        let pd_index = v6 + buckets / 2;
+        let nexthops = pd_index + buckets / 2;
         let journal = nexthops + NEXTHOPS as usize * NH_SLOT_WORDS;
         let filter = journal + JOURNAL_ENTRIES;
         let ns = filter + 2 * FILTER_WORDS;
@@ -477,7 +480,17 @@ impl Region {
 
     #[inline(always)]
     fn index(&self, at: usize) -> Index<'_> {
-        Index::new(&self.words()[at..at + self.layout.buckets])
+        let words = &self.words()[at..at + self.layout.buckets / 2];
+        // SAFETY: the index's words are two 4-byte buckets each, read and
+        // written only as `AtomicU32` (here, by every process: the index
+        // is never touched as 64-bit words). `AtomicU32` has the size and
+        // alignment of `u32`, which the words' alignment (8) satisfies,
+        // every bit pattern is valid, and the slice covers the same
+        // bytes as `words`, which live as long as `self`.
+        let buckets = unsafe {
+            std::slice::from_raw_parts(words.as_ptr().cast::<AtomicU32>(), words.len() * 2)
+        };
+        Index::new(buckets, self.layout.sizes.capacity)
     }
 
     #[inline(always)]
@@ -611,14 +624,14 @@ fn anonymous(layout: &Layout) -> Result<memmap2::MmapMut, TableError> {
 /// then its slot, ahead of its packet (DESIGN §4), so the packets'
 /// look-ups find them in cache.
 #[inline(always)]
-pub(crate) fn prefetch(w: &AtomicU64) {
+pub(crate) fn prefetch<T>(w: &T) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: a prefetch is a hint: it reads nothing the program can see
     // and cannot fault, whatever the address (here one from a reference
     // into the mapping); SSE, which it needs, is in x86_64's baseline.
     unsafe {
         use core::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        _mm_prefetch::<_MM_HINT_T0>((w as *const AtomicU64).cast());
+        _mm_prefetch::<_MM_HINT_T0>((w as *const T).cast());
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = w;
@@ -2625,10 +2638,7 @@ mod tests {
         assert_eq!(r.by_ids(9, s).map(|f| f.slot), Some(away.slot));
         // The index wiped: sessions at home are still found, from their
         // ids alone; the one away is not.
-        let up = r.region.layout.up;
-        for b in &r.region.words()[up..up + r.region.layout.buckets] {
-            b.store(0, Ordering::Relaxed);
-        }
+        r.region.index(r.region.layout.up).clear();
         for &(t, s, id) in &placed {
             let mut k = Some(Key::up(up_key(t, s)));
             let look = r.lookups();
