@@ -1182,3 +1182,38 @@ fn session_ids_follow_the_preference_and_fall_back_to_any_free_one() {
     }
     assert_eq!(ep.session_count(), 400);
 }
+
+/// Our outgoing call (we are the LAC): an ICRP whose Assigned Session ID
+/// is 0 names no session of the peer's and is answered with a CDN (RFC
+/// 2661 §7.4.1: not acceptable) that says so. xl2tpd as the LNS picks its
+/// session ids from two random bytes, 0 included: once in 65,536 calls
+/// it sends this (seen in CI, 2026-12-05).
+#[test]
+fn wait_reply_icrp_with_session_id_0_is_cleared_saying_why() {
+    let (mut ep, mut p, tid, sccrq) = originator();
+    let sccrq = sccrq.message.unwrap();
+    let Some(Avp::Challenge(ch)) = sccrq.get(lns_protocol::l2tp::avp::AvpType::Challenge) else {
+        panic!("no challenge in SCCRQ")
+    };
+    p.their_tid = tid;
+    let mut sccrp = p.sccrq(vec![]).into_avps();
+    sccrp.push(Avp::ChallengeResponse(auth::challenge_response(
+        MessageType::Sccrp,
+        b"topsecret",
+        ch,
+    )));
+    let r = p.send(&mut ep, 0, ControlMessage::new(MessageType::Sccrp, sccrp));
+    let icrq = r[1].message.clone().unwrap();
+    assert_eq!(icrq.msg_type, MessageType::Icrq);
+    let ours = icrq.assigned_session_id().unwrap();
+    let icrp = ControlMessage::new(MessageType::Icrp, vec![Avp::AssignedSessionId(0)]);
+    let r = p.send(&mut ep, ours, icrp);
+    let cdn = only(&r, MessageType::Cdn);
+    let rc = cdn.result_code().unwrap();
+    assert_eq!((rc.result, rc.error), (2, Some(5)));
+    assert_eq!(
+        String::from_utf8_lossy(&rc.message),
+        "ICRP with Assigned Session ID 0"
+    );
+    assert_eq!(ep.session_count(), 0);
+}

@@ -370,11 +370,15 @@ impl Session {
                     Action::Up(Some(self.connect(M::Iccn)))
                 }
                 // ... not acceptable: Send CDN, Clean up.
-                _ => {
+                id => {
                     let r = ResultCode::cdn(
                         CdnResult::GeneralError,
                         Some(ErrorCode::InvalidSessionId),
-                        "ICRP without a usable Assigned Session ID",
+                        if id.is_some() {
+                            "ICRP with Assigned Session ID 0"
+                        } else {
+                            "ICRP without an Assigned Session ID"
+                        },
                     );
                     Action::Clear(Some(self.cdn(r.clone(), None)), ClearCause::LocalCdn(r))
                 }
@@ -393,11 +397,15 @@ impl Session {
                     self.state = WaitConnect;
                     Action::None
                 }
-                _ => {
+                id => {
                     let r = ResultCode::cdn(
                         CdnResult::GeneralError,
                         Some(ErrorCode::InvalidSessionId),
-                        "OCRP without a usable Assigned Session ID",
+                        if id.is_some() {
+                            "OCRP with Assigned Session ID 0"
+                        } else {
+                            "OCRP without an Assigned Session ID"
+                        },
                     );
                     Action::Clear(Some(self.cdn(r.clone(), None)), ClearCause::LocalCdn(r))
                 }
