@@ -882,6 +882,18 @@ fn originator() -> (Endpoint, Peer, u16, ControlPacket) {
     (ep, p, tid, r[0].clone())
 }
 
+/// The peer's SCCRP to our SCCRQ carrying `challenge`, with the right
+/// response to it.
+fn good_sccrp(p: &Peer, challenge: &[u8]) -> ControlMessage {
+    let mut avps = p.sccrq(vec![]).into_avps();
+    avps.push(Avp::ChallengeResponse(auth::challenge_response(
+        MessageType::Sccrp,
+        b"topsecret",
+        challenge,
+    )));
+    ControlMessage::new(MessageType::Sccrp, avps)
+}
+
 #[test]
 fn wait_ctl_reply_sccrp_with_good_response_establishes_and_places_waiting_calls() {
     let (mut ep, mut p, tid, sccrq) = originator();
@@ -896,13 +908,7 @@ fn wait_ctl_reply_sccrp_with_good_response_establishes_and_places_waiting_calls(
             .is_some()
     );
     p.their_tid = tid;
-    let mut avps = p.sccrq(vec![]).into_avps();
-    avps.push(Avp::ChallengeResponse(auth::challenge_response(
-        MessageType::Sccrp,
-        b"topsecret",
-        ch,
-    )));
-    let r = p.send(&mut ep, 0, ControlMessage::new(MessageType::Sccrp, avps));
+    let r = p.send(&mut ep, 0, good_sccrp(&p, ch));
     // SCCCN, then the waiting call's ICRQ right behind it (the SCCRP
     // acknowledged the SCCRQ, so slow start opened the window to 2).
     let types: Vec<_> = r
@@ -1196,13 +1202,7 @@ fn wait_reply_icrp_with_session_id_0_is_cleared_saying_why() {
         panic!("no challenge in SCCRQ")
     };
     p.their_tid = tid;
-    let mut sccrp = p.sccrq(vec![]).into_avps();
-    sccrp.push(Avp::ChallengeResponse(auth::challenge_response(
-        MessageType::Sccrp,
-        b"topsecret",
-        ch,
-    )));
-    let r = p.send(&mut ep, 0, ControlMessage::new(MessageType::Sccrp, sccrp));
+    let r = p.send(&mut ep, 0, good_sccrp(&p, ch));
     let icrq = r[1].message.clone().unwrap();
     assert_eq!(icrq.msg_type, MessageType::Icrq);
     let ours = icrq.assigned_session_id().unwrap();

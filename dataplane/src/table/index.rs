@@ -171,8 +171,8 @@ impl<'a> Index<'a> {
 
     /// Writer: adds `key → slot`. The slot must already hold the record.
     /// Returns false only if the index is full, which the layout's sizing
-    /// (twice the slot count) rules out, or the slot is not one of the
-    /// capacity's.
+    /// (twice the slot count) rules out, or the slot's number does not
+    /// fit the bucket's slot field (no slot of the capacity's).
     pub fn insert(&self, key: u64, slot: u32) -> bool {
         if slot >= self.slots - 1 {
             return false;

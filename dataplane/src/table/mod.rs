@@ -176,7 +176,8 @@ pub struct Sizes {
 struct Layout {
     sizes: Sizes,
     slots: usize,
-    buckets: usize,
+    /// Words of each index: two 4-byte buckets a word (`index`).
+    index_words: usize,
     up: usize,
     v4: usize,
     v6: usize,
@@ -201,11 +202,11 @@ impl Layout {
         let buckets = (cap * 2).next_power_of_two().max(16);
         let slots = HEADER_WORDS;
         let up = slots + cap * SLOT_WORDS;
-        // Two 4-byte buckets a word (`index`).
-        let v4 = up + buckets / 2;
-        let v6 = v4 + buckets / 2;
-        let pd_index = v6 + buckets / 2;
-        let nexthops = pd_index + buckets / 2;
+        let index_words = buckets / 2;
+        let v4 = up + index_words;
+        let v6 = v4 + index_words;
+        let pd_index = v6 + index_words;
+        let nexthops = pd_index + index_words;
         let journal = nexthops + NEXTHOPS as usize * NH_SLOT_WORDS;
         let filter = journal + JOURNAL_ENTRIES;
         let ns = filter + 2 * FILTER_WORDS;
@@ -220,7 +221,7 @@ impl Layout {
         Layout {
             sizes,
             slots,
-            buckets,
+            index_words,
             up,
             v4,
             v6,
@@ -480,7 +481,7 @@ impl Region {
 
     #[inline(always)]
     fn index(&self, at: usize) -> Index<'_> {
-        let words = &self.words()[at..at + self.layout.buckets / 2];
+        let words = &self.words()[at..at + self.layout.index_words];
         // SAFETY: the index's words are two 4-byte buckets each, read and
         // written only as `AtomicU32` (here, by every process: the index
         // is never touched as 64-bit words). `AtomicU32` has the size and
@@ -1148,11 +1149,14 @@ impl Reader {
     /// session id it hands out (a hint: a session set up meanwhile may
     /// take the slot first, and the later one is then placed elsewhere).
     pub fn home_is_free(&self, tunnel: u16, session: u16) -> bool {
-        let r = &*self.region;
-        let home = home_slot_of(tunnel, session, r.layout.sizes.capacity);
+        self.holds_no_session(home_slot_of(tunnel, session, self.sizes().capacity))
+    }
+
+    /// Whether slot `slot` holds no session now (a hint, as above).
+    fn holds_no_session(&self, slot: u32) -> bool {
         // A free slot's record is all zeros (`Writer::remove`); a
         // session's generation, its first word, never is.
-        r.slot(home).1[0].load(Ordering::Relaxed) == 0
+        self.region.slot(slot).1[0].load(Ordering::Relaxed) == 0
     }
 
     /// Downstream: the session with this IPv4 address.
@@ -1567,11 +1571,9 @@ impl HomeClaims {
             self.claims[0].fill(0);
             self.since = Some(now);
         }
-        let slot = home_slot_of(tunnel, session, self.reader.sizes().capacity) as usize;
-        let (word, bit) = (slot / 64, 1u64 << (slot % 64));
-        if self.claims.iter().any(|c| c[word] & bit != 0)
-            || !self.reader.home_is_free(tunnel, session)
-        {
+        let slot = home_slot_of(tunnel, session, self.reader.sizes().capacity);
+        let (word, bit) = (slot as usize / 64, 1u64 << (slot % 64));
+        if self.claims.iter().any(|c| c[word] & bit != 0) || !self.reader.holds_no_session(slot) {
             return false;
         }
         self.claims[0][word] |= bit;

@@ -273,6 +273,22 @@ impl Session {
         ControlMessage::new(t, avps)
     }
 
+    /// The reply to an ICRP or OCRP (`what`) whose Assigned Session ID
+    /// (`id`) names no session of the peer's (§7.4.1, §7.5.2: not
+    /// acceptable): a CDN saying whether it was 0 or absent, and clean up.
+    fn no_peer_session(&self, id: Option<u16>, what: &str) -> Action {
+        let message = match id {
+            Some(_) => format!("{what} with Assigned Session ID 0"),
+            None => format!("{what} without an Assigned Session ID"),
+        };
+        let r = ResultCode::cdn(
+            CdnResult::GeneralError,
+            Some(ErrorCode::InvalidSessionId),
+            &message,
+        );
+        Action::Clear(Some(self.cdn(r.clone(), None)), ClearCause::LocalCdn(r))
+    }
+
     /// A CDN (§6.11) for this session with the given Result Code.
     pub fn cdn(&self, result: ResultCode, cause: Option<PppDisconnectCause>) -> ControlMessage {
         let mut avps = avp_list_of([
@@ -370,18 +386,7 @@ impl Session {
                     Action::Up(Some(self.connect(M::Iccn)))
                 }
                 // ... not acceptable: Send CDN, Clean up.
-                id => {
-                    let r = ResultCode::cdn(
-                        CdnResult::GeneralError,
-                        Some(ErrorCode::InvalidSessionId),
-                        if id.is_some() {
-                            "ICRP with Assigned Session ID 0"
-                        } else {
-                            "ICRP without an Assigned Session ID"
-                        },
-                    );
-                    Action::Clear(Some(self.cdn(r.clone(), None)), ClearCause::LocalCdn(r))
-                }
+                id => self.no_peer_session(id, "ICRP"),
             },
             // §7.4.2 wait-connect / Receive ICCN, acceptable: prepare for data.
             (LnsIncoming, WaitConnect, M::Iccn) => {
@@ -397,18 +402,7 @@ impl Session {
                     self.state = WaitConnect;
                     Action::None
                 }
-                id => {
-                    let r = ResultCode::cdn(
-                        CdnResult::GeneralError,
-                        Some(ErrorCode::InvalidSessionId),
-                        if id.is_some() {
-                            "OCRP with Assigned Session ID 0"
-                        } else {
-                            "OCRP without an Assigned Session ID"
-                        },
-                    );
-                    Action::Clear(Some(self.cdn(r.clone(), None)), ClearCause::LocalCdn(r))
-                }
+                id => self.no_peer_session(id, "OCRP"),
             },
             // §7.5.2 wait-connect / Receive OCCN: -> established.
             (LnsOutgoing, WaitConnect, M::Occn) => {

@@ -878,19 +878,13 @@ impl Tunnel {
         if self.sessions.len() >= ctx.cfg.max_sessions_per_tunnel.min(65_535) {
             return None;
         }
+        // Random free ids the preference likes first; else any, as below.
         if let Some(prefer) = ctx.prefer.as_deref_mut() {
-            let mut free = None;
             for _ in 0..super::endpoint::PREFERENCE_TRIES {
                 let id = (ctx.rng.next_u32() & 0xffff) as u16;
-                if id != 0 && !self.sessions.contains_key(&id) {
-                    if (prefer.0)(self.local_id, id) {
-                        return Some(id);
-                    }
-                    free.get_or_insert(id);
+                if id != 0 && !self.sessions.contains_key(&id) && (prefer.0)(self.local_id, id) {
+                    return Some(id);
                 }
-            }
-            if free.is_some() {
-                return free;
             }
         }
         for _ in 0..16 {
